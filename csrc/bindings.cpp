@@ -1,0 +1,223 @@
+// sigprop._core: the one pybind11 module over the header-only core.
+// Arguments are checked and converted with the GIL held; the kernels run with
+// the GIL released. The Python package (python/sigprop) validates user input
+// and broadcasts; this layer re-checks what would otherwise be undefined
+// behaviour (sizes, activation kinds, thread counts).
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+#include "sigprop/grid.hpp"
+
+namespace py = pybind11;
+using sigprop::grid::idx_t;
+
+using darray = py::array_t<double, py::array::c_style | py::array::forcecast>;
+using iarray = py::array_t<std::int32_t, py::array::c_style>;
+
+namespace {
+
+sigprop::Activation make_activation(int kind, double p0, double p1) {
+  if (kind < 0 || kind >= sigprop::n_kinds)
+    throw py::value_error("activation kind " + std::to_string(kind) + " is not a built-in kind");
+  return sigprop::Activation{static_cast<sigprop::Kind>(kind), p0, p1};
+}
+
+void check_threads(int n_threads) {
+  if (n_threads < 1)
+    throw py::value_error("n_threads must be >= 1 here, got " + std::to_string(n_threads));
+}
+
+idx_t common_size(std::initializer_list<const darray*> arrays) {
+  idx_t n = -1;
+  for (const darray* a : arrays) {
+    if (a == nullptr) continue;
+    if (a->ndim() != 1) throw py::value_error("core arrays must be one-dimensional");
+    if (n < 0)
+      n = a->shape(0);
+    else if (a->shape(0) != n)
+      throw py::value_error("core arrays must have equal lengths");
+  }
+  return n < 0 ? 0 : n;
+}
+
+darray empty(idx_t n) { return darray(n); }
+iarray iempty(idx_t n) { return iarray(n); }
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "sigprop compiled core (use the sigprop package, not this module)";
+#ifdef SIGPROP_HAS_OPENMP
+  m.attr("has_openmp") = true;
+  m.def("max_threads", []() { return omp_get_max_threads(); });
+#else
+  m.attr("has_openmp") = false;
+  m.def("max_threads", []() { return 1; });
+#endif
+  m.attr("n_kinds") = sigprop::n_kinds;
+  m.attr("eoc_max_branches") = sigprop::eoc_max_branches;
+
+  m.def(
+      "moments",
+      [](int kind, double p0, double p1, const darray& q, int n_threads) {
+        const auto a = make_activation(kind, p0, p1);
+        check_threads(n_threads);
+        const idx_t n = common_size({&q});
+        darray mean = empty(n), phi_sq = empty(n), dphi_sq = empty(n), d2 = empty(n),
+               dv = empty(n);
+        const double* qp = q.data();
+        double *o1 = mean.mutable_data(), *o2 = phi_sq.mutable_data(),
+               *o3 = dphi_sq.mutable_data(), *o4 = d2.mutable_data(), *o5 = dv.mutable_data();
+        {
+          py::gil_scoped_release release;
+          sigprop::grid::moments(a, qp, n, o1, o2, o3, o4, o5, n_threads);
+        }
+        return py::make_tuple(mean, phi_sq, dphi_sq, d2, dv);
+      },
+      py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("q"), py::arg("n_threads"));
+
+  m.def(
+      "bivariate",
+      [](int kind, double p0, double p1, int d, const darray& q1, const darray& q2,
+         const darray& c, int n_threads) {
+        const auto a = make_activation(kind, p0, p1);
+        check_threads(n_threads);
+        if (d != 0 && d != 1) throw py::value_error("derivative order must be 0 or 1");
+        const idx_t n = common_size({&q1, &q2, &c});
+        darray out = empty(n);
+        const double *a1 = q1.data(), *a2 = q2.data(), *a3 = c.data();
+        double* o = out.mutable_data();
+        {
+          py::gil_scoped_release release;
+          sigprop::grid::bivariate(a, d, a1, a2, a3, n, o, n_threads);
+        }
+        return out;
+      },
+      py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("d"), py::arg("q1"), py::arg("q2"),
+      py::arg("c"), py::arg("n_threads"));
+
+  m.def(
+      "qmap",
+      [](int kind, double p0, double p1, const darray& q, const darray& sw, const darray& sb,
+         int n_threads) {
+        const auto a = make_activation(kind, p0, p1);
+        check_threads(n_threads);
+        const idx_t n = common_size({&q, &sw, &sb});
+        darray v = empty(n), slope = empty(n), chi = empty(n);
+        const double *qp = q.data(), *swp = sw.data(), *sbp = sb.data();
+        double *o1 = v.mutable_data(), *o2 = slope.mutable_data(), *o3 = chi.mutable_data();
+        {
+          py::gil_scoped_release release;
+          sigprop::grid::qmap(a, qp, swp, sbp, n, o1, o2, o3, n_threads);
+        }
+        return py::make_tuple(v, slope, chi);
+      },
+      py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("q"), py::arg("sigma_w"),
+      py::arg("sigma_b"), py::arg("n_threads"));
+
+  m.def(
+      "covmap",
+      [](int kind, double p0, double p1, const darray& q1, const darray& q2, const darray& c,
+         const darray& sw, const darray& sb, bool with_slope, int n_threads) {
+        const auto a = make_activation(kind, p0, p1);
+        check_threads(n_threads);
+        const idx_t n = common_size({&q1, &q2, &c, &sw, &sb});
+        darray qab = empty(n), dqab = empty(with_slope ? n : 0);
+        const double *a1 = q1.data(), *a2 = q2.data(), *a3 = c.data(), *a4 = sw.data(),
+                     *a5 = sb.data();
+        double* o1 = qab.mutable_data();
+        double* o2 = with_slope ? dqab.mutable_data() : nullptr;
+        {
+          py::gil_scoped_release release;
+          sigprop::grid::covmap(a, a1, a2, a3, a4, a5, n, o1, o2, n_threads);
+        }
+        return py::make_tuple(qab, dqab);
+      },
+      py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("q1"), py::arg("q2"), py::arg("c"),
+      py::arg("sigma_w"), py::arg("sigma_b"), py::arg("with_slope"), py::arg("n_threads"));
+
+  m.def(
+      "fixed_points",
+      [](int kind, double p0, double p1, const darray& sw, const darray& sb, py::object q0_obj,
+         bool with_correlation, int n_threads) {
+        const auto a = make_activation(kind, p0, p1);
+        check_threads(n_threads);
+        darray q0;
+        const bool has_q0 = !q0_obj.is_none();
+        if (has_q0) q0 = q0_obj.cast<darray>();
+        const idx_t n = common_size({&sw, &sb, has_q0 ? &q0 : nullptr});
+        darray q = empty(n), chi1 = empty(n), slope = empty(n), cs = empty(n), chic = empty(n),
+               xiq = empty(n), xic = empty(n), beta = empty(n);
+        iarray status = iempty(n), iters = iempty(n);
+        sigprop::grid::FixedPointArrays o{q.mutable_data(),     status.mutable_data(),
+                                          iters.mutable_data(), chi1.mutable_data(),
+                                          slope.mutable_data(), cs.mutable_data(),
+                                          chic.mutable_data(),  xiq.mutable_data(),
+                                          xic.mutable_data(),   beta.mutable_data()};
+        const double *swp = sw.data(), *sbp = sb.data();
+        const double* q0p = has_q0 ? q0.data() : nullptr;
+        {
+          py::gil_scoped_release release;
+          sigprop::grid::fixed_points(a, swp, sbp, q0p, n, with_correlation, o, n_threads);
+        }
+        py::dict r;
+        r["q_star"] = q;
+        r["status"] = status;
+        r["iterations"] = iters;
+        r["chi1"] = chi1;
+        r["slope"] = slope;
+        r["c_star"] = cs;
+        r["chi_c"] = chic;
+        r["xi_q"] = xiq;
+        r["xi_c"] = xic;
+        r["beta_q"] = beta;
+        return r;
+      },
+      py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("sigma_w"), py::arg("sigma_b"),
+      py::arg("q0"), py::arg("with_correlation"), py::arg("n_threads"));
+
+  m.def(
+      "eoc",
+      [](int kind, double p0, double p1, const darray& sb, int n_threads) {
+        const auto a = make_activation(kind, p0, p1);
+        check_threads(n_threads);
+        const idx_t n = common_size({&sb});
+        const idx_t nb = sigprop::eoc_max_branches;
+        darray sw({n, nb}), q({n, nb}), slope({n, nb});
+        py::array_t<std::int32_t> kinds({n, nb});
+        iarray nbr = iempty(n);
+        const double* sbp = sb.data();
+        double *o1 = sw.mutable_data(), *o2 = q.mutable_data(), *o3 = slope.mutable_data();
+        std::int32_t *o4 = kinds.mutable_data(), *o5 = nbr.mutable_data();
+        {
+          py::gil_scoped_release release;
+          sigprop::grid::eoc(a, sbp, n, o1, o2, o3, o4, o5, n_threads);
+        }
+        return py::make_tuple(sw, q, slope, kinds, nbr);
+      },
+      py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("sigma_b"), py::arg("n_threads"));
+
+  m.def(
+      "kernel_layer",
+      [](int kind, double p0, double p1, const darray& K, double sw, double sb, int n_threads) {
+        const auto a = make_activation(kind, p0, p1);
+        check_threads(n_threads);
+        if (K.ndim() != 2 || K.shape(0) != K.shape(1))
+          throw py::value_error("kernel must be a square matrix");
+        const idx_t m = K.shape(0);
+        darray out({m, m});
+        const double* kp = K.data();
+        double* o = out.mutable_data();
+        {
+          py::gil_scoped_release release;
+          sigprop::grid::kernel_layer(a, kp, m, sw * sw, sb * sb, o, n_threads);
+        }
+        return out;
+      },
+      py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("K"), py::arg("sigma_w"),
+      py::arg("sigma_b"), py::arg("n_threads"));
+}

@@ -1,0 +1,230 @@
+// Built-in activations: phi, phi', phi'' (almost everywhere), their kinks
+// (points where phi, phi' or phi'' is not smooth) and the jump of phi' there.
+// An activation is a kind and up to two parameters; it is a plain value type
+// so that grids of cells can be passed as flat arrays.
+#pragma once
+
+#include <cmath>
+
+#include "special.hpp"
+
+namespace sigprop {
+
+enum class Kind : int {
+  linear = 0,
+  relu = 1,
+  leaky_relu = 2,          // p0 = negative slope
+  elu = 3,                 // p0 = alpha
+  selu = 4,
+  gelu = 5,                // x Phi(x), exact erf form
+  silu = 6,                // x sigmoid(x), a.k.a. swish
+  softplus = 7,            // log(1 + e^x)
+  shifted_softplus = 8,    // log(1 + e^x) - log 2
+  tanh = 9,
+  erf = 10,
+  sigmoid = 11,
+  softsign = 12,           // x / (1 + |x|)
+  sin = 13,
+  hard_tanh = 14,          // p0 = a: clip(x, -a, a)
+  shifted_relu = 15,       // p0 = tau: max(0, x - tau)
+  soft_threshold = 16,     // p0 = tau: sign(x) max(|x| - tau, 0)
+  linear_region_tanh = 17, // p0 = a: x on [-a, a], sign(x)(a + tanh(|x| - a)) outside
+  linear_floor = 18,       // p0 = a: max(x, -a)
+};
+inline constexpr int n_kinds = 19;
+
+struct Activation {
+  Kind kind = Kind::linear;
+  double p0 = 0.0;
+  double p1 = 0.0;
+};
+
+inline constexpr double selu_alpha = 1.6732632423543772848170429916717;
+inline constexpr double selu_lambda = 1.0507009873554804934193349852946;
+
+namespace detail {
+inline double sigmoid(double x) {
+  if (x >= 0.0) return 1.0 / (1.0 + std::exp(-x));
+  const double e = std::exp(x);
+  return e / (1.0 + e);
+}
+inline double softplus(double x) { return std::fmax(x, 0.0) + std::log1p(std::exp(-std::fabs(x))); }
+inline double sign(double x) { return x > 0.0 ? 1.0 : (x < 0.0 ? -1.0 : 0.0); }
+}  // namespace detail
+
+// phi(x)
+inline double phi(const Activation& a, double x) {
+  using namespace special;
+  switch (a.kind) {
+    case Kind::linear: return x;
+    case Kind::relu: return x > 0.0 ? x : 0.0;
+    case Kind::leaky_relu: return x > 0.0 ? x : a.p0 * x;
+    case Kind::elu: return x > 0.0 ? x : a.p0 * std::expm1(x);
+    case Kind::selu: return selu_lambda * (x > 0.0 ? x : selu_alpha * std::expm1(x));
+    case Kind::gelu: return x * ncdf(x);
+    case Kind::silu: return x * detail::sigmoid(x);
+    case Kind::softplus: return detail::softplus(x);
+    case Kind::shifted_softplus:
+      if (std::fabs(x) < 1.0) return std::log1p(0.5 * std::expm1(x));
+      return detail::softplus(x) - ln2;
+    case Kind::tanh: return std::tanh(x);
+    case Kind::erf: return std::erf(x);
+    case Kind::sigmoid: return detail::sigmoid(x);
+    case Kind::softsign: return x / (1.0 + std::fabs(x));
+    case Kind::sin: return std::sin(x);
+    case Kind::hard_tanh: return std::fmin(std::fmax(x, -a.p0), a.p0);
+    case Kind::shifted_relu: return x > a.p0 ? x - a.p0 : 0.0;
+    case Kind::soft_threshold:
+      return std::fabs(x) > a.p0 ? detail::sign(x) * (std::fabs(x) - a.p0) : 0.0;
+    case Kind::linear_region_tanh:
+      return std::fabs(x) <= a.p0 ? x : detail::sign(x) * (a.p0 + std::tanh(std::fabs(x) - a.p0));
+    case Kind::linear_floor: return x > -a.p0 ? x : -a.p0;
+  }
+  return special::nan;
+}
+
+// phi'(x); at a kink, the right derivative.
+inline double dphi(const Activation& a, double x) {
+  using namespace special;
+  switch (a.kind) {
+    case Kind::linear: return 1.0;
+    case Kind::relu: return x >= 0.0 ? 1.0 : 0.0;
+    case Kind::leaky_relu: return x >= 0.0 ? 1.0 : a.p0;
+    case Kind::elu: return x >= 0.0 ? 1.0 : a.p0 * std::exp(x);
+    case Kind::selu: return selu_lambda * (x >= 0.0 ? 1.0 : selu_alpha * std::exp(x));
+    case Kind::gelu: return ncdf(x) + x * npdf(x);
+    case Kind::silu: {
+      const double s = detail::sigmoid(x);
+      return s * (1.0 + x * detail::sigmoid(-x));
+    }
+    case Kind::softplus:
+    case Kind::shifted_softplus: return detail::sigmoid(x);
+    case Kind::tanh: {
+      const double t = std::tanh(x);
+      return 1.0 - t * t;
+    }
+    case Kind::erf: return 2.0 * inv_sqrt_pi * std::exp(-x * x);
+    case Kind::sigmoid: return detail::sigmoid(x) * detail::sigmoid(-x);
+    case Kind::softsign: {
+      const double d = 1.0 + std::fabs(x);
+      return 1.0 / (d * d);
+    }
+    case Kind::sin: return std::cos(x);
+    case Kind::hard_tanh: return (x >= -a.p0 && x < a.p0) ? 1.0 : 0.0;
+    case Kind::shifted_relu: return x >= a.p0 ? 1.0 : 0.0;
+    case Kind::soft_threshold: return (x >= a.p0 || x < -a.p0) ? 1.0 : 0.0;
+    case Kind::linear_region_tanh: {
+      if (std::fabs(x) <= a.p0) return 1.0;
+      const double t = std::tanh(std::fabs(x) - a.p0);
+      return 1.0 - t * t;
+    }
+    case Kind::linear_floor: return x >= -a.p0 ? 1.0 : 0.0;
+  }
+  return special::nan;
+}
+
+// phi''(x) almost everywhere (Dirac masses at jumps of phi' are not included:
+// see dphi_jump).
+inline double d2phi(const Activation& a, double x) {
+  using namespace special;
+  switch (a.kind) {
+    case Kind::linear:
+    case Kind::relu:
+    case Kind::leaky_relu:
+    case Kind::hard_tanh:
+    case Kind::shifted_relu:
+    case Kind::soft_threshold:
+    case Kind::linear_floor: return 0.0;
+    case Kind::elu: return x >= 0.0 ? 0.0 : a.p0 * std::exp(x);
+    case Kind::selu: return x >= 0.0 ? 0.0 : selu_lambda * selu_alpha * std::exp(x);
+    case Kind::gelu: return npdf(x) * (2.0 - x * x);
+    case Kind::silu: {
+      const double s = detail::sigmoid(x), sm = detail::sigmoid(-x);
+      return s * sm * (2.0 + x * (sm - s));
+    }
+    case Kind::softplus:
+    case Kind::shifted_softplus: return detail::sigmoid(x) * detail::sigmoid(-x);
+    case Kind::tanh: {
+      const double t = std::tanh(x);
+      return -2.0 * t * (1.0 - t * t);
+    }
+    case Kind::erf: return -4.0 * inv_sqrt_pi * x * std::exp(-x * x);
+    case Kind::sigmoid: {
+      const double s = detail::sigmoid(x), sm = detail::sigmoid(-x);
+      return s * sm * (sm - s);
+    }
+    case Kind::softsign: {
+      const double d = 1.0 + std::fabs(x);
+      return -2.0 * detail::sign(x) / (d * d * d);
+    }
+    case Kind::sin: return -std::sin(x);
+    case Kind::linear_region_tanh: {
+      if (std::fabs(x) <= a.p0) return 0.0;
+      const double t = std::tanh(std::fabs(x) - a.p0);
+      return -2.0 * detail::sign(x) * t * (1.0 - t * t);
+    }
+  }
+  return special::nan;
+}
+
+// Kinks: points where phi, phi' or phi'' fails to be smooth. Writes up to two
+// points to xs (ascending) and returns their number.
+inline int kinks(const Activation& a, double* xs) {
+  switch (a.kind) {
+    case Kind::relu:
+    case Kind::elu:
+    case Kind::selu:
+    case Kind::softsign: xs[0] = 0.0; return 1;
+    case Kind::leaky_relu:
+      if (a.p0 == 1.0) return 0;
+      xs[0] = 0.0;
+      return 1;
+    case Kind::hard_tanh:
+    case Kind::linear_region_tanh:
+      xs[0] = -a.p0;
+      xs[1] = a.p0;
+      return 2;
+    case Kind::soft_threshold:
+      if (a.p0 == 0.0) return 0;
+      xs[0] = -a.p0;
+      xs[1] = a.p0;
+      return 2;
+    case Kind::shifted_relu: xs[0] = a.p0; return 1;
+    case Kind::linear_floor: xs[0] = -a.p0; return 1;
+    default: return 0;
+  }
+}
+
+// Jump phi'(k+) - phi'(k-) at a kink k (0 where phi' is continuous).
+inline double dphi_jump(const Activation& a, double k) {
+  switch (a.kind) {
+    case Kind::relu: return 1.0;
+    case Kind::leaky_relu: return 1.0 - a.p0;
+    case Kind::elu: return 1.0 - a.p0;
+    case Kind::selu: return selu_lambda * (1.0 - selu_alpha);
+    case Kind::hard_tanh: return k < 0.0 ? 1.0 : -1.0;
+    case Kind::shifted_relu: return 1.0;
+    case Kind::soft_threshold: return a.p0 == 0.0 ? 0.0 : (k < 0.0 ? -1.0 : 1.0);
+    case Kind::linear_floor: return 1.0;
+    default: return 0.0;
+  }
+}
+
+// True when phi' jumps somewhere, so that E[phi''^2] is infinite.
+inline bool dphi_has_jump(const Activation& a) {
+  double xs[2];
+  const int n = kinks(a, xs);
+  for (int i = 0; i < n; ++i)
+    if (dphi_jump(a, xs[i]) != 0.0) return true;
+  return false;
+}
+
+// Positively homogeneous of degree one (phi(t x) = t phi(x) for t > 0): the
+// q-map is linear, V(q) = sigma_b^2 + sigma_w^2 kappa q with kappa = E[phi'^2].
+inline bool is_homogeneous(const Activation& a) {
+  return a.kind == Kind::linear || a.kind == Kind::relu || a.kind == Kind::leaky_relu ||
+         (a.kind == Kind::soft_threshold && a.p0 == 0.0) ||
+         (a.kind == Kind::shifted_relu && a.p0 == 0.0);
+}
+
+}  // namespace sigprop

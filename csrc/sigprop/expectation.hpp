@@ -1,0 +1,356 @@
+// Gaussian expectations of activations.
+//
+// One-dimensional, Z ~ N(0, 1), x = sqrt(q) Z:
+//   mean = E[phi(x)], phi_sq = E[phi(x)^2], dphi_sq = E[phi'(x)^2],
+//   d2phi_sq = E[phi''(x)^2] (infinite when phi' jumps: phi'' has a Dirac mass),
+//   dV = d/dq E[phi(x)^2] = E[phi'^2] + E[phi phi''] + sum over kinks k of
+//        phi(k) [phi'(k+) - phi'(k-)] p_q(k)   (Gaussian integration by parts;
+//        the kink terms are what a plain E[phi phi''] misses).
+// Closed forms for linear, relu, leaky_relu, erf, sin and the piecewise-linear
+// kinds (through the normal tail functions of special.hpp); adaptive
+// Gauss–Kronrod split at every kink otherwise.
+//
+// Shifted means E[phi^(d)(m + b W)], W ~ N(0, 1), d = 0 or 1: closed forms for
+// every kind whose Gaussian smoothing is elementary (relu family, elu, selu,
+// gelu, erf, sin, the piecewise-linear kinds), quadrature otherwise.
+//
+// Bivariate E[phi^(d)(u) phi^(d)(v)] with u = sqrt(q1) Z1,
+// v = sqrt(q2)(c Z1 + sqrt(1 - c^2) Z2): closed forms (arc-cosine kernel for
+// the relu family, arcsine kernel for erf, sin), otherwise the conditional
+// form E[F(u) H(Z1)] with H the shifted mean of G given Z1, integrated with a
+// mesh split at the kinks of F and at the (smoothed) kinks of H; exact at
+// c = +-1, where H has true kinks.
+#pragma once
+
+#include <cmath>
+
+#include "activation.hpp"
+#include "quadrature.hpp"
+#include "special.hpp"
+
+namespace sigprop {
+
+// Activations whose parameters make them another kind are mapped to that kind,
+// so that the closed forms of the simpler kind apply.
+inline Activation canonical(const Activation& a) {
+  switch (a.kind) {
+    case Kind::leaky_relu:
+      if (a.p0 == 1.0) return {Kind::linear, 0.0, 0.0};
+      if (a.p0 == 0.0) return {Kind::relu, 0.0, 0.0};
+      return a;
+    case Kind::elu:
+      if (a.p0 == 0.0) return {Kind::relu, 0.0, 0.0};
+      return a;
+    case Kind::shifted_relu:
+      if (a.p0 == 0.0) return {Kind::relu, 0.0, 0.0};
+      return a;
+    case Kind::soft_threshold:
+      if (a.p0 == 0.0) return {Kind::linear, 0.0, 0.0};
+      return a;
+    default: return a;
+  }
+}
+
+struct Moments {
+  double mean = 0.0;
+  double phi_sq = 0.0;
+  double dphi_sq = 0.0;
+  double d2phi_sq = 0.0;
+  double dV = 0.0;
+  bool ok = true;  // false if the quadrature did not reach its tolerance
+};
+
+namespace detail {
+
+inline constexpr double rtol_1d = 1e-14;
+inline constexpr double rtol_inner = 1e-14;
+inline constexpr double rtol_outer = 2e-14;
+inline constexpr double tiny_atol = 1e-300;
+
+// Feature points of an activation: 0 and its kinks. Returns their number.
+inline int features(const Activation& a, double* xs) {
+  int n = kinks(a, xs);
+  bool has0 = false;
+  for (int i = 0; i < n; ++i) has0 = has0 || xs[i] == 0.0;
+  if (!has0) xs[n++] = 0.0;
+  return n;
+}
+
+// Mesh for E[f(m + b W)] in the variable W.
+inline void shifted_mesh(const Activation& a, double m, double b, quad::Mesh& mesh) {
+  quad::add_gauss_mesh(mesh);
+  double xs[3];
+  const int n = features(a, xs);
+  for (int i = 0; i < n; ++i) quad::add_feature_mesh(mesh, xs[i], m, b);
+  mesh.finish(-quad::zmax, quad::zmax);
+}
+
+// P(lo < Z < hi) for lo <= hi, without cancellation.
+inline double prob_between(double lo, double hi) {
+  using namespace special;
+  if (lo >= 0.0) return nsf(lo) - nsf(hi);
+  if (hi <= 0.0) return ncdf(hi) - ncdf(lo);
+  return 1.0 - nsf(hi) - ncdf(lo);
+}
+
+// E[(m + b W - k)_+] for b > 0.
+inline double relu_shift(double m, double b, double k) {
+  return b * special::upper_tail((k - m) / b).p1;
+}
+
+// E[e^X ; X < 0] for X = m + b W, b > 0, without overflow.
+inline double exp_below0(double m, double b) {
+  using namespace special;
+  const double t = m / b;
+  const double u = t + b;
+  if (u > 0.0) return 0.5 * erfcx(u * inv_sqrt2) * std::exp(-0.5 * t * t);
+  return std::exp(m + 0.5 * b * b) * ncdf(-u);
+}
+
+inline double one_sided_avg_dphi_sq(const Activation& a) {
+  const double r = dphi(a, 1e-300), l = dphi(a, -1e-300);
+  return 0.5 * (r * r + l * l);
+}
+
+}  // namespace detail
+
+// Gaussian moments of phi at variance q >= 0.
+inline Moments moments(const Activation& act, double q) {
+  using namespace special;
+  const Activation a = canonical(act);
+  Moments r;
+  if (q == 0.0) {
+    const double f0 = phi(a, 0.0);
+    r.mean = f0;
+    r.phi_sq = f0 * f0;
+    r.dphi_sq = detail::one_sided_avg_dphi_sq(a);
+    const double d2r = d2phi(a, 1e-300), d2l = d2phi(a, -1e-300);
+    r.d2phi_sq = dphi_has_jump(a) ? inf : 0.5 * (d2r * d2r + d2l * d2l);
+    double dv = r.dphi_sq + f0 * 0.5 * (d2r + d2l);
+    double xs[2];
+    const int nk = kinks(a, xs);
+    for (int i = 0; i < nk; ++i)
+      if (xs[i] == 0.0 && f0 * dphi_jump(a, 0.0) != 0.0) dv = f0 * dphi_jump(a, 0.0) * inf;
+    r.dV = dv;
+    return r;
+  }
+  const double s = std::sqrt(q);
+  switch (a.kind) {
+    case Kind::linear: r = {0.0, q, 1.0, 0.0, 1.0, true}; return r;
+    case Kind::relu: r = {s * inv_sqrt_2pi, 0.5 * q, 0.5, inf, 0.5, true}; return r;
+    case Kind::leaky_relu: {
+      const double b = a.p0, k = 0.5 * (1.0 + b * b);
+      r = {(1.0 - b) * s * inv_sqrt_2pi, k * q, k, inf, k, true};
+      return r;
+    }
+    case Kind::erf: {
+      const double w = std::sqrt(1.0 + 4.0 * q);
+      r.mean = 0.0;
+      r.phi_sq = (2.0 / pi) * std::atan(2.0 * q / w);
+      r.dphi_sq = (4.0 / pi) / w;
+      r.d2phi_sq = (16.0 / pi) * q / (w * w * w);
+      r.dV = (4.0 / pi) / ((1.0 + 2.0 * q) * w);
+      return r;
+    }
+    case Kind::sin: {
+      const double e = std::exp(-2.0 * q);
+      r.mean = 0.0;
+      r.phi_sq = -0.5 * std::expm1(-2.0 * q);
+      r.dphi_sq = 0.5 * (1.0 + e);
+      r.d2phi_sq = r.phi_sq;
+      r.dV = e;
+      return r;
+    }
+    case Kind::hard_tanh: {
+      const double al = a.p0, t = al / s;
+      r.mean = 0.0;
+      r.phi_sq = q * central_m2(t) + 2.0 * al * al * nsf(t);
+      r.dphi_sq = std::erf(t * inv_sqrt2);
+      r.d2phi_sq = inf;
+      r.dV = central_m2(t);
+      return r;
+    }
+    case Kind::shifted_relu: {
+      const Tail T = upper_tail(a.p0 / s);
+      r = {s * T.p1, q * T.p2, T.p0, inf, T.p0, true};
+      return r;
+    }
+    case Kind::soft_threshold: {
+      const Tail T = upper_tail(a.p0 / s);
+      r = {0.0, 2.0 * q * T.p2, 2.0 * T.p0, inf, 2.0 * T.p0, true};
+      return r;
+    }
+    case Kind::linear_floor: {
+      const double al = a.p0, t = al / s;
+      const Tail T = upper_tail(t);
+      const double d = npdf(t);
+      r.mean = s * T.p1;
+      r.phi_sq = q * (1.0 - t * d - T.p0) + al * al * T.p0;
+      r.dphi_sq = ncdf(t);
+      r.d2phi_sq = inf;
+      r.dV = ncdf(t) - t * d;
+      return r;
+    }
+    default: break;
+  }
+  // Quadrature in z with the standard normal weight, split at every kink.
+  quad::Mesh mesh;
+  detail::shifted_mesh(a, 0.0, s, mesh);
+  double v[5];
+  auto f = [&](double z, double* y) {
+    const double x = s * z, w = npdf(z);
+    const double p = phi(a, x), d = dphi(a, x), d2 = d2phi(a, x);
+    y[0] = p * w;
+    y[1] = p * p * w;
+    y[2] = d * d * w;
+    y[3] = d2 * d2 * w;
+    y[4] = p * d2 * w;
+  };
+  r.ok = quad::integrate<5>(f, mesh, detail::rtol_1d, detail::tiny_atol, v);
+  r.mean = v[0];
+  r.phi_sq = v[1];
+  r.dphi_sq = v[2];
+  r.d2phi_sq = dphi_has_jump(a) ? inf : v[3];
+  double dv = v[2] + v[4];
+  double xs[2];
+  const int nk = kinks(a, xs);
+  for (int i = 0; i < nk; ++i) {
+    const double j = dphi_jump(a, xs[i]);
+    if (j != 0.0) dv += phi(a, xs[i]) * j * npdf(xs[i] / s) / s;
+  }
+  r.dV = dv;
+  return r;
+}
+
+// E[phi^(d)(m + b W)], W ~ N(0, 1), b >= 0, d = 0 (phi) or 1 (phi').
+inline double shifted_mean(const Activation& act, int d, double m, double b) {
+  using namespace special;
+  const Activation a = canonical(act);
+  if (b == 0.0) return d == 0 ? phi(a, m) : dphi(a, m);
+  const double t = m / b;
+  switch (a.kind) {
+    case Kind::linear: return d == 0 ? m : 1.0;
+    case Kind::relu: return d == 0 ? detail::relu_shift(m, b, 0.0) : ncdf(t);
+    case Kind::leaky_relu: {
+      const double be = a.p0;
+      if (d == 0) return be * m + (1.0 - be) * detail::relu_shift(m, b, 0.0);
+      return be + (1.0 - be) * ncdf(t);
+    }
+    case Kind::elu:
+    case Kind::selu: {
+      const double al = a.kind == Kind::elu ? a.p0 : selu_alpha;
+      const double la = a.kind == Kind::elu ? 1.0 : selu_lambda;
+      const double eb = detail::exp_below0(m, b);
+      if (d == 0) return la * (detail::relu_shift(m, b, 0.0) + al * (eb - nsf(t)));
+      return la * (ncdf(t) + al * eb);
+    }
+    case Kind::gelu: {
+      const double r2 = 1.0 + b * b, r = std::sqrt(r2), u = m / r;
+      if (d == 0) return m * ncdf(u) + b * b * npdf(u) / r;
+      return ncdf(u) + (m / r2) * npdf(u) / r;
+    }
+    case Kind::erf: {
+      const double r2 = 1.0 + 2.0 * b * b;
+      if (d == 0) return std::erf(m / std::sqrt(r2));
+      return 2.0 * inv_sqrt_pi * std::exp(-m * m / r2) / std::sqrt(r2);
+    }
+    case Kind::sin: {
+      const double e = std::exp(-0.5 * b * b);
+      return (d == 0 ? std::sin(m) : std::cos(m)) * e;
+    }
+    case Kind::hard_tanh: {
+      const double al = a.p0, lo = (-al - m) / b, hi = (al - m) / b;
+      const double pin = detail::prob_between(lo, hi);
+      if (d == 1) return pin;
+      return al * (nsf(hi) - ncdf(lo)) + m * pin + b * (npdf(lo) - npdf(hi));
+    }
+    case Kind::shifted_relu:
+      return d == 0 ? detail::relu_shift(m, b, a.p0) : nsf((a.p0 - m) / b);
+    case Kind::soft_threshold: {
+      const double tau = a.p0;
+      if (d == 0) return detail::relu_shift(m, b, tau) - detail::relu_shift(-m, b, tau);
+      return nsf((tau - m) / b) + nsf((tau + m) / b);
+    }
+    case Kind::linear_floor:
+      if (d == 0) return -a.p0 + detail::relu_shift(m, b, -a.p0);
+      return nsf((-a.p0 - m) / b);
+    default: break;
+  }
+  quad::Mesh mesh;
+  detail::shifted_mesh(a, m, b, mesh);
+  double v;
+  auto f = [&](double w, double* y) {
+    const double x = m + b * w;
+    y[0] = (d == 0 ? phi(a, x) : dphi(a, x)) * npdf(w);
+  };
+  quad::integrate<1, 1>(f, mesh, detail::rtol_inner, detail::tiny_atol, &v);
+  return v;
+}
+
+// E[phi^(d)(u) phi^(d)(v)], u = sqrt(q1) Z1, v = sqrt(q2)(c Z1 + sqrt(1-c^2) Z2),
+// q1, q2 >= 0, c in [-1, 1] (clamped), d = 0 or 1.
+inline double bivariate(const Activation& act, int d, double q1, double q2, double c) {
+  using namespace special;
+  const Activation a = canonical(act);
+  c = std::fmin(1.0, std::fmax(-1.0, c));
+  auto F = [&](double x) { return d == 0 ? phi(a, x) : dphi(a, x); };
+  auto F0 = [&]() {
+    if (d == 0) return phi(a, 0.0);
+    return 0.5 * (dphi(a, 1e-300) + dphi(a, -1e-300));
+  };
+  const double s1 = std::sqrt(q1), s2 = std::sqrt(q2);
+  if (q1 == 0.0) return F0() * shifted_mean(a, d, 0.0, s2);
+  if (q2 == 0.0) return F0() * shifted_mean(a, d, 0.0, s1);
+  const double sc = std::sqrt((1.0 - c) * (1.0 + c));  // sqrt(1 - c^2)
+  const double r12 = s1 * s2;
+  switch (a.kind) {
+    case Kind::linear: return d == 0 ? c * r12 : 1.0;
+    case Kind::relu:
+    case Kind::leaky_relu: {
+      const double be = a.kind == Kind::relu ? 0.0 : a.p0;
+      const double th = std::acos(c);
+      const double om = (1.0 - be) * (1.0 - be);
+      if (d == 0) return be * c * r12 + om * r12 * (sc + (pi - th) * c) / (2.0 * pi);
+      return be + om * (pi - th) / (2.0 * pi);
+    }
+    case Kind::erf: {
+      if (d == 0) {
+        // asin(y) with y = 2 c r12 / sqrt(g1 g2), through atan for accuracy near |y| = 1:
+        // 1 - y^2 = (g1 g2 - 4 c^2 q1 q2) / (g1 g2) = (1 + 2 q1 + 2 q2 + 4 q1 q2 (1 - c^2)) / (g1 g2)
+        const double den = std::sqrt(1.0 + 2.0 * q1 + 2.0 * q2 + 4.0 * q1 * q2 * sc * sc);
+        return (2.0 / pi) * std::atan2(2.0 * c * r12, den);
+      }
+      const double det = 1.0 + 2.0 * q1 + 2.0 * q2 + 4.0 * q1 * q2 * sc * sc;
+      return (4.0 / pi) / std::sqrt(det);
+    }
+    case Kind::sin: {
+      const double e = std::exp(-0.5 * (q1 + q2));
+      return e * (d == 0 ? std::sinh(c * r12) : std::cosh(c * r12));
+    }
+    default: break;
+  }
+  quad::Mesh mesh;
+  quad::add_gauss_mesh(mesh);
+  double xs[3];
+  const int nf = detail::features(a, xs);
+  for (int i = 0; i < nf; ++i) {
+    quad::add_feature_mesh(mesh, xs[i], 0.0, s1);
+    if (c != 0.0) quad::add_feature_mesh(mesh, xs[i], 0.0, c * s2);
+  }
+  mesh.finish(-quad::zmax, quad::zmax);
+  double v;
+  if (sc == 0.0) {
+    auto f = [&](double z, double* y) { y[0] = F(s1 * z) * F(c * s2 * z) * npdf(z); };
+    quad::integrate<1>(f, mesh, detail::rtol_outer, detail::tiny_atol, &v);
+    return v;
+  }
+  const double bw = s2 * sc;
+  auto f = [&](double z, double* y) {
+    const double fz = F(s1 * z);
+    y[0] = fz == 0.0 ? 0.0 : fz * shifted_mean(a, d, c * s2 * z, bw) * npdf(z);
+  };
+  quad::integrate<1>(f, mesh, detail::rtol_outer, detail::tiny_atol, &v);
+  return v;
+}
+
+}  // namespace sigprop

@@ -1,0 +1,331 @@
+// Fixed points of the variance map V(q) = sb2 + sw2 E[phi(sqrt(q) Z)^2] and of
+// the correlation map, with the derived quantities of mean-field theory.
+//
+// The default fixed point is the limit of q^l when the iteration starts from
+// q^1 -> 0+: the minimal fixed point of V (SPEC 1.4), except that q = 0 is
+// skipped when it is a repelling fixed point (sigma_b = 0, phi(0) = 0,
+// V'(0) > 1), where every input with q^1 > 0 moves away from it. Optionally the
+// limit from a given q0 > 0 is found instead (the nearest fixed point in the
+// direction the iteration moves).
+//
+// Method: from the current point p (h(p) = V(p) - p has a known sign), try
+// the Newton step and the plain iteration step; a step that keeps the sign of h
+// moves p, a step that flips it gives a bracket that Brent's method finishes.
+// No root can be skipped by the iteration step while V is increasing; Newton
+// steps that cross a root are caught by the sign test. Status:
+//   converged     q is a fixed point (its stability is in the slope V'(q))
+//   diverging     q^l -> infinity (no fixed point in the direction of motion)
+//   marginal      every q is fixed (relu-like phi at sigma_w^2 E[phi'^2] = 1, sigma_b = 0)
+//   not_converged the iteration budget ran out; q is NaN
+#pragma once
+
+#include <cmath>
+#include <limits>
+
+#include "maps.hpp"
+
+namespace sigprop {
+
+enum class Status : int { converged = 0, diverging = 1, marginal = 2, not_converged = 3 };
+
+struct FixedPoint {
+  double q = special::nan;
+  Status status = Status::not_converged;
+  int iterations = 0;
+};
+
+namespace detail {
+
+inline constexpr double q_diverged = 1e16;  // q beyond this counts as q -> infinity
+inline constexpr int max_fp_iter = 2000;
+
+// Brent's method on f over [a, b] with f(a) f(b) < 0. Stops when the bracket
+// is below xtol_rel |x| + xtol_abs or f vanishes. Returns the best point.
+template <class F>
+inline double brent(F&& f, double a, double b, double fa, double fb, double xtol_rel,
+                    double xtol_abs, int max_iter = 200, int* evals = nullptr) {
+  double c = a, fc = fa, d = b - a, e = d;
+  int n = 0;
+  for (int it = 0; it < max_iter; ++it) {
+    if ((fb > 0.0) == (fc > 0.0)) {
+      c = a;
+      fc = fa;
+      d = e = b - a;
+    }
+    if (std::fabs(fc) < std::fabs(fb)) {
+      a = b;
+      b = c;
+      c = a;
+      fa = fb;
+      fb = fc;
+      fc = fa;
+    }
+    const double tol = 2.0 * std::numeric_limits<double>::epsilon() * std::fabs(b) +
+                       0.5 * (xtol_rel * std::fabs(b) + xtol_abs);
+    const double m = 0.5 * (c - b);
+    if (std::fabs(m) <= tol || fb == 0.0) break;
+    if (std::fabs(e) >= tol && std::fabs(fa) > std::fabs(fb)) {
+      double p, q, r;
+      const double s = fb / fa;
+      if (a == c) {
+        p = 2.0 * m * s;
+        q = 1.0 - s;
+      } else {
+        q = fa / fc;
+        r = fb / fc;
+        p = s * (2.0 * m * q * (q - r) - (b - a) * (r - 1.0));
+        q = (q - 1.0) * (r - 1.0) * (s - 1.0);
+      }
+      if (p > 0.0)
+        q = -q;
+      else
+        p = -p;
+      if (2.0 * p < std::fmin(3.0 * m * q - std::fabs(tol * q), std::fabs(e * q))) {
+        e = d;
+        d = p / q;
+      } else {
+        d = m;
+        e = m;
+      }
+    } else {
+      d = m;
+      e = m;
+    }
+    a = b;
+    fa = fb;
+    b += std::fabs(d) > tol ? d : (m > 0.0 ? tol : -tol);
+    fb = f(b);
+    ++n;
+  }
+  if (evals) *evals += n;
+  return b;
+}
+
+}  // namespace detail
+
+// Move from p (with h(p) of sign dir, dir = +1 upward, -1 downward) to the
+// nearest fixed point in that direction.
+inline FixedPoint fixed_point_search(const Activation& a, double sw2, double sb2, double p,
+                                     int dir) {
+  FixedPoint out;
+  auto h = [&](double q) { return qmap(a, q, sw2, sb2) - q; };
+  for (int it = 0; it < detail::max_fp_iter; ++it) {
+    out.iterations = it + 1;
+    const Moments m = moments(a, p);
+    const double v = sb2 + sw2 * m.phi_sq, slope = sw2 * m.dV;
+    const double hp = v - p;
+    if (!std::isfinite(v)) {
+      out.q = special::nan;
+      out.status = Status::not_converged;
+      return out;
+    }
+    if (hp == 0.0 || std::fabs(hp) <= 1e-15 * std::fabs(p)) {
+      out.q = p;
+      out.status = Status::converged;
+      return out;
+    }
+    if ((hp > 0.0) != (dir > 0)) {
+      // Should not happen (the caller guarantees the sign); be honest.
+      out.status = Status::not_converged;
+      return out;
+    }
+    // Candidate steps in the direction of motion.
+    double x = v;  // plain iteration
+    if (slope < 1.0) {
+      const double xn = p + hp / (1.0 - slope);  // Newton
+      if ((xn - x) * dir > 0.0) x = xn;
+    } else if (dir > 0) {
+      // V' >= 1 below the root: a geometric jump, kept only if V stays
+      // steeper there (no room for a pair of roots in between).
+      const double xj = 2.0 * p + hp;
+      const Moments mj = moments(a, xj);
+      if (sw2 * mj.dV >= slope && (xj - x) > 0.0) x = xj;
+    }
+    if (dir < 0 && x < 0.0) x = 0.0;
+    if (dir > 0 && x > detail::q_diverged) {
+      out.q = special::inf;
+      out.status = Status::diverging;
+      return out;
+    }
+    const double hx = h(x);
+    if (hx == 0.0) {
+      out.q = x;
+      out.status = Status::converged;
+      return out;
+    }
+    if ((hx > 0.0) == (dir > 0)) {
+      if (std::fabs(x - p) <= 4e-16 * std::fabs(p)) {
+        out.q = x;
+        out.status = Status::converged;
+        return out;
+      }
+      p = x;
+      continue;
+    }
+    // Bracketed: finish with Brent.
+    const double lo = std::fmin(p, x), hi = std::fmax(p, x);
+    const double flo = lo == p ? hp : hx, fhi = hi == p ? hp : hx;
+    int ev = 0;
+    out.q = detail::brent(h, lo, hi, flo, fhi, 1e-15, 0.0, 200, &ev);
+    out.iterations += ev;
+    out.status = Status::converged;
+    return out;
+  }
+  out.q = special::nan;
+  out.status = Status::not_converged;
+  return out;
+}
+
+// The limiting variance q* for (sw2, sb2): from 0+ by default (q0 < 0), from q0 otherwise.
+inline FixedPoint fixed_point(const Activation& act, double sw2, double sb2, double q0 = -1.0) {
+  const Activation a = canonical(act);
+  FixedPoint out;
+  if (is_homogeneous(a)) {
+    const double lam = sw2 * moments(a, 1.0).phi_sq;  // V(q) = sb2 + lam q
+    out.iterations = 0;
+    // lam within 8 ulps of 1 counts as 1, so that sigma_w = sqrt(2) for relu
+    // (whose square rounds to 2 + 4e-16) is the critical point it stands for.
+    const bool critical = std::fabs(lam - 1.0) <= 8.0 * std::numeric_limits<double>::epsilon();
+    if (critical && sb2 == 0.0) {
+      out.q = q0 >= 0.0 ? q0 : special::nan;
+      out.status = Status::marginal;
+    } else if (critical) {
+      out.q = special::inf;
+      out.status = Status::diverging;
+    } else if (lam < 1.0) {
+      out.q = sb2 / (1.0 - lam);
+      out.status = Status::converged;
+    } else if (sb2 == 0.0 && q0 == 0.0) {
+      out.q = 0.0;  // q^l = 0 forever, but the fixed point repels
+      out.status = Status::converged;
+    } else {
+      out.q = special::inf;
+      out.status = Status::diverging;
+    }
+    return out;
+  }
+  if (q0 < 0.0) {
+    const Moments m0 = moments(a, 0.0);
+    const double v0 = sb2 + sw2 * m0.phi_sq;
+    if (v0 > 0.0) return fixed_point_search(a, sw2, sb2, 0.0, +1);
+    // q = 0 is a fixed point.
+    if (sw2 * m0.dV <= 1.0) {
+      out.q = 0.0;
+      out.status = Status::converged;
+      return out;
+    }
+    // Repelling: start just above it, move towards the first positive root.
+    q0 = 1e-8;
+  }
+  const double h0 = qmap(a, q0, sw2, sb2) - q0;
+  if (h0 == 0.0) {
+    out.q = q0;
+    out.status = Status::converged;
+    return out;
+  }
+  return fixed_point_search(a, sw2, sb2, q0, h0 > 0.0 ? +1 : -1);
+}
+
+// The stable fixed point c* of the correlation map at common variance q > 0,
+// and chi_c = f'(c*). In the ordered phase (chi1 <= 1) c* = 1 and chi_c = chi1.
+// In the chaotic phase f is convex on [0, 1] with f(1) = 1 and f'(1) > 1, so
+// Newton's method from c = 0 increases monotonically to the unique c* in [0, 1).
+struct CorrelationFixedPoint {
+  double c = special::nan;
+  double chi_c = special::nan;
+  bool ok = false;
+};
+
+inline CorrelationFixedPoint correlation_fixed_point(const Activation& a, double q, double sw2,
+                                                     double sb2, double chi1_value) {
+  CorrelationFixedPoint out;
+  if (!(q > 0.0) || !std::isfinite(q)) return out;
+  if (chi1_value <= 1.0) {
+    out.c = 1.0;
+    out.chi_c = chi1_value;
+    out.ok = true;
+    return out;
+  }
+  double c = 0.0;
+  for (int it = 0; it < 200; ++it) {
+    const double f = cmap(a, c, q, sw2, sb2);
+    const double hc = f - c;
+    const double df = cmap_slope(a, c, q, sw2);
+    if (hc <= 0.0 || df >= 1.0) {
+      // At (or numerically past) the root.
+      out.c = c;
+      out.chi_c = df;
+      out.ok = hc <= 1e-14 && df < 1.0;
+      return out;
+    }
+    const double cn = c + hc / (1.0 - df);
+    if (!(cn > c) || cn >= 1.0 || cn - c <= 1e-16) {
+      out.c = std::fmin(cn, c + hc);
+      out.chi_c = cmap_slope(a, out.c, q, sw2);
+      out.ok = out.chi_c < 1.0;
+      return out;
+    }
+    c = cn;
+  }
+  return out;
+}
+
+// Everything mean-field theory says about one (activation, sigma_w, sigma_b).
+struct FixedPointInfo {
+  double q = special::nan;     // q*
+  Status status = Status::not_converged;
+  int iterations = 0;
+  double chi1 = special::nan;  // sw2 E[phi'(sqrt(q*) Z)^2]
+  double slope = special::nan; // V'(q*) (alpha)
+  double c_star = special::nan;
+  double chi_c = special::nan;
+  double xi_q = special::nan;  // -1/ln V'(q*) where V'(q*) < 1
+  double xi_c = special::nan;  // -1/ln chi_c where chi_c < 1
+  double beta_q = special::nan;  // 2 / f''(1) = 2 / (sw2 q* E[phi''^2])
+};
+
+inline double depth_scale(double rate) {
+  if (!(rate >= 0.0)) return special::nan;
+  if (rate < 1.0) return -1.0 / std::log(rate);
+  if (rate == 1.0) return special::inf;
+  return special::nan;
+}
+
+inline FixedPointInfo analyse(const Activation& act, double sw2, double sb2, double q0 = -1.0,
+                              bool with_correlation = true) {
+  const Activation a = canonical(act);
+  FixedPointInfo r;
+  const FixedPoint fp = fixed_point(a, sw2, sb2, q0);
+  r.q = fp.q;
+  r.status = fp.status;
+  r.iterations = fp.iterations;
+  if (fp.status == Status::marginal && is_homogeneous(a)) {
+    // Every q is fixed; chi1 and the slope do not depend on q.
+    const Moments m = moments(a, 1.0);
+    r.chi1 = sw2 * m.dphi_sq;
+    r.slope = sw2 * m.dV;
+    r.xi_q = special::inf;
+    r.c_star = 1.0;
+    r.chi_c = r.chi1;
+    r.xi_c = depth_scale(r.chi_c);
+    r.beta_q = dphi_has_jump(a) ? 0.0 : special::inf;
+    return r;
+  }
+  if (fp.status != Status::converged) return r;
+  const Moments m = moments(a, fp.q);
+  r.chi1 = sw2 * m.dphi_sq;
+  r.slope = sw2 * m.dV;
+  r.xi_q = depth_scale(r.slope);
+  r.beta_q = 2.0 / (sw2 * fp.q * m.d2phi_sq);
+  if (with_correlation) {
+    const CorrelationFixedPoint cf = correlation_fixed_point(a, fp.q, sw2, sb2, r.chi1);
+    if (cf.ok) {
+      r.c_star = cf.c;
+      r.chi_c = cf.chi_c;
+      r.xi_c = depth_scale(r.chi_c);
+    }
+  }
+  return r;
+}
+
+}  // namespace sigprop

@@ -1,0 +1,171 @@
+// OpenMP drivers over flat arrays of independent cells. Every cell is computed
+// by the same sequential code whatever the thread count or the chunking, so
+// results are bitwise identical for any n_threads. Without OpenMP the loops
+// run serially.
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+
+#include "eoc.hpp"
+#include "fixed_point.hpp"
+#include "maps.hpp"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace sigprop {
+namespace grid {
+
+using idx_t = std::ptrdiff_t;
+
+template <class F>
+inline void parallel_for(idx_t n, int n_threads, F&& f) {
+#ifdef _OPENMP
+  if (n_threads > 1 && n > 1) {
+#pragma omp parallel for schedule(dynamic, 8) num_threads(n_threads)
+    for (idx_t i = 0; i < n; ++i) f(i);
+    return;
+  }
+#else
+  (void)n_threads;
+#endif
+  for (idx_t i = 0; i < n; ++i) f(i);
+}
+
+// One-dimensional Gaussian moments at each q[i].
+inline void moments(const Activation& a, const double* q, idx_t n, double* mean,
+                    double* phi_sq, double* dphi_sq, double* d2phi_sq, double* dV,
+                    int n_threads) {
+  parallel_for(n, n_threads, [&](idx_t i) {
+    const Moments m = sigprop::moments(a, q[i]);
+    mean[i] = m.mean;
+    phi_sq[i] = m.phi_sq;
+    dphi_sq[i] = m.dphi_sq;
+    d2phi_sq[i] = m.d2phi_sq;
+    dV[i] = m.dV;
+  });
+}
+
+// E[phi^(d)(u) phi^(d)(v)] at each (q1[i], q2[i], c[i]).
+inline void bivariate(const Activation& a, int d, const double* q1, const double* q2,
+                      const double* c, idx_t n, double* out, int n_threads) {
+  parallel_for(n, n_threads,
+               [&](idx_t i) { out[i] = sigprop::bivariate(a, d, q1[i], q2[i], c[i]); });
+}
+
+// q-map, its slope and chi1 at each (q, sigma_w, sigma_b).
+inline void qmap(const Activation& a, const double* q, const double* sw, const double* sb,
+                 idx_t n, double* v, double* slope, double* chi1, int n_threads) {
+  parallel_for(n, n_threads, [&](idx_t i) {
+    const Moments m = sigprop::moments(a, q[i]);
+    const double sw2 = sw[i] * sw[i];
+    v[i] = sb[i] * sb[i] + sw2 * m.phi_sq;
+    slope[i] = sw2 * m.dV;
+    chi1[i] = sw2 * m.dphi_sq;
+  });
+}
+
+// Covariance map and its c-derivative at each (q1, q2, c, sigma_w, sigma_b):
+// q_ab = sb2 + sw2 E[phi(u) phi(v)], dq_ab/dc = sw2 sqrt(q1 q2) E[phi'(u) phi'(v)].
+inline void covmap(const Activation& a, const double* q1, const double* q2, const double* c,
+                   const double* sw, const double* sb, idx_t n, double* qab, double* dqab,
+                   int n_threads) {
+  parallel_for(n, n_threads, [&](idx_t i) {
+    const double sw2 = sw[i] * sw[i];
+    qab[i] = sb[i] * sb[i] + sw2 * sigprop::bivariate(a, 0, q1[i], q2[i], c[i]);
+    if (dqab)
+      dqab[i] = sw2 * std::sqrt(q1[i] * q2[i]) * sigprop::bivariate(a, 1, q1[i], q2[i], c[i]);
+  });
+}
+
+// Fixed point and derived quantities at each (sigma_w, sigma_b[, q0]).
+struct FixedPointArrays {
+  double* q;
+  std::int32_t* status;
+  std::int32_t* iterations;
+  double* chi1;
+  double* slope;
+  double* c_star;
+  double* chi_c;
+  double* xi_q;
+  double* xi_c;
+  double* beta_q;
+};
+
+inline void fixed_points(const Activation& a, const double* sw, const double* sb,
+                         const double* q0, idx_t n, bool with_correlation,
+                         const FixedPointArrays& o, int n_threads) {
+  parallel_for(n, n_threads, [&](idx_t i) {
+    const double start = q0 ? q0[i] : -1.0;
+    const FixedPointInfo r = analyse(a, sw[i] * sw[i], sb[i] * sb[i], start, with_correlation);
+    o.q[i] = r.q;
+    o.status[i] = static_cast<std::int32_t>(r.status);
+    o.iterations[i] = r.iterations;
+    o.chi1[i] = r.chi1;
+    o.slope[i] = r.slope;
+    o.c_star[i] = r.c_star;
+    o.chi_c[i] = r.chi_c;
+    o.xi_q[i] = r.xi_q;
+    o.xi_c[i] = r.xi_c;
+    o.beta_q[i] = r.beta_q;
+  });
+}
+
+// EOC points at each sigma_b; outputs are (n, eoc_max_branches), padded with
+// NaN and kind -1 beyond n_branches[i].
+inline void eoc(const Activation& a, const double* sb, idx_t n, double* sigma_w, double* q,
+                double* slope, std::int32_t* kind, std::int32_t* n_branches, int n_threads) {
+  static_assert(EocTable::n > 0, "empty EOC table");
+  EocTable table;
+  parallel_for(EocTable::n, n_threads, [&](idx_t i) { eoc_table_entry(a, table, int(i)); });
+  parallel_for(n, n_threads, [&](idx_t i) {
+    EocPoint pts[eoc_max_branches];
+    const int nb = eoc_roots(a, table, sb[i], pts);
+    n_branches[i] = nb;
+    for (int b = 0; b < eoc_max_branches; ++b) {
+      const idx_t k = i * eoc_max_branches + b;
+      if (b < nb) {
+        sigma_w[k] = pts[b].sigma_w;
+        q[k] = pts[b].q;
+        slope[k] = pts[b].slope;
+        kind[k] = static_cast<std::int32_t>(pts[b].kind);
+      } else {
+        sigma_w[k] = q[k] = slope[k] = special::nan;
+        kind[k] = -1;
+      }
+    }
+  });
+}
+
+// One layer of the NNGP kernel of a batch: K (m x m, symmetric, row-major)
+// to K' = sb2 + sw2 E[phi(u_a) phi(u_b)] with (u_a, u_b) ~ N(0, K).
+inline void kernel_layer(const Activation& a, const double* K, idx_t m, double sw2, double sb2,
+                         double* Kout, int n_threads) {
+  const idx_t npairs = m * (m + 1) / 2;
+  parallel_for(npairs, n_threads, [&](idx_t p) {
+    // Unrank p into (i, j) with i <= j, row by row.
+    idx_t i = 0, rem = p;
+    while (rem >= m - i) {
+      rem -= m - i;
+      ++i;
+    }
+    const idx_t j = i + rem;
+    const double qi = K[i * m + i], qj = K[j * m + j];
+    double v;
+    if (i == j) {
+      v = sb2 + sw2 * sigprop::moments(a, qi).phi_sq;
+    } else {
+      const double den = std::sqrt(qi * qj);
+      const double c = den > 0.0 ? K[i * m + j] / den : 0.0;
+      v = sb2 + sw2 * sigprop::bivariate(a, 0, qi, qj, c);
+    }
+    Kout[i * m + j] = v;
+    Kout[j * m + i] = v;
+  });
+}
+
+}  // namespace grid
+}  // namespace sigprop

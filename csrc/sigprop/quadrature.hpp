@@ -1,0 +1,191 @@
+// Globally adaptive Gauss–Kronrod (7/15) quadrature of vector-valued
+// integrands over a union of pieces, and the breakpoint meshes that make it
+// robust for Gaussian expectations: pieces end at every kink of the activation
+// and are graded geometrically around it (and around 0, where smooth
+// activations change on the scale 1/sqrt(q) when q is large), so that no
+// feature can hide between the nodes of one piece. The error estimate is the
+// Gauss–Kronrod difference |K15 - G7|, which overestimates the error of the
+// K15 value by orders of magnitude for the smooth pieces used here.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+
+namespace sigprop {
+namespace quad {
+
+// Nodes (positive half, the last one 0) and weights of the 15-point Kronrod
+// rule and of the embedded 7-point Gauss rule on [-1, 1].
+inline constexpr double xgk[8] = {
+    0.991455371120812639206854697526329, 0.949107912342758524526189684047851,
+    0.864864423359769072789712788640926, 0.741531185599394439863864773280788,
+    0.586087235467691130294144845693013, 0.405845151377397166906606412076961,
+    0.207784955007898467600689403773245, 0.000000000000000000000000000000000};
+inline constexpr double wgk[8] = {
+    0.022935322010529224963732008058970, 0.063092092629978553290700663189204,
+    0.104790010322250183839876322541518, 0.140653259715525918745189590510238,
+    0.169004726639267902826583426598550, 0.190350578064785409913256402421014,
+    0.204432940075298892414161999234649, 0.209482141084727828012999174891714};
+inline constexpr double wg[4] = {
+    0.129484966168869693270611432679082, 0.279705391489276667901467771423780,
+    0.381830050505118944950369775488975, 0.417959183673469387755102040816327};
+
+// Truncation of Gaussian integrals: |z| <= zmax. The neglected mass, even
+// weighted by z^4, is below 1e-19.
+inline constexpr double zmax = 10.0;
+
+inline constexpr int max_breaks = 256;
+inline constexpr int max_pieces = 1024;
+
+// A sorted set of breakpoints in [lo, hi].
+struct Mesh {
+  double x[max_breaks];
+  int n = 0;
+  void add(double v) {
+    if (n < max_breaks && std::isfinite(v)) x[n++] = v;
+  }
+  // Sort, clip to [lo, hi], drop near-duplicates; lo and hi are included.
+  void finish(double lo, double hi) {
+    add(lo);
+    add(hi);
+    std::sort(x, x + n);
+    int m = 0;
+    const double tol = 1e-13 * (hi - lo);
+    for (int i = 0; i < n; ++i) {
+      const double v = x[i];
+      if (v < lo || v > hi) continue;
+      if (m > 0 && v - x[m - 1] <= tol) continue;
+      x[m++] = v;
+    }
+    n = m;
+  }
+};
+
+// Add the standard mesh of the Gaussian variable: 0, +-1, +-2, +-3, +-4.5, +-6, +-8.
+inline void add_gauss_mesh(Mesh& mesh) {
+  static constexpr double g[7] = {0.0, 1.0, 2.0, 3.0, 4.5, 6.0, 8.0};
+  for (double v : g) {
+    mesh.add(v);
+    if (v != 0.0) mesh.add(-v);
+  }
+}
+
+// Add breakpoints z = (p + off - m) / b for a feature of the activation at x = p:
+// off = 0 and off = +-h 2^k, k = 0, 1, ..., as long as the point can fall inside
+// [-zmax, zmax]. b may be negative (the map is then decreasing).
+inline void add_feature_mesh(Mesh& mesh, double p, double m, double b, double h = 0.25) {
+  if (b == 0.0 || !std::isfinite(b)) return;
+  const double ab = std::fabs(b);
+  const double z0 = (p - m) / b;
+  if (std::fabs(z0) < zmax) mesh.add(z0);
+  for (double off = h; off / ab < 4.0 * zmax; off *= 2.0) {
+    const double dz = off / ab;
+    if (std::fabs(z0 + dz) < zmax) mesh.add(z0 + dz);
+    if (std::fabs(z0 - dz) < zmax) mesh.add(z0 - dz);
+  }
+}
+
+// Result of one piece: N integrals, their error estimates, and integrals of |f|.
+template <int N>
+struct Piece {
+  double a, b;
+  double val[N];
+  double err[N];
+  double absval[N];
+};
+
+template <int N, class F>
+inline void gk15(F& f, double a, double b, Piece<N>& out) {
+  const double c = 0.5 * (a + b), h = 0.5 * (b - a);
+  double k[N], g[N], ab[N], y[N];
+  f(c, y);
+  for (int j = 0; j < N; ++j) {
+    k[j] = wgk[7] * y[j];
+    g[j] = wg[3] * y[j];
+    ab[j] = wgk[7] * std::fabs(y[j]);
+  }
+  for (int i = 0; i < 7; ++i) {
+    double y1[N], y2[N];
+    f(c - h * xgk[i], y1);
+    f(c + h * xgk[i], y2);
+    for (int j = 0; j < N; ++j) {
+      k[j] += wgk[i] * (y1[j] + y2[j]);
+      ab[j] += wgk[i] * (std::fabs(y1[j]) + std::fabs(y2[j]));
+      if (i % 2 == 1) g[j] += wg[i / 2] * (y1[j] + y2[j]);
+    }
+  }
+  out.a = a;
+  out.b = b;
+  for (int j = 0; j < N; ++j) {
+    out.val[j] = k[j] * h;
+    out.err[j] = std::fabs((k[j] - g[j]) * h);
+    out.absval[j] = ab[j] * std::fabs(h);
+  }
+}
+
+// Integrate the N-vector function f(x, y) (writes y[0..N-1]) over the mesh's
+// pieces until, for every component j, the summed error estimate is below
+// max(rtol * integral of |f_j|, atol). Returns false if the piece budget ran
+// out first (the values are still the best estimates). Pieces are summed in
+// mesh order, so the result does not depend on the order of refinement.
+// Level selects the work buffer: a nested integral (an integrand that
+// integrates) must use a different Level than the integral around it.
+template <int N, int Level = 0, class F>
+inline bool integrate(F&& f, const Mesh& mesh, double rtol, double atol, double* result,
+                      double* error = nullptr) {
+  static thread_local Piece<N> pieces[max_pieces];
+  int n = 0;
+  for (int i = 0; i + 1 < mesh.n; ++i) gk15<N>(f, mesh.x[i], mesh.x[i + 1], pieces[n++]);
+  bool ok = false;
+  for (;;) {
+    double err[N] = {}, absv[N] = {};
+    for (int i = 0; i < n; ++i)
+      for (int j = 0; j < N; ++j) {
+        err[j] += pieces[i].err[j];
+        absv[j] += pieces[i].absval[j];
+      }
+    double tol[N];
+    bool done = true;
+    for (int j = 0; j < N; ++j) {
+      tol[j] = std::fmax(rtol * absv[j], atol);
+      if (!(err[j] <= tol[j])) done = false;
+    }
+    if (done) {
+      ok = true;
+      break;
+    }
+    if (n + 1 >= max_pieces) break;
+    // Bisect the piece with the largest error relative to its tolerance.
+    int worst = 0;
+    double worst_r = -1.0;
+    for (int i = 0; i < n; ++i) {
+      double r = 0.0;
+      for (int j = 0; j < N; ++j) r = std::fmax(r, pieces[i].err[j] / tol[j]);
+      if (r > worst_r) {
+        worst_r = r;
+        worst = i;
+      }
+    }
+    const double a = pieces[worst].a, b = pieces[worst].b, c = 0.5 * (a + b);
+    if (!(c > a && c < b)) break;  // cannot split further in double precision
+    // Keep mesh order: shift the tail right by one and refine in place.
+    for (int i = n; i > worst + 1; --i) pieces[i] = pieces[i - 1];
+    ++n;
+    gk15<N>(f, a, c, pieces[worst]);
+    gk15<N>(f, c, b, pieces[worst + 1]);
+  }
+  for (int j = 0; j < N; ++j) {
+    double s = 0.0, e = 0.0;
+    for (int i = 0; i < n; ++i) {
+      s += pieces[i].val[j];
+      e += pieces[i].err[j];
+    }
+    result[j] = s;
+    if (error) error[j] = e;
+  }
+  return ok;
+}
+
+}  // namespace quad
+}  // namespace sigprop

@@ -1,0 +1,96 @@
+"""Argument checking shared by the public functions (internal)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from . import _core
+
+
+def as_float_array(value: Any, name: str) -> np.ndarray:
+    """Convert ``value`` to a float64 array, or raise TypeError naming ``name``.
+
+    Booleans, complex numbers, strings and objects are rejected rather than
+    silently cast.
+    """
+    if isinstance(value, (str, bytes)):
+        raise TypeError(f"{name} must be a real number or array of real numbers, got {value!r}")
+    try:
+        arr = np.asarray(value)
+    except Exception as exc:  # pragma: no cover - numpy raises for ragged input
+        raise TypeError(f"{name} must be array-like of real numbers: {exc}") from None
+    if arr.dtype.kind not in "iuf":
+        raise TypeError(
+            f"{name} must contain real numbers (integer or float dtype), got dtype {arr.dtype}"
+        )
+    return arr.astype(np.float64, copy=False)
+
+
+def _show(arr: np.ndarray, mask: np.ndarray) -> str:
+    bad = arr[mask]
+    return repr(bad.flat[0]) if bad.size else "?"
+
+
+def check_finite(arr: np.ndarray, name: str) -> None:
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be finite, got {_show(arr, ~np.isfinite(arr))}")
+
+
+def check_nonnegative(arr: np.ndarray, name: str) -> None:
+    check_finite(arr, name)
+    if np.any(arr < 0):
+        raise ValueError(f"{name} must be >= 0, got {_show(arr, arr < 0)}")
+
+
+def check_correlation(arr: np.ndarray, name: str = "c") -> None:
+    check_finite(arr, name)
+    if np.any(np.abs(arr) > 1):
+        raise ValueError(f"{name} must lie in [-1, 1], got {_show(arr, np.abs(arr) > 1)}")
+
+
+def sigma(value: Any, name: str) -> np.ndarray:
+    """A standard deviation argument (sigma_w, sigma_b): finite and >= 0."""
+    arr = as_float_array(value, name)
+    check_nonnegative(arr, name)
+    return arr
+
+
+def variance(value: Any, name: str) -> np.ndarray:
+    """A variance argument (q): finite and >= 0."""
+    arr = as_float_array(value, name)
+    check_nonnegative(arr, name)
+    return arr
+
+
+def correlation(value: Any, name: str = "c") -> np.ndarray:
+    arr = as_float_array(value, name)
+    check_correlation(arr, name)
+    return arr
+
+
+def resolve_n_threads(n_threads: int | None) -> int:
+    """Number of OpenMP threads, following scikit-learn's convention.
+
+    ``None`` uses every thread OpenMP would use by default (``OMP_NUM_THREADS``
+    or the number of CPUs); a positive ``n`` uses ``n``; a negative ``n`` uses
+    ``cpus + 1 + n`` (``-1``: all CPUs, ``-2``: all but one), at least one.
+    """
+    if n_threads is None:
+        return max(1, int(_core.max_threads()))
+    if isinstance(n_threads, bool) or not isinstance(n_threads, (int, np.integer)):
+        raise TypeError(f"n_threads must be an int or None, got {n_threads!r}")
+    n = int(n_threads)
+    if n == 0:
+        raise ValueError("n_threads must be a non-zero int or None, got 0")
+    if n < 0:
+        cpus = os.cpu_count() or 1
+        n = max(1, cpus + 1 + n)
+    return n
+
+
+def scalar_or_array(arr: np.ndarray, scalar: bool) -> Any:
+    """Return a NumPy scalar for scalar input, the array otherwise."""
+    return arr[()] if scalar else arr

@@ -1,0 +1,109 @@
+"""Gaussian expectations of activations, computed by the compiled core.
+
+Accuracy (tested against 30-digit mpmath references, see tests/): relative
+error below 1e-12 for the one-dimensional moments of every built-in for q in
+[1e-6, 1e4] (for odd activations, whose mean is 0, relative to E[|phi|]); for
+the bivariate expectations, error below 1e-10 relative to the Cauchy–Schwarz
+scale sqrt(E[f(u)^2] E[f(v)^2]) for c in [-1, 1] and q in [1e-3, 1e2].
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from . import _core
+from ._validation import correlation, resolve_n_threads, scalar_or_array, variance
+from .activations import Activation, resolve
+
+__all__ = ["Moments", "bivariate_expectation", "gaussian_moments"]
+
+
+class Moments(NamedTuple):
+    """Gaussian moments of an activation at variance q (Z ~ N(0, 1)).
+
+    Attributes
+    ----------
+    mean : E[phi(sqrt(q) Z)]
+    phi_sq : E[phi(sqrt(q) Z)^2]
+    dphi_sq : E[phi'(sqrt(q) Z)^2]
+    d2phi_sq : E[phi''(sqrt(q) Z)^2]; ``inf`` when phi' jumps (phi'' has a Dirac mass)
+    dV : d/dq E[phi(sqrt(q) Z)^2], including the contributions of the kinks of phi
+    """
+
+    mean: np.ndarray
+    phi_sq: np.ndarray
+    dphi_sq: np.ndarray
+    d2phi_sq: np.ndarray
+    dV: np.ndarray
+
+
+def gaussian_moments(
+    activation: str | Activation, q, *, n_threads: int | None = None
+) -> Moments:
+    """One-dimensional Gaussian moments of ``activation`` at variance ``q``.
+
+    Parameters
+    ----------
+    activation : str or Activation
+        A built-in activation (see :data:`sigprop.ACTIVATIONS`).
+    q : array_like
+        Pre-activation variance(s), finite and >= 0.
+    n_threads : int or None
+        OpenMP threads (None: all; negative: all but ``-n - 1``).
+
+    Returns
+    -------
+    Moments
+        Arrays of the shape of ``q`` (NumPy scalars for scalar ``q``).
+    """
+    act = resolve(activation)
+    qa = variance(q, "q")
+    p0, p1 = act.core_params
+    out = _core.moments(act.kind, p0, p1, qa.ravel(), resolve_n_threads(n_threads))
+    scalar = qa.ndim == 0
+    return Moments(*(scalar_or_array(o.reshape(qa.shape), scalar) for o in out))
+
+
+def bivariate_expectation(
+    activation: str | Activation,
+    q1,
+    q2,
+    c,
+    *,
+    derivative: int = 0,
+    n_threads: int | None = None,
+):
+    """E[f(u) f(v)] for a centred Gaussian pair, f = phi (derivative=0) or phi' (1).
+
+    (u, v) has variances q1, q2 and correlation c: u = sqrt(q1) Z1,
+    v = sqrt(q2) (c Z1 + sqrt(1 - c^2) Z2) with Z1, Z2 independent N(0, 1).
+    Arguments broadcast against each other.
+
+    Parameters
+    ----------
+    activation : str or Activation
+    q1, q2 : array_like
+        Variances, >= 0.
+    c : array_like
+        Correlation in [-1, 1].
+    derivative : {0, 1}
+        Expectation of phi(u) phi(v) (0) or of phi'(u) phi'(v) (1).
+    n_threads : int or None
+
+    Returns
+    -------
+    numpy.ndarray or numpy.float64
+    """
+    act = resolve(activation)
+    if derivative not in (0, 1):
+        raise ValueError(f"derivative must be 0 or 1, got {derivative!r}")
+    a1, a2, ac = np.broadcast_arrays(variance(q1, "q1"), variance(q2, "q2"), correlation(c))
+    p0, p1 = act.core_params
+    out = _core.bivariate(
+        act.kind, p0, p1, int(derivative),
+        np.ascontiguousarray(a1).ravel(), np.ascontiguousarray(a2).ravel(),
+        np.ascontiguousarray(ac).ravel(), resolve_n_threads(n_threads),
+    )
+    return scalar_or_array(out.reshape(a1.shape), a1.ndim == 0)
