@@ -62,6 +62,37 @@ PYBIND11_MODULE(_core, m) {
   m.attr("eoc_max_branches") = sigprop::eoc_max_branches;
 
   m.def(
+      "evaluate",
+      [](int kind, double p0, double p1, int d, const darray& x) {
+        const auto a = make_activation(kind, p0, p1);
+        if (d < 0 || d > 2) throw py::value_error("derivative order must be 0, 1 or 2");
+        const idx_t n = common_size({&x});
+        darray out = empty(n);
+        const double* xp = x.data();
+        double* o = out.mutable_data();
+        {
+          py::gil_scoped_release release;
+          for (idx_t i = 0; i < n; ++i)
+            o[i] = d == 0 ? sigprop::phi(a, xp[i])
+                          : (d == 1 ? sigprop::dphi(a, xp[i]) : sigprop::d2phi(a, xp[i]));
+        }
+        return out;
+      },
+      py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("d"), py::arg("x"));
+
+  m.def(
+      "kinks",
+      [](int kind, double p0, double p1) {
+        const auto a = make_activation(kind, p0, p1);
+        double xs[2];
+        const int n = sigprop::kinks(a, xs);
+        py::list out;
+        for (int i = 0; i < n; ++i) out.append(py::make_tuple(xs[i], sigprop::dphi_jump(a, xs[i])));
+        return out;
+      },
+      py::arg("kind"), py::arg("p0"), py::arg("p1"));
+
+  m.def(
       "moments",
       [](int kind, double p0, double p1, const darray& q, int n_threads) {
         const auto a = make_activation(kind, p0, p1);

@@ -36,7 +36,10 @@ struct FixedPoint {
 
 namespace detail {
 
-inline constexpr double q_diverged = 1e16;  // q beyond this counts as q -> infinity
+// q beyond this counts as q -> infinity: there V(q) - q of a linearly
+// diverging map (e.g. elu at sigma_w^2 = 2) is no longer above the rounding
+// noise of V, so a finite fixed point cannot be told from divergence.
+inline constexpr double q_diverged = 1e12;
 inline constexpr int max_fp_iter = 2000;
 
 // Brent's method on f over [a, b] with f(a) f(b) < 0. Stops when the bracket
@@ -140,6 +143,43 @@ inline FixedPoint fixed_point_search(const Activation& a, double sw2, double sb2
       const double xj = 2.0 * p + hp;
       const Moments mj = moments(a, xj);
       if (sw2 * mj.dV >= slope && (xj - x) > 0.0) x = xj;
+    }
+    if (dir > 0 && it >= 20 && x < 2.0 * p && p > 0.0) {
+      // Slow upward progress (q growing sub-geometrically, e.g. a linear
+      // divergence): try x = 4p, sampling h at p 4^(k/4) so that a root in
+      // between is bracketed rather than jumped over (a root pair narrower
+      // than a factor 4^(1/4) between two samples is the only thing missed).
+      double prev = x;
+      for (int k = 1; k <= 4; ++k) {
+        const double xs = p * std::pow(4.0, 0.25 * k);
+        if (xs <= prev) continue;
+        const double hs = h(xs);
+        ++out.iterations;
+        if (std::isnan(hs)) {
+          out.q = special::nan;
+          out.status = Status::not_converged;
+          return out;
+        }
+        if (hs <= 0.0) {
+          out.status = Status::converged;
+          if (hs == 0.0) {
+            out.q = xs;
+            return out;
+          }
+          int ev = 0;
+          out.q = detail::brent(h, prev, xs, h(prev), hs, 1e-15, 0.0, 200, &ev);
+          out.iterations += ev;
+          return out;
+        }
+        prev = xs;
+      }
+      p = prev;
+      if (p > detail::q_diverged) {
+        out.q = special::inf;
+        out.status = Status::diverging;
+        return out;
+      }
+      continue;
     }
     if (dir < 0 && x < 0.0) x = 0.0;
     if (dir > 0 && x > detail::q_diverged) {

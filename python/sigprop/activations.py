@@ -90,6 +90,29 @@ class Activation:
         vals = list(self.params.values()) + [0.0, 0.0]
         return float(vals[0]), float(vals[1])
 
+    def __call__(self, x, derivative: int = 0):
+        """Evaluate phi (derivative=0), phi' (1) or phi'' (2, almost everywhere) at x.
+
+        At a kink the right derivative is returned.
+        """
+        from . import _core
+        from ._validation import as_float_array, scalar_or_array
+
+        if derivative not in (0, 1, 2):
+            raise ValueError(f"derivative must be 0, 1 or 2, got {derivative!r}")
+        xa = as_float_array(x, "x")
+        p0, p1 = self.core_params
+        out = _core.evaluate(self.kind, p0, p1, int(derivative), xa.ravel())
+        return scalar_or_array(out.reshape(xa.shape), xa.ndim == 0)
+
+    @property
+    def kinks(self) -> list[tuple[float, float]]:
+        """Points where phi, phi' or phi'' is not smooth, with the jump of phi' there."""
+        from . import _core
+
+        p0, p1 = self.core_params
+        return [tuple(k) for k in _core.kinks(self.kind, p0, p1)]
+
     def __str__(self) -> str:
         if not self.params:
             return self.name
