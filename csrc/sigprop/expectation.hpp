@@ -67,22 +67,25 @@ inline constexpr double rtol_inner = 1e-14;
 inline constexpr double rtol_outer = 2e-14;
 inline constexpr double tiny_atol = 1e-300;
 
-// Feature points of an activation: 0 and its kinks. Returns their number.
-inline int features(const Activation& a, double* xs) {
-  int n = kinks(a, xs);
+// Add the mesh of every feature of an activation (its kinks, and 0 where smooth
+// activations change on the scale of 1 while the Gaussian spreads over sqrt(q))
+// mapped by z = (x - m) / b.
+inline void add_activation_mesh(const Activation& a, double m, double b, quad::Mesh& mesh) {
+  double xs[2];
+  const int n = kinks(a, xs);
   bool has0 = false;
-  for (int i = 0; i < n; ++i) has0 = has0 || xs[i] == 0.0;
-  if (!has0) xs[n++] = 0.0;
-  return n;
+  for (int i = 0; i < n; ++i) {
+    quad::add_feature_mesh(mesh, xs[i], m, b, true);
+    has0 = has0 || xs[i] == 0.0;
+  }
+  if (!has0) quad::add_feature_mesh(mesh, 0.0, m, b, false);
 }
 
 // Mesh for E[f(m + b W)] in the variable W.
 inline void shifted_mesh(const Activation& a, double m, double b, quad::Mesh& mesh) {
   quad::add_gauss_mesh(mesh);
-  double xs[3];
-  const int n = features(a, xs);
-  for (int i = 0; i < n; ++i) quad::add_feature_mesh(mesh, xs[i], m, b);
-  mesh.finish(-quad::zmax, quad::zmax);
+  add_activation_mesh(a, m, b, mesh);
+  mesh.finish();
 }
 
 // P(lo < Z < hi) for lo <= hi, without cancellation.
@@ -331,13 +334,9 @@ inline double bivariate(const Activation& act, int d, double q1, double q2, doub
   }
   quad::Mesh mesh;
   quad::add_gauss_mesh(mesh);
-  double xs[3];
-  const int nf = detail::features(a, xs);
-  for (int i = 0; i < nf; ++i) {
-    quad::add_feature_mesh(mesh, xs[i], 0.0, s1);
-    if (c != 0.0) quad::add_feature_mesh(mesh, xs[i], 0.0, c * s2);
-  }
-  mesh.finish(-quad::zmax, quad::zmax);
+  detail::add_activation_mesh(a, 0.0, s1, mesh);
+  if (c != 0.0) detail::add_activation_mesh(a, 0.0, c * s2, mesh);
+  mesh.finish();
   double v;
   if (sc == 0.0) {
     auto f = [&](double z, double* y) { y[0] = F(s1 * z) * F(c * s2 * z) * npdf(z); };

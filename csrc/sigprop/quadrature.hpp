@@ -38,15 +38,23 @@ inline constexpr double zmax = 10.0;
 inline constexpr int max_breaks = 256;
 inline constexpr int max_pieces = 1024;
 
-// A sorted set of breakpoints in [lo, hi].
+// Beyond this |z| the normal density underflows to 0 in double precision.
+inline constexpr double zlimit = 40.0;
+
+// A sorted set of breakpoints on [lo, hi], by default [-zmax, zmax]. The range
+// grows to take in a kink beyond zmax (see add_feature_mesh): an integrand that
+// vanishes on [-zmax, zmax] but not beyond (shifted relu far in the tail) is
+// then still integrated to full relative accuracy.
 struct Mesh {
   double x[max_breaks];
   int n = 0;
+  double lo = -zmax, hi = zmax;
   void add(double v) {
     if (n < max_breaks && std::isfinite(v)) x[n++] = v;
   }
+  bool inside(double v) const { return v > lo && v < hi; }
   // Sort, clip to [lo, hi], drop near-duplicates; lo and hi are included.
-  void finish(double lo, double hi) {
+  void finish() {
     add(lo);
     add(hi);
     std::sort(x, x + n);
@@ -73,16 +81,25 @@ inline void add_gauss_mesh(Mesh& mesh) {
 
 // Add breakpoints z = (p + off - m) / b for a feature of the activation at x = p:
 // off = 0 and off = +-h 2^k, k = 0, 1, ..., as long as the point can fall inside
-// [-zmax, zmax]. b may be negative (the map is then decreasing).
-inline void add_feature_mesh(Mesh& mesh, double p, double m, double b, double h = 0.25) {
+// the mesh's range. b may be negative (the map is then decreasing). A kink
+// (kink = true) beyond zmax but where the density is still representable
+// extends the range to 3 beyond it.
+inline void add_feature_mesh(Mesh& mesh, double p, double m, double b, bool kink,
+                             double h = 0.25) {
   if (b == 0.0 || !std::isfinite(b)) return;
   const double ab = std::fabs(b);
   const double z0 = (p - m) / b;
-  if (std::fabs(z0) < zmax) mesh.add(z0);
-  for (double off = h; off / ab < 4.0 * zmax; off *= 2.0) {
+  if (kink && std::fabs(z0) >= zmax && std::fabs(z0) < zlimit - 3.0) {
+    if (z0 > 0.0)
+      mesh.hi = std::fmax(mesh.hi, z0 + 3.0);
+    else
+      mesh.lo = std::fmin(mesh.lo, z0 - 3.0);
+  }
+  if (mesh.inside(z0)) mesh.add(z0);
+  for (double off = h; off / ab < 4.0 * zlimit; off *= 2.0) {
     const double dz = off / ab;
-    if (std::fabs(z0 + dz) < zmax) mesh.add(z0 + dz);
-    if (std::fabs(z0 - dz) < zmax) mesh.add(z0 - dz);
+    if (mesh.inside(z0 + dz)) mesh.add(z0 + dz);
+    if (mesh.inside(z0 - dz)) mesh.add(z0 - dz);
   }
 }
 
