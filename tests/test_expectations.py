@@ -59,8 +59,9 @@ def test_moments_match_mpmath(key):
         got = np.asarray(sp.gaussian_moments(act, q)[col])
         if quantity == "mean":
             # Odd activations have mean 0: measure against E[|phi|] <= sqrt(E[phi^2]).
-            scale = np.sqrt(np.array([float(c["value"]) for c in cases
-                                      if c["quantity"] == "phi_sq"]))
+            scale = np.sqrt(
+                np.array([float(c["value"]) for c in cases if c["quantity"] == "phi_sq"])
+            )
             scale = np.maximum(np.abs(ref), scale)
         else:
             scale = np.abs(ref)
@@ -150,8 +151,9 @@ def test_leaky_relu_arc_cosine_kernel():
         return (np.sqrt(1 - x * x) + (np.pi - np.arccos(x)) * x) / (2 * np.pi)
 
     expected = q * ((1 + beta**2) * J(c) - 2 * beta * J(-c))
-    np.testing.assert_allclose(sp.bivariate_expectation(lr, q, q, c), expected,
-                               rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(
+        sp.bivariate_expectation(lr, q, q, c), expected, rtol=1e-13, atol=1e-15
+    )
 
 
 def test_kink_contribution_to_dV():
@@ -162,8 +164,10 @@ def test_kink_contribution_to_dV():
     density = math.exp(-a * a / (2 * q)) / math.sqrt(2 * math.pi * q)
     assert m.dV == pytest.approx(m.dphi_sq - 2 * a * density, rel=1e-13)
     h = 1e-5
-    fd = (sp.gaussian_moments("hard_tanh", q + h).phi_sq
-          - sp.gaussian_moments("hard_tanh", q - h).phi_sq) / (2 * h)
+    fd = (
+        sp.gaussian_moments("hard_tanh", q + h).phi_sq
+        - sp.gaussian_moments("hard_tanh", q - h).phi_sq
+    ) / (2 * h)
     assert m.dV == pytest.approx(fd, rel=1e-8)
 
 
@@ -183,10 +187,15 @@ def test_bivariate_at_c_one_is_one_dimensional():
     for name in sp.ACTIVATIONS:
         q = np.array([1e-3, 0.5, 30.0])
         m = sp.gaussian_moments(name, q)
-        np.testing.assert_allclose(sp.bivariate_expectation(name, q, q, 1.0), m.phi_sq,
-                                   rtol=1e-12, err_msg=name)
-        np.testing.assert_allclose(sp.bivariate_expectation(name, q, q, 1.0, derivative=1),
-                                   m.dphi_sq, rtol=1e-12, err_msg=name)
+        np.testing.assert_allclose(
+            sp.bivariate_expectation(name, q, q, 1.0), m.phi_sq, rtol=1e-12, err_msg=name
+        )
+        np.testing.assert_allclose(
+            sp.bivariate_expectation(name, q, q, 1.0, derivative=1),
+            m.dphi_sq,
+            rtol=1e-12,
+            err_msg=name,
+        )
 
 
 def test_bivariate_continuous_up_to_c_one():

@@ -167,6 +167,42 @@ inline double d2phi(const Activation& a, double x) {
   return special::nan;
 }
 
+// phi, phi' and phi'' at once, sharing the transcendental evaluations (same
+// values as phi, dphi, d2phi).
+struct Derivs {
+  double f, d, d2;
+};
+
+inline Derivs derivs(const Activation& a, double x) {
+  using namespace special;
+  switch (a.kind) {
+    case Kind::tanh: {
+      const double t = std::tanh(x), s = 1.0 - t * t;
+      return {t, s, -2.0 * t * s};
+    }
+    case Kind::sigmoid:
+    case Kind::silu:
+    case Kind::softplus: {
+      const double e = std::exp(-std::fabs(x));
+      const double sp = x >= 0.0 ? 1.0 / (1.0 + e) : e / (1.0 + e);  // sigmoid(x)
+      const double sm = x >= 0.0 ? e / (1.0 + e) : 1.0 / (1.0 + e);  // sigmoid(-x)
+      if (a.kind == Kind::sigmoid) return {sp, sp * sm, sp * sm * (sm - sp)};
+      if (a.kind == Kind::silu) return {x * sp, sp * (1.0 + x * sm), sp * sm * (2.0 + x * (sm - sp))};
+      return {std::fmax(x, 0.0) + std::log1p(e), sp, sp * sm};
+    }
+    case Kind::gelu: {
+      const double c = ncdf(x), n = npdf(x);
+      return {x * c, c + x * n, n * (2.0 - x * x)};
+    }
+    case Kind::linear_region_tanh: {
+      if (std::fabs(x) <= a.p0) return {x, 1.0, 0.0};
+      const double t = std::tanh(std::fabs(x) - a.p0), s = 1.0 - t * t, sg = detail::sign(x);
+      return {sg * (a.p0 + t), s, -2.0 * sg * t * s};
+    }
+    default: return {phi(a, x), dphi(a, x), d2phi(a, x)};
+  }
+}
+
 // Kinks: points where phi, phi' or phi'' fails to be smooth. Writes up to two
 // points to xs (ascending) and returns their number.
 inline int kinks(const Activation& a, double* xs) {

@@ -202,7 +202,8 @@ inline Moments moments(const Activation& act, double q) {
   double v[5];
   auto f = [&](double z, double* y) {
     const double x = s * z, w = npdf(z);
-    const double p = phi(a, x), d = dphi(a, x), d2 = d2phi(a, x);
+    const Derivs g = derivs(a, x);
+    const double p = g.f, d = g.d, d2 = g.d2;
     y[0] = p * w;
     y[1] = p * p * w;
     y[2] = d * d * w;

@@ -28,8 +28,9 @@ _SPECS: dict[str, _Spec] = {
     "linear": _Spec(0, "x"),
     "relu": _Spec(1, "max(x, 0)"),
     "leaky_relu": _Spec(2, "x if x > 0 else negative_slope * x", (("negative_slope", 0.01),)),
-    "elu": _Spec(3, "x if x > 0 else alpha * (exp(x) - 1)", (("alpha", 1.0),),
-                 nonnegative=("alpha",)),
+    "elu": _Spec(
+        3, "x if x > 0 else alpha * (exp(x) - 1)", (("alpha", 1.0),), nonnegative=("alpha",)
+    ),
     "selu": _Spec(4, "lambda * elu_alpha(x), alpha = 1.6732632..., lambda = 1.0507009..."),
     "gelu": _Spec(5, "x * Phi(x) (exact, erf form)"),
     "silu": _Spec(6, "x * sigmoid(x)"),
@@ -42,11 +43,12 @@ _SPECS: dict[str, _Spec] = {
     "sin": _Spec(13, "sin(x)"),
     "hard_tanh": _Spec(14, "clip(x, -a, a)", (("a", 1.0),), positive=("a",)),
     "shifted_relu": _Spec(15, "max(0, x - tau)", (("tau", 1.0),), nonnegative=("tau",)),
-    "soft_threshold": _Spec(16, "sign(x) * max(|x| - tau, 0)", (("tau", 1.0),),
-                            nonnegative=("tau",)),
+    "soft_threshold": _Spec(
+        16, "sign(x) * max(|x| - tau, 0)", (("tau", 1.0),), nonnegative=("tau",)
+    ),
     "linear_region_tanh": _Spec(
-        17, "x on [-a, a], sign(x) * (a + tanh(|x| - a)) outside", (("a", 1.0),),
-        positive=("a",)),
+        17, "x on [-a, a], sign(x) * (a + tanh(|x| - a)) outside", (("a", 1.0),), positive=("a",)
+    ),
     "linear_floor": _Spec(18, "max(x, -a)", (("a", 1.0),), positive=("a",)),
 }
 
@@ -87,7 +89,7 @@ class Activation:
     @property
     def core_params(self) -> tuple[float, float]:
         """The (p0, p1) parameter pair passed to the compiled core."""
-        vals = list(self.params.values()) + [0.0, 0.0]
+        vals = [*self.params.values(), 0.0, 0.0]
         return float(vals[0]), float(vals[1])
 
     def __call__(self, x, derivative: int = 0):
@@ -177,7 +179,7 @@ def activation(name: str | Activation, **params: float) -> Activation:
     values: dict[str, float] = {}
     for pname, default in spec.params:
         v = params.get(pname, default)
-        if isinstance(v, bool) or not isinstance(v, (int, float)) and not hasattr(v, "__float__"):
+        if isinstance(v, bool) or (not isinstance(v, (int, float)) and not hasattr(v, "__float__")):
             raise TypeError(f"parameter {pname} of {key} must be a real number, got {v!r}")
         v = float(v)
         if not math.isfinite(v):

@@ -55,8 +55,10 @@ def demo(out=sys.stdout) -> int:
             cells.append(f"{sw:.6f} ({qs}){star}")
         w(f"{name:<10}" + "".join(f"{c:>21}" for c in cells) + "\n")
     w("\nCommon initialisations at sigma_b = 0 and 0.05: limiting q*, chi1, phase\n")
-    w(f"{'activation':<10} {'initialisation':<22} {'sigma_w':>8}  "
-      f"{'q*':>10} {'chi1':>8} {'phase':<9}  {'q*':>10} {'chi1':>8} {'phase':<9}\n")
+    w(
+        f"{'activation':<10} {'initialisation':<22} {'sigma_w':>8}  "
+        f"{'q*':>10} {'chi1':>8} {'phase':<9}  {'q*':>10} {'chi1':>8} {'phase':<9}\n"
+    )
     for name in ("tanh", "sigmoid", "relu", "elu", "selu", "silu"):
         for label, sw in _common_inits(name):
             row = f"{name:<10} {label:<22} {sw:>8.4f}"

@@ -53,9 +53,7 @@ class EOCResult:
         return np.asarray(self.n_branches) > 0
 
 
-def eoc(
-    activation: str | Activation, sigma_b, *, n_threads: int | None = None
-) -> EOCResult:
+def eoc(activation: str | Activation, sigma_b, *, n_threads: int | None = None) -> EOCResult:
     """Edge-of-Chaos points (sigma_b, sigma_w) with q*, slope and stability.
 
     Solves g(q) = q - E[phi^2]/E[phi'^2] = sigma_b^2 (Hayou et al.) for every

@@ -39,9 +39,7 @@ class Moments(NamedTuple):
     dV: np.ndarray
 
 
-def gaussian_moments(
-    activation: str | Activation, q, *, n_threads: int | None = None
-) -> Moments:
+def gaussian_moments(activation: str | Activation, q, *, n_threads: int | None = None) -> Moments:
     """One-dimensional Gaussian moments of ``activation`` at variance ``q``.
 
     Parameters
@@ -102,8 +100,13 @@ def bivariate_expectation(
     a1, a2, ac = np.broadcast_arrays(variance(q1, "q1"), variance(q2, "q2"), correlation(c))
     p0, p1 = act.core_params
     out = _core.bivariate(
-        act.kind, p0, p1, int(derivative),
-        np.ascontiguousarray(a1).ravel(), np.ascontiguousarray(a2).ravel(),
-        np.ascontiguousarray(ac).ravel(), resolve_n_threads(n_threads),
+        act.kind,
+        p0,
+        p1,
+        int(derivative),
+        np.ascontiguousarray(a1).ravel(),
+        np.ascontiguousarray(a2).ravel(),
+        np.ascontiguousarray(ac).ravel(),
+        resolve_n_threads(n_threads),
     )
     return scalar_or_array(out.reshape(a1.shape), a1.ndim == 0)

@@ -120,18 +120,18 @@ def covmap(
     """
     act = resolve(activation)
     shape, (a1, a2, ac, sw, sb) = _flat(
-        variance(q1, "q1"), variance(q2, "q2"), correlation(c),
-        sigma(sigma_w, "sigma_w"), sigma(sigma_b, "sigma_b"),
+        variance(q1, "q1"),
+        variance(q2, "q2"),
+        correlation(c),
+        sigma(sigma_w, "sigma_w"),
+        sigma(sigma_b, "sigma_b"),
     )
     p0, p1 = act.core_params
-    qab, _ = _core.covmap(act.kind, p0, p1, a1, a2, ac, sw, sb, False,
-                          resolve_n_threads(n_threads))
+    qab, _ = _core.covmap(act.kind, p0, p1, a1, a2, ac, sw, sb, False, resolve_n_threads(n_threads))
     return scalar_or_array(qab.reshape(shape), len(shape) == 0)
 
 
-def cmap(
-    activation: str | Activation, c, q, sigma_w, sigma_b, *, n_threads: int | None = None
-):
+def cmap(activation: str | Activation, c, q, sigma_w, sigma_b, *, n_threads: int | None = None):
     """The correlation map at common variance q > 0 (SPEC 1.3).
 
     f(c) = (sigma_b^2 + sigma_w^2 E[phi(u) phi(v)]) / q with u, v of variance q
@@ -217,15 +217,15 @@ def propagate(
     Cc = np.empty((depth + 1, n))
     Q[0], QB[0], Cc[0] = qa, qb, cc
     for layer in range(depth):
-        qab, _ = _core.covmap(act.kind, p0, p1, Q[layer], QB[layer], Cc[layer], swv, sbv,
-                              False, nt)
+        qab, _ = _core.covmap(act.kind, p0, p1, Q[layer], QB[layer], Cc[layer], swv, sbv, False, nt)
         Q[layer + 1] = _core.qmap(act.kind, p0, p1, Q[layer], swv, sbv, nt)[0]
         QB[layer + 1] = _core.qmap(act.kind, p0, p1, QB[layer], swv, sbv, nt)[0]
         den = np.sqrt(Q[layer + 1] * QB[layer + 1])
         with np.errstate(invalid="ignore", divide="ignore"):
             Cc[layer + 1] = np.clip(np.where(den > 0, qab / den, 1.0), -1.0, 1.0)
     return Propagation(
-        Q.reshape((depth + 1, *shape)), QB.reshape((depth + 1, *shape)),
+        Q.reshape((depth + 1, *shape)),
+        QB.reshape((depth + 1, *shape)),
         Cc.reshape((depth + 1, *shape)),
     )
 
@@ -331,7 +331,7 @@ class FixedPointResult:
 
     @property
     def phase(self):
-        """"ordered", "chaotic", "edge" (|chi1 - 1| <= 1e-12), "divergent" or "unknown"."""
+        """ "ordered", "chaotic", "edge" (|chi1 - 1| <= 1e-12), "divergent" or "unknown"."""
         chi = np.asarray(self.chi1, dtype=float)
         st = np.asarray(self.status)
         out = np.full(chi.shape, "unknown", dtype=object)
@@ -389,9 +389,16 @@ def fixed_point(
         arrays.append(q0a)
     shape, flat = _flat(*arrays)
     p0, p1 = act.core_params
-    res = _core.fixed_points(act.kind, p0, p1, flat[0], flat[1],
-                             flat[2] if q0 is not None else None, bool(correlation),
-                             resolve_n_threads(n_threads))
+    res = _core.fixed_points(
+        act.kind,
+        p0,
+        p1,
+        flat[0],
+        flat[1],
+        flat[2] if q0 is not None else None,
+        bool(correlation),
+        resolve_n_threads(n_threads),
+    )
     scalar = len(shape) == 0
     vals = {k: scalar_or_array(v.reshape(shape), scalar) for k, v in res.items()}
     return FixedPointResult(**vals)
