@@ -33,8 +33,9 @@ def _common_inits(name: str) -> list[tuple[str, float]]:
     return inits
 
 
-def demo(out=sys.stdout) -> int:
+def demo(out=None) -> int:
     """Print EOC points and where common initialisations sit (q*, chi1, phase)."""
+    out = sys.stdout if out is None else out
     t0 = time.perf_counter()
     w = out.write
     w("sigprop demo: mean-field theory of deep random networks\n")

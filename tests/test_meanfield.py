@@ -1,0 +1,93 @@
+"""Maps, propagation, NNGP kernel and fixed points beyond the SPEC oracles."""
+
+import math
+
+import numpy as np
+import pytest
+
+import sigprop as sp
+
+
+def test_propagate_matches_explicit_recursion():
+    act, sw, sb = "tanh", 1.4, 0.3
+    p = sp.propagate(act, sw, sb, 6, q0=0.8, c0=0.2, q0_b=1.7)
+    qa, qb, c = 0.8, 1.7, 0.2
+    for layer in range(1, 7):
+        qab = sp.covmap(act, qa, qb, c, sw, sb)
+        qa, qb = sp.qmap(act, qa, sw, sb), sp.qmap(act, qb, sw, sb)
+        c = qab / math.sqrt(qa * qb)
+        assert p.q[layer] == qa and p.q_b[layer] == qb
+        assert p.c[layer] == pytest.approx(c, rel=1e-15)
+
+
+def test_propagate_converges_to_fixed_point():
+    fp = sp.fixed_point("tanh", math.sqrt(2.5), math.sqrt(0.05))
+    p = sp.propagate("tanh", math.sqrt(2.5), math.sqrt(0.05), 600, q0=fp.q_star, c0=0.9)
+    assert p.c[-1] == pytest.approx(fp.c_star, rel=1e-10)
+    np.testing.assert_allclose(p.q, fp.q_star, rtol=1e-13)
+
+
+def test_propagate_broadcasts_inputs():
+    p = sp.propagate("relu", math.sqrt(2), 0.0, 3, q0=[1.0, 2.0], c0=[[0.1], [0.5], [0.9]])
+    assert p.c.shape == (4, 3, 2)
+    # relu on the EOC preserves q exactly
+    np.testing.assert_allclose(p.q[-1], np.broadcast_to([1.0, 2.0], (3, 2)), rtol=1e-15)
+
+
+def test_nngp_kernel_matches_maps():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(5, 4))
+    sw, sb = 1.3, 0.2
+    K = sp.nngp_kernel("elu", X, sw, sb, depth=3, return_all=True)
+    K1 = sb**2 + sw**2 * X @ X.T / 4
+    np.testing.assert_allclose(K[0], K1, rtol=1e-15)
+    d = np.diag(K[1])
+    c = K[1][0, 1] / math.sqrt(d[0] * d[1])
+    expected = sp.covmap("elu", d[0], d[1], c, sw, sb)
+    assert K[2][0, 1] == pytest.approx(expected, rel=1e-14)
+    np.testing.assert_array_equal(K[2], K[2].T)
+    assert np.all(np.linalg.eigvalsh(K[2]) > -1e-12)
+
+
+def test_nngp_relu_arc_cosine():
+    X = np.array([[1.0, 0.0], [math.cos(1.0), math.sin(1.0)]])
+    K = sp.nngp_kernel("relu", X, math.sqrt(2), 0.0, depth=2)
+    # K^1 = X X^T (unit norms, sigma_w^2 / d = 1); one relu layer on the EOC
+    c = math.cos(1.0)
+    expected = (math.sqrt(1 - c * c) + (math.pi - 1.0) * c) / math.pi
+    assert K[0, 1] == pytest.approx(expected, rel=1e-14)
+    assert K[0, 0] == pytest.approx(1.0, rel=1e-15)
+
+
+def test_chi1_and_slope_definitions():
+    q, sw = 0.7, 1.6
+    m = sp.gaussian_moments("gelu", q)
+    assert sp.chi1("gelu", q, sw) == pytest.approx(sw**2 * m.dphi_sq, rel=1e-15)
+    assert sp.qmap_slope("gelu", q, sw) == pytest.approx(sw**2 * m.dV, rel=1e-15)
+    assert sp.qmap("gelu", q, sw, 0.1) == pytest.approx(0.01 + sw**2 * m.phi_sq, rel=1e-15)
+
+
+def test_fixed_point_from_q0_and_zero():
+    # tanh, sigma_b = 0: q* = 0 is stable for sigma_w < 1, repels for sigma_w > 1
+    r = sp.fixed_point("tanh", [0.9, 1.5], 0.0)
+    assert r.q_star[0] == 0.0 and r.stable[0]
+    assert r.q_star[1] > 0 and r.stable[1]
+    assert sp.qmap("tanh", r.q_star[1], 1.5, 0.0) == pytest.approx(r.q_star[1], rel=1e-14)
+    # a converged q0 start reaches the same attracting point
+    r2 = sp.fixed_point("tanh", 1.5, 0.0, q0=10.0)
+    assert r2.q_star == pytest.approx(r.q_star[1], rel=1e-13)
+
+
+def test_fixed_point_linear_divergence_is_reported():
+    r = sp.fixed_point("elu", math.sqrt(2), 0.05)
+    assert r.status_name == "diverging" and np.isinf(r.q_star) and np.isnan(r.chi1)
+
+
+def test_q_zero_fixed_point_correlation_quantities_are_nan():
+    r = sp.fixed_point("tanh", 0.9, 0.0)
+    assert r.q_star == 0.0 and np.isnan(r.c_star) and np.isnan(r.xi_c)
+
+
+def test_phase_labels():
+    r = sp.fixed_point("tanh", [1.0, 1.2, 3.0], [0.0, 0.3, 0.3])
+    assert list(r.phase) == ["edge", "ordered", "chaotic"]
