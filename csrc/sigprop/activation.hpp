@@ -140,7 +140,7 @@ inline double d2phi(const Activation& a, double x) {
     case Kind::gelu: return npdf(x) * (2.0 - x * x);
     case Kind::silu: {
       const double s = detail::sigmoid(x), sm = detail::sigmoid(-x);
-      return s * sm * (2.0 + x * (sm - s));
+      return s * sm * (2.0 - x * std::tanh(0.5 * x));
     }
     case Kind::softplus:
     case Kind::shifted_softplus: return detail::sigmoid(x) * detail::sigmoid(-x);
@@ -151,7 +151,7 @@ inline double d2phi(const Activation& a, double x) {
     case Kind::erf: return -4.0 * inv_sqrt_pi * x * std::exp(-x * x);
     case Kind::sigmoid: {
       const double s = detail::sigmoid(x), sm = detail::sigmoid(-x);
-      return s * sm * (sm - s);
+      return -s * sm * std::tanh(0.5 * x);
     }
     case Kind::softsign: {
       const double d = 1.0 + std::fabs(x);
@@ -186,8 +186,10 @@ inline Derivs derivs(const Activation& a, double x) {
       const double e = std::exp(-std::fabs(x));
       const double sp = x >= 0.0 ? 1.0 / (1.0 + e) : e / (1.0 + e);  // sigmoid(x)
       const double sm = x >= 0.0 ? e / (1.0 + e) : 1.0 / (1.0 + e);  // sigmoid(-x)
-      if (a.kind == Kind::sigmoid) return {sp, sp * sm, sp * sm * (sm - sp)};
-      if (a.kind == Kind::silu) return {x * sp, sp * (1.0 + x * sm), sp * sm * (2.0 + x * (sm - sp))};
+      // sigmoid(-x) - sigmoid(x) = -tanh(x/2), without cancellation near 0
+      const double th = std::tanh(0.5 * x);
+      if (a.kind == Kind::sigmoid) return {sp, sp * sm, -sp * sm * th};
+      if (a.kind == Kind::silu) return {x * sp, sp * (1.0 + x * sm), sp * sm * (2.0 - x * th)};
       return {std::fmax(x, 0.0) + std::log1p(e), sp, sp * sm};
     }
     case Kind::gelu: {
