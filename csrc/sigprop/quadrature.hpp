@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <limits>
 
 namespace sigprop {
 namespace quad {
@@ -36,6 +37,9 @@ inline constexpr double wg[4] = {
 inline constexpr double zmax = 10.0;
 
 inline constexpr int max_breaks = 256;
+// When the piece budget runs out, a component whose error estimate is still
+// above this fraction of the integral of |f| is returned as NaN.
+inline constexpr double fail_rtol = 1e-10;
 inline constexpr int max_pieces = 1024;
 
 // Beyond this |z| the normal density underflows to 0 in double precision.
@@ -144,7 +148,8 @@ inline void gk15(F& f, double a, double b, Piece<N>& out) {
 // Integrate the N-vector function f(x, y) (writes y[0..N-1]) over the mesh's
 // pieces until, for every component j, the summed error estimate is below
 // max(rtol * integral of |f_j|, atol). Returns false if the piece budget ran
-// out first (the values are still the best estimates). Pieces are summed in
+// out first; the values are then the best estimates, or NaN where the error
+// estimate exceeds fail_rtol of the integral of |f_j|. Pieces are summed in
 // mesh order, so the result does not depend on the order of refinement.
 // Level selects the work buffer: a nested integral (an integrand that
 // integrates) must use a different Level than the integral around it.
@@ -193,11 +198,14 @@ inline bool integrate(F&& f, const Mesh& mesh, double rtol, double atol, double*
     gk15<N>(f, c, b, pieces[worst + 1]);
   }
   for (int j = 0; j < N; ++j) {
-    double s = 0.0, e = 0.0;
+    double s = 0.0, e = 0.0, av = 0.0;
     for (int i = 0; i < n; ++i) {
       s += pieces[i].val[j];
       e += pieces[i].err[j];
+      av += pieces[i].absval[j];
     }
+    // Out of budget and still far from converged: no plausible-looking number.
+    if (!ok && !(e <= fail_rtol * av || e <= atol)) s = std::numeric_limits<double>::quiet_NaN();
     result[j] = s;
     if (error) error[j] = e;
   }
