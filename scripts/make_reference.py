@@ -1306,7 +1306,7 @@ def main():
                 v = val1[(ei, qty, qs)]
                 if v == "inf":
                     continue
-                with mp.workdps(BASE_DPS + 10):
+                with mp.workdps(BASE_DPS + 30):   # e.g. selu mean at q=1
                     cf = closed_1d(name, params, qty, mpf(qs))
                 if cf is None:
                     continue
