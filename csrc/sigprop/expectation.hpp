@@ -64,7 +64,9 @@ namespace detail {
 
 inline constexpr double rtol_1d = 1e-14;
 inline constexpr double rtol_inner = 1e-14;
-inline constexpr double rtol_outer = 2e-14;
+inline constexpr double rtol_outer = 1e-13;
+// Absolute tolerance of the bivariate quadrature, relative to sqrt(E F(u)^2 E F(v)^2).
+inline constexpr double atol_2d = 1e-13;
 inline constexpr double tiny_atol = 1e-300;
 
 // Add the mesh of every feature of an activation (its kinks, and 0 where smooth
@@ -108,6 +110,41 @@ inline double exp_below0(double m, double b) {
   const double u = t + b;
   if (u > 0.0) return 0.5 * erfcx(u * inv_sqrt2) * std::exp(-0.5 * t * t);
   return std::exp(m + 0.5 * b * b) * ncdf(-u);
+}
+
+// Whether shifted_mean has a closed form for this (canonical) kind.
+inline bool has_closed_shifted_mean(Kind k) {
+  switch (k) {
+    case Kind::linear:
+    case Kind::relu:
+    case Kind::leaky_relu:
+    case Kind::elu:
+    case Kind::selu:
+    case Kind::gelu:
+    case Kind::erf:
+    case Kind::sin:
+    case Kind::hard_tanh:
+    case Kind::shifted_relu:
+    case Kind::soft_threshold:
+    case Kind::linear_floor: return true;
+    default: return false;
+  }
+}
+
+// Whether phi (d = 0) or phi' (d = 1) of a canonical activation never changes sign.
+inline bool one_signed(const Activation& a, int d) {
+  switch (a.kind) {
+    case Kind::relu:
+    case Kind::shifted_relu:
+    case Kind::softplus:
+    case Kind::sigmoid: return true;
+    case Kind::gelu:
+    case Kind::silu:
+    case Kind::sin: return false;
+    case Kind::leaky_relu:
+    case Kind::elu: return d == 1 && a.p0 >= 0.0;
+    default: return d == 1;
+  }
 }
 
 inline double one_sided_avg_dphi_sq(const Activation& a) {
@@ -200,6 +237,7 @@ inline Moments moments(const Activation& act, double q) {
   quad::Mesh mesh;
   detail::shifted_mesh(a, 0.0, s, mesh);
   double v[5];
+  const bool big_q = q > 1.0;
   auto f = [&](double z, double* y) {
     const double x = s * z, w = npdf(z);
     const Derivs g = derivs(a, x);
@@ -208,13 +246,22 @@ inline Moments moments(const Activation& act, double q) {
     y[1] = p * p * w;
     y[2] = d * d * w;
     y[3] = d2 * d2 * w;
-    y[4] = p * d2 * w;
+    // V'(q) / sigma_w^2 = d E[phi^2] / dq. For q <= 1 through E[phi'^2] + E[phi phi'']
+    // plus the kink terms; for q > 1, where the two terms of that sum nearly cancel for
+    // saturating phi (tanh at q = 1e4: 1e-3 relative), through the Stein form
+    // E[phi phi'(sqrt(q) Z) Z] / sqrt(q), whose integrand has no cancellation and which
+    // includes the kinks by itself.
+    y[4] = big_q ? p * d * z * w : p * d2 * w;
   };
   r.ok = quad::integrate<5>(f, mesh, detail::rtol_1d, detail::tiny_atol, v);
   r.mean = v[0];
   r.phi_sq = v[1];
   r.dphi_sq = v[2];
   r.d2phi_sq = dphi_has_jump(a) ? inf : v[3];
+  if (big_q) {
+    r.dV = v[4] / s;
+    return r;
+  }
   double dv = v[2] + v[4];
   double xs[2];
   const int nk = kinks(a, xs);
@@ -226,8 +273,10 @@ inline Moments moments(const Activation& act, double q) {
   return r;
 }
 
-// E[phi^(d)(m + b W)], W ~ N(0, 1), b >= 0, d = 0 (phi) or 1 (phi').
-inline double shifted_mean(const Activation& act, int d, double m, double b) {
+// E[phi^(d)(m + b W)], W ~ N(0, 1), b >= 0, d = 0 (phi) or 1 (phi'). Where it is
+// computed by quadrature, to relative accuracy rtol_inner or absolute accuracy atol.
+inline double shifted_mean(const Activation& act, int d, double m, double b,
+                           double atol = detail::tiny_atol) {
   using namespace special;
   const Activation a = canonical(act);
   if (b == 0.0) return d == 0 ? phi(a, m) : dphi(a, m);
@@ -287,7 +336,7 @@ inline double shifted_mean(const Activation& act, int d, double m, double b) {
     const double x = m + b * w;
     y[0] = (d == 0 ? phi(a, x) : dphi(a, x)) * npdf(w);
   };
-  quad::integrate<1, 1>(f, mesh, detail::rtol_inner, detail::tiny_atol, &v);
+  quad::integrate<1, 1>(f, mesh, detail::rtol_inner, atol, &v);
   return v;
 }
 
@@ -296,6 +345,7 @@ inline double shifted_mean(const Activation& act, int d, double m, double b) {
 inline double bivariate(const Activation& act, int d, double q1, double q2, double c) {
   using namespace special;
   const Activation a = canonical(act);
+  if (std::isnan(c) || std::isnan(q1) || std::isnan(q2)) return special::nan;
   c = std::fmin(1.0, std::fmax(-1.0, c));
   auto F = [&](double x) { return d == 0 ? phi(a, x) : dphi(a, x); };
   auto F0 = [&]() {
@@ -333,6 +383,23 @@ inline double bivariate(const Activation& act, int d, double q1, double q2, doub
     }
     default: break;
   }
+  // Quadrature: outer integral over Z1 of F(u) E[F(v) | Z1] (the inner expectation in
+  // closed form where shifted_mean has one). Tolerances are absolute on the scale of the
+  // Cauchy-Schwarz bound sqrt(E F(u)^2 E F(v)^2) >= |result|: a purely relative target
+  // cannot be met where the result is O(c) for tiny c (odd phi), since the inner
+  // expectations carry rounding noise on the scale of sqrt(E F(v)^2).
+  auto msq = [&](double q) {
+    const Moments m = moments(a, q);
+    return d == 0 ? m.phi_sq : m.dphi_sq;
+  };
+  const double n1 = std::sqrt(msq(q1)), n2 = std::sqrt(msq(q2));
+  // Where F has one sign and the inner expectation a closed form, there is neither
+  // cancellation nor quadrature noise, and full relative accuracy is kept (it matters in
+  // the far tails: shifted_relu at small q, where the result can be 1e-70 of the
+  // Cauchy-Schwarz bound).
+  const bool exact = detail::one_signed(a, d) && detail::has_closed_shifted_mean(a.kind);
+  const double inner_atol = detail::rtol_inner * 0.1 * n2;
+  const double outer_atol = exact ? detail::tiny_atol : detail::atol_2d * n1 * n2;
   quad::Mesh mesh;
   quad::add_gauss_mesh(mesh);
   detail::add_activation_mesh(a, 0.0, s1, mesh);
@@ -341,15 +408,15 @@ inline double bivariate(const Activation& act, int d, double q1, double q2, doub
   double v;
   if (sc == 0.0) {
     auto f = [&](double z, double* y) { y[0] = F(s1 * z) * F(c * s2 * z) * npdf(z); };
-    quad::integrate<1>(f, mesh, detail::rtol_outer, detail::tiny_atol, &v);
+    quad::integrate<1>(f, mesh, detail::rtol_outer, outer_atol, &v);
     return v;
   }
   const double bw = s2 * sc;
   auto f = [&](double z, double* y) {
     const double fz = F(s1 * z);
-    y[0] = fz == 0.0 ? 0.0 : fz * shifted_mean(a, d, c * s2 * z, bw) * npdf(z);
+    y[0] = fz == 0.0 ? 0.0 : fz * shifted_mean(a, d, c * s2 * z, bw, inner_atol) * npdf(z);
   };
-  quad::integrate<1>(f, mesh, detail::rtol_outer, detail::tiny_atol, &v);
+  quad::integrate<1>(f, mesh, detail::rtol_outer, outer_atol, &v);
   return v;
 }
 

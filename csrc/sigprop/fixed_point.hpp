@@ -149,7 +149,9 @@ inline FixedPoint fixed_point_search(const Activation& a, double sw2, double sb2
       // divergence): try x = 4p, sampling h at p 4^(k/4) so that a root in
       // between is bracketed rather than jumped over (a root pair narrower
       // than a factor 4^(1/4) between two samples is the only thing missed).
-      double prev = x;
+      // The bracket starts at p, where the sign of h is known (the candidate x
+      // is unchecked and may lie past the root).
+      double prev = p, hprev = hp;
       for (int k = 1; k <= 4; ++k) {
         const double xs = p * std::pow(4.0, 0.25 * k);
         if (xs <= prev) continue;
@@ -167,11 +169,12 @@ inline FixedPoint fixed_point_search(const Activation& a, double sw2, double sb2
             return out;
           }
           int ev = 0;
-          out.q = detail::brent(h, prev, xs, h(prev), hs, 1e-15, 0.0, 200, &ev);
+          out.q = detail::brent(h, prev, xs, hprev, hs, 1e-15, 0.0, 200, &ev);
           out.iterations += ev;
           return out;
         }
         prev = xs;
+        hprev = hs;
       }
       p = prev;
       if (p > detail::q_diverged) {

@@ -86,18 +86,22 @@ inline void add_gauss_mesh(Mesh& mesh) {
 // Add breakpoints z = (p + off - m) / b for a feature of the activation at x = p:
 // off = 0 and off = +-h 2^k, k = 0, 1, ..., as long as the point can fall inside
 // the mesh's range. b may be negative (the map is then decreasing). A kink
-// (kink = true) beyond zmax but where the density is still representable
-// extends the range to 3 beyond it.
+// (kink = true) far in the tail (|z| > 6) but where the density is still
+// representable extends the range so that the neglected mass beyond it is below
+// 1e-19 of the density at the kink.
 inline void add_feature_mesh(Mesh& mesh, double p, double m, double b, bool kink,
                              double h = 0.25) {
   if (b == 0.0 || !std::isfinite(b)) return;
   const double ab = std::fabs(b);
   const double z0 = (p - m) / b;
-  if (kink && std::fabs(z0) >= zmax && std::fabs(z0) < zlimit - 3.0) {
+  if (kink && std::fabs(z0) > 6.0 && std::fabs(z0) < zlimit - 3.0) {
+    // Past the kink the integrand may be all there is: keep going until the
+    // density has fallen by e^-45 (< 1e-19) from its value at the kink.
+    const double reach = std::sqrt(z0 * z0 + 90.0);
     if (z0 > 0.0)
-      mesh.hi = std::fmax(mesh.hi, z0 + 3.0);
+      mesh.hi = std::fmax(mesh.hi, reach);
     else
-      mesh.lo = std::fmin(mesh.lo, z0 - 3.0);
+      mesh.lo = std::fmin(mesh.lo, -reach);
   }
   if (mesh.inside(z0)) mesh.add(z0);
   for (double off = h; off / ab < 4.0 * zlimit; off *= 2.0) {

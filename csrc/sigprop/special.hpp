@@ -26,6 +26,7 @@ inline constexpr double nan = std::numeric_limits<double>::quiet_NaN();
 // rounding of x*x does not cost log2(x*x) bits for large x. s is 1 or 1/2.
 inline double exp_neg_sq(double x, double s) {
   const double hi = x * x;
+  if (!(hi * s < 800.0)) return std::isnan(hi) ? hi : 0.0;  // underflows (or x^2 = inf)
   const double lo = std::fma(x, x, -hi);
   return std::exp(-s * hi) * (1.0 - s * lo);
 }

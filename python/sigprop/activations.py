@@ -181,7 +181,10 @@ def activation(name: str | Activation, **params: float) -> Activation:
         v = params.get(pname, default)
         if isinstance(v, bool) or (not isinstance(v, (int, float)) and not hasattr(v, "__float__")):
             raise TypeError(f"parameter {pname} of {key} must be a real number, got {v!r}")
-        v = float(v)
+        try:
+            v = float(v)
+        except (TypeError, ValueError) as exc:  # e.g. a numpy array of size > 1
+            raise TypeError(f"parameter {pname} of {key} must be a real number, got {v!r}") from exc
         if not math.isfinite(v):
             raise ValueError(f"parameter {pname} of {key} must be finite, got {v!r}")
         if pname in spec.positive and not v > 0:
