@@ -44,7 +44,7 @@ struct EocTable {
 };
 
 inline double eoc_g(const Activation& a, double q) {
-  const Moments m = moments(a, q);
+  const Moments m = moments(a, q, false);
   return m.dphi_sq > 0.0 ? q - m.phi_sq / m.dphi_sq : special::nan;
 }
 
@@ -55,7 +55,7 @@ inline void eoc_table_entry(const Activation& a, EocTable& t, int i) {
 
 inline EocPoint eoc_point_at(const Activation& a, double q, EocKind kind) {
   EocPoint p;
-  const Moments m = moments(a, q);
+  const Moments m = moments(a, q, false);
   const double sw2 = 1.0 / m.dphi_sq;
   p.sigma_w = std::sqrt(sw2);
   p.q = q;

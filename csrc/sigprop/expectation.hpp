@@ -154,8 +154,9 @@ inline double one_sided_avg_dphi_sq(const Activation& a) {
 
 }  // namespace detail
 
-// Gaussian moments of phi at variance q >= 0.
-inline Moments moments(const Activation& act, double q) {
+// Gaussian moments of phi at variance q >= 0, by closed forms or quadrature
+// (moments() in moment_table.hpp interpolates the quadrature ones).
+inline Moments moments_direct(const Activation& act, double q) {
   using namespace special;
   const Activation a = canonical(act);
   Moments r;
@@ -389,7 +390,7 @@ inline double bivariate(const Activation& act, int d, double q1, double q2, doub
   // cannot be met where the result is O(c) for tiny c (odd phi), since the inner
   // expectations carry rounding noise on the scale of sqrt(E F(v)^2).
   auto msq = [&](double q) {
-    const Moments m = moments(a, q);
+    const Moments m = moments_direct(a, q);
     return d == 0 ? m.phi_sq : m.dphi_sq;
   };
   const double n1 = std::sqrt(msq(q1)), n2 = std::sqrt(msq(q2));

@@ -112,9 +112,12 @@ inline FixedPoint fixed_point_search(const Activation& a, double sw2, double sb2
                                      int dir) {
   FixedPoint out;
   auto h = [&](double q) { return qmap(a, q, sw2, sb2) - q; };
+  Moments next;  // moments at the new p, when the last step computed them
+  bool have_next = false;
   for (int it = 0; it < detail::max_fp_iter; ++it) {
     out.iterations = it + 1;
-    const Moments m = moments(a, p);
+    const Moments m = have_next ? next : moments(a, p, false);
+    have_next = false;
     const double v = sb2 + sw2 * m.phi_sq, slope = sw2 * m.dV;
     const double hp = v - p;
     if (!std::isfinite(v)) {
@@ -135,13 +138,16 @@ inline FixedPoint fixed_point_search(const Activation& a, double sw2, double sb2
     // Candidate steps in the direction of motion.
     double x = v;  // plain iteration
     if (slope < 1.0) {
-      const double xn = p + hp / (1.0 - slope);  // Newton
-      if ((xn - x) * dir > 0.0) x = xn;
+      // Newton; upward at most 16 times the iteration step, so that a slope within
+      // rounding of 1 (tanh at sigma_w = 1 - 1e-16, q = 0) cannot throw it to 1e12.
+      const double xn = p + hp / (1.0 - slope);
+      if ((xn - x) * dir > 0.0) x = dir > 0 ? std::fmin(xn, 16.0 * x) : xn;
+      if (x > detail::q_diverged && v <= detail::q_diverged) x = v;
     } else if (dir > 0) {
       // V' >= 1 below the root: a geometric jump, kept only if V stays
       // steeper there (no room for a pair of roots in between).
       const double xj = 2.0 * p + hp;
-      const Moments mj = moments(a, xj);
+      const Moments mj = moments(a, xj, false);
       if (sw2 * mj.dV >= slope && (xj - x) > 0.0) x = xj;
     }
     if (dir > 0 && it >= 20 && x < 2.0 * p && p > 0.0) {
@@ -190,7 +196,8 @@ inline FixedPoint fixed_point_search(const Activation& a, double sw2, double sb2
       out.status = Status::diverging;
       return out;
     }
-    const double hx = h(x);
+    const Moments mx = moments(a, x, false);
+    const double hx = (sb2 + sw2 * mx.phi_sq) - x;
     if (hx == 0.0) {
       out.q = x;
       out.status = Status::converged;
@@ -203,6 +210,8 @@ inline FixedPoint fixed_point_search(const Activation& a, double sw2, double sb2
         return out;
       }
       p = x;
+      next = mx;
+      have_next = true;
       continue;
     }
     // Bracketed: finish with Brent.
@@ -350,7 +359,7 @@ inline FixedPointInfo analyse(const Activation& act, double sw2, double sb2, dou
     r.xi_q = special::inf;
     r.c_star = 1.0;
     r.chi_c = r.chi1;
-    r.xi_c = depth_scale(r.chi_c);
+    r.xi_c = special::inf;  // chi_c = 1 up to the rounding of sigma_w^2
     r.beta_q = dphi_has_jump(a) ? 0.0 : special::inf;
     return r;
   }

@@ -12,15 +12,16 @@
 #include <cmath>
 
 #include "expectation.hpp"
+#include "moment_table.hpp"
 
 namespace sigprop {
 
 inline double qmap(const Activation& a, double q, double sw2, double sb2) {
-  return sb2 + sw2 * moments(a, q).phi_sq;
+  return sb2 + sw2 * moments(a, q, false).phi_sq;
 }
 
 inline double chi1(const Activation& a, double q, double sw2) {
-  return sw2 * moments(a, q).dphi_sq;
+  return sw2 * moments(a, q, false).dphi_sq;
 }
 
 // Covariance map: the next-layer covariance of two inputs with variances q1,

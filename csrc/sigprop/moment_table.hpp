@@ -1,0 +1,276 @@
+// Interpolants of the one-dimensional Gaussian moments of the activations that
+// have no closed form, so that the maps, fixed points and EOC cost a few
+// multiply-adds per evaluation instead of an adaptive quadrature.
+//
+// For a given activation each moment (E[phi], E[phi^2], E[phi'^2], E[phi''^2],
+// V'(q)/sigma_w^2) is a smooth (real-analytic) function of x = log10 q for q > 0:
+// the Gaussian smooths every kink of phi. It is interpolated by a Chebyshev
+// polynomial of degree 16 on each of 8 segments per decade of q in
+// [1e-12, 1e14] (the nearest singularity of the moments in the complex x-plane is
+// ~0.7 away, a segment's half-width 0.0625, so the interpolation error is far below
+// the rounding error of the quadrature it reproduces).
+//
+// Segments are built lazily on first use (std::call_once, so OpenMP threads can
+// share a table) from the quadrature (moments_direct) at the 17 Chebyshev-Lobatto
+// points, and each is checked against the quadrature at two further points
+// inside it: where the interpolant misses by more than check_rtol of the
+// segment's largest value (for E[phi], of sqrt(E[phi^2])), it is retried on the
+// logarithm of the moment (for moments like E[phi''^2] ~ exp(-a^2/2q) that vary
+// over many orders of magnitude in a segment; then relative to the value). Where
+// that fails too, or a moment is not finite at every node, the
+// segment is marked and its moments are computed by quadrature instead. A
+// segment's contents do not depend on when or by which thread it was built, so
+// results stay bitwise identical for any thread count.
+#pragma once
+
+#include <cmath>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <tuple>
+
+#include "expectation.hpp"
+
+namespace sigprop {
+
+// Whether moments() of this (canonical) kind goes through an interpolation table.
+inline bool uses_moment_table(Kind k) {
+  switch (k) {
+    case Kind::elu:
+    case Kind::selu:
+    case Kind::gelu:
+    case Kind::silu:
+    case Kind::softplus:
+    case Kind::shifted_softplus:
+    case Kind::tanh:
+    case Kind::sigmoid:
+    case Kind::softsign:
+    case Kind::linear_region_tanh: return true;
+    default: return false;
+  }
+}
+
+class MomentTable {
+ public:
+  static constexpr double log10_lo = -12.0, log10_hi = 14.0;
+  static constexpr int per_decade = 8;
+  static constexpr int n_seg = int((log10_hi - log10_lo) * per_decade);
+  static constexpr int deg = 16;
+  static constexpr int n_fields = 5;  // mean, phi_sq, dphi_sq, d2phi_sq, dV
+  // Relative (to the segment's largest |value|) accuracy a segment must show
+  // at its check points to be used.
+  static constexpr double check_rtol = 2e-14;
+
+  explicit MomentTable(const Activation& a) : act_(a), seg_(new Segment[n_seg]) {}
+
+  // Moments at q, or false when q is outside the table or its segment is marked
+  // (for E[phi''^2] alone when need_d2). Without need_d2, only phi_sq, dphi_sq and
+  // dV are evaluated (mean and d2phi_sq are NaN).
+  bool lookup(double q, Moments& out, bool need_d2 = true) const {
+    if (!(q >= q_lo() && q < q_hi())) return false;
+    const double u = (std::log10(q) - log10_lo) * per_decade;
+    int s = int(u);
+    if (s < 0) s = 0;
+    if (s >= n_seg) s = n_seg - 1;
+    Segment& g = seg_[s];
+    std::call_once(g.once, [&] { build(s, g); });
+    if (!g.usable || (need_d2 && !g.d2_usable)) return false;
+    const double t = 2.0 * (u - s) - 1.0;
+    double v[n_fields];
+    for (int f = 0; f < n_fields; ++f) {
+      const bool skip = !need_d2 && (f == 0 || f == 3);  // the maps need neither
+      v[f] = (skip || (f == 3 && !g.d2_usable)) ? special::nan : eval_field(g, f, t);
+    }
+    out.mean = v[0];
+    out.phi_sq = v[1];
+    out.dphi_sq = v[2];
+    out.d2phi_sq = v[3];
+    out.dV = v[4];
+    out.ok = true;
+    return true;
+  }
+
+  static double q_lo() { return 1e-12; }
+  static double q_hi() { return 1e14; }
+
+ private:
+  enum class Mode : unsigned char { value, constant, log };
+  struct Segment {
+    std::once_flag once;
+    bool usable = false;     // mean, phi_sq, dphi_sq, dV
+    bool d2_usable = false;  // d2phi_sq
+    Mode mode[n_fields] = {};
+    double c[n_fields][deg + 1] = {};
+  };
+
+  static double clenshaw(const double* c, double t) {
+    double b1 = 0.0, b2 = 0.0;
+    const double t2 = 2.0 * t;
+    for (int k = deg; k >= 1; --k) {
+      const double b0 = t2 * b1 + (c[k] - b2);
+      b2 = b1;
+      b1 = b0;
+    }
+    return t * b1 + (c[0] - b2);
+  }
+
+  static void fields(const Moments& m, double* v) {
+    v[0] = m.mean;
+    v[1] = m.phi_sq;
+    v[2] = m.dphi_sq;
+    v[3] = m.d2phi_sq;
+    v[4] = m.dV;
+  }
+
+  static double q_at(int s, double t) {
+    return std::pow(10.0, log10_lo + (s + 0.5 * (t + 1.0)) / per_decade);
+  }
+
+  static void chebyshev_coefficients(const double* y, double* c) {
+    // Chebyshev coefficients from the values at the Lobatto points (DCT-I).
+    for (int k = 0; k <= deg; ++k) {
+      double sum = 0.0;
+      for (int j = 0; j <= deg; ++j) {
+        const double w = (j == 0 || j == deg) ? 0.5 : 1.0;
+        sum += w * y[j] * std::cos(special::pi * double(j * k) / deg);
+      }
+      c[k] = (2.0 / deg) * sum * ((k == 0 || k == deg) ? 0.5 : 1.0);
+    }
+  }
+
+  static double eval_field(const Segment& g, int f, double t) {
+    switch (g.mode[f]) {
+      case Mode::constant: return g.c[f][0];
+      case Mode::log: return std::exp(clenshaw(g.c[f], t));
+      default: return clenshaw(g.c[f], t);
+    }
+  }
+
+  void build(int s, Segment& g) const {
+    double y[n_fields][deg + 1];
+    for (int j = 0; j <= deg; ++j) {
+      const Moments m = moments_direct(act_, q_at(s, std::cos(special::pi * j / deg)));
+      if (!m.ok) return;
+      double v[n_fields];
+      fields(m, v);
+      for (int f = 0; f < n_fields; ++f) y[f][j] = v[f];
+    }
+    // Check points between the nodes, and the quadrature there.
+    static constexpr double tc[2] = {-0.37, 0.61};
+    double yc[2][n_fields];
+    for (int i = 0; i < 2; ++i) {
+      const Moments m = moments_direct(act_, q_at(s, tc[i]));
+      if (!m.ok) return;
+      fields(m, yc[i]);
+    }
+    bool d2_ok = false;
+    for (int f = 0; f < n_fields; ++f) {
+      bool all_finite = true, all_same = true, all_positive = true;
+      double scale = 0.0;
+      for (int j = 0; j <= deg; ++j) {
+        all_finite = all_finite && std::isfinite(y[f][j]);
+        all_same = all_same && y[f][j] == y[f][0];
+        all_positive = all_positive && y[f][j] > 0.0;
+        scale = std::fmax(scale, std::fabs(y[f][j]));
+        // |E phi| <= sqrt(E phi^2): E phi of odd phi is rounding noise around 0.
+        if (f == 0) scale = std::fmax(scale, std::sqrt(std::fabs(y[1][j])));
+      }
+      if (all_same) {  // e.g. E[phi''^2] = inf for phi' with a jump, or 0
+        g.mode[f] = Mode::constant;
+        g.c[f][0] = y[f][0];
+        const bool same = yc[0][f] == y[f][0] && yc[1][f] == y[f][0];
+        if (f == 3) {
+          d2_ok = same;
+          continue;
+        }
+        if (!same) return;
+        continue;
+      }
+      // E[phi''^2] (needed only for beta_q) may fail alone: it can fall from 1e-290
+      // to an underflowing 0 within one segment (linear_region_tanh at q ~ 1e-3).
+      const bool d2 = f == 3;
+      if (!all_finite) {
+        if (d2) continue;
+        return;
+      }
+      auto passes = [&] {
+        for (int i = 0; i < 2; ++i) {
+          const double p = eval_field(g, f, tc[i]), v = yc[i][f];
+          const double tol = g.mode[f] == Mode::log ? check_rtol * std::fabs(v) : check_rtol * scale;
+          if (!(std::fabs(p - v) <= tol)) return false;
+        }
+        return true;
+      };
+      g.mode[f] = Mode::value;
+      chebyshev_coefficients(y[f], g.c[f]);
+      if (passes()) {
+        if (d2) d2_ok = true;
+        continue;
+      }
+      // Moments that vary over many orders of magnitude within a segment
+      // (E[phi''^2] ~ exp(-a^2 / 2q) at small q): interpolate their logarithm.
+      bool ok = all_positive;
+      if (ok) {
+        double ly[deg + 1];
+        for (int j = 0; j <= deg; ++j) ly[j] = std::log(y[f][j]);
+        g.mode[f] = Mode::log;
+        chebyshev_coefficients(ly, g.c[f]);
+        ok = passes();
+      }
+      if (d2) {
+        d2_ok = ok;
+        continue;
+      }
+      if (!ok) return;
+    }
+    g.usable = true;
+    g.d2_usable = d2_ok;
+  }
+
+  Activation act_;
+  std::unique_ptr<Segment[]> seg_;
+};
+
+namespace detail {
+
+// The table of an activation (created on first use, never destroyed, so the
+// pointer stays valid). A per-thread cache of the last table avoids the lock.
+inline const MomentTable* moment_table(const Activation& a) {
+  struct Cache {
+    Kind kind;
+    double p0, p1;
+    const MomentTable* table = nullptr;
+  };
+  thread_local Cache cache{Kind::linear, 0.0, 0.0, nullptr};
+  if (cache.table && cache.kind == a.kind && cache.p0 == a.p0 && cache.p1 == a.p1)
+    return cache.table;
+  static std::mutex mu;
+  static std::map<std::tuple<int, double, double>, std::unique_ptr<MomentTable>> tables;
+  const MomentTable* t;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    auto& slot = tables[{int(a.kind), a.p0, a.p1}];
+    if (!slot) slot.reset(new MomentTable(a));
+    t = slot.get();
+  }
+  cache = {a.kind, a.p0, a.p1, t};
+  return t;
+}
+
+}  // namespace detail
+
+// Gaussian moments of phi at variance q >= 0: from the interpolation table where
+// there is one (accurate to ~1e-14 relative, see the top of this file), else from
+// the closed forms or the quadrature of moments_direct.
+// With need_d2 = false, mean and d2phi_sq may be NaN (the maps, fixed-point
+// searches and the EOC do not use them).
+inline Moments moments(const Activation& act, double q, bool need_d2 = true) {
+  const Activation a = canonical(act);
+  if (uses_moment_table(a.kind) && q > 0.0) {
+    Moments m;
+    if (detail::moment_table(a)->lookup(q, m, need_d2)) return m;
+  }
+  return moments_direct(a, q);
+}
+
+}  // namespace sigprop
