@@ -689,7 +689,7 @@ def plot_simulation(ds, *, inputs=None, pairs=None, axes=None):
     fig.suptitle(
         f"{ds.attrs['activation']}, sigma_w = {ds.attrs['sigma_w']:.6g}, "
         f"sigma_b = {ds.attrs['sigma_b']:.6g}, width {int(ds['width'][0])}, "
-        f"{ds.attrs['n_seeds']} seeds",
+        f"{ds.attrs['n_seeds']} seeds (simulation: mean +- 2 SE)",
         fontsize=9,
     )
     return fig
