@@ -339,3 +339,27 @@ def test_input_validation():
         correlated_inputs(3, 10, 0.5, 0.01, 1.0, 0.2)
     with pytest.raises(ValueError, match="dim"):
         correlated_inputs(3, 3, 0.5, 0.5, 1.0, 0.2)
+
+
+def test_zero_input_without_bias():
+    # q^1 = 0: the theory keeps q = 0 (c taken as 1), the simulation gives exact zeros.
+    X = np.zeros((2, 4))
+    ds = simulate("tanh", 1.0, 0.0, X, widths=np.array([5, 5]), n_seeds=2, rng=0)
+    np.testing.assert_array_equal(ds["q_theory"].values, 0.0)
+    np.testing.assert_array_equal(ds["q"].values, 0.0)
+    assert np.all(np.isnan(ds["c"].values))  # 0/0: no correlation to report
+
+
+def test_orthogonal_network_follows_the_maps():
+    # Orthogonal weights share the Gaussian mean-field maps (same forward variance).
+    n, depth, seeds = 400, 6, 10
+    sw = 1.3
+    X = correlated_inputs(3, n, 0.5, 0.4, sw, 0.2, rng=5)
+    ds = simulate(
+        "tanh", sw, 0.2, X, width=n, depth=depth, n_seeds=seeds, rng=6, weights="orthogonal"
+    )
+    tc = _tcrit(seeds, 2 * depth)
+    mean, se = _seed_mean_and_se(ds["q"].mean("input").values / ds["q_theory"].values[:, 0])
+    assert np.max(np.abs(mean - 1) / se) < tc
+    mean, se = _seed_mean_and_se(ds["c"].mean("pair").values)
+    assert np.max(np.abs(mean - ds["c_theory"].values[:, 0]) / se) < tc

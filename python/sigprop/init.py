@@ -251,6 +251,8 @@ def initialize(
     """
     from .network import _orthogonal, _positive_int, _rng
 
+    if isinstance(widths, np.ndarray):
+        widths = widths.tolist()
     if isinstance(widths, (str, bytes)) or not isinstance(widths, Sequence) or len(widths) < 2:
         raise ValueError(
             f"widths must be a sequence (d, N_1, ..., N_L) of >= 2 ints, got {widths!r}"

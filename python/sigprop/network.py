@@ -124,7 +124,8 @@ class NetworkRun:
     def c(self) -> np.ndarray:
         """Empirical correlations, shape (depth, batch, batch)."""
         d = np.sqrt(np.einsum("lii->li", self.kernel))
-        return self.kernel / (d[:, :, None] * d[:, None, :])
+        with np.errstate(invalid="ignore", divide="ignore"):  # q = 0: NaN, no correlation
+            return self.kernel / (d[:, :, None] * d[:, None, :])
 
     @property
     def jacobian_msv(self) -> np.ndarray | None:
@@ -165,6 +166,8 @@ class RandomNetwork:
         dtype=np.float64,
         cache_bytes: int = 2**28,
     ) -> None:
+        if isinstance(widths, np.ndarray):
+            widths = widths.tolist()
         if isinstance(widths, (str, bytes)) or not isinstance(widths, Sequence):
             raise TypeError(f"widths must be a sequence of ints (d, N_1, ..., N_L), got {widths!r}")
         if len(widths) < 2:
@@ -411,8 +414,9 @@ def _theory(act, sw, sb, X, depth):
     k1 = sb * sb + sw * sw * (X @ X.T) / d
     q1 = np.diag(k1).copy()
     ia, ib = np.triu_indices(B, 1)
+    den = np.sqrt(q1[ia] * q1[ib])
     with np.errstate(invalid="ignore", divide="ignore"):
-        c1 = np.clip(k1[ia, ib] / np.sqrt(q1[ia] * q1[ib]), -1.0, 1.0)
+        c1 = np.clip(np.where(den > 0, k1[ia, ib] / den, 1.0), -1.0, 1.0)
     # Rows (q_a, q_b, c): single inputs as (q, q, 1), then the pairs.
     rows = np.concatenate([np.stack([q1, q1, np.ones(B)], 1), np.stack([q1[ia], q1[ib], c1], 1)])
     key = np.round(rows, 12)
@@ -504,6 +508,8 @@ def simulate(
             raise ValueError("give widths=(N_1, ..., N_L), or width and depth")
         hidden = [_positive_int(width, "width")] * _positive_int(depth, "depth")
     else:
+        if isinstance(widths, np.ndarray):
+            widths = widths.tolist()
         if width is not None or depth is not None:
             raise ValueError("give either widths or width and depth, not both")
         if isinstance(widths, (str, bytes)) or not isinstance(widths, Sequence) or not widths:
