@@ -348,6 +348,7 @@ def gain_table(sigma_b: float = 0.0) -> list[GainRow]:
     -------
     list of GainRow
     """
+    from .eoc import eoc
     from .meanfield import fixed_point
 
     sb = _scalar_sigma(sigma_b, "sigma_b")
@@ -361,6 +362,8 @@ def gain_table(sigma_b: float = 0.0) -> list[GainRow]:
                 sw_eoc = eoc_sigma_w(act, sb)
             stable = not caught
             rec = f"EOC sigma_w = {sw_eoc:.6g}" + ("" if stable else " (unstable q*)")
+            if sb == 0.0 and int(eoc(act, sb).kind[0]) == 1:  # the sigma_b = 0 end of the curve
+                rec += " (q* -> 0 there; a small sigma_b > 0 gives q* > 0)"
         except ValueError:
             sw_eoc, stable = math.nan, False
             rec = f"no EOC at sigma_b = {sb:g}: use sigma_b = 0"
