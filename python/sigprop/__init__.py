@@ -9,6 +9,18 @@ from . import _core
 from .activations import ACTIVATIONS, Activation, activation, linear_region
 from .eoc import EOC_KINDS, EOCResult, eoc
 from .expectations import Moments, bivariate_expectation, gaussian_moments
+from .init import (
+    SCHEMES,
+    TORCH_GAINS,
+    GainRow,
+    UnstableEOCWarning,
+    eoc_sigma_w,
+    gain_table,
+    he_gain,
+    init_sigma_w,
+    initialize,
+    kumar_gain,
+)
 from .meanfield import (
     STATUS,
     FixedPointResult,
@@ -22,6 +34,14 @@ from .meanfield import (
     qmap,
     qmap_slope,
 )
+from .network import (
+    NetworkRun,
+    RandomNetwork,
+    correlated_inputs,
+    plot_simulation,
+    random_network,
+    simulate,
+)
 
 __version__ = "0.1.0"
 
@@ -31,25 +51,41 @@ has_openmp: bool = bool(_core.has_openmp)
 __all__ = [
     "ACTIVATIONS",
     "EOC_KINDS",
+    "SCHEMES",
     "STATUS",
+    "TORCH_GAINS",
     "Activation",
     "EOCResult",
     "FixedPointResult",
+    "GainRow",
     "Moments",
+    "NetworkRun",
     "Propagation",
+    "RandomNetwork",
+    "UnstableEOCWarning",
     "__version__",
     "activation",
     "bivariate_expectation",
     "chi1",
     "cmap",
+    "correlated_inputs",
     "covmap",
     "eoc",
+    "eoc_sigma_w",
     "fixed_point",
+    "gain_table",
     "gaussian_moments",
     "has_openmp",
+    "he_gain",
+    "init_sigma_w",
+    "initialize",
+    "kumar_gain",
     "linear_region",
     "nngp_kernel",
+    "plot_simulation",
     "propagate",
     "qmap",
     "qmap_slope",
+    "random_network",
+    "simulate",
 ]

@@ -73,6 +73,25 @@ def demo(out=None) -> int:
     return 0
 
 
+def gains(sigma_b: Sequence[float] = (0.0,), out=None) -> int:
+    """Print where torch.nn.init.calculate_gain's gains sit and the EOC sigma_w instead."""
+    from .init import gain_table
+
+    w = (sys.stdout if out is None else out).write
+    w("torch.nn.init.calculate_gain as sigma_w (weights N(0, gain^2/fan_in)), biases N(0, sb^2)\n")
+    w(
+        f"{'activation':<32} {'gain':>7} {'sb':>5} {'q*':>9} {'chi1':>7} {'phase':<9} "
+        f"{'xi_c':>8}  recommendation\n"
+    )
+    for sb in sigma_b:
+        for r in gain_table(sb):
+            w(
+                f"{r.activation:<32} {r.gain:>7.4f} {r.sigma_b:>5.3g} {r.q_star:>9.4g} "
+                f"{r.chi1:>7.4f} {r.phase:<9} {r.xi_c:>8.4g}  {r.recommendation}\n"
+            )
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sigprop`` command."""
     parser = argparse.ArgumentParser(
@@ -80,9 +99,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("demo", help="print EOC points and where common initialisations sit")
+    p_gains = sub.add_parser("gains", help="where the common init gains sit (q*, chi1, phase)")
+    p_gains.add_argument("--sigma-b", type=float, nargs="+", default=[0.0], help="bias std(s)")
     args = parser.parse_args(argv)
     if args.command in (None, "demo"):
         return demo()
+    if args.command == "gains":
+        return gains(args.sigma_b)
     parser.error(f"unknown command {args.command!r}")  # pragma: no cover
     return 2  # pragma: no cover
 

@@ -6,11 +6,29 @@ sigma_w of the mean-field theory (a standard deviation times sqrt(fan_in)).
 
 from __future__ import annotations
 
+import itertools
 import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
 
 from .activations import Activation, resolve
+from .activations import activation as _make_activation
 
-__all__ = ["kumar_gain"]
+__all__ = [
+    "SCHEMES",
+    "TORCH_GAINS",
+    "GainRow",
+    "UnstableEOCWarning",
+    "eoc_sigma_w",
+    "gain_table",
+    "he_gain",
+    "init_sigma_w",
+    "initialize",
+    "kumar_gain",
+]
 
 
 def kumar_gain(activation: str | Activation) -> float:
@@ -50,3 +68,317 @@ def kumar_gain(activation: str | Activation) -> float:
     if d0 == 0.0:
         raise ValueError(f"{act} has phi'(0) = 0; Kumar's rule is undefined")
     return 1.0 / (abs(d0) * math.sqrt(1.0 + g0 * g0))
+
+
+# --------------------------------------------------------------------------
+# Initialisation schemes and the NumPy initialiser
+# --------------------------------------------------------------------------
+
+#: Names of the initialisation schemes known to :func:`initialize`.
+SCHEMES: tuple[str, ...] = ("eoc", "kumar", "he", "glorot", "lecun")
+
+
+class UnstableEOCWarning(RuntimeWarning):
+    """The only Edge-of-Chaos point at this sigma_b has an unstable q* (V'(q*) > 1)."""
+
+
+def eoc_sigma_w(activation: str | Activation, sigma_b: float = 0.0) -> float:
+    """The Edge-of-Chaos sigma_w at a given sigma_b (chi1(q*) = 1).
+
+    Where several EOC branches exist the first one whose fixed point q* attracts
+    (V'(q*) < 1, or the marginal relu-like point / sigma_b = 0 limit) is used.
+    Where only unstable branches exist (e.g. silu at sigma_b = 0.2: q^l then
+    leaves q* unless the inputs start there) the first one is returned with an
+    :class:`UnstableEOCWarning`.
+
+    Parameters
+    ----------
+    activation : str or Activation
+    sigma_b : float
+        Bias standard deviation (b ~ N(0, sigma_b^2)), >= 0.
+
+    Returns
+    -------
+    float
+        sigma_w (weights N(0, sigma_w^2 / fan_in)).
+
+    Raises
+    ------
+    ValueError
+        If no EOC exists at this sigma_b (e.g. relu or linear with sigma_b > 0).
+
+    Examples
+    --------
+    >>> import sigprop
+    >>> round(sigprop.eoc_sigma_w("tanh", 0.2), 8)
+    1.30414584
+    """
+    from .eoc import eoc
+
+    sb = _scalar_sigma(sigma_b, "sigma_b")
+    act = resolve(activation)
+    r = eoc(act, sb)
+    n = int(r.n_branches)
+    if n == 0:
+        raise ValueError(f"{act} has no Edge-of-Chaos point at sigma_b = {sb:g}")
+    sw, slope, kind = r.sigma_w[:n], r.slope[:n], r.kind[:n]
+    ok = (slope < 1.0) | ((kind > 0) & (slope <= 1.0))
+    if np.any(ok):
+        return float(sw[np.argmax(ok)])
+    warnings.warn(
+        f"the Edge-of-Chaos fixed point of {act} at sigma_b = {sb:g} is unstable "
+        f"(V'(q*) = {float(slope[0]):.4g} > 1): the EOC holds only for inputs with q^1 = q* "
+        f"= {float(r.q_star[0]):.4g}",
+        UnstableEOCWarning,
+        stacklevel=2,
+    )
+    return float(sw[0])
+
+
+def he_gain(activation: str | Activation) -> float:
+    """He et al.'s gain: sqrt(2 / (1 + a^2)), a the negative slope (leaky_relu), else sqrt(2).
+
+    The rule is derived for rectifiers; for other activations it is the plain
+    "weights N(0, 2 / fan_in)" people apply regardless (compare with :func:`gain_table`).
+    """
+    act = resolve(activation)
+    a = act.params.get("negative_slope", 0.0) if act.name == "leaky_relu" else 0.0
+    return math.sqrt(2.0 / (1.0 + a * a))
+
+
+def _scalar_sigma(value, name: str) -> float:
+    from ._validation import sigma
+
+    arr = sigma(value, name)
+    if arr.ndim != 0:
+        raise ValueError(f"{name} must be a scalar, got an array of shape {arr.shape}")
+    return float(arr)
+
+
+def init_sigma_w(
+    activation: str | Activation,
+    scheme: str | float = "eoc",
+    *,
+    sigma_b: float = 0.0,
+    fan_in: int | None = None,
+    fan_out: int | None = None,
+) -> float:
+    """The sigma_w a scheme gives (weights N(0, sigma_w^2 / fan_in)).
+
+    Parameters
+    ----------
+    activation : str or Activation
+    scheme : {"eoc", "kumar", "he", "glorot", "lecun"} or float
+        ``"eoc"``: :func:`eoc_sigma_w` at ``sigma_b``; ``"kumar"``:
+        :func:`kumar_gain`; ``"he"``: :func:`he_gain`; ``"glorot"``: weight
+        variance 2 / (fan_in + fan_out), i.e. sigma_w = sqrt(2 fan_in / (fan_in +
+        fan_out)) (needs ``fan_in`` and ``fan_out``); ``"lecun"``: 1; a number: that
+        sigma_w.
+    sigma_b : float
+        Bias standard deviation (only ``"eoc"`` depends on it).
+    fan_in, fan_out : int, optional
+
+    Returns
+    -------
+    float
+    """
+    if isinstance(scheme, (int, float, np.floating, np.integer)) and not isinstance(scheme, bool):
+        return _scalar_sigma(scheme, "scheme")
+    if not isinstance(scheme, str) or scheme not in SCHEMES:
+        raise ValueError(f"scheme must be one of {SCHEMES} or a number (sigma_w), got {scheme!r}")
+    if scheme == "eoc":
+        return eoc_sigma_w(activation, sigma_b)
+    if scheme == "kumar":
+        return kumar_gain(activation)
+    if scheme == "he":
+        return he_gain(activation)
+    if scheme == "lecun":
+        return 1.0
+    if fan_in is None or fan_out is None:
+        raise ValueError("the glorot scheme needs fan_in and fan_out")
+    return math.sqrt(2.0 * fan_in / (fan_in + fan_out))
+
+
+def initialize(
+    widths: Sequence[int],
+    activation: str | Activation,
+    scheme: str | float = "eoc",
+    *,
+    sigma_b: float = 0.0,
+    distribution: str = "normal",
+    rng=None,
+    dtype=np.float64,
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Weights and biases of a fully connected network under an initialisation scheme.
+
+    Layer l gets W^l of shape (fan_out, fan_in) = (widths[l], widths[l-1]) with
+    entries N(0, sigma_w^2 / fan_in), sigma_w from :func:`init_sigma_w`, and
+    biases N(0, sigma_b^2) (zeros when sigma_b = 0). The arrays are plain
+    NumPy; JAX and Flax take them as they are::
+
+        import jax.numpy as jnp
+        Ws, bs = sigprop.initialize([784, 512, 512, 10], "tanh", sigma_b=0.05, rng=0)
+        params = [(jnp.asarray(W.T), jnp.asarray(b)) for W, b in zip(Ws, bs)]
+
+    (transpose for Flax ``nn.Dense``, whose kernel is (fan_in, fan_out)). For
+    PyTorch modules use :func:`sigprop.torch.init_`.
+
+    Parameters
+    ----------
+    widths : sequence of int
+        (d, N_1, ..., N_L): input dimension, then each layer's width.
+    activation : str or Activation
+    scheme : {"eoc", "kumar", "he", "glorot", "lecun"} or float
+        See :func:`init_sigma_w`; a number is used as sigma_w.
+    sigma_b : float
+        Bias standard deviation, >= 0 (for ``"eoc"`` it also picks the EOC point).
+    distribution : {"normal", "orthogonal"}
+        Gaussian weights, or sigma_w times a Haar (semi-)orthogonal matrix,
+        scaled by sqrt(max(1, fan_out / fan_in)) so that the forward variance
+        is as for Gaussian weights.
+    rng : numpy.random.Generator, int or None
+    dtype : numpy float dtype
+
+    Returns
+    -------
+    weights : list of ndarray, shapes (widths[l], widths[l-1])
+    biases : list of ndarray, shapes (widths[l],)
+
+    Raises
+    ------
+    ValueError
+        For bad widths, an unknown scheme or distribution, or no EOC at sigma_b.
+    """
+    from .network import _orthogonal, _positive_int, _rng
+
+    if isinstance(widths, np.ndarray):
+        widths = widths.tolist()
+    if isinstance(widths, (str, bytes)) or not isinstance(widths, Sequence) or len(widths) < 2:
+        raise ValueError(
+            f"widths must be a sequence (d, N_1, ..., N_L) of >= 2 ints, got {widths!r}"
+        )
+    ws = [_positive_int(w, "widths[i]") for w in widths]
+    sb = _scalar_sigma(sigma_b, "sigma_b")
+    if distribution not in ("normal", "orthogonal"):
+        raise ValueError(f"distribution must be 'normal' or 'orthogonal', got {distribution!r}")
+    dt = np.dtype(dtype)
+    if dt.kind != "f":
+        raise ValueError(f"dtype must be a floating dtype, got {dtype!r}")
+    act = resolve(activation)
+    gen = _rng(rng)
+    weights, biases = [], []
+    for fan_in, fan_out in itertools.pairwise(ws):
+        sw = init_sigma_w(act, scheme, sigma_b=sb, fan_in=fan_in, fan_out=fan_out)
+        if distribution == "normal":
+            w = gen.standard_normal((fan_out, fan_in)) * (sw / math.sqrt(fan_in))
+        else:
+            w = _orthogonal(gen, fan_out, fan_in, np.float64)
+            w *= sw * math.sqrt(max(1.0, fan_out / fan_in))
+        b = sb * gen.standard_normal(fan_out) if sb > 0 else np.zeros(fan_out)
+        weights.append(w.astype(dt, copy=False))
+        biases.append(b.astype(dt, copy=False))
+    return weights, biases
+
+
+# --------------------------------------------------------------------------
+# Where the common gains sit
+# --------------------------------------------------------------------------
+
+#: torch.nn.init.calculate_gain's values: (activation name, params, gain).
+TORCH_GAINS: tuple[tuple[str, dict, float], ...] = (
+    ("linear", {}, 1.0),
+    ("sigmoid", {}, 1.0),
+    ("tanh", {}, 5.0 / 3.0),
+    ("relu", {}, math.sqrt(2.0)),
+    ("leaky_relu", {"negative_slope": 0.01}, math.sqrt(2.0 / (1.0 + 0.01**2))),
+    ("selu", {}, 0.75),
+)
+
+
+@dataclass(frozen=True)
+class GainRow:
+    """Where an initialisation sigma_w = gain sits in the mean-field theory.
+
+    Attributes
+    ----------
+    activation : str
+    gain : float
+        sigma_w (weights N(0, gain^2 / fan_in)).
+    sigma_b : float
+    q_star : float
+        Limiting variance (inf: diverges; NaN: marginal, every q is fixed).
+    chi1 : float
+    phase : str
+        "ordered", "chaotic", "edge", "divergent" or "unknown".
+    xi_c : float
+        Correlation depth scale -1/ln chi_c (inf on the edge).
+    eoc_sigma_w : float
+        The EOC sigma_w at this sigma_b (NaN where none exists).
+    eoc_stable : bool
+        Whether that EOC fixed point attracts (False where none exists).
+    recommendation : str
+    """
+
+    activation: str
+    gain: float
+    sigma_b: float
+    q_star: float
+    chi1: float
+    phase: str
+    xi_c: float
+    eoc_sigma_w: float
+    eoc_stable: bool
+    recommendation: str
+
+
+def gain_table(sigma_b: float = 0.0) -> list[GainRow]:
+    """Where torch.nn.init.calculate_gain's gains sit, and the EOC sigma_w instead.
+
+    For each of linear (1), sigmoid (1), tanh (5/3), relu (sqrt 2), leaky_relu
+    (sqrt(2 / (1 + 0.01^2))) and selu (3/4), with sigma_w = gain and the given
+    sigma_b: q*, chi1, the phase, the correlation depth scale xi_c, and the EOC
+    sigma_w at that sigma_b.
+
+    Parameters
+    ----------
+    sigma_b : float
+        Bias standard deviation, >= 0.
+
+    Returns
+    -------
+    list of GainRow
+    """
+    from .eoc import eoc
+    from .meanfield import fixed_point
+
+    sb = _scalar_sigma(sigma_b, "sigma_b")
+    rows = []
+    for name, params, g in TORCH_GAINS:
+        act = _make_activation(name, **params)
+        fp = fixed_point(act, g, sb)
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", UnstableEOCWarning)
+                sw_eoc = eoc_sigma_w(act, sb)
+            stable = not caught
+            rec = f"EOC sigma_w = {sw_eoc:.6g}" + ("" if stable else " (unstable q*)")
+            if sb == 0.0 and int(eoc(act, sb).kind[0]) == 1:  # the sigma_b = 0 end of the curve
+                rec += " (q* -> 0 there; a small sigma_b > 0 gives q* > 0)"
+        except ValueError:
+            sw_eoc, stable = math.nan, False
+            rec = f"no EOC at sigma_b = {sb:g}: use sigma_b = 0"
+        rows.append(
+            GainRow(
+                str(act),
+                float(g),
+                sb,
+                float(fp.q_star),
+                float(fp.chi1),
+                str(fp.phase),
+                float(fp.xi_c),
+                sw_eoc,
+                stable,
+                rec,
+            )
+        )
+    return rows
