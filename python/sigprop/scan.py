@@ -153,7 +153,7 @@ def _combos(activations, params) -> tuple[list[str], dict[str, np.ndarray], list
         base = activation(a)
         labels.append(base.name if params else str(base))
         for idx in itertools.product(*(range(v.size) for v in pcoords.values())):
-            kw = {p: float(pcoords[p][j]) for p, j in zip(pcoords, idx)}
+            kw = {p: float(pcoords[p][j]) for p, j in zip(pcoords, idx, strict=True)}
             combos.append(_Combo((i, *idx), activation(a, **kw) if params else base))
     if len(set(labels)) != len(labels):
         raise ValueError(f"activations must be distinct, got {labels}")
@@ -559,7 +559,7 @@ class _ZarrWriter:
 
     def write(self, idx, sb_sl, sw_sl, block):
         xr = _need("xarray")
-        region = {d: slice(i, i + 1) for d, i in zip(self.dims[:-2], idx)}
+        region = {d: slice(i, i + 1) for d, i in zip(self.dims[:-2], idx, strict=True)}
         region["sigma_b"] = sb_sl
         region["sigma_w"] = sw_sl
         lead = (None,) * len(idx)
