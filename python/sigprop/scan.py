@@ -30,7 +30,7 @@ from .activations import Activation, activation
 from .eoc import EOC_KINDS, eoc
 from .meanfield import EDGE_TOL, STATUS
 
-__all__ = ["PHASES", "eoc_curve", "phase_codes", "scan"]
+__all__ = ["PHASES", "activation_from_label", "eoc_curve", "phase_codes", "scan"]
 
 #: Phase codes of :func:`scan` (index = code). "marginal": every q is a fixed
 #: point and chi1 is undefined; "failed": the fixed point was not found.
@@ -158,6 +158,34 @@ def _combos(activations, params) -> tuple[list[str], dict[str, np.ndarray], list
     if len(set(labels)) != len(labels):
         raise ValueError(f"activations must be distinct, got {labels}")
     return labels, pcoords, combos
+
+
+def activation_from_label(label: str) -> Activation:
+    """The Activation of a Dataset label such as ``"leaky_relu(negative_slope=0.2)"``.
+
+    Parameters
+    ----------
+    label : str
+        An ``activation`` coordinate value of a :func:`scan` or :func:`eoc_curve` Dataset.
+
+    Returns
+    -------
+    Activation
+    """
+    label = str(label).strip()
+    if "(" not in label:
+        return activation(label)
+    if not label.endswith(")"):
+        raise ValueError(f"cannot parse activation label {label!r}")
+    name, inner = label[:-1].split("(", 1)
+    kw = {}
+    for part in filter(None, (p.strip() for p in inner.split(","))):
+        key, _, val = part.partition("=")
+        try:
+            kw[key.strip()] = float(val)
+        except ValueError:
+            raise ValueError(f"cannot parse activation label {label!r}") from None
+    return activation(name.strip(), **kw)
 
 
 def phase_codes(chi1, status) -> np.ndarray:
