@@ -162,10 +162,30 @@ def phase_diagram(
     if zm.count() == 0:
         raise ValueError(f"{variable} has no finite values to draw")
     lo, hi = float(zm.min()), float(zm.max())
+    ticks = None
     if variable == "chi1" and log:
-        r = max(hi, 1.0 / lo, 1.0 + 1e-3)
-        norm = mpl.colors.LogNorm(vmin=1.0 / r, vmax=r)
+        # Diverging log scale centred on chi1 = 1: each side spans its own decades,
+        # so the ordered and the chaotic side both use the full colour range.
+        lo, hi = min(lo, 0.999), max(hi, 1.001)
+        a, b = -np.log(lo), np.log(hi)
+
+        def fwd(x):  # keeps the mask of masked arrays (grey cells)
+            lx = np.ma.log(np.ma.masked_less_equal(x, 0.0))
+            return np.ma.where(lx < 0, lx / a, lx / b)
+
+        def inv(y):
+            return np.ma.exp(np.ma.where(np.ma.asarray(y) < 0, y * a, y * b))
+
+        norm = mpl.colors.FuncNorm((fwd, inv), vmin=lo, vmax=hi)
         cmap = cmap or "RdBu_r"
+        ticks = [1.0]
+        for side in (np.arange(-1, np.log10(lo) - 1e-9, -1), np.arange(1, np.log10(hi) + 1e-9)):
+            ticks += [10.0**k for k in side]
+        if hi < 10:
+            ticks += [t for t in (1.5, 2.0, 3.0, 5.0) if t <= hi]
+        if lo > 0.1:
+            ticks += [t for t in (0.2, 0.5) if t >= lo]
+        ticks = sorted(ticks)
     elif log:
         norm = mpl.colors.LogNorm(vmin=lo, vmax=max(hi, lo * (1 + 1e-9)))
         cmap = cmap or "viridis"
@@ -180,6 +200,9 @@ def phase_diagram(
         fig = ax.figure
     mesh = ax.pcolormesh(sb, sw, zm, norm=norm, cmap=cm, shading="auto", rasterized=True)
     cbar = fig.colorbar(mesh, ax=ax)
+    if ticks is not None:
+        cbar.set_ticks(ticks)
+        cbar.set_ticklabels([f"{t:g}" for t in ticks])
     cbar.set_label(_VARIABLE_LABELS.get(variable, variable))
     if eoc is not False:
         if eoc is True:
