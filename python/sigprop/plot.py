@@ -192,8 +192,7 @@ def phase_diagram(
     else:
         norm = mpl.colors.Normalize(vmin=lo, vmax=hi)
         cmap = cmap or "viridis"
-    cm = mpl.colormaps[cmap].copy()
-    cm.set_bad("0.8")
+    cm = mpl.colormaps[cmap].with_extremes(bad="0.8")  # cells without the quantity
     if ax is None:
         fig, ax = plt.subplots(figsize=(5.2, 4.0), constrained_layout=True)
     else:
