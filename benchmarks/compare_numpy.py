@@ -140,7 +140,7 @@ def summarise(e, where=None):
     if e.size == 0:
         return "n/a"
     with np.errstate(invalid="ignore"):
-        p99, med = np.quantile(e, 0.99), np.median(e)
+        p99, med = np.quantile(e, 0.99, method="higher"), np.quantile(e, 0.5, method="higher")
     at = ""
     if where is not None:
         i = int(np.argmax(e))

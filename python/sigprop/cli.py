@@ -7,6 +7,7 @@ import math
 import sys
 import time
 from collections.abc import Sequence
+from typing import TextIO
 
 import numpy as np
 
@@ -162,7 +163,7 @@ def _add_scan_parser(sub) -> None:
     p.set_defaults(func=cmd_scan)
 
 
-def cmd_scan(args: argparse.Namespace, out=None) -> int:
+def cmd_scan(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """``sigprop scan``: stream a scan to a file and print a summary."""
     from .scan import PHASES, scan
 
@@ -209,7 +210,7 @@ def _add_eoc_parser(sub) -> None:
     p.set_defaults(func=cmd_eoc, sigma_b="0:2:21")
 
 
-def cmd_eoc(args: argparse.Namespace, out=None) -> int:
+def cmd_eoc(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """``sigprop eoc``: print or save EOC curves."""
     from .scan import eoc_curve
 
@@ -270,7 +271,7 @@ def _add_plot_parser(sub) -> None:
     p.set_defaults(func=cmd_plot)
 
 
-def cmd_plot(args: argparse.Namespace, out=None) -> int:
+def cmd_plot(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """``sigprop plot``: write a phase-diagram or EOC figure."""
     import os
 

@@ -9,9 +9,14 @@ return the matplotlib Figure. Needs the ``plot`` extra:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    import matplotlib.axes
+    import matplotlib.figure
+    import xarray
 
 __all__ = ["eoc_curves", "phase_diagram"]
 
@@ -105,17 +110,17 @@ def _note_unstable(ax, lines) -> None:
 
 
 def phase_diagram(
-    ds,
+    ds: xarray.Dataset,
     variable: str = "chi1",
     *,
     activation: str | None = None,
-    eoc=True,
-    ax=None,
+    eoc: bool | xarray.Dataset = True,
+    ax: matplotlib.axes.Axes | None = None,
     log: bool | None = None,
     cmap: str | None = None,
     sel: dict[str, Any] | None = None,
     title: str | None = None,
-):
+) -> matplotlib.figure.Figure:
     """Colour map of ``variable`` over (sigma_b, sigma_w) with the EOC curve on top.
 
     Parameters
@@ -230,7 +235,13 @@ def phase_diagram(
     return fig
 
 
-def eoc_curves(e, *, ax=None, sel: dict[str, Any] | None = None, title: str | None = None):
+def eoc_curves(
+    e: xarray.Dataset,
+    *,
+    ax: matplotlib.axes.Axes | None = None,
+    sel: dict[str, Any] | None = None,
+    title: str | None = None,
+) -> matplotlib.figure.Figure:
     """EOC curves sigma_w(sigma_b) of every activation of an EOC Dataset in one figure.
 
     Parameters

@@ -20,15 +20,19 @@ import os
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import _core
 from ._validation import resolve_n_threads, sigma
 from .activations import Activation, activation
 from .eoc import EOC_KINDS, eoc
 from .meanfield import EDGE_TOL, STATUS
+
+if TYPE_CHECKING:  # pragma: no cover
+    import xarray
 
 __all__ = ["PHASES", "activation_from_label", "eoc_curve", "phase_codes", "scan"]
 
@@ -188,7 +192,7 @@ def activation_from_label(label: str) -> Activation:
     return activation(name.strip(), **kw)
 
 
-def phase_codes(chi1, status) -> np.ndarray:
+def phase_codes(chi1: ArrayLike, status: ArrayLike) -> np.ndarray:
     """Phase codes (see :data:`PHASES`) from chi1 and the fixed-point status.
 
     Parameters
@@ -352,9 +356,9 @@ def _iter_chunks(
 
 
 def scan(
-    activations,
-    sigma_b,
-    sigma_w,
+    activations: str | Activation | Sequence[str | Activation],
+    sigma_b: ArrayLike,
+    sigma_w: ArrayLike,
     *,
     params: Mapping[str, Sequence[float]] | None = None,
     with_correlation: bool = True,
@@ -363,7 +367,7 @@ def scan(
     progress: bool | None = None,
     out: str | os.PathLike | None = None,
     chunks: Mapping[str, int] | None = None,
-):
+) -> xarray.Dataset:
     """Phase diagram: fixed point, chi1, phase and depth scales on a labelled grid.
 
     Every cell (activation, [parameters], sigma_b, sigma_w) is computed by the
@@ -673,12 +677,12 @@ def _scan_dask(labels, pcoords, combos, sb, sw, with_correlation, n_threads, chu
 
 
 def eoc_curve(
-    activations,
-    sigma_b,
+    activations: str | Activation | Sequence[str | Activation],
+    sigma_b: ArrayLike,
     *,
     params: Mapping[str, Sequence[float]] | None = None,
     n_threads: int | None = None,
-):
+) -> xarray.Dataset:
     """Edge-of-Chaos curves sigma_w(sigma_b) of several activations as a Dataset.
 
     Wraps :func:`sigprop.eoc` (Hayou's equation q - E[phi^2]/E[phi'^2] = sigma_b^2
