@@ -305,8 +305,12 @@ def section_eoc(args, report):
     }
 
 
-def section_threads(args, report, sb, sw, ref, t_max):
-    print(f"== 4. OpenMP scaling on the grid of section 1 ({sb.size} cells)")
+def section_threads(args, report, sb=None, sw=None, ref=None, t_max=None):
+    if sb is None:
+        sb, sw = grid(args.n_sigma_b, args.n_sigma_w)
+        t_max, ref = best_time(lambda: sigprop_fixed_points(sb, sw, args.threads), args.repeat)
+        ref = sigprop_derived(ref)
+    print(f"== 4. OpenMP scaling on the {args.n_sigma_b} x {args.n_sigma_w} grid ({sb.size} cells)")
     report["threads"] = {}
     for nt in range(1, args.threads + 1):
         if nt == args.threads:
@@ -339,16 +343,30 @@ def main(argv=None):
     p.add_argument("--mpmath", type=int, default=6, help="mpmath spot-check cells (0: none)")
     p.add_argument("--repeat", type=int, default=1, help="timing repeats (best is kept)")
     p.add_argument("--json", help="also write the figures to this JSON file")
+    p.add_argument(
+        "--sections",
+        default="fixed,full,eoc,threads",
+        help="comma-separated subset of fixed,full,eoc,threads (default: all)",
+    )
     args = p.parse_args(argv)
     print(
         f"sigprop {sigprop.__version__}, OpenMP {sigprop.has_openmp}, "
         f"{os.cpu_count()} CPUs, NumPy {np.__version__}"
     )
     report: dict = {"sigprop": sigprop.__version__, "cpus": os.cpu_count()}
-    sb, sw, ref, t_max = section_fixed_points(args, report)
-    section_full(args, report)
-    section_eoc(args, report)
-    section_threads(args, report, sb, sw, ref, t_max)
+    sections = set(args.sections.split(","))
+    unknown = sections - {"fixed", "full", "eoc", "threads"}
+    if unknown:
+        p.error(f"unknown sections {sorted(unknown)}")
+    first = ()
+    if "fixed" in sections:
+        first = section_fixed_points(args, report)
+    if "full" in sections:
+        section_full(args, report)
+    if "eoc" in sections:
+        section_eoc(args, report)
+    if "threads" in sections:
+        section_threads(args, report, *first)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(report, f, indent=2, default=float)
