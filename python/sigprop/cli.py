@@ -188,7 +188,11 @@ def cmd_scan(args: argparse.Namespace, out: TextIO | None = None) -> int:
         n = int(np.prod([ds.sizes[d] for d in ds["phase"].dims]))
         dt = time.perf_counter() - t0
         out.write(f"wrote {args.output}: {dict(ds.sizes)} = {n} cells in {dt:.2f} s\n")
-        counts = np.bincount(np.asarray(ds["phase"].values).ravel(), minlength=len(PHASES))
+        counts = np.zeros(len(PHASES), dtype=np.int64)
+        rows = max(1, (1 << 22) // ds.sizes["sigma_w"])  # count in bounded memory
+        for i in range(0, ds.sizes["sigma_b"], rows):
+            block = np.asarray(ds["phase"].isel(sigma_b=slice(i, i + rows)).values)
+            counts += np.bincount(block.ravel(), minlength=len(PHASES))
         out.write(
             "phases: " + ", ".join(f"{p} {c}" for p, c in zip(PHASES, counts, strict=True) if c)
         )
