@@ -7,6 +7,7 @@ import math
 import sys
 import time
 from collections.abc import Sequence
+from typing import TextIO
 
 import numpy as np
 
@@ -92,6 +93,261 @@ def gains(sigma_b: Sequence[float] = (0.0,), out=None) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- scan / eoc / plot
+
+
+def parse_range(text: str, name: str = "range") -> np.ndarray:
+    """Parse ``start:stop:num`` (inclusive linspace), ``a,b,c`` or a single number.
+
+    Parameters
+    ----------
+    text : str
+    name : str
+        Argument name for error messages.
+
+    Returns
+    -------
+    numpy.ndarray
+    """
+    try:
+        if ":" in text:
+            parts = text.split(":")
+            if len(parts) != 3:
+                raise ValueError
+            start, stop, num = float(parts[0]), float(parts[1]), int(parts[2])
+            if num < 1:
+                raise ValueError
+            return np.linspace(start, stop, num)
+        return np.array([float(x) for x in text.split(",") if x.strip()], dtype=float)
+    except ValueError:
+        raise ValueError(
+            f"{name} must be start:stop:num, a comma-separated list or a number, got {text!r}"
+        ) from None
+
+
+def _parse_params(items: Sequence[str] | None) -> dict[str, np.ndarray] | None:
+    if not items:
+        return None
+    out = {}
+    for item in items:
+        key, sep, val = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--param must be NAME=RANGE (e.g. a=0.5,1,2), got {item!r}")
+        out[key.strip()] = parse_range(val, f"--param {key.strip()}")
+    return out
+
+
+def _activations(names: Sequence[str]) -> list:
+    from .scan import activation_from_label
+
+    return [activation_from_label(n) for n in names]
+
+
+def _add_grid_arguments(p: argparse.ArgumentParser, *, sigma_w: bool = True) -> None:
+    p.add_argument(
+        "--sigma-b",
+        default="0:2:101",
+        help="bias standard deviations sigma_b: start:stop:num, a list a,b,c or a number "
+        "(default 0:2:101)",
+    )
+    if sigma_w:
+        p.add_argument(
+            "--sigma-w",
+            default="0.1:4:196",
+            help="weight standard deviations sigma_w (W ~ N(0, sigma_w^2/fan_in)), "
+            "same forms (default 0.1:4:196)",
+        )
+    p.add_argument(
+        "--param",
+        action="append",
+        metavar="NAME=RANGE",
+        help="scan an activation parameter too, e.g. --param a=0.5,1,2 (repeatable)",
+    )
+    p.add_argument("--threads", type=int, default=None, help="OpenMP threads (default: all)")
+
+
+def _add_scan_parser(sub) -> None:
+    p = sub.add_parser(
+        "scan",
+        help="phase-diagram scan over (activation, sigma_b, sigma_w), written to .nc or .zarr",
+        description="Fixed point q*, chi1, V'(q*), c*, chi_c, depth scales and phase on a grid; "
+        "sigma_b, sigma_w are standard deviations (weights N(0, sigma_w^2/fan_in)).",
+    )
+    p.add_argument("activations", nargs="+", help="activation names, e.g. tanh relu 'elu(alpha=1)'")
+    _add_grid_arguments(p)
+    p.add_argument("-o", "--output", required=True, help="output file: *.nc (netCDF-4) or *.zarr")
+    p.add_argument("--no-correlation", action="store_true", help="skip c*, chi_c, xi_c (faster)")
+    p.add_argument("--chunk-cells", type=int, default=1 << 18, help="cells per core call")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    p.set_defaults(func=cmd_scan)
+
+
+def cmd_scan(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    """``sigprop scan``: stream a scan to a file and print a summary."""
+    from .scan import PHASES, scan
+
+    out = sys.stdout if out is None else out
+    t0 = time.perf_counter()
+    sb = parse_range(args.sigma_b, "--sigma-b")
+    sw = parse_range(args.sigma_w, "--sigma-w")
+    params = _parse_params(args.param)
+    acts = args.activations if params else _activations(args.activations)
+    ds = scan(
+        acts,
+        sb,
+        sw,
+        params=params,
+        with_correlation=not args.no_correlation,
+        n_threads=args.threads,
+        chunk_cells=args.chunk_cells,
+        progress=False if args.quiet else None,
+        out=args.output,
+    )
+    if not args.quiet:
+        n = int(np.prod([ds.sizes[d] for d in ds["phase"].dims]))
+        dt = time.perf_counter() - t0
+        out.write(f"wrote {args.output}: {dict(ds.sizes)} = {n} cells in {dt:.2f} s\n")
+        counts = np.zeros(len(PHASES), dtype=np.int64)
+        rows = max(1, (1 << 22) // ds.sizes["sigma_w"])  # count in bounded memory
+        for i in range(0, ds.sizes["sigma_b"], rows):
+            block = np.asarray(ds["phase"].isel(sigma_b=slice(i, i + rows)).values)
+            counts += np.bincount(block.ravel(), minlength=len(PHASES))
+        out.write(
+            "phases: " + ", ".join(f"{p} {c}" for p, c in zip(PHASES, counts, strict=True) if c)
+        )
+        out.write("\n")
+    ds.close()
+    return 0
+
+
+def _add_eoc_parser(sub) -> None:
+    p = sub.add_parser(
+        "eoc",
+        help="Edge-of-Chaos curves sigma_w(sigma_b) (print, or save .nc/.zarr/.csv)",
+        description="Critical sigma_w (chi1 = 1) at each sigma_b, every branch, "
+        "with q* and V'(q*).",
+    )
+    p.add_argument("activations", nargs="+", help="activation names")
+    _add_grid_arguments(p, sigma_w=False)
+    p.add_argument("-o", "--output", help="save to *.nc, *.zarr or *.csv instead of printing")
+    p.set_defaults(func=cmd_eoc, sigma_b="0:2:21")
+
+
+def cmd_eoc(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    """``sigprop eoc``: print or save EOC curves."""
+    from .scan import eoc_curve
+
+    out = sys.stdout if out is None else out
+    sb = parse_range(args.sigma_b, "--sigma-b")
+    params = _parse_params(args.param)
+    acts = args.activations if params else _activations(args.activations)
+    e = eoc_curve(acts, sb, params=params, n_threads=args.threads)
+    if args.output:
+        _save_dataset(e, args.output)
+        return 0
+    df = e.to_dataframe().reset_index()
+    df = df[df["kind"] >= 0]
+    kinds = {-1: "none", 0: "curve", 1: "limit", 2: "point"}
+    df = df.assign(kind=df["kind"].map(kinds)).drop(columns=["n_branches"])
+    out.write("EOC: sigma_w with chi1 = 1 (standard deviations; weights N(0, sigma_w^2/fan_in))\n")
+    out.write(df.to_string(index=False, float_format=lambda v: f"{v:.10g}") + "\n")
+    return 0
+
+
+def _save_dataset(ds, path: str) -> None:
+    low = path.lower().rstrip("/")
+    if low.endswith(".zarr"):
+        ds.to_zarr(path, mode="w", consolidated=False)
+    elif low.endswith(".csv"):
+        ds.to_dataframe().to_csv(path)
+    elif low.endswith((".nc", ".nc4")):
+        ds.to_netcdf(path, engine="h5netcdf")
+    else:
+        raise ValueError(f"output must end in .nc, .zarr or .csv, got {path!r}")
+
+
+def _open_scan(path: str):
+    from .scan import _need
+
+    xr = _need("xarray", "sigprop plot")
+    if path.lower().rstrip("/").endswith(".zarr"):
+        return xr.open_zarr(path, consolidated=False)
+    return xr.open_dataset(path, engine="h5netcdf")
+
+
+def _add_plot_parser(sub) -> None:
+    p = sub.add_parser(
+        "plot",
+        help="phase diagram (chi1 or xi_c) with the EOC curve, or EOC curves; PNG/PDF",
+        description="Plot a scan file (sigprop scan ... -o FILE), or activations computed on "
+        "the fly with --sigma-b/--sigma-w.",
+    )
+    p.add_argument("source", nargs="+", help="a scan file (*.nc, *.zarr) or activation names")
+    _add_grid_arguments(p)
+    p.add_argument("--variable", default="chi1", help="chi1 (default), xi_c, xi_q, q_star, ...")
+    p.add_argument(
+        "--eoc-only", action="store_true", help="draw only the EOC curves of the activations"
+    )
+    p.add_argument("-o", "--output", required=True, help="figure file (*.png, *.pdf, *.svg)")
+    p.add_argument("--dpi", type=int, default=200)
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=cmd_plot)
+
+
+def cmd_plot(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    """``sigprop plot``: write a phase-diagram or EOC figure."""
+    import os
+
+    from .plot import _mpl, eoc_curves, phase_diagram
+    from .scan import eoc_curve, scan
+
+    out = sys.stdout if out is None else out
+    _, plt = _mpl()
+
+    src = args.source
+    is_file = len(src) == 1 and (
+        os.path.exists(src[0]) or src[0].lower().rstrip("/").endswith((".nc", ".zarr"))
+    )
+    params = _parse_params(args.param)
+    if is_file:
+        ds = _open_scan(src[0])
+        sb = np.asarray(ds["sigma_b"].values)
+        names = [str(a) for a in ds["activation"].values]
+    else:
+        ds = None
+        sb = parse_range(args.sigma_b, "--sigma-b")
+        names = list(src)
+    if args.eoc_only:
+        acts = names if params else _activations(names)
+        fig = eoc_curves(eoc_curve(acts, sb, params=params, n_threads=args.threads))
+    else:
+        if ds is None:
+            acts = names if params else _activations(names)
+            ds = scan(
+                acts,
+                sb,
+                parse_range(args.sigma_w, "--sigma-w"),
+                params=params,
+                with_correlation=args.variable in ("xi_c", "c_star", "chi_c"),
+                n_threads=args.threads,
+                progress=False if args.quiet else None,
+            )
+        extra = [d for d in ds["phase"].dims if d not in ("activation", "sigma_b", "sigma_w")]
+        if extra:
+            raise ValueError(f"sigprop plot draws scans without parameter dimensions, got {extra}")
+        labels = [str(a) for a in ds["activation"].values]
+        fig, axes = plt.subplots(
+            1, len(labels), figsize=(5.2 * len(labels), 4.0), constrained_layout=True, squeeze=False
+        )
+        for ax, name in zip(axes[0], labels, strict=True):
+            phase_diagram(ds, args.variable, activation=name, ax=ax)
+    fig.savefig(args.output, dpi=args.dpi)
+    plt.close(fig)
+    if not args.quiet:
+        out.write(f"wrote {args.output}\n")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sigprop`` command."""
     parser = argparse.ArgumentParser(
@@ -101,11 +357,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub.add_parser("demo", help="print EOC points and where common initialisations sit")
     p_gains = sub.add_parser("gains", help="where the common init gains sit (q*, chi1, phase)")
     p_gains.add_argument("--sigma-b", type=float, nargs="+", default=[0.0], help="bias std(s)")
+    _add_scan_parser(sub)
+    _add_eoc_parser(sub)
+    _add_plot_parser(sub)
     args = parser.parse_args(argv)
     if args.command in (None, "demo"):
         return demo()
     if args.command == "gains":
         return gains(args.sigma_b)
+    if hasattr(args, "func"):
+        try:
+            return args.func(args)
+        except (ValueError, TypeError) as exc:
+            parser.error(str(exc))
     parser.error(f"unknown command {args.command!r}")  # pragma: no cover
     return 2  # pragma: no cover
 

@@ -1,0 +1,130 @@
+"""Phase-diagram scans (sigprop.scan): throughput per activation, EOC curves, peak memory.
+
+Needs the ``scan`` extra (xarray, zarr, h5netcdf, dask); skipped without it.
+"""
+
+import os
+import shutil
+import tempfile
+
+import numpy as np
+
+import sigprop
+
+from ._common import SIGMA_B_EOC, best_rate, require_fast_and_finite
+
+# 64 x 64 (sigma_b, sigma_w) cells over the usual phase-diagram window.
+SCAN_SIGMA_B = np.linspace(0.0, 2.0, 64)
+SCAN_SIGMA_W = np.linspace(0.1, 4.0, 64)
+SCAN_ACTIVATIONS = ["relu", "erf", "hard_tanh", "tanh", "elu"]
+
+# Streamed scan for the memory benchmark: 1000 x 1000 relu cells (closed forms).
+STREAM_SIGMA_B = np.linspace(0.0, 2.0, 1000)
+STREAM_SIGMA_W = np.linspace(0.1, 4.0, 1000)
+
+
+def _scan_module():
+    try:
+        import xarray  # noqa: F401
+
+        from sigprop import scan
+    except ImportError as exc:  # asv reports NotImplementedError as skipped
+        raise NotImplementedError(f"needs the scan extra: {exc}") from None
+    return scan
+
+
+def _skip_slow(activation, correlation):
+    # c* for tanh-like activations in the chaotic phase is currently seconds per cell;
+    # probe a chaotic cell (or an ordered one where q diverges in the chaotic phase)
+    if correlation:
+        fp = sigprop.fixed_point(activation, 3.0, 2.0, correlation=False, n_threads=1)
+        sw = 3.0 if int(fp.status) == 0 else 1.0
+        require_fast_and_finite(
+            lambda: sigprop.fixed_point(activation, sw, 2.0, correlation=True, n_threads=1).c_star,
+            f"fixed_point({activation!r}, correlation=True)",
+        )
+
+
+class ScanRate:
+    """Cells per second of an in-memory scan (one activation, 64 x 64 cells, one thread)."""
+
+    params = (SCAN_ACTIVATIONS, [False, True])
+    param_names = ("activation", "correlation")
+    unit = "cells/s"
+    timeout = 300
+
+    def setup(self, activation, correlation):
+        self.scan = _scan_module()
+        _skip_slow(activation, correlation)
+
+    def track_scan_rate(self, activation, correlation):
+        return best_rate(
+            lambda: self.scan.scan(
+                activation,
+                SCAN_SIGMA_B,
+                SCAN_SIGMA_W,
+                with_correlation=correlation,
+                n_threads=1,
+                progress=False,
+            ),
+            SCAN_SIGMA_B.size * SCAN_SIGMA_W.size,
+            min_time=0.2,
+        )
+
+
+class ScanTime:
+    """Wall time of a 64 x 64 scan without correlations, all threads."""
+
+    params = (SCAN_ACTIVATIONS,)
+    param_names = ("activation",)
+    timeout = 300
+
+    def setup(self, activation):
+        self.scan = _scan_module()
+
+    def time_scan(self, activation):
+        self.scan.scan(
+            activation, SCAN_SIGMA_B, SCAN_SIGMA_W, with_correlation=False, progress=False
+        )
+
+
+class EOCCurve:
+    """EOC curves as a Dataset: 1000 sigma_b values, one activation per call."""
+
+    params = (["tanh", "erf", "elu", "silu"],)
+    param_names = ("activation",)
+
+    def setup(self, activation):
+        self.scan = _scan_module()
+
+    def time_eoc_curve(self, activation):
+        self.scan.eoc_curve(activation, SIGMA_B_EOC, n_threads=1)
+
+
+class StreamedScanMemory:
+    """Peak RSS of 10^6 relu cells streamed to a file chunk by chunk (bounded memory),
+    against the same scan held in memory."""
+
+    params = (["nc", "zarr", "memory"],)
+    param_names = ("output",)
+    timeout = 300
+
+    def setup(self, output):
+        self.scan = _scan_module()
+        self.dir = tempfile.mkdtemp(prefix="sigprop-bench-")
+
+    def teardown(self, output):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def peakmem_streamed_scan(self, output):
+        out = None if output == "memory" else os.path.join(self.dir, f"scan.{output}")
+        ds = self.scan.scan(
+            "relu",
+            STREAM_SIGMA_B,
+            STREAM_SIGMA_W,
+            with_correlation=False,
+            chunk_cells=1 << 16,
+            progress=False,
+            out=out,
+        )
+        ds.close()

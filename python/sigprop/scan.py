@@ -1,0 +1,758 @@
+"""Phase-diagram scans over (activation, sigma_b, sigma_w) grids, as xarray Datasets.
+
+Conventions: ``sigma_w`` and ``sigma_b`` are standard deviations; weights are
+N(0, sigma_w^2 / fan_in) and biases N(0, sigma_b^2).
+
+The compiled core sees flat arrays of cells; this module only broadcasts,
+chunks, labels and stores. Every chunk is one ``_core.fixed_points`` call (the
+GIL is released inside it), and every cell is computed independently of the
+others, so results are bitwise identical for any ``n_threads`` and any chunking,
+in memory, streamed to a file, or on a Dask cluster.
+
+Needs the ``scan`` extra (xarray; dask, zarr, h5netcdf and tqdm for chunked
+Dask scans, output files and progress bars): ``pip install 'sigprop[scan]'``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from . import _core
+from ._validation import resolve_n_threads, sigma
+from .activations import Activation, activation
+from .eoc import EOC_KINDS, eoc
+from .meanfield import EDGE_TOL, STATUS
+
+if TYPE_CHECKING:  # pragma: no cover
+    import xarray
+
+__all__ = ["PHASES", "activation_from_label", "eoc_curve", "phase_codes", "scan"]
+
+#: Phase codes of :func:`scan` (index = code). "marginal": every q is a fixed
+#: point and chi1 is undefined; "failed": the fixed point was not found.
+PHASES: tuple[str, ...] = ("ordered", "chaotic", "edge", "divergent", "marginal", "failed")
+
+_FLOAT_VARS = ("q_star", "chi1", "slope", "c_star", "chi_c", "xi_q", "xi_c", "beta_q")
+_CORRELATION_VARS = ("c_star", "chi_c", "xi_c")
+_INT_VARS = {"status": np.int8, "phase": np.int8, "iterations": np.int32}
+
+_CONVENTIONS = (
+    "sigma_w and sigma_b are standard deviations: weights W_ij ~ N(0, sigma_w^2 / fan_in), "
+    "biases b_i ~ N(0, sigma_b^2); q is the variance of a pre-activation"
+)
+
+_VAR_ATTRS: dict[str, dict[str, Any]] = {
+    "q_star": {
+        "long_name": "limiting pre-activation variance q*",
+        "comment": "minimal attracting fixed point of V(q) = sigma_b^2 + sigma_w^2 "
+        "E[phi(sqrt(q) Z)^2] reached from q -> 0+; inf where q diverges, NaN where "
+        "marginal or not converged",
+    },
+    "chi1": {"long_name": "chi1 = sigma_w^2 E[phi'(sqrt(q*) Z)^2]"},
+    "slope": {"long_name": "V'(q*) (alpha); < 1: q* attracts"},
+    "c_star": {"long_name": "stable fixed point c* of the correlation map (1 when ordered)"},
+    "chi_c": {"long_name": "chi_c = f'(c*) = sigma_w^2 E[phi'(u*) phi'(v*)]"},
+    "xi_q": {"long_name": "variance depth scale xi_q = -1 / ln V'(q*)", "units": "layers"},
+    "xi_c": {"long_name": "correlation depth scale xi_c = -1 / ln chi_c", "units": "layers"},
+    "beta_q": {
+        "long_name": "beta_q = 2 / f''(1); 1 - c^l ~ beta_q / l on the EOC (smooth phi)",
+        "units": "layers",
+    },
+    "iterations": {"long_name": "map evaluations used by the fixed-point solver"},
+    "status": {
+        "long_name": "fixed-point solver status",
+        "flag_values": np.arange(len(STATUS), dtype=np.int8),
+        "flag_meanings": " ".join(STATUS),
+    },
+    "phase": {
+        "long_name": "phase of the (sigma_b, sigma_w) cell",
+        "flag_values": np.arange(len(PHASES), dtype=np.int8),
+        "flag_meanings": " ".join(PHASES),
+        "comment": f"edge: |chi1 - 1| <= {EDGE_TOL:g}; ordered: chi1 < 1; chaotic: chi1 > 1; "
+        "divergent: q -> inf",
+    },
+}
+
+_COORD_ATTRS = {
+    "sigma_b": {"long_name": "bias standard deviation sigma_b", "units": "1"},
+    "sigma_w": {
+        "long_name": "weight standard deviation sigma_w (W ~ N(0, sigma_w^2 / fan_in))",
+        "units": "1",
+    },
+    "activation": {"long_name": "activation function phi"},
+}
+
+
+def _need(module: str, what: str = "scan()", extra: str = "scan") -> Any:
+    """Import an optional dependency or raise ImportError naming the extra."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise ImportError(
+            f"{what} needs {module.split('.')[0]}: pip install 'sigprop[{extra}]'"
+        ) from exc
+
+
+# ----------------------------------------------------------------------------- cells
+
+
+@dataclass(frozen=True)
+class _Combo:
+    """One activation with fixed parameters: a (activation, params...) index."""
+
+    index: tuple[int, ...]
+    act: Activation
+
+
+def _activation_list(activations) -> list[str | Activation]:
+    if isinstance(activations, (str, Activation)):
+        return [activations]
+    try:
+        acts = list(activations)
+    except TypeError:
+        raise TypeError(
+            f"activations must be a name, an Activation or a sequence of them, got {activations!r}"
+        ) from None
+    if not acts:
+        raise ValueError("activations must not be empty")
+    return acts
+
+
+def _grid(values, name: str) -> np.ndarray:
+    arr = np.atleast_1d(sigma(values, name))
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(f"{name} must be a non-empty scalar or 1-d array, got shape {arr.shape}")
+    return np.ascontiguousarray(arr, dtype=np.float64)
+
+
+def _combos(activations, params) -> tuple[list[str], dict[str, np.ndarray], list[_Combo]]:
+    """Labels, parameter coordinates and the activation for every combination."""
+    acts = _activation_list(activations)
+    params = dict(params or {})
+    pcoords: dict[str, np.ndarray] = {}
+    for pname, vals in params.items():
+        if not isinstance(pname, str) or pname in ("activation", "sigma_b", "sigma_w"):
+            raise ValueError(f"params keys must be parameter names, got {pname!r}")
+        arr = np.atleast_1d(np.asarray(vals, dtype=np.float64))
+        if arr.ndim != 1 or arr.size == 0:
+            raise ValueError(f"params[{pname!r}] must be a non-empty 1-d sequence, got {vals!r}")
+        pcoords[pname] = arr
+    labels: list[str] = []
+    combos: list[_Combo] = []
+    for i, a in enumerate(acts):
+        if params and isinstance(a, Activation):
+            raise ValueError(
+                f"params given with an Activation object {a}; pass the activation by name"
+            )
+        base = activation(a)
+        labels.append(base.name if params else str(base))
+        for idx in itertools.product(*(range(v.size) for v in pcoords.values())):
+            kw = {p: float(pcoords[p][j]) for p, j in zip(pcoords, idx, strict=True)}
+            combos.append(_Combo((i, *idx), activation(a, **kw) if params else base))
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"activations must be distinct, got {labels}")
+    return labels, pcoords, combos
+
+
+def activation_from_label(label: str) -> Activation:
+    """The Activation of a Dataset label such as ``"leaky_relu(negative_slope=0.2)"``.
+
+    Parameters
+    ----------
+    label : str
+        An ``activation`` coordinate value of a :func:`scan` or :func:`eoc_curve` Dataset.
+
+    Returns
+    -------
+    Activation
+    """
+    label = str(label).strip()
+    if "(" not in label:
+        return activation(label)
+    if not label.endswith(")"):
+        raise ValueError(f"cannot parse activation label {label!r}")
+    name, inner = label[:-1].split("(", 1)
+    kw = {}
+    for part in filter(None, (p.strip() for p in inner.split(","))):
+        key, _, val = part.partition("=")
+        try:
+            kw[key.strip()] = float(val)
+        except ValueError:
+            raise ValueError(f"cannot parse activation label {label!r}") from None
+    return activation(name.strip(), **kw)
+
+
+def phase_codes(chi1: ArrayLike, status: ArrayLike) -> np.ndarray:
+    """Phase codes (see :data:`PHASES`) from chi1 and the fixed-point status.
+
+    Parameters
+    ----------
+    chi1 : array_like
+        chi1 = sigma_w^2 E[phi'(sqrt(q*) Z)^2].
+    status : array_like of int
+        Fixed-point status codes (see :data:`sigprop.STATUS`).
+
+    Returns
+    -------
+    numpy.ndarray of int8
+        0 ordered (chi1 < 1), 1 chaotic (chi1 > 1), 2 edge (|chi1 - 1| <= 1e-12),
+        3 divergent (q -> inf), 4 marginal (every q fixed, chi1 undefined),
+        5 failed (not converged, or chi1 not finite).
+    """
+    chi = np.asarray(chi1, dtype=np.float64)
+    st = np.asarray(status)
+    out = np.full(np.broadcast(chi, st).shape, PHASES.index("failed"), dtype=np.int8)
+    with np.errstate(invalid="ignore"):
+        out[chi < 1 - EDGE_TOL] = PHASES.index("ordered")
+        out[chi > 1 + EDGE_TOL] = PHASES.index("chaotic")
+        out[np.abs(chi - 1) <= EDGE_TOL] = PHASES.index("edge")
+    out[(st == STATUS.index("marginal")) & ~np.isfinite(chi)] = PHASES.index("marginal")
+    out[st == STATUS.index("not_converged")] = PHASES.index("failed")
+    out[st == STATUS.index("diverging")] = PHASES.index("divergent")
+    return out
+
+
+def _compute_block(
+    kind: int,
+    p0: float,
+    p1: float,
+    sigma_b: np.ndarray,
+    sigma_w: np.ndarray,
+    with_correlation: bool,
+    n_threads: int | None,
+) -> dict[str, np.ndarray]:
+    """All variables on the (len(sigma_b), len(sigma_w)) tile: one core call."""
+    sb2, sw2 = np.meshgrid(sigma_b, sigma_w, indexing="ij")
+    shape = sb2.shape
+    res = _core.fixed_points(
+        int(kind),
+        float(p0),
+        float(p1),
+        np.ascontiguousarray(sw2).ravel(),
+        np.ascontiguousarray(sb2).ravel(),
+        None,
+        bool(with_correlation),
+        resolve_n_threads(n_threads),
+    )
+    out = {k: np.asarray(v).reshape(shape) for k, v in res.items()}
+    for name, dt in _INT_VARS.items():
+        if name in out:
+            out[name] = out[name].astype(dt)
+    out["phase"] = phase_codes(out["chi1"], out["status"])
+    return out
+
+
+def _variables(with_correlation: bool) -> list[str]:
+    floats = [v for v in _FLOAT_VARS if with_correlation or v not in _CORRELATION_VARS]
+    return [*floats, "status", "phase", "iterations"]
+
+
+def _tiles(nb: int, nw: int, chunk_cells: int) -> list[tuple[slice, slice]]:
+    """Row-major tiles of at most chunk_cells cells covering an nb x nw grid."""
+    if nw <= chunk_cells:
+        rows, cols = max(1, chunk_cells // nw), nw
+    else:
+        rows, cols = 1, chunk_cells
+    return [
+        (slice(i, min(i + rows, nb)), slice(j, min(j + cols, nw)))
+        for i in range(0, nb, rows)
+        for j in range(0, nw, cols)
+    ]
+
+
+def _dims(pcoords: Mapping[str, np.ndarray]) -> tuple[str, ...]:
+    return ("activation", *pcoords, "sigma_b", "sigma_w")
+
+
+def _attrs(kind: str, with_correlation: bool, pcoords) -> dict[str, Any]:
+    from . import __version__
+
+    attrs = {
+        "title": f"sigprop {kind}",
+        "Conventions": "CF-1.10",
+        "sigprop_conventions": _CONVENTIONS,
+        "sigprop_version": __version__,
+        "source": f"sigprop {__version__} (mean-field theory, compiled core)",
+    }
+    if kind == "scan":
+        attrs["with_correlation"] = int(bool(with_correlation))
+    if pcoords:
+        attrs["scanned_parameters"] = " ".join(pcoords)
+    return attrs
+
+
+def _coords(labels, pcoords, sigma_b, sigma_w) -> dict[str, Any]:
+    coords: dict[str, Any] = {
+        "activation": ("activation", np.array(labels, dtype=object), _COORD_ATTRS["activation"])
+    }
+    for p, v in pcoords.items():
+        coords[p] = (p, v, {"long_name": f"activation parameter {p}"})
+    coords["sigma_b"] = ("sigma_b", sigma_b, _COORD_ATTRS["sigma_b"])
+    coords["sigma_w"] = ("sigma_w", sigma_w, _COORD_ATTRS["sigma_w"])
+    return coords
+
+
+def _progress(total: int, progress: bool | None, desc: str):
+    """A tqdm bar (or a no-op) counting cells."""
+    if progress is None:
+        progress = bool(getattr(sys.stderr, "isatty", lambda: False)())
+    if not progress:
+        return _NoBar()
+    tqdm = _need("tqdm", "a progress bar").tqdm
+    return tqdm(total=total, desc=desc, unit="cell", unit_scale=True, file=sys.stderr)
+
+
+class _NoBar:
+    def update(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+
+def _iter_chunks(
+    combos: Sequence[_Combo],
+    sigma_b: np.ndarray,
+    sigma_w: np.ndarray,
+    with_correlation: bool,
+    n_threads: int | None,
+    chunk_cells: int,
+    bar,
+) -> Iterator[tuple[tuple[int, ...], slice, slice, dict[str, np.ndarray]]]:
+    tiles = _tiles(sigma_b.size, sigma_w.size, chunk_cells)
+    for combo in combos:
+        p0, p1 = combo.act.core_params
+        for sb_sl, sw_sl in tiles:
+            block = _compute_block(
+                combo.act.kind,
+                p0,
+                p1,
+                sigma_b[sb_sl],
+                sigma_w[sw_sl],
+                with_correlation,
+                n_threads,
+            )
+            bar.update(block["phase"].size)
+            yield combo.index, sb_sl, sw_sl, block
+
+
+# ----------------------------------------------------------------------------- scan
+
+
+def scan(
+    activations: str | Activation | Sequence[str | Activation],
+    sigma_b: ArrayLike,
+    sigma_w: ArrayLike,
+    *,
+    params: Mapping[str, Sequence[float]] | None = None,
+    with_correlation: bool = True,
+    n_threads: int | None = None,
+    chunk_cells: int = 1 << 18,
+    progress: bool | None = None,
+    out: str | os.PathLike | None = None,
+    chunks: Mapping[str, int] | None = None,
+) -> xarray.Dataset:
+    """Phase diagram: fixed point, chi1, phase and depth scales on a labelled grid.
+
+    Every cell (activation, [parameters], sigma_b, sigma_w) is computed by the
+    compiled fixed-point solver (see :func:`sigprop.fixed_point`): q* is the
+    limit of the variance map from q -> 0+, chi1 = sigma_w^2 E[phi'(sqrt(q*) Z)^2].
+
+    Parameters
+    ----------
+    activations : str, Activation or sequence of them
+        Activations to scan (the ``activation`` dimension, labelled by name, e.g.
+        ``"leaky_relu(negative_slope=0.2)"``).
+    sigma_b, sigma_w : array_like, 1-d
+        Bias and weight **standard deviations** (b ~ N(0, sigma_b^2),
+        W ~ N(0, sigma_w^2 / fan_in)); the grid is their outer product.
+    params : dict, optional
+        Activation parameters to scan as further dimensions, e.g.
+        ``{"a": [0.5, 1, 2]}`` for ``hard_tanh``; every activation must accept
+        every parameter, and must then be given by name.
+    with_correlation : bool
+        Also compute c*, chi_c and xi_c (costs bivariate expectations in the
+        chaotic phase); without it those variables are left out.
+    n_threads : int or None
+        OpenMP threads per core call (scikit-learn convention; ``None``: all).
+    chunk_cells : int
+        Cells per core call (and per write when streaming).
+    progress : bool or None
+        tqdm progress bar; ``None`` shows one when stderr is a terminal.
+    out : str or path-like, optional
+        Stream the result chunk by chunk to a netCDF-4 (``.nc``, via h5netcdf)
+        or Zarr (``.zarr``) store in bounded memory, and return the store
+        opened lazily. An existing file is replaced.
+    chunks : dict, optional
+        Return a lazy, dask-backed Dataset instead, chunked as given over
+        ``sigma_b`` and ``sigma_w`` (e.g. ``{"sigma_b": 256, "sigma_w": 256}``);
+        each block is one core call, run when computed (also on a
+        ``dask.distributed`` cluster). Cannot be combined with ``out`` (call
+        ``.to_zarr`` on the result instead).
+
+    Returns
+    -------
+    xarray.Dataset
+        Dimensions ``(activation, *params, sigma_b, sigma_w)``; float variables
+        q_star, chi1, slope (V'(q*)), c_star, chi_c, xi_q, xi_c, beta_q; int
+        variables status (see :data:`sigprop.STATUS`), phase (see
+        :data:`PHASES`; CF ``flag_values``/``flag_meanings``) and iterations.
+        Where a quantity does not exist it is NaN or inf, never a plausible
+        number.
+
+    Raises
+    ------
+    ImportError
+        Without the optional dependencies: ``pip install 'sigprop[scan]'``.
+
+    Examples
+    --------
+    >>> import numpy as np, sigprop.scan as ss
+    >>> ds = ss.scan("relu", [0.0, 0.5], [1.0, 2.0], progress=False)
+    >>> float(ds.chi1.sel(activation="relu", sigma_b=0.5, sigma_w=1.0))
+    0.5
+    """
+    xr = _need("xarray")
+    sb = _grid(sigma_b, "sigma_b")
+    sw = _grid(sigma_w, "sigma_w")
+    if isinstance(chunk_cells, bool) or not isinstance(chunk_cells, (int, np.integer)):
+        raise TypeError(f"chunk_cells must be an int, got {chunk_cells!r}")
+    if chunk_cells < 1:
+        raise ValueError(f"chunk_cells must be >= 1, got {chunk_cells!r}")
+    if n_threads is not None:
+        resolve_n_threads(n_threads)  # validate early
+    labels, pcoords, combos = _combos(activations, params)
+    if out is not None and chunks is not None:
+        raise ValueError("give either out or chunks, not both")
+    if chunks is not None:
+        return _scan_dask(labels, pcoords, combos, sb, sw, with_correlation, n_threads, chunks)
+    if out is not None:
+        return _scan_stream(
+            labels,
+            pcoords,
+            combos,
+            sb,
+            sw,
+            with_correlation,
+            n_threads,
+            int(chunk_cells),
+            progress,
+            os.fspath(out),
+        )
+    dims = _dims(pcoords)
+    shape = (len(labels), *(v.size for v in pcoords.values()), sb.size, sw.size)
+    names = _variables(with_correlation)
+    data = {n: np.empty(shape, dtype=_INT_VARS.get(n, np.float64)) for n in names}
+    with _progress(len(combos) * sb.size * sw.size, progress, "sigprop scan") as bar:
+        try:
+            for idx, sb_sl, sw_sl, block in _iter_chunks(
+                combos, sb, sw, with_correlation, n_threads, int(chunk_cells), bar
+            ):
+                for n in names:
+                    data[n][(*idx, sb_sl, sw_sl)] = block[n]
+        finally:
+            bar.close()
+    return xr.Dataset(
+        {n: (dims, data[n], _VAR_ATTRS[n]) for n in names},
+        coords=_coords(labels, pcoords, sb, sw),
+        attrs=_attrs("scan", with_correlation, pcoords),
+    )
+
+
+# ----------------------------------------------------------------------------- streaming
+
+
+def _fill(name: str):
+    return np.nan if name in _FLOAT_VARS else None
+
+
+def _scan_stream(
+    labels, pcoords, combos, sb, sw, with_correlation, n_threads, chunk_cells, progress, path
+):
+    xr = _need("xarray")
+    lower = path.lower().rstrip("/\\")
+    if lower.endswith(".zarr"):
+        writer = _ZarrWriter
+    elif lower.endswith((".nc", ".nc4", ".h5", ".hdf5")):
+        writer = _NetCDFWriter
+    else:
+        raise ValueError(f"out must end in .nc or .zarr, got {path!r}")
+    names = _variables(with_correlation)
+    tiles = _tiles(sb.size, sw.size, chunk_cells)
+    tile_shape = (tiles[0][0].stop - tiles[0][0].start, tiles[0][1].stop - tiles[0][1].start)
+    w = writer(path, labels, pcoords, sb, sw, names, tile_shape, with_correlation)
+    try:
+        with _progress(len(combos) * sb.size * sw.size, progress, "sigprop scan") as bar:
+            try:
+                for idx, sb_sl, sw_sl, block in _iter_chunks(
+                    combos, sb, sw, with_correlation, n_threads, chunk_cells, bar
+                ):
+                    w.write(idx, sb_sl, sw_sl, {n: block[n] for n in names})
+            finally:
+                bar.close()
+    finally:
+        w.close()
+    return w.open(xr)
+
+
+class _NetCDFWriter:
+    """netCDF-4 file written variable slab by slab through h5netcdf."""
+
+    def __init__(self, path, labels, pcoords, sb, sw, names, tile_shape, with_correlation):
+        xr = _need("xarray")
+        _need("h5netcdf", "scan(out='*.nc')")
+        if os.path.exists(path):
+            os.remove(path)
+        self.path = path
+        coords = xr.Dataset(
+            coords=_coords(labels, pcoords, sb, sw),
+            attrs=_attrs("scan", with_correlation, pcoords),
+        )
+        coords.to_netcdf(path, engine="h5netcdf")
+        import h5netcdf
+
+        self.f = h5netcdf.File(path, "a")
+        dims = _dims(pcoords)
+        nlead = len(dims) - 2
+        chunk = (*(1,) * nlead, *tile_shape)
+        self.vars = {}
+        for n in names:
+            dt = np.dtype(_INT_VARS.get(n, np.float64))
+            fill = _fill(n)
+            v = self.f.create_variable(
+                n,
+                dims,
+                dtype=dt,
+                chunks=chunk,
+                fillvalue=fill,
+                compression="gzip" if dt.kind == "i" else None,
+            )
+            for k, val in _VAR_ATTRS[n].items():
+                v.attrs[k] = val
+            self.vars[n] = v
+
+    def write(self, idx, sb_sl, sw_sl, block):
+        for n, v in self.vars.items():
+            v[(*idx, sb_sl, sw_sl)] = block[n]
+
+    def close(self):
+        self.f.close()
+
+    def open(self, xr):
+        return xr.open_dataset(self.path, engine="h5netcdf", chunks={})
+
+
+class _ZarrWriter:
+    """Zarr store: metadata first (from a lazy template), then region writes."""
+
+    def __init__(self, path, labels, pcoords, sb, sw, names, tile_shape, with_correlation):
+        xr = _need("xarray")
+        _need("zarr", "scan(out='*.zarr')")
+        da = _need("dask.array", "scan(out='*.zarr')")
+        self.path = path
+        self.dims = _dims(pcoords)
+        nlead = len(self.dims) - 2
+        shape = (len(labels), *(v.size for v in pcoords.values()), sb.size, sw.size)
+        chunk = (*(1,) * nlead, *tile_shape)
+        data = {}
+        encoding = {}
+        for n in names:
+            dt = np.dtype(_INT_VARS.get(n, np.float64))
+            fill = _fill(n)
+            data[n] = (
+                self.dims,
+                da.full(shape, np.nan if fill is not None else 0, dtype=dt, chunks=chunk),
+                _VAR_ATTRS[n],
+            )
+            encoding[n] = {"chunks": chunk, "_FillValue": fill}
+        template = xr.Dataset(
+            data,
+            coords=_coords(labels, pcoords, sb, sw),
+            attrs=_attrs("scan", with_correlation, pcoords),
+        )
+        template.to_zarr(path, mode="w", compute=False, encoding=encoding, consolidated=False)
+        self.names = names
+
+    def write(self, idx, sb_sl, sw_sl, block):
+        xr = _need("xarray")
+        region = {d: slice(i, i + 1) for d, i in zip(self.dims[:-2], idx, strict=True)}
+        region["sigma_b"] = sb_sl
+        region["sigma_w"] = sw_sl
+        lead = (None,) * len(idx)
+        ds = xr.Dataset({n: (self.dims, block[n][lead]) for n in self.names})
+        ds.to_zarr(self.path, region=region, consolidated=False)
+
+    def close(self):
+        pass
+
+    def open(self, xr):
+        return xr.open_zarr(self.path, consolidated=False)
+
+
+# ----------------------------------------------------------------------------- dask
+
+
+def _dask_block(sb, sw, *, kind, p0, p1, with_correlation, n_threads, names):
+    """Dask block function: (nvars, len(sb), len(sw)) stack of float64."""
+    block = _compute_block(kind, p0, p1, sb.ravel(), sw.ravel(), with_correlation, n_threads)
+    return np.stack([block[n].astype(np.float64) for n in names])
+
+
+def _scan_dask(labels, pcoords, combos, sb, sw, with_correlation, n_threads, chunks):
+    xr = _need("xarray")
+    da = _need("dask.array", "scan(chunks=...)")
+    unknown = set(chunks) - {"activation", "sigma_b", "sigma_w", *pcoords}
+    if unknown:
+        raise ValueError(f"chunks may name sigma_b and sigma_w, got {sorted(unknown)}")
+    cb = chunks.get("sigma_b", sb.size)
+    cw = chunks.get("sigma_w", sw.size)
+    for name, c in (("sigma_b", cb), ("sigma_w", cw)):
+        if isinstance(c, bool) or not isinstance(c, (int, np.integer)) or c < 1:
+            if c != -1:
+                raise ValueError(f"chunks[{name!r}] must be a positive int or -1, got {c!r}")
+    cb = sb.size if cb == -1 else int(cb)
+    cw = sw.size if cw == -1 else int(cw)
+    names = _variables(with_correlation)
+    dsb = da.from_array(sb, chunks=cb)[:, None]
+    dsw = da.from_array(sw, chunks=cw)[None, :]
+    stacks = {}
+    for combo in combos:
+        p0, p1 = combo.act.core_params
+        stacks[combo.index] = da.map_blocks(
+            _dask_block,
+            dsb,
+            dsw,
+            kind=combo.act.kind,
+            p0=p0,
+            p1=p1,
+            with_correlation=bool(with_correlation),
+            n_threads=n_threads,
+            names=tuple(names),
+            new_axis=0,
+            chunks=((len(names),), dsb.chunks[0], dsw.chunks[1]),
+            dtype=np.float64,
+            meta=np.empty((0, 0, 0), dtype=np.float64),
+            name=f"sigprop-scan-{combo.act!s}",
+        )
+    lead_shape = (len(labels), *(v.size for v in pcoords.values()))
+
+    def assemble(prefix: tuple[int, ...]):
+        # nested da.stack over the leading (activation, params...) dimensions
+        if len(prefix) == len(lead_shape):
+            return stacks[prefix]
+        return da.stack([assemble((*prefix, i)) for i in range(lead_shape[len(prefix)])], axis=1)
+
+    full = assemble(())  # (nvars, activation, *params, sigma_b, sigma_w)
+    dims = _dims(pcoords)
+    data = {}
+    for i, n in enumerate(names):
+        arr = full[i]
+        if n in _INT_VARS:
+            arr = arr.astype(_INT_VARS[n])
+        data[n] = (dims, arr, _VAR_ATTRS[n])
+    return xr.Dataset(
+        data,
+        coords=_coords(labels, pcoords, sb, sw),
+        attrs=_attrs("scan", with_correlation, pcoords),
+    )
+
+
+# ----------------------------------------------------------------------------- EOC
+
+
+def eoc_curve(
+    activations: str | Activation | Sequence[str | Activation],
+    sigma_b: ArrayLike,
+    *,
+    params: Mapping[str, Sequence[float]] | None = None,
+    n_threads: int | None = None,
+) -> xarray.Dataset:
+    """Edge-of-Chaos curves sigma_w(sigma_b) of several activations as a Dataset.
+
+    Wraps :func:`sigprop.eoc` (Hayou's equation q - E[phi^2]/E[phi'^2] = sigma_b^2
+    solved on every branch to machine precision).
+
+    Parameters
+    ----------
+    activations : str, Activation or sequence of them
+    sigma_b : array_like, 1-d
+        Bias standard deviations (b ~ N(0, sigma_b^2)), >= 0.
+    params : dict, optional
+        Activation parameters scanned as further dimensions (as in :func:`scan`).
+    n_threads : int or None
+
+    Returns
+    -------
+    xarray.Dataset
+        Dimensions ``(activation, *params, sigma_b, branch)``: sigma_w (the
+        critical weight standard deviation, W ~ N(0, sigma_w^2 / fan_in)),
+        q_star, slope (V'(q*)), stable (slope < 1), kind (-1 none, 0 curve,
+        1 limit, 2 point; CF flag attributes); and n_branches over
+        ``(activation, *params, sigma_b)``. Empty branch slots are NaN / kind -1.
+    """
+    xr = _need("xarray", "eoc_curve()")
+    sb = _grid(sigma_b, "sigma_b")
+    labels, pcoords, combos = _combos(activations, params)
+    results = {c.index: eoc(c.act, sb, n_threads=n_threads) for c in combos}
+    width = max(1, *(int(r.n_branches.max(initial=0)) for r in results.values()))
+    lead_shape = (len(labels), *(v.size for v in pcoords.values()))
+    shape = (*lead_shape, sb.size, width)
+    sw = np.full(shape, np.nan)
+    q = np.full(shape, np.nan)
+    slope = np.full(shape, np.nan)
+    kind = np.full(shape, -1, dtype=np.int8)
+    nbr = np.zeros((*lead_shape, sb.size), dtype=np.int32)
+    for idx, r in results.items():
+        k = min(width, r.sigma_w.shape[-1])
+        sw[idx][:, :k] = r.sigma_w[:, :k]
+        q[idx][:, :k] = r.q_star[:, :k]
+        slope[idx][:, :k] = r.slope[:, :k]
+        kind[idx][:, :k] = r.kind[:, :k]
+        nbr[idx] = r.n_branches
+    with np.errstate(invalid="ignore"):
+        stable = slope < 1.0
+    dims = (*_dims(pcoords)[:-1], "branch")
+    dims_nb = dims[:-1]
+    coords = _coords(labels, pcoords, sb, np.zeros(0))
+    coords.pop("sigma_w")
+    coords["branch"] = ("branch", np.arange(width, dtype=np.int32))
+    return xr.Dataset(
+        {
+            "sigma_w": (
+                dims,
+                sw,
+                {"long_name": "critical weight standard deviation on the EOC (chi1 = 1)"},
+            ),
+            "q_star": (dims, q, {"long_name": "q* on the EOC (NaN: every q fixed, relu-like)"}),
+            "slope": (dims, slope, {"long_name": "V'(q*) on the EOC; > 1: q* repels"}),
+            "stable": (dims, stable, {"long_name": "EOC fixed point attracts (slope < 1)"}),
+            "kind": (
+                dims,
+                kind,
+                {
+                    "long_name": "kind of EOC point",
+                    "flag_values": np.arange(-1, len(EOC_KINDS), dtype=np.int8),
+                    "flag_meanings": " ".join(("none", *EOC_KINDS)),
+                },
+            ),
+            "n_branches": (dims_nb, nbr, {"long_name": "EOC points found at this sigma_b"}),
+        },
+        coords=coords,
+        attrs=_attrs("eoc_curve", True, pcoords),
+    )
