@@ -9,6 +9,10 @@ from . import _core
 from .activations import ACTIVATIONS, Activation, activation, linear_region
 from .eoc import EOC_KINDS, EOCResult, eoc
 from .expectations import Moments, bivariate_expectation, gaussian_moments
+
+# Papers' analyses: Hermite expansions and Gram spectra (Panigrahi et al.)
+from .gram import GRAM_METHODS, gram_finite, gram_infinite, min_eigenvalue
+from .hermite import dual_kernel, hermite_coefficients
 from .meanfield import (
     STATUS,
     FixedPointResult,
@@ -31,6 +35,7 @@ has_openmp: bool = bool(_core.has_openmp)
 __all__ = [
     "ACTIVATIONS",
     "EOC_KINDS",
+    "GRAM_METHODS",
     "STATUS",
     "Activation",
     "EOCResult",
@@ -43,11 +48,16 @@ __all__ = [
     "chi1",
     "cmap",
     "covmap",
+    "dual_kernel",
     "eoc",
     "fixed_point",
     "gaussian_moments",
+    "gram_finite",
+    "gram_infinite",
     "has_openmp",
+    "hermite_coefficients",
     "linear_region",
+    "min_eigenvalue",
     "nngp_kernel",
     "propagate",
     "qmap",
