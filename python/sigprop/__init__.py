@@ -7,6 +7,13 @@ or ``q``.
 
 from . import _core
 from .activations import ACTIVATIONS, Activation, activation, linear_region
+from .convergence import (
+    ConvergenceResult,
+    correlation_convergence,
+    eoc_beta_q,
+    fit_power_law,
+    sigma_b_for_depth,
+)
 from .eoc import EOC_KINDS, EOCResult, eoc
 from .expectations import Moments, bivariate_expectation, gaussian_moments
 
@@ -38,6 +45,7 @@ __all__ = [
     "GRAM_METHODS",
     "STATUS",
     "Activation",
+    "ConvergenceResult",
     "EOCResult",
     "FixedPointResult",
     "Moments",
@@ -47,9 +55,12 @@ __all__ = [
     "bivariate_expectation",
     "chi1",
     "cmap",
+    "correlation_convergence",
     "covmap",
     "dual_kernel",
     "eoc",
+    "eoc_beta_q",
+    "fit_power_law",
     "fixed_point",
     "gaussian_moments",
     "gram_finite",
@@ -62,4 +73,5 @@ __all__ = [
     "propagate",
     "qmap",
     "qmap_slope",
+    "sigma_b_for_depth",
 ]
