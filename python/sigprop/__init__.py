@@ -20,6 +20,12 @@ from .expectations import Moments, bivariate_expectation, gaussian_moments
 # Papers' analyses: Hermite expansions and Gram spectra (Panigrahi et al.)
 from .gram import GRAM_METHODS, gram_finite, gram_infinite, min_eigenvalue
 from .hermite import dual_kernel, hermite_coefficients
+from .linear_region_analysis import (
+    HalfWidth,
+    LinearRegionTable,
+    linear_region_table,
+    min_half_width,
+)
 from .meanfield import (
     STATUS,
     FixedPointResult,
@@ -48,6 +54,8 @@ __all__ = [
     "ConvergenceResult",
     "EOCResult",
     "FixedPointResult",
+    "HalfWidth",
+    "LinearRegionTable",
     "Moments",
     "Propagation",
     "__version__",
@@ -68,7 +76,9 @@ __all__ = [
     "has_openmp",
     "hermite_coefficients",
     "linear_region",
+    "linear_region_table",
     "min_eigenvalue",
+    "min_half_width",
     "nngp_kernel",
     "propagate",
     "qmap",
