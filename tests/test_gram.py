@@ -167,3 +167,15 @@ def test_bad_arguments():
         gram_finite("tanh", X, 0)
     with pytest.raises(ValueError, match="square"):
         min_eigenvalue(np.ones((2, 3)))
+
+
+def test_hadamard_power_lower_bound():
+    # SPEC 4.2: lambda_min(G^inf) >= sum_k b_k^2 lambda_min(rho^{o (k+1)})
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((15, 4))
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    rho = X @ X.T
+    b = sp.hermite_coefficients("relu", 60, derivative=1)
+    bound = sum(bk**2 * np.linalg.eigvalsh(rho ** (k + 1))[0] for k, bk in enumerate(b))
+    lam = min_eigenvalue(gram_infinite("relu", X))
+    assert 0 < bound <= lam
