@@ -223,7 +223,8 @@ def correlation_convergence(
     """Iterate the correlation gap 1 - c^l on the EOC, stably near c = 1.
 
     Both inputs sit at the EOC fixed point q* (Hayou's time-homogeneous map);
-    c^0 = ``c0`` and c^{l+1} = f(c^l).
+    c^0 = ``c0`` and c^{l+1} = f(c^l). For silu, gelu and shifted softplus that
+    q* repels (SPEC 1.5): the result holds for inputs placed exactly at q*.
 
     Parameters
     ----------
