@@ -7,8 +7,19 @@ or ``q``.
 
 from . import _core
 from .activations import ACTIVATIONS, Activation, activation, linear_region
+from .convergence import (
+    ConvergenceResult,
+    correlation_convergence,
+    eoc_beta_q,
+    fit_power_law,
+    sigma_b_for_depth,
+)
 from .eoc import EOC_KINDS, EOCResult, eoc
 from .expectations import Moments, bivariate_expectation, gaussian_moments
+
+# Papers' analyses: Hermite expansions and Gram spectra (Panigrahi et al.)
+from .gram import GRAM_METHODS, gram_finite, gram_infinite, min_eigenvalue
+from .hermite import dual_kernel, hermite_coefficients
 from .init import (
     SCHEMES,
     TORCH_GAINS,
@@ -20,6 +31,12 @@ from .init import (
     init_sigma_w,
     initialize,
     kumar_gain,
+)
+from .linear_region_analysis import (
+    HalfWidth,
+    LinearRegionTable,
+    linear_region_table,
+    min_half_width,
 )
 from .meanfield import (
     STATUS,
@@ -51,13 +68,17 @@ has_openmp: bool = bool(_core.has_openmp)
 __all__ = [
     "ACTIVATIONS",
     "EOC_KINDS",
+    "GRAM_METHODS",
     "SCHEMES",
     "STATUS",
     "TORCH_GAINS",
     "Activation",
+    "ConvergenceResult",
     "EOCResult",
     "FixedPointResult",
     "GainRow",
+    "HalfWidth",
+    "LinearRegionTable",
     "Moments",
     "NetworkRun",
     "Propagation",
@@ -69,23 +90,34 @@ __all__ = [
     "chi1",
     "cmap",
     "correlated_inputs",
+    "correlation_convergence",
     "covmap",
+    "dual_kernel",
     "eoc",
+    "eoc_beta_q",
     "eoc_sigma_w",
+    "fit_power_law",
     "fixed_point",
     "gain_table",
     "gaussian_moments",
+    "gram_finite",
+    "gram_infinite",
     "has_openmp",
     "he_gain",
+    "hermite_coefficients",
     "init_sigma_w",
     "initialize",
     "kumar_gain",
     "linear_region",
+    "linear_region_table",
+    "min_eigenvalue",
+    "min_half_width",
     "nngp_kernel",
     "plot_simulation",
     "propagate",
     "qmap",
     "qmap_slope",
     "random_network",
+    "sigma_b_for_depth",
     "simulate",
 ]
