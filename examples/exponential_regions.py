@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sigprop.regions import count_linear_regions
+from sigprop.regions import count_linear_regions, relu_network_forward
 from sigprop.sawtooth import triangle_network
 from sigprop.training import fit_kaiming, fit_reparameterised
 
@@ -100,15 +100,9 @@ def plot(results: dict, depth: int, path: Path, seed: int) -> None:
     w, b = triangle_network(peaks, output="composition")
     reg = count_linear_regions(w, b)
     knots = np.concatenate(([0.0], reg.breakpoints, [1.0]))
-    xs = np.linspace(0, 1, 2001)
-    h = xs[:, None]
-    for layer, (wl, bl) in enumerate(zip(w, b, strict=True)):
-        h = h @ wl.T + bl
-        if layer < len(w) - 1:
-            h = np.maximum(h, 0)
     ax = axes[0]
-    ax.plot(xs, h[:, 0], lw=1)
-    ax.plot(knots, np.interp(knots, xs, h[:, 0]), ".", ms=3)
+    ax.plot(knots, relu_network_forward(w, b, knots)[:, 0], lw=1)  # exact: affine between knots
+    ax.plot(knots, relu_network_forward(w, b, knots)[:, 0], ".", ms=3)
     ax.set_title(f"triangle composition, depth {depth}: {reg.count} linear regions")
     ax.set_xlabel("x")
     for ax, power in zip(axes[1:], (3, 11), strict=True):

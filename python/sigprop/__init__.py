@@ -23,6 +23,11 @@ from .meanfield import (
     qmap_slope,
 )
 
+# Linear regions of ReLU networks and the exponential-region reparameterisation (SPEC 5)
+from .regions import LinearRegions, count_linear_regions
+from .sawtooth import smooth_scales, triangle_network
+from .training import FitResult, fit_kaiming, fit_reparameterised
+
 __version__ = "0.1.0"
 
 #: True when the compiled core was built with OpenMP.
@@ -52,4 +57,14 @@ __all__ = [
     "propagate",
     "qmap",
     "qmap_slope",
+]
+
+__all__ += [
+    "FitResult",
+    "LinearRegions",
+    "count_linear_regions",
+    "fit_kaiming",
+    "fit_reparameterised",
+    "smooth_scales",
+    "triangle_network",
 ]
