@@ -181,3 +181,22 @@ def test_bad_input_raises():
         fit_reparameterised(x, x, peak_range=(0.5, 0.2))
     with pytest.raises(ValueError, match="n_runs"):
         fit_reparameterised(x, x, n_runs=True)
+
+
+def test_least_squares_scale_init():
+    """init_scale: the overall scale of the s_k is the least-squares one for the peaks."""
+    x = np.linspace(0, 1, 300)
+    y = x**3
+    fit = fit_reparameterised(x, y, depth=4, n_runs=2, pretrain_epochs=0, epochs=0, seed=6)
+    peaks = np.random.default_rng(6).uniform(0.2, 0.8, (2, 5))
+    for r in range(2):
+        phi = np.zeros_like(x)
+        g = x.copy()
+        for a, s in zip(peaks[r, :-1], smooth_scales(peaks[r]), strict=True):
+            g = triangle(g, a)
+            phi += s * g
+        lam = np.dot(phi, x - y) / np.dot(phi, phi)  # y ~ x - lam * phi
+        assert fit.mse[r] == pytest.approx(np.mean((x - lam * phi - y) ** 2), rel=1e-9)
+        w = [m[r] for m in fit.weights]
+        b = [m[r] for m in fit.biases]
+        assert count_linear_regions(w, b).count == 2**4

@@ -45,7 +45,8 @@ def walk(list weights, list biases, const double[::1] start, const double[::1] d
     cdef vector[double] pa, pb, new_pa, new_pb, za, zb
     cdef Py_ssize_t n_cur = start.shape[0]
     cdef Py_ssize_t n_pieces = 1
-    cdef Py_ssize_t layer, j, i, k, m, n_out, n_roots
+    cdef Py_ssize_t layer, j, i, k, m, n_roots
+    cdef Py_ssize_t n_out = n_cur  # reassigned per layer; weights is never empty
     cdef const double[:, ::1] W
     cdef const double[::1] b
     cdef double acc_a, acc_b, tl, tr, width, snap, r, lo, hi, last, u, v, mid, w_ik

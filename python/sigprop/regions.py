@@ -127,7 +127,7 @@ def relu_network_forward(weights: list, biases: list, x: Any) -> np.ndarray:
     return h
 
 
-def merge_pieces(
+def _merge_pieces(
     t: np.ndarray, intercept: np.ndarray, slope: np.ndarray, rtol: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """Boundaries kept after merging neighbours with equal affine maps (internal).
@@ -225,7 +225,7 @@ def _assemble(
     direction: np.ndarray,
     merge_rtol: float,
 ) -> LinearRegions:
-    first, kept = merge_pieces(t, intercept, slope, merge_rtol)
+    first, kept = _merge_pieces(t, intercept, slope, merge_rtol)
     t_break = t[kept]
     points = x0[None, :] + t_break[:, None] * direction[None, :]
     if x0.shape[0] == 1:

@@ -343,8 +343,9 @@ def fit_reparameterised(
     ``peak_range``, so it starts with 2^depth linear regions. Pre-training runs
     Adam on the peaks (and, without ``tie_scales``, on the scale ratios
     S_k = s_k / s_{k-1}), with gradients through the weight formulas; peaks
-    are kept in [min_peak, 1 - min_peak] and ratios above 1e-12. Then Adam is
-    restarted on all weights and biases (free training).
+    are kept in [min_peak, 1 - min_peak] and ratios above 1e-12. With tied
+    scales an overall scale of the s_k is trained too (see ``init_scale``).
+    Then Adam is restarted on all weights and biases (free training).
 
     Parameters
     ----------
@@ -366,6 +367,12 @@ def fit_reparameterised(
         Interval of the initial peaks, inside (0, 1).
     min_peak : float
         Peaks are projected onto [min_peak, 1 - min_peak] after each step.
+    init_scale : bool
+        With ``tie_scales``, the overall scale lam of s_k (s_1 = lam (1 - a_1) a_2;
+        the differentiability condition fixes only the ratios s_{k+1} / s_k) is
+        trained as log(lam). True starts it at the least-squares value for the
+        initial peaks, False at lam = 1. The scale is needed: at lam = 1 the
+        slope of F at 1 tends to 2 for any peaks, so x^3 (slope 3) is out of reach.
     seed : int
         Seed of ``numpy.random.default_rng``.
 
