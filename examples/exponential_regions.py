@@ -109,7 +109,7 @@ def plot(results: dict, depth: int, path: Path, seed: int) -> None:
         for name in PAPER:
             fit = results[name, power][0]
             ax.semilogy(np.min(fit.history, axis=0), label=f"{name} (min)")
-        ax.set_title(f"fit of $x^{{{power}}}$ on [0, 1]: best run's training MSE")
+        ax.set_title(f"fit of $x^{{{power}}}$ on [0, 1]: lowest MSE over runs")
         ax.set_xlabel("Adam step (full batch)")
         ax.set_ylabel("MSE")
     axes[1].legend(fontsize=7)
