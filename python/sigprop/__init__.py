@@ -60,6 +60,11 @@ from .network import (
     simulate,
 )
 
+# Linear regions of ReLU networks and the exponential-region reparameterisation (SPEC 5)
+from .regions import LinearRegions, count_linear_regions
+from .sawtooth import smooth_scales, triangle_network
+from .training import FitResult, fit_kaiming, fit_reparameterised
+
 __version__ = "0.1.0"
 
 #: True when the compiled core was built with OpenMP.
@@ -120,4 +125,14 @@ __all__ = [
     "random_network",
     "sigma_b_for_depth",
     "simulate",
+]
+
+__all__ += [
+    "FitResult",
+    "LinearRegions",
+    "count_linear_regions",
+    "fit_kaiming",
+    "fit_reparameterised",
+    "smooth_scales",
+    "triangle_network",
 ]
