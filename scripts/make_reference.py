@@ -50,6 +50,7 @@ Numerical method
 """
 
 import argparse
+import itertools
 import json
 import math
 import multiprocessing
@@ -66,10 +67,23 @@ mp.dps = BASE_DPS
 HERE = os.path.dirname(os.path.abspath(__file__))
 DATA_DIR = os.path.join(HERE, os.pardir, "tests", "data")
 
-Q_GRID = ["1e-6", "1e-5", "1e-4", "1e-3", "1e-2", "0.1", "0.3", "1", "3", "10",
-          "30", "100", "1e3", "1e4"]
-Q_PAIRS = [("1e-3", "1e-3"), ("1", "1"), ("100", "100"), ("0.5", "2.0"),
-           ("1e-2", "10")]
+Q_GRID = [
+    "1e-6",
+    "1e-5",
+    "1e-4",
+    "1e-3",
+    "1e-2",
+    "0.1",
+    "0.3",
+    "1",
+    "3",
+    "10",
+    "30",
+    "100",
+    "1e3",
+    "1e4",
+]
+Q_PAIRS = [("1e-3", "1e-3"), ("1", "1"), ("100", "100"), ("0.5", "2.0"), ("1e-2", "10")]
 C_GRID = ["-1", "-0.9", "-0.3", "0", "0.5", "0.99", "0.999999", "1"]
 QUANTITIES_1D = ["mean", "phi_sq", "dphi_sq", "d2phi_sq", "dV"]
 QUANTITIES_2D = ["phiphi", "dphidphi"]
@@ -115,11 +129,12 @@ NINF = mpmath.ninf
 # activations
 # ---------------------------------------------------------------------------
 
+
 def _sig(x):
     return 1 / (1 + mp.exp(-x))
 
 
-class Act(object):
+class Act:
     """An activation built at the current working precision.
 
     phi, d1, d2 : callables (mpf -> mpf)
@@ -142,7 +157,7 @@ class Act(object):
         self.d2inf = False
         self.pl = None
         self.dpl = None
-        self.expo = None          # phi = ... + kappa*(exp(x)) on x<0
+        self.expo = None  # phi = ... + kappa*(exp(x)) on x<0
         self.dexpo = None
         self.H = None
         self.dH = None
@@ -169,7 +184,7 @@ class Act(object):
             self.d1 = lambda x: one if x > 0 else s
             self.d2 = lambda x: zero
             self.kinks = [zero]
-            self.d2inf = (s != 1)
+            self.d2inf = s != 1
             self.pl = [(NINF, zero, s, zero), (zero, INF, one, zero)]
             self.dpl = [(NINF, zero, zero, s), (zero, INF, zero, one)]
         elif n in ("elu", "selu"):
@@ -185,7 +200,7 @@ class Act(object):
             self.d2 = lambda x: zero if x > 0 else la * mp.exp(x)
             self.kinks = [zero]
             self.centers = [zero]
-            self.d2inf = (la != lam)
+            self.d2inf = la != lam
             self.pl = [(NINF, zero, zero, -la), (zero, INF, lam, zero)]
             self.expo = la
             self.dpl = [(zero, INF, zero, lam)]
@@ -204,9 +219,11 @@ class Act(object):
             def dH(m, b):
                 s = mp.sqrt(1 + b * b)
                 t = m / s
-                return mp.ncdf(t) + m * mp.npdf(t) / s ** 3
+                return mp.ncdf(t) + m * mp.npdf(t) / s**3
+
             self.H, self.dH = H, dH
         elif n == "silu":
+
             def phi(x):
                 return x / (1 + mp.exp(-x))
 
@@ -217,6 +234,7 @@ class Act(object):
             def d2(x):
                 s, sm = _sig(x), _sig(-x)
                 return s * sm * (2 + x * (sm - s))
+
             self.phi, self.d1, self.d2 = phi, d1, d2
             self.centers = [zero]
         elif n == "softplus":
@@ -248,6 +266,7 @@ class Act(object):
             def dH(m, b):
                 s2 = 1 + 2 * b * b
                 return c2 * mp.exp(-m * m / s2) / mp.sqrt(s2)
+
             self.H, self.dH = H, dH
         elif n == "sigmoid":
             self.phi = _sig
@@ -271,6 +290,7 @@ class Act(object):
 
             def dH(m, b):
                 return mp.exp(-b * b / 2) * mp.cos(m)
+
             self.H, self.dH = H, dH
         elif n == "hard_tanh":
             a = P["a"]
@@ -279,8 +299,7 @@ class Act(object):
             self.d2 = lambda x: zero
             self.kinks = [-a, a]
             self.d2inf = True
-            self.pl = [(NINF, -a, zero, -a), (-a, a, one, zero),
-                       (a, INF, zero, a)]
+            self.pl = [(NINF, -a, zero, -a), (-a, a, one, zero), (a, INF, zero, a)]
             self.dpl = [(-a, a, zero, one)]
         elif n == "shifted_relu":
             t = P["tau"]
@@ -293,8 +312,7 @@ class Act(object):
             self.dpl = [(t, INF, zero, one)]
         elif n == "soft_threshold":
             t = P["tau"]
-            self.phi = lambda x: (x - t if x > t else
-                                  (x + t if x < -t else zero))
+            self.phi = lambda x: x - t if x > t else (x + t if x < -t else zero)
             self.d1 = lambda x: one if abs(x) > t else zero
             self.d2 = lambda x: zero
             self.kinks = [-t, t]
@@ -319,6 +337,7 @@ class Act(object):
                     return zero
                 y = abs(x) - a
                 return -2 * mp.sign(x) * mp.tanh(y) * mp.sech(y) ** 2
+
             self.phi, self.d1, self.d2 = phi, d1, d2
             self.kinks = [-a, a]
             self.centers = [-a, a]
@@ -351,11 +370,11 @@ def pl_expect(segs, expo, m, b):
         m = +m
         b = +b
         tot = mpf(0)
-        for (l, r, al, be) in segs:
-            if l == NINF:
+        for lo_, r, al, be in segs:
+            if lo_ == NINF:
                 L = None
             else:
-                L = (l - m) / b
+                L = (lo_ - m) / b
             if r == INF:
                 R = None
             else:
@@ -364,8 +383,7 @@ def pl_expect(segs, expo, m, b):
             if L is not None and L > 0:
                 P = mp.ncdf(-L) - (mp.ncdf(-R) if R is not None else 0)
             else:
-                P = ((mp.ncdf(R) if R is not None else 1) -
-                     (mp.ncdf(L) if L is not None else 0))
+                P = (mp.ncdf(R) if R is not None else 1) - (mp.ncdf(L) if L is not None else 0)
             pdfL = mp.npdf(L) if L is not None else 0
             pdfR = mp.npdf(R) if R is not None else 0
             if al != 0:
@@ -382,13 +400,14 @@ def pl_expect(segs, expo, m, b):
 # split points
 # ---------------------------------------------------------------------------
 
+
 def zfeat():
     """grading / oscillation grids are laid out for |z| < zfeat(): beyond it
     the Gaussian weight is below 10^-(dps+10)."""
     return max(14.0, math.sqrt(2 * math.log(10) * (mp.dps + 10)))
 
 
-class Points(object):
+class Points:
     """Collects hard (exact) and soft (grading) split points.
 
     Soft points carry a scale; a soft point is dropped if an already accepted
@@ -435,7 +454,7 @@ class Points(object):
             return
         s = 1 / abs(zk)
         for j in range(-1, 9):
-            d = s * 2 ** j
+            d = s * 2**j
             self.add_soft(zk + d, d)
             self.add_soft(zk - d, d)
 
@@ -447,6 +466,7 @@ class Points(object):
         acc = sorted(set(acc))
         soft = sorted(self.soft, key=lambda t: t[1])
         import bisect
+
         fl = [float(a) for a in acc]
         for p, s in soft:
             if (lo is not None and p <= lo) or (hi is not None and p >= hi):
@@ -482,7 +502,7 @@ def add_factor_points(pts, act, s, refine=False, dmax=None):
 
 
 def add_gauss_points(pts, refine=False):
-    for p in ([0.5, 1, 2, 3, 4, 6, 8, 11] if refine else [1, 2, 4, 8]):
+    for p in [0.5, 1, 2, 3, 4, 6, 8, 11] if refine else [1, 2, 4, 8]:
         pts.add_soft(p, 0.5)
         pts.add_soft(-p, 0.5)
 
@@ -511,6 +531,7 @@ def add_H_points(pts, act, q2, c, refine=False, dmax=None):
 # ---------------------------------------------------------------------------
 # normalised mpmath.quad
 # ---------------------------------------------------------------------------
+
 
 def _samples(a, b):
     if a == NINF and b == INF:
@@ -548,8 +569,7 @@ def quad_interval(f, a, b, maxdeg):
             return mpf(0), mpf(0), mpf(0)
         S = abs(v)
     for _ in range(4):
-        v, err = mp.quad(lambda t: f(t) / S, [a, b], error=True,
-                         maxdegree=maxdeg)
+        v, err = mp.quad(lambda t, S=S: f(t) / S, [a, b], error=True, maxdegree=maxdeg)
         r = abs(v)
         if r > 100:
             S = S * r
@@ -563,7 +583,7 @@ def quad_points(f, pts, maxdeg):
     tot = mpf(0)
     scale = mpf(0)
     err = mpf(0)
-    for a, b in zip(pts[:-1], pts[1:]):
+    for a, b in itertools.pairwise(pts):
         if a == b:
             continue
         v, s, e = quad_interval(f, a, b, maxdeg)
@@ -591,11 +611,12 @@ def gauss_1d(G, pts_obj, fold, refine=False):
     else:
         P = pts_obj.result()
         if 0 not in P:
-            P = sorted(P + [mpf(0)])
-        pts = [NINF] + P + [INF]
+            P = sorted([*P, mpf(0)])
+        pts = [NINF, *P, INF]
 
         def f(z):
             return G(z) * mp.exp(-z * z / 2)
+
     v, s, e = quad_points(f, pts, maxdeg)
     return v * c, s * c, e * c
 
@@ -619,7 +640,7 @@ def with_precision(compute, dps0, cap=200):
         need = int(mp.log10(ratio)) + dps0 + 8 if ratio > 1e4 else dps0
         rel = e / abs(v) if v != 0 else mpf(1)
         if need <= dps and rel > mpf(10) ** -27:
-            need = dps + 15          # not converged: more precision/degree
+            need = dps + 15  # not converged: more precision/degree
         if need <= dps:
             info["dps"] = dps
             info["relerr_est"] = float(rel)
@@ -635,6 +656,7 @@ def with_precision(compute, dps0, cap=200):
 # ---------------------------------------------------------------------------
 # 1D quantities
 # ---------------------------------------------------------------------------
+
 
 def compute_1d(name, params, qty, qs, refine=False):
     act0 = Act(name, params)
@@ -653,21 +675,32 @@ def compute_1d(name, params, qty, qs, refine=False):
         add_gauss_points(pts, refine)
         phi, d1, d2 = act.phi, act.d1, act.d2
         if qty == "mean":
-            G = lambda z: phi(s * z)
+
+            def G(z):
+                return phi(s * z)
         elif qty == "phi_sq":
-            G = lambda z: phi(s * z) ** 2
+
+            def G(z):
+                return phi(s * z) ** 2
         elif qty == "dphi_sq":
-            G = lambda z: d1(s * z) ** 2
+
+            def G(z):
+                return d1(s * z) ** 2
         elif qty == "d2phi_sq":
-            G = lambda z: d2(s * z) ** 2
+
+            def G(z):
+                return d2(s * z) ** 2
         elif qty == "dV":
+
             def G(z):
                 x = s * z
                 return z * phi(x) * d1(x)
+
         v, sc, e = gauss_1d(G, pts, fold=True, refine=refine)
         if qty == "dV":
             v, sc, e = v / s, sc / s, e / s
         return v, sc, e
+
     # oscillatory integrands at large q: the cancellation (value ~ e^{-2q})
     # cannot be resolved at affordable cost; do not escalate.
     cap = dps0 if (act0.osc and mpf(qs) > 100) else 200
@@ -677,6 +710,7 @@ def compute_1d(name, params, qty, qs, refine=False):
 
 def mean_1d(act_name, params, which, qs, refine=False):
     """E[g(sqrt(q) Z)] (g = phi or phi') -- used for c = 0."""
+
     def compute():
         act = Act(act_name, params)
         q = mpf(qs)
@@ -686,6 +720,7 @@ def mean_1d(act_name, params, which, qs, refine=False):
         add_gauss_points(pts, refine)
         g = act.g(which)
         return gauss_1d(lambda z: g(s * z), pts, fold=True, refine=refine)
+
     return with_precision(compute, BASE_DPS)
 
 
@@ -723,21 +758,21 @@ def gl_rule(n):
 
 
 GL_N = {"normal": (20, 16, 14, 12, 10), "refine": (28, 24, 20, 18, 16)}
-WC = 13          # truncation of the Gaussian variables (e^{-84.5})
-MAXLEN = 2.5     # longest piece in Gaussian units (2 beyond |z| = 5)
+WC = 13  # truncation of the Gaussian variables (e^{-84.5})
+MAXLEN = 2.5  # longest piece in Gaussian units (2 beyond |z| = 5)
 
 
 def gl_pieces(P, lo, hi, maxlen, refine=False):
     pts = [mpf(lo)] + [p for p in P if lo < p < hi] + [mpf(hi)]
     out = []
-    for a, b in zip(pts[:-1], pts[1:]):
+    for a, b in itertools.pairwise(pts):
         w = b - a
         if w <= 0:
             continue
         # the Gaussian varies on scale 1/|z| in the tails
         zmax = max(abs(float(a)), abs(float(b)))
         ml = maxlen if zmax <= 5.01 else 2.0
-        k = int(math.ceil(float(w) / ml))
+        k = math.ceil(float(w) / ml)
         if refine:
             k *= 2
         for i in range(k):
@@ -748,7 +783,7 @@ def gl_pieces(P, lo, hi, maxlen, refine=False):
 def n_for_piece(a, b, ns):
     """nodes per piece: fewer where the Gaussian weight is tiny."""
     zmin = 0 if a <= 0 <= b else min(abs(a), abs(b))
-    for lim, n in zip((4.99, 6.99, 8.99, 10.99), ns):
+    for lim, n in zip((4.99, 6.99, 8.99, 10.99), ns, strict=False):
         if zmin < lim:
             return n
     return ns[-1]
@@ -772,7 +807,7 @@ def gl_integrate(f, pieces, ns, nval):
         c = (a + b) / 2
         acc = [mpf(0)] * nval
         aacc = [mpf(0)] * nval
-        for x, w in zip(xs, ws):
+        for x, w in zip(xs, ws, strict=False):
             vals = f(c + h * x)
             for i in range(nval):
                 v = w * vals[i]
@@ -784,7 +819,7 @@ def gl_integrate(f, pieces, ns, nval):
     return tot, atot
 
 
-GL_DMAX = 2.5    # gradings stop once their step exceeds this
+GL_DMAX = 2.5  # gradings stop once their step exceeds this
 
 
 def inner_gl(act, gs, m, b, refine=False):
@@ -797,8 +832,7 @@ def inner_gl(act, gs, m, b, refine=False):
         pts.add_hard(wk)
         pts.tail_graded(wk)
     for cc in list(act.centers) + list(act.kinks):
-        pts.graded((cc - m) * inv, inv, lo=-WC, hi=WC,
-                   jmin=-2 if refine else -1, dmax=GL_DMAX)
+        pts.graded((cc - m) * inv, inv, lo=-WC, hi=WC, jmin=-2 if refine else -1, dmax=GL_DMAX)
     P = pts.result(lo=-WC, hi=WC)
     pieces = gl_pieces(P, -WC, WC, MAXLEN, refine)
     nval = len(gs)
@@ -807,6 +841,7 @@ def inner_gl(act, gs, m, b, refine=False):
         e = mp.exp(-w * w / 2)
         y = m + b * w
         return [g(y) * e for g in gs]
+
     v, _ = gl_integrate(f, pieces, ns, nval)
     k = 1 / mp.sqrt(2 * mp.pi)
     return [x * k for x in v]
@@ -840,6 +875,7 @@ def nested_gl(name, params, q1s, q2s, cs, refine=False):
         e = mp.exp(-z * z / 2)
         x = s1 * z
         return [gs[i](x) * H[i] * e for i in range(2)]
+
     v, av = gl_integrate(f, pieces, ns, 2)
     k = 1 / mp.sqrt(2 * mp.pi)
     return [x * k for x in v], [x * k for x in av]
@@ -848,6 +884,7 @@ def nested_gl(name, params, q1s, q2s, cs, refine=False):
 # ---------------------------------------------------------------------------
 # 2D quantities
 # ---------------------------------------------------------------------------
+
 
 def inner_quad(act, g, m, b, full=False):
     """E_W[g(m + b W)] by normalised adaptive mpmath.quad (check method)."""
@@ -872,8 +909,8 @@ def compute_2d(name, params, qty, q1s, q2s, cs, refine=False, force=None):
     which = 0 if qty == "phiphi" else 1
     info = {}
     if cs == "0":
-        m1, i1 = mean_1d(name, params, which, q1s, refine)
-        m2, i2 = mean_1d(name, params, which, q2s, refine)
+        m1, _i1 = mean_1d(name, params, which, q1s, refine)
+        m2, _i2 = mean_1d(name, params, which, q2s, refine)
         info["method"] = "product_of_means"
         return m1 * m2, info
     if cs in ("1", "-1"):
@@ -888,8 +925,8 @@ def compute_2d(name, params, qty, q1s, q2s, cs, refine=False, force=None):
             add_factor_points(pts, act, s1, refine)
             add_factor_points(pts, act, s2, refine)
             add_gauss_points(pts, refine)
-            return gauss_1d(lambda z: g(s1 * z) * g(s2 * z), pts,
-                            fold=False, refine=refine)
+            return gauss_1d(lambda z: g(s1 * z) * g(s2 * z), pts, fold=False, refine=refine)
+
         v, info = with_precision(compute, BASE_DPS)
         info["method"] = "1d"
         return v, info
@@ -898,12 +935,12 @@ def compute_2d(name, params, qty, q1s, q2s, cs, refine=False, force=None):
         with mp.workdps(BASE_DPS):
             vs, avs = nested_gl(name, params, q1s, q2s, cs, refine)
         infos = []
-        for v, av in zip(vs, avs):
+        for v, av in zip(vs, avs, strict=False):
             inf = {"method": "nested_gl"}
             if v != 0 and av / abs(v) > 1e4:
-                inf["warning"] = "cancellation %.3g" % float(av / abs(v))
+                inf["warning"] = f"cancellation {float(av / abs(v)):.3g}"
             infos.append(inf)
-        return vs, {"both": infos}   # both quantities at once
+        return vs, {"both": infos}  # both quantities at once
 
     def compute():
         act = Act(name, params)
@@ -919,12 +956,15 @@ def compute_2d(name, params, qty, q1s, q2s, cs, refine=False, force=None):
             def G(z):
                 return g(s1 * z) * H(sq2 * c * z, b)
         else:
+
             def G(z):
                 gz = g(s1 * z)
                 if gz == 0:
                     return gz
                 return gz * inner_quad(act, g, sq2 * c * z, b)
+
         return gauss_1d(G, pts, fold=False, refine=refine)
+
     v, info2 = with_precision(compute, BASE_DPS)
     info.update(info2)
     info["method"] = "closed_form_H" if force is None else "nested_quad"
@@ -934,6 +974,7 @@ def compute_2d(name, params, qty, q1s, q2s, cs, refine=False, force=None):
 # ---------------------------------------------------------------------------
 # task running
 # ---------------------------------------------------------------------------
+
 
 def fmt(v):
     if isinstance(v, str):
@@ -961,13 +1002,14 @@ def run_task(task):
             v, info = globals()[fname](*args)
         else:
             raise ValueError(kind)
-    except Exception as e:  # pragma: no cover - reported, not hidden
+    except Exception:  # pragma: no cover - reported, not hidden
         import traceback
+
         return task, None, {"error": traceback.format_exc()}, time.time() - t0
     mp.dps = BASE_DPS
     # values are stored with 25 digits; checks compare 34-digit strings
     if isinstance(v, list):
-        for x, inf in zip(v, info["both"]):
+        for x, inf in zip(v, info["both"], strict=False):
             inf["hp"] = mpmath.nstr(x, 34)
         return task, [fmt(x) for x in v], info, time.time() - t0
     if not isinstance(v, str) and v is not None:
@@ -992,10 +1034,9 @@ def run_all(tasks, procs):
             if r[2].get("error"):
                 print("ERROR in", r[0], r[2]["error"], file=sys.stderr)
             if r[3] > 60:
-                print("  slow task %.0f s: %s" % (r[3], r[0]), flush=True)
+                print(f"  slow task {r[3]:.0f} s: {r[0]}", flush=True)
             if len(res) % 200 == 0:
-                print("  %d/%d tasks done, %.0f s" % (
-                    len(res), len(tasks), time.time() - t0), flush=True)
+                print(f"  {len(res)}/{len(tasks)} tasks done, {time.time() - t0:.0f} s", flush=True)
     return res
 
 
@@ -1003,17 +1044,17 @@ def run_all(tasks, procs):
 # closed forms (cross-checks only -- never the stored source)
 # ---------------------------------------------------------------------------
 
+
 def pl_second(segs, b):
     """E[f(bW)^2] for f piecewise linear (no exp part), closed form."""
     tot = mpf(0)
-    for (l, r, al, be) in segs:
-        L = None if l == NINF else l / b
+    for lo_, r, al, be in segs:
+        L = None if lo_ == NINF else lo_ / b
         R = None if r == INF else r / b
         if L is not None and L > 0:
             P = mp.ncdf(-L) - (mp.ncdf(-R) if R is not None else 0)
         else:
-            P = ((mp.ncdf(R) if R is not None else 1) -
-                 (mp.ncdf(L) if L is not None else 0))
+            P = (mp.ncdf(R) if R is not None else 1) - (mp.ncdf(L) if L is not None else 0)
         pL = mp.npdf(L) if L is not None else 0
         pR = mp.npdf(R) if R is not None else 0
         LpL = L * pL if L is not None else 0
@@ -1028,8 +1069,16 @@ def closed_1d(name, params, qty, q):
     """closed form of a 1D quantity where one is known (else None)."""
     act = Act(name, params)
     b = mp.sqrt(q)
-    odd = name in ("linear", "tanh", "erf", "softsign", "sin", "hard_tanh",
-                   "soft_threshold", "linear_region_tanh")
+    odd = name in (
+        "linear",
+        "tanh",
+        "erf",
+        "softsign",
+        "sin",
+        "hard_tanh",
+        "soft_threshold",
+        "linear_region_tanh",
+    )
     if qty == "mean" and odd:
         return mpf(0)
     if name == "sigmoid" and qty == "mean":
@@ -1037,8 +1086,7 @@ def closed_1d(name, params, qty, q):
     if name == "gelu" and qty == "mean":
         return q / mp.sqrt(2 * mp.pi * (1 + q))
     if name == "linear":
-        return {"phi_sq": q, "dphi_sq": mpf(1), "d2phi_sq": mpf(0),
-                "dV": mpf(1)}[qty]
+        return {"phi_sq": q, "dphi_sq": mpf(1), "d2phi_sq": mpf(0), "dV": mpf(1)}[qty]
     if name == "erf":
         if qty == "phi_sq":
             return 2 / mp.pi * mp.asin(2 * q / (1 + 2 * q))
@@ -1050,26 +1098,27 @@ def closed_1d(name, params, qty, q):
             return 4 / (mp.pi * (1 + 2 * q) * mp.sqrt(1 + 4 * q))
     if name == "sin":
         e = mp.exp(-2 * q)
-        return {"phi_sq": (1 - e) / 2, "dphi_sq": (1 + e) / 2,
-                "d2phi_sq": (1 - e) / 2, "dV": e}[qty]
+        return {"phi_sq": (1 - e) / 2, "dphi_sq": (1 + e) / 2, "d2phi_sq": (1 - e) / 2, "dV": e}[
+            qty
+        ]
     if name in ("elu", "selu"):
         lam = act.pl[1][2]
         la = act.expo
 
-        def Eexp(k):    # E[e^{kx} 1{x<0}]
+        def Eexp(k):  # E[e^{kx} 1{x<0}]
             return mp.exp(k * k * q / 2) * mp.ncdf(-k * b)
+
         if qty == "mean":
             return pl_expect(act.pl, act.expo, 0, b)
         if qty == "phi_sq":
-            return lam ** 2 * q / 2 + la ** 2 * (Eexp(2) - 2 * Eexp(1) +
-                                                 mpf(1) / 2)
+            return lam**2 * q / 2 + la**2 * (Eexp(2) - 2 * Eexp(1) + mpf(1) / 2)
         if qty == "dphi_sq":
-            return lam ** 2 / 2 + la ** 2 * Eexp(2)
+            return lam**2 / 2 + la**2 * Eexp(2)
         if qty == "d2phi_sq" and not act.d2inf:
-            return la ** 2 * Eexp(2)
+            return la**2 * Eexp(2)
         if qty == "dV":
             # Stein: dV = E[phi'^2 + phi phi''] (phi(0) = 0: no Dirac term)
-            return lam ** 2 / 2 + la ** 2 * (2 * Eexp(2) - Eexp(1))
+            return lam**2 / 2 + la**2 * (2 * Eexp(2) - Eexp(1))
     if act.pl is not None and act.expo is None:
         if qty == "mean":
             return pl_expect(act.pl, None, 0, b)
@@ -1099,10 +1148,8 @@ def closed_2d(name, params, qty, q1, q2, c):
         return (mp.pi - th) / (2 * mp.pi)
     if name == "erf":
         if qty == "phiphi":
-            return 2 / mp.pi * mp.asin(2 * c * r / mp.sqrt((1 + 2 * q1) *
-                                                           (1 + 2 * q2)))
-        return 4 / mp.pi / mp.sqrt((1 + 2 * q1) * (1 + 2 * q2) -
-                                   4 * c * c * q1 * q2)
+            return 2 / mp.pi * mp.asin(2 * c * r / mp.sqrt((1 + 2 * q1) * (1 + 2 * q2)))
+        return 4 / mp.pi / mp.sqrt((1 + 2 * q1) * (1 + 2 * q2) - 4 * c * c * q1 * q2)
     if name == "sin":
         e = mp.exp(-(q1 + q2) / 2)
         return e * (mp.sinh(c * r) if qty == "phiphi" else mp.cosh(c * r))
@@ -1112,6 +1159,7 @@ def closed_2d(name, params, qty, q1, q2, c):
 # ---------------------------------------------------------------------------
 # check helpers (run as tasks)
 # ---------------------------------------------------------------------------
+
 
 def check_dV_diff(ei, qs):
     """dV (stored method) against mpmath.diff of the phi_sq quadrature."""
@@ -1125,6 +1173,7 @@ def check_dV_diff(ei, qs):
         add_gauss_points(pts)
         phi = act.phi
         return gauss_1d(lambda z: phi(s * z) ** 2, pts, fold=True)[0]
+
     with mp.workdps(BASE_DPS):
         d = mp.diff(phisq, mpf(qs))
     return d, {}
@@ -1135,15 +1184,20 @@ def check_H(ei):
     name, params = ENTRIES[ei]
     act = Act(name, params)
     worst = mpf(0)
-    for m, b in [("0.3", "0.2"), ("-1.7", "0.05"), ("2.5", "3.0"),
-                 ("-0.2", "10.0"), ("5.0", "0.5"), ("0.1", "1.0"),
-                 ("-3.0", "0.7")]:
+    for m, b in [
+        ("0.3", "0.2"),
+        ("-1.7", "0.05"),
+        ("2.5", "3.0"),
+        ("-0.2", "10.0"),
+        ("5.0", "0.5"),
+        ("0.1", "1.0"),
+        ("-3.0", "0.7"),
+    ]:
         m, b = mpf(m), mpf(b)
         for which in (0, 1):
             a = act.Hfun(which)(m, b)
             g = act.g(which)
-            r, _ = with_precision(lambda: inner_quad(act, g, m, b, True),
-                                  BASE_DPS)
+            r, _ = with_precision(lambda g=g, m=m, b=b: inner_quad(act, g, m, b, True), BASE_DPS)
             if a != r:
                 worst = max(worst, abs(a - r) / max(abs(a), abs(r)))
     return worst, {}
@@ -1154,21 +1208,31 @@ def check_H(ei):
 # ---------------------------------------------------------------------------
 
 NESTED_QUAD_SAMPLE = [  # (entry index, qty, q1, q2, c)
-    (13, "phiphi", "1e-3", "1e-3", "-0.9"),     # sigmoid
-    (14, "dphidphi", "1e-3", "1e-3", "0.5"),    # softsign
-    (19, "phiphi", "1", "1", "0.5"),            # shifted_relu tau=0.3
+    (13, "phiphi", "1e-3", "1e-3", "-0.9"),  # sigmoid
+    (14, "dphidphi", "1e-3", "1e-3", "0.5"),  # softsign
+    (19, "phiphi", "1", "1", "0.5"),  # shifted_relu tau=0.3
     (18, "phiphi", "1e-3", "1e-3", "0.999999"),  # shifted_relu, ~1e-225
 ]
 GL_REFINE_SAMPLE = [  # (entry, q1, q2, c)
-    (11, "100", "100", "0.5"),        # tanh
-    (14, "1", "1", "0.999999"),       # softsign
-    (23, "0.5", "2.0", "0.99"),       # linear_region_tanh a=0.4
-    (10, "1e-2", "10", "-0.9"),       # shifted_softplus
-    (13, "1e-3", "1e-3", "-0.3"),     # sigmoid
-    (9, "100", "100", "0.999999"),    # softplus
+    (11, "100", "100", "0.5"),  # tanh
+    (14, "1", "1", "0.999999"),  # softsign
+    (23, "0.5", "2.0", "0.99"),  # linear_region_tanh a=0.4
+    (10, "1e-2", "10", "-0.9"),  # shifted_softplus
+    (13, "1e-3", "1e-3", "-0.3"),  # sigmoid
+    (9, "100", "100", "0.999999"),  # softplus
 ]
-DV_DIFF_SAMPLE = [(11, "1"), (13, "1e-4"), (7, "3"), (5, "0.3"), (14, "10"),
-                  (23, "1"), (18, "0.3"), (15, "1"), (17, "3"), (8, "100")]
+DV_DIFF_SAMPLE = [
+    (11, "1"),
+    (13, "1e-4"),
+    (7, "3"),
+    (5, "0.3"),
+    (14, "10"),
+    (23, "1"),
+    (18, "0.3"),
+    (15, "1"),
+    (17, "3"),
+    (8, "100"),
+]
 
 
 def entry_key(ei):
@@ -1179,8 +1243,9 @@ def entry_key(ei):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--procs", type=int, default=min(2, os.cpu_count() or 1))
-    ap.add_argument("--quick", action="store_true",
-                    help="small subset (smoke test), files not written")
+    ap.add_argument(
+        "--quick", action="store_true", help="small subset (smoke test), files not written"
+    )
     ap.add_argument("--no-checks", action="store_true")
     args = ap.parse_args()
     t_start = time.time()
@@ -1213,11 +1278,11 @@ def main():
                 for qty in QUANTITIES_2D:
                     tasks.append(("2d", ei, qty, q1s, q2s, cs, False, None))
     if not args.no_checks:
-        for (ei, qty, q1s, q2s, cs) in NESTED_QUAD_SAMPLE:
+        for ei, qty, q1s, q2s, cs in NESTED_QUAD_SAMPLE:
             tasks.append(("2d", ei, qty, q1s, q2s, cs, False, "nested_quad"))
-        for (ei, q1s, q2s, cs) in GL_REFINE_SAMPLE:
+        for ei, q1s, q2s, cs in GL_REFINE_SAMPLE:
             tasks.append(("2d", ei, "both", q1s, q2s, cs, True, None))
-        for (ei, qs) in DV_DIFF_SAMPLE:
+        for ei, qs in DV_DIFF_SAMPLE:
             tasks.append(("func", "check_dV_diff", (ei, qs)))
         for ei in range(len(ENTRIES)):
             if Act(*ENTRIES[ei]).H is not None:
@@ -1232,12 +1297,11 @@ def main():
             return 1e3 if t[2] == "both" else 10
         if t[0] == "func":
             return 50
-        return 1 + (5 if t[4] else 0) + (
-            100 if (t[1] == 15 and float(t[3]) >= 10) else 0)
+        return 1 + (5 if t[4] else 0) + (100 if (t[1] == 15 and float(t[3]) >= 10) else 0)
+
     tasks.sort(key=cost, reverse=True)
-    print("%d tasks on %d processes" % (len(tasks), args.procs), flush=True)
+    print(f"{len(tasks)} tasks on {args.procs} processes", flush=True)
     res = run_all(tasks, args.procs)
-    t_compute = time.time() - t_start
     errors = [t for t, r in res.items() if r[1].get("error")]
     if errors:
         for t in errors:
@@ -1249,7 +1313,7 @@ def main():
     mp.dps = BASE_DPS
 
     def rel(a, b):
-        mp.dps = 45      # the 34-digit check strings must not be rounded
+        mp.dps = 45  # the 34-digit check strings must not be rounded
         a, b = mpf(a), mpf(b)
         if a == b:
             return mpf(0)
@@ -1262,9 +1326,8 @@ def main():
         name, params = ENTRIES[ei]
         for qty in QUANTITIES_1D:
             for qs in qgrid:
-                v, info, dt = res[("1d", ei, qty, qs, False)]
-                case = {"activation": name, "params": params,
-                        "quantity": qty, "q": qs}
+                v, info, _dt = res[("1d", ei, qty, qs, False)]
+                case = {"activation": name, "params": params, "quantity": qty, "q": qs}
                 if v is None:
                     # oscillatory cancellation not resolvable at the cost
                     # cap: only sin dV at q >= 1e3 (value e^{-2q} < 1e-300)
@@ -1273,11 +1336,12 @@ def main():
                         ex = mp.exp(-2 * mpf(qs))
                     assert ex < mpf("1e-300")
                     v = mpmath.nstr(ex, 25)
-                    case["note"] = ("below 1e-300: quadrature cannot resolve "
-                                    "the oscillatory cancellation; closed "
-                                    "form exp(-2q) stored")
-                    notes.append("sin dV q=%s: closed form stored (%s)" %
-                                 (qs, v))
+                    case["note"] = (
+                        "below 1e-300: quadrature cannot resolve "
+                        "the oscillatory cancellation; closed "
+                        "form exp(-2q) stored"
+                    )
+                    notes.append(f"sin dV q={qs}: closed form stored ({v})")
                 case["value"] = v
                 val1[(ei, qty, qs)] = info.get("hp", v)
                 cases1.append(case)
@@ -1295,8 +1359,10 @@ def main():
                         worst = (r, (ENTRIES[ei], qty, qs))
         checks["1d_refinement_all_cases"] = {
             "what": "every 1D value recomputed with denser split points and "
-                    "mpmath.quad maxdegree+2",
-            "max_rel_diff": mp.nstr(worst[0], 3), "where": str(worst[1])}
+            "mpmath.quad maxdegree+2",
+            "max_rel_diff": mp.nstr(worst[0], 3),
+            "where": str(worst[1]),
+        }
     worst = (mpf(0), None)
     ncf = 0
     for ei in ents:
@@ -1306,7 +1372,7 @@ def main():
                 v = val1[(ei, qty, qs)]
                 if v == "inf":
                     continue
-                with mp.workdps(BASE_DPS + 30):   # e.g. selu mean at q=1
+                with mp.workdps(BASE_DPS + 30):  # e.g. selu mean at q=1
                     cf = closed_1d(name, params, qty, mpf(qs))
                 if cf is None:
                     continue
@@ -1316,14 +1382,16 @@ def main():
                     worst = (r, (name, params, qty, qs, v, mp.nstr(cf, 25)))
     checks["1d_closed_forms"] = {
         "what": "linear, relu, leaky_relu, hard_tanh, shifted_relu, "
-                "soft_threshold, linear_floor, elu, selu, erf, sin, gelu mean,"
-                " odd means, sigmoid mean (dV of piecewise-linear/elu via "
-                "mpmath.diff of closed-form phi_sq)",
-        "n": ncf, "max_rel_diff": mp.nstr(worst[0], 3),
-        "where": str(worst[1])}
+        "soft_threshold, linear_floor, elu, selu, erf, sin, gelu mean,"
+        " odd means, sigmoid mean (dV of piecewise-linear/elu via "
+        "mpmath.diff of closed-form phi_sq)",
+        "n": ncf,
+        "max_rel_diff": mp.nstr(worst[0], 3),
+        "where": str(worst[1]),
+    }
     if not args.no_checks:
         worst = (mpf(0), None)
-        for (ei, qs) in DV_DIFF_SAMPLE:
+        for ei, qs in DV_DIFF_SAMPLE:
             d = res[("func", "check_dV_diff", (ei, qs))][0]
             v = val1.get((ei, "dV", qs))
             if v is None:
@@ -1333,8 +1401,10 @@ def main():
                 worst = (r, (ENTRIES[ei], qs))
         checks["1d_dV_vs_mpmath_diff"] = {
             "what": "dV against mpmath.diff(q -> phi_sq quadrature)",
-            "n": len(DV_DIFF_SAMPLE), "max_rel_diff": mp.nstr(worst[0], 3),
-            "where": str(worst[1])}
+            "n": len(DV_DIFF_SAMPLE),
+            "max_rel_diff": mp.nstr(worst[0], 3),
+            "where": str(worst[1]),
+        }
 
     # ---- 2D cases
     cases2 = []
@@ -1346,19 +1416,28 @@ def main():
             for cs in cgrid:
                 for iq, qty in enumerate(QUANTITIES_2D):
                     if gl and cs not in ("0", "1", "-1"):
-                        vs = res[("2d", ei, "both", q1s, q2s, cs, False,
-                                  None)]
+                        vs = res[("2d", ei, "both", q1s, q2s, cs, False, None)]
                         v, info = vs[0][iq], vs[1]["both"][iq]
                     else:
-                        v, info, _ = res[("2d", ei, qty, q1s, q2s, cs, False,
-                                          None)]
+                        v, info, _ = res[("2d", ei, qty, q1s, q2s, cs, False, None)]
                     if info.get("warning"):
-                        notes.append("%s %s %s %s %s %s: %s" % (
-                            name, params, qty, q1s, q2s, cs, info["warning"]))
+                        notes.append(
+                            "{} {} {} {} {} {}: {}".format(
+                                name, params, qty, q1s, q2s, cs, info["warning"]
+                            )
+                        )
                     val2[(ei, qty, q1s, q2s, cs)] = info.get("hp", v)
-                    cases2.append({"activation": name, "params": params,
-                                   "quantity": qty, "q1": q1s, "q2": q2s,
-                                   "c": cs, "value": v})
+                    cases2.append(
+                        {
+                            "activation": name,
+                            "params": params,
+                            "quantity": qty,
+                            "q1": q1s,
+                            "q2": q2s,
+                            "c": cs,
+                            "value": v,
+                        }
+                    )
     worst = (mpf(0), None)
     ncf = 0
     for (ei, qty, q1s, q2s, cs), v in val2.items():
@@ -1373,8 +1452,10 @@ def main():
             worst = (r, (name, qty, q1s, q2s, cs, v, mp.nstr(cf, 25)))
     checks["2d_closed_forms"] = {
         "what": "linear, relu (arc-cosine kernel), erf, sin",
-        "n": ncf, "max_rel_diff": mp.nstr(worst[0], 3),
-        "where": str(worst[1])}
+        "n": ncf,
+        "max_rel_diff": mp.nstr(worst[0], 3),
+        "where": str(worst[1]),
+    }
     worst = (mpf(0), None)
     n = 0
     for (ei, qty, q1s, q2s, cs), v in val2.items():
@@ -1386,36 +1467,41 @@ def main():
         r = rel(v, v1)
         if r > worst[0]:
             worst = (r, (ENTRIES[ei], qty, q1s))
-    checks["2d_c1_vs_1d"] = {"what": "c=1, q1=q2 against 1D phi_sq/dphi_sq",
-                             "n": n, "max_rel_diff": mp.nstr(worst[0], 3),
-                             "where": str(worst[1])}
+    checks["2d_c1_vs_1d"] = {
+        "what": "c=1, q1=q2 against 1D phi_sq/dphi_sq",
+        "n": n,
+        "max_rel_diff": mp.nstr(worst[0], 3),
+        "where": str(worst[1]),
+    }
     if not args.no_checks:
         worst = (mpf(0), None)
-        for (ei, qty, q1s, q2s, cs) in NESTED_QUAD_SAMPLE:
-            a = res[("2d", ei, qty, q1s, q2s, cs, False,
-                     "nested_quad")][1]["hp"]
+        for ei, qty, q1s, q2s, cs in NESTED_QUAD_SAMPLE:
+            a = res[("2d", ei, qty, q1s, q2s, cs, False, "nested_quad")][1]["hp"]
             b = val2[(ei, qty, q1s, q2s, cs)]
             r = rel(a, b)
             if r > worst[0]:
                 worst = (r, (ENTRIES[ei], qty, q1s, q2s, cs))
         checks["2d_vs_nested_adaptive_quad"] = {
             "what": "independent recomputation: outer mpmath.quad, inner "
-                    "mpmath.quad (no closed forms, no Gauss-Legendre)",
-            "n": len(NESTED_QUAD_SAMPLE), "max_rel_diff": mp.nstr(worst[0], 3),
-            "where": str(worst[1])}
+            "mpmath.quad (no closed forms, no Gauss-Legendre)",
+            "n": len(NESTED_QUAD_SAMPLE),
+            "max_rel_diff": mp.nstr(worst[0], 3),
+            "where": str(worst[1]),
+        }
         worst = (mpf(0), None)
-        for (ei, q1s, q2s, cs) in GL_REFINE_SAMPLE:
-            a = [inf["hp"] for inf in
-                 res[("2d", ei, "both", q1s, q2s, cs, True, None)][1]["both"]]
+        for ei, q1s, q2s, cs in GL_REFINE_SAMPLE:
+            a = [inf["hp"] for inf in res[("2d", ei, "both", q1s, q2s, cs, True, None)][1]["both"]]
             for iq, qty in enumerate(QUANTITIES_2D):
                 r = rel(a[iq], val2[(ei, qty, q1s, q2s, cs)])
                 if r > worst[0]:
                     worst = (r, (ENTRIES[ei], qty, q1s, q2s, cs))
         checks["2d_gauss_legendre_refinement"] = {
             "what": "Gauss-Legendre cases recomputed with +8 nodes per piece,"
-                    " halved pieces and finer grading",
+            " halved pieces and finer grading",
             "n": 2 * len(GL_REFINE_SAMPLE),
-            "max_rel_diff": mp.nstr(worst[0], 3), "where": str(worst[1])}
+            "max_rel_diff": mp.nstr(worst[0], 3),
+            "where": str(worst[1]),
+        }
         worst = (mpf(0), None)
         for ei in range(len(ENTRIES)):
             t = ("func", "check_H", (ei,))
@@ -1423,26 +1509,29 @@ def main():
                 worst = (mpf(res[t][0]), ENTRIES[ei])
         checks["2d_closed_form_H_vs_inner_quad"] = {
             "what": "closed-form inner expectations against inner "
-                    "mpmath.quad at 7 (m, b) points, phi and phi'",
-            "max_rel_diff": mp.nstr(worst[0], 3), "where": str(worst[1])}
+            "mpmath.quad at 7 (m, b) points, phi and phi'",
+            "max_rel_diff": mp.nstr(worst[0], 3),
+            "where": str(worst[1]),
+        }
 
     elapsed = time.time() - t_start
     for k, v in checks.items():
-        print("CHECK %-32s max rel diff %s  (%s)" % (k, v["max_rel_diff"],
-                                                    v.get("where")))
+        print(f"CHECK {k:<32s} max rel diff {v['max_rel_diff']}  ({v.get('where')})")
     for nline in notes:
         print("NOTE", nline)
-    print("1D cases: %d, 2D cases: %d, time %.0f s" % (
-        len(cases1), len(cases2), elapsed))
-    meta = {"dps": BASE_DPS, "generated_by": "scripts/make_reference.py",
-            "mpmath": mpmath.__version__,
-            "value_format": "mpmath.nstr(value, 25); 'inf' for infinite",
-            "checks": checks, "notes": notes}
+    print(f"1D cases: {len(cases1)}, 2D cases: {len(cases2)}, time {elapsed:.0f} s")
+    meta = {
+        "dps": BASE_DPS,
+        "generated_by": "scripts/make_reference.py",
+        "mpmath": mpmath.__version__,
+        "value_format": "mpmath.nstr(value, 25); 'inf' for infinite",
+        "checks": checks,
+        "notes": notes,
+    }
     if args.quick:
         return
     os.makedirs(DATA_DIR, exist_ok=True)
-    for fname, cases in (("reference_1d.json", cases1),
-                         ("reference_2d.json", cases2)):
+    for fname, cases in (("reference_1d.json", cases1), ("reference_2d.json", cases2)):
         with open(os.path.join(DATA_DIR, fname), "w") as fh:
             json.dump({"meta": meta, "cases": cases}, fh, indent=1)
             fh.write("\n")
