@@ -22,6 +22,7 @@
 #include <cmath>
 #include <limits>
 
+#include "hermite_series.hpp"
 #include "maps.hpp"
 
 namespace sigprop {
@@ -298,11 +299,26 @@ inline CorrelationFixedPoint correlation_fixed_point(const Activation& a, double
     out.ok = true;
     return out;
   }
+  // f(c) and f'(c): from the Hermite series where its truncation bound allows
+  // (smooth phi), else by bivariate quadrature.
+  HermiteSeries hs;
+  if (uses_hermite_series(a.kind)) hs = hermite_series(a, q);
+  const double dq = hs.ok ? q * moments(a, q, false).dphi_sq : 0.0;
+  auto fmap = [&](double c, double& f, double& df) {
+    double e, de;
+    if (hs.evaluate(c, dq, 1e-14, e, de)) {
+      f = (sb2 + sw2 * e) / q;
+      df = sw2 * (de / q);
+      return;
+    }
+    f = cmap(a, c, q, sw2, sb2);
+    df = cmap_slope(a, c, q, sw2);
+  };
   double c = 0.0;
   for (int it = 0; it < 200; ++it) {
-    const double f = cmap(a, c, q, sw2, sb2);
+    double f, df;
+    fmap(c, f, df);
     const double hc = f - c;
-    const double df = cmap_slope(a, c, q, sw2);
     if (hc <= 0.0 || df >= 1.0) {
       // At (or numerically past) the root.
       out.c = c;
@@ -313,7 +329,8 @@ inline CorrelationFixedPoint correlation_fixed_point(const Activation& a, double
     const double cn = c + hc / (1.0 - df);
     if (!(cn > c) || cn >= 1.0 || cn - c <= 1e-16) {
       out.c = std::fmin(cn, c + hc);
-      out.chi_c = cmap_slope(a, out.c, q, sw2);
+      double f_end;
+      fmap(out.c, f_end, out.chi_c);
       out.ok = out.chi_c < 1.0;
       return out;
     }
