@@ -8,19 +8,28 @@ mean squared error; backpropagation is written out by hand.
 
 Two procedures are compared (SPEC 5.4):
 
-* :func:`fit_kaiming`: the same architecture from Kaiming initialisation,
-  weights N(0, 2 / fan_in) (sigma_w = sqrt(2)) and, as PyTorch's ``nn.Linear``,
-  biases U(-1/sqrt(fan_in), 1/sqrt(fan_in)); then Adam on all parameters.
+* :func:`fit_kaiming`: the same architecture from Kaiming (He) initialisation,
+  weights N(0, 2 / fan_in) (sigma_w = sqrt(2), SPEC 6.1 "ReLU: v^2 = 2/N (He)")
+  and biases N(0, sigma_b^2) with sigma_b = 0 by default, as He et al. (2015)
+  and :func:`sigprop.initialize` with ``scheme="he"``; then Adam on all
+  parameters.
 * :func:`fit_reparameterised`: the triangle network of
-  :mod:`sigprop.sawtooth` built from random peaks, pre-trained in the peaks
-  (gradients flow through the weight formulas; with ``tie_scales`` the scales
-  follow the differentiability condition), then released: Adam restarted on
-  all weights and biases.
+  :mod:`sigprop.sawtooth` built from peaks drawn at random in (0, 1) (SPEC 5.2
+  step 1), pre-trained in the peaks (gradients flow through the weight
+  formulas; with ``tie_scales`` the scales follow the differentiability
+  condition, SPEC 5.1 "Theorem 3.1"), then released: Adam restarted on all
+  weights and biases (SPEC 5.2 step 3).
+
+What SPEC 5.2/5.4 fix, and what they leave open (our choices marked "ours"):
+Adam with lr 1e-3 and about 1000 pre-training epochs; 500 points on [0, 1];
+width 4 and depth 5 ("4x5", SPEC 9 item 4); 30 runs; MSE. The length of the
+free training and of the Kaiming baseline, the batch size and the bias
+initialisation of the baseline are not given (ours: full batch, the same
+number of Adam steps for every method, zero biases).
 """
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -279,9 +288,18 @@ def fit_kaiming(
     n_runs: int = 30,
     epochs: int = 3000,
     lr: float = 1e-3,
+    sigma_b: float = 0.0,
     seed: int = 0,
 ) -> FitResult:
     """Fit y(x) with ReLU networks from Kaiming initialisation (full-batch Adam).
+
+    Each run is initialised by :func:`sigprop.initialize` with ``scheme="he"``:
+    weights N(0, sigma_w^2 / fan_in) with sigma_w = sqrt(2) (He et al. 2015;
+    SPEC 6.1 "ReLU: v^2 = 2/N (He)") and biases N(0, sigma_b^2), zero by
+    default as in He et al. (SPEC 5.4 names the baseline "Kaiming init" and
+    does not say more). Note that PyTorch's ``nn.Linear`` default is a
+    different scheme (weights and biases U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
+    i.e. sigma_w = 1/sqrt(3)).
 
     Parameters
     ----------
@@ -295,27 +313,29 @@ def fit_kaiming(
         Adam steps on the full batch.
     lr : float
         Adam step size.
+    sigma_b : float
+        Standard deviation of the initial biases (0: all biases zero).
     seed : int
         Seed of ``numpy.random.default_rng``.
 
     Returns
     -------
     FitResult
-        Weights are initialised N(0, sigma_w^2 / fan_in) with sigma_w = sqrt(2),
-        biases U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+        Runs r = 0, 1, ... are drawn one after the other from one generator.
     """
+    from .init import _scalar_sigma, initialize
+
     xa, ya = _check_data(x, y)
     depth = _check_count(depth, "depth", 1)
     width = _check_count(width, "width", 1)
     n_runs = _check_count(n_runs, "n_runs", 1)
     epochs = _check_count(epochs, "epochs", 0)
+    sigma_b = _scalar_sigma(sigma_b, "sigma_b")
     rng = np.random.default_rng(seed)
     sizes = [1] + [width] * depth + [1]
-    weights, biases = [], []
-    for fan_in, fan_out in itertools.pairwise(sizes):
-        weights.append(rng.normal(0.0, np.sqrt(2.0 / fan_in), (n_runs, fan_out, fan_in)))
-        bound = 1.0 / np.sqrt(fan_in)
-        biases.append(rng.uniform(-bound, bound, (n_runs, fan_out)))
+    runs = [initialize(sizes, "relu", "he", sigma_b=sigma_b, rng=rng) for _ in range(n_runs)]
+    weights = [np.stack([w[layer] for w, _ in runs]) for layer in range(depth + 1)]
+    biases = [np.stack([b[layer] for _, b in runs]) for layer in range(depth + 1)]
     history = _train_free(weights, biases, xa, ya, epochs, lr)
     mse = mse_and_gradients(weights, biases, xa, ya)[0]
     return FitResult(mse=mse, history=history, weights=weights, biases=biases)
@@ -331,7 +351,7 @@ def fit_reparameterised(
     epochs: int = 2000,
     lr: float = 1e-3,
     tie_scales: bool = True,
-    peak_range: tuple[float, float] = (0.2, 0.8),
+    peak_range: tuple[float, float] = (0.0, 1.0),
     min_peak: float = 0.01,
     init_scale: bool = True,
     seed: int = 0,
@@ -340,7 +360,9 @@ def fit_reparameterised(
 
     The network (width 4, ``depth`` hidden layers, output F = x - sum s_k g_k;
     see :mod:`sigprop.sawtooth`) is built from peaks drawn uniformly from
-    ``peak_range``, so it starts with 2^depth linear regions. Pre-training runs
+    ``peak_range`` (by default (0, 1), SPEC 5.2 step 1: "initialise the peaks
+    a_i at random in (0, 1)") and projected onto [min_peak, 1 - min_peak], so
+    it starts with 2^depth linear regions. Pre-training runs
     Adam on the peaks (and, without ``tie_scales``, on the scale ratios
     S_k = s_k / s_{k-1}), with gradients through the weight formulas; peaks
     are kept in [min_peak, 1 - min_peak] and ratios above 1e-12. With tied
@@ -364,15 +386,18 @@ def fit_reparameterised(
         Tie the scales to the peaks by the differentiability condition (SPEC
         5.1, "Theorem 3.1"; depth + 1 peaks) or train them freely.
     peak_range : (float, float)
-        Interval of the initial peaks, inside (0, 1).
+        Interval [lo, hi) of the initial peaks, 0 <= lo < hi <= 1.
     min_peak : float
-        Peaks are projected onto [min_peak, 1 - min_peak] after each step.
+        Peaks are projected onto [min_peak, 1 - min_peak] at the start and after
+        each pre-training step (ours: keeps the weight formulas, which divide by
+        a (1 - a), finite; SPEC 5.2 does not say how the paper keeps a in (0, 1)).
     init_scale : bool
         With ``tie_scales``, the overall scale lam of s_k (s_1 = lam (1 - a_1) a_2;
         the differentiability condition fixes only the ratios s_{k+1} / s_k) is
         trained as log(lam). True starts it at the least-squares value for the
         initial peaks, False at lam = 1. The scale is needed: at lam = 1 the
         slope of F at 1 tends to 2 for any peaks, so x^3 (slope 3) is out of reach.
+        (Ours: SPEC 5.1 gives the recurrence, not how the paper sets this scale.)
     seed : int
         Seed of ``numpy.random.default_rng``.
 
@@ -387,12 +412,12 @@ def fit_reparameterised(
     pretrain_epochs = _check_count(pretrain_epochs, "pretrain_epochs", 0)
     epochs = _check_count(epochs, "epochs", 0)
     lo, hi = peak_range
-    if not (0.0 < lo < hi < 1.0):
-        raise ValueError(f"peak_range must satisfy 0 < lo < hi < 1, got {peak_range!r}")
+    if not (0.0 <= lo < hi <= 1.0):
+        raise ValueError(f"peak_range must satisfy 0 <= lo < hi <= 1, got {peak_range!r}")
     if not (0.0 < min_peak < 0.5):
         raise ValueError(f"min_peak must lie in (0, 0.5), got {min_peak!r}")
     rng = np.random.default_rng(seed)
-    peaks = rng.uniform(lo, hi, (n_runs, depth + 1))
+    peaks = np.clip(rng.uniform(lo, hi, (n_runs, depth + 1)), min_peak, 1.0 - min_peak)
     log_scale = np.zeros(n_runs)
     if tie_scales:
         if init_scale:
