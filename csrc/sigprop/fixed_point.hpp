@@ -301,12 +301,22 @@ inline CorrelationFixedPoint correlation_fixed_point(const Activation& a, double
   }
   // f(c) and f'(c): from the Hermite series where its truncation bound allows
   // (smooth phi), else by bivariate quadrature.
-  HermiteSeries hs;
-  if (uses_hermite_series(a.kind)) hs = hermite_series(a, q);
-  const double dq = hs.ok ? q * moments(a, q, false).dphi_sq : 0.0;
+  const bool series = uses_hermite_series(a.kind);
+  HermiteSeries hs, hs_long;  // the long series is built on first need
+  bool tried_long = false;
+  if (series) hs = hermite_series(a, q);
+  const double dq = series ? q * moments(a, q, false).dphi_sq : 0.0;
   auto fmap = [&](double c, double& f, double& df) {
     double e, de;
-    if (hs.evaluate(c, dq, 1e-14, e, de)) {
+    bool got = series && hs.evaluate(c, dq, 1e-14, e, de);
+    if (series && !got) {
+      if (!tried_long) {
+        hs_long = hermite_series(a, q, 1024, 1.0 / 16.0);
+        tried_long = true;
+      }
+      got = hs_long.evaluate(c, dq, 1e-14, e, de);
+    }
+    if (got) {
       f = (sb2 + sw2 * e) / q;
       df = sw2 * (de / q);
       return;
