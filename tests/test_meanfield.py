@@ -91,3 +91,22 @@ def test_q_zero_fixed_point_correlation_quantities_are_nan():
 def test_phase_labels():
     r = sp.fixed_point("tanh", [1.0, 1.2, 3.0], [0.0, 0.3, 0.3])
     assert list(r.phase) == ["edge", "ordered", "chaotic"]
+
+
+@pytest.mark.parametrize("name", ["tanh", "softsign", "linear_region_tanh"])
+def test_chaotic_c_star_series_matches_quadrature(name):
+    # c* of smooth phi comes from the Hermite series of the c-map (256 or 1024 terms,
+    # quadrature past its truncation bound); check it against the bivariate quadrature
+    # over c* from ~0 (sigma_b = 0) to > 0.99 (next to the EOC).
+    sw_eoc = float(sp.eoc(name, 0.5).sigma_w[0])
+    sb = np.array([0.0, 0.3, 1.0, 2.0, 0.5, 0.5, 0.5])
+    # the last three just chaotic: c* close to 1 (series of 256, 1024 terms, quadrature)
+    sw = np.array([2.0, 3.5, 2.5, 4.0, 1.03 * sw_eoc, 1.003 * sw_eoc, 1.0003 * sw_eoc])
+    r = sp.fixed_point(name, sw, sb)
+    chaotic = r.chi1 > 1
+    assert np.all(r.status == 0) and chaotic[-3:].all() and chaotic.sum() >= 5
+    sw, sb, cs, q = sw[chaotic], sb[chaotic], r.c_star[chaotic], r.q_star[chaotic]
+    assert np.all((cs >= 0) & (cs < 1)) and cs.max() > 0.998
+    np.testing.assert_allclose(sp.cmap(name, cs, q, sw, sb), cs, rtol=0, atol=1e-13)
+    chi_c = sw**2 * sp.bivariate_expectation(name, q, q, cs, derivative=1)
+    np.testing.assert_allclose(r.chi_c[chaotic], chi_c, rtol=1e-12)
