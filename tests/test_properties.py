@@ -49,8 +49,9 @@ THRESHOLD = ("shifted_relu", "soft_threshold")
 SLOW_DERIVATIVE = ("tanh", "linear_region_tanh")
 
 THREAD_COUNTS = (2, 3)
-# The OpenMP loops hand out chunks of 8 cells, so grids need more than 8 cells for
-# the thread count to change which thread computes what.
+# The OpenMP loops hand out chunks of n / (16 n_threads) cells (at least 1, at most
+# 64): on these small grids single cells, so the thread count changes which thread
+# computes what.
 GRID = {"min_size": 9, "max_size": 20}
 
 SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])

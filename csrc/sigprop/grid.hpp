@@ -21,11 +21,17 @@ namespace grid {
 
 using idx_t = std::ptrdiff_t;
 
+// Dynamic scheduling in chunks of up to 64 cells: enough cells per chunk that
+// cheap cells (closed forms, ~1 us) do not contend for the scheduler's counter or
+// share output cache lines between threads, and at least ~16 chunks per thread
+// so that expensive cells (quadrature, ms) still balance on small arrays.
 template <class F>
 inline void parallel_for(idx_t n, int n_threads, F&& f) {
 #ifdef _OPENMP
   if (n_threads > 1 && n > 1) {
-#pragma omp parallel for schedule(dynamic, 8) num_threads(n_threads)
+    idx_t chunk = n / (idx_t(n_threads) * 16);
+    chunk = chunk < 1 ? 1 : (chunk > 64 ? 64 : chunk);
+#pragma omp parallel for schedule(dynamic, chunk) num_threads(n_threads)
     for (idx_t i = 0; i < n; ++i) f(i);
     return;
   }
