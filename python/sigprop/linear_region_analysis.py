@@ -22,7 +22,7 @@ import numpy as np
 from ._validation import as_float_array, check_finite, sigma
 from .activations import linear_region
 from .eoc import eoc
-from .meanfield import chi1, propagate, qmap
+from .meanfield import chi1, fixed_point, propagate
 
 __all__ = ["HalfWidth", "LinearRegionTable", "linear_region_table", "min_half_width"]
 
@@ -68,31 +68,10 @@ class HalfWidth(NamedTuple):
 
 
 def _minimal_fixed_point(act, sigma_w: float, sigma_b: float) -> float:
-    """Smallest root of V(q) = q, bracketed on a doubling grid from q = sigma_b^2.
-
-    V(q) >= sigma_b^2 > 0, so V(q) - q > 0 up to the minimal fixed point; the
-    first sign change of V(q) - q on q = sigma_b^2 2^k is bisected to relative
-    1e-15 with the core's variance map. (sigprop.fixed_point can report
-    "diverging" here for hard tanh at sigma_w = 1, a known core defect; this
-    private solver stands in until it is fixed.) NaN if no root below 1e12 q0.
-    """
-    q0 = sigma_b * sigma_b
-    grid = q0 * 2.0 ** np.arange(0, 41)
-    h = np.asarray(qmap(act, grid, sigma_w, sigma_b)) - grid
-    down = np.flatnonzero(h <= 0)
-    if down.size == 0:
-        return math.nan
-    k = int(down[0])
-    if k == 0:
-        return float(grid[0])
-    lo, hi = float(grid[k - 1]), float(grid[k])
-    while hi - lo > 1e-15 * hi:
-        mid = 0.5 * (lo + hi)
-        if float(qmap(act, mid, sigma_w, sigma_b)) - mid > 0:
-            lo = mid
-        else:
-            hi = mid
-    return 0.5 * (lo + hi)
+    """The minimal fixed point q* of the variance map (sigprop.fixed_point), NaN
+    unless its status is "converged"."""
+    r = fixed_point(act, sigma_w, sigma_b, correlation=False)
+    return float(r.q_star) if r.status_name == "converged" else math.nan
 
 
 def linear_region_table(ratio, *, a: float = 1.0, tail: str = "clip") -> LinearRegionTable:
