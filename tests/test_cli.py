@@ -57,7 +57,7 @@ def test_cli_scan_writes_file_that_reopens(tmp_path, capsys):
     import pytest
 
     xr = pytest.importorskip("xarray")
-    from sigprop.scan import scan
+    from sigprop.scans import scan
 
     for ext in ("nc", "zarr"):
         path = tmp_path / f"s.{ext}"

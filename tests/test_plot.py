@@ -10,7 +10,7 @@ pytest.importorskip("xarray")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from sigprop import plot as sp  # noqa: E402
-from sigprop import scan as ss  # noqa: E402
+from sigprop import scans as ss  # noqa: E402
 
 SB = np.linspace(0.0, 1.0, 6)
 SW = np.linspace(0.5, 3.0, 8)

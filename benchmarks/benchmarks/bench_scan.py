@@ -1,4 +1,4 @@
-"""Phase-diagram scans (sigprop.scan): throughput per activation, EOC curves, peak memory.
+"""Phase-diagram scans (sigprop.scans): throughput per activation, EOC curves, peak memory.
 
 Needs the ``scan`` extra (xarray, zarr, h5netcdf, dask); skipped without it.
 """
@@ -27,14 +27,14 @@ def _scan_module():
     try:
         import xarray  # noqa: F401
 
-        from sigprop import scan
+        from sigprop import scans as scan
     except ImportError as exc:  # asv reports NotImplementedError as skipped
         raise NotImplementedError(f"needs the scan extra: {exc}") from None
     return scan
 
 
 def _skip_slow(activation, correlation):
-    # c* for tanh-like activations in the chaotic phase is currently seconds per cell;
+    # c* next to the EOC of tanh-like activations needs bivariate quadrature (ms per cell);
     # probe a chaotic cell (or an ordered one where q diverges in the chaotic phase)
     if correlation:
         fp = sigprop.fixed_point(activation, 3.0, 2.0, correlation=False, n_threads=1)

@@ -63,6 +63,7 @@ from .network import (
 # Linear regions of ReLU networks and the exponential-region reparameterisation (SPEC 5)
 from .regions import LinearRegions, count_linear_regions
 from .sawtooth import smooth_scales, triangle_network
+from .scans import PHASES, eoc_curve, scan
 from .training import FitResult, fit_kaiming, fit_reparameterised
 
 __version__ = "0.1.0"
@@ -74,6 +75,7 @@ __all__ = [
     "ACTIVATIONS",
     "EOC_KINDS",
     "GRAM_METHODS",
+    "PHASES",
     "SCHEMES",
     "STATUS",
     "TORCH_GAINS",
@@ -100,6 +102,7 @@ __all__ = [
     "dual_kernel",
     "eoc",
     "eoc_beta_q",
+    "eoc_curve",
     "eoc_sigma_w",
     "fit_power_law",
     "fixed_point",
@@ -123,6 +126,7 @@ __all__ = [
     "qmap",
     "qmap_slope",
     "random_network",
+    "scan",
     "sigma_b_for_depth",
     "simulate",
 ]

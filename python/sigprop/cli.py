@@ -138,7 +138,7 @@ def _parse_params(items: Sequence[str] | None) -> dict[str, np.ndarray] | None:
 
 
 def _activations(names: Sequence[str]) -> list:
-    from .scan import activation_from_label
+    from .scans import activation_from_label
 
     return [activation_from_label(n) for n in names]
 
@@ -184,7 +184,7 @@ def _add_scan_parser(sub) -> None:
 
 def cmd_scan(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """``sigprop scan``: stream a scan to a file and print a summary."""
-    from .scan import PHASES, scan
+    from .scans import PHASES, scan
 
     out = sys.stdout if out is None else out
     t0 = time.perf_counter()
@@ -235,7 +235,7 @@ def _add_eoc_parser(sub) -> None:
 
 def cmd_eoc(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """``sigprop eoc``: print or save EOC curves."""
-    from .scan import eoc_curve
+    from .scans import eoc_curve
 
     out = sys.stdout if out is None else out
     sb = parse_range(args.sigma_b, "--sigma-b")
@@ -267,7 +267,7 @@ def _save_dataset(ds, path: str) -> None:
 
 
 def _open_scan(path: str):
-    from .scan import _need
+    from .scans import _need
 
     xr = _need("xarray", "sigprop plot")
     if path.lower().rstrip("/").endswith(".zarr"):
@@ -299,7 +299,7 @@ def cmd_plot(args: argparse.Namespace, out: TextIO | None = None) -> int:
     import os
 
     from .plot import _mpl, eoc_curves, phase_diagram
-    from .scan import eoc_curve, scan
+    from .scans import eoc_curve, scan
 
     out = sys.stdout if out is None else out
     _, plt = _mpl()

@@ -2,7 +2,7 @@
 
 Conventions: ``sigma_w`` and ``sigma_b`` are standard deviations; weights are
 N(0, sigma_w^2 / fan_in) and biases N(0, sigma_b^2). The functions take the
-Datasets of :func:`sigprop.scan.scan` and :func:`sigprop.scan.eoc_curve` and
+Datasets of :func:`sigprop.scan` and :func:`sigprop.eoc_curve` and
 return the matplotlib Figure. Needs the ``plot`` extra:
 ``pip install 'sigprop[plot]'`` (and ``scan`` for the Datasets).
 """
@@ -126,14 +126,14 @@ def phase_diagram(
     Parameters
     ----------
     ds : xarray.Dataset
-        A :func:`sigprop.scan.scan` result (in memory or lazily opened).
+        A :func:`sigprop.scan` result (in memory or lazily opened).
     variable : str
         ``"chi1"`` (log scale, diverging colours centred on chi1 = 1),
         ``"xi_c"`` (correlation depth scale, log scale), or any float variable.
     activation : str, optional
         Which activation to draw (needed when the Dataset holds several).
     eoc : bool or xarray.Dataset
-        ``True`` computes the EOC curve with :func:`sigprop.scan.eoc_curve` on
+        ``True`` computes the EOC curve with :func:`sigprop.eoc_curve` on
         the scan's sigma_b values; a Dataset from ``eoc_curve`` is used as is;
         ``False`` draws none.
     ax : matplotlib.axes.Axes, optional
@@ -210,7 +210,7 @@ def phase_diagram(
     cbar.set_label(_VARIABLE_LABELS.get(variable, variable))
     if eoc is not False:
         if eoc is True:
-            from .scan import activation_from_label, eoc_curve
+            from .scans import activation_from_label, eoc_curve
 
             if sel:
                 kw = {"params": {k: [v] for k, v in sel.items()}}
@@ -247,7 +247,7 @@ def eoc_curves(
     Parameters
     ----------
     e : xarray.Dataset
-        A :func:`sigprop.scan.eoc_curve` result.
+        A :func:`sigprop.eoc_curve` result.
     ax : matplotlib.axes.Axes, optional
     sel : dict, optional
         Values of further scanned dimensions (activation parameters).

@@ -423,7 +423,7 @@ def scan(
 
     Examples
     --------
-    >>> import numpy as np, sigprop.scan as ss
+    >>> import numpy as np, sigprop.scans as ss
     >>> ds = ss.scan("relu", [0.0, 0.5], [1.0, 2.0], progress=False)
     >>> float(ds.chi1.sel(activation="relu", sigma_b=0.5, sigma_w=1.0))
     0.5

@@ -1,4 +1,4 @@
-"""Phase-diagram scans (sigprop.scan): values, labels, chunking, streaming, Dask."""
+"""Phase-diagram scans (sigprop.scans): values, labels, chunking, streaming, Dask."""
 
 import math
 import sys
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import sigprop
-from sigprop import scan as ss
+from sigprop import scans as ss
 
 xr = pytest.importorskip("xarray")
 
