@@ -94,3 +94,19 @@ def resolve_n_threads(n_threads: int | None) -> int:
 def scalar_or_array(arr: np.ndarray, scalar: bool) -> Any:
     """Return a NumPy scalar for scalar input, the array otherwise."""
     return arr[()] if scalar else arr
+
+
+def positive_int(value: Any, name: str) -> int:
+    """``value`` as an int >= 1 (bools rejected); ValueError naming ``name`` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+    return int(value)
+
+
+def data_matrix(value: Any, name: str = "X") -> np.ndarray:
+    """A finite, non-empty 2-d float array (rows are data points)."""
+    arr = as_float_array(value, name)
+    if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"{name} must be a non-empty 2-d array (n, d), got shape {arr.shape}")
+    check_finite(arr, name)
+    return arr

@@ -40,7 +40,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._validation import as_float_array, check_finite, sigma
+from ._validation import as_float_array, check_finite, positive_int, sigma
 from .activations import Activation, resolve
 from .eoc import eoc
 from .expectations import bivariate_expectation, gaussian_moments
@@ -254,8 +254,7 @@ def correlation_convergence(
     44.25
     """
     act = resolve(activation)
-    if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 1:
-        raise ValueError(f"depth must be an int >= 1, got {depth!r}")
+    positive_int(depth, "depth")
     sb = float(sigma(sigma_b, "sigma_b"))
     c0v = float(as_float_array(c0, "c0"))
     if not -1.0 <= c0v <= 1.0:

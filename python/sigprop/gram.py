@@ -19,7 +19,7 @@ import math
 
 import numpy as np
 
-from ._validation import as_float_array, check_finite
+from ._validation import as_float_array, check_finite, data_matrix, positive_int
 from .activations import Activation, resolve
 from .expectations import bivariate_expectation, gaussian_moments
 from .hermite import hermite_coefficients
@@ -34,10 +34,7 @@ _HERMITE_TOL = 1e-15
 
 
 def _check_X(X) -> np.ndarray:
-    Xa = as_float_array(X, "X")
-    if Xa.ndim != 2 or Xa.shape[0] == 0 or Xa.shape[1] == 0:
-        raise ValueError(f"X must be a non-empty 2-d array (n, d), got shape {Xa.shape}")
-    check_finite(Xa, "X")
+    Xa = data_matrix(X, "X")
     norms = np.linalg.norm(Xa, axis=1)
     if np.any(norms == 0):
         raise ValueError(f"X must have no zero rows, got a zero row at index {np.argmin(norms)}")
@@ -175,12 +172,8 @@ def gram_finite(
     numpy.ndarray, shape (n, n)
     """
     act = resolve(activation)
-    if isinstance(width, bool) or not isinstance(width, (int, np.integer)) or width < 1:
-        raise ValueError(f"width must be an int >= 1, got {width!r}")
-    Xa = as_float_array(X, "X")
-    if Xa.ndim != 2 or Xa.shape[0] == 0 or Xa.shape[1] == 0:
-        raise ValueError(f"X must be a non-empty 2-d array (n, d), got shape {Xa.shape}")
-    check_finite(Xa, "X")
+    positive_int(width, "width")
+    Xa = data_matrix(X, "X")
     gen = np.random.default_rng(rng)
     W = gen.standard_normal((int(width), Xa.shape[1]))
     A = np.asarray(act(Xa @ W.T, 1), dtype=float)  # (n, m)

@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._validation import as_float_array, check_finite, sigma
+from ._validation import as_float_array, check_finite, positive_int, sigma
 from .activations import linear_region
 from .eoc import eoc
 from .meanfield import chi1, fixed_point, propagate
@@ -179,8 +179,7 @@ def min_half_width(
         raise ValueError(f"tol must be a number > 0, got {tol!r}")
     if criterion not in CRITERIA:
         raise ValueError(f"criterion must be one of {', '.join(CRITERIA)}, got {criterion!r}")
-    if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 1:
-        raise ValueError(f"depth must be an int >= 1, got {depth!r}")
+    positive_int(depth, "depth")
     if not -1.0 <= c0 < 1.0:
         raise ValueError(f"c0 must lie in [-1, 1), got {c0!r}")
     lo, hi = (float(v) for v in ratio_range)

@@ -19,9 +19,9 @@ import numpy as np
 
 from . import _core
 from ._validation import (
-    as_float_array,
-    check_finite,
     correlation,
+    data_matrix,
+    positive_int,
     resolve_n_threads,
     scalar_or_array,
     sigma,
@@ -263,12 +263,8 @@ def nngp_kernel(
     -------
     numpy.ndarray, shape (n, n) or (depth, n, n)
     """
-    if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 1:
-        raise ValueError(f"depth must be an int >= 1, got {depth!r}")
-    Xa = as_float_array(X, "X")
-    if Xa.ndim != 2 or Xa.shape[0] == 0 or Xa.shape[1] == 0:
-        raise ValueError(f"X must be a non-empty 2-d array (n, d), got shape {Xa.shape}")
-    check_finite(Xa, "X")
+    positive_int(depth, "depth")
+    Xa = data_matrix(X, "X")
     act = resolve(activation)
     sw = float(np.asarray(sigma(sigma_w, "sigma_w")))
     sb = float(np.asarray(sigma(sigma_b, "sigma_b")))
