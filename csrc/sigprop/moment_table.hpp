@@ -61,7 +61,7 @@ class MomentTable {
   // at its check points to be used.
   static constexpr double check_rtol = 2e-14;
 
-  explicit MomentTable(const Activation& a) : act_(a), seg_(new Segment[n_seg]) {}
+  explicit MomentTable(const Activation& a) : act_(a), slots_(new Slot[n_seg]) {}
 
   // Moments at q, or false when q is outside the table or its segment is marked
   // (for E[phi''^2] alone when need_d2). Without need_d2, only phi_sq, dphi_sq and
@@ -72,8 +72,13 @@ class MomentTable {
     int s = int(u);
     if (s < 0) s = 0;
     if (s >= n_seg) s = n_seg - 1;
-    Segment& g = seg_[s];
-    std::call_once(g.once, [&] { build(s, g); });
+    Slot& slot = slots_[s];
+    std::call_once(slot.once, [&] {
+      std::unique_ptr<Segment> seg(new Segment);
+      build(s, *seg);
+      slot.seg = std::move(seg);
+    });
+    const Segment& g = *slot.seg;
     if (!g.usable || (need_d2 && !g.d2_usable)) return false;
     const double t = 2.0 * (u - s) - 1.0;
     double v[n_fields];
@@ -96,7 +101,6 @@ class MomentTable {
  private:
   enum class Mode : unsigned char { value, constant, log };
   struct Segment {
-    std::once_flag once;
     bool usable = false;     // mean, phi_sq, dphi_sq, dV
     bool d2_usable = false;  // d2phi_sq
     Mode mode[n_fields] = {};
@@ -228,7 +232,14 @@ class MomentTable {
   }
 
   Activation act_;
-  std::unique_ptr<Segment[]> seg_;
+  // Segments are allocated when first used: a table costs ~3 kB plus ~0.7 kB per
+  // segment touched (a scan touches a few dozen), so that scans over many values of
+  // an activation parameter (one table each) stay small.
+  struct Slot {
+    std::once_flag once;
+    std::unique_ptr<Segment> seg;
+  };
+  std::unique_ptr<Slot[]> slots_;
 };
 
 namespace detail {
