@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+from spec_tables import SPEC_24, SPEC_24_SW1
 
 import sigprop as sp
 from sigprop.linear_region_analysis import (
@@ -11,17 +12,6 @@ from sigprop.linear_region_analysis import (
     linear_region_table,
     min_half_width,
 )
-
-SPEC_24 = [  # a/sigma_b, sigma_w(EOC), q*/a^2, P(|h| < a)
-    (1, 1.439690, 2.38781, 0.482460),
-    (2, 1.213148, 1.01338, 0.679474),
-    (5, 1.068609, 0.423287, 0.875714),
-    (10, 1.025700, 0.259146, 0.950515),
-    (20, 1.008853, 0.177052, 0.982525),
-    (40, 1.002868, 0.130909, 0.994288),
-    (100, 1.000605, 0.095460, 0.998790),
-]
-SPEC_24_SW1 = {1: 0.57014, 2: 0.77147, 5: 0.92563, 10: 0.97258, 20: 0.99069, 100: 0.99938}
 
 
 @pytest.mark.parametrize("a", [0.5, 1.0, 3.0])

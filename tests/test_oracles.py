@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+from spec_tables import SPEC_24, SPEC_24_SW1
 
 import sigprop as sp
 from sigprop.init import kumar_gain
@@ -162,15 +163,6 @@ def test_spec_15_stable_eoc_slopes():
 
 
 # T8 and SPEC 2.4 -----------------------------------------------------------
-SPEC_24 = [  # a/sigma_b, sigma_w, q*/a^2, P(|h| < a)
-    (1, 1.439690, 2.38781, 0.482460),
-    (2, 1.213148, 1.01338, 0.679474),
-    (5, 1.068609, 0.423287, 0.875714),
-    (10, 1.025700, 0.259146, 0.950515),
-    (20, 1.008853, 0.177052, 0.982525),
-    (40, 1.002868, 0.130909, 0.994288),
-    (100, 1.000605, 0.095460, 0.998790),
-]
 
 
 @pytest.mark.parametrize("row", SPEC_24)
@@ -186,17 +178,7 @@ def test_t8_hard_tanh_scale_covariance(row, a):
     assert sp.gaussian_moments(act, e.q_star[0]).dphi_sq == pytest.approx(p_in, abs=5e-7)
 
 
-SPEC_24_SW1 = [
-    (1, 0.57014),
-    (2, 0.77147),
-    (5, 0.92563),
-    (10, 0.97258),
-    (20, 0.99069),
-    (100, 0.99938),
-]
-
-
-@pytest.mark.parametrize(("ratio", "chi"), SPEC_24_SW1)
+@pytest.mark.parametrize(("ratio", "chi"), sorted(SPEC_24_SW1.items()))
 def test_spec_24_hard_tanh_chi1_at_sigma_w_1(ratio, chi):
     fp = sp.fixed_point(sp.activation("hard_tanh", a=1.0), 1.0, 1.0 / ratio)
     assert fp.chi1 == pytest.approx(chi, abs=6e-6)
