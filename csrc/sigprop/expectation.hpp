@@ -393,7 +393,7 @@ inline double bivariate(const Activation& act, int d, double q1, double q2, doub
     const Moments m = moments_direct(a, q);
     return d == 0 ? m.phi_sq : m.dphi_sq;
   };
-  const double n1 = std::sqrt(msq(q1)), n2 = std::sqrt(msq(q2));
+  const double n1 = std::sqrt(msq(q1)), n2 = q2 == q1 ? n1 : std::sqrt(msq(q2));
   // Where F has one sign and the inner expectation a closed form, there is neither
   // cancellation nor quadrature noise, and full relative accuracy is kept (it matters in
   // the far tails: shifted_relu at small q, where the result can be 1e-70 of the

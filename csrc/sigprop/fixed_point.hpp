@@ -305,7 +305,7 @@ inline CorrelationFixedPoint correlation_fixed_point(const Activation& a, double
   HermiteSeries hs, hs_long;  // the long series is built on first need
   bool tried_long = false;
   if (series) hs = hermite_series(a, q);
-  const double dq = series ? q * moments(a, q, false).dphi_sq : 0.0;
+  const double dq = q * (chi1_value / sw2);  // q E[phi'^2], the scale of q E[phi'phi']
   auto fmap = [&](double c, double& f, double& df) {
     double e, de;
     bool got = series && hs.evaluate(c, dq, 1e-14, e, de);
