@@ -6,6 +6,8 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -130,6 +132,25 @@ PYBIND11_MODULE(_core, m) {
       },
       py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("d"), py::arg("q1"), py::arg("q2"),
       py::arg("c"), py::arg("n_threads"));
+
+  m.def(
+      "hermite_coefficients",
+      [](int kind, double p0, double p1, double q, int n_max) {
+        const auto a = sigprop::canonical(make_activation(kind, p0, p1));
+        if (n_max < 0) throw py::value_error("n_max must be >= 0");
+        if (!(q > 0.0) || !std::isfinite(q)) throw py::value_error("q must be finite and > 0");
+        darray out = empty(n_max + 1);
+        double* o = out.mutable_data();
+        bool ok;
+        {
+          py::gil_scoped_release release;
+          const double phi_sq = sigprop::moments(a, q, false).phi_sq;
+          ok = sigprop::detail::hermite_coefficients_rule(
+              a, q, n_max, sigprop::detail::hermite_rule_width(std::max(n_max, 1)), phi_sq, o);
+        }
+        return py::make_tuple(out, ok);
+      },
+      py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("q"), py::arg("n_max"));
 
   m.def(
       "qmap",

@@ -342,8 +342,10 @@ inline double shifted_mean(const Activation& act, int d, double m, double b,
 }
 
 // E[phi^(d)(u) phi^(d)(v)], u = sqrt(q1) Z1, v = sqrt(q2)(c Z1 + sqrt(1-c^2) Z2),
-// q1, q2 >= 0, c in [-1, 1] (clamped), d = 0 or 1.
-inline double bivariate(const Activation& act, int d, double q1, double q2, double c) {
+// q1, q2 >= 0, c in [-1, 1] (clamped), d = 0 or 1, by closed forms or the nested
+// quadrature: exact (see the tolerances above) but, for kinds without a closed
+// form, slow (0.05-10 ms). bivariate() in two_point.hpp is the fast entry point.
+inline double bivariate_direct(const Activation& act, int d, double q1, double q2, double c) {
   using namespace special;
   const Activation a = canonical(act);
   if (std::isnan(c) || std::isnan(q1) || std::isnan(q2)) return special::nan;
@@ -379,8 +381,12 @@ inline double bivariate(const Activation& act, int d, double q1, double q2, doub
       return (4.0 / pi) / std::sqrt(det);
     }
     case Kind::sin: {
-      const double e = std::exp(-0.5 * (q1 + q2));
-      return e * (d == 0 ? std::sinh(c * r12) : std::cosh(c * r12));
+      // e^{-(q1+q2)/2} sinh(c r12) (d = 0) or cosh (d = 1), with the exponents
+      // combined: the plain product is 0 * inf once q passes ~710.
+      const double x = c * r12, ax = std::fabs(x), h = 0.5 * (q1 + q2);
+      if (ax < 1.0) return std::exp(-h) * (d == 0 ? std::sinh(x) : std::cosh(x));
+      const double e = 0.5 * std::exp(ax - h), r = std::exp(-2.0 * ax);
+      return d == 0 ? (x > 0.0 ? 1.0 : -1.0) * e * (1.0 - r) : e * (1.0 + r);
     }
     default: break;
   }

@@ -17,17 +17,23 @@
 //   diverging     q^l -> infinity (no fixed point in the direction of motion)
 //   marginal      every q is fixed (relu-like phi at sigma_w^2 E[phi'^2] = 1, sigma_b = 0)
 //   not_converged the iteration budget ran out; q is NaN
+//   c_not_converged (analyse only) q* converged but c* was not found: c*, chi_c, xi_c NaN
 #pragma once
 
 #include <cmath>
 #include <limits>
 
-#include "hermite_series.hpp"
 #include "maps.hpp"
 
 namespace sigprop {
 
-enum class Status : int { converged = 0, diverging = 1, marginal = 2, not_converged = 3 };
+enum class Status : int {
+  converged = 0,
+  diverging = 1,
+  marginal = 2,
+  not_converged = 3,
+  c_not_converged = 4,  // q* converged, but the correlation fixed point c* was not found
+};
 
 struct FixedPoint {
   double q = special::nan;
@@ -299,26 +305,17 @@ inline CorrelationFixedPoint correlation_fixed_point(const Activation& a, double
     out.ok = true;
     return out;
   }
-  // f(c) and f'(c): from the Hermite series where its truncation bound allows
-  // (smooth phi), else by bivariate quadrature.
-  const bool series = uses_hermite_series(a.kind);
-  HermiteSeries hs, hs_long;  // the long series is built on first need
-  bool tried_long = false;
-  if (series) hs = hermite_series(a, q);
-  const double dq = q * (chi1_value / sw2);  // q E[phi'^2], the scale of q E[phi'phi']
+  // f(c) and f'(c): from the Mehler series of the Hermite table where its
+  // truncation bound allows, else by the bivariate quadrature (cmap, cmap_slope).
+  const bool series = uses_hermite_table(canonical(a).kind);
+  HermiteAt hs;
+  if (series) hs.set(canonical(a), q, true);
   auto fmap = [&](double c, double& f, double& df) {
     double e, de;
-    bool got = series && hs.evaluate(c, dq, 1e-14, e, de);
-    if (series && !got) {
-      if (!tried_long) {
-        hs_long = hermite_series(a, q, 1024, 1.0 / 16.0);
-        tried_long = true;
-      }
-      got = hs_long.evaluate(c, dq, 1e-14, e, de);
-    }
-    if (got) {
+    if (series && hermite_bivariate(hs, hs, 0, c, detail::series_rtol, e) &&
+        hermite_bivariate(hs, hs, 1, c, detail::series_rtol, de)) {
       f = (sb2 + sw2 * e) / q;
-      df = sw2 * (de / q);
+      df = sw2 * de;
       return;
     }
     f = cmap(a, c, q, sw2, sb2);
@@ -402,6 +399,8 @@ inline FixedPointInfo analyse(const Activation& act, double sw2, double sb2, dou
       r.c_star = cf.c;
       r.chi_c = cf.chi_c;
       r.xi_c = depth_scale(r.chi_c);
+    } else if (fp.q > 0.0) {
+      r.status = Status::c_not_converged;  // at q* = 0 the correlation is undefined
     }
   }
   return r;

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "eoc.hpp"
 #include "fixed_point.hpp"
@@ -147,9 +148,20 @@ inline void eoc(const Activation& a, const double* sb, idx_t n, double* sigma_w,
 }
 
 // One layer of the NNGP kernel of a batch: K (m x m, symmetric, row-major)
-// to K' = sb2 + sw2 E[phi(u_a) phi(u_b)] with (u_a, u_b) ~ N(0, K).
-inline void kernel_layer(const Activation& a, const double* K, idx_t m, double sw2, double sb2,
+// to K' = sb2 + sw2 E[phi(u_a) phi(u_b)] with (u_a, u_b) ~ N(0, K). The Hermite
+// expansion of each input (at its variance K_aa) is built once, so that a pair
+// costs one truncated series (a few dozen to a few hundred multiply-adds) unless
+// its truncation bound fails (|c| next to 1), where the pair falls back to the
+// quadrature.
+inline void kernel_layer(const Activation& act, const double* K, idx_t m, double sw2, double sb2,
                          double* Kout, int n_threads) {
+  const Activation a = canonical(act);
+  const bool series = uses_hermite_table(a.kind);
+  std::vector<HermiteAt> H(series ? size_t(m) : 0);
+  if (series)
+    parallel_for(m, n_threads, [&](idx_t i) {
+      if (H[i].set(a, K[i * m + i], true)) H[i].ensure(H[i].n);  // complete: read-only below
+    });
   const idx_t npairs = m * (m + 1) / 2;
   parallel_for(npairs, n_threads, [&](idx_t p) {
     // Unrank p into (i, j) with i <= j, row by row.
@@ -166,7 +178,10 @@ inline void kernel_layer(const Activation& a, const double* K, idx_t m, double s
     } else {
       const double den = std::sqrt(qi * qj);
       const double c = den > 0.0 ? K[i * m + j] / den : 0.0;
-      v = sb2 + sw2 * sigprop::bivariate(a, 0, qi, qj, c);
+      double e;
+      if (!(series && hermite_bivariate(H[i], H[j], 0, c, detail::series_rtol, e)))
+        e = sigprop::bivariate_direct(a, 0, qi, qj, c);
+      v = sb2 + sw2 * e;
     }
     Kout[i * m + j] = v;
     Kout[j * m + i] = v;

@@ -17,7 +17,11 @@ from . import _core
 from ._validation import correlation, resolve_n_threads, scalar_or_array, variance
 from .activations import Activation, resolve
 
-__all__ = ["Moments", "bivariate_expectation", "gaussian_moments"]
+__all__ = ["AccuracyWarning", "Moments", "bivariate_expectation", "gaussian_moments"]
+
+
+class AccuracyWarning(RuntimeWarning):
+    """A computed value may miss its stated accuracy (a quadrature or series check failed)."""
 
 
 class Moments(NamedTuple):
