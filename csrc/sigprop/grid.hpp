@@ -162,29 +162,24 @@ inline void kernel_layer(const Activation& act, const double* K, idx_t m, double
     parallel_for(m, n_threads, [&](idx_t i) {
       if (H[i].set(a, K[i * m + i], true)) H[i].ensure(H[i].n);  // complete: read-only below
     });
-  const idx_t npairs = m * (m + 1) / 2;
-  parallel_for(npairs, n_threads, [&](idx_t p) {
-    // Unrank p into (i, j) with i <= j, row by row.
-    idx_t i = 0, rem = p;
-    while (rem >= m - i) {
-      rem -= m - i;
-      ++i;
+  // One task per row i (pairs j >= i): rows shrink, which dynamic scheduling balances.
+  parallel_for(m, n_threads, [&](idx_t i) {
+    for (idx_t j = i; j < m; ++j) {
+      const double qi = K[i * m + i], qj = K[j * m + j];
+      double v;
+      if (i == j) {
+        v = sb2 + sw2 * sigprop::moments(a, qi).phi_sq;
+      } else {
+        const double den = std::sqrt(qi * qj);
+        const double c = den > 0.0 ? K[i * m + j] / den : 0.0;
+        double e;
+        if (!(series && hermite_bivariate(H[i], H[j], 0, c, detail::series_rtol, e)))
+          e = sigprop::bivariate_direct(a, 0, qi, qj, c);
+        v = sb2 + sw2 * e;
+      }
+      Kout[i * m + j] = v;
+      Kout[j * m + i] = v;
     }
-    const idx_t j = i + rem;
-    const double qi = K[i * m + i], qj = K[j * m + j];
-    double v;
-    if (i == j) {
-      v = sb2 + sw2 * sigprop::moments(a, qi).phi_sq;
-    } else {
-      const double den = std::sqrt(qi * qj);
-      const double c = den > 0.0 ? K[i * m + j] / den : 0.0;
-      double e;
-      if (!(series && hermite_bivariate(H[i], H[j], 0, c, detail::series_rtol, e)))
-        e = sigprop::bivariate_direct(a, 0, qi, qj, c);
-      v = sb2 + sw2 * e;
-    }
-    Kout[i * m + j] = v;
-    Kout[j * m + i] = v;
   });
 }
 
