@@ -116,7 +116,7 @@ PYBIND11_MODULE(_core, m) {
   m.def(
       "bivariate",
       [](int kind, double p0, double p1, int d, const darray& q1, const darray& q2,
-         const darray& c, int n_threads) {
+         const darray& c, int n_threads, bool direct) {
         const auto a = make_activation(kind, p0, p1);
         check_threads(n_threads);
         if (d != 0 && d != 1) throw py::value_error("derivative order must be 0 or 1");
@@ -126,12 +126,12 @@ PYBIND11_MODULE(_core, m) {
         double* o = out.mutable_data();
         {
           py::gil_scoped_release release;
-          sigprop::grid::bivariate(a, d, a1, a2, a3, n, o, n_threads);
+          sigprop::grid::bivariate(a, d, a1, a2, a3, n, o, n_threads, direct);
         }
         return out;
       },
       py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("d"), py::arg("q1"), py::arg("q2"),
-      py::arg("c"), py::arg("n_threads"));
+      py::arg("c"), py::arg("n_threads"), py::arg("direct") = false);
 
   m.def(
       "hermite_coefficients",

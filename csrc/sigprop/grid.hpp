@@ -56,11 +56,16 @@ inline void moments(const Activation& a, const double* q, idx_t n, double* mean,
   });
 }
 
-// E[phi^(d)(u) phi^(d)(v)] at each (q1[i], q2[i], c[i]).
+// E[phi^(d)(u) phi^(d)(v)] at each (q1[i], q2[i], c[i]); with direct, by the
+// closed forms or the nested quadrature alone (the reference the engine is tested
+// against).
 inline void bivariate(const Activation& a, int d, const double* q1, const double* q2,
-                      const double* c, idx_t n, double* out, int n_threads) {
-  parallel_for(n, n_threads,
-               [&](idx_t i) { out[i] = sigprop::bivariate(a, d, q1[i], q2[i], c[i]); });
+                      const double* c, idx_t n, double* out, int n_threads,
+                      bool direct = false) {
+  parallel_for(n, n_threads, [&](idx_t i) {
+    out[i] = direct ? sigprop::bivariate_direct(a, d, q1[i], q2[i], c[i])
+                    : sigprop::bivariate(a, d, q1[i], q2[i], c[i]);
+  });
 }
 
 // q-map, its slope and chi1 at each (q, sigma_w, sigma_b).

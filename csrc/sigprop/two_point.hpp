@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cmath>
+#include <utility>
 
 #include "expectation.hpp"
 #include "hermite_table.hpp"
@@ -54,6 +55,7 @@ struct HermiteCache {
 inline double bivariate(const Activation& act, int d, double q1, double q2, double c) {
   const Activation a = canonical(act);
   if (std::isnan(c) || std::isnan(q1) || std::isnan(q2)) return special::nan;
+  if (q1 > q2) std::swap(q1, q2);  // symmetric in (q1, q2), bitwise
   if (uses_hermite_table(a.kind) && std::fabs(c) < 1.0 && q1 > 0.0 && q2 > 0.0 &&
       std::isfinite(q1) && std::isfinite(q2)) {
     thread_local detail::HermiteCache cache;
