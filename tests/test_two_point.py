@@ -210,7 +210,9 @@ def test_correlation_fixed_point_is_a_fixed_point(act):
     ):
         f = sp.cmap(act, c, q, s, 1.0)
         assert f == pytest.approx(c, abs=1e-12)
-        assert chic == pytest.approx(s * s * sp.bivariate_expectation(act, q, q, c, derivative=1), rel=1e-12)
+        assert chic == pytest.approx(
+            s * s * sp.bivariate_expectation(act, q, q, c, derivative=1), rel=1e-12
+        )
         assert chic < 1
 
 
