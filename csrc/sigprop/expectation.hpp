@@ -412,15 +412,15 @@ inline double bivariate_direct(const Activation& act, int d, double q1, double q
   detail::add_activation_mesh(a, 0.0, s1, mesh);
   if (c != 0.0) detail::add_activation_mesh(a, 0.0, c * s2, mesh);
   if (c != 0.0 && sc > 0.0) {
-    // Next to |c| = 1 the inner expectation H(z) has the kinks of F smoothed over a
+    // Next to |c| = 1 the inner expectation H(z) has the kinks of phi smoothed over a
     // width sqrt(1 - c^2) / |c| in z only, far below the grading above (which starts
     // at 0.25 / |c sqrt(q2)|): grade from that width up, so that no such feature
     // hides between the nodes of one piece.
     const double wz = sc / std::fabs(c), top = 0.25 / std::fabs(c * s2);
     double xs[2];
     const int nk = kinks(a, xs);
-    for (int i = 0; i <= nk; ++i) {
-      const double zk = (i < nk ? xs[i] : 0.0) / (c * s2);
+    for (int i = 0; i < nk; ++i) {
+      const double zk = xs[i] / (c * s2);
       if (!mesh.inside(zk)) continue;
       for (double off = 0.25 * wz; off < top; off *= 2.0) {
         if (mesh.inside(zk + off)) mesh.add(zk + off);

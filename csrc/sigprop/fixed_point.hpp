@@ -310,21 +310,24 @@ inline CorrelationFixedPoint correlation_fixed_point(const Activation& a, double
   const bool series = uses_hermite_table(canonical(a).kind);
   HermiteAt hs;
   if (series) hs.set(canonical(a), q, true);
+  // Returns false when the quadrature had to be used.
   auto fmap = [&](double c, double& f, double& df) {
     double e, de;
     if (series && hermite_bivariate(hs, hs, 0, c, detail::series_rtol, e) &&
         hermite_bivariate(hs, hs, 1, c, detail::series_rtol, de)) {
       f = (sb2 + sw2 * e) / q;
       df = sw2 * de;
-      return;
+      return true;
     }
     f = cmap(a, c, q, sw2, sb2);
     df = cmap_slope(a, c, q, sw2);
+    return false;
   };
+  bool jumped = false;
   double c = 0.0;
   for (int it = 0; it < 200; ++it) {
     double f, df;
-    fmap(c, f, df);
+    const bool fast = fmap(c, f, df);
     const double hc = f - c;
     if (hc <= 0.0 || df >= 1.0) {
       // At (or numerically past) the root.
@@ -332,6 +335,28 @@ inline CorrelationFixedPoint correlation_fixed_point(const Activation& a, double
       out.chi_c = df;
       out.ok = hc <= 1e-14 && df < 1.0;
       return out;
+    }
+    if (!fast && !jumped) {
+      // The root lies next to c = 1, where each evaluation is a quadrature: jump
+      // to the root of the quadratic model f(1 - e) = 1 - chi1 e + f''(1) e^2 / 2,
+      // f''(1) = sw2 q E[phi''^2] (Price), when phi'' is square integrable. On
+      // the left of c* Newton goes on from there; on its right one Newton step
+      // lands on the left (f is convex), so the iteration stays monotone.
+      jumped = true;
+      const double f2 = sw2 * q * moments(a, q).d2phi_sq;
+      const double g = 1.0 - 2.0 * (chi1_value - 1.0) / f2;
+      if (std::isfinite(f2) && f2 > 0.0 && g > c && g < 1.0) {
+        double fg, dfg;
+        fmap(g, fg, dfg);
+        const double hg = fg - g;
+        if (dfg < 1.0) {
+          const double cg = hg > 0.0 ? g : g + hg / (1.0 - dfg);
+          if (cg > c) {
+            c = cg;
+            continue;
+          }
+        }
+      }
     }
     const double cn = c + hc / (1.0 - df);
     if (!(cn > c) || cn >= 1.0 || cn - c <= 1e-16) {
