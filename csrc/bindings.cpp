@@ -122,13 +122,15 @@ PYBIND11_MODULE(_core, m) {
         if (d != 0 && d != 1) throw py::value_error("derivative order must be 0 or 1");
         const idx_t n = common_size({&q1, &q2, &c});
         darray out = empty(n);
+        py::array_t<std::int8_t> flags(n);
         const double *a1 = q1.data(), *a2 = q2.data(), *a3 = c.data();
         double* o = out.mutable_data();
         {
           py::gil_scoped_release release;
-          sigprop::grid::bivariate(a, d, a1, a2, a3, n, o, n_threads, direct);
+          sigprop::grid::bivariate(a, d, a1, a2, a3, n, o, n_threads, direct,
+                                   flags.mutable_data());
         }
-        return out;
+        return py::make_tuple(out, flags);
       },
       py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("d"), py::arg("q1"), py::arg("q2"),
       py::arg("c"), py::arg("n_threads"), py::arg("direct") = false);

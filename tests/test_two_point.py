@@ -61,7 +61,7 @@ def _direct(act, q1, q2, c, derivative):
     a = resolve(act)
     p0, p1 = a.core_params
     q1, q2, c = (np.atleast_1d(np.asarray(v, dtype=float)) for v in np.broadcast_arrays(q1, q2, c))
-    return _core.bivariate(a.kind, p0, p1, derivative, q1, q2, c, 1, direct=True)
+    return _core.bivariate(a.kind, p0, p1, derivative, q1, q2, c, 1, direct=True)[0]
 
 
 @pytest.mark.parametrize("act", ENGINE, ids=IDS)
@@ -222,6 +222,18 @@ def test_hermite_coefficients_bounded_cost_at_huge_q():
     a = sp.hermite_coefficients("tanh", 60, q=1e10)
     assert np.all(np.isfinite(a))
     assert np.sum(a**2) <= float(sp.gaussian_moments("tanh", 1e10).phi_sq) * (1 + 1e-13)
+
+
+def test_quadrature_shortfall_reaches_the_user(monkeypatch):
+    # The core's per-point quadrature flags become an AccuracyWarning.
+    act = resolve("tanh")
+
+    def fake(kind, p0, p1, d, q1, q2, c, n_threads):
+        return np.zeros(q1.size), np.array([0, 1, 0], dtype=np.int8)[: q1.size]
+
+    monkeypatch.setattr("sigprop.expectations._core.bivariate", fake)
+    with pytest.warns(sp.AccuracyWarning, match="1 of 3 points"):
+        sp.bivariate_expectation(act, [1.0, 2.0, 3.0], 1.0, 0.5)
 
 
 def test_status_names_include_correlation_failure():

@@ -277,7 +277,7 @@ inline Moments moments_direct(const Activation& act, double q) {
 // E[phi^(d)(m + b W)], W ~ N(0, 1), b >= 0, d = 0 (phi) or 1 (phi'). Where it is
 // computed by quadrature, to relative accuracy rtol_inner or absolute accuracy atol.
 inline double shifted_mean(const Activation& act, int d, double m, double b,
-                           double atol = detail::tiny_atol) {
+                           double atol = detail::tiny_atol, bool* ok = nullptr) {
   using namespace special;
   const Activation a = canonical(act);
   if (b == 0.0) return d == 0 ? phi(a, m) : dphi(a, m);
@@ -337,15 +337,19 @@ inline double shifted_mean(const Activation& act, int d, double m, double b,
     const double x = m + b * w;
     y[0] = (d == 0 ? phi(a, x) : dphi(a, x)) * npdf(w);
   };
-  quad::integrate<1, 1>(f, mesh, detail::rtol_inner, atol, &v);
+  const bool good = quad::integrate<1, 1>(f, mesh, detail::rtol_inner, atol, &v);
+  if (ok && !good) *ok = false;
   return v;
 }
 
 // E[phi^(d)(u) phi^(d)(v)], u = sqrt(q1) Z1, v = sqrt(q2)(c Z1 + sqrt(1-c^2) Z2),
 // q1, q2 >= 0, c in [-1, 1] (clamped), d = 0 or 1, by closed forms or the nested
 // quadrature: exact (see the tolerances above) but, for kinds without a closed
-// form, slow (0.05-10 ms). bivariate() in two_point.hpp is the fast entry point.
-inline double bivariate_direct(const Activation& act, int d, double q1, double q2, double c) {
+// form, slow (0.05-10 ms). bivariate() in two_point.hpp is the fast entry point. With
+// ok, *ok is set false where a quadrature ended short of its tolerance (the value is
+// then its best estimate, or NaN where it is far from converged).
+inline double bivariate_direct(const Activation& act, int d, double q1, double q2, double c,
+                               bool* ok = nullptr) {
   using namespace special;
   const Activation a = canonical(act);
   if (std::isnan(c) || std::isnan(q1) || std::isnan(q2)) return special::nan;
@@ -432,15 +436,17 @@ inline double bivariate_direct(const Activation& act, int d, double q1, double q
   double v;
   if (sc == 0.0) {
     auto f = [&](double z, double* y) { y[0] = F(s1 * z) * F(c * s2 * z) * npdf(z); };
-    quad::integrate<1>(f, mesh, detail::rtol_outer, outer_atol, &v);
+    const bool good = quad::integrate<1>(f, mesh, detail::rtol_outer, outer_atol, &v);
+    if (ok && !good) *ok = false;
     return v;
   }
   const double bw = s2 * sc;
   auto f = [&](double z, double* y) {
     const double fz = F(s1 * z);
-    y[0] = fz == 0.0 ? 0.0 : fz * shifted_mean(a, d, c * s2 * z, bw, inner_atol) * npdf(z);
+    y[0] = fz == 0.0 ? 0.0 : fz * shifted_mean(a, d, c * s2 * z, bw, inner_atol, ok) * npdf(z);
   };
-  quad::integrate<1>(f, mesh, detail::rtol_outer, outer_atol, &v);
+  const bool good = quad::integrate<1>(f, mesh, detail::rtol_outer, outer_atol, &v);
+  if (ok && !good) *ok = false;
   return v;
 }
 

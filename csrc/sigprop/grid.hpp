@@ -59,12 +59,15 @@ inline void moments(const Activation& a, const double* q, idx_t n, double* mean,
 // E[phi^(d)(u) phi^(d)(v)] at each (q1[i], q2[i], c[i]); with direct, by the
 // closed forms or the nested quadrature alone (the reference the engine is tested
 // against).
+// flags[i] (if given) is 1 where a quadrature ended short of its tolerance.
 inline void bivariate(const Activation& a, int d, const double* q1, const double* q2,
                       const double* c, idx_t n, double* out, int n_threads,
-                      bool direct = false) {
+                      bool direct = false, std::int8_t* flags = nullptr) {
   parallel_for(n, n_threads, [&](idx_t i) {
-    out[i] = direct ? sigprop::bivariate_direct(a, d, q1[i], q2[i], c[i])
-                    : sigprop::bivariate(a, d, q1[i], q2[i], c[i]);
+    bool ok = true;
+    out[i] = direct ? sigprop::bivariate_direct(a, d, q1[i], q2[i], c[i], &ok)
+                    : sigprop::bivariate(a, d, q1[i], q2[i], c[i], &ok);
+    if (flags) flags[i] = ok ? 0 : 1;
   });
 }
 

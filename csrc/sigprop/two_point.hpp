@@ -51,8 +51,10 @@ struct HermiteCache {
 // E[phi^(d)(u) phi^(d)(v)], u = sqrt(q1) Z1, v = sqrt(q2)(c Z1 + sqrt(1-c^2) Z2),
 // q1, q2 >= 0, c in [-1, 1] (clamped), d = 0 or 1. Accurate to ~1e-12 of
 // sqrt(E f(u)^2 E f(v)^2) (f = phi^(d)) wherever the series applies, and to the
-// quadrature's tolerance (atol_2d) elsewhere.
-inline double bivariate(const Activation& act, int d, double q1, double q2, double c) {
+// quadrature's tolerance (atol_2d) elsewhere; *ok (if given) is set false where
+// the quadrature ended short of it.
+inline double bivariate(const Activation& act, int d, double q1, double q2, double c,
+                        bool* ok = nullptr) {
   const Activation a = canonical(act);
   if (std::isnan(c) || std::isnan(q1) || std::isnan(q2)) return special::nan;
   if (q1 > q2) std::swap(q1, q2);  // symmetric in (q1, q2), bitwise
@@ -64,7 +66,7 @@ inline double bivariate(const Activation& act, int d, double q1, double q2, doub
     double v;
     if (hermite_bivariate(*x, *y, d, c, detail::series_rtol, v)) return v;
   }
-  return bivariate_direct(a, d, q1, q2, c);
+  return bivariate_direct(a, d, q1, q2, c, ok);
 }
 
 }  // namespace sigprop
