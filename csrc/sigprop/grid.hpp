@@ -120,13 +120,11 @@ inline void fixed_points(const Activation& a, const double* sw, const double* sb
   });
 }
 
-// EOC points at each sigma_b; outputs are (n, eoc_max_branches), padded with
-// NaN and kind -1 beyond n_branches[i].
-inline void eoc(const Activation& a, const double* sb, idx_t n, double* sigma_w, double* q,
-                double* slope, std::int32_t* kind, std::int32_t* n_branches, int n_threads) {
-  static_assert(EocTable::n > 0, "empty EOC table");
-  EocTable table;
-  parallel_for(EocTable::n, n_threads, [&](idx_t i) { eoc_table_entry(a, table, int(i)); });
+// EOC points at each sigma_b against a prebuilt table (see eoc_table); outputs
+// are (n, eoc_max_branches), padded with NaN and kind -1 beyond n_branches[i].
+inline void eoc_cells(const Activation& a, const EocTable& table, const double* sb, idx_t n,
+                      double* sigma_w, double* q, double* slope, std::int32_t* kind,
+                      std::int32_t* n_branches, int n_threads) {
   parallel_for(n, n_threads, [&](idx_t i) {
     EocPoint pts[eoc_max_branches];
     const int nb = eoc_roots(a, table, sb[i], pts);
@@ -146,14 +144,33 @@ inline void eoc(const Activation& a, const double* sb, idx_t n, double* sigma_w,
   });
 }
 
+// Entries [begin, end) of the EOC root-bracketing table of activation a.
+inline void eoc_table(const Activation& a, EocTable& table, idx_t begin, idx_t end,
+                      int n_threads) {
+  parallel_for(end - begin, n_threads,
+               [&](idx_t i) { eoc_table_entry(a, table, int(begin + i)); });
+}
+
+// EOC points at each sigma_b; outputs are (n, eoc_max_branches), padded with
+// NaN and kind -1 beyond n_branches[i].
+inline void eoc(const Activation& a, const double* sb, idx_t n, double* sigma_w, double* q,
+                double* slope, std::int32_t* kind, std::int32_t* n_branches, int n_threads) {
+  static_assert(EocTable::n > 0, "empty EOC table");
+  EocTable table;
+  eoc_table(a, table, 0, EocTable::n, n_threads);
+  eoc_cells(a, table, sb, n, sigma_w, q, slope, kind, n_branches, n_threads);
+}
+
 // One layer of the NNGP kernel of a batch: K (m x m, symmetric, row-major)
 // to K' = sb2 + sw2 E[phi(u_a) phi(u_b)] with (u_a, u_b) ~ N(0, K).
-inline void kernel_layer(const Activation& a, const double* K, idx_t m, double sw2, double sb2,
-                         double* Kout, int n_threads) {
-  const idx_t npairs = m * (m + 1) / 2;
-  parallel_for(npairs, n_threads, [&](idx_t p) {
+// kernel_layer_pairs computes the upper-triangle pairs [p_begin, p_end) only
+// (pairs ranked row by row), so that a caller can run a layer in blocks.
+inline void kernel_layer_pairs(const Activation& a, const double* K, idx_t m, double sw2,
+                               double sb2, double* Kout, idx_t p_begin, idx_t p_end,
+                               int n_threads) {
+  parallel_for(p_end - p_begin, n_threads, [&](idx_t off) {
     // Unrank p into (i, j) with i <= j, row by row.
-    idx_t i = 0, rem = p;
+    idx_t i = 0, rem = p_begin + off;
     while (rem >= m - i) {
       rem -= m - i;
       ++i;
@@ -171,6 +188,11 @@ inline void kernel_layer(const Activation& a, const double* K, idx_t m, double s
     Kout[i * m + j] = v;
     Kout[j * m + i] = v;
   });
+}
+
+inline void kernel_layer(const Activation& a, const double* K, idx_t m, double sw2, double sb2,
+                         double* Kout, int n_threads) {
+  kernel_layer_pairs(a, K, m, sw2, sb2, Kout, 0, m * (m + 1) / 2, n_threads);
 }
 
 }  // namespace grid

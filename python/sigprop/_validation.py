@@ -71,20 +71,40 @@ def correlation(value: Any, name: str = "c") -> np.ndarray:
     return arr
 
 
+#: Absolute upper bound on n_threads (the compiled core re-checks it).
+MAX_THREADS = 1024
+
+
+def max_n_threads() -> int:
+    """The largest accepted ``n_threads``: 4 x ``os.cpu_count()``, at most 1024.
+
+    More threads than that only oversubscribe the CPUs, and very many make the
+    OpenMP runtime fail to create threads (which aborts the process).
+    """
+    return max(1, min(MAX_THREADS, 4 * (os.cpu_count() or 1)))
+
+
 def resolve_n_threads(n_threads: int | None) -> int:
     """Number of OpenMP threads, following scikit-learn's convention.
 
     ``None`` uses every thread OpenMP would use by default (``OMP_NUM_THREADS``
     or the number of CPUs); a positive ``n`` uses ``n``; a negative ``n`` uses
     ``cpus + 1 + n`` (``-1``: all CPUs, ``-2``: all but one), at least one.
+    ``n`` must not exceed :func:`max_n_threads` (4 x the CPU count, at most 1024).
     """
+    limit = max_n_threads()
     if n_threads is None:
-        return max(1, int(_core.max_threads()))
+        return max(1, min(limit, int(_core.max_threads())))
     if isinstance(n_threads, bool) or not isinstance(n_threads, (int, np.integer)):
         raise TypeError(f"n_threads must be an int or None, got {n_threads!r}")
     n = int(n_threads)
     if n == 0:
         raise ValueError("n_threads must be a non-zero int or None, got 0")
+    if n > limit:
+        raise ValueError(
+            f"n_threads must be at most {limit} (4 x os.cpu_count(), at most {MAX_THREADS}), "
+            f"got {n}"
+        )
     if n < 0:
         cpus = os.cpu_count() or 1
         n = max(1, cpus + 1 + n)
