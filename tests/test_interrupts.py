@@ -84,12 +84,12 @@ def test_sigint_stops_long_call_within_a_second(name):
 
 
 def test_progress_callback_sees_every_cell_in_blocks():
-    sw = np.linspace(0.5, 3.0, 4000)
+    sw = np.linspace(0.5, 3.0, 400)
     sb = np.full_like(sw, 0.3)
     calls: list[int] = []
     res = _core.fixed_points(9, 0.0, 0.0, sw, sb, None, True, 1, calls.append)
     assert sum(calls) == sw.size
-    assert len(calls) > 1, "one block for 4000 correlated tanh cells: no signal checks"
+    assert len(calls) > 1, "one block for 400 correlated tanh cells: no signal checks"
     ref = _core.fixed_points(9, 0.0, 0.0, sw, sb, None, True, 1)
     for k in res:
         np.testing.assert_array_equal(res[k], ref[k])
