@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <limits>
 #include <cstdint>
 #include <stdexcept>
 #include <memory>
@@ -91,6 +93,27 @@ idx_t common_size(std::initializer_list<const darray*> arrays) {
   return n < 0 ? 0 : n;
 }
 
+// phi^(d)(x) for the user-facing evaluate (Activation.__call__, the NumPy networks),
+// with IEEE special values handled once for every activation:
+// - NaN in gives NaN out (max/clip formulas such as relu or hard_tanh return a number).
+// - At x = +-inf the formulas can form inf * 0 or inf / inf (gelu, silu, softsign and
+//   their derivatives): the value is the limit. Every built-in except sin is monotone
+//   or saturating in its tails, so the value at +-DBL_MAX is that limit.
+// - phi'' in a far tail (gelu'' = N(x)(2 - x^2) with x^2 overflowing against an
+//   underflowed density) is 0, the limit of every non-periodic built-in's phi''.
+// sin has no limit at +-inf and stays NaN there.
+double evaluate_point(const sigprop::Activation& a, int d, double x) {
+  auto raw = [&](double y) {
+    return d == 0 ? sigprop::phi(a, y) : (d == 1 ? sigprop::dphi(a, y) : sigprop::d2phi(a, y));
+  };
+  if (std::isnan(x)) return x;
+  double v = raw(x);
+  if (!std::isnan(v) || a.kind == sigprop::Kind::sin) return v;
+  if (std::isinf(x)) v = raw(std::copysign(std::numeric_limits<double>::max(), x));
+  if (std::isnan(v) && d == 2) v = 0.0;
+  return v;
+}
+
 darray empty(idx_t n) { return darray(n); }
 iarray iempty(idx_t n) { return iarray(n); }
 
@@ -118,9 +141,7 @@ PYBIND11_MODULE(_core, m) {
         const double* xp = x.data();
         double* o = out.mutable_data();
         run_blocks(n, 1, py::none(), [&](idx_t b, idx_t e) {
-          for (idx_t i = b; i < e; ++i)
-            o[i] = d == 0 ? sigprop::phi(a, xp[i])
-                          : (d == 1 ? sigprop::dphi(a, xp[i]) : sigprop::d2phi(a, xp[i]));
+          for (idx_t i = b; i < e; ++i) o[i] = evaluate_point(a, d, xp[i]);
         });
         return out;
       },

@@ -34,7 +34,13 @@ def _run_and_interrupt(body: str, sig=signal.SIGINT, wait_s: float = 0.7, env=No
     Returns (returncode, stdout, latency in seconds from the signal to the exit).
     ``body`` must print 'ready' right before the long call and catch nothing.
     """
-    code = "import sys, numpy as np, sigprop as sp\n" + textwrap.dedent(body)
+    # Python's default SIGINT handler even if this process was started with SIGINT
+    # ignored (a background job), which the child would inherit.
+    code = (
+        "import signal, sys, numpy as np, sigprop as sp\n"
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+        "signal.signal(signal.SIGTERM, signal.SIG_DFL)\n" + textwrap.dedent(body)
+    )
     proc = subprocess.Popen(
         [sys.executable, "-c", code],
         stdout=subprocess.PIPE,

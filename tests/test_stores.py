@@ -41,7 +41,9 @@ def _interrupted_scan(path, sig, wait_s=1.0):
     """
     code = textwrap.dedent(
         f"""
-        import numpy as np, sigprop.scans as ss
+        import signal, numpy as np, sigprop.scans as ss
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # even if inherited ignored
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         import dask.array, h5netcdf, xarray, zarr  # imported before the clock starts
         print("ready", flush=True)
         ss.scan("tanh", np.linspace(0.0, 2.0, 30), np.linspace(0.1, 4.0, 40), n_threads=1,
