@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Any
 
@@ -16,7 +17,10 @@ def as_float_array(value: Any, name: str) -> np.ndarray:
     Booleans, complex numbers, strings and objects are rejected rather than
     silently cast.
     """
-    if isinstance(value, (str, bytes)):
+    if isinstance(value, (str, bytes, bytearray)) or (
+        isinstance(value, memoryview) and value.format in ("B", "b", "c")
+    ):
+        # bytes-like objects would be read as arrays of small integers (b"ab" -> [97, 98])
         raise TypeError(f"{name} must be a real number or array of real numbers, got {value!r}")
     try:
         arr = np.asarray(value)
@@ -114,6 +118,38 @@ def resolve_n_threads(n_threads: int | None) -> int:
 def scalar_or_array(arr: np.ndarray, scalar: bool) -> Any:
     """Return a NumPy scalar for scalar input, the array otherwise."""
     return arr[()] if scalar else arr
+
+
+def real_scalar(value: Any, name: str) -> float:
+    """``value`` as a finite Python float (int, float or NumPy real scalar; not bool).
+
+    TypeError for other types, ValueError (not OverflowError) for values such as
+    ``10**400`` that no double holds, and for NaN or inf.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+        value, (int, float, np.integer, np.floating)
+    ):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    try:
+        out = float(value)
+    except OverflowError:
+        digits = len(str(abs(int(value))))
+        raise ValueError(f"{name} must be finite, got an int of {digits} digits") from None
+    if not math.isfinite(out):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return out
+
+
+def int_choice(value: Any, name: str, allowed: tuple[int, ...]) -> int:
+    """``value`` as one of the ints ``allowed``; bools are rejected like elsewhere."""
+    if (
+        isinstance(value, (bool, np.bool_))
+        or not isinstance(value, (int, np.integer))
+        or int(value) not in allowed
+    ):
+        choices = ", ".join(map(str, allowed[:-1])) + f" or {allowed[-1]}"
+        raise ValueError(f"{name} must be {choices}, got {value!r}")
+    return int(value)
 
 
 def positive_int(value: Any, name: str) -> int:

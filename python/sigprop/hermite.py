@@ -25,7 +25,7 @@ import math
 
 import numpy as np
 
-from ._validation import as_float_array, check_finite, variance
+from ._validation import as_float_array, check_finite, int_choice, variance
 from .activations import Activation, resolve
 
 __all__ = ["dual_kernel", "hermite_coefficients"]
@@ -34,6 +34,9 @@ _RELU_FAMILY = ("relu", "leaky_relu")
 _GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(48)
 #: half-width of the integration range in the standard-normal variable
 _X_MAX = 16.0
+#: bounds on the quadrature of hermite_coefficients (see its Raises section)
+_MAX_NODES = 2_000_000
+_MAX_WORK = 2e9
 
 
 def _relu_step_coefficients(n_max: int) -> np.ndarray:
@@ -80,6 +83,17 @@ def _nodes(act: Activation, n_max: int, q: float) -> tuple[np.ndarray, np.ndarra
         if sq > 0 and abs(x / sq) < _X_MAX:
             breaks.add(x / sq)
     edges = np.array(sorted(breaks))
+    # Bounded time and memory: the nodes grow like sqrt(q) and the recurrence costs
+    # nodes x n_max (q = 1e10 took 41 s and 4.2 GB; q = 1e20 asked for 1.16 TiB).
+    n_nodes = sum(max(1, math.ceil((hi - lo) / h)) for lo, hi in itertools.pairwise(edges))
+    n_nodes *= _GL_NODES.size
+    if n_nodes > _MAX_NODES or n_nodes * (n_max + 1) > _MAX_WORK:
+        raise ValueError(
+            f"hermite_coefficients at q = {q!r} with n_max = {n_max} needs {n_nodes} quadrature "
+            f"nodes x {n_max + 1} orders (bounds: {_MAX_NODES} nodes, {_MAX_WORK:.0e} "
+            "node-orders: about q <= 6e6, and q <= 4e5 at n_max = 4096); use a smaller q "
+            "or n_max"
+        )
     pieces = []
     for lo, hi in itertools.pairwise(edges):
         m = max(1, math.ceil((hi - lo) / h))
@@ -115,6 +129,14 @@ def hermite_coefficients(
     q : float
         Variance of the pre-activation, > 0 (1 for unit-norm inputs and
         weights N(0, I)).
+
+    Raises
+    ------
+    ValueError
+        Beyond the time and memory bound of the quadrature (activations other
+        than relu / leaky_relu): at most 2e6 nodes (about 768 sqrt(q) for
+        q > 1: q <= 6e6; 16 MB per array) and 2e9 node x order products (a few
+        seconds; q <= 4e5 at n_max = 4096).
     derivative : {0, 1}
         Expand phi (0) or phi' (1).
 
@@ -139,8 +161,7 @@ def hermite_coefficients(
     if isinstance(n_max, bool) or not isinstance(n_max, (int, np.integer)) or n_max < 0:
         raise ValueError(f"n_max must be a non-negative int, got {n_max!r}")
     n_max = int(n_max)
-    if derivative not in (0, 1):
-        raise ValueError(f"derivative must be 0 or 1, got {derivative!r}")
+    derivative = int_choice(derivative, "derivative", (0, 1))
     qv = float(variance(q, "q"))
     if not qv > 0:
         raise ValueError(f"q must be > 0, got {q!r}")
