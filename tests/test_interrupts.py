@@ -78,6 +78,15 @@ LONG_CALLS = {
     "sp.bivariate_expectation('gelu', q, q[::-1], 0.3, derivative=1, n_threads=1)",
     "eoc": "sb = np.linspace(0, 2, 10**6)\nprint('ready', flush=True)\n"
     "sp.eoc('tanh', sb, n_threads=1)",
+    # Python-side loops: between their steps Python itself checks for signals
+    "simulate": "X = np.random.default_rng(0).normal(size=(8, 64))\nprint('ready', flush=True)\n"
+    "sp.simulate('tanh', 1.5, 0.1, X, width=256, depth=50, n_seeds=10**6, theory=False)",
+    "correlation_convergence": "print('ready', flush=True)\n"
+    "sp.correlation_convergence('gelu', 10**7, sigma_b=2.0)",
+    "gram_infinite": "X = np.random.default_rng(0).normal(size=(3000, 3))\n"
+    "print('ready', flush=True)\nsp.gram_infinite('tanh', X, method='quadrature', n_threads=1)",
+    "fit_kaiming": "x = np.linspace(-1, 1, 64)\nprint('ready', flush=True)\n"
+    "sp.fit_kaiming(x, np.sin(3 * x), depth=8, width=64, epochs=10**7)",
 }
 
 
@@ -121,3 +130,31 @@ def test_progress_callback_exception_propagates():
 
     with pytest.raises(RuntimeError, match="stop here"):
         _core.moments(9, 0.0, 0.0, np.linspace(0, 1, 10), 1, boom)
+
+
+def test_scan_progress_moves_within_one_chunk(monkeypatch):
+    from sigprop import scans as ss
+
+    pytest.importorskip("xarray")
+    updates: list[int] = []
+
+    class Bar:
+        callback = staticmethod(updates.append)
+
+        def update(self, n):
+            updates.append(n)
+
+        def close(self):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            pass
+
+    monkeypatch.setattr(ss, "_progress", lambda total, progress, desc: Bar())
+    sb, sw = np.linspace(0.0, 1.0, 20), np.linspace(0.5, 3.0, 20)
+    ss.scan("tanh", sb, sw, chunk_cells=1 << 18, n_threads=1)  # one chunk of 400 cells
+    assert sum(updates) == sb.size * sw.size
+    assert len(updates) > 1, "the bar would sit at 0 % until the single chunk ends"
