@@ -238,7 +238,8 @@ inline Moments moments_direct(const Activation& act, double q) {
     case Kind::erf: {
       const double w = std::sqrt(1.0 + 4.0 * q);
       r.mean = 0.0;
-      r.phi_sq = (2.0 / pi) * std::atan(2.0 * q / w);
+      // near DBL_MAX, 2q / sqrt(1 + 4q) as sqrt(q) / sqrt(1 + 1/(4q)) (no inf / inf)
+      r.phi_sq = (2.0 / pi) * std::atan(q > 1e300 ? s / std::sqrt(1.0 + 0.25 / q) : 2.0 * q / w);
       r.dphi_sq = (4.0 / pi) / w;
       r.d2phi_sq = (16.0 / pi) * q / (w * w * w);
       r.dV = (4.0 / pi) / ((1.0 + 2.0 * q) * w);
@@ -269,7 +270,8 @@ inline Moments moments_direct(const Activation& act, double q) {
     }
     case Kind::soft_threshold: {
       const Tail T = upper_tail(a.p0 / s);
-      r = {0.0, 2.0 * q * T.p2, 2.0 * T.p0, inf, 2.0 * T.p0, true};
+      // q (2 p2), not 2 q p2: no overflow at q = DBL_MAX
+      r = {0.0, q * (2.0 * T.p2), 2.0 * T.p0, inf, 2.0 * T.p0, true};
       return r;
     }
     case Kind::linear_floor: {
@@ -290,12 +292,16 @@ inline Moments moments_direct(const Activation& act, double q) {
   detail::shifted_mesh(a, 0.0, s, mesh);
   double v[5];
   const bool big_q = q > 1.0;
+  // Near the top of the double range phi(sqrt(q) z)^2 overflows (elu, gelu, softplus at
+  // q > 1e305 gave NaN): E[phi^2] is integrated as q E[(phi / sqrt(q))^2] there.
+  const double phi_scale = q > 1e300 ? s : 1.0;
   auto f = [&](double z, double* y) {
     const double x = s * z, w = npdf(z);
     const Derivs g = derivs(a, x);
     const double p = g.f, d = g.d, d2 = g.d2;
+    const double ps = p / phi_scale;
     y[0] = p * w;
-    y[1] = p * p * w;
+    y[1] = ps * ps * w;
     y[2] = d * d * w;
     y[3] = d2 * d2 * w;
     // V'(q) / sigma_w^2 = d E[phi^2] / dq. For q <= 1 through E[phi'^2] + E[phi phi'']
@@ -307,7 +313,7 @@ inline Moments moments_direct(const Activation& act, double q) {
   };
   r.ok = quad::integrate<5>(f, mesh, detail::rtol_1d, detail::tiny_atol, v);
   r.mean = v[0];
-  r.phi_sq = v[1];
+  r.phi_sq = v[1] * phi_scale * phi_scale;
   r.dphi_sq = v[2];
   r.d2phi_sq = dphi_has_jump(a) ? inf : v[3];
   if (big_q) {

@@ -152,11 +152,23 @@ def int_choice(value: Any, name: str, allowed: tuple[int, ...]) -> int:
     return int(value)
 
 
-def positive_int(value: Any, name: str) -> int:
-    """``value`` as an int >= 1 (bools rejected); ValueError naming ``name`` otherwise."""
+def positive_int(value: Any, name: str, maximum: int | None = None) -> int:
+    """``value`` as an int >= 1 (bools rejected); ValueError naming ``name`` otherwise.
+
+    ``maximum``: an upper bound (a documented time or memory bound of the caller).
+    """
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        raise ValueError(f"{name} must be an int >= 1, got {_short(value)}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be at most {maximum}, got {_short(value)}")
     return int(value)
+
+
+def _short(value: Any) -> str:
+    """repr of value, huge ints abbreviated."""
+    if isinstance(value, (int, np.integer)) and abs(int(value)) > 10**30:
+        return f"an int of {len(str(abs(int(value))))} digits"
+    return repr(value)
 
 
 def data_matrix(value: Any, name: str = "X") -> np.ndarray:

@@ -64,6 +64,9 @@ _HERMITE_ORDERS = (256, 512, 1024, 2048, 4096)
 # q = 1273, the EOC at sigma_b = 2, ran 190 s and failed): the correlation map is
 # then evaluated by the compiled bivariate expectation instead (bounded time).
 _HERMITE_Q_MAX = 100.0
+#: Largest depth of correlation_convergence (80 MB of gaps; ~10 s for the
+#: closed-form maps, ~1 ms per layer for the quadrature map).
+MAX_DEPTH = 10_000_000
 _HERMITE_TOL = 1e-14
 
 
@@ -261,7 +264,8 @@ def correlation_convergence(
     44.25
     """
     act = resolve(activation)
-    positive_int(depth, "depth")
+    # time and memory bound: one map evaluation and one float64 per layer
+    positive_int(depth, "depth", MAX_DEPTH)
     sb = float(sigma(sigma_b, "sigma_b"))
     c0v = float(as_float_array(c0, "c0"))
     if not -1.0 <= c0v <= 1.0:

@@ -37,6 +37,7 @@ _X_MAX = 16.0
 #: bounds on the quadrature of hermite_coefficients (see its Raises section)
 _MAX_NODES = 2_000_000
 _MAX_WORK = 2e9
+_MAX_ORDER = 1_000_000
 
 
 def _relu_step_coefficients(n_max: int) -> np.ndarray:
@@ -160,6 +161,8 @@ def hermite_coefficients(
     act = resolve(activation)
     if isinstance(n_max, bool) or not isinstance(n_max, (int, np.integer)) or n_max < 0:
         raise ValueError(f"n_max must be a non-negative int, got {n_max!r}")
+    if n_max > _MAX_ORDER:
+        raise ValueError(f"n_max must be at most {_MAX_ORDER}, got {n_max!r}"[:200])
     n_max = int(n_max)
     derivative = int_choice(derivative, "derivative", (0, 1))
     qv = float(variance(q, "q"))

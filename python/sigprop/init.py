@@ -190,7 +190,7 @@ def init_sigma_w(
     fans = {}
     for fname, fan in (("fan_in", fan_in), ("fan_out", fan_out)):
         if fan is not None:
-            fans[fname] = positive_int(fan, fname)
+            fans[fname] = positive_int(fan, fname, 2**53)
     if isinstance(scheme, (int, float, np.floating, np.integer)) and not isinstance(scheme, bool):
         return _scalar_sigma(scheme, "scheme")
     if not isinstance(scheme, str) or scheme not in SCHEMES:

@@ -19,6 +19,7 @@ import numpy as np
 
 from . import _core
 from ._validation import (
+    _short,
     correlation,
     data_matrix,
     positive_int,
@@ -48,6 +49,12 @@ STATUS: tuple[str, ...] = ("converged", "diverging", "marginal", "not_converged"
 
 #: |chi1 - 1| below this counts as the edge of chaos in ``phase``.
 EDGE_TOL = 1e-12
+
+#: Memory bounds: propagate's (depth + 1) x n outputs and nngp_kernel's
+#: return_all stack hold at most this many float64 values each (400 MB).
+MAX_PROPAGATE_CELLS = 50_000_000
+#: Time bound of nngp_kernel: at most this many layers.
+MAX_KERNEL_DEPTH = 1_000_000
 
 
 def _flat(*arrays: np.ndarray) -> tuple[tuple[int, ...], list[np.ndarray]]:
@@ -201,7 +208,7 @@ def propagate(
     Propagation
     """
     if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 0:
-        raise ValueError(f"depth must be a non-negative int, got {depth!r}")
+        raise ValueError(f"depth must be a non-negative int, got {_short(depth)}")
     act = resolve(activation)
     sw = float(np.asarray(sigma(sigma_w, "sigma_w")))
     sb = float(np.asarray(sigma(sigma_b, "sigma_b")))
@@ -211,6 +218,12 @@ def propagate(
     nt = resolve_n_threads(n_threads)
     p0, p1 = act.core_params
     n = qa.size
+    if (depth + 1) * n > MAX_PROPAGATE_CELLS:
+        # three (depth + 1, n) float64 arrays are returned
+        raise ValueError(
+            f"depth must keep (depth + 1) x {n} inputs <= {MAX_PROPAGATE_CELLS} "
+            f"(memory bound), got depth = {_short(depth)}"
+        )
     swv, sbv = np.full(n, sw), np.full(n, sb)
     Q = np.empty((depth + 1, n))
     QB = np.empty((depth + 1, n))
@@ -263,8 +276,13 @@ def nngp_kernel(
     -------
     numpy.ndarray, shape (n, n) or (depth, n, n)
     """
-    positive_int(depth, "depth")
+    positive_int(depth, "depth", MAX_KERNEL_DEPTH)
     Xa = data_matrix(X, "X")
+    if return_all and depth * Xa.shape[0] ** 2 > MAX_PROPAGATE_CELLS:
+        raise ValueError(
+            f"depth x n^2 = {depth} x {Xa.shape[0]}^2 must be <= {MAX_PROPAGATE_CELLS} with "
+            "return_all=True (memory bound)"
+        )
     act = resolve(activation)
     sw = float(np.asarray(sigma(sigma_w, "sigma_w")))
     sb = float(np.asarray(sigma(sigma_b, "sigma_b")))
