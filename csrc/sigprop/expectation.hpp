@@ -270,8 +270,10 @@ inline Moments moments_direct(const Activation& act, double q) {
     }
     case Kind::soft_threshold: {
       const Tail T = upper_tail(a.p0 / s);
-      // q (2 p2), not 2 q p2: no overflow at q = DBL_MAX
-      r = {0.0, q * (2.0 * T.p2), 2.0 * T.p0, inf, 2.0 * T.p0, true};
+      // q (2 p2), not 2 q p2, and 2 p2, 2 p0 <= 1 (they are at most 1; rounding gave
+      // 1 + 2^-52 at tau / sqrt(q) ~ 0): no overflow to inf at q = DBL_MAX.
+      const double p0 = std::fmin(1.0, 2.0 * T.p0), p2 = std::fmin(1.0, 2.0 * T.p2);
+      r = {0.0, q * p2, p0, inf, p0, true};
       return r;
     }
     case Kind::linear_floor: {

@@ -68,7 +68,8 @@ inline void qmap(const Activation& a, const double* q, const double* sw, const d
   parallel_for(n, n_threads, [&](idx_t i) {
     const Moments m = sigprop::moments(a, q[i]);
     const double sw2 = sw[i] * sw[i];
-    v[i] = sb[i] * sb[i] + sw2 * m.phi_sq;
+    // sigma_w = 0: the layer ignores phi entirely (no 0 * inf = NaN where E[phi^2] overflows)
+    v[i] = sb[i] * sb[i] + (sw2 == 0.0 ? 0.0 : sw2 * m.phi_sq);
     slope[i] = sw2 * m.dV;
     chi1[i] = sw2 * m.dphi_sq;
   });
