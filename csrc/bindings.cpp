@@ -7,9 +7,12 @@
 #include <pybind11/pybind11.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <limits>
 #include <cstdint>
 #include <stdexcept>
+#include <memory>
 #include <string>
 
 #include "sigprop/grid.hpp"
@@ -28,9 +31,53 @@ sigprop::Activation make_activation(int kind, double p0, double p1) {
   return sigprop::Activation{static_cast<sigprop::Kind>(kind), p0, p1};
 }
 
+// The Python layer caps n_threads at 4 x os.cpu_count() (and at most this);
+// the core re-checks the absolute bound, beyond which thread creation can fail
+// inside the OpenMP runtime (which then aborts the process).
+constexpr int max_threads_allowed = 1024;
+
 void check_threads(int n_threads) {
-  if (n_threads < 1)
-    throw py::value_error("n_threads must be >= 1 here, got " + std::to_string(n_threads));
+  if (n_threads < 1 || n_threads > max_threads_allowed)
+    throw py::value_error("n_threads must be in [1, " + std::to_string(max_threads_allowed) +
+                          "] here, got " + std::to_string(n_threads));
+}
+
+// Runs body(begin, end) over the cells [0, n) in consecutive blocks, with the
+// GIL released inside each block. Between blocks it reacquires the GIL, calls
+// progress(cells_done_in_block) if progress is not None, and checks for a
+// pending signal (PyErr_CheckSignals runs the Python signal handlers, so Ctrl-C
+// raises KeyboardInterrupt here, and a handler's exception propagates).
+//
+// The block size adapts so that a block takes about 20-50 ms: interrupts and
+// progress updates happen several times a second whatever the caller's chunk
+// size, and the per-block overhead (one OpenMP region, one signal check) stays
+// negligible. Cells are independent, so results are bitwise identical for any
+// block size and thread count.
+template <class Body>
+void run_blocks(idx_t n, int n_threads, const py::object& progress, Body&& body) {
+  using clock = std::chrono::steady_clock;
+  constexpr double target_s = 0.03, low_s = 0.02, high_s = 0.05;
+  constexpr idx_t max_block = idx_t(1) << 24;
+  const bool report = !progress.is_none();
+  idx_t block = std::max<idx_t>(1, idx_t(n_threads));
+  for (idx_t begin = 0; begin < n;) {
+    const idx_t end = begin + std::min(block, n - begin);
+    const auto t0 = clock::now();
+    {
+      py::gil_scoped_release release;
+      body(begin, end);
+    }
+    const double dt = std::chrono::duration<double>(clock::now() - t0).count();
+    if (report) progress(end - begin);
+    if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+    begin = end;
+    if (dt < low_s || dt > high_s) {
+      // Scale toward the target, at most 8x up per step (the first blocks are
+      // tiny and their times noisy).
+      const double f = dt > 0.0 ? std::min(8.0, target_s / dt) : 8.0;
+      block = std::clamp<idx_t>(idx_t(double(block) * f), 1, max_block);
+    }
+  }
 }
 
 idx_t common_size(std::initializer_list<const darray*> arrays) {
@@ -44,6 +91,27 @@ idx_t common_size(std::initializer_list<const darray*> arrays) {
       throw py::value_error("core arrays must have equal lengths");
   }
   return n < 0 ? 0 : n;
+}
+
+// phi^(d)(x) for the user-facing evaluate (Activation.__call__, the NumPy networks),
+// with IEEE special values handled once for every activation:
+// - NaN in gives NaN out (max/clip formulas such as relu or hard_tanh return a number).
+// - At x = +-inf the formulas can form inf * 0 or inf / inf (gelu, silu, softsign and
+//   their derivatives): the value is the limit. Every built-in except sin is monotone
+//   or saturating in its tails, so the value at +-DBL_MAX is that limit.
+// - phi'' in a far tail (gelu'' = N(x)(2 - x^2) with x^2 overflowing against an
+//   underflowed density) is 0, the limit of every non-periodic built-in's phi''.
+// sin has no limit at +-inf and stays NaN there.
+double evaluate_point(const sigprop::Activation& a, int d, double x) {
+  auto raw = [&](double y) {
+    return d == 0 ? sigprop::phi(a, y) : (d == 1 ? sigprop::dphi(a, y) : sigprop::d2phi(a, y));
+  };
+  if (std::isnan(x)) return x;
+  double v = raw(x);
+  if (!std::isnan(v) || a.kind == sigprop::Kind::sin) return v;
+  if (std::isinf(x)) v = raw(std::copysign(std::numeric_limits<double>::max(), x));
+  if (std::isnan(v) && d == 2) v = 0.0;
+  return v;
 }
 
 darray empty(idx_t n) { return darray(n); }
@@ -72,12 +140,9 @@ PYBIND11_MODULE(_core, m) {
         darray out = empty(n);
         const double* xp = x.data();
         double* o = out.mutable_data();
-        {
-          py::gil_scoped_release release;
-          for (idx_t i = 0; i < n; ++i)
-            o[i] = d == 0 ? sigprop::phi(a, xp[i])
-                          : (d == 1 ? sigprop::dphi(a, xp[i]) : sigprop::d2phi(a, xp[i]));
-        }
+        run_blocks(n, 1, py::none(), [&](idx_t b, idx_t e) {
+          for (idx_t i = b; i < e; ++i) o[i] = evaluate_point(a, d, xp[i]);
+        });
         return out;
       },
       py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("d"), py::arg("x"));
@@ -96,7 +161,8 @@ PYBIND11_MODULE(_core, m) {
 
   m.def(
       "moments",
-      [](int kind, double p0, double p1, const darray& q, int n_threads) {
+      [](int kind, double p0, double p1, const darray& q, int n_threads,
+         const py::object& progress) {
         const auto a = make_activation(kind, p0, p1);
         check_threads(n_threads);
         const idx_t n = common_size({&q});
@@ -105,18 +171,19 @@ PYBIND11_MODULE(_core, m) {
         const double* qp = q.data();
         double *o1 = mean.mutable_data(), *o2 = phi_sq.mutable_data(),
                *o3 = dphi_sq.mutable_data(), *o4 = d2.mutable_data(), *o5 = dv.mutable_data();
-        {
-          py::gil_scoped_release release;
-          sigprop::grid::moments(a, qp, n, o1, o2, o3, o4, o5, n_threads);
-        }
+        run_blocks(n, n_threads, progress, [&](idx_t b, idx_t e) {
+          sigprop::grid::moments(a, qp + b, e - b, o1 + b, o2 + b, o3 + b, o4 + b, o5 + b,
+                                 n_threads);
+        });
         return py::make_tuple(mean, phi_sq, dphi_sq, d2, dv);
       },
-      py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("q"), py::arg("n_threads"));
+      py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("q"), py::arg("n_threads"),
+      py::arg("progress") = py::none());
 
   m.def(
       "bivariate",
       [](int kind, double p0, double p1, int d, const darray& q1, const darray& q2,
-         const darray& c, int n_threads, bool direct) {
+         const darray& c, int n_threads, const py::object& progress, bool direct) {
         const auto a = make_activation(kind, p0, p1);
         check_threads(n_threads);
         if (d != 0 && d != 1) throw py::value_error("derivative order must be 0 or 1");
@@ -125,15 +192,16 @@ PYBIND11_MODULE(_core, m) {
         py::array_t<std::int8_t> flags(n);
         const double *a1 = q1.data(), *a2 = q2.data(), *a3 = c.data();
         double* o = out.mutable_data();
-        {
-          py::gil_scoped_release release;
-          sigprop::grid::bivariate(a, d, a1, a2, a3, n, o, n_threads, direct,
-                                   flags.mutable_data());
-        }
+        std::int8_t* fl = flags.mutable_data();
+        run_blocks(n, n_threads, progress, [&](idx_t b, idx_t e) {
+          sigprop::grid::bivariate(a, d, a1 + b, a2 + b, a3 + b, e - b, o + b, n_threads, direct,
+                                   fl + b);
+        });
         return py::make_tuple(out, flags);
       },
       py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("d"), py::arg("q1"), py::arg("q2"),
-      py::arg("c"), py::arg("n_threads"), py::arg("direct") = false);
+      py::arg("c"), py::arg("n_threads"), py::arg("progress") = py::none(),
+      py::arg("direct") = false);
 
   m.def(
       "hermite_coefficients",
@@ -157,26 +225,27 @@ PYBIND11_MODULE(_core, m) {
   m.def(
       "qmap",
       [](int kind, double p0, double p1, const darray& q, const darray& sw, const darray& sb,
-         int n_threads) {
+         int n_threads, const py::object& progress) {
         const auto a = make_activation(kind, p0, p1);
         check_threads(n_threads);
         const idx_t n = common_size({&q, &sw, &sb});
         darray v = empty(n), slope = empty(n), chi = empty(n);
         const double *qp = q.data(), *swp = sw.data(), *sbp = sb.data();
         double *o1 = v.mutable_data(), *o2 = slope.mutable_data(), *o3 = chi.mutable_data();
-        {
-          py::gil_scoped_release release;
-          sigprop::grid::qmap(a, qp, swp, sbp, n, o1, o2, o3, n_threads);
-        }
+        run_blocks(n, n_threads, progress, [&](idx_t b, idx_t e) {
+          sigprop::grid::qmap(a, qp + b, swp + b, sbp + b, e - b, o1 + b, o2 + b, o3 + b,
+                              n_threads);
+        });
         return py::make_tuple(v, slope, chi);
       },
       py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("q"), py::arg("sigma_w"),
-      py::arg("sigma_b"), py::arg("n_threads"));
+      py::arg("sigma_b"), py::arg("n_threads"), py::arg("progress") = py::none());
 
   m.def(
       "covmap",
       [](int kind, double p0, double p1, const darray& q1, const darray& q2, const darray& c,
-         const darray& sw, const darray& sb, bool with_slope, int n_threads) {
+         const darray& sw, const darray& sb, bool with_slope, int n_threads,
+         const py::object& progress) {
         const auto a = make_activation(kind, p0, p1);
         check_threads(n_threads);
         const idx_t n = common_size({&q1, &q2, &c, &sw, &sb});
@@ -185,19 +254,20 @@ PYBIND11_MODULE(_core, m) {
                      *a5 = sb.data();
         double* o1 = qab.mutable_data();
         double* o2 = with_slope ? dqab.mutable_data() : nullptr;
-        {
-          py::gil_scoped_release release;
-          sigprop::grid::covmap(a, a1, a2, a3, a4, a5, n, o1, o2, n_threads);
-        }
+        run_blocks(n, n_threads, progress, [&](idx_t b, idx_t e) {
+          sigprop::grid::covmap(a, a1 + b, a2 + b, a3 + b, a4 + b, a5 + b, e - b, o1 + b,
+                                o2 ? o2 + b : nullptr, n_threads);
+        });
         return py::make_tuple(qab, dqab);
       },
       py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("q1"), py::arg("q2"), py::arg("c"),
-      py::arg("sigma_w"), py::arg("sigma_b"), py::arg("with_slope"), py::arg("n_threads"));
+      py::arg("sigma_w"), py::arg("sigma_b"), py::arg("with_slope"), py::arg("n_threads"),
+      py::arg("progress") = py::none());
 
   m.def(
       "fixed_points",
       [](int kind, double p0, double p1, const darray& sw, const darray& sb, py::object q0_obj,
-         bool with_correlation, int n_threads) {
+         bool with_correlation, int n_threads, const py::object& progress) {
         const auto a = make_activation(kind, p0, p1);
         check_threads(n_threads);
         darray q0;
@@ -207,17 +277,20 @@ PYBIND11_MODULE(_core, m) {
         darray q = empty(n), chi1 = empty(n), slope = empty(n), cs = empty(n), chic = empty(n),
                xiq = empty(n), xic = empty(n), beta = empty(n);
         iarray status = iempty(n), iters = iempty(n);
-        sigprop::grid::FixedPointArrays o{q.mutable_data(),     status.mutable_data(),
-                                          iters.mutable_data(), chi1.mutable_data(),
-                                          slope.mutable_data(), cs.mutable_data(),
-                                          chic.mutable_data(),  xiq.mutable_data(),
-                                          xic.mutable_data(),   beta.mutable_data()};
+        const sigprop::grid::FixedPointArrays o{
+            q.mutable_data(),    status.mutable_data(), iters.mutable_data(),
+            chi1.mutable_data(), slope.mutable_data(),  cs.mutable_data(),
+            chic.mutable_data(), xiq.mutable_data(),    xic.mutable_data(),
+            beta.mutable_data()};
         const double *swp = sw.data(), *sbp = sb.data();
         const double* q0p = has_q0 ? q0.data() : nullptr;
-        {
-          py::gil_scoped_release release;
-          sigprop::grid::fixed_points(a, swp, sbp, q0p, n, with_correlation, o, n_threads);
-        }
+        run_blocks(n, n_threads, progress, [&](idx_t b, idx_t e) {
+          const sigprop::grid::FixedPointArrays ob{
+              o.q + b,     o.status + b, o.iterations + b, o.chi1 + b, o.slope + b,
+              o.c_star + b, o.chi_c + b, o.xi_q + b,       o.xi_c + b, o.beta_q + b};
+          sigprop::grid::fixed_points(a, swp + b, sbp + b, q0p ? q0p + b : nullptr, e - b,
+                                      with_correlation, ob, n_threads);
+        });
         py::dict r;
         r["q_star"] = q;
         r["status"] = status;
@@ -232,11 +305,13 @@ PYBIND11_MODULE(_core, m) {
         return r;
       },
       py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("sigma_w"), py::arg("sigma_b"),
-      py::arg("q0"), py::arg("with_correlation"), py::arg("n_threads"));
+      py::arg("q0"), py::arg("with_correlation"), py::arg("n_threads"),
+      py::arg("progress") = py::none());
 
   m.def(
       "eoc",
-      [](int kind, double p0, double p1, const darray& sb, int n_threads) {
+      [](int kind, double p0, double p1, const darray& sb, int n_threads,
+         const py::object& progress) {
         const auto a = make_activation(kind, p0, p1);
         check_threads(n_threads);
         const idx_t n = common_size({&sb});
@@ -247,17 +322,23 @@ PYBIND11_MODULE(_core, m) {
         const double* sbp = sb.data();
         double *o1 = sw.mutable_data(), *o2 = q.mutable_data(), *o3 = slope.mutable_data();
         std::int32_t *o4 = kinds.mutable_data(), *o5 = nbr.mutable_data();
-        {
-          py::gil_scoped_release release;
-          sigprop::grid::eoc(a, sbp, n, o1, o2, o3, o4, o5, n_threads);
-        }
+        auto table = std::make_unique<sigprop::EocTable>();
+        run_blocks(sigprop::EocTable::n, n_threads, py::none(), [&](idx_t b, idx_t e) {
+          sigprop::grid::eoc_table(a, *table, b, e, n_threads);
+        });
+        run_blocks(n, n_threads, progress, [&](idx_t b, idx_t e) {
+          sigprop::grid::eoc_cells(a, *table, sbp + b, e - b, o1 + b * nb, o2 + b * nb,
+                                   o3 + b * nb, o4 + b * nb, o5 + b, n_threads);
+        });
         return py::make_tuple(sw, q, slope, kinds, nbr);
       },
-      py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("sigma_b"), py::arg("n_threads"));
+      py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("sigma_b"), py::arg("n_threads"),
+      py::arg("progress") = py::none());
 
   m.def(
       "kernel_layer",
-      [](int kind, double p0, double p1, const darray& K, double sw, double sb, int n_threads) {
+      [](int kind, double p0, double p1, const darray& K, double sw, double sb, int n_threads,
+         const py::object& progress) {
         const auto a = make_activation(kind, p0, p1);
         check_threads(n_threads);
         if (K.ndim() != 2 || K.shape(0) != K.shape(1))
@@ -266,12 +347,16 @@ PYBIND11_MODULE(_core, m) {
         darray out({m, m});
         const double* kp = K.data();
         double* o = out.mutable_data();
-        {
-          py::gil_scoped_release release;
-          sigprop::grid::kernel_layer(a, kp, m, sw * sw, sb * sb, o, n_threads);
-        }
+        // Blocks of rows: first every input's Hermite expansion, then the pairs.
+        std::vector<sigprop::HermiteAt> H;
+        run_blocks(m, n_threads, py::none(), [&](idx_t b, idx_t e) {
+          sigprop::grid::kernel_expansions(a, kp, m, H, b, e, n_threads);
+        });
+        run_blocks(m, n_threads, progress, [&](idx_t b, idx_t e) {
+          sigprop::grid::kernel_layer_rows(a, kp, m, sw * sw, sb * sb, H, o, b, e, n_threads);
+        });
         return out;
       },
       py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("K"), py::arg("sigma_w"),
-      py::arg("sigma_b"), py::arg("n_threads"));
+      py::arg("sigma_b"), py::arg("n_threads"), py::arg("progress") = py::none());
 }

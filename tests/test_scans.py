@@ -39,9 +39,11 @@ def test_dims_coords_and_attrs(small):
         assert small[n].dtype == np.float64
     assert small["phase"].dtype == np.int8 and small["status"].dtype == np.int8
     fm = small["phase"].attrs["flag_meanings"].split()
-    assert fm == list(ss.PHASES)
-    np.testing.assert_array_equal(small["phase"].attrs["flag_values"], np.arange(len(fm)))
-    assert small["status"].attrs["flag_meanings"].split() == list(sigprop.STATUS)
+    assert fm == ["not_computed", *ss.PHASES]
+    np.testing.assert_array_equal(small["phase"].attrs["flag_values"], np.arange(-1, len(fm) - 1))
+    assert small["status"].attrs["flag_meanings"].split() == ["not_computed", *sigprop.STATUS]
+    assert small.attrs["sigprop_complete"] == 1
+    assert ss.NOT_COMPUTED == -1
     assert "standard deviations" in small.attrs["sigprop_conventions"]
     assert "sigma_w^2 / fan_in" in small.attrs["sigprop_conventions"]
     assert small.attrs["sigprop_version"] == sigprop.__version__
@@ -142,12 +144,15 @@ def test_streamed_file_reopens_identical(small, tmp_path, ext):
     assert ds["chi1"].chunks is not None  # lazily opened (dask-backed)
     _equal(small, ds.load())
     assert ds["phase"].attrs["flag_meanings"] == small["phase"].attrs["flag_meanings"]
-    np.testing.assert_array_equal(ds["phase"].attrs["flag_values"], np.arange(len(ss.PHASES)))
+    np.testing.assert_array_equal(ds["phase"].attrs["flag_values"], np.arange(-1, len(ss.PHASES)))
+    assert ds.attrs["sigprop_complete"] == 1
     assert list(ds["activation"].values) == list(small["activation"].values)
     assert ds.attrs["sigprop_version"] == sigprop.__version__
     ds.close()
-    # rewriting replaces the file
-    again = ss.scan("relu", SB[:2], SW, out=path, progress=False)
+    # rewriting needs overwrite=True, then replaces the store
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        ss.scan("relu", SB[:2], SW, out=path, progress=False)
+    again = ss.scan("relu", SB[:2], SW, out=path, progress=False, overwrite=True)
     assert again.sizes["activation"] == 1 and again.sizes["sigma_b"] == 2
     again.close()
 

@@ -399,6 +399,19 @@ def test_n_threads_wrong_type(fname, call, n):
 
 
 @pytest.mark.parametrize("fname, call", THREADED, ids=[f for f, _ in THREADED])
+@pytest.mark.parametrize("n", [100_000, 2**31, 10**30])
+def test_n_threads_too_large(fname, call, n):
+    # Far more threads than CPUs made libgomp abort the process or segfault.
+    with pytest.raises(ValueError, match=r"n_threads must be at most \d+ \(4 x os.cpu_count"):
+        call(n)
+
+
+def test_n_threads_bound_in_core():
+    with pytest.raises(ValueError, match=r"n_threads must be in \[1, 1024\] here, got 1025"):
+        sp._core.moments(9, 0.0, 0.0, np.ones(2), 1025)
+
+
+@pytest.mark.parametrize("fname, call", THREADED, ids=[f for f, _ in THREADED])
 def test_n_threads_valid_values_agree(fname, call):
     ref = call(None)
     for n in (1, 2, -1, -2, -1000, np.int32(2)):

@@ -112,6 +112,44 @@ inline double exp_below0(double m, double b) {
   return std::exp(m + 0.5 * b * b) * ncdf(-u);
 }
 
+// P(lo < W < lo + width) and E[W; lo < W < lo + width] for W ~ N(0, 1), width >= 0.
+// The width is passed on its own: it can be far below the resolution of lo (1e-30
+// beside 1). On a narrow interval (width times |w| small) the closed forms
+// Phi(hi) - Phi(lo) and N(lo) - N(hi) subtract nearly equal numbers (relative error
+// 1e-16 / width); there a 15-point Gauss-Kronrod rule on the smooth density is exact
+// to rounding.
+struct NormalPiece {
+  double p0, p1;
+};
+
+inline NormalPiece normal_between(double lo, double width) {
+  using namespace special;
+  const double h = 0.5 * width, c = lo + h, hi = lo + width;
+  if (h * (1.0 + std::fabs(c) + h) <= 0.25) {
+    double s0 = quad::wgk[7] * npdf(c), s1 = s0 * c;
+    for (int i = 0; i < 7; ++i) {
+      const double x1 = c - h * quad::xgk[i], x2 = c + h * quad::xgk[i];
+      const double f1 = npdf(x1), f2 = npdf(x2);
+      s0 += quad::wgk[i] * (f1 + f2);
+      s1 += quad::wgk[i] * (x1 * f1 + x2 * f2);
+    }
+    return {s0 * h, s1 * h};
+  }
+  return {prob_between(lo, hi), npdf(lo) - npdf(hi)};
+}
+
+// E[e^X - 1; X < 0] for X = m + b W, b > 0 (the negative part of elu/selu).
+// exp_below0 - P(X < 0) cancels when X is near 0 (|m|, b << 1: bivariate
+// expectations at tiny q, where it made the quadrature fail with NaN); there
+// E = expm1(m + b^2/2) P(W < -t - b) - P(-t - b < W < -t), t = m / b, without
+// cancellation (for m <= 0 both terms are negative).
+inline double expm1_below0(double m, double b) {
+  using namespace special;
+  const double t = m / b;
+  if (std::fabs(m) + b > 0.5) return exp_below0(m, b) - nsf(t);
+  return std::expm1(m + 0.5 * b * b) * ncdf(-t - b) - normal_between(-t - b, b).p0;
+}
+
 // Whether shifted_mean has a closed form for this (canonical) kind.
 inline bool has_closed_shifted_mean(Kind k) {
   switch (k) {
@@ -175,6 +213,19 @@ inline Moments moments_direct(const Activation& act, double q) {
     r.dV = dv;
     return r;
   }
+  if (q < 1e-290) {
+    // q near the subnormal range: the quadrature's phi(sqrt(q) z)^2 underflows (qmap of
+    // tanh at q = 5e-324 was 0). To first order in sqrt(q), with the one-sided slopes
+    // R, L of phi at 0, E[phi - phi(0)] = sqrt(q) (R - L) / sqrt(2 pi) and
+    // E[(phi - phi(0))^2] = q (R^2 + L^2) / 2 (relative error O(sqrt(q)) = 1e-145);
+    // the derivative moments are their q = 0 limits.
+    r = moments_direct(a, 0.0);
+    const double R = dphi(a, 1e-300), L = dphi(a, -1e-300), f0 = r.mean;
+    const double dm = std::sqrt(q) * (R - L) * inv_sqrt_2pi;
+    r.mean = f0 + dm;
+    r.phi_sq = f0 * f0 + 2.0 * f0 * dm + q * (0.5 * (R * R + L * L));
+    return r;
+  }
   const double s = std::sqrt(q);
   switch (a.kind) {
     case Kind::linear: r = {0.0, q, 1.0, 0.0, 1.0, true}; return r;
@@ -187,7 +238,8 @@ inline Moments moments_direct(const Activation& act, double q) {
     case Kind::erf: {
       const double w = std::sqrt(1.0 + 4.0 * q);
       r.mean = 0.0;
-      r.phi_sq = (2.0 / pi) * std::atan(2.0 * q / w);
+      // near DBL_MAX, 2q / sqrt(1 + 4q) as sqrt(q) / sqrt(1 + 1/(4q)) (no inf / inf)
+      r.phi_sq = (2.0 / pi) * std::atan(q > 1e300 ? s / std::sqrt(1.0 + 0.25 / q) : 2.0 * q / w);
       r.dphi_sq = (4.0 / pi) / w;
       r.d2phi_sq = (16.0 / pi) * q / (w * w * w);
       r.dV = (4.0 / pi) / ((1.0 + 2.0 * q) * w);
@@ -218,7 +270,10 @@ inline Moments moments_direct(const Activation& act, double q) {
     }
     case Kind::soft_threshold: {
       const Tail T = upper_tail(a.p0 / s);
-      r = {0.0, 2.0 * q * T.p2, 2.0 * T.p0, inf, 2.0 * T.p0, true};
+      // q (2 p2), not 2 q p2, and 2 p2, 2 p0 <= 1 (they are at most 1; rounding gave
+      // 1 + 2^-52 at tau / sqrt(q) ~ 0): no overflow to inf at q = DBL_MAX.
+      const double p0 = std::fmin(1.0, 2.0 * T.p0), p2 = std::fmin(1.0, 2.0 * T.p2);
+      r = {0.0, q * p2, p0, inf, p0, true};
       return r;
     }
     case Kind::linear_floor: {
@@ -239,12 +294,16 @@ inline Moments moments_direct(const Activation& act, double q) {
   detail::shifted_mesh(a, 0.0, s, mesh);
   double v[5];
   const bool big_q = q > 1.0;
+  // Near the top of the double range phi(sqrt(q) z)^2 overflows (elu, gelu, softplus at
+  // q > 1e305 gave NaN): E[phi^2] is integrated as q E[(phi / sqrt(q))^2] there.
+  const double phi_scale = q > 1e300 ? s : 1.0;
   auto f = [&](double z, double* y) {
     const double x = s * z, w = npdf(z);
     const Derivs g = derivs(a, x);
     const double p = g.f, d = g.d, d2 = g.d2;
+    const double ps = p / phi_scale;
     y[0] = p * w;
-    y[1] = p * p * w;
+    y[1] = ps * ps * w;
     y[2] = d * d * w;
     y[3] = d2 * d2 * w;
     // V'(q) / sigma_w^2 = d E[phi^2] / dq. For q <= 1 through E[phi'^2] + E[phi phi'']
@@ -256,7 +315,7 @@ inline Moments moments_direct(const Activation& act, double q) {
   };
   r.ok = quad::integrate<5>(f, mesh, detail::rtol_1d, detail::tiny_atol, v);
   r.mean = v[0];
-  r.phi_sq = v[1];
+  r.phi_sq = v[1] * phi_scale * phi_scale;
   r.dphi_sq = v[2];
   r.d2phi_sq = dphi_has_jump(a) ? inf : v[3];
   if (big_q) {
@@ -294,9 +353,8 @@ inline double shifted_mean(const Activation& act, int d, double m, double b,
     case Kind::selu: {
       const double al = a.kind == Kind::elu ? a.p0 : selu_alpha;
       const double la = a.kind == Kind::elu ? 1.0 : selu_lambda;
-      const double eb = detail::exp_below0(m, b);
-      if (d == 0) return la * (detail::relu_shift(m, b, 0.0) + al * (eb - nsf(t)));
-      return la * (ncdf(t) + al * eb);
+      if (d == 0) return la * (detail::relu_shift(m, b, 0.0) + al * detail::expm1_below0(m, b));
+      return la * (ncdf(t) + al * detail::exp_below0(m, b));
     }
     case Kind::gelu: {
       const double r2 = 1.0 + b * b, r = std::sqrt(r2), u = m / r;
@@ -313,10 +371,11 @@ inline double shifted_mean(const Activation& act, int d, double m, double b,
       return (d == 0 ? std::sin(m) : std::cos(m)) * e;
     }
     case Kind::hard_tanh: {
+      // normal_between: accurate also for a narrow window (a << b; a = 1e-8 gave NaN).
       const double al = a.p0, lo = (-al - m) / b, hi = (al - m) / b;
-      const double pin = detail::prob_between(lo, hi);
-      if (d == 1) return pin;
-      return al * (nsf(hi) - ncdf(lo)) + m * pin + b * (npdf(lo) - npdf(hi));
+      const detail::NormalPiece in = detail::normal_between(lo, 2.0 * al / b);
+      if (d == 1) return in.p0;
+      return al * (nsf(hi) - ncdf(lo)) + m * in.p0 + b * in.p1;
     }
     case Kind::shifted_relu:
       return d == 0 ? detail::relu_shift(m, b, a.p0) : nsf((a.p0 - m) / b);
@@ -326,7 +385,11 @@ inline double shifted_mean(const Activation& act, int d, double m, double b,
       return nsf((tau - m) / b) + nsf((tau + m) / b);
     }
     case Kind::linear_floor:
-      if (d == 0) return -a.p0 + detail::relu_shift(m, b, -a.p0);
+      // max(x, -a) = -a + (x + a)_+ = x + (-a - x)_+: the form whose correction is
+      // the small one, so that nothing cancels when the floor is many b from m.
+      if (d == 0)
+        return -a.p0 <= m ? m + detail::relu_shift(-m, b, a.p0)
+                          : -a.p0 + detail::relu_shift(m, b, -a.p0);
       return nsf((-a.p0 - m) / b);
     default: break;
   }
@@ -340,6 +403,34 @@ inline double shifted_mean(const Activation& act, int d, double m, double b,
   const bool good = quad::integrate<1, 1>(f, mesh, detail::rtol_inner, atol, &v);
   if (ok && !good) *ok = false;
   return v;
+}
+
+// E[phi'(u) phi'(v)] where u has variance 0 (the limit q1 -> 0+), v = sqrt(q2)(c Z1 +
+// sqrt(1 - c^2) Z2), for phi' with a jump at 0: R = phi'(0+), L = phi'(0-). The
+// vanishing u keeps the sign of Z1, so the limit is
+//   L E[phi'(v)] + (R - L) E[phi'(v); Z1 > 0],  E[phi'(v); Z1 > 0] = E[phi'(s2 W) Phi(c W / sc)],
+// and for q2 = 0 too the orthant probabilities P(Z1 > 0, v > 0) = 1/4 + asin(c) / (2 pi).
+// This is the convention of moments(q = 0).dphi_sq = (R^2 + L^2) / 2 (c = 1), so
+// Cauchy-Schwarz holds against the library's own moments.
+inline double bivariate_dphi_zero_variance(const Activation& a, double q2, double c) {
+  using namespace special;
+  const double R = dphi(a, 1e-300), L = dphi(a, -1e-300);
+  if (q2 == 0.0) {
+    const double same = 0.25 + std::asin(c) / (2.0 * pi), opposite = 0.5 - same;
+    return (R * R + L * L) * same + 2.0 * R * L * opposite;
+  }
+  const double s2 = std::sqrt(q2), sc = std::sqrt((1.0 - c) * (1.0 + c));
+  quad::Mesh mesh;
+  detail::shifted_mesh(a, 0.0, s2, mesh);
+  double v[2];
+  auto f = [&](double w, double* y) {
+    const double g = dphi(a, s2 * w) * npdf(w);
+    const double up = sc > 0.0 ? ncdf(c * w / sc) : (c * w > 0.0 ? 1.0 : 0.0);
+    y[0] = g;
+    y[1] = g * up;
+  };
+  quad::integrate<2>(f, mesh, detail::rtol_1d, detail::tiny_atol, v);
+  return L * v[0] + (R - L) * v[1];
 }
 
 // E[phi^(d)(u) phi^(d)(v)], u = sqrt(q1) Z1, v = sqrt(q2)(c Z1 + sqrt(1-c^2) Z2),
@@ -360,6 +451,8 @@ inline double bivariate_direct(const Activation& act, int d, double q1, double q
     return 0.5 * (dphi(a, 1e-300) + dphi(a, -1e-300));
   };
   const double s1 = std::sqrt(q1), s2 = std::sqrt(q2);
+  if (d == 1 && (q1 == 0.0 || q2 == 0.0) && dphi(a, 1e-300) != dphi(a, -1e-300))
+    return bivariate_dphi_zero_variance(a, q1 == 0.0 ? q2 : q1, c);
   if (q1 == 0.0) return F0() * shifted_mean(a, d, 0.0, s2);
   if (q2 == 0.0) return F0() * shifted_mean(a, d, 0.0, s1);
   const double sc = std::sqrt((1.0 - c) * (1.0 + c));  // sqrt(1 - c^2)

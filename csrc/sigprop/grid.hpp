@@ -77,7 +77,8 @@ inline void qmap(const Activation& a, const double* q, const double* sw, const d
   parallel_for(n, n_threads, [&](idx_t i) {
     const Moments m = sigprop::moments(a, q[i]);
     const double sw2 = sw[i] * sw[i];
-    v[i] = sb[i] * sb[i] + sw2 * m.phi_sq;
+    // sigma_w = 0: the layer ignores phi entirely (no 0 * inf = NaN where E[phi^2] overflows)
+    v[i] = sb[i] * sb[i] + (sw2 == 0.0 ? 0.0 : sw2 * m.phi_sq);
     slope[i] = sw2 * m.dV;
     chi1[i] = sw2 * m.dphi_sq;
   });
@@ -129,13 +130,11 @@ inline void fixed_points(const Activation& a, const double* sw, const double* sb
   });
 }
 
-// EOC points at each sigma_b; outputs are (n, eoc_max_branches), padded with
-// NaN and kind -1 beyond n_branches[i].
-inline void eoc(const Activation& a, const double* sb, idx_t n, double* sigma_w, double* q,
-                double* slope, std::int32_t* kind, std::int32_t* n_branches, int n_threads) {
-  static_assert(EocTable::n > 0, "empty EOC table");
-  EocTable table;
-  parallel_for(EocTable::n, n_threads, [&](idx_t i) { eoc_table_entry(a, table, int(i)); });
+// EOC points at each sigma_b against a prebuilt table (see eoc_table); outputs
+// are (n, eoc_max_branches), padded with NaN and kind -1 beyond n_branches[i].
+inline void eoc_cells(const Activation& a, const EocTable& table, const double* sb, idx_t n,
+                      double* sigma_w, double* q, double* slope, std::int32_t* kind,
+                      std::int32_t* n_branches, int n_threads) {
   parallel_for(n, n_threads, [&](idx_t i) {
     EocPoint pts[eoc_max_branches];
     const int nb = eoc_roots(a, table, sb[i], pts);
@@ -155,23 +154,50 @@ inline void eoc(const Activation& a, const double* sb, idx_t n, double* sigma_w,
   });
 }
 
+// Entries [begin, end) of the EOC root-bracketing table of activation a.
+inline void eoc_table(const Activation& a, EocTable& table, idx_t begin, idx_t end,
+                      int n_threads) {
+  parallel_for(end - begin, n_threads,
+               [&](idx_t i) { eoc_table_entry(a, table, int(begin + i)); });
+}
+
+// EOC points at each sigma_b; outputs are (n, eoc_max_branches), padded with
+// NaN and kind -1 beyond n_branches[i].
+inline void eoc(const Activation& a, const double* sb, idx_t n, double* sigma_w, double* q,
+                double* slope, std::int32_t* kind, std::int32_t* n_branches, int n_threads) {
+  static_assert(EocTable::n > 0, "empty EOC table");
+  EocTable table;
+  eoc_table(a, table, 0, EocTable::n, n_threads);
+  eoc_cells(a, table, sb, n, sigma_w, q, slope, kind, n_branches, n_threads);
+}
+
 // One layer of the NNGP kernel of a batch: K (m x m, symmetric, row-major)
 // to K' = sb2 + sw2 E[phi(u_a) phi(u_b)] with (u_a, u_b) ~ N(0, K). The Hermite
-// expansion of each input (at its variance K_aa) is built once, so that a pair
-// costs one truncated series (a few dozen to a few hundred multiply-adds) unless
-// its truncation bound fails (|c| next to 1), where the pair falls back to the
-// quadrature.
-inline void kernel_layer(const Activation& act, const double* K, idx_t m, double sw2, double sb2,
-                         double* Kout, int n_threads) {
+// expansion of each input (at its variance K_aa) is built once
+// (kernel_expansions), so that a pair costs one truncated series (a few dozen to a
+// few hundred multiply-adds) unless its truncation bound fails (|c| next to 1),
+// where the pair falls back to the quadrature. Both steps work on ranges of rows
+// [begin, end), so that a caller can run a layer in blocks.
+inline void kernel_expansions(const Activation& act, const double* K, idx_t m,
+                              std::vector<HermiteAt>& H, idx_t begin, idx_t end, int n_threads) {
   const Activation a = canonical(act);
-  const bool series = uses_hermite_table(a.kind);
-  std::vector<HermiteAt> H(series ? size_t(m) : 0);
-  if (series)
-    parallel_for(m, n_threads, [&](idx_t i) {
-      H[i].set(a, K[i * m + i], true);
-    });
-  // One task per row i (pairs j >= i): rows shrink, which dynamic scheduling balances.
-  parallel_for(m, n_threads, [&](idx_t i) {
+  if (!uses_hermite_table(a.kind)) return;
+  if (H.size() != size_t(m)) H.resize(size_t(m));
+  parallel_for(end - begin, n_threads, [&](idx_t k) {
+    const idx_t i = begin + k;
+    H[i].set(a, K[i * m + i], true);
+  });
+}
+
+// Rows [begin, end) of the upper triangle (pairs j >= i), H from kernel_expansions.
+inline void kernel_layer_rows(const Activation& act, const double* K, idx_t m, double sw2,
+                              double sb2, const std::vector<HermiteAt>& H, double* Kout,
+                              idx_t begin, idx_t end, int n_threads) {
+  const Activation a = canonical(act);
+  const bool series = uses_hermite_table(a.kind) && H.size() == size_t(m);
+  // One task per row (rows shrink, which dynamic scheduling balances).
+  parallel_for(end - begin, n_threads, [&](idx_t k) {
+    const idx_t i = begin + k;
     for (idx_t j = i; j < m; ++j) {
       const double qi = K[i * m + i], qj = K[j * m + j];
       double v;
@@ -189,6 +215,13 @@ inline void kernel_layer(const Activation& act, const double* K, idx_t m, double
       Kout[j * m + i] = v;
     }
   });
+}
+
+inline void kernel_layer(const Activation& a, const double* K, idx_t m, double sw2, double sb2,
+                         double* Kout, int n_threads) {
+  std::vector<HermiteAt> H;
+  kernel_expansions(a, K, m, H, 0, m, n_threads);
+  kernel_layer_rows(a, K, m, sw2, sb2, H, Kout, 0, m, n_threads);
 }
 
 }  // namespace grid

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Any
 
@@ -16,7 +17,10 @@ def as_float_array(value: Any, name: str) -> np.ndarray:
     Booleans, complex numbers, strings and objects are rejected rather than
     silently cast.
     """
-    if isinstance(value, (str, bytes)):
+    if isinstance(value, (str, bytes, bytearray)) or (
+        isinstance(value, memoryview) and value.format in ("B", "b", "c")
+    ):
+        # bytes-like objects would be read as arrays of small integers (b"ab" -> [97, 98])
         raise TypeError(f"{name} must be a real number or array of real numbers, got {value!r}")
     try:
         arr = np.asarray(value)
@@ -71,20 +75,40 @@ def correlation(value: Any, name: str = "c") -> np.ndarray:
     return arr
 
 
+#: Absolute upper bound on n_threads (the compiled core re-checks it).
+MAX_THREADS = 1024
+
+
+def max_n_threads() -> int:
+    """The largest accepted ``n_threads``: 4 x ``os.cpu_count()``, at most 1024.
+
+    More threads than that only oversubscribe the CPUs, and very many make the
+    OpenMP runtime fail to create threads (which aborts the process).
+    """
+    return max(1, min(MAX_THREADS, 4 * (os.cpu_count() or 1)))
+
+
 def resolve_n_threads(n_threads: int | None) -> int:
     """Number of OpenMP threads, following scikit-learn's convention.
 
     ``None`` uses every thread OpenMP would use by default (``OMP_NUM_THREADS``
     or the number of CPUs); a positive ``n`` uses ``n``; a negative ``n`` uses
     ``cpus + 1 + n`` (``-1``: all CPUs, ``-2``: all but one), at least one.
+    ``n`` must not exceed :func:`max_n_threads` (4 x the CPU count, at most 1024).
     """
+    limit = max_n_threads()
     if n_threads is None:
-        return max(1, int(_core.max_threads()))
+        return max(1, min(limit, int(_core.max_threads())))
     if isinstance(n_threads, bool) or not isinstance(n_threads, (int, np.integer)):
         raise TypeError(f"n_threads must be an int or None, got {n_threads!r}")
     n = int(n_threads)
     if n == 0:
         raise ValueError("n_threads must be a non-zero int or None, got 0")
+    if n > limit:
+        raise ValueError(
+            f"n_threads must be at most {limit} (4 x os.cpu_count(), at most {MAX_THREADS}), "
+            f"got {n}"
+        )
     if n < 0:
         cpus = os.cpu_count() or 1
         n = max(1, cpus + 1 + n)
@@ -96,11 +120,55 @@ def scalar_or_array(arr: np.ndarray, scalar: bool) -> Any:
     return arr[()] if scalar else arr
 
 
-def positive_int(value: Any, name: str) -> int:
-    """``value`` as an int >= 1 (bools rejected); ValueError naming ``name`` otherwise."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+def real_scalar(value: Any, name: str) -> float:
+    """``value`` as a finite Python float (int, float or NumPy real scalar; not bool).
+
+    TypeError for other types, ValueError (not OverflowError) for values such as
+    ``10**400`` that no double holds, and for NaN or inf.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+        value, (int, float, np.integer, np.floating)
+    ):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    try:
+        out = float(value)
+    except OverflowError:
+        digits = len(str(abs(int(value))))
+        raise ValueError(f"{name} must be finite, got an int of {digits} digits") from None
+    if not math.isfinite(out):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return out
+
+
+def int_choice(value: Any, name: str, allowed: tuple[int, ...]) -> int:
+    """``value`` as one of the ints ``allowed``; bools are rejected like elsewhere."""
+    if (
+        isinstance(value, (bool, np.bool_))
+        or not isinstance(value, (int, np.integer))
+        or int(value) not in allowed
+    ):
+        choices = ", ".join(map(str, allowed[:-1])) + f" or {allowed[-1]}"
+        raise ValueError(f"{name} must be {choices}, got {value!r}")
     return int(value)
+
+
+def positive_int(value: Any, name: str, maximum: int | None = None) -> int:
+    """``value`` as an int >= 1 (bools rejected); ValueError naming ``name`` otherwise.
+
+    ``maximum``: an upper bound (a documented time or memory bound of the caller).
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be an int >= 1, got {_short(value)}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be at most {maximum}, got {_short(value)}")
+    return int(value)
+
+
+def _short(value: Any) -> str:
+    """repr of value, huge ints abbreviated."""
+    if isinstance(value, (int, np.integer)) and abs(int(value)) > 10**30:
+        return f"an int of {len(str(abs(int(value))))} digits"
+    return repr(value)
 
 
 def data_matrix(value: Any, name: str = "X") -> np.ndarray:

@@ -98,10 +98,9 @@ class Activation:
         At a kink the right derivative is returned.
         """
         from . import _core
-        from ._validation import as_float_array, scalar_or_array
+        from ._validation import as_float_array, int_choice, scalar_or_array
 
-        if derivative not in (0, 1, 2):
-            raise ValueError(f"derivative must be 0, 1 or 2, got {derivative!r}")
+        derivative = int_choice(derivative, "derivative", (0, 1, 2))
         xa = as_float_array(x, "x")
         p0, p1 = self.core_params
         out = _core.evaluate(self.kind, p0, p1, int(derivative), xa.ravel())

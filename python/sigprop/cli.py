@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -179,6 +180,15 @@ def _add_scan_parser(sub) -> None:
     p.add_argument("--no-correlation", action="store_true", help="skip c*, chi_c, xi_c (faster)")
     p.add_argument("--chunk-cells", type=int, default=1 << 18, help="cells per core call")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument(
+        "--resume",
+        action="store_true",
+        help="finish the partial store of an interrupted scan (OUTPUT's .partial twin)",
+    )
+    g.add_argument(
+        "-f", "--force", action="store_true", help="replace an existing OUTPUT (a sigprop store)"
+    )
     p.set_defaults(func=cmd_scan)
 
 
@@ -202,6 +212,8 @@ def cmd_scan(args: argparse.Namespace, out: TextIO | None = None) -> int:
         chunk_cells=args.chunk_cells,
         progress=False if args.quiet else None,
         out=args.output,
+        overwrite=args.force,
+        resume=args.resume,
     )
     if not args.quiet:
         n = int(np.prod([ds.sizes[d] for d in ds["phase"].dims]))
@@ -230,6 +242,9 @@ def _add_eoc_parser(sub) -> None:
     p.add_argument("activations", nargs="+", help="activation names")
     _add_grid_arguments(p, sigma_w=False)
     p.add_argument("-o", "--output", help="save to *.nc, *.zarr or *.csv instead of printing")
+    p.add_argument(
+        "-f", "--force", action="store_true", help="replace an existing OUTPUT (a sigprop store)"
+    )
     p.set_defaults(func=cmd_eoc, sigma_b="0:2:21")
 
 
@@ -243,7 +258,7 @@ def cmd_eoc(args: argparse.Namespace, out: TextIO | None = None) -> int:
     acts = args.activations if params else _activations(args.activations)
     e = eoc_curve(acts, sb, params=params, n_threads=args.threads)
     if args.output:
-        _save_dataset(e, args.output)
+        _save_dataset(e, args.output, force=args.force)
         return 0
     df = e.to_dataframe().reset_index()
     df = df[df["kind"] >= 0]
@@ -254,16 +269,43 @@ def cmd_eoc(args: argparse.Namespace, out: TextIO | None = None) -> int:
     return 0
 
 
-def _save_dataset(ds, path: str) -> None:
-    low = path.lower().rstrip("/")
-    if low.endswith(".zarr"):
-        ds.to_zarr(path, mode="w", consolidated=False)
-    elif low.endswith(".csv"):
-        ds.to_dataframe().to_csv(path)
-    elif low.endswith((".nc", ".nc4")):
-        ds.to_netcdf(path, engine="h5netcdf")
+def _save_dataset(ds, path: str, force: bool = False) -> None:
+    """Write ``ds`` to .zarr/.nc/.csv: under a temporary name, renamed on success.
+
+    An existing ``path`` is replaced only with ``force``, and only if it is a
+    store sigprop wrote (a .csv file: any file).
+    """
+    from .scans import (
+        _check_kind,
+        _partial_path,
+        _remove_store,
+        _require_sigprop_store,
+        _store_format,
+    )
+
+    low = path.lower().rstrip("/\\")
+    fmt = "csv" if low.endswith(".csv") else _store_format(path, "output")
+    _check_kind(path, fmt, "output")
+    if os.path.exists(path):
+        if not force:
+            raise FileExistsError(f"output {path!r} exists; pass --force to replace it")
+        if fmt != "csv":
+            _require_sigprop_store(path, fmt)
+    tmp = _partial_path(path)
+    if os.path.exists(tmp):
+        if fmt == "csv":
+            os.remove(tmp)
+        else:
+            _remove_store(tmp, fmt)
+    if fmt == "zarr":
+        ds.to_zarr(tmp, mode="w-", consolidated=False)
+    elif fmt == "csv":
+        ds.to_dataframe().to_csv(tmp)
     else:
-        raise ValueError(f"output must end in .nc, .zarr or .csv, got {path!r}")
+        ds.to_netcdf(tmp, engine="h5netcdf")
+    if os.path.isdir(path):
+        _remove_store(path, fmt)
+    os.replace(tmp, path)
 
 
 def _open_scan(path: str):
@@ -368,8 +410,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if hasattr(args, "func"):
         try:
             return args.func(args)
-        except (ValueError, TypeError) as exc:
-            parser.error(str(exc))
+        except (ValueError, TypeError, OSError) as exc:
+            # One clear line for bad arguments and for file-system problems
+            # (missing directory, permission, existing output), no traceback.
+            msg = str(exc)
+            if isinstance(exc, OSError) and exc.filename and str(exc.filename) not in msg:
+                msg = f"{msg}: {exc.filename}"
+            parser.error(msg)
     parser.error(f"unknown command {args.command!r}")  # pragma: no cover
     return 2  # pragma: no cover
 

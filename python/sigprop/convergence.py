@@ -58,7 +58,15 @@ __all__ = [
 ]
 
 _RELU_FAMILY = ("relu", "leaky_relu")
-_HERMITE_ORDERS = (256, 512, 1024, 2048, 4096, 8192)
+_HERMITE_ORDERS = (256, 512, 1024, 2048, 4096)
+# Above this q the Hermite series of a smooth phi(sqrt(q) x) converges too slowly
+# (tanh at q = 100 still has a 1e-10 tail after 8192 terms, which took 22 s; gelu at
+# q = 1273, the EOC at sigma_b = 2, ran 190 s and failed): the correlation map is
+# then evaluated by the compiled bivariate expectation instead (bounded time).
+_HERMITE_Q_MAX = 100.0
+#: Largest depth of correlation_convergence (80 MB of gaps; ~10 s for the
+#: closed-form maps, ~1 ms per layer for the quadrature map).
+MAX_DEPTH = 10_000_000
 _HERMITE_TOL = 1e-14
 
 
@@ -85,7 +93,9 @@ class ConvergenceResult:
         The predicted asymptotic constant: 9 pi^2 / 2 for relu, 4 / s^2 for
         other kinks, beta_q for smooth phi.
     method : str
-        How the map was evaluated: "arc-cosine", "hermite", "quadrature".
+        How the map was evaluated: "arc-cosine" (relu family), "hermite" (smooth
+        phi with q* <= 100), "quadrature" (kinks, or smooth phi at larger q*: one
+        compiled bivariate expectation per layer).
     status : str
         "ok", "no_eoc" (no EOC point at sigma_b), "identity" (q* = 0: the
         map is c -> c).
@@ -170,6 +180,9 @@ def _relu_gap_map(beta: float):
 
 
 def _hermite_gap_map(act: Activation, q: float, sigma_w: float):
+    """The gap map through the Hermite series, or None where it converges too slowly."""
+    if q > _HERMITE_Q_MAX:
+        return None
     total = q * float(gaussian_moments(act, q).dphi_sq)  # sum n a_n^2
     for n in _HERMITE_ORDERS:
         a = hermite_coefficients(act, n, q=q)
@@ -178,10 +191,7 @@ def _hermite_gap_map(act: Activation, q: float, sigma_w: float):
         if total - float(nn @ w) <= _HERMITE_TOL * total:
             break
     else:
-        raise RuntimeError(
-            f"Hermite series of {act} at q = {q:.6g} did not converge in {n} terms; "
-            "the correlation map cannot be evaluated to full accuracy"
-        )
+        return None
     scale = sigma_w**2 / q
 
     def g(delta: float) -> float:
@@ -254,7 +264,8 @@ def correlation_convergence(
     44.25
     """
     act = resolve(activation)
-    positive_int(depth, "depth")
+    # time and memory bound: one map evaluation and one float64 per layer
+    positive_int(depth, "depth", MAX_DEPTH)
     sb = float(sigma(sigma_b, "sigma_b"))
     c0v = float(as_float_array(c0, "c0"))
     if not -1.0 <= c0v <= 1.0:
@@ -283,8 +294,7 @@ def correlation_convergence(
     if act.name in _RELU_FAMILY:
         g, constant = _relu_gap_map(act.params.get("negative_slope", 0.0))
         exponent, method = 2, "arc-cosine"
-    elif not act.kinks:
-        g = _hermite_gap_map(act, q, sw)
+    elif not act.kinks and (g := _hermite_gap_map(act, q, sw)) is not None:
         constant = float(eoc_beta_q(act, sb).beta_q[()])
         exponent, method = 1, "hermite"
     else:

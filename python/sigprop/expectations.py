@@ -15,7 +15,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import _core
-from ._validation import correlation, resolve_n_threads, scalar_or_array, variance
+from ._validation import correlation, int_choice, resolve_n_threads, scalar_or_array, variance
 from .activations import Activation, resolve
 
 __all__ = ["AccuracyWarning", "Moments", "bivariate_expectation", "gaussian_moments"]
@@ -120,8 +120,7 @@ def bivariate_expectation(
     takes over.
     """
     act = resolve(activation)
-    if derivative not in (0, 1):
-        raise ValueError(f"derivative must be 0 or 1, got {derivative!r}")
+    derivative = int_choice(derivative, "derivative", (0, 1))
     a1, a2, ac = np.broadcast_arrays(variance(q1, "q1"), variance(q2, "q2"), correlation(c))
     p0, p1 = act.core_params
     out, flags = _core.bivariate(

@@ -31,6 +31,9 @@ GRAM_METHODS: tuple[str, ...] = ("auto", "closed", "hermite", "quadrature")
 
 _HERMITE_ORDERS = (256, 512, 1024, 2048, 4096)
 _HERMITE_TOL = 1e-15
+_HERMITE_Q_MAX = 100.0
+#: Largest number of rows gram_infinite accepts (memory bound).
+MAX_GRAM_ROWS = 10_000
 
 
 def _check_X(X) -> np.ndarray:
@@ -93,6 +96,13 @@ def gram_infinite(
     numpy.ndarray, shape (n, n)
         Symmetric positive semi-definite (up to rounding).
 
+    Notes
+    -----
+    Bounds: at most 10,000 rows (about 6 live n x n float64 arrays: 5 GB at
+    the bound); ``"auto"`` uses the Hermite series only for |x|^2 <= 100;
+    ``method="hermite"`` beyond the bounds of :func:`hermite_coefficients`
+    raises ValueError.
+
     Examples
     --------
     >>> import numpy as np, sigprop
@@ -105,6 +115,11 @@ def gram_infinite(
     if method not in GRAM_METHODS:
         raise ValueError(f"method must be one of {', '.join(GRAM_METHODS)}, got {method!r}")
     Xa = _check_X(X)
+    if Xa.shape[0] > MAX_GRAM_ROWS:
+        raise ValueError(
+            f"X has {Xa.shape[0]} rows; gram_infinite builds several n x n float64 arrays "
+            f"(8 n^2 bytes each) and accepts at most {MAX_GRAM_ROWS} rows"
+        )
     inner, rho, norms = _correlations(Xa)
     relu_like = act.name in ("relu", "leaky_relu")
     if method == "closed" and not relu_like:
@@ -121,8 +136,12 @@ def gram_infinite(
     else:
         G = None
         smooth = not act.kinks
-        if (method == "hermite" or (method == "auto" and smooth)) and equal_norms:
-            b, tail = _hermite_derivative_kernel(act, float(norms[0] ** 2))
+        # "auto" takes the series only where it converges fast (q <= 100, as in
+        # correlation_convergence); at large q it needs too many terms and nodes.
+        q0 = float(norms[0] ** 2)
+        auto_series = method == "auto" and smooth and q0 <= _HERMITE_Q_MAX
+        if (method == "hermite" or auto_series) and equal_norms:
+            b, tail = _hermite_derivative_kernel(act, q0)
             if tail <= _HERMITE_TOL * float(b @ b) or method == "hermite":
                 if tail > _HERMITE_TOL * float(b @ b):
                     raise ValueError(

@@ -28,13 +28,17 @@ import warnings
 import numpy as np
 
 from . import _core
-from ._validation import as_float_array, check_finite, variance
+from ._validation import as_float_array, check_finite, int_choice, variance
 from .activations import Activation, resolve
 from .expectations import AccuracyWarning
 
 __all__ = ["dual_kernel", "hermite_coefficients"]
 
 _RELU_FAMILY = ("relu", "leaky_relu")
+#: highest order of the closed forms (relu family) and of the core's rule, whose
+#: cost grows like n_max^1.5 and does not depend on q (20,000: about 10 s)
+_MAX_ORDER = 1_000_000
+_MAX_ORDER_RULE = 20_000
 
 
 def _relu_step_coefficients(n_max: int) -> np.ndarray:
@@ -93,12 +97,20 @@ def hermite_coefficients(
     q : float
         Variance of the pre-activation, > 0 (1 for unit-norm inputs and
         weights N(0, I)).
+
     derivative : {0, 1}
         Expand phi (0) or phi' (1).
 
     Returns
     -------
     numpy.ndarray, shape (n_max + 1,)
+
+    Raises
+    ------
+    ValueError
+        For n_max beyond the time bound: 1,000,000 for relu / leaky_relu
+        (closed forms), 20,000 otherwise (the rule's time grows like
+        n_max^1.5, about 10 s there, and does not depend on q).
 
     Notes
     -----
@@ -118,14 +130,20 @@ def hermite_coefficients(
     act = resolve(activation)
     if isinstance(n_max, bool) or not isinstance(n_max, (int, np.integer)) or n_max < 0:
         raise ValueError(f"n_max must be a non-negative int, got {n_max!r}")
+    if n_max > _MAX_ORDER:
+        raise ValueError(f"n_max must be at most {_MAX_ORDER}, got {n_max!r}"[:200])
     n_max = int(n_max)
-    if derivative not in (0, 1):
-        raise ValueError(f"derivative must be 0 or 1, got {derivative!r}")
+    derivative = int_choice(derivative, "derivative", (0, 1))
     qv = float(variance(q, "q"))
     if not qv > 0:
         raise ValueError(f"q must be > 0, got {q!r}")
     if act.name in _RELU_FAMILY:
         return _closed_form(act, n_max, qv, derivative)
+    if n_max > _MAX_ORDER_RULE:
+        raise ValueError(
+            f"n_max must be at most {_MAX_ORDER_RULE} for {act} (quadrature time grows "
+            f"like n_max^1.5), got {n_max!r}"
+        )
     # phi' expands through Stein's identity b_n = sqrt(n + 1) a_{n+1} / sqrt(q): one more order.
     n_phi = n_max + 1 if derivative == 1 else n_max
     p0, p1 = act.core_params

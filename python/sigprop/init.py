@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._validation import positive_int
 from .activations import Activation, resolve
 from .activations import activation as _make_activation
 
@@ -177,11 +178,19 @@ def init_sigma_w(
     sigma_b : float
         Bias standard deviation (only ``"eoc"`` depends on it).
     fan_in, fan_out : int, optional
+        Layer fan-in and fan-out, ints >= 1 (validated whenever given).
 
     Returns
     -------
     float
     """
+    # Every argument is validated whatever the scheme uses.
+    resolve(activation)
+    sigma_b = _scalar_sigma(sigma_b, "sigma_b")
+    fans = {}
+    for fname, fan in (("fan_in", fan_in), ("fan_out", fan_out)):
+        if fan is not None:
+            fans[fname] = positive_int(fan, fname, 2**53)
     if isinstance(scheme, (int, float, np.floating, np.integer)) and not isinstance(scheme, bool):
         return _scalar_sigma(scheme, "scheme")
     if not isinstance(scheme, str) or scheme not in SCHEMES:
@@ -194,9 +203,9 @@ def init_sigma_w(
         return he_gain(activation)
     if scheme == "lecun":
         return 1.0
-    if fan_in is None or fan_out is None:
+    if len(fans) < 2:
         raise ValueError("the glorot scheme needs fan_in and fan_out")
-    return math.sqrt(2.0 * fan_in / (fan_in + fan_out))
+    return math.sqrt(2.0 * fans["fan_in"] / (fans["fan_in"] + fans["fan_out"]))
 
 
 def initialize(

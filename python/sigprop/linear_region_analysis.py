@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._validation import as_float_array, check_finite, positive_int, sigma
+from ._validation import as_float_array, check_finite, positive_int, real_scalar, sigma
 from .activations import linear_region
 from .eoc import eoc
 from .meanfield import chi1, fixed_point, propagate
@@ -84,8 +84,8 @@ def linear_region_table(ratio, *, a: float = 1.0, tail: str = "clip") -> LinearR
     ratio : array_like
         Values of a / sigma_b, > 0.
     a : float
-        Half-width of the linear region (for hard tanh the results, scaled as
-        q / a^2, do not depend on it).
+        Half-width of the linear region, in [1e-100, 1e100] (for hard tanh the
+        results, scaled as q / a^2, do not depend on it).
     tail : {"clip", "tanh", "floor"}
         Shape outside [-a, a], see :func:`sigprop.linear_region`.
 
@@ -93,6 +93,10 @@ def linear_region_table(ratio, *, a: float = 1.0, tail: str = "clip") -> LinearR
     -------
     LinearRegionTable
     """
+    a = real_scalar(a, "a")
+    if not 1e-100 <= a <= 1e100:
+        # q* scales as a^2: beyond this range q* or q* / a^2 leave the double range
+        raise ValueError(f"a must lie in [1e-100, 1e100], got {a!r}")
     r = as_float_array(ratio, "ratio")
     check_finite(r, "ratio")
     if np.any(r <= 0):

@@ -13,12 +13,14 @@ pre-activation, ``c`` the correlation of two pre-activations.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import _core
 from ._validation import (
+    _short,
     correlation,
     data_matrix,
     positive_int,
@@ -54,6 +56,12 @@ STATUS: tuple[str, ...] = (
 
 #: |chi1 - 1| below this counts as the edge of chaos in ``phase``.
 EDGE_TOL = 1e-12
+
+#: Memory bounds: propagate's (depth + 1) x n outputs and nngp_kernel's
+#: return_all stack hold at most this many float64 values each (400 MB).
+MAX_PROPAGATE_CELLS = 50_000_000
+#: Time bound of nngp_kernel: at most this many layers.
+MAX_KERNEL_DEPTH = 1_000_000
 
 
 def _flat(*arrays: np.ndarray) -> tuple[tuple[int, ...], list[np.ndarray]]:
@@ -207,7 +215,7 @@ def propagate(
     Propagation
     """
     if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 0:
-        raise ValueError(f"depth must be a non-negative int, got {depth!r}")
+        raise ValueError(f"depth must be a non-negative int, got {_short(depth)}")
     act = resolve(activation)
     sw = float(np.asarray(sigma(sigma_w, "sigma_w")))
     sb = float(np.asarray(sigma(sigma_b, "sigma_b")))
@@ -217,6 +225,12 @@ def propagate(
     nt = resolve_n_threads(n_threads)
     p0, p1 = act.core_params
     n = qa.size
+    if (depth + 1) * n > MAX_PROPAGATE_CELLS:
+        # three (depth + 1, n) float64 arrays are returned
+        raise ValueError(
+            f"depth must keep (depth + 1) x {n} inputs <= {MAX_PROPAGATE_CELLS} "
+            f"(memory bound), got depth = {_short(depth)}"
+        )
     swv, sbv = np.full(n, sw), np.full(n, sb)
     Q = np.empty((depth + 1, n))
     QB = np.empty((depth + 1, n))
@@ -245,6 +259,7 @@ def nngp_kernel(
     *,
     return_all: bool = False,
     n_threads: int | None = None,
+    progress: bool | None = None,
 ) -> np.ndarray:
     """The infinite-width (NNGP) kernel of a batch of inputs after ``depth`` layers.
 
@@ -264,13 +279,30 @@ def nngp_kernel(
     return_all : bool
         Return every layer's kernel, shape (depth, n, n), instead of the last.
     n_threads : int or None
+    progress : bool or None
+        tqdm progress bar over the rows of every layer (needs tqdm, in the
+        ``scan`` extra); ``None`` shows one for long work (n >= 2000) when
+        stderr is a terminal.
 
     Returns
     -------
     numpy.ndarray, shape (n, n) or (depth, n, n)
+
+    Notes
+    -----
+    Each layer builds the Hermite expansion of every input once (at its
+    variance K_aa) and evaluates each pair as a truncated Mehler series with a
+    rigorous bound, falling back to quadrature for pairs next to |c| = 1 (see
+    :func:`~sigprop.bivariate_expectation`); closed forms for the relu family,
+    erf and sin. The core checks for Ctrl-C every 20-50 ms.
     """
-    positive_int(depth, "depth")
+    positive_int(depth, "depth", MAX_KERNEL_DEPTH)
     Xa = data_matrix(X, "X")
+    if return_all and depth * Xa.shape[0] ** 2 > MAX_PROPAGATE_CELLS:
+        raise ValueError(
+            f"depth x n^2 = {depth} x {Xa.shape[0]}^2 must be <= {MAX_PROPAGATE_CELLS} with "
+            "return_all=True (memory bound)"
+        )
     act = resolve(activation)
     sw = float(np.asarray(sigma(sigma_w, "sigma_w")))
     sb = float(np.asarray(sigma(sigma_b, "sigma_b")))
@@ -279,10 +311,30 @@ def nngp_kernel(
     K = sb * sb + sw * sw * (Xa @ Xa.T) / Xa.shape[1]
     K = 0.5 * (K + K.T)
     layers = [K]
-    for _ in range(depth - 1):
-        K = _core.kernel_layer(act.kind, p0, p1, K, sw, sb, nt)
-        layers.append(K)
+    bar = _row_bar((depth - 1) * Xa.shape[0], progress)
+    try:
+        for _ in range(depth - 1):
+            K = _core.kernel_layer(
+                act.kind, p0, p1, K, sw, sb, nt, None if bar is None else bar.update
+            )
+            layers.append(K)
+    finally:
+        if bar is not None:
+            bar.close()
     return np.stack(layers) if return_all else K
+
+
+def _row_bar(total: int, progress: bool | None):
+    """A tqdm bar counting kernel rows, or None."""
+    if progress is None:
+        progress = total >= 2000 and bool(getattr(sys.stderr, "isatty", lambda: False)())
+    if not progress:
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError as exc:
+        raise ImportError('progress=True needs tqdm: pip install ".[scan]"') from exc
+    return tqdm(total=total, desc="nngp_kernel", unit="row", file=sys.stderr)
 
 
 @dataclass(frozen=True)

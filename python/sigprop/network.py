@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _core
-from ._validation import as_float_array, check_finite, sigma
+from ._validation import as_float_array, check_finite, real_scalar, sigma
 from .activations import Activation, resolve
 from .meanfield import chi1, propagate
 
@@ -390,7 +390,7 @@ def correlated_inputs(
     sw, sb = _scalar_sigma(sigma_w, "sigma_w"), _scalar_sigma(sigma_b, "sigma_b")
     if sw == 0:
         raise ValueError("sigma_w must be > 0, got 0.0")
-    q1, c1 = float(q1), float(c1)
+    q1, c1 = real_scalar(q1, "q1"), real_scalar(c1, "c1")
     if not q1 > sb * sb:
         raise ValueError(f"q1 must exceed sigma_b^2 = {sb * sb:g}, got {q1!r}")
     rho = (c1 * q1 - sb * sb) / (q1 - sb * sb)
@@ -503,6 +503,13 @@ def simulate(
     if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
         raise ValueError(f"inputs must be a non-empty 2-d array (batch, d), got shape {X.shape}")
     check_finite(X, "inputs")
+    with np.errstate(over="ignore"):
+        q1 = sb * sb + sw * sw * np.einsum("ij,ij->i", X, X) / X.shape[1]
+    if not np.all(np.isfinite(q1)):
+        raise ValueError(
+            f"sigma_w = {sw!r}, sigma_b = {sb!r} and the inputs give an infinite layer-1 "
+            "variance q^1 = sigma_b^2 + sigma_w^2 |x|^2 / d; scale them down"
+        )
     if widths is None:
         if width is None or depth is None:
             raise ValueError("give widths=(N_1, ..., N_L), or width and depth")

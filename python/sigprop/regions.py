@@ -210,7 +210,10 @@ def count_linear_regions(
     if np.array_equal(x0, x1):
         raise ValueError(f"start and end must differ, both are {start!r}")
     for name, tol in (("split_tol", split_tol), ("merge_rtol", merge_rtol), ("t_atol", t_atol)):
-        if not (isinstance(tol, (int, float)) and 0.0 <= tol < 0.5):
+        is_real = isinstance(tol, (int, float, np.integer, np.floating)) and not isinstance(
+            tol, (bool, np.bool_)
+        )
+        if not (is_real and 0.0 <= tol < 0.5):
             raise ValueError(f"{name} must be a number in [0, 0.5), got {tol!r}")
     direction = x1 - x0
     t, intercept, slope = _regions.walk(ws, bs, x0, direction, float(split_tol), float(t_atol))

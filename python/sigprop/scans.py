@@ -34,11 +34,24 @@ from .meanfield import EDGE_TOL, STATUS
 if TYPE_CHECKING:  # pragma: no cover
     import xarray
 
-__all__ = ["PHASES", "activation_from_label", "eoc_curve", "phase_codes", "scan"]
+__all__ = [
+    "NOT_COMPUTED",
+    "PHASES",
+    "activation_from_label",
+    "activation_label",
+    "eoc_curve",
+    "phase_codes",
+    "scan",
+]
 
 #: Phase codes of :func:`scan` (index = code). "marginal": every q is a fixed
 #: point and chi1 is undefined; "failed": the fixed point was not found.
 PHASES: tuple[str, ...] = ("ordered", "chaotic", "edge", "divergent", "marginal", "failed")
+
+#: Code of a cell that a partial output store does not hold yet (an interrupted
+#: ``scan(out=...)``): the fill value of ``status``, ``phase`` and
+#: ``iterations``; the float variables are NaN there. No computed cell takes it.
+NOT_COMPUTED: int = -1
 
 _FLOAT_VARS = ("q_star", "chi1", "slope", "c_star", "chi_c", "xi_q", "xi_c", "beta_q")
 _CORRELATION_VARS = ("c_star", "chi_c", "xi_c")
@@ -66,18 +79,21 @@ _VAR_ATTRS: dict[str, dict[str, Any]] = {
         "long_name": "beta_q = 2 / f''(1); 1 - c^l ~ beta_q / l on the EOC (smooth phi)",
         "units": "layers",
     },
-    "iterations": {"long_name": "map evaluations used by the fixed-point solver"},
+    "iterations": {
+        "long_name": "map evaluations used by the fixed-point solver",
+        "comment": "-1: not computed (partial store)",
+    },
     "status": {
         "long_name": "fixed-point solver status",
-        "flag_values": np.arange(len(STATUS), dtype=np.int8),
-        "flag_meanings": " ".join(STATUS),
+        "flag_values": np.arange(NOT_COMPUTED, len(STATUS), dtype=np.int8),
+        "flag_meanings": " ".join(("not_computed", *STATUS)),
     },
     "phase": {
         "long_name": "phase of the (sigma_b, sigma_w) cell",
-        "flag_values": np.arange(len(PHASES), dtype=np.int8),
-        "flag_meanings": " ".join(PHASES),
+        "flag_values": np.arange(NOT_COMPUTED, len(PHASES), dtype=np.int8),
+        "flag_meanings": " ".join(("not_computed", *PHASES)),
         "comment": f"edge: |chi1 - 1| <= {EDGE_TOL:g}; ordered: chi1 < 1; chaotic: chi1 > 1; "
-        "divergent: q -> inf",
+        "divergent: q -> inf; not_computed: a partial store does not hold the cell yet",
     },
 }
 
@@ -155,13 +171,41 @@ def _combos(activations, params) -> tuple[list[str], dict[str, np.ndarray], list
                 f"params given with an Activation object {a}; pass the activation by name"
             )
         base = activation(a)
-        labels.append(base.name if params else str(base))
+        labels.append(base.name if params else activation_label(base))
         for idx in itertools.product(*(range(v.size) for v in pcoords.values())):
             kw = {p: float(pcoords[p][j]) for p, j in zip(pcoords, idx, strict=True)}
             combos.append(_Combo((i, *idx), activation(a, **kw) if params else base))
     if len(set(labels)) != len(labels):
         raise ValueError(f"activations must be distinct, got {labels}")
     return labels, pcoords, combos
+
+
+def _format_param(value: float) -> str:
+    """Shortest text that parses back to exactly ``value`` (``1.0`` -> ``"1"``)."""
+    text = repr(float(value))
+    return text[:-2] if text.endswith(".0") else text
+
+
+def activation_label(act: str | Activation) -> str:
+    """The Dataset label of an activation, e.g. ``"elu(alpha=0.5000001)"``.
+
+    Parameters are written with the shortest decimal text that reads back as
+    the same double, so ``activation_from_label(activation_label(a))`` has
+    exactly the parameters of ``a``.
+
+    Parameters
+    ----------
+    act : str or Activation
+
+    Returns
+    -------
+    str
+    """
+    a = activation(act)
+    if not a.params:
+        return a.name
+    inner = ", ".join(f"{k}={_format_param(v)}" for k, v in a.params.items())
+    return f"{a.name}({inner})"
 
 
 def activation_from_label(label: str) -> Activation:
@@ -222,6 +266,50 @@ def phase_codes(chi1: ArrayLike, status: ArrayLike) -> np.ndarray:
     return out
 
 
+def _canonical_nan(arr: np.ndarray) -> np.ndarray:
+    """Replace every NaN (any sign or payload) by the default quiet NaN, in place.
+
+    NaNs from the core can carry either sign depending on the operation that
+    made them; canonical ones make stores compare bytewise.
+    """
+    if arr.dtype.kind == "f":
+        arr[np.isnan(arr)] = np.nan
+    return arr
+
+
+def _compute_cells(
+    kind: int,
+    p0: float,
+    p1: float,
+    sigma_b: np.ndarray,
+    sigma_w: np.ndarray,
+    with_correlation: bool,
+    n_threads: int | None,
+    progress=None,
+) -> dict[str, np.ndarray]:
+    """All variables at the flat cells (sigma_b[i], sigma_w[i]): one core call.
+
+    ``progress(n)`` is called (GIL held) after every block of ~20-50 ms of cells.
+    """
+    res = _core.fixed_points(
+        int(kind),
+        float(p0),
+        float(p1),
+        np.ascontiguousarray(sigma_w, dtype=np.float64).ravel(),
+        np.ascontiguousarray(sigma_b, dtype=np.float64).ravel(),
+        None,
+        bool(with_correlation),
+        resolve_n_threads(n_threads),
+        progress,
+    )
+    out = {k: _canonical_nan(np.asarray(v)) for k, v in res.items()}
+    for name, dt in _INT_VARS.items():
+        if name in out:
+            out[name] = out[name].astype(dt)
+    out["phase"] = phase_codes(out["chi1"], out["status"])
+    return out
+
+
 def _compute_block(
     kind: int,
     p0: float,
@@ -230,39 +318,33 @@ def _compute_block(
     sigma_w: np.ndarray,
     with_correlation: bool,
     n_threads: int | None,
+    progress=None,
 ) -> dict[str, np.ndarray]:
     """All variables on the (len(sigma_b), len(sigma_w)) tile: one core call."""
     sb2, sw2 = np.meshgrid(sigma_b, sigma_w, indexing="ij")
-    shape = sb2.shape
-    res = _core.fixed_points(
-        int(kind),
-        float(p0),
-        float(p1),
-        np.ascontiguousarray(sw2).ravel(),
-        np.ascontiguousarray(sb2).ravel(),
-        None,
-        bool(with_correlation),
-        resolve_n_threads(n_threads),
-    )
-    out = {k: np.asarray(v).reshape(shape) for k, v in res.items()}
-    for name, dt in _INT_VARS.items():
-        if name in out:
-            out[name] = out[name].astype(dt)
-    out["phase"] = phase_codes(out["chi1"], out["status"])
-    return out
+    res = _compute_cells(kind, p0, p1, sb2, sw2, with_correlation, n_threads, progress)
+    return {k: v.reshape(sb2.shape) for k, v in res.items()}
 
 
 def _variables(with_correlation: bool) -> list[str]:
+    """Variable names; ``status`` last, so that a cell whose status is written
+    has every other variable written (partial stores, resume)."""
     floats = [v for v in _FLOAT_VARS if with_correlation or v not in _CORRELATION_VARS]
-    return [*floats, "status", "phase", "iterations"]
+    return [*floats, "phase", "iterations", "status"]
 
 
-def _tiles(nb: int, nw: int, chunk_cells: int) -> list[tuple[slice, slice]]:
-    """Row-major tiles of at most chunk_cells cells covering an nb x nw grid."""
+def _tile_shape(nb: int, nw: int, chunk_cells: int) -> tuple[int, int]:
+    """(rows, cols) of the row-major tiles of at most chunk_cells cells."""
     if nw <= chunk_cells:
-        rows, cols = max(1, chunk_cells // nw), nw
-    else:
-        rows, cols = 1, chunk_cells
+        return min(nb, max(1, chunk_cells // nw)), nw
+    return 1, chunk_cells
+
+
+def _tiles(
+    nb: int, nw: int, chunk_cells: int, shape: tuple[int, int] | None = None
+) -> list[tuple[slice, slice]]:
+    """Row-major tiles of at most chunk_cells cells (or of ``shape``) covering nb x nw."""
+    rows, cols = shape if shape is not None else _tile_shape(nb, nw, chunk_cells)
     return [
         (slice(i, min(i + rows, nb)), slice(j, min(j + cols, nw)))
         for i in range(0, nb, rows)
@@ -309,10 +391,16 @@ def _progress(total: int, progress: bool | None, desc: str):
     if not progress:
         return _NoBar()
     tqdm = _need("tqdm", "a progress bar").tqdm
-    return tqdm(total=total, desc=desc, unit="cell", unit_scale=True, file=sys.stderr)
+    bar = tqdm(total=total, desc=desc, unit="cell", unit_scale=True, file=sys.stderr)
+    # The core reports every block of ~20-50 ms of cells, so the bar moves several
+    # times a second whatever chunk_cells is.
+    bar.callback = bar.update
+    return bar
 
 
 class _NoBar:
+    callback = None
+
     def update(self, n: int) -> None:
         pass
 
@@ -347,8 +435,8 @@ def _iter_chunks(
                 sigma_w[sw_sl],
                 with_correlation,
                 n_threads,
+                bar.callback,
             )
-            bar.update(block["phase"].size)
             yield combo.index, sb_sl, sw_sl, block
 
 
@@ -366,6 +454,8 @@ def scan(
     chunk_cells: int = 1 << 18,
     progress: bool | None = None,
     out: str | os.PathLike | None = None,
+    overwrite: bool = False,
+    resume: bool = False,
     chunks: Mapping[str, int] | None = None,
 ) -> xarray.Dataset:
     """Phase diagram: fixed point, chi1, phase and depth scales on a labelled grid.
@@ -392,13 +482,31 @@ def scan(
     n_threads : int or None
         OpenMP threads per core call (scikit-learn convention; ``None``: all).
     chunk_cells : int
-        Cells per core call (and per write when streaming).
+        Cells per write when streaming (and per ``scan`` tile). Whatever its
+        value, the core checks for Ctrl-C and updates the progress bar every
+        ~20-50 ms of work.
     progress : bool or None
         tqdm progress bar; ``None`` shows one when stderr is a terminal.
-    out : str or path-like, optional
+    out : str, bytes or path-like, optional
         Stream the result chunk by chunk to a netCDF-4 (``.nc``, via h5netcdf)
         or Zarr (``.zarr``) store in bounded memory, and return the store
-        opened lazily. An existing file is replaced.
+        opened lazily. The parent directory must exist. The store is written
+        under a temporary name (``NAME.partial.nc`` / ``NAME.partial.zarr``
+        beside ``out``) and renamed to ``out`` only when every cell is written.
+        If the scan is interrupted (Ctrl-C, SIGTERM, an error), the partial
+        store stays: it has the attribute ``sigprop_complete = 0``, and its
+        cells not yet computed have ``status`` = ``phase`` = ``iterations`` =
+        :data:`NOT_COMPUTED` (-1, flag meaning "not_computed") and NaN floats.
+    overwrite : bool
+        Replace an existing ``out`` (or discard an existing partial store). The
+        old store is removed only after the new one is complete, and only if
+        it is a store sigprop wrote. Without ``overwrite`` an existing ``out``
+        raises FileExistsError.
+    resume : bool
+        Finish the partial store of an interrupted scan with the same
+        arguments, computing only the cells it does not hold (its tiling is
+        reused); return ``out`` unchanged if it is already complete with the
+        same grid; start afresh if neither exists.
     chunks : dict, optional
         Return a lazy, dask-backed Dataset instead, chunked as given over
         ``sigma_b`` and ``sigma_w`` (e.g. ``{"sigma_b": 256, "sigma_w": 256}``);
@@ -420,6 +528,15 @@ def scan(
     ------
     ImportError
         Without the optional dependencies: ``pip install 'sigprop[scan]'``.
+    FileExistsError
+        ``out`` (or its partial store) exists and neither ``overwrite`` nor
+        ``resume`` is given.
+    FileNotFoundError, NotADirectoryError, IsADirectoryError
+        The parent directory of ``out`` is missing, or ``out`` has the wrong
+        kind (a ``.nc`` that is a directory, a ``.zarr`` that is a file).
+    ValueError
+        ``resume=True`` on a store of a different scan, ``overwrite=True`` on
+        a path that is not a store sigprop wrote.
 
     Examples
     --------
@@ -440,6 +557,13 @@ def scan(
     labels, pcoords, combos = _combos(activations, params)
     if out is not None and chunks is not None:
         raise ValueError("give either out or chunks, not both")
+    for flag, val in (("overwrite", overwrite), ("resume", resume)):
+        if not isinstance(val, (bool, np.bool_)):
+            raise TypeError(f"{flag} must be a bool, got {val!r}")
+    if (overwrite or resume) and out is None:
+        raise ValueError("overwrite and resume apply to out=...; no out given")
+    if overwrite and resume:
+        raise ValueError("give either overwrite=True or resume=True, not both")
     if chunks is not None:
         return _scan_dask(labels, pcoords, combos, sb, sw, with_correlation, n_threads, chunks)
     if out is not None:
@@ -453,7 +577,9 @@ def scan(
             n_threads,
             int(chunk_cells),
             progress,
-            os.fspath(out),
+            _out_path(out),
+            bool(overwrite),
+            bool(resume),
         )
     dims = _dims(pcoords)
     shape = (len(labels), *(v.size for v in pcoords.values()), sb.size, sw.size)
@@ -471,138 +597,474 @@ def scan(
     return xr.Dataset(
         {n: (dims, data[n], _VAR_ATTRS[n]) for n in names},
         coords=_coords(labels, pcoords, sb, sw),
-        attrs=_attrs("scan", with_correlation, pcoords),
+        attrs={**_attrs("scan", with_correlation, pcoords), "sigprop_complete": 1},
     )
 
 
 # ----------------------------------------------------------------------------- streaming
 
 
-def _fill(name: str):
-    return np.nan if name in _FLOAT_VARS else None
+def _out_path(out: Any) -> str:
+    """``out`` as a str path (str, bytes or os.PathLike), or TypeError."""
+    try:
+        path = os.fspath(out)
+    except TypeError:
+        raise TypeError(f"out must be a path (str, bytes or os.PathLike), got {out!r}") from None
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
+    if not path.strip():
+        raise ValueError("out must be a non-empty path")
+    return path
+
+
+def _store_format(path: str, what: str = "out") -> str:
+    """'zarr' or 'nc' from the extension of ``path``."""
+    lower = path.lower().rstrip("/\\")
+    if lower.endswith(".zarr"):
+        return "zarr"
+    if lower.endswith((".nc", ".nc4", ".h5", ".hdf5")):
+        return "nc"
+    raise ValueError(f"{what} must end in .nc or .zarr, got {path!r}")
+
+
+def _partial_path(path: str) -> str:
+    """Where a scan streams before it is complete: ``d.nc`` -> ``d.partial.nc``."""
+    stem, ext = os.path.splitext(path.rstrip("/\\") or path)
+    return f"{stem}.partial{ext}"
+
+
+def _check_kind(path: str, fmt: str, what: str = "out") -> None:
+    """One behaviour for every path: the parent must exist; the kind must match."""
+    parent = os.path.dirname(os.path.abspath(path.rstrip("/\\") or path))
+    if not os.path.isdir(parent):
+        raise FileNotFoundError(f"{what} {path!r}: directory {parent!r} does not exist")
+    if fmt == "zarr":
+        if os.path.exists(path) and not os.path.isdir(path):
+            raise NotADirectoryError(f"{what} {path!r} is a file, not a Zarr store (a directory)")
+    elif os.path.isdir(path):
+        raise IsADirectoryError(f"{what} {path!r} is a directory, not a {fmt} file")
+
+
+_ZARR_META = {"zarr.json", ".zattrs", ".zgroup", ".zmetadata"}
+
+
+def _is_sigprop_store(path: str, fmt: str) -> bool:
+    """True if ``path`` is a store that sigprop wrote and holds nothing else."""
+    import json
+
+    try:
+        if fmt != "zarr":
+            h5py = _need("h5py", "scan(out='*.nc')")
+            with h5py.File(path, "r") as f:
+                return "sigprop_version" in f.attrs
+        if os.path.isfile(os.path.join(path, "zarr.json")):
+            with open(os.path.join(path, "zarr.json")) as fh:
+                attrs = json.load(fh).get("attributes", {})
+        else:
+            with open(os.path.join(path, ".zattrs")) as fh:
+                attrs = json.load(fh)
+        if "sigprop_version" not in attrs:
+            return False
+        for entry in os.listdir(path):
+            full = os.path.join(path, entry)
+            if entry in _ZARR_META:
+                continue
+            is_array = os.path.isdir(full) and any(
+                os.path.isfile(os.path.join(full, m)) for m in ("zarr.json", ".zarray")
+            )
+            if not is_array:
+                return False
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+def _require_sigprop_store(path: str, fmt: str) -> None:
+    """ValueError unless ``path`` is a store sigprop wrote (and nothing else)."""
+    if not _is_sigprop_store(path, fmt):
+        raise ValueError(
+            f"refusing to replace {path!r}: it is not a store written by sigprop "
+            "(or it holds other files); move it away or choose another path"
+        )
+
+
+def _remove_store(path: str, fmt: str) -> None:
+    """Delete a store sigprop wrote; ValueError (nothing deleted) for anything else."""
+    import shutil
+
+    _require_sigprop_store(path, fmt)
+    if os.path.isdir(path):
+        shutil.rmtree(path)
+    else:
+        os.remove(path)
+
+
+def _open_store(xr, path: str, fmt: str):
+    if fmt == "zarr":
+        return xr.open_zarr(path, consolidated=False)
+    return xr.open_dataset(path, engine="h5netcdf", chunks={})
+
+
+def _mismatch(xr, path, fmt, labels, pcoords, sb, sw, names) -> str | None:
+    """Why the store at ``path`` does not hold this scan (None if it does)."""
+    try:
+        ds = _open_store(xr, path, fmt)
+    except Exception as exc:  # unreadable: not ours to resume
+        return f"an unreadable store ({type(exc).__name__}: {exc})"
+    try:
+        if set(ds.data_vars) != set(names):
+            return f"variables {sorted(ds.data_vars)}, not {sorted(names)}"
+        if tuple(ds["status"].dims) != _dims(pcoords):
+            return f"dimensions {ds['status'].dims}, not {_dims(pcoords)}"
+        if [str(a) for a in ds["activation"].values] != list(labels):
+            return f"activations {[str(a) for a in ds['activation'].values]}, not {list(labels)}"
+        for name, want in (*pcoords.items(), ("sigma_b", sb), ("sigma_w", sw)):
+            if not np.array_equal(np.asarray(ds[name].values), want):
+                return f"another {name} grid"
+        return None
+    finally:
+        ds.close()
+
+
+def _is_complete(xr, path: str, fmt: str) -> bool:
+    ds = _open_store(xr, path, fmt)
+    try:
+        return int(ds.attrs.get("sigprop_complete", 0)) == 1
+    finally:
+        ds.close()
+
+
+class _SigtermRaises:
+    """While active (main thread, SIGTERM at its default), SIGTERM raises SystemExit(143).
+
+    The default action kills the process at once, leaving a netCDF file
+    without its computed cells; as an exception it unwinds like Ctrl-C, so the
+    store is flushed and closed (and stays resumable). The core notices the
+    signal between blocks of cells, within ~50 ms.
+    """
+
+    def __enter__(self):
+        import signal
+        import threading
+
+        self.old = None
+        if threading.current_thread() is threading.main_thread() and hasattr(signal, "SIGTERM"):
+            if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+
+                def handler(signum, frame):
+                    raise SystemExit(128 + signum)
+
+                self.old = signal.signal(signal.SIGTERM, handler)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import signal
+
+        if self.old is not None:
+            signal.signal(signal.SIGTERM, self.old)
+
+
+class _DeferSignals:
+    """Hold SIGINT and SIGTERM while one tile is written (a few ms), then deliver them.
+
+    So a tile is either wholly in the store or not at all: a cell whose
+    ``status`` reads "not_computed" has NaN floats, never half-written values.
+    Only in the main thread (where Python runs signal handlers).
+    """
+
+    def __enter__(self):
+        import signal
+        import threading
+
+        self.old = {}
+        self.pending: list[int] = []
+        if threading.current_thread() is not threading.main_thread():
+            return self
+        for name in ("SIGINT", "SIGTERM"):
+            sig = getattr(signal, name, None)
+            if sig is not None:
+                self.old[sig] = signal.signal(
+                    sig, lambda signum, frame: self.pending.append(signum)
+                )
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import signal
+
+        for sig, handler in self.old.items():
+            signal.signal(sig, handler)
+        for sig in self.pending:
+            signal.raise_signal(sig)
 
 
 def _scan_stream(
-    labels, pcoords, combos, sb, sw, with_correlation, n_threads, chunk_cells, progress, path
+    labels,
+    pcoords,
+    combos,
+    sb,
+    sw,
+    with_correlation,
+    n_threads,
+    chunk_cells,
+    progress,
+    path,
+    overwrite,
+    resume,
 ):
     xr = _need("xarray")
-    lower = path.lower().rstrip("/\\")
-    if lower.endswith(".zarr"):
-        writer = _ZarrWriter
-    elif lower.endswith((".nc", ".nc4", ".h5", ".hdf5")):
-        writer = _NetCDFWriter
-    else:
-        raise ValueError(f"out must end in .nc or .zarr, got {path!r}")
+    fmt = _store_format(path)
+    writer = _ZarrWriter if fmt == "zarr" else _NetCDFWriter
+    writer.check_dependencies()
+    partial = _partial_path(path)
+    _check_kind(path, fmt)
+    _check_kind(partial, fmt, "partial store")
     names = _variables(with_correlation)
-    tiles = _tiles(sb.size, sw.size, chunk_cells)
-    tile_shape = (tiles[0][0].stop - tiles[0][0].start, tiles[0][1].stop - tiles[0][1].start)
-    w = writer(path, labels, pcoords, sb, sw, names, tile_shape, with_correlation)
+    spec = (labels, pcoords, sb, sw, names)
+    if os.path.exists(path):
+        if resume:
+            why = _mismatch(xr, path, fmt, *spec)
+            if why is None and _is_complete(xr, path, fmt):
+                return _open_store(xr, path, fmt)
+            raise ValueError(
+                f"cannot resume into out {path!r}: it holds {why or 'an incomplete store'}; "
+                "pass overwrite=True (sigprop scan --force) to replace it"
+            )
+        if not overwrite:
+            raise FileExistsError(
+                f"out {path!r} exists; pass overwrite=True (sigprop scan --force) to replace it"
+            )
+        _require_sigprop_store(path, fmt)  # refuse now, before computing anything
+    w = None
+    if os.path.exists(partial):
+        if resume:
+            why = _mismatch(xr, partial, fmt, *spec)
+            if why is not None:
+                raise ValueError(
+                    f"cannot resume from the partial store {partial!r}: it holds {why}; "
+                    "pass overwrite=True (sigprop scan --force) to start again"
+                )
+            w = writer.reopen(partial, names)
+        elif overwrite:
+            _remove_store(partial, fmt)
+        else:
+            raise FileExistsError(
+                f"an interrupted scan left the partial store {partial!r}; pass resume=True "
+                "(sigprop scan --resume) to finish it, or overwrite=True (--force) to start again"
+            )
+    if w is None:
+        tile_shape = _tile_shape(sb.size, sw.size, chunk_cells)
+        w = writer(partial, labels, pcoords, sb, sw, names, tile_shape, with_correlation)
+    tiles = _tiles(sb.size, sw.size, chunk_cells, w.tile_shape)
     try:
-        with _progress(len(combos) * sb.size * sw.size, progress, "sigprop scan") as bar:
+        with (
+            _SigtermRaises(),
+            _progress(len(combos) * sb.size * sw.size, progress, "sigprop scan") as bar,
+        ):
             try:
-                for idx, sb_sl, sw_sl, block in _iter_chunks(
-                    combos, sb, sw, with_correlation, n_threads, chunk_cells, bar
-                ):
-                    w.write(idx, sb_sl, sw_sl, {n: block[n] for n in names})
+                for combo in combos:
+                    kind, (p0, p1) = combo.act.kind, combo.act.core_params
+                    for sb_sl, sw_sl in tiles:
+                        key = (combo.index, sb_sl, sw_sl)
+                        if w.resumed:
+                            missing = w.read_status(*key) == NOT_COMPUTED
+                            bar.update(int(missing.size - missing.sum()))
+                            if not missing.any():
+                                continue
+                            if not missing.all():
+                                sb2, sw2 = np.meshgrid(sb[sb_sl], sw[sw_sl], indexing="ij")
+                                cells = _compute_cells(
+                                    kind,
+                                    p0,
+                                    p1,
+                                    sb2[missing],
+                                    sw2[missing],
+                                    with_correlation,
+                                    n_threads,
+                                    bar.callback,
+                                )
+                                with _DeferSignals():
+                                    w.write(*key, cells, missing)
+                                continue
+                        block = _compute_block(
+                            kind,
+                            p0,
+                            p1,
+                            sb[sb_sl],
+                            sw[sw_sl],
+                            with_correlation,
+                            n_threads,
+                            bar.callback,
+                        )
+                        with _DeferSignals():
+                            w.write(*key, block)
+                w.mark_complete()
             finally:
                 bar.close()
+    except BaseException as exc:
+        if hasattr(exc, "add_note"):
+            exc.add_note(
+                f"sigprop: the partial store {partial!r} holds the cells computed so far; "
+                "scan(..., resume=True) or `sigprop scan --resume` finishes it"
+            )
+        raise
     finally:
         w.close()
-    return w.open(xr)
+    if os.path.exists(path):
+        _remove_store(path, fmt)  # overwrite=True; checked to be ours above
+    os.replace(partial, path)
+    return _open_store(xr, path, fmt)
+
+
+def _fill(name: str):
+    """Fill value: what an unwritten cell reads as (NaN, or NOT_COMPUTED for ints)."""
+    return NOT_COMPUTED if name in _INT_VARS else np.nan
 
 
 class _NetCDFWriter:
-    """netCDF-4 file written variable slab by slab through h5netcdf."""
+    """netCDF-4 file written tile by tile through h5netcdf, flushed after each tile."""
+
+    @staticmethod
+    def check_dependencies() -> None:
+        _need("xarray")
+        _need("h5netcdf", "scan(out='*.nc')")
 
     def __init__(self, path, labels, pcoords, sb, sw, names, tile_shape, with_correlation):
-        xr = _need("xarray")
-        _need("h5netcdf", "scan(out='*.nc')")
-        if os.path.exists(path):
-            os.remove(path)
-        self.path = path
-        coords = xr.Dataset(
-            coords=_coords(labels, pcoords, sb, sw),
-            attrs=_attrs("scan", with_correlation, pcoords),
-        )
-        coords.to_netcdf(path, engine="h5netcdf")
         import h5netcdf
 
+        xr = _need("xarray")
+        coords = xr.Dataset(
+            coords=_coords(labels, pcoords, sb, sw),
+            attrs={**_attrs("scan", with_correlation, pcoords), "sigprop_complete": 0},
+        )
+        coords.to_netcdf(path, engine="h5netcdf")
         self.f = h5netcdf.File(path, "a")
+        self.resumed = False
+        self.tile_shape = tuple(tile_shape)
         dims = _dims(pcoords)
-        nlead = len(dims) - 2
-        chunk = (*(1,) * nlead, *tile_shape)
+        chunk = (*(1,) * (len(dims) - 2), *tile_shape)
         self.vars = {}
         for n in names:
             dt = np.dtype(_INT_VARS.get(n, np.float64))
-            fill = _fill(n)
             v = self.f.create_variable(
                 n,
                 dims,
                 dtype=dt,
                 chunks=chunk,
-                fillvalue=fill,
+                fillvalue=_fill(n),
                 compression="gzip" if dt.kind == "i" else None,
             )
+            if dt.kind == "i":
+                # HDF5 fill value -1 (unwritten cells read "not_computed"), but no CF
+                # _FillValue: it would make xarray decode the flags as floats.
+                del v.attrs["_FillValue"]
             for k, val in _VAR_ATTRS[n].items():
                 v.attrs[k] = val
             self.vars[n] = v
+        self.f.flush()
 
-    def write(self, idx, sb_sl, sw_sl, block):
-        for n, v in self.vars.items():
-            v[(*idx, sb_sl, sw_sl)] = block[n]
+    @classmethod
+    def reopen(cls, path, names):
+        import h5netcdf
+
+        self = cls.__new__(cls)
+        self.f = h5netcdf.File(path, "a")
+        self.resumed = True
+        self.vars = {n: self.f.variables[n] for n in names}
+        self.tile_shape = tuple(self.vars["status"].chunks[-2:])
+        return self
+
+    def read_status(self, idx, sb_sl, sw_sl) -> np.ndarray:
+        return np.asarray(self.vars["status"][(*idx, sb_sl, sw_sl)])
+
+    def write(self, idx, sb_sl, sw_sl, block, mask=None):
+        sel = (*idx, sb_sl, sw_sl)
+        for n, v in self.vars.items():  # status last (see _variables)
+            if mask is None:
+                v[sel] = block[n]
+            else:
+                cur = np.asarray(v[sel])
+                cur[mask] = block[n]
+                v[sel] = cur
+        self.f.flush()
+
+    def mark_complete(self):
+        self.f.attrs["sigprop_complete"] = 1
+        self.f.flush()
 
     def close(self):
         self.f.close()
 
-    def open(self, xr):
-        return xr.open_dataset(self.path, engine="h5netcdf", chunks={})
-
 
 class _ZarrWriter:
-    """Zarr store: metadata first (from a lazy template), then region writes."""
+    """Zarr store: metadata first (from a lazy template), then tile writes."""
+
+    @staticmethod
+    def check_dependencies() -> None:
+        _need("xarray")
+        _need("zarr", "scan(out='*.zarr')")
+        _need("dask.array", "scan(out='*.zarr')")
 
     def __init__(self, path, labels, pcoords, sb, sw, names, tile_shape, with_correlation):
+        import zarr
+
         xr = _need("xarray")
-        _need("zarr", "scan(out='*.zarr')")
         da = _need("dask.array", "scan(out='*.zarr')")
-        self.path = path
-        self.dims = _dims(pcoords)
-        nlead = len(self.dims) - 2
+        dims = _dims(pcoords)
         shape = (len(labels), *(v.size for v in pcoords.values()), sb.size, sw.size)
-        chunk = (*(1,) * nlead, *tile_shape)
+        chunk = (*(1,) * (len(dims) - 2), *tile_shape)
         data = {}
         encoding = {}
         for n in names:
             dt = np.dtype(_INT_VARS.get(n, np.float64))
-            fill = _fill(n)
-            data[n] = (
-                self.dims,
-                da.full(shape, np.nan if fill is not None else 0, dtype=dt, chunks=chunk),
-                _VAR_ATTRS[n],
+            data[n] = (dims, da.full(shape, _fill(n), dtype=dt, chunks=chunk), _VAR_ATTRS[n])
+            # Unwritten chunks read as the fill value; for the int flags it is the
+            # Zarr fill_value only (no CF _FillValue, which would decode them as floats).
+            encoding[n] = (
+                {"chunks": chunk, "fill_value": NOT_COMPUTED}
+                if dt.kind == "i"
+                else {"chunks": chunk, "_FillValue": np.nan}
             )
-            encoding[n] = {"chunks": chunk, "_FillValue": fill}
         template = xr.Dataset(
             data,
             coords=_coords(labels, pcoords, sb, sw),
-            attrs=_attrs("scan", with_correlation, pcoords),
+            attrs={**_attrs("scan", with_correlation, pcoords), "sigprop_complete": 0},
         )
-        template.to_zarr(path, mode="w", compute=False, encoding=encoding, consolidated=False)
+        template.to_zarr(path, mode="w-", compute=False, encoding=encoding, consolidated=False)
+        self.group = zarr.open_group(path, mode="r+")
         self.names = names
+        self.resumed = False
+        self.tile_shape = tuple(tile_shape)
 
-    def write(self, idx, sb_sl, sw_sl, block):
-        xr = _need("xarray")
-        region = {d: slice(i, i + 1) for d, i in zip(self.dims[:-2], idx, strict=True)}
-        region["sigma_b"] = sb_sl
-        region["sigma_w"] = sw_sl
-        lead = (None,) * len(idx)
-        ds = xr.Dataset({n: (self.dims, block[n][lead]) for n in self.names})
-        ds.to_zarr(self.path, region=region, consolidated=False)
+    @classmethod
+    def reopen(cls, path, names):
+        import zarr
+
+        self = cls.__new__(cls)
+        self.group = zarr.open_group(path, mode="r+")
+        self.names = names
+        self.resumed = True
+        self.tile_shape = tuple(self.group["status"].chunks[-2:])
+        return self
+
+    def read_status(self, idx, sb_sl, sw_sl) -> np.ndarray:
+        return np.asarray(self.group["status"][(*idx, sb_sl, sw_sl)])
+
+    def write(self, idx, sb_sl, sw_sl, block, mask=None):
+        sel = (*idx, sb_sl, sw_sl)
+        for n in self.names:  # status last (see _variables)
+            arr = self.group[n]
+            if mask is None:
+                arr[sel] = block[n]
+            else:
+                cur = np.asarray(arr[sel])
+                cur[mask] = block[n]
+                arr[sel] = cur
+
+    def mark_complete(self):
+        self.group.attrs["sigprop_complete"] = 1
 
     def close(self):
         pass
-
-    def open(self, xr):
-        return xr.open_zarr(self.path, consolidated=False)
 
 
 # ----------------------------------------------------------------------------- dask
