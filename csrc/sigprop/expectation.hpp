@@ -73,7 +73,7 @@ inline constexpr double tiny_atol = 1e-300;
 // activations change on the scale of 1 while the Gaussian spreads over sqrt(q))
 // mapped by z = (x - m) / b.
 inline void add_activation_mesh(const Activation& a, double m, double b, quad::Mesh& mesh) {
-  double xs[2];
+  double xs[max_kinks];
   const int n = kinks(a, xs);
   bool has0 = false;
   for (int i = 0; i < n; ++i) {
@@ -134,6 +134,10 @@ inline bool has_closed_shifted_mean(Kind k) {
 // Whether phi (d = 0) or phi' (d = 1) of a canonical activation never changes sign.
 inline bool one_signed(const Activation& a, int d) {
   switch (a.kind) {
+    case Kind::custom: {
+      const CustomActivation* c = custom_activation(a.p0);
+      return c && (d == 0 ? c->flags().phi_one_signed : c->flags().dphi_one_signed);
+    }
     case Kind::relu:
     case Kind::shifted_relu:
     case Kind::softplus:
@@ -168,7 +172,7 @@ inline Moments moments_direct(const Activation& act, double q) {
     const double d2r = d2phi(a, 1e-300), d2l = d2phi(a, -1e-300);
     r.d2phi_sq = dphi_has_jump(a) ? inf : 0.5 * (d2r * d2r + d2l * d2l);
     double dv = r.dphi_sq + f0 * 0.5 * (d2r + d2l);
-    double xs[2];
+    double xs[max_kinks];
     const int nk = kinks(a, xs);
     for (int i = 0; i < nk; ++i)
       if (xs[i] == 0.0 && f0 * dphi_jump(a, 0.0) != 0.0) dv = f0 * dphi_jump(a, 0.0) * inf;
@@ -264,7 +268,7 @@ inline Moments moments_direct(const Activation& act, double q) {
     return r;
   }
   double dv = v[2] + v[4];
-  double xs[2];
+  double xs[max_kinks];
   const int nk = kinks(a, xs);
   for (int i = 0; i < nk; ++i) {
     const double j = dphi_jump(a, xs[i]);

@@ -149,7 +149,8 @@ inline bool uses_hermite_series(Kind k) {
     case Kind::shifted_softplus:
     case Kind::silu:
     case Kind::softsign:
-    case Kind::linear_region_tanh: return true;
+    case Kind::linear_region_tanh:
+    case Kind::custom: return true;
     default: return false;
   }
 }

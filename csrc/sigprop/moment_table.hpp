@@ -24,6 +24,8 @@
 #pragma once
 
 #include <cmath>
+#include <atomic>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -45,7 +47,8 @@ inline bool uses_moment_table(Kind k) {
     case Kind::tanh:
     case Kind::sigmoid:
     case Kind::softsign:
-    case Kind::linear_region_tanh: return true;
+    case Kind::linear_region_tanh:
+    case Kind::custom: return true;
     default: return false;
   }
 }
@@ -244,31 +247,104 @@ class MomentTable {
 
 namespace detail {
 
-// The table of an activation (created on first use, never destroyed, so the
-// pointer stays valid). A per-thread cache of the last table avoids the lock.
+// The moment tables, keyed on the activation's identity (kind and parameters; a
+// custom activation's id is never reused). At most `max_tables` are kept: beyond
+// that the least recently fetched is dropped (a scan over 20,000 values of an
+// activation parameter does not keep 20,000 tables). A per-thread cache of the
+// last table (a shared_ptr, so that a dropped table stays valid for a thread
+// still using it) avoids the lock; `epoch` invalidates those caches when tables
+// are cleared.
+class MomentTableCache {
+ public:
+  static constexpr std::size_t max_tables = 1024;
+
+  static MomentTableCache& instance() {
+    static MomentTableCache* c = new MomentTableCache;  // leaked at exit on purpose
+    return *c;
+  }
+
+  std::shared_ptr<const MomentTable> get(const Activation& a) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto& e = tables_[key(a)];
+    if (!e.table) e.table = std::make_shared<const MomentTable>(a);
+    e.tick = ++tick_;
+    if (tables_.size() > max_tables) evict_oldest();
+    return e.table;
+  }
+
+  // Drops every table (clear_all) or those of one custom id.
+  void clear_all() {
+    std::lock_guard<std::mutex> lock(mu_);
+    tables_.clear();
+    epoch_.fetch_add(1, std::memory_order_acq_rel);
+  }
+  void clear_custom(double id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    tables_.erase(Key{int(Kind::custom), id, 0.0});
+    epoch_.fetch_add(1, std::memory_order_acq_rel);
+  }
+  std::size_t size() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return tables_.size();
+  }
+  std::uint64_t epoch() const { return epoch_.load(std::memory_order_acquire); }
+
+ private:
+  using Key = std::tuple<int, double, double>;
+  struct Entry {
+    std::shared_ptr<const MomentTable> table;
+    std::uint64_t tick = 0;
+  };
+  static Key key(const Activation& a) { return Key{int(a.kind), a.p0, a.p1}; }
+  void evict_oldest() {
+    auto oldest = tables_.begin();
+    for (auto it = tables_.begin(); it != tables_.end(); ++it)
+      if (it->second.tick < oldest->second.tick) oldest = it;
+    tables_.erase(oldest);
+  }
+  mutable std::mutex mu_;
+  std::map<Key, Entry> tables_;
+  std::uint64_t tick_ = 0;
+  std::atomic<std::uint64_t> epoch_{0};
+};
+
 inline const MomentTable* moment_table(const Activation& a) {
   struct Cache {
-    Kind kind;
-    double p0, p1;
-    const MomentTable* table = nullptr;
+    Kind kind = Kind::linear;
+    double p0 = 0.0, p1 = 0.0;
+    std::uint64_t epoch = 0;
+    std::shared_ptr<const MomentTable> table;
   };
-  thread_local Cache cache{Kind::linear, 0.0, 0.0, nullptr};
-  if (cache.table && cache.kind == a.kind && cache.p0 == a.p0 && cache.p1 == a.p1)
-    return cache.table;
-  static std::mutex mu;
-  static std::map<std::tuple<int, double, double>, std::unique_ptr<MomentTable>> tables;
-  const MomentTable* t;
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    auto& slot = tables[{int(a.kind), a.p0, a.p1}];
-    if (!slot) slot.reset(new MomentTable(a));
-    t = slot.get();
-  }
-  cache = {a.kind, a.p0, a.p1, t};
-  return t;
+  thread_local Cache cache;
+  MomentTableCache& all = MomentTableCache::instance();
+  const std::uint64_t epoch = all.epoch();
+  if (cache.table && cache.kind == a.kind && cache.p0 == a.p0 && cache.p1 == a.p1 &&
+      cache.epoch == epoch)
+    return cache.table.get();
+  cache.table = all.get(a);
+  cache.kind = a.kind;
+  cache.p0 = a.p0;
+  cache.p1 = a.p1;
+  cache.epoch = epoch;
+  return cache.table.get();
 }
 
 }  // namespace detail
+
+// Frees every moment table (the next use rebuilds them). Call only while no
+// kernel runs (from Python: with the GIL held; the bindings release the GIL
+// only around kernels, and a kernel's tables stay alive until it returns).
+inline void clear_moment_tables() { detail::MomentTableCache::instance().clear_all(); }
+
+// Number of moment tables currently kept.
+inline std::size_t n_moment_tables() { return detail::MomentTableCache::instance().size(); }
+
+// Releases a custom activation: its moment tables, then the activation itself.
+// The same rule as clear_moment_tables applies.
+inline bool release_custom_activation(double id) {
+  detail::MomentTableCache::instance().clear_custom(id);
+  return CustomRegistry::instance().release(std::uint32_t(id));
+}
 
 // Gaussian moments of phi at variance q >= 0: from the interpolation table where
 // there is one (accurate to ~1e-14 relative, see the top of this file), else from

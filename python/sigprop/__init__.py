@@ -6,7 +6,8 @@ or ``q``.
 """
 
 from . import _core
-from .activations import ACTIVATIONS, Activation, activation, linear_region
+from ._custom_act import CustomActivation
+from .activations import ACTIVATIONS, Activation, activation, clear_cache, linear_region
 from .convergence import (
     ConvergenceResult,
     correlation_convergence,
@@ -81,6 +82,7 @@ __all__ = [
     "TORCH_GAINS",
     "Activation",
     "ConvergenceResult",
+    "CustomActivation",
     "EOCResult",
     "FixedPointResult",
     "GainRow",
@@ -95,6 +97,7 @@ __all__ = [
     "activation",
     "bivariate_expectation",
     "chi1",
+    "clear_cache",
     "cmap",
     "correlated_inputs",
     "correlation_convergence",
