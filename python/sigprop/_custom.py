@@ -329,7 +329,39 @@ def fit(s: Sampler, kinks: Sequence[float]) -> Fit:
         c0.append(p0)
         c1.append(p1)
         c2.append(p2)
+    _pin_at_zero(s, br, (c0, c1, c2), all_kinks, use_cs)
     return Fit(br, (c0, c1, c2), all_kinks, detected, source)
+
+
+def _pin_at_zero(s: Sampler, br: np.ndarray, coefs, kinks: np.ndarray, use_cs) -> None:
+    """Make the interpolants exact at x = 0 (a breakpoint).
+
+    The pieces next to 0 are 2^-24 wide; their constant coefficient carries
+    rounding of ~eps 2^-24, which would turn phi(0) = 0 into phi(0) = 3e-24 and
+    with it the fixed point q* = 0 of an activation with phi(0) = 0 into a
+    spurious q* ~ 1e-46. phi is continuous, so both pieces take phi(0); phi'
+    and phi'' are pinned where 0 is not a kink and their value at 0 is known.
+    """
+    j = int(np.searchsorted(br, 0.0))
+    if j >= br.size or br[j] != 0.0 or j == 0 or j >= len(coefs[0]):
+        return
+    zero = np.zeros(1)
+    vals: list[float | None] = [float(_call(s.phi, zero, s.what)[0]), None, None]
+    if 0.0 not in set(kinks.tolist()):
+        if s.dphi is not None:
+            vals[1] = float(_call(s.dphi, zero, s.what)[0])
+        elif use_cs:
+            d = _complex_step(s, zero)
+            vals[1] = None if d is None else float(d[0])
+        if s.d2phi is not None:
+            vals[2] = float(_call(s.d2phi, zero, s.what)[0])
+    for f in range(3):
+        if vals[f] is None:
+            continue
+        sides = ((j, -1.0), (j - 1, 1.0)) if f == 0 or 0.0 not in kinks else ((j, -1.0),)
+        for piece, t in sides:
+            c = coefs[f][piece]
+            c[0] += vals[f] - np.polynomial.chebyshev.chebval(t, c)
 
 
 def _coarse_derivatives(s: Sampler, kinks: np.ndarray, use_cs: bool | None):

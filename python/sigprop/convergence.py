@@ -57,7 +57,6 @@ __all__ = [
     "sigma_b_for_depth",
 ]
 
-_RELU_FAMILY = ("relu", "leaky_relu")
 _HERMITE_ORDERS = (256, 512, 1024, 2048, 4096, 8192)
 _HERMITE_TOL = 1e-14
 
@@ -280,7 +279,7 @@ def correlation_convergence(
         gap[:] = gap[0]
         return ConvergenceResult(str(act), sb, sw, q, layer, gap, 0, math.nan, "limit", "identity")
     kinks = [(x, j) for x, j in act.kinks if j != 0.0]
-    if act.name in _RELU_FAMILY:
+    if act.arccos_family:
         g, constant = _relu_gap_map(act.params.get("negative_slope", 0.0))
         exponent, method = 2, "arc-cosine"
     elif not act.kinks:

@@ -106,7 +106,7 @@ def gram_infinite(
         raise ValueError(f"method must be one of {', '.join(GRAM_METHODS)}, got {method!r}")
     Xa = _check_X(X)
     inner, rho, norms = _correlations(Xa)
-    relu_like = act.name in ("relu", "leaky_relu")
+    relu_like = act.arccos_family
     if method == "closed" and not relu_like:
         raise ValueError(f"method 'closed' exists for relu and leaky_relu only, not {act}")
     equal_norms = bool(np.allclose(norms, norms[0], rtol=1e-12, atol=0))

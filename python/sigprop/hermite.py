@@ -30,7 +30,6 @@ from .activations import Activation, resolve
 
 __all__ = ["dual_kernel", "hermite_coefficients"]
 
-_RELU_FAMILY = ("relu", "leaky_relu")
 _GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(48)
 #: half-width of the integration range in the standard-normal variable
 _X_MAX = 16.0
@@ -144,7 +143,7 @@ def hermite_coefficients(
     qv = float(variance(q, "q"))
     if not qv > 0:
         raise ValueError(f"q must be > 0, got {q!r}")
-    if act.name in _RELU_FAMILY:
+    if act.arccos_family:
         return _closed_form(act, n_max, qv, derivative)
     x, w = _nodes(act, n_max, qv)
     f = np.asarray(act(math.sqrt(qv) * x, derivative), dtype=float) * w

@@ -142,7 +142,7 @@ def he_gain(activation: str | Activation) -> float:
     "weights N(0, 2 / fan_in)" people apply regardless (compare with :func:`gain_table`).
     """
     act = resolve(activation)
-    a = act.params.get("negative_slope", 0.0) if act.name == "leaky_relu" else 0.0
+    a = act.params.get("negative_slope", 0.0) if act.arccos_family else 0.0
     return math.sqrt(2.0 / (1.0 + a * a))
 
 

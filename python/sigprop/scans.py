@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from numpy.typing import ArrayLike
 
 from . import _core
 from ._validation import resolve_n_threads, sigma
-from .activations import Activation, activation
+from .activations import Activation, activation, is_builtin_name
 from .eoc import EOC_KINDS, eoc
 from .meanfield import EDGE_TOL, STATUS
 
@@ -154,8 +155,16 @@ def _combos(activations, params) -> tuple[list[str], dict[str, np.ndarray], list
             raise ValueError(
                 f"params given with an Activation object {a}; pass the activation by name"
             )
-        base = activation(a)
-        labels.append(base.name if params else str(base))
+        if params:
+            if not isinstance(a, str):
+                raise ValueError(
+                    f"params given with {a!r}; pass the activation by name or as an expression"
+                )
+            labels.append(Activation(a).name if is_builtin_name(a) else a.strip())
+            base = None
+        else:
+            base = activation(a)
+            labels.append(str(base))
         for idx in itertools.product(*(range(v.size) for v in pcoords.values())):
             kw = {p: float(pcoords[p][j]) for p, j in zip(pcoords, idx, strict=True)}
             combos.append(_Combo((i, *idx), activation(a, **kw) if params else base))
@@ -179,6 +188,17 @@ def activation_from_label(label: str) -> Activation:
     label = str(label).strip()
     if "(" not in label:
         return activation(label)
+    head = label.split("(", 1)[0].strip()
+    if not is_builtin_name(head):
+        # an expression, possibly followed by its parameters: "x*sigmoid(b*x)(b=1.5)"
+        m = re.fullmatch(r"(.*\))\(((?:\s*[A-Za-z_]\w*\s*=\s*[^,()=]+,?)+)\)", label)
+        if m is None:
+            return activation(label)
+        kw = {}
+        for part in filter(None, (p.strip() for p in m.group(2).split(","))):
+            key, _, val = part.partition("=")
+            kw[key.strip()] = float(val)
+        return activation(m.group(1), **kw)
     if not label.endswith(")"):
         raise ValueError(f"cannot parse activation label {label!r}")
     name, inner = label[:-1].split("(", 1)
@@ -608,9 +628,13 @@ class _ZarrWriter:
 # ----------------------------------------------------------------------------- dask
 
 
-def _dask_block(sb, sw, *, kind, p0, p1, with_correlation, n_threads, names):
-    """Dask block function: (nvars, len(sb), len(sw)) stack of float64."""
-    block = _compute_block(kind, p0, p1, sb.ravel(), sw.ravel(), with_correlation, n_threads)
+def _dask_block(sb, sw, *, act, with_correlation, n_threads, names):
+    """Dask block function: (nvars, len(sb), len(sw)) stack of float64.
+
+    The activation travels pickled (a user-defined one by its definition) and
+    resolves to the core's (kind, p0, p1) in the worker's process."""
+    p0, p1 = act.core_params
+    block = _compute_block(act.kind, p0, p1, sb.ravel(), sw.ravel(), with_correlation, n_threads)
     return np.stack([block[n].astype(np.float64) for n in names])
 
 
@@ -633,14 +657,11 @@ def _scan_dask(labels, pcoords, combos, sb, sw, with_correlation, n_threads, chu
     dsw = da.from_array(sw, chunks=cw)[None, :]
     stacks = {}
     for combo in combos:
-        p0, p1 = combo.act.core_params
         stacks[combo.index] = da.map_blocks(
             _dask_block,
             dsb,
             dsw,
-            kind=combo.act.kind,
-            p0=p0,
-            p1=p1,
+            act=combo.act,
             with_correlation=bool(with_correlation),
             n_threads=n_threads,
             names=tuple(names),
