@@ -180,6 +180,12 @@ inline Moments moments_direct(const Activation& act, double q) {
     return r;
   }
   const double s = std::sqrt(q);
+  if (a.kind == Kind::custom && is_homogeneous(a)) {
+    // phi = s+ x (x > 0), s- x (x < 0): the leaky-relu closed forms
+    const double sp = dphi(a, 1.0), sm = dphi(a, -1.0), k = 0.5 * (sp * sp + sm * sm);
+    r = {(sp - sm) * s * inv_sqrt_2pi, k * q, k, sp == sm ? 0.0 : inf, k, true};
+    return r;
+  }
   switch (a.kind) {
     case Kind::linear: r = {0.0, q, 1.0, 0.0, 1.0, true}; return r;
     case Kind::relu: r = {s * inv_sqrt_2pi, 0.5 * q, 0.5, inf, 0.5, true}; return r;

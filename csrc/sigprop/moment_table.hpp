@@ -353,7 +353,8 @@ inline bool release_custom_activation(double id) {
 // searches and the EOC do not use them).
 inline Moments moments(const Activation& act, double q, bool need_d2 = true) {
   const Activation a = canonical(act);
-  if (uses_moment_table(a.kind) && q > 0.0) {
+  // (a positively homogeneous custom activation has closed forms: no table)
+  if (uses_moment_table(a.kind) && q > 0.0 && !(a.kind == Kind::custom && is_homogeneous(a))) {
     Moments m;
     if (detail::moment_table(a)->lookup(q, m, need_d2)) return m;
   }

@@ -290,6 +290,9 @@ def fit(s: Sampler, kinks: Sequence[float]) -> Fit:
         done, stuck, scales, use_cs = _fit_pieces(s, breaks, use_cs)
         if not stuck:
             break
+        if use_cs and s.dphi is None:
+            # a complex step that blows up (numpy's sign(z) = z / |z|) is no derivative
+            return fit(Sampler(s.phi, what=s.what), kinks)
         new = sorted({_simplest_in(a, b) for a, b, _ in stuck})
         new = [k for k in new if k not in all_kinks]
         if not new:
@@ -309,7 +312,7 @@ def fit(s: Sampler, kinks: Sequence[float]) -> Fit:
         if coarse is None:  # the complex step disagreed: phi is not complex-analytic
             return fit(Sampler(s.phi, what=s.what), kinks)
     c0, c1, c2 = [], [], []
-    for a, b, (k0, k1, k2, v0, v1, v2) in done:
+    for i, (a, b, (k0, k1, k2, v0, v1, v2)) in enumerate(done):
         x = 0.5 * (a + b) + 0.5 * (b - a) * _T
         t0 = 4 * _EPS * float(np.max(np.abs(v0))) + 1e-18 * scales[0]
         p0 = _chop(k0, t0)
@@ -323,14 +326,44 @@ def fit(s: Sampler, kinks: Sequence[float]) -> Fit:
             p2 = _chop(k2, t2)
         else:
             p2 = _resample(coarse, 1, x, 0.5 * (a + b))
-        if p0.size <= 2 and k2 is None:
+        if p0.size <= 2 and k2 is None and i in (0, len(done) - 1):
+            # an affine end piece: the tail beyond the range continues it exactly
             p1 = p1[:1] if p1.size and np.all(p1[1:] == 0) else p1
             p2 = np.zeros(1)
         c0.append(p0)
         c1.append(p1)
         c2.append(p2)
+    # Undeclared kinks at breakpoints (0, +-2^k): jumps of phi' or phi'' there.
+    at_breaks = _jumps_at_breaks(br, (c1, c2), set(all_kinks.tolist()), s.dphi is not None)
+    if at_breaks:
+        detected = sorted(set(detected) | set(at_breaks))
+        all_kinks = np.array(sorted(set(all_kinks.tolist()) | set(at_breaks)), dtype=float)
+        if all_kinks.size > _core.max_kinks:
+            raise BuildError(
+                f"{s.what} has {all_kinks.size} kinks; at most {_core.max_kinks} are supported"
+            )
     _pin_at_zero(s, br, (c0, c1, c2), all_kinks, use_cs)
     return Fit(br, (c0, c1, c2), all_kinks, detected, source)
+
+
+def _jumps_at_breaks(br, coefs, known: set, exact: bool) -> list[float]:
+    """Interior breakpoints where phi' or phi'' jumps (beyond the interpolants' accuracy)."""
+    out = []
+    cheb = np.polynomial.chebyshev.chebval
+    # tolerances: the interpolants' accuracy (relative, and absolute on the scale
+    # of the function), looser where phi', phi'' come from differentiation
+    tols = ((1e-9, 1e-12), (1e-8, 1e-11)) if exact else ((1e-7, 1e-11), (1e-5, 1e-9))
+    for f, (rtol, atol) in enumerate(tols):
+        cs = coefs[f]
+        scale = max(float(np.max(np.abs(c))) for c in cs[: len(cs)]) if cs else 0.0
+        for j in range(1, len(cs)):
+            x = float(br[j])
+            if x in known or x in out:
+                continue
+            left, right = cheb(1.0, cs[j - 1]), cheb(-1.0, cs[j])
+            if abs(right - left) > rtol * (abs(left) + abs(right)) + atol * scale:
+                out.append(x)
+    return sorted(out)
 
 
 def _pin_at_zero(s: Sampler, br: np.ndarray, coefs, kinks: np.ndarray, use_cs) -> None:
@@ -438,15 +471,14 @@ def register(s: Sampler, kinks: Sequence[float]):
     """Fit and register with the core; returns (handle, Fit, flags)."""
     f = fit(s, kinks)
     fl = flags(s, f)
-    for i, k in enumerate(f.kinks):
-        # phi itself must be continuous: the expectations' kink terms assume so
-        j = int(np.searchsorted(f.breaks, k))
-        left = np.polynomial.chebyshev.chebval(1.0, f.coefs[0][j - 1])
-        right = np.polynomial.chebyshev.chebval(-1.0, f.coefs[0][j])
-        scale = max(abs(left), abs(right), 1e-300)
-        if abs(left - right) > 1e-9 * scale + 1e-12 * max(1.0, abs(k)):
+    # phi itself must be continuous (the expectations' kink terms assume so)
+    cheb = np.polynomial.chebyshev.chebval
+    for j in range(1, len(f.coefs[0])):
+        left, right = cheb(1.0, f.coefs[0][j - 1]), cheb(-1.0, f.coefs[0][j])
+        k = float(f.breaks[j])
+        if abs(left - right) > 1e-9 * max(abs(left), abs(right)) + 1e-12 * max(1.0, abs(k)):
             raise BuildError(
-                f"{s.what} jumps at x = {f.kinks[i]:.17g} (from {left:.6g} to {right:.6g}): phi "
+                f"{s.what} jumps at x = {k:.17g} (from {left:.6g} to {right:.6g}): phi "
                 "must be continuous (phi' and phi'' may jump)"
             )
     handle = _core.register_custom(

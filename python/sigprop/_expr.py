@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 
 import numpy as np
 
@@ -113,6 +114,11 @@ def parse(text: str, param_names: tuple[str, ...]):
     }
     syms = {n: sp.Symbol(n, real=True) for n in param_names}
     local.update(syms)
+    # names used as variables (not called) that are not known: symbols, so that a
+    # missing value is reported as such (SymPy would read "beta" as the beta function)
+    for n in re.findall(r"\b([A-Za-z_]\w*)\b(?!\s*\()", text):
+        if n not in local and n not in ("E", "I", "oo", "nan", "zoo", "True", "False"):
+            local[n] = sp.Symbol(n, real=True)
     try:
         expr = sp.sympify(text, locals=local)
     except (sp.SympifyError, SyntaxError, TypeError) as exc:
