@@ -358,6 +358,23 @@ def test_torch_function():
     assert np.max(_rel(ma.dphi_sq, mb.dphi_sq)) <= 1e-12
 
 
+def test_compiled_double_of_double():
+    import ctypes
+    import ctypes.util
+
+    from scipy import LowLevelCallable
+
+    libm_name = ctypes.util.find_library("m")
+    if libm_name is None:
+        pytest.skip("no libm")
+    tanh = ctypes.CDLL(libm_name).tanh
+    tanh.restype, tanh.argtypes = ctypes.c_double, [ctypes.c_double]
+    for fn in (tanh, LowLevelCallable(tanh)):
+        act = sp.activation(fn, name="libm_tanh")
+        m, ref = sp.gaussian_moments(act, Q), sp.gaussian_moments("tanh", Q)
+        assert np.max(_rel(m.phi_sq, ref.phi_sq)) <= 1e-12
+
+
 # ---------------------------------------------------------------- bad input
 
 

@@ -229,6 +229,50 @@ def _jax_sampler(fn) -> Sampler:  # pragma: no cover - JAX is optional and not i
     return Sampler(wrap(fn), wrap(d1), wrap(d2), what="fn (jax)")
 
 
+class _CompiledScalar:
+    """A compiled double(double) function (numba.cfunc, scipy.LowLevelCallable,
+    ctypes) made NumPy-vectorised for the one-off sampling; the kernels never call it."""
+
+    def __init__(self, fn) -> None:
+        import ctypes
+
+        proto = ctypes.CFUNCTYPE(ctypes.c_double, ctypes.c_double)
+        if type(fn).__name__ == "LowLevelCallable":
+            sig = str(getattr(fn, "signature", ""))
+            if sig.replace(" ", "") != "double(double)":
+                raise TypeError(
+                    f"a LowLevelCallable must have signature double (double), got {sig}"
+                )
+            get = ctypes.pythonapi.PyCapsule_GetPointer
+            get.restype, get.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
+            get_name = ctypes.pythonapi.PyCapsule_GetName
+            get_name.restype, get_name.argtypes = ctypes.c_char_p, [ctypes.py_object]
+            capsule = tuple.__getitem__(fn, 0)  # LowLevelCallable is (capsule, function, data)
+            ptr = get(capsule, get_name(capsule))
+            self._f = proto(ptr)
+        elif hasattr(fn, "address") and hasattr(fn, "ctypes"):  # numba.cfunc
+            self._f = proto(fn.address)
+        else:  # a ctypes function pointer
+            self._f = proto(ctypes.cast(fn, ctypes.c_void_p).value)
+        self._keep = fn
+        self.__name__ = getattr(fn, "__name__", None) or "compiled"
+
+    def __call__(self, x):
+        x = np.asarray(x, dtype=np.float64)
+        f = self._f
+        return np.fromiter((f(float(v)) for v in x.ravel()), float, x.size).reshape(x.shape)
+
+
+def _is_compiled_scalar(fn) -> bool:
+    import ctypes
+
+    if type(fn).__name__ == "LowLevelCallable":
+        return True
+    if hasattr(fn, "address") and hasattr(fn, "ctypes") and hasattr(fn, "native_name"):
+        return True  # numba.cfunc
+    return isinstance(fn, ctypes._CFuncPtr)
+
+
 def _framework(fn) -> str | None:
     mod = getattr(fn, "__module__", None) or getattr(type(fn), "__module__", "") or ""
     if mod.startswith("torch"):
@@ -296,6 +340,8 @@ def from_callable(
     if second_derivative is not None and derivative is None:
         raise ValueError("second_derivative given without derivative")
     user_kinks = tuple(check_kinks(kinks))
+    if _is_compiled_scalar(fn):
+        fn = _CompiledScalar(fn)
     label = name or getattr(fn, "__name__", None) or type(fn).__name__
     fw = _framework(fn) if derivative is None else None
     if fw is not None:

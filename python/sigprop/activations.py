@@ -230,7 +230,9 @@ def activation(
     * a NumPy-vectorised callable, optionally with its derivatives and kinks:
       ``activation(fn, dfn, d2fn, kinks=[...], name="mish")``; a torch or JAX
       elementwise function (``torch.nn.functional.mish``) is accepted when that
-      framework is installed (derivatives by autodiff).
+      framework is installed (derivatives by autodiff), and so is a compiled
+      double(double) function (``numba.cfunc``, ``scipy.LowLevelCallable``,
+      ctypes), sampled point by point once.
 
     A user-defined phi is sampled once and represented by piecewise Chebyshev
     interpolants of phi, phi' and phi'' between its kinks, accurate to a few
@@ -317,7 +319,7 @@ def activation(
                 "apply to callables only"
             )
         return from_expression(fn, kinks=kinks, name=name, **params)
-    if callable(fn):
+    if callable(fn) or type(fn).__name__ == "LowLevelCallable":
         from ._custom_act import from_callable
 
         return from_callable(fn, derivative, second_derivative, kinks=kinks, name=name, **params)
