@@ -431,3 +431,19 @@ def test_bad_kinks(kinks, match):
 def test_bad_derivative_argument():
     with pytest.raises(TypeError, match="derivative must be callable"):
         sp.activation(np.tanh, 3.0)
+
+
+def test_dask_workers_in_other_processes_rebuild_the_activation():
+    distributed = pytest.importorskip("distributed")
+    mish = sp.activation("x * tanh(softplus(x))", name="mish")
+    local = sp.scan(mish, [0.1, 0.3], [1.0, 2.0], n_threads=1)
+    with (
+        distributed.LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        lazy = sp.scan(mish, [0.1, 0.3], [1.0, 2.0], chunks={"sigma_b": 1}, n_threads=1)
+        got = client.compute(lazy).result()
+    np.testing.assert_array_equal(got.chi1.values, local.chi1.values)
+    np.testing.assert_array_equal(got.c_star.values, local.c_star.values)

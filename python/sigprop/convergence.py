@@ -227,7 +227,9 @@ def correlation_convergence(
 
     Parameters
     ----------
-    activation : str or Activation
+    activation : str, Activation or callable
+        A built-in name, an expression in x, a callable phi or an Activation
+        (see :func:`sigprop.activation`).
     depth : int
         Number of layers L >= 1; the gap is returned for l = 0..L.
     sigma_b : float
@@ -341,7 +343,9 @@ def eoc_beta_q(activation: str | Activation, sigma_b, *, branch: int = 0) -> EOC
 
     Parameters
     ----------
-    activation : str or Activation
+    activation : str, Activation or callable
+        A built-in name, an expression in x, a callable phi or an Activation
+        (see :func:`sigprop.activation`).
     sigma_b : array_like
         Bias standard deviations, >= 0.
     branch : int
@@ -388,7 +392,9 @@ def sigma_b_for_depth(
 
     Parameters
     ----------
-    activation : str or Activation
+    activation : str, Activation or callable
+        A built-in name, an expression in x, a callable phi or an Activation
+        (see :func:`sigprop.activation`).
     depth : array_like
         Target depth(s) L > 0.
     sigma_b_range : (float, float)

@@ -74,7 +74,9 @@ def gram_infinite(
 
     Parameters
     ----------
-    activation : str or Activation
+    activation : str, Activation or callable
+        A built-in name, an expression in x, a callable phi or an Activation
+        (see :func:`sigprop.activation`).
     X : array_like, shape (n, d)
         Inputs, one per row, none zero (SPEC 4.2 uses unit norm).
     method : {"auto", "closed", "hermite", "quadrature"}
@@ -160,7 +162,9 @@ def gram_finite(
 
     Parameters
     ----------
-    activation : str or Activation
+    activation : str, Activation or callable
+        A built-in name, an expression in x, a callable phi or an Activation
+        (see :func:`sigprop.activation`).
     X : array_like, shape (n, d)
     width : int
         Number of hidden units m, >= 1.

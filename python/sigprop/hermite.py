@@ -108,7 +108,9 @@ def hermite_coefficients(
 
     Parameters
     ----------
-    activation : str or Activation
+    activation : str, Activation or callable
+        A built-in name, an expression in x, a callable phi or an Activation
+        (see :func:`sigprop.activation`).
     n_max : int
         Highest order, >= 0 (hundreds to a few thousand are fine).
     q : float

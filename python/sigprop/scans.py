@@ -396,7 +396,7 @@ def scan(
 
     Parameters
     ----------
-    activations : str, Activation or sequence of them
+    activations : str, Activation, callable or sequence of them
         Activations to scan (the ``activation`` dimension, labelled by name, e.g.
         ``"leaky_relu(negative_slope=0.2)"``).
     sigma_b, sigma_w : array_like, 1-d
@@ -711,7 +711,7 @@ def eoc_curve(
 
     Parameters
     ----------
-    activations : str, Activation or sequence of them
+    activations : str, Activation, callable or sequence of them
     sigma_b : array_like, 1-d
         Bias standard deviations (b ~ N(0, sigma_b^2)), >= 0.
     params : dict, optional
