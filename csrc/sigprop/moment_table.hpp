@@ -331,16 +331,17 @@ inline const MomentTable* moment_table(const Activation& a) {
 
 }  // namespace detail
 
-// Frees every moment table (the next use rebuilds them). Call only while no
-// kernel runs (from Python: with the GIL held; the bindings release the GIL
-// only around kernels, and a kernel's tables stay alive until it returns).
+// Frees every moment table (the next use rebuilds them). Safe while kernels run
+// in other threads: each thread's cache holds a shared_ptr to the table it
+// uses, which keeps that table alive until the thread moves to another one.
 inline void clear_moment_tables() { detail::MomentTableCache::instance().clear_all(); }
 
 // Number of moment tables currently kept.
 inline std::size_t n_moment_tables() { return detail::MomentTableCache::instance().size(); }
 
 // Releases a custom activation: its moment tables, then the activation itself.
-// The same rule as clear_moment_tables applies.
+// Call only when no kernel can be using this id (from Python: when its last
+// handle goes, with the GIL held; a kernel's caller holds the handle).
 inline bool release_custom_activation(double id) {
   detail::MomentTableCache::instance().clear_custom(id);
   return CustomRegistry::instance().release(std::uint32_t(id));

@@ -110,6 +110,8 @@ class CustomActivation(Activation):
         """How phi' and phi'' were obtained."""
         if self._definition[0] == "expr":
             return "exact"
+        if self._definition[0] in ("torch", "jax"):
+            return "autodiff"
         return self._ensure().fit.derivative_source
 
     @property
@@ -274,7 +276,11 @@ def _is_compiled_scalar(fn) -> bool:
 
 
 def _framework(fn) -> str | None:
-    mod = getattr(fn, "__module__", None) or getattr(type(fn), "__module__", "") or ""
+    mod = getattr(fn, "__module__", None) or ""
+    if not mod:  # builtins such as torch.tanh: the module they are bound to
+        mod = getattr(getattr(fn, "__self__", None), "__name__", "") or ""
+    if not mod or mod == "builtins":
+        mod = getattr(type(fn), "__module__", "") or ""
     if mod.startswith("torch"):
         return "torch"
     if mod.startswith("jax"):

@@ -333,9 +333,10 @@ def clear_cache() -> None:
 
     They are rebuilt on next use. The core also bounds the cache by itself (at
     most 1024 moment tables, least recently used dropped first), and frees the
-    tables of a user-defined activation when the last reference to it goes.
-    Call from the thread that runs sigprop, not while another thread runs a
-    sigprop computation.
+    tables of a user-defined activation (and its interpolants) when the last
+    reference to it goes. Safe at any time: a table that a computation running
+    in another thread is using stays alive until that computation has done
+    with it (each thread holds a reference to the table it uses).
     """
     _core.clear_cache()
 
