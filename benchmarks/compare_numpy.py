@@ -15,8 +15,11 @@ sigma_w are standard deviations, weights N(0, sigma_w^2 / fan_in)):
    with_correlation=False)`` on the flat grid. Cells per second of each, the
    ratio, and each one's max relative error: NumPy against sigprop, sigprop
    against 30-digit mpmath spot checks (``--mpmath`` cells).
-2. A full scan including c*, chi_c (``with_correlation=True``), cells/s, within a
-   time budget per activation (cells drawn in a fixed random order).
+2. Scans with and without c*, chi_c (``with_correlation``) for every built-in
+   activation: cells/s of each, their ratio, the first call's time (table
+   builds) and how many cells report c_not_converged; for tanh's chaotic cells,
+   sigprop's c*, chi_c against the NumPy c-map iteration on a 2-D Gauss-Hermite
+   rule (``--corr-nodes``^2 points), rate and error.
 3. EOC curve: ``sigprop.eoc`` on ``--eoc-n`` sigma_b values for tanh (ms), and the
    NumPy version of Hayou's Algorithm 1 (Gauss-Hermite, 200 iterations) with its
    error against sigprop.
@@ -258,31 +261,99 @@ def section_fixed_points(args, report):
     return sb, sw, r, t_sp
 
 
+def numpy_correlation(sigma_b, sigma_w, q_star, *, nodes=40, iterations=200, block=256):
+    """c*, chi_c for tanh by the 2-D Gauss-Hermite c-map iteration people write.
+
+    For each cell c <- (sb^2 + sw^2 E[tanh(u) tanh(v)]) / q* from c = 0, with the
+    bivariate expectation on a ``nodes`` x ``nodes`` tensor Gauss-Hermite rule, then
+    chi_c = sw^2 E[tanh'(u) tanh'(v)] at the last c.
+    """
+    x, w = gh_rule(nodes)
+    X1, X2 = np.meshgrid(x, x, indexing="ij")
+    W = np.outer(w, w).ravel()
+    X1, X2 = X1.ravel(), X2.ravel()
+    sb2 = np.asarray(sigma_b, dtype=float) ** 2
+    sw2 = np.asarray(sigma_w, dtype=float) ** 2
+    q = np.asarray(q_star, dtype=float)
+    c_out, chi_out = np.empty(q.size), np.empty(q.size)
+    for s in range(0, q.size, block):
+        b2, w2, qq = sb2[s : s + block, None], sw2[s : s + block, None], q[s : s + block, None]
+        sq = np.sqrt(qq)
+        c = np.zeros_like(qq)
+        tu = np.tanh(sq * X1)
+        for _ in range(iterations):
+            v = sq * (c * X1 + np.sqrt(1.0 - c * c) * X2)
+            c = np.clip((b2 + w2 * ((tu * np.tanh(v)) @ W)[:, None]) / qq, -1.0, 1.0)
+        v = sq * (c * X1 + np.sqrt(1.0 - c * c) * X2)
+        chi = w2[:, 0] * (((1.0 - tu * tu) * (1.0 - np.tanh(v) ** 2)) @ W)
+        c_out[s : s + block] = c[:, 0]
+        chi_out[s : s + block] = chi
+    return c_out, chi_out
+
+
 def section_full(args, report):
-    print(f"== 2. full scan with c*, chi_c (with_correlation=True), budget {args.budget:g} s each")
+    print(
+        f"== 2. scans with and without c*, chi_c, xi_c on a {args.full_n} x {args.full_n} grid, "
+        f"{args.threads} threads (per activation; tables built before timing)"
+    )
     sb, sw = grid(args.full_n, args.full_n)
-    order = np.random.default_rng(1).permutation(sb.size)
     report["full_scan"] = {}
     for name in args.full_activations.split(","):
         act = sigprop.activation(name)
-        done, spent, nan_c, step = 0, 0.0, 0, 2 * args.threads
-        while done < sb.size and spent <= args.budget:
-            sel = order[done : done + step]
-            t0 = time.perf_counter()
-            r = sigprop_fixed_points(sb[sel], sw[sel], args.threads, True, act)
-            dt = time.perf_counter() - t0
-            spent += dt
-            done += sel.size
-            nan_c += int(np.sum(np.isnan(r["c_star"]) & (r["status"] == 0) & (r["q_star"] > 0)))
-            if dt < 0.5:  # grow the calls until per-call overhead is negligible
-                step *= 2
-        rate = done / spent
-        note = "" if done == sb.size else f" (budget reached after {done} of {sb.size} cells)"
-        print(
-            f"{name:<10} {rate:,.1f} cells/s on a {args.full_n} x {args.full_n} grid{note}; "
-            f"c* NaN in {nan_c} converged cells with q* > 0"
+        t_cold = time.perf_counter()
+        sigprop_fixed_points(sb, sw, args.threads, True, act)  # builds the tables
+        t_cold = time.perf_counter() - t_cold
+        t_no, _ = best_time(
+            lambda act=act: sigprop_fixed_points(sb, sw, args.threads, False, act), args.repeat
         )
-        report["full_scan"][name] = {"cells": done, "cells_per_s": rate, "c_star_nan": nan_c}
+        t_c, r = best_time(
+            lambda act=act: sigprop_fixed_points(sb, sw, args.threads, True, act), args.repeat
+        )
+        fail = int(np.sum(r["status"] == sigprop.STATUS.index("c_not_converged")))
+        print(
+            f"{name:<18} without c*: {sb.size / t_no:>11,.0f} cells/s   with c*: "
+            f"{sb.size / t_c:>11,.0f} cells/s   ratio {t_no / t_c:5.2f}   first call "
+            f"(table builds) {t_cold:6.2f} s   c* not found: {fail}"
+        )
+        report["full_scan"][name] = {
+            "cells": int(sb.size),
+            "cells_per_s_without_correlation": sb.size / t_no,
+            "cells_per_s_with_correlation": sb.size / t_c,
+            "first_call_s": t_cold,
+            "c_not_converged": fail,
+        }
+    if "tanh" in args.full_activations.split(","):
+        n = min(args.numpy_corr_n, args.full_n)
+        nsb, nsw = grid(n, n)
+        r = sigprop_fixed_points(nsb, nsw, args.threads, True, TANH)
+        chaotic = (r["status"] == 0) & (r["chi1"] > 1.0) & (r["q_star"] > 0)
+        cells = np.flatnonzero(chaotic)
+        t_np, (c_np, chi_np) = best_time(
+            lambda: numpy_correlation(
+                nsb[cells], nsw[cells], r["q_star"][cells], nodes=args.corr_nodes
+            ),
+            args.repeat,
+        )
+        t_sp, r2 = best_time(
+            lambda: sigprop_fixed_points(nsb[cells], nsw[cells], args.threads, True, TANH),
+            args.repeat,
+        )
+        e_c = np.abs(c_np - r2["c_star"])
+        e_chi = np.abs(chi_np - r2["chi_c"]) / np.abs(r2["chi_c"])
+        print(
+            f"tanh chaotic cells of a {n} x {n} grid ({cells.size} cells): sigprop "
+            f"{cells.size / t_sp:,.0f} cells/s, NumPy 2-D Gauss-Hermite ({args.corr_nodes}^2 "
+            f"nodes, 200 c-map iterations) {cells.size / t_np:,.1f} cells/s, ratio "
+            f"{t_np / t_sp:,.0f}x; NumPy error in c*: max {np.nanmax(e_c):.1e}, "
+            f"in chi_c: max rel. {np.nanmax(e_chi):.1e}"
+        )
+        report["correlation_vs_numpy"] = {
+            "cells": int(cells.size),
+            "sigprop_cells_per_s": cells.size / t_sp,
+            "numpy_cells_per_s": cells.size / t_np,
+            "numpy_max_abs_err_c_star": float(np.nanmax(e_c)),
+            "numpy_max_rel_err_chi_c": float(np.nanmax(e_chi)),
+        }
 
 
 def section_eoc(args, report):
@@ -336,9 +407,12 @@ def main(argv=None):
     p.add_argument("--nodes", type=int, default=100, help="Gauss-Hermite nodes of the NumPy code")
     p.add_argument("--iterations", type=int, default=100, help="q-map iterations (NumPy)")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="max OpenMP threads")
-    p.add_argument("--full-n", type=int, default=100, help="grid of the full (c*) scan")
-    p.add_argument("--full-activations", default="tanh,erf", help="comma-separated")
-    p.add_argument("--budget", type=float, default=60.0, help="seconds per full-scan activation")
+    p.add_argument("--full-n", type=int, default=40, help="grid of the scans with c*")
+    p.add_argument(
+        "--full-activations", default=",".join(sigprop.ACTIVATIONS), help="comma-separated"
+    )
+    p.add_argument("--numpy-corr-n", type=int, default=40, help="grid of the NumPy c* baseline")
+    p.add_argument("--corr-nodes", type=int, default=40, help="GH nodes per axis, NumPy c*")
     p.add_argument("--eoc-n", type=int, default=10_000, help="sigma_b values of the EOC curve")
     p.add_argument("--mpmath", type=int, default=6, help="mpmath spot-check cells (0: none)")
     p.add_argument("--repeat", type=int, default=1, help="timing repeats (best is kept)")

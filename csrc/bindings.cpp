@@ -6,6 +6,8 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -164,8 +166,9 @@ PYBIND11_MODULE(_core, m) {
   m.def("n_custom_live", []() { return sigprop::CustomRegistry::instance().live(); });
   m.def("n_moment_tables", []() { return sigprop::n_moment_tables(); });
   m.def(
-      "clear_cache", []() { sigprop::clear_moment_tables(); },
-      "Free every moment table. Call with no kernel running (the GIL is held here).");
+      "clear_cache", []() { sigprop::clear_tables(); },
+      "Free every cached table (moment and Hermite tables).");
+  m.def("n_hermite_tables", []() { return sigprop::detail::HermiteTableCache::instance().size(); });
   m.attr("eoc_max_branches") = sigprop::eoc_max_branches;
 
   m.def(
@@ -221,22 +224,43 @@ PYBIND11_MODULE(_core, m) {
   m.def(
       "bivariate",
       [](int kind, double p0, double p1, int d, const darray& q1, const darray& q2,
-         const darray& c, int n_threads) {
+         const darray& c, int n_threads, bool direct) {
         const auto a = make_activation(kind, p0, p1);
         check_threads(n_threads);
         if (d != 0 && d != 1) throw py::value_error("derivative order must be 0 or 1");
         const idx_t n = common_size({&q1, &q2, &c});
         darray out = empty(n);
+        py::array_t<std::int8_t> flags(n);
         const double *a1 = q1.data(), *a2 = q2.data(), *a3 = c.data();
         double* o = out.mutable_data();
         {
           py::gil_scoped_release release;
-          sigprop::grid::bivariate(a, d, a1, a2, a3, n, o, n_threads);
+          sigprop::grid::bivariate(a, d, a1, a2, a3, n, o, n_threads, direct,
+                                   flags.mutable_data());
         }
-        return out;
+        return py::make_tuple(out, flags);
       },
       py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("d"), py::arg("q1"), py::arg("q2"),
-      py::arg("c"), py::arg("n_threads"));
+      py::arg("c"), py::arg("n_threads"), py::arg("direct") = false);
+
+  m.def(
+      "hermite_coefficients",
+      [](int kind, double p0, double p1, double q, int n_max) {
+        const auto a = sigprop::canonical(make_activation(kind, p0, p1));
+        if (n_max < 0) throw py::value_error("n_max must be >= 0");
+        if (!(q > 0.0) || !std::isfinite(q)) throw py::value_error("q must be finite and > 0");
+        darray out = empty(n_max + 1);
+        double* o = out.mutable_data();
+        bool ok;
+        {
+          py::gil_scoped_release release;
+          const double phi_sq = sigprop::moments(a, q, false).phi_sq;
+          ok = sigprop::detail::hermite_coefficients_rule(
+              a, q, n_max, sigprop::detail::hermite_rule_width(std::max(n_max, 1)), phi_sq, o);
+        }
+        return py::make_tuple(out, ok);
+      },
+      py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("q"), py::arg("n_max"));
 
   m.def(
       "qmap",

@@ -14,6 +14,20 @@ _q, _c = np.meshgrid(np.logspace(-2.0, 1.0, 16), np.linspace(-0.95, 0.95, 16))
 BIV_Q = _q.ravel()
 BIV_C = _c.ravel()
 
+# 4096 random (q1, q2, c) over the whole domain the engine serves: q1, q2
+# log-uniform in [1e-6, 1e4] (independently), c uniform in [-1, 1].
+_rng = np.random.default_rng(2026)
+BIV_FULL_Q1 = 10.0 ** _rng.uniform(-6.0, 4.0, 4096)
+BIV_FULL_Q2 = 10.0 ** _rng.uniform(-6.0, 4.0, 4096)
+BIV_FULL_C = _rng.uniform(-1.0, 1.0, 4096)
+
+# Every built-in activation, for the per-activation suites.
+ALL_ACTIVATIONS = [
+    "linear", "relu", "leaky_relu", "elu", "selu", "gelu", "silu", "softplus",
+    "shifted_softplus", "tanh", "erf", "sigmoid", "softsign", "sin", "hard_tanh",
+    "shifted_relu", "soft_threshold", "linear_region_tanh", "linear_floor",
+]  # fmt: skip
+
 # 50 x 50 (sigma_b, sigma_w) grid for the fixed-point solver (ordered and chaotic phase).
 _sb, _sw = np.meshgrid(np.linspace(0.01, 2.0, 50), np.linspace(0.5, 3.0, 50))
 FP_SIGMA_B = _sb
@@ -37,22 +51,3 @@ def best_rate(fn, n_items, min_time=0.5, min_calls=2, max_calls=10_000):
         spent += dt
         calls += 1
     return n_items / best
-
-
-def require_fast_and_finite(probe, what, budget_s=0.1):
-    """Skip (NotImplementedError, which asv reports as skipped) when ``probe()``
-    is slower than ``budget_s`` or returns non-finite values.
-
-    Guards benchmarks over core code paths that are currently known to exhaust the
-    adaptive-quadrature piece budget (seconds per point, NaN results); they are run
-    automatically once the probe is fast and finite again.
-    """
-    t0 = time.perf_counter()
-    out = probe()
-    dt = time.perf_counter() - t0
-    finite = bool(np.all(np.isfinite(np.asarray(out, dtype=float))))
-    if dt > budget_s or not finite:
-        raise NotImplementedError(
-            f"{what}: probe took {dt:.2f} s (budget {budget_s} s), finite={finite}; "
-            "core quadrature runs out of its piece budget here, benchmark skipped"
-        )

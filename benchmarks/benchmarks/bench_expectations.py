@@ -2,82 +2,63 @@
 
 import sigprop
 
-from ._common import BIV_C, BIV_Q, Q_GRID, best_rate, require_fast_and_finite
+from ._common import (
+    ALL_ACTIVATIONS,
+    BIV_C,
+    BIV_FULL_C,
+    BIV_FULL_Q1,
+    BIV_FULL_Q2,
+    BIV_Q,
+    Q_GRID,
+    best_rate,
+)
 
 # Closed form (relu, erf), piecewise linear (hard_tanh), quadrature (tanh, gelu, silu).
 MOMENT_ACTIVATIONS = ["relu", "erf", "hard_tanh", "tanh", "gelu", "silu"]
-BIVARIATE_ACTIVATIONS = ["relu", "erf", "tanh", "elu"]
 
 
-def _skip_slow_bivariate(activation, derivative):
-    # E[phi'(u) phi'(v)] for tanh is currently seconds per point and NaN near |c| = 1.
-    if activation == "tanh" and derivative == 1:
-        require_fast_and_finite(
-            lambda: sigprop.bivariate_expectation(
-                "tanh", 1.0, 1.0, 0.99, derivative=1, n_threads=1
-            ),
-            "bivariate_expectation('tanh', derivative=1)",
-        )
-
-
-class GaussianMoments:
-    """gaussian_moments on 10^4 q values log-spaced in [1e-3, 1e2]."""
-
-    params = (MOMENT_ACTIVATIONS, [1, None])
-    param_names = ("activation", "n_threads")
-
-    def setup(self, activation, n_threads):
-        self.q = Q_GRID
-
-    def time_gaussian_moments(self, activation, n_threads):
-        sigprop.gaussian_moments(activation, self.q, n_threads=n_threads)
-
-
-class GaussianMomentsRate:
-    """Expectations per second: q values per second, each giving all five moments."""
-
-    params = (MOMENT_ACTIVATIONS, [1, None])
-    param_names = ("activation", "n_threads")
-    unit = "expectations/s"
-
-    def track_gaussian_moments_rate(self, activation, n_threads):
-        return best_rate(
-            lambda: sigprop.gaussian_moments(activation, Q_GRID, n_threads=n_threads),
-            Q_GRID.size,
-        )
+def _points(domain):
+    """(q1, q2, c): the c-map grid (q1 = q2) or the whole domain (random q1, q2, c)."""
+    if domain == "c-map":
+        return BIV_Q, BIV_Q, BIV_C
+    return BIV_FULL_Q1, BIV_FULL_Q2, BIV_FULL_C
 
 
 class BivariateExpectation:
-    """bivariate_expectation on 256 (q, c) points, q in [1e-2, 10], |c| <= 0.95."""
+    """bivariate_expectation, one thread: 256 c-map points (q1 = q2 in [1e-2, 10],
+    |c| <= 0.95) or 4096 points over the whole domain (q1, q2 in [1e-6, 1e4], c in
+    [-1, 1]). Tables are built in setup (their one-off cost is in bench_tables)."""
 
-    params = (BIVARIATE_ACTIVATIONS, [0, 1])
-    param_names = ("activation", "derivative")
+    params = (ALL_ACTIVATIONS, [0, 1], ["c-map", "full"])
+    param_names = ("activation", "derivative", "domain")
+    timeout = 300
 
-    def setup(self, activation, derivative):
-        _skip_slow_bivariate(activation, derivative)
+    def setup(self, activation, derivative, domain):
+        self.p = _points(domain)
+        sigprop.bivariate_expectation(activation, *self.p, derivative=derivative, n_threads=1)
 
-    def time_bivariate_expectation(self, activation, derivative):
-        sigprop.bivariate_expectation(
-            activation, BIV_Q, BIV_Q, BIV_C, derivative=derivative, n_threads=1
-        )
+    def time_bivariate_expectation(self, activation, derivative, domain):
+        sigprop.bivariate_expectation(activation, *self.p, derivative=derivative, n_threads=1)
 
 
 class BivariateExpectationRate:
-    """Bivariate expectations per second ((q, c) points per second), one thread."""
+    """Bivariate expectations per second, one thread (points as above)."""
 
-    params = (BIVARIATE_ACTIVATIONS, [0, 1])
-    param_names = ("activation", "derivative")
+    params = (ALL_ACTIVATIONS, [0, 1], ["c-map", "full"])
+    param_names = ("activation", "derivative", "domain")
     unit = "expectations/s"
+    timeout = 300
 
-    def setup(self, activation, derivative):
-        _skip_slow_bivariate(activation, derivative)
+    def setup(self, activation, derivative, domain):
+        self.p = _points(domain)
+        sigprop.bivariate_expectation(activation, *self.p, derivative=derivative, n_threads=1)
 
-    def track_bivariate_expectation_rate(self, activation, derivative):
+    def track_bivariate_expectation_rate(self, activation, derivative, domain):
         return best_rate(
             lambda: sigprop.bivariate_expectation(
-                activation, BIV_Q, BIV_Q, BIV_C, derivative=derivative, n_threads=1
+                activation, *self.p, derivative=derivative, n_threads=1
             ),
-            BIV_Q.size,
+            self.p[0].size,
         )
 
 

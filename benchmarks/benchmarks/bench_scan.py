@@ -9,14 +9,12 @@ import tempfile
 
 import numpy as np
 
-import sigprop
-
-from ._common import SIGMA_B_EOC, best_rate, require_fast_and_finite
+from ._common import ALL_ACTIVATIONS, SIGMA_B_EOC, best_rate
 
 # 64 x 64 (sigma_b, sigma_w) cells over the usual phase-diagram window.
 SCAN_SIGMA_B = np.linspace(0.0, 2.0, 64)
 SCAN_SIGMA_W = np.linspace(0.1, 4.0, 64)
-SCAN_ACTIVATIONS = ["relu", "erf", "hard_tanh", "tanh", "elu"]
+SCAN_ACTIVATIONS = ALL_ACTIVATIONS
 
 # Streamed scan for the memory benchmark: 1000 x 1000 relu cells (closed forms).
 STREAM_SIGMA_B = np.linspace(0.0, 2.0, 1000)
@@ -33,20 +31,9 @@ def _scan_module():
     return scan
 
 
-def _skip_slow(activation, correlation):
-    # c* next to the EOC of tanh-like activations needs bivariate quadrature (ms per cell);
-    # probe a chaotic cell (or an ordered one where q diverges in the chaotic phase)
-    if correlation:
-        fp = sigprop.fixed_point(activation, 3.0, 2.0, correlation=False, n_threads=1)
-        sw = 3.0 if int(fp.status) == 0 else 1.0
-        require_fast_and_finite(
-            lambda: sigprop.fixed_point(activation, sw, 2.0, correlation=True, n_threads=1).c_star,
-            f"fixed_point({activation!r}, correlation=True)",
-        )
-
-
 class ScanRate:
-    """Cells per second of an in-memory scan (one activation, 64 x 64 cells, one thread)."""
+    """Cells per second of an in-memory scan (one activation, 64 x 64 cells, one thread),
+    with and without c*, chi_c, xi_c; the activation's tables are built in setup."""
 
     params = (SCAN_ACTIVATIONS, [False, True])
     param_names = ("activation", "correlation")
@@ -55,7 +42,10 @@ class ScanRate:
 
     def setup(self, activation, correlation):
         self.scan = _scan_module()
-        _skip_slow(activation, correlation)
+        self.scan.scan(
+            activation, SCAN_SIGMA_B, SCAN_SIGMA_W, with_correlation=correlation,
+            n_threads=1, progress=False,
+        )  # fmt: skip
 
     def track_scan_rate(self, activation, correlation):
         return best_rate(

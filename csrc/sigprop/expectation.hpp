@@ -287,7 +287,7 @@ inline Moments moments_direct(const Activation& act, double q) {
 // E[phi^(d)(m + b W)], W ~ N(0, 1), b >= 0, d = 0 (phi) or 1 (phi'). Where it is
 // computed by quadrature, to relative accuracy rtol_inner or absolute accuracy atol.
 inline double shifted_mean(const Activation& act, int d, double m, double b,
-                           double atol = detail::tiny_atol) {
+                           double atol = detail::tiny_atol, bool* ok = nullptr) {
   using namespace special;
   const Activation a = canonical(act);
   if (b == 0.0) return d == 0 ? phi(a, m) : dphi(a, m);
@@ -347,13 +347,19 @@ inline double shifted_mean(const Activation& act, int d, double m, double b,
     const double x = m + b * w;
     y[0] = (d == 0 ? phi(a, x) : dphi(a, x)) * npdf(w);
   };
-  quad::integrate<1, 1>(f, mesh, detail::rtol_inner, atol, &v);
+  const bool good = quad::integrate<1, 1>(f, mesh, detail::rtol_inner, atol, &v);
+  if (ok && !good) *ok = false;
   return v;
 }
 
 // E[phi^(d)(u) phi^(d)(v)], u = sqrt(q1) Z1, v = sqrt(q2)(c Z1 + sqrt(1-c^2) Z2),
-// q1, q2 >= 0, c in [-1, 1] (clamped), d = 0 or 1.
-inline double bivariate(const Activation& act, int d, double q1, double q2, double c) {
+// q1, q2 >= 0, c in [-1, 1] (clamped), d = 0 or 1, by closed forms or the nested
+// quadrature: exact (see the tolerances above) but, for kinds without a closed
+// form, slow (0.05-10 ms). bivariate() in two_point.hpp is the fast entry point. With
+// ok, *ok is set false where a quadrature ended short of its tolerance (the value is
+// then its best estimate, or NaN where it is far from converged).
+inline double bivariate_direct(const Activation& act, int d, double q1, double q2, double c,
+                               bool* ok = nullptr) {
   using namespace special;
   const Activation a = canonical(act);
   if (std::isnan(c) || std::isnan(q1) || std::isnan(q2)) return special::nan;
@@ -389,8 +395,12 @@ inline double bivariate(const Activation& act, int d, double q1, double q2, doub
       return (4.0 / pi) / std::sqrt(det);
     }
     case Kind::sin: {
-      const double e = std::exp(-0.5 * (q1 + q2));
-      return e * (d == 0 ? std::sinh(c * r12) : std::cosh(c * r12));
+      // e^{-(q1+q2)/2} sinh(c r12) (d = 0) or cosh (d = 1), with the exponents
+      // combined: the plain product is 0 * inf once q passes ~710.
+      const double x = c * r12, ax = std::fabs(x), h = 0.5 * (q1 + q2);
+      if (ax < 1.0) return std::exp(-h) * (d == 0 ? std::sinh(x) : std::cosh(x));
+      const double e = 0.5 * std::exp(ax - h), r = std::exp(-2.0 * ax);
+      return d == 0 ? (x > 0.0 ? 1.0 : -1.0) * e * (1.0 - r) : e * (1.0 + r);
     }
     default: break;
   }
@@ -415,19 +425,38 @@ inline double bivariate(const Activation& act, int d, double q1, double q2, doub
   quad::add_gauss_mesh(mesh);
   detail::add_activation_mesh(a, 0.0, s1, mesh);
   if (c != 0.0) detail::add_activation_mesh(a, 0.0, c * s2, mesh);
+  if (c != 0.0 && sc > 0.0) {
+    // Next to |c| = 1 the inner expectation H(z) has the kinks of phi smoothed over a
+    // width sqrt(1 - c^2) / |c| in z only, far below the grading above (which starts
+    // at 0.25 / |c sqrt(q2)|): grade from that width up, so that no such feature
+    // hides between the nodes of one piece.
+    const double wz = sc / std::fabs(c), top = 0.25 / std::fabs(c * s2);
+    double xs[max_kinks];
+    const int nk = kinks(a, xs);
+    for (int i = 0; i < nk; ++i) {
+      const double zk = xs[i] / (c * s2);
+      if (!mesh.inside(zk)) continue;
+      for (double off = 0.25 * wz; off < top; off *= 2.0) {
+        if (mesh.inside(zk + off)) mesh.add(zk + off);
+        if (mesh.inside(zk - off)) mesh.add(zk - off);
+      }
+    }
+  }
   mesh.finish();
   double v;
   if (sc == 0.0) {
     auto f = [&](double z, double* y) { y[0] = F(s1 * z) * F(c * s2 * z) * npdf(z); };
-    quad::integrate<1>(f, mesh, detail::rtol_outer, outer_atol, &v);
+    const bool good = quad::integrate<1>(f, mesh, detail::rtol_outer, outer_atol, &v);
+    if (ok && !good) *ok = false;
     return v;
   }
   const double bw = s2 * sc;
   auto f = [&](double z, double* y) {
     const double fz = F(s1 * z);
-    y[0] = fz == 0.0 ? 0.0 : fz * shifted_mean(a, d, c * s2 * z, bw, inner_atol) * npdf(z);
+    y[0] = fz == 0.0 ? 0.0 : fz * shifted_mean(a, d, c * s2 * z, bw, inner_atol, ok) * npdf(z);
   };
-  quad::integrate<1>(f, mesh, detail::rtol_outer, outer_atol, &v);
+  const bool good = quad::integrate<1>(f, mesh, detail::rtol_outer, outer_atol, &v);
+  if (ok && !good) *ok = false;
   return v;
 }
 

@@ -17,17 +17,23 @@
 //   diverging     q^l -> infinity (no fixed point in the direction of motion)
 //   marginal      every q is fixed (relu-like phi at sigma_w^2 E[phi'^2] = 1, sigma_b = 0)
 //   not_converged the iteration budget ran out; q is NaN
+//   c_not_converged (analyse only) q* converged but c* was not found: c*, chi_c, xi_c NaN
 #pragma once
 
 #include <cmath>
 #include <limits>
 
-#include "hermite_series.hpp"
 #include "maps.hpp"
 
 namespace sigprop {
 
-enum class Status : int { converged = 0, diverging = 1, marginal = 2, not_converged = 3 };
+enum class Status : int {
+  converged = 0,
+  diverging = 1,
+  marginal = 2,
+  not_converged = 3,
+  c_not_converged = 4,  // q* converged, but the correlation fixed point c* was not found
+};
 
 struct FixedPoint {
   double q = special::nan;
@@ -299,35 +305,29 @@ inline CorrelationFixedPoint correlation_fixed_point(const Activation& a, double
     out.ok = true;
     return out;
   }
-  // f(c) and f'(c): from the Hermite series where its truncation bound allows
-  // (smooth phi), else by bivariate quadrature.
-  const bool series = uses_hermite_series(a.kind);
-  HermiteSeries hs, hs_long;  // the long series is built on first need
-  bool tried_long = false;
-  if (series) hs = hermite_series(a, q);
-  const double dq = q * (chi1_value / sw2);  // q E[phi'^2], the scale of q E[phi'phi']
+  // f(c) and f'(c): from the Mehler series of the Hermite table where its
+  // truncation bound allows, else by the bivariate quadrature (cmap, cmap_slope).
+  const bool series = uses_hermite_table(canonical(a).kind);
+  HermiteAt hs;
+  if (series) hs.set(canonical(a), q, true);
+  // Returns false when the quadrature had to be used.
   auto fmap = [&](double c, double& f, double& df) {
     double e, de;
-    bool got = series && hs.evaluate(c, dq, 1e-14, e, de);
-    if (series && !got) {
-      if (!tried_long) {
-        hs_long = hermite_series(a, q, 1024, 1.0 / 16.0);
-        tried_long = true;
-      }
-      got = hs_long.evaluate(c, dq, 1e-14, e, de);
-    }
-    if (got) {
+    if (series && hermite_bivariate(hs, hs, 0, c, detail::series_rtol, e) &&
+        hermite_bivariate(hs, hs, 1, c, detail::series_rtol, de)) {
       f = (sb2 + sw2 * e) / q;
-      df = sw2 * (de / q);
-      return;
+      df = sw2 * de;
+      return true;
     }
     f = cmap(a, c, q, sw2, sb2);
     df = cmap_slope(a, c, q, sw2);
+    return false;
   };
+  bool jumped = false;
   double c = 0.0;
   for (int it = 0; it < 200; ++it) {
     double f, df;
-    fmap(c, f, df);
+    const bool fast = fmap(c, f, df);
     const double hc = f - c;
     if (hc <= 0.0 || df >= 1.0) {
       // At (or numerically past) the root.
@@ -335,6 +335,28 @@ inline CorrelationFixedPoint correlation_fixed_point(const Activation& a, double
       out.chi_c = df;
       out.ok = hc <= 1e-14 && df < 1.0;
       return out;
+    }
+    if (!fast && !jumped) {
+      // The root lies next to c = 1, where each evaluation is a quadrature: jump
+      // to the root of the quadratic model f(1 - e) = 1 - chi1 e + f''(1) e^2 / 2,
+      // f''(1) = sw2 q E[phi''^2] (Price), when phi'' is square integrable. On
+      // the left of c* Newton goes on from there; on its right one Newton step
+      // lands on the left (f is convex), so the iteration stays monotone.
+      jumped = true;
+      const double f2 = sw2 * q * moments(a, q).d2phi_sq;
+      const double g = 1.0 - 2.0 * (chi1_value - 1.0) / f2;
+      if (std::isfinite(f2) && f2 > 0.0 && g > c && g < 1.0) {
+        double fg, dfg;
+        fmap(g, fg, dfg);
+        const double hg = fg - g;
+        if (dfg < 1.0) {
+          const double cg = hg > 0.0 ? g : g + hg / (1.0 - dfg);
+          if (cg > c) {
+            c = cg;
+            continue;
+          }
+        }
+      }
     }
     const double cn = c + hc / (1.0 - df);
     if (!(cn > c) || cn >= 1.0 || cn - c <= 1e-16) {
@@ -402,6 +424,8 @@ inline FixedPointInfo analyse(const Activation& act, double sw2, double sb2, dou
       r.c_star = cf.c;
       r.chi_c = cf.chi_c;
       r.xi_c = depth_scale(r.chi_c);
+    } else if (fp.q > 0.0) {
+      r.status = Status::c_not_converged;  // at q* = 0 the correlation is undefined
     }
   }
   return r;

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "eoc.hpp"
 #include "fixed_point.hpp"
@@ -55,11 +56,19 @@ inline void moments(const Activation& a, const double* q, idx_t n, double* mean,
   });
 }
 
-// E[phi^(d)(u) phi^(d)(v)] at each (q1[i], q2[i], c[i]).
+// E[phi^(d)(u) phi^(d)(v)] at each (q1[i], q2[i], c[i]); with direct, by the
+// closed forms or the nested quadrature alone (the reference the engine is tested
+// against).
+// flags[i] (if given) is 1 where a quadrature ended short of its tolerance.
 inline void bivariate(const Activation& a, int d, const double* q1, const double* q2,
-                      const double* c, idx_t n, double* out, int n_threads) {
-  parallel_for(n, n_threads,
-               [&](idx_t i) { out[i] = sigprop::bivariate(a, d, q1[i], q2[i], c[i]); });
+                      const double* c, idx_t n, double* out, int n_threads,
+                      bool direct = false, std::int8_t* flags = nullptr) {
+  parallel_for(n, n_threads, [&](idx_t i) {
+    bool ok = true;
+    out[i] = direct ? sigprop::bivariate_direct(a, d, q1[i], q2[i], c[i], &ok)
+                    : sigprop::bivariate(a, d, q1[i], q2[i], c[i], &ok);
+    if (flags) flags[i] = ok ? 0 : 1;
+  });
 }
 
 // q-map, its slope and chi1 at each (q, sigma_w, sigma_b).
@@ -147,29 +156,38 @@ inline void eoc(const Activation& a, const double* sb, idx_t n, double* sigma_w,
 }
 
 // One layer of the NNGP kernel of a batch: K (m x m, symmetric, row-major)
-// to K' = sb2 + sw2 E[phi(u_a) phi(u_b)] with (u_a, u_b) ~ N(0, K).
-inline void kernel_layer(const Activation& a, const double* K, idx_t m, double sw2, double sb2,
+// to K' = sb2 + sw2 E[phi(u_a) phi(u_b)] with (u_a, u_b) ~ N(0, K). The Hermite
+// expansion of each input (at its variance K_aa) is built once, so that a pair
+// costs one truncated series (a few dozen to a few hundred multiply-adds) unless
+// its truncation bound fails (|c| next to 1), where the pair falls back to the
+// quadrature.
+inline void kernel_layer(const Activation& act, const double* K, idx_t m, double sw2, double sb2,
                          double* Kout, int n_threads) {
-  const idx_t npairs = m * (m + 1) / 2;
-  parallel_for(npairs, n_threads, [&](idx_t p) {
-    // Unrank p into (i, j) with i <= j, row by row.
-    idx_t i = 0, rem = p;
-    while (rem >= m - i) {
-      rem -= m - i;
-      ++i;
+  const Activation a = canonical(act);
+  const bool series = uses_hermite_table(a.kind);
+  std::vector<HermiteAt> H(series ? size_t(m) : 0);
+  if (series)
+    parallel_for(m, n_threads, [&](idx_t i) {
+      if (H[i].set(a, K[i * m + i], true)) H[i].ensure(H[i].n);  // complete: read-only below
+    });
+  // One task per row i (pairs j >= i): rows shrink, which dynamic scheduling balances.
+  parallel_for(m, n_threads, [&](idx_t i) {
+    for (idx_t j = i; j < m; ++j) {
+      const double qi = K[i * m + i], qj = K[j * m + j];
+      double v;
+      if (i == j) {
+        v = sb2 + sw2 * sigprop::moments(a, qi).phi_sq;
+      } else {
+        const double den = std::sqrt(qi * qj);
+        const double c = den > 0.0 ? K[i * m + j] / den : 0.0;
+        double e;
+        if (!(series && hermite_bivariate(H[i], H[j], 0, c, detail::series_rtol, e)))
+          e = sigprop::bivariate_direct(a, 0, qi, qj, c);
+        v = sb2 + sw2 * e;
+      }
+      Kout[i * m + j] = v;
+      Kout[j * m + i] = v;
     }
-    const idx_t j = i + rem;
-    const double qi = K[i * m + i], qj = K[j * m + j];
-    double v;
-    if (i == j) {
-      v = sb2 + sw2 * sigprop::moments(a, qi).phi_sq;
-    } else {
-      const double den = std::sqrt(qi * qj);
-      const double c = den > 0.0 ? K[i * m + j] / den : 0.0;
-      v = sb2 + sw2 * sigprop::bivariate(a, 0, qi, qj, c);
-    }
-    Kout[i * m + j] = v;
-    Kout[j * m + i] = v;
   });
 }
 

@@ -11,8 +11,8 @@
 
 #include <cmath>
 
-#include "expectation.hpp"
 #include "moment_table.hpp"
+#include "two_point.hpp"
 
 namespace sigprop {
 

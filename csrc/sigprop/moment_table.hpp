@@ -247,26 +247,28 @@ class MomentTable {
 
 namespace detail {
 
-// The moment tables, keyed on the activation's identity (kind and parameters; a
-// custom activation's id is never reused). At most `max_tables` are kept: beyond
+// Per-activation tables (moment tables here, Hermite tables in
+// hermite_table.hpp), keyed on the activation's identity (kind and parameters;
+// a custom activation's id is never reused). At most `cap` are kept: beyond
 // that the least recently fetched is dropped (a scan over 20,000 values of an
 // activation parameter does not keep 20,000 tables). A per-thread cache of the
 // last table (a shared_ptr, so that a dropped table stays valid for a thread
 // still using it) avoids the lock; `epoch` invalidates those caches when tables
 // are cleared.
-class MomentTableCache {
+template <class T, std::size_t cap>
+class TableCache {
  public:
-  static constexpr std::size_t max_tables = 1024;
+  static constexpr std::size_t max_tables = cap;
 
-  static MomentTableCache& instance() {
-    static MomentTableCache* c = new MomentTableCache;  // leaked at exit on purpose
+  static TableCache& instance() {
+    static TableCache* c = new TableCache;  // leaked at exit on purpose
     return *c;
   }
 
-  std::shared_ptr<const MomentTable> get(const Activation& a) {
+  std::shared_ptr<const T> get(const Activation& a) {
     std::lock_guard<std::mutex> lock(mu_);
     auto& e = tables_[key(a)];
-    if (!e.table) e.table = std::make_shared<const MomentTable>(a);
+    if (!e.table) e.table = std::make_shared<const T>(a);
     e.tick = ++tick_;
     if (tables_.size() > max_tables) evict_oldest();
     return e.table;
@@ -289,10 +291,32 @@ class MomentTableCache {
   }
   std::uint64_t epoch() const { return epoch_.load(std::memory_order_acquire); }
 
+  // The table of a, through the calling thread's cache.
+  static const T* fetch(const Activation& a) {
+    struct Cache {
+      Kind kind = Kind::linear;
+      double p0 = 0.0, p1 = 0.0;
+      std::uint64_t epoch = 0;
+      std::shared_ptr<const T> table;
+    };
+    thread_local Cache cache;
+    TableCache& all = instance();
+    const std::uint64_t epoch = all.epoch();
+    if (cache.table && cache.kind == a.kind && cache.p0 == a.p0 && cache.p1 == a.p1 &&
+        cache.epoch == epoch)
+      return cache.table.get();
+    cache.table = all.get(a);
+    cache.kind = a.kind;
+    cache.p0 = a.p0;
+    cache.p1 = a.p1;
+    cache.epoch = epoch;
+    return cache.table.get();
+  }
+
  private:
   using Key = std::tuple<int, double, double>;
   struct Entry {
-    std::shared_ptr<const MomentTable> table;
+    std::shared_ptr<const T> table;
     std::uint64_t tick = 0;
   };
   static Key key(const Activation& a) { return Key{int(a.kind), a.p0, a.p1}; }
@@ -308,25 +332,10 @@ class MomentTableCache {
   std::atomic<std::uint64_t> epoch_{0};
 };
 
+using MomentTableCache = TableCache<MomentTable, 1024>;
+
 inline const MomentTable* moment_table(const Activation& a) {
-  struct Cache {
-    Kind kind = Kind::linear;
-    double p0 = 0.0, p1 = 0.0;
-    std::uint64_t epoch = 0;
-    std::shared_ptr<const MomentTable> table;
-  };
-  thread_local Cache cache;
-  MomentTableCache& all = MomentTableCache::instance();
-  const std::uint64_t epoch = all.epoch();
-  if (cache.table && cache.kind == a.kind && cache.p0 == a.p0 && cache.p1 == a.p1 &&
-      cache.epoch == epoch)
-    return cache.table.get();
-  cache.table = all.get(a);
-  cache.kind = a.kind;
-  cache.p0 = a.p0;
-  cache.p1 = a.p1;
-  cache.epoch = epoch;
-  return cache.table.get();
+  return MomentTableCache::fetch(a);
 }
 
 }  // namespace detail
@@ -339,13 +348,6 @@ inline void clear_moment_tables() { detail::MomentTableCache::instance().clear_a
 // Number of moment tables currently kept.
 inline std::size_t n_moment_tables() { return detail::MomentTableCache::instance().size(); }
 
-// Releases a custom activation: its moment tables, then the activation itself.
-// Call only when no kernel can be using this id (from Python: when its last
-// handle goes, with the GIL held; a kernel's caller holds the handle).
-inline bool release_custom_activation(double id) {
-  detail::MomentTableCache::instance().clear_custom(id);
-  return CustomRegistry::instance().release(std::uint32_t(id));
-}
 
 // Gaussian moments of phi at variance q >= 0: from the interpolation table where
 // there is one (accurate to ~1e-14 relative, see the top of this file), else from

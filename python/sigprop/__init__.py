@@ -16,7 +16,7 @@ from .convergence import (
     sigma_b_for_depth,
 )
 from .eoc import EOC_KINDS, EOCResult, eoc
-from .expectations import Moments, bivariate_expectation, gaussian_moments
+from .expectations import AccuracyWarning, Moments, bivariate_expectation, gaussian_moments
 
 # Papers' analyses: Hermite expansions and Gram spectra (Panigrahi et al.)
 from .gram import GRAM_METHODS, gram_finite, gram_infinite, min_eigenvalue
@@ -80,6 +80,7 @@ __all__ = [
     "SCHEMES",
     "STATUS",
     "TORCH_GAINS",
+    "AccuracyWarning",
     "Activation",
     "ConvergenceResult",
     "CustomActivation",

@@ -329,7 +329,7 @@ def activation(
 
 
 def clear_cache() -> None:
-    """Free the compiled core's cached tables (moment tables of every activation).
+    """Free the compiled core's cached tables (one-point moment and Hermite tables).
 
     They are rebuilt on next use. The core also bounds the cache by itself (at
     most 1024 moment tables, least recently used dropped first), and frees the

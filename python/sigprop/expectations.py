@@ -9,6 +9,7 @@ scale sqrt(E[f(u)^2] E[f(v)^2]) for c in [-1, 1] and q in [1e-3, 1e2].
 
 from __future__ import annotations
 
+import warnings
 from typing import NamedTuple
 
 import numpy as np
@@ -17,7 +18,11 @@ from . import _core
 from ._validation import correlation, resolve_n_threads, scalar_or_array, variance
 from .activations import Activation, resolve
 
-__all__ = ["Moments", "bivariate_expectation", "gaussian_moments"]
+__all__ = ["AccuracyWarning", "Moments", "bivariate_expectation", "gaussian_moments"]
+
+
+class AccuracyWarning(RuntimeWarning):
+    """A computed value may miss its stated accuracy (a quadrature or series check failed)."""
 
 
 class Moments(NamedTuple):
@@ -97,13 +102,33 @@ def bivariate_expectation(
     Returns
     -------
     numpy.ndarray or numpy.float64
+
+    Warns
+    -----
+    AccuracyWarning
+        Where a quadrature (the fallback next to |c| = 1) ended short of its
+        tolerance.
+
+    Notes
+    -----
+    Closed forms for linear, relu, leaky_relu, erf and sin. Otherwise the Mehler
+    series sum_n a_n(q1) a_n(q2) c^n of the Hermite coefficients a_n of phi,
+    tabulated in log q, truncated where the Cauchy-Schwarz / Parseval bound on the
+    remainder is below 1e-13 of sqrt(E f(u)^2 E f(v)^2) (O'Donnell 2014, ch. 11;
+    Daniely et al. 2016); next to |c| = 1, where it is not, the nested Gaussian
+    quadrature split at every kink. Accuracy: within 1e-10 of that scale over
+    q1, q2 in [1e-6, 1e4] and c in [-1, 1] (tested against 30-digit mpmath).
+    Throughput (one thread): ~1e7 per second at fixed (q1, q2); a few 1e4 to
+    1e5 per second when every point has new variances (each needs its
+    coefficients interpolated); milliseconds per point where the quadrature
+    takes over.
     """
     act = resolve(activation)
     if derivative not in (0, 1):
         raise ValueError(f"derivative must be 0 or 1, got {derivative!r}")
     a1, a2, ac = np.broadcast_arrays(variance(q1, "q1"), variance(q2, "q2"), correlation(c))
     p0, p1 = act.core_params
-    out = _core.bivariate(
+    out, flags = _core.bivariate(
         act.kind,
         p0,
         p1,
@@ -113,4 +138,13 @@ def bivariate_expectation(
         np.ascontiguousarray(ac).ravel(),
         resolve_n_threads(n_threads),
     )
+    n_short = int(np.count_nonzero(flags))
+    if n_short:
+        warnings.warn(
+            f"bivariate_expectation({act}): the quadrature ended short of its tolerance "
+            f"at {n_short} of {flags.size} points (values there are its best estimates, "
+            "NaN where far from converged)",
+            AccuracyWarning,
+            stacklevel=2,
+        )
     return scalar_or_array(out.reshape(a1.shape), a1.ndim == 0)

@@ -44,7 +44,13 @@ __all__ = [
 ]
 
 #: Status codes of :func:`fixed_point` (index = code).
-STATUS: tuple[str, ...] = ("converged", "diverging", "marginal", "not_converged")
+STATUS: tuple[str, ...] = (
+    "converged",
+    "diverging",
+    "marginal",
+    "not_converged",
+    "c_not_converged",
+)
 
 #: |chi1 - 1| below this counts as the edge of chaos in ``phase``.
 EDGE_TOL = 1e-12

@@ -1,0 +1,130 @@
+"""The two-point side, per activation, in one run: the figures of the engine's targets.
+
+Run from the repository root:
+
+    python benchmarks/two_point_report.py                 # every built-in, one thread
+    python benchmarks/two_point_report.py --activations tanh,softsign --json out.json
+
+For each activation (one thread unless ``--threads``; tables built before the
+timed calls, their one-off cost reported separately):
+
+1. bivariate_expectation per second, phi and phi', on the c-map grid (q1 = q2 in
+   [1e-2, 10], |c| <= 0.95) and over the whole domain (q1, q2 log-uniform in
+   [1e-6, 1e4], c uniform in [-1, 1]);
+2. fixed_point on the 40 x 40 grid sigma_b in [0, 2], sigma_w in [0.1, 4], with
+   and without c*, chi_c, xi_c: cells/s, their ratio, and the slowest and
+   median cell (each cell timed alone in the core's loop, 1 thread);
+3. nngp_kernel of 100 and 1000 generic inputs (d = 10, depth 10,
+   sigma_w = 1.3, sigma_b = 0.2), all threads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+
+import sigprop
+from sigprop import _core
+
+
+def rate(fn, n, min_time=0.3):
+    best, spent = float("inf"), 0.0
+    while spent < min_time or best == float("inf"):
+        t0 = time.perf_counter()
+        fn()
+        dt = time.perf_counter() - t0
+        best, spent = min(best, dt), spent + dt
+    return n / best
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--activations", default=",".join(sigprop.ACTIVATIONS))
+    p.add_argument("--threads", type=int, default=1, help="threads of sections 1 and 2")
+    p.add_argument("--grid", type=int, default=40)
+    p.add_argument("--no-kernels", action="store_true", help="skip section 3")
+    p.add_argument("--json")
+    args = p.parse_args(argv)
+    rng = np.random.default_rng(2026)
+    q1f = 10.0 ** rng.uniform(-6, 4, 4096)
+    q2f = 10.0 ** rng.uniform(-6, 4, 4096)
+    cf = rng.uniform(-1, 1, 4096)
+    qg, cg = (a.ravel() for a in np.meshgrid(np.logspace(-2, 1, 16), np.linspace(-0.95, 0.95, 16)))
+    sbg, swg = np.linspace(0, 2, args.grid), np.linspace(0.1, 4, args.grid)
+    sb, sw = (a.ravel() for a in np.meshgrid(sbg, swg, indexing="ij"))
+    X100 = np.random.default_rng(0).normal(size=(100, 10))
+    X1000 = np.random.default_rng(0).normal(size=(1000, 10))
+    nt = args.threads
+    report = {}
+    print(
+        f"{'activation':<19}{'biv c-map/s':>12}{'(dphi)':>10}{'biv full/s':>12}{'(dphi)':>10}"
+        f"{'first s':>8}{'no c*/s':>11}{'with c*/s':>11}{'ratio':>7}{'slowest':>9}"
+        f"{'/median':>9}{'K100 s':>8}{'K1000 s':>9}"
+    )
+    for name in args.activations.split(","):
+        act = sigprop.activation(name)
+        p0, p1 = act.core_params
+        t0 = time.perf_counter()
+        for d in (0, 1):
+            sigprop.bivariate_expectation(act, q1f, q2f, cf, derivative=d, n_threads=nt)
+        sigprop.fixed_point(act, sw, sb, n_threads=nt)
+        first = time.perf_counter() - t0
+        r = {"first_call_s": first}
+        for dom, (a, b, c) in {"cmap": (qg, qg, cg), "full": (q1f, q2f, cf)}.items():
+            for d in (0, 1):
+                r[f"biv_{dom}_d{d}_per_s"] = rate(
+                    lambda act=act, a=a, b=b, c=c, d=d: sigprop.bivariate_expectation(
+                        act, a, b, c, derivative=d, n_threads=nt
+                    ),
+                    a.size,
+                )
+        r["scan_no_corr_cells_per_s"] = rate(
+            lambda act=act: sigprop.fixed_point(act, sw, sb, correlation=False, n_threads=nt),
+            sw.size,
+        )
+        r["scan_corr_cells_per_s"] = rate(
+            lambda act=act: sigprop.fixed_point(act, sw, sb, n_threads=nt), sw.size
+        )
+        # per-cell times inside the core (one cell per call; the call overhead is the
+        # same for every cell, so the ratio slowest / median is conservative)
+        cell = np.empty(sw.size)
+        for i in range(sw.size):
+            a1, b1 = sw[i : i + 1], sb[i : i + 1]
+            t1 = time.perf_counter()
+            _core.fixed_points(act.kind, p0, p1, a1, b1, None, True, 1)
+            cell[i] = time.perf_counter() - t1
+        w = int(np.argmax(cell))
+        r["slowest_cell_s"] = float(cell[w])
+        r["slowest_cell"] = {"sigma_b": float(sb[w]), "sigma_w": float(sw[w])}
+        r["median_cell_s"] = float(np.median(cell))
+        k100 = k1000 = float("nan")
+        if not args.no_kernels:
+            sigprop.nngp_kernel(act, X100, 1.3, 0.2, depth=10)
+            t1 = time.perf_counter()
+            sigprop.nngp_kernel(act, X100, 1.3, 0.2, depth=10)
+            k100 = time.perf_counter() - t1
+            t1 = time.perf_counter()
+            sigprop.nngp_kernel(act, X1000, 1.3, 0.2, depth=10)
+            k1000 = time.perf_counter() - t1
+        r["nngp_100_s"], r["nngp_1000_s"] = k100, k1000
+        report[name] = r
+        print(
+            f"{name:<19}{r['biv_cmap_d0_per_s']:>12.3g}{r['biv_cmap_d1_per_s']:>10.3g}"
+            f"{r['biv_full_d0_per_s']:>12.3g}{r['biv_full_d1_per_s']:>10.3g}{first:>8.2f}"
+            f"{r['scan_no_corr_cells_per_s']:>11.3g}{r['scan_corr_cells_per_s']:>11.3g}"
+            f"{r['scan_no_corr_cells_per_s'] / r['scan_corr_cells_per_s']:>7.2f}"
+            f"{r['slowest_cell_s'] * 1e3:>7.2f}ms{r['slowest_cell_s'] / r['median_cell_s']:>9.0f}"
+            f"{k100:>8.3f}{k1000:>9.2f}",
+            flush=True,
+        )
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,72 @@
+// Two-point Gaussian expectations E[phi^(d)(u) phi^(d)(v)], the one entry point
+// that the maps, fixed points, scans and NNGP kernels use:
+//   1. closed forms (linear, relu, leaky_relu, erf, sin), and c = +-1 or a zero
+//      variance, where the expectation is one-dimensional (expectation.hpp);
+//   2. the Mehler series of the tabulated Hermite coefficients (hermite_table.hpp)
+//      wherever its rigorous truncation bound is below series_rtol of the
+//      Cauchy-Schwarz scale sqrt(E f(u)^2 E f(v)^2);
+//   3. the nested quadrature (bivariate_direct) where the bound fails: next to
+//      |c| = 1 for slowly decaying coefficients (kinks of phi', large q).
+#pragma once
+
+#include <cmath>
+#include <utility>
+
+#include "expectation.hpp"
+#include "hermite_table.hpp"
+
+namespace sigprop {
+
+namespace detail {
+// Truncation tolerance of the series, relative to the Cauchy-Schwarz scale. With
+// coefficients accurate to ~1e-15 sqrt(E phi^2) the series' rounding is of the
+// same order, so results are accurate to ~1e-12 of that scale.
+inline constexpr double series_rtol = 1e-13;
+
+// Per-thread cache of the expansions at the last two variances seen, so that a
+// run of evaluations at fixed (q1, q2) (a c-map, a row of a kernel) builds each
+// expansion once.
+struct HermiteCache {
+  Activation act{Kind::linear, 0.0, 0.0};
+  HermiteAt slot[2];
+  int next = 0;
+  // The expansion at q; a new one never replaces `keep`.
+  HermiteAt* get(const Activation& a, double q, const HermiteAt* keep = nullptr) {
+    if (a.kind != act.kind || a.p0 != act.p0 || a.p1 != act.p1) {
+      act = a;
+      slot[0].q = slot[1].q = special::nan;
+      slot[0].n = slot[1].n = 0;
+    }
+    for (HermiteAt& h : slot)
+      if (h.q == q) return &h;
+    if (&slot[next] == keep) next ^= 1;
+    HermiteAt& h = slot[next];
+    next ^= 1;
+    h.set(a, q, false);  // a marked segment: the quadrature is cheaper than the rule
+    return &h;
+  }
+};
+}  // namespace detail
+
+// E[phi^(d)(u) phi^(d)(v)], u = sqrt(q1) Z1, v = sqrt(q2)(c Z1 + sqrt(1-c^2) Z2),
+// q1, q2 >= 0, c in [-1, 1] (clamped), d = 0 or 1. Accurate to ~1e-12 of
+// sqrt(E f(u)^2 E f(v)^2) (f = phi^(d)) wherever the series applies, and to the
+// quadrature's tolerance (atol_2d) elsewhere; *ok (if given) is set false where
+// the quadrature ended short of it.
+inline double bivariate(const Activation& act, int d, double q1, double q2, double c,
+                        bool* ok = nullptr) {
+  const Activation a = canonical(act);
+  if (std::isnan(c) || std::isnan(q1) || std::isnan(q2)) return special::nan;
+  if (q1 > q2) std::swap(q1, q2);  // symmetric in (q1, q2), bitwise
+  if (uses_hermite_table(a.kind) && std::fabs(c) < 1.0 && q1 > 0.0 && q2 > 0.0 &&
+      std::isfinite(q1) && std::isfinite(q2)) {
+    thread_local detail::HermiteCache cache;
+    HermiteAt* x = cache.get(a, q1);
+    HermiteAt* y = q2 == q1 ? x : cache.get(a, q2, x);
+    double v;
+    if (hermite_bivariate(*x, *y, d, c, detail::series_rtol, v)) return v;
+  }
+  return bivariate_direct(a, d, q1, q2, c, ok);
+}
+
+}  // namespace sigprop

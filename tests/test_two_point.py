@@ -1,0 +1,240 @@
+"""The two-point engine (csrc/sigprop/two_point.hpp, hermite_table.hpp).
+
+Bivariate expectations go through the tabulated Hermite (Mehler) series wherever
+its truncation bound holds and through the nested quadrature elsewhere. These
+tests hold the engine to the quadrature (itself checked against 30-digit mpmath
+in test_expectations.py) over the whole domain, including the regimes the
+series cannot reach (|c| next to 1, large q, q1 and q2 far apart), and check
+the properties every bivariate expectation must have.
+"""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import sigprop as sp
+from sigprop import _core
+from sigprop.activations import resolve
+
+# Every built-in without a closed-form bivariate expectation (these use the engine).
+ENGINE = [
+    "tanh",
+    "sigmoid",
+    "softplus",
+    "shifted_softplus",
+    "silu",
+    "gelu",
+    "softsign",
+    "elu",
+    "selu",
+    sp.activation("elu", alpha=0.5),
+    "hard_tanh",
+    "shifted_relu",
+    "soft_threshold",
+    "linear_region_tanh",
+    "linear_floor",
+]
+IDS = [str(resolve(a)) for a in ENGINE]
+
+# The engine's stated accuracy (two_point.hpp: ~1e-12 of the Cauchy-Schwarz scale);
+# the quadrature reference holds 1e-13 of the same scale.
+TOL = 5e-12
+
+
+def _scale(act, q1, q2, derivative):
+    m1, m2 = sp.gaussian_moments(act, q1), sp.gaussian_moments(act, q2)
+    if derivative == 0:
+        return np.sqrt(m1.phi_sq * m2.phi_sq)
+    return np.sqrt(m1.dphi_sq * m2.dphi_sq)
+
+
+def _rel_err(got, ref, scale):
+    """|got - ref| relative to the Cauchy-Schwarz scale (absolute where it underflows)."""
+    diff = np.abs(np.asarray(got) - np.asarray(ref))
+    return np.where(scale > 0, diff / np.where(scale > 0, scale, 1.0), diff / 1e-300)
+
+
+def _direct(act, q1, q2, c, derivative):
+    a = resolve(act)
+    p0, p1 = a.core_params
+    q1, q2, c = (np.atleast_1d(np.asarray(v, dtype=float)) for v in np.broadcast_arrays(q1, q2, c))
+    return _core.bivariate(a.kind, p0, p1, derivative, q1, q2, c, 1, direct=True)[0]
+
+
+@pytest.mark.parametrize("act", ENGINE, ids=IDS)
+@pytest.mark.parametrize("derivative", [0, 1])
+def test_engine_matches_quadrature_on_a_grid(act, derivative):
+    # q from 1e-6 to 1e4, equal and far-apart variances, c over [-1, 1] with
+    # points at 1e-12 from +-1 (where the series gives way to the quadrature).
+    qs = [1e-6, 1e-2, 1.0, 30.0, 1e4]
+    cs = [-1 + 1e-12, -0.999, -0.7, -0.2, 0.0, 1e-9, 0.3, 0.8, 0.99, 0.999999, 1 - 1e-12, 1.0]
+    q1, q2, c = np.meshgrid(qs, [1.0, 1e-4, 1e3], cs, indexing="ij")
+    q2 = q2 * q1 / q1  # broadcast
+    q2 = np.where(q2 == 1.0, q1, q2)  # first block: q1 == q2 (the c-map)
+    q1, q2, c = q1.ravel(), q2.ravel(), c.ravel()
+    got = sp.bivariate_expectation(act, q1, q2, c, derivative=derivative, n_threads=1)
+    ref = _direct(act, q1, q2, c, derivative)
+    err = _rel_err(got, ref, _scale(act, q1, q2, derivative))
+    worst = int(np.argmax(err))
+    assert err[worst] <= TOL, (q1[worst], q2[worst], c[worst], got[worst], ref[worst])
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(
+    i=st.integers(0, len(ENGINE) - 1),
+    lq1=st.floats(-6, 4),
+    lq2=st.floats(-6, 4),
+    c=st.one_of(st.floats(-1, 1), st.floats(0.999, 1), st.floats(-1, -0.999)),
+    derivative=st.integers(0, 1),
+)
+def test_engine_matches_quadrature_random(i, lq1, lq2, c, derivative):
+    act, q1, q2 = ENGINE[i], 10.0**lq1, 10.0**lq2
+    got = sp.bivariate_expectation(act, q1, q2, c, derivative=derivative, n_threads=1)
+    ref = _direct(act, q1, q2, c, derivative)[0]
+    assert _rel_err(got, ref, _scale(act, q1, q2, derivative)) <= TOL
+
+
+@pytest.mark.parametrize("act", ENGINE, ids=IDS)
+def test_symmetry_and_cauchy_schwarz(act):
+    rng = np.random.default_rng(7)
+    q1 = 10.0 ** rng.uniform(-6, 4, 40)
+    q2 = 10.0 ** rng.uniform(-6, 4, 40)
+    c = rng.uniform(-1, 1, 40)
+    for d in (0, 1):
+        a = sp.bivariate_expectation(act, q1, q2, c, derivative=d, n_threads=1)
+        b = sp.bivariate_expectation(act, q2, q1, c, derivative=d, n_threads=1)
+        scale = _scale(act, q1, q2, d)
+        np.testing.assert_allclose(a, b, rtol=0, atol=0, err_msg="not symmetric in (q1, q2)")
+        assert np.all(np.abs(a) <= scale * (1 + 1e-12))
+
+
+@pytest.mark.parametrize("act", ["tanh", "softsign", "elu", "hard_tanh", "silu"])
+def test_price_theorem_series_side(act):
+    # d/dc E[phi(u) phi(v)] = sqrt(q1 q2) E[phi'(u) phi'(v)] (Price 1958), checked by
+    # a centred difference inside the range where the series applies.
+    q1, q2 = 0.7, 2.3
+    c = np.linspace(-0.8, 0.8, 9)
+    h = 1e-5
+    up = sp.bivariate_expectation(act, q1, q2, c + h)
+    dn = sp.bivariate_expectation(act, q1, q2, c - h)
+    dd = sp.bivariate_expectation(act, q1, q2, c, derivative=1)
+    np.testing.assert_allclose((up - dn) / (2 * h), math.sqrt(q1 * q2) * dd, rtol=0, atol=1e-8)
+
+
+@pytest.mark.parametrize("act", ["tanh", "gelu", "softsign"])
+def test_c_map_at_one_and_monotone(act):
+    # f(1) = E[phi^2] exactly (c = 1 is one-dimensional); for phi' >= 0 the map
+    # c -> E[phi(u) phi(v)] is increasing (its derivative is E[phi' phi'] >= 0).
+    q = 3.0
+    c = np.linspace(-1, 1, 401)
+    e = sp.bivariate_expectation(act, q, q, c)
+    assert e[-1] == pytest.approx(float(sp.gaussian_moments(act, q).phi_sq), rel=1e-13)
+    assert np.all(np.diff(e) > 0)
+
+
+def test_sin_large_q_has_no_overflow():
+    # exp(-(q1+q2)/2) sinh(c sqrt(q1 q2)) overflowed to 0 * inf past q ~ 710.
+    v = sp.bivariate_expectation("sin", 1e3, 1e3, 0.3)
+    assert v == pytest.approx(math.exp(-1e3 + 300 - math.log(2.0)), rel=1e-12)
+    assert v > 0
+    for c in (-0.95, -0.9, 0.5, 0.9, 0.95, 1.0):
+        for q in (1e3, 1e4):
+            for d in (0, 1):
+                w = sp.bivariate_expectation("sin", q, q, c, derivative=d)
+                x = c * q
+                ref = 0.5 * (math.exp(x - q) + (-1) ** (d + 1) * math.exp(-x - q))
+                assert math.isfinite(w)
+                assert w == pytest.approx(ref, rel=1e-12, abs=1e-300)
+
+
+def test_nngp_kernel_sin_large_norm_inputs():
+    X = np.array([[40.0, -20.0], [35.0, 30.0], [1.0, 2.0]])  # ||x||^2 / d ~ 1e3
+    K = sp.nngp_kernel("sin", X, 1.0, 0.0, depth=3)
+    assert np.all(np.isfinite(K))
+
+
+@pytest.mark.parametrize("act", ["tanh", "softsign", "hard_tanh"])
+def test_nngp_kernel_matches_covariance_map(act):
+    # One kernel layer is the covariance map of every pair (the engine's per-input
+    # expansions against pair-by-pair bivariate expectations).
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(12, 4)) * rng.uniform(0.2, 3.0, size=(12, 1))
+    sw, sb = 1.4, 0.3
+    K1 = sp.nngp_kernel(act, X, sw, sb, depth=1)
+    K2 = sp.nngp_kernel(act, X, sw, sb, depth=2)
+    q = np.diag(K1)
+    i, j = np.triu_indices(12, 1)
+    c = K1[i, j] / np.sqrt(q[i] * q[j])
+    ref = sb**2 + sw**2 * _direct(act, q[i], q[j], c, 0)
+    np.testing.assert_allclose(K2[i, j], ref, rtol=0, atol=5e-12 * sw**2)
+
+
+@pytest.mark.parametrize("act", ["tanh", "softsign", "elu"])
+def test_bitwise_identical_across_threads(act):
+    rng = np.random.default_rng(11)
+    X = rng.normal(size=(40, 6))
+    k1 = sp.nngp_kernel(act, X, 1.5, 0.4, depth=4, n_threads=1)
+    k2 = sp.nngp_kernel(act, X, 1.5, 0.4, depth=4, n_threads=2)
+    assert np.array_equal(k1, k2)
+    sw = np.linspace(0.5, 3.5, 60)
+    sb = np.full(60, 0.8)
+    f1 = sp.fixed_point(act, sw, sb, n_threads=1)
+    f2 = sp.fixed_point(act, sw, sb, n_threads=2)
+    for name in ("c_star", "chi_c", "xi_c", "status"):
+        assert np.array_equal(getattr(f1, name), getattr(f2, name), equal_nan=name != "status")
+    q1 = 10.0 ** rng.uniform(-6, 4, 60)
+    c = rng.uniform(-1, 1, 60)
+    b1 = sp.bivariate_expectation(act, q1, q1[::-1], c, n_threads=1)
+    b2 = sp.bivariate_expectation(act, q1, q1[::-1], c, n_threads=2)
+    assert np.array_equal(b1, b2)
+
+
+@pytest.mark.parametrize("act", ["tanh", "softsign", "hard_tanh", "elu", "linear_region_tanh"])
+def test_correlation_fixed_point_is_a_fixed_point(act):
+    # In the chaotic phase c* solves f(c*) = c* with chi_c = f'(c*) < 1, also next to
+    # the EOC where c* -> 1 and the series gives way to the quadrature.
+    sw = np.linspace(1.0, 4.0, 31)
+    fp = sp.fixed_point(act, sw, 1.0)
+    chaotic = (fp.chi1 > 1) & (fp.status_name == "converged")
+    assert np.any(chaotic) and np.all(np.isin(fp.status_name, ["converged", "diverging"]))
+    for s, q, c, chic in zip(
+        sw[chaotic], fp.q_star[chaotic], fp.c_star[chaotic], fp.chi_c[chaotic], strict=True
+    ):
+        f = sp.cmap(act, c, q, s, 1.0)
+        assert f == pytest.approx(c, abs=1e-12)
+        assert chic == pytest.approx(
+            s * s * sp.bivariate_expectation(act, q, q, c, derivative=1), rel=1e-12
+        )
+        assert chic < 1
+
+
+def test_hermite_coefficients_bounded_cost_at_huge_q():
+    # The core rule's cost does not grow with q (the old NumPy rule took 41 s and
+    # 4 GB at q = 1e10); Parseval holds to rounding.
+    a = sp.hermite_coefficients("tanh", 60, q=1e10)
+    assert np.all(np.isfinite(a))
+    assert np.sum(a**2) <= float(sp.gaussian_moments("tanh", 1e10).phi_sq) * (1 + 1e-13)
+
+
+def test_quadrature_shortfall_reaches_the_user(monkeypatch):
+    # The core's per-point quadrature flags become an AccuracyWarning.
+    act = resolve("tanh")
+
+    def fake(kind, p0, p1, d, q1, q2, c, n_threads):
+        return np.zeros(q1.size), np.array([0, 1, 0], dtype=np.int8)[: q1.size]
+
+    monkeypatch.setattr("sigprop.expectations._core.bivariate", fake)
+    with pytest.warns(sp.AccuracyWarning, match="1 of 3 points"):
+        sp.bivariate_expectation(act, [1.0, 2.0, 3.0], 1.0, 0.5)
+
+
+def test_status_names_include_correlation_failure():
+    assert sp.STATUS[4] == "c_not_converged"
