@@ -288,9 +288,12 @@ def test_release_and_clear_cache():
     gc.collect()
     assert _core.n_custom_live() == live
     before = sp.gaussian_moments("elu", Q)
+    biv = sp.bivariate_expectation("elu", 1.0, 2.0, 0.3)
+    assert _core.n_hermite_tables() >= 1
     sp.clear_cache()
-    assert _core.n_moment_tables() == 0
+    assert _core.n_moment_tables() == 0 and _core.n_hermite_tables() == 0
     np.testing.assert_array_equal(sp.gaussian_moments("elu", Q).phi_sq, before.phi_sq)
+    assert sp.bivariate_expectation("elu", 1.0, 2.0, 0.3) == biv
 
 
 def test_moment_table_cache_is_bounded():
