@@ -1,9 +1,13 @@
 #!/usr/bin/env python
 """Generate high-precision reference data for the sigprop test-suite.
 
-Usage:  python scripts/make_reference.py [--procs N] [--quick]
+Usage:  python scripts/make_reference.py [--procs N] [--quick] [--extreme]
 
-Writes tests/data/reference_1d.json and tests/data/reference_2d.json.
+Writes tests/data/reference_1d.json and tests/data/reference_2d.json; with
+--extreme only tests/data/reference_2d_extreme.json: the 2D quantities below
+for c next to +-1 (1 -+ c = 1e-12, 1e-6), large q (30, 1e4), tiny q (1e-6)
+and q1 != q2 far apart (1e-3/1e3, 1e4/3), computed by the same machinery at
+c = the binary64 number nearest to the nominal decimal (see exact_c).
 
 This script is deliberately independent of the sigprop package: it only uses
 mpmath (at mp.dps = 30, with extra working precision where cancellation
@@ -551,8 +555,10 @@ def _trim_quad_cache():
     transformed nodes of repeated ones); with millions of distinct inner
     intervals this grows without bound, so it is reset now and then."""
     rule = mp._tanh_sinh
-    if len(rule.interval_count) > 20000 or len(rule.transformed_cache) > 2000:
-        rule.interval_count = {}
+    counts = getattr(rule, "interval_count", None)  # absent in mpmath >= 1.4
+    if len(counts or ()) > 20000 or len(rule.transformed_cache) > 2000:
+        if counts is not None:
+            rule.interval_count = {}
         rule.transformed_cache = {}
 
 
@@ -905,7 +911,8 @@ def inner_quad(act, g, m, b, full=False):
 
 
 def compute_2d(name, params, qty, q1s, q2s, cs, refine=False, force=None):
-    """force: None (default method), 'nested_quad' (independent check)."""
+    """force: None (default method), 'nested_quad' (independent check) or
+    'gl' (nested Gauss-Legendre even where H has a closed form: check)."""
     which = 0 if qty == "phiphi" else 1
     info = {}
     if cs == "0":
@@ -931,7 +938,7 @@ def compute_2d(name, params, qty, q1s, q2s, cs, refine=False, force=None):
         info["method"] = "1d"
         return v, info
     act0 = Act(name, params)
-    if force is None and act0.H is None:
+    if force == "gl" or (force is None and act0.H is None):
         with mp.workdps(BASE_DPS):
             vs, avs = nested_gl(name, params, q1s, q2s, cs, refine)
         infos = []
@@ -1019,18 +1026,36 @@ def run_task(task):
     return task, fmt(v), info, time.time() - t0
 
 
-def run_all(tasks, procs):
+def run_all(tasks, procs, cache=None):
+    """run the tasks; with cache (a JSON-lines file), finished tasks are
+    appended to it as they complete and tasks found in it are not rerun."""
     res = {}
+    if cache and os.path.exists(cache):
+        with open(cache) as fh:
+            for line in fh:
+                t, v, info, dt = json.loads(line)
+                t = tuple(t)
+                if t in tasks and not info.get("error"):
+                    res[t] = (v, info, dt)
+        print(f"{len(res)} tasks from {cache}", flush=True)
+    todo = [t for t in tasks if t not in res]
+    cfh = open(cache, "a") if cache else None
+
+    def record(r):
+        res[r[0]] = r[1:]
+        if cfh is not None and not r[2].get("error"):
+            cfh.write(json.dumps(list(r)) + "\n")
+            cfh.flush()
+
     if procs <= 1:
-        for t in tasks:
-            r = run_task(t)
-            res[r[0]] = r[1:]
+        for t in todo:
+            record(run_task(t))
         return res
     ctx = multiprocessing.get_context("fork" if hasattr(os, "fork") else None)
     t0 = time.time()
     with ctx.Pool(procs) as pool:
-        for r in pool.imap_unordered(run_task, tasks, chunksize=1):
-            res[r[0]] = r[1:]
+        for r in pool.imap_unordered(run_task, todo, chunksize=1):
+            record(r)
             if r[2].get("error"):
                 print("ERROR in", r[0], r[2]["error"], file=sys.stderr)
             if r[3] > 60:
@@ -1240,6 +1265,258 @@ def entry_key(ei):
     return name + json.dumps(params, sort_keys=True)
 
 
+# ---------------------------------------------------------------------------
+# --extreme: bivariate expectations in the regimes the two-point engine must
+# handle (c next to +-1, q from 1e-6 to 1e4, q1 and q2 far apart)
+# ---------------------------------------------------------------------------
+
+EXTREME_ENTRIES = [
+    ("tanh", {}),
+    ("softsign", {}),
+    ("elu", {"alpha": 1.0}),
+    ("gelu", {}),
+    ("hard_tanh", {"a": 1.0}),
+    ("linear_region_tanh", {"a": 1.0}),
+    ("silu", {}),
+    ("softplus", {}),
+    # extras: relu and erf have closed-form 2D values (arc-cosine kernel,
+    # arcsine kernel) that check the machinery at these extreme c and q
+    ("relu", {}),
+    ("erf", {}),
+]
+# The stored grid (every activation gets c next to +1 and -1, large q and
+# q1 != q2 far apart); --extreme-full adds the rest of the planned grid
+# (q1 = q2 = 30; c = -0.5, 0.3, 0.999999), about 2.5x the cost.
+EXTREME_Q_PAIRS = [("1e-6", "1e-6"), ("1e4", "1e4"), ("1e-3", "1e3"), ("1e4", "3")]
+EXTREME_C_GRID = ["-0.999999999999", "0.99", "0.999999999999"]
+EXTREME_FULL_Q_PAIRS = [*EXTREME_Q_PAIRS, ("30", "30")]
+EXTREME_FULL_C_GRID = [*EXTREME_C_GRID, "-0.5", "0.3", "0.999999"]
+# check samples: (name, params, q1, q2, nominal c)
+EXTREME_GL_REFINE_SAMPLE = [
+    ("tanh", {}, "1e4", "1e4", "0.999999999999"),
+    ("softsign", {}, "1e-3", "1e3", "-0.999999999999"),
+    ("softsign", {}, "1e4", "1e4", "0.999999999999"),
+    ("silu", {}, "1e-6", "1e-6", "0.999999999999"),
+    ("softplus", {}, "1e4", "1e4", "-0.999999999999"),
+]
+EXTREME_CF_REFINE_SAMPLE = [
+    ("hard_tanh", {"a": 1.0}, "1e4", "1e4", "0.999999999999"),
+    ("hard_tanh", {"a": 1.0}, "1e-6", "1e-6", "-0.999999999999"),
+    ("elu", {"alpha": 1.0}, "1e-3", "1e3", "-0.999999999999"),
+    ("gelu", {}, "1e4", "3", "0.99"),
+    ("hard_tanh", {"a": 1.0}, "1e-3", "1e3", "0.99"),
+]
+EXTREME_GL_VS_CF_SAMPLE = [
+    ("hard_tanh", {"a": 1.0}, "1e4", "1e4", "0.999999999999"),
+    ("hard_tanh", {"a": 1.0}, "1e-3", "1e3", "0.99"),
+    ("elu", {"alpha": 1.0}, "1e-3", "1e3", "-0.999999999999"),
+    ("elu", {"alpha": 1.0}, "1e4", "1e4", "0.99"),
+    ("gelu", {}, "1e4", "3", "0.999999999999"),
+    ("gelu", {}, "1e-6", "1e-6", "-0.999999999999"),
+    ("relu", {}, "1e4", "3", "-0.999999999999"),
+]
+
+
+def exact_c(cs):
+    """the binary64 number nearest to the decimal cs, written out exactly.
+
+    The engine receives float(c); next to |c| = 1 the rounding of the decimal
+    to binary64 moves 1 - |c| = 1e-12 by up to ~1e-4 relative, which changes
+    e.g. E[phi'(u)phi'(v)] of a kinked phi' (terms in sqrt(1 - c)) by more than
+    the test tolerance.  The reference is therefore computed at, and stores,
+    the exact binary64 value (float() of the stored string gives it back)."""
+    from decimal import Decimal
+
+    return str(Decimal(float(cs)))
+
+
+def main_extreme(args):
+    t_start = time.time()
+    mp.dps = BASE_DPS
+    ents = [ENTRIES.index(e) for e in EXTREME_ENTRIES]
+    qpairs = EXTREME_FULL_Q_PAIRS if args.extreme_full else EXTREME_Q_PAIRS
+    cgrid = EXTREME_FULL_C_GRID if args.extreme_full else EXTREME_C_GRID
+    if args.quick:
+        ents = [ENTRIES.index(e) for e in EXTREME_ENTRIES[:2]]
+        qpairs = qpairs[:2]
+        cgrid = [cgrid[0], cgrid[-1]]
+    cx = {cs: exact_c(cs) for cs in EXTREME_FULL_C_GRID}
+    is_gl = {ei: Act(*ENTRIES[ei]).H is None for ei in range(len(ENTRIES))}
+
+    def main_task(ei, qty, q1s, q2s, cs):
+        if is_gl[ei]:
+            return ("2d", ei, "both", q1s, q2s, cx[cs], False, None)
+        return ("2d", ei, qty, q1s, q2s, cx[cs], False, None)
+
+    tasks = []
+    for ei in ents:
+        for q1s, q2s in qpairs:
+            for cs in cgrid:
+                for qty in QUANTITIES_2D:
+                    t = main_task(ei, qty, q1s, q2s, cs)
+                    if t not in tasks:
+                        tasks.append(t)
+    checks_gl, checks_cf, checks_x = [], [], []
+    if not args.no_checks and not args.quick:
+        for name, params, q1s, q2s, cs in EXTREME_GL_REFINE_SAMPLE:
+            ei = ENTRIES.index((name, params))
+            assert is_gl[ei]
+            checks_gl.append((ei, q1s, q2s, cs))
+            tasks.append(("2d", ei, "both", q1s, q2s, cx[cs], True, None))
+        for name, params, q1s, q2s, cs in EXTREME_CF_REFINE_SAMPLE:
+            ei = ENTRIES.index((name, params))
+            assert not is_gl[ei]
+            checks_cf.append((ei, q1s, q2s, cs))
+            for qty in QUANTITIES_2D:
+                tasks.append(("2d", ei, qty, q1s, q2s, cx[cs], True, None))
+        for name, params, q1s, q2s, cs in EXTREME_GL_VS_CF_SAMPLE:
+            ei = ENTRIES.index((name, params))
+            assert not is_gl[ei]
+            checks_x.append((ei, q1s, q2s, cs))
+            tasks.append(("2d", ei, "both", q1s, q2s, cx[cs], False, "gl"))
+
+    def cost(t):
+        return (1e5 if t[6] else 1e3 if t[2] == "both" else 10) * (
+            3 if "linear_region" in ENTRIES[t[1]][0] else 1
+        )
+
+    tasks.sort(key=cost, reverse=True)
+    print(f"{len(tasks)} tasks on {args.procs} processes", flush=True)
+    res = run_all(tasks, args.procs, cache=args.cache)
+    errors = [t for t, r in res.items() if r[1].get("error")]
+    if errors:
+        for t in errors:
+            print("FAILED", t, res[t][1]["error"], file=sys.stderr)
+        sys.exit(1)
+
+    def rel(a, b):
+        mp.dps = 45  # the 34-digit check strings must not be rounded
+        a, b = mpf(a), mpf(b)
+        if a == b:
+            return mpf(0)
+        return abs(a - b) / max(abs(a), abs(b))
+
+    def both(t):
+        """(values, hp strings) of a task, as lists over QUANTITIES_2D"""
+        v, info, _dt = res[t]
+        if t[2] == "both":
+            return v, [i["hp"] for i in info["both"]], info["both"]
+        return [v], [info["hp"]], [info]
+
+    notes = []
+    cases = []
+    val = {}
+    for ei in ents:
+        name, params = ENTRIES[ei]
+        for q1s, q2s in qpairs:
+            for cs in cgrid:
+                for iq, qty in enumerate(QUANTITIES_2D):
+                    t = main_task(ei, qty, q1s, q2s, cs)
+                    vs, hps, infos = both(t)
+                    k = iq if t[2] == "both" else 0
+                    if infos[k].get("warning"):
+                        notes.append(
+                            f"{name} {params} {qty} {q1s} {q2s} {cs}: {infos[k]['warning']}"
+                        )
+                    val[(ei, qty, q1s, q2s, cs)] = hps[k]
+                    cases.append(
+                        {
+                            "activation": name,
+                            "params": params,
+                            "quantity": qty,
+                            "q1": q1s,
+                            "q2": q2s,
+                            "c": cx[cs],
+                            "c_nominal": cs,
+                            "value": vs[k],
+                        }
+                    )
+
+    checks = {}
+
+    def worst_of(pairs):
+        worst = (mpf(0), None)
+        for a, b, where in pairs:
+            r = rel(a, b)
+            if r > worst[0]:
+                worst = (r, where)
+        return {"n": len(pairs), "max_rel_diff": mp.nstr(worst[0], 3), "where": str(worst[1])}
+
+    pairs = []
+    for (ei, qty, q1s, q2s, cs), v in val.items():
+        name, params = ENTRIES[ei]
+        with mp.workdps(BASE_DPS + 10):
+            cf = closed_2d(name, params, qty, mpf(q1s), mpf(q2s), mpf(cx[cs]))
+        if cf is not None:
+            pairs.append((v, mp.nstr(cf, 34), (name, qty, q1s, q2s, cs)))
+    checks["2d_closed_forms"] = {"what": "relu (arc-cosine kernel), erf (arcsine kernel)"}
+    checks["2d_closed_forms"].update(worst_of(pairs))
+    if checks_gl:
+        pairs = []
+        for ei, q1s, q2s, cs in checks_gl:
+            _v, hps, _i = both(("2d", ei, "both", q1s, q2s, cx[cs], True, None))
+            for iq, qty in enumerate(QUANTITIES_2D):
+                pairs.append(
+                    (hps[iq], val[(ei, qty, q1s, q2s, cs)], (ENTRIES[ei], qty, q1s, q2s, cs))
+                )
+        checks["2d_gauss_legendre_refinement"] = {
+            "what": "Gauss-Legendre cases recomputed with +8 nodes per piece,"
+            " halved pieces and finer grading"
+        }
+        checks["2d_gauss_legendre_refinement"].update(worst_of(pairs))
+    if checks_cf:
+        pairs = []
+        for ei, q1s, q2s, cs in checks_cf:
+            for qty in QUANTITIES_2D:
+                _v, hps, _i = both(("2d", ei, qty, q1s, q2s, cx[cs], True, None))
+                pairs.append(
+                    (hps[0], val[(ei, qty, q1s, q2s, cs)], (ENTRIES[ei], qty, q1s, q2s, cs))
+                )
+        checks["2d_closed_form_H_refinement"] = {
+            "what": "closed-form-H cases recomputed with denser outer split "
+            "points and mpmath.quad maxdegree+2"
+        }
+        checks["2d_closed_form_H_refinement"].update(worst_of(pairs))
+    if checks_x:
+        pairs = []
+        for ei, q1s, q2s, cs in checks_x:
+            _v, hps, _i = both(("2d", ei, "both", q1s, q2s, cx[cs], False, "gl"))
+            for iq, qty in enumerate(QUANTITIES_2D):
+                pairs.append(
+                    (hps[iq], val[(ei, qty, q1s, q2s, cs)], (ENTRIES[ei], qty, q1s, q2s, cs))
+                )
+        checks["2d_gl_vs_closed_form_H"] = {
+            "what": "independent recomputation of closed-form-H cases by nested "
+            "Gauss-Legendre (inner Gauss-Legendre instead of the closed form, "
+            "outer Gauss-Legendre instead of mpmath.quad)"
+        }
+        checks["2d_gl_vs_closed_form_H"].update(worst_of(pairs))
+
+    elapsed = time.time() - t_start
+    for k, v in checks.items():
+        print(f"CHECK {k:<32s} max rel diff {v['max_rel_diff']}  ({v.get('where')})")
+    for nline in notes:
+        print("NOTE", nline)
+    print(f"2D extreme cases: {len(cases)}, time {elapsed:.0f} s", flush=True)
+    if args.quick:
+        return
+    meta = {
+        "dps": BASE_DPS,
+        "generated_by": "scripts/make_reference.py --extreme",
+        "mpmath": mpmath.__version__,
+        "value_format": "mpmath.nstr(value, 25)",
+        "c_format": "c is the binary64 number nearest to c_nominal, written out "
+        "exactly; values are computed at that c",
+        "generation_time_s": round(elapsed),
+        "checks": checks,
+        "notes": notes,
+    }
+    os.makedirs(DATA_DIR, exist_ok=True)
+    with open(os.path.join(DATA_DIR, "reference_2d_extreme.json"), "w") as fh:
+        json.dump({"meta": meta, "cases": cases}, fh, indent=1)
+        fh.write("\n")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--procs", type=int, default=min(2, os.cpu_count() or 1))
@@ -1247,7 +1524,18 @@ def main():
         "--quick", action="store_true", help="small subset (smoke test), files not written"
     )
     ap.add_argument("--no-checks", action="store_true")
+    ap.add_argument(
+        "--extreme",
+        action="store_true",
+        help="write tests/data/reference_2d_extreme.json only (c next to +-1, "
+        "q in [1e-6, 1e4], q1 != q2 far apart)",
+    )
+    ap.add_argument("--extreme-full", action="store_true", help="--extreme on the full grid")
+    ap.add_argument("--cache", help="JSON-lines file of finished tasks (resume an interrupted run)")
     args = ap.parse_args()
+    if args.extreme or args.extreme_full:
+        main_extreme(args)
+        return
     t_start = time.time()
     mp.dps = BASE_DPS
 

@@ -168,7 +168,7 @@ inline void kernel_layer(const Activation& act, const double* K, idx_t m, double
   std::vector<HermiteAt> H(series ? size_t(m) : 0);
   if (series)
     parallel_for(m, n_threads, [&](idx_t i) {
-      if (H[i].set(a, K[i * m + i], true)) H[i].ensure(H[i].n);  // complete: read-only below
+      H[i].set(a, K[i * m + i], true);
     });
   // One task per row i (pairs j >= i): rows shrink, which dynamic scheduling balances.
   parallel_for(m, n_threads, [&](idx_t i) {

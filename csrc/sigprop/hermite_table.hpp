@@ -158,6 +158,8 @@ class HermiteTable {
   // Where q falls in the table: its segment and the Chebyshev basis there.
   struct Point {
     int n = 0;  // orders available (0..n-1); 0 outside the table or in a marked segment
+    double small0 = 0.0;  // |a_m| <= small0 for n <= m <= n_max (orders not stored)
+    double small1 = 0.0;  // sqrt(m) |a_m| <= small1 there
     const double* c = nullptr;  // the segment's coefficients, c[k * n + j]
     double T[deg + 1];
     // Orders j0..j1-1 (j1 <= n) into out[j0..j1-1].
@@ -181,6 +183,8 @@ class HermiteTable {
     const Segment& g = segment(s);
     if (!g.usable) return p;
     p.n = g.n;
+    p.small0 = g.small0;
+    p.small1 = g.small1;
     p.c = g.c.data();
     basis(2.0 * (u - s) - 1.0, p.T);
     return p;
@@ -203,6 +207,8 @@ class HermiteTable {
   struct Segment {
     bool usable = false;
     int n = 0;              // number of coefficients kept (orders 0..n-1)
+    double small0 = 0.0;    // bound on |a_m| for n <= m <= n_max anywhere in the segment
+    double small1 = 0.0;    // bound on sqrt(m) |a_m| there
     std::vector<double> c;  // Chebyshev coefficients, c[k * n + j] for order j
   };
   struct Slot {
@@ -240,19 +246,39 @@ class HermiteTable {
   void build(int s, Segment& g) const {
     const int N = n_max + 1;
     std::vector<double> y(size_t(deg + 1) * N);
-    double norm = 0.0;
+    double qn[deg + 1];
+    double norm = 0.0, norm1 = 0.0;
     for (int j = 0; j <= deg; ++j) {
-      const double q = q_at(s, std::cos(special::pi * j / deg));
-      if (!rule(q, &y[size_t(j) * N])) return;
-      norm = std::fmax(norm, moments(act_, q, false).phi_sq);
+      qn[j] = q_at(s, std::cos(special::pi * j / deg));
+      if (!rule(qn[j], &y[size_t(j) * N])) return;
+      const Moments m = moments(act_, qn[j], false);
+      norm = std::fmax(norm, m.phi_sq);
+      norm1 = std::fmax(norm1, m.dphi_sq);
     }
     norm = std::sqrt(norm);
+    norm1 = std::sqrt(norm1);
     // Keep orders up to the last one above the rounding level of the rule anywhere
-    // in the segment (the partial tails of HermiteAt account for the rest).
+    // in the segment, for phi and for phi' (whose coefficients are
+    // b_{m-1} = sqrt(m) a_m / sqrt(q), relatively larger at small q). The orders
+    // dropped are bounded by small0 (phi) and small1 (phi', times sqrt(q) below).
+    auto negligible = [&](int n, double a, double q) {
+      return std::fabs(a) <= 1e-16 * norm &&
+             (n == 0 || std::fabs(a) * std::sqrt(double(n) / q) <= 1e-16 * norm1);
+    };
     int keep = 2;
     for (int j = 0; j <= deg; ++j)
       for (int n = 0; n < N; ++n)
-        if (std::fabs(y[size_t(j) * N + n]) > 1e-16 * norm) keep = std::max(keep, n + 1);
+        if (!negligible(n, y[size_t(j) * N + n], qn[j])) keep = std::max(keep, n + 1);
+    double small0 = 0.0, small1 = 0.0;  // small1 bounds sqrt(m) |a_m| (times 1/sqrt(q))
+    for (int j = 0; j <= deg; ++j)
+      for (int n = keep; n < N; ++n) {
+        const double v = std::fabs(y[size_t(j) * N + n]);
+        small0 = std::fmax(small0, v);
+        small1 = std::fmax(small1, v * std::sqrt(double(n)));
+      }
+    // Margin for the values between the nodes (checked at two points below).
+    small0 *= 4.0;
+    small1 *= 4.0;
     // Chebyshev coefficients from the values at the Lobatto points (DCT-I).
     std::vector<double> c(size_t(deg + 1) * keep, 0.0);
     for (int k = 0; k <= deg; ++k) {
@@ -265,6 +291,8 @@ class HermiteTable {
       }
     }
     g.n = keep;
+    g.small0 = small0;
+    g.small1 = small1;
     g.c = std::move(c);
     // Check points between the nodes, against the rule there.
     static constexpr double tc[2] = {-0.37, 0.61};
@@ -278,8 +306,10 @@ class HermiteTable {
       basis(t, p.T);
       p.eval(0, keep, interp.data());
       for (int n = 0; n < N; ++n) {
-        const double v = n < keep ? interp[n] : 0.0;
-        if (!(std::fabs(v - direct[n]) <= check_rtol * norm)) return;
+        if (n < keep ? !(std::fabs(interp[n] - direct[n]) <= check_rtol * norm)
+                     : !(std::fabs(direct[n]) <= small0 &&
+                         std::fabs(direct[n]) * std::sqrt(double(n)) <= small1))
+          return;
       }
     }
     g.usable = true;
@@ -302,109 +332,120 @@ inline const HermiteTable* hermite_table(const Activation& a) {
 }  // namespace detail
 
 // The Hermite expansion of phi at one variance q, ready for series evaluation:
-// the coefficients a_m, E[phi^2], E[phi'^2] and the partial tails of phi and phi'
-// (T_m above, floored at the rounding level of the moments). Coefficients are
-// evaluated from the table on demand, in blocks, so that a series that needs a
-// few dozen orders (|c| well below 1) costs a few dozen.
+// the coefficients a_0..a_{n-1} (orders n..n_max are below `small`, those beyond
+// n_max unknown), E[phi^2], E[phi'^2], and what bounds the remainder of a
+// truncated series (see hermite_bivariate):
+//   U0[m] = sum_{m < j < n} a_j^2 (the stored orders above m, summed from the top:
+//           no cancellation), U1[m] the same for b_j = sqrt(j + 1) a_{j+1} / sqrt(q);
+//   R0 = E[phi^2] - sum_{j < n} a_j^2 >= the mass beyond n_max (known to rounding
+//        only, so floored at 4e-15 E[phi^2]), R1 the same for phi'.
 struct HermiteAt {
-  static constexpr int block = 32;
+  static constexpr int N = HermiteTable::n_max;
   double q = special::nan;
   double phi_sq = special::nan, dphi_sq = special::nan;
-  int n = 0;     // orders of phi available (0..n-1); phi' has n - 1
-  int done = 0;  // orders evaluated so far
-  HermiteTable::Point point;  // point.n == 0: every coefficient was computed by the rule
-  std::vector<double> a, tail0, tail1;  // tail0[m] = T_m(phi), tail1[m] = T_m(phi')
-  double s0 = 0.0, s1 = 0.0;             // running sums of squares
+  int n = 0;  // orders of phi stored (0..n-1); phi' has n - 1
+  double small0 = 0.0, small1 = 0.0;
+  double R0 = 0.0, R1 = 0.0;
+  std::vector<double> a, U0, U1;
 
   bool ok() const { return n > 1; }
 
-  // Prepare the expansion at q: from the table, or, where its segment is marked and
-  // allow_rule is set, by the rule (~1 ms). False (and n = 0) when neither applies.
+  // From the table or, where its segment is marked and allow_rule is set, by the
+  // rule (~1 ms). False (and n = 0) when neither applies.
   bool set(const Activation& act, double q_, bool allow_rule) {
     q = q_;
-    n = done = 0;
-    s0 = s1 = 0.0;
+    n = 0;
     if (!(q > 0.0) || !std::isfinite(q)) return false;
     const Moments m = moments(act, q, false);
     phi_sq = m.phi_sq;
     dphi_sq = m.dphi_sq;
     if (!std::isfinite(phi_sq) || !std::isfinite(dphi_sq)) return false;
-    const int N = HermiteTable::n_max + 1;
-    if (int(a.size()) < N) {
-      a.resize(N);
-      tail0.resize(N);
-      tail1.resize(N);
+    if (int(a.size()) < N + 1) {
+      a.resize(N + 1);
+      U0.resize(N + 1);
+      U1.resize(N + 1);
     }
-    point = detail::hermite_table(act)->locate(q);
-    if (point.n > 0) {
-      n = point.n;
-      return true;
+    const HermiteTable::Point p = detail::hermite_table(act)->locate(q);
+    if (p.n > 0) {
+      n = p.n;
+      small0 = p.small0;
+      small1 = p.small1 / std::sqrt(q);
+      p.eval(0, n, a.data());
+    } else {
+      if (!allow_rule ||
+          !detail::hermite_coefficients_rule(act, q, N, detail::hermite_rule_width(N), phi_sq,
+                                             a.data()))
+        return false;
+      n = N + 1;
+      small0 = small1 = 0.0;
     }
-    if (!allow_rule ||
-        !detail::hermite_coefficients_rule(act, q, HermiteTable::n_max,
-                                           detail::hermite_rule_width(HermiteTable::n_max),
-                                           phi_sq, a.data()))
-      return false;
-    n = N;
-    extend(0, N);
+    if (n < 2) {
+      a[1] = 0.0;
+      n = 2;
+    }
+    double s0 = 0.0, s1 = 0.0;
+    for (int j = n - 1; j >= 0; --j) {
+      U0[j] = s0;
+      s0 += a[j] * a[j];
+      if (j <= n - 2) {
+        U1[j] = s1;
+        s1 += double(j + 1) * a[j + 1] * a[j + 1] / q;
+      }
+    }
+    R0 = std::fmax(phi_sq - s0, 4e-15 * phi_sq);
+    R1 = std::fmax(dphi_sq - s1, 4e-15 * dphi_sq);
     return true;
   }
 
-  // Evaluate (if needed) orders below m; returns the number available.
-  int ensure(int m) {
-    m = std::min(m, n);
-    if (m <= done) return done;
-    const int to = std::min(n, std::max(m, done + block));
-    point.eval(done, to, a.data());
-    extend(done, to);
-    return done;
-  }
-
- private:
-  void extend(int from, int to) {
-    const double f0 = 4e-15 * phi_sq, f1 = 4e-15 * dphi_sq;
-    for (int j = from; j < to; ++j) {
-      s0 += a[j] * a[j];
-      tail0[j] = std::fmax(phi_sq - s0, f0);
-      if (j >= 1) {  // b_{j-1} = sqrt(j) a_j / sqrt(q)
-        s1 += double(j) * a[j] * a[j] / q;
-        tail1[j - 1] = std::fmax(dphi_sq - s1, f1);
-      }
-    }
-    done = to;
+  // Bound on sum_{m > k, m <= N - d} f_m^2 of the stored and unstored orders up to
+  // n_max (f = phi for d = 0, phi' for d = 1).
+  double mass_above(int d, int k) const {
+    const int stored = n - d;  // orders 0..stored-1 are in U
+    const double u = k < stored ? (d == 0 ? U0[k] : U1[k]) : 0.0;
+    const double sm = d == 0 ? small0 : small1;
+    const int unstored = (N - d) - std::max(k, stored - 1);
+    return u + (unstored > 0 ? unstored * sm * sm : 0.0);
   }
 };
 
 // E[f(u) f(v)] (f = phi for d = 0, phi' for d = 1) by the truncated Mehler series
 // of x at q1 and y at q2, when the truncation bound is below rtol
 // sqrt(E f(u)^2 E f(v)^2); false otherwise.
-inline bool hermite_bivariate(HermiteAt& x, HermiteAt& y, int d, double c, double rtol,
-                              double& out) {
+//
+// The remainder after order k is bounded by Cauchy-Schwarz in two parts: the
+// orders up to n_max, whose squared masses are known (mass_above), and those
+// beyond, whose masses are below R:
+//   |sum_{m>k} x_m y_m c^m| <= sqrt(M_k(x) M_k(y)) |c|^(k+1) + sqrt(R(x) R(y)) |c|^(n_max+1).
+inline bool hermite_bivariate(const HermiteAt& x, const HermiteAt& y, int d, double c,
+                              double rtol, double& out) {
   if (!x.ok() || !y.ok()) return false;
   const double ac = std::fabs(c);
   if (!(ac < 1.0)) return false;
-  const int len = std::min(x.n, y.n) - d;  // terms available: orders 0..len-1
+  const int len = std::min(x.n, y.n) - d;  // orders stored in both: 0..len-1
   const double scale =
       d == 0 ? std::sqrt(x.phi_sq * y.phi_sq) : std::sqrt(x.dphi_sq * y.dphi_sq);
   const double tol = rtol * scale;
-  // Smallest n (at the end of a block) whose bound sqrt(T_n(x) T_n(y)) |c|^(n+1) holds.
-  int n = -1;
-  double cp = 1.0;  // |c|^m
-  for (int m0 = 0; m0 < len && n < 0; m0 += HermiteAt::block) {
-    const int m1 = std::min(len, m0 + HermiteAt::block);  // orders m0..m1-1 of f
-    x.ensure(m1 + d);
-    y.ensure(m1 + d);
-    for (int m = m0; m < m1; ++m) cp *= ac;  // |c|^m1
-    const double* tx = d == 0 ? x.tail0.data() : x.tail1.data();
-    const double* ty = d == 0 ? y.tail0.data() : y.tail1.data();
-    if (std::sqrt(tx[m1 - 1] * ty[m1 - 1]) * cp <= tol) n = m1 - 1;
+  const double far = std::sqrt((d == 0 ? x.R0 * y.R0 : x.R1 * y.R1)) *
+                     std::pow(ac, HermiteAt::N + 1 - d);
+  if (!(far <= 0.5 * tol)) return false;
+  // Smallest k (at the end of a block of 16) whose bound holds.
+  int k = -1;
+  double cp = 1.0;  // |c|^(m + 1) after the loop body for m
+  for (int m = 0; m < len; ++m) {
+    cp *= ac;
+    if ((m & 15) == 15 || m + 1 == len) {
+      if (std::sqrt(x.mass_above(d, m) * y.mass_above(d, m)) * cp + far <= tol) {
+        k = m;
+        break;
+      }
+    }
   }
-  if (n < 0) return false;
+  if (k < 0) return false;
   double s = 0.0;
   if (d == 0) {
-    for (int m = n; m >= 0; --m) s = s * c + x.a[m] * y.a[m];
+    for (int m = k; m >= 0; --m) s = s * c + x.a[m] * y.a[m];
   } else {
-    for (int m = n; m >= 0; --m) s = s * c + double(m + 1) * x.a[m + 1] * y.a[m + 1];
+    for (int m = k; m >= 0; --m) s = s * c + double(m + 1) * x.a[m + 1] * y.a[m + 1];
     s /= std::sqrt(x.q * y.q);
   }
   out = s;

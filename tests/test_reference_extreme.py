@@ -1,0 +1,78 @@
+"""Bivariate Gaussian expectations in extreme regimes against 30-digit mpmath references.
+
+E[phi(u) phi(v)] and E[phi'(u) phi'(v)] with u = sqrt(q1) Z1,
+v = sqrt(q2) (c Z1 + sqrt(1 - c^2) Z2) are the correlation map and chi_c of
+signal-propagation theory (Poole et al. 2016, "Exponential expressivity in deep
+neural networks through transient chaos"; Schoenholz et al. 2017, "Deep
+information propagation").  The cases in tests/data/reference_2d_extreme.json
+(``scripts/make_reference.py --extreme``, mpmath, independent of sigprop) put c
+next to +-1 (1 -+ c down to 1e-12), q at 1e-6 and 1e4 and q1, q2 far apart.
+
+``c`` in the file is the exact binary64 value the engine is given (the nominal
+decimal is ``c_nominal``): next to |c| = 1 the decimal-to-binary rounding alone
+moves kinked-phi' values by more than the tolerance.
+
+Errors are measured against the Cauchy-Schwarz scale sqrt(E f(u)^2 E f(v)^2),
+f = phi or phi', so that near-cancelling values (odd phi at moderate c) are
+held to the accuracy the magnitude of the integrand allows.
+"""
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+import sigprop as sp
+
+DATA = Path(__file__).parent / "data"
+TOL = 1e-10
+
+with open(DATA / "reference_2d_extreme.json") as _fh:
+    CASES = json.load(_fh)["cases"]
+
+
+def _case_id(case):
+    params = ",".join(f"{k}={v}" for k, v in sorted(case["params"].items()))
+    act = case["activation"] + (f"({params})" if params else "")
+    return f"{act}-{case['quantity']}-q{case['q1']},{case['q2']}-c{case['c_nominal']}"
+
+
+def test_reference_file_covers_the_extreme_regimes():
+    acts = {c["activation"] for c in CASES}
+    for name in (
+        "tanh",
+        "softsign",
+        "elu",
+        "gelu",
+        "hard_tanh",
+        "linear_region_tanh",
+        "silu",
+        "softplus",
+    ):
+        assert name in acts
+        sel = [c for c in CASES if c["activation"] == name]
+        # c next to +1 and -1, large q, q1 != q2 far apart, both quantities
+        assert any(1 - float(c["c"]) < 1e-9 for c in sel)
+        assert any(1 + float(c["c"]) < 1e-9 for c in sel)
+        assert any(float(c["q1"]) >= 1e4 and float(c["q2"]) >= 1e4 for c in sel)
+        assert any(float(c["q2"]) / float(c["q1"]) >= 1e6 for c in sel)
+        assert {c["quantity"] for c in sel} == {"phiphi", "dphidphi"}
+    for c in CASES:  # the stored c is exact in binary64
+        assert float(c["c"]) == float(c["c_nominal"])
+        assert repr(float(c["c"])) == repr(float(c["c_nominal"]))
+
+
+@pytest.mark.parametrize("case", CASES, ids=[_case_id(c) for c in CASES])
+def test_bivariate_extreme_match_mpmath(case):
+    act = sp.activation(case["activation"], **case["params"])
+    q1, q2, c = float(case["q1"]), float(case["q2"]), float(case["c"])
+    d = {"phiphi": 0, "dphidphi": 1}[case["quantity"]]
+    ref = float(case["value"])
+    got = float(sp.bivariate_expectation(act, q1, q2, c, derivative=d))
+    m1 = sp.gaussian_moments(act, q1)
+    m2 = sp.gaussian_moments(act, q2)
+    f1, f2 = (m1.phi_sq, m2.phi_sq) if d == 0 else (m1.dphi_sq, m2.dphi_sq)
+    scale = math.sqrt(f1) * math.sqrt(f2)  # not sqrt(f1 * f2): underflow
+    err = 0.0 if got == ref else abs(got - ref) / scale
+    assert err <= TOL, f"got {got!r}, ref {ref!r}, err {err:.3e} (scale {scale:.3e})"
