@@ -14,6 +14,7 @@
 #include <stdexcept>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "sigprop/grid.hpp"
 
@@ -27,7 +28,10 @@ namespace {
 
 sigprop::Activation make_activation(int kind, double p0, double p1) {
   if (kind < 0 || kind >= sigprop::n_kinds)
-    throw py::value_error("activation kind " + std::to_string(kind) + " is not a built-in kind");
+    throw py::value_error("activation kind " + std::to_string(kind) + " is not a known kind");
+  if (kind == int(sigprop::Kind::custom) && (p1 != 0.0 || !sigprop::custom_activation(p0)))
+    throw py::value_error("custom activation id " + std::to_string(p0) +
+                          " is not registered (released, or from another process)");
   return sigprop::Activation{static_cast<sigprop::Kind>(kind), p0, p1};
 }
 
@@ -35,6 +39,28 @@ sigprop::Activation make_activation(int kind, double p0, double p1) {
 // the core re-checks the absolute bound, beyond which thread creation can fail
 // inside the OpenMP runtime (which then aborts the process).
 constexpr int max_threads_allowed = 1024;
+// A registered custom activation; releasing the last Python reference frees it
+// (and its moment tables) with the GIL held, which is when no kernel can use it.
+struct CustomHandle {
+  std::uint32_t id = 0;
+  explicit CustomHandle(std::uint32_t i) : id(i) {}
+  CustomHandle(const CustomHandle&) = delete;
+  CustomHandle& operator=(const CustomHandle&) = delete;
+  ~CustomHandle() {
+    if (id) sigprop::release_custom_activation(double(id));
+  }
+};
+
+std::vector<std::vector<double>> coefficient_lists(const py::list& lists, const char* what) {
+  std::vector<std::vector<double>> out;
+  out.reserve(lists.size());
+  for (const py::handle& h : lists) {
+    const darray a = py::cast<darray>(h);
+    if (a.ndim() != 1) throw py::value_error(std::string(what) + ": coefficient arrays must be 1-d");
+    out.emplace_back(a.data(), a.data() + a.shape(0));
+  }
+  return out;
+}
 
 void check_threads(int n_threads) {
   if (n_threads < 1 || n_threads > max_threads_allowed)
@@ -129,6 +155,87 @@ PYBIND11_MODULE(_core, m) {
   m.def("max_threads", []() { return 1; });
 #endif
   m.attr("n_kinds") = sigprop::n_kinds;
+  m.attr("custom_kind") = int(sigprop::Kind::custom);
+  m.attr("max_kinks") = sigprop::max_kinks;
+
+  m.def(
+      "builtins",
+      []() {
+        py::list out;
+        for (const auto& b : sigprop::builtins) {
+          py::dict d;
+          d["kind"] = int(b.kind);
+          d["name"] = b.name;
+          d["aliases"] = b.aliases;
+          d["formula"] = b.formula;
+          py::list params;
+          for (int i = 0; i < b.n_params; ++i)
+            params.append(py::make_tuple(b.params[i].name, b.params[i].default_value,
+                                         b.params[i].range));
+          d["params"] = params;
+          d["odd"] = b.odd;
+          d["arccos_family"] = b.arccos_family;
+          out.append(d);
+        }
+        return out;
+      },
+      "The table of built-in activations (kind, name, aliases, formula, params, flags).");
+
+  py::class_<CustomHandle>(m, "CustomHandle")
+      .def_property_readonly("id", [](const CustomHandle& h) { return h.id; });
+
+  m.def(
+      "register_custom",
+      [](const darray& breaks, const py::list& c0, const py::list& c1, const py::list& c2,
+         const darray& kinks, bool odd, bool phi_one_signed, bool dphi_one_signed,
+         bool homogeneous) {
+        if (breaks.ndim() != 1 || kinks.ndim() != 1)
+          throw py::value_error("breaks and kinks must be 1-d");
+        std::vector<double> b(breaks.data(), breaks.data() + breaks.shape(0));
+        std::vector<double> k(kinks.data(), kinks.data() + kinks.shape(0));
+        const std::vector<std::vector<double>> coefs[3] = {coefficient_lists(c0, "phi"),
+                                                           coefficient_lists(c1, "phi'"),
+                                                           coefficient_lists(c2, "phi''")};
+        sigprop::CustomActivation::Flags f;
+        f.odd = odd;
+        f.phi_one_signed = phi_one_signed;
+        f.dphi_one_signed = dphi_one_signed;
+        f.homogeneous = homogeneous;
+        std::unique_ptr<const sigprop::CustomActivation> act;
+        try {
+          act.reset(new sigprop::CustomActivation(std::move(b), coefs, std::move(k), f));
+        } catch (const std::invalid_argument& e) {
+          throw py::value_error(e.what());
+        }
+        const std::uint32_t id = sigprop::CustomRegistry::instance().add(std::move(act));
+        return std::unique_ptr<CustomHandle>(new CustomHandle(id));
+      },
+      py::arg("breaks"), py::arg("c0"), py::arg("c1"), py::arg("c2"), py::arg("kinks"),
+      py::arg("odd"), py::arg("phi_one_signed"), py::arg("dphi_one_signed"),
+      py::arg("homogeneous"));
+
+  m.def(
+      "custom_info",
+      [](double id) {
+        const sigprop::CustomActivation* c = sigprop::custom_activation(id);
+        if (!c) throw py::value_error("custom activation id is not registered");
+        py::dict d;
+        d["n_pieces"] = c->n_pieces();
+        d["lo"] = c->lo();
+        d["hi"] = c->hi();
+        d["left_affine"] = c->left_affine();
+        d["right_affine"] = c->right_affine();
+        d["bytes"] = c->bytes();
+        return d;
+      },
+      py::arg("id"));
+
+  m.def("n_custom_live", []() { return sigprop::CustomRegistry::instance().live(); });
+  m.def("n_moment_tables", []() { return sigprop::n_moment_tables(); });
+  m.def(
+      "clear_cache", []() { sigprop::clear_tables(); },
+      "Free every cached table (moment and Hermite tables).");
+  m.def("n_hermite_tables", []() { return sigprop::detail::HermiteTableCache::instance().size(); });
   m.attr("eoc_max_branches") = sigprop::eoc_max_branches;
 
   m.def(
@@ -151,7 +258,7 @@ PYBIND11_MODULE(_core, m) {
       "kinks",
       [](int kind, double p0, double p1) {
         const auto a = make_activation(kind, p0, p1);
-        double xs[2];
+        double xs[sigprop::max_kinks];
         const int n = sigprop::kinks(a, xs);
         py::list out;
         for (int i = 0; i < n; ++i) out.append(py::make_tuple(xs[i], sigprop::dphi_jump(a, xs[i])));

@@ -1,11 +1,15 @@
-// Built-in activations: phi, phi', phi'' (almost everywhere), their kinks
-// (points where phi, phi' or phi'' is not smooth) and the jump of phi' there.
-// An activation is a kind and up to two parameters; it is a plain value type
-// so that grids of cells can be passed as flat arrays.
+// Activations: phi, phi', phi'' (almost everywhere), their kinks (points where
+// phi, phi' or phi'' is not smooth) and the jump of phi' there, for the
+// built-in kinds and for user-defined ones (Kind::custom, see
+// custom_activation.hpp). An activation is a kind and up to two parameters; it
+// is a plain value type so that grids of cells can be passed as flat arrays.
+// The table `builtins` below is the one list of the built-in kinds (names,
+// parameters, formulas, flags) that the Python package reads.
 #pragma once
 
 #include <cmath>
 
+#include "custom_activation.hpp"
 #include "special.hpp"
 
 namespace sigprop {
@@ -30,8 +34,10 @@ enum class Kind : int {
   soft_threshold = 16,     // p0 = tau: sign(x) max(|x| - tau, 0)
   linear_region_tanh = 17, // p0 = a: x on [-a, a], sign(x)(a + tanh(|x| - a)) outside
   linear_floor = 18,       // p0 = a: max(x, -a)
+  custom = 19,             // p0 = id in the CustomRegistry, p1 = 0
 };
-inline constexpr int n_kinds = 19;
+inline constexpr int n_builtin_kinds = 19;
+inline constexpr int n_kinds = 20;
 
 struct Activation {
   Kind kind = Kind::linear;
@@ -79,6 +85,10 @@ inline double phi(const Activation& a, double x) {
     case Kind::linear_region_tanh:
       return std::fabs(x) <= a.p0 ? x : detail::sign(x) * (a.p0 + std::tanh(std::fabs(x) - a.p0));
     case Kind::linear_floor: return x > -a.p0 ? x : -a.p0;
+    case Kind::custom: {
+      const CustomActivation* c = custom_activation(a.p0);
+      return c ? c->eval(0, x) : special::nan;
+    }
   }
   return special::nan;
 }
@@ -119,6 +129,10 @@ inline double dphi(const Activation& a, double x) {
       return 1.0 - t * t;
     }
     case Kind::linear_floor: return x >= -a.p0 ? 1.0 : 0.0;
+    case Kind::custom: {
+      const CustomActivation* c = custom_activation(a.p0);
+      return c ? c->eval(1, x) : special::nan;
+    }
   }
   return special::nan;
 }
@@ -163,15 +177,16 @@ inline double d2phi(const Activation& a, double x) {
       const double t = std::tanh(std::fabs(x) - a.p0);
       return -2.0 * detail::sign(x) * t * (1.0 - t * t);
     }
+    case Kind::custom: {
+      const CustomActivation* c = custom_activation(a.p0);
+      return c ? c->eval(2, x) : special::nan;
+    }
   }
   return special::nan;
 }
 
 // phi, phi' and phi'' at once, sharing the transcendental evaluations (same
-// values as phi, dphi, d2phi).
-struct Derivs {
-  double f, d, d2;
-};
+// values as phi, dphi, d2phi; struct Derivs is in custom_activation.hpp).
 
 inline Derivs derivs(const Activation& a, double x) {
   using namespace special;
@@ -201,14 +216,26 @@ inline Derivs derivs(const Activation& a, double x) {
       const double t = std::tanh(std::fabs(x) - a.p0), s = 1.0 - t * t, sg = detail::sign(x);
       return {sg * (a.p0 + t), s, -2.0 * sg * t * s};
     }
+    case Kind::custom: {
+      const CustomActivation* c = custom_activation(a.p0);
+      if (!c) return {special::nan, special::nan, special::nan};
+      return c->eval_all(x);
+    }
     default: return {phi(a, x), dphi(a, x), d2phi(a, x)};
   }
 }
 
-// Kinks: points where phi, phi' or phi'' fails to be smooth. Writes up to two
-// points to xs (ascending) and returns their number.
+// Kinks: points where phi, phi' or phi'' fails to be smooth. Writes up to
+// max_kinks points to xs (ascending) and returns their number.
 inline int kinks(const Activation& a, double* xs) {
   switch (a.kind) {
+    case Kind::custom: {
+      const CustomActivation* c = custom_activation(a.p0);
+      if (!c) return 0;
+      const auto& k = c->kink_points();
+      std::copy(k.begin(), k.end(), xs);
+      return int(k.size());
+    }
     case Kind::relu:
     case Kind::elu:
     case Kind::selu:
@@ -244,13 +271,17 @@ inline double dphi_jump(const Activation& a, double k) {
     case Kind::shifted_relu: return 1.0;
     case Kind::soft_threshold: return a.p0 == 0.0 ? 0.0 : (k < 0.0 ? -1.0 : 1.0);
     case Kind::linear_floor: return 1.0;
+    case Kind::custom: {
+      const CustomActivation* c = custom_activation(a.p0);
+      return c ? c->dphi_jump(k) : 0.0;
+    }
     default: return 0.0;
   }
 }
 
 // True when phi' jumps somewhere, so that E[phi''^2] is infinite.
 inline bool dphi_has_jump(const Activation& a) {
-  double xs[2];
+  double xs[max_kinks];
   const int n = kinks(a, xs);
   for (int i = 0; i < n; ++i)
     if (dphi_jump(a, xs[i]) != 0.0) return true;
@@ -260,9 +291,66 @@ inline bool dphi_has_jump(const Activation& a) {
 // Positively homogeneous of degree one (phi(t x) = t phi(x) for t > 0): the
 // q-map is linear, V(q) = sigma_b^2 + sigma_w^2 kappa q with kappa = E[phi'^2].
 inline bool is_homogeneous(const Activation& a) {
+  if (a.kind == Kind::custom) {
+    const CustomActivation* c = custom_activation(a.p0);
+    return c && c->flags().homogeneous;
+  }
   return a.kind == Kind::linear || a.kind == Kind::relu || a.kind == Kind::leaky_relu ||
          (a.kind == Kind::soft_threshold && a.p0 == 0.0) ||
          (a.kind == Kind::shifted_relu && a.p0 == 0.0);
 }
+
+// The built-in kinds, in Kind order: what the Python package knows of them
+// (names, aliases, parameters with defaults and ranges, formulas, flags). Adding
+// a built-in means a Kind, its cases above (and closed forms where they exist),
+// and a row here.
+struct ParamInfo {
+  const char* name;
+  double default_value;
+  const char* range;  // "any", "positive" (> 0) or "nonnegative" (>= 0)
+};
+
+struct BuiltinInfo {
+  Kind kind;
+  const char* name;
+  const char* aliases;  // comma-separated
+  const char* formula;
+  int n_params;
+  ParamInfo params[2];
+  bool odd;             // phi(-x) = -phi(x) (at every parameter value)
+  bool arccos_family;   // relu / leaky_relu: arc-cosine kernel in closed form
+};
+
+inline constexpr BuiltinInfo builtins[n_builtin_kinds] = {
+    {Kind::linear, "linear", "identity", "x", 0, {}, true, false},
+    {Kind::relu, "relu", "", "max(x, 0)", 0, {}, false, true},
+    {Kind::leaky_relu, "leaky_relu", "", "x if x > 0 else negative_slope * x", 1,
+     {{"negative_slope", 0.01, "any"}}, false, true},
+    {Kind::elu, "elu", "", "x if x > 0 else alpha * (exp(x) - 1)", 1,
+     {{"alpha", 1.0, "nonnegative"}}, false, false},
+    {Kind::selu, "selu", "", "lambda * elu_alpha(x), alpha = 1.6732632..., lambda = 1.0507009...",
+     0, {}, false, false},
+    {Kind::gelu, "gelu", "", "x * Phi(x) (exact, erf form)", 0, {}, false, false},
+    {Kind::silu, "silu", "swish", "x * sigmoid(x)", 0, {}, false, false},
+    {Kind::softplus, "softplus", "", "log(1 + exp(x))", 0, {}, false, false},
+    {Kind::shifted_softplus, "shifted_softplus", "", "log(1 + exp(x)) - log(2)", 0, {}, false,
+     false},
+    {Kind::tanh, "tanh", "", "tanh(x)", 0, {}, true, false},
+    {Kind::erf, "erf", "", "erf(x)", 0, {}, true, false},
+    {Kind::sigmoid, "sigmoid", "", "1 / (1 + exp(-x))", 0, {}, false, false},
+    {Kind::softsign, "softsign", "", "x / (1 + |x|)", 0, {}, true, false},
+    {Kind::sin, "sin", "", "sin(x)", 0, {}, true, false},
+    {Kind::hard_tanh, "hard_tanh", "hardtanh", "clip(x, -a, a)", 1, {{"a", 1.0, "positive"}}, true,
+     false},
+    {Kind::shifted_relu, "shifted_relu", "", "max(0, x - tau)", 1,
+     {{"tau", 1.0, "nonnegative"}}, false, false},
+    {Kind::soft_threshold, "soft_threshold", "", "sign(x) * max(|x| - tau, 0)", 1,
+     {{"tau", 1.0, "nonnegative"}}, true, false},
+    {Kind::linear_region_tanh, "linear_region_tanh", "",
+     "x on [-a, a], sign(x) * (a + tanh(|x| - a)) outside", 1, {{"a", 1.0, "positive"}}, true,
+     false},
+    {Kind::linear_floor, "linear_floor", "", "max(x, -a)", 1, {{"a", 1.0, "positive"}}, false,
+     false},
+};
 
 }  // namespace sigprop

@@ -73,7 +73,7 @@ inline constexpr double tiny_atol = 1e-300;
 // activations change on the scale of 1 while the Gaussian spreads over sqrt(q))
 // mapped by z = (x - m) / b.
 inline void add_activation_mesh(const Activation& a, double m, double b, quad::Mesh& mesh) {
-  double xs[2];
+  double xs[max_kinks];
   const int n = kinks(a, xs);
   bool has0 = false;
   for (int i = 0; i < n; ++i) {
@@ -172,6 +172,10 @@ inline bool has_closed_shifted_mean(Kind k) {
 // Whether phi (d = 0) or phi' (d = 1) of a canonical activation never changes sign.
 inline bool one_signed(const Activation& a, int d) {
   switch (a.kind) {
+    case Kind::custom: {
+      const CustomActivation* c = custom_activation(a.p0);
+      return c && (d == 0 ? c->flags().phi_one_signed : c->flags().dphi_one_signed);
+    }
     case Kind::relu:
     case Kind::shifted_relu:
     case Kind::softplus:
@@ -206,7 +210,7 @@ inline Moments moments_direct(const Activation& act, double q) {
     const double d2r = d2phi(a, 1e-300), d2l = d2phi(a, -1e-300);
     r.d2phi_sq = dphi_has_jump(a) ? inf : 0.5 * (d2r * d2r + d2l * d2l);
     double dv = r.dphi_sq + f0 * 0.5 * (d2r + d2l);
-    double xs[2];
+    double xs[max_kinks];
     const int nk = kinks(a, xs);
     for (int i = 0; i < nk; ++i)
       if (xs[i] == 0.0 && f0 * dphi_jump(a, 0.0) != 0.0) dv = f0 * dphi_jump(a, 0.0) * inf;
@@ -227,6 +231,12 @@ inline Moments moments_direct(const Activation& act, double q) {
     return r;
   }
   const double s = std::sqrt(q);
+  if (a.kind == Kind::custom && is_homogeneous(a)) {
+    // phi = s+ x (x > 0), s- x (x < 0): the leaky-relu closed forms
+    const double sp = dphi(a, 1.0), sm = dphi(a, -1.0), k = 0.5 * (sp * sp + sm * sm);
+    r = {(sp - sm) * s * inv_sqrt_2pi, k * q, k, sp == sm ? 0.0 : inf, k, true};
+    return r;
+  }
   switch (a.kind) {
     case Kind::linear: r = {0.0, q, 1.0, 0.0, 1.0, true}; return r;
     case Kind::relu: r = {s * inv_sqrt_2pi, 0.5 * q, 0.5, inf, 0.5, true}; return r;
@@ -323,7 +333,7 @@ inline Moments moments_direct(const Activation& act, double q) {
     return r;
   }
   double dv = v[2] + v[4];
-  double xs[2];
+  double xs[max_kinks];
   const int nk = kinks(a, xs);
   for (int i = 0; i < nk; ++i) {
     const double j = dphi_jump(a, xs[i]);
@@ -514,7 +524,7 @@ inline double bivariate_direct(const Activation& act, int d, double q1, double q
     // at 0.25 / |c sqrt(q2)|): grade from that width up, so that no such feature
     // hides between the nodes of one piece.
     const double wz = sc / std::fabs(c), top = 0.25 / std::fabs(c * s2);
-    double xs[2];
+    double xs[max_kinks];
     const int nk = kinks(a, xs);
     for (int i = 0; i < nk; ++i) {
       const double zk = xs[i] / (c * s2);

@@ -321,28 +321,12 @@ class HermiteTable {
 
 namespace detail {
 
-// The Hermite table of an activation (created on first use, never destroyed, so
-// the pointer stays valid). A per-thread cache of the last table avoids the lock.
+// The Hermite table of an activation: at most 128 are kept (a segment holds
+// ~70 kB), least recently used dropped first, see TableCache in moment_table.hpp.
+using HermiteTableCache = TableCache<HermiteTable, 128>;
+
 inline const HermiteTable* hermite_table(const Activation& a) {
-  struct Cache {
-    Kind kind;
-    double p0, p1;
-    const HermiteTable* table = nullptr;
-  };
-  thread_local Cache cache{Kind::linear, 0.0, 0.0, nullptr};
-  if (cache.table && cache.kind == a.kind && cache.p0 == a.p0 && cache.p1 == a.p1)
-    return cache.table;
-  static std::mutex mu;
-  static std::map<std::tuple<int, double, double>, std::unique_ptr<HermiteTable>> tables;
-  const HermiteTable* t;
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    auto& slot = tables[{int(a.kind), a.p0, a.p1}];
-    if (!slot) slot.reset(new HermiteTable(a));
-    t = slot.get();
-  }
-  cache = {a.kind, a.p0, a.p1, t};
-  return t;
+  return HermiteTableCache::fetch(a);
 }
 
 }  // namespace detail
@@ -466,6 +450,23 @@ inline bool hermite_bivariate(const HermiteAt& x, const HermiteAt& y, int d, dou
   }
   out = s;
   return true;
+}
+
+// Frees every cached table, one-point and two-point (the next use rebuilds
+// them). Safe while kernels run in other threads: each thread's cache holds a
+// shared_ptr to the table it uses, which keeps it alive until the thread moves on.
+inline void clear_tables() {
+  clear_moment_tables();
+  detail::HermiteTableCache::instance().clear_all();
+}
+
+// Releases a custom activation: its tables, then the activation itself. Call
+// only when no kernel can be using this id (from Python: when its last handle
+// goes, with the GIL held; a kernel's caller holds the handle).
+inline bool release_custom_activation(double id) {
+  detail::MomentTableCache::instance().clear_custom(id);
+  detail::HermiteTableCache::instance().clear_custom(id);
+  return CustomRegistry::instance().release(std::uint32_t(id));
 }
 
 }  // namespace sigprop

@@ -36,7 +36,8 @@ inline constexpr double wg[4] = {
 // weighted by z^4, is below 1e-19.
 inline constexpr double zmax = 10.0;
 
-inline constexpr int max_breaks = 256;
+// (max_kinks = 16 kinks, each graded geometrically, fit with room to spare)
+inline constexpr int max_breaks = 1024;
 // When the piece budget runs out, a component whose error estimate is still
 // above this fraction of the integral of |f| is returned as NaN.
 inline constexpr double fail_rtol = 1e-10;

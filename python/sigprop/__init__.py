@@ -6,7 +6,8 @@ or ``q``.
 """
 
 from . import _core
-from .activations import ACTIVATIONS, Activation, activation, linear_region
+from ._custom_act import CustomActivation
+from .activations import ACTIVATIONS, Activation, activation, clear_cache, linear_region
 from .convergence import (
     ConvergenceResult,
     correlation_convergence,
@@ -82,6 +83,7 @@ __all__ = [
     "AccuracyWarning",
     "Activation",
     "ConvergenceResult",
+    "CustomActivation",
     "EOCResult",
     "FixedPointResult",
     "GainRow",
@@ -96,6 +98,7 @@ __all__ = [
     "activation",
     "bivariate_expectation",
     "chi1",
+    "clear_cache",
     "cmap",
     "correlated_inputs",
     "correlation_convergence",

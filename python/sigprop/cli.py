@@ -13,7 +13,7 @@ from typing import TextIO
 import numpy as np
 
 from .activations import activation
-from .eoc import eoc
+from .eoc import EOC_KINDS, eoc
 from .init import kumar_gain
 from .meanfield import fixed_point
 
@@ -174,7 +174,11 @@ def _add_scan_parser(sub) -> None:
         description="Fixed point q*, chi1, V'(q*), c*, chi_c, depth scales and phase on a grid; "
         "sigma_b, sigma_w are standard deviations (weights N(0, sigma_w^2/fan_in)).",
     )
-    p.add_argument("activations", nargs="+", help="activation names, e.g. tanh relu 'elu(alpha=1)'")
+    p.add_argument(
+        "activations",
+        nargs="+",
+        help="activation names or expressions in x, e.g. tanh 'elu(alpha=1)' 'x*sigmoid(x)'",
+    )
     _add_grid_arguments(p)
     p.add_argument("-o", "--output", required=True, help="output file: *.nc (netCDF-4) or *.zarr")
     p.add_argument("--no-correlation", action="store_true", help="skip c*, chi_c, xi_c (faster)")
@@ -239,7 +243,7 @@ def _add_eoc_parser(sub) -> None:
         description="Critical sigma_w (chi1 = 1) at each sigma_b, every branch, "
         "with q* and V'(q*).",
     )
-    p.add_argument("activations", nargs="+", help="activation names")
+    p.add_argument("activations", nargs="+", help="activation names or expressions in x")
     _add_grid_arguments(p, sigma_w=False)
     p.add_argument("-o", "--output", help="save to *.nc, *.zarr or *.csv instead of printing")
     p.add_argument(
@@ -262,7 +266,7 @@ def cmd_eoc(args: argparse.Namespace, out: TextIO | None = None) -> int:
         return 0
     df = e.to_dataframe().reset_index()
     df = df[df["kind"] >= 0]
-    kinds = {-1: "none", 0: "curve", 1: "limit", 2: "point"}
+    kinds = {-1: "none", **dict(enumerate(EOC_KINDS))}
     df = df.assign(kind=df["kind"].map(kinds)).drop(columns=["n_branches"])
     out.write("EOC: sigma_w with chi1 = 1 (standard deviations; weights N(0, sigma_w^2/fan_in))\n")
     out.write(df.to_string(index=False, float_format=lambda v: f"{v:.10g}") + "\n")

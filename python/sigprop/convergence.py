@@ -57,7 +57,6 @@ __all__ = [
     "sigma_b_for_depth",
 ]
 
-_RELU_FAMILY = ("relu", "leaky_relu")
 _HERMITE_ORDERS = (256, 512, 1024, 2048, 4096)
 # Above this q the Hermite series of a smooth phi(sqrt(q) x) converges too slowly
 # (tanh at q = 100 still has a 1e-10 tail after 8192 terms, which took 22 s; gelu at
@@ -238,7 +237,9 @@ def correlation_convergence(
 
     Parameters
     ----------
-    activation : str or Activation
+    activation : str, Activation or callable
+        A built-in name, an expression in x, a callable phi or an Activation
+        (see :func:`sigprop.activation`).
     depth : int
         Number of layers L >= 1; the gap is returned for l = 0..L.
     sigma_b : float
@@ -291,7 +292,7 @@ def correlation_convergence(
         gap[:] = gap[0]
         return ConvergenceResult(str(act), sb, sw, q, layer, gap, 0, math.nan, "limit", "identity")
     kinks = [(x, j) for x, j in act.kinks if j != 0.0]
-    if act.name in _RELU_FAMILY:
+    if act.arccos_family:
         g, constant = _relu_gap_map(act.params.get("negative_slope", 0.0))
         exponent, method = 2, "arc-cosine"
     elif not act.kinks and (g := _hermite_gap_map(act, q, sw)) is not None:
@@ -352,7 +353,9 @@ def eoc_beta_q(activation: str | Activation, sigma_b, *, branch: int = 0) -> EOC
 
     Parameters
     ----------
-    activation : str or Activation
+    activation : str, Activation or callable
+        A built-in name, an expression in x, a callable phi or an Activation
+        (see :func:`sigprop.activation`).
     sigma_b : array_like
         Bias standard deviations, >= 0.
     branch : int
@@ -399,7 +402,9 @@ def sigma_b_for_depth(
 
     Parameters
     ----------
-    activation : str or Activation
+    activation : str, Activation or callable
+        A built-in name, an expression in x, a callable phi or an Activation
+        (see :func:`sigprop.activation`).
     depth : array_like
         Target depth(s) L > 0.
     sigma_b_range : (float, float)

@@ -63,7 +63,9 @@ def eoc(activation: str | Activation, sigma_b, *, n_threads: int | None = None) 
 
     Parameters
     ----------
-    activation : str or Activation
+    activation : str, Activation or callable
+        A built-in name, an expression in x, a callable phi or an Activation
+        (see :func:`sigprop.activation`).
     sigma_b : array_like
         Bias standard deviation(s), >= 0.
     n_threads : int or None

@@ -49,7 +49,9 @@ def gaussian_moments(activation: str | Activation, q, *, n_threads: int | None =
 
     Parameters
     ----------
-    activation : str or Activation
+    activation : str, Activation or callable
+        A built-in name, an expression in x, a callable phi or an Activation
+        (see :func:`sigprop.activation`).
         A built-in activation (see :data:`sigprop.ACTIVATIONS`).
     q : array_like
         Pre-activation variance(s), finite and >= 0.
@@ -86,7 +88,9 @@ def bivariate_expectation(
 
     Parameters
     ----------
-    activation : str or Activation
+    activation : str, Activation or callable
+        A built-in name, an expression in x, a callable phi or an Activation
+        (see :func:`sigprop.activation`).
     q1, q2 : array_like
         Variances, >= 0.
     c : array_like

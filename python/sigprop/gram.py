@@ -77,7 +77,9 @@ def gram_infinite(
 
     Parameters
     ----------
-    activation : str or Activation
+    activation : str, Activation or callable
+        A built-in name, an expression in x, a callable phi or an Activation
+        (see :func:`sigprop.activation`).
     X : array_like, shape (n, d)
         Inputs, one per row, none zero (SPEC 4.2 uses unit norm).
     method : {"auto", "closed", "hermite", "quadrature"}
@@ -121,7 +123,7 @@ def gram_infinite(
             f"(8 n^2 bytes each) and accepts at most {MAX_GRAM_ROWS} rows"
         )
     inner, rho, norms = _correlations(Xa)
-    relu_like = act.name in ("relu", "leaky_relu")
+    relu_like = act.arccos_family
     if method == "closed" and not relu_like:
         raise ValueError(f"method 'closed' exists for relu and leaky_relu only, not {act}")
     equal_norms = bool(np.allclose(norms, norms[0], rtol=1e-12, atol=0))
@@ -179,7 +181,9 @@ def gram_finite(
 
     Parameters
     ----------
-    activation : str or Activation
+    activation : str, Activation or callable
+        A built-in name, an expression in x, a callable phi or an Activation
+        (see :func:`sigprop.activation`).
     X : array_like, shape (n, d)
     width : int
         Number of hidden units m, >= 1.

@@ -34,7 +34,6 @@ from .expectations import AccuracyWarning
 
 __all__ = ["dual_kernel", "hermite_coefficients"]
 
-_RELU_FAMILY = ("relu", "leaky_relu")
 #: highest order of the closed forms (relu family) and of the core's rule, whose
 #: cost grows like n_max^1.5 and does not depend on q (20,000: about 10 s)
 _MAX_ORDER = 1_000_000
@@ -91,7 +90,9 @@ def hermite_coefficients(
 
     Parameters
     ----------
-    activation : str or Activation
+    activation : str, Activation or callable
+        A built-in name, an expression in x, a callable phi or an Activation
+        (see :func:`sigprop.activation`).
     n_max : int
         Highest order, >= 0 (hundreds to a few thousand are fine).
     q : float
@@ -137,7 +138,7 @@ def hermite_coefficients(
     qv = float(variance(q, "q"))
     if not qv > 0:
         raise ValueError(f"q must be > 0, got {q!r}")
-    if act.name in _RELU_FAMILY:
+    if act.arccos_family:
         return _closed_form(act, n_max, qv, derivative)
     if n_max > _MAX_ORDER_RULE:
         raise ValueError(

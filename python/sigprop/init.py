@@ -44,7 +44,9 @@ def kumar_gain(activation: str | Activation) -> float:
 
     Parameters
     ----------
-    activation : str or Activation
+    activation : str, Activation or callable
+        A built-in name, an expression in x, a callable phi or an Activation
+        (see :func:`sigprop.activation`).
         Must be differentiable at 0 with g'(0) != 0.
 
     Returns
@@ -94,7 +96,9 @@ def eoc_sigma_w(activation: str | Activation, sigma_b: float = 0.0) -> float:
 
     Parameters
     ----------
-    activation : str or Activation
+    activation : str, Activation or callable
+        A built-in name, an expression in x, a callable phi or an Activation
+        (see :func:`sigprop.activation`).
     sigma_b : float
         Bias standard deviation (b ~ N(0, sigma_b^2)), >= 0.
 
@@ -143,7 +147,7 @@ def he_gain(activation: str | Activation) -> float:
     "weights N(0, 2 / fan_in)" people apply regardless (compare with :func:`gain_table`).
     """
     act = resolve(activation)
-    a = act.params.get("negative_slope", 0.0) if act.name == "leaky_relu" else 0.0
+    a = act.params.get("negative_slope", 0.0) if act.arccos_family else 0.0
     return math.sqrt(2.0 / (1.0 + a * a))
 
 
@@ -168,7 +172,9 @@ def init_sigma_w(
 
     Parameters
     ----------
-    activation : str or Activation
+    activation : str, Activation or callable
+        A built-in name, an expression in x, a callable phi or an Activation
+        (see :func:`sigprop.activation`).
     scheme : {"eoc", "kumar", "he", "glorot", "lecun"} or float
         ``"eoc"``: :func:`eoc_sigma_w` at ``sigma_b``; ``"kumar"``:
         :func:`kumar_gain`; ``"he"``: :func:`he_gain`; ``"glorot"``: weight
@@ -236,7 +242,9 @@ def initialize(
     ----------
     widths : sequence of int
         (d, N_1, ..., N_L): input dimension, then each layer's width.
-    activation : str or Activation
+    activation : str, Activation or callable
+        A built-in name, an expression in x, a callable phi or an Activation
+        (see :func:`sigprop.activation`).
     scheme : {"eoc", "kumar", "he", "glorot", "lecun"} or float
         See :func:`init_sigma_w`; a number is used as sigma_w.
     sigma_b : float

@@ -85,7 +85,9 @@ def qmap(activation: str | Activation, q, sigma_w, sigma_b, *, n_threads: int | 
 
     Parameters
     ----------
-    activation : str or Activation
+    activation : str, Activation or callable
+        A built-in name, an expression in x, a callable phi or an Activation
+        (see :func:`sigprop.activation`).
     q : array_like
         Pre-activation variance, >= 0.
     sigma_w, sigma_b : array_like
@@ -197,7 +199,9 @@ def propagate(
 
     Parameters
     ----------
-    activation : str or Activation
+    activation : str, Activation or callable
+        A built-in name, an expression in x, a callable phi or an Activation
+        (see :func:`sigprop.activation`).
     sigma_w, sigma_b : float
         Standard deviations (W ~ N(0, sigma_w^2 / fan_in), b ~ N(0, sigma_b^2)).
     depth : int
@@ -269,7 +273,9 @@ def nngp_kernel(
 
     Parameters
     ----------
-    activation : str or Activation
+    activation : str, Activation or callable
+        A built-in name, an expression in x, a callable phi or an Activation
+        (see :func:`sigprop.activation`).
     X : array_like, shape (n, d)
         Inputs, one per row.
     sigma_w, sigma_b : float
@@ -416,7 +422,9 @@ def fixed_point(
 
     Parameters
     ----------
-    activation : str or Activation
+    activation : str, Activation or callable
+        A built-in name, an expression in x, a callable phi or an Activation
+        (see :func:`sigprop.activation`).
     sigma_w, sigma_b : array_like
         Standard deviations (W ~ N(0, sigma_w^2 / fan_in), b ~ N(0, sigma_b^2)),
         broadcast against each other.

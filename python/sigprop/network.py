@@ -325,7 +325,9 @@ def random_network(
     ----------
     widths : sequence of int
         (d, N_1, ..., N_L): the input dimension, then each layer's width.
-    activation : str or Activation
+    activation : str, Activation or callable
+        A built-in name, an expression in x, a callable phi or an Activation
+        (see :func:`sigprop.activation`).
     sigma_w, sigma_b : float
         Standard deviations: W ~ N(0, sigma_w^2 / fan_in), b ~ N(0, sigma_b^2).
     weights : {"gaussian", "orthogonal"}
@@ -453,7 +455,9 @@ def simulate(
 
     Parameters
     ----------
-    activation : str or Activation
+    activation : str, Activation or callable
+        A built-in name, an expression in x, a callable phi or an Activation
+        (see :func:`sigprop.activation`).
     sigma_w, sigma_b : float
         Standard deviations: W ~ N(0, sigma_w^2 / fan_in), b ~ N(0, sigma_b^2).
     inputs : array_like, shape (batch, d)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from numpy.typing import ArrayLike
 
 from . import _core
 from ._validation import resolve_n_threads, sigma
-from .activations import Activation, activation
+from .activations import Activation, activation, is_builtin_name
 from .eoc import EOC_KINDS, eoc
 from .meanfield import EDGE_TOL, STATUS
 
@@ -170,8 +171,16 @@ def _combos(activations, params) -> tuple[list[str], dict[str, np.ndarray], list
             raise ValueError(
                 f"params given with an Activation object {a}; pass the activation by name"
             )
-        base = activation(a)
-        labels.append(base.name if params else activation_label(base))
+        if params:
+            if not isinstance(a, str):
+                raise ValueError(
+                    f"params given with {a!r}; pass the activation by name or as an expression"
+                )
+            labels.append(Activation(a).name if is_builtin_name(a) else a.strip())
+            base = None
+        else:
+            base = activation(a)
+            labels.append(activation_label(base) if is_builtin_name(base.name) else str(base))
         for idx in itertools.product(*(range(v.size) for v in pcoords.values())):
             kw = {p: float(pcoords[p][j]) for p, j in zip(pcoords, idx, strict=True)}
             combos.append(_Combo((i, *idx), activation(a, **kw) if params else base))
@@ -223,6 +232,17 @@ def activation_from_label(label: str) -> Activation:
     label = str(label).strip()
     if "(" not in label:
         return activation(label)
+    head = label.split("(", 1)[0].strip()
+    if not is_builtin_name(head):
+        # an expression, possibly followed by its parameters: "x*sigmoid(b*x)(b=1.5)"
+        m = re.fullmatch(r"(.*\))\(((?:\s*[A-Za-z_]\w*\s*=\s*[^,()=]+,?)+)\)", label)
+        if m is None:
+            return activation(label)
+        kw = {}
+        for part in filter(None, (p.strip() for p in m.group(2).split(","))):
+            key, _, val = part.partition("=")
+            kw[key.strip()] = float(val)
+        return activation(m.group(1), **kw)
     if not label.endswith(")"):
         raise ValueError(f"cannot parse activation label {label!r}")
     name, inner = label[:-1].split("(", 1)
@@ -466,7 +486,7 @@ def scan(
 
     Parameters
     ----------
-    activations : str, Activation or sequence of them
+    activations : str, Activation, callable or sequence of them
         Activations to scan (the ``activation`` dimension, labelled by name, e.g.
         ``"leaky_relu(negative_slope=0.2)"``).
     sigma_b, sigma_w : array_like, 1-d
@@ -1070,9 +1090,13 @@ class _ZarrWriter:
 # ----------------------------------------------------------------------------- dask
 
 
-def _dask_block(sb, sw, *, kind, p0, p1, with_correlation, n_threads, names):
-    """Dask block function: (nvars, len(sb), len(sw)) stack of float64."""
-    block = _compute_block(kind, p0, p1, sb.ravel(), sw.ravel(), with_correlation, n_threads)
+def _dask_block(sb, sw, *, act, with_correlation, n_threads, names):
+    """Dask block function: (nvars, len(sb), len(sw)) stack of float64.
+
+    The activation travels pickled (a user-defined one by its definition) and
+    resolves to the core's (kind, p0, p1) in the worker's process."""
+    p0, p1 = act.core_params
+    block = _compute_block(act.kind, p0, p1, sb.ravel(), sw.ravel(), with_correlation, n_threads)
     return np.stack([block[n].astype(np.float64) for n in names])
 
 
@@ -1095,14 +1119,11 @@ def _scan_dask(labels, pcoords, combos, sb, sw, with_correlation, n_threads, chu
     dsw = da.from_array(sw, chunks=cw)[None, :]
     stacks = {}
     for combo in combos:
-        p0, p1 = combo.act.core_params
         stacks[combo.index] = da.map_blocks(
             _dask_block,
             dsb,
             dsw,
-            kind=combo.act.kind,
-            p0=p0,
-            p1=p1,
+            act=combo.act,
             with_correlation=bool(with_correlation),
             n_threads=n_threads,
             names=tuple(names),
@@ -1152,7 +1173,7 @@ def eoc_curve(
 
     Parameters
     ----------
-    activations : str, Activation or sequence of them
+    activations : str, Activation, callable or sequence of them
     sigma_b : array_like, 1-d
         Bias standard deviations (b ~ N(0, sigma_b^2)), >= 0.
     params : dict, optional

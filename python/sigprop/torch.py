@@ -45,7 +45,9 @@ def init_(
     ----------
     module : torch.nn.Module
         The module; it and all its sub-modules are searched for ``nn.Linear``.
-    activation : str or Activation
+    activation : str, Activation or callable
+        A built-in name, an expression in x, a callable phi or an Activation
+        (see :func:`sigprop.activation`).
         The activation the network uses between the linear layers.
     sigma_b : float
         Bias standard deviation, >= 0.

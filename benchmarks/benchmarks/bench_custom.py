@@ -1,0 +1,77 @@
+"""User-defined activations: table build time, and scan throughput of a custom tanh
+against the built-in tanh (target: within 1.5x, with and without correlation).
+
+The custom tanh is ``np.tanh`` passed as a callable; after its one-off build every
+kernel evaluates its piecewise Chebyshev interpolants in C++.
+"""
+
+import numpy as np
+
+import sigprop
+from sigprop import _core
+
+from ._common import best_rate
+
+# 32 x 32 (sigma_b, sigma_w) cells over the usual phase-diagram window.
+_sb, _sw = np.meshgrid(np.linspace(0.0, 2.0, 32), np.linspace(0.1, 4.0, 32), indexing="ij")
+SB = np.ascontiguousarray(_sb).ravel()
+SW = np.ascontiguousarray(_sw).ravel()
+
+
+def _mish(x):
+    return x * np.tanh(np.logaddexp(0.0, x))
+
+
+class CustomScanRate:
+    """Cells per second of fixed points (one thread), built-in vs custom tanh."""
+
+    params = (["builtin", "custom"], [False, True])
+    param_names = ("tanh", "correlation")
+    unit = "cells/s"
+    timeout = 300
+
+    def setup(self, which, correlation):
+        self.act = sigprop.activation("tanh" if which == "builtin" else np.tanh)
+        self.kind = self.act.kind
+        self.p0, self.p1 = self.act.core_params
+        self._run(correlation)  # build the moment tables outside the timing
+
+    def _run(self, correlation):
+        _core.fixed_points(self.kind, self.p0, self.p1, SW, SB, None, correlation, 1)
+
+    def track_scan_rate(self, which, correlation):
+        return best_rate(lambda: self._run(correlation), SB.size, min_time=0.2)
+
+
+class CustomBuild:
+    """One-off cost of a user-defined activation: sampling, fitting, registering."""
+
+    timeout = 120
+
+    # fresh function objects: equal definitions would share one registration
+    def time_build_callable_tanh(self):
+        sigprop.activation(lambda x: np.tanh(x))
+
+    def time_build_callable_mish(self):
+        sigprop.activation(lambda x: _mish(x))
+
+    def setup(self):
+        self.rng = np.random.default_rng()
+        try:
+            sigprop.activation("tanh(x)")  # import SymPy once, outside the timing
+        except ImportError:
+            self.sympy = False
+        else:
+            self.sympy = True
+
+    def time_build_expression_mish(self):
+        if not self.sympy:
+            raise NotImplementedError("needs sympy")
+        # a new parameter value each call: no cached compilation of the values
+        sigprop.activation("x * tanh(softplus(beta * x))", beta=1.0 + self.rng.random())
+
+    def time_first_scan_custom_tanh(self):
+        # build + the moment tables a 32 x 32 scan needs (without correlation)
+        act = sigprop.activation(lambda x: np.tanh(x))
+        p0, p1 = act.core_params
+        _core.fixed_points(act.kind, p0, p1, SW, SB, None, False, 1)

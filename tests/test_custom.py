@@ -1,0 +1,452 @@
+"""User-defined activations: callables, expressions, torch functions (issue 9).
+
+The same mathematics given as a built-in and as a user-defined activation must
+agree to the accuracy of the core (the built-ins are themselves checked against
+mpmath in test_oracles.py); activations without a built-in are checked against
+30-digit mpmath quadrature here.
+"""
+
+import gc
+import math
+import pickle
+import warnings
+
+import mpmath as mp
+import numpy as np
+import pytest
+from scipy.special import erfc
+
+import sigprop as sp
+from sigprop import _core
+
+Q = np.logspace(-6, 4, 21)
+
+
+def _elu(x):
+    return np.where(x > 0, x, np.expm1(np.minimum(x, 0.0)))
+
+
+def _elu_d(x):
+    return np.where(x >= 0, 1.0, np.exp(np.minimum(x, 0.0)))
+
+
+def _elu_d2(x):
+    return np.where(x >= 0, 0.0, np.exp(np.minimum(x, 0.0)))
+
+
+def _gelu(x):
+    return x * 0.5 * erfc(-x / math.sqrt(2.0))
+
+
+def _softplus(x):
+    return np.logaddexp(0.0, x)
+
+
+def _softplus_d(x):
+    return np.exp(-np.logaddexp(0.0, -x))
+
+
+def _softplus_d2(x):
+    return np.exp(-np.logaddexp(0.0, -x) - np.logaddexp(0.0, x))
+
+
+def _hard_tanh(x):
+    return np.clip(x, -1.0, 1.0)
+
+
+EXPRESSIONS = {
+    "tanh": "tanh(x)",
+    "gelu": "x * Phi(x)",
+    "elu": "Piecewise((x, x > 0), (exp(x) - 1, True))",
+    "softplus": "log(1 + exp(x))",
+    "hard_tanh": "Max(-1, Min(x, 1))",
+}
+# callables with all derivatives given, and callables alone (derivatives computed)
+CALLABLES = {
+    "tanh": (np.tanh, lambda x: 1 - np.tanh(x) ** 2, lambda x: -2 * np.tanh(x) / np.cosh(x) ** 2),
+    "gelu": (_gelu, None, None),
+    "elu": (_elu, _elu_d, _elu_d2),
+    "softplus": (_softplus, _softplus_d, _softplus_d2),
+    "hard_tanh": (_hard_tanh, None, None),
+}
+CUSTOM_FORMS = [(n, "expr") for n in EXPRESSIONS] + [(n, "fn") for n in CALLABLES]
+
+
+def _make(name, form):
+    if form == "expr":
+        return sp.activation(EXPRESSIONS[name])
+    f, d, d2 = CALLABLES[name]
+    kinks = {"elu": [0.0], "hard_tanh": [-1.0, 1.0]}.get(name)
+    return sp.activation(f, d, d2, kinks=kinks, name=f"my_{name}")
+
+
+def _rel(a, b, scale=None):
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    scale = np.abs(b) if scale is None else scale
+    with np.errstate(invalid="ignore", divide="ignore"):
+        same = (a == b) | (np.isnan(a) & np.isnan(b))
+        return np.where(same, 0.0, np.abs(a - b) / scale)
+
+
+@pytest.mark.parametrize(("name", "form"), CUSTOM_FORMS)
+def test_moments_match_builtin(name, form):
+    act = _make(name, form)
+    got, ref = sp.gaussian_moments(act, Q), sp.gaussian_moments(name, Q)
+    assert np.max(_rel(got.mean, ref.mean, np.sqrt(ref.phi_sq))) <= 1e-12
+    for field in ("phi_sq", "dphi_sq"):
+        assert np.max(_rel(getattr(got, field), getattr(ref, field))) <= 1e-12, field
+    # phi'' of a callable without derivatives comes from a differentiated
+    # interpolant: ~1e-10 relative at the smallest q, where phi'' ~ x is tiny
+    tol2 = 1e-12 if form == "expr" or CALLABLES[name][1] is not None else 1e-9
+    for field in ("d2phi_sq", "dV"):
+        assert np.max(_rel(getattr(got, field), getattr(ref, field))) <= tol2, field
+
+
+def test_callable_without_derivatives_uses_complex_step_or_interpolant():
+    assert sp.activation(np.tanh).source == "complex step"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        # np.abs(z) is the modulus: the complex step is wrong, caught, and the
+        # interpolant is differentiated instead
+        softsign = sp.activation(lambda x: x / (1 + np.abs(x)), kinks=[0.0], name="ss")
+    assert softsign.source == "differentiated interpolant"
+    m, ref = sp.gaussian_moments(softsign, Q), sp.gaussian_moments("softsign", Q)
+    assert np.max(_rel(m.dphi_sq, ref.dphi_sq)) <= 1e-12
+    assert sp.activation("tanh(x)").source == "exact"
+
+
+@pytest.mark.parametrize(("name", "form"), [("tanh", "expr"), ("gelu", "fn"), ("elu", "expr")])
+def test_bivariate_matches_builtin(name, form):
+    act = _make(name, form)
+    q1 = np.array([0.01, 1.0, 30.0, 1.0, 4.0])
+    q2 = np.array([0.01, 1.0, 30.0, 2.0, 0.5])
+    for c in (-0.9, 0.0, 0.5, 0.99):
+        for d in (0, 1):
+            got = sp.bivariate_expectation(act, q1, q2, c, derivative=d)
+            ref = sp.bivariate_expectation(name, q1, q2, c, derivative=d)
+            m1, m2 = sp.gaussian_moments(name, q1), sp.gaussian_moments(name, q2)
+            f1, f2 = (m1.phi_sq, m2.phi_sq) if d == 0 else (m1.dphi_sq, m2.dphi_sq)
+            assert np.max(np.abs(got - ref) / np.sqrt(f1 * f2)) <= 1e-10
+
+
+@pytest.mark.parametrize(("name", "form"), CUSTOM_FORMS)
+def test_fixed_points_and_eoc_match_builtin(name, form):
+    act = _make(name, form)
+    sw, sb = np.array([0.8, 1.2, 1.6, 2.2]), np.array([0.05, 0.3, 0.3, 1.0])
+    got = sp.fixed_point(act, sw, sb, correlation=False)
+    ref = sp.fixed_point(name, sw, sb, correlation=False)
+    np.testing.assert_array_equal(got.status, ref.status)
+    assert np.all(_rel(got.q_star, ref.q_star) <= 1e-12)
+    assert np.all(_rel(got.chi1, ref.chi1) <= 1e-12)
+    e_got, e_ref = sp.eoc(act, [0.05, 0.3]), sp.eoc(name, [0.05, 0.3])
+    np.testing.assert_array_equal(e_got.n_branches, e_ref.n_branches)
+    np.testing.assert_array_equal(np.isnan(e_got.sigma_w), np.isnan(e_ref.sigma_w))
+    ok = ~np.isnan(e_ref.sigma_w)
+    assert np.all(_rel(e_got.sigma_w[ok], e_ref.sigma_w[ok]) <= 1e-12)
+
+
+def test_correlation_fixed_point_matches_builtin():
+    act = sp.activation("tanh(x)")
+    got = sp.fixed_point(act, [1.5, 2.5], [0.1, 0.3])
+    ref = sp.fixed_point("tanh", [1.5, 2.5], [0.1, 0.3])
+    np.testing.assert_allclose(got.c_star, ref.c_star, rtol=1e-11)
+    np.testing.assert_allclose(got.chi_c, ref.chi_c, rtol=1e-11)
+
+
+# ---------------------------------------------------------------- mpmath references
+
+mp.mp.dps = 30
+
+
+def _mp_moments(f, df, q, kinks=()):
+    """E[f(sqrt(q) Z)^2] and E[f'(sqrt(q) Z)^2] by 30-digit quadrature split at the kinks."""
+    s = mp.sqrt(q)
+    pts = sorted({mp.mpf(-12), mp.mpf(0), mp.mpf(12)} | {mp.mpf(k) / s for k in kinks})
+    pts = [p for p in pts if -12 <= p <= 12]
+    dens = lambda z: mp.exp(-z * z / 2) / mp.sqrt(2 * mp.pi)  # noqa: E731
+    e2 = mp.quad(lambda z: f(s * z) ** 2 * dens(z), pts)
+    d2 = mp.quad(lambda z: df(s * z) ** 2 * dens(z), pts)
+    return float(e2), float(d2)
+
+
+def _mp_mish(x):
+    return x * mp.tanh(mp.log(1 + mp.exp(x)))
+
+
+def _mp_rational(x):
+    return (x + x**2 / 2) / (1 + x**2)
+
+
+def _mp_kinked(x):
+    return mp.tanh(x) + mp.mpf("0.5") * max(x - 1, 0) - mp.mpf("0.3") * max(-x, 0)
+
+
+MP_CASES = {
+    "mish": ("x * tanh(log(1 + exp(x)))", _mp_mish, ()),
+    "rational": ("(x + x**2 / 2) / (1 + x**2)", _mp_rational, ()),
+    "kinked": ("tanh(x) + 0.5 * Max(x - 1, 0) - 0.3 * Max(-x, 0)", _mp_kinked, (0.0, 1.0)),
+}
+
+
+@pytest.mark.parametrize("case", list(MP_CASES))
+def test_against_mpmath(case):
+    text, f, kinks = MP_CASES[case]
+    act = sp.activation(text)
+    assert [k for k, _ in act.kinks] == list(kinks)
+    qs = [1e-3, 1.0, 50.0]
+    m = sp.gaussian_moments(act, qs)
+    for i, q in enumerate(qs):
+        e2, d2 = _mp_moments(f, lambda x: mp.diff(f, x), q, kinks)
+        assert m.phi_sq[i] == pytest.approx(e2, rel=1e-12)
+        assert m.dphi_sq[i] == pytest.approx(d2, rel=1e-12)
+
+
+def test_mish_callable_matches_expression():
+    def mish(x):
+        return x * np.tanh(np.logaddexp(0.0, x))
+
+    a, b = sp.activation(mish), sp.activation("x * tanh(softplus(x))", name="mish")
+    ma, mb = sp.gaussian_moments(a, Q), sp.gaussian_moments(b, Q)
+    assert np.max(_rel(ma.phi_sq, mb.phi_sq)) <= 1e-12
+    assert np.max(_rel(ma.dphi_sq, mb.dphi_sq)) <= 1e-12
+
+
+# ---------------------------------------------------------------- kinks, flags, tails
+
+
+def test_kinks_from_expressions_and_detection():
+    act = sp.activation("Max(x, 0) - 0.5 * Abs(x - 2) + Heaviside(x + 3) * (x + 3)")
+    assert [k for k, _ in act.kinks] == [-3.0, 0.0, 2.0]
+    with pytest.warns(UserWarning, match=r"undeclared kink\(s\) at \[0.0\]"):
+        det = sp.activation(lambda x: np.maximum(x, 0.25 * x) + np.tanh(x), name="lk")
+    ((k, jump),) = det.kinks
+    assert k == 0.0 and jump == pytest.approx(0.75, rel=1e-12)
+    ref = sp.activation("Max(x, 0.25 * x) + tanh(x)")
+    np.testing.assert_allclose(
+        sp.gaussian_moments(det, Q).phi_sq, sp.gaussian_moments(ref, Q).phi_sq, rtol=1e-12
+    )
+
+
+def test_flags_and_homogeneous_relu():
+    relu = sp.activation(lambda x: np.maximum(x, 0.0), kinks=[0.0], name="r")
+    assert relu.flags["homogeneous"]
+    fp, ref = sp.fixed_point(relu, math.sqrt(2), 0.0), sp.fixed_point("relu", math.sqrt(2), 0.0)
+    assert fp.status_name == ref.status_name == "marginal"
+    assert sp.activation("tanh(x)").flags["odd"]
+    assert not sp.activation("x * sigmoid(x)").flags["odd"]
+
+
+def test_tails_beyond_the_range():
+    tanh = sp.activation("tanh(x)")
+    assert tanh.info["left_affine"] and tanh.info["right_affine"]
+    np.testing.assert_array_equal(tanh([-1e7, 1e7]), [-1.0, 1.0])
+    # x^2 is represented on [-2^20, 2^20] only; beyond, NaN rather than a guess
+    sq = sp.activation("x**2")
+    assert np.isnan(sq(3e6)) and sq(1e3) == pytest.approx(1e6, rel=1e-14)
+
+
+# ---------------------------------------------------------------- identity, pickling, caches
+
+
+def test_identity():
+    a = sp.Activation("leaky_relu", {"negative_slope": 0.2})
+    assert a != sp.Activation("leaky_relu", {"negative_slope": 0.5})
+    assert a == sp.activation("leaky_relu", negative_slope=0.2)
+    assert len({a, sp.activation("leaky_relu", negative_slope=0.2)}) == 1
+    e1 = sp.activation("x * sigmoid(beta * x)", beta=1.5)
+    assert e1 == sp.activation("x * sigmoid(beta * x)", beta=1.5)
+    assert e1 != sp.activation("x * sigmoid(beta * x)", beta=2.0)
+    assert sp.activation(np.tanh) != sp.activation("tanh")
+    with pytest.raises(ValueError, match="unknown activation 'mish'"):
+        sp.Activation("mish")
+
+
+def _module_level_phi(x):
+    return np.tanh(x) + 0.1 * x
+
+
+def test_pickling():
+    e = sp.activation("x * sigmoid(beta * x)", beta=1.5)
+    e2 = pickle.loads(pickle.dumps(e))
+    assert e2 == e and str(e2) == str(e)
+    np.testing.assert_array_equal(
+        sp.gaussian_moments(e2, Q).phi_sq, sp.gaussian_moments(e, Q).phi_sq
+    )
+    f = sp.activation(_module_level_phi)
+    assert pickle.loads(pickle.dumps(f)) == f
+    with pytest.raises((pickle.PicklingError, AttributeError)):
+        pickle.dumps(sp.activation(lambda x: np.tanh(x) + 0.2 * x, name="lam"))
+
+
+def test_release_and_clear_cache():
+    gc.collect()
+    live = _core.n_custom_live()
+    act = sp.activation(lambda x: np.tanh(x) - 0.01 * x, name="tmp")
+    sp.gaussian_moments(act, [0.5, 2.0])
+    assert _core.n_custom_live() == live + 1
+    del act
+    gc.collect()
+    assert _core.n_custom_live() == live
+    before = sp.gaussian_moments("elu", Q)
+    biv = sp.bivariate_expectation("elu", 1.0, 2.0, 0.3)
+    assert _core.n_hermite_tables() >= 1
+    sp.clear_cache()
+    assert _core.n_moment_tables() == 0 and _core.n_hermite_tables() == 0
+    np.testing.assert_array_equal(sp.gaussian_moments("elu", Q).phi_sq, before.phi_sq)
+    assert sp.bivariate_expectation("elu", 1.0, 2.0, 0.3) == biv
+
+
+def test_moment_table_cache_is_bounded():
+    for alpha in np.linspace(0.5, 1.5, 1100):
+        sp.gaussian_moments(sp.activation("elu", alpha=alpha), 0.7)
+    assert _core.n_moment_tables() <= 1024
+    sp.clear_cache()
+
+
+# ---------------------------------------------------------------- everywhere
+
+
+def test_every_public_function_takes_a_custom_activation(tmp_path):
+    mish = sp.activation("x * tanh(softplus(x))", name="mish")
+    sw = float(sp.eoc_sigma_w(mish, 0.1))
+    assert math.isfinite(sw)
+    X = np.random.default_rng(0).standard_normal((4, 8))
+    K = sp.nngp_kernel(mish, X, sw, 0.1, depth=3)
+    assert K.shape == (4, 4) and np.all(np.isfinite(K))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sp.UnstableEOCWarning)
+        run = sp.simulate(mish, sw, 0.1, X[:2], width=64, depth=3, n_seeds=2)
+        assert np.all(np.isfinite(run.q)) and np.all(np.asarray(run.q) > 0)
+        Ws, _ = sp.initialize([8, 16, 4], mish, sigma_b=0.1, rng=0)
+    assert [W.shape for W in Ws] == [(16, 8), (4, 16)]
+    a = sp.hermite_coefficients(mish, 120, q=1.0)
+    assert np.sum(a**2) == pytest.approx(float(sp.gaussian_moments(mish, 1.0).phi_sq), rel=1e-10)
+    G = sp.gram_infinite(mish, X)
+    assert G.shape == (4, 4)
+    r = sp.correlation_convergence(mish, 20, sigma_b=0.1)
+    assert np.all(np.isfinite(r.gap))
+    ds = sp.scan(["tanh", mish], [0.1, 0.3], [1.0, 2.0])
+    assert list(ds.activation.values) == ["tanh", "mish"]
+    ds = sp.scan("x * sigmoid(beta * x)", [0.1], [1.0, 2.0], params={"beta": [0.5, 2.0]})
+    assert ds.chi1.dims == ("activation", "beta", "sigma_b", "sigma_w")
+    lazy = sp.scan(["tanh", mish], [0.1, 0.3], [1.0, 2.0], chunks={"sigma_b": 1})
+    np.testing.assert_array_equal(
+        lazy.sel(activation="mish").chi1.compute().values,
+        sp.scan(mish, [0.1, 0.3], [1.0, 2.0]).sel(activation="mish").chi1.values,
+    )
+    e = sp.eoc_curve("x * sigmoid(beta * x)", [0.1, 0.5], params={"beta": [1.0, 2.0]})
+    assert np.all(np.isfinite(e.sigma_w.sel(branch=0).values))
+
+
+def test_cli_scan_expression_with_param(tmp_path):
+    xr = pytest.importorskip("xarray")
+    from sigprop import cli
+
+    path = tmp_path / "b.nc"
+    args = ["scan", "x*sigmoid(beta*x)", "--param", "beta=0.5:2:3", "--sigma-b", "0.2",
+            "--sigma-w", "1:2:3", "-o", str(path), "--no-correlation", "--quiet"]  # fmt: skip
+    assert cli.main(args) == 0
+    with xr.open_dataset(path, engine="h5netcdf") as ds:
+        assert ds.chi1.dims == ("activation", "beta", "sigma_b", "sigma_w")
+        np.testing.assert_allclose(ds.beta.values, [0.5, 1.25, 2.0])
+
+
+def test_torch_function():
+    torch = pytest.importorskip("torch")
+    act = sp.activation(torch.nn.functional.mish)
+    assert act.source == "autodiff"
+    ref = sp.activation("x * tanh(softplus(x))")
+    ma, mb = sp.gaussian_moments(act, Q), sp.gaussian_moments(ref, Q)
+    assert np.max(_rel(ma.phi_sq, mb.phi_sq)) <= 1e-12
+    assert np.max(_rel(ma.dphi_sq, mb.dphi_sq)) <= 1e-12
+
+
+def test_compiled_double_of_double():
+    import ctypes
+    import ctypes.util
+
+    from scipy import LowLevelCallable
+
+    libm_name = ctypes.util.find_library("m")
+    if libm_name is None:
+        pytest.skip("no libm")
+    tanh = ctypes.CDLL(libm_name).tanh
+    tanh.restype, tanh.argtypes = ctypes.c_double, [ctypes.c_double]
+    for fn in (tanh, LowLevelCallable(tanh)):
+        act = sp.activation(fn, name="libm_tanh")
+        m, ref = sp.gaussian_moments(act, Q), sp.gaussian_moments("tanh", Q)
+        assert np.max(_rel(m.phi_sq, ref.phi_sq)) <= 1e-12
+
+
+# ---------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(
+    ("fn", "exc", "match"),
+    [
+        (math.tanh, ValueError, "vectorised"),
+        (lambda x: np.tanh(x)[:1], ValueError, "vectorised"),
+        (lambda x: float(np.sum(x)), ValueError, "vectorised"),
+        (np.log, ValueError, "must be finite"),
+        (lambda x: np.exp(x * x), ValueError, "grows faster"),
+        (lambda x: np.exp(1j * x), TypeError, "real-valued"),
+        (np.sign, ValueError, "jumps"),
+    ],
+)
+def test_bad_callables(fn, exc, match):
+    with pytest.raises(exc, match=match), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sp.activation(fn)
+
+
+def test_callable_that_raises():
+    def boom(x):
+        raise RuntimeError("no")
+
+    with pytest.raises(ValueError, match="fn raised RuntimeError"):
+        sp.activation(boom)
+
+
+@pytest.mark.parametrize(
+    ("text", "params", "match"),
+    [
+        ("x * sigmoid(beta * x)", {}, r"symbol\(s\) \['beta'\] without a value"),
+        ("mish(x)", {}, r"unknown function\(s\) \['mish'\]"),
+        ("x * tanh(x)", {"beta": 1.0}, r"parameter\(s\) \['beta'\] do not appear"),
+        ("x * (", {}, "cannot parse"),
+        ("2 + 3", {}, "does not depend on x"),
+    ],
+)
+def test_bad_expressions(text, params, match):
+    with pytest.raises(ValueError, match=match):
+        sp.activation(text, **params)
+
+
+@pytest.mark.parametrize(
+    ("kinks", "match"),
+    [([1.0, 0.0], "sorted"), ([0.0, math.inf], "finite"), ([[0.0]], "1-d")],
+)
+def test_bad_kinks(kinks, match):
+    with pytest.raises(ValueError, match=match):
+        sp.activation(np.tanh, kinks=kinks)
+
+
+def test_bad_derivative_argument():
+    with pytest.raises(TypeError, match="derivative must be callable"):
+        sp.activation(np.tanh, 3.0)
+
+
+def test_dask_workers_in_other_processes_rebuild_the_activation():
+    distributed = pytest.importorskip("distributed")
+    mish = sp.activation("x * tanh(softplus(x))", name="mish")
+    local = sp.scan(mish, [0.1, 0.3], [1.0, 2.0], n_threads=1)
+    with (
+        distributed.LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        lazy = sp.scan(mish, [0.1, 0.3], [1.0, 2.0], chunks={"sigma_b": 1}, n_threads=1)
+        got = client.compute(lazy).result()
+    np.testing.assert_array_equal(got.chi1.values, local.chi1.values)
+    np.testing.assert_array_equal(got.c_star.values, local.c_star.values)
