@@ -66,6 +66,14 @@ inline double bivariate(const Activation& act, int d, double q1, double q2, doub
     double v;
     if (hermite_bivariate(*x, *y, d, c, detail::series_rtol, v)) return v;
   }
+  // Time bound: past the tables (q > 1e14) the nested quadrature of an activation
+  // without a closed-form Gaussian smoothing exhausts its piece budget (tens of
+  // seconds for a NaN): report that at once.
+  if (uses_hermite_table(a.kind) && !detail::has_closed_shifted_mean(a.kind) &&
+      std::fmax(q1, q2) > HermiteTable::q_hi() && std::fabs(c) < 1.0 && std::fmin(q1, q2) > 0.0) {
+    if (ok) *ok = false;
+    return special::nan;
+  }
   return bivariate_direct(a, d, q1, q2, c, ok);
 }
 

@@ -118,6 +118,10 @@ def bivariate_expectation(
     Daniely et al. 2016); next to |c| = 1, where it is not, the nested Gaussian
     quadrature split at every kink. Accuracy: within 1e-10 of that scale over
     q1, q2 in [1e-6, 1e4] and c in [-1, 1] (tested against 30-digit mpmath).
+    For activations without a closed-form Gaussian smoothing (tanh, sigmoid,
+    softplus, silu, softsign, linear_region_tanh, user-defined ones) a point
+    that needs the quadrature at q1 or q2 above 1e14 is NaN with an
+    AccuracyWarning instead of tens of seconds of quadrature.
     Throughput (one thread): ~1e7 per second at fixed (q1, q2); a few 1e4 to
     1e5 per second when every point has new variances (each needs its
     coefficients interpolated); milliseconds per point where the quadrature
