@@ -27,9 +27,11 @@ pytest.importorskip("zarr")
 
 LATENCY_BOUND_S = 1.5  # the 1 s target plus slack for a loaded 2-core CI machine
 
-# tanh with correlations costs ~2 ms per cell on one core: 1200 cells ~ 2.4 s.
-SB_LONG = np.linspace(0.0, 2.0, 30)
-SW_LONG = np.linspace(0.1, 4.0, 40)
+# tanh with correlations next to its EOC (sigma_b in [1.4, 2], sigma_w in [2.05,
+# 2.45]), where c* -> 1 needs the bivariate quadrature: ~5-10 ms per cell on one
+# core, so 600 cells take several seconds once the tables are built.
+SB_LONG = np.linspace(1.4, 2.0, 15)
+SW_LONG = np.linspace(2.05, 2.45, 40)
 SB = np.array([0.0, 0.5, 1.0])
 SW = np.array([0.5, 1.0, 1.5, 2.0])
 
@@ -45,9 +47,12 @@ def _interrupted_scan(path, sig, wait_s=1.0):
         signal.signal(signal.SIGINT, signal.default_int_handler)  # even if inherited ignored
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         import dask.array, h5netcdf, xarray, zarr  # imported before the clock starts
+        import sigprop as sp
+        sb, sw = np.linspace(1.4, 2.0, 15), np.linspace(2.05, 2.45, 40)
+        sp.fixed_point("tanh", sw[::8], sb[::7, None], n_threads=1)  # builds the tables
         print("ready", flush=True)
-        ss.scan("tanh", np.linspace(0.0, 2.0, 30), np.linspace(0.1, 4.0, 40), n_threads=1,
-                chunk_cells=100, progress=False, out={str(path)!r})
+        ss.scan("tanh", sb, sw, n_threads=1, chunk_cells=20, progress=False,
+                out={str(path)!r})
         print("finished", flush=True)
         """
     )
@@ -125,7 +130,7 @@ def test_sigint_mid_scan_leaves_honest_resumable_store(tmp_path, ext, monkeypatc
     assert path.exists() and not partial.exists()
     assert ds.attrs["sigprop_complete"] == 1
     assert np.all(ds["status"].values != ss.NOT_COMPUTED)
-    b, w = 17, 31
+    b, w = 10, 25
     fp = sp.fixed_point("tanh", SW_LONG[w], SB_LONG[b])
     assert ds["c_star"].values[0, b, w] == fp.c_star
     ds.close()
