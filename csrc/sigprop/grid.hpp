@@ -185,13 +185,13 @@ inline void kernel_expansions(const Activation& act, const double* K, idx_t m,
   if (H.size() != size_t(m)) H.resize(size_t(m));
   parallel_for(end - begin, n_threads, [&](idx_t k) {
     const idx_t i = begin + k;
-    H[i].set(a, K[i * m + i], true);
+    if (H[i].set(a, K[i * m + i], true)) H[i].complete();  // read-only below
   });
 }
 
 // Rows [begin, end) of the upper triangle (pairs j >= i), H from kernel_expansions.
 inline void kernel_layer_rows(const Activation& act, const double* K, idx_t m, double sw2,
-                              double sb2, const std::vector<HermiteAt>& H, double* Kout,
+                              double sb2, std::vector<HermiteAt>& H, double* Kout,
                               idx_t begin, idx_t end, int n_threads) {
   const Activation a = canonical(act);
   const bool series = uses_hermite_table(a.kind) && H.size() == size_t(m);

@@ -341,12 +341,18 @@ inline const HermiteTable* hermite_table(const Activation& a) {
 //        only, so floored at 4e-15 E[phi^2]), R1 the same for phi'.
 struct HermiteAt {
   static constexpr int N = HermiteTable::n_max;
+  static constexpr int block = 32;
   double q = special::nan;
   double phi_sq = special::nan, dphi_sq = special::nan;
-  int n = 0;  // orders of phi stored (0..n-1); phi' has n - 1
+  int n = 0;      // orders of phi stored (0..n-1); phi' has n - 1
+  int done = 0;   // orders evaluated so far (from the table, in blocks)
+  bool full = false;  // every order evaluated and U0, U1, R0, R1 set
   double small0 = 0.0, small1 = 0.0;
   double R0 = 0.0, R1 = 0.0;
-  std::vector<double> a, U0, U1;
+  HermiteTable::Point point;  // point.n == 0: the rule computed every order
+  // P0[m] = E[phi^2] - sum_{j <= m} a_j^2 (prefix form, floored at the rounding
+  // level of the moments), P1 the same for phi'; U0, U1 the suffix form.
+  std::vector<double> a, P0, P1, U0, U1;
 
   bool ok() const { return n > 1; }
 
@@ -354,35 +360,48 @@ struct HermiteAt {
   // rule (~1 ms). False (and n = 0) when neither applies.
   bool set(const Activation& act, double q_, bool allow_rule) {
     q = q_;
-    n = 0;
+    n = done = 0;
+    full = false;
     if (!(q > 0.0) || !std::isfinite(q)) return false;
     const Moments m = moments(act, q, false);
     phi_sq = m.phi_sq;
     dphi_sq = m.dphi_sq;
     if (!std::isfinite(phi_sq) || !std::isfinite(dphi_sq)) return false;
     if (int(a.size()) < N + 1) {
-      a.resize(N + 1);
-      U0.resize(N + 1);
-      U1.resize(N + 1);
+      for (auto* v : {&a, &P0, &P1, &U0, &U1}) v->resize(N + 1);
     }
-    const HermiteTable::Point p = detail::hermite_table(act)->locate(q);
-    if (p.n > 0) {
-      n = p.n;
-      small0 = p.small0;
-      small1 = p.small1 / std::sqrt(q);
-      p.eval(0, n, a.data());
-    } else {
-      if (!allow_rule ||
-          !detail::hermite_coefficients_rule(act, q, N, detail::hermite_rule_width(N), phi_sq,
-                                             a.data()))
-        return false;
-      n = N + 1;
-      small0 = small1 = 0.0;
+    point = detail::hermite_table(act)->locate(q);
+    if (point.n > 0) {
+      n = std::max(point.n, 2);
+      small0 = point.small0;
+      small1 = point.small1 / std::sqrt(q);
+      if (point.n < 2) a[1] = 0.0;
+      return true;
     }
-    if (n < 2) {
-      a[1] = 0.0;
-      n = 2;
-    }
+    if (!allow_rule ||
+        !detail::hermite_coefficients_rule(act, q, N, detail::hermite_rule_width(N), phi_sq,
+                                           a.data()))
+      return false;
+    n = N + 1;
+    small0 = small1 = 0.0;
+    prefix(0, n);
+    return true;
+  }
+
+  // Evaluate (if needed) the orders below m, in blocks; returns the number available.
+  int ensure(int m) {
+    m = std::min(m, n);
+    if (m <= done) return done;
+    const int to = std::min(n, std::max(m, done + block));
+    point.eval(done, std::min(to, point.n), a.data());
+    prefix(done, to);
+    return done;
+  }
+
+  // Every order, and the suffix sums of the second bound (see hermite_bivariate).
+  void complete() {
+    if (full || !ok()) return;
+    ensure(n);
     double s0 = 0.0, s1 = 0.0;
     for (int j = n - 1; j >= 0; --j) {
       U0[j] = s0;
@@ -394,17 +413,33 @@ struct HermiteAt {
     }
     R0 = std::fmax(phi_sq - s0, 4e-15 * phi_sq);
     R1 = std::fmax(dphi_sq - s1, 4e-15 * dphi_sq);
-    return true;
+    full = true;
   }
 
   // Bound on sum_{m > k, m <= N - d} f_m^2 of the stored and unstored orders up to
-  // n_max (f = phi for d = 0, phi' for d = 1).
+  // n_max (f = phi for d = 0, phi' for d = 1); needs complete().
   double mass_above(int d, int k) const {
     const int stored = n - d;  // orders 0..stored-1 are in U
     const double u = k < stored ? (d == 0 ? U0[k] : U1[k]) : 0.0;
     const double sm = d == 0 ? small0 : small1;
     const int unstored = (N - d) - std::max(k, stored - 1);
     return u + (unstored > 0 ? unstored * sm * sm : 0.0);
+  }
+
+ private:
+  double s0_ = 0.0, s1_ = 0.0;
+  void prefix(int from, int to) {
+    if (from == 0) s0_ = s1_ = 0.0;
+    const double f0 = 4e-15 * phi_sq, f1 = 4e-15 * dphi_sq;
+    for (int j = from; j < to; ++j) {
+      s0_ += a[j] * a[j];
+      P0[j] = std::fmax(phi_sq - s0_, f0);
+      if (j >= 1) {  // b_{j-1} = sqrt(j) a_j / sqrt(q)
+        s1_ += double(j) * a[j] * a[j] / q;
+        P1[j - 1] = std::fmax(dphi_sq - s1_, f1);
+      }
+    }
+    done = to;
   }
 };
 
@@ -416,8 +451,19 @@ struct HermiteAt {
 // orders up to n_max, whose squared masses are known (mass_above), and those
 // beyond, whose masses are below R:
 //   |sum_{m>k} x_m y_m c^m| <= sqrt(M_k(x) M_k(y)) |c|^(k+1) + sqrt(R(x) R(y)) |c|^(n_max+1).
-inline bool hermite_bivariate(const HermiteAt& x, const HermiteAt& y, int d, double c,
-                              double rtol, double& out) {
+//
+// Two bounds on the remainder after order k, tried in turn:
+//  1. prefix form, from the orders evaluated so far (cheap: |c| well below 1 needs
+//     a few dozen): |sum_{m>k} x_m y_m c^m| <= sqrt(P_k(x) P_k(y)) |c|^(k+1), with
+//     P_k = E[f^2] - sum_{m<=k} f_m^2, known only to the rounding of E[f^2];
+//  2. suffix form, after every order is evaluated: the orders up to n_max, whose
+//     squared masses are summed from the top (no cancellation, mass_above), and
+//     those beyond, whose masses are below R:
+//     sqrt(M_k(x) M_k(y)) |c|^(k+1) + sqrt(R(x) R(y)) |c|^(n_max+1).
+// A complete expansion (complete()) is never modified here, so that threads can
+// share it.
+inline bool hermite_bivariate(HermiteAt& x, HermiteAt& y, int d, double c, double rtol,
+                              double& out) {
   if (!x.ok() || !y.ok()) return false;
   const double ac = std::fabs(c);
   if (!(ac < 1.0)) return false;
@@ -425,22 +471,37 @@ inline bool hermite_bivariate(const HermiteAt& x, const HermiteAt& y, int d, dou
   const double scale =
       d == 0 ? std::sqrt(x.phi_sq * y.phi_sq) : std::sqrt(x.dphi_sq * y.dphi_sq);
   const double tol = rtol * scale;
-  const double far = std::sqrt((d == 0 ? x.R0 * y.R0 : x.R1 * y.R1)) *
-                     std::pow(ac, HermiteAt::N + 1 - d);
-  if (!(far <= 0.5 * tol)) return false;
-  // Smallest k (at the end of a block of 16) whose bound holds.
   int k = -1;
-  double cp = 1.0;  // |c|^(m + 1) after the loop body for m
-  for (int m = 0; m < len; ++m) {
-    cp *= ac;
-    if ((m & 15) == 15 || m + 1 == len) {
-      if (std::sqrt(x.mass_above(d, m) * y.mass_above(d, m)) * cp + far <= tol) {
-        k = m;
-        break;
+  // 1. Prefix bound, block by block.
+  double cp = 1.0;  // |c|^(m1)
+  for (int m0 = 0; m0 < len && k < 0; m0 += 16) {
+    const int m1 = std::min(len, m0 + 16);  // orders m0..m1-1 of f
+    x.ensure(m1 + d);
+    y.ensure(m1 + d);
+    for (int m = m0; m < m1; ++m) cp *= ac;
+    const double* px = d == 0 ? x.P0.data() : x.P1.data();
+    const double* py = d == 0 ? y.P0.data() : y.P1.data();
+    if (std::sqrt(px[m1 - 1] * py[m1 - 1]) * cp <= tol) k = m1 - 1;
+  }
+  // 2. Suffix bound.
+  if (k < 0) {
+    x.complete();
+    y.complete();
+    const double far = std::sqrt((d == 0 ? x.R0 * y.R0 : x.R1 * y.R1)) *
+                       std::pow(ac, HermiteAt::N + 1 - d);
+    if (!(far <= 0.5 * tol)) return false;
+    cp = 1.0;
+    for (int m = 0; m < len; ++m) {
+      cp *= ac;
+      if ((m & 15) == 15 || m + 1 == len) {
+        if (std::sqrt(x.mass_above(d, m) * y.mass_above(d, m)) * cp + far <= tol) {
+          k = m;
+          break;
+        }
       }
     }
+    if (k < 0) return false;
   }
-  if (k < 0) return false;
   double s = 0.0;
   if (d == 0) {
     for (int m = k; m >= 0; --m) s = s * c + x.a[m] * y.a[m];
