@@ -26,7 +26,9 @@
 // Gauss-Kronrod rule at the 17 Chebyshev-Lobatto points and checked at two
 // further points against the rule: a segment whose interpolant misses any
 // coefficient by more than check_rtol sqrt(E[phi^2]) is marked, and there the
-// coefficients come from the rule itself (exact, ~1 ms). Segment contents do not
+// coefficients come from the rule itself (exact, ~1 ms) where an expansion serves
+// many evaluations (a kernel layer's inputs, a cell's c*), while single
+// evaluations go to the quadrature. Segment contents do not
 // depend on when or by which thread they were built, so results are bitwise
 // identical for any thread count.
 #pragma once
