@@ -238,3 +238,17 @@ def test_quadrature_shortfall_reaches_the_user(monkeypatch):
 
 def test_status_names_include_correlation_failure():
     assert sp.STATUS[4] == "c_not_converged"
+
+
+def test_expansions_survive_clear_cache():
+    # A thread's cached expansion reads further coefficients from its table on
+    # demand; clear_cache (and switching activations) must not leave it pointing
+    # into a freed table.
+    q, lo, hi = 3.7, 0.1, 0.97  # lo needs a few orders, hi a few hundred
+    first = sp.bivariate_expectation("tanh", q, q, lo)
+    sp.clear_cache()
+    sp.bivariate_expectation("elu", 2.0, 2.0, 0.5)  # the thread moves to another table
+    sp.gaussian_moments("softsign", [0.5, 5.0])
+    assert sp.bivariate_expectation("tanh", q, q, lo) == first
+    ref = _direct("tanh", q, q, hi, 0)[0]
+    assert sp.bivariate_expectation("tanh", q, q, hi) == pytest.approx(ref, abs=5e-12)

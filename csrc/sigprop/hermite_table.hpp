@@ -352,6 +352,8 @@ struct HermiteAt {
   double small0 = 0.0, small1 = 0.0;
   double R0 = 0.0, R1 = 0.0;
   HermiteTable::Point point;  // point.n == 0: the rule computed every order
+  // Keeps the table that `point` reads alive (caches may drop it: clear_cache, LRU).
+  std::shared_ptr<const HermiteTable> table;
   // P0[m] = E[phi^2] - sum_{j <= m} a_j^2 (prefix form, floored at the rounding
   // level of the moments), P1 the same for phi'; U0, U1 the suffix form.
   std::vector<double> a, P0, P1, U0, U1;
@@ -372,7 +374,8 @@ struct HermiteAt {
     if (int(a.size()) < N + 1) {
       for (auto* v : {&a, &P0, &P1, &U0, &U1}) v->resize(N + 1);
     }
-    point = detail::hermite_table(act)->locate(q);
+    table = detail::HermiteTableCache::fetch_shared(act);
+    point = table->locate(q);
     if (point.n > 0) {
       n = std::max(point.n, 2);
       small0 = point.small0;

@@ -292,7 +292,11 @@ class TableCache {
   std::uint64_t epoch() const { return epoch_.load(std::memory_order_acquire); }
 
   // The table of a, through the calling thread's cache.
-  static const T* fetch(const Activation& a) {
+  static const T* fetch(const Activation& a) { return fetch_shared(a).get(); }
+
+  // The same, as a shared_ptr that keeps the table alive for its holder (an
+  // object that reads the table later, after this thread may have moved on).
+  static const std::shared_ptr<const T>& fetch_shared(const Activation& a) {
     struct Cache {
       Kind kind = Kind::linear;
       double p0 = 0.0, p1 = 0.0;
@@ -304,13 +308,13 @@ class TableCache {
     const std::uint64_t epoch = all.epoch();
     if (cache.table && cache.kind == a.kind && cache.p0 == a.p0 && cache.p1 == a.p1 &&
         cache.epoch == epoch)
-      return cache.table.get();
+      return cache.table;
     cache.table = all.get(a);
     cache.kind = a.kind;
     cache.p0 = a.p0;
     cache.p1 = a.p1;
     cache.epoch = epoch;
-    return cache.table.get();
+    return cache.table;
   }
 
  private:
