@@ -29,6 +29,8 @@
 #include <utility>
 #include <vector>
 
+#include "chebyshev.hpp"
+
 namespace sigprop {
 
 // Most kinks any activation may have (buffers passed to kinks() hold this many).
@@ -155,14 +157,7 @@ class CustomActivation {
     const double* c = coef_[d].data() + off_[d][p];
     const int n = int(off_[d][p + 1] - off_[d][p]) - 1;
     if (n == 0) return c[0];
-    double b1 = 0.0, b2 = 0.0;
-    const double t2 = 2.0 * t;
-    for (int k = n; k >= 1; --k) {
-      const double b0 = t2 * b1 + (c[k] - b2);
-      b2 = b1;
-      b1 = b0;
-    }
-    return t * b1 + (c[0] - b2);
+    return cheb::clenshaw(c, n, t);
   }
 
   double tail(int d, double x) const {

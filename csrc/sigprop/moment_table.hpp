@@ -31,6 +31,7 @@
 #include <mutex>
 #include <tuple>
 
+#include "chebyshev.hpp"
 #include "expectation.hpp"
 
 namespace sigprop {
@@ -110,17 +111,6 @@ class MomentTable {
     double c[n_fields][deg + 1] = {};
   };
 
-  static double clenshaw(const double* c, double t) {
-    double b1 = 0.0, b2 = 0.0;
-    const double t2 = 2.0 * t;
-    for (int k = deg; k >= 1; --k) {
-      const double b0 = t2 * b1 + (c[k] - b2);
-      b2 = b1;
-      b1 = b0;
-    }
-    return t * b1 + (c[0] - b2);
-  }
-
   static void fields(const Moments& m, double* v) {
     v[0] = m.mean;
     v[1] = m.phi_sq;
@@ -148,8 +138,8 @@ class MomentTable {
   static double eval_field(const Segment& g, int f, double t) {
     switch (g.mode[f]) {
       case Mode::constant: return g.c[f][0];
-      case Mode::log: return std::exp(clenshaw(g.c[f], t));
-      default: return clenshaw(g.c[f], t);
+      case Mode::log: return std::exp(cheb::clenshaw(g.c[f], deg, t));
+      default: return cheb::clenshaw(g.c[f], deg, t);
     }
   }
 
