@@ -68,41 +68,34 @@ void check_threads(int n_threads) {
                           "] here, got " + std::to_string(n_threads));
 }
 
-// Runs body(begin, end) over the cells [0, n) in consecutive blocks, with the
-// GIL released inside each block. Between blocks it reacquires the GIL, calls
-// progress(cells_done_in_block) if progress is not None, and checks for a
-// pending signal (PyErr_CheckSignals runs the Python signal handlers, so Ctrl-C
-// raises KeyboardInterrupt here, and a handler's exception propagates).
+// Runs body(begin, stop) over the cells [0, n) in consecutive blocks, with the
+// GIL released inside each block; body computes cells from begin on until the
+// ~30 ms deadline *stop has passed (sigprop::grid::parallel_for) and returns how
+// many it finished (at least one). Between blocks it reacquires the GIL, calls
+// progress(cells_done_in_block) if progress is not None, and checks for a pending
+// signal (PyErr_CheckSignals runs the Python signal handlers, so Ctrl-C raises
+// KeyboardInterrupt here, and a handler's exception propagates).
 //
-// The block size adapts so that a block takes about 20-50 ms: interrupts and
-// progress updates happen several times a second whatever the caller's chunk
-// size, and the per-block overhead (one OpenMP region, one signal check) stays
-// negligible. Cells are independent, so results are bitwise identical for any
-// block size and thread count.
+// A block ends by time, not by a cell count, so interrupts and progress updates
+// come several times a second however uneven the cells' costs (a fast ordered
+// phase, then ms-scale cells next to the EOC), and the per-block overhead (one
+// OpenMP region, one signal check) stays negligible. Cells are independent, so
+// results are bitwise identical for any block boundaries and thread count.
 template <class Body>
-void run_blocks(idx_t n, int n_threads, const py::object& progress, Body&& body) {
-  using clock = std::chrono::steady_clock;
-  constexpr double target_s = 0.03, low_s = 0.02, high_s = 0.05;
-  constexpr idx_t max_block = idx_t(1) << 24;
+void run_blocks(idx_t n, const py::object& progress, Body&& body) {
+  constexpr double block_s = 0.03;
   const bool report = !progress.is_none();
-  idx_t block = std::max<idx_t>(1, idx_t(n_threads));
   for (idx_t begin = 0; begin < n;) {
-    const idx_t end = begin + std::min(block, n - begin);
-    const auto t0 = clock::now();
+    idx_t done;
     {
       py::gil_scoped_release release;
-      body(begin, end);
+      const sigprop::Deadline stop(block_s);
+      done = body(begin, &stop);
     }
-    const double dt = std::chrono::duration<double>(clock::now() - t0).count();
-    if (report) progress(end - begin);
+    if (done < 1 || done > n - begin) throw std::logic_error("run_blocks: no progress");
+    if (report) progress(done);
     if (PyErr_CheckSignals() != 0) throw py::error_already_set();
-    begin = end;
-    if (dt < low_s || dt > high_s) {
-      // Scale toward the target, at most 8x up per step (the first blocks are
-      // tiny and their times noisy).
-      const double f = dt > 0.0 ? std::min(8.0, target_s / dt) : 8.0;
-      block = std::clamp<idx_t>(idx_t(double(block) * f), 1, max_block);
-    }
+    begin += done;
   }
 }
 
@@ -247,8 +240,9 @@ PYBIND11_MODULE(_core, m) {
         darray out = empty(n);
         const double* xp = x.data();
         double* o = out.mutable_data();
-        run_blocks(n, 1, py::none(), [&](idx_t b, idx_t e) {
-          for (idx_t i = b; i < e; ++i) o[i] = evaluate_point(a, d, xp[i]);
+        run_blocks(n, py::none(), [&](idx_t b, const sigprop::Deadline* stop) {
+          return sigprop::grid::parallel_for(
+              n - b, 1, [&](idx_t i) { o[b + i] = evaluate_point(a, d, xp[b + i]); }, stop);
         });
         return out;
       },
@@ -278,9 +272,9 @@ PYBIND11_MODULE(_core, m) {
         const double* qp = q.data();
         double *o1 = mean.mutable_data(), *o2 = phi_sq.mutable_data(),
                *o3 = dphi_sq.mutable_data(), *o4 = d2.mutable_data(), *o5 = dv.mutable_data();
-        run_blocks(n, n_threads, progress, [&](idx_t b, idx_t e) {
-          sigprop::grid::moments(a, qp + b, e - b, o1 + b, o2 + b, o3 + b, o4 + b, o5 + b,
-                                 n_threads);
+        run_blocks(n, progress, [&](idx_t b, const sigprop::Deadline* stop) {
+          return sigprop::grid::moments(a, qp + b, n - b, o1 + b, o2 + b, o3 + b, o4 + b,
+                                        o5 + b, n_threads, stop);
         });
         return py::make_tuple(mean, phi_sq, dphi_sq, d2, dv);
       },
@@ -300,9 +294,9 @@ PYBIND11_MODULE(_core, m) {
         const double *a1 = q1.data(), *a2 = q2.data(), *a3 = c.data();
         double* o = out.mutable_data();
         std::int8_t* fl = flags.mutable_data();
-        run_blocks(n, n_threads, progress, [&](idx_t b, idx_t e) {
-          sigprop::grid::bivariate(a, d, a1 + b, a2 + b, a3 + b, e - b, o + b, n_threads, direct,
-                                   fl + b);
+        run_blocks(n, progress, [&](idx_t b, const sigprop::Deadline* stop) {
+          return sigprop::grid::bivariate(a, d, a1 + b, a2 + b, a3 + b, n - b, o + b, n_threads,
+                                          direct, fl + b, stop);
         });
         return py::make_tuple(out, flags);
       },
@@ -339,9 +333,9 @@ PYBIND11_MODULE(_core, m) {
         darray v = empty(n), slope = empty(n), chi = empty(n);
         const double *qp = q.data(), *swp = sw.data(), *sbp = sb.data();
         double *o1 = v.mutable_data(), *o2 = slope.mutable_data(), *o3 = chi.mutable_data();
-        run_blocks(n, n_threads, progress, [&](idx_t b, idx_t e) {
-          sigprop::grid::qmap(a, qp + b, swp + b, sbp + b, e - b, o1 + b, o2 + b, o3 + b,
-                              n_threads);
+        run_blocks(n, progress, [&](idx_t b, const sigprop::Deadline* stop) {
+          return sigprop::grid::qmap(a, qp + b, swp + b, sbp + b, n - b, o1 + b, o2 + b, o3 + b,
+                                     n_threads, stop);
         });
         return py::make_tuple(v, slope, chi);
       },
@@ -361,9 +355,9 @@ PYBIND11_MODULE(_core, m) {
                      *a5 = sb.data();
         double* o1 = qab.mutable_data();
         double* o2 = with_slope ? dqab.mutable_data() : nullptr;
-        run_blocks(n, n_threads, progress, [&](idx_t b, idx_t e) {
-          sigprop::grid::covmap(a, a1 + b, a2 + b, a3 + b, a4 + b, a5 + b, e - b, o1 + b,
-                                o2 ? o2 + b : nullptr, n_threads);
+        run_blocks(n, progress, [&](idx_t b, const sigprop::Deadline* stop) {
+          return sigprop::grid::covmap(a, a1 + b, a2 + b, a3 + b, a4 + b, a5 + b, n - b, o1 + b,
+                                       o2 ? o2 + b : nullptr, n_threads, stop);
         });
         return py::make_tuple(qab, dqab);
       },
@@ -391,12 +385,12 @@ PYBIND11_MODULE(_core, m) {
             beta.mutable_data()};
         const double *swp = sw.data(), *sbp = sb.data();
         const double* q0p = has_q0 ? q0.data() : nullptr;
-        run_blocks(n, n_threads, progress, [&](idx_t b, idx_t e) {
+        run_blocks(n, progress, [&](idx_t b, const sigprop::Deadline* stop) {
           const sigprop::grid::FixedPointArrays ob{
               o.q + b,     o.status + b, o.iterations + b, o.chi1 + b, o.slope + b,
               o.c_star + b, o.chi_c + b, o.xi_q + b,       o.xi_c + b, o.beta_q + b};
-          sigprop::grid::fixed_points(a, swp + b, sbp + b, q0p ? q0p + b : nullptr, e - b,
-                                      with_correlation, ob, n_threads);
+          return sigprop::grid::fixed_points(a, swp + b, sbp + b, q0p ? q0p + b : nullptr, n - b,
+                                             with_correlation, ob, n_threads, stop);
         });
         py::dict r;
         r["q_star"] = q;
@@ -430,12 +424,14 @@ PYBIND11_MODULE(_core, m) {
         double *o1 = sw.mutable_data(), *o2 = q.mutable_data(), *o3 = slope.mutable_data();
         std::int32_t *o4 = kinds.mutable_data(), *o5 = nbr.mutable_data();
         auto table = std::make_unique<sigprop::EocTable>();
-        run_blocks(sigprop::EocTable::n, n_threads, py::none(), [&](idx_t b, idx_t e) {
-          sigprop::grid::eoc_table(a, *table, b, e, n_threads);
-        });
-        run_blocks(n, n_threads, progress, [&](idx_t b, idx_t e) {
-          sigprop::grid::eoc_cells(a, *table, sbp + b, e - b, o1 + b * nb, o2 + b * nb,
-                                   o3 + b * nb, o4 + b * nb, o5 + b, n_threads);
+        run_blocks(sigprop::EocTable::n, py::none(),
+                   [&](idx_t b, const sigprop::Deadline* stop) {
+                     return sigprop::grid::eoc_table(a, *table, b, sigprop::EocTable::n,
+                                                     n_threads, stop);
+                   });
+        run_blocks(n, progress, [&](idx_t b, const sigprop::Deadline* stop) {
+          return sigprop::grid::eoc_cells(a, *table, sbp + b, n - b, o1 + b * nb, o2 + b * nb,
+                                          o3 + b * nb, o4 + b * nb, o5 + b, n_threads, stop);
         });
         return py::make_tuple(sw, q, slope, kinds, nbr);
       },
@@ -456,11 +452,12 @@ PYBIND11_MODULE(_core, m) {
         double* o = out.mutable_data();
         // Blocks of rows: first every input's Hermite expansion, then the pairs.
         std::vector<sigprop::HermiteAt> H;
-        run_blocks(m, n_threads, py::none(), [&](idx_t b, idx_t e) {
-          sigprop::grid::kernel_expansions(a, kp, m, H, b, e, n_threads);
+        run_blocks(m, py::none(), [&](idx_t b, const sigprop::Deadline* stop) {
+          return sigprop::grid::kernel_expansions(a, kp, m, H, b, m, n_threads, stop);
         });
-        run_blocks(m, n_threads, progress, [&](idx_t b, idx_t e) {
-          sigprop::grid::kernel_layer_rows(a, kp, m, sw * sw, sb * sb, H, o, b, e, n_threads);
+        run_blocks(m, progress, [&](idx_t b, const sigprop::Deadline* stop) {
+          return sigprop::grid::kernel_layer_rows(a, kp, m, sw * sw, sb * sb, H, o, b, m,
+                                                  n_threads, stop);
         });
         return out;
       },

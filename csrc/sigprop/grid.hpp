@@ -4,11 +4,13 @@
 // run serially.
 #pragma once
 
+#include <atomic>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
 
+#include "deadline.hpp"
 #include "eoc.hpp"
 #include "fixed_point.hpp"
 #include "maps.hpp"
@@ -21,80 +23,118 @@ namespace sigprop {
 namespace grid {
 
 using idx_t = std::ptrdiff_t;
+using sigprop::Deadline;
 
-// Dynamic scheduling in chunks of up to 64 cells: enough cells per chunk that
-// cheap cells (closed forms, ~1 us) do not contend for the scheduler's counter or
-// share output cache lines between threads, and at least ~16 chunks per thread
-// so that expensive cells (quadrature, ms) still balance on small arrays.
+// Runs f(i) for i in [0, n) and returns the number of leading cells done: n, or
+// fewer once *stop has passed (at least 1 if n > 0). The Python bindings run every
+// long kernel as a sequence of such calls of ~30 ms each and check for signals in
+// between, so Ctrl-C is answered within about one cell's time however uneven the
+// cells' costs (a block sized from the previous block's speed could meet a row of
+// ms-scale cells next to the EOC and run for seconds). Cells are handed out in
+// increasing order, in chunks of up to 64: enough cells per chunk that cheap cells
+// (closed forms, ~1 us) do not contend for the counter or share output cache lines
+// between threads, and at least ~16 chunks per thread so that expensive cells
+// (quadrature, ms) still balance on small arrays. A thread that stops inside its
+// chunk records where; the cells it skipped, and any finished cells after the first
+// skipped one, are computed again by the next call, with the same result.
 template <class F>
-inline void parallel_for(idx_t n, int n_threads, F&& f) {
+inline idx_t parallel_for(idx_t n, int n_threads, F&& f, const Deadline* stop = nullptr) {
+  if (n <= 0) return 0;
 #ifdef _OPENMP
   if (n_threads > 1 && n > 1) {
     idx_t chunk = n / (idx_t(n_threads) * 16);
     chunk = chunk < 1 ? 1 : (chunk > 64 ? 64 : chunk);
-#pragma omp parallel for schedule(dynamic, chunk) num_threads(n_threads)
-    for (idx_t i = 0; i < n; ++i) f(i);
-    return;
+    std::atomic<idx_t> next{0}, first_undone{n};
+#pragma omp parallel num_threads(n_threads)
+    {
+      for (;;) {
+        const idx_t s = next.fetch_add(chunk, std::memory_order_relaxed);
+        if (s >= n) break;
+        const idx_t e = s + chunk < n ? s + chunk : n;
+        idx_t i = s;
+        bool stopped = false;
+        while (i < e) {
+          f(i++);
+          if (stop && stop->passed()) {
+            stopped = true;
+            break;
+          }
+        }
+        if (stopped) {
+          idx_t cur = first_undone.load(std::memory_order_relaxed);
+          while (i < cur && !first_undone.compare_exchange_weak(cur, i)) {
+          }
+          break;
+        }
+      }
+    }
+    return first_undone.load();
   }
 #else
   (void)n_threads;
 #endif
-  for (idx_t i = 0; i < n; ++i) f(i);
+  for (idx_t i = 0; i < n;) {
+    f(i++);
+    if (stop && i < n && stop->passed()) return i;
+  }
+  return n;
 }
 
 // One-dimensional Gaussian moments at each q[i].
-inline void moments(const Activation& a, const double* q, idx_t n, double* mean,
-                    double* phi_sq, double* dphi_sq, double* d2phi_sq, double* dV,
-                    int n_threads) {
-  parallel_for(n, n_threads, [&](idx_t i) {
+inline idx_t moments(const Activation& a, const double* q, idx_t n, double* mean,
+                     double* phi_sq, double* dphi_sq, double* d2phi_sq, double* dV,
+                     int n_threads, const Deadline* stop = nullptr) {
+  return parallel_for(n, n_threads, [&](idx_t i) {
     const Moments m = sigprop::moments(a, q[i]);
     mean[i] = m.mean;
     phi_sq[i] = m.phi_sq;
     dphi_sq[i] = m.dphi_sq;
     d2phi_sq[i] = m.d2phi_sq;
     dV[i] = m.dV;
-  });
+  }, stop);
 }
 
 // E[phi^(d)(u) phi^(d)(v)] at each (q1[i], q2[i], c[i]); with direct, by the
 // closed forms or the nested quadrature alone (the reference the engine is tested
 // against).
 // flags[i] (if given) is 1 where a quadrature ended short of its tolerance.
-inline void bivariate(const Activation& a, int d, const double* q1, const double* q2,
-                      const double* c, idx_t n, double* out, int n_threads,
-                      bool direct = false, std::int8_t* flags = nullptr) {
-  parallel_for(n, n_threads, [&](idx_t i) {
+inline idx_t bivariate(const Activation& a, int d, const double* q1, const double* q2,
+                       const double* c, idx_t n, double* out, int n_threads,
+                       bool direct = false, std::int8_t* flags = nullptr,
+                       const Deadline* stop = nullptr) {
+  return parallel_for(n, n_threads, [&](idx_t i) {
     bool ok = true;
     out[i] = direct ? sigprop::bivariate_direct(a, d, q1[i], q2[i], c[i], &ok)
                     : sigprop::bivariate(a, d, q1[i], q2[i], c[i], &ok);
     if (flags) flags[i] = ok ? 0 : 1;
-  });
+  }, stop);
 }
 
 // q-map, its slope and chi1 at each (q, sigma_w, sigma_b).
-inline void qmap(const Activation& a, const double* q, const double* sw, const double* sb,
-                 idx_t n, double* v, double* slope, double* chi1, int n_threads) {
-  parallel_for(n, n_threads, [&](idx_t i) {
+inline idx_t qmap(const Activation& a, const double* q, const double* sw, const double* sb,
+                  idx_t n, double* v, double* slope, double* chi1, int n_threads,
+                  const Deadline* stop = nullptr) {
+  return parallel_for(n, n_threads, [&](idx_t i) {
     const Moments m = sigprop::moments(a, q[i]);
     const double sw2 = sw[i] * sw[i];
     // sigma_w = 0: the layer ignores phi entirely (no 0 * inf = NaN where E[phi^2] overflows)
     v[i] = sb[i] * sb[i] + (sw2 == 0.0 ? 0.0 : sw2 * m.phi_sq);
     slope[i] = sw2 * m.dV;
     chi1[i] = sw2 * m.dphi_sq;
-  });
+  }, stop);
 }
 
 // Covariance map and its c-derivative at each (q1, q2, c, sigma_w, sigma_b):
 // q_ab = sb2 + sw2 E[phi(u) phi(v)], dq_ab/dc = sw2 sqrt(q1 q2) E[phi'(u) phi'(v)].
-inline void covmap(const Activation& a, const double* q1, const double* q2, const double* c,
-                   const double* sw, const double* sb, idx_t n, double* qab, double* dqab,
-                   int n_threads) {
-  parallel_for(n, n_threads, [&](idx_t i) {
+inline idx_t covmap(const Activation& a, const double* q1, const double* q2, const double* c,
+                    const double* sw, const double* sb, idx_t n, double* qab, double* dqab,
+                    int n_threads, const Deadline* stop = nullptr) {
+  return parallel_for(n, n_threads, [&](idx_t i) {
     const double sw2 = sw[i] * sw[i];
     qab[i] = sb[i] * sb[i] + sw2 * sigprop::bivariate(a, 0, q1[i], q2[i], c[i]);
     if (dqab)
       dqab[i] = sw2 * std::sqrt(q1[i] * q2[i]) * sigprop::bivariate(a, 1, q1[i], q2[i], c[i]);
-  });
+  }, stop);
 }
 
 // Fixed point and derived quantities at each (sigma_w, sigma_b[, q0]).
@@ -111,10 +151,11 @@ struct FixedPointArrays {
   double* beta_q;
 };
 
-inline void fixed_points(const Activation& a, const double* sw, const double* sb,
-                         const double* q0, idx_t n, bool with_correlation,
-                         const FixedPointArrays& o, int n_threads) {
-  parallel_for(n, n_threads, [&](idx_t i) {
+inline idx_t fixed_points(const Activation& a, const double* sw, const double* sb,
+                          const double* q0, idx_t n, bool with_correlation,
+                          const FixedPointArrays& o, int n_threads,
+                          const Deadline* stop = nullptr) {
+  return parallel_for(n, n_threads, [&](idx_t i) {
     const double start = q0 ? q0[i] : -1.0;
     const FixedPointInfo r = analyse(a, sw[i] * sw[i], sb[i] * sb[i], start, with_correlation);
     o.q[i] = r.q;
@@ -127,15 +168,16 @@ inline void fixed_points(const Activation& a, const double* sw, const double* sb
     o.xi_q[i] = r.xi_q;
     o.xi_c[i] = r.xi_c;
     o.beta_q[i] = r.beta_q;
-  });
+  }, stop);
 }
 
 // EOC points at each sigma_b against a prebuilt table (see eoc_table); outputs
 // are (n, eoc_max_branches), padded with NaN and kind -1 beyond n_branches[i].
-inline void eoc_cells(const Activation& a, const EocTable& table, const double* sb, idx_t n,
-                      double* sigma_w, double* q, double* slope, std::int32_t* kind,
-                      std::int32_t* n_branches, int n_threads) {
-  parallel_for(n, n_threads, [&](idx_t i) {
+inline idx_t eoc_cells(const Activation& a, const EocTable& table, const double* sb, idx_t n,
+                       double* sigma_w, double* q, double* slope, std::int32_t* kind,
+                       std::int32_t* n_branches, int n_threads,
+                       const Deadline* stop = nullptr) {
+  return parallel_for(n, n_threads, [&](idx_t i) {
     EocPoint pts[eoc_max_branches];
     const int nb = eoc_roots(a, table, sb[i], pts);
     n_branches[i] = nb;
@@ -151,14 +193,14 @@ inline void eoc_cells(const Activation& a, const EocTable& table, const double* 
         kind[k] = -1;
       }
     }
-  });
+  }, stop);
 }
 
 // Entries [begin, end) of the EOC root-bracketing table of activation a.
-inline void eoc_table(const Activation& a, EocTable& table, idx_t begin, idx_t end,
-                      int n_threads) {
-  parallel_for(end - begin, n_threads,
-               [&](idx_t i) { eoc_table_entry(a, table, int(begin + i)); });
+inline idx_t eoc_table(const Activation& a, EocTable& table, idx_t begin, idx_t end,
+                       int n_threads, const Deadline* stop = nullptr) {
+  return parallel_for(
+      end - begin, n_threads, [&](idx_t i) { eoc_table_entry(a, table, int(begin + i)); }, stop);
 }
 
 // EOC points at each sigma_b; outputs are (n, eoc_max_branches), padded with
@@ -178,25 +220,27 @@ inline void eoc(const Activation& a, const double* sb, idx_t n, double* sigma_w,
 // few hundred multiply-adds) unless its truncation bound fails (|c| next to 1),
 // where the pair falls back to the quadrature. Both steps work on ranges of rows
 // [begin, end), so that a caller can run a layer in blocks.
-inline void kernel_expansions(const Activation& act, const double* K, idx_t m,
-                              std::vector<HermiteAt>& H, idx_t begin, idx_t end, int n_threads) {
+inline idx_t kernel_expansions(const Activation& act, const double* K, idx_t m,
+                               std::vector<HermiteAt>& H, idx_t begin, idx_t end, int n_threads,
+                               const Deadline* stop = nullptr) {
   const Activation a = canonical(act);
-  if (!uses_hermite_table(a.kind)) return;
+  if (!uses_hermite_table(a.kind)) return end - begin;
   if (H.size() != size_t(m)) H.resize(size_t(m));
-  parallel_for(end - begin, n_threads, [&](idx_t k) {
+  return parallel_for(end - begin, n_threads, [&](idx_t k) {
     const idx_t i = begin + k;
     if (H[i].set(a, K[i * m + i], true)) H[i].complete();  // read-only below
-  });
+  }, stop);
 }
 
 // Rows [begin, end) of the upper triangle (pairs j >= i), H from kernel_expansions.
-inline void kernel_layer_rows(const Activation& act, const double* K, idx_t m, double sw2,
-                              double sb2, std::vector<HermiteAt>& H, double* Kout,
-                              idx_t begin, idx_t end, int n_threads) {
+inline idx_t kernel_layer_rows(const Activation& act, const double* K, idx_t m, double sw2,
+                               double sb2, std::vector<HermiteAt>& H, double* Kout,
+                               idx_t begin, idx_t end, int n_threads,
+                               const Deadline* stop = nullptr) {
   const Activation a = canonical(act);
   const bool series = uses_hermite_table(a.kind) && H.size() == size_t(m);
   // One task per row (rows shrink, which dynamic scheduling balances).
-  parallel_for(end - begin, n_threads, [&](idx_t k) {
+  return parallel_for(end - begin, n_threads, [&](idx_t k) {
     const idx_t i = begin + k;
     for (idx_t j = i; j < m; ++j) {
       const double qi = K[i * m + i], qj = K[j * m + j];
@@ -214,7 +258,7 @@ inline void kernel_layer_rows(const Activation& act, const double* K, idx_t m, d
       Kout[i * m + j] = v;
       Kout[j * m + i] = v;
     }
-  });
+  }, stop);
 }
 
 inline void kernel_layer(const Activation& a, const double* K, idx_t m, double sw2, double sb2,
