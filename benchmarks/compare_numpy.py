@@ -186,10 +186,11 @@ def section_fixed_points(args, report):
     t_sp, r = best_time(lambda: sigprop_fixed_points(sb, sw, nmax), args.repeat)
     r = sigprop_derived(r)
     rate_sp = n / t_sp
-    st = np.bincount(r["status"], minlength=len(sigprop.STATUS))
+    st = np.bincount(r["status"], minlength=len(sigprop.Status) - 1)
+    counts = {sigprop.Status(i).name: int(k) for i, k in enumerate(st) if k}
     print(
         f"sigprop  ({nmax} threads): {n} cells in {t_sp:.3f} s = {rate_sp:,.0f} cells/s; "
-        f"status {dict(zip(sigprop.STATUS, st.tolist(), strict=True))}"
+        f"status {counts}"
     )
     # NumPy on a subset grid (or the same grid)
     if args.numpy_n and args.numpy_n * args.numpy_n < n:
@@ -309,7 +310,7 @@ def section_full(args, report):
         t_c, r = best_time(
             lambda act=act: sigprop_fixed_points(sb, sw, args.threads, True, act), args.repeat
         )
-        fail = int(np.sum(r["status"] == sigprop.STATUS.index("c_not_converged")))
+        fail = int(np.sum(r["status"] == sigprop.Status.c_not_converged))
         print(
             f"{name:<18} without c*: {sb.size / t_no:>11,.0f} cells/s   with c*: "
             f"{sb.size / t_c:>11,.0f} cells/s   ratio {t_no / t_c:5.2f}   first call "

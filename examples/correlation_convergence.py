@@ -27,11 +27,11 @@ def main() -> None:
     head = ("activation", "sigma_b", "sigma_w", "predicted", "fit (last decade)")
     print("{:>10} {:>7} {:>9} {:>22} {:>26}".format(*head))
     for (name, sb), color in zip(CASES, ["C0", "C1", "C2"], strict=True):
-        r = sp.correlation_convergence(name, DEPTH, sigma_b=sb, c0=0.0)
+        r = sp.papers.hayou.correlation_convergence(name, DEPTH, sigma_b=sb, c0=0.0)
         ell = r.layer[1:]
         ax.loglog(ell, r.gap[1:], color=color, label=f"{name} (σ_b={sb:g}, σ_w={r.sigma_w:.4f})")
         ax.loglog(ell, r.predicted[1:], color=color, ls="--", lw=1)
-        fit = sp.fit_power_law(r.layer, r.gap)
+        fit = sp.papers.hayou.fit_power_law(r.layer, r.gap)
         pred = f"{r.constant:.4g} / l^{r.exponent}"
         got = f"{fit.constant:.4g} / l^{fit.exponent:.3f}"
         print(f"{name:>10} {sb:7.2g} {r.sigma_w:9.6f} {pred:>22} {got:>26}")
@@ -42,9 +42,9 @@ def main() -> None:
 
     sb = np.geomspace(0.005, 3, 120)
     for name, color in [("tanh", "C2"), ("elu", "C1"), ("erf", "C3")]:
-        bx.loglog(sb, sp.eoc_beta_q(name, sb).beta_q, color=color, label=name)
+        bx.loglog(sb, sp.papers.hayou.eoc_beta_q(name, sb).beta_q, color=color, label=name)
     for L in (50, 200):
-        m = sp.sigma_b_for_depth("tanh", L)
+        m = sp.papers.hayou.sigma_b_for_depth("tanh", L)
         bx.axhline(L, color="gray", lw=0.5)
         bx.plot(m.sigma_b, L, "o", color="C2")
         print(f"tanh: beta_q = {L} at sigma_b = {m.sigma_b:.5f} (sigma_w = {m.sigma_w:.6f})")

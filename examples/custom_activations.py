@@ -24,7 +24,7 @@ def main() -> None:
     import matplotlib
 
     matplotlib.use("Agg")
-    from sigprop.plot import eoc_curves
+    from sigprop.plotting import eoc_curves
 
     acts = [
         "tanh",

@@ -42,9 +42,9 @@ from pathlib import Path
 
 import numpy as np
 
-from sigprop.regions import count_linear_regions, relu_network_forward
-from sigprop.sawtooth import triangle_network
-from sigprop.training import fit_kaiming, fit_reparameterised
+from sigprop.papers.milkert.regions import count_linear_regions, relu_network_forward
+from sigprop.papers.milkert.sawtooth import triangle_network
+from sigprop.papers.milkert.training import fit_kaiming, fit_reparameterised
 
 # SPEC 5.4 (two paper-note summaries): min x^3, min x^11, mean x^3, mean x^11
 PAPER = {

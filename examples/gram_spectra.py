@@ -11,8 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-import sigprop as sp
-from sigprop.gram import half_circle
+from sigprop.papers.panigrahi import gram_finite, gram_infinite, half_circle, min_eigenvalue
 
 ACTS = [("relu", "C0"), ("elu", "C1"), ("tanh", "C2"), ("swish", "C3")]
 FLOOR = 1e-16  # below this lambda_min is rounding noise
@@ -33,7 +32,7 @@ def main() -> None:
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(10, 4))
     ns = np.array([4, 6, 8, 10, 14, 20, 28, 40, 56, 80])
     for name, color in ACTS:
-        lam = [sp.min_eigenvalue(sp.gram_infinite(name, half_circle(n))) for n in ns]
+        lam = [min_eigenvalue(gram_infinite(name, half_circle(n))) for n in ns]
         ax.loglog(ns, np.maximum(lam, FLOOR), "o-", color=color, label=name, ms=3)
     ax.axhline(1e-12, color="gray", lw=0.5, ls=":")
     ax.text(ns[0], 2e-16, "below here: rounding noise (plotted at 1e-16)", fontsize=7, color="gray")
@@ -47,7 +46,7 @@ def main() -> None:
     ds = np.array([2, 3, 4, 6, 8, 10, 15, 20, 30, 40])
     for name, color in ACTS:
         lam = [
-            sp.min_eigenvalue(sp.gram_infinite(name, random_unit(40, d, np.random.default_rng(d))))
+            min_eigenvalue(gram_infinite(name, random_unit(40, d, np.random.default_rng(d))))
             for d in ds
         ]
         bx.semilogy(ds, np.maximum(lam, FLOOR), "o-", color=color, label=name, ms=3)
@@ -68,10 +67,8 @@ def main() -> None:
         + " ".join(f"{'m=' + str(m):>10}" for m in (100, 1000, 10000, 100000))
     )
     for name, _ in ACTS:
-        row = [
-            sp.min_eigenvalue(sp.gram_finite(name, X, m, rng=1)) for m in (100, 1000, 10000, 100000)
-        ]
-        inf = sp.min_eigenvalue(sp.gram_infinite(name, X))
+        row = [min_eigenvalue(gram_finite(name, X, m, rng=1)) for m in (100, 1000, 10000, 100000)]
+        inf = min_eigenvalue(gram_infinite(name, X))
         print(f"{name:>10} {inf:10.4g} " + " ".join(f"{v:10.4g}" for v in row))
 
 

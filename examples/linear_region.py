@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 import sigprop as sp
+from sigprop.papers import murray
 
 TAILS = [("clip", "C0", "hard tanh clip(x, ±a)"), ("tanh", "C1", "±(a + tanh(|x| − a))"),
          ("floor", "C2", "max(x, −a)")]  # fmt: skip
@@ -26,24 +27,24 @@ def main() -> None:
     import matplotlib.pyplot as plt
 
     print("SPEC 2.4 (hard tanh): a/sigma_b, EOC sigma_w, q*/a^2, P(|h|<a), chi1 at sigma_w = 1")
-    for row in zip(*sp.linear_region_table([1, 2, 5, 10, 20, 40, 100]), strict=True):
+    for row in zip(*murray.linear_region_table([1, 2, 5, 10, 20, 40, 100]), strict=True):
         print("{:6g} {:10.6f} {:10.6g} {:10.6f} {:10.5f}".format(*row[:1], *row[2:6]))
 
     print("\nsmallest a / sigma_b with |chi1 - 1| <= 0.01 at sigma_w = 1")
     sbs = [0.05, 0.5, 2.0, 5.0]
     print("tail   " + " ".join(f"sb={s:<6g}" for s in sbs))
     for tail, _, _ in TAILS:
-        h = sp.min_half_width(sbs, 0.01, tail=tail, rtol=1e-4)
+        h = murray.min_half_width(sbs, 0.01, tail=tail, rtol=1e-4)
         print(f"{tail:6} " + " ".join(f"{r:9.3f}" for r in h.ratio))
     print("\nsmallest a / sigma_b with |c^50 - c^0| <= 0.05 (c^0 = 0.5, sigma_w = 1)")
     for tail in ("clip", "floor"):
-        h = sp.min_half_width(sbs, 0.05, criterion="correlation", tail=tail, rtol=1e-4)
+        h = murray.min_half_width(sbs, 0.05, criterion="correlation", tail=tail, rtol=1e-4)
         print(f"{tail:6} " + " ".join(f"{r:9.3f}" for r in h.ratio))
 
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(10, 4))
     ratio = np.geomspace(1, 300, 40)
     for tail, color, label in TAILS:
-        t = sp.linear_region_table(ratio, tail=tail)
+        t = murray.linear_region_table(ratio, tail=tail)
         ax.loglog(ratio, 1 - t.chi1_unit, color=color, label=f"{label}: σ_w = 1")
         ax.loglog(ratio, t.eoc_sigma_w - 1, color=color, ls="--", lw=1, label="EOC σ_w − 1")
     ax.set_xlabel("a / σ_b")
@@ -57,7 +58,7 @@ def main() -> None:
     bx.plot(p.c, color="k", label=f"tanh on its EOC (σ_w = {e.sigma_w[0]:.3f})")
     for r, ls in [(3, ":"), (10, "--"), (100, "-")]:
         for tail, color, _ in TAILS[:2]:
-            act = sp.linear_region(r * sb, tail)
+            act = sp.theory.linear_region(r * sb, tail)
             e = sp.eoc(act, sb)
             p = sp.propagate(act, e.sigma_w[0], sb, depth, e.q_star[0], c0)
             bx.plot(p.c, color=color, ls=ls, label=f"{tail}, a/σ_b = {r} (EOC)")

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 import sigprop as sp
-from sigprop import gram, hermite
+from sigprop.papers import panigrahi as gram
+from sigprop.theory import hermite
 
 
 @pytest.mark.parametrize(
@@ -39,24 +40,24 @@ def test_simulate_infinite_first_layer_names_sigma_w():
 
 def test_no_overflow_error():
     with pytest.raises(ValueError, match="c1 must be finite, got an int of 401 digits"):
-        sp.correlated_inputs(2, 4, 1.0, 10**400, 1.0, 0.0)
+        sp.networks.correlated_inputs(2, 4, 1.0, 10**400, 1.0, 0.0)
     with pytest.raises(ValueError, match="q1 must be finite"):
-        sp.correlated_inputs(2, 4, float("inf"), 0.5, 1.0, 0.0)
+        sp.networks.correlated_inputs(2, 4, float("inf"), 0.5, 1.0, 0.0)
     with pytest.raises(TypeError, match="q1 must be a real number"):
-        sp.correlated_inputs(2, 4, "1", 0.5, 1.0, 0.0)
+        sp.networks.correlated_inputs(2, 4, "1", 0.5, 1.0, 0.0)
     with pytest.raises(ValueError, match=r"a must lie in \[1e-100, 1e100\], got 1e\+155"):
-        sp.linear_region_table(0.5, a=1e155)
+        sp.papers.murray.linear_region_table(0.5, a=1e155)
 
 
 def test_numpy_float_tolerances_accepted():
     rng = np.random.default_rng(0)
     w = [rng.normal(size=(4, 2)), rng.normal(size=(1, 4))]
     b = [rng.normal(size=4), rng.normal(size=1)]
-    ref = sp.count_linear_regions(w, b, [0, 0], [1, 1], split_tol=1e-9)
-    got = sp.count_linear_regions(w, b, [0, 0], [1, 1], split_tol=np.float32(1e-9))
+    ref = sp.papers.milkert.count_linear_regions(w, b, [0, 0], [1, 1], split_tol=1e-9)
+    got = sp.papers.milkert.count_linear_regions(w, b, [0, 0], [1, 1], split_tol=np.float32(1e-9))
     assert got.count == ref.count
     with pytest.raises(ValueError, match="split_tol must be a number"):
-        sp.count_linear_regions(w, b, [0, 0], [1, 1], split_tol=True)
+        sp.papers.milkert.count_linear_regions(w, b, [0, 0], [1, 1], split_tol=True)
 
 
 @pytest.mark.parametrize(
@@ -64,7 +65,7 @@ def test_numpy_float_tolerances_accepted():
     [
         lambda d: sp.bivariate_expectation("tanh", 1.0, 1.0, 0.3, derivative=d),
         lambda d: sp.activation("tanh")(1.0, d),
-        lambda d: sp.hermite_coefficients("tanh", 3, derivative=d),
+        lambda d: sp.theory.hermite_coefficients("tanh", 3, derivative=d),
     ],
 )
 @pytest.mark.parametrize("d", [True, False, np.bool_(True), 1.0, "1"])
@@ -97,15 +98,15 @@ def test_hermite_bounds():
     with pytest.raises(ValueError, match="n_max must be at most 20000"):
         hermite.hermite_coefficients("tanh", 20_001)
     # relu-like closed forms have no bound in q
-    assert np.all(np.isfinite(sp.hermite_coefficients("relu", 10, q=1e200)))
+    assert np.all(np.isfinite(sp.theory.hermite_coefficients("relu", 10, q=1e200)))
 
 
 def test_gram_infinite_huge_inputs_use_bounded_method():
     # silu at |x|^2 = 2e15: the series would need TBs; auto takes the compiled quadrature
-    G = sp.gram_infinite("silu", [[4.45e7]])
+    G = sp.papers.panigrahi.gram_infinite("silu", [[4.45e7]])
     assert np.isfinite(G).all() and G[0, 0] > 0
     # linear: phi' = 1, G = <x, x> exactly
-    G = sp.gram_infinite("linear", [[1e14, -0.66, -9.9]])
+    G = sp.papers.panigrahi.gram_infinite("linear", [[1e14, -0.66, -9.9]])
     assert G[0, 0] == pytest.approx(1e28, rel=1e-12)
     with pytest.raises(ValueError, match="at most 10000 rows"):
         gram.gram_infinite("relu", np.ones((gram.MAX_GRAM_ROWS + 1, 1)))
@@ -115,8 +116,8 @@ def test_gram_infinite_huge_inputs_use_bounded_method():
 def test_correlation_convergence_large_q_star_is_bounded(name, sb):
     # these EOC points have q* ~ 1e3: the Hermite series does not converge there;
     # the map is evaluated by the compiled bivariate expectation instead
-    r = sp.correlation_convergence(name, 20, sigma_b=sb)
-    assert r.status == "ok" and r.method == "quadrature"
+    r = sp.papers.hayou.correlation_convergence(name, 20, sigma_b=sb)
+    assert r.status == "converged" and r.method == "quadrature"
     assert np.all(np.isfinite(r.gap)) and np.all(np.diff(r.gap) <= 0)
     # the first step is the c-map itself: 1 - f(0)/q* (sigma_b^2 + sigma_w^2 E[phi(u) phi(v)])
     q = r.q

@@ -74,7 +74,9 @@ def test_cli_scan_writes_file_that_reopens(tmp_path, capsys):
         # relu closed form: q* = sigma_b^2 / (1 - sigma_w^2 / 2), chi1 = sigma_w^2 / 2
         np.testing.assert_allclose(relu.q_star.values, ds.sigma_b.values**2 / 0.5, rtol=1e-13)
         np.testing.assert_allclose(relu.chi1.values, 0.5, rtol=1e-14)
-        ref = scan(["relu", "erf"], [0.1, 0.5, 0.9], [0.5, 1.0, 1.3, 2.5], progress=False)
+        ref = scan(
+            ["relu", "erf"], sigma_w=[0.5, 1.0, 1.3, 2.5], sigma_b=[0.1, 0.5, 0.9], progress=False
+        )
         for v in ref.data_vars:
             np.testing.assert_array_equal(ds[v].values, ref[v].values, err_msg=v)
         ds.close()

@@ -308,7 +308,7 @@ def test_moment_table_cache_is_bounded():
 
 def test_every_public_function_takes_a_custom_activation(tmp_path):
     mish = sp.activation("x * tanh(softplus(x))", name="mish")
-    sw = float(sp.eoc_sigma_w(mish, 0.1))
+    sw = float(sp.networks.eoc_sigma_w(mish, 0.1))
     assert math.isfinite(sw)
     X = np.random.default_rng(0).standard_normal((4, 8))
     K = sp.nngp_kernel(mish, X, sw, 0.1, depth=3)
@@ -319,20 +319,22 @@ def test_every_public_function_takes_a_custom_activation(tmp_path):
         assert np.all(np.isfinite(run.q)) and np.all(np.asarray(run.q) > 0)
         Ws, _ = sp.initialize([8, 16, 4], mish, sigma_b=0.1, rng=0)
     assert [W.shape for W in Ws] == [(16, 8), (4, 16)]
-    a = sp.hermite_coefficients(mish, 120, q=1.0)
+    a = sp.theory.hermite_coefficients(mish, 120, q=1.0)
     assert np.sum(a**2) == pytest.approx(float(sp.gaussian_moments(mish, 1.0).phi_sq), rel=1e-10)
-    G = sp.gram_infinite(mish, X)
+    G = sp.papers.panigrahi.gram_infinite(mish, X)
     assert G.shape == (4, 4)
-    r = sp.correlation_convergence(mish, 20, sigma_b=0.1)
+    r = sp.papers.hayou.correlation_convergence(mish, 20, sigma_b=0.1)
     assert np.all(np.isfinite(r.gap))
-    ds = sp.scan(["tanh", mish], [0.1, 0.3], [1.0, 2.0])
+    ds = sp.scan(["tanh", mish], sigma_w=[1.0, 2.0], sigma_b=[0.1, 0.3])
     assert list(ds.activation.values) == ["tanh", "mish"]
-    ds = sp.scan("x * sigmoid(beta * x)", [0.1], [1.0, 2.0], params={"beta": [0.5, 2.0]})
+    ds = sp.scan(
+        "x * sigmoid(beta * x)", sigma_w=[1.0, 2.0], sigma_b=[0.1], params={"beta": [0.5, 2.0]}
+    )
     assert ds.chi1.dims == ("activation", "beta", "sigma_b", "sigma_w")
-    lazy = sp.scan(["tanh", mish], [0.1, 0.3], [1.0, 2.0], chunks={"sigma_b": 1})
+    lazy = sp.scan(["tanh", mish], sigma_w=[1.0, 2.0], sigma_b=[0.1, 0.3], chunks={"sigma_b": 1})
     np.testing.assert_array_equal(
         lazy.sel(activation="mish").chi1.compute().values,
-        sp.scan(mish, [0.1, 0.3], [1.0, 2.0]).sel(activation="mish").chi1.values,
+        sp.scan(mish, sigma_w=[1.0, 2.0], sigma_b=[0.1, 0.3]).sel(activation="mish").chi1.values,
     )
     e = sp.eoc_curve("x * sigmoid(beta * x)", [0.1, 0.5], params={"beta": [1.0, 2.0]})
     assert np.all(np.isfinite(e.sigma_w.sel(branch=0).values))
@@ -439,14 +441,16 @@ def test_bad_derivative_argument():
 def test_dask_workers_in_other_processes_rebuild_the_activation():
     distributed = pytest.importorskip("distributed")
     mish = sp.activation("x * tanh(softplus(x))", name="mish")
-    local = sp.scan(mish, [0.1, 0.3], [1.0, 2.0], n_threads=1)
+    local = sp.scan(mish, sigma_w=[1.0, 2.0], sigma_b=[0.1, 0.3], n_threads=1)
     with (
         distributed.LocalCluster(
             n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None
         ) as cluster,
         distributed.Client(cluster) as client,
     ):
-        lazy = sp.scan(mish, [0.1, 0.3], [1.0, 2.0], chunks={"sigma_b": 1}, n_threads=1)
+        lazy = sp.scan(
+            mish, sigma_w=[1.0, 2.0], sigma_b=[0.1, 0.3], chunks={"sigma_b": 1}, n_threads=1
+        )
         got = client.compute(lazy).result()
     np.testing.assert_array_equal(got.chi1.values, local.chi1.values)
     np.testing.assert_array_equal(got.c_star.values, local.c_star.values)

@@ -180,17 +180,17 @@ JUNK_TARGETS = {
         ["sigma_b", "fan_in", "fan_out"],
     ),
     "hermite_coefficients": (
-        sp.hermite_coefficients,
+        sp.theory.hermite_coefficients,
         {"activation": "tanh", "n_max": 8, "q": 1.0},
         ["n_max", "q", "derivative"],
     ),
     "correlation_convergence": (
-        sp.correlation_convergence,
+        sp.papers.hayou.correlation_convergence,
         {"activation": "tanh", "depth": 5, "sigma_b": 0.1},
         ["depth", "sigma_b", "c0"],
     ),
     "correlated_inputs": (
-        sp.correlated_inputs,
+        sp.networks.correlated_inputs,
         {"n": 2, "dim": 4, "q1": 1.0, "c1": 0.5, "sigma_w": 1.0, "sigma_b": 0.1},
         ["n", "dim", "q1", "c1", "sigma_w", "sigma_b"],
     ),
@@ -290,7 +290,7 @@ def test_scan_equals_fixed_point(name, sw, sb):
 
     with watchdog():
         fp = sp.fixed_point(name, sw, sb)
-        ds = ss.scan(name, [sb], [sw], progress=False)
+        ds = ss.scan(name, sigma_w=[sw], sigma_b=[sb], progress=False)
     assert int(ds["status"].values.ravel()[0]) == int(fp.status)
     for field in ("q_star", "chi1", "c_star", "xi_q", "xi_c"):
         a = np.float64(ds[field].values.ravel()[0])

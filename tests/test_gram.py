@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import sigprop as sp
-from sigprop.gram import gram_finite, gram_infinite, half_circle, min_eigenvalue
+from sigprop.papers.panigrahi import gram_finite, gram_infinite, half_circle, min_eigenvalue
 
 # SPEC 4.3, half circle: n -> (relu, elu, tanh, swish), printed to 4 (tanh, swish: 3-4) digits
 HALF_CIRCLE = {
@@ -128,7 +128,7 @@ def test_elu_gram_against_mpmath():
 def test_gram_is_psd_and_a_sum_of_hadamard_powers():
     X = half_circle(12)
     rho = X @ X.T
-    b = sp.hermite_coefficients("tanh", 300, derivative=1)
+    b = sp.theory.hermite_coefficients("tanh", 300, derivative=1)
     G = sum(bk**2 * rho ** (k + 1) for k, bk in enumerate(b))
     np.testing.assert_allclose(gram_infinite("tanh", X), G, atol=1e-15)
     for name in ACTS:
@@ -175,7 +175,7 @@ def test_hadamard_power_lower_bound():
     X = rng.standard_normal((15, 4))
     X /= np.linalg.norm(X, axis=1, keepdims=True)
     rho = X @ X.T
-    b = sp.hermite_coefficients("relu", 60, derivative=1)
+    b = sp.theory.hermite_coefficients("relu", 60, derivative=1)
     bound = sum(bk**2 * np.linalg.eigvalsh(rho ** (k + 1))[0] for k, bk in enumerate(b))
     lam = min_eigenvalue(gram_infinite("relu", X))
     assert 0 < bound <= lam

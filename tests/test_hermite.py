@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import sigprop as sp
-from sigprop.hermite import dual_kernel, hermite_coefficients
+from sigprop.theory.hermite import dual_kernel, hermite_coefficients
 
 
 def _mp_coefficient(f, n, q=1.0, kinks=(), dps=25):

@@ -14,7 +14,7 @@ import pytest
 
 import sigprop
 from sigprop import cli
-from sigprop.init import (
+from sigprop.networks.initializers import (
     UnstableEOCWarning,
     eoc_sigma_w,
     gain_table,

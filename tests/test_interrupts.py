@@ -71,7 +71,8 @@ LONG_CALLS = {
     "sb = np.linspace(0, 2, 2000)[:, None]\nprint('ready', flush=True)\n"
     "sp.fixed_point('tanh', sw, sb, n_threads=1)",
     "scan": "print('ready', flush=True)\n"
-    "sp.scan('tanh', np.linspace(0, 2, 2000), np.linspace(0.1, 4, 2000), n_threads=1, "
+    "sp.scan('tanh', sigma_w=np.linspace(0.1, 4, 2000), sigma_b=np.linspace(0, 2, 2000), "
+    "n_threads=1, "
     "progress=False)",
     "nngp_kernel": "X = np.random.default_rng(0).normal(size=(3000, 3))\n"
     "print('ready', flush=True)\nsp.nngp_kernel('gelu', X, 1.5, 0.1, depth=50, n_threads=1)",
@@ -90,11 +91,11 @@ LONG_CALLS = {
     "simulate": "X = np.random.default_rng(0).normal(size=(8, 64))\nprint('ready', flush=True)\n"
     "sp.simulate('tanh', 1.5, 0.1, X, width=256, depth=50, n_seeds=10**6, theory=False)",
     "correlation_convergence": "print('ready', flush=True)\n"
-    "sp.correlation_convergence('gelu', 10**7, sigma_b=2.0)",
+    "sp.papers.hayou.correlation_convergence('gelu', 10**7, sigma_b=2.0)",
     "gram_infinite": "X = np.random.default_rng(0).normal(size=(3000, 3))\n"
     "print('ready', flush=True)\nsp.gram_infinite('tanh', X, method='quadrature', n_threads=1)",
     "fit_kaiming": "x = np.linspace(-1, 1, 64)\nprint('ready', flush=True)\n"
-    "sp.fit_kaiming(x, np.sin(3 * x), depth=8, width=64, epochs=10**7)",
+    "sp.papers.milkert.fit_kaiming(x, np.sin(3 * x), depth=8, width=64, epochs=10**7)",
 }
 
 
@@ -142,6 +143,7 @@ def test_progress_callback_exception_propagates():
 
 def test_scan_progress_moves_within_one_chunk(monkeypatch):
     from sigprop import scans as ss
+    from sigprop.scans import grid_scan
 
     pytest.importorskip("xarray")
     updates: list[int] = []
@@ -161,8 +163,10 @@ def test_scan_progress_moves_within_one_chunk(monkeypatch):
         def __exit__(self, *exc):
             pass
 
-    monkeypatch.setattr(ss, "_progress", lambda total, progress, desc: Bar())
+    monkeypatch.setattr(grid_scan, "progress_bar", lambda total, progress, desc: Bar())
     sb, sw = np.linspace(0.0, 1.0, 20), np.linspace(0.5, 3.0, 20)
-    ss.scan("tanh", sb, sw, chunk_cells=1 << 18, n_threads=1)  # one chunk of 400 cells
+    ss.scan(
+        "tanh", sigma_w=sw, sigma_b=sb, chunk_cells=1 << 18, n_threads=1
+    )  # one chunk of 400 cells
     assert sum(updates) == sb.size * sw.size
     assert len(updates) > 1, "the bar would sit at 0 % until the single chunk ends"

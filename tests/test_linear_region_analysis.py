@@ -7,7 +7,7 @@ import pytest
 from spec_tables import SPEC_24, SPEC_24_SW1
 
 import sigprop as sp
-from sigprop.linear_region_analysis import (
+from sigprop.papers.murray import (
     _minimal_fixed_point,
     linear_region_table,
     min_half_width,
@@ -42,7 +42,7 @@ def _hard_tanh_qmap(q, a, sigma_w, sigma_b):
 @pytest.mark.parametrize("ratio", [1, 10, 30, 40, 60, 100, 300])
 def test_minimal_fixed_point_against_closed_form(ratio):
     # ratios 30-60 are where sigprop.fixed_point reports a false "diverging" at sigma_w = 1
-    act = sp.linear_region(1.0)
+    act = sp.theory.linear_region(1.0)
     q = _minimal_fixed_point(act, 1.0, 1.0 / ratio)
     assert _hard_tanh_qmap(q, 1.0, 1.0, 1.0 / ratio) == pytest.approx(q, rel=1e-13)
     # it is the minimal one: V(q) > q on (sigma_b^2, q)
@@ -61,7 +61,7 @@ def test_min_half_width_chi1_is_scale_covariant_and_minimal():
     np.testing.assert_allclose(h.ratio, h.ratio[0], rtol=1e-5)
     assert h.ratio[0] == pytest.approx(19.1236, rel=1e-4)
     # minimal: just below the found ratio chi1 is further than tol from 1
-    act = sp.linear_region(h.ratio[0] * 0.9999)
+    act = sp.theory.linear_region(h.ratio[0] * 0.9999)
     q = _minimal_fixed_point(act, 1.0, 1.0)
     assert 1 - float(sp.chi1(act, q, 1.0)) > 0.01
     assert h.value[0] <= 0.01
@@ -73,7 +73,7 @@ def test_min_half_width_correlation_criterion():
     sb, depth, c0 = 2.0, 10, 0.5
     h = min_half_width(sb, 0.05, criterion="correlation", depth=depth, c0=c0, rtol=1e-6)
     assert h.status == "converged"
-    act = sp.linear_region(float(h.a))
+    act = sp.theory.linear_region(float(h.a))
     q = _minimal_fixed_point(act, 1.0, sb)
     c = sp.propagate(act, 1.0, sb, depth, q, c0).c
     assert abs(c[-1] - c0) == pytest.approx(0.05, rel=1e-4)
@@ -98,7 +98,7 @@ def test_large_sigma_b_is_usable_with_a_wide_linear_region():
     p = sp.propagate("tanh", e.sigma_w[0], sb, depth, e.q_star[0], c0)
     assert 1 - p.c[-1] < 5e-3
     # hard tanh with a / sigma_b = 100 at its EOC keeps them apart
-    act = sp.linear_region(100 * sb)
+    act = sp.theory.linear_region(100 * sb)
     e = sp.eoc(act, sb)
     p = sp.propagate(act, e.sigma_w[0], sb, depth, e.q_star[0], c0)
     assert 1 - p.c[-1] > 0.3

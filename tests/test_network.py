@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import sigprop
-from sigprop.network import RandomNetwork, correlated_inputs, random_network, simulate
+from sigprop.networks import RandomNetwork, correlated_inputs, random_network, simulate
 
 xr = pytest.importorskip("xarray")
 stats = pytest.importorskip("scipy.stats")
@@ -295,10 +295,10 @@ def test_plot_simulation():
     matplotlib.use("Agg")
     X = correlated_inputs(3, 20, 0.5, 0.3, 1.3, 0.2, rng=0)
     ds = simulate("tanh", 1.3, 0.2, X, width=50, depth=5, n_seeds=3, rng=1)
-    fig = sigprop.plot_simulation(ds)
+    fig = sigprop.networks.plot_simulation(ds)
     assert len(fig.axes) == 3
     ds2 = simulate("tanh", 1.3, 0.2, X, width=50, depth=5, n_seeds=2, rng=1, gradients=False)
-    assert len(sigprop.plot_simulation(ds2).axes) == 2
+    assert len(sigprop.networks.plot_simulation(ds2).axes) == 2
     import matplotlib.pyplot as plt
 
     plt.close("all")

@@ -7,7 +7,7 @@ import pytest
 from spec_tables import SPEC_24, SPEC_24_SW1
 
 import sigprop as sp
-from sigprop.init import kumar_gain
+from sigprop.networks.initializers import kumar_gain
 
 
 # T1 ------------------------------------------------------------------------
@@ -27,7 +27,7 @@ def test_t1_leaky_relu_eoc(beta):
 
 def test_t1_relu_fixed_point_statuses():
     r = sp.fixed_point("relu", [1.0, math.sqrt(2), math.sqrt(2), 1.5], [0.3, 0.0, 0.1, 0.0])
-    assert list(r.status_name) == ["converged", "marginal", "diverging", "diverging"]
+    assert list(r.status_name) == ["converged", "marginal", "divergent", "divergent"]
     assert r.q_star[0] == pytest.approx(0.09 / (1 - 0.5), rel=1e-15)
     assert np.isnan(r.q_star[1]) and np.isinf(r.q_star[2]) and np.isinf(r.q_star[3])
     assert r.chi1[0] == pytest.approx(0.5)
@@ -36,7 +36,7 @@ def test_t1_relu_fixed_point_statuses():
 
 # T2 ------------------------------------------------------------------------
 def test_t2_relu_cmap_on_eoc():
-    f0 = sp.cmap("relu", 0.0, 1.0, math.sqrt(2), 0.0)
+    f0 = sp.cmap("relu", 1.0, 0.0, math.sqrt(2), 0.0)
     assert f0 == pytest.approx(1 / math.pi, rel=1e-14)
     p = sp.propagate("relu", math.sqrt(2), 0.0, 29, 1.0, 0.3)
     # SPEC indexing: c^1 = 0.3, c^{l+1} = f(c^l): c^5 is 4 maps after c^1.
@@ -50,7 +50,7 @@ def test_t2_relu_cmap_closed_form():
     theta = np.arccos(c)
     expected = (np.sqrt(1 - c**2) + (np.pi - theta) * c) / np.pi
     np.testing.assert_allclose(
-        sp.cmap("relu", c, 1.0, math.sqrt(2), 0.0), expected, rtol=1e-14, atol=1e-15
+        sp.cmap("relu", 1.0, c, math.sqrt(2), 0.0), expected, rtol=1e-14, atol=1e-15
     )
 
 
@@ -139,7 +139,7 @@ def test_t7_silu_unstable_eoc_fixed_point():
     # iterating from just above the unstable point diverges, from just below reaches 0.194
     above = sp.fixed_point("silu", e.sigma_w[0], 0.2, q0=1.001 * e.q_star[0])
     below = sp.fixed_point("silu", e.sigma_w[0], 0.2, q0=0.999 * e.q_star[0])
-    assert above.status_name == "diverging"
+    assert above.status_name == "divergent"
     assert below.q_star == pytest.approx(fp.q_star, rel=1e-12)
 
 

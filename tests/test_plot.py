@@ -9,7 +9,8 @@ pytest.importorskip("xarray")
 
 import matplotlib.pyplot as plt  # noqa: E402
 
-from sigprop import plot as sp  # noqa: E402
+import sigprop  # noqa: E402
+from sigprop import plotting as sp  # noqa: E402
 from sigprop import scans as ss  # noqa: E402
 
 SB = np.linspace(0.0, 1.0, 6)
@@ -18,7 +19,7 @@ SW = np.linspace(0.5, 3.0, 8)
 
 @pytest.fixture(scope="module")
 def ds():
-    return ss.scan(["erf", "relu"], SB, SW, progress=False)
+    return ss.scan(["erf", "relu"], sigma_w=SW, sigma_b=SB, progress=False)
 
 
 @pytest.fixture(autouse=True)
@@ -59,7 +60,7 @@ def test_phase_diagram_grey_where_divergent(ds):
     fig = sp.phase_diagram(ds, "xi_c", activation="relu")
     ax = fig.axes[0]
     arr = ax.collections[0].get_array()
-    divergent = (ds.phase.sel(activation="relu").values == ss.PHASES.index("divergent")).T
+    divergent = (ds.phase.sel(activation="relu").values == sigprop.Phase.divergent).T
     assert divergent.any()
     assert np.all(np.ma.getmaskarray(arr).reshape(divergent.shape)[divergent])
     assert "ξ_c" in _colorbar_axes(fig, ax)[0].get_ylabel()
@@ -81,7 +82,7 @@ def test_phase_diagram_given_eoc_and_axes(ds):
 
 
 def test_phase_diagram_param_selection():
-    d = ss.scan("hard_tanh", SB, SW, params={"a": [0.5, 1.0]}, progress=False)
+    d = ss.scan("hard_tanh", sigma_w=SW, sigma_b=SB, params={"a": [0.5, 1.0]}, progress=False)
     fig = sp.phase_diagram(d, sel={"a": 1.0})
     _, y = next(ln for ln in fig.axes[0].get_lines() if ln.get_label() == "EOC").get_data()
     want = ss.eoc_curve("hard_tanh", SB).sigma_w.values[0, :, 0]

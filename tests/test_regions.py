@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
+from _regions_reference import count_linear_regions_reference
 
-from sigprop._regions_reference import count_linear_regions_reference
-from sigprop.regions import LinearRegions, count_linear_regions, relu_network_forward
+from sigprop.papers.milkert.regions import LinearRegions, count_linear_regions, relu_network_forward
 
 
 def random_network(rng, widths, sigma_w=1.4142135623730951, sigma_b=0.5):

@@ -3,8 +3,13 @@
 import numpy as np
 import pytest
 
-from sigprop.regions import count_linear_regions, relu_network_forward
-from sigprop.sawtooth import smooth_scales, triangle, triangle_composition, triangle_network
+from sigprop.papers.milkert.regions import count_linear_regions, relu_network_forward
+from sigprop.papers.milkert.sawtooth import (
+    smooth_scales,
+    triangle,
+    triangle_composition,
+    triangle_network,
+)
 
 
 def direct_sum(x, peaks, scales):

@@ -27,7 +27,7 @@ def _equal(a, b, names=None):
 
 @pytest.fixture(scope="module")
 def small():
-    return ss.scan(["relu", "erf", "hard_tanh"], SB, SW, progress=False)
+    return ss.scan(["relu", "erf", "hard_tanh"], sigma_w=SW, sigma_b=SB, progress=False)
 
 
 def test_dims_coords_and_attrs(small):
@@ -39,11 +39,13 @@ def test_dims_coords_and_attrs(small):
         assert small[n].dtype == np.float64
     assert small["phase"].dtype == np.int8 and small["status"].dtype == np.int8
     fm = small["phase"].attrs["flag_meanings"].split()
-    assert fm == ["not_computed", *ss.PHASES]
+    assert fm == [p.name for p in sorted(sigprop.Phase, key=int)]
     np.testing.assert_array_equal(small["phase"].attrs["flag_values"], np.arange(-1, len(fm) - 1))
-    assert small["status"].attrs["flag_meanings"].split() == ["not_computed", *sigprop.STATUS]
+    assert small["status"].attrs["flag_meanings"].split() == [
+        s.name for s in sorted(sigprop.Status, key=int)
+    ]
     assert small.attrs["sigprop_complete"] == 1
-    assert ss.NOT_COMPUTED == -1
+    assert sigprop.Status.not_computed == sigprop.Phase.not_computed == -1
     assert "standard deviations" in small.attrs["sigprop_conventions"]
     assert "sigma_w^2 / fan_in" in small.attrs["sigprop_conventions"]
     assert small.attrs["sigprop_version"] == sigprop.__version__
@@ -57,10 +59,10 @@ def test_relu_closed_form(small):
         r.q_star.values[ordered], (sb**2 / (1 - sw**2 / 2))[ordered], rtol=1e-13
     )
     np.testing.assert_allclose(r.chi1.values[ordered], (sw**2 / 2)[ordered], rtol=1e-14)
-    assert np.all(r.phase.values[ordered] == ss.PHASES.index("ordered"))
+    assert np.all(r.phase.values[ordered] == sigprop.Phase.ordered)
     assert np.all(np.isinf(r.q_star.values[~ordered]))
-    assert np.all(r.status.values[~ordered] == sigprop.STATUS.index("diverging"))
-    assert np.all(r.phase.values[~ordered] == ss.PHASES.index("divergent"))
+    assert np.all(r.status.values[~ordered] == sigprop.Status.divergent)
+    assert np.all(r.phase.values[~ordered] == sigprop.Phase.divergent)
     assert np.all(np.isnan(r.chi1.values[~ordered]))
 
 
@@ -87,7 +89,9 @@ def test_erf_closed_form(small):
 
 def test_hard_tanh_closed_form_and_param_dimension():
     a = np.array([0.5, 2.0])
-    ds = ss.scan("hard_tanh", SB, SW, params={"a": a}, with_correlation=False, progress=False)
+    ds = ss.scan(
+        "hard_tanh", sigma_w=SW, sigma_b=SB, params={"a": a}, correlation=False, progress=False
+    )
     assert ds["chi1"].dims == ("activation", "a", "sigma_b", "sigma_w")
     np.testing.assert_array_equal(ds["a"].values, a)
     sw = SW[None, None, :]
@@ -100,7 +104,7 @@ def test_hard_tanh_closed_form_and_param_dimension():
     )
     # scale covariance (SPEC 1.6): q*(sigma_b; a) = a^2 q*(sigma_b / a; 1), same chi1
     for i, ai in enumerate(a):
-        one = ss.scan("hard_tanh", SB / ai, SW, with_correlation=False, progress=False)
+        one = ss.scan("hard_tanh", sigma_w=SW, sigma_b=SB / ai, correlation=False, progress=False)
         np.testing.assert_allclose(q[i], ai**2 * one.q_star.values[0], rtol=1e-12)
         np.testing.assert_allclose(ds.chi1.values[0, i], one.chi1.values[0], rtol=1e-12, atol=1e-15)
 
@@ -111,7 +115,7 @@ def test_matches_fixed_point_and_phase(small):
         row = small.isel(activation=["relu", "erf", "hard_tanh"].index(name))
         for n in ("q_star", "chi1", "slope", "c_star", "chi_c", "xi_q", "xi_c", "beta_q"):
             np.testing.assert_array_equal(row[n].values, getattr(fp, n), err_msg=n)
-        names = np.asarray(ss.PHASES, dtype=object)[row.phase.values]
+        names = sigprop.outcomes.names(sigprop.Phase, row.phase.values)
         names[np.isin(names, ["marginal", "failed"])] = "unknown"
         np.testing.assert_array_equal(names, fp.phase)
 
@@ -120,8 +124,8 @@ def test_bitwise_identical_for_threads_and_chunking(small):
     for n_threads, chunk_cells in ((1, 1), (2, 4), (2, 7), (1, 1000)):
         other = ss.scan(
             ["relu", "erf", "hard_tanh"],
-            SB,
-            SW,
+            sigma_w=SW,
+            sigma_b=SB,
             n_threads=n_threads,
             chunk_cells=chunk_cells,
             progress=False,
@@ -130,42 +134,55 @@ def test_bitwise_identical_for_threads_and_chunking(small):
 
 
 def test_without_correlation_drops_variables():
-    ds = ss.scan("erf", SB, SW, with_correlation=False, progress=False)
+    ds = ss.scan("erf", sigma_w=SW, sigma_b=SB, correlation=False, progress=False)
     assert "c_star" not in ds and "chi_c" not in ds and "xi_c" not in ds
-    assert ds.attrs["with_correlation"] == 0
-    full = ss.scan("erf", SB, SW, progress=False)
+    assert ds.attrs["correlation"] == 0
+    full = ss.scan("erf", sigma_w=SW, sigma_b=SB, progress=False)
     _equal(ds, full, ["q_star", "chi1", "slope", "xi_q", "status", "phase"])
 
 
 @pytest.mark.parametrize("ext", ["nc", "zarr"])
 def test_streamed_file_reopens_identical(small, tmp_path, ext):
     path = tmp_path / f"scan.{ext}"
-    ds = ss.scan(["relu", "erf", "hard_tanh"], SB, SW, out=path, chunk_cells=3, progress=False)
+    ds = ss.scan(
+        ["relu", "erf", "hard_tanh"],
+        sigma_w=SW,
+        sigma_b=SB,
+        out=path,
+        chunk_cells=3,
+        progress=False,
+    )
     assert ds["chi1"].chunks is not None  # lazily opened (dask-backed)
     _equal(small, ds.load())
     assert ds["phase"].attrs["flag_meanings"] == small["phase"].attrs["flag_meanings"]
-    np.testing.assert_array_equal(ds["phase"].attrs["flag_values"], np.arange(-1, len(ss.PHASES)))
+    np.testing.assert_array_equal(
+        ds["phase"].attrs["flag_values"], [int(p) for p in sorted(sigprop.Phase, key=int)]
+    )
     assert ds.attrs["sigprop_complete"] == 1
     assert list(ds["activation"].values) == list(small["activation"].values)
     assert ds.attrs["sigprop_version"] == sigprop.__version__
     ds.close()
     # rewriting needs overwrite=True, then replaces the store
     with pytest.raises(FileExistsError, match="overwrite=True"):
-        ss.scan("relu", SB[:2], SW, out=path, progress=False)
-    again = ss.scan("relu", SB[:2], SW, out=path, progress=False, overwrite=True)
+        ss.scan("relu", sigma_w=SW, sigma_b=SB[:2], out=path, progress=False)
+    again = ss.scan("relu", sigma_w=SW, sigma_b=SB[:2], out=path, progress=False, overwrite=True)
     assert again.sizes["activation"] == 1 and again.sizes["sigma_b"] == 2
     again.close()
 
 
 def test_streamed_params_dimension(tmp_path):
-    kw = {"params": {"a": [0.5, 1.0]}, "with_correlation": False, "progress": False}
-    mem = ss.scan("hard_tanh", SB, SW, **kw)
-    disk = ss.scan("hard_tanh", SB, SW, out=tmp_path / "p.zarr", chunk_cells=2, **kw)
+    kw = {"params": {"a": [0.5, 1.0]}, "correlation": False, "progress": False}
+    mem = ss.scan("hard_tanh", sigma_w=SW, sigma_b=SB, **kw)
+    disk = ss.scan(
+        "hard_tanh", sigma_w=SW, sigma_b=SB, out=tmp_path / "p.zarr", chunk_cells=2, **kw
+    )
     _equal(mem, disk.load())
 
 
 def test_dask_chunks_match(small):
-    lazy = ss.scan(["relu", "erf", "hard_tanh"], SB, SW, chunks={"sigma_b": 2, "sigma_w": 3})
+    lazy = ss.scan(
+        ["relu", "erf", "hard_tanh"], sigma_w=SW, sigma_b=SB, chunks={"sigma_b": 2, "sigma_w": 3}
+    )
     assert lazy["chi1"].chunks == ((1, 1, 1), (2, 1), (3, 2))
     _equal(small, lazy.compute())
 
@@ -179,7 +196,11 @@ def test_dask_distributed_cluster_matches(small):
         distributed.Client(cluster) as client,
     ):
         lazy = ss.scan(
-            ["relu", "erf", "hard_tanh"], SB, SW, chunks={"sigma_b": 1, "sigma_w": 2}, n_threads=1
+            ["relu", "erf", "hard_tanh"],
+            sigma_w=SW,
+            sigma_b=SB,
+            chunks={"sigma_b": 1, "sigma_w": 2},
+            n_threads=1,
         )
         got = client.compute(lazy).result()
     _equal(small, got)
@@ -222,9 +243,9 @@ def test_eoc_curve_params_scale_covariance():
 def test_phase_codes():
     chi = np.array([0.5, 1.5, 1.0, np.nan, np.nan, 0.3, np.nan])
     st = np.array([0, 0, 0, 1, 2, 3, 0])
-    got = ss.phase_codes(chi, st)
+    got = sigprop.outcomes.phase_codes(chi, st)
     want = ["ordered", "chaotic", "edge", "divergent", "marginal", "failed", "failed"]
-    np.testing.assert_array_equal(got, [ss.PHASES.index(w) for w in want])
+    np.testing.assert_array_equal(got, [sigprop.Phase[w] for w in want])
     assert got.dtype == np.int8
 
 
@@ -236,7 +257,10 @@ def test_activation_labels_roundtrip():
     ):
         assert ss.activation_from_label(str(act)) == act
     ds = ss.scan(
-        [sigprop.activation("leaky_relu", negative_slope=0.2)], [0.5], [1.0], progress=False
+        [sigprop.activation("leaky_relu", negative_slope=0.2)],
+        sigma_w=[1.0],
+        sigma_b=[0.5],
+        progress=False,
     )
     assert list(ds.activation.values) == ["leaky_relu(negative_slope=0.2)"]
     # leaky relu: chi1 = sigma_w^2 (1 + s^2) / 2
@@ -247,40 +271,40 @@ def test_activation_labels_roundtrip():
 
 def test_progress_bar(capsys):
     pytest.importorskip("tqdm")
-    ss.scan("relu", SB, SW, progress=True, chunk_cells=5)
+    ss.scan("relu", sigma_w=SW, sigma_b=SB, progress=True, chunk_cells=5)
     assert "sigprop scan" in capsys.readouterr().err
-    ss.scan("relu", SB, SW)  # stderr is not a terminal under pytest: quiet
+    ss.scan("relu", sigma_w=SW, sigma_b=SB)  # stderr is not a terminal under pytest: quiet
     assert capsys.readouterr().err == ""
 
 
 def test_bad_arguments(tmp_path):
     with pytest.raises(ValueError, match="sigma_b"):
-        ss.scan("relu", [-0.1, 0.2], SW)
+        ss.scan("relu", sigma_w=SW, sigma_b=[-0.1, 0.2])
     with pytest.raises(ValueError, match="sigma_w"):
-        ss.scan("relu", SB, [[1.0, 2.0]])
+        ss.scan("relu", sigma_w=[[1.0, 2.0]], sigma_b=SB)
     with pytest.raises(ValueError, match="unknown activation"):
-        ss.scan("nope", SB, SW)
+        ss.scan("nope", sigma_w=SW, sigma_b=SB)
     with pytest.raises(ValueError, match="chunk_cells"):
-        ss.scan("relu", SB, SW, chunk_cells=0)
+        ss.scan("relu", sigma_w=SW, sigma_b=SB, chunk_cells=0)
     with pytest.raises(TypeError, match="n_threads"):
-        ss.scan("relu", SB, SW, n_threads=1.5)
+        ss.scan("relu", sigma_w=SW, sigma_b=SB, n_threads=1.5)
     with pytest.raises(ValueError, match=r"\.nc or \.zarr"):
-        ss.scan("relu", SB, SW, out=tmp_path / "x.csv")
+        ss.scan("relu", sigma_w=SW, sigma_b=SB, out=tmp_path / "x.csv")
     with pytest.raises(ValueError, match="either out or chunks"):
-        ss.scan("relu", SB, SW, out=tmp_path / "x.nc", chunks={"sigma_b": 1})
+        ss.scan("relu", sigma_w=SW, sigma_b=SB, out=tmp_path / "x.nc", chunks={"sigma_b": 1})
     with pytest.raises(ValueError, match="chunks"):
-        ss.scan("relu", SB, SW, chunks={"q": 1})
+        ss.scan("relu", sigma_w=SW, sigma_b=SB, chunks={"q": 1})
     with pytest.raises(ValueError, match="Activation object"):
-        ss.scan(sigprop.activation("hard_tanh", a=2), SB, SW, params={"a": [1.0]})
+        ss.scan(sigprop.activation("hard_tanh", a=2), sigma_w=SW, sigma_b=SB, params={"a": [1.0]})
     with pytest.raises(ValueError, match="unknown parameter"):
-        ss.scan("tanh", SB, SW, params={"a": [1.0]})
+        ss.scan("tanh", sigma_w=SW, sigma_b=SB, params={"a": [1.0]})
     with pytest.raises(ValueError, match="distinct"):
-        ss.scan(["relu", "relu"], SB, SW)
+        ss.scan(["relu", "relu"], sigma_w=SW, sigma_b=SB)
 
 
 def test_missing_dependency_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "xarray", None)
     with pytest.raises(ImportError, match=r"pip install 'sigprop\[scan\]'"):
-        ss.scan("relu", SB, SW)
+        ss.scan("relu", sigma_w=SW, sigma_b=SB)
     with pytest.raises(ImportError, match=r"sigprop\[scan\]"):
         ss.eoc_curve("relu", SB)

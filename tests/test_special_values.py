@@ -47,7 +47,7 @@ def test_elu_selu_bivariate_at_tiny_q(q):
 
 
 def test_issue_reproducers_are_finite():
-    assert np.isfinite(sp.cmap("elu", 0.5, 1e-100, 1.3, 1.0))
+    assert np.isfinite(sp.cmap("elu", 1e-100, 0.5, 1.3, 1.0))
     assert np.all(np.isfinite(sp.propagate("elu", 1.3, 0.1, 2, 1e-20, 0.5).c))
     K = sp.nngp_kernel("elu", [[1.0, 0.0], [1e-9, 1e-9]], 1.0, 0.0, depth=2)
     assert np.all(np.isfinite(K))

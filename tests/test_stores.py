@@ -20,6 +20,7 @@ import pytest
 import sigprop as sp
 from sigprop import cli
 from sigprop import scans as ss
+from sigprop.scans import _cells, _stores
 
 xr = pytest.importorskip("xarray")
 pytest.importorskip("h5netcdf")
@@ -51,7 +52,7 @@ def _interrupted_scan(path, sig, wait_s=1.0):
         sb, sw = np.linspace(1.4, 2.0, 15), np.linspace(2.05, 2.45, 40)
         sp.fixed_point("tanh", sw[::8], sb[::7, None], n_threads=1)  # builds the tables
         print("ready", flush=True)
-        ss.scan("tanh", sb, sw, n_threads=1, chunk_cells=20, progress=False,
+        ss.scan("tanh", sigma_w=sw, sigma_b=sb, n_threads=1, chunk_cells=20, progress=False,
                 out={str(path)!r})
         print("finished", flush=True)
         """
@@ -76,7 +77,7 @@ def _interrupted_scan(path, sig, wait_s=1.0):
 
 
 def _open(path):
-    return ss._open_store(xr, str(path), ss._store_format(str(path)))
+    return _stores.open_store(xr, str(path), _stores.store_format(str(path)))
 
 
 def _check_partial_store_is_honest(partial):
@@ -84,10 +85,10 @@ def _check_partial_store_is_honest(partial):
     ds.close()
     assert ds.attrs["sigprop_complete"] == 0
     st = ds["status"].values
-    missing = st == ss.NOT_COMPUTED
+    missing = st == sp.Status.not_computed
     assert 0 < missing.sum() < st.size, "interrupt mid-way: some cells done, some not"
-    assert np.all(ds["phase"].values[missing] == ss.NOT_COMPUTED)
-    assert np.all(ds["iterations"].values[missing] == ss.NOT_COMPUTED)
+    assert np.all(ds["phase"].values[missing] == sp.Status.not_computed)
+    assert np.all(ds["iterations"].values[missing] == sp.Status.not_computed)
     for n in ("q_star", "chi1", "c_star", "xi_c", "beta_q"):
         assert np.all(np.isnan(ds[n].values[missing])), n
     # the cells that are there are the right ones (spot check against fixed_point)
@@ -113,30 +114,31 @@ def test_sigint_mid_scan_leaves_honest_resumable_store(tmp_path, ext, monkeypatc
 
     # without resume/overwrite nothing is touched
     with pytest.raises(FileExistsError, match="resume=True"):
-        ss.scan("tanh", SB_LONG, SW_LONG, out=path, progress=False)
+        ss.scan("tanh", sigma_w=SW_LONG, sigma_b=SB_LONG, out=path, progress=False)
 
     # resume computes exactly the missing cells
     computed = []
-    real = ss._compute_cells
+    real = _stores.compute_cells
 
     def counting(*args, **kw):
         res = real(*args, **kw)
         computed.append(res["status"].size)
         return res
 
-    monkeypatch.setattr(ss, "_compute_cells", counting)
-    ds = ss.scan("tanh", SB_LONG, SW_LONG, out=path, resume=True, progress=False)
+    monkeypatch.setattr(_stores, "compute_cells", counting)
+    monkeypatch.setattr(_cells, "compute_cells", counting)  # inside compute_block
+    ds = ss.scan("tanh", sigma_w=SW_LONG, sigma_b=SB_LONG, out=path, resume=True, progress=False)
     assert sum(computed) == n_missing
     assert path.exists() and not partial.exists()
     assert ds.attrs["sigprop_complete"] == 1
-    assert np.all(ds["status"].values != ss.NOT_COMPUTED)
+    assert np.all(ds["status"].values != sp.Status.not_computed)
     b, w = 10, 25
     fp = sp.fixed_point("tanh", SW_LONG[w], SB_LONG[b])
     assert ds["c_star"].values[0, b, w] == fp.c_star
     ds.close()
     # resuming a complete store with the same grid computes nothing
     computed.clear()
-    ss.scan("tanh", SB_LONG, SW_LONG, out=path, resume=True, progress=False).close()
+    ss.scan("tanh", sigma_w=SW_LONG, sigma_b=SB_LONG, out=path, resume=True, progress=False).close()
     assert computed == []
 
 
@@ -151,7 +153,7 @@ def test_sigterm_mid_nc_scan_keeps_computed_cells(tmp_path):
 @pytest.mark.parametrize("ext", ["nc", "zarr"])
 def test_failed_rerun_does_not_destroy_a_good_result(tmp_path, ext, monkeypatch):
     path = tmp_path / f"d.{ext}"
-    good = ss.scan("relu", SB, SW, out=path, progress=False)
+    good = ss.scan("relu", sigma_w=SW, sigma_b=SB, out=path, progress=False)
     ref = good.load()
     good.close()
     calls = []
@@ -160,9 +162,11 @@ def test_failed_rerun_does_not_destroy_a_good_result(tmp_path, ext, monkeypatch)
         calls.append(1)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(ss, "_compute_block", boom)
+    monkeypatch.setattr(_stores, "compute_block", boom)
     with pytest.raises(KeyboardInterrupt):
-        ss.scan("relu", SB, SW, out=path, progress=False, overwrite=True, chunk_cells=2)
+        ss.scan(
+            "relu", sigma_w=SW, sigma_b=SB, out=path, progress=False, overwrite=True, chunk_cells=2
+        )
     assert calls
     again = _open(path).load()
     xr.testing.assert_identical(again, ref)
@@ -174,59 +178,65 @@ def test_refuses_to_delete_foreign_directories(tmp_path):
     d.mkdir()
     (d / "notes.txt").write_text("mine")
     with pytest.raises(ValueError, match="not a store written by sigprop"):
-        ss.scan("relu", SB, SW, out=d, overwrite=True, progress=False)
+        ss.scan("relu", sigma_w=SW, sigma_b=SB, out=d, overwrite=True, progress=False)
     assert (d / "notes.txt").read_text() == "mine"
     # a sigprop store with a foreign subfolder is refused too
     s = tmp_path / "s.zarr"
-    ss.scan("relu", SB, SW, out=s, progress=False).close()
+    ss.scan("relu", sigma_w=SW, sigma_b=SB, out=s, progress=False).close()
     (s / "extra").mkdir()
     (s / "extra" / "keep.txt").write_text("x")
     with pytest.raises(ValueError, match="not a store written by sigprop"):
-        ss.scan("relu", SB, SW, out=s, overwrite=True, progress=False)
+        ss.scan("relu", sigma_w=SW, sigma_b=SB, out=s, overwrite=True, progress=False)
     assert (s / "extra" / "keep.txt").exists()
     # a foreign .nc file
     f = tmp_path / "f.nc"
     f.write_bytes(b"not netcdf")
     with pytest.raises(ValueError, match="not a store written by sigprop"):
-        ss.scan("relu", SB, SW, out=f, overwrite=True, progress=False)
+        ss.scan("relu", sigma_w=SW, sigma_b=SB, out=f, overwrite=True, progress=False)
     assert f.read_bytes() == b"not netcdf"
 
 
 @pytest.mark.parametrize("ext", ["nc", "zarr"])
 def test_paths_one_behaviour(tmp_path, ext):
     with pytest.raises(FileNotFoundError, match="does not exist"):
-        ss.scan("relu", SB, SW, out=tmp_path / "missing" / f"d.{ext}", progress=False)
+        ss.scan(
+            "relu", sigma_w=SW, sigma_b=SB, out=tmp_path / "missing" / f"d.{ext}", progress=False
+        )
     assert not (tmp_path / "missing").exists()
-    ds = ss.scan("relu", SB, SW, out=os.fsencode(tmp_path / f"b.{ext}"), progress=False)
+    ds = ss.scan(
+        "relu", sigma_w=SW, sigma_b=SB, out=os.fsencode(tmp_path / f"b.{ext}"), progress=False
+    )
     assert ds.sizes["sigma_w"] == SW.size
     ds.close()
     with pytest.raises(TypeError, match="out must be a path"):
-        ss.scan("relu", SB, SW, out=3.5, progress=False)
+        ss.scan("relu", sigma_w=SW, sigma_b=SB, out=3.5, progress=False)
 
 
 def test_paths_wrong_kind(tmp_path):
     (tmp_path / "dir.nc").mkdir()
     with pytest.raises(IsADirectoryError, match="is a directory"):
-        ss.scan("relu", SB, SW, out=tmp_path / "dir.nc", progress=False)
+        ss.scan("relu", sigma_w=SW, sigma_b=SB, out=tmp_path / "dir.nc", progress=False)
     (tmp_path / "file.zarr").write_text("x")
     with pytest.raises(NotADirectoryError, match="is a file"):
-        ss.scan("relu", SB, SW, out=tmp_path / "file.zarr", progress=False)
+        ss.scan("relu", sigma_w=SW, sigma_b=SB, out=tmp_path / "file.zarr", progress=False)
 
 
 def test_resume_refuses_another_scan(tmp_path, monkeypatch):
     path = tmp_path / "d.zarr"
-    monkeypatch.setattr(ss, "_compute_block", lambda *a, **k: (_ for _ in ()).throw(OSError()))
+    monkeypatch.setattr(_stores, "compute_block", lambda *a, **k: (_ for _ in ()).throw(OSError()))
     with pytest.raises(OSError):
-        ss.scan("relu", SB, SW, out=path, progress=False)
+        ss.scan("relu", sigma_w=SW, sigma_b=SB, out=path, progress=False)
     monkeypatch.undo()
     with pytest.raises(ValueError, match="another sigma_w grid"):
-        ss.scan("relu", SB, SW[:2], out=path, resume=True, progress=False)
+        ss.scan("relu", sigma_w=SW[:2], sigma_b=SB, out=path, resume=True, progress=False)
     with pytest.raises(ValueError, match="activations"):
-        ss.scan("erf", SB, SW, out=path, resume=True, progress=False)
+        ss.scan("erf", sigma_w=SW, sigma_b=SB, out=path, resume=True, progress=False)
     with pytest.raises(ValueError, match="overwrite=True or resume=True"):
-        ss.scan("relu", SB, SW, out=path, resume=True, overwrite=True)
-    full = ss.scan("relu", SB, SW, out=path, resume=True, progress=False)
-    xr.testing.assert_equal(full.load().drop_attrs(), ss.scan("relu", SB, SW).drop_attrs())
+        ss.scan("relu", sigma_w=SW, sigma_b=SB, out=path, resume=True, overwrite=True)
+    full = ss.scan("relu", sigma_w=SW, sigma_b=SB, out=path, resume=True, progress=False)
+    xr.testing.assert_equal(
+        full.load().drop_attrs(), ss.scan("relu", sigma_w=SW, sigma_b=SB).drop_attrs()
+    )
 
 
 @pytest.mark.parametrize("ext", ["nc", "zarr"])
@@ -240,10 +250,10 @@ def test_nans_are_canonical(tmp_path, ext):
     )
     assert np.signbit(raw[np.isnan(raw)]).any(), "no -NaN left to canonicalise"
     canon = np.float64(np.nan).tobytes()
-    mem = ss.scan("relu", sb, sw)
-    disk = ss.scan("relu", sb, sw, out=tmp_path / f"d.{ext}", progress=False).load()
+    mem = ss.scan("relu", sigma_w=sw, sigma_b=sb)
+    disk = ss.scan("relu", sigma_w=sw, sigma_b=sb, out=tmp_path / f"d.{ext}", progress=False).load()
     for ds in (mem, disk):
-        for n in ss._FLOAT_VARS:
+        for n in _cells.FLOAT_VARS:
             v = ds[n].values
             assert {x.tobytes() for x in v[np.isnan(v)]} <= {canon}, n
     assert mem["beta_q"].values.tobytes() == disk["beta_q"].values.tobytes()
@@ -252,7 +262,7 @@ def test_nans_are_canonical(tmp_path, ext):
 def test_labels_round_trip_exactly():
     a1 = sp.activation("elu", alpha=0.5)
     a2 = sp.activation("elu", alpha=0.5000001)
-    ds = ss.scan([a1, a2], [0.1], [1.0])
+    ds = ss.scan([a1, a2], sigma_w=[1.0], sigma_b=[0.1])
     labels = [str(x) for x in ds["activation"].values]
     assert labels == ["elu(alpha=0.5)", "elu(alpha=0.5000001)"]
     for a in (a1, a2, sp.activation("leaky_relu", negative_slope=0.1 + 0.2)):

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 import sigprop
-from sigprop.network import correlated_inputs
+from sigprop.networks import correlated_inputs
 
 torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
-import sigprop.torch as sptorch  # noqa: E402
+import sigprop.networks.torch_init as sptorch  # noqa: E402
 
 
 def _mlp(widths, act=nn.Tanh):
@@ -28,7 +28,7 @@ def test_weight_and_bias_std():
     net = _mlp([400, 600, 600, 300])
     gen = torch.Generator().manual_seed(0)
     assert sptorch.init_(net, "tanh", sigma_b=0.2, generator=gen) is net
-    sw = sigprop.eoc_sigma_w("tanh", 0.2)
+    sw = sigprop.networks.eoc_sigma_w("tanh", 0.2)
     linears = [m for m in net if isinstance(m, nn.Linear)]
     for lin in linears:
         w = lin.weight.detach().numpy().astype(float)
@@ -52,7 +52,7 @@ def test_generator_reproducible_and_schemes():
 def test_forward_q_matches_theory():
     # q^l of torch's forward pass (tanh, EOC at sigma_b = 0.2) against the maps.
     width, depth, seeds = 800, 8, 6
-    sw = sigprop.eoc_sigma_w("tanh", 0.2)
+    sw = sigprop.networks.eoc_sigma_w("tanh", 0.2)
     X = correlated_inputs(8, width, 1.0, 0.5, sw, 0.2, rng=0)
     prop = sigprop.propagate("tanh", sw, 0.2, depth - 1, 1.0, 0.5)
     per_seed = np.empty((seeds, depth))

@@ -5,9 +5,14 @@ import itertools
 import numpy as np
 import pytest
 
-from sigprop.regions import count_linear_regions
-from sigprop.sawtooth import network_from_ratios, smooth_scales, triangle, triangle_network
-from sigprop.training import (
+from sigprop.papers.milkert.regions import count_linear_regions
+from sigprop.papers.milkert.sawtooth import (
+    network_from_ratios,
+    smooth_scales,
+    triangle,
+    triangle_network,
+)
+from sigprop.papers.milkert.training import (
     Adam,
     _tied_loss_and_gradients,
     fit_kaiming,

@@ -102,11 +102,11 @@ def test_parameter_out_of_range(name, params, pattern):
 
 def test_linear_region_validates_a_and_tail():
     with pytest.raises(ValueError, match=r"parameter a of hard_tanh must be > 0, got -1\.0"):
-        sp.linear_region(-1.0)
+        sp.theory.linear_region(-1.0)
     with pytest.raises(ValueError, match=r"parameter a of linear_region_tanh must be > 0"):
-        sp.linear_region(0.0, tail="tanh")
+        sp.theory.linear_region(0.0, tail="tanh")
     with pytest.raises(ValueError, match="unknown tail 'cubic'; choose one of clip, tanh, floor"):
-        sp.linear_region(1.0, tail="cubic")
+        sp.theory.linear_region(1.0, tail="cubic")
 
 
 @pytest.mark.parametrize(
@@ -144,13 +144,13 @@ NONNEGATIVE_ARGS = [
     ("q", lambda v: sp.qmap("tanh", v, 1.0, 0.1)),
     ("sigma_w", lambda v: sp.qmap("tanh", 1.0, v, 0.1)),
     ("sigma_b", lambda v: sp.qmap("tanh", 1.0, 1.0, v)),
-    ("q", lambda v: sp.qmap_slope("tanh", v, 1.0)),
-    ("sigma_w", lambda v: sp.qmap_slope("tanh", 1.0, v)),
+    ("q", lambda v: sp.theory.qmap_slope("tanh", v, 1.0)),
+    ("sigma_w", lambda v: sp.theory.qmap_slope("tanh", 1.0, v)),
     ("q", lambda v: sp.chi1("tanh", v, 1.0)),
     ("sigma_w", lambda v: sp.chi1("tanh", 1.0, v)),
-    ("q", lambda v: sp.cmap("tanh", 0.5, v, 1.0, 0.1)),
-    ("sigma_w", lambda v: sp.cmap("tanh", 0.5, 1.0, v, 0.1)),
-    ("sigma_b", lambda v: sp.cmap("tanh", 0.5, 1.0, 1.0, v)),
+    ("q", lambda v: sp.cmap("tanh", v, 0.5, 1.0, 0.1)),
+    ("sigma_w", lambda v: sp.cmap("tanh", 1.0, 0.5, v, 0.1)),
+    ("sigma_b", lambda v: sp.cmap("tanh", 1.0, 0.5, 1.0, v)),
     ("q1", lambda v: sp.covmap("tanh", v, 1.0, 0.5, 1.0, 0.1)),
     ("q2", lambda v: sp.covmap("tanh", 1.0, v, 0.5, 1.0, 0.1)),
     ("sigma_w", lambda v: sp.covmap("tanh", 1.0, 1.0, 0.5, v, 0.1)),
@@ -198,7 +198,7 @@ def test_non_finite_value_raises(name, call, bad):
 CORRELATION_ARGS = [
     ("c", lambda v: sp.bivariate_expectation("tanh", 1.0, 2.0, v)),
     ("c", lambda v: sp.bivariate_expectation("tanh", 1.0, 2.0, v, derivative=1)),
-    ("c", lambda v: sp.cmap("tanh", v, 1.0, 1.0, 0.1)),
+    ("c", lambda v: sp.cmap("tanh", 1.0, v, 1.0, 0.1)),
     ("c", lambda v: sp.covmap("tanh", 1.0, 2.0, v, 1.0, 0.1)),
     ("c0", lambda v: sp.propagate("tanh", 1.0, 0.1, 2, 1.0, c0=v)),
 ]
@@ -229,9 +229,9 @@ def test_correlation_endpoints_accepted(name, call):
 
 def test_cmap_needs_positive_q():
     with pytest.raises(ValueError, match=r"q must be > 0 for the correlation map, got 0\.0"):
-        sp.cmap("tanh", 0.5, 0.0, 1.0, 0.1)
+        sp.cmap("tanh", 0.0, 0.5, 1.0, 0.1)
     with pytest.raises(ValueError, match="q must be > 0"):
-        sp.cmap("tanh", 0.5, [1.0, 0.0], 1.0, 0.1)
+        sp.cmap("tanh", [1.0, 0.0], 0.5, 1.0, 0.1)
 
 
 # ---------------------------------------------------------------------------
@@ -261,8 +261,8 @@ ARRAY_ARGS = [
     ("q", lambda v: sp.qmap("relu", v, 1.0, 0.1)),
     ("sigma_w", lambda v: sp.qmap("relu", 1.0, v, 0.1)),
     ("sigma_b", lambda v: sp.qmap("relu", 1.0, 1.0, v)),
-    ("c", lambda v: sp.cmap("relu", v, 1.0, 1.0, 0.1)),
-    ("q", lambda v: sp.cmap("relu", 0.5, v, 1.0, 0.1)),
+    ("c", lambda v: sp.cmap("relu", 1.0, v, 1.0, 0.1)),
+    ("q", lambda v: sp.cmap("relu", v, 0.5, 1.0, 0.1)),
     ("q1", lambda v: sp.covmap("relu", v, 1.0, 0.5, 1.0, 0.1)),
     ("sigma_w", lambda v: sp.fixed_point("relu", v, 0.1)),
     ("sigma_b", lambda v: sp.fixed_point("relu", 1.0, v)),
@@ -372,9 +372,9 @@ THREADED = [
     ("gaussian_moments", lambda n: sp.gaussian_moments("tanh", [0.5, 1.0], n_threads=n)),
     ("bivariate", lambda n: sp.bivariate_expectation("erf", 1.0, [1.0, 2.0], 0.3, n_threads=n)),
     ("qmap", lambda n: sp.qmap("tanh", 1.0, 1.0, 0.1, n_threads=n)),
-    ("qmap_slope", lambda n: sp.qmap_slope("tanh", 1.0, 1.0, n_threads=n)),
+    ("qmap_slope", lambda n: sp.theory.qmap_slope("tanh", 1.0, 1.0, n_threads=n)),
     ("chi1", lambda n: sp.chi1("tanh", 1.0, 1.0, n_threads=n)),
-    ("cmap", lambda n: sp.cmap("erf", 0.3, 1.0, 1.0, 0.1, n_threads=n)),
+    ("cmap", lambda n: sp.cmap("erf", 1.0, 0.3, 1.0, 0.1, n_threads=n)),
     ("covmap", lambda n: sp.covmap("erf", 1.0, 2.0, 0.3, 1.0, 0.1, n_threads=n)),
     ("propagate", lambda n: sp.propagate("erf", 1.0, 0.1, 2, 1.0, n_threads=n)),
     ("nngp_kernel", lambda n: sp.nngp_kernel("erf", X2, 1.0, 0.1, 2, n_threads=n)),
@@ -439,7 +439,7 @@ def test_broadcasting_qmap_family():
     sw = np.array([0.5, 1.0, 1.5, 2.0])
     for f in (
         lambda: sp.qmap("tanh", q, sw, 0.2),
-        lambda: sp.qmap_slope("tanh", q, sw),
+        lambda: sp.theory.qmap_slope("tanh", q, sw),
         lambda: sp.chi1("tanh", q, sw),
     ):
         out = f()
@@ -459,9 +459,9 @@ def test_broadcasting_bivariate_and_covmap():
     cov = sp.covmap("tanh", q1, 2.0, c, 1.2, np.array([0.0, 0.1, 0.2, 0.3]))
     assert cov.shape == (3, 4)
     assert cov[1, 2] == sp.covmap("tanh", 1.0, 2.0, 0.3, 1.2, 0.2)
-    cm = sp.cmap("tanh", c, q1, 1.2, 0.1)
+    cm = sp.cmap("tanh", q1, c, 1.2, 0.1)
     assert cm.shape == (3, 4)
-    assert cm[0, 3] == sp.cmap("tanh", 1.0, 0.5, 1.2, 0.1)
+    assert cm[0, 3] == sp.cmap("tanh", 0.5, 1.0, 1.2, 0.1)
 
 
 def test_broadcasting_moments_fixed_point_eoc_propagate():
@@ -499,9 +499,9 @@ def _is_numpy_scalar(x):
 def test_scalar_in_numpy_scalar_out():
     outs = [
         sp.qmap("tanh", 1.0, 1.0, 0.1),
-        sp.qmap_slope("tanh", 1.0, 1.0),
+        sp.theory.qmap_slope("tanh", 1.0, 1.0),
         sp.chi1("tanh", 1.0, 1.0),
-        sp.cmap("tanh", 0.5, 1.0, 1.0, 0.1),
+        sp.cmap("tanh", 1.0, 0.5, 1.0, 0.1),
         sp.covmap("tanh", 1.0, 2.0, 0.5, 1.0, 0.1),
         sp.bivariate_expectation("tanh", 1.0, 2.0, 0.5),
         sp.bivariate_expectation("tanh", 1.0, 2.0, 0.5, derivative=1),
@@ -510,7 +510,7 @@ def test_scalar_in_numpy_scalar_out():
         *sp.gaussian_moments("tanh", 1.0),
         *(
             getattr(sp.fixed_point("erf", 1.5, 0.1), k)
-            for k in sp.FixedPointResult.__dataclass_fields__
+            for k in sp.theory.FixedPointResult.__dataclass_fields__
         ),
         sp.fixed_point("erf", 1.5, 0.1).phase,
     ]

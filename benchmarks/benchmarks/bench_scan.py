@@ -43,7 +43,7 @@ class ScanRate:
     def setup(self, activation, correlation):
         self.scan = _scan_module()
         self.scan.scan(
-            activation, SCAN_SIGMA_B, SCAN_SIGMA_W, with_correlation=correlation,
+            activation, sigma_w=SCAN_SIGMA_W, sigma_b=SCAN_SIGMA_B, correlation=correlation,
             n_threads=1, progress=False,
         )  # fmt: skip
 
@@ -51,9 +51,9 @@ class ScanRate:
         return best_rate(
             lambda: self.scan.scan(
                 activation,
-                SCAN_SIGMA_B,
-                SCAN_SIGMA_W,
-                with_correlation=correlation,
+                sigma_w=SCAN_SIGMA_W,
+                sigma_b=SCAN_SIGMA_B,
+                correlation=correlation,
                 n_threads=1,
                 progress=False,
             ),
@@ -74,7 +74,11 @@ class ScanTime:
 
     def time_scan(self, activation):
         self.scan.scan(
-            activation, SCAN_SIGMA_B, SCAN_SIGMA_W, with_correlation=False, progress=False
+            activation,
+            sigma_w=SCAN_SIGMA_W,
+            sigma_b=SCAN_SIGMA_B,
+            correlation=False,
+            progress=False,
         )
 
 
@@ -110,9 +114,9 @@ class StreamedScanMemory:
         out = None if output == "memory" else os.path.join(self.dir, f"scan.{output}")
         ds = self.scan.scan(
             "relu",
-            STREAM_SIGMA_B,
-            STREAM_SIGMA_W,
-            with_correlation=False,
+            sigma_w=STREAM_SIGMA_W,
+            sigma_b=STREAM_SIGMA_B,
+            correlation=False,
             chunk_cells=1 << 16,
             progress=False,
             out=out,

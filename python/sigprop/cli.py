@@ -12,10 +12,10 @@ from typing import TextIO
 
 import numpy as np
 
-from .activations import activation
-from .eoc import EOC_KINDS, eoc
-from .init import kumar_gain
-from .meanfield import fixed_point
+from .networks.initializers import kumar_gain
+from .theory.activations import activation
+from .theory.edge_of_chaos import EOC_KINDS, eoc
+from .theory.fixed_points import fixed_point
 
 _DEMO_ACTIVATIONS = ("tanh", "erf", "elu", "selu", "silu", "gelu", "sigmoid", "softplus", "relu")
 _DEMO_SIGMA_B = (0.0, 0.05, 0.2, 0.5, 1.0)
@@ -77,7 +77,7 @@ def demo(out=None) -> int:
 
 def gains(sigma_b: Sequence[float] = (0.0,), out=None) -> int:
     """Print where torch.nn.init.calculate_gain's gains sit and the EOC sigma_w instead."""
-    from .init import gain_table
+    from .networks.initializers import gain_table
 
     w = (sys.stdout if out is None else out).write
     w("torch.nn.init.calculate_gain as sigma_w (weights N(0, gain^2/fan_in)), biases N(0, sb^2)\n")
@@ -139,7 +139,7 @@ def _parse_params(items: Sequence[str] | None) -> dict[str, np.ndarray] | None:
 
 
 def _activations(names: Sequence[str]) -> list:
-    from .scans import activation_from_label
+    from .scans.labels import activation_from_label
 
     return [activation_from_label(n) for n in names]
 
@@ -198,7 +198,8 @@ def _add_scan_parser(sub) -> None:
 
 def cmd_scan(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """``sigprop scan``: stream a scan to a file and print a summary."""
-    from .scans import PHASES, scan
+    from .outcomes import Phase
+    from .scans.grid_scan import scan
 
     out = sys.stdout if out is None else out
     t0 = time.perf_counter()
@@ -208,10 +209,10 @@ def cmd_scan(args: argparse.Namespace, out: TextIO | None = None) -> int:
     acts = args.activations if params else _activations(args.activations)
     ds = scan(
         acts,
-        sb,
-        sw,
+        sigma_w=sw,
+        sigma_b=sb,
         params=params,
-        with_correlation=not args.no_correlation,
+        correlation=not args.no_correlation,
         n_threads=args.threads,
         chunk_cells=args.chunk_cells,
         progress=False if args.quiet else None,
@@ -223,13 +224,15 @@ def cmd_scan(args: argparse.Namespace, out: TextIO | None = None) -> int:
         n = int(np.prod([ds.sizes[d] for d in ds["phase"].dims]))
         dt = time.perf_counter() - t0
         out.write(f"wrote {args.output}: {dict(ds.sizes)} = {n} cells in {dt:.2f} s\n")
-        counts = np.zeros(len(PHASES), dtype=np.int64)
+        phases = [p for p in Phase if p >= 0]
+        counts = np.zeros(len(phases), dtype=np.int64)
         rows = max(1, (1 << 22) // ds.sizes["sigma_w"])  # count in bounded memory
         for i in range(0, ds.sizes["sigma_b"], rows):
             block = np.asarray(ds["phase"].isel(sigma_b=slice(i, i + rows)).values)
-            counts += np.bincount(block.ravel(), minlength=len(PHASES))
+            counts += np.bincount(block.ravel()[block.ravel() >= 0], minlength=len(phases))
         out.write(
-            "phases: " + ", ".join(f"{p} {c}" for p, c in zip(PHASES, counts, strict=True) if c)
+            "phases: "
+            + ", ".join(f"{p.name} {c}" for p, c in zip(phases, counts, strict=True) if c)
         )
         out.write("\n")
     ds.close()
@@ -254,7 +257,7 @@ def _add_eoc_parser(sub) -> None:
 
 def cmd_eoc(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """``sigprop eoc``: print or save EOC curves."""
-    from .scans import eoc_curve
+    from .scans.eoc_curves import eoc_curve
 
     out = sys.stdout if out is None else out
     sb = parse_range(args.sigma_b, "--sigma-b")
@@ -279,28 +282,28 @@ def _save_dataset(ds, path: str, force: bool = False) -> None:
     An existing ``path`` is replaced only with ``force``, and only if it is a
     store sigprop wrote (a .csv file: any file).
     """
-    from .scans import (
-        _check_kind,
-        _partial_path,
-        _remove_store,
-        _require_sigprop_store,
-        _store_format,
+    from .scans._stores import (
+        check_store_kind,
+        partial_path,
+        remove_store,
+        require_sigprop_store,
+        store_format,
     )
 
     low = path.lower().rstrip("/\\")
-    fmt = "csv" if low.endswith(".csv") else _store_format(path, "output")
-    _check_kind(path, fmt, "output")
+    fmt = "csv" if low.endswith(".csv") else store_format(path, "output")
+    check_store_kind(path, fmt, "output")
     if os.path.exists(path):
         if not force:
             raise FileExistsError(f"output {path!r} exists; pass --force to replace it")
         if fmt != "csv":
-            _require_sigprop_store(path, fmt)
-    tmp = _partial_path(path)
+            require_sigprop_store(path, fmt)
+    tmp = partial_path(path)
     if os.path.exists(tmp):
         if fmt == "csv":
             os.remove(tmp)
         else:
-            _remove_store(tmp, fmt)
+            remove_store(tmp, fmt)
     if fmt == "zarr":
         ds.to_zarr(tmp, mode="w-", consolidated=False)
     elif fmt == "csv":
@@ -308,14 +311,14 @@ def _save_dataset(ds, path: str, force: bool = False) -> None:
     else:
         ds.to_netcdf(tmp, engine="h5netcdf")
     if os.path.isdir(path):
-        _remove_store(path, fmt)
+        remove_store(path, fmt)
     os.replace(tmp, path)
 
 
 def _open_scan(path: str):
-    from .scans import _need
+    from ._optional import need
 
-    xr = _need("xarray", "sigprop plot")
+    xr = need("xarray", "sigprop plot")
     if path.lower().rstrip("/").endswith(".zarr"):
         return xr.open_zarr(path, consolidated=False)
     return xr.open_dataset(path, engine="h5netcdf")
@@ -344,8 +347,9 @@ def cmd_plot(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """``sigprop plot``: write a phase-diagram or EOC figure."""
     import os
 
-    from .plot import _mpl, eoc_curves, phase_diagram
-    from .scans import eoc_curve, scan
+    from .plotting import _mpl, eoc_curves, phase_diagram
+    from .scans.eoc_curves import eoc_curve
+    from .scans.grid_scan import scan
 
     out = sys.stdout if out is None else out
     _, plt = _mpl()
@@ -371,10 +375,10 @@ def cmd_plot(args: argparse.Namespace, out: TextIO | None = None) -> int:
             acts = names if params else _activations(names)
             ds = scan(
                 acts,
-                sb,
-                parse_range(args.sigma_w, "--sigma-w"),
+                sigma_w=parse_range(args.sigma_w, "--sigma-w"),
+                sigma_b=sb,
                 params=params,
-                with_correlation=args.variable in ("xi_c", "c_star", "chi_c"),
+                correlation=args.variable in ("xi_c", "c_star", "chi_c"),
                 n_threads=args.threads,
                 progress=False if args.quiet else None,
             )

@@ -1,6 +1,6 @@
 """Activations with a linear region around 0 (Murray, Abrol, Tanner; SPEC 2).
 
-phi(x) = x on [-a, a] (``sigprop.linear_region(a, tail)``: hard tanh, tanh
+phi(x) = x on [-a, a] (``sigprop.theory.linear_region(a, tail)``: hard tanh, tanh
 tails, or max(x, -a)). With pre-activation variance q a fraction
 P(|h| < a) = erf(a / sqrt(2 q)) of the units is linear, so with sigma_w near 1,
 chi1 -> 1 and the correlation map -> the identity as a / sqrt(q*) grows; and
@@ -19,10 +19,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._validation import as_float_array, check_finite, positive_int, real_scalar, sigma
-from .activations import linear_region
-from .eoc import eoc
-from .meanfield import chi1, fixed_point, propagate
+from .._validation import as_float_array, check_finite, positive_int, real_scalar, sigma
+from ..theory.activations import linear_region
+from ..theory.edge_of_chaos import eoc
+from ..theory.fixed_points import fixed_point
+from ..theory.kernels import propagate
+from ..theory.maps import chi1
 
 __all__ = ["HalfWidth", "LinearRegionTable", "linear_region_table", "min_half_width"]
 
@@ -87,7 +89,7 @@ def linear_region_table(ratio, *, a: float = 1.0, tail: str = "clip") -> LinearR
         Half-width of the linear region, in [1e-100, 1e100] (for hard tanh the
         results, scaled as q / a^2, do not depend on it).
     tail : {"clip", "tanh", "floor"}
-        Shape outside [-a, a], see :func:`sigprop.linear_region`.
+        Shape outside [-a, a], see :func:`sigprop.theory.linear_region`.
 
     Returns
     -------
@@ -159,7 +161,7 @@ def min_half_width(
         Tolerance, > 0.
     criterion : {"chi1", "correlation"}
     tail : {"clip", "tanh", "floor"}
-        Shape outside [-a, a], see :func:`sigprop.linear_region`.
+        Shape outside [-a, a], see :func:`sigprop.theory.linear_region`.
     sigma_w : float
         Weight standard deviation (W ~ N(0, sigma_w^2 / fan_in)).
     depth : int

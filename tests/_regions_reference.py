@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .regions import LinearRegions, _assemble, _check_network, _check_point
+from sigprop.papers.milkert.regions import LinearRegions, _assemble, _check_network, _check_point
 
 
 def walk_reference(

@@ -9,8 +9,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .activations import Activation, resolve
-from .init import init_sigma_w
+from ..theory.activations import Activation, resolve
+from .initializers import init_sigma_w
 
 __all__ = ["init_"]
 
@@ -79,7 +79,7 @@ def init_(
     if not isinstance(module, torch.nn.Module):
         raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
     act = resolve(activation)
-    from .init import _scalar_sigma
+    from .initializers import _scalar_sigma
 
     sb = _scalar_sigma(sigma_b, "sigma_b")
     linears = [m for m in module.modules() if isinstance(m, torch.nn.Linear)]

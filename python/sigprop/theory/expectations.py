@@ -14,8 +14,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import _core
-from ._validation import correlation, int_choice, resolve_n_threads, scalar_or_array, variance
+from .. import _core
+from .._validation import correlation, int_choice, resolve_n_threads, scalar_or_array, variance
 from .activations import Activation, resolve
 
 __all__ = ["AccuracyWarning", "Moments", "bivariate_expectation", "gaussian_moments"]

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import positive_int
-from .activations import Activation, resolve
-from .activations import activation as _make_activation
+from .._validation import positive_int
+from ..theory.activations import Activation, resolve
+from ..theory.activations import activation as _make_activation
 
 __all__ = [
     "SCHEMES",
@@ -115,10 +115,10 @@ def eoc_sigma_w(activation: str | Activation, sigma_b: float = 0.0) -> float:
     Examples
     --------
     >>> import sigprop
-    >>> round(sigprop.eoc_sigma_w("tanh", 0.2), 8)
+    >>> round(sigprop.networks.eoc_sigma_w("tanh", 0.2), 8)
     1.30414584
     """
-    from .eoc import eoc
+    from ..theory.edge_of_chaos import eoc
 
     sb = _scalar_sigma(sigma_b, "sigma_b")
     act = resolve(activation)
@@ -152,7 +152,7 @@ def he_gain(activation: str | Activation) -> float:
 
 
 def _scalar_sigma(value, name: str) -> float:
-    from ._validation import sigma
+    from .._validation import sigma
 
     arr = sigma(value, name)
     if arr.ndim != 0:
@@ -266,7 +266,7 @@ def initialize(
     ValueError
         For bad widths, an unknown scheme or distribution, or no EOC at sigma_b.
     """
-    from .network import _orthogonal, _positive_int, _rng
+    from .random_networks import _orthogonal, _positive_int, _rng
 
     if isinstance(widths, np.ndarray):
         widths = widths.tolist()
@@ -326,7 +326,8 @@ class GainRow:
         Limiting variance (inf: diverges; NaN: marginal, every q is fixed).
     chi1 : float
     phase : str
-        "ordered", "chaotic", "edge", "divergent" or "unknown".
+        the :class:`sigprop.Phase` name: "ordered", "chaotic", "edge", "divergent",
+        "marginal" or "failed".
     xi_c : float
         Correlation depth scale -1/ln chi_c (inf on the edge).
     eoc_sigma_w : float
@@ -365,8 +366,8 @@ def gain_table(sigma_b: float = 0.0) -> list[GainRow]:
     -------
     list of GainRow
     """
-    from .eoc import eoc
-    from .meanfield import fixed_point
+    from ..theory.edge_of_chaos import eoc
+    from ..theory.fixed_points import fixed_point
 
     sb = _scalar_sigma(sigma_b, "sigma_b")
     rows = []

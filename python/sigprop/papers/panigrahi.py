@@ -19,10 +19,10 @@ import math
 
 import numpy as np
 
-from ._validation import as_float_array, check_finite, data_matrix, positive_int
-from .activations import Activation, resolve
-from .expectations import bivariate_expectation, gaussian_moments
-from .hermite import hermite_coefficients
+from .._validation import as_float_array, check_finite, data_matrix, positive_int
+from ..theory.activations import Activation, resolve
+from ..theory.expectations import bivariate_expectation, gaussian_moments
+from ..theory.hermite import hermite_coefficients
 
 __all__ = ["GRAM_METHODS", "gram_finite", "gram_infinite", "half_circle", "min_eigenvalue"]
 
@@ -107,10 +107,11 @@ def gram_infinite(
 
     Examples
     --------
-    >>> import numpy as np, sigprop
+    >>> import numpy as np
+    >>> from sigprop.papers import panigrahi as pan
     >>> th = np.pi * np.arange(10) / 10
     >>> X = np.stack([np.cos(th), np.sin(th)], axis=1)
-    >>> float(np.round(sigprop.min_eigenvalue(sigprop.gram_infinite("relu", X)), 5))
+    >>> float(np.round(pan.min_eigenvalue(pan.gram_infinite("relu", X)), 5))
     0.02633
     """
     act = resolve(activation)

@@ -40,11 +40,11 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._validation import as_float_array, check_finite, positive_int, sigma
-from .activations import Activation, resolve
-from .eoc import eoc
-from .expectations import bivariate_expectation, gaussian_moments
-from .hermite import hermite_coefficients
+from .._validation import as_float_array, check_finite, positive_int, sigma
+from ..theory.activations import Activation, resolve
+from ..theory.edge_of_chaos import eoc
+from ..theory.expectations import bivariate_expectation, gaussian_moments
+from ..theory.hermite import hermite_coefficients
 
 __all__ = [
     "ConvergenceResult",
@@ -96,7 +96,8 @@ class ConvergenceResult:
         phi with q* <= 100), "quadrature" (kinks, or smooth phi at larger q*: one
         compiled bivariate expectation per layer).
     status : str
-        "ok", "no_eoc" (no EOC point at sigma_b), "identity" (q* = 0: the
+        names of :class:`sigprop.Status`: "converged", "no_eoc" (no EOC point at
+        sigma_b), "identity" (q* = 0: the
         map is c -> c).
     """
 
@@ -260,7 +261,7 @@ def correlation_convergence(
     Examples
     --------
     >>> import sigprop
-    >>> r = sigprop.correlation_convergence("relu", 10_000)
+    >>> r = sigprop.papers.hayou.correlation_convergence("relu", 10_000)
     >>> round(float(r.gap[-1] * 10_000**2), 2)
     44.25
     """
@@ -313,7 +314,9 @@ def correlation_convergence(
         if d > 0.0:
             d = min(max(g(d), 0.0), 2.0)
         gap[i] = d
-    return ConvergenceResult(str(act), sb, sw, q, layer, gap, exponent, constant, method, "ok")
+    return ConvergenceResult(
+        str(act), sb, sw, q, layer, gap, exponent, constant, method, "converged"
+    )
 
 
 def fit_power_law(layer, gap, *, l_min: float | None = None) -> RateFit:

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _core
-from ._validation import resolve_n_threads, sigma
+from .. import _core
+from .._validation import resolve_n_threads, sigma
 from .activations import Activation, resolve
 
 __all__ = ["EOC_KINDS", "EOCResult", "eoc"]

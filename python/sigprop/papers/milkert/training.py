@@ -323,7 +323,7 @@ def fit_kaiming(
     FitResult
         Runs r = 0, 1, ... are drawn one after the other from one generator.
     """
-    from .init import _scalar_sigma, initialize
+    from ...networks.initializers import _scalar_sigma, initialize
 
     xa, ya = _check_data(x, y)
     depth = _check_count(depth, "depth", 1)

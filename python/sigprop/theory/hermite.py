@@ -27,8 +27,8 @@ import warnings
 
 import numpy as np
 
-from . import _core
-from ._validation import as_float_array, check_finite, int_choice, variance
+from .. import _core
+from .._validation import as_float_array, check_finite, int_choice, variance
 from .activations import Activation, resolve
 from .expectations import AccuracyWarning
 
@@ -124,7 +124,7 @@ def hermite_coefficients(
     Examples
     --------
     >>> import sigprop
-    >>> b = sigprop.hermite_coefficients("relu", 3, derivative=1)
+    >>> b = sigprop.theory.hermite_coefficients("relu", 3, derivative=1)
     >>> [round(float(v), 6) for v in b]
     [0.5, 0.398942, 0.0, -0.162868]
     """

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _regions
+from ... import _regions
 
 __all__ = ["LinearRegions", "count_linear_regions", "relu_network_forward"]
 

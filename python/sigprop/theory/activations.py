@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from . import _core
+from .. import _core
 
 __all__ = ["ACTIVATIONS", "Activation", "activation", "clear_cache", "linear_region"]
 
@@ -180,7 +180,7 @@ class Activation:
         At a kink the right derivative is returned. User-defined activations are
         evaluated through the same interpolants the core integrates.
         """
-        from ._validation import as_float_array, int_choice, scalar_or_array
+        from .._validation import as_float_array, int_choice, scalar_or_array
 
         derivative = int_choice(derivative, "derivative", (0, 1, 2))
         xa = as_float_array(x, "x")
@@ -310,7 +310,7 @@ def activation(
             if name is not None:
                 raise ValueError(f"name applies to user-defined activations, not to {fn!r}")
             return Activation(fn, params)
-        from ._custom_act import from_expression
+        from .custom import from_expression
 
         if derivative is not None or second_derivative is not None:
             raise ValueError(
@@ -319,7 +319,7 @@ def activation(
             )
         return from_expression(fn, kinks=kinks, name=name, **params)
     if callable(fn) or type(fn).__name__ == "LowLevelCallable":
-        from ._custom_act import from_callable
+        from .custom import from_callable
 
         return from_callable(fn, derivative, second_derivative, kinks=kinks, name=name, **params)
     raise TypeError(

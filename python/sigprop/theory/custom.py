@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from . import _core
-from ._custom import BuildError, Sampler, check_kinks, register
+from .. import _core
+from ._custom_tables import BuildError, Sampler, check_kinks, register
 from .activations import Activation, _real_param
 
 __all__ = ["CustomActivation", "from_callable", "from_expression"]

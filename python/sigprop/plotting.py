@@ -210,7 +210,8 @@ def phase_diagram(
     cbar.set_label(_VARIABLE_LABELS.get(variable, variable))
     if eoc is not False:
         if eoc is True:
-            from .scans import activation_from_label, eoc_curve
+            from .scans.eoc_curves import eoc_curve
+            from .scans.labels import activation_from_label
 
             if sel:
                 kw = {"params": {k: [v] for k, v in sel.items()}}

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _core
+from .. import _core
 
 #: Exponents of the breakpoints +-2^k.
 _K_LO, _K_HI = -24, 20

@@ -1,0 +1,140 @@
+"""Fixed points of the variance and correlation maps, chi1, the phases and the depth scales.
+
+Conventions: ``sigma_w`` and ``sigma_b`` are standard deviations; weights are
+N(0, sigma_w^2 / fan_in), biases N(0, sigma_b^2).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import _core
+from .._validation import (
+    resolve_n_threads,
+    scalar_or_array,
+    sigma,
+    variance,
+)
+from ..outcomes import Phase, Status, names, phase_codes
+from .activations import Activation, resolve
+from .maps import _flat
+
+__all__ = ["FixedPointResult", "fixed_point"]
+
+
+@dataclass(frozen=True)
+class FixedPointResult:
+    """Fixed point of the variance map and what follows from it.
+
+    Every attribute is an array of the broadcast shape of the arguments (a
+    NumPy scalar for scalar arguments). Where a quantity does not exist it is
+    NaN (or inf where it diverges), never a plausible number.
+
+    Attributes
+    ----------
+    q_star : limiting variance q* (inf when q diverges, NaN when marginal or not converged)
+    status : int code of :class:`sigprop.Status` (``status_name`` gives the names)
+    chi1 : sigma_w^2 E[phi'(sqrt(q*) Z)^2]
+    slope : V'(q*) (Schoenholz's alpha); < 1 stable, > 1 unstable
+    stable : bool, slope < 1
+    c_star : stable fixed point of the correlation map (1 in the ordered phase)
+    chi_c : f'(c*) = sigma_w^2 E[phi'(u*) phi'(v*)]
+    xi_q : -1 / ln V'(q*) (NaN for an unstable q*)
+    xi_c : -1 / ln chi_c (inf on the edge of chaos)
+    beta_q : 2 / f''(1) = 2 / (sigma_w^2 q* E[phi''^2]); 1 - c^l ~ beta_q / l on the
+        EOC for smooth phi; 0 where phi' jumps (relu-like: faster, O(1/l^2))
+    iterations : map evaluations used
+    """
+
+    q_star: np.ndarray
+    status: np.ndarray
+    chi1: np.ndarray
+    slope: np.ndarray
+    c_star: np.ndarray
+    chi_c: np.ndarray
+    xi_q: np.ndarray
+    xi_c: np.ndarray
+    beta_q: np.ndarray
+    iterations: np.ndarray
+
+    @property
+    def stable(self):
+        """True where the fixed point attracts (V'(q*) < 1)."""
+        with np.errstate(invalid="ignore"):
+            return np.asarray(self.slope) < 1.0
+
+    @property
+    def status_name(self):
+        """Status as names of :class:`sigprop.Status`."""
+        return names(Status, self.status)
+
+    @property
+    def phase(self):
+        """Phase names of :class:`sigprop.Phase`: ordered, chaotic, edge (|chi1 - 1| <=
+        1e-12), divergent, marginal or failed."""
+        return names(Phase, phase_codes(self.chi1, self.status))
+
+
+def fixed_point(
+    activation: str | Activation,
+    sigma_w,
+    sigma_b,
+    *,
+    q0=None,
+    correlation: bool = True,
+    n_threads: int | None = None,
+) -> FixedPointResult:
+    """Limiting variance q* of the variance map and the quantities it determines.
+
+    By default q* is the limit of q^l from q^1 -> 0+: the minimal fixed point of
+    V (SPEC 1.4), skipping q = 0 when it repels. With ``q0`` it is the limit of
+    the iteration from q^1 = q0 (the nearest fixed point in the direction the
+    iteration moves). Found by Newton steps safeguarded by the iteration and a
+    Brent bracket, to a relative residual |V(q) - q| <= 1e-15 q.
+
+    Parameters
+    ----------
+    activation : str, Activation or callable
+        A built-in name, an expression in x, a callable phi or an Activation
+        (see :func:`sigprop.activation`).
+    sigma_w, sigma_b : array_like
+        Standard deviations (W ~ N(0, sigma_w^2 / fan_in), b ~ N(0, sigma_b^2)),
+        broadcast against each other.
+    q0 : array_like, optional
+        Starting variance(s) q^1 > 0.
+    correlation : bool
+        Also compute c*, chi_c and xi_c (costs bivariate expectations in the
+        chaotic phase).
+    n_threads : int or None
+
+    Returns
+    -------
+    FixedPointResult
+        ``status`` tells converged / divergent (q -> inf, e.g. relu with
+        sigma_w > sqrt(2)) / marginal (every q is fixed: relu at sigma_w = sqrt(2),
+        sigma_b = 0) / not_converged.
+    """
+    act = resolve(activation)
+    arrays = [sigma(sigma_w, "sigma_w"), sigma(sigma_b, "sigma_b")]
+    if q0 is not None:
+        q0a = variance(q0, "q0")
+        if np.any(q0a <= 0):
+            raise ValueError("q0 must be > 0")
+        arrays.append(q0a)
+    shape, flat = _flat(*arrays)
+    p0, p1 = act.core_params
+    res = _core.fixed_points(
+        act.kind,
+        p0,
+        p1,
+        flat[0],
+        flat[1],
+        flat[2] if q0 is not None else None,
+        bool(correlation),
+        resolve_n_threads(n_threads),
+    )
+    scalar = len(shape) == 0
+    vals = {k: scalar_or_array(v.reshape(shape), scalar) for k, v in res.items()}
+    return FixedPointResult(**vals)

@@ -1,0 +1,217 @@
+"""Layer-by-layer propagation of variances and correlations, and the NNGP kernel of a batch.
+
+Conventions: ``sigma_w`` and ``sigma_b`` are standard deviations; weights are
+N(0, sigma_w^2 / fan_in), biases N(0, sigma_b^2).
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import _core
+from .._validation import (
+    _short,
+    correlation,
+    data_matrix,
+    positive_int,
+    resolve_n_threads,
+    sigma,
+    variance,
+)
+from .activations import Activation, resolve
+from .maps import _flat
+
+__all__ = ["MAX_KERNEL_DEPTH", "MAX_PROPAGATE_CELLS", "Propagation", "nngp_kernel", "propagate"]
+
+#: Memory bounds: propagate's (depth + 1) x n outputs and nngp_kernel's
+#: return_all stack hold at most this many float64 values each (400 MB).
+MAX_PROPAGATE_CELLS = 50_000_000
+#: Time bound of nngp_kernel: at most this many layers.
+MAX_KERNEL_DEPTH = 1_000_000
+
+
+@dataclass(frozen=True)
+class Propagation:
+    """Layer-by-layer variances and correlation of two inputs.
+
+    Index l = 0 holds the given inputs (the pre-activations of the first layer
+    the maps are applied to); index l holds them after l applications of the maps.
+
+    Attributes
+    ----------
+    q : ndarray, shape (depth + 1, ...)
+        Variance of the first input.
+    q_b : ndarray, shape (depth + 1, ...)
+        Variance of the second input (equal to ``q`` when not given).
+    c : ndarray, shape (depth + 1, ...)
+        Correlation of the two inputs (clipped to [-1, 1]).
+    """
+
+    q: np.ndarray
+    q_b: np.ndarray
+    c: np.ndarray
+
+
+def propagate(
+    activation: str | Activation,
+    sigma_w,
+    sigma_b,
+    depth: int,
+    q0,
+    c0=1.0,
+    q0_b=None,
+    *,
+    n_threads: int | None = None,
+) -> Propagation:
+    """Propagate the variances and correlation of two inputs through ``depth`` layers.
+
+    q^{l+1} = V(q^l) for each input, and the covariance follows the covariance
+    map, so c^{l+1} = covmap(q_a^l, q_b^l, c^l) / sqrt(q_a^{l+1} q_b^{l+1}).
+
+    Parameters
+    ----------
+    activation : str, Activation or callable
+        A built-in name, an expression in x, a callable phi or an Activation
+        (see :func:`sigprop.activation`).
+    sigma_w, sigma_b : float
+        Standard deviations (W ~ N(0, sigma_w^2 / fan_in), b ~ N(0, sigma_b^2)).
+    depth : int
+        Number of layers (>= 0).
+    q0 : array_like
+        Variance of the first input at l = 0.
+    c0 : array_like
+        Correlation of the two inputs at l = 0, in [-1, 1].
+    q0_b : array_like, optional
+        Variance of the second input at l = 0 (default: ``q0``).
+    n_threads : int or None
+
+    Returns
+    -------
+    Propagation
+    """
+    if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 0:
+        raise ValueError(f"depth must be a non-negative int, got {_short(depth)}")
+    act = resolve(activation)
+    sw = float(np.asarray(sigma(sigma_w, "sigma_w")))
+    sb = float(np.asarray(sigma(sigma_b, "sigma_b")))
+    qa = variance(q0, "q0")
+    qb = qa if q0_b is None else variance(q0_b, "q0_b")
+    shape, (qa, qb, cc) = _flat(qa, qb, correlation(c0, "c0"))
+    nt = resolve_n_threads(n_threads)
+    p0, p1 = act.core_params
+    n = qa.size
+    if (depth + 1) * n > MAX_PROPAGATE_CELLS:
+        # three (depth + 1, n) float64 arrays are returned
+        raise ValueError(
+            f"depth must keep (depth + 1) x {n} inputs <= {MAX_PROPAGATE_CELLS} "
+            f"(memory bound), got depth = {_short(depth)}"
+        )
+    swv, sbv = np.full(n, sw), np.full(n, sb)
+    Q = np.empty((depth + 1, n))
+    QB = np.empty((depth + 1, n))
+    Cc = np.empty((depth + 1, n))
+    Q[0], QB[0], Cc[0] = qa, qb, cc
+    for layer in range(depth):
+        qab, _ = _core.covmap(act.kind, p0, p1, Q[layer], QB[layer], Cc[layer], swv, sbv, False, nt)
+        Q[layer + 1] = _core.qmap(act.kind, p0, p1, Q[layer], swv, sbv, nt)[0]
+        QB[layer + 1] = _core.qmap(act.kind, p0, p1, QB[layer], swv, sbv, nt)[0]
+        den = np.sqrt(Q[layer + 1] * QB[layer + 1])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            Cc[layer + 1] = np.clip(np.where(den > 0, qab / den, 1.0), -1.0, 1.0)
+    return Propagation(
+        Q.reshape((depth + 1, *shape)),
+        QB.reshape((depth + 1, *shape)),
+        Cc.reshape((depth + 1, *shape)),
+    )
+
+
+def nngp_kernel(
+    activation: str | Activation,
+    X,
+    sigma_w,
+    sigma_b,
+    depth: int,
+    *,
+    return_all: bool = False,
+    n_threads: int | None = None,
+    progress: bool | None = None,
+) -> np.ndarray:
+    """The infinite-width (NNGP) kernel of a batch of inputs after ``depth`` layers.
+
+    Layer 1 is the first affine layer on the inputs:
+    K^1 = sigma_b^2 + sigma_w^2 X X^T / d; then
+    K^{l+1}_ab = sigma_b^2 + sigma_w^2 E[phi(u_a) phi(u_b)], (u_a, u_b) ~ N(0, K^l).
+
+    Parameters
+    ----------
+    activation : str, Activation or callable
+        A built-in name, an expression in x, a callable phi or an Activation
+        (see :func:`sigprop.activation`).
+    X : array_like, shape (n, d)
+        Inputs, one per row.
+    sigma_w, sigma_b : float
+        Standard deviations (W ~ N(0, sigma_w^2 / fan_in), b ~ N(0, sigma_b^2)).
+    depth : int
+        Number of layers, >= 1.
+    return_all : bool
+        Return every layer's kernel, shape (depth, n, n), instead of the last.
+    n_threads : int or None
+    progress : bool or None
+        tqdm progress bar over the rows of every layer (needs tqdm, in the
+        ``scan`` extra); ``None`` shows one for long work (n >= 2000) when
+        stderr is a terminal.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n, n) or (depth, n, n)
+
+    Notes
+    -----
+    Each layer builds the Hermite expansion of every input once (at its
+    variance K_aa) and evaluates each pair as a truncated Mehler series with a
+    rigorous bound, falling back to quadrature for pairs next to |c| = 1 (see
+    :func:`~sigprop.bivariate_expectation`); closed forms for the relu family,
+    erf and sin. The core checks for Ctrl-C every 20-50 ms.
+    """
+    positive_int(depth, "depth", MAX_KERNEL_DEPTH)
+    Xa = data_matrix(X, "X")
+    if return_all and depth * Xa.shape[0] ** 2 > MAX_PROPAGATE_CELLS:
+        raise ValueError(
+            f"depth x n^2 = {depth} x {Xa.shape[0]}^2 must be <= {MAX_PROPAGATE_CELLS} with "
+            "return_all=True (memory bound)"
+        )
+    act = resolve(activation)
+    sw = float(np.asarray(sigma(sigma_w, "sigma_w")))
+    sb = float(np.asarray(sigma(sigma_b, "sigma_b")))
+    nt = resolve_n_threads(n_threads)
+    p0, p1 = act.core_params
+    K = sb * sb + sw * sw * (Xa @ Xa.T) / Xa.shape[1]
+    K = 0.5 * (K + K.T)
+    layers = [K]
+    bar = _row_bar((depth - 1) * Xa.shape[0], progress)
+    try:
+        for _ in range(depth - 1):
+            K = _core.kernel_layer(
+                act.kind, p0, p1, K, sw, sb, nt, None if bar is None else bar.update
+            )
+            layers.append(K)
+    finally:
+        if bar is not None:
+            bar.close()
+    return np.stack(layers) if return_all else K
+
+
+def _row_bar(total: int, progress: bool | None):
+    """A tqdm bar counting kernel rows, or None."""
+    if progress is None:
+        progress = total >= 2000 and bool(getattr(sys.stderr, "isatty", lambda: False)())
+    if not progress:
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError as exc:
+        raise ImportError('progress=True needs tqdm: pip install ".[scan]"') from exc
+    return tqdm(total=total, desc="nngp_kernel", unit="row", file=sys.stderr)

@@ -1,0 +1,123 @@
+"""The mean-field maps of one layer: variance map, its slope, chi1, covariance and correlation maps.
+
+Conventions: ``sigma_w`` and ``sigma_b`` are standard deviations. A layer is
+y = W phi(x) + b with W_ij ~ N(0, sigma_w^2 / fan_in) and b_i ~ N(0, sigma_b^2);
+names ending in ``_sq`` are variances. ``q`` is the variance of a
+pre-activation, ``c`` the correlation of two pre-activations.
+
+    V(q)   = sigma_b^2 + sigma_w^2 E[phi(sqrt(q) Z)^2]           (variance map)
+    chi1   = sigma_w^2 E[phi'(sqrt(q) Z)^2]
+    f(c)   = (sigma_b^2 + sigma_w^2 E[phi(u) phi(v)]) / q         (correlation map)
+    chi_c  = f'(c) = sigma_w^2 E[phi'(u) phi'(v)]
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _core
+from .._validation import (
+    correlation,
+    resolve_n_threads,
+    scalar_or_array,
+    sigma,
+    variance,
+)
+from .activations import Activation, resolve
+
+__all__ = ["chi1", "cmap", "covmap", "qmap", "qmap_slope"]
+
+
+def _flat(*arrays: np.ndarray) -> tuple[tuple[int, ...], list[np.ndarray]]:
+    b = np.broadcast_arrays(*arrays)
+    return b[0].shape, [np.ascontiguousarray(x, dtype=np.float64).ravel() for x in b]
+
+
+def _qmap_all(activation, q, sigma_w, sigma_b, n_threads):
+    act = resolve(activation)
+    shape, (qa, sw, sb) = _flat(
+        variance(q, "q"), sigma(sigma_w, "sigma_w"), sigma(sigma_b, "sigma_b")
+    )
+    p0, p1 = act.core_params
+    out = _core.qmap(act.kind, p0, p1, qa, sw, sb, resolve_n_threads(n_threads))
+    scalar = len(shape) == 0
+    return [scalar_or_array(o.reshape(shape), scalar) for o in out]
+
+
+def qmap(activation: str | Activation, q, sigma_w, sigma_b, *, n_threads: int | None = None):
+    """The variance map V(q) = sigma_b^2 + sigma_w^2 E[phi(sqrt(q) Z)^2].
+
+    Parameters
+    ----------
+    activation : str, Activation or callable
+        A built-in name, an expression in x, a callable phi or an Activation
+        (see :func:`sigprop.activation`).
+    q : array_like
+        Pre-activation variance, >= 0.
+    sigma_w, sigma_b : array_like
+        Standard deviations of the weights (W ~ N(0, sigma_w^2 / fan_in)) and
+        biases (b ~ N(0, sigma_b^2)), >= 0.
+    n_threads : int or None
+
+    Returns
+    -------
+    numpy.ndarray
+        V(q), broadcast over the arguments.
+    """
+    return _qmap_all(activation, q, sigma_w, sigma_b, n_threads)[0]
+
+
+def qmap_slope(activation: str | Activation, q, sigma_w, *, n_threads: int | None = None):
+    """V'(q) = sigma_w^2 d/dq E[phi(sqrt(q) Z)^2], exact at kinks of phi.
+
+    Parameters as in :func:`qmap` (sigma_b does not enter).
+    """
+    return _qmap_all(activation, q, sigma_w, 0.0, n_threads)[1]
+
+
+def chi1(activation: str | Activation, q, sigma_w, *, n_threads: int | None = None):
+    """chi1 = sigma_w^2 E[phi'(sqrt(q) Z)^2] (sigma_w a standard deviation).
+
+    At q = q*, chi1 < 1 is the ordered phase, chi1 > 1 the chaotic phase.
+    """
+    return _qmap_all(activation, q, sigma_w, 0.0, n_threads)[2]
+
+
+def covmap(
+    activation: str | Activation,
+    q1,
+    q2,
+    c,
+    sigma_w,
+    sigma_b,
+    *,
+    n_threads: int | None = None,
+):
+    """Next-layer covariance of two inputs: sigma_b^2 + sigma_w^2 E[phi(u) phi(v)].
+
+    (u, v) are centred Gaussian with variances q1, q2 and correlation c. The
+    next-layer correlation is ``covmap(...) / sqrt(qmap(q1) * qmap(q2))``.
+    """
+    act = resolve(activation)
+    shape, (a1, a2, ac, sw, sb) = _flat(
+        variance(q1, "q1"),
+        variance(q2, "q2"),
+        correlation(c),
+        sigma(sigma_w, "sigma_w"),
+        sigma(sigma_b, "sigma_b"),
+    )
+    p0, p1 = act.core_params
+    qab, _ = _core.covmap(act.kind, p0, p1, a1, a2, ac, sw, sb, False, resolve_n_threads(n_threads))
+    return scalar_or_array(qab.reshape(shape), len(shape) == 0)
+
+
+def cmap(activation: str | Activation, q, c, sigma_w, sigma_b, *, n_threads: int | None = None):
+    """The correlation map at common variance q > 0 (SPEC 1.3).
+
+    f(c) = (sigma_b^2 + sigma_w^2 E[phi(u) phi(v)]) / q with u, v of variance q
+    and correlation c. With q = q*, f(1) = 1.
+    """
+    qa = variance(q, "q")
+    if np.any(qa == 0):
+        raise ValueError("q must be > 0 for the correlation map, got 0.0")
+    return covmap(activation, qa, qa, c, sigma_w, sigma_b, n_threads=n_threads) / qa
