@@ -1,7 +1,8 @@
-"""1 - c^l through depth on the Edge of Chaos (Hayou et al.; SPEC 1.6-1.7, 3.2).
+"""1 - c^l through depth on the Edge of Chaos (Hayou, Doucet & Rousseau 2019).
 
 relu converges like 9 pi^2 / (2 l^2); smooth activations like beta_q / l,
-slower and therefore better for deep networks. Saves
+slower and therefore better for deep networks (the rates and the constants:
+docs/theory/convergence.rst). Saves
 examples/figures/correlation_convergence.png and prints the fitted rates.
 
 Run: python examples/correlation_convergence.py  (needs matplotlib)

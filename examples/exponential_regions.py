@@ -1,27 +1,30 @@
-"""Reproduce the 1-D convex fits of Milkert, Hyde & Laine (SPEC 5.4).
+"""Reproduce the 1-D convex fits of Milkert, Hyde & Laine (2023).
 
 Fits x^3 and x^11 on [0, 1] (500 points) with width-4, depth-5 ReLU networks,
 30 runs per method, full-batch Adam (lr 1e-3), and prints the minimum and mean
-training MSE over runs beside the numbers SPEC 5.4 quotes, with the number of
-linear regions of the trained networks on [0, 1] (counted exactly). Saves a
-figure to examples/figures/exponential_regions.png (needs matplotlib).
+training MSE over runs beside the numbers reported for the paper (table
+"Milkert et al.: reported errors" of docs/reference_values.rst), with the
+number of linear regions of the trained networks on [0, 1] (counted exactly).
+Saves a figure to examples/figures/exponential_regions.png (needs matplotlib)::
 
     python examples/exponential_regions.py            # full run (a few minutes)
     python examples/exponential_regions.py --runs 5 --epochs 1000   # quick look
 
-The protocol, and where it comes from (SPEC is only second-hand for this
-paper, [V-2nd]; "ours" marks what it leaves open):
+The protocol, and where it comes from (the paper's settings are known here only
+from two published summaries of it, docs/theory/exponential_regions.rst;
+"ours" marks what they leave open):
 
-* data: 500 points evenly spaced on [0, 1] (SPEC 5.4 "500 dense points";
-  input domain [0, 1]); loss: mean squared error; 30 runs (SPEC 5.4).
-* network: width 4, depth 5 (SPEC 5.4 "4x5 network", read as in SPEC 9 item 4).
-* Kaiming init: weights N(0, 2 / fan_in) (SPEC 6.1 "ReLU: v^2 = 2/N (He)"),
+* data: 500 points evenly spaced on [0, 1] (the summaries' "500 dense points";
+  input domain [0, 1]); loss: mean squared error; 30 runs (as reported).
+* network: width 4, depth 5 (the summaries' "4x5 network", read as width 4 and
+  depth 5; the paper's text has not been checked on this).
+* Kaiming init: weights N(0, 2 / fan_in) (He et al. 2015: v^2 = 2/N for ReLU),
   biases zero as in He et al. 2015 and ``sigprop.initialize(..., "he")``
-  (SPEC says only "Kaiming init"; it is not PyTorch's nn.Linear default).
-* reparameterised runs: peaks drawn uniformly in (0, 1) (SPEC 5.2 step 1),
-  pre-training in the peaks with Adam lr 1e-3 for 1000 epochs (SPEC 5.2 step 2
-  "about 1000 epochs"), scales tied by Theorem 3.1 or free ("no
-  regularisation"), then Adam restarted on all weights (SPEC 5.2 step 3).
+  (the summaries say only "Kaiming init"; it is not PyTorch's nn.Linear default).
+* reparameterised runs: peaks drawn uniformly in (0, 1) (training step 1 of
+  the summaries), pre-training in the peaks with Adam lr 1e-3 for 1000 epochs
+  (step 2, "about 1000 epochs"), scales tied by Theorem 3.1 or free ("no
+  regularisation"), then Adam restarted on all weights (step 3).
 * ours: full-batch steps (one step per epoch); 2000 free-training steps; every
   method gets the same number of Adam steps (3000), so the Kaiming runs and the
   "skip pre-training" runs are trained for pre-training + free-training steps.
@@ -30,7 +33,7 @@ paper, [V-2nd]; "ours" marks what it leaves open):
 
 The minimum over 30 runs is an extreme-value statistic: it moves by a factor
 of a few from seed to seed (``--seed``), and so does the ratio of minima.
-SPEC 5.4's own ratios of minima (Kaiming / pre-training + Thm 3.1) are 268x
+The reported ratios of minima (Kaiming / pre-training + Thm 3.1) are 268x
 for x^3 and 25x for x^11.
 """
 
@@ -46,7 +49,8 @@ from sigprop.papers.milkert.regions import count_linear_regions, relu_network_fo
 from sigprop.papers.milkert.sawtooth import triangle_network
 from sigprop.papers.milkert.training import fit_kaiming, fit_reparameterised
 
-# SPEC 5.4 (two paper-note summaries): min x^3, min x^11, mean x^3, mean x^11
+# Reported for the paper by two published summaries (docs/reference_values.rst,
+# "Milkert et al.: reported errors"): min x^3, min x^11, mean x^3, mean x^11
 PAPER = {
     "Kaiming init": (2.11e-5, 2.19e-5, 7.20e-2, 2.82e-2),
     "reparam., skip pre-training": (7.63e-7, 1.86e-5, 3.89e-5, 3.56e-4),
@@ -87,7 +91,7 @@ def run(n_runs: int, depth: int, pretrain: int, epochs: int, seed: int) -> dict:
 
 
 def print_table(results: dict, depth: int) -> None:
-    print(f"\nTraining MSE over runs (width 4, depth {depth}); paper values from SPEC 5.4 in [ ]")
+    print(f"\nTraining MSE over runs (width 4, depth {depth}); reported paper values in [ ]")
     head = f"{'method':33s} {'min x^3':>20s} {'min x^11':>20s} {'mean x^3':>20s} {'mean x^11':>20s}"
     print(head + "   median regions (x^3, x^11)")
     for name, paper in PAPER.items():

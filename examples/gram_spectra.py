@@ -1,8 +1,9 @@
-"""Smallest eigenvalue of the two-layer Gram matrix (Panigrahi et al.; SPEC 4.2-4.3).
+"""Smallest eigenvalue of the two-layer Gram matrix (Panigrahi, Shetty & Goyal 2020).
 
 Non-smooth activations (relu, elu) keep lambda_min(G^inf) polynomially large;
 smooth ones (tanh, swish) make it tiny when the data span few dimensions.
 Saves examples/figures/gram_spectra.png and compares with finite widths.
+Theory: docs/theory/gram.rst; the half-circle values: docs/reference_values.rst.
 
 Run: python examples/gram_spectra.py  (needs matplotlib)
 """

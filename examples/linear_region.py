@@ -1,10 +1,11 @@
-"""Activations with a linear region around 0 (Murray, Abrol, Tanner; SPEC 2).
+"""Activations with a linear region around 0 (Murray, Abrol & Tanner 2022).
 
 Shows that (i) what matters is the half-width a of the linear region relative
 to sigma_b (hard tanh: exactly, by scale covariance), (ii) a large sigma_b
 becomes usable once a / sigma_b is large, where tanh on its EOC collapses every
 correlation, and (iii) the shape of phi outside [-a, a] matters little. Saves
-examples/figures/linear_region.png and prints the tables.
+examples/figures/linear_region.png and prints the tables (the hard-tanh table
+is the one of docs/reference_values.rst; theory: docs/theory/linear_region.rst).
 
 Run: python examples/linear_region.py  (needs matplotlib)
 """
@@ -26,7 +27,7 @@ def main() -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    print("SPEC 2.4 (hard tanh): a/sigma_b, EOC sigma_w, q*/a^2, P(|h|<a), chi1 at sigma_w = 1")
+    print("hard tanh: a/sigma_b, EOC sigma_w, q*/a^2, P(|h|<a), chi1 at sigma_w = 1")
     for row in zip(*murray.linear_region_table([1, 2, 5, 10, 20, 40, 100]), strict=True):
         print("{:6g} {:10.6f} {:10.6g} {:10.6f} {:10.5f}".format(*row[:1], *row[2:6]))
 

@@ -125,7 +125,7 @@ def test_cli_eoc_prints_and_saves(tmp_path, capsys):
     xr = pytest.importorskip("xarray")
     assert cli.main(["eoc", "tanh", "relu", "--sigma-b", "0,0.2"]) == 0
     text = capsys.readouterr().out
-    assert "1.30414584" in text  # tanh at sigma_b = 0.2 (SPEC 3.6)
+    assert "1.30414584" in text  # tanh at sigma_b = 0.2 (EOC table, oracle T3)
     assert "1.414213562" in text and "point" in text  # relu: the single point
     path = tmp_path / "e.nc"
     assert cli.main(["eoc", "silu", "--sigma-b", "0.2", "-o", str(path)]) == 0

@@ -19,7 +19,7 @@ from sigprop.papers.hayou import (
 
 
 # T2 ----------------------------------------------------------------------------
-def test_t2_relu_gap_along_depth_spec_32():
+def test_t2_relu_gap_along_depth():
     r = correlation_convergence("relu", 10_000)
     assert r.method == "arc-cosine" and r.exponent == 2 and r.status == "converged"
     assert r.constant == pytest.approx(9 * math.pi**2 / 2, rel=1e-15)
@@ -32,7 +32,7 @@ def test_t2_relu_gap_along_depth_spec_32():
 
 def test_t2_relu_correlations_from_0_3():
     r = correlation_convergence("relu", 29, c0=0.3)
-    c = 1 - r.gap  # SPEC indexing: c^1 = 0.3 is our l = 0
+    c = 1 - r.gap  # oracle T2 indexing: c^1 = 0.3 is our l = 0
     assert c[4] == pytest.approx(0.7322, abs=5e-5)
     assert c[9] == pytest.approx(0.8703, abs=5e-5)
     assert c[29] == pytest.approx(0.9719, abs=5e-5)
@@ -88,16 +88,16 @@ def test_t5_tanh_beta_q_and_gap():
     assert r.method == "hermite" and r.exponent == 1
     assert r.constant == pytest.approx(7.08374, rel=1e-6)
     lgap = {ell: ell * r.gap[ell] for ell in (100, 1000, 20_000)}
-    assert lgap[100] == pytest.approx(7.374, abs=5e-4)  # SPEC 1.7
-    assert lgap[1000] == pytest.approx(7.179, abs=5e-4)  # SPEC 1.7
-    # On the exact EOC (f(1) = 1) l (1 - c^l) at l = 20,000 is 7.09269; SPEC's
-    # 7.0993 comes from its 9-digit EOC point, see the next test.
+    assert lgap[100] == pytest.approx(7.374, abs=5e-4)  # correlation-convergence table
+    assert lgap[1000] == pytest.approx(7.179, abs=5e-4)  # correlation-convergence table
+    # On the exact EOC (f(1) = 1) l (1 - c^l) at l = 20,000 is 7.09269; the 7.0993
+    # once quoted comes from the 9-digit EOC point of oracle T3, see the next test.
     assert lgap[20_000] == pytest.approx(7.09269, abs=2e-5)
     assert fit_power_law(r.layer, r.gap).exponent == pytest.approx(1.0, abs=5e-3)
 
 
-def test_t5_spec_value_is_the_rounded_eoc_point():
-    # With SPEC's printed (sigma_w, q*) = (1.30414584, 0.5120785042), f(1) =
+def test_t5_rounded_eoc_point_gives_7_0993():
+    # With the printed (sigma_w, q*) of oracle T3 = (1.30414584, 0.5120785042), f(1) =
     # 1 - 4.96e-11, so 1 - c^l gets +4.96e-11 per layer: l (1 - c^l) = 7.0993.
     sw, q, sb = 1.30414584, 0.5120785042, 0.2
     m = sp.gaussian_moments("tanh", q)
@@ -191,7 +191,7 @@ def test_fit_power_law_recovers_exact_laws():
 
 
 # beta_q along the EOC and the depth guideline --------------------------------------
-def test_spec_36_beta_q_columns():
+def test_eoc_table_beta_q_columns():
     tanh = [302.801, 39.282, 16.6393, 7.08374, 4.2827, 2.24209, 0.889737, 0.324374, 0.0727245]
     sb = [0.01, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 5.0]
     np.testing.assert_allclose(eoc_beta_q("tanh", sb).beta_q, tanh, rtol=2e-5)

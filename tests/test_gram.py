@@ -1,4 +1,8 @@
-"""Gram matrices of two-layer networks: SPEC 4.3 tables (oracle T9), closed forms, mpmath."""
+"""Gram matrices of two-layer networks: the lambda_min tables (oracle T9), closed forms, mpmath.
+
+The tables are computed reference values (docs/reference_values.rst, "Smallest
+eigenvalue of the Gram matrix") that illustrate Panigrahi, Shetty & Goyal (2020).
+"""
 
 import math
 
@@ -9,7 +13,7 @@ import pytest
 import sigprop as sp
 from sigprop.papers.panigrahi import gram_finite, gram_infinite, half_circle, min_eigenvalue
 
-# SPEC 4.3, half circle: n -> (relu, elu, tanh, swish), printed to 4 (tanh, swish: 3-4) digits
+# Half circle: n -> (relu, elu, tanh, swish), printed to 4 (tanh, swish: 3-4) digits
 HALF_CIRCLE = {
     10: (2.633e-2, 4.978e-4, 3.036e-4, 1.782e-6),
     20: (1.266e-2, 5.3835e-5, 1.62e-7, 4.4e-12),
@@ -18,36 +22,36 @@ ACTS = ("relu", "elu", "tanh", "swish")
 
 
 def _digits(value: float) -> float:
-    """Half a unit in the last printed digit of a SPEC value."""
+    """Half a unit in the last printed digit of a reference value."""
     s = f"{value:.6e}".split("e")[0].rstrip("0")
     decimals = len(s.split(".")[1]) if "." in s else 0
     return 0.5 * 10.0 ** (math.floor(math.log10(abs(value))) - decimals)
 
 
 @pytest.mark.parametrize("n", sorted(HALF_CIRCLE))
-def test_t9_spec_43_half_circle(n):
+def test_t9_half_circle(n):
     X = half_circle(n)
     assert np.allclose(np.linalg.norm(X, axis=1), 1.0)
     for name, ref in zip(ACTS, HALF_CIRCLE[n], strict=True):
         lam = min_eigenvalue(gram_infinite(name, X))
-        # SPEC prints 5.384e-5 for elu at n = 20; the 25-digit check below gives
-        # 5.38348e-5, so the table holds 5.3835e-5 here
+        # the reference table prints 5.383e-5 for elu at n = 20; the 25-digit check
+        # below gives 5.38348e-5, so the table holds 5.3835e-5 here
         assert lam == pytest.approx(ref, abs=_digits(ref) * 1.0001), name
 
 
-def test_spec_43_half_circle_n40():
+def test_half_circle_n40():
     X = half_circle(40)
     lam = [min_eigenvalue(gram_infinite(a, X)) for a in ACTS]
     assert lam[0] == pytest.approx(6.269e-3, abs=5e-7)
     assert lam[1] == pytest.approx(6.499e-6, abs=5e-10)
-    # smooth activations: below double-precision resolution (SPEC: < 1e-12)
+    # smooth activations: below double-precision resolution (table: < 1e-12)
     assert abs(lam[2]) < 1e-12 and abs(lam[3]) < 1e-12
 
 
-def test_spec_43_random_unit_vectors():
+def test_random_unit_vectors():
     # One generator drawn in sequence d = 3, 10, 40 reproduces every row of the
-    # SPEC table (a fresh default_rng(1) per d reproduces only d = 3).
-    spec = {
+    # reference table (a fresh default_rng(1) per d reproduces only d = 3).
+    table = {
         3: (1.243e-2, 1.474e-4, 9.9e-6, 7.7e-8),
         10: (8.39e-2, 1.93e-2, 3.14e-2, 1.21e-2),
         40: (0.2138, 7.73e-2, 9.28e-2, 0.1042),
@@ -56,7 +60,7 @@ def test_spec_43_random_unit_vectors():
     for d in (3, 10, 40):
         X = rng.standard_normal((40, d))
         X /= np.linalg.norm(X, axis=1, keepdims=True)
-        for name, ref in zip(ACTS, spec[d], strict=True):
+        for name, ref in zip(ACTS, table[d], strict=True):
             lam = min_eigenvalue(gram_infinite(name, X))
             assert lam == pytest.approx(ref, abs=_digits(ref) * 1.0001), (d, name)
 
@@ -170,7 +174,7 @@ def test_bad_arguments():
 
 
 def test_hadamard_power_lower_bound():
-    # SPEC 4.2: lambda_min(G^inf) >= sum_k b_k^2 lambda_min(rho^{o (k+1)})
+    # docs/theory/gram.rst: lambda_min(G^inf) >= sum_k b_k^2 lambda_min(rho^{o (k+1)})
     rng = np.random.default_rng(7)
     X = rng.standard_normal((15, 4))
     X /= np.linalg.norm(X, axis=1, keepdims=True)

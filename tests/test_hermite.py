@@ -1,4 +1,7 @@
-"""Hermite coefficients: closed forms (SPEC 4.2), mpmath, Parseval, Stein, dual kernel."""
+"""Hermite coefficients: closed forms, mpmath, Parseval, Stein, dual kernel.
+
+Theory: docs/theory/kernels.rst; reference values: docs/reference_values.rst.
+"""
 
 import math
 
@@ -25,13 +28,13 @@ def _mp_coefficient(f, n, q=1.0, kinks=(), dps=25):
         return float(mp.quad(integrand, pts))
 
 
-def test_t9_relu_derivative_coefficients_spec_42():
+def test_t9_relu_derivative_coefficients():
     b = hermite_coefficients("relu", 15, derivative=1)
     assert b[0] == 0.5
     assert b[1] == pytest.approx(1 / math.sqrt(2 * math.pi), rel=1e-15)
-    spec = {3: -0.162868, 5: 0.109255, 7: -0.084292, 9: 0.069537, 11: -0.059671}
-    spec |= {13: 0.052553, 15: -0.047144}
-    for k, v in spec.items():
+    table = {3: -0.162868, 5: 0.109255, 7: -0.084292, 9: 0.069537, 11: -0.059671}
+    table |= {13: 0.052553, 15: -0.047144}
+    for k, v in table.items():
         assert b[k] == pytest.approx(v, abs=5e-7)
     assert np.all(b[2::2] == 0)
 
@@ -92,15 +95,15 @@ def test_parseval_and_stein(name, q):
     np.testing.assert_allclose(b[:200], np.sqrt(n + 1) * a[1:201] / math.sqrt(q), atol=1e-13)
 
 
-def test_spec_42_tanh_and_swish_derivative_coefficients():
+def test_tanh_and_swish_derivative_coefficients():
     b = hermite_coefficients("tanh", 14, derivative=1)
-    spec = [0.60571, -0.2571, 0.13986, -0.0832, 0.05226, -0.03413, 0.02298, -0.01585]
-    np.testing.assert_allclose(b[::2], spec, atol=5e-5)
+    table = [0.60571, -0.2571, 0.13986, -0.0832, 0.05226, -0.03413, 0.02298, -0.01585]
+    np.testing.assert_allclose(b[::2], table, atol=5e-5)
     np.testing.assert_allclose(b[1::2], 0, atol=1e-15)
     b = hermite_coefficients("swish", 15, derivative=1)
-    spec_odd = [0.35085, -0.07561, 0.02407, -0.00883, 0.00355, -0.00153, 0.0007, -0.00033]
+    table_odd = [0.35085, -0.07561, 0.02407, -0.00883, 0.00355, -0.00153, 0.0007, -0.00033]
     assert b[0] == pytest.approx(0.5, abs=1e-15)
-    np.testing.assert_allclose(b[1::2], spec_odd, atol=5e-6)
+    np.testing.assert_allclose(b[1::2], table_odd, atol=5e-6)
 
 
 @pytest.mark.parametrize(("name", "derivative"), [("tanh", 0), ("silu", 0), ("erf", 1)])
@@ -136,7 +139,7 @@ def test_bad_arguments():
 
 @pytest.mark.parametrize(("name", "slope"), [("relu", -1.5), ("elu", -2.5)])
 def test_coefficient_decay_follows_the_kink_order(name, slope):
-    # SPEC 4.2: a jump in phi' (relu) gives b_k^2 ~ k^{-3/2}; in phi'' (elu) k^{-5/2}
+    # docs/theory/kernels.rst: a jump in phi' (relu) gives b_k^2 ~ k^{-3/2}; in phi'' (elu) k^{-5/2}
     # (leading on the odd k for relu, the even k for elu)
     b = hermite_coefficients(name, 1200, derivative=1)
     k = np.arange(401, 1200, 2) if name == "relu" else np.arange(400, 1200, 2)

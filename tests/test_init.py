@@ -1,6 +1,6 @@
 """Initialisers: EOC, Kumar, He, Glorot sigma_w; initialize(); the gain table.
 
-Oracles: SPEC 6 (Kumar), T1, T3, T4, T7, T10.
+Oracles: Kumar (2017) gains (docs/reference_values.rst), T1, T3, T4, T7, T10.
 """
 
 from __future__ import annotations
@@ -26,11 +26,11 @@ from sigprop.networks.initializers import (
 
 
 def test_kumar_sigmoid():
-    # SPEC T10: std sqrt(N) = 4 / sqrt(1.25) = 3.57771 (v^2 = 12.8 / N).
+    # Oracle T10: std sqrt(N) = 4 / sqrt(1.25) = 3.57771 (v^2 = 12.8 / N).
     assert kumar_gain("sigmoid") == pytest.approx(4 / math.sqrt(1.25), rel=1e-14)
     assert kumar_gain("sigmoid") ** 2 == pytest.approx(12.8, rel=1e-14)
     assert kumar_gain("tanh") == pytest.approx(1.0, rel=1e-14)
-    # softplus: 4 / (1 + ln^2 2) = 2.7018 (SPEC 6.1 table).
+    # softplus: 4 / (1 + ln^2 2) = 2.7018 (Kumar gains table).
     assert kumar_gain("softplus") ** 2 == pytest.approx(4 / (1 + math.log(2) ** 2), rel=1e-12)
     with pytest.raises(ValueError, match="differentiable"):
         kumar_gain("relu")

@@ -1,10 +1,10 @@
-"""Linear-region activations (Murray et al.): SPEC 2.4 tables, oracle T8, half-width search."""
+"""Linear-region activations (Murray et al. 2022): hard-tanh tables, oracle T8, half-widths."""
 
 import math
 
 import numpy as np
 import pytest
-from spec_tables import SPEC_24, SPEC_24_SW1
+from reference_tables import HARD_TANH_CHI1_AT_SIGMA_W_1, HARD_TANH_EOC
 
 import sigprop as sp
 from sigprop.papers.murray import (
@@ -15,15 +15,15 @@ from sigprop.papers.murray import (
 
 
 @pytest.mark.parametrize("a", [0.5, 1.0, 3.0])
-def test_t8_spec_24_tables_and_scale_covariance(a):
-    ratio = [r[0] for r in SPEC_24]
+def test_t8_hard_tanh_tables_and_scale_covariance(a):
+    ratio = [r[0] for r in HARD_TANH_EOC]
     t = linear_region_table(ratio, a=a)
     np.testing.assert_allclose(t.sigma_b, a / np.array(ratio), rtol=1e-15)
-    np.testing.assert_allclose(t.eoc_sigma_w, [r[1] for r in SPEC_24], rtol=0, atol=5e-7)
-    np.testing.assert_allclose(t.eoc_q_over_a2, [r[2] for r in SPEC_24], rtol=6e-6)
-    np.testing.assert_allclose(t.eoc_p_linear, [r[3] for r in SPEC_24], rtol=0, atol=5e-7)
+    np.testing.assert_allclose(t.eoc_sigma_w, [r[1] for r in HARD_TANH_EOC], rtol=0, atol=5e-7)
+    np.testing.assert_allclose(t.eoc_q_over_a2, [r[2] for r in HARD_TANH_EOC], rtol=6e-6)
+    np.testing.assert_allclose(t.eoc_p_linear, [r[3] for r in HARD_TANH_EOC], rtol=0, atol=5e-7)
     chi = dict(zip(ratio, t.chi1_unit, strict=True))
-    for r, ref in SPEC_24_SW1.items():
+    for r, ref in HARD_TANH_CHI1_AT_SIGMA_W_1.items():
         assert chi[r] == pytest.approx(ref, abs=6e-6)
     # T8 exactly as stated
     assert t.eoc_sigma_w[3] == pytest.approx(1.025700, abs=5e-7)
@@ -31,7 +31,7 @@ def test_t8_spec_24_tables_and_scale_covariance(a):
 
 
 def _hard_tanh_qmap(q, a, sigma_w, sigma_b):
-    """SPEC 1.6 closed form: E[HT_a(sqrt(q) Z)^2] with t = a / sqrt(q)."""
+    """Closed form (docs/theory/maps.rst): E[HT_a(sqrt(q) Z)^2] with t = a / sqrt(q)."""
     t = a / math.sqrt(q)
     Phi = 0.5 * (1 + math.erf(t / math.sqrt(2)))
     pdf = math.exp(-t * t / 2) / math.sqrt(2 * math.pi)

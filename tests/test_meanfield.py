@@ -1,4 +1,4 @@
-"""Maps, propagation, NNGP kernel and fixed points beyond the SPEC oracles."""
+"""Maps, propagation, NNGP kernel, fixed points beyond the oracles of docs/reference_values.rst."""
 
 import math
 

@@ -1,9 +1,9 @@
-"""Finite random networks against the mean-field theory (SPEC 3.8, T12, 7).
+"""Finite random networks against the mean-field theory (oracle T12; docs/reference_values.rst).
 
 Statistical tests use fixed seeds and tolerances derived from standard errors
 over independent networks: a per-layer z-test with the two-sided Student-t
 critical value at family-wise level 0.01 (Bonferroni over layers), beside
-SPEC T12's absolute tolerances (q^l within 3 %, c^l within 0.03).
+oracle T12's absolute tolerances (q^l within 3 %, c^l within 0.03).
 """
 
 from __future__ import annotations
@@ -54,23 +54,23 @@ def relu_eoc():
 
 def test_tanh_eoc_q_matches_map(tanh_eoc):
     ds, q_star = tanh_eoc
-    # Inputs start at q^1 = q*, so the map keeps q^l = q* (SPEC 3.8: 0.51208).
+    # Inputs start at q^1 = q*, so the map keeps q^l = q* (finite-width table: 0.51208).
     np.testing.assert_allclose(ds["q_theory"].values, q_star, rtol=1e-9)
     per_seed = ds["q"].mean("input").values / q_star  # (seed, layer), relative
     mean, se = _seed_mean_and_se(per_seed)
-    assert np.max(np.abs(mean - 1)) < 0.03  # SPEC T12
+    assert np.max(np.abs(mean - 1)) < 0.03  # oracle T12
     z = np.abs(mean - 1) / se
     assert np.max(z) < _tcrit(ds.sizes["seed"], DEPTH)
 
 
 def test_tanh_eoc_c_matches_map(tanh_eoc):
     ds, _ = tanh_eoc
-    # SPEC 3.8 theory column: c^1, c^5, c^10, c^20, c^30 = 0.300, 0.455, 0.581, 0.719, 0.792.
+    # Finite-width table, theory: c^1, c^5, c^10, c^20, c^30 = 0.300, 0.455, 0.581, 0.719, 0.792.
     th = ds["c_theory"].values[:, 0]
     np.testing.assert_allclose(th[[0, 4, 9, 19, 29]], [0.3, 0.455, 0.581, 0.719, 0.792], atol=1e-3)
     per_seed = ds["c"].mean("pair").values
     mean, se = _seed_mean_and_se(per_seed)
-    assert np.max(np.abs(mean - th)) < 0.03  # SPEC T12
+    assert np.max(np.abs(mean - th)) < 0.03  # oracle T12
     assert np.max(np.abs(mean - th) / se) < _tcrit(ds.sizes["seed"], DEPTH)
 
 
@@ -90,7 +90,7 @@ def test_tanh_gradient_ratios_match_chi1(tanh_eoc):
 def test_relu_eoc_c_matches_map(relu_eoc):
     ds = relu_eoc
     th = ds["c_theory"].values[:, 0]
-    # SPEC T2: c^5 = 0.7322, c^10 = 0.8703, c^30 = 0.9719.
+    # Oracle T2: c^5 = 0.7322, c^10 = 0.8703, c^30 = 0.9719.
     np.testing.assert_allclose(th[[4, 9, 29]], [0.7322, 0.8703, 0.9719], atol=1e-4)
     mean, se = _seed_mean_and_se(ds["c"].mean("pair").values)
     assert np.max(np.abs(mean - th)) < 0.03
@@ -116,7 +116,8 @@ def test_ordered_phase_gradients_shrink_at_chi1():
 
 
 def test_jacobian_mean_squared_singular_value():
-    # Mean squared singular value of d phi(h^L)/dx = prod_l chi1(q^l) (SPEC 1.4, 7).
+    # Mean squared singular value of d phi(h^L)/dx = prod_l chi1(q^l) (docs/theory/phases.rst;
+    # Pennington, Schoenholz & Ganguli 2017).
     n, depth, seeds = 150, 6, 16
     for sw in (1.0, 1.5):  # ordered (< 1 per layer) and chaotic (> 1)
         X = correlated_inputs(1, n, 0.5, 1.0, sw, 0.1, rng=3)

@@ -1,10 +1,10 @@
-"""SPEC section 8 oracles (T1-T8, T10) and the SPEC reference tables."""
+"""The test oracles T1-T8, T10 and the computed reference tables of docs/reference_values.rst."""
 
 import math
 
 import numpy as np
 import pytest
-from spec_tables import SPEC_24, SPEC_24_SW1
+from reference_tables import HARD_TANH_CHI1_AT_SIGMA_W_1, HARD_TANH_EOC
 
 import sigprop as sp
 from sigprop.networks.initializers import kumar_gain
@@ -39,7 +39,7 @@ def test_t2_relu_cmap_on_eoc():
     f0 = sp.cmap("relu", 1.0, 0.0, math.sqrt(2), 0.0)
     assert f0 == pytest.approx(1 / math.pi, rel=1e-14)
     p = sp.propagate("relu", math.sqrt(2), 0.0, 29, 1.0, 0.3)
-    # SPEC indexing: c^1 = 0.3, c^{l+1} = f(c^l): c^5 is 4 maps after c^1.
+    # Oracle T2 indexing: c^1 = 0.3, c^{l+1} = f(c^l): c^5 is 4 maps after c^1.
     assert p.c[4] == pytest.approx(0.7322, abs=5e-5)
     assert p.c[9] == pytest.approx(0.8703, abs=5e-5)
     assert p.c[29] == pytest.approx(0.9719, abs=5e-5)
@@ -85,7 +85,7 @@ def test_t5_tanh_beta_q():
     assert fp.beta_q == pytest.approx(7.08374, rel=1e-5)
 
 
-# T6 and SPEC 3.7 -----------------------------------------------------------
+# T6 and the tanh depth-scale table (sigma_b^2 = 0.05) ------------------------
 def test_t6_tanh_depth_scales():
     fp = sp.fixed_point("tanh", math.sqrt(1.5), math.sqrt(0.05))
     assert fp.q_star == pytest.approx(0.41803720, rel=1e-7)
@@ -95,7 +95,7 @@ def test_t6_tanh_depth_scales():
     assert fp.phase == "ordered"
 
 
-SPEC_37 = [  # sigma_w^2, q*, chi1, c*, xi_q, xi_c
+TANH_DEPTH_SCALES = [  # sigma_w^2, q*, chi1, c*, xi_q, xi_c
     (0.5, 0.08757987, 0.43198738, 1.0, 1.00885, 1.19139),
     (1.0, 0.19359252, 0.75903165, 1.0, 1.74763, 3.62698),
     (2.0, 0.72176187, 1.04766600, 0.74408242, 1.38798, 25.21341),
@@ -105,8 +105,8 @@ SPEC_37 = [  # sigma_w^2, q*, chi1, c*, xi_q, xi_c
 ]
 
 
-@pytest.mark.parametrize("row", SPEC_37)
-def test_spec_37_tanh_depth_scale_table(row):
+@pytest.mark.parametrize("row", TANH_DEPTH_SCALES)
+def test_tanh_depth_scale_table(row):
     sw2, q, chi, c, xiq, xic = row
     fp = sp.fixed_point("tanh", math.sqrt(sw2), math.sqrt(0.05))
     # the table prints 8 decimals: agree to half a unit in the last place
@@ -118,7 +118,7 @@ def test_spec_37_tanh_depth_scale_table(row):
     assert fp.phase == ("chaotic" if chi > 1 else "ordered")
 
 
-def test_spec_37_chaotic_chi_c():
+def test_tanh_depth_scale_table_chaotic_chi_c():
     fp = sp.fixed_point("tanh", np.sqrt([2.0, 2.5, 3.0, 4.0]), math.sqrt(0.05))
     np.testing.assert_allclose(
         fp.chi_c, [0.96111479, 0.91871677, 0.89540472, 0.86652800], rtol=0, atol=5e-9
@@ -147,7 +147,7 @@ def test_t7_silu_unstable_eoc_fixed_point():
     ("name", "q_stable", "chi1"),
     [("gelu", 0.15189, 0.7755), ("shifted_softplus", 0.34341, 0.8979)],
 )
-def test_spec_15_unstable_eoc_siblings(name, q_stable, chi1):
+def test_unstable_eoc_siblings_of_silu(name, q_stable, chi1):
     e = sp.eoc(name, 0.2)
     assert not e.stable[0]
     fp = sp.fixed_point(name, e.sigma_w[0], 0.2)
@@ -155,17 +155,17 @@ def test_spec_15_unstable_eoc_siblings(name, q_stable, chi1):
     assert fp.chi1 == pytest.approx(chi1, rel=1e-3)
 
 
-def test_spec_15_stable_eoc_slopes():
+def test_stable_eoc_slopes():
     assert sp.eoc("tanh", 0.2).slope[0] == pytest.approx(0.5426, rel=1e-3)
     assert sp.eoc("elu", 0.2).slope[0] == pytest.approx(0.85978, rel=1e-5)
     assert sp.eoc("elu", 1.0).slope[0] == pytest.approx(0.92672, rel=1e-5)
     assert sp.eoc("erf", 0.2).slope[0] == pytest.approx(0.51773, rel=1e-5)
 
 
-# T8 and SPEC 2.4 -----------------------------------------------------------
+# T8 and the hard-tanh tables ---------------------------------------------------
 
 
-@pytest.mark.parametrize("row", SPEC_24)
+@pytest.mark.parametrize("row", HARD_TANH_EOC)
 @pytest.mark.parametrize("a", [0.5, 2.0])
 def test_t8_hard_tanh_scale_covariance(row, a):
     ratio, sw, q_over_a2, p_in = row
@@ -178,14 +178,14 @@ def test_t8_hard_tanh_scale_covariance(row, a):
     assert sp.gaussian_moments(act, e.q_star[0]).dphi_sq == pytest.approx(p_in, abs=5e-7)
 
 
-@pytest.mark.parametrize(("ratio", "chi"), sorted(SPEC_24_SW1.items()))
-def test_spec_24_hard_tanh_chi1_at_sigma_w_1(ratio, chi):
+@pytest.mark.parametrize(("ratio", "chi"), sorted(HARD_TANH_CHI1_AT_SIGMA_W_1.items()))
+def test_hard_tanh_chi1_at_sigma_w_1(ratio, chi):
     fp = sp.fixed_point(sp.activation("hard_tanh", a=1.0), 1.0, 1.0 / ratio)
     assert fp.chi1 == pytest.approx(chi, abs=6e-6)
 
 
-# SPEC 3.6 tables -------------------------------------------------------------
-SPEC_36 = {
+# The EOC tables (computed; sigma_b, q*, sigma_w) -------------------------------
+EOC_TABLES = {
     "tanh": [
         (0.01, 0.04570907870, 1.042125853),
         (0.05, 0.1536919358, 1.122539005),
@@ -232,16 +232,16 @@ SPEC_36 = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(SPEC_36))
-def test_spec_36_eoc_tables(name):
-    rows = SPEC_36[name]
+@pytest.mark.parametrize("name", sorted(EOC_TABLES))
+def test_eoc_tables(name):
+    rows = EOC_TABLES[name]
     e = sp.eoc(name, [r[0] for r in rows])
     assert (e.n_branches == 1).all()
     np.testing.assert_allclose(e.q_star[:, 0], [r[1] for r in rows], rtol=3e-9)
     np.testing.assert_allclose(e.sigma_w[:, 0], [r[2] for r in rows], rtol=3e-9)
 
 
-def test_spec_36_tanh_beta_q_column():
+def test_eoc_table_tanh_beta_q_column():
     sb = [0.01, 0.05, 0.1, 0.3, 0.5, 1.0, 2.0, 5.0]
     beta = [302.801, 39.282, 16.6393, 4.2827, 2.24209, 0.889737, 0.324374, 0.0727245]
     e = sp.eoc("tanh", sb)

@@ -1,4 +1,7 @@
-"""Exact linear-region counting (SPEC 5.3): compiled walk, NumPy reference, hand cases."""
+"""Exact linear-region counting: compiled walk, NumPy reference, hand cases.
+
+Theory: docs/theory/exponential_regions.rst (counting linear regions exactly).
+"""
 
 import numpy as np
 import pytest

@@ -102,7 +102,7 @@ def test_hard_tanh_closed_form_and_param_dimension():
     np.testing.assert_allclose(
         ds.chi1.isel(activation=0).values, sw**2 * erf(t / math.sqrt(2)), rtol=1e-12
     )
-    # scale covariance (SPEC 1.6): q*(sigma_b; a) = a^2 q*(sigma_b / a; 1), same chi1
+    # scale covariance (docs/theory/maps.rst): q*(sigma_b; a) = a^2 q*(sigma_b / a; 1), same chi1
     for i, ai in enumerate(a):
         one = ss.scan("hard_tanh", sigma_w=SW, sigma_b=SB / ai, correlation=False, progress=False)
         np.testing.assert_allclose(q[i], ai**2 * one.q_star.values[0], rtol=1e-12)
@@ -210,7 +210,7 @@ def test_eoc_curve():
     e = ss.eoc_curve(["tanh", "relu", "silu"], [0.0, 0.2, 0.5])
     assert e["sigma_w"].dims == ("activation", "sigma_b", "branch")
     tanh = e.sel(activation="tanh", sigma_b=0.2, branch=0)
-    assert float(tanh.sigma_w) == pytest.approx(1.30414584, abs=1e-8)  # SPEC 3.6
+    assert float(tanh.sigma_w) == pytest.approx(1.30414584, abs=1e-8)  # oracle T3
     assert float(tanh.q_star) == pytest.approx(0.5120785, abs=1e-7)
     assert bool(tanh.stable) and int(tanh.kind) == 0
     relu = e.sel(activation="relu")
@@ -220,7 +220,7 @@ def test_eoc_curve():
     assert np.all(np.isnan(relu.sigma_w.sel(sigma_b=[0.2, 0.5]).values))
     assert np.all(relu.kind.sel(sigma_b=[0.2, 0.5]).values == -1)
     silu = e.sel(activation="silu", sigma_b=0.2, branch=0)
-    assert float(silu.slope) == pytest.approx(1.0987, abs=1e-4)  # SPEC 1.5: repels
+    assert float(silu.slope) == pytest.approx(1.0987, abs=1e-4)  # oracle T7: repels
     assert not bool(silu.stable)
     assert e["kind"].attrs["flag_meanings"] == "none curve limit point"
     direct = sigprop.eoc("tanh", [0.0, 0.2, 0.5])

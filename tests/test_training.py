@@ -1,4 +1,4 @@
-"""NumPy training: backpropagation, Adam, the peak reparameterisation (SPEC 5.2)."""
+"""NumPy training: backpropagation, Adam, the peak reparameterisation (Milkert et al. 2023)."""
 
 import itertools
 
@@ -167,7 +167,8 @@ def test_kaiming_initial_distribution():
 
 
 def test_default_peaks_uniform_on_unit_interval():
-    """SPEC 5.2 step 1: peaks at random in (0, 1), projected onto [min_peak, 1 - min_peak]."""
+    """Training step 1 (Milkert et al., as summarised): peaks at random in (0, 1), projected
+    onto [min_peak, 1 - min_peak]."""
     x = np.linspace(0, 1, 50)
     fit = fit_reparameterised(x, x**3, depth=5, n_runs=40, pretrain_epochs=0, epochs=0, seed=7)
     expected = np.clip(np.random.default_rng(7).uniform(0.0, 1.0, (40, 6)), 0.01, 0.99)
