@@ -362,7 +362,7 @@ def section_eoc(args, report):
     sbs = np.linspace(0.0, 2.0, args.eoc_n)
     t_sp, e = best_time(lambda: sigprop.eoc("tanh", sbs, n_threads=args.threads), args.repeat)
     t_np, (sw_np, _q_np) = best_time(lambda: numpy_eoc(sbs, nodes=args.nodes), args.repeat)
-    sw_sp = e.sigma_w[:, 0]
+    sw_sp = e.sigma_w
     err = rel_err(sw_np, sw_sp, np.isfinite(sw_sp))
     print(f"sigprop.eoc: {t_sp * 1e3:.1f} ms ({args.threads} threads)")
     print(

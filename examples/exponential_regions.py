@@ -66,19 +66,19 @@ def run(n_runs: int, depth: int, pretrain: int, epochs: int, seed: int) -> dict:
         y = x**power
         fits = {
             "Kaiming init": fit_kaiming(
-                x, y, depth=depth, n_runs=n_runs, epochs=pretrain + epochs, seed=seed
+                x, y, depth=depth, n_runs=n_runs, epochs=pretrain + epochs, rng=seed
             ),
             "reparam., skip pre-training": fit_reparameterised(
                 x, y, depth=depth, n_runs=n_runs, pretrain_epochs=0,
-                epochs=pretrain + epochs, seed=seed,
+                epochs=pretrain + epochs, rng=seed,
             ),
             "pre-training, no regularisation": fit_reparameterised(
                 x, y, depth=depth, n_runs=n_runs, pretrain_epochs=pretrain, epochs=epochs,
-                tie_scales=False, seed=seed,
+                tie_scales=False, rng=seed,
             ),
             "pre-training + Thm 3.1": fit_reparameterised(
                 x, y, depth=depth, n_runs=n_runs, pretrain_epochs=pretrain, epochs=epochs,
-                seed=seed,
+                rng=seed,
             ),
         }  # fmt: skip
         for name, fit in fits.items():

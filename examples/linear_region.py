@@ -55,13 +55,13 @@ def main() -> None:
 
     sb, depth, c0 = 5.0, 100, 0.5
     e = sp.eoc("tanh", sb)
-    p = sp.propagate("tanh", e.sigma_w[0], sb, depth, e.q_star[0], c0)
-    bx.plot(p.c, color="k", label=f"tanh on its EOC (σ_w = {e.sigma_w[0]:.3f})")
+    p = sp.propagate("tanh", e.sigma_w, sb, depth, e.q_star, c0)
+    bx.plot(p.c, color="k", label=f"tanh on its EOC (σ_w = {e.sigma_w:.3f})")
     for r, ls in [(3, ":"), (10, "--"), (100, "-")]:
         for tail, color, _ in TAILS[:2]:
             act = sp.theory.linear_region(r * sb, tail)
             e = sp.eoc(act, sb)
-            p = sp.propagate(act, e.sigma_w[0], sb, depth, e.q_star[0], c0)
+            p = sp.propagate(act, e.sigma_w, sb, depth, e.q_star, c0)
             bx.plot(p.c, color=color, ls=ls, label=f"{tail}, a/σ_b = {r} (EOC)")
     bx.set_xlabel("depth l")
     bx.set_ylabel("c^l")

@@ -114,7 +114,7 @@ def test_gap_map_of_erf_against_mpmath_closed_form():
     # E[erf(u) erf(v)] = (2/pi) arcsin(2 q c / (1 + 2 q)), so on the EOC
     # 1 - f(1 - d) = (sigma_w^2 / q)(2/pi)[asin(k) - asin(k (1 - d))], k = 2q/(1+2q)
     e = sp.eoc("erf", 0.3)
-    sw, q = float(e.sigma_w[0]), float(e.q_star[0])
+    sw, q = float(e.sigma_w), float(e.q_star)
     g = _hermite_gap_map(sp.activation("erf"), q, sw)
     with mp.workdps(40):
         k = 2 * mp.mpf(q) / (1 + 2 * mp.mpf(q))
@@ -125,7 +125,7 @@ def test_gap_map_of_erf_against_mpmath_closed_form():
 
 def test_gap_map_of_tanh_against_core_quadrature_and_taylor():
     e = sp.eoc("tanh", 0.2)
-    sw, q = float(e.sigma_w[0]), float(e.q_star[0])
+    sw, q = float(e.sigma_w), float(e.q_star)
     act = sp.activation("tanh")
     g = _hermite_gap_map(act, q, sw)
     m = sp.gaussian_moments(act, q)
@@ -151,7 +151,7 @@ def test_kinked_quadrature_path_reproduces_relu():
 
 def test_elu_taylor_switch_is_continuous():
     e = sp.eoc("elu", 0.2)
-    sw, q = float(e.sigma_w[0]), float(e.q_star[0])
+    sw, q = float(e.sigma_w), float(e.q_star)
     g = _quadrature_gap_map(sp.activation("elu"), q, sw, 0.0, 0.0)
     below, above = g(0.999999e-6), g(1.000001e-6)
     assert below / 0.999999e-6 == pytest.approx(above / 1.000001e-6, rel=1e-8)

@@ -104,7 +104,7 @@ def test_initialize_shapes_and_statistics():
 
 
 def test_initialize_orthogonal():
-    Ws, _ = initialize([40, 40, 20, 60], "tanh", 1.3, distribution="orthogonal", rng=2)
+    Ws, _ = initialize([40, 40, 20, 60], "tanh", 1.3, weights="orthogonal", rng=2)
     np.testing.assert_allclose(Ws[0] @ Ws[0].T, 1.69 * np.eye(40), atol=1e-12)
     np.testing.assert_allclose(Ws[1] @ Ws[1].T, 1.69 * np.eye(20), atol=1e-12)
     np.testing.assert_allclose(Ws[2].T @ Ws[2], 1.69 * 3 * np.eye(20), atol=1e-12)
@@ -116,7 +116,7 @@ def test_initialize_orthogonal():
         (([10],), {}, ValueError, "widths"),
         (([10, 0],), {}, ValueError, "widths"),
         (("10",), {}, ValueError, "widths"),
-        (([10, 5],), {"distribution": "uniform"}, ValueError, "distribution"),
+        (([10, 5],), {"weights": "uniform"}, ValueError, "weights"),
         (([10, 5],), {"sigma_b": -1.0}, ValueError, "sigma_b"),
         (([10, 5],), {"dtype": np.int32}, ValueError, "dtype"),
         (([10, 5],), {"rng": "seed"}, TypeError, "rng"),
@@ -161,3 +161,10 @@ def test_cli_gains():
 def test_cli_gains_subcommand(capsys):
     assert cli.main(["gains", "--sigma-b", "0.1"]) == 0
     assert "EOC sigma_w" in capsys.readouterr().out
+
+
+def test_renamed_arguments_warn_and_still_work():
+    with pytest.warns(DeprecationWarning, match="weights="):
+        old, _ = initialize([6, 5], "tanh", 1.3, distribution="normal", rng=3)
+    new, _ = initialize([6, 5], "tanh", 1.3, weights="gaussian", rng=3)
+    np.testing.assert_array_equal(old[0], new[0])

@@ -95,12 +95,12 @@ def test_large_sigma_b_is_usable_with_a_wide_linear_region():
     sb, depth, c0 = 5.0, 50, 0.5
     # tanh on its EOC at sigma_b = 5: correlations collapse (beta_q = 0.073)
     e = sp.eoc("tanh", sb)
-    p = sp.propagate("tanh", e.sigma_w[0], sb, depth, e.q_star[0], c0)
+    p = sp.propagate("tanh", e.sigma_w, sb, depth, e.q_star, c0)
     assert 1 - p.c[-1] < 5e-3
     # hard tanh with a / sigma_b = 100 at its EOC keeps them apart
     act = sp.theory.linear_region(100 * sb)
     e = sp.eoc(act, sb)
-    p = sp.propagate(act, e.sigma_w[0], sb, depth, e.q_star[0], c0)
+    p = sp.propagate(act, e.sigma_w, sb, depth, e.q_star, c0)
     assert 1 - p.c[-1] > 0.3
 
 

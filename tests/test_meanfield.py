@@ -98,7 +98,7 @@ def test_chaotic_c_star_series_matches_quadrature(name):
     # c* of smooth phi comes from the Hermite series of the c-map (256 or 1024 terms,
     # quadrature past its truncation bound); check it against the bivariate quadrature
     # over c* from ~0 (sigma_b = 0) to > 0.99 (next to the EOC).
-    sw_eoc = float(sp.eoc(name, 0.5).sigma_w[0])
+    sw_eoc = float(sp.eoc(name, 0.5).sigma_w)
     sb = np.array([0.0, 0.3, 1.0, 2.0, 0.5, 0.5, 0.5])
     # the last three just chaotic: c* close to 1 (series of 256, 1024 terms, quadrature)
     sw = np.array([2.0, 3.5, 2.5, 4.0, 1.03 * sw_eoc, 1.003 * sw_eoc, 1.0003 * sw_eoc])

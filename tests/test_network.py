@@ -35,7 +35,7 @@ def _seed_mean_and_se(per_seed):
 @pytest.fixture(scope="module")
 def tanh_eoc():
     r = sigprop.eoc("tanh", 0.2)
-    sw, q_star = float(r.sigma_w[0]), float(r.q_star[0])
+    sw, q_star = float(r.sigma_w), float(r.q_star)
     X = correlated_inputs(BATCH, WIDTH, q_star, 0.3, sw, 0.2, rng=11)
     ds = simulate(
         "tanh", sw, 0.2, X, width=WIDTH, depth=DEPTH, n_seeds=32, rng=12, dtype=np.float32

@@ -14,15 +14,15 @@ from sigprop.networks.initializers import kumar_gain
 def test_t1_relu_eoc_is_the_point_0_sqrt2():
     r = sp.eoc("relu", [0.0, 0.1])
     assert r.n_branches.tolist() == [1, 0]
-    assert r.sigma_w[0, 0] == pytest.approx(math.sqrt(2), rel=1e-15)
-    assert np.isnan(r.q_star[0, 0])  # every q is fixed
-    assert r.kind[0, 0] == 2
+    assert r.sigma_w[0] == pytest.approx(math.sqrt(2), rel=1e-15)
+    assert np.isnan(r.q_star[0])  # every q is fixed
+    assert r.kind[0] == 2
 
 
 @pytest.mark.parametrize("beta", [0.01, 0.2, 0.5])
 def test_t1_leaky_relu_eoc(beta):
     r = sp.eoc(sp.activation("leaky_relu", negative_slope=beta), 0.0)
-    assert r.sigma_w[0] == pytest.approx(math.sqrt(2 / (1 + beta**2)), rel=1e-15)
+    assert r.sigma_w == pytest.approx(math.sqrt(2 / (1 + beta**2)), rel=1e-15)
 
 
 def test_t1_relu_fixed_point_statuses():
@@ -57,31 +57,29 @@ def test_t2_relu_cmap_closed_form():
 # T3 ------------------------------------------------------------------------
 def test_t3_tanh_eoc():
     r = sp.eoc("tanh", [0.2, math.sqrt(0.05)])
-    assert r.sigma_w[0, 0] == pytest.approx(1.30414584, rel=1e-8)
-    assert r.q_star[0, 0] == pytest.approx(0.5120785042, rel=1e-8)
-    assert r.sigma_w[1, 0] ** 2 == pytest.approx(1.76095464, rel=1e-8)
-    assert r.q_star[1, 0] == pytest.approx(0.57004788, rel=1e-7)
+    assert r.sigma_w[0] == pytest.approx(1.30414584, rel=1e-8)
+    assert r.q_star[0] == pytest.approx(0.5120785042, rel=1e-8)
+    assert r.sigma_w[1] ** 2 == pytest.approx(1.76095464, rel=1e-8)
+    assert r.q_star[1] == pytest.approx(0.57004788, rel=1e-7)
     assert r.stable.all()
 
 
 # T4 ------------------------------------------------------------------------
 def test_t4_elu_and_erf_eoc():
     r = sp.eoc("elu", 0.2)
-    assert r.sigma_w[0] == pytest.approx(1.229251124, rel=1e-9)
-    assert r.q_star[0] == pytest.approx(1.10693054, rel=1e-8)
+    assert r.sigma_w == pytest.approx(1.229251124, rel=1e-9)
+    assert r.q_star == pytest.approx(1.10693054, rel=1e-8)
     r = sp.eoc("erf", 0.2)
-    assert r.sigma_w[0] ** 2 == pytest.approx(1.328937265, rel=1e-9)
-    assert r.q_star[0] == pytest.approx(0.4657629358, rel=1e-9)
+    assert r.sigma_w**2 == pytest.approx(1.328937265, rel=1e-9)
+    assert r.q_star == pytest.approx(0.4657629358, rel=1e-9)
     # closed form on the EOC: sigma_w^2 = pi sqrt(1 + 4 q) / 4
-    assert r.sigma_w[0] ** 2 == pytest.approx(
-        math.pi * math.sqrt(1 + 4 * r.q_star[0]) / 4, rel=1e-14
-    )
+    assert r.sigma_w**2 == pytest.approx(math.pi * math.sqrt(1 + 4 * r.q_star) / 4, rel=1e-14)
 
 
 # T5 ------------------------------------------------------------------------
 def test_t5_tanh_beta_q():
     e = sp.eoc("tanh", 0.2)
-    fp = sp.fixed_point("tanh", e.sigma_w[0], 0.2)
+    fp = sp.fixed_point("tanh", e.sigma_w, 0.2)
     assert fp.beta_q == pytest.approx(7.08374, rel=1e-5)
 
 
@@ -128,17 +126,17 @@ def test_tanh_depth_scale_table_chaotic_chi_c():
 # T7 ------------------------------------------------------------------------
 def test_t7_silu_unstable_eoc_fixed_point():
     e = sp.eoc("silu", 0.2)
-    assert e.q_star[0] == pytest.approx(0.6894525029, rel=1e-9)
-    assert e.sigma_w[0] == pytest.approx(1.679531601, rel=1e-9)
-    assert e.slope[0] == pytest.approx(1.09873, rel=1e-5)
-    assert not e.stable[0]
-    fp = sp.fixed_point("silu", e.sigma_w[0], 0.2)
+    assert e.q_star == pytest.approx(0.6894525029, rel=1e-9)
+    assert e.sigma_w == pytest.approx(1.679531601, rel=1e-9)
+    assert e.slope == pytest.approx(1.09873, rel=1e-5)
+    assert not e.stable
+    fp = sp.fixed_point("silu", e.sigma_w, 0.2)
     assert fp.q_star == pytest.approx(0.194038, rel=1e-5)
     assert fp.chi1 == pytest.approx(0.820278, rel=1e-5)
     assert fp.stable
     # iterating from just above the unstable point diverges, from just below reaches 0.194
-    above = sp.fixed_point("silu", e.sigma_w[0], 0.2, q0=1.001 * e.q_star[0])
-    below = sp.fixed_point("silu", e.sigma_w[0], 0.2, q0=0.999 * e.q_star[0])
+    above = sp.fixed_point("silu", e.sigma_w, 0.2, q0=1.001 * e.q_star)
+    below = sp.fixed_point("silu", e.sigma_w, 0.2, q0=0.999 * e.q_star)
     assert above.status_name == "divergent"
     assert below.q_star == pytest.approx(fp.q_star, rel=1e-12)
 
@@ -149,17 +147,17 @@ def test_t7_silu_unstable_eoc_fixed_point():
 )
 def test_unstable_eoc_siblings_of_silu(name, q_stable, chi1):
     e = sp.eoc(name, 0.2)
-    assert not e.stable[0]
-    fp = sp.fixed_point(name, e.sigma_w[0], 0.2)
+    assert not e.stable
+    fp = sp.fixed_point(name, e.sigma_w, 0.2)
     assert fp.q_star == pytest.approx(q_stable, rel=1e-4)
     assert fp.chi1 == pytest.approx(chi1, rel=1e-3)
 
 
 def test_stable_eoc_slopes():
-    assert sp.eoc("tanh", 0.2).slope[0] == pytest.approx(0.5426, rel=1e-3)
-    assert sp.eoc("elu", 0.2).slope[0] == pytest.approx(0.85978, rel=1e-5)
-    assert sp.eoc("elu", 1.0).slope[0] == pytest.approx(0.92672, rel=1e-5)
-    assert sp.eoc("erf", 0.2).slope[0] == pytest.approx(0.51773, rel=1e-5)
+    assert sp.eoc("tanh", 0.2).slope == pytest.approx(0.5426, rel=1e-3)
+    assert sp.eoc("elu", 0.2).slope == pytest.approx(0.85978, rel=1e-5)
+    assert sp.eoc("elu", 1.0).slope == pytest.approx(0.92672, rel=1e-5)
+    assert sp.eoc("erf", 0.2).slope == pytest.approx(0.51773, rel=1e-5)
 
 
 # T8 and the hard-tanh tables ---------------------------------------------------
@@ -173,9 +171,9 @@ def test_t8_hard_tanh_scale_covariance(row, a):
     e = sp.eoc(act, a / ratio)
     assert e.n_branches == 1
     # printed to 6 decimals (sigma_w, P) and 6 significant digits (q*/a^2)
-    assert e.sigma_w[0] == pytest.approx(sw, abs=5e-7)
-    assert e.q_star[0] / a**2 == pytest.approx(q_over_a2, rel=6e-6)
-    assert sp.gaussian_moments(act, e.q_star[0]).dphi_sq == pytest.approx(p_in, abs=5e-7)
+    assert e.sigma_w == pytest.approx(sw, abs=5e-7)
+    assert e.q_star / a**2 == pytest.approx(q_over_a2, rel=6e-6)
+    assert sp.gaussian_moments(act, e.q_star).dphi_sq == pytest.approx(p_in, abs=5e-7)
 
 
 @pytest.mark.parametrize(("ratio", "chi"), sorted(HARD_TANH_CHI1_AT_SIGMA_W_1.items()))
@@ -237,31 +235,31 @@ def test_eoc_tables(name):
     rows = EOC_TABLES[name]
     e = sp.eoc(name, [r[0] for r in rows])
     assert (e.n_branches == 1).all()
-    np.testing.assert_allclose(e.q_star[:, 0], [r[1] for r in rows], rtol=3e-9)
-    np.testing.assert_allclose(e.sigma_w[:, 0], [r[2] for r in rows], rtol=3e-9)
+    np.testing.assert_allclose(e.q_star, [r[1] for r in rows], rtol=3e-9)
+    np.testing.assert_allclose(e.sigma_w, [r[2] for r in rows], rtol=3e-9)
 
 
 def test_eoc_table_tanh_beta_q_column():
     sb = [0.01, 0.05, 0.1, 0.3, 0.5, 1.0, 2.0, 5.0]
     beta = [302.801, 39.282, 16.6393, 4.2827, 2.24209, 0.889737, 0.324374, 0.0727245]
     e = sp.eoc("tanh", sb)
-    fp = sp.fixed_point("tanh", e.sigma_w[:, 0], sb, correlation=False)
+    fp = sp.fixed_point("tanh", e.sigma_w, sb, correlation=False)
     np.testing.assert_allclose(fp.beta_q, beta, rtol=2e-5)
 
 
 def test_softplus_has_no_eoc_and_sigmoid_has_one():
     assert (sp.eoc("softplus", [0.0, 0.2, 1.0]).n_branches == 0).all()
     s = sp.eoc("sigmoid", 0.0)
-    assert s.sigma_w[0] == pytest.approx(10.149, rel=1e-4)
-    assert s.q_star[0] == pytest.approx(45.62, rel=1e-3)
+    assert s.sigma_w == pytest.approx(10.149, rel=1e-4)
+    assert s.q_star == pytest.approx(45.62, rel=1e-3)
 
 
 def test_eoc_limit_at_sigma_b_zero():
     for name, sw in [("tanh", 1.0), ("elu", 1.0), ("silu", 2.0), ("erf", math.sqrt(math.pi) / 2)]:
         e = sp.eoc(name, 0.0)
-        assert e.kind[0] == 1
-        assert e.sigma_w[0] == pytest.approx(sw, rel=1e-14)
-        assert e.q_star[0] == 0.0
+        assert e.kind == 1
+        assert e.sigma_w == pytest.approx(sw, rel=1e-14)
+        assert e.q_star == 0.0
 
 
 # T10 -------------------------------------------------------------------------

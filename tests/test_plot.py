@@ -116,5 +116,5 @@ def test_missing_matplotlib(monkeypatch, ds):
     import sys
 
     monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
-    with pytest.raises(ImportError, match=r"sigprop\[plot\]"):
+    with pytest.raises(ImportError, match=r'"\.\[plot\]"'):
         sp.phase_diagram(ds, activation="erf")

@@ -1,4 +1,4 @@
-"""sigprop.torch.init_: PyTorch modules initialised from the theory."""
+"""sigprop.networks.torch_init.init_: PyTorch modules initialised from the theory."""
 
 from __future__ import annotations
 

@@ -120,7 +120,7 @@ def test_reparameterised_init_is_the_sawtooth_exactly():
     x = np.linspace(0, 1, 500)
     fit = fit_reparameterised(
         x, x**3, depth=5, n_runs=3, pretrain_epochs=0, epochs=0, init_scale=False,
-        peak_range=(0.2, 0.8), seed=4,
+        peak_range=(0.2, 0.8), rng=4,
     )  # fmt: skip
     peaks = np.random.default_rng(4).uniform(0.2, 0.8, (3, 6))
     w_ref, b_ref = triangle_network(peaks)
@@ -140,7 +140,7 @@ def test_reparameterised_init_is_the_sawtooth_exactly():
 
 def test_kaiming_training_decreases_loss():
     x = np.linspace(0, 1, 100)
-    fit = fit_kaiming(x, x**3, depth=3, n_runs=4, epochs=300, seed=1)
+    fit = fit_kaiming(x, x**3, depth=3, n_runs=4, epochs=300, rng=1)
     assert fit.history.shape == (4, 300)
     assert np.all(fit.mse < fit.history[:, 0])
     # zero initial biases: a run whose ReLUs all start dead on [0, 1] only learns the
@@ -151,7 +151,7 @@ def test_kaiming_training_decreases_loss():
 def test_kaiming_initial_distribution():
     """He et al.: weights N(0, 2 / fan_in), biases zero (or N(0, sigma_b^2))."""
     x = np.linspace(0, 1, 10)
-    fit = fit_kaiming(x, x, depth=2, width=64, n_runs=20, epochs=0, seed=5)
+    fit = fit_kaiming(x, x, depth=2, width=64, n_runs=20, epochs=0, rng=5)
     w = fit.weights[1]  # (20, 64, 64): 81920 draws, std error of the std ~0.25%
     assert w.shape == (20, 64, 64)
     assert np.std(w) == pytest.approx(np.sqrt(2.0 / 64), rel=0.02)
@@ -159,7 +159,7 @@ def test_kaiming_initial_distribution():
     assert np.std(fit.weights[0]) == pytest.approx(np.sqrt(2.0), rel=0.05)  # fan_in 1, 1280 draws
     for b in fit.biases:
         assert np.all(b == 0.0)
-    b = fit_kaiming(x, x, depth=2, width=64, n_runs=20, epochs=0, sigma_b=0.3, seed=5).biases[1]
+    b = fit_kaiming(x, x, depth=2, width=64, n_runs=20, epochs=0, sigma_b=0.3, rng=5).biases[1]
     assert np.var(b) == pytest.approx(0.09, rel=0.12)  # 1280 draws: std error of var ~4%
     assert abs(np.mean(b)) < 4 * 0.3 / np.sqrt(b.size)
     with pytest.raises(ValueError, match="sigma_b"):
@@ -170,7 +170,7 @@ def test_default_peaks_uniform_on_unit_interval():
     """Training step 1 (Milkert et al., as summarised): peaks at random in (0, 1), projected
     onto [min_peak, 1 - min_peak]."""
     x = np.linspace(0, 1, 50)
-    fit = fit_reparameterised(x, x**3, depth=5, n_runs=40, pretrain_epochs=0, epochs=0, seed=7)
+    fit = fit_reparameterised(x, x**3, depth=5, n_runs=40, pretrain_epochs=0, epochs=0, rng=7)
     expected = np.clip(np.random.default_rng(7).uniform(0.0, 1.0, (40, 6)), 0.01, 0.99)
     np.testing.assert_array_equal(fit.peaks, expected)
     assert np.any(expected < 0.2) and np.any(expected > 0.8)
@@ -178,7 +178,7 @@ def test_default_peaks_uniform_on_unit_interval():
 
 def test_pretraining_decreases_loss_and_keeps_regions():
     x = np.linspace(0, 1, 200)
-    fit = fit_reparameterised(x, x**3, depth=4, n_runs=3, pretrain_epochs=150, epochs=0, seed=2)
+    fit = fit_reparameterised(x, x**3, depth=4, n_runs=3, pretrain_epochs=150, epochs=0, rng=2)
     assert fit.pretrain_steps == 150
     assert np.all(fit.history[:, -1] < 0.8 * fit.history[:, 0])
     assert np.all((fit.peaks >= 0.01) & (fit.peaks <= 0.99))
@@ -191,7 +191,7 @@ def test_pretraining_decreases_loss_and_keeps_regions():
 def test_free_scales_pretraining_and_release():
     x = np.linspace(0, 1, 200)
     fit = fit_reparameterised(
-        x, x**11, depth=3, n_runs=2, pretrain_epochs=100, epochs=100, tie_scales=False, seed=3
+        x, x**11, depth=3, n_runs=2, pretrain_epochs=100, epochs=100, tie_scales=False, rng=3
     )
     assert fit.history.shape == (2, 200)
     assert np.all(fit.mse < fit.history[:, 0])
@@ -216,7 +216,7 @@ def test_least_squares_scale_init():
     x = np.linspace(0, 1, 300)
     y = x**3
     fit = fit_reparameterised(
-        x, y, depth=4, n_runs=2, pretrain_epochs=0, epochs=0, peak_range=(0.2, 0.8), seed=6
+        x, y, depth=4, n_runs=2, pretrain_epochs=0, epochs=0, peak_range=(0.2, 0.8), rng=6
     )
     peaks = np.random.default_rng(6).uniform(0.2, 0.8, (2, 5))
     for r in range(2):

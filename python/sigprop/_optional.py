@@ -13,5 +13,18 @@ def need(module: str, what: str = "scan()", extra: str = "scan") -> Any:
         return importlib.import_module(module)
     except ImportError as exc:
         raise ImportError(
-            f"{what} needs {module.split('.')[0]}: pip install 'sigprop[{extra}]'"
+            f'{what} needs {module.split(".")[0]}: pip install ".[{extra}]" (in a sigprop checkout)'
         ) from exc
+
+
+def matplotlib_modules():
+    """(matplotlib, matplotlib.pyplot), or ImportError naming the ``plot`` extra."""
+    try:
+        import matplotlib
+        import matplotlib.colors
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        raise ImportError(
+            'sigprop.plotting needs matplotlib: pip install ".[plot]" (in a sigprop checkout)'
+        ) from exc
+    return matplotlib, plt

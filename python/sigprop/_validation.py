@@ -158,13 +158,13 @@ def positive_int(value: Any, name: str, maximum: int | None = None) -> int:
     ``maximum``: an upper bound (a documented time or memory bound of the caller).
     """
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {_short(value)}")
+        raise ValueError(f"{name} must be an int >= 1, got {short(value)}")
     if maximum is not None and value > maximum:
-        raise ValueError(f"{name} must be at most {maximum}, got {_short(value)}")
+        raise ValueError(f"{name} must be at most {maximum}, got {short(value)}")
     return int(value)
 
 
-def _short(value: Any) -> str:
+def short(value: Any) -> str:
     """repr of value, huge ints abbreviated."""
     if isinstance(value, (int, np.integer)) and abs(int(value)) > 10**30:
         return f"an int of {len(str(abs(int(value))))} digits"
@@ -178,3 +178,51 @@ def data_matrix(value: Any, name: str = "X") -> np.ndarray:
         raise ValueError(f"{name} must be a non-empty 2-d array (n, d), got shape {arr.shape}")
     check_finite(arr, name)
     return arr
+
+
+def generator(rng) -> np.random.Generator:
+    """``rng`` as a numpy Generator: a Generator, an int seed, a SeedSequence or None."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is None or isinstance(rng, (int, np.integer, np.random.SeedSequence)):
+        if isinstance(rng, bool):
+            raise TypeError(
+                f"rng must be a numpy.random.Generator, an int seed or None, got {rng!r}"
+            )
+        return np.random.default_rng(rng)
+    raise TypeError(f"rng must be a numpy.random.Generator, an int seed or None, got {rng!r}")
+
+
+def scalar_sigma(value, name: str) -> float:
+    """A scalar standard deviation >= 0 as a float; ValueError naming ``name`` otherwise."""
+    arr = sigma(value, name)
+    if arr.ndim != 0:
+        raise ValueError(f"{name} must be a scalar, got an array of shape {arr.shape}")
+    return float(arr)
+
+
+def float_dtype(dtype) -> np.dtype:
+    """float32 or float64 as a numpy dtype; ValueError otherwise."""
+    dt = np.dtype(dtype)
+    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise ValueError(f"dtype must be float32 or float64, got {dtype!r}")
+    return dt
+
+
+def broadcast_flat(*arrays: np.ndarray) -> tuple[tuple[int, ...], list[np.ndarray]]:
+    """Broadcast arrays; return the common shape and each as a flat contiguous float64."""
+    b = np.broadcast_arrays(*arrays)
+    return b[0].shape, [np.ascontiguousarray(x, dtype=np.float64).ravel() for x in b]
+
+
+def real_param(key: str, pname: str, v: Any) -> float:
+    """Parameter ``pname`` of activation ``key`` as a finite float (else TypeError/ValueError)."""
+    if isinstance(v, bool) or (not isinstance(v, (int, float)) and not hasattr(v, "__float__")):
+        raise TypeError(f"parameter {pname} of {key} must be a real number, got {v!r}")
+    try:
+        v = float(v)
+    except (TypeError, ValueError) as exc:  # e.g. a numpy array of size > 1
+        raise TypeError(f"parameter {pname} of {key} must be a real number, got {v!r}") from exc
+    if not math.isfinite(v):
+        raise ValueError(f"parameter {pname} of {key} must be finite, got {v!r}")
+    return v

@@ -52,7 +52,7 @@ def demo(out=None) -> int:
             if r.n_branches[i] == 0:
                 cells.append("none")
                 continue
-            sw, q, sl = r.sigma_w[i, 0], r.q_star[i, 0], r.slope[i, 0]
+            sw, q, sl = r.sigma_w[i], r.q_star[i], r.slope[i]
             qs = "q any" if np.isnan(q) else f"{q:.4g}"
             star = "*" if sl > 1 else ""
             cells.append(f"{sw:.6f} ({qs}){star}")
@@ -347,12 +347,13 @@ def cmd_plot(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """``sigprop plot``: write a phase-diagram or EOC figure."""
     import os
 
-    from .plotting import _mpl, eoc_curves, phase_diagram
+    from ._optional import matplotlib_modules
+    from .plotting import eoc_curves, phase_diagram
     from .scans.eoc_curves import eoc_curve
     from .scans.grid_scan import scan
 
     out = sys.stdout if out is None else out
-    _, plt = _mpl()
+    _, plt = matplotlib_modules()
 
     src = args.source
     is_file = len(src) == 1 and (

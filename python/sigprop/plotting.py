@@ -4,7 +4,7 @@ Conventions: ``sigma_w`` and ``sigma_b`` are standard deviations; weights are
 N(0, sigma_w^2 / fan_in) and biases N(0, sigma_b^2). The functions take the
 Datasets of :func:`sigprop.scan` and :func:`sigprop.eoc_curve` and
 return the matplotlib Figure. Needs the ``plot`` extra:
-``pip install 'sigprop[plot]'`` (and ``scan`` for the Datasets).
+``pip install ".[plot]"`` (and ``scan`` for the Datasets).
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from ._optional import matplotlib_modules
 
 if TYPE_CHECKING:  # pragma: no cover
     import matplotlib.axes
@@ -33,16 +35,6 @@ _VARIABLE_LABELS = {
     "slope": "V'(q*)",
     "beta_q": "β_q (layers)",
 }
-
-
-def _mpl():
-    try:
-        import matplotlib
-        import matplotlib.colors
-        import matplotlib.pyplot as plt
-    except ImportError as exc:
-        raise ImportError("sigprop.plot needs matplotlib: pip install 'sigprop[plot]'") from exc
-    return matplotlib, plt
 
 
 def _select(ds, activation: str | None, sel: dict[str, Any], what: str):
@@ -152,7 +144,7 @@ def phase_diagram(
         The colour bar is labelled with the quantity; axes are
         "σ_b (bias std)" (horizontal) and "σ_w (weight std)" (vertical).
     """
-    mpl, plt = _mpl()
+    mpl, plt = matplotlib_modules()
     one, act = _select(ds, activation, dict(sel or {}), "phase_diagram")
     if variable not in one:
         raise ValueError(f"variable {variable!r} not in the Dataset ({list(one.data_vars)})")
@@ -260,7 +252,7 @@ def eoc_curves(
         One colour per activation; solid where the EOC fixed point attracts,
         dashed where it repels, markers for single EOC points (relu-like).
     """
-    _, plt = _mpl()
+    _, plt = matplotlib_modules()
     if sel:
         e = e.sel(sel)
     if ax is None:

@@ -120,20 +120,21 @@ def eoc_sigma_w(activation: str | Activation, sigma_b: float = 0.0) -> float:
     """
     from ..theory.edge_of_chaos import eoc
 
-    sb = _scalar_sigma(sigma_b, "sigma_b")
+    sb = scalar_sigma(sigma_b, "sigma_b")
     act = resolve(activation)
     r = eoc(act, sb)
     n = int(r.n_branches)
     if n == 0:
         raise ValueError(f"{act} has no Edge-of-Chaos point at sigma_b = {sb:g}")
-    sw, slope, kind = r.sigma_w[:n], r.slope[:n], r.kind[:n]
+    br = r.branches
+    sw, slope, kind = br.sigma_w[:n], br.slope[:n], br.kind[:n]
     ok = (slope < 1.0) | ((kind > 0) & (slope <= 1.0))
     if np.any(ok):
         return float(sw[np.argmax(ok)])
     warnings.warn(
         f"the Edge-of-Chaos fixed point of {act} at sigma_b = {sb:g} is unstable "
         f"(V'(q*) = {float(slope[0]):.4g} > 1): the EOC holds only for inputs with q^1 = q* "
-        f"= {float(r.q_star[0]):.4g}",
+        f"= {float(r.q_star):.4g}",
         UnstableEOCWarning,
         stacklevel=2,
     )
@@ -151,7 +152,7 @@ def he_gain(activation: str | Activation) -> float:
     return math.sqrt(2.0 / (1.0 + a * a))
 
 
-def _scalar_sigma(value, name: str) -> float:
+def scalar_sigma(value, name: str) -> float:
     from .._validation import sigma
 
     arr = sigma(value, name)
@@ -192,13 +193,13 @@ def init_sigma_w(
     """
     # Every argument is validated whatever the scheme uses.
     resolve(activation)
-    sigma_b = _scalar_sigma(sigma_b, "sigma_b")
+    sigma_b = scalar_sigma(sigma_b, "sigma_b")
     fans = {}
     for fname, fan in (("fan_in", fan_in), ("fan_out", fan_out)):
         if fan is not None:
             fans[fname] = positive_int(fan, fname, 2**53)
     if isinstance(scheme, (int, float, np.floating, np.integer)) and not isinstance(scheme, bool):
-        return _scalar_sigma(scheme, "scheme")
+        return scalar_sigma(scheme, "scheme")
     if not isinstance(scheme, str) or scheme not in SCHEMES:
         raise ValueError(f"scheme must be one of {SCHEMES} or a number (sigma_w), got {scheme!r}")
     if scheme == "eoc":
@@ -220,9 +221,10 @@ def initialize(
     scheme: str | float = "eoc",
     *,
     sigma_b: float = 0.0,
-    distribution: str = "normal",
+    weights: str = "gaussian",
     rng=None,
     dtype=np.float64,
+    distribution: str | None = None,
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Weights and biases of a fully connected network under an initialisation scheme.
 
@@ -236,7 +238,7 @@ def initialize(
         params = [(jnp.asarray(W.T), jnp.asarray(b)) for W, b in zip(Ws, bs)]
 
     (transpose for Flax ``nn.Dense``, whose kernel is (fan_in, fan_out)). For
-    PyTorch modules use :func:`sigprop.torch.init_`.
+    PyTorch modules use :func:`sigprop.networks.torch_init.init_`.
 
     Parameters
     ----------
@@ -249,12 +251,14 @@ def initialize(
         See :func:`init_sigma_w`; a number is used as sigma_w.
     sigma_b : float
         Bias standard deviation, >= 0 (for ``"eoc"`` it also picks the EOC point).
-    distribution : {"normal", "orthogonal"}
+    weights : {"gaussian", "orthogonal"}
         Gaussian weights, or sigma_w times a Haar (semi-)orthogonal matrix,
         scaled by sqrt(max(1, fan_out / fan_in)) so that the forward variance
         is as for Gaussian weights.
     rng : numpy.random.Generator, int or None
     dtype : numpy float dtype
+    distribution : str, optional
+        Deprecated name of ``weights`` (``"normal"`` meant ``"gaussian"``).
 
     Returns
     -------
@@ -264,9 +268,10 @@ def initialize(
     Raises
     ------
     ValueError
-        For bad widths, an unknown scheme or distribution, or no EOC at sigma_b.
+        For bad widths, an unknown scheme or weight distribution, or no EOC at sigma_b.
     """
-    from .random_networks import _orthogonal, _positive_int, _rng
+    from .._validation import generator
+    from .random_networks import orthogonal_matrix
 
     if isinstance(widths, np.ndarray):
         widths = widths.tolist()
@@ -274,27 +279,35 @@ def initialize(
         raise ValueError(
             f"widths must be a sequence (d, N_1, ..., N_L) of >= 2 ints, got {widths!r}"
         )
-    ws = [_positive_int(w, "widths[i]") for w in widths]
-    sb = _scalar_sigma(sigma_b, "sigma_b")
-    if distribution not in ("normal", "orthogonal"):
-        raise ValueError(f"distribution must be 'normal' or 'orthogonal', got {distribution!r}")
+    ws = [positive_int(w, "widths[i]") for w in widths]
+    sb = scalar_sigma(sigma_b, "sigma_b")
+    if distribution is not None:
+        warnings.warn(
+            "initialize(distribution=...) is renamed weights=... in sigprop 0.2 "
+            "('normal' is now 'gaussian', as in random_network and simulate)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        weights = {"normal": "gaussian"}.get(distribution, distribution)
+    if weights not in ("gaussian", "orthogonal"):
+        raise ValueError(f"weights must be 'gaussian' or 'orthogonal', got {weights!r}")
     dt = np.dtype(dtype)
     if dt.kind != "f":
         raise ValueError(f"dtype must be a floating dtype, got {dtype!r}")
     act = resolve(activation)
-    gen = _rng(rng)
-    weights, biases = [], []
+    gen = generator(rng)
+    ws_out, biases = [], []
     for fan_in, fan_out in itertools.pairwise(ws):
         sw = init_sigma_w(act, scheme, sigma_b=sb, fan_in=fan_in, fan_out=fan_out)
-        if distribution == "normal":
+        if weights == "gaussian":
             w = gen.standard_normal((fan_out, fan_in)) * (sw / math.sqrt(fan_in))
         else:
-            w = _orthogonal(gen, fan_out, fan_in, np.float64)
+            w = orthogonal_matrix(gen, fan_out, fan_in, np.float64)
             w *= sw * math.sqrt(max(1.0, fan_out / fan_in))
         b = sb * gen.standard_normal(fan_out) if sb > 0 else np.zeros(fan_out)
-        weights.append(w.astype(dt, copy=False))
+        ws_out.append(w.astype(dt, copy=False))
         biases.append(b.astype(dt, copy=False))
-    return weights, biases
+    return ws_out, biases
 
 
 # --------------------------------------------------------------------------
@@ -369,7 +382,7 @@ def gain_table(sigma_b: float = 0.0) -> list[GainRow]:
     from ..theory.edge_of_chaos import eoc
     from ..theory.fixed_points import fixed_point
 
-    sb = _scalar_sigma(sigma_b, "sigma_b")
+    sb = scalar_sigma(sigma_b, "sigma_b")
     rows = []
     for name, params, g in TORCH_GAINS:
         act = _make_activation(name, **params)
@@ -380,7 +393,7 @@ def gain_table(sigma_b: float = 0.0) -> list[GainRow]:
                 sw_eoc = eoc_sigma_w(act, sb)
             stable = not caught
             rec = f"EOC sigma_w = {sw_eoc:.6g}" + ("" if stable else " (unstable q*)")
-            if sb == 0.0 and int(eoc(act, sb).kind[0]) == 1:  # the sigma_b = 0 end of the curve
+            if sb == 0.0 and int(eoc(act, sb).kind) == 1:  # the sigma_b = 0 end of the curve
                 rec += " (q* -> 0 there; a small sigma_b > 0 gives q* > 0)"
         except ValueError:
             sw_eoc, stable = math.nan, False

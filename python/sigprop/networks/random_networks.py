@@ -23,44 +23,20 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import _core
-from .._validation import as_float_array, check_finite, real_scalar, sigma
+from .._validation import (
+    as_float_array,
+    check_finite,
+    float_dtype,
+    generator,
+    positive_int,
+    real_scalar,
+    scalar_sigma,
+)
 from ..theory.activations import Activation, resolve
 
 __all__ = ["NetworkRun", "RandomNetwork", "correlated_inputs", "random_network"]
 
 _WEIGHT_KINDS = ("gaussian", "orthogonal")
-
-
-def _dtype(dtype) -> np.dtype:
-    dt = np.dtype(dtype)
-    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
-        raise ValueError(f"dtype must be float32 or float64, got {dtype!r}")
-    return dt
-
-
-def _rng(rng) -> np.random.Generator:
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if rng is None or isinstance(rng, (int, np.integer, np.random.SeedSequence)):
-        if isinstance(rng, bool):
-            raise TypeError(
-                f"rng must be a numpy.random.Generator, an int seed or None, got {rng!r}"
-            )
-        return np.random.default_rng(rng)
-    raise TypeError(f"rng must be a numpy.random.Generator, an int seed or None, got {rng!r}")
-
-
-def _positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
-
-
-def _scalar_sigma(value, name: str) -> float:
-    arr = sigma(value, name)
-    if arr.ndim != 0:
-        raise ValueError(f"{name} must be a scalar, got an array of shape {arr.shape}")
-    return float(arr)
 
 
 def _evaluate(act: Activation, h: np.ndarray, derivative: int) -> np.ndarray:
@@ -71,7 +47,7 @@ def _evaluate(act: Activation, h: np.ndarray, derivative: int) -> np.ndarray:
     return np.asarray(out).reshape(h.shape).astype(h.dtype, copy=False)
 
 
-def _orthogonal(rng: np.random.Generator, fan_out: int, fan_in: int, dtype) -> np.ndarray:
+def orthogonal_matrix(rng: np.random.Generator, fan_out: int, fan_in: int, dtype) -> np.ndarray:
     """A Haar-distributed (semi-)orthogonal (fan_out, fan_in) matrix (QR with sign fix)."""
     tall = fan_out >= fan_in
     a = rng.standard_normal((fan_out, fan_in) if tall else (fan_in, fan_out))
@@ -164,15 +140,15 @@ class RandomNetwork:
             raise TypeError(f"widths must be a sequence of ints (d, N_1, ..., N_L), got {widths!r}")
         if len(widths) < 2:
             raise ValueError(f"widths must hold the input dimension and >= 1 layer, got {widths!r}")
-        self.widths = tuple(_positive_int(w, "widths[i]") for w in widths)
+        self.widths = tuple(positive_int(w, "widths[i]") for w in widths)
         self.activation = resolve(activation)
-        self.sigma_w = _scalar_sigma(sigma_w, "sigma_w")
-        self.sigma_b = _scalar_sigma(sigma_b, "sigma_b")
+        self.sigma_w = scalar_sigma(sigma_w, "sigma_w")
+        self.sigma_b = scalar_sigma(sigma_b, "sigma_b")
         if weights not in _WEIGHT_KINDS:
             raise ValueError(f"weights must be one of {_WEIGHT_KINDS}, got {weights!r}")
         self.weights = weights
-        self.dtype = _dtype(dtype)
-        gen = _rng(rng)
+        self.dtype = float_dtype(dtype)
+        gen = generator(rng)
         self._seeds = gen.integers(0, 2**63 - 1, size=self.depth, dtype=np.int64)
         size = sum(a * b + a for a, b in zip(self.widths[1:], self.widths[:-1], strict=True))
         self._cache: dict[int, tuple[np.ndarray, np.ndarray]] | None = (
@@ -201,7 +177,7 @@ class RandomNetwork:
             w = rng.standard_normal((fan_out, fan_in), dtype=self.dtype)
             w *= self.dtype.type(self.sigma_w / math.sqrt(fan_in))
         else:
-            w = _orthogonal(rng, fan_out, fan_in, self.dtype)
+            w = orthogonal_matrix(rng, fan_out, fan_in, self.dtype)
             w *= self.dtype.type(self.sigma_w * math.sqrt(max(1.0, fan_out / fan_in)))
         b = (self.sigma_b * rng.standard_normal(fan_out)).astype(self.dtype)
         if self._cache is not None:
@@ -277,7 +253,7 @@ class RandomNetwork:
             return NetworkRun(kernel, q, None, None, None, sv)
 
         if loss_grad is None:
-            u = _rng(rng).standard_normal(self.widths[-1]) / math.sqrt(self.widths[-1])
+            u = generator(rng).standard_normal(self.widths[-1]) / math.sqrt(self.widths[-1])
             g = np.broadcast_to(u.astype(self.dtype), x.shape).copy()
         else:
             g = np.asarray(loss_grad(x), dtype=self.dtype)
@@ -378,10 +354,10 @@ def correlated_inputs(
     -------
     numpy.ndarray, shape (n, dim)
     """
-    n, dim = _positive_int(n, "n"), _positive_int(dim, "dim")
+    n, dim = positive_int(n, "n"), positive_int(dim, "dim")
     if dim < n + 1:
         raise ValueError(f"dim must be >= n + 1 = {n + 1}, got {dim}")
-    sw, sb = _scalar_sigma(sigma_w, "sigma_w"), _scalar_sigma(sigma_b, "sigma_b")
+    sw, sb = scalar_sigma(sigma_w, "sigma_w"), scalar_sigma(sigma_b, "sigma_b")
     if sw == 0:
         raise ValueError("sigma_w must be > 0, got 0.0")
     q1, c1 = real_scalar(q1, "q1"), real_scalar(c1, "c1")
@@ -390,6 +366,6 @@ def correlated_inputs(
     rho = (c1 * q1 - sb * sb) / (q1 - sb * sb)
     if not (0.0 <= rho <= 1.0):
         raise ValueError(f"c1 must lie in [sigma_b^2 / q1, 1] = [{sb * sb / q1:g}, 1], got {c1!r}")
-    e, _ = np.linalg.qr(_rng(rng).standard_normal((dim, n + 1)))
+    e, _ = np.linalg.qr(generator(rng).standard_normal((dim, n + 1)))
     r = math.sqrt(dim * (q1 - sb * sb)) / sw
     return (r * (math.sqrt(rho) * e[:, :1] + math.sqrt(1.0 - rho) * e[:, 1:])).T.copy()

@@ -13,11 +13,11 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from .._validation import as_float_array, check_finite
+from .._validation import as_float_array, check_finite, generator, positive_int, scalar_sigma
 from ..theory.activations import Activation, resolve
 from ..theory.kernels import propagate
 from ..theory.maps import chi1
-from .random_networks import RandomNetwork, _positive_int, _rng, _scalar_sigma
+from .random_networks import RandomNetwork
 
 __all__ = ["plot_simulation", "simulate"]
 
@@ -119,9 +119,9 @@ def simulate(
     try:
         import xarray as xr
     except ImportError:  # pragma: no cover - depends on the environment
-        raise ImportError("simulate() needs xarray: pip install 'sigprop[scan]'") from None
+        raise ImportError('simulate() needs xarray: pip install ".[scan]"') from None
     act = resolve(activation)
-    sw, sb = _scalar_sigma(sigma_w, "sigma_w"), _scalar_sigma(sigma_b, "sigma_b")
+    sw, sb = scalar_sigma(sigma_w, "sigma_w"), scalar_sigma(sigma_b, "sigma_b")
     X = as_float_array(inputs, "inputs")
     if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
         raise ValueError(f"inputs must be a non-empty 2-d array (batch, d), got shape {X.shape}")
@@ -136,7 +136,7 @@ def simulate(
     if widths is None:
         if width is None or depth is None:
             raise ValueError("give widths=(N_1, ..., N_L), or width and depth")
-        hidden = [_positive_int(width, "width")] * _positive_int(depth, "depth")
+        hidden = [positive_int(width, "width")] * positive_int(depth, "depth")
     else:
         if isinstance(widths, np.ndarray):
             widths = widths.tolist()
@@ -144,9 +144,9 @@ def simulate(
             raise ValueError("give either widths or width and depth, not both")
         if isinstance(widths, (str, bytes)) or not isinstance(widths, Sequence) or not widths:
             raise ValueError(f"widths must be a non-empty sequence of ints, got {widths!r}")
-        hidden = [_positive_int(w, "widths[i]") for w in widths]
-    n_seeds = _positive_int(n_seeds, "n_seeds")
-    gen = _rng(rng)
+        hidden = [positive_int(w, "widths[i]") for w in widths]
+    n_seeds = positive_int(n_seeds, "n_seeds")
+    gen = generator(rng)
     B, L = X.shape[0], len(hidden)
     all_widths = [X.shape[1], *hidden]
     ia, ib = np.triu_indices(B, 1)
@@ -250,9 +250,7 @@ def plot_simulation(ds, *, inputs=None, pairs=None, axes=None):
     try:
         import matplotlib.pyplot as plt
     except ImportError:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "plot_simulation() needs matplotlib: pip install 'sigprop[plot]'"
-        ) from None
+        raise ImportError('plot_simulation() needs matplotlib: pip install ".[plot]"') from None
     has_grad = "chi1_mean" in ds and "chi1_theory" in ds
     n = 3 if has_grad else 2
     if axes is None:

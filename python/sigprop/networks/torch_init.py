@@ -1,6 +1,6 @@
 """PyTorch integration: initialise the linear layers of a module from the theory.
 
-PyTorch is optional: ``pip install 'sigprop[torch]'``. It is imported only
+PyTorch is optional: ``pip install ".[torch]"``. It is imported only
 when :func:`init_` is called.
 """
 
@@ -20,7 +20,7 @@ def _torch():
         import torch
     except ImportError:  # pragma: no cover - depends on the environment
         raise ImportError(
-            "sigprop.torch.init_ needs PyTorch: pip install 'sigprop[torch]'"
+            'sigprop.networks.torch_init.init_ needs PyTorch: pip install ".[torch]"'
         ) from None
     return torch
 
@@ -69,19 +69,19 @@ def init_(
 
     Examples
     --------
-    >>> import torch, sigprop.torch
+    >>> import torch, sigprop.networks.torch_init
     >>> from torch import nn
     >>> net = nn.Sequential(nn.Linear(10, 100), nn.Tanh(), nn.Linear(100, 1))
     >>> gen = torch.Generator().manual_seed(0)
-    >>> _ = sigprop.torch.init_(net, "tanh", sigma_b=0.05, generator=gen)
+    >>> _ = sigprop.networks.torch_init.init_(net, "tanh", sigma_b=0.05, generator=gen)
     """
     torch = _torch()
     if not isinstance(module, torch.nn.Module):
         raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
     act = resolve(activation)
-    from .initializers import _scalar_sigma
+    from .._validation import scalar_sigma
 
-    sb = _scalar_sigma(sigma_b, "sigma_b")
+    sb = scalar_sigma(sigma_b, "sigma_b")
     linears = [m for m in module.modules() if isinstance(m, torch.nn.Linear)]
     if not linears:
         raise ValueError(f"module holds no torch.nn.Linear: {type(module).__name__}")

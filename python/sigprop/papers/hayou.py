@@ -284,9 +284,9 @@ def correlation_convergence(
             str(act), sb, math.nan, math.nan, layer, np.full(depth + 1, np.nan), 0, math.nan,
             "none", "no_eoc",
         )  # fmt: skip
-    sw = float(e.sigma_w[branch])
-    kind = int(e.kind[branch])
-    q = 1.0 if kind == 2 else float(e.q_star[branch])
+    sw = float(e.branches.sigma_w[branch])
+    kind = int(e.branches.kind[branch])
+    q = 1.0 if kind == 2 else float(e.branches.q_star[branch])
     gap = np.empty(depth + 1)
     gap[0] = d0
     if kind == 1:  # sigma_b = 0 end of a curve: q* = 0, f(c) = c
@@ -374,12 +374,12 @@ def eoc_beta_q(activation: str | Activation, sigma_b, *, branch: int = 0) -> EOC
     act = resolve(activation)
     sb = sigma(sigma_b, "sigma_b")
     e = eoc(act, sb)
-    if e.sigma_w.shape[-1] <= branch:
+    if e.branches.sigma_w.shape[-1] <= branch:
         nan = np.full(sb.shape, np.nan)
         return EOCBeta(sb, nan, nan.copy(), nan.copy())
-    sw = np.asarray(e.sigma_w)[..., branch]
-    q = np.asarray(e.q_star)[..., branch]
-    kind = np.asarray(e.kind)[..., branch]
+    sw = e.branches.sigma_w[..., branch]
+    q = e.branches.q_star[..., branch]
+    kind = e.branches.kind[..., branch]
     beta = np.full(sb.shape, np.nan)
     ok = kind == 0
     if np.any(ok):

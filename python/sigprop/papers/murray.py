@@ -107,8 +107,8 @@ def linear_region_table(ratio, *, a: float = 1.0, tail: str = "clip") -> LinearR
     sb = a / r
     e = eoc(act, sb)
     has = np.asarray(e.n_branches) > 0
-    sw = np.where(has, np.asarray(e.sigma_w)[..., 0], np.nan)
-    q = np.where(has, np.asarray(e.q_star)[..., 0], np.nan)
+    sw = np.where(has, e.sigma_w, np.nan)
+    q = np.where(has, e.q_star, np.nan)
     with np.errstate(invalid="ignore", divide="ignore"):
         p = np.vectorize(lambda v: math.erf(a / math.sqrt(2 * v)) if v > 0 else math.nan)(q)
     qu = np.vectorize(lambda s: _minimal_fixed_point(act, 1.0, float(s)))(sb)

@@ -65,11 +65,12 @@ def eoc_curve(
     kind = np.full(shape, -1, dtype=np.int8)
     nbr = np.zeros((*lead_shape, sb.size), dtype=np.int32)
     for idx, r in results.items():
-        k = min(width, r.sigma_w.shape[-1])
-        sw[idx][:, :k] = r.sigma_w[:, :k]
-        q[idx][:, :k] = r.q_star[:, :k]
-        slope[idx][:, :k] = r.slope[:, :k]
-        kind[idx][:, :k] = r.kind[:, :k]
+        br = r.branches
+        k = min(width, br.sigma_w.shape[-1])
+        sw[idx][:, :k] = br.sigma_w[:, :k]
+        q[idx][:, :k] = br.q_star[:, :k]
+        slope[idx][:, :k] = br.slope[:, :k]
+        kind[idx][:, :k] = br.kind[:, :k]
         nbr[idx] = r.n_branches
     with np.errstate(invalid="ignore"):
         stable = slope < 1.0

@@ -131,7 +131,7 @@ def scan(
     Raises
     ------
     ImportError
-        Without the optional dependencies: ``pip install 'sigprop[scan]'``.
+        Without the optional dependencies: ``pip install ".[scan]"``.
     FileExistsError
         ``out`` (or its partial store) exists and neither ``overwrite`` nor
         ``resume`` is given.

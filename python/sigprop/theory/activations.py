@@ -9,12 +9,12 @@ are read from the one table of the compiled core.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .. import _core
+from .._validation import real_param
 
 __all__ = ["ACTIVATIONS", "Activation", "activation", "clear_cache", "linear_region"]
 
@@ -56,18 +56,6 @@ _SPECS, _ALIASES = _specs_from_core()
 #: Names of the built-in activations (aliases: swish = silu, hardtanh = hard_tanh,
 #: identity = linear).
 ACTIVATIONS: tuple[str, ...] = tuple(_SPECS)
-
-
-def _real_param(key: str, pname: str, v: Any) -> float:
-    if isinstance(v, bool) or (not isinstance(v, (int, float)) and not hasattr(v, "__float__")):
-        raise TypeError(f"parameter {pname} of {key} must be a real number, got {v!r}")
-    try:
-        v = float(v)
-    except (TypeError, ValueError) as exc:  # e.g. a numpy array of size > 1
-        raise TypeError(f"parameter {pname} of {key} must be a real number, got {v!r}") from exc
-    if not math.isfinite(v):
-        raise ValueError(f"parameter {pname} of {key} must be finite, got {v!r}")
-    return v
 
 
 class Activation:
@@ -119,7 +107,7 @@ class Activation:
             )
         values: dict[str, float] = {}
         for pname, default in spec.params:
-            v = _real_param(key, pname, params.get(pname, default))
+            v = real_param(key, pname, params.get(pname, default))
             if pname in spec.positive and not v > 0:
                 raise ValueError(f"parameter {pname} of {key} must be > 0, got {v!r}")
             if pname in spec.nonnegative and not v >= 0:

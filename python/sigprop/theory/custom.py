@@ -19,8 +19,9 @@ from typing import Any
 import numpy as np
 
 from .. import _core
+from .._validation import real_param
 from ._custom_tables import BuildError, Sampler, check_kinks, register
-from .activations import Activation, _real_param
+from .activations import Activation
 
 __all__ = ["CustomActivation", "from_callable", "from_expression"]
 
@@ -307,7 +308,7 @@ def from_expression(
             "an expression in x; for your own phi pass a callable or an expression such as "
             "'x * tanh(softplus(x))'"
         )
-    values = {k: _real_param(text, k, v) for k, v in params.items()}
+    values = {k: real_param(text, k, v) for k, v in params.items()}
     expr, _x, _ps = _expr.parse(text, tuple(values))
     used = {str(s) for s in expr.free_symbols} - {"x"}
     unused = sorted(set(values) - used)

@@ -12,6 +12,7 @@ import numpy as np
 
 from .. import _core
 from .._validation import (
+    broadcast_flat,
     resolve_n_threads,
     scalar_or_array,
     sigma,
@@ -19,7 +20,6 @@ from .._validation import (
 )
 from ..outcomes import Phase, Status, names, phase_codes
 from .activations import Activation, resolve
-from .maps import _flat
 
 __all__ = ["FixedPointResult", "fixed_point"]
 
@@ -123,7 +123,7 @@ def fixed_point(
         if np.any(q0a <= 0):
             raise ValueError("q0 must be > 0")
         arrays.append(q0a)
-    shape, flat = _flat(*arrays)
+    shape, flat = broadcast_flat(*arrays)
     p0, p1 = act.core_params
     res = _core.fixed_points(
         act.kind,

@@ -13,16 +13,16 @@ import numpy as np
 
 from .. import _core
 from .._validation import (
-    _short,
+    broadcast_flat,
     correlation,
     data_matrix,
     positive_int,
     resolve_n_threads,
+    short,
     sigma,
     variance,
 )
 from .activations import Activation, resolve
-from .maps import _flat
 
 __all__ = ["MAX_KERNEL_DEPTH", "MAX_PROPAGATE_CELLS", "Propagation", "nngp_kernel", "propagate"]
 
@@ -93,13 +93,13 @@ def propagate(
     Propagation
     """
     if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 0:
-        raise ValueError(f"depth must be a non-negative int, got {_short(depth)}")
+        raise ValueError(f"depth must be a non-negative int, got {short(depth)}")
     act = resolve(activation)
     sw = float(np.asarray(sigma(sigma_w, "sigma_w")))
     sb = float(np.asarray(sigma(sigma_b, "sigma_b")))
     qa = variance(q0, "q0")
     qb = qa if q0_b is None else variance(q0_b, "q0_b")
-    shape, (qa, qb, cc) = _flat(qa, qb, correlation(c0, "c0"))
+    shape, (qa, qb, cc) = broadcast_flat(qa, qb, correlation(c0, "c0"))
     nt = resolve_n_threads(n_threads)
     p0, p1 = act.core_params
     n = qa.size
@@ -107,7 +107,7 @@ def propagate(
         # three (depth + 1, n) float64 arrays are returned
         raise ValueError(
             f"depth must keep (depth + 1) x {n} inputs <= {MAX_PROPAGATE_CELLS} "
-            f"(memory bound), got depth = {_short(depth)}"
+            f"(memory bound), got depth = {short(depth)}"
         )
     swv, sbv = np.full(n, sw), np.full(n, sb)
     Q = np.empty((depth + 1, n))

@@ -17,6 +17,7 @@ import numpy as np
 
 from .. import _core
 from .._validation import (
+    broadcast_flat,
     correlation,
     resolve_n_threads,
     scalar_or_array,
@@ -28,14 +29,9 @@ from .activations import Activation, resolve
 __all__ = ["chi1", "cmap", "covmap", "qmap", "qmap_slope"]
 
 
-def _flat(*arrays: np.ndarray) -> tuple[tuple[int, ...], list[np.ndarray]]:
-    b = np.broadcast_arrays(*arrays)
-    return b[0].shape, [np.ascontiguousarray(x, dtype=np.float64).ravel() for x in b]
-
-
 def _qmap_all(activation, q, sigma_w, sigma_b, n_threads):
     act = resolve(activation)
-    shape, (qa, sw, sb) = _flat(
+    shape, (qa, sw, sb) = broadcast_flat(
         variance(q, "q"), sigma(sigma_w, "sigma_w"), sigma(sigma_b, "sigma_b")
     )
     p0, p1 = act.core_params
@@ -99,7 +95,7 @@ def covmap(
     next-layer correlation is ``covmap(...) / sqrt(qmap(q1) * qmap(q2))``.
     """
     act = resolve(activation)
-    shape, (a1, a2, ac, sw, sb) = _flat(
+    shape, (a1, a2, ac, sw, sb) = broadcast_flat(
         variance(q1, "q1"),
         variance(q2, "q2"),
         correlation(c),

@@ -30,11 +30,13 @@ number of Adam steps for every method, zero biases).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from ..._validation import generator
 from .sawtooth import network_from_ratios
 
 __all__ = [
@@ -186,6 +188,18 @@ def ratio_gradients(
     return ga, gs
 
 
+def _rng_or_seed(rng, seed):
+    """The Generator of ``rng``, or of the deprecated ``seed`` argument."""
+    if seed is not None:
+        warnings.warn(
+            "seed=... is renamed rng=... in sigprop 0.2 (an int seed or a numpy Generator)",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        rng = seed
+    return generator(rng)
+
+
 @dataclass(frozen=True)
 class FitResult:
     """Outcome of a batch of training runs.
@@ -289,7 +303,8 @@ def fit_kaiming(
     epochs: int = 3000,
     lr: float = 1e-3,
     sigma_b: float = 0.0,
-    seed: int = 0,
+    rng: np.random.Generator | int | None = 0,
+    seed: int | None = None,
 ) -> FitResult:
     """Fit y(x) with ReLU networks from Kaiming initialisation (full-batch Adam).
 
@@ -315,23 +330,26 @@ def fit_kaiming(
         Adam step size.
     sigma_b : float
         Standard deviation of the initial biases (0: all biases zero).
-    seed : int
-        Seed of ``numpy.random.default_rng``.
+    rng : numpy.random.Generator, int or None
+        Random generator, or the seed of one (default 0: reproducible).
+    seed : int, optional
+        Deprecated name of ``rng`` (an int seed).
 
     Returns
     -------
     FitResult
         Runs r = 0, 1, ... are drawn one after the other from one generator.
     """
-    from ...networks.initializers import _scalar_sigma, initialize
+    from ..._validation import scalar_sigma
+    from ...networks.initializers import initialize
 
     xa, ya = _check_data(x, y)
     depth = _check_count(depth, "depth", 1)
     width = _check_count(width, "width", 1)
     n_runs = _check_count(n_runs, "n_runs", 1)
     epochs = _check_count(epochs, "epochs", 0)
-    sigma_b = _scalar_sigma(sigma_b, "sigma_b")
-    rng = np.random.default_rng(seed)
+    sigma_b = scalar_sigma(sigma_b, "sigma_b")
+    rng = _rng_or_seed(rng, seed)
     sizes = [1] + [width] * depth + [1]
     runs = [initialize(sizes, "relu", "he", sigma_b=sigma_b, rng=rng) for _ in range(n_runs)]
     weights = [np.stack([w[layer] for w, _ in runs]) for layer in range(depth + 1)]
@@ -354,7 +372,8 @@ def fit_reparameterised(
     peak_range: tuple[float, float] = (0.0, 1.0),
     min_peak: float = 0.01,
     init_scale: bool = True,
-    seed: int = 0,
+    rng: np.random.Generator | int | None = 0,
+    seed: int | None = None,
 ) -> FitResult:
     """Fit y(x) with the triangle network: pre-train the peaks, then all weights.
 
@@ -398,8 +417,10 @@ def fit_reparameterised(
         initial peaks, False at lam = 1. The scale is needed: at lam = 1 the
         slope of F at 1 tends to 2 for any peaks, so x^3 (slope 3) is out of reach.
         (Ours: SPEC 5.1 gives the recurrence, not how the paper sets this scale.)
-    seed : int
-        Seed of ``numpy.random.default_rng``.
+    rng : numpy.random.Generator, int or None
+        Random generator, or the seed of one (default 0: reproducible).
+    seed : int, optional
+        Deprecated name of ``rng`` (an int seed).
 
     Returns
     -------
@@ -416,7 +437,7 @@ def fit_reparameterised(
         raise ValueError(f"peak_range must satisfy 0 <= lo < hi <= 1, got {peak_range!r}")
     if not (0.0 < min_peak < 0.5):
         raise ValueError(f"min_peak must lie in (0, 0.5), got {min_peak!r}")
-    rng = np.random.default_rng(seed)
+    rng = _rng_or_seed(rng, seed)
     peaks = np.clip(rng.uniform(lo, hi, (n_runs, depth + 1)), min_peak, 1.0 - min_peak)
     log_scale = np.zeros(n_runs)
     if tie_scales:
