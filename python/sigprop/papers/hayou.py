@@ -40,6 +40,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .._tables import tabular
 from .._validation import as_float_array, check_finite, positive_int, sigma
 from ..theory.activations import Activation, resolve
 from ..theory.edge_of_chaos import eoc
@@ -69,6 +70,7 @@ MAX_DEPTH = 10_000_000
 _HERMITE_TOL = 1e-14
 
 
+@tabular(coords=("layer",), index="layer")
 @dataclass(frozen=True)
 class ConvergenceResult:
     """The correlation gap 1 - c^l through depth on the EOC.
@@ -121,6 +123,7 @@ class ConvergenceResult:
         return out
 
 
+@tabular()
 class RateFit(NamedTuple):
     """Least-squares fit of gap ~ constant / l^exponent (in log-log)."""
 
@@ -129,6 +132,7 @@ class RateFit(NamedTuple):
     max_log_residual: float
 
 
+@tabular(coords=("sigma_b",))
 class EOCBeta(NamedTuple):
     """beta_q along the EOC curve (arrays of the shape of sigma_b)."""
 
@@ -138,6 +142,7 @@ class EOCBeta(NamedTuple):
     beta_q: np.ndarray
 
 
+@tabular(coords=("depth",))
 class DepthMatch(NamedTuple):
     """The sigma_b at which beta_q equals a depth (arrays of the shape of depth)."""
 

@@ -19,6 +19,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .._tables import tabular
 from .._validation import as_float_array, check_finite, positive_int, real_scalar, sigma
 from ..theory.activations import linear_region
 from ..theory.edge_of_chaos import eoc
@@ -31,6 +32,7 @@ __all__ = ["HalfWidth", "LinearRegionTable", "linear_region_table", "min_half_wi
 CRITERIA: tuple[str, ...] = ("chi1", "correlation")
 
 
+@tabular(coords=("ratio",))
 class LinearRegionTable(NamedTuple):
     """SPEC 2.4 quantities over a / sigma_b (arrays of the shape of ``ratio``).
 
@@ -52,6 +54,7 @@ class LinearRegionTable(NamedTuple):
     q_unit_over_a2: np.ndarray
 
 
+@tabular(coords=("sigma_b",))
 class HalfWidth(NamedTuple):
     """Smallest half-width a meeting a criterion (arrays of the shape of sigma_b).
 

@@ -15,6 +15,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import _core
+from .._tables import tabular
 from .._validation import correlation, int_choice, resolve_n_threads, scalar_or_array, variance
 from .activations import Activation, resolve
 
@@ -25,6 +26,7 @@ class AccuracyWarning(RuntimeWarning):
     """A computed value may miss its stated accuracy (a quadrature or series check failed)."""
 
 
+@tabular()
 class Moments(NamedTuple):
     """Gaussian moments of an activation at variance q (Z ~ N(0, 1)).
 
@@ -35,6 +37,8 @@ class Moments(NamedTuple):
     dphi_sq : E[phi'(sqrt(q) Z)^2]
     d2phi_sq : E[phi''(sqrt(q) Z)^2]; ``inf`` when phi' jumps (phi'' has a Dirac mass)
     dV : d/dq E[phi(sqrt(q) Z)^2], including the contributions of the kinks of phi
+
+    ``to_dataset()`` / ``to_dataframe()`` give them as a table, one row per q (in the order given).
     """
 
     mean: np.ndarray

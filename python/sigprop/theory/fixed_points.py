@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import _core
+from .._tables import tabular
 from .._validation import (
     broadcast_flat,
     resolve_n_threads,
@@ -24,6 +25,7 @@ from .activations import Activation, resolve
 __all__ = ["FixedPointResult", "fixed_point"]
 
 
+@tabular(coords=("sigma_w", "sigma_b"))
 @dataclass(frozen=True)
 class FixedPointResult:
     """Fixed point of the variance map and what follows from it.
@@ -46,6 +48,10 @@ class FixedPointResult:
     beta_q : 2 / f''(1) = 2 / (sigma_w^2 q* E[phi''^2]); 1 - c^l ~ beta_q / l on the
         EOC for smooth phi; 0 where phi' jumps (relu-like: faster, O(1/l^2))
     iterations : map evaluations used
+    sigma_w, sigma_b : the arguments, broadcast to the shape of the result
+
+    ``to_dataset()`` / ``to_dataframe()`` give one row per (sigma_w, sigma_b) cell with
+    ``status`` and ``phase`` as names (:class:`sigprop.Status`, :class:`sigprop.Phase`).
     """
 
     q_star: np.ndarray
@@ -58,12 +64,17 @@ class FixedPointResult:
     xi_c: np.ndarray
     beta_q: np.ndarray
     iterations: np.ndarray
+    sigma_w: np.ndarray
+    sigma_b: np.ndarray
 
     @property
     def stable(self):
         """True where the fixed point attracts (V'(q*) < 1)."""
         with np.errstate(invalid="ignore"):
             return np.asarray(self.slope) < 1.0
+
+    def _table_extra(self) -> dict:
+        return {"phase": self.phase}
 
     @property
     def status_name(self):
@@ -137,4 +148,6 @@ def fixed_point(
     )
     scalar = len(shape) == 0
     vals = {k: scalar_or_array(v.reshape(shape), scalar) for k, v in res.items()}
+    for k, v in (("sigma_w", flat[0]), ("sigma_b", flat[1])):
+        vals[k] = scalar_or_array(v.reshape(shape), scalar)
     return FixedPointResult(**vals)

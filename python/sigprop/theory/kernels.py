@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import _core
+from .._tables import tabular
 from .._validation import (
     broadcast_flat,
     correlation,
@@ -33,6 +34,7 @@ MAX_PROPAGATE_CELLS = 50_000_000
 MAX_KERNEL_DEPTH = 1_000_000
 
 
+@tabular(leading="layer")
 @dataclass(frozen=True)
 class Propagation:
     """Layer-by-layer variances and correlation of two inputs.
@@ -48,6 +50,8 @@ class Propagation:
         Variance of the second input (equal to ``q`` when not given).
     c : ndarray, shape (depth + 1, ...)
         Correlation of the two inputs (clipped to [-1, 1]).
+
+    ``to_dataset()`` / ``to_dataframe()`` give them over (layer, cell).
     """
 
     q: np.ndarray
