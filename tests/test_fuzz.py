@@ -306,5 +306,5 @@ def test_eoc_points_are_eoc(name, sb):
     with watchdog():
         e = sp.eoc(name, sb)
     nb = int(e.n_branches)
-    sw = np.asarray(e.sigma_w)[:nb]
+    sw = e.branches.sigma_w[:nb]
     assert np.all(sw > 0) or nb == 0
