@@ -1,4 +1,7 @@
-"""Initialisation rules that follow from the theory (SPEC 6).
+"""Initialisation rules that follow from the theory.
+
+Kumar 2017, He et al. 2015, Glorot & Bengio 2010, the Edge of Chaos;
+docs/theory/initialisation.rst.
 
 Conventions: a "gain" g gives weights W ~ N(0, g^2 / fan_in), i.e. it is the
 sigma_w of the mean-field theory (a standard deviation times sqrt(fan_in)).

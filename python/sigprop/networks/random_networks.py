@@ -1,6 +1,7 @@
 """Finite random fully connected networks in NumPy, checked against the mean-field theory.
 
-Conventions (SPEC 1.1): layer l = 1 is the first affine layer on the inputs,
+Conventions (docs/theory/maps.rst and docs/theory/finite_networks.rst; Hayou et al.'s,
+arXiv:1905.13654 eq. 10): layer l = 1 is the first affine layer on the inputs,
 h^1 = W^1 x + b^1 and h^l = W^l phi(h^{l-1}) + b^l, with weights
 W^l ~ N(0, sigma_w^2 / fan_in) (shape (fan_out, fan_in)) and biases
 b^l ~ N(0, sigma_b^2); sigma_w and sigma_b are standard deviations. The
@@ -311,7 +312,7 @@ def random_network(
     rng=None,
     dtype=np.float64,
 ) -> RandomNetwork:
-    """A random fully connected network (SPEC 1.1).
+    """A random fully connected network (the convention of docs/theory/maps.rst).
 
     Parameters
     ----------
@@ -360,7 +361,8 @@ def correlated_inputs(
 
     x_a = r (sqrt(rho) e_0 + sqrt(1 - rho) e_a) with orthonormal e_0..e_n, r^2 =
     d (q1 - sigma_b^2) / sigma_w^2 and rho = (c1 q1 - sigma_b^2) / (q1 - sigma_b^2),
-    so that q^1 = sigma_b^2 + sigma_w^2 |x_a|^2 / d = q1 and c^1 = c1 (SPEC 3.8).
+    so that q^1 = sigma_b^2 + sigma_w^2 |x_a|^2 / d = q1 and c^1 = c1
+    (docs/theory/finite_networks.rst).
 
     Parameters
     ----------

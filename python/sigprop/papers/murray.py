@@ -1,4 +1,6 @@
-"""Activations with a linear region around 0 (Murray, Abrol, Tanner; SPEC 2).
+"""Activations with a linear region around 0.
+
+Murray, Abrol & Tanner 2022; docs/theory/linear_region.rst.
 
 phi(x) = x on [-a, a] (``sigprop.theory.linear_region(a, tail)``: hard tanh, tanh
 tails, or max(x, -a)). With pre-activation variance q a fraction
@@ -6,7 +8,7 @@ P(|h| < a) = erf(a / sqrt(2 q)) of the units is linear, so with sigma_w near 1,
 chi1 -> 1 and the correlation map -> the identity as a / sqrt(q*) grows; and
 since q* >= sigma_b^2 the linear region must be wide relative to sigma_b.
 For hard tanh everything depends on a / sigma_b only (scale covariance,
-SPEC 1.6): EOC(sigma_b; HT_a) = EOC(sigma_b / a; HT_1) with q* scaled by a^2.
+docs/theory/maps.rst): EOC(sigma_b; HT_a) = EOC(sigma_b / a; HT_1) with q* scaled by a^2.
 
 Conventions: sigma_w and sigma_b are standard deviations; weights
 N(0, sigma_w^2 / fan_in), biases N(0, sigma_b^2).
@@ -32,7 +34,9 @@ CRITERIA: tuple[str, ...] = ("chi1", "correlation")
 
 
 class LinearRegionTable(NamedTuple):
-    """SPEC 2.4 quantities over a / sigma_b (arrays of the shape of ``ratio``).
+    """The quantities of the hard-tanh table (docs/reference_values.rst) over a / sigma_b.
+
+    Arrays of the shape of ``ratio``.
 
     ratio : a / sigma_b
     sigma_b : a / ratio
@@ -79,7 +83,7 @@ def _minimal_fixed_point(act, sigma_w: float, sigma_b: float) -> float:
 def linear_region_table(ratio, *, a: float = 1.0, tail: str = "clip") -> LinearRegionTable:
     """EOC and sigma_w = 1 quantities of a linear-region activation over a / sigma_b.
 
-    Reproduces SPEC 2.4 (hard tanh, ``tail="clip"``).
+    Reproduces the hard-tanh table of docs/reference_values.rst (``tail="clip"``).
 
     Parameters
     ----------

@@ -341,7 +341,9 @@ def clear_cache() -> None:
 
 
 def linear_region(a: float = 1.0, tail: str = "clip") -> Activation:
-    """An activation equal to the identity on [-a, a] (Murray et al., SPEC 2).
+    """An activation equal to the identity on [-a, a].
+
+    Murray, Abrol & Tanner 2022; docs/theory/linear_region.rst.
 
     Parameters
     ----------

@@ -89,7 +89,8 @@ def fixed_point(
     """Limiting variance q* of the variance map and the quantities it determines.
 
     By default q* is the limit of q^l from q^1 -> 0+: the minimal fixed point of
-    V (SPEC 1.4), skipping q = 0 when it repels. With ``q0`` it is the limit of
+    V (Hayou et al., arXiv:1805.08266, Definition 1; docs/theory/phases.rst),
+    skipping q = 0 when it repels. With ``q0`` it is the limit of
     the iteration from q^1 = q0 (the nearest fixed point in the direction the
     iteration moves). Found by Newton steps safeguarded by the iteration and a
     Brent bracket, to a relative residual |V(q) - q| <= 1e-15 q.
