@@ -8,7 +8,7 @@ b^l ~ N(0, sigma_b^2); sigma_w and sigma_b are standard deviations. The
 empirical q^l of an input is the mean of its squared pre-activations over the
 width, K^l_ab = h^l_a . h^l_b / N_l is the empirical kernel and
 c^l_ab = K^l_ab / sqrt(K^l_aa K^l_bb). The theory is ``sigprop.propagate``
-started from the exact layer-1 moments q^1 = sigma_b^2 + sigma_w^2 |x|^2 / d.
+started from the exact layer-1 moments ``q^1 = sigma_b^2 + sigma_w^2 |x|^2 / d``.
 
 Weights are regenerated layer by layer from per-layer seeds (forward and
 backward), so a network of width 2000 and depth 200 never holds more than one
@@ -95,12 +95,12 @@ class NetworkRun:
     q : ndarray, shape (depth, batch)
         Empirical q^l of each input (the diagonal of ``kernel``).
     grad_sq : ndarray, shape (depth, batch) or None
-        |dL/dh^l_a|^2, the squared norm of the loss gradient w.r.t. layer l's
+        ``|dL/dh^l_a|^2``, the squared norm of the loss gradient w.r.t. layer l's
         pre-activations for input a (None without gradients).
     weight_grad_sq : ndarray, shape (depth,) or None
-        |dL/dW^l|_F^2 of the loss summed over the batch.
+        ``|dL/dW^l|_F^2`` of the loss summed over the batch.
     chi1 : ndarray, shape (depth, batch) or None
-        Empirical chi1 at layer l: |dL/dh^l|^2 / |dL/dh^{l+1}|^2 (NaN at l = depth).
+        Empirical chi1 at layer l: ``|dL/dh^l|^2 / |dL/dh^{l+1}|^2`` (NaN at l = depth).
     jacobian_sv : ndarray, shape (n_jacobian, min(d, N_L)) or None
         Singular values of the input-output Jacobian d phi(h^L) / dx of the first
         inputs, largest first.
@@ -122,7 +122,7 @@ class NetworkRun:
 
     @property
     def jacobian_msv(self) -> np.ndarray | None:
-        """Mean squared singular value of each Jacobian, |J|_F^2 / min(d, N_L)."""
+        """Mean squared singular value of each Jacobian, ``|J|_F^2 / min(d, N_L)``."""
         if self.jacobian_sv is None:
             return None
         return np.mean(self.jacobian_sv**2, axis=-1)
@@ -190,7 +190,7 @@ class RandomNetwork:
 
         Gaussian: W = sigma_w / sqrt(fan_in) * Z. Orthogonal: W = sigma_w *
         sqrt(max(1, fan_out / fan_in)) * Q with Q Haar (semi-)orthogonal, so that
-        |W x|^2 / fan_out = sigma_w^2 |x|^2 / fan_in on average, as for Gaussian W.
+        ``|W x|^2 / fan_out = sigma_w^2 |x|^2 / fan_in`` on average, as for Gaussian W.
         """
         if not 1 <= index <= self.depth:
             raise ValueError(f"layer index must be in 1..{self.depth}, got {index!r}")
@@ -361,7 +361,7 @@ def correlated_inputs(
 
     x_a = r (sqrt(rho) e_0 + sqrt(1 - rho) e_a) with orthonormal e_0..e_n, r^2 =
     d (q1 - sigma_b^2) / sigma_w^2 and rho = (c1 q1 - sigma_b^2) / (q1 - sigma_b^2),
-    so that q^1 = sigma_b^2 + sigma_w^2 |x_a|^2 / d = q1 and c^1 = c1
+    so that ``q^1 = sigma_b^2 + sigma_w^2 |x_a|^2 / d = q1`` and c^1 = c1
     (docs/theory/finite_networks.rst).
 
     Parameters

@@ -335,7 +335,7 @@ def fit_power_law(layer, gap, *, l_min: float | None = None) -> RateFit:
     Returns
     -------
     RateFit
-        ``exponent`` p, ``constant`` C and the largest |log residual|.
+        ``exponent`` p, ``constant`` C and the largest ``|log residual|``.
     """
     lv = as_float_array(layer, "layer").ravel()
     gv = as_float_array(gap, "gap").ravel()

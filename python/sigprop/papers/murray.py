@@ -4,7 +4,7 @@ Murray, Abrol & Tanner 2022; docs/theory/linear_region.rst.
 
 phi(x) = x on [-a, a] (``sigprop.theory.linear_region(a, tail)``: hard tanh, tanh
 tails, or max(x, -a)). With pre-activation variance q a fraction
-P(|h| < a) = erf(a / sqrt(2 q)) of the units is linear, so with sigma_w near 1,
+``P(|h| < a) = erf(a / sqrt(2 q))`` of the units is linear, so with sigma_w near 1,
 chi1 -> 1 and the correlation map -> the identity as a / sqrt(q*) grows; and
 since q* >= sigma_b^2 the linear region must be wide relative to sigma_b.
 For hard tanh everything depends on a / sigma_b only (scale covariance,
@@ -42,7 +42,7 @@ class LinearRegionTable(NamedTuple):
     sigma_b : a / ratio
     eoc_sigma_w : critical sigma_w (NaN where no EOC)
     eoc_q_over_a2 : q* / a^2 on the EOC
-    eoc_p_linear : P(|h| < a) = erf(a / sqrt(2 q*)) at the EOC fixed point
+    eoc_p_linear : ``P(|h| < a) = erf(a / sqrt(2 q*))`` at the EOC fixed point
     chi1_unit : chi1 at the minimal fixed point of sigma_w = 1 (NaN if none)
     q_unit_over_a2 : that fixed point q* / a^2
     """
@@ -62,7 +62,7 @@ class HalfWidth(NamedTuple):
     sigma_b : the given bias standard deviations
     a : smallest half-width found (NaN where none in the search range)
     ratio : a / sigma_b
-    value : the criterion's deviation at that a (|chi1 - 1| or |c^L - c^0|)
+    value : the criterion's deviation at that a (``|chi1 - 1|`` or ``|c^L - c^0|``)
     status : "converged" or "no_root"
     """
 
@@ -149,8 +149,8 @@ def min_half_width(
     Criteria, at the fixed point q*(a) of the variance map with the given
     sigma_w (default 1, the identity's gain):
 
-    * ``"chi1"``: |chi1(q*) - 1| <= tol;
-    * ``"correlation"``: |c^L - c^0| <= tol after L = ``depth`` layers of the
+    * ``"chi1"``: ``|chi1(q*) - 1| <= tol``;
+    * ``"correlation"``: ``|c^L - c^0| <= tol`` after L = ``depth`` layers of the
       correlation map, both inputs at q*, c^0 = ``c0``.
 
     The deviation is assumed to decrease with a (true for the built-in tails:

@@ -9,8 +9,8 @@ and fixed a_k = +-1; only W is trained. Its (first-layer NTK) Gram matrix is
     G_ij     = (1/m) sum_k phi'(w_k . x_i) phi'(w_k . x_j) <x_i, x_j>     (finite width m)
     G^inf_ij = <x_i, x_j> E_{w ~ N(0, I)}[phi'(w . x_i) phi'(w . x_j)]    (infinite width)
 
-(w . x_i, w . x_j) is a centred Gaussian pair with variances |x_i|^2, |x_j|^2
-and correlation rho_ij = <x_i, x_j> / (|x_i| |x_j|). For inputs of equal norm
+(w . x_i, w . x_j) is a centred Gaussian pair with variances ``|x_i|^2``,
+``|x_j|^2`` and correlation ``rho_ij = <x_i, x_j> / (|x_i| |x_j|)``. For inputs of equal norm
 r, G^inf = r^2 sum_k b_k^2 rho^{o k} o rho (Hadamard powers), with b_k the
 Hermite coefficients of phi'(r x): a sum of positive semi-definite matrices.
 """
@@ -105,7 +105,7 @@ def gram_infinite(
     Notes
     -----
     Bounds: at most 10,000 rows (about 6 live n x n float64 arrays: 5 GB at
-    the bound); ``"auto"`` uses the Hermite series only for |x|^2 <= 100;
+    the bound); ``"auto"`` uses the Hermite series only for ``|x|^2 <= 100``;
     ``method="hermite"`` beyond the bounds of :func:`hermite_coefficients`
     raises ValueError.
 

@@ -351,7 +351,7 @@ def linear_region(a: float = 1.0, tail: str = "clip") -> Activation:
         Half-width of the linear region, > 0.
     tail : {"clip", "tanh", "floor"}
         Behaviour outside: ``"clip"`` is hard tanh clip(x, -a, a); ``"tanh"``
-        continues as sign(x)(a + tanh(|x| - a)) (twice differentiable);
+        continues as ``sign(x)(a + tanh(|x| - a))`` (twice differentiable);
         ``"floor"`` is max(x, -a), linear on [-a, infinity).
 
     Returns

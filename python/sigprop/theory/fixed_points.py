@@ -72,8 +72,8 @@ class FixedPointResult:
 
     @property
     def phase(self):
-        """Phase names of :class:`sigprop.Phase`: ordered, chaotic, edge (|chi1 - 1| <=
-        1e-12), divergent, marginal or failed."""
+        """Phase names of :class:`sigprop.Phase`: ordered, chaotic, edge
+        (``|chi1 - 1| <= 1e-12``), divergent, marginal or failed."""
         return names(Phase, phase_codes(self.chi1, self.status))
 
 
@@ -93,7 +93,7 @@ def fixed_point(
     skipping q = 0 when it repels. With ``q0`` it is the limit of
     the iteration from q^1 = q0 (the nearest fixed point in the direction the
     iteration moves). Found by Newton steps safeguarded by the iteration and a
-    Brent bracket, to a relative residual |V(q) - q| <= 1e-15 q.
+    Brent bracket, to a relative residual ``|V(q) - q| <= 1e-15 q``.
 
     Parameters
     ----------
