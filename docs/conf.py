@@ -12,7 +12,6 @@ figure it saved in ``examples/figures/`` (``python examples/NAME.py`` renews it)
 
 from __future__ import annotations
 
-import logging
 import re
 import shutil
 from pathlib import Path
@@ -129,46 +128,3 @@ sphinx_gallery_conf = {
     "show_memory": False,
     "show_signature": False,
 }
-
-# ---------------------------------------------------------------------------------------------
-# TEMPORARY SETTING — remove it once the 0.2 module layout is on this branch.
-#
-# api.rst documents the 0.2 layout (sigprop.theory, sigprop.scans, sigprop.networks,
-# sigprop.papers.*, sigprop.outcomes, sigprop.plotting, sigprop.cli, and sigprop.Status,
-# sigprop.Phase, sigprop.warnings at the top). Until those modules exist, autosummary
-# cannot import them and warns ("failed to import", "stub file not found"). The filter
-# below drops exactly those warnings about exactly those names, so that -W still fails
-# the build on every other warning. Set PENDING_LAYOUT = False to see them.
-PENDING_LAYOUT = True
-PENDING_NAMES = (
-    "sigprop.theory",
-    "sigprop.scans",
-    "sigprop.networks",
-    "sigprop.papers",
-    "sigprop.outcomes",
-    "sigprop.plotting",
-    "sigprop.cli",
-    "sigprop.Status",
-    "sigprop.Phase",
-    "sigprop.warnings",
-)
-_PENDING_MESSAGES = ("failed to import", "stub file not found", "nonexisting document")
-
-
-class _PendingLayoutFilter(logging.Filter):
-    """Drop the import warnings about the not-yet-created 0.2 modules (temporary)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        text = record.getMessage()
-        if not any(m in text for m in _PENDING_MESSAGES):
-            return True
-        pending = [n.replace(".", r"\.") for n in PENDING_NAMES]
-        return re.search(r"\b(" + "|".join(pending) + r")\b", text) is None
-
-
-def setup(app) -> None:
-    if PENDING_LAYOUT:
-        for handler in logging.getLogger("sphinx").handlers:
-            if type(handler).__name__ == "WarningStreamHandler":
-                # first, so that a dropped record is neither counted nor raised under -W
-                handler.filters.insert(0, _PendingLayoutFilter())

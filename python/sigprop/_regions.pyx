@@ -2,7 +2,7 @@
 # distutils: language = c++
 """Compiled walk over the activation regions of a ReLU network along a segment.
 
-Internal: the public function is ``sigprop.regions.count_linear_regions``,
+Internal: the public function is ``sigprop.papers.milkert.regions.count_linear_regions``,
 which validates the arguments, calls :func:`walk` and merges neighbouring
 pieces with equal affine maps.
 

@@ -18,7 +18,7 @@ from numpy.typing import ArrayLike
 
 __all__ = ["EDGE_TOL", "Phase", "Status", "names", "phase_codes"]
 
-#: |chi1 - 1| at or below this counts as the edge of chaos.
+#: ``|chi1 - 1|`` at or below this counts as the edge of chaos.
 EDGE_TOL = 1e-12
 
 
@@ -60,7 +60,7 @@ class Phase(enum.IntEnum):
     ordered = 0
     #: chi1 > 1: correlations converge to c* < 1, gradients explode.
     chaotic = 1
-    #: |chi1 - 1| <= EDGE_TOL: the Edge of Chaos.
+    #: ``|chi1 - 1| <= EDGE_TOL``: the Edge of Chaos.
     edge = 2
     #: q^l -> infinity.
     divergent = 3
@@ -100,7 +100,7 @@ def phase_codes(chi1: ArrayLike, status: ArrayLike) -> np.ndarray:
     Returns
     -------
     numpy.ndarray of int8
-        ordered (chi1 < 1), chaotic (chi1 > 1), edge (|chi1 - 1| <= EDGE_TOL),
+        ordered (chi1 < 1), chaotic (chi1 > 1), edge (``|chi1 - 1| <= EDGE_TOL``),
         divergent (q -> inf), marginal (every q fixed, chi1 undefined), failed
         (not converged, or chi1 not finite); not_computed where the status is.
     """

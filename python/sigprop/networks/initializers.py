@@ -1,4 +1,7 @@
-"""Initialisation rules that follow from the theory (SPEC 6).
+"""Initialisation rules that follow from the theory.
+
+Kumar 2017, He et al. 2015, Glorot & Bengio 2010, the Edge of Chaos;
+docs/theory/initialisation.rst.
 
 Conventions: a "gain" g gives weights W ~ N(0, g^2 / fan_in), i.e. it is the
 sigma_w of the mean-field theory (a standard deviation times sqrt(fan_in)).
@@ -37,7 +40,7 @@ def kumar_gain(activation: str | Activation) -> float:
 
     Linearising g(s) ~ g(0) + g'(0) s and keeping unit output variance gives
     v^2 = 1 / (N g'(0)^2 (1 + g(0)^2)) for N(0, v^2) weights and fan-in N, so
-    the gain sqrt(N) v is 1 / (|g'(0)| sqrt(1 + g(0)^2)); e.g. 4/sqrt(1.25) =
+    the gain sqrt(N) v is ``1 / (|g'(0)| sqrt(1 + g(0)^2))``; e.g. 4/sqrt(1.25) =
     3.5777 for sigmoid (Kumar's "approximately 3.6"). Note that the author's
     script passes 3.6 to Keras as a *variance* scale (std 1.897/sqrt(N)); this
     function follows the paper's formula.

@@ -1,13 +1,14 @@
 """Finite random fully connected networks in NumPy, checked against the mean-field theory.
 
-Conventions (SPEC 1.1): layer l = 1 is the first affine layer on the inputs,
+Conventions (docs/theory/maps.rst and docs/theory/finite_networks.rst; Hayou et al.'s,
+arXiv:1905.13654 eq. 10): layer l = 1 is the first affine layer on the inputs,
 h^1 = W^1 x + b^1 and h^l = W^l phi(h^{l-1}) + b^l, with weights
 W^l ~ N(0, sigma_w^2 / fan_in) (shape (fan_out, fan_in)) and biases
 b^l ~ N(0, sigma_b^2); sigma_w and sigma_b are standard deviations. The
 empirical q^l of an input is the mean of its squared pre-activations over the
 width, K^l_ab = h^l_a . h^l_b / N_l is the empirical kernel and
 c^l_ab = K^l_ab / sqrt(K^l_aa K^l_bb). The theory is ``sigprop.propagate``
-started from the exact layer-1 moments q^1 = sigma_b^2 + sigma_w^2 |x|^2 / d.
+started from the exact layer-1 moments ``q^1 = sigma_b^2 + sigma_w^2 |x|^2 / d``.
 
 Weights are regenerated layer by layer from per-layer seeds (forward and
 backward), so a network of width 2000 and depth 200 never holds more than one
@@ -70,12 +71,12 @@ class NetworkRun:
     q : ndarray, shape (depth, batch)
         Empirical q^l of each input (the diagonal of ``kernel``).
     grad_sq : ndarray, shape (depth, batch) or None
-        |dL/dh^l_a|^2, the squared norm of the loss gradient w.r.t. layer l's
+        ``|dL/dh^l_a|^2``, the squared norm of the loss gradient w.r.t. layer l's
         pre-activations for input a (None without gradients).
     weight_grad_sq : ndarray, shape (depth,) or None
-        |dL/dW^l|_F^2 of the loss summed over the batch.
+        ``|dL/dW^l|_F^2`` of the loss summed over the batch.
     chi1 : ndarray, shape (depth, batch) or None
-        Empirical chi1 at layer l: |dL/dh^l|^2 / |dL/dh^{l+1}|^2 (NaN at l = depth).
+        Empirical chi1 at layer l: ``|dL/dh^l|^2 / |dL/dh^{l+1}|^2`` (NaN at l = depth).
     jacobian_sv : ndarray, shape (n_jacobian, min(d, N_L)) or None
         Singular values of the input-output Jacobian d phi(h^L) / dx of the first
         inputs, largest first.
@@ -97,7 +98,7 @@ class NetworkRun:
 
     @property
     def jacobian_msv(self) -> np.ndarray | None:
-        """Mean squared singular value of each Jacobian, |J|_F^2 / min(d, N_L)."""
+        """Mean squared singular value of each Jacobian, ``|J|_F^2 / min(d, N_L)``."""
         if self.jacobian_sv is None:
             return None
         return np.mean(self.jacobian_sv**2, axis=-1)
@@ -165,7 +166,7 @@ class RandomNetwork:
 
         Gaussian: W = sigma_w / sqrt(fan_in) * Z. Orthogonal: W = sigma_w *
         sqrt(max(1, fan_out / fan_in)) * Q with Q Haar (semi-)orthogonal, so that
-        |W x|^2 / fan_out = sigma_w^2 |x|^2 / fan_in on average, as for Gaussian W.
+        ``|W x|^2 / fan_out = sigma_w^2 |x|^2 / fan_in`` on average, as for Gaussian W.
         """
         if not 1 <= index <= self.depth:
             raise ValueError(f"layer index must be in 1..{self.depth}, got {index!r}")
@@ -287,7 +288,7 @@ def random_network(
     rng=None,
     dtype=np.float64,
 ) -> RandomNetwork:
-    """A random fully connected network (SPEC 1.1).
+    """A random fully connected network (the convention of docs/theory/maps.rst).
 
     Parameters
     ----------
@@ -336,7 +337,8 @@ def correlated_inputs(
 
     x_a = r (sqrt(rho) e_0 + sqrt(1 - rho) e_a) with orthonormal e_0..e_n, r^2 =
     d (q1 - sigma_b^2) / sigma_w^2 and rho = (c1 q1 - sigma_b^2) / (q1 - sigma_b^2),
-    so that q^1 = sigma_b^2 + sigma_w^2 |x_a|^2 / d = q1 and c^1 = c1 (SPEC 3.8).
+    so that ``q^1 = sigma_b^2 + sigma_w^2 |x_a|^2 / d = q1`` and c^1 = c1
+    (docs/theory/finite_networks.rst).
 
     Parameters
     ----------

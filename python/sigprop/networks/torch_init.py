@@ -69,11 +69,13 @@ def init_(
 
     Examples
     --------
-    >>> import torch, sigprop.networks.torch_init
+    >>> import torch
     >>> from torch import nn
+    >>> from sigprop.networks.torch_init import init_
     >>> net = nn.Sequential(nn.Linear(10, 100), nn.Tanh(), nn.Linear(100, 1))
     >>> gen = torch.Generator().manual_seed(0)
-    >>> _ = sigprop.networks.torch_init.init_(net, "tanh", sigma_b=0.05, generator=gen)
+    >>> init_(net, "tanh", sigma_b=0.05, generator=gen) is net
+    True
     """
     torch = _torch()
     if not isinstance(module, torch.nn.Module):

@@ -1,4 +1,6 @@
-"""Convergence of correlations through depth on the Edge of Chaos (Hayou et al., SPEC 1.7).
+"""Convergence of correlations through depth on the Edge of Chaos.
+
+Hayou, Doucet & Rousseau 2019; docs/theory/convergence.rst.
 
 On the EOC the correlation map f has f(1) = 1 and f'(1) = chi1 = 1, so the
 correlation c^l of two inputs creeps to 1 polynomially instead of
@@ -239,7 +241,8 @@ def correlation_convergence(
 
     Both inputs sit at the EOC fixed point q* (Hayou's time-homogeneous map);
     c^0 = ``c0`` and c^{l+1} = f(c^l). For silu, gelu and shifted softplus that
-    q* repels (SPEC 1.5): the result holds for inputs placed exactly at q*.
+    q* repels (docs/theory/phases.rst, "Stability of the EOC fixed point"): the
+    result holds for inputs placed exactly at q*.
 
     Parameters
     ----------
@@ -337,7 +340,7 @@ def fit_power_law(layer, gap, *, l_min: float | None = None) -> RateFit:
     Returns
     -------
     RateFit
-        ``exponent`` p, ``constant`` C and the largest |log residual|.
+        ``exponent`` p, ``constant`` C and the largest ``|log residual|``.
     """
     lv = as_float_array(layer, "layer").ravel()
     gv = as_float_array(gap, "gap").ravel()
@@ -354,10 +357,11 @@ def fit_power_law(layer, gap, *, l_min: float | None = None) -> RateFit:
 
 
 def eoc_beta_q(activation: str | Activation, sigma_b, *, branch: int = 0) -> EOCBeta:
-    """beta_q = 2 E[phi'^2] / (q* E[phi''^2]) along the EOC curve (SPEC 1.7).
+    """beta_q = 2 E[phi'^2] / (q* E[phi''^2]) along the EOC curve (docs/theory/convergence.rst).
 
     On the EOC 1 - c^l ~ beta_q / l for smooth phi. (Hayou's code computes
-    1 / beta_q; SPEC 1.7 uses this convention.)
+    1 / beta_q; this function, like docs/theory/convergence.rst, uses the
+    convention above: beta_q is the constant of 1 - c^l ~ beta_q / l.)
 
     Parameters
     ----------

@@ -1,12 +1,14 @@
-"""Activations with a linear region around 0 (Murray, Abrol, Tanner; SPEC 2).
+"""Activations with a linear region around 0.
+
+Murray, Abrol & Tanner 2022; docs/theory/linear_region.rst.
 
 phi(x) = x on [-a, a] (``sigprop.theory.linear_region(a, tail)``: hard tanh, tanh
 tails, or max(x, -a)). With pre-activation variance q a fraction
-P(|h| < a) = erf(a / sqrt(2 q)) of the units is linear, so with sigma_w near 1,
+``P(|h| < a) = erf(a / sqrt(2 q))`` of the units is linear, so with sigma_w near 1,
 chi1 -> 1 and the correlation map -> the identity as a / sqrt(q*) grows; and
 since q* >= sigma_b^2 the linear region must be wide relative to sigma_b.
 For hard tanh everything depends on a / sigma_b only (scale covariance,
-SPEC 1.6): EOC(sigma_b; HT_a) = EOC(sigma_b / a; HT_1) with q* scaled by a^2.
+docs/theory/maps.rst): EOC(sigma_b; HT_a) = EOC(sigma_b / a; HT_1) with q* scaled by a^2.
 
 Conventions: sigma_w and sigma_b are standard deviations; weights
 N(0, sigma_w^2 / fan_in), biases N(0, sigma_b^2).
@@ -34,13 +36,15 @@ CRITERIA: tuple[str, ...] = ("chi1", "correlation")
 
 @tabular(coords=("ratio",))
 class LinearRegionTable(NamedTuple):
-    """SPEC 2.4 quantities over a / sigma_b (arrays of the shape of ``ratio``).
+    """The quantities of the hard-tanh table (docs/reference_values.rst) over a / sigma_b.
+
+    Arrays of the shape of ``ratio``.
 
     ratio : a / sigma_b
     sigma_b : a / ratio
     eoc_sigma_w : critical sigma_w (NaN where no EOC)
     eoc_q_over_a2 : q* / a^2 on the EOC
-    eoc_p_linear : P(|h| < a) = erf(a / sqrt(2 q*)) at the EOC fixed point
+    eoc_p_linear : ``P(|h| < a) = erf(a / sqrt(2 q*))`` at the EOC fixed point
     chi1_unit : chi1 at the minimal fixed point of sigma_w = 1 (NaN if none)
     q_unit_over_a2 : that fixed point q* / a^2
     """
@@ -61,7 +65,7 @@ class HalfWidth(NamedTuple):
     sigma_b : the given bias standard deviations
     a : smallest half-width found (NaN where none in the search range)
     ratio : a / sigma_b
-    value : the criterion's deviation at that a (|chi1 - 1| or |c^L - c^0|)
+    value : the criterion's deviation at that a (``|chi1 - 1|`` or ``|c^L - c^0|``)
     status : "converged" or "no_root"
     """
 
@@ -82,7 +86,7 @@ def _minimal_fixed_point(act, sigma_w: float, sigma_b: float) -> float:
 def linear_region_table(ratio, *, a: float = 1.0, tail: str = "clip") -> LinearRegionTable:
     """EOC and sigma_w = 1 quantities of a linear-region activation over a / sigma_b.
 
-    Reproduces SPEC 2.4 (hard tanh, ``tail="clip"``).
+    Reproduces the hard-tanh table of docs/reference_values.rst (``tail="clip"``).
 
     Parameters
     ----------
@@ -148,8 +152,8 @@ def min_half_width(
     Criteria, at the fixed point q*(a) of the variance map with the given
     sigma_w (default 1, the identity's gain):
 
-    * ``"chi1"``: |chi1(q*) - 1| <= tol;
-    * ``"correlation"``: |c^L - c^0| <= tol after L = ``depth`` layers of the
+    * ``"chi1"``: ``|chi1(q*) - 1| <= tol``;
+    * ``"correlation"``: ``|c^L - c^0| <= tol`` after L = ``depth`` layers of the
       correlation map, both inputs at q*, c^0 = ``c0``.
 
     The deviation is assumed to decrease with a (true for the built-in tails:

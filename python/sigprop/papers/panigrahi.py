@@ -1,14 +1,16 @@
-"""Gram matrices of two-layer networks and their spectra (Panigrahi et al., SPEC 4.2).
+"""Gram matrices of two-layer networks and their spectra.
+
+Panigrahi, Shetty & Goyal 2020; docs/theory/gram.rst.
 
 The model is F(x) = (1/sqrt(m)) sum_k a_k phi(w_k . x) with w_k ~ N(0, I_d)
-(standard deviation 1 per weight, no 1/d scaling, as in SPEC 4.2) and fixed
-a_k = +-1; only W is trained. Its (first-layer NTK) Gram matrix is
+(standard deviation 1 per weight, no 1/d scaling, the model of docs/theory/gram.rst)
+and fixed a_k = +-1; only W is trained. Its (first-layer NTK) Gram matrix is
 
     G_ij     = (1/m) sum_k phi'(w_k . x_i) phi'(w_k . x_j) <x_i, x_j>     (finite width m)
     G^inf_ij = <x_i, x_j> E_{w ~ N(0, I)}[phi'(w . x_i) phi'(w . x_j)]    (infinite width)
 
-(w . x_i, w . x_j) is a centred Gaussian pair with variances |x_i|^2, |x_j|^2
-and correlation rho_ij = <x_i, x_j> / (|x_i| |x_j|). For inputs of equal norm
+(w . x_i, w . x_j) is a centred Gaussian pair with variances ``|x_i|^2``,
+``|x_j|^2`` and correlation ``rho_ij = <x_i, x_j> / (|x_i| |x_j|)``. For inputs of equal norm
 r, G^inf = r^2 sum_k b_k^2 rho^{o k} o rho (Hadamard powers), with b_k the
 Hermite coefficients of phi'(r x): a sum of positive semi-definite matrices.
 """
@@ -70,7 +72,9 @@ def gram_infinite(
     method: str = "auto",
     n_threads: int | None = None,
 ) -> np.ndarray:
-    """The infinite-width Gram matrix G^inf of a two-layer network (SPEC 4.2).
+    """The infinite-width Gram matrix G^inf of a two-layer network.
+
+    Panigrahi et al. 2020; docs/theory/gram.rst.
 
     G^inf_ij = <x_i, x_j> E_{w ~ N(0, I_d)}[phi'(w . x_i) phi'(w . x_j)]; the
     weights are standard normal (sigma_w = 1 per entry, no fan-in scaling).
@@ -81,7 +85,7 @@ def gram_infinite(
         A built-in name, an expression in x, a callable phi or an Activation
         (see :func:`sigprop.activation`).
     X : array_like, shape (n, d)
-        Inputs, one per row, none zero (SPEC 4.2 uses unit norm).
+        Inputs, one per row, none zero (the model of docs/theory/gram.rst has unit norm).
     method : {"auto", "closed", "hermite", "quadrature"}
         ``"closed"``: arc-cosine form of relu / leaky_relu,
         E[1{u>0} 1{v>0}] = (pi - arccos rho) / (2 pi). ``"hermite"``: the
@@ -101,7 +105,7 @@ def gram_infinite(
     Notes
     -----
     Bounds: at most 10,000 rows (about 6 live n x n float64 arrays: 5 GB at
-    the bound); ``"auto"`` uses the Hermite series only for |x|^2 <= 100;
+    the bound); ``"auto"`` uses the Hermite series only for ``|x|^2 <= 100``;
     ``method="hermite"`` beyond the bounds of :func:`hermite_coefficients`
     raises ValueError.
 
@@ -219,6 +223,9 @@ def min_eigenvalue(G) -> float:
 
 
 def half_circle(n: int) -> np.ndarray:
-    """n unit vectors (cos theta_j, sin theta_j), theta_j = pi j / n (SPEC 4.3)."""
+    """n unit vectors (cos theta_j, sin theta_j), theta_j = pi j / n.
+
+    The data of the half-circle table in docs/reference_values.rst.
+    """
     th = math.pi * np.arange(n) / n
     return np.stack([np.cos(th), np.sin(th)], axis=1)

@@ -329,7 +329,9 @@ def clear_cache() -> None:
 
 
 def linear_region(a: float = 1.0, tail: str = "clip") -> Activation:
-    """An activation equal to the identity on [-a, a] (Murray et al., SPEC 2).
+    """An activation equal to the identity on [-a, a].
+
+    Murray, Abrol & Tanner 2022; docs/theory/linear_region.rst.
 
     Parameters
     ----------
@@ -337,7 +339,7 @@ def linear_region(a: float = 1.0, tail: str = "clip") -> Activation:
         Half-width of the linear region, > 0.
     tail : {"clip", "tanh", "floor"}
         Behaviour outside: ``"clip"`` is hard tanh clip(x, -a, a); ``"tanh"``
-        continues as sign(x)(a + tanh(|x| - a)) (twice differentiable);
+        continues as ``sign(x)(a + tanh(|x| - a))`` (twice differentiable);
         ``"floor"`` is max(x, -a), linear on [-a, infinity).
 
     Returns

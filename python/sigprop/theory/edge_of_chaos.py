@@ -42,15 +42,22 @@ class EOCResult:
 
     Attributes
     ----------
-    sigma_b : the given sigma_b
-    sigma_w : critical weight standard deviation (W ~ N(0, sigma_w^2 / fan_in))
-    q_star : the fixed point q* on the EOC (NaN for relu-like phi: every q is fixed)
-    slope : V'(q*) at that sigma_w; < 1 the EOC fixed point attracts, > 1 it repels
-        (silu, gelu, shifted softplus: the EOC then holds only for inputs at q*)
-    kind : 0 "curve" (a root q* > 0), 1 "limit" (sigma_b = 0, q* = 0, the end of
-        the curve), 2 "point" (relu-like: the single EOC point), -1 none
-    n_branches : number of EOC points found at each sigma_b (0: no EOC)
-    branches : :class:`EOCBranches`, every EOC point (trailing branch axis)
+    sigma_b : ndarray
+        The given sigma_b.
+    sigma_w : ndarray
+        Critical weight standard deviation (W ~ N(0, sigma_w^2 / fan_in)).
+    q_star : ndarray
+        The fixed point q* on the EOC (NaN for relu-like phi: every q is fixed).
+    slope : ndarray
+        V'(q*) at that sigma_w; < 1 the EOC fixed point attracts, > 1 it repels
+        (silu, gelu, shifted softplus: the EOC then holds only for inputs at q*).
+    kind : ndarray
+        0 "curve" (a root q* > 0), 1 "limit" (sigma_b = 0, q* = 0, the end of
+        the curve), 2 "point" (relu-like: the single EOC point), -1 none.
+    n_branches : ndarray
+        Number of EOC points found at each sigma_b (0: no EOC).
+    branches : EOCBranches
+        Every EOC point, with a trailing branch axis.
     """
 
     sigma_b: np.ndarray

@@ -2,7 +2,7 @@
 
 Accuracy (tested against 30-digit mpmath references, see tests/): relative
 error below 1e-12 for the one-dimensional moments of every built-in for q in
-[1e-6, 1e4] (for odd activations, whose mean is 0, relative to E[|phi|]); for
+[1e-6, 1e4] (for odd activations, whose mean is 0, relative to ``E[|phi|]``); for
 the bivariate expectations, error below 1e-10 relative to the Cauchy–Schwarz
 scale sqrt(E[f(u)^2] E[f(v)^2]) for c in [-1, 1] and q in [1e-3, 1e2].
 """
@@ -110,7 +110,7 @@ def bivariate_expectation(
     Warns
     -----
     AccuracyWarning
-        Where a quadrature (the fallback next to |c| = 1) ended short of its
+        Where a quadrature (the fallback next to ``|c| = 1``) ended short of its
         tolerance.
 
     Notes
@@ -119,7 +119,7 @@ def bivariate_expectation(
     series sum_n a_n(q1) a_n(q2) c^n of the Hermite coefficients a_n of phi,
     tabulated in log q, truncated where the Cauchy-Schwarz / Parseval bound on the
     remainder is below 1e-13 of sqrt(E f(u)^2 E f(v)^2) (O'Donnell 2014, ch. 11;
-    Daniely et al. 2016); next to |c| = 1, where it is not, the nested Gaussian
+    Daniely et al. 2016); next to ``|c| = 1``, where it is not, the nested Gaussian
     quadrature split at every kink. Accuracy: within 1e-10 of that scale over
     q1, q2 in [1e-6, 1e4] and c in [-1, 1] (tested against 30-digit mpmath).
     For activations without a closed-form Gaussian smoothing (tanh, sigmoid,

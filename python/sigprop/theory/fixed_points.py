@@ -83,8 +83,8 @@ class FixedPointResult:
 
     @property
     def phase(self):
-        """Phase names of :class:`sigprop.Phase`: ordered, chaotic, edge (|chi1 - 1| <=
-        1e-12), divergent, marginal or failed."""
+        """Phase names of :class:`sigprop.Phase`: ordered, chaotic, edge
+        (``|chi1 - 1| <= 1e-12``), divergent, marginal or failed."""
         return names(Phase, phase_codes(self.chi1, self.status))
 
 
@@ -100,10 +100,11 @@ def fixed_point(
     """Limiting variance q* of the variance map and the quantities it determines.
 
     By default q* is the limit of q^l from q^1 -> 0+: the minimal fixed point of
-    V (SPEC 1.4), skipping q = 0 when it repels. With ``q0`` it is the limit of
+    V (Hayou et al., arXiv:1805.08266, Definition 1; docs/theory/phases.rst),
+    skipping q = 0 when it repels. With ``q0`` it is the limit of
     the iteration from q^1 = q0 (the nearest fixed point in the direction the
     iteration moves). Found by Newton steps safeguarded by the iteration and a
-    Brent bracket, to a relative residual |V(q) - q| <= 1e-15 q.
+    Brent bracket, to a relative residual ``|V(q) - q| <= 1e-15 q``.
 
     Parameters
     ----------

@@ -1,4 +1,6 @@
-"""Hermite expansions of activations and their dual kernels (Panigrahi et al., SPEC 4.2).
+"""Hermite expansions of activations and their dual kernels.
+
+Panigrahi et al. 2020; docs/theory/kernels.rst.
 
 With h_n = He_n / sqrt(n!) the orthonormal probabilists' Hermite polynomials
 (E[h_m(Z) h_n(Z)] = delta_mn for Z ~ N(0, 1)), an activation at input variance
@@ -115,7 +117,8 @@ def hermite_coefficients(
 
     Notes
     -----
-    relu and leaky_relu use exact closed forms (SPEC 4.2): the step function
+    relu and leaky_relu use exact closed forms (docs/theory/kernels.rst,
+    "Coefficient decay and smoothness"): the step function
     has b_0 = 1/2 and b_k = N(0) He_{k-1}(0) / sqrt(k!). Others use a
     kink-aware quadrature with absolute error a few 1e-16 sqrt(E[f^2]) (an
     :class:`~sigprop.AccuracyWarning` is issued where Parseval's identity

@@ -176,7 +176,7 @@ def nngp_kernel(
     -----
     Each layer builds the Hermite expansion of every input once (at its
     variance K_aa) and evaluates each pair as a truncated Mehler series with a
-    rigorous bound, falling back to quadrature for pairs next to |c| = 1 (see
+    rigorous bound, falling back to quadrature for pairs next to ``|c| = 1`` (see
     :func:`~sigprop.bivariate_expectation`); closed forms for the relu family,
     erf and sin. The core checks for Ctrl-C every 20-50 ms.
     """

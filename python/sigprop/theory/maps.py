@@ -108,7 +108,7 @@ def covmap(
 
 
 def cmap(activation: str | Activation, q, c, sigma_w, sigma_b, *, n_threads: int | None = None):
-    """The correlation map at common variance q > 0 (SPEC 1.3).
+    """The correlation map at common variance q > 0 (Poole et al. 2016; docs/theory/maps.rst).
 
     f(c) = (sigma_b^2 + sigma_w^2 E[phi(u) phi(v)]) / q with u, v of variance q
     and correlation c. With q = q*, f(1) = 1.

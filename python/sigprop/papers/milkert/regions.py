@@ -1,4 +1,6 @@
-"""Exact linear regions of a ReLU network along a segment of input space (SPEC 5.3).
+"""Exact linear regions of a ReLU network along a segment of input space.
+
+docs/theory/exponential_regions.rst, "Counting linear regions exactly".
 
 The network is given as NumPy lists: ``weights[l]`` of shape (fan_out, fan_in)
 and ``biases[l]`` of shape (fan_out,); every layer but the last is followed by a
@@ -182,7 +184,7 @@ def count_linear_regions(
         A neuron's zero crossing closer than ``split_tol`` times the width of its
         piece to an end of the piece (or to another crossing) does not split it.
         This absorbs rounding where a pre-activation touches zero at an existing
-        breakpoint (as in the triangle networks of SPEC 5.1); it also hides
+        breakpoint (as in the triangle networks of Milkert et al.); it also hides
         genuine pieces narrower than that fraction.
     t_atol : float, default 2**-46 (about 1.4e-14)
         Absolute floor of that distance in t: breakpoints are resolved to

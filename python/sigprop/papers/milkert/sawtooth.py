@@ -1,4 +1,6 @@
-"""Width-4 ReLU networks that compose asymmetric triangles (SPEC 5.1, Milkert et al.).
+"""Width-4 ReLU networks that compose asymmetric triangles.
+
+Milkert, Hyde & Laine 2023; docs/theory/exponential_regions.rst.
 
 Conventions of this module (the papers' indices differ by one):
 
@@ -24,7 +26,8 @@ hidden layer k to k + 1 (rows and columns ordered sum, t1, t2, bias) is::
     [ 0    S/a   -S/(a - a^2)  -S a_{k+1}  ]      all biases 0
     [ 0    0      0             S          ]
 
-SPEC 5.1's transcription has "+-" on the sum row and no bias column there;
+The published summaries' transcription of the paper's matrix has "+-" on the sum
+row and no bias column there;
 this module subtracts the new term and adds the constant S * bias = s_k to keep
 the sum neuron non-negative.
 
@@ -32,7 +35,8 @@ The differentiability condition ("Theorem 3.1") ties the scales to the peaks:
 s_{k+1} = s_k (1 - a_{k+1}) a_{k+2}, s_1 = (1 - a_1) a_2, i.e.
 S_k = (1 - a_k) a_{k+1}; it needs one more peak a_{L+1} than the network has
 layers. With every peak 1/2 it gives s_k = 4^-k and F_L is Yarotsky's
-approximation of x^2 with maximum error 2^(-2L-2) (SPEC oracle T11).
+approximation of x^2 with maximum error 2^(-2L-2) (oracle T11 of
+docs/reference_values.rst; Yarotsky 2017).
 """
 
 from __future__ import annotations
@@ -112,8 +116,9 @@ def triangle_composition(x: Any, peaks: Any) -> np.ndarray:
 def smooth_scales(peaks: Any) -> np.ndarray:
     """Scales s_1..s_L from peaks a_1..a_{L+1} by the differentiability condition.
 
-    s_k = prod_{i <= k} (1 - a_i) a_{i+1} (SPEC 5.1, "Theorem 3.1"); all peaks
-    1/2 give s_k = 4^-k (Yarotsky).
+    s_k = prod_{i <= k} (1 - a_i) a_{i+1} (the differentiability condition,
+    "Theorem 3.1" of Milkert et al.'s ICML version according to published
+    summaries); all peaks 1/2 give s_k = 4^-k (Yarotsky).
 
     Parameters
     ----------
@@ -131,7 +136,9 @@ def smooth_scales(peaks: Any) -> np.ndarray:
 def triangle_network(
     peaks: Any, scales: Any = None, *, output: str = "sum"
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Weights of the width-4 ReLU network that composes triangles (SPEC 5.1).
+    """Weights of the width-4 ReLU network that composes triangles.
+
+    Milkert et al. 2023; docs/theory/exponential_regions.rst.
 
     Parameters
     ----------

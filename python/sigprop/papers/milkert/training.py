@@ -1,4 +1,6 @@
-"""Training small ReLU networks in NumPy: the peak reparameterisation (SPEC 5.2).
+"""Training small ReLU networks in NumPy: the peak reparameterisation.
+
+Milkert, Hyde & Laine 2023; docs/theory/exponential_regions.rst.
 
 Everything here is batched over independent runs: ``weights[l]`` has shape
 (R, fan_out, fan_in) and ``biases[l]`` (R, fan_out) for R networks trained at
@@ -6,23 +8,26 @@ once (Adam acts element-wise, so the runs do not interact). Steps are full
 batch, so an "epoch" is one Adam step on all the data points. The loss is the
 mean squared error; backpropagation is written out by hand.
 
-Two procedures are compared (SPEC 5.4):
+Two procedures are compared (as reported for Milkert et al. 2023 by published
+summaries):
 
 * :func:`fit_kaiming`: the same architecture from Kaiming (He) initialisation,
-  weights N(0, 2 / fan_in) (sigma_w = sqrt(2), SPEC 6.1 "ReLU: v^2 = 2/N (He)")
+  weights N(0, 2 / fan_in) (sigma_w = sqrt(2); He et al. 2015: v^2 = 2/N for ReLU)
   and biases N(0, sigma_b^2) with sigma_b = 0 by default, as He et al. (2015)
   and :func:`sigprop.initialize` with ``scheme="he"``; then Adam on all
   parameters.
 * :func:`fit_reparameterised`: the triangle network of
-  :mod:`sigprop.sawtooth` built from peaks drawn at random in (0, 1) (SPEC 5.2
-  step 1), pre-trained in the peaks (gradients flow through the weight
-  formulas; with ``tie_scales`` the scales follow the differentiability
-  condition, SPEC 5.1 "Theorem 3.1"), then released: Adam restarted on all
-  weights and biases (SPEC 5.2 step 3).
+  :mod:`sigprop.papers.milkert.sawtooth` built from peaks drawn at random in
+  (0, 1) (training step 1 of the published summaries), pre-trained in the peaks
+  (gradients flow through the weight formulas; with ``tie_scales`` the scales
+  follow the differentiability condition, "Theorem 3.1" of the ICML version,
+  according to the summaries), then released: Adam restarted on all weights and
+  biases (step 3 of the summaries).
 
-What SPEC 5.2/5.4 fix, and what they leave open (our choices marked "ours"):
-Adam with lr 1e-3 and about 1000 pre-training epochs; 500 points on [0, 1];
-width 4 and depth 5 ("4x5", SPEC 9 item 4); 30 runs; MSE. The length of the
+What the published summaries of the paper fix, and what they leave open (our
+choices marked "ours"): Adam with lr 1e-3 and about 1000 pre-training epochs;
+500 points on [0, 1]; width 4 and depth 5 ("4x5", read as width 4 and depth 5;
+the paper's text was not checked on this); 30 runs; MSE. The length of the
 free training and of the Kaiming baseline, the batch size and the bias
 initialisation of the baseline are not given (ours: full batch, the same
 number of Adam steps for every method, zero biases).
@@ -146,7 +151,7 @@ def ratio_gradients(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Chain rule from weight gradients to the peaks and scale ratios.
 
-    Backpropagates through :func:`sigprop.sawtooth.network_from_ratios` with
+    Backpropagates through :func:`sigprop.papers.milkert.sawtooth.network_from_ratios` with
     ``output="sum"``: given dL/dW and dL/db of the network built from peaks
     a_1..a_L and ratios S_k = s_k / s_{k-1}, returns dL/da and dL/dS.
 
@@ -310,9 +315,9 @@ def fit_kaiming(
 
     Each run is initialised by :func:`sigprop.initialize` with ``scheme="he"``:
     weights N(0, sigma_w^2 / fan_in) with sigma_w = sqrt(2) (He et al. 2015;
-    SPEC 6.1 "ReLU: v^2 = 2/N (He)") and biases N(0, sigma_b^2), zero by
-    default as in He et al. (SPEC 5.4 names the baseline "Kaiming init" and
-    does not say more). Note that PyTorch's ``nn.Linear`` default is a
+    He et al. 2015: v^2 = 2/N for ReLU) and biases N(0, sigma_b^2), zero by
+    default as in He et al. (the summaries name the baseline "Kaiming init" and
+    say no more). Note that PyTorch's ``nn.Linear`` default is a
     different scheme (weights and biases U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
     i.e. sigma_w = 1/sqrt(3)).
 
@@ -378,8 +383,9 @@ def fit_reparameterised(
     """Fit y(x) with the triangle network: pre-train the peaks, then all weights.
 
     The network (width 4, ``depth`` hidden layers, output F = x - sum s_k g_k;
-    see :mod:`sigprop.sawtooth`) is built from peaks drawn uniformly from
-    ``peak_range`` (by default (0, 1), SPEC 5.2 step 1: "initialise the peaks
+    see :mod:`sigprop.papers.milkert.sawtooth`) is built from peaks drawn uniformly from
+    ``peak_range`` (by default (0, 1), training step 1 of the summaries:
+    "initialise the peaks
     a_i at random in (0, 1)") and projected onto [min_peak, 1 - min_peak], so
     it starts with 2^depth linear regions. Pre-training runs
     Adam on the peaks (and, without ``tie_scales``, on the scale ratios
@@ -402,21 +408,24 @@ def fit_reparameterised(
     lr : float
         Adam step size of both phases.
     tie_scales : bool
-        Tie the scales to the peaks by the differentiability condition (SPEC
-        5.1, "Theorem 3.1"; depth + 1 peaks) or train them freely.
+        Tie the scales to the peaks by the differentiability condition
+        ("Theorem 3.1" of Milkert et al.'s ICML version, per the summaries;
+        depth + 1 peaks) or train them freely.
     peak_range : (float, float)
         Interval [lo, hi) of the initial peaks, 0 <= lo < hi <= 1.
     min_peak : float
         Peaks are projected onto [min_peak, 1 - min_peak] at the start and after
         each pre-training step (ours: keeps the weight formulas, which divide by
-        a (1 - a), finite; SPEC 5.2 does not say how the paper keeps a in (0, 1)).
+        a (1 - a), finite; the summaries do not say how the paper keeps a in
+        (0, 1)).
     init_scale : bool
         With ``tie_scales``, the overall scale lam of s_k (s_1 = lam (1 - a_1) a_2;
         the differentiability condition fixes only the ratios s_{k+1} / s_k) is
         trained as log(lam). True starts it at the least-squares value for the
         initial peaks, False at lam = 1. The scale is needed: at lam = 1 the
         slope of F at 1 tends to 2 for any peaks, so x^3 (slope 3) is out of reach.
-        (Ours: SPEC 5.1 gives the recurrence, not how the paper sets this scale.)
+        (Ours: the summaries give the recurrence, not how the paper sets this
+        scale.)
     rng : numpy.random.Generator, int or None
         Random generator, or the seed of one (default 0: reproducible).
     seed : int, optional
