@@ -150,7 +150,3 @@ def __getattr__(name: str) -> Any:
         enum_type = Status if name == "STATUS" else Phase
         return tuple(m.name for m in sorted(enum_type, key=int) if int(m) >= 0)
     raise AttributeError(f"module 'sigprop' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(__all__) | set(_MOVED))
