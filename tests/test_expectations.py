@@ -15,8 +15,17 @@ import sigprop as sp
 
 DATA = Path(__file__).parent / "data"
 
-RTOL_1D = 1e-12
-RTOL_2D = 1e-10
+# Tolerances follow the accuracy reached (scripts/accuracy_report.py), with a margin of
+# 3-10x for other machines' libm, so that a regression of one order of magnitude fails:
+# - one-point moments: <= 3.3e-15 relative for every activation but three whose values
+#   are far Gaussian tails at small q (shifted_relu and soft_threshold with tau = 1, and
+#   linear_region_tanh: <= 8.9e-14);
+# - bivariate: <= 3.7e-13 of the Cauchy-Schwarz scale (shifted_relu, soft_threshold at
+#   tau = 1; smooth activations <= 7.4e-14).
+RTOL_1D = 3e-14
+RTOL_1D_TAILS = 1e-12
+TAIL_DOMINATED = {"shifted_relu", "soft_threshold", "linear_region_tanh"}
+RTOL_2D = 1e-12
 UNDERFLOW = 1e-300  # references below this are compared as zero
 
 
@@ -49,6 +58,7 @@ def _ids_1d():
 def test_moments_match_mpmath(key):
     cases = [c for c in REF_1D if f"{c['activation']}{c['params']}".replace(" ", "") == key]
     act = _act(cases[0])
+    rtol = RTOL_1D_TAILS if cases[0]["activation"] in TAIL_DOMINATED else RTOL_1D
     worst = 0.0
     for quantity, col in FIELDS_1D.items():
         sel = [c for c in cases if c["quantity"] == quantity]
@@ -74,8 +84,8 @@ def test_moments_match_mpmath(key):
                 continue
             err = abs(g - r) / s
             worst = max(worst, err)
-            assert err <= RTOL_1D, f"{act} {quantity} q={qi}: got {g!r}, ref {r!r}, err {err:.2e}"
-    assert worst <= RTOL_1D
+            assert err <= rtol, f"{act} {quantity} q={qi}: got {g!r}, ref {r!r}, err {err:.2e}"
+    assert worst <= rtol
 
 
 def _ids_2d():
