@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
+from _regions_reference import count_linear_regions_reference
 
-from sigprop._regions_reference import count_linear_regions_reference
 from sigprop.regions import LinearRegions, count_linear_regions, relu_network_forward
 
 

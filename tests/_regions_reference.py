@@ -1,4 +1,4 @@
-"""Pure-NumPy reference for the compiled region walk (tests and benchmarks only).
+"""Pure-NumPy reference for the compiled region walk (test code: not in the wheel).
 
 Not a production path: :func:`sigprop.regions.count_linear_regions` uses the
 Cython walk in ``sigprop._regions``. This reference is organised differently
@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .regions import LinearRegions, _assemble, _check_network, _check_point
+from sigprop.regions import LinearRegions, _assemble, _check_network, _check_point
 
 
 def walk_reference(
