@@ -1,15 +1,17 @@
 """1 - c^l through depth on the Edge of Chaos (Hayou et al.; SPEC 1.6-1.7, 3.2).
 
 relu converges like 9 pi^2 / (2 l^2); smooth activations like beta_q / l,
-slower and therefore better for deep networks. Saves
-examples/figures/correlation_convergence.png and prints the fitted rates.
+slower and therefore better for deep networks. Saves the figure
+correlation_convergence.png (the README's: examples/figures/) and prints the
+fitted rates.
 
 Run: python examples/correlation_convergence.py  (needs matplotlib)
+  Figures go to ./sigprop-figures (or --out-dir, $SIGPROP_FIGURES_DIR);
+--update-figures rewrites examples/figures (examples/_output.py).
 """
 
-from pathlib import Path
-
 import numpy as np
+from _output import figure_path, parse_output_arguments
 
 import sigprop as sp
 
@@ -18,6 +20,7 @@ CASES = [("relu", 0.0), ("elu", 0.2), ("tanh", 0.2)]
 
 
 def main() -> None:
+    args = parse_output_arguments(__doc__.splitlines()[0])
     import matplotlib
 
     matplotlib.use("Agg")
@@ -53,8 +56,7 @@ def main() -> None:
     bx.set_title("β_q = 2 E[φ'²] / (q* E[φ''²]) along the EOC")
     bx.legend(fontsize=8)
     fig.tight_layout()
-    out = Path(__file__).parent / "figures" / "correlation_convergence.png"
-    out.parent.mkdir(exist_ok=True)
+    out = figure_path(args, "correlation_convergence.png")
     fig.savefig(out, dpi=110)
     print(f"saved {out}")
 

@@ -4,14 +4,16 @@ Shows that (i) what matters is the half-width a of the linear region relative
 to sigma_b (hard tanh: exactly, by scale covariance), (ii) a large sigma_b
 becomes usable once a / sigma_b is large, where tanh on its EOC collapses every
 correlation, and (iii) the shape of phi outside [-a, a] matters little. Saves
-examples/figures/linear_region.png and prints the tables.
+the figure linear_region.png (the README's: examples/figures/) and prints the
+tables.
 
 Run: python examples/linear_region.py  (needs matplotlib)
+  Figures go to ./sigprop-figures (or --out-dir, $SIGPROP_FIGURES_DIR);
+--update-figures rewrites examples/figures (examples/_output.py).
 """
 
-from pathlib import Path
-
 import numpy as np
+from _output import figure_path, parse_output_arguments
 
 import sigprop as sp
 
@@ -20,6 +22,7 @@ TAILS = [("clip", "C0", "hard tanh clip(x, ±a)"), ("tanh", "C1", "±(a + tanh(|
 
 
 def main() -> None:
+    args = parse_output_arguments(__doc__.splitlines()[0])
     import matplotlib
 
     matplotlib.use("Agg")
@@ -66,8 +69,7 @@ def main() -> None:
     bx.set_title(f"σ_b = {sb:g}: correlation of two inputs, c^0 = {c0}")
     bx.legend(fontsize=7, ncol=2, loc="lower right", bbox_to_anchor=(1.0, 0.1))
     fig.tight_layout()
-    out = Path(__file__).parent / "figures" / "linear_region.png"
-    out.parent.mkdir(exist_ok=True)
+    out = figure_path(args, "linear_region.png")
     fig.savefig(out, dpi=110)
     print(f"saved {out}")
 
