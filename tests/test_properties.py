@@ -438,8 +438,11 @@ def test_fixed_point_scale_covariance(name, param, a, sw, sb):
     r_1 = sp.fixed_point(sp.activation(name, **{param: 1.0}), sw, sb / a, correlation=False)
     assert r_a.status == r_1.status
     assume(r_a.status_name == "converged")
-    assert r_a.q_star == pytest.approx(a * a * r_1.q_star, rel=1e-9, abs=1e-300)
-    assert r_a.chi1 == pytest.approx(r_1.chi1, rel=1e-9, abs=1e-300)
+    # Next to the EOC the q-map is flat (V'(q*) -> 1): every q within ~1e-16 q / (1 - V'(q*))
+    # of q* is a fixed point to rounding, so that is all the covariance can hold to.
+    rel = 1e-9 + 1e-14 / max(1.0 - float(r_a.slope), 1e-300)
+    assert r_a.q_star == pytest.approx(a * a * r_1.q_star, rel=rel, abs=1e-300)
+    assert r_a.chi1 == pytest.approx(r_1.chi1, rel=rel, abs=1e-300)
 
 
 # ---------------------------------------------------------------------------
