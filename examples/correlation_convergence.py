@@ -2,12 +2,13 @@
 
 relu converges like 9 pi^2 / (2 l^2); smooth activations like beta_q / l,
 slower and therefore better for deep networks. Saves the figure
-correlation_convergence.png (the README's: examples/figures/) and prints the
+correlation_convergence.png and prints the
 fitted rates.
 
 Run: python examples/correlation_convergence.py  (needs matplotlib)
-  Figures go to ./sigprop-figures (or --out-dir, $SIGPROP_FIGURES_DIR);
---update-figures rewrites examples/figures (examples/_output.py).
+
+The figure goes to ./sigprop-figures (--out-dir DIR or $SIGPROP_FIGURES_DIR to
+choose); --update-figures rewrites the README's copy in examples/figures.
 """
 
 import numpy as np

@@ -3,12 +3,12 @@
 mish and swish with a temperature as SymPy expressions, and a kinked rational
 activation as a plain NumPy callable (its kinks declared): each is sampled once
 into piecewise Chebyshev interpolants, then the core finds its EOC like a
-built-in's. Saves the figure custom_activations.png (the README's:
-examples/figures/).
+built-in's. Saves the figure custom_activations.png.
 
 Run: python examples/custom_activations.py  (needs matplotlib and sympy)
-  Figures go to ./sigprop-figures (or --out-dir, $SIGPROP_FIGURES_DIR);
---update-figures rewrites examples/figures (examples/_output.py).
+
+The figure goes to ./sigprop-figures (--out-dir DIR or $SIGPROP_FIGURES_DIR to
+choose); --update-figures rewrites the README's copy in examples/figures.
 """
 
 import numpy as np

@@ -4,14 +4,15 @@ Fits x^3 and x^11 on [0, 1] (500 points) with width-4, depth-5 ReLU networks,
 30 runs per method, full-batch Adam (lr 1e-3), and prints the minimum and mean
 training MSE over runs beside the numbers SPEC 5.4 quotes, with the number of
 linear regions of the trained networks on [0, 1] (counted exactly). Saves the
-figure exponential_regions.png (the README's: examples/figures/; needs matplotlib).
+figure exponential_regions.png (needs matplotlib).
 
     python examples/exponential_regions.py            # full run (a few minutes)
     python examples/exponential_regions.py --runs 5 --epochs 1000   # quick look
     python examples/exponential_regions.py --update-figures   # rewrite the README's figure
 
-The figure goes to ./sigprop-figures (or --out-dir, $SIGPROP_FIGURES_DIR, or the
-file --figure names); --update-figures writes examples/figures (examples/_output.py).
+The figure goes to ./sigprop-figures (--out-dir DIR or $SIGPROP_FIGURES_DIR to
+choose, or the file --figure names); --update-figures rewrites the README's copy
+in examples/figures.
 
 The protocol, and where it comes from (SPEC is only second-hand for this
 paper, [V-2nd]; "ours" marks what it leaves open):

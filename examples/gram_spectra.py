@@ -2,12 +2,12 @@
 
 Non-smooth activations (relu, elu) keep lambda_min(G^inf) polynomially large;
 smooth ones (tanh, swish) make it tiny when the data span few dimensions.
-Saves the figure gram_spectra.png (the README's: examples/figures/) and
-compares with finite widths.
+Saves the figure gram_spectra.png and compares with finite widths.
 
 Run: python examples/gram_spectra.py  (needs matplotlib)
-  Figures go to ./sigprop-figures (or --out-dir, $SIGPROP_FIGURES_DIR);
---update-figures rewrites examples/figures (examples/_output.py).
+
+The figure goes to ./sigprop-figures (--out-dir DIR or $SIGPROP_FIGURES_DIR to
+choose); --update-figures rewrites the README's copy in examples/figures.
 """
 
 import numpy as np

@@ -4,12 +4,12 @@ Shows that (i) what matters is the half-width a of the linear region relative
 to sigma_b (hard tanh: exactly, by scale covariance), (ii) a large sigma_b
 becomes usable once a / sigma_b is large, where tanh on its EOC collapses every
 correlation, and (iii) the shape of phi outside [-a, a] matters little. Saves
-the figure linear_region.png (the README's: examples/figures/) and prints the
-tables.
+the figure linear_region.png and prints the tables.
 
 Run: python examples/linear_region.py  (needs matplotlib)
-  Figures go to ./sigprop-figures (or --out-dir, $SIGPROP_FIGURES_DIR);
---update-figures rewrites examples/figures (examples/_output.py).
+
+The figure goes to ./sigprop-figures (--out-dir DIR or $SIGPROP_FIGURES_DIR to
+choose); --update-figures rewrites the README's copy in examples/figures.
 """
 
 import numpy as np
