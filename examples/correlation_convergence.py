@@ -2,8 +2,7 @@
 
 relu converges like 9 pi^2 / (2 l^2); smooth activations like beta_q / l,
 slower and therefore better for deep networks. Saves the figure
-correlation_convergence.png and prints the
-fitted rates.
+correlation_convergence.png and prints the fitted rates.
 
 Run: python examples/correlation_convergence.py  (needs matplotlib)
 
