@@ -2,15 +2,17 @@
 
 relu converges like 9 pi^2 / (2 l^2); smooth activations like beta_q / l,
 slower and therefore better for deep networks (the rates and the constants:
-docs/theory/convergence.rst). Saves
-examples/figures/correlation_convergence.png and prints the fitted rates.
+docs/theory/convergence.rst). Saves the figure correlation_convergence.png and
+prints the fitted rates.
 
 Run: python examples/correlation_convergence.py  (needs matplotlib)
+
+The figure goes to ./sigprop-figures (--out-dir DIR or $SIGPROP_FIGURES_DIR to
+choose); --update-figures rewrites the README's copy in examples/figures.
 """
 
-from pathlib import Path
-
 import numpy as np
+from _output import figure_path, parse_output_arguments
 
 import sigprop as sp
 
@@ -19,6 +21,7 @@ CASES = [("relu", 0.0), ("elu", 0.2), ("tanh", 0.2)]
 
 
 def main() -> None:
+    args = parse_output_arguments(__doc__.splitlines()[0])
     import matplotlib
 
     matplotlib.use("Agg")
@@ -54,8 +57,7 @@ def main() -> None:
     bx.set_title("β_q = 2 E[φ'²] / (q* E[φ''²]) along the EOC")
     bx.legend(fontsize=8)
     fig.tight_layout()
-    out = Path(__file__).parent / "figures" / "correlation_convergence.png"
-    out.parent.mkdir(exist_ok=True)
+    out = figure_path(args, "correlation_convergence.png")
     fig.savefig(out, dpi=110)
     print(f"saved {out}")
 

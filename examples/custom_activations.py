@@ -3,14 +3,16 @@
 mish and swish with a temperature as SymPy expressions, and a kinked rational
 activation as a plain NumPy callable (its kinks declared): each is sampled once
 into piecewise Chebyshev interpolants, then the core finds its EOC like a
-built-in's. Saves examples/figures/custom_activations.png.
+built-in's. Saves the figure custom_activations.png.
 
 Run: python examples/custom_activations.py  (needs matplotlib and sympy)
+
+The figure goes to ./sigprop-figures (--out-dir DIR or $SIGPROP_FIGURES_DIR to
+choose); --update-figures rewrites the README's copy in examples/figures.
 """
 
-from pathlib import Path
-
 import numpy as np
+from _output import figure_path, parse_output_arguments
 
 import sigprop as sp
 
@@ -21,6 +23,7 @@ def rational_relu(x):
 
 
 def main() -> None:
+    args = parse_output_arguments(__doc__.splitlines()[0])
     import matplotlib
 
     matplotlib.use("Agg")
@@ -37,8 +40,7 @@ def main() -> None:
         sw = e.sigma_w.sel(activation=name, branch=0).sel(sigma_b=0.5, method="nearest")
         print(f"{name:>16}: EOC sigma_w at sigma_b = 0.5: {float(sw):.6f}")
     fig = eoc_curves(e, title="Edge of Chaos: user-defined activations beside tanh")
-    out = Path(__file__).with_name("figures") / "custom_activations.png"
-    out.parent.mkdir(exist_ok=True)
+    out = figure_path(args, "custom_activations.png")
     fig.savefig(out, dpi=120, bbox_inches="tight")
     print(f"wrote {out}")
 

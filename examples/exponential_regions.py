@@ -5,10 +5,15 @@ Fits x^3 and x^11 on [0, 1] (500 points) with width-4, depth-5 ReLU networks,
 training MSE over runs beside the numbers reported for the paper (table
 "Milkert et al.: reported errors" of docs/reference_values.rst), with the
 number of linear regions of the trained networks on [0, 1] (counted exactly).
-Saves a figure to examples/figures/exponential_regions.png (needs matplotlib)::
+Saves the figure exponential_regions.png (needs matplotlib)::
 
     python examples/exponential_regions.py            # full run (a few minutes)
     python examples/exponential_regions.py --runs 5 --epochs 1000   # quick look
+    python examples/exponential_regions.py --update-figures   # rewrite the README's figure
+
+The figure goes to ./sigprop-figures (--out-dir DIR or $SIGPROP_FIGURES_DIR to
+choose, or the file --figure names); --update-figures rewrites the README's copy
+in examples/figures.
 
 The protocol, and where it comes from (the paper's settings are known here only
 from two published summaries of it, docs/theory/exponential_regions.rst;
@@ -44,6 +49,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _output import add_output_arguments, figure_path
 
 from sigprop.papers.milkert.regions import count_linear_regions, relu_network_forward
 from sigprop.papers.milkert.sawtooth import triangle_network
@@ -153,15 +159,17 @@ def main() -> None:
     parser.add_argument("--pretrain", type=int, default=1000, help="pre-training epochs")
     parser.add_argument("--epochs", type=int, default=2000, help="free-training epochs")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--figure", type=Path, default=Path(__file__).parent / "figures/exponential_regions.png"
-    )
+    parser.add_argument("--figure", type=Path, default=None, help="file to save the figure to")
+    add_output_arguments(parser)
     args = parser.parse_args()
+    if args.figure is not None and args.update_figures:
+        parser.error("--figure and --update-figures exclude each other")
+    figure = args.figure or figure_path(args, "exponential_regions.png")
     start = time.perf_counter()
     results = run(args.runs, args.depth, args.pretrain, args.epochs, args.seed)
     print_table(results, args.depth)
     print(f"\n{args.runs} runs per method, {time.perf_counter() - start:.0f} s")
-    plot(results, args.depth, args.figure, args.seed)
+    plot(results, args.depth, figure, args.seed)
 
 
 if __name__ == "__main__":

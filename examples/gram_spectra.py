@@ -2,15 +2,17 @@
 
 Non-smooth activations (relu, elu) keep lambda_min(G^inf) polynomially large;
 smooth ones (tanh, swish) make it tiny when the data span few dimensions.
-Saves examples/figures/gram_spectra.png and compares with finite widths.
+Saves the figure gram_spectra.png and compares with finite widths.
 Theory: docs/theory/gram.rst; the half-circle values: docs/reference_values.rst.
 
 Run: python examples/gram_spectra.py  (needs matplotlib)
+
+The figure goes to ./sigprop-figures (--out-dir DIR or $SIGPROP_FIGURES_DIR to
+choose); --update-figures rewrites the README's copy in examples/figures.
 """
 
-from pathlib import Path
-
 import numpy as np
+from _output import figure_path, parse_output_arguments
 
 from sigprop.papers.panigrahi import gram_finite, gram_infinite, half_circle, min_eigenvalue
 
@@ -24,6 +26,7 @@ def random_unit(n: int, d: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def main() -> None:
+    args = parse_output_arguments(__doc__.splitlines()[0])
     import matplotlib
 
     matplotlib.use("Agg")
@@ -56,8 +59,7 @@ def main() -> None:
     bx.set_title("λ_min against the dimension of the data")
     bx.legend(fontsize=8)
     fig.tight_layout()
-    out = Path(__file__).parent / "figures" / "gram_spectra.png"
-    out.parent.mkdir(exist_ok=True)
+    out = figure_path(args, "gram_spectra.png")
     fig.savefig(out, dpi=110)
     print(f"saved {out}")
 

@@ -4,15 +4,17 @@ Shows that (i) what matters is the half-width a of the linear region relative
 to sigma_b (hard tanh: exactly, by scale covariance), (ii) a large sigma_b
 becomes usable once a / sigma_b is large, where tanh on its EOC collapses every
 correlation, and (iii) the shape of phi outside [-a, a] matters little. Saves
-examples/figures/linear_region.png and prints the tables (the hard-tanh table
-is the one of docs/reference_values.rst; theory: docs/theory/linear_region.rst).
+the figure linear_region.png and prints the tables (the hard-tanh table is the
+one of docs/reference_values.rst; theory: docs/theory/linear_region.rst).
 
 Run: python examples/linear_region.py  (needs matplotlib)
+
+The figure goes to ./sigprop-figures (--out-dir DIR or $SIGPROP_FIGURES_DIR to
+choose); --update-figures rewrites the README's copy in examples/figures.
 """
 
-from pathlib import Path
-
 import numpy as np
+from _output import figure_path, parse_output_arguments
 
 import sigprop as sp
 from sigprop.papers import murray
@@ -22,6 +24,7 @@ TAILS = [("clip", "C0", "hard tanh clip(x, ±a)"), ("tanh", "C1", "±(a + tanh(|
 
 
 def main() -> None:
+    args = parse_output_arguments(__doc__.splitlines()[0])
     import matplotlib
 
     matplotlib.use("Agg")
@@ -68,8 +71,7 @@ def main() -> None:
     bx.set_title(f"σ_b = {sb:g}: correlation of two inputs, c^0 = {c0}")
     bx.legend(fontsize=7, ncol=2, loc="lower right", bbox_to_anchor=(1.0, 0.1))
     fig.tight_layout()
-    out = Path(__file__).parent / "figures" / "linear_region.png"
-    out.parent.mkdir(exist_ok=True)
+    out = figure_path(args, "linear_region.png")
     fig.savefig(out, dpi=110)
     print(f"saved {out}")
 

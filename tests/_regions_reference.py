@@ -1,4 +1,4 @@
-"""Pure-NumPy reference for the compiled region walk (tests and benchmarks only).
+"""Pure-NumPy reference for the compiled region walk (test code: not in the wheel).
 
 Not a production path: :func:`sigprop.regions.count_linear_regions` uses the
 Cython walk in ``sigprop._regions``. This reference is organised differently

@@ -52,6 +52,7 @@ def relu_eoc():
     )
 
 
+@pytest.mark.slow
 def test_tanh_eoc_q_matches_map(tanh_eoc):
     ds, q_star = tanh_eoc
     # Inputs start at q^1 = q*, so the map keeps q^l = q* (finite-width table: 0.51208).
@@ -63,6 +64,7 @@ def test_tanh_eoc_q_matches_map(tanh_eoc):
     assert np.max(z) < _tcrit(ds.sizes["seed"], DEPTH)
 
 
+@pytest.mark.slow
 def test_tanh_eoc_c_matches_map(tanh_eoc):
     ds, _ = tanh_eoc
     # Finite-width table, theory: c^1, c^5, c^10, c^20, c^30 = 0.300, 0.455, 0.581, 0.719, 0.792.
@@ -74,6 +76,7 @@ def test_tanh_eoc_c_matches_map(tanh_eoc):
     assert np.max(np.abs(mean - th) / se) < _tcrit(ds.sizes["seed"], DEPTH)
 
 
+@pytest.mark.slow
 def test_tanh_gradient_ratios_match_chi1(tanh_eoc):
     ds, _ = tanh_eoc
     # |dL/dh^l|^2 / |dL/dh^{l+1}|^2 -> chi1(q^l) = 1 on the EOC (Schoenholz 2017).
@@ -87,6 +90,7 @@ def test_tanh_gradient_ratios_match_chi1(tanh_eoc):
     np.testing.assert_allclose(ds["chi1"].values[:, :-1], g[:, :-1] / g[:, 1:], rtol=1e-12)
 
 
+@pytest.mark.slow
 def test_relu_eoc_c_matches_map(relu_eoc):
     ds = relu_eoc
     th = ds["c_theory"].values[:, 0]
@@ -97,6 +101,7 @@ def test_relu_eoc_c_matches_map(relu_eoc):
     assert np.max(np.abs(mean - th) / se) < _tcrit(ds.sizes["seed"], DEPTH)
 
 
+@pytest.mark.slow
 def test_relu_eoc_gradient_ratios(relu_eoc):
     ds = relu_eoc
     mean, se = _seed_mean_and_se(ds["chi1"].mean("input").values[:, :-1])

@@ -187,6 +187,7 @@ def test_dask_chunks_match(small):
     _equal(small, lazy.compute())
 
 
+@pytest.mark.slow
 def test_dask_distributed_cluster_matches(small):
     distributed = pytest.importorskip("distributed")
     with (

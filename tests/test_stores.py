@@ -102,6 +102,7 @@ def _check_partial_store_is_honest(partial):
     return int(missing.sum())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("ext", ["nc", "zarr"])
 def test_sigint_mid_scan_leaves_honest_resumable_store(tmp_path, ext, monkeypatch):
     path = tmp_path / f"d.{ext}"

@@ -102,6 +102,7 @@ def test_engine_matches_quadrature_random(i, lq1, lq2, c, derivative):
     assert _rel_err(got, ref, _scale(act, q1, q2, derivative)) <= TOL
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("act", ENGINE, ids=IDS)
 def test_symmetry_and_cauchy_schwarz(act):
     rng = np.random.default_rng(7)

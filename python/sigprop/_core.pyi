@@ -1,0 +1,178 @@
+"""Type stubs of ``sigprop._core``, the compiled core (pybind11, csrc/bindings.cpp).
+
+Internal: use the ``sigprop`` package. Array arguments are converted to
+C-contiguous float64 (any array-like is accepted; the core requires them
+one-dimensional and of equal lengths, except ``K``, a square matrix); every
+array returned is newly allocated. ``kind``, ``p0``, ``p1`` identify an
+activation (``sigprop.activations``); ``n_threads`` is in [1, 1024] here (the
+Python layer resolves None and negative counts). ``progress``, when given, is
+called with the number of cells each block finished; Ctrl-C between blocks
+raises KeyboardInterrupt.
+"""
+
+from collections.abc import Callable
+from typing import Final, TypedDict, final
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+_Float64Array = NDArray[np.float64]
+_Progress = Callable[[int], object] | None
+
+class _BuiltinInfo(TypedDict):
+    """One row of :func:`builtins`."""
+
+    kind: int
+    name: str
+    aliases: str  # comma-separated, may be empty
+    formula: str
+    params: list[tuple[str, float, str]]  # (name, default, range: "any" | "positive" | ...)
+    odd: bool
+    arccos_family: bool
+
+class _CustomInfo(TypedDict):
+    """What :func:`custom_info` reports of a registered custom activation."""
+
+    n_pieces: int
+    lo: float
+    hi: float
+    left_affine: bool
+    right_affine: bool
+    bytes: int
+
+class _FixedPoints(TypedDict):
+    """The arrays :func:`fixed_points` returns, one entry per cell."""
+
+    q_star: NDArray[np.float64]
+    status: NDArray[np.int32]
+    iterations: NDArray[np.int32]
+    chi1: NDArray[np.float64]
+    slope: NDArray[np.float64]
+    c_star: NDArray[np.float64]
+    chi_c: NDArray[np.float64]
+    xi_q: NDArray[np.float64]
+    xi_c: NDArray[np.float64]
+    beta_q: NDArray[np.float64]
+
+@final
+class CustomHandle:
+    """A registered custom activation; dropping the last reference releases it.
+
+    Made only by :func:`register_custom` (no Python constructor).
+    """
+
+    @property
+    def id(self) -> int: ...
+
+has_openmp: Final[bool]
+n_kinds: Final[int]
+custom_kind: Final[int]
+max_kinks: Final[int]
+eoc_max_branches: Final[int]
+
+def max_threads() -> int: ...
+def builtins() -> list[_BuiltinInfo]:
+    """The table of built-in activations (kind, name, aliases, formula, params, flags)."""
+
+def register_custom(
+    breaks: ArrayLike,
+    c0: list[ArrayLike],
+    c1: list[ArrayLike],
+    c2: list[ArrayLike],
+    kinks: ArrayLike,
+    odd: bool,
+    phi_one_signed: bool,
+    dphi_one_signed: bool,
+    homogeneous: bool,
+) -> CustomHandle: ...
+def custom_info(id: float) -> _CustomInfo: ...
+def n_custom_live() -> int: ...
+def n_moment_tables() -> int: ...
+def clear_cache() -> None:
+    """Free every cached table (moment and Hermite tables)."""
+
+def n_hermite_tables() -> int: ...
+def evaluate(kind: int, p0: float, p1: float, d: int, x: ArrayLike) -> _Float64Array: ...
+def kinks(kind: int, p0: float, p1: float) -> list[tuple[float, float]]:
+    """The kinks of phi as (x, jump of phi' at x)."""
+
+def moments(
+    kind: int, p0: float, p1: float, q: ArrayLike, n_threads: int, progress: _Progress = None
+) -> tuple[_Float64Array, _Float64Array, _Float64Array, _Float64Array, _Float64Array]:
+    """(E[phi], E[phi^2], E[phi'^2], E[phi''^2], V'(q) / sigma_w^2) at each q."""
+
+def bivariate(
+    kind: int,
+    p0: float,
+    p1: float,
+    d: int,
+    q1: ArrayLike,
+    q2: ArrayLike,
+    c: ArrayLike,
+    n_threads: int,
+    progress: _Progress = None,
+    direct: bool = False,
+) -> tuple[_Float64Array, NDArray[np.int8]]:
+    """E[phi^(d)(u) phi^(d)(v)] (d = 0 or 1) and per-point flags (1: quadrature shortfall)."""
+
+def hermite_coefficients(
+    kind: int, p0: float, p1: float, q: float, n_max: int
+) -> tuple[_Float64Array, bool]:
+    """Normalised Hermite coefficients 0..n_max of phi(sqrt(q) Z), and whether they meet
+    Parseval's identity to rounding."""
+
+def qmap(
+    kind: int,
+    p0: float,
+    p1: float,
+    q: ArrayLike,
+    sigma_w: ArrayLike,
+    sigma_b: ArrayLike,
+    n_threads: int,
+    progress: _Progress = None,
+) -> tuple[_Float64Array, _Float64Array, _Float64Array]:
+    """(V(q), V'(q), chi1) per cell."""
+
+def covmap(
+    kind: int,
+    p0: float,
+    p1: float,
+    q1: ArrayLike,
+    q2: ArrayLike,
+    c: ArrayLike,
+    sigma_w: ArrayLike,
+    sigma_b: ArrayLike,
+    with_slope: bool,
+    n_threads: int,
+    progress: _Progress = None,
+) -> tuple[_Float64Array, _Float64Array]:
+    """(q_ab, d q_ab / d c) per cell; the second array is empty unless with_slope."""
+
+def fixed_points(
+    kind: int,
+    p0: float,
+    p1: float,
+    sigma_w: ArrayLike,
+    sigma_b: ArrayLike,
+    q0: ArrayLike | None,
+    with_correlation: bool,
+    n_threads: int,
+    progress: _Progress = None,
+) -> _FixedPoints: ...
+def eoc(
+    kind: int, p0: float, p1: float, sigma_b: ArrayLike, n_threads: int, progress: _Progress = None
+) -> tuple[_Float64Array, _Float64Array, _Float64Array, NDArray[np.int32], NDArray[np.int32]]:
+    """(sigma_w, q*, slope, kind of branch: 0 curve, 1 limit, 2 point), each of shape
+    (n, eoc_max_branches), and the number of branches per sigma_b, shape (n,)."""
+
+def kernel_layer(
+    kind: int,
+    p0: float,
+    p1: float,
+    K: ArrayLike,
+    sigma_w: float,
+    sigma_b: float,
+    n_threads: int,
+    progress: _Progress = None,
+) -> _Float64Array:
+    """One layer of the NNGP kernel map: the (m, m) kernel after the layer."""
