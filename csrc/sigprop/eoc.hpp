@@ -21,6 +21,7 @@
 #include <limits>
 
 #include "fixed_point.hpp"
+#include "root_finding.hpp"
 
 namespace sigprop {
 
