@@ -20,6 +20,7 @@
 #include <cmath>
 #include <limits>
 
+#include "canonical.hpp"
 #include "fixed_point.hpp"
 #include "root_finding.hpp"
 

@@ -23,6 +23,7 @@
 #include <cmath>
 #include <limits>
 
+#include "canonical.hpp"
 #include "maps.hpp"
 #include "root_finding.hpp"
 

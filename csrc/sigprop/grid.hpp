@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "canonical.hpp"
 #include "deadline.hpp"
 #include "eoc.hpp"
 #include "fixed_point.hpp"

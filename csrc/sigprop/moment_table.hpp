@@ -31,6 +31,7 @@
 #include <mutex>
 #include <tuple>
 
+#include "canonical.hpp"
 #include "chebyshev.hpp"
 #include "expectation.hpp"
 

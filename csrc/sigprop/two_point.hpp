@@ -12,6 +12,7 @@
 #include <cmath>
 #include <utility>
 
+#include "canonical.hpp"
 #include "expectation.hpp"
 #include "hermite_table.hpp"
 
