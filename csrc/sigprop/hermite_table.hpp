@@ -41,6 +41,7 @@
 #include <tuple>
 #include <vector>
 
+#include "chebyshev.hpp"
 #include "moment_table.hpp"
 
 namespace sigprop {
@@ -281,17 +282,9 @@ class HermiteTable {
     // Margin for the values between the nodes (checked at two points below).
     small0 *= 4.0;
     small1 *= 4.0;
-    // Chebyshev coefficients from the values at the Lobatto points (DCT-I).
-    std::vector<double> c(size_t(deg + 1) * keep, 0.0);
-    for (int k = 0; k <= deg; ++k) {
-      const double sk = (2.0 / deg) * ((k == 0 || k == deg) ? 0.5 : 1.0);
-      for (int j = 0; j <= deg; ++j) {
-        const double w = ((j == 0 || j == deg) ? 0.5 : 1.0) * std::cos(special::pi * double(j * k) / deg);
-        const double* yj = &y[size_t(j) * N];
-        double* ck = &c[size_t(k) * keep];
-        for (int n = 0; n < keep; ++n) ck[n] += sk * w * yj[n];
-      }
-    }
+    // Chebyshev coefficients of orders 0..keep-1 from the values at the Lobatto points.
+    std::vector<double> c(size_t(deg + 1) * keep);
+    cheb::lobatto_coefficients(deg, keep, y.data(), size_t(N), c.data(), size_t(keep));
     g.n = keep;
     g.small0 = small0;
     g.small1 = small1;

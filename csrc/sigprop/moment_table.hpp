@@ -124,18 +124,6 @@ class MomentTable {
     return std::pow(10.0, log10_lo + (s + 0.5 * (t + 1.0)) / per_decade);
   }
 
-  static void chebyshev_coefficients(const double* y, double* c) {
-    // Chebyshev coefficients from the values at the Lobatto points (DCT-I).
-    for (int k = 0; k <= deg; ++k) {
-      double sum = 0.0;
-      for (int j = 0; j <= deg; ++j) {
-        const double w = (j == 0 || j == deg) ? 0.5 : 1.0;
-        sum += w * y[j] * std::cos(special::pi * double(j * k) / deg);
-      }
-      c[k] = (2.0 / deg) * sum * ((k == 0 || k == deg) ? 0.5 : 1.0);
-    }
-  }
-
   static double eval_field(const Segment& g, int f, double t) {
     switch (g.mode[f]) {
       case Mode::constant: return g.c[f][0];
@@ -200,7 +188,7 @@ class MomentTable {
         return true;
       };
       g.mode[f] = Mode::value;
-      chebyshev_coefficients(y[f], g.c[f]);
+      cheb::lobatto_coefficients(deg, 1, y[f], 1, g.c[f], 1);
       if (passes()) {
         if (d2) d2_ok = true;
         continue;
@@ -212,7 +200,7 @@ class MomentTable {
         double ly[deg + 1];
         for (int j = 0; j <= deg; ++j) ly[j] = std::log(y[f][j]);
         g.mode[f] = Mode::log;
-        chebyshev_coefficients(ly, g.c[f]);
+        cheb::lobatto_coefficients(deg, 1, ly, 1, g.c[f], 1);
         ok = passes();
       }
       if (d2) {
