@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "sigprop/grid.hpp"
+#include "sigprop/tables.hpp"
 
 namespace py = pybind11;
 using sigprop::grid::idx_t;

@@ -25,6 +25,7 @@
 
 #include "activation.hpp"
 #include "canonical.hpp"
+#include "hermite_series.hpp"
 #include "hermite_table.hpp"
 #include "maps.hpp"
 #include "moment_table.hpp"
