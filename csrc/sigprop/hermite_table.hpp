@@ -35,13 +35,57 @@ namespace sigprop {
 
 namespace detail {
 
+// Adds Gauss-Kronrod 15 on the piece [lo, hi] of z to a_0..a_{n_max}. The
+// recurrence h_{n+1}(z) = z h_n(z) / sqrt(n+1) - sqrt(n / (n+1)) h_{n-1}(z), with
+// inv[n] = 1 / sqrt(n + 1) and ratio[n] = sqrt(n / (n + 1)), runs for the 15
+// nodes of the piece side by side (independent recurrences: the loop over nodes
+// vectorises, the one over n is a dependency chain).
+inline void hermite_rule_piece(const Activation& a, double s, double lo, double hi, int n_max,
+                               const double* inv, const double* ratio, double* an) {
+  using namespace special;
+  const double c = 0.5 * (lo + hi), h = 0.5 * (hi - lo);
+  // 16 lanes (the 16th has weight 0) so that the node loop vectorises.
+  double z[16], w[16], hm1[16], h0[16], t[16];
+  bool any = false;
+  for (int j = 0; j < 15; ++j) {
+    const int k = j < 7 ? j : 14 - j;  // xgk[k], mirrored for j > 7
+    z[j] = j < 7 ? c - h * quad::xgk[k] : (j == 7 ? c : c + h * quad::xgk[k]);
+    w[j] = quad::wgk[j <= 7 ? j : 14 - j] * h * npdf(z[j]) * phi(a, s * z[j]);
+    any = any || w[j] != 0.0;
+  }
+  if (!any) return;
+  z[15] = c;
+  w[15] = 0.0;
+  for (int j = 0; j < 16; ++j) {
+    hm1[j] = 0.0;
+    h0[j] = 1.0;
+  }
+  auto lane_sum = [&t]() {
+    // fixed pairwise order: deterministic and independent of vectorisation
+    double u[8];
+    for (int j = 0; j < 8; ++j) u[j] = t[j] + t[j + 8];
+    return ((u[0] + u[4]) + (u[2] + u[6])) + ((u[1] + u[5]) + (u[3] + u[7]));
+  };
+  for (int j = 0; j < 16; ++j) t[j] = w[j];
+  an[0] += lane_sum();
+  for (int n = 0; n < n_max; ++n) {
+    const double iv = inv[n], r = ratio[n];
+    for (int j = 0; j < 16; ++j) {
+      const double hp1 = z[j] * h0[j] * iv - r * hm1[j];
+      hm1[j] = h0[j];
+      h0[j] = hp1;
+      t[j] = w[j] * hp1;
+    }
+    an[n + 1] += lane_sum();
+  }
+}
+
 // a_n = E[phi(sqrt(q) Z) h_n(Z)] (d = 0) for n = 0..n_max from Gauss-Kronrod 15 on
 // the kink-aware mesh refined to pieces no wider than `width` (which must resolve
 // the wavelength ~ pi / sqrt(2 n_max) of h_{n_max}). Returns false where the
 // result misses Parseval's inequality sum a_n^2 <= E[phi^2] beyond rounding.
 inline bool hermite_coefficients_rule(const Activation& a, double q, int n_max, double width,
                                       double phi_sq, double* an) {
-  using namespace special;
   for (int n = 0; n <= n_max; ++n) an[n] = 0.0;
   if (!(q > 0.0) || !std::isfinite(q)) return false;
   const double s = std::sqrt(q);
@@ -54,9 +98,7 @@ inline bool hermite_coefficients_rule(const Activation& a, double q, int n_max, 
   quad::add_gauss_mesh(mesh);
   add_activation_mesh(a, 0.0, s, mesh);
   mesh.finish();
-  // h_{n+1}(z) = z h_n(z) / sqrt(n+1) - sqrt(n / (n+1)) h_{n-1}(z), run for the 15
-  // nodes of a piece side by side (independent recurrences: the loop over nodes
-  // vectorises, the one over n is a dependency chain).
+  // The factors of the Hermite recurrence (see hermite_rule_piece).
   std::vector<double> inv(n_max + 1), ratio(n_max + 1);
   for (int n = 0; n < n_max; ++n) {
     inv[n] = 1.0 / std::sqrt(double(n + 1));
@@ -67,41 +109,7 @@ inline bool hermite_coefficients_rule(const Activation& a, double q, int n_max, 
     const double step = (mesh.x[i + 1] - mesh.x[i]) / parts;
     for (int p = 0; p < parts; ++p) {
       const double lo = mesh.x[i] + p * step, hi = p + 1 == parts ? mesh.x[i + 1] : lo + step;
-      const double c = 0.5 * (lo + hi), h = 0.5 * (hi - lo);
-      // 16 lanes (the 16th has weight 0) so that the node loop vectorises.
-      double z[16], w[16], hm1[16], h0[16], t[16];
-      bool any = false;
-      for (int j = 0; j < 15; ++j) {
-        const int k = j < 7 ? j : 14 - j;  // xgk[k], mirrored for j > 7
-        z[j] = j < 7 ? c - h * quad::xgk[k] : (j == 7 ? c : c + h * quad::xgk[k]);
-        w[j] = quad::wgk[j <= 7 ? j : 14 - j] * h * npdf(z[j]) * phi(a, s * z[j]);
-        any = any || w[j] != 0.0;
-      }
-      if (!any) continue;
-      z[15] = c;
-      w[15] = 0.0;
-      for (int j = 0; j < 16; ++j) {
-        hm1[j] = 0.0;
-        h0[j] = 1.0;
-      }
-      auto lane_sum = [&t]() {
-        // fixed pairwise order: deterministic and independent of vectorisation
-        double u[8];
-        for (int j = 0; j < 8; ++j) u[j] = t[j] + t[j + 8];
-        return ((u[0] + u[4]) + (u[2] + u[6])) + ((u[1] + u[5]) + (u[3] + u[7]));
-      };
-      for (int j = 0; j < 16; ++j) t[j] = w[j];
-      an[0] += lane_sum();
-      for (int n = 0; n < n_max; ++n) {
-        const double iv = inv[n], r = ratio[n];
-        for (int j = 0; j < 16; ++j) {
-          const double hp1 = z[j] * h0[j] * iv - r * hm1[j];
-          hm1[j] = h0[j];
-          h0[j] = hp1;
-          t[j] = w[j] * hp1;
-        }
-        an[n + 1] += lane_sum();
-      }
+      hermite_rule_piece(a, s, lo, hi, n_max, inv.data(), ratio.data(), an);
     }
   }
   double sum = 0.0;
@@ -233,33 +241,48 @@ class HermiteTable {
            std::isfinite(phi_sq);
   }
 
-  void build(int s, Segment& g) const {
+  // The rule at the 17 nodes q[j] of segment s, y[j * (n_max + 1) + n], and the
+  // largest sqrt(E[phi^2]) (norm) and sqrt(E[phi'^2]) (norm1) there; false where
+  // the rule failed.
+  bool sample(int s, double* y, double* q, double& norm, double& norm1) const {
     const int N = n_max + 1;
-    std::vector<double> y(size_t(deg + 1) * N);
-    double qn[deg + 1];
-    double norm = 0.0, norm1 = 0.0;
+    norm = 0.0;
+    norm1 = 0.0;
     for (int j = 0; j <= deg; ++j) {
-      qn[j] = q_at(s, std::cos(special::pi * j / deg));
-      if (!rule(qn[j], &y[size_t(j) * N])) return;
-      const Moments m = moments(act_, qn[j], false);
+      q[j] = q_at(s, std::cos(special::pi * j / deg));
+      if (!rule(q[j], &y[size_t(j) * N])) return false;
+      const Moments m = moments(act_, q[j], false);
       norm = std::fmax(norm, m.phi_sq);
       norm1 = std::fmax(norm1, m.dphi_sq);
     }
     norm = std::sqrt(norm);
     norm1 = std::sqrt(norm1);
-    // Keep orders up to the last one above the rounding level of the rule anywhere
-    // in the segment, for phi and for phi' (whose coefficients are
-    // b_{m-1} = sqrt(m) a_m / sqrt(q), relatively larger at small q). The orders
-    // dropped are bounded by small0 (phi) and small1 (phi', times sqrt(q) below).
-    auto negligible = [&](int n, double a, double q) {
+    return true;
+  }
+
+  // Keep orders up to the last one above the rounding level of the rule anywhere
+  // in the segment, for phi and for phi' (whose coefficients are
+  // b_{m-1} = sqrt(m) a_m / sqrt(q), relatively larger at small q). The orders
+  // dropped are bounded by small0 (phi) and small1 (phi', times sqrt(q) below).
+  static int kept_orders(const double* y, const double* q, double norm, double norm1) {
+    const int N = n_max + 1;
+    auto negligible = [&](int n, double a, double qj) {
       return std::fabs(a) <= 1e-16 * norm &&
-             (n == 0 || std::fabs(a) * std::sqrt(double(n) / q) <= 1e-16 * norm1);
+             (n == 0 || std::fabs(a) * std::sqrt(double(n) / qj) <= 1e-16 * norm1);
     };
     int keep = 2;
     for (int j = 0; j <= deg; ++j)
       for (int n = 0; n < N; ++n)
-        if (!negligible(n, y[size_t(j) * N + n], qn[j])) keep = std::max(keep, n + 1);
-    double small0 = 0.0, small1 = 0.0;  // small1 bounds sqrt(m) |a_m| (times 1/sqrt(q))
+        if (!negligible(n, y[size_t(j) * N + n], q[j])) keep = std::max(keep, n + 1);
+    return keep;
+  }
+
+  // The bounds small0 on |a_m| and small1 on sqrt(m) |a_m| (times 1/sqrt(q)) of the
+  // orders m >= keep that are dropped.
+  static void tail_bounds(const double* y, int keep, double& small0, double& small1) {
+    const int N = n_max + 1;
+    small0 = 0.0;
+    small1 = 0.0;
     for (int j = 0; j <= deg; ++j)
       for (int n = keep; n < N; ++n) {
         const double v = std::fabs(y[size_t(j) * N + n]);
@@ -269,32 +292,46 @@ class HermiteTable {
     // Margin for the values between the nodes (checked at two points below).
     small0 *= 4.0;
     small1 *= 4.0;
-    // Chebyshev coefficients of orders 0..keep-1 from the values at the Lobatto points.
-    std::vector<double> c(size_t(deg + 1) * keep);
-    cheb::lobatto_coefficients(deg, keep, y.data(), size_t(N), c.data(), size_t(keep));
-    g.n = keep;
-    g.small0 = small0;
-    g.small1 = small1;
-    g.c = std::move(c);
-    // Check points between the nodes, against the rule there.
+  }
+
+  // Check points between the nodes, against the rule there: the interpolated
+  // orders within check_rtol norm, the dropped ones within their bounds.
+  bool passes_checks(int s, const Segment& g, double norm) const {
+    const int N = n_max + 1;
     static constexpr double tc[2] = {-0.37, 0.61};
     std::vector<double> direct(N), interp(N);
     for (double t : tc) {
       const double q = q_at(s, t);
-      if (!rule(q, direct.data())) return;
+      if (!rule(q, direct.data())) return false;
       Point p;
-      p.n = keep;
+      p.n = g.n;
       p.c = g.c.data();
       basis(t, p.T);
-      p.eval(0, keep, interp.data());
+      p.eval(0, g.n, interp.data());
       for (int n = 0; n < N; ++n) {
-        if (n < keep ? !(std::fabs(interp[n] - direct[n]) <= check_rtol * norm)
-                     : !(std::fabs(direct[n]) <= small0 &&
-                         std::fabs(direct[n]) * std::sqrt(double(n)) <= small1))
-          return;
+        if (n < g.n ? !(std::fabs(interp[n] - direct[n]) <= check_rtol * norm)
+                    : !(std::fabs(direct[n]) <= g.small0 &&
+                        std::fabs(direct[n]) * std::sqrt(double(n)) <= g.small1))
+          return false;
       }
     }
-    g.usable = true;
+    return true;
+  }
+
+  void build(int s, Segment& g) const {
+    const int N = n_max + 1;
+    std::vector<double> y(size_t(deg + 1) * N);
+    double qn[deg + 1];
+    double norm, norm1;
+    if (!sample(s, y.data(), qn, norm, norm1)) return;
+    const int keep = kept_orders(y.data(), qn, norm, norm1);
+    // Chebyshev coefficients of orders 0..keep-1 from the values at the Lobatto points.
+    std::vector<double> c(size_t(deg + 1) * keep);
+    cheb::lobatto_coefficients(deg, keep, y.data(), size_t(N), c.data(), size_t(keep));
+    g.n = keep;
+    tail_bounds(y.data(), keep, g.small0, g.small1);
+    g.c = std::move(c);
+    g.usable = passes_checks(s, g, norm);
   }
 
   Activation act_;

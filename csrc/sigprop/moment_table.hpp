@@ -132,82 +132,81 @@ class MomentTable {
     }
   }
 
-  void build(int s, Segment& g) const {
-    double y[n_fields][deg + 1];
+  // Check points between the nodes (in t), where the quadrature tests the interpolant.
+  static constexpr double check_t[2] = {-0.37, 0.61};
+
+  // The quadrature at the 17 nodes of segment s, y[f][j], and at its check points,
+  // yc[i][f]; false where it did not converge.
+  bool sample(int s, double (&y)[n_fields][deg + 1], double (&yc)[2][n_fields]) const {
     for (int j = 0; j <= deg; ++j) {
       const Moments m = moments_direct(act_, q_at(s, std::cos(special::pi * j / deg)));
-      if (!m.ok) return;
+      if (!m.ok) return false;
       double v[n_fields];
       fields(m, v);
       for (int f = 0; f < n_fields; ++f) y[f][j] = v[f];
     }
-    // Check points between the nodes, and the quadrature there.
-    static constexpr double tc[2] = {-0.37, 0.61};
-    double yc[2][n_fields];
     for (int i = 0; i < 2; ++i) {
-      const Moments m = moments_direct(act_, q_at(s, tc[i]));
-      if (!m.ok) return;
+      const Moments m = moments_direct(act_, q_at(s, check_t[i]));
+      if (!m.ok) return false;
       fields(m, yc[i]);
     }
+    return true;
+  }
+
+  // The interpolant of field f in g (constant, values or logarithm) from its node
+  // values y[f]; false where it misses the check values yc[.][f].
+  static bool fit_field(int f, const double (&y)[n_fields][deg + 1],
+                        const double (&yc)[2][n_fields], Segment& g) {
+    bool all_finite = true, all_same = true, all_positive = true;
+    double scale = 0.0;
+    for (int j = 0; j <= deg; ++j) {
+      all_finite = all_finite && std::isfinite(y[f][j]);
+      all_same = all_same && y[f][j] == y[f][0];
+      all_positive = all_positive && y[f][j] > 0.0;
+      scale = std::fmax(scale, std::fabs(y[f][j]));
+      // |E phi| <= sqrt(E phi^2): E phi of odd phi is rounding noise around 0.
+      if (f == 0) scale = std::fmax(scale, std::sqrt(std::fabs(y[1][j])));
+    }
+    if (all_same) {  // e.g. E[phi''^2] = inf for phi' with a jump, or 0
+      g.mode[f] = Mode::constant;
+      g.c[f][0] = y[f][0];
+      return yc[0][f] == y[f][0] && yc[1][f] == y[f][0];
+    }
+    if (!all_finite) return false;
+    auto passes = [&] {
+      for (int i = 0; i < 2; ++i) {
+        const double p = eval_field(g, f, check_t[i]), v = yc[i][f];
+        const double tol = g.mode[f] == Mode::log ? check_rtol * std::fabs(v) : check_rtol * scale;
+        if (!(std::fabs(p - v) <= tol)) return false;
+      }
+      return true;
+    };
+    g.mode[f] = Mode::value;
+    cheb::lobatto_coefficients(deg, 1, y[f], 1, g.c[f], 1);
+    if (passes()) return true;
+    // Moments that vary over many orders of magnitude within a segment
+    // (E[phi''^2] ~ exp(-a^2 / 2q) at small q): interpolate their logarithm.
+    if (!all_positive) return false;
+    double ly[deg + 1];
+    for (int j = 0; j <= deg; ++j) ly[j] = std::log(y[f][j]);
+    g.mode[f] = Mode::log;
+    cheb::lobatto_coefficients(deg, 1, ly, 1, g.c[f], 1);
+    return passes();
+  }
+
+  void build(int s, Segment& g) const {
+    double y[n_fields][deg + 1];
+    double yc[2][n_fields];
+    if (!sample(s, y, yc)) return;
     bool d2_ok = false;
     for (int f = 0; f < n_fields; ++f) {
-      bool all_finite = true, all_same = true, all_positive = true;
-      double scale = 0.0;
-      for (int j = 0; j <= deg; ++j) {
-        all_finite = all_finite && std::isfinite(y[f][j]);
-        all_same = all_same && y[f][j] == y[f][0];
-        all_positive = all_positive && y[f][j] > 0.0;
-        scale = std::fmax(scale, std::fabs(y[f][j]));
-        // |E phi| <= sqrt(E phi^2): E phi of odd phi is rounding noise around 0.
-        if (f == 0) scale = std::fmax(scale, std::sqrt(std::fabs(y[1][j])));
-      }
-      if (all_same) {  // e.g. E[phi''^2] = inf for phi' with a jump, or 0
-        g.mode[f] = Mode::constant;
-        g.c[f][0] = y[f][0];
-        const bool same = yc[0][f] == y[f][0] && yc[1][f] == y[f][0];
-        if (f == 3) {
-          d2_ok = same;
-          continue;
-        }
-        if (!same) return;
-        continue;
-      }
+      const bool ok = fit_field(f, y, yc, g);
       // E[phi''^2] (needed only for beta_q) may fail alone: it can fall from 1e-290
       // to an underflowing 0 within one segment (linear_region_tanh at q ~ 1e-3).
-      const bool d2 = f == 3;
-      if (!all_finite) {
-        if (d2) continue;
-        return;
-      }
-      auto passes = [&] {
-        for (int i = 0; i < 2; ++i) {
-          const double p = eval_field(g, f, tc[i]), v = yc[i][f];
-          const double tol = g.mode[f] == Mode::log ? check_rtol * std::fabs(v) : check_rtol * scale;
-          if (!(std::fabs(p - v) <= tol)) return false;
-        }
-        return true;
-      };
-      g.mode[f] = Mode::value;
-      cheb::lobatto_coefficients(deg, 1, y[f], 1, g.c[f], 1);
-      if (passes()) {
-        if (d2) d2_ok = true;
-        continue;
-      }
-      // Moments that vary over many orders of magnitude within a segment
-      // (E[phi''^2] ~ exp(-a^2 / 2q) at small q): interpolate their logarithm.
-      bool ok = all_positive;
-      if (ok) {
-        double ly[deg + 1];
-        for (int j = 0; j <= deg; ++j) ly[j] = std::log(y[f][j]);
-        g.mode[f] = Mode::log;
-        cheb::lobatto_coefficients(deg, 1, ly, 1, g.c[f], 1);
-        ok = passes();
-      }
-      if (d2) {
+      if (f == 3)
         d2_ok = ok;
-        continue;
-      }
-      if (!ok) return;
+      else if (!ok)
+        return;
     }
     g.usable = true;
     g.d2_usable = d2_ok;
