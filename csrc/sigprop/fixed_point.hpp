@@ -2,7 +2,9 @@
 // the correlation map, with the derived quantities of mean-field theory.
 //
 // The default fixed point is the limit of q^l when the iteration starts from
-// q^1 -> 0+: the minimal fixed point of V (SPEC 1.4), except that q = 0 is
+// q^1 -> 0+: the minimal fixed point of V (Hayou, Doucet & Rousseau 2018, "On the
+// Selection of Initialization and Activation Function for Deep Neural Networks",
+// arXiv:1805.08266, the remark after Definition 1), except that q = 0 is
 // skipped when it is a repelling fixed point (sigma_b = 0, phi(0) = 0,
 // V'(0) > 1), where every input with q^1 > 0 moves away from it. Optionally the
 // limit from a given q0 > 0 is found instead (the nearest fixed point in the
