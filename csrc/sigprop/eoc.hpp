@@ -21,9 +21,12 @@
 #include <cmath>
 #include <limits>
 
+#include "activation.hpp"
 #include "canonical.hpp"
-#include "fixed_point.hpp"
+#include "expectation.hpp"
+#include "moment_table.hpp"
 #include "root_finding.hpp"
+#include "special.hpp"
 
 namespace sigprop {
 
