@@ -350,66 +350,95 @@ inline Moments moments_direct(const Activation& act, double q) {
   return detail::moments_quadrature(a, q);
 }
 
-// E[phi^(d)(m + b W)], W ~ N(0, 1), b >= 0, d = 0 (phi) or 1 (phi'). Where it is
-// computed by quadrature, to relative accuracy rtol_inner or absolute accuracy atol.
-inline double shifted_mean(const Activation& act, int d, double m, double b,
-                           double atol = detail::tiny_atol, bool* ok = nullptr) {
+namespace detail {
+
+// E[phi^(d)(m + b W)] for b > 0 in closed form, where the kind has one (the kinds
+// of has_closed_shifted_mean); false otherwise.
+inline bool shifted_mean_closed_form(const Activation& a, int d, double m, double b,
+                                     double& out) {
   using namespace special;
-  const Activation a = canonical(act);
-  if (b == 0.0) return d == 0 ? phi(a, m) : dphi(a, m);
   const double t = m / b;
   switch (a.kind) {
-    case Kind::linear: return d == 0 ? m : 1.0;
-    case Kind::relu: return d == 0 ? detail::relu_shift(m, b, 0.0) : ncdf(t);
+    case Kind::linear: out = d == 0 ? m : 1.0; return true;
+    case Kind::relu: out = d == 0 ? detail::relu_shift(m, b, 0.0) : ncdf(t); return true;
     case Kind::leaky_relu: {
       const double be = a.p0;
-      if (d == 0) return be * m + (1.0 - be) * detail::relu_shift(m, b, 0.0);
-      return be + (1.0 - be) * ncdf(t);
+      if (d == 0)
+        out = be * m + (1.0 - be) * detail::relu_shift(m, b, 0.0);
+      else
+        out = be + (1.0 - be) * ncdf(t);
+      return true;
     }
     case Kind::elu:
     case Kind::selu: {
       const double al = a.kind == Kind::elu ? a.p0 : selu_alpha;
       const double la = a.kind == Kind::elu ? 1.0 : selu_lambda;
-      if (d == 0) return la * (detail::relu_shift(m, b, 0.0) + al * detail::expm1_below0(m, b));
-      return la * (ncdf(t) + al * detail::exp_below0(m, b));
+      if (d == 0)
+        out = la * (detail::relu_shift(m, b, 0.0) + al * detail::expm1_below0(m, b));
+      else
+        out = la * (ncdf(t) + al * detail::exp_below0(m, b));
+      return true;
     }
     case Kind::gelu: {
       const double r2 = 1.0 + b * b, r = std::sqrt(r2), u = m / r;
-      if (d == 0) return m * ncdf(u) + b * b * npdf(u) / r;
-      return ncdf(u) + (m / r2) * npdf(u) / r;
+      if (d == 0)
+        out = m * ncdf(u) + b * b * npdf(u) / r;
+      else
+        out = ncdf(u) + (m / r2) * npdf(u) / r;
+      return true;
     }
     case Kind::erf: {
       const double r2 = 1.0 + 2.0 * b * b;
-      if (d == 0) return std::erf(m / std::sqrt(r2));
-      return 2.0 * inv_sqrt_pi * std::exp(-m * m / r2) / std::sqrt(r2);
+      if (d == 0)
+        out = std::erf(m / std::sqrt(r2));
+      else
+        out = 2.0 * inv_sqrt_pi * std::exp(-m * m / r2) / std::sqrt(r2);
+      return true;
     }
     case Kind::sin: {
       const double e = std::exp(-0.5 * b * b);
-      return (d == 0 ? std::sin(m) : std::cos(m)) * e;
+      out = (d == 0 ? std::sin(m) : std::cos(m)) * e;
+      return true;
     }
     case Kind::hard_tanh: {
       // normal_between: accurate also for a narrow window (a << b; a = 1e-8 gave NaN).
       const double al = a.p0, lo = (-al - m) / b, hi = (al - m) / b;
       const detail::NormalPiece in = detail::normal_between(lo, 2.0 * al / b);
-      if (d == 1) return in.p0;
-      return al * (nsf(hi) - ncdf(lo)) + m * in.p0 + b * in.p1;
+      if (d == 1)
+        out = in.p0;
+      else
+        out = al * (nsf(hi) - ncdf(lo)) + m * in.p0 + b * in.p1;
+      return true;
     }
     case Kind::shifted_relu:
-      return d == 0 ? detail::relu_shift(m, b, a.p0) : nsf((a.p0 - m) / b);
+      out = d == 0 ? detail::relu_shift(m, b, a.p0) : nsf((a.p0 - m) / b);
+      return true;
     case Kind::soft_threshold: {
       const double tau = a.p0;
-      if (d == 0) return detail::relu_shift(m, b, tau) - detail::relu_shift(-m, b, tau);
-      return nsf((tau - m) / b) + nsf((tau + m) / b);
+      if (d == 0)
+        out = detail::relu_shift(m, b, tau) - detail::relu_shift(-m, b, tau);
+      else
+        out = nsf((tau - m) / b) + nsf((tau + m) / b);
+      return true;
     }
     case Kind::linear_floor:
       // max(x, -a) = -a + (x + a)_+ = x + (-a - x)_+: the form whose correction is
       // the small one, so that nothing cancels when the floor is many b from m.
       if (d == 0)
-        return -a.p0 <= m ? m + detail::relu_shift(-m, b, a.p0)
-                          : -a.p0 + detail::relu_shift(m, b, -a.p0);
-      return nsf((-a.p0 - m) / b);
-    default: break;
+        out = -a.p0 <= m ? m + detail::relu_shift(-m, b, a.p0)
+                         : -a.p0 + detail::relu_shift(m, b, -a.p0);
+      else
+        out = nsf((-a.p0 - m) / b);
+      return true;
+    default: return false;
   }
+}
+
+// E[phi^(d)(m + b W)] for b > 0 by quadrature in W, to relative accuracy rtol_inner
+// or absolute accuracy atol; *ok (if given) is set false where it falls short.
+inline double shifted_mean_quadrature(const Activation& a, int d, double m, double b,
+                                      double atol, bool* ok) {
+  using namespace special;
   quad::Mesh mesh;
   detail::shifted_mesh(a, m, b, mesh);
   double v;
@@ -420,6 +449,19 @@ inline double shifted_mean(const Activation& act, int d, double m, double b,
   const bool good = quad::integrate<1, 1>(f, mesh, detail::rtol_inner, atol, &v);
   if (ok && !good) *ok = false;
   return v;
+}
+
+}  // namespace detail
+
+// E[phi^(d)(m + b W)], W ~ N(0, 1), b >= 0, d = 0 (phi) or 1 (phi'). Where it is
+// computed by quadrature, to relative accuracy rtol_inner or absolute accuracy atol.
+inline double shifted_mean(const Activation& act, int d, double m, double b,
+                           double atol = detail::tiny_atol, bool* ok = nullptr) {
+  const Activation a = canonical(act);
+  if (b == 0.0) return d == 0 ? phi(a, m) : dphi(a, m);
+  double v;
+  if (detail::shifted_mean_closed_form(a, d, m, b, v)) return v;
+  return detail::shifted_mean_quadrature(a, d, m, b, atol, ok);
 }
 
 // E[phi'(u) phi'(v)] where u has variance 0 (the limit q1 -> 0+), v = sqrt(q2)(c Z1 +

@@ -149,6 +149,58 @@ struct HermiteAt {
   }
 };
 
+namespace detail {
+
+// The order k after which the prefix bound on the remainder (see hermite_bivariate)
+// is below tol, tried block by block (at the last order of each block of 16); -1
+// when there is none.
+inline int prefix_truncation(HermiteAt& x, HermiteAt& y, int d, double ac, int len,
+                             double tol) {
+  double cp = 1.0;  // |c|^(m1)
+  for (int m0 = 0; m0 < len; m0 += 16) {
+    const int m1 = std::min(len, m0 + 16);  // orders m0..m1-1 of f
+    x.ensure(m1 + d);
+    y.ensure(m1 + d);
+    for (int m = m0; m < m1; ++m) cp *= ac;
+    const double* px = d == 0 ? x.P0.data() : x.P1.data();
+    const double* py = d == 0 ? y.P0.data() : y.P1.data();
+    if (std::sqrt(px[m1 - 1] * py[m1 - 1]) * cp <= tol) return m1 - 1;
+  }
+  return -1;
+}
+
+// The same for the suffix bound, after every order of x and y is evaluated.
+inline int suffix_truncation(HermiteAt& x, HermiteAt& y, int d, double ac, int len,
+                             double tol) {
+  x.complete();
+  y.complete();
+  const double far = std::sqrt((d == 0 ? x.R0 * y.R0 : x.R1 * y.R1)) *
+                     std::pow(ac, HermiteAt::N + 1 - d);
+  if (!(far <= 0.5 * tol)) return -1;
+  double cp = 1.0;
+  for (int m = 0; m < len; ++m) {
+    cp *= ac;
+    if ((m & 15) == 15 || m + 1 == len) {
+      if (std::sqrt(x.mass_above(d, m) * y.mass_above(d, m)) * cp + far <= tol) return m;
+    }
+  }
+  return -1;
+}
+
+// The Mehler series of f = phi (d = 0) or phi' (d = 1) up to order k, by Horner's rule.
+inline double mehler_sum(const HermiteAt& x, const HermiteAt& y, int d, double c, int k) {
+  double s = 0.0;
+  if (d == 0) {
+    for (int m = k; m >= 0; --m) s = s * c + x.a[m] * y.a[m];
+  } else {
+    for (int m = k; m >= 0; --m) s = s * c + double(m + 1) * x.a[m + 1] * y.a[m + 1];
+    s /= std::sqrt(x.q * y.q);
+  }
+  return s;
+}
+
+}  // namespace detail
+
 // E[f(u) f(v)] (f = phi for d = 0, phi' for d = 1) by the truncated Mehler series
 // of x at q1 and y at q2, when the truncation bound is below rtol
 // sqrt(E f(u)^2 E f(v)^2); false otherwise.
@@ -177,45 +229,11 @@ inline bool hermite_bivariate(HermiteAt& x, HermiteAt& y, int d, double c, doubl
   const double scale =
       d == 0 ? std::sqrt(x.phi_sq * y.phi_sq) : std::sqrt(x.dphi_sq * y.dphi_sq);
   const double tol = rtol * scale;
-  int k = -1;
-  // 1. Prefix bound, block by block.
-  double cp = 1.0;  // |c|^(m1)
-  for (int m0 = 0; m0 < len && k < 0; m0 += 16) {
-    const int m1 = std::min(len, m0 + 16);  // orders m0..m1-1 of f
-    x.ensure(m1 + d);
-    y.ensure(m1 + d);
-    for (int m = m0; m < m1; ++m) cp *= ac;
-    const double* px = d == 0 ? x.P0.data() : x.P1.data();
-    const double* py = d == 0 ? y.P0.data() : y.P1.data();
-    if (std::sqrt(px[m1 - 1] * py[m1 - 1]) * cp <= tol) k = m1 - 1;
-  }
-  // 2. Suffix bound.
-  if (k < 0) {
-    x.complete();
-    y.complete();
-    const double far = std::sqrt((d == 0 ? x.R0 * y.R0 : x.R1 * y.R1)) *
-                       std::pow(ac, HermiteAt::N + 1 - d);
-    if (!(far <= 0.5 * tol)) return false;
-    cp = 1.0;
-    for (int m = 0; m < len; ++m) {
-      cp *= ac;
-      if ((m & 15) == 15 || m + 1 == len) {
-        if (std::sqrt(x.mass_above(d, m) * y.mass_above(d, m)) * cp + far <= tol) {
-          k = m;
-          break;
-        }
-      }
-    }
-    if (k < 0) return false;
-  }
-  double s = 0.0;
-  if (d == 0) {
-    for (int m = k; m >= 0; --m) s = s * c + x.a[m] * y.a[m];
-  } else {
-    for (int m = k; m >= 0; --m) s = s * c + double(m + 1) * x.a[m + 1] * y.a[m + 1];
-    s /= std::sqrt(x.q * y.q);
-  }
-  out = s;
+  // 1. Prefix bound, block by block; 2. suffix bound.
+  int k = detail::prefix_truncation(x, y, d, ac, len, tol);
+  if (k < 0) k = detail::suffix_truncation(x, y, d, ac, len, tol);
+  if (k < 0) return false;
+  out = detail::mehler_sum(x, y, d, c, k);
   return true;
 }
 
