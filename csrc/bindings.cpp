@@ -7,22 +7,31 @@
 #include <pybind11/pybind11.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <limits>
 #include <cstdint>
 #include <stdexcept>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "sigprop/activation.hpp"
+#include "sigprop/canonical.hpp"
+#include "sigprop/custom_activation.hpp"
+#include "sigprop/deadline.hpp"
+#include "sigprop/eoc.hpp"
 #include "sigprop/grid.hpp"
+#include "sigprop/hermite_series.hpp"
+#include "sigprop/hermite_table.hpp"
+#include "sigprop/moment_table.hpp"
+#include "sigprop/tables.hpp"
 
 namespace py = pybind11;
+using sigprop::Deadline;
 using sigprop::grid::idx_t;
 
 using darray = py::array_t<double, py::array::c_style | py::array::forcecast>;
-using iarray = py::array_t<std::int32_t, py::array::c_style>;
 
 namespace {
 
@@ -68,13 +77,33 @@ void check_threads(int n_threads) {
                           "] here, got " + std::to_string(n_threads));
 }
 
-// Runs body(begin, stop) over the cells [0, n) in consecutive blocks, with the
-// GIL released inside each block; body computes cells from begin on until the
-// ~30 ms deadline *stop has passed (sigprop::grid::parallel_for) and returns how
-// many it finished (at least one). Between blocks it reacquires the GIL, calls
-// progress(cells_done_in_block) if progress is not None, and checks for a pending
-// signal (PyErr_CheckSignals runs the Python signal handlers, so Ctrl-C raises
-// KeyboardInterrupt here, and a handler's exception propagates).
+// The activation and thread count of a grid kernel, checked in this order.
+struct KernelArgs {
+  sigprop::Activation act;
+  int n_threads;
+};
+
+KernelArgs kernel_args(int kind, double p0, double p1, int n_threads) {
+  const sigprop::Activation a = make_activation(kind, p0, p1);
+  check_threads(n_threads);
+  return {a, n_threads};
+}
+
+// f() with the GIL released.
+template <class F>
+auto without_gil(F&& f) {
+  py::gil_scoped_release release;
+  return f();
+}
+
+// Runs body(begin, count, stop) over the cells [0, n) in consecutive blocks, with
+// the GIL released inside each block; body computes cells from begin on (count =
+// n - begin of them are left) until the ~30 ms deadline *stop has passed
+// (sigprop::grid::parallel_for) and returns how many it finished (at least one).
+// Between blocks it reacquires the GIL, calls progress(cells_done_in_block) if
+// progress is not None, and checks for a pending signal (PyErr_CheckSignals runs
+// the Python signal handlers, so Ctrl-C raises KeyboardInterrupt here, and a
+// handler's exception propagates).
 //
 // A block ends by time, not by a cell count, so interrupts and progress updates
 // come several times a second however uneven the cells' costs (a fast ordered
@@ -86,12 +115,10 @@ void run_blocks(idx_t n, const py::object& progress, Body&& body) {
   constexpr double block_s = 0.03;
   const bool report = !progress.is_none();
   for (idx_t begin = 0; begin < n;) {
-    idx_t done;
-    {
-      py::gil_scoped_release release;
-      const sigprop::Deadline stop(block_s);
-      done = body(begin, &stop);
-    }
+    const idx_t done = without_gil([&] {
+      const Deadline stop(block_s);
+      return body(begin, n - begin, &stop);
+    });
     if (done < 1 || done > n - begin) throw std::logic_error("run_blocks: no progress");
     if (report) progress(done);
     if (PyErr_CheckSignals() != 0) throw py::error_already_set();
@@ -133,8 +160,29 @@ double evaluate_point(const sigprop::Activation& a, int d, double x) {
   return v;
 }
 
-darray empty(idx_t n) { return darray(n); }
-iarray iempty(idx_t n) { return iarray(n); }
+// A new C-contiguous output array (shape {n} or the given shape) and its data.
+template <class T>
+struct Output {
+  py::array_t<T, py::array::c_style> array;
+  T* data;
+  explicit Output(std::vector<py::ssize_t> shape)
+      : array(std::move(shape)), data(array.mutable_data()) {}
+  explicit Output(idx_t n) : Output(std::vector<py::ssize_t>{n}) {}
+  // The data from element `offset` on (a block's first cell).
+  T* at(idx_t offset) const { return data + offset; }
+};
+
+// The arrays of outputs, as a tuple (typed, so that the signatures show the dtypes).
+template <class... T>
+auto arrays(const Output<T>&... outputs) {
+  return py::make_tuple(outputs.array...);
+}
+
+// The fixed-point outputs from cell b on.
+sigprop::grid::FixedPointArrays from_cell(const sigprop::grid::FixedPointArrays& o, idx_t b) {
+  return {o.q + b,     o.status + b, o.iterations + b, o.chi1 + b, o.slope + b,
+          o.c_star + b, o.chi_c + b, o.xi_q + b,       o.xi_c + b, o.beta_q + b};
+}
 
 }  // namespace
 
@@ -237,14 +285,13 @@ PYBIND11_MODULE(_core, m) {
         const auto a = make_activation(kind, p0, p1);
         if (d < 0 || d > 2) throw py::value_error("derivative order must be 0, 1 or 2");
         const idx_t n = common_size({&x});
-        darray out = empty(n);
+        const Output<double> out(n);
         const double* xp = x.data();
-        double* o = out.mutable_data();
-        run_blocks(n, py::none(), [&](idx_t b, const sigprop::Deadline* stop) {
+        run_blocks(n, py::none(), [&](idx_t b, idx_t len, const Deadline* stop) {
           return sigprop::grid::parallel_for(
-              n - b, 1, [&](idx_t i) { o[b + i] = evaluate_point(a, d, xp[b + i]); }, stop);
+              len, 1, [&](idx_t i) { out.data[b + i] = evaluate_point(a, d, xp[b + i]); }, stop);
         });
-        return out;
+        return out.array;
       },
       py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("d"), py::arg("x"));
 
@@ -264,19 +311,15 @@ PYBIND11_MODULE(_core, m) {
       "moments",
       [](int kind, double p0, double p1, const darray& q, int n_threads,
          const py::object& progress) {
-        const auto a = make_activation(kind, p0, p1);
-        check_threads(n_threads);
+        const KernelArgs k = kernel_args(kind, p0, p1, n_threads);
         const idx_t n = common_size({&q});
-        darray mean = empty(n), phi_sq = empty(n), dphi_sq = empty(n), d2 = empty(n),
-               dv = empty(n);
+        const Output<double> mean(n), phi_sq(n), dphi_sq(n), d2(n), dv(n);
         const double* qp = q.data();
-        double *o1 = mean.mutable_data(), *o2 = phi_sq.mutable_data(),
-               *o3 = dphi_sq.mutable_data(), *o4 = d2.mutable_data(), *o5 = dv.mutable_data();
-        run_blocks(n, progress, [&](idx_t b, const sigprop::Deadline* stop) {
-          return sigprop::grid::moments(a, qp + b, n - b, o1 + b, o2 + b, o3 + b, o4 + b,
-                                        o5 + b, n_threads, stop);
+        run_blocks(n, progress, [&](idx_t b, idx_t len, const Deadline* stop) {
+          return sigprop::grid::moments(k.act, qp + b, len, mean.at(b), phi_sq.at(b),
+                                        dphi_sq.at(b), d2.at(b), dv.at(b), k.n_threads, stop);
         });
-        return py::make_tuple(mean, phi_sq, dphi_sq, d2, dv);
+        return arrays(mean, phi_sq, dphi_sq, d2, dv);
       },
       py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("q"), py::arg("n_threads"),
       py::arg("progress") = py::none());
@@ -285,20 +328,17 @@ PYBIND11_MODULE(_core, m) {
       "bivariate",
       [](int kind, double p0, double p1, int d, const darray& q1, const darray& q2,
          const darray& c, int n_threads, const py::object& progress, bool direct) {
-        const auto a = make_activation(kind, p0, p1);
-        check_threads(n_threads);
+        const KernelArgs k = kernel_args(kind, p0, p1, n_threads);
         if (d != 0 && d != 1) throw py::value_error("derivative order must be 0 or 1");
         const idx_t n = common_size({&q1, &q2, &c});
-        darray out = empty(n);
-        py::array_t<std::int8_t> flags(n);
+        const Output<double> out(n);
+        const Output<std::int8_t> flags(n);
         const double *a1 = q1.data(), *a2 = q2.data(), *a3 = c.data();
-        double* o = out.mutable_data();
-        std::int8_t* fl = flags.mutable_data();
-        run_blocks(n, progress, [&](idx_t b, const sigprop::Deadline* stop) {
-          return sigprop::grid::bivariate(a, d, a1 + b, a2 + b, a3 + b, n - b, o + b, n_threads,
-                                          direct, fl + b, stop);
+        run_blocks(n, progress, [&](idx_t b, idx_t len, const Deadline* stop) {
+          return sigprop::grid::bivariate(k.act, d, a1 + b, a2 + b, a3 + b, len, out.at(b),
+                                          k.n_threads, direct, flags.at(b), stop);
         });
-        return py::make_tuple(out, flags);
+        return arrays(out, flags);
       },
       py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("d"), py::arg("q1"), py::arg("q2"),
       py::arg("c"), py::arg("n_threads"), py::arg("progress") = py::none(),
@@ -310,16 +350,14 @@ PYBIND11_MODULE(_core, m) {
         const auto a = sigprop::canonical(make_activation(kind, p0, p1));
         if (n_max < 0) throw py::value_error("n_max must be >= 0");
         if (!(q > 0.0) || !std::isfinite(q)) throw py::value_error("q must be finite and > 0");
-        darray out = empty(n_max + 1);
-        double* o = out.mutable_data();
-        bool ok;
-        {
-          py::gil_scoped_release release;
+        const Output<double> out(n_max + 1);
+        const bool ok = without_gil([&] {
           const double phi_sq = sigprop::moments(a, q, false).phi_sq;
-          ok = sigprop::detail::hermite_coefficients_rule(
-              a, q, n_max, sigprop::detail::hermite_rule_width(std::max(n_max, 1)), phi_sq, o);
-        }
-        return py::make_tuple(out, ok);
+          return sigprop::detail::hermite_coefficients_rule(
+              a, q, n_max, sigprop::detail::hermite_rule_width(std::max(n_max, 1)), phi_sq,
+              out.data);
+        });
+        return py::make_tuple(out.array, ok);
       },
       py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("q"), py::arg("n_max"));
 
@@ -327,17 +365,15 @@ PYBIND11_MODULE(_core, m) {
       "qmap",
       [](int kind, double p0, double p1, const darray& q, const darray& sw, const darray& sb,
          int n_threads, const py::object& progress) {
-        const auto a = make_activation(kind, p0, p1);
-        check_threads(n_threads);
+        const KernelArgs k = kernel_args(kind, p0, p1, n_threads);
         const idx_t n = common_size({&q, &sw, &sb});
-        darray v = empty(n), slope = empty(n), chi = empty(n);
+        const Output<double> v(n), slope(n), chi(n);
         const double *qp = q.data(), *swp = sw.data(), *sbp = sb.data();
-        double *o1 = v.mutable_data(), *o2 = slope.mutable_data(), *o3 = chi.mutable_data();
-        run_blocks(n, progress, [&](idx_t b, const sigprop::Deadline* stop) {
-          return sigprop::grid::qmap(a, qp + b, swp + b, sbp + b, n - b, o1 + b, o2 + b, o3 + b,
-                                     n_threads, stop);
+        run_blocks(n, progress, [&](idx_t b, idx_t len, const Deadline* stop) {
+          return sigprop::grid::qmap(k.act, qp + b, swp + b, sbp + b, len, v.at(b), slope.at(b),
+                                     chi.at(b), k.n_threads, stop);
         });
-        return py::make_tuple(v, slope, chi);
+        return arrays(v, slope, chi);
       },
       py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("q"), py::arg("sigma_w"),
       py::arg("sigma_b"), py::arg("n_threads"), py::arg("progress") = py::none());
@@ -347,19 +383,17 @@ PYBIND11_MODULE(_core, m) {
       [](int kind, double p0, double p1, const darray& q1, const darray& q2, const darray& c,
          const darray& sw, const darray& sb, bool with_slope, int n_threads,
          const py::object& progress) {
-        const auto a = make_activation(kind, p0, p1);
-        check_threads(n_threads);
+        const KernelArgs k = kernel_args(kind, p0, p1, n_threads);
         const idx_t n = common_size({&q1, &q2, &c, &sw, &sb});
-        darray qab = empty(n), dqab = empty(with_slope ? n : 0);
+        const Output<double> qab(n), dqab(with_slope ? n : 0);
         const double *a1 = q1.data(), *a2 = q2.data(), *a3 = c.data(), *a4 = sw.data(),
                      *a5 = sb.data();
-        double* o1 = qab.mutable_data();
-        double* o2 = with_slope ? dqab.mutable_data() : nullptr;
-        run_blocks(n, progress, [&](idx_t b, const sigprop::Deadline* stop) {
-          return sigprop::grid::covmap(a, a1 + b, a2 + b, a3 + b, a4 + b, a5 + b, n - b, o1 + b,
-                                       o2 ? o2 + b : nullptr, n_threads, stop);
+        run_blocks(n, progress, [&](idx_t b, idx_t len, const Deadline* stop) {
+          return sigprop::grid::covmap(k.act, a1 + b, a2 + b, a3 + b, a4 + b, a5 + b, len,
+                                       qab.at(b), with_slope ? dqab.at(b) : nullptr,
+                                       k.n_threads, stop);
         });
-        return py::make_tuple(qab, dqab);
+        return arrays(qab, dqab);
       },
       py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("q1"), py::arg("q2"), py::arg("c"),
       py::arg("sigma_w"), py::arg("sigma_b"), py::arg("with_slope"), py::arg("n_threads"),
@@ -369,40 +403,34 @@ PYBIND11_MODULE(_core, m) {
       "fixed_points",
       [](int kind, double p0, double p1, const darray& sw, const darray& sb, py::object q0_obj,
          bool with_correlation, int n_threads, const py::object& progress) {
-        const auto a = make_activation(kind, p0, p1);
-        check_threads(n_threads);
+        const KernelArgs k = kernel_args(kind, p0, p1, n_threads);
         darray q0;
         const bool has_q0 = !q0_obj.is_none();
         if (has_q0) q0 = q0_obj.cast<darray>();
         const idx_t n = common_size({&sw, &sb, has_q0 ? &q0 : nullptr});
-        darray q = empty(n), chi1 = empty(n), slope = empty(n), cs = empty(n), chic = empty(n),
-               xiq = empty(n), xic = empty(n), beta = empty(n);
-        iarray status = iempty(n), iters = iempty(n);
-        const sigprop::grid::FixedPointArrays o{
-            q.mutable_data(),    status.mutable_data(), iters.mutable_data(),
-            chi1.mutable_data(), slope.mutable_data(),  cs.mutable_data(),
-            chic.mutable_data(), xiq.mutable_data(),    xic.mutable_data(),
-            beta.mutable_data()};
+        const Output<double> q(n), chi1(n), slope(n), cs(n), chic(n), xiq(n), xic(n), beta(n);
+        const Output<std::int32_t> status(n), iters(n);
+        const sigprop::grid::FixedPointArrays o{q.data,    status.data, iters.data, chi1.data,
+                                                slope.data, cs.data,     chic.data,  xiq.data,
+                                                xic.data,   beta.data};
         const double *swp = sw.data(), *sbp = sb.data();
         const double* q0p = has_q0 ? q0.data() : nullptr;
-        run_blocks(n, progress, [&](idx_t b, const sigprop::Deadline* stop) {
-          const sigprop::grid::FixedPointArrays ob{
-              o.q + b,     o.status + b, o.iterations + b, o.chi1 + b, o.slope + b,
-              o.c_star + b, o.chi_c + b, o.xi_q + b,       o.xi_c + b, o.beta_q + b};
-          return sigprop::grid::fixed_points(a, swp + b, sbp + b, q0p ? q0p + b : nullptr, n - b,
-                                             with_correlation, ob, n_threads, stop);
+        run_blocks(n, progress, [&](idx_t b, idx_t len, const Deadline* stop) {
+          return sigprop::grid::fixed_points(k.act, swp + b, sbp + b, q0p ? q0p + b : nullptr,
+                                             len, with_correlation, from_cell(o, b), k.n_threads,
+                                             stop);
         });
         py::dict r;
-        r["q_star"] = q;
-        r["status"] = status;
-        r["iterations"] = iters;
-        r["chi1"] = chi1;
-        r["slope"] = slope;
-        r["c_star"] = cs;
-        r["chi_c"] = chic;
-        r["xi_q"] = xiq;
-        r["xi_c"] = xic;
-        r["beta_q"] = beta;
+        r["q_star"] = q.array;
+        r["status"] = status.array;
+        r["iterations"] = iters.array;
+        r["chi1"] = chi1.array;
+        r["slope"] = slope.array;
+        r["c_star"] = cs.array;
+        r["chi_c"] = chic.array;
+        r["xi_q"] = xiq.array;
+        r["xi_c"] = xic.array;
+        r["beta_q"] = beta.array;
         return r;
       },
       py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("sigma_w"), py::arg("sigma_b"),
@@ -413,27 +441,24 @@ PYBIND11_MODULE(_core, m) {
       "eoc",
       [](int kind, double p0, double p1, const darray& sb, int n_threads,
          const py::object& progress) {
-        const auto a = make_activation(kind, p0, p1);
-        check_threads(n_threads);
+        const KernelArgs k = kernel_args(kind, p0, p1, n_threads);
         const idx_t n = common_size({&sb});
         const idx_t nb = sigprop::eoc_max_branches;
-        darray sw({n, nb}), q({n, nb}), slope({n, nb});
-        py::array_t<std::int32_t> kinds({n, nb});
-        iarray nbr = iempty(n);
+        const Output<double> sw({n, nb}), q({n, nb}), slope({n, nb});
+        const Output<std::int32_t> kinds({n, nb}), nbr(n);
         const double* sbp = sb.data();
-        double *o1 = sw.mutable_data(), *o2 = q.mutable_data(), *o3 = slope.mutable_data();
-        std::int32_t *o4 = kinds.mutable_data(), *o5 = nbr.mutable_data();
         auto table = std::make_unique<sigprop::EocTable>();
         run_blocks(sigprop::EocTable::n, py::none(),
-                   [&](idx_t b, const sigprop::Deadline* stop) {
-                     return sigprop::grid::eoc_table(a, *table, b, sigprop::EocTable::n,
-                                                     n_threads, stop);
+                   [&](idx_t b, idx_t, const Deadline* stop) {
+                     return sigprop::grid::eoc_table(k.act, *table, b, sigprop::EocTable::n,
+                                                     k.n_threads, stop);
                    });
-        run_blocks(n, progress, [&](idx_t b, const sigprop::Deadline* stop) {
-          return sigprop::grid::eoc_cells(a, *table, sbp + b, n - b, o1 + b * nb, o2 + b * nb,
-                                          o3 + b * nb, o4 + b * nb, o5 + b, n_threads, stop);
+        run_blocks(n, progress, [&](idx_t b, idx_t len, const Deadline* stop) {
+          return sigprop::grid::eoc_cells(k.act, *table, sbp + b, len, sw.at(b * nb),
+                                          q.at(b * nb), slope.at(b * nb), kinds.at(b * nb),
+                                          nbr.at(b), k.n_threads, stop);
         });
-        return py::make_tuple(sw, q, slope, kinds, nbr);
+        return arrays(sw, q, slope, kinds, nbr);
       },
       py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("sigma_b"), py::arg("n_threads"),
       py::arg("progress") = py::none());
@@ -442,24 +467,22 @@ PYBIND11_MODULE(_core, m) {
       "kernel_layer",
       [](int kind, double p0, double p1, const darray& K, double sw, double sb, int n_threads,
          const py::object& progress) {
-        const auto a = make_activation(kind, p0, p1);
-        check_threads(n_threads);
+        const KernelArgs k = kernel_args(kind, p0, p1, n_threads);
         if (K.ndim() != 2 || K.shape(0) != K.shape(1))
           throw py::value_error("kernel must be a square matrix");
         const idx_t m = K.shape(0);
-        darray out({m, m});
+        const Output<double> out({m, m});
         const double* kp = K.data();
-        double* o = out.mutable_data();
         // Blocks of rows: first every input's Hermite expansion, then the pairs.
         std::vector<sigprop::HermiteAt> H;
-        run_blocks(m, py::none(), [&](idx_t b, const sigprop::Deadline* stop) {
-          return sigprop::grid::kernel_expansions(a, kp, m, H, b, m, n_threads, stop);
+        run_blocks(m, py::none(), [&](idx_t b, idx_t, const Deadline* stop) {
+          return sigprop::grid::kernel_expansions(k.act, kp, m, H, b, m, k.n_threads, stop);
         });
-        run_blocks(m, progress, [&](idx_t b, const sigprop::Deadline* stop) {
-          return sigprop::grid::kernel_layer_rows(a, kp, m, sw * sw, sb * sb, H, o, b, m,
-                                                  n_threads, stop);
+        run_blocks(m, progress, [&](idx_t b, idx_t, const Deadline* stop) {
+          return sigprop::grid::kernel_layer_rows(k.act, kp, m, sw * sw, sb * sb, H, out.data, b,
+                                                  m, k.n_threads, stop);
         });
-        return out;
+        return out.array;
       },
       py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("K"), py::arg("sigma_w"),
       py::arg("sigma_b"), py::arg("n_threads"), py::arg("progress") = py::none());

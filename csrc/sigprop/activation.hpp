@@ -7,6 +7,7 @@
 // parameters, formulas, flags) that the Python package reads.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 
 #include "custom_activation.hpp"

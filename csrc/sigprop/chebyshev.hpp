@@ -1,6 +1,12 @@
 // Chebyshev series: the evaluation that the interpolation tables (moment_table.hpp,
-// custom_activation.hpp) share.
+// hermite_table.hpp, custom_activation.hpp) share, and the coefficients of an
+// interpolant from its values at the Chebyshev-Lobatto points.
 #pragma once
+
+#include <cmath>
+#include <cstddef>
+
+#include "special.hpp"
 
 namespace sigprop {
 namespace cheb {
@@ -15,6 +21,24 @@ inline double clenshaw(const double* c, int n, double t) {
     b1 = b0;
   }
   return t * b1 + (c[0] - b2);
+}
+
+// Chebyshev coefficients from the values at the Lobatto points (DCT-I), for
+// `count` series at once: y[j * y_stride + i] is series i at t_j = cos(pi j / deg),
+// j = 0..deg; the coefficient of T_k goes to c[k * c_stride + i], k = 0..deg.
+inline void lobatto_coefficients(int deg, int count, const double* y, std::size_t y_stride,
+                                 double* c, std::size_t c_stride) {
+  for (int k = 0; k <= deg; ++k) {
+    double* ck = c + std::size_t(k) * c_stride;
+    for (int i = 0; i < count; ++i) ck[i] = 0.0;
+    const double sk = (2.0 / deg) * ((k == 0 || k == deg) ? 0.5 : 1.0);
+    for (int j = 0; j <= deg; ++j) {
+      const double w = ((j == 0 || j == deg) ? 0.5 : 1.0) *
+                       std::cos(special::pi * double(j * k) / deg);
+      const double* yj = y + std::size_t(j) * y_stride;
+      for (int i = 0; i < count; ++i) ck[i] += sk * w * yj[i];
+    }
+  }
 }
 
 }  // namespace cheb

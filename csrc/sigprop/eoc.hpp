@@ -2,7 +2,8 @@
 // q* of the variance map has chi1 = sigma_w^2 E[phi'(sqrt(q*) Z)^2] = 1.
 //
 // Eliminating sigma_w^2 = 1 / E[phi'^2] from the fixed-point equation gives one
-// equation in q (Hayou et al., SPEC 1.5):
+// equation in q (Hayou, Doucet & Rousseau 2019, "On the Impact of the Activation
+// Function on Deep Neural Networks Training", ICML, Algorithm 1):
 //     g(q) := q - E[phi(sqrt(q) Z)^2] / E[phi'(sqrt(q) Z)^2] = sigma_b^2 .
 // g does not depend on sigma_b, so it is tabulated once per activation on a
 // log grid of q in [1e-12, 1e12] (12 points per decade); every sign change of
@@ -20,7 +21,12 @@
 #include <cmath>
 #include <limits>
 
-#include "fixed_point.hpp"
+#include "activation.hpp"
+#include "canonical.hpp"
+#include "expectation.hpp"
+#include "moment_table.hpp"
+#include "root_finding.hpp"
+#include "special.hpp"
 
 namespace sigprop {
 

@@ -25,31 +25,12 @@
 #include <cmath>
 
 #include "activation.hpp"
+#include "canonical.hpp"
+#include "custom_activation.hpp"
 #include "quadrature.hpp"
 #include "special.hpp"
 
 namespace sigprop {
-
-// Activations whose parameters make them another kind are mapped to that kind,
-// so that the closed forms of the simpler kind apply.
-inline Activation canonical(const Activation& a) {
-  switch (a.kind) {
-    case Kind::leaky_relu:
-      if (a.p0 == 1.0) return {Kind::linear, 0.0, 0.0};
-      if (a.p0 == 0.0) return {Kind::relu, 0.0, 0.0};
-      return a;
-    case Kind::elu:
-      if (a.p0 == 0.0) return {Kind::relu, 0.0, 0.0};
-      return a;
-    case Kind::shifted_relu:
-      if (a.p0 == 0.0) return {Kind::relu, 0.0, 0.0};
-      return a;
-    case Kind::soft_threshold:
-      if (a.p0 == 0.0) return {Kind::linear, 0.0, 0.0};
-      return a;
-    default: return a;
-  }
-}
 
 struct Moments {
   double mean = 0.0;
@@ -196,54 +177,60 @@ inline double one_sided_avg_dphi_sq(const Activation& a) {
 
 }  // namespace detail
 
-// Gaussian moments of phi at variance q >= 0, by closed forms or quadrature
-// (moments() in moment_table.hpp interpolates the quadrature ones).
-inline Moments moments_direct(const Activation& act, double q) {
+namespace detail {
+
+// The moments at q = 0: phi and its derivatives at 0, with the one-sided
+// averages where phi' or phi'' jumps there.
+inline Moments moments_at_zero(const Activation& a) {
   using namespace special;
-  const Activation a = canonical(act);
   Moments r;
-  if (q == 0.0) {
-    const double f0 = phi(a, 0.0);
-    r.mean = f0;
-    r.phi_sq = f0 * f0;
-    r.dphi_sq = detail::one_sided_avg_dphi_sq(a);
-    const double d2r = d2phi(a, 1e-300), d2l = d2phi(a, -1e-300);
-    r.d2phi_sq = dphi_has_jump(a) ? inf : 0.5 * (d2r * d2r + d2l * d2l);
-    double dv = r.dphi_sq + f0 * 0.5 * (d2r + d2l);
-    double xs[max_kinks];
-    const int nk = kinks(a, xs);
-    for (int i = 0; i < nk; ++i)
-      if (xs[i] == 0.0 && f0 * dphi_jump(a, 0.0) != 0.0) dv = f0 * dphi_jump(a, 0.0) * inf;
-    r.dV = dv;
-    return r;
-  }
-  if (q < 1e-290) {
-    // q near the subnormal range: the quadrature's phi(sqrt(q) z)^2 underflows (qmap of
-    // tanh at q = 5e-324 was 0). To first order in sqrt(q), with the one-sided slopes
-    // R, L of phi at 0, E[phi - phi(0)] = sqrt(q) (R - L) / sqrt(2 pi) and
-    // E[(phi - phi(0))^2] = q (R^2 + L^2) / 2 (relative error O(sqrt(q)) = 1e-145);
-    // the derivative moments are their q = 0 limits.
-    r = moments_direct(a, 0.0);
-    const double R = dphi(a, 1e-300), L = dphi(a, -1e-300), f0 = r.mean;
-    const double dm = std::sqrt(q) * (R - L) * inv_sqrt_2pi;
-    r.mean = f0 + dm;
-    r.phi_sq = f0 * f0 + 2.0 * f0 * dm + q * (0.5 * (R * R + L * L));
-    return r;
-  }
+  const double f0 = phi(a, 0.0);
+  r.mean = f0;
+  r.phi_sq = f0 * f0;
+  r.dphi_sq = detail::one_sided_avg_dphi_sq(a);
+  const double d2r = d2phi(a, 1e-300), d2l = d2phi(a, -1e-300);
+  r.d2phi_sq = dphi_has_jump(a) ? inf : 0.5 * (d2r * d2r + d2l * d2l);
+  double dv = r.dphi_sq + f0 * 0.5 * (d2r + d2l);
+  double xs[max_kinks];
+  const int nk = kinks(a, xs);
+  for (int i = 0; i < nk; ++i)
+    if (xs[i] == 0.0 && f0 * dphi_jump(a, 0.0) != 0.0) dv = f0 * dphi_jump(a, 0.0) * inf;
+  r.dV = dv;
+  return r;
+}
+
+// q near the subnormal range: the quadrature's phi(sqrt(q) z)^2 underflows (qmap of
+// tanh at q = 5e-324 was 0). To first order in sqrt(q), with the one-sided slopes
+// R, L of phi at 0, E[phi - phi(0)] = sqrt(q) (R - L) / sqrt(2 pi) and
+// E[(phi - phi(0))^2] = q (R^2 + L^2) / 2 (relative error O(sqrt(q)) = 1e-145);
+// the derivative moments are their q = 0 limits.
+inline Moments moments_near_zero(const Activation& a, double q) {
+  using namespace special;
+  Moments r = moments_at_zero(a);
+  const double R = dphi(a, 1e-300), L = dphi(a, -1e-300), f0 = r.mean;
+  const double dm = std::sqrt(q) * (R - L) * inv_sqrt_2pi;
+  r.mean = f0 + dm;
+  r.phi_sq = f0 * f0 + 2.0 * f0 * dm + q * (0.5 * (R * R + L * L));
+  return r;
+}
+
+// The moments at q > 0 in closed form, where the kind has one; false otherwise.
+inline bool moments_closed_form(const Activation& a, double q, Moments& r) {
+  using namespace special;
   const double s = std::sqrt(q);
   if (a.kind == Kind::custom && is_homogeneous(a)) {
     // phi = s+ x (x > 0), s- x (x < 0): the leaky-relu closed forms
     const double sp = dphi(a, 1.0), sm = dphi(a, -1.0), k = 0.5 * (sp * sp + sm * sm);
     r = {(sp - sm) * s * inv_sqrt_2pi, k * q, k, sp == sm ? 0.0 : inf, k, true};
-    return r;
+    return true;
   }
   switch (a.kind) {
-    case Kind::linear: r = {0.0, q, 1.0, 0.0, 1.0, true}; return r;
-    case Kind::relu: r = {s * inv_sqrt_2pi, 0.5 * q, 0.5, inf, 0.5, true}; return r;
+    case Kind::linear: r = {0.0, q, 1.0, 0.0, 1.0, true}; return true;
+    case Kind::relu: r = {s * inv_sqrt_2pi, 0.5 * q, 0.5, inf, 0.5, true}; return true;
     case Kind::leaky_relu: {
       const double b = a.p0, k = 0.5 * (1.0 + b * b);
       r = {(1.0 - b) * s * inv_sqrt_2pi, k * q, k, inf, k, true};
-      return r;
+      return true;
     }
     case Kind::erf: {
       const double w = std::sqrt(1.0 + 4.0 * q);
@@ -253,7 +240,7 @@ inline Moments moments_direct(const Activation& act, double q) {
       r.dphi_sq = (4.0 / pi) / w;
       r.d2phi_sq = (16.0 / pi) * q / (w * w * w);
       r.dV = (4.0 / pi) / ((1.0 + 2.0 * q) * w);
-      return r;
+      return true;
     }
     case Kind::sin: {
       const double e = std::exp(-2.0 * q);
@@ -262,7 +249,7 @@ inline Moments moments_direct(const Activation& act, double q) {
       r.dphi_sq = 0.5 * (1.0 + e);
       r.d2phi_sq = r.phi_sq;
       r.dV = e;
-      return r;
+      return true;
     }
     case Kind::hard_tanh: {
       const double al = a.p0, t = al / s;
@@ -271,12 +258,12 @@ inline Moments moments_direct(const Activation& act, double q) {
       r.dphi_sq = std::erf(t * inv_sqrt2);
       r.d2phi_sq = inf;
       r.dV = central_m2(t);
-      return r;
+      return true;
     }
     case Kind::shifted_relu: {
       const Tail T = upper_tail(a.p0 / s);
       r = {s * T.p1, q * T.p2, T.p0, inf, T.p0, true};
-      return r;
+      return true;
     }
     case Kind::soft_threshold: {
       const Tail T = upper_tail(a.p0 / s);
@@ -284,7 +271,7 @@ inline Moments moments_direct(const Activation& act, double q) {
       // 1 + 2^-52 at tau / sqrt(q) ~ 0): no overflow to inf at q = DBL_MAX.
       const double p0 = std::fmin(1.0, 2.0 * T.p0), p2 = std::fmin(1.0, 2.0 * T.p2);
       r = {0.0, q * p2, p0, inf, p0, true};
-      return r;
+      return true;
     }
     case Kind::linear_floor: {
       const double al = a.p0, t = al / s;
@@ -295,11 +282,18 @@ inline Moments moments_direct(const Activation& act, double q) {
       r.dphi_sq = ncdf(t);
       r.d2phi_sq = inf;
       r.dV = ncdf(t) - t * d;
-      return r;
+      return true;
     }
-    default: break;
+    default: return false;
   }
-  // Quadrature in z with the standard normal weight, split at every kink.
+}
+
+// The moments at q > 0 by quadrature in z with the standard normal weight, split
+// at every kink.
+inline Moments moments_quadrature(const Activation& a, double q) {
+  using namespace special;
+  Moments r;
+  const double s = std::sqrt(q);
   quad::Mesh mesh;
   detail::shifted_mesh(a, 0.0, s, mesh);
   double v[5];
@@ -343,66 +337,108 @@ inline Moments moments_direct(const Activation& act, double q) {
   return r;
 }
 
-// E[phi^(d)(m + b W)], W ~ N(0, 1), b >= 0, d = 0 (phi) or 1 (phi'). Where it is
-// computed by quadrature, to relative accuracy rtol_inner or absolute accuracy atol.
-inline double shifted_mean(const Activation& act, int d, double m, double b,
-                           double atol = detail::tiny_atol, bool* ok = nullptr) {
-  using namespace special;
+}  // namespace detail
+
+// Gaussian moments of phi at variance q >= 0, by closed forms or quadrature
+// (moments() in moment_table.hpp interpolates the quadrature ones).
+inline Moments moments_direct(const Activation& act, double q) {
   const Activation a = canonical(act);
-  if (b == 0.0) return d == 0 ? phi(a, m) : dphi(a, m);
+  if (q == 0.0) return detail::moments_at_zero(a);
+  if (q < 1e-290) return detail::moments_near_zero(a, q);
+  Moments r;
+  if (detail::moments_closed_form(a, q, r)) return r;
+  return detail::moments_quadrature(a, q);
+}
+
+namespace detail {
+
+// E[phi^(d)(m + b W)] for b > 0 in closed form, where the kind has one (the kinds
+// of has_closed_shifted_mean); false otherwise.
+inline bool shifted_mean_closed_form(const Activation& a, int d, double m, double b,
+                                     double& out) {
+  using namespace special;
   const double t = m / b;
   switch (a.kind) {
-    case Kind::linear: return d == 0 ? m : 1.0;
-    case Kind::relu: return d == 0 ? detail::relu_shift(m, b, 0.0) : ncdf(t);
+    case Kind::linear: out = d == 0 ? m : 1.0; return true;
+    case Kind::relu: out = d == 0 ? detail::relu_shift(m, b, 0.0) : ncdf(t); return true;
     case Kind::leaky_relu: {
       const double be = a.p0;
-      if (d == 0) return be * m + (1.0 - be) * detail::relu_shift(m, b, 0.0);
-      return be + (1.0 - be) * ncdf(t);
+      if (d == 0)
+        out = be * m + (1.0 - be) * detail::relu_shift(m, b, 0.0);
+      else
+        out = be + (1.0 - be) * ncdf(t);
+      return true;
     }
     case Kind::elu:
     case Kind::selu: {
       const double al = a.kind == Kind::elu ? a.p0 : selu_alpha;
       const double la = a.kind == Kind::elu ? 1.0 : selu_lambda;
-      if (d == 0) return la * (detail::relu_shift(m, b, 0.0) + al * detail::expm1_below0(m, b));
-      return la * (ncdf(t) + al * detail::exp_below0(m, b));
+      if (d == 0)
+        out = la * (detail::relu_shift(m, b, 0.0) + al * detail::expm1_below0(m, b));
+      else
+        out = la * (ncdf(t) + al * detail::exp_below0(m, b));
+      return true;
     }
     case Kind::gelu: {
       const double r2 = 1.0 + b * b, r = std::sqrt(r2), u = m / r;
-      if (d == 0) return m * ncdf(u) + b * b * npdf(u) / r;
-      return ncdf(u) + (m / r2) * npdf(u) / r;
+      if (d == 0)
+        out = m * ncdf(u) + b * b * npdf(u) / r;
+      else
+        out = ncdf(u) + (m / r2) * npdf(u) / r;
+      return true;
     }
     case Kind::erf: {
       const double r2 = 1.0 + 2.0 * b * b;
-      if (d == 0) return std::erf(m / std::sqrt(r2));
-      return 2.0 * inv_sqrt_pi * std::exp(-m * m / r2) / std::sqrt(r2);
+      if (d == 0)
+        out = std::erf(m / std::sqrt(r2));
+      else
+        out = 2.0 * inv_sqrt_pi * std::exp(-m * m / r2) / std::sqrt(r2);
+      return true;
     }
     case Kind::sin: {
       const double e = std::exp(-0.5 * b * b);
-      return (d == 0 ? std::sin(m) : std::cos(m)) * e;
+      out = (d == 0 ? std::sin(m) : std::cos(m)) * e;
+      return true;
     }
     case Kind::hard_tanh: {
       // normal_between: accurate also for a narrow window (a << b; a = 1e-8 gave NaN).
       const double al = a.p0, lo = (-al - m) / b, hi = (al - m) / b;
       const detail::NormalPiece in = detail::normal_between(lo, 2.0 * al / b);
-      if (d == 1) return in.p0;
-      return al * (nsf(hi) - ncdf(lo)) + m * in.p0 + b * in.p1;
+      if (d == 1)
+        out = in.p0;
+      else
+        out = al * (nsf(hi) - ncdf(lo)) + m * in.p0 + b * in.p1;
+      return true;
     }
     case Kind::shifted_relu:
-      return d == 0 ? detail::relu_shift(m, b, a.p0) : nsf((a.p0 - m) / b);
+      out = d == 0 ? detail::relu_shift(m, b, a.p0) : nsf((a.p0 - m) / b);
+      return true;
     case Kind::soft_threshold: {
       const double tau = a.p0;
-      if (d == 0) return detail::relu_shift(m, b, tau) - detail::relu_shift(-m, b, tau);
-      return nsf((tau - m) / b) + nsf((tau + m) / b);
+      if (d == 0)
+        out = detail::relu_shift(m, b, tau) - detail::relu_shift(-m, b, tau);
+      else
+        out = nsf((tau - m) / b) + nsf((tau + m) / b);
+      return true;
     }
     case Kind::linear_floor:
       // max(x, -a) = -a + (x + a)_+ = x + (-a - x)_+: the form whose correction is
       // the small one, so that nothing cancels when the floor is many b from m.
       if (d == 0)
-        return -a.p0 <= m ? m + detail::relu_shift(-m, b, a.p0)
-                          : -a.p0 + detail::relu_shift(m, b, -a.p0);
-      return nsf((-a.p0 - m) / b);
-    default: break;
+        out = -a.p0 <= m ? m + detail::relu_shift(-m, b, a.p0)
+                         : -a.p0 + detail::relu_shift(m, b, -a.p0);
+      else
+        out = nsf((-a.p0 - m) / b);
+      return true;
+    default: return false;
   }
+}
+
+// E[phi^(d)(m + b W)] for b > 0 by quadrature in W, to relative accuracy rtol_inner
+// or absolute accuracy atol; *ok (if given) is set false where it falls short.
+inline double shifted_mean_quadrature(const Activation& a, int d, double m, double b,
+                                      double atol, bool* ok) {
+  using namespace special;
   quad::Mesh mesh;
   detail::shifted_mesh(a, m, b, mesh);
   double v;
@@ -413,6 +449,19 @@ inline double shifted_mean(const Activation& act, int d, double m, double b,
   const bool good = quad::integrate<1, 1>(f, mesh, detail::rtol_inner, atol, &v);
   if (ok && !good) *ok = false;
   return v;
+}
+
+}  // namespace detail
+
+// E[phi^(d)(m + b W)], W ~ N(0, 1), b >= 0, d = 0 (phi) or 1 (phi'). Where it is
+// computed by quadrature, to relative accuracy rtol_inner or absolute accuracy atol.
+inline double shifted_mean(const Activation& act, int d, double m, double b,
+                           double atol = detail::tiny_atol, bool* ok = nullptr) {
+  const Activation a = canonical(act);
+  if (b == 0.0) return d == 0 ? phi(a, m) : dphi(a, m);
+  double v;
+  if (detail::shifted_mean_closed_form(a, d, m, b, v)) return v;
+  return detail::shifted_mean_quadrature(a, d, m, b, atol, ok);
 }
 
 // E[phi'(u) phi'(v)] where u has variance 0 (the limit q1 -> 0+), v = sqrt(q2)(c Z1 +
@@ -443,78 +492,58 @@ inline double bivariate_dphi_zero_variance(const Activation& a, double q2, doubl
   return L * v[0] + (R - L) * v[1];
 }
 
-// E[phi^(d)(u) phi^(d)(v)], u = sqrt(q1) Z1, v = sqrt(q2)(c Z1 + sqrt(1-c^2) Z2),
-// q1, q2 >= 0, c in [-1, 1] (clamped), d = 0 or 1, by closed forms or the nested
-// quadrature: exact (see the tolerances above) but, for kinds without a closed
-// form, slow (0.05-10 ms). bivariate() in two_point.hpp is the fast entry point. With
-// ok, *ok is set false where a quadrature ended short of its tolerance (the value is
-// then its best estimate, or NaN where it is far from converged).
-inline double bivariate_direct(const Activation& act, int d, double q1, double q2, double c,
-                               bool* ok = nullptr) {
+namespace detail {
+
+// E[phi^(d)(u) phi^(d)(v)] for q1, q2 > 0 in closed form, where the kind has one
+// (s1 = sqrt(q1), s2 = sqrt(q2), sc = sqrt(1 - c^2)); false otherwise.
+inline bool bivariate_closed_form(const Activation& a, int d, double q1, double q2, double c,
+                                  double s1, double s2, double sc, double& out) {
   using namespace special;
-  const Activation a = canonical(act);
-  if (std::isnan(c) || std::isnan(q1) || std::isnan(q2)) return special::nan;
-  c = std::fmin(1.0, std::fmax(-1.0, c));
-  auto F = [&](double x) { return d == 0 ? phi(a, x) : dphi(a, x); };
-  auto F0 = [&]() {
-    if (d == 0) return phi(a, 0.0);
-    return 0.5 * (dphi(a, 1e-300) + dphi(a, -1e-300));
-  };
-  const double s1 = std::sqrt(q1), s2 = std::sqrt(q2);
-  if (d == 1 && (q1 == 0.0 || q2 == 0.0) && dphi(a, 1e-300) != dphi(a, -1e-300))
-    return bivariate_dphi_zero_variance(a, q1 == 0.0 ? q2 : q1, c);
-  if (q1 == 0.0) return F0() * shifted_mean(a, d, 0.0, s2);
-  if (q2 == 0.0) return F0() * shifted_mean(a, d, 0.0, s1);
-  const double sc = std::sqrt((1.0 - c) * (1.0 + c));  // sqrt(1 - c^2)
   const double r12 = s1 * s2;
   switch (a.kind) {
-    case Kind::linear: return d == 0 ? c * r12 : 1.0;
+    case Kind::linear: out = d == 0 ? c * r12 : 1.0; return true;
     case Kind::relu:
     case Kind::leaky_relu: {
       const double be = a.kind == Kind::relu ? 0.0 : a.p0;
       const double th = std::acos(c);
       const double om = (1.0 - be) * (1.0 - be);
-      if (d == 0) return be * c * r12 + om * r12 * (sc + (pi - th) * c) / (2.0 * pi);
-      return be + om * (pi - th) / (2.0 * pi);
+      if (d == 0)
+        out = be * c * r12 + om * r12 * (sc + (pi - th) * c) / (2.0 * pi);
+      else
+        out = be + om * (pi - th) / (2.0 * pi);
+      return true;
     }
     case Kind::erf: {
       if (d == 0) {
         // asin(y) with y = 2 c r12 / sqrt(g1 g2), through atan for accuracy near |y| = 1:
         // 1 - y^2 = (g1 g2 - 4 c^2 q1 q2) / (g1 g2) = (1 + 2 q1 + 2 q2 + 4 q1 q2 (1 - c^2)) / (g1 g2)
         const double den = std::sqrt(1.0 + 2.0 * q1 + 2.0 * q2 + 4.0 * q1 * q2 * sc * sc);
-        return (2.0 / pi) * std::atan2(2.0 * c * r12, den);
+        out = (2.0 / pi) * std::atan2(2.0 * c * r12, den);
+        return true;
       }
       const double det = 1.0 + 2.0 * q1 + 2.0 * q2 + 4.0 * q1 * q2 * sc * sc;
-      return (4.0 / pi) / std::sqrt(det);
+      out = (4.0 / pi) / std::sqrt(det);
+      return true;
     }
     case Kind::sin: {
       // e^{-(q1+q2)/2} sinh(c r12) (d = 0) or cosh (d = 1), with the exponents
       // combined: the plain product is 0 * inf once q passes ~710.
       const double x = c * r12, ax = std::fabs(x), h = 0.5 * (q1 + q2);
-      if (ax < 1.0) return std::exp(-h) * (d == 0 ? std::sinh(x) : std::cosh(x));
+      if (ax < 1.0) {
+        out = std::exp(-h) * (d == 0 ? std::sinh(x) : std::cosh(x));
+        return true;
+      }
       const double e = 0.5 * std::exp(ax - h), r = std::exp(-2.0 * ax);
-      return d == 0 ? (x > 0.0 ? 1.0 : -1.0) * e * (1.0 - r) : e * (1.0 + r);
+      out = d == 0 ? (x > 0.0 ? 1.0 : -1.0) * e * (1.0 - r) : e * (1.0 + r);
+      return true;
     }
-    default: break;
+    default: return false;
   }
-  // Quadrature: outer integral over Z1 of F(u) E[F(v) | Z1] (the inner expectation in
-  // closed form where shifted_mean has one). Tolerances are absolute on the scale of the
-  // Cauchy-Schwarz bound sqrt(E F(u)^2 E F(v)^2) >= |result|: a purely relative target
-  // cannot be met where the result is O(c) for tiny c (odd phi), since the inner
-  // expectations carry rounding noise on the scale of sqrt(E F(v)^2).
-  auto msq = [&](double q) {
-    const Moments m = moments_direct(a, q);
-    return d == 0 ? m.phi_sq : m.dphi_sq;
-  };
-  const double n1 = std::sqrt(msq(q1)), n2 = q2 == q1 ? n1 : std::sqrt(msq(q2));
-  // Where F has one sign and the inner expectation a closed form, there is neither
-  // cancellation nor quadrature noise, and full relative accuracy is kept (it matters in
-  // the far tails: shifted_relu at small q, where the result can be 1e-70 of the
-  // Cauchy-Schwarz bound).
-  const bool exact = detail::one_signed(a, d) && detail::has_closed_shifted_mean(a.kind);
-  const double inner_atol = detail::rtol_inner * 0.1 * n2;
-  const double outer_atol = exact ? detail::tiny_atol : detail::atol_2d * n1 * n2;
-  quad::Mesh mesh;
+}
+
+// The mesh in Z1 of the nested quadrature (see bivariate_quadrature).
+inline void bivariate_mesh(const Activation& a, double s1, double s2, double c, double sc,
+                           quad::Mesh& mesh) {
   quad::add_gauss_mesh(mesh);
   detail::add_activation_mesh(a, 0.0, s1, mesh);
   if (c != 0.0) detail::add_activation_mesh(a, 0.0, c * s2, mesh);
@@ -536,6 +565,32 @@ inline double bivariate_direct(const Activation& act, int d, double q1, double q
     }
   }
   mesh.finish();
+}
+
+// E[F(u) F(v)], F = phi^(d), for q1, q2 > 0 by the nested quadrature: outer integral
+// over Z1 of F(u) E[F(v) | Z1] (the inner expectation in closed form where
+// shifted_mean has one). Tolerances are absolute on the scale of the Cauchy-Schwarz
+// bound sqrt(E F(u)^2 E F(v)^2) >= |result|: a purely relative target cannot be met
+// where the result is O(c) for tiny c (odd phi), since the inner expectations carry
+// rounding noise on the scale of sqrt(E F(v)^2).
+inline double bivariate_quadrature(const Activation& a, int d, double q1, double q2, double c,
+                                   double s1, double s2, double sc, bool* ok) {
+  using namespace special;
+  auto F = [&](double x) { return d == 0 ? phi(a, x) : dphi(a, x); };
+  auto msq = [&](double q) {
+    const Moments m = moments_direct(a, q);
+    return d == 0 ? m.phi_sq : m.dphi_sq;
+  };
+  const double n1 = std::sqrt(msq(q1)), n2 = q2 == q1 ? n1 : std::sqrt(msq(q2));
+  // Where F has one sign and the inner expectation a closed form, there is neither
+  // cancellation nor quadrature noise, and full relative accuracy is kept (it matters in
+  // the far tails: shifted_relu at small q, where the result can be 1e-70 of the
+  // Cauchy-Schwarz bound).
+  const bool exact = detail::one_signed(a, d) && detail::has_closed_shifted_mean(a.kind);
+  const double inner_atol = detail::rtol_inner * 0.1 * n2;
+  const double outer_atol = exact ? detail::tiny_atol : detail::atol_2d * n1 * n2;
+  quad::Mesh mesh;
+  bivariate_mesh(a, s1, s2, c, sc, mesh);
   double v;
   if (sc == 0.0) {
     auto f = [&](double z, double* y) { y[0] = F(s1 * z) * F(c * s2 * z) * npdf(z); };
@@ -551,6 +606,34 @@ inline double bivariate_direct(const Activation& act, int d, double q1, double q
   const bool good = quad::integrate<1>(f, mesh, detail::rtol_outer, outer_atol, &v);
   if (ok && !good) *ok = false;
   return v;
+}
+
+}  // namespace detail
+
+// E[phi^(d)(u) phi^(d)(v)], u = sqrt(q1) Z1, v = sqrt(q2)(c Z1 + sqrt(1-c^2) Z2),
+// q1, q2 >= 0, c in [-1, 1] (clamped), d = 0 or 1, by closed forms or the nested
+// quadrature: exact (see the tolerances above) but, for kinds without a closed
+// form, slow (0.05-10 ms). bivariate() in two_point.hpp is the fast entry point. With
+// ok, *ok is set false where a quadrature ended short of its tolerance (the value is
+// then its best estimate, or NaN where it is far from converged).
+inline double bivariate_direct(const Activation& act, int d, double q1, double q2, double c,
+                               bool* ok = nullptr) {
+  const Activation a = canonical(act);
+  if (std::isnan(c) || std::isnan(q1) || std::isnan(q2)) return special::nan;
+  c = std::fmin(1.0, std::fmax(-1.0, c));
+  auto F0 = [&]() {
+    if (d == 0) return phi(a, 0.0);
+    return 0.5 * (dphi(a, 1e-300) + dphi(a, -1e-300));
+  };
+  const double s1 = std::sqrt(q1), s2 = std::sqrt(q2);
+  if (d == 1 && (q1 == 0.0 || q2 == 0.0) && dphi(a, 1e-300) != dphi(a, -1e-300))
+    return bivariate_dphi_zero_variance(a, q1 == 0.0 ? q2 : q1, c);
+  if (q1 == 0.0) return F0() * shifted_mean(a, d, 0.0, s2);
+  if (q2 == 0.0) return F0() * shifted_mean(a, d, 0.0, s1);
+  const double sc = std::sqrt((1.0 - c) * (1.0 + c));  // sqrt(1 - c^2)
+  double v;
+  if (detail::bivariate_closed_form(a, d, q1, q2, c, s1, s2, sc, v)) return v;
+  return detail::bivariate_quadrature(a, d, q1, q2, c, s1, s2, sc, ok);
 }
 
 }  // namespace sigprop

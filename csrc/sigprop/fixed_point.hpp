@@ -2,7 +2,9 @@
 // the correlation map, with the derived quantities of mean-field theory.
 //
 // The default fixed point is the limit of q^l when the iteration starts from
-// q^1 -> 0+: the minimal fixed point of V (SPEC 1.4), except that q = 0 is
+// q^1 -> 0+: the minimal fixed point of V (Hayou, Doucet & Rousseau 2018, "On the
+// Selection of Initialization and Activation Function for Deep Neural Networks",
+// arXiv:1805.08266, the remark after Definition 1), except that q = 0 is
 // skipped when it is a repelling fixed point (sigma_b = 0, phi(0) = 0,
 // V'(0) > 1), where every input with q^1 > 0 moves away from it. Optionally the
 // limit from a given q0 > 0 is found instead (the nearest fixed point in the
@@ -23,7 +25,15 @@
 #include <cmath>
 #include <limits>
 
+#include "activation.hpp"
+#include "canonical.hpp"
+#include "hermite_series.hpp"
+#include "hermite_table.hpp"
 #include "maps.hpp"
+#include "moment_table.hpp"
+#include "root_finding.hpp"
+#include "special.hpp"
+#include "two_point.hpp"
 
 namespace sigprop {
 
@@ -49,66 +59,106 @@ namespace detail {
 inline constexpr double q_diverged = 1e12;
 inline constexpr int max_fp_iter = 2000;
 
-// Brent's method on f over [a, b] with f(a) f(b) < 0. Stops when the bracket
-// is below xtol_rel |x| + xtol_abs or f vanishes. Returns the best point.
-template <class F>
-inline double brent(F&& f, double a, double b, double fa, double fb, double xtol_rel,
-                    double xtol_abs, int max_iter = 200, int* evals = nullptr) {
-  double c = a, fc = fa, d = b - a, e = d;
-  int n = 0;
-  for (int it = 0; it < max_iter; ++it) {
-    if ((fb > 0.0) == (fc > 0.0)) {
-      c = a;
-      fc = fa;
-      d = e = b - a;
-    }
-    if (std::fabs(fc) < std::fabs(fb)) {
-      a = b;
-      b = c;
-      c = a;
-      fa = fb;
-      fb = fc;
-      fc = fa;
-    }
-    const double tol = 2.0 * std::numeric_limits<double>::epsilon() * std::fabs(b) +
-                       0.5 * (xtol_rel * std::fabs(b) + xtol_abs);
-    const double m = 0.5 * (c - b);
-    if (std::fabs(m) <= tol || fb == 0.0) break;
-    if (std::fabs(e) >= tol && std::fabs(fa) > std::fabs(fb)) {
-      double p, q, r;
-      const double s = fb / fa;
-      if (a == c) {
-        p = 2.0 * m * s;
-        q = 1.0 - s;
-      } else {
-        q = fa / fc;
-        r = fb / fc;
-        p = s * (2.0 * m * q * (q - r) - (b - a) * (r - 1.0));
-        q = (q - 1.0) * (r - 1.0) * (s - 1.0);
-      }
-      if (p > 0.0)
-        q = -q;
-      else
-        p = -p;
-      if (2.0 * p < std::fmin(3.0 * m * q - std::fabs(tol * q), std::fabs(e * q))) {
-        e = d;
-        d = p / q;
-      } else {
-        d = m;
-        e = m;
-      }
-    } else {
-      d = m;
-      e = m;
-    }
-    a = b;
-    fa = fb;
-    b += std::fabs(d) > tol ? d : (m > 0.0 ? tol : -tol);
-    fb = f(b);
-    ++n;
+// The candidate step from p, where V(p) = v, h(p) = v - p = hp has the sign dir
+// and V'(p) = slope, in the direction of motion: the plain iteration step, or a
+// longer one where it is safe.
+inline double candidate_step(const Activation& a, double sw2, double p, double v, double hp,
+                             double slope, int dir) {
+  double x = v;  // plain iteration
+  if (slope < 1.0) {
+    // Newton; upward at most 16 times the iteration step, so that a slope within
+    // rounding of 1 (tanh at sigma_w = 1 - 1e-16, q = 0) cannot throw it to 1e12.
+    const double xn = p + hp / (1.0 - slope);
+    if ((xn - x) * dir > 0.0) x = dir > 0 ? std::fmin(xn, 16.0 * x) : xn;
+    if (x > detail::q_diverged && v <= detail::q_diverged) x = v;
+  } else if (dir > 0) {
+    // V' >= 1 below the root: a geometric jump, kept only if V stays
+    // steeper there (no room for a pair of roots in between).
+    const double xj = 2.0 * p + hp;
+    const Moments mj = moments(a, xj, false);
+    if (sw2 * mj.dV >= slope && (xj - x) > 0.0) x = xj;
   }
-  if (evals) *evals += n;
-  return b;
+  return x;
+}
+
+// A root of h in the bracket [lo, hi] (h(lo) = hlo and h(hi) = hhi of opposite
+// signs), by Brent's method; its evaluations count as iterations.
+template <class H>
+inline void finish_in_bracket(H& h, double lo, double hi, double hlo, double hhi,
+                              FixedPoint& out) {
+  int ev = 0;
+  out.q = detail::brent(h, lo, hi, hlo, hhi, 1e-15, 0.0, 200, &ev);
+  out.iterations += ev;
+  out.status = Status::converged;
+}
+
+// Slow upward progress (q growing sub-geometrically, e.g. a linear
+// divergence): try x = 4p, sampling h at p 4^(k/4) so that a root in
+// between is bracketed rather than jumped over (a root pair narrower
+// than a factor 4^(1/4) between two samples is the only thing missed).
+// The bracket starts at p, where the sign of h (hp > 0) is known (the candidate
+// x is unchecked and may lie past the root). Returns true when out is the
+// result; otherwise p moves to the last sample.
+template <class H>
+inline bool climb(H& h, double& p, double hp, FixedPoint& out) {
+  double prev = p, hprev = hp;
+  for (int k = 1; k <= 4; ++k) {
+    const double xs = p * std::pow(4.0, 0.25 * k);
+    if (xs <= prev) continue;
+    const double hs = h(xs);
+    ++out.iterations;
+    if (std::isnan(hs)) {
+      out.q = special::nan;
+      out.status = Status::not_converged;
+      return true;
+    }
+    if (hs <= 0.0) {
+      if (hs == 0.0) {
+        out.q = xs;
+        out.status = Status::converged;
+        return true;
+      }
+      finish_in_bracket(h, prev, xs, hprev, hs, out);
+      return true;
+    }
+    prev = xs;
+    hprev = hs;
+  }
+  p = prev;
+  if (p > detail::q_diverged) {
+    out.q = special::inf;
+    out.status = Status::diverging;
+    return true;
+  }
+  return false;
+}
+
+// V(q) = sb2 + lam q for a positively homogeneous phi: the fixed point in closed form.
+inline FixedPoint homogeneous_fixed_point(const Activation& a, double sw2, double sb2,
+                                          double q0) {
+  FixedPoint out;
+  const double lam = sw2 * moments(a, 1.0).phi_sq;  // V(q) = sb2 + lam q
+  out.iterations = 0;
+  // lam within 8 ulps of 1 counts as 1, so that sigma_w = sqrt(2) for relu
+  // (whose square rounds to 2 + 4e-16) is the critical point it stands for.
+  const bool critical = std::fabs(lam - 1.0) <= 8.0 * std::numeric_limits<double>::epsilon();
+  if (critical && sb2 == 0.0) {
+    out.q = q0 >= 0.0 ? q0 : special::nan;
+    out.status = Status::marginal;
+  } else if (critical) {
+    out.q = special::inf;
+    out.status = Status::diverging;
+  } else if (lam < 1.0) {
+    out.q = sb2 / (1.0 - lam);
+    out.status = Status::converged;
+  } else if (sb2 == 0.0 && q0 == 0.0) {
+    out.q = 0.0;  // q^l = 0 forever, but the fixed point repels
+    out.status = Status::converged;
+  } else {
+    out.q = special::inf;
+    out.status = Status::diverging;
+  }
+  return out;
 }
 
 }  // namespace detail
@@ -119,6 +169,11 @@ inline FixedPoint fixed_point_search(const Activation& a, double sw2, double sb2
                                      int dir) {
   FixedPoint out;
   auto h = [&](double q) { return qmap(a, q, sw2, sb2) - q; };
+  auto result = [&](double q, Status status) {
+    out.q = q;
+    out.status = status;
+    return out;
+  };
   Moments next;  // moments at the new p, when the last step computed them
   bool have_next = false;
   for (int it = 0; it < detail::max_fp_iter; ++it) {
@@ -127,95 +182,23 @@ inline FixedPoint fixed_point_search(const Activation& a, double sw2, double sb2
     have_next = false;
     const double v = sb2 + sw2 * m.phi_sq, slope = sw2 * m.dV;
     const double hp = v - p;
-    if (!std::isfinite(v)) {
-      out.q = special::nan;
-      out.status = Status::not_converged;
-      return out;
-    }
-    if (hp == 0.0 || std::fabs(hp) <= 1e-15 * std::fabs(p)) {
-      out.q = p;
-      out.status = Status::converged;
-      return out;
-    }
-    if ((hp > 0.0) != (dir > 0)) {
-      // Should not happen (the caller guarantees the sign); be honest.
-      out.status = Status::not_converged;
-      return out;
-    }
+    if (!std::isfinite(v)) return result(special::nan, Status::not_converged);
+    if (hp == 0.0 || std::fabs(hp) <= 1e-15 * std::fabs(p)) return result(p, Status::converged);
+    // Should not happen (the caller guarantees the sign); be honest.
+    if ((hp > 0.0) != (dir > 0)) return result(special::nan, Status::not_converged);
     // Candidate steps in the direction of motion.
-    double x = v;  // plain iteration
-    if (slope < 1.0) {
-      // Newton; upward at most 16 times the iteration step, so that a slope within
-      // rounding of 1 (tanh at sigma_w = 1 - 1e-16, q = 0) cannot throw it to 1e12.
-      const double xn = p + hp / (1.0 - slope);
-      if ((xn - x) * dir > 0.0) x = dir > 0 ? std::fmin(xn, 16.0 * x) : xn;
-      if (x > detail::q_diverged && v <= detail::q_diverged) x = v;
-    } else if (dir > 0) {
-      // V' >= 1 below the root: a geometric jump, kept only if V stays
-      // steeper there (no room for a pair of roots in between).
-      const double xj = 2.0 * p + hp;
-      const Moments mj = moments(a, xj, false);
-      if (sw2 * mj.dV >= slope && (xj - x) > 0.0) x = xj;
-    }
+    double x = detail::candidate_step(a, sw2, p, v, hp, slope, dir);
     if (dir > 0 && it >= 20 && x < 2.0 * p && p > 0.0) {
-      // Slow upward progress (q growing sub-geometrically, e.g. a linear
-      // divergence): try x = 4p, sampling h at p 4^(k/4) so that a root in
-      // between is bracketed rather than jumped over (a root pair narrower
-      // than a factor 4^(1/4) between two samples is the only thing missed).
-      // The bracket starts at p, where the sign of h is known (the candidate x
-      // is unchecked and may lie past the root).
-      double prev = p, hprev = hp;
-      for (int k = 1; k <= 4; ++k) {
-        const double xs = p * std::pow(4.0, 0.25 * k);
-        if (xs <= prev) continue;
-        const double hs = h(xs);
-        ++out.iterations;
-        if (std::isnan(hs)) {
-          out.q = special::nan;
-          out.status = Status::not_converged;
-          return out;
-        }
-        if (hs <= 0.0) {
-          out.status = Status::converged;
-          if (hs == 0.0) {
-            out.q = xs;
-            return out;
-          }
-          int ev = 0;
-          out.q = detail::brent(h, prev, xs, hprev, hs, 1e-15, 0.0, 200, &ev);
-          out.iterations += ev;
-          return out;
-        }
-        prev = xs;
-        hprev = hs;
-      }
-      p = prev;
-      if (p > detail::q_diverged) {
-        out.q = special::inf;
-        out.status = Status::diverging;
-        return out;
-      }
+      if (detail::climb(h, p, hp, out)) return out;
       continue;
     }
     if (dir < 0 && x < 0.0) x = 0.0;
-    if (dir > 0 && x > detail::q_diverged) {
-      out.q = special::inf;
-      out.status = Status::diverging;
-      return out;
-    }
+    if (dir > 0 && x > detail::q_diverged) return result(special::inf, Status::diverging);
     const Moments mx = moments(a, x, false);
     const double hx = (sb2 + sw2 * mx.phi_sq) - x;
-    if (hx == 0.0) {
-      out.q = x;
-      out.status = Status::converged;
-      return out;
-    }
+    if (hx == 0.0) return result(x, Status::converged);
     if ((hx > 0.0) == (dir > 0)) {
-      if (std::fabs(x - p) <= 4e-16 * std::fabs(p)) {
-        out.q = x;
-        out.status = Status::converged;
-        return out;
-      }
+      if (std::fabs(x - p) <= 4e-16 * std::fabs(p)) return result(x, Status::converged);
       p = x;
       next = mx;
       have_next = true;
@@ -224,45 +207,17 @@ inline FixedPoint fixed_point_search(const Activation& a, double sw2, double sb2
     // Bracketed: finish with Brent.
     const double lo = std::fmin(p, x), hi = std::fmax(p, x);
     const double flo = lo == p ? hp : hx, fhi = hi == p ? hp : hx;
-    int ev = 0;
-    out.q = detail::brent(h, lo, hi, flo, fhi, 1e-15, 0.0, 200, &ev);
-    out.iterations += ev;
-    out.status = Status::converged;
+    detail::finish_in_bracket(h, lo, hi, flo, fhi, out);
     return out;
   }
-  out.q = special::nan;
-  out.status = Status::not_converged;
-  return out;
+  return result(special::nan, Status::not_converged);
 }
 
 // The limiting variance q* for (sw2, sb2): from 0+ by default (q0 < 0), from q0 otherwise.
 inline FixedPoint fixed_point(const Activation& act, double sw2, double sb2, double q0 = -1.0) {
   const Activation a = canonical(act);
+  if (is_homogeneous(a)) return detail::homogeneous_fixed_point(a, sw2, sb2, q0);
   FixedPoint out;
-  if (is_homogeneous(a)) {
-    const double lam = sw2 * moments(a, 1.0).phi_sq;  // V(q) = sb2 + lam q
-    out.iterations = 0;
-    // lam within 8 ulps of 1 counts as 1, so that sigma_w = sqrt(2) for relu
-    // (whose square rounds to 2 + 4e-16) is the critical point it stands for.
-    const bool critical = std::fabs(lam - 1.0) <= 8.0 * std::numeric_limits<double>::epsilon();
-    if (critical && sb2 == 0.0) {
-      out.q = q0 >= 0.0 ? q0 : special::nan;
-      out.status = Status::marginal;
-    } else if (critical) {
-      out.q = special::inf;
-      out.status = Status::diverging;
-    } else if (lam < 1.0) {
-      out.q = sb2 / (1.0 - lam);
-      out.status = Status::converged;
-    } else if (sb2 == 0.0 && q0 == 0.0) {
-      out.q = 0.0;  // q^l = 0 forever, but the fixed point repels
-      out.status = Status::converged;
-    } else {
-      out.q = special::inf;
-      out.status = Status::diverging;
-    }
-    return out;
-  }
   if (q0 < 0.0) {
     const Moments m0 = moments(a, 0.0);
     const double v0 = sb2 + sw2 * m0.phi_sq;
@@ -285,6 +240,57 @@ inline FixedPoint fixed_point(const Activation& act, double sw2, double sb2, dou
   return fixed_point_search(a, sw2, sb2, q0, h0 > 0.0 ? +1 : -1);
 }
 
+namespace detail {
+
+// f(c) and f'(c) of the correlation map at common variance q: from the Mehler
+// series of the Hermite table where its truncation bound allows, else by the
+// bivariate quadrature (cmap, cmap_slope).
+class CorrelationMap {
+ public:
+  CorrelationMap(const Activation& a, double q, double sw2, double sb2)
+      : a_(a), q_(q), sw2_(sw2), sb2_(sb2), series_(uses_hermite_table(canonical(a).kind)) {
+    if (series_) hs_.set(canonical(a), q, true);
+  }
+
+  // Returns false when the quadrature had to be used.
+  bool operator()(double c, double& f, double& df) {
+    double e, de;
+    if (series_ && hermite_bivariate(hs_, hs_, 0, c, series_rtol, e) &&
+        hermite_bivariate(hs_, hs_, 1, c, series_rtol, de)) {
+      f = (sb2_ + sw2_ * e) / q_;
+      df = sw2_ * de;
+      return true;
+    }
+    f = cmap(a_, c, q_, sw2_, sb2_);
+    df = cmap_slope(a_, c, q_, sw2_);
+    return false;
+  }
+
+ private:
+  const Activation& a_;
+  double q_, sw2_, sb2_;
+  bool series_;
+  HermiteAt hs_;
+};
+
+// The start next to c = 1 that correlation_fixed_point jumps to from c (see
+// there): the root g of the quadratic model, or one Newton step from g where g
+// lies right of c*; c itself where the model does not apply.
+inline double quadratic_model_step(const Activation& a, CorrelationMap& fmap, double c, double q,
+                                   double sw2, double chi1_value) {
+  const double f2 = sw2 * q * moments(a, q).d2phi_sq;
+  const double g = 1.0 - 2.0 * (chi1_value - 1.0) / f2;
+  if (std::isfinite(f2) && f2 > 0.0 && g > c && g < 1.0) {
+    double fg, dfg;
+    fmap(g, fg, dfg);
+    const double hg = fg - g;
+    if (dfg < 1.0) return hg > 0.0 ? g : g + hg / (1.0 - dfg);
+  }
+  return c;
+}
+
+}  // namespace detail
+
 // The stable fixed point c* of the correlation map at common variance q > 0,
 // and chi_c = f'(c*). In the ordered phase (chi1 <= 1) c* = 1 and chi_c = chi1.
 // In the chaotic phase f is convex on [0, 1] with f(1) = 1 and f'(1) > 1, so
@@ -305,24 +311,7 @@ inline CorrelationFixedPoint correlation_fixed_point(const Activation& a, double
     out.ok = true;
     return out;
   }
-  // f(c) and f'(c): from the Mehler series of the Hermite table where its
-  // truncation bound allows, else by the bivariate quadrature (cmap, cmap_slope).
-  const bool series = uses_hermite_table(canonical(a).kind);
-  HermiteAt hs;
-  if (series) hs.set(canonical(a), q, true);
-  // Returns false when the quadrature had to be used.
-  auto fmap = [&](double c, double& f, double& df) {
-    double e, de;
-    if (series && hermite_bivariate(hs, hs, 0, c, detail::series_rtol, e) &&
-        hermite_bivariate(hs, hs, 1, c, detail::series_rtol, de)) {
-      f = (sb2 + sw2 * e) / q;
-      df = sw2 * de;
-      return true;
-    }
-    f = cmap(a, c, q, sw2, sb2);
-    df = cmap_slope(a, c, q, sw2);
-    return false;
-  };
+  detail::CorrelationMap fmap(a, q, sw2, sb2);
   bool jumped = false;
   double c = 0.0;
   for (int it = 0; it < 200; ++it) {
@@ -343,19 +332,10 @@ inline CorrelationFixedPoint correlation_fixed_point(const Activation& a, double
       // the left of c* Newton goes on from there; on its right one Newton step
       // lands on the left (f is convex), so the iteration stays monotone.
       jumped = true;
-      const double f2 = sw2 * q * moments(a, q).d2phi_sq;
-      const double g = 1.0 - 2.0 * (chi1_value - 1.0) / f2;
-      if (std::isfinite(f2) && f2 > 0.0 && g > c && g < 1.0) {
-        double fg, dfg;
-        fmap(g, fg, dfg);
-        const double hg = fg - g;
-        if (dfg < 1.0) {
-          const double cg = hg > 0.0 ? g : g + hg / (1.0 - dfg);
-          if (cg > c) {
-            c = cg;
-            continue;
-          }
-        }
+      const double cg = detail::quadratic_model_step(a, fmap, c, q, sw2, chi1_value);
+      if (cg > c) {
+        c = cg;
+        continue;
       }
     }
     const double cn = c + hc / (1.0 - df);

@@ -10,10 +10,18 @@
 #include <cstdint>
 #include <vector>
 
+#include "activation.hpp"
+#include "canonical.hpp"
 #include "deadline.hpp"
 #include "eoc.hpp"
+#include "expectation.hpp"
 #include "fixed_point.hpp"
+#include "hermite_series.hpp"
+#include "hermite_table.hpp"
 #include "maps.hpp"
+#include "moment_table.hpp"
+#include "special.hpp"
+#include "two_point.hpp"
 
 #ifdef _OPENMP
 #include <omp.h>

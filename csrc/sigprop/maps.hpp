@@ -11,6 +11,7 @@
 
 #include <cmath>
 
+#include "activation.hpp"
 #include "moment_table.hpp"
 #include "two_point.hpp"
 

@@ -24,15 +24,16 @@
 #pragma once
 
 #include <cmath>
-#include <atomic>
-#include <cstdint>
-#include <map>
+#include <cstddef>
 #include <memory>
 #include <mutex>
-#include <tuple>
 
+#include "activation.hpp"
+#include "canonical.hpp"
 #include "chebyshev.hpp"
 #include "expectation.hpp"
+#include "special.hpp"
+#include "table_cache.hpp"
 
 namespace sigprop {
 
@@ -123,18 +124,6 @@ class MomentTable {
     return std::pow(10.0, log10_lo + (s + 0.5 * (t + 1.0)) / per_decade);
   }
 
-  static void chebyshev_coefficients(const double* y, double* c) {
-    // Chebyshev coefficients from the values at the Lobatto points (DCT-I).
-    for (int k = 0; k <= deg; ++k) {
-      double sum = 0.0;
-      for (int j = 0; j <= deg; ++j) {
-        const double w = (j == 0 || j == deg) ? 0.5 : 1.0;
-        sum += w * y[j] * std::cos(special::pi * double(j * k) / deg);
-      }
-      c[k] = (2.0 / deg) * sum * ((k == 0 || k == deg) ? 0.5 : 1.0);
-    }
-  }
-
   static double eval_field(const Segment& g, int f, double t) {
     switch (g.mode[f]) {
       case Mode::constant: return g.c[f][0];
@@ -143,82 +132,81 @@ class MomentTable {
     }
   }
 
-  void build(int s, Segment& g) const {
-    double y[n_fields][deg + 1];
+  // Check points between the nodes (in t), where the quadrature tests the interpolant.
+  static constexpr double check_t[2] = {-0.37, 0.61};
+
+  // The quadrature at the 17 nodes of segment s, y[f][j], and at its check points,
+  // yc[i][f]; false where it did not converge.
+  bool sample(int s, double (&y)[n_fields][deg + 1], double (&yc)[2][n_fields]) const {
     for (int j = 0; j <= deg; ++j) {
       const Moments m = moments_direct(act_, q_at(s, std::cos(special::pi * j / deg)));
-      if (!m.ok) return;
+      if (!m.ok) return false;
       double v[n_fields];
       fields(m, v);
       for (int f = 0; f < n_fields; ++f) y[f][j] = v[f];
     }
-    // Check points between the nodes, and the quadrature there.
-    static constexpr double tc[2] = {-0.37, 0.61};
-    double yc[2][n_fields];
     for (int i = 0; i < 2; ++i) {
-      const Moments m = moments_direct(act_, q_at(s, tc[i]));
-      if (!m.ok) return;
+      const Moments m = moments_direct(act_, q_at(s, check_t[i]));
+      if (!m.ok) return false;
       fields(m, yc[i]);
     }
+    return true;
+  }
+
+  // The interpolant of field f in g (constant, values or logarithm) from its node
+  // values y[f]; false where it misses the check values yc[.][f].
+  static bool fit_field(int f, const double (&y)[n_fields][deg + 1],
+                        const double (&yc)[2][n_fields], Segment& g) {
+    bool all_finite = true, all_same = true, all_positive = true;
+    double scale = 0.0;
+    for (int j = 0; j <= deg; ++j) {
+      all_finite = all_finite && std::isfinite(y[f][j]);
+      all_same = all_same && y[f][j] == y[f][0];
+      all_positive = all_positive && y[f][j] > 0.0;
+      scale = std::fmax(scale, std::fabs(y[f][j]));
+      // |E phi| <= sqrt(E phi^2): E phi of odd phi is rounding noise around 0.
+      if (f == 0) scale = std::fmax(scale, std::sqrt(std::fabs(y[1][j])));
+    }
+    if (all_same) {  // e.g. E[phi''^2] = inf for phi' with a jump, or 0
+      g.mode[f] = Mode::constant;
+      g.c[f][0] = y[f][0];
+      return yc[0][f] == y[f][0] && yc[1][f] == y[f][0];
+    }
+    if (!all_finite) return false;
+    auto passes = [&] {
+      for (int i = 0; i < 2; ++i) {
+        const double p = eval_field(g, f, check_t[i]), v = yc[i][f];
+        const double tol = g.mode[f] == Mode::log ? check_rtol * std::fabs(v) : check_rtol * scale;
+        if (!(std::fabs(p - v) <= tol)) return false;
+      }
+      return true;
+    };
+    g.mode[f] = Mode::value;
+    cheb::lobatto_coefficients(deg, 1, y[f], 1, g.c[f], 1);
+    if (passes()) return true;
+    // Moments that vary over many orders of magnitude within a segment
+    // (E[phi''^2] ~ exp(-a^2 / 2q) at small q): interpolate their logarithm.
+    if (!all_positive) return false;
+    double ly[deg + 1];
+    for (int j = 0; j <= deg; ++j) ly[j] = std::log(y[f][j]);
+    g.mode[f] = Mode::log;
+    cheb::lobatto_coefficients(deg, 1, ly, 1, g.c[f], 1);
+    return passes();
+  }
+
+  void build(int s, Segment& g) const {
+    double y[n_fields][deg + 1];
+    double yc[2][n_fields];
+    if (!sample(s, y, yc)) return;
     bool d2_ok = false;
     for (int f = 0; f < n_fields; ++f) {
-      bool all_finite = true, all_same = true, all_positive = true;
-      double scale = 0.0;
-      for (int j = 0; j <= deg; ++j) {
-        all_finite = all_finite && std::isfinite(y[f][j]);
-        all_same = all_same && y[f][j] == y[f][0];
-        all_positive = all_positive && y[f][j] > 0.0;
-        scale = std::fmax(scale, std::fabs(y[f][j]));
-        // |E phi| <= sqrt(E phi^2): E phi of odd phi is rounding noise around 0.
-        if (f == 0) scale = std::fmax(scale, std::sqrt(std::fabs(y[1][j])));
-      }
-      if (all_same) {  // e.g. E[phi''^2] = inf for phi' with a jump, or 0
-        g.mode[f] = Mode::constant;
-        g.c[f][0] = y[f][0];
-        const bool same = yc[0][f] == y[f][0] && yc[1][f] == y[f][0];
-        if (f == 3) {
-          d2_ok = same;
-          continue;
-        }
-        if (!same) return;
-        continue;
-      }
+      const bool ok = fit_field(f, y, yc, g);
       // E[phi''^2] (needed only for beta_q) may fail alone: it can fall from 1e-290
       // to an underflowing 0 within one segment (linear_region_tanh at q ~ 1e-3).
-      const bool d2 = f == 3;
-      if (!all_finite) {
-        if (d2) continue;
-        return;
-      }
-      auto passes = [&] {
-        for (int i = 0; i < 2; ++i) {
-          const double p = eval_field(g, f, tc[i]), v = yc[i][f];
-          const double tol = g.mode[f] == Mode::log ? check_rtol * std::fabs(v) : check_rtol * scale;
-          if (!(std::fabs(p - v) <= tol)) return false;
-        }
-        return true;
-      };
-      g.mode[f] = Mode::value;
-      chebyshev_coefficients(y[f], g.c[f]);
-      if (passes()) {
-        if (d2) d2_ok = true;
-        continue;
-      }
-      // Moments that vary over many orders of magnitude within a segment
-      // (E[phi''^2] ~ exp(-a^2 / 2q) at small q): interpolate their logarithm.
-      bool ok = all_positive;
-      if (ok) {
-        double ly[deg + 1];
-        for (int j = 0; j <= deg; ++j) ly[j] = std::log(y[f][j]);
-        g.mode[f] = Mode::log;
-        chebyshev_coefficients(ly, g.c[f]);
-        ok = passes();
-      }
-      if (d2) {
+      if (f == 3)
         d2_ok = ok;
-        continue;
-      }
-      if (!ok) return;
+      else if (!ok)
+        return;
     }
     g.usable = true;
     g.d2_usable = d2_ok;
@@ -237,95 +225,6 @@ class MomentTable {
 
 namespace detail {
 
-// Per-activation tables (moment tables here, Hermite tables in
-// hermite_table.hpp), keyed on the activation's identity (kind and parameters;
-// a custom activation's id is never reused). At most `cap` are kept: beyond
-// that the least recently fetched is dropped (a scan over 20,000 values of an
-// activation parameter does not keep 20,000 tables). A per-thread cache of the
-// last table (a shared_ptr, so that a dropped table stays valid for a thread
-// still using it) avoids the lock; `epoch` invalidates those caches when tables
-// are cleared.
-template <class T, std::size_t cap>
-class TableCache {
- public:
-  static constexpr std::size_t max_tables = cap;
-
-  static TableCache& instance() {
-    static TableCache* c = new TableCache;  // leaked at exit on purpose
-    return *c;
-  }
-
-  std::shared_ptr<const T> get(const Activation& a) {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto& e = tables_[key(a)];
-    if (!e.table) e.table = std::make_shared<const T>(a);
-    e.tick = ++tick_;
-    if (tables_.size() > max_tables) evict_oldest();
-    return e.table;
-  }
-
-  // Drops every table (clear_all) or those of one custom id.
-  void clear_all() {
-    std::lock_guard<std::mutex> lock(mu_);
-    tables_.clear();
-    epoch_.fetch_add(1, std::memory_order_acq_rel);
-  }
-  void clear_custom(double id) {
-    std::lock_guard<std::mutex> lock(mu_);
-    tables_.erase(Key{int(Kind::custom), id, 0.0});
-    epoch_.fetch_add(1, std::memory_order_acq_rel);
-  }
-  std::size_t size() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return tables_.size();
-  }
-  std::uint64_t epoch() const { return epoch_.load(std::memory_order_acquire); }
-
-  // The table of a, through the calling thread's cache.
-  static const T* fetch(const Activation& a) { return fetch_shared(a).get(); }
-
-  // The same, as a shared_ptr that keeps the table alive for its holder (an
-  // object that reads the table later, after this thread may have moved on).
-  static const std::shared_ptr<const T>& fetch_shared(const Activation& a) {
-    struct Cache {
-      Kind kind = Kind::linear;
-      double p0 = 0.0, p1 = 0.0;
-      std::uint64_t epoch = 0;
-      std::shared_ptr<const T> table;
-    };
-    thread_local Cache cache;
-    TableCache& all = instance();
-    const std::uint64_t epoch = all.epoch();
-    if (cache.table && cache.kind == a.kind && cache.p0 == a.p0 && cache.p1 == a.p1 &&
-        cache.epoch == epoch)
-      return cache.table;
-    cache.table = all.get(a);
-    cache.kind = a.kind;
-    cache.p0 = a.p0;
-    cache.p1 = a.p1;
-    cache.epoch = epoch;
-    return cache.table;
-  }
-
- private:
-  using Key = std::tuple<int, double, double>;
-  struct Entry {
-    std::shared_ptr<const T> table;
-    std::uint64_t tick = 0;
-  };
-  static Key key(const Activation& a) { return Key{int(a.kind), a.p0, a.p1}; }
-  void evict_oldest() {
-    auto oldest = tables_.begin();
-    for (auto it = tables_.begin(); it != tables_.end(); ++it)
-      if (it->second.tick < oldest->second.tick) oldest = it;
-    tables_.erase(oldest);
-  }
-  mutable std::mutex mu_;
-  std::map<Key, Entry> tables_;
-  std::uint64_t tick_ = 0;
-  std::atomic<std::uint64_t> epoch_{0};
-};
-
 using MomentTableCache = TableCache<MomentTable, 1024>;
 
 inline const MomentTable* moment_table(const Activation& a) {
@@ -341,7 +240,6 @@ inline void clear_moment_tables() { detail::MomentTableCache::instance().clear_a
 
 // Number of moment tables currently kept.
 inline std::size_t n_moment_tables() { return detail::MomentTableCache::instance().size(); }
-
 
 // Gaussian moments of phi at variance q >= 0: from the interpolation table where
 // there is one (accurate to ~1e-14 relative, see the top of this file), else from

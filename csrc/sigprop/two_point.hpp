@@ -2,9 +2,9 @@
 // that the maps, fixed points, scans and NNGP kernels use:
 //   1. closed forms (linear, relu, leaky_relu, erf, sin), and c = +-1 or a zero
 //      variance, where the expectation is one-dimensional (expectation.hpp);
-//   2. the Mehler series of the tabulated Hermite coefficients (hermite_table.hpp)
-//      wherever its rigorous truncation bound is below series_rtol of the
-//      Cauchy-Schwarz scale sqrt(E f(u)^2 E f(v)^2);
+//   2. the Mehler series (hermite_series.hpp) of the tabulated Hermite coefficients
+//      (hermite_table.hpp) wherever its rigorous truncation bound is below
+//      series_rtol of the Cauchy-Schwarz scale sqrt(E f(u)^2 E f(v)^2);
 //   3. the nested quadrature (bivariate_direct) where the bound fails: next to
 //      |c| = 1 for slowly decaying coefficients (kinks of phi', large q).
 #pragma once
@@ -12,8 +12,12 @@
 #include <cmath>
 #include <utility>
 
+#include "activation.hpp"
+#include "canonical.hpp"
 #include "expectation.hpp"
+#include "hermite_series.hpp"
 #include "hermite_table.hpp"
+#include "special.hpp"
 
 namespace sigprop {
 

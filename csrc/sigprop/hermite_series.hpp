@@ -1,0 +1,240 @@
+// Hermite (Mehler) expansion of an activation: the engine of the two-point side
+// (bivariate expectations, c-map, chi_c, c*, NNGP kernels), on the coefficients
+// tabulated in hermite_table.hpp.
+//
+// With h_n = He_n / sqrt(n!) the orthonormal probabilists' Hermite polynomials and
+//     a_n(q) = E[phi(sqrt(q) Z) h_n(Z)],            Z ~ N(0, 1),
+// Mehler's formula gives, for u = sqrt(q1) Z1, v = sqrt(q2)(c Z1 + sqrt(1 - c^2) Z2),
+//     E[phi(u) phi(v)]   = sum_n a_n(q1) a_n(q2) c^n,
+// and, since sqrt(q) E[phi'(sqrt(q) Z) h_n(Z)] = sqrt(n + 1) a_{n+1}(q) (Stein),
+//     E[phi'(u) phi'(v)] = sum_n b_n(q1) b_n(q2) c^n,   b_n = sqrt(n + 1) a_{n+1} / sqrt(q).
+// (O'Donnell 2014, "Analysis of Boolean Functions", ch. 11; Daniely et al. 2016,
+// "Toward deeper understanding of neural networks", for dual activations.)
+//
+// Truncation after order n is bounded rigorously by Cauchy-Schwarz and Parseval:
+//     |sum_{m>n} x_m y_m c^m| <= sqrt(T_n(x) T_n(y)) |c|^(n+1),
+//     T_n(x) = E[f(sqrt(q1) Z)^2] - sum_{m<=n} x_m^2 >= 0,
+// with E[f^2] (f = phi or phi') from the one-point moments. A series evaluation
+// that cannot reach its tolerance reports failure and the caller falls back to
+// the nested quadrature (bivariate_direct), which is exact but slow: the series
+// fails only next to |c| = 1 for activations whose coefficients decay slowly
+// (kinks, or large q).
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <vector>
+
+#include "activation.hpp"
+#include "expectation.hpp"
+#include "hermite_table.hpp"
+#include "moment_table.hpp"
+#include "special.hpp"
+
+namespace sigprop {
+
+// The Hermite expansion of phi at one variance q, ready for series evaluation:
+// the coefficients a_0..a_{n-1} (orders n..n_max are below `small`, those beyond
+// n_max unknown), E[phi^2], E[phi'^2], and what bounds the remainder of a
+// truncated series (see hermite_bivariate):
+//   U0[m] = sum_{m < j < n} a_j^2 (the stored orders above m, summed from the top:
+//           no cancellation), U1[m] the same for b_j = sqrt(j + 1) a_{j+1} / sqrt(q);
+//   R0 = E[phi^2] - sum_{j < n} a_j^2 >= the mass beyond n_max (known to rounding
+//        only, so floored at 4e-15 E[phi^2]), R1 the same for phi'.
+struct HermiteAt {
+  static constexpr int N = HermiteTable::n_max;
+  static constexpr int block = 32;
+  double q = special::nan;
+  double phi_sq = special::nan, dphi_sq = special::nan;
+  int n = 0;      // orders of phi stored (0..n-1); phi' has n - 1
+  int done = 0;   // orders evaluated so far (from the table, in blocks)
+  bool full = false;  // every order evaluated and U0, U1, R0, R1 set
+  double small0 = 0.0, small1 = 0.0;
+  double R0 = 0.0, R1 = 0.0;
+  HermiteTable::Point point;  // point.n == 0: the rule computed every order
+  // Keeps the table that `point` reads alive (caches may drop it: clear_cache, LRU).
+  std::shared_ptr<const HermiteTable> table;
+  // P0[m] = E[phi^2] - sum_{j <= m} a_j^2 (prefix form, floored at the rounding
+  // level of the moments), P1 the same for phi'; U0, U1 the suffix form.
+  std::vector<double> a, P0, P1, U0, U1;
+
+  bool ok() const { return n > 1; }
+
+  // From the table or, where its segment is marked and allow_rule is set, by the
+  // rule (~1 ms). False (and n = 0) when neither applies.
+  bool set(const Activation& act, double q_, bool allow_rule) {
+    q = q_;
+    n = done = 0;
+    full = false;
+    if (!(q > 0.0) || !std::isfinite(q)) return false;
+    const Moments m = moments(act, q, false);
+    phi_sq = m.phi_sq;
+    dphi_sq = m.dphi_sq;
+    if (!std::isfinite(phi_sq) || !std::isfinite(dphi_sq)) return false;
+    if (int(a.size()) < N + 1) {
+      for (auto* v : {&a, &P0, &P1, &U0, &U1}) v->resize(N + 1);
+    }
+    table = detail::HermiteTableCache::fetch_shared(act);
+    point = table->locate(q);
+    if (point.n > 0) {
+      n = std::max(point.n, 2);
+      small0 = point.small0;
+      small1 = point.small1 / std::sqrt(q);
+      if (point.n < 2) a[1] = 0.0;
+      return true;
+    }
+    if (!allow_rule ||
+        !detail::hermite_coefficients_rule(act, q, N, detail::hermite_rule_width(N), phi_sq,
+                                           a.data()))
+      return false;
+    n = N + 1;
+    small0 = small1 = 0.0;
+    prefix(0, n);
+    return true;
+  }
+
+  // Evaluate (if needed) the orders below m, in blocks; returns the number available.
+  int ensure(int m) {
+    m = std::min(m, n);
+    if (m <= done) return done;
+    const int to = std::min(n, std::max(m, done + block));
+    point.eval(done, std::min(to, point.n), a.data());
+    prefix(done, to);
+    return done;
+  }
+
+  // Every order, and the suffix sums of the second bound (see hermite_bivariate).
+  void complete() {
+    if (full || !ok()) return;
+    ensure(n);
+    double s0 = 0.0, s1 = 0.0;
+    for (int j = n - 1; j >= 0; --j) {
+      U0[j] = s0;
+      s0 += a[j] * a[j];
+      if (j <= n - 2) {
+        U1[j] = s1;
+        s1 += double(j + 1) * a[j + 1] * a[j + 1] / q;
+      }
+    }
+    R0 = std::fmax(phi_sq - s0, 4e-15 * phi_sq);
+    R1 = std::fmax(dphi_sq - s1, 4e-15 * dphi_sq);
+    full = true;
+  }
+
+  // Bound on sum_{m > k, m <= N - d} f_m^2 of the stored and unstored orders up to
+  // n_max (f = phi for d = 0, phi' for d = 1); needs complete().
+  double mass_above(int d, int k) const {
+    const int stored = n - d;  // orders 0..stored-1 are in U
+    const double u = k < stored ? (d == 0 ? U0[k] : U1[k]) : 0.0;
+    const double sm = d == 0 ? small0 : small1;
+    const int unstored = (N - d) - std::max(k, stored - 1);
+    return u + (unstored > 0 ? unstored * sm * sm : 0.0);
+  }
+
+ private:
+  double s0_ = 0.0, s1_ = 0.0;
+  void prefix(int from, int to) {
+    if (from == 0) s0_ = s1_ = 0.0;
+    const double f0 = 4e-15 * phi_sq, f1 = 4e-15 * dphi_sq;
+    for (int j = from; j < to; ++j) {
+      s0_ += a[j] * a[j];
+      P0[j] = std::fmax(phi_sq - s0_, f0);
+      if (j >= 1) {  // b_{j-1} = sqrt(j) a_j / sqrt(q)
+        s1_ += double(j) * a[j] * a[j] / q;
+        P1[j - 1] = std::fmax(dphi_sq - s1_, f1);
+      }
+    }
+    done = to;
+  }
+};
+
+namespace detail {
+
+// The order k after which the prefix bound on the remainder (see hermite_bivariate)
+// is below tol, tried block by block (at the last order of each block of 16); -1
+// when there is none.
+inline int prefix_truncation(HermiteAt& x, HermiteAt& y, int d, double ac, int len,
+                             double tol) {
+  double cp = 1.0;  // |c|^(m1)
+  for (int m0 = 0; m0 < len; m0 += 16) {
+    const int m1 = std::min(len, m0 + 16);  // orders m0..m1-1 of f
+    x.ensure(m1 + d);
+    y.ensure(m1 + d);
+    for (int m = m0; m < m1; ++m) cp *= ac;
+    const double* px = d == 0 ? x.P0.data() : x.P1.data();
+    const double* py = d == 0 ? y.P0.data() : y.P1.data();
+    if (std::sqrt(px[m1 - 1] * py[m1 - 1]) * cp <= tol) return m1 - 1;
+  }
+  return -1;
+}
+
+// The same for the suffix bound, after every order of x and y is evaluated.
+inline int suffix_truncation(HermiteAt& x, HermiteAt& y, int d, double ac, int len,
+                             double tol) {
+  x.complete();
+  y.complete();
+  const double far = std::sqrt((d == 0 ? x.R0 * y.R0 : x.R1 * y.R1)) *
+                     std::pow(ac, HermiteAt::N + 1 - d);
+  if (!(far <= 0.5 * tol)) return -1;
+  double cp = 1.0;
+  for (int m = 0; m < len; ++m) {
+    cp *= ac;
+    if ((m & 15) == 15 || m + 1 == len) {
+      if (std::sqrt(x.mass_above(d, m) * y.mass_above(d, m)) * cp + far <= tol) return m;
+    }
+  }
+  return -1;
+}
+
+// The Mehler series of f = phi (d = 0) or phi' (d = 1) up to order k, by Horner's rule.
+inline double mehler_sum(const HermiteAt& x, const HermiteAt& y, int d, double c, int k) {
+  double s = 0.0;
+  if (d == 0) {
+    for (int m = k; m >= 0; --m) s = s * c + x.a[m] * y.a[m];
+  } else {
+    for (int m = k; m >= 0; --m) s = s * c + double(m + 1) * x.a[m + 1] * y.a[m + 1];
+    s /= std::sqrt(x.q * y.q);
+  }
+  return s;
+}
+
+}  // namespace detail
+
+// E[f(u) f(v)] (f = phi for d = 0, phi' for d = 1) by the truncated Mehler series
+// of x at q1 and y at q2, when the truncation bound is below rtol
+// sqrt(E f(u)^2 E f(v)^2); false otherwise.
+//
+// The remainder after order k is bounded by Cauchy-Schwarz in two parts: the
+// orders up to n_max, whose squared masses are known (mass_above), and those
+// beyond, whose masses are below R:
+//   |sum_{m>k} x_m y_m c^m| <= sqrt(M_k(x) M_k(y)) |c|^(k+1) + sqrt(R(x) R(y)) |c|^(n_max+1).
+//
+// Two bounds on the remainder after order k, tried in turn:
+//  1. prefix form, from the orders evaluated so far (cheap: |c| well below 1 needs
+//     a few dozen): |sum_{m>k} x_m y_m c^m| <= sqrt(P_k(x) P_k(y)) |c|^(k+1), with
+//     P_k = E[f^2] - sum_{m<=k} f_m^2, known only to the rounding of E[f^2];
+//  2. suffix form, after every order is evaluated: the orders up to n_max, whose
+//     squared masses are summed from the top (no cancellation, mass_above), and
+//     those beyond, whose masses are below R:
+//     sqrt(M_k(x) M_k(y)) |c|^(k+1) + sqrt(R(x) R(y)) |c|^(n_max+1).
+// A complete expansion (complete()) is never modified here, so that threads can
+// share it.
+inline bool hermite_bivariate(HermiteAt& x, HermiteAt& y, int d, double c, double rtol,
+                              double& out) {
+  if (!x.ok() || !y.ok()) return false;
+  const double ac = std::fabs(c);
+  if (!(ac < 1.0)) return false;
+  const int len = std::min(x.n, y.n) - d;  // orders stored in both: 0..len-1
+  const double scale =
+      d == 0 ? std::sqrt(x.phi_sq * y.phi_sq) : std::sqrt(x.dphi_sq * y.dphi_sq);
+  const double tol = rtol * scale;
+  // 1. Prefix bound, block by block; 2. suffix bound.
+  int k = detail::prefix_truncation(x, y, d, ac, len, tol);
+  if (k < 0) k = detail::suffix_truncation(x, y, d, ac, len, tol);
+  if (k < 0) return false;
+  out = detail::mehler_sum(x, y, d, c, k);
+  return true;
+}
+
+}  // namespace sigprop
