@@ -118,3 +118,133 @@ def test_missing_matplotlib(monkeypatch, ds):
     monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
     with pytest.raises(ImportError, match=r'"\.\[plot\]"'):
         sp.phase_diagram(ds, activation="erf")
+
+
+# ----------------------------------------------------------------------------- colour scales
+
+
+def _mesh(fig):
+    return fig.axes[0].collections[0]
+
+
+def _legend_texts(ax):
+    return [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+def test_chi1_one_scale_symmetric_about_one(ds):
+    chi1 = ds.chi1.sel(activation="erf").values
+    norm = _mesh(sp.phase_diagram(ds, "chi1", activation="erf")).norm
+    # equal ratios above and below chi1 = 1 are equally far from the centre
+    for r in (1.5, 2.0, 3.0):
+        assert norm(r) - 0.5 == pytest.approx(0.5 - norm(1.0 / r), abs=1e-12)
+    assert norm.vmin * norm.vmax == pytest.approx(1.0)
+    assert norm.vmin <= np.nanmin(chi1) and norm.vmax >= np.nanmax(chi1)
+    assert max(np.nanmax(chi1), 1.0 / np.nanmin(chi1)) == pytest.approx(norm.vmax)
+    # vmin/vmax widen the scale and keep it symmetric
+    norm = _mesh(sp.phase_diagram(ds, "chi1", activation="erf", vmax=100.0)).norm
+    assert (norm.vmin, norm.vmax) == pytest.approx((0.01, 100.0))
+
+
+@pytest.mark.parametrize("variable, enum", [("phase", sigprop.Phase), ("status", sigprop.Status)])
+def test_phase_and_status_as_named_categories(ds, variable, enum):
+    fig = sp.phase_diagram(ds, variable, activation="relu")
+    ax = fig.axes[0]
+    assert fig.axes == [ax]  # a legend, no colour bar
+    codes = ds[variable].sel(activation="relu").values
+    present = sorted({int(c) for c in codes.ravel()})
+    assert len(present) >= 2
+    assert _legend_texts(ax) == [enum(c).name for c in present] + ["EOC"]
+    assert ax.get_legend().get_title().get_text() == variable
+    mesh = ax.collections[0]
+    np.testing.assert_array_equal(np.asarray(mesh.get_array()).reshape(SW.size, SB.size), codes.T)
+    # each category has its own colour; divergent cells are the grey of the continuous maps
+    colors = {c: mesh.cmap(mesh.norm(c)) for c in (int(m) for m in enum)}
+    assert len(set(colors.values())) == len(enum)
+    divergent = matplotlib.colors.to_rgba(sp.GREY)
+    assert colors[int(enum.divergent)] == divergent
+
+
+def test_grey_cells_explained_in_the_legend(ds):
+    ax = sp.phase_diagram(ds, "chi1", activation="relu").axes[0]
+    assert _legend_texts(ax) == ["EOC", "grey: χ₁ not finite (divergent)"]
+    ax = sp.phase_diagram(ds, "xi_c", activation="relu").axes[0]
+    assert _legend_texts(ax)[-1] == "grey: ξ_c not finite (ordered, divergent)"
+    ax = sp.phase_diagram(ds, "chi1", activation="erf").axes[0]
+    assert _legend_texts(ax) == ["EOC"]  # no grey cells, no grey entry
+
+
+# ----------------------------------------------------------------------------- parameter dimensions
+
+
+@pytest.fixture(scope="module")
+def pds():
+    return ss.scan(
+        ["hard_tanh", "linear_floor"],
+        sigma_w=SW,
+        sigma_b=SB,
+        params={"a": np.linspace(0.1, 0.5, 3)},  # a = 0.1, 0.30000000000000004, 0.5
+        progress=False,
+    )
+
+
+def test_phase_diagrams_one_panel_per_value_one_scale(pds):
+    fig = sp.phase_diagrams(pds, "chi1")
+    panels = [ax for ax in fig.axes if ax.get_xlabel() == "σ_b (bias std)"]
+    assert [ax.get_title() for ax in panels] == [
+        f"{act}, a={a}" for act in ("hard_tanh", "linear_floor") for a in ("0.1", "0.3", "0.5")
+    ]
+    assert len(fig.axes) == len(panels) + 1  # one colour bar for all panels
+    norms = {(ax.collections[0].norm.vmin, ax.collections[0].norm.vmax) for ax in panels}
+    assert len(norms) == 1
+    lo, hi = norms.pop()
+    chi1 = pds.chi1.values
+    assert lo * hi == pytest.approx(1.0)
+    assert hi == pytest.approx(max(np.nanmax(chi1), 1.0 / np.nanmin(chi1)))
+    cells = [(x, a) for x in ("hard_tanh", "linear_floor") for a in range(3)]
+    for ax, (act, a) in zip(panels, cells, strict=True):
+        want = pds.chi1.sel(activation=act).isel(a=a).values.T
+        got = np.asarray(ax.collections[0].get_array()).reshape(want.shape)
+        np.testing.assert_array_equal(got, want)
+
+
+def test_phase_diagrams_chosen_slice_and_limits(pds):
+    fig = sp.phase_diagrams(pds, "phase", sel={"a": 0.3, "activation": "linear_floor"})
+    (ax,) = [ax for ax in fig.axes if ax.get_visible()]
+    assert ax.get_title() == "linear_floor, a=0.3"
+    codes = pds.phase.sel(activation="linear_floor").isel(a=1).values
+    names = [sigprop.Phase(c).name for c in sorted({int(c) for c in codes.ravel()})]
+    assert _legend_texts(ax) == [*names, "EOC"]
+    # phase as categories on a grid: one legend of every category present in any panel
+    fig = sp.phase_diagrams(pds, "phase")
+    legends = [ax.get_legend() for ax in fig.axes if ax.get_legend() is not None]
+    assert len(legends) == 1
+    present = sorted({int(c) for c in pds.phase.values.ravel()})
+    assert [t.get_text() for t in legends[0].get_texts()][:-1] == [
+        sigprop.Phase(c).name for c in present
+    ]
+    with pytest.raises(ValueError, match=r"a=0.7 is not in the Dataset \(a: 0.1, 0.3, 0.5\)"):
+        sp.phase_diagrams(pds, sel={"a": 0.7})
+    with pytest.raises(ValueError, match=r"6 panels .* choose a slice"):
+        sp.phase_diagrams(pds, max_panels=4)
+    with pytest.raises(ValueError, match="cannot select 'sigma_w'"):
+        sp.phase_diagrams(pds, sel={"sigma_w": 1.0})
+
+
+def test_phase_diagram_sel_matches_nearest_coordinate(pds):
+    fig = sp.phase_diagram(pds, activation="hard_tanh", sel={"a": 0.3})
+    assert fig.axes[0].get_title() == "hard_tanh, a=0.3"
+    want = pds.chi1.sel(activation="hard_tanh").isel(a=1).values.T
+    np.testing.assert_array_equal(np.asarray(_mesh(fig).get_array()).reshape(want.shape), want)
+
+
+def test_eoc_curves_one_curve_per_parameter_value():
+    e = ss.eoc_curve("hard_tanh", SB, params={"a": [0.5, 2.0]})
+    ax = sp.eoc_curves(e).axes[0]
+    assert _legend_texts(ax) == ["hard_tanh, a=0.5", "hard_tanh, a=2"]
+    for line, a in zip(ax.get_lines(), (0.5, 2.0), strict=True):
+        np.testing.assert_allclose(
+            line.get_ydata(),
+            ss.eoc_curve(sigprop.activation("hard_tanh", a=a), SB).sigma_w[0, :, 0],
+        )
+    ax = sp.eoc_curves(e, sel={"a": 2}).axes[0]
+    assert _legend_texts(ax) == ["hard_tanh, a=2"]
