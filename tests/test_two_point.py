@@ -253,3 +253,36 @@ def test_expansions_survive_clear_cache():
     assert sp.bivariate_expectation("tanh", q, q, lo) == first
     ref = _direct("tanh", q, q, hi, 0)[0]
     assert sp.bivariate_expectation("tanh", q, q, hi) == pytest.approx(ref, abs=5e-12)
+
+
+@pytest.mark.parametrize("act", ["tanh", "sigmoid", "gelu", "linear_region_tanh", "softsign"])
+def test_diagonal_series_next_to_one(act):
+    # On the diagonal (q1 = q2) next to c = 1 the truncation bounds of the series fail
+    # for slowly decaying coefficients; the tail is then pinned by the derivative
+    # anchors (hermite_series.hpp, diagonal_series) or handed to the quadrature.
+    q = np.repeat([1e-2, 1.0, 6.0, 30.0, 1e3], 7)
+    c = 1.0 - np.tile([3e-2, 1e-2, 4e-3, 1e-3, 1e-5, 1e-8, 1e-11], 5)
+    for derivative in (0, 1):
+        got = sp.bivariate_expectation(act, q, q, c, derivative=derivative, n_threads=1)
+        ref = _direct(act, q, q, c, derivative)
+        err = _rel_err(got, ref, _scale(act, q, q, derivative))
+        worst = int(np.argmax(err))
+        assert err[worst] <= TOL, (q[worst], c[worst], got[worst], ref[worst])
+
+
+def test_chi_c_next_to_the_eoc():
+    # The EOC-adjacent cells of the benchmark grid (tanh, c* > 0.98), where chi_c
+    # comes from the diagonal series' first-order bounds: stated to 1e-10 of
+    # sigma_w^2 E[phi'^2], held to the quadrature.
+    sw = np.array([2.1, 2.2, 2.2, 2.3, 2.3, 2.4])
+    sb = np.array([1.487, 1.641, 1.692, 1.846, 1.897, 2.0])
+    fp = sp.fixed_point("tanh", sw, sb)
+    assert np.all(fp.status_name == "converged") and np.all(fp.c_star > 0.98)
+    q, c = fp.q_star, fp.c_star
+    ref = sw * sw * _direct("tanh", q, q, c, 1)
+    scale = sw * sw * sp.gaussian_moments("tanh", q).dphi_sq
+    assert np.max(np.abs(fp.chi_c - ref) / scale) <= 1e-10
+    # c* solves f(c*) = c* to the accuracy of f (engine and quadrature: ~1e-13); its
+    # own error is that over 1 - chi_c.
+    f = (sb * sb + sw * sw * _direct("tanh", q, q, c, 0)) / q
+    assert np.max(np.abs(f - c)) <= 2e-13

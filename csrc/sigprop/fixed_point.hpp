@@ -242,6 +242,10 @@ inline FixedPoint fixed_point(const Activation& act, double sw2, double sb2, dou
 
 namespace detail {
 
+// Accuracy of chi_c = f'(c*) from the diagonal series, relative to sw2 E[phi'^2]
+// where the series alone falls short next to c = 1 (see diagonal_series).
+inline constexpr double slope_rtol = 1e-10;
+
 // f(c) and f'(c) of the correlation map at common variance q: from the Mehler
 // series of the Hermite table where its truncation bound allows, else by the
 // bivariate quadrature (cmap, cmap_slope).
@@ -252,18 +256,41 @@ class CorrelationMap {
     if (series_) hs_.set(canonical(a), q, true);
   }
 
-  // Returns false when the quadrature had to be used.
-  bool operator()(double c, double& f, double& df) {
+  // f(c) and f'(c); returns false when the quadrature had to be used for f. Where
+  // f comes from the series but f' does not reach its tolerance there, f' is the
+  // midpoint of the diagonal series' bounds (good to ~1e-11: enough for Newton's
+  // steps) and *df_exact is set false; slope() then gives the exact value.
+  bool operator()(double c, double& f, double& df, bool* df_exact = nullptr) {
     double e, de;
-    if (series_ && hermite_bivariate(hs_, hs_, 0, c, series_rtol, e) &&
-        hermite_bivariate(hs_, hs_, 1, c, series_rtol, de)) {
+    if (df_exact) *df_exact = true;
+    if (series_ && hermite_bivariate(hs_, hs_, 0, c, series_rtol, e)) {
       f = (sb2_ + sw2_ * e) / q_;
-      df = sw2_ * de;
+      if (hermite_bivariate(hs_, hs_, 1, c, series_rtol, de)) {
+        df = sw2_ * de;
+        return true;
+      }
+      if (df_exact && diagonal_series(hs_, 1, c, special::inf, de)) {
+        df = sw2_ * de;
+        *df_exact = false;
+        return true;
+      }
+      df = cmap_slope(a_, c, q_, sw2_);
       return true;
     }
     f = cmap(a_, c, q_, sw2_, sb2_);
     df = cmap_slope(a_, c, q_, sw2_);
     return false;
+  }
+
+  // f'(c) = chi_c: the series where it reaches its tolerance; else, next to c = 1,
+  // the diagonal series where its bounds are within slope_rtol of sw2 E[phi'^2]
+  // (tanh next to the Edge of Chaos: ~1e-11); else the quadrature (milliseconds).
+  double slope(double c) {
+    double de;
+    if (series_ && (hermite_bivariate(hs_, hs_, 1, c, series_rtol, de) ||
+                    diagonal_series(hs_, 1, c, slope_rtol * hs_.dphi_sq, de)))
+      return sw2_ * de;
+    return cmap_slope(a_, c, q_, sw2_);
   }
 
  private:
@@ -282,7 +309,8 @@ inline double quadratic_model_step(const Activation& a, CorrelationMap& fmap, do
   const double g = 1.0 - 2.0 * (chi1_value - 1.0) / f2;
   if (std::isfinite(f2) && f2 > 0.0 && g > c && g < 1.0) {
     double fg, dfg;
-    fmap(g, fg, dfg);
+    bool exact;
+    fmap(g, fg, dfg, &exact);  // the slope only steers the step
     const double hg = fg - g;
     if (dfg < 1.0) return hg > 0.0 ? g : g + hg / (1.0 - dfg);
   }
@@ -316,13 +344,14 @@ inline CorrelationFixedPoint correlation_fixed_point(const Activation& a, double
   double c = 0.0;
   for (int it = 0; it < 200; ++it) {
     double f, df;
-    const bool fast = fmap(c, f, df);
+    bool df_exact;
+    const bool fast = fmap(c, f, df, &df_exact);
     const double hc = f - c;
     if (hc <= 0.0 || df >= 1.0) {
       // At (or numerically past) the root.
       out.c = c;
-      out.chi_c = df;
-      out.ok = hc <= 1e-14 && df < 1.0;
+      out.chi_c = df_exact ? df : fmap.slope(c);
+      out.ok = hc <= 1e-14 && out.chi_c < 1.0;
       return out;
     }
     if (!fast && !jumped) {
@@ -341,8 +370,7 @@ inline CorrelationFixedPoint correlation_fixed_point(const Activation& a, double
     const double cn = c + hc / (1.0 - df);
     if (!(cn > c) || cn >= 1.0 || cn - c <= 1e-16) {
       out.c = std::fmin(cn, c + hc);
-      double f_end;
-      fmap(out.c, f_end, out.chi_c);
+      out.chi_c = fmap.slope(out.c);
       out.ok = out.chi_c < 1.0;
       return out;
     }

@@ -52,6 +52,14 @@ struct HermiteAt {
   bool full = false;  // every order evaluated and U0, U1, R0, R1 set
   double small0 = 0.0, small1 = 0.0;
   double R0 = 0.0, R1 = 0.0;
+  // The derivative anchors of the diagonal series (see diagonal_tail): with
+  // W1 = sum_{j<n} j a_j^2 and W2 = sum_{j<n} j (j - 1) a_j^2 over the stored orders,
+  //   T1 = q E[phi'^2] - W1 = sum_{j>=n} j a_j^2,
+  //   T2 = q^2 E[phi''^2] - W2 = sum_{j>=n} j (j - 1) a_j^2 (inf where phi' jumps),
+  // floored at zero; set by complete().
+  double d2phi_sq = special::nan;
+  double T1 = special::nan, T2 = special::nan;
+  Activation act{Kind::linear, 0.0, 0.0};
   HermiteTable::Point point;  // point.n == 0: the rule computed every order
   // Keeps the table that `point` reads alive (caches may drop it: clear_cache, LRU).
   std::shared_ptr<const HermiteTable> table;
@@ -63,19 +71,20 @@ struct HermiteAt {
 
   // From the table or, where its segment is marked and allow_rule is set, by the
   // rule (~1 ms). False (and n = 0) when neither applies.
-  bool set(const Activation& act, double q_, bool allow_rule) {
+  bool set(const Activation& act_, double q_, bool allow_rule) {
     q = q_;
+    act = act_;
     n = done = 0;
     full = false;
     if (!(q > 0.0) || !std::isfinite(q)) return false;
-    const Moments m = moments(act, q, false);
+    const Moments m = moments(act_, q, false);
     phi_sq = m.phi_sq;
     dphi_sq = m.dphi_sq;
     if (!std::isfinite(phi_sq) || !std::isfinite(dphi_sq)) return false;
     if (int(a.size()) < N + 1) {
       for (auto* v : {&a, &P0, &P1, &U0, &U1}) v->resize(N + 1);
     }
-    table = detail::HermiteTableCache::fetch_shared(act);
+    table = detail::HermiteTableCache::fetch_shared(act_);
     point = table->locate(q);
     if (point.n > 0) {
       n = std::max(point.n, 2);
@@ -85,7 +94,7 @@ struct HermiteAt {
       return true;
     }
     if (!allow_rule ||
-        !detail::hermite_coefficients_rule(act, q, N, detail::hermite_rule_width(N), phi_sq,
+        !detail::hermite_coefficients_rule(act_, q, N, detail::hermite_rule_width(N), phi_sq,
                                            a.data()))
       return false;
     n = N + 1;
@@ -119,6 +128,15 @@ struct HermiteAt {
     }
     R0 = std::fmax(phi_sq - s0, 4e-15 * phi_sq);
     R1 = std::fmax(dphi_sq - s1, 4e-15 * dphi_sq);
+    double w1 = 0.0, w2 = 0.0;
+    for (int j = n - 1; j >= 1; --j) {
+      const double t = a[j] * a[j];
+      w1 += double(j) * t;
+      w2 += double(j) * double(j - 1) * t;
+    }
+    d2phi_sq = moments(act, q, true).d2phi_sq;
+    T1 = std::fmax(q * dphi_sq - w1, 0.0);
+    T2 = std::isfinite(d2phi_sq) ? std::fmax(q * q * d2phi_sq - w2, 0.0) : special::inf;
     full = true;
   }
 
@@ -199,6 +217,55 @@ inline double mehler_sum(const HermiteAt& x, const HermiteAt& y, int d, double c
   return s;
 }
 
+// The diagonal series (x = y: one variance q) next to c = 1, where the weights
+// w_m = f_m^2 are >= 0 and the truncation bounds above fail for slowly decaying
+// coefficients. Every stored order m < s is summed; the tail
+//   t(c) = sum_{m>=s} w_m c^m = c^s sum_{j>=0} w_{s+j} c^j
+// is pinned by three anchors known from the one-point moments,
+//   J0 = sum w_{s+j},  J1 = sum j w_{s+j},  J2 = sum j (j - 1) w_{s+j},
+// obtained from the tails T0 = E[f^2] - sum_{m<s} w_m, T1 = f'(1) - sum_{m<s} m w_m,
+// T2 = f''(1) - sum_{m<s} m (m - 1) w_m (Price's theorem: f'(1) = q E[f'^2],
+// f''(1) = q^2 E[f''^2]) as J1 = T1 - s T0, J2 = T2 - 2 s T1 + s (s + 1) T0, and
+// 1 - j e <= c^j <= 1 - j e + j (j - 1) e^2 / 2 (e = 1 - c):
+//   c^s max(0, J0 - e J1) <= t(c) <= c^s min(J0, J0 - e J1 + e^2 J2 / 2).
+// The midpoint is returned when half the width of that interval, plus what the
+// rounding of the anchors (E[f^2], f'(1), f''(1) to ~1e-14) moves it, is below tol.
+// For f = phi' the anchors are E[phi'^2] and f'(1) = q E[phi''^2]; with no third
+// anchor (the third derivative's moment) only the first-order bound applies. The
+// bound is sharp for analytic phi (tanh next to the Edge of Chaos: ~1e-15 of the
+// scale for phi, ~1e-12 for phi'); for kinked phi the coefficients decay
+// algebraically and it rarely applies.
+inline bool diagonal_series(HermiteAt& x, int d, double c, double tol, double& out) {
+  if (!(c > 0.0 && c < 1.0)) return false;
+  x.complete();
+  const int s = x.n - d;  // orders 0..s-1 stored
+  if (s < 2) return false;
+  const double e = 1.0 - c, sd = double(s);
+  const double f_sq = d == 0 ? x.phi_sq : x.dphi_sq;
+  const double A1 = d == 0 ? x.q * x.dphi_sq : x.q * x.d2phi_sq;  // f'(1)
+  const double A2 = d == 0 ? x.q * x.q * x.d2phi_sq : special::inf;
+  const double T0 = d == 0 ? x.R0 : x.R1;
+  const double T1 = d == 0 ? x.T1 : x.T2 / x.q;
+  if (!std::isfinite(T1)) return false;
+  const double J0 = T0;
+  const double J1 = std::fmax(0.0, T1 - sd * T0);
+  const double J2 = d == 0 && std::isfinite(x.T2)
+                        ? std::fmax(0.0, x.T2 - 2.0 * sd * T1 + sd * (sd + 1.0) * T0)
+                        : special::inf;
+  const double cs = std::pow(c, sd);
+  const double lo = cs * std::fmax(0.0, J0 - e * J1);
+  double hi = cs * J0;
+  if (std::isfinite(J2)) hi = std::fmin(hi, cs * (J0 - e * J1 + 0.5 * e * e * J2));
+  if (hi < lo) hi = lo;  // rounding of the anchors
+  // Rounding: T0 to 4e-15 E[f^2] (its floor), f'(1) and f''(1) to ~1e-14.
+  const double d0 = 4e-15 * f_sq, d1 = 1e-14 * A1, d2 = 1e-14 * A2;
+  double slack = d0 + cs * e * (sd * d0 + d1);
+  if (std::isfinite(J2)) slack += cs * 0.5 * e * e * (sd * (sd + 1.0) * d0 + 2.0 * sd * d1 + d2);
+  if (!(0.5 * (hi - lo) + slack <= tol)) return false;
+  out = mehler_sum(x, x, d, c, s - 1) + 0.5 * (lo + hi);
+  return true;
+}
+
 }  // namespace detail
 
 // E[f(u) f(v)] (f = phi for d = 0, phi' for d = 1) by the truncated Mehler series
@@ -217,7 +284,9 @@ inline double mehler_sum(const HermiteAt& x, const HermiteAt& y, int d, double c
 //  2. suffix form, after every order is evaluated: the orders up to n_max, whose
 //     squared masses are summed from the top (no cancellation, mass_above), and
 //     those beyond, whose masses are below R:
-//     sqrt(M_k(x) M_k(y)) |c|^(k+1) + sqrt(R(x) R(y)) |c|^(n_max+1).
+//     sqrt(M_k(x) M_k(y)) |c|^(k+1) + sqrt(R(x) R(y)) |c|^(n_max+1);
+//  3. on the diagonal (q1 = q2) for 0 < c < 1, every stored order and the tail
+//     pinned by the derivative anchors (diagonal_series).
 // A complete expansion (complete()) is never modified here, so that threads can
 // share it.
 inline bool hermite_bivariate(HermiteAt& x, HermiteAt& y, int d, double c, double rtol,
@@ -229,9 +298,10 @@ inline bool hermite_bivariate(HermiteAt& x, HermiteAt& y, int d, double c, doubl
   const double scale =
       d == 0 ? std::sqrt(x.phi_sq * y.phi_sq) : std::sqrt(x.dphi_sq * y.dphi_sq);
   const double tol = rtol * scale;
-  // 1. Prefix bound, block by block; 2. suffix bound.
+  // 1. Prefix bound, block by block; 2. suffix bound; 3. diagonal anchors.
   int k = detail::prefix_truncation(x, y, d, ac, len, tol);
   if (k < 0) k = detail::suffix_truncation(x, y, d, ac, len, tol);
+  if (k < 0 && (&x == &y || x.q == y.q)) return detail::diagonal_series(x, d, c, tol, out);
   if (k < 0) return false;
   out = detail::mehler_sum(x, y, d, c, k);
   return true;
