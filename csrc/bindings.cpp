@@ -402,8 +402,10 @@ PYBIND11_MODULE(_core, m) {
   m.def(
       "fixed_points",
       [](int kind, double p0, double p1, const darray& sw, const darray& sb, py::object q0_obj,
-         bool with_correlation, int n_threads, const py::object& progress) {
+         bool with_correlation, int n_threads, const py::object& progress, double keep_prob) {
         const KernelArgs k = kernel_args(kind, p0, p1, n_threads);
+        if (!(keep_prob > 0.0 && keep_prob <= 1.0))
+          throw py::value_error("keep_prob must be in (0, 1], got " + std::to_string(keep_prob));
         darray q0;
         const bool has_q0 = !q0_obj.is_none();
         if (has_q0) q0 = q0_obj.cast<darray>();
@@ -418,7 +420,7 @@ PYBIND11_MODULE(_core, m) {
         run_blocks(n, progress, [&](idx_t b, idx_t len, const Deadline* stop) {
           return sigprop::grid::fixed_points(k.act, swp + b, sbp + b, q0p ? q0p + b : nullptr,
                                              len, with_correlation, from_cell(o, b), k.n_threads,
-                                             stop);
+                                             stop, keep_prob);
         });
         py::dict r;
         r["q_star"] = q.array;
@@ -435,7 +437,7 @@ PYBIND11_MODULE(_core, m) {
       },
       py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("sigma_w"), py::arg("sigma_b"),
       py::arg("q0"), py::arg("with_correlation"), py::arg("n_threads"),
-      py::arg("progress") = py::none());
+      py::arg("progress") = py::none(), py::arg("keep_prob") = 1.0);
 
   m.def(
       "eoc",

@@ -329,11 +329,19 @@ struct CorrelationFixedPoint {
   bool ok = false;
 };
 
+//
+// With dropout (keep probability rho < 1, masks independent across inputs:
+// Schoenholz, Gilmer, Ganguli & Sohl-Dickstein 2017, "Deep information
+// propagation", section 5) q is the fixed point of sb2 + (sw2 / rho) E[phi^2],
+// while the off-diagonal map keeps sw2, so f(1) = 1 - (1/rho - 1) sw2 E[phi^2] / q
+// < 1: c = 1 is no longer fixed and the unique root of the convex f(c) - c on
+// [0, 1) is found by the same monotone Newton iteration, in either phase.
 inline CorrelationFixedPoint correlation_fixed_point(const Activation& a, double q, double sw2,
-                                                     double sb2, double chi1_value) {
+                                                     double sb2, double chi1_value,
+                                                     bool dropout = false) {
   CorrelationFixedPoint out;
   if (!(q > 0.0) || !std::isfinite(q)) return out;
-  if (chi1_value <= 1.0) {
+  if (chi1_value <= 1.0 && !dropout) {
     out.c = 1.0;
     out.chi_c = chi1_value;
     out.ok = true;
@@ -354,7 +362,7 @@ inline CorrelationFixedPoint correlation_fixed_point(const Activation& a, double
       out.ok = hc <= 1e-14 && out.chi_c < 1.0;
       return out;
     }
-    if (!fast && !jumped) {
+    if (!fast && !jumped && !dropout) {
       // The root lies next to c = 1, where each evaluation is a quadrature: jump
       // to the root of the quadratic model f(1 - e) = 1 - chi1 e + f''(1) e^2 / 2,
       // f''(1) = sw2 q E[phi''^2] (Price), when phi'' is square integrable. On
@@ -400,15 +408,22 @@ inline double depth_scale(double rate) {
   return special::nan;
 }
 
+// keep_prob < 1: dropout on the post-activations with that keep probability (see
+// correlation_fixed_point): q*, chi1 = (sw2 / rho) E[phi'^2] (the growth of the
+// squared gradient) and the slope are those of sw2 / rho; c*, chi_c of the
+// off-diagonal map with sw2.
 inline FixedPointInfo analyse(const Activation& act, double sw2, double sb2, double q0 = -1.0,
-                              bool with_correlation = true) {
+                              bool with_correlation = true, double keep_prob = 1.0) {
   const Activation a = canonical(act);
   FixedPointInfo r;
+  const bool dropout = keep_prob < 1.0;
+  const double sw2_off = sw2;
+  if (dropout) sw2 /= keep_prob;
   const FixedPoint fp = fixed_point(a, sw2, sb2, q0);
   r.q = fp.q;
   r.status = fp.status;
   r.iterations = fp.iterations;
-  if (fp.status == Status::marginal && is_homogeneous(a)) {
+  if (fp.status == Status::marginal && is_homogeneous(a) && !dropout) {
     // Every q is fixed; chi1 and the slope do not depend on q.
     const Moments m = moments(a, 1.0);
     r.chi1 = sw2 * m.dphi_sq;
@@ -427,7 +442,8 @@ inline FixedPointInfo analyse(const Activation& act, double sw2, double sb2, dou
   r.xi_q = depth_scale(r.slope);
   r.beta_q = 2.0 / (sw2 * fp.q * m.d2phi_sq);
   if (with_correlation) {
-    const CorrelationFixedPoint cf = correlation_fixed_point(a, fp.q, sw2, sb2, r.chi1);
+    const CorrelationFixedPoint cf =
+        correlation_fixed_point(a, fp.q, sw2_off, sb2, r.chi1, dropout);
     if (cf.ok) {
       r.c_star = cf.c;
       r.chi_c = cf.chi_c;

@@ -162,10 +162,11 @@ struct FixedPointArrays {
 inline idx_t fixed_points(const Activation& a, const double* sw, const double* sb,
                           const double* q0, idx_t n, bool with_correlation,
                           const FixedPointArrays& o, int n_threads,
-                          const Deadline* stop = nullptr) {
+                          const Deadline* stop = nullptr, double keep_prob = 1.0) {
   return parallel_for(n, n_threads, [&](idx_t i) {
     const double start = q0 ? q0[i] : -1.0;
-    const FixedPointInfo r = analyse(a, sw[i] * sw[i], sb[i] * sb[i], start, with_correlation);
+    const FixedPointInfo r =
+        analyse(a, sw[i] * sw[i], sb[i] * sb[i], start, with_correlation, keep_prob);
     o.q[i] = r.q;
     o.status[i] = static_cast<std::int32_t>(r.status);
     o.iterations[i] = r.iterations;

@@ -158,6 +158,7 @@ def fixed_points(
     with_correlation: bool,
     n_threads: int,
     progress: _Progress = None,
+    keep_prob: float = 1.0,
 ) -> _FixedPoints: ...
 def eoc(
     kind: int, p0: float, p1: float, sigma_b: ArrayLike, n_threads: int, progress: _Progress = None

@@ -226,3 +226,11 @@ def real_param(key: str, pname: str, v: Any) -> float:
     if not math.isfinite(v):
         raise ValueError(f"parameter {pname} of {key} must be finite, got {v!r}")
     return v
+
+
+def keep_probability(value: Any, name: str = "keep_prob") -> float:
+    """A dropout keep probability: a real number in (0, 1]."""
+    p = real_scalar(value, name)
+    if not 0.0 < p <= 1.0:
+        raise ValueError(f"{name} must be in (0, 1], got {short(value)}")
+    return p

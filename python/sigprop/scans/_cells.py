@@ -97,6 +97,7 @@ def compute_cells(
     with_correlation: bool,
     n_threads: int | None,
     progress=None,
+    keep_prob: float = 1.0,
 ) -> dict[str, np.ndarray]:
     """All variables at the flat cells (sigma_b[i], sigma_w[i]): one core call.
 
@@ -112,6 +113,7 @@ def compute_cells(
         bool(with_correlation),
         resolve_n_threads(n_threads),
         progress,
+        float(keep_prob),
     )
     out = {k: canonical_nan(np.asarray(v)) for k, v in res.items()}
     for name, dt in INT_VARS.items():
@@ -130,10 +132,11 @@ def compute_block(
     with_correlation: bool,
     n_threads: int | None,
     progress=None,
+    keep_prob: float = 1.0,
 ) -> dict[str, np.ndarray]:
     """All variables on the (len(sigma_b), len(sigma_w)) tile: one core call."""
     sb2, sw2 = np.meshgrid(sigma_b, sigma_w, indexing="ij")
-    res = compute_cells(kind, p0, p1, sb2, sw2, with_correlation, n_threads, progress)
+    res = compute_cells(kind, p0, p1, sb2, sw2, with_correlation, n_threads, progress, keep_prob)
     return {k: v.reshape(sb2.shape) for k, v in res.items()}
 
 
@@ -187,7 +190,10 @@ def dataset_coords(labels, pcoords, sigma_b, sigma_w) -> dict[str, Any]:
         "activation": ("activation", np.array(labels, dtype=object), _COORD_ATTRS["activation"])
     }
     for p, v in pcoords.items():
-        coords[p] = (p, v, {"long_name": f"activation parameter {p}"})
+        if p == "keep_prob":
+            coords[p] = (p, v, {"long_name": "dropout keep probability rho", "units": "1"})
+        else:
+            coords[p] = (p, v, {"long_name": f"activation parameter {p}"})
     coords["sigma_b"] = ("sigma_b", sigma_b, _COORD_ATTRS["sigma_b"])
     coords["sigma_w"] = ("sigma_w", sigma_w, _COORD_ATTRS["sigma_w"])
     return coords
@@ -245,5 +251,6 @@ def iter_chunks(
                 with_correlation,
                 n_threads,
                 bar.callback,
+                combo.keep_prob,
             )
             yield combo.index, sb_sl, sw_sl, block

@@ -18,13 +18,15 @@ from ._cells import (
 # ----------------------------------------------------------------------------- dask
 
 
-def _dask_block(sb, sw, *, act, with_correlation, n_threads, names):
+def _dask_block(sb, sw, *, act, with_correlation, n_threads, names, keep_prob=1.0):
     """Dask block function: (nvars, len(sb), len(sw)) stack of float64.
 
     The activation travels pickled (a user-defined one by its definition) and
     resolves to the core's (kind, p0, p1) in the worker's process."""
     p0, p1 = act.core_params
-    block = compute_block(act.kind, p0, p1, sb.ravel(), sw.ravel(), with_correlation, n_threads)
+    block = compute_block(
+        act.kind, p0, p1, sb.ravel(), sw.ravel(), with_correlation, n_threads, None, keep_prob
+    )
     return np.stack([block[n].astype(np.float64) for n in names])
 
 
@@ -52,6 +54,7 @@ def scan_dask(labels, pcoords, combos, sb, sw, with_correlation, n_threads, chun
             dsb,
             dsw,
             act=combo.act,
+            keep_prob=combo.keep_prob,
             with_correlation=bool(with_correlation),
             n_threads=n_threads,
             names=tuple(names),
@@ -59,7 +62,7 @@ def scan_dask(labels, pcoords, combos, sb, sw, with_correlation, n_threads, chun
             chunks=((len(names),), dsb.chunks[0], dsw.chunks[1]),
             dtype=np.float64,
             meta=np.empty((0, 0, 0), dtype=np.float64),
-            name=f"sigprop-scan-{combo.act!s}",
+            name=f"sigprop-scan-{combo.act!s}-{combo.keep_prob!r}",
         )
     lead_shape = (len(labels), *(v.size for v in pcoords.values()))
 

@@ -306,6 +306,7 @@ def scan_stream(
                                     with_correlation,
                                     n_threads,
                                     bar.callback,
+                                    combo.keep_prob,
                                 )
                                 with _DeferSignals():
                                     w.write(*key, cells, missing)
@@ -319,6 +320,7 @@ def scan_stream(
                             with_correlation,
                             n_threads,
                             bar.callback,
+                            combo.keep_prob,
                         )
                         with _DeferSignals():
                             w.write(*key, block)

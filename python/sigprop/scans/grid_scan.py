@@ -50,6 +50,7 @@ def scan(
     sigma_w: ArrayLike | None = None,
     sigma_b: ArrayLike | None = None,
     params: Mapping[str, Sequence[float]] | None = None,
+    keep_prob: ArrayLike | None = None,
     correlation: bool = True,
     n_threads: int | None = None,
     chunk_cells: int = 1 << 18,
@@ -80,6 +81,11 @@ def scan(
         Activation parameters to scan as further dimensions, e.g.
         ``{"a": [0.5, 1, 2]}`` for ``hard_tanh``; every activation must accept
         every parameter, and must then be given by name.
+    keep_prob : array_like, optional
+        Dropout keep probabilities rho in (0, 1] to scan as a ``keep_prob``
+        dimension after the parameters (see :func:`sigprop.fixed_point`: the
+        variance map takes sigma_w^2 / rho, the correlation map sigma_w^2, so
+        c* < 1 and xi_c is finite for rho < 1; Schoenholz et al. 2017).
     correlation : bool
         Also compute c*, chi_c and xi_c (costs bivariate expectations in the
         chaotic phase); without it those variables are left out.
@@ -121,7 +127,7 @@ def scan(
     Returns
     -------
     xarray.Dataset
-        Dimensions ``(activation, *params, sigma_b, sigma_w)``; float variables
+        Dimensions ``(activation, *params, [keep_prob,] sigma_b, sigma_w)``; float variables
         q_star, chi1, slope (V'(q*)), c_star, chi_c, xi_q, xi_c, beta_q; int
         variables status (:class:`sigprop.Status`), phase
         (:class:`sigprop.Phase`; CF ``flag_values``/``flag_meanings``) and iterations.
@@ -173,7 +179,7 @@ def scan(
         raise ValueError(f"chunk_cells must be >= 1, got {chunk_cells!r}")
     if n_threads is not None:
         resolve_n_threads(n_threads)  # validate early
-    labels, pcoords, combos = activation_combos(activations, params)
+    labels, pcoords, combos = activation_combos(activations, params, keep_prob)
     if out is not None and chunks is not None:
         raise ValueError("give either out or chunks, not both")
     for flag, val in (("overwrite", overwrite), ("resume", resume)):

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._validation import sigma
+from .._validation import as_float_array, keep_probability, sigma
 from ..theory.activations import Activation, activation, is_builtin_name
 
 __all__ = ["activation_from_label", "activation_label"]
@@ -22,6 +22,7 @@ class Combo:
 
     index: tuple[int, ...]
     act: Activation
+    keep_prob: float = 1.0
 
 
 def activation_list(activations) -> list[str | Activation]:
@@ -45,18 +46,32 @@ def grid_axis(values, name: str) -> np.ndarray:
     return np.ascontiguousarray(arr, dtype=np.float64)
 
 
-def activation_combos(activations, params) -> tuple[list[str], dict[str, np.ndarray], list[Combo]]:
-    """Labels, parameter coordinates and the activation for every combination."""
+def activation_combos(
+    activations, params, keep_prob=None
+) -> tuple[list[str], dict[str, np.ndarray], list[Combo]]:
+    """Labels, parameter coordinates and the activation for every combination.
+
+    With ``keep_prob`` (dropout keep probabilities) a last ``keep_prob`` dimension
+    follows the activation parameters."""
     acts = activation_list(activations)
     params = dict(params or {})
     pcoords: dict[str, np.ndarray] = {}
     for pname, vals in params.items():
-        if not isinstance(pname, str) or pname in ("activation", "sigma_b", "sigma_w"):
+        if not isinstance(pname, str) or pname in ("activation", "sigma_b", "sigma_w", "keep_prob"):
             raise ValueError(f"params keys must be parameter names, got {pname!r}")
         arr = np.atleast_1d(np.asarray(vals, dtype=np.float64))
         if arr.ndim != 1 or arr.size == 0:
             raise ValueError(f"params[{pname!r}] must be a non-empty 1-d sequence, got {vals!r}")
         pcoords[pname] = arr
+    if keep_prob is not None:
+        rho = np.atleast_1d(as_float_array(keep_prob, "keep_prob"))
+        if rho.ndim != 1 or rho.size == 0:
+            raise ValueError(
+                f"keep_prob must be a non-empty scalar or 1-d array, got {keep_prob!r}"
+            )
+        for v in rho:
+            keep_probability(float(v))
+        pcoords["keep_prob"] = np.ascontiguousarray(rho, dtype=np.float64)
     labels: list[str] = []
     combos: list[Combo] = []
     for i, a in enumerate(acts):
@@ -76,7 +91,8 @@ def activation_combos(activations, params) -> tuple[list[str], dict[str, np.ndar
             labels.append(activation_label(base) if is_builtin_name(base.name) else str(base))
         for idx in itertools.product(*(range(v.size) for v in pcoords.values())):
             kw = {p: float(pcoords[p][j]) for p, j in zip(pcoords, idx, strict=True)}
-            combos.append(Combo((i, *idx), activation(a, **kw) if params else base))
+            rho = kw.pop("keep_prob", 1.0)
+            combos.append(Combo((i, *idx), activation(a, **kw) if params else base, rho))
     if len(set(labels)) != len(labels):
         raise ValueError(f"activations must be distinct, got {labels}")
     return labels, pcoords, combos

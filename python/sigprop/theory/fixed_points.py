@@ -14,6 +14,7 @@ from .. import _core
 from .._tables import tabular
 from .._validation import (
     broadcast_flat,
+    keep_probability,
     resolve_n_threads,
     scalar_or_array,
     sigma,
@@ -49,6 +50,9 @@ class FixedPointResult:
         EOC for smooth phi; 0 where phi' jumps (relu-like: faster, O(1/l^2))
     iterations : map evaluations used
     sigma_w, sigma_b : the arguments, broadcast to the shape of the result
+    keep_prob : the dropout keep probability rho (1: no dropout)
+    trainable_depth : 6 xi_c, the depth up to which Schoenholz et al. (2017) found
+        networks trainable (inf on the edge of chaos without dropout)
 
     ``to_dataset()`` / ``to_dataframe()`` give one row per (sigma_w, sigma_b) cell with
     ``status`` and ``phase`` as names (:class:`sigprop.Status`, :class:`sigprop.Phase`).
@@ -66,6 +70,14 @@ class FixedPointResult:
     iterations: np.ndarray
     sigma_w: np.ndarray
     sigma_b: np.ndarray
+    keep_prob: float = 1.0
+
+    @property
+    def trainable_depth(self):
+        """6 xi_c: the depth up to which random networks train (Schoenholz, Gilmer,
+        Ganguli & Sohl-Dickstein 2017, "Deep information propagation", section 6: the
+        trainable region is bounded by L ~ 6 xi_c)."""
+        return 6.0 * np.asarray(self.xi_c)
 
     @property
     def stable(self):
@@ -95,6 +107,7 @@ def fixed_point(
     *,
     q0=None,
     correlation: bool = True,
+    keep_prob: float = 1.0,
     n_threads: int | None = None,
 ) -> FixedPointResult:
     """Limiting variance q* of the variance map and the quantities it determines.
@@ -119,6 +132,15 @@ def fixed_point(
     correlation : bool
         Also compute c*, chi_c and xi_c (costs bivariate expectations in the
         chaotic phase).
+    keep_prob : float
+        Dropout on the post-activations, each unit kept with probability
+        ``keep_prob`` (rho) and scaled by 1/rho, the masks independent across
+        inputs (Schoenholz et al. 2017, "Deep information propagation", section 5):
+        the variance map becomes q -> sigma_b^2 + (sigma_w^2 / rho) E[phi^2] while
+        the covariance of two inputs keeps sigma_w^2, so c = 1 is no longer a
+        fixed point: c* < 1 and xi_c is finite in both phases (no true Edge of
+        Chaos for rho < 1). chi1 = (sigma_w^2 / rho) E[phi'^2] is the growth of
+        the squared gradient per layer; chi_c = sigma_w^2 E[phi'(u*) phi'(v*)].
     n_threads : int or None
 
     Returns
@@ -127,8 +149,16 @@ def fixed_point(
         ``status`` tells converged / divergent (q -> inf, e.g. relu with
         sigma_w > sqrt(2)) / marginal (every q is fixed: relu at sigma_w = sqrt(2),
         sigma_b = 0) / not_converged.
+
+    Examples
+    --------
+    >>> import sigprop
+    >>> r = sigprop.fixed_point("tanh", 1.0, 0.3, keep_prob=0.9)
+    >>> round(float(r.c_star), 4), round(float(r.xi_c), 2)
+    (0.7854, 2.38)
     """
     act = resolve(activation)
+    keep_prob = keep_probability(keep_prob)
     arrays = [sigma(sigma_w, "sigma_w"), sigma(sigma_b, "sigma_b")]
     if q0 is not None:
         q0a = variance(q0, "q0")
@@ -146,9 +176,11 @@ def fixed_point(
         flat[2] if q0 is not None else None,
         bool(correlation),
         resolve_n_threads(n_threads),
+        None,
+        keep_prob,
     )
     scalar = len(shape) == 0
     vals = {k: scalar_or_array(v.reshape(shape), scalar) for k, v in res.items()}
     for k, v in (("sigma_w", flat[0]), ("sigma_b", flat[1])):
         vals[k] = scalar_or_array(v.reshape(shape), scalar)
-    return FixedPointResult(**vals)
+    return FixedPointResult(**vals, keep_prob=keep_prob)

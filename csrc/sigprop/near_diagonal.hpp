@@ -1,0 +1,77 @@
+// Two-point expectations on the diagonal (q1 = q2 = q) next to c = 1, where the
+// Mehler series of a kinked activation converges too slowly and the nested
+// quadrature in (Z1, Z2) must resolve features of width sqrt(1 - c^2) (bivariate_mesh):
+// the difference form
+//   E[f(u) f(v)] = E[f^2] - G / 2,   G = E[(f(u) - f(v))^2],   f = phi^(d),
+// with u = a Z + b T, v = a Z - b T, a = sqrt(q (1 + c) / 2), b = sqrt(q (1 - c) / 2),
+// Z, T independent N(0, 1) (then Var u = Var v = q, Cov(u, v) = q c), and by the
+// symmetry T -> -T
+//   G = 2 int_0^inf p(t) g(t) dt,   g(t) = E_Z[(f(aZ + bt) - f(aZ - bt))^2].
+// The inner integrand has its kinks at z = (x_k -+ b t) / a, all placed in the mesh;
+// g is smooth in t >= 0 except where two kinks of f meet (t = |x_i - x_j| / (2 b)),
+// also placed. G >= 0 is an integral without cancellation, and it is needed only to
+// the absolute tolerance of the result, a small fraction of itself when c is near 1.
+// E[f^2] comes from the one-point moments (~1e-14 relative).
+#pragma once
+
+#include <cmath>
+
+#include "activation.hpp"
+#include "expectation.hpp"
+#include "moment_table.hpp"
+#include "quadrature.hpp"
+#include "special.hpp"
+
+namespace sigprop {
+
+// E[f(u) f(v)] for q1 = q2 = q > 0 (finite), 0 <= c < 1, f = phi^(d) of a canonical
+// activation, to absolute accuracy atol_rel * E[f^2]; *ok (if given) is set false
+// where a quadrature ended short of it.
+inline double diagonal_difference(const Activation& a, int d, double q, double c,
+                                  double atol_rel, bool* ok = nullptr) {
+  using namespace special;
+  const Moments m = moments(a, q, false);
+  const double f_sq = d == 0 ? m.phi_sq : m.dphi_sq;
+  if (!std::isfinite(f_sq)) return nan;
+  if (f_sq == 0.0) return 0.0;
+  const double sa = std::sqrt(0.5 * q * (1.0 + c)), sb = std::sqrt(0.5 * q * (1.0 - c));
+  auto F = [&](double x) { return d == 0 ? phi(a, x) : dphi(a, x); };
+  const double atol = atol_rel * f_sq;
+  double xs[max_kinks];
+  const int nk = kinks(a, xs);
+  // Outer mesh on t in [0, zmax]: the standard Gaussian points and the meetings of kinks.
+  quad::Mesh outer;
+  outer.lo = 0.0;
+  quad::add_gauss_mesh(outer);
+  for (int i = 0; i < nk; ++i)
+    for (int j = i + 1; j < nk; ++j) {
+      const double t = std::fabs(xs[i] - xs[j]) / (2.0 * sb);
+      if (outer.inside(t)) outer.add(t);
+    }
+  outer.finish();
+  auto g = [&](double t, double* y) {
+    const double w = 2.0 * npdf(t);
+    if (w == 0.0) {
+      y[0] = 0.0;
+      return;
+    }
+    const double s = sb * t;
+    quad::Mesh inner;
+    quad::add_gauss_mesh(inner);
+    detail::add_activation_mesh(a, s, sa, inner);
+    detail::add_activation_mesh(a, -s, sa, inner);
+    inner.finish();
+    auto h = [&](double z, double* r) {
+      const double x = sa * z, diff = F(x + s) - F(x - s);
+      r[0] = diff * diff * npdf(z);
+    };
+    double v;
+    if (!quad::integrate<1, 3>(h, inner, 1e-8, 0.1 * atol, &v) && ok) *ok = false;
+    y[0] = w * v;
+  };
+  double G;
+  if (!quad::integrate<1, 2>(g, outer, 1e-8, atol, &G) && ok) *ok = false;
+  return f_sq - 0.5 * G;
+}
+
+}  // namespace sigprop
