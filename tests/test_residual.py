@@ -238,7 +238,12 @@ def test_asymptotic_fixed_point_with_bias():
 
 @pytest.mark.parametrize(
     "act, block, alpha",
-    [("tanh", "reduced", 1.0), ("relu", "reduced", 1.0), ("relu", "full", "1/sqrt(depth)")],
+    [
+        ("tanh", "reduced", 1.0),
+        ("tanh", "full", 1.0),
+        ("relu", "reduced", 1.0),
+        ("relu", "full", "1/sqrt(depth)"),
+    ],
 )
 def test_simulation_matches_theory(act, block, alpha):
     X = np.array([[1.0, 0.0, 0.0], [0.6, 0.8, 0.0], [-0.3, 0.2, 0.9]]) * np.sqrt(3)
