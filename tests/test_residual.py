@@ -205,6 +205,18 @@ def test_tanh_exponents_match_asymptotics():
     assert e.grad_constant == pytest.approx(a.grad_constant, rel=0.005)
 
 
+def test_full_block_gradient_constant():
+    """erf, full block: a = 2 sw^2 s^2 I / sqrt(2 pi s^2 q_slope), I = int erf'^2 = 2 sqrt(2/pi)."""
+    kw = {"block": "full", "sigma_w_inner": 0.6, "sigma_b_inner": 0.3}
+    a = residual_asymptotics("erf", 1.2, 0.0, **kw)
+    i_erf = 2 * math.sqrt(2 / math.pi)
+    pred = 2 * 1.2**2 * 0.36 * i_erf / math.sqrt(2 * math.pi * 0.36 * 1.2**2)
+    assert a.grad_constant == pytest.approx(pred, rel=1e-8)
+    e = residual_exponents("erf", 1.2, 0.0, 1500, c0=0.5, **kw)
+    assert e.grad_constant == pytest.approx(a.grad_constant, rel=0.01)
+    assert e.q_exponent == pytest.approx(1.0, abs=0.01)
+
+
 def test_relu_exponents_are_exponential():
     sw = 1.0
     e = residual_exponents("relu", sw, 0.0, 1000, q0=1e-100, c0=0.0)
@@ -229,8 +241,9 @@ def test_asymptotic_fixed_point_with_bias():
     f = residual_asymptotics("tanh", sw, sb, block="full", sigma_w_inner=0.5, sigma_b_inner=2.0)
     assert f.c_star == a.c_star
     assert f.grad_constant == pytest.approx(a.grad_constant * 0.5, rel=1e-12)
-    with pytest.raises(ValueError, match="activation"):
-        residual_asymptotics("sigmoid", 1.0, 0.0)
+    for bad in ("sigmoid", "softsign", "x + 0.0 * x"):
+        with pytest.raises(ValueError, match="activation"):
+            residual_asymptotics(bad, 1.0, 0.0)
 
 
 # ---------------------------------------------------------------- finite networks

@@ -452,12 +452,12 @@ class ResidualAsymptotics:
     Attributes
     ----------
     kind : str
-        ``"saturating"`` (phi(x) -> +-1 as x -> +-inf, odd: tanh, erf(sqrt(pi) x / 2) ...)
-        or ``"relu"``.
+        ``"saturating"`` (odd, phi(x) -> +-1 as x -> +-inf fast enough that
+        int (1 - phi^2) dx is finite: tanh, erf ...) or ``"relu"``.
     q_slope : float
         q^l / l -> q_slope (saturating), NaN for relu.
     q_rate : float
-        log q^{l+1} / q^l -> q_rate: 0 (saturating), log(1 + sigma_w^2 / 2) (relu).
+        log q^{l+1} / q^l -> q_rate: 0 (saturating), log(1 + sigma_w^2 s^2 / 2) (relu).
     c_star : float
         lim c^l: the stable fixed point of g(c) = (sigma_w^2 (2/pi) arcsin c + sigma_b^2)
         / (sigma_w^2 + sigma_b^2) (saturating); 1 (relu).
@@ -503,7 +503,7 @@ def residual_asymptotics(
     """Predicted large-depth rates of q^l, c^l and the gradients for alpha = 1.
 
     Two classes of activations (others raise ValueError): odd ones saturating at
-    +-1 (tanh, softsign, ...; checked numerically), for which q^l grows
+    +-1 (tanh, erf, ...; checked numerically), for which q^l grows
     linearly, c^l converges polynomially to a fixed point c* < 1 of the
     sign-kernel map and gradients grow like exp(Theta(sqrt l)), in line with
     Yang & Schoenholz (2017) for tanh; and relu, for which q^l and the
@@ -541,9 +541,12 @@ def residual_asymptotics(
         return ResidualAsymptotics("relu", math.nan, rate, 1.0, 2.0, 2.0, A, 1.0, rate)
     xs = np.array([-60.0, -40.0, 40.0, 60.0])
     ys = np.asarray(act(xs), dtype=float)
-    if not np.allclose(ys, [-1, -1, 1, 1], atol=1e-6):
+    odd = np.array([0.3, 1.0, 2.5])
+    if not np.allclose(ys, [-1, -1, 1, 1], atol=1e-6) or not np.allclose(
+        np.asarray(act(odd)) + np.asarray(act(-odd)), 0.0, atol=1e-12
+    ):
         raise ValueError(
-            f"activation must be relu or odd and saturating at +-1 (tanh, softsign ...), got {act}"
+            f"activation must be relu or odd and saturating at +-1 (tanh, erf ...), got {act}"
         )
     from scipy.integrate import quad
     from scipy.optimize import brentq
