@@ -16,7 +16,7 @@ covariance of the pre-activations between spatial positions follows
     Sigma^{l+1}_{a,a'} = sigma_b^2 + sigma_w^2 sum_beta v_beta E[phi(u_{a+beta}) phi(u_{a'+beta})],
     u ~ N(0, Sigma^l)
 
-(Xiao et al. eq. 2.5-2.7: the fully connected covariance map, then the average
+(Xiao et al., section 2: the fully connected covariance map, then the average
 "A *" over the filter). Each diagonal entry follows the fully connected variance
 map, so q*, chi1, c* and chi_c are those of :func:`sigprop.fixed_point`. Near the
 fixed point the perturbations are spatial Fourier modes j with eigenvalues
@@ -24,7 +24,7 @@ fixed point the perturbations are spatial Fourier modes j with eigenvalues
     lambda_{q,j} = V'(q*) hat v(j),    lambda_{c,j} = chi_c hat v(j),
     hat v(j) = sum_beta v_beta exp(2 pi i j beta / n),
 
-and depth scales xi_j = -1 / ln |lambda_j| (Xiao et al. section 2.3-2.4). Since
+and depth scales xi_j = -1 / ln |lambda_j| (Xiao et al., section 2). Since
 |hat v(j)| <= hat v(0) = 1 the mode j = 0 has the fully connected depth scale and every
 other mode a shorter one, unless the profile is a delta (the delta-orthogonal
 kernel, Algorithm 2 there), for which every mode has it.
@@ -180,7 +180,7 @@ def _depth_scale(modulus: np.ndarray) -> np.ndarray:
 @tabular(index="mode")
 @dataclass(frozen=True)
 class CNNModes:
-    """Spatial Fourier modes of the linearised CNN covariance map (Xiao et al. 2018, sec. 2.4).
+    """Spatial Fourier modes of the linearised CNN covariance map (Xiao et al. 2018, section 2).
 
     Per-mode arrays have one entry per mode j (flattened in C order over the position
     grid, FFT order along each axis: j = 0, 1, ..., then the negative frequencies).
@@ -273,7 +273,7 @@ def cnn_modes(
     mode j of the perturbation, lambda_{q,j} = V'(q*) hat v(j) (variances) and
     lambda_{c,j} = chi_c hat v(j) (correlations), where hat v is the discrete Fourier
     transform of the filter's variance profile; depth scales xi = -1 / ln |lambda|
-    (Xiao et al. 2018, section 2.4).
+    (Xiao et al. 2018, section 2).
 
     Parameters
     ----------
@@ -386,7 +386,7 @@ def cnn_propagate(
     """Propagate the spatial covariance of the pre-activations through ``depth`` CNN layers.
 
     K^{l+1}_{a,a'} = sigma_b^2 + sigma_w^2 sum_beta v_beta E[phi(u_{a+beta})
-    phi(u_{a'+beta})] with u ~ N(0, K^l) (Xiao et al. 2018, eq. 2.5-2.7; periodic
+    phi(u_{a'+beta})] with u ~ N(0, K^l) (Xiao et al. 2018, section 2; periodic
     boundary). The Gaussian expectations of every pair of positions are those of
     :func:`sigprop.nngp_kernel` (exact to ~1e-10: closed forms, or Mehler series
     with a rigorous bound and quadrature next to |c| = 1), in one call per layer.
