@@ -110,6 +110,13 @@ def test_uniform_filter_mode_zero_is_fully_connected():
     np.testing.assert_allclose(delta.xi_c, delta.xi_c[0], rtol=1e-14)
 
 
+def test_honest_outputs_at_the_edge_and_when_divergent():
+    edge = cnn_modes("relu", math.sqrt(2), 0.0, 3, 6)  # chi_c = 1 up to rounding
+    assert edge.phase == "edge" and math.isinf(edge.xi_c[0]) and np.all(edge.xi_c[1:] < 3)
+    div = cnn_modes("relu", 2.0, 0.1, 3, 6)  # q* = inf
+    assert div.phase == "divergent" and np.all(np.isnan(div.xi_c)) and np.all(np.isnan(div.xi_q))
+
+
 def test_edge_of_chaos_and_table():
     sw = sp.networks.eoc_sigma_w("tanh", 0.05)
     m = cnn_modes("tanh", sw, 0.05, 3, 8)

@@ -165,11 +165,15 @@ def _average(M: np.ndarray, v: np.ndarray) -> np.ndarray:
 
 
 def _depth_scale(modulus: np.ndarray) -> np.ndarray:
-    """-1 / ln|lambda| where |lambda| < 1; inf at 1; NaN where a mode grows (or is NaN)."""
+    """-1 / ln|lambda| where |lambda| < 1; inf at 1; NaN where a mode grows (or is NaN).
+
+    |lambda| within 1e-12 of 1 counts as 1 (the tolerance of the "edge" phase).
+    """
+    edge = np.abs(modulus - 1.0) <= 1e-12
     with np.errstate(divide="ignore", invalid="ignore"):
         xi = -1.0 / np.log(modulus)
-    xi = np.where(modulus == 1.0, np.inf, xi)
-    return np.where((modulus > 1.0) | np.isnan(modulus), np.nan, xi)
+    xi = np.where(edge, np.inf, xi)
+    return np.where(((modulus > 1.0) & ~edge) | np.isnan(modulus), np.nan, xi)
 
 
 # --------------------------------------------------------------------------
