@@ -168,3 +168,55 @@ def test_renamed_arguments_warn_and_still_work():
         old, _ = initialize([6, 5], "tanh", 1.3, distribution="normal", rng=3)
     new, _ = initialize([6, 5], "tanh", 1.3, weights="gaussian", rng=3)
     np.testing.assert_array_equal(old[0], new[0])
+
+
+# --------------------------------------------------------------------------
+# Convolution kernels (kernel_size) and delta-orthogonal kernels (Xiao et al. 2018)
+# --------------------------------------------------------------------------
+
+
+def test_initialize_gaussian_kernels_use_the_receptive_fan_in():
+    Ws, bs = initialize([16, 64, 96], "tanh", 1.4, kernel_size=(3, 5), rng=7)
+    assert [w.shape for w in Ws] == [(64, 16, 3, 5), (96, 64, 3, 5)]
+    assert [b.shape for b in bs] == [(64,), (96,)]
+    for w in Ws:
+        fan_in = w.shape[1] * 15
+        sd = w.std() * math.sqrt(fan_in)
+        assert abs(sd - 1.4) < 5 * 1.4 / math.sqrt(2 * w.size)  # 5 standard errors
+    # Glorot on kernels: fan_out = out_channels x receptive field (as torch.nn.init)
+    Ws, _ = initialize([20, 40], "tanh", "glorot", kernel_size=3, rng=8)
+    target = math.sqrt(2 / (20 * 3 + 40 * 3))
+    assert abs(Ws[0].std() - target) < 5 * target / math.sqrt(2 * Ws[0].size)
+
+
+def test_initialize_delta_orthogonal_kernels():
+    Ws, _ = initialize(
+        [8, 8, 24], "tanh", 1.3, kernel_size=(3, 3), weights="delta_orthogonal", rng=9
+    )
+    for w in Ws:
+        c_out, c_in = w.shape[:2]
+        centre = w[:, :, 1, 1].copy()
+        np.testing.assert_allclose(
+            centre.T @ centre, 1.69 * (c_out / c_in) * np.eye(c_in), atol=1e-12
+        )
+        w[:, :, 1, 1] = 0
+        assert not np.any(w)
+    # without kernel_size it is the orthogonal initialisation itself
+    a, _ = initialize([10, 30], "tanh", 1.3, weights="delta_orthogonal", rng=4)
+    b, _ = initialize([10, 30], "tanh", 1.3, weights="orthogonal", rng=4)
+    np.testing.assert_array_equal(a[0], b[0])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"kernel_size": 0}, "kernel_size"),
+        ({"kernel_size": ()}, "kernel_size"),
+        ({"kernel_size": "3"}, "kernel_size"),
+        ({"kernel_size": 3, "weights": "orthogonal"}, "delta_orthogonal"),
+        ({"kernel_size": 3, "weights": "delta_orthogonal"}, r"widths\[2\] = 4 < widths\[1\] = 6"),
+    ],
+)
+def test_initialize_kernel_validation(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        initialize([3, 6, 4], "tanh", 1.0, **kwargs)

@@ -1,7 +1,8 @@
 """Initialisation rules that follow from the theory.
 
 Kumar 2017, He et al. 2015, Glorot & Bengio 2010, the Edge of Chaos;
-docs/theory/initialisation.rst.
+docs/theory/initialisation.rst. Convolution kernels (``kernel_size``) and the
+delta-orthogonal kernel of Xiao et al. 2018 (Algorithm 2); docs/theory/convolutional.rst.
 
 Conventions: a "gain" g gives weights W ~ N(0, g^2 / fan_in), i.e. it is the
 sigma_w of the mean-field theory (a standard deviation times sqrt(fan_in)).
@@ -26,6 +27,7 @@ __all__ = [
     "TORCH_GAINS",
     "GainRow",
     "UnstableEOCWarning",
+    "delta_orthogonal",
     "eoc_sigma_w",
     "gain_table",
     "he_gain",
@@ -228,8 +230,9 @@ def initialize(
     rng=None,
     dtype=np.float64,
     distribution: str | None = None,
+    kernel_size: int | Sequence[int] | None = None,
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Weights and biases of a fully connected network under an initialisation scheme.
+    """Weights and biases of a fully connected (or convolutional) network under a scheme.
 
     Layer l gets W^l of shape (fan_out, fan_in) = (widths[l], widths[l-1]) with
     entries N(0, sigma_w^2 / fan_in), sigma_w from :func:`init_sigma_w`, and
@@ -254,24 +257,47 @@ def initialize(
         See :func:`init_sigma_w`; a number is used as sigma_w.
     sigma_b : float
         Bias standard deviation, >= 0 (for ``"eoc"`` it also picks the EOC point).
-    weights : {"gaussian", "orthogonal"}
+    weights : {"gaussian", "orthogonal", "delta_orthogonal"}
         Gaussian weights, or sigma_w times a Haar (semi-)orthogonal matrix,
         scaled by sqrt(max(1, fan_out / fan_in)) so that the forward variance
-        is as for Gaussian weights.
+        is as for Gaussian weights. ``"delta_orthogonal"`` is the orthogonal
+        initialisation of a convolution (Xiao et al. 2018, Algorithm 2; see
+        :func:`delta_orthogonal`): with ``kernel_size`` every kernel is zero but
+        at its spatial centre, where it is sigma_w sqrt(widths[l] / widths[l-1])
+        times a matrix with orthonormal columns (it needs widths[l] >=
+        widths[l-1]); without ``kernel_size`` it is ``"orthogonal"``.
     rng : numpy.random.Generator, int or None
     dtype : numpy float dtype
     distribution : str, optional
         Deprecated name of ``weights`` (``"normal"`` meant ``"gaussian"``).
+    kernel_size : int or sequence of int, optional
+        Convolution kernels instead of matrices: ``widths`` are then channel
+        counts and W^l has shape (widths[l], widths[l-1], *kernel_size) (PyTorch's
+        layout), Gaussian entries N(0, sigma_w^2 / fan_in) with fan_in =
+        widths[l-1] prod(kernel_size), or delta-orthogonal. ``"orthogonal"`` is
+        not defined for kernels (use ``"delta_orthogonal"``).
 
     Returns
     -------
-    weights : list of ndarray, shapes (widths[l], widths[l-1])
+    weights : list of ndarray
+        Shapes (widths[l], widths[l-1]), or (widths[l], widths[l-1], *kernel_size).
     biases : list of ndarray, shapes (widths[l],)
 
     Raises
     ------
     ValueError
-        For bad widths, an unknown scheme or weight distribution, or no EOC at sigma_b.
+        For bad widths or kernel_size, an unknown scheme or weight distribution, no EOC
+        at sigma_b, or a delta-orthogonal layer with fewer output than input channels.
+
+    Examples
+    --------
+    >>> import sigprop
+    >>> Ws, bs = sigprop.networks.initialize(
+    ...     [3, 16, 16], "tanh", 1.2, kernel_size=3, weights="delta_orthogonal", rng=0)
+    >>> Ws[1].shape, float(abs(Ws[1][:, :, [0, 2]]).max())
+    ((16, 16, 3), 0.0)
+    >>> bool(np.allclose(Ws[1][:, :, 1] @ Ws[1][:, :, 1].T, 1.44 * np.eye(16)))
+    True
     """
     from .._validation import generator
     from .random_networks import orthogonal_matrix
@@ -292,25 +318,134 @@ def initialize(
             stacklevel=2,
         )
         weights = {"normal": "gaussian"}.get(distribution, distribution)
-    if weights not in ("gaussian", "orthogonal"):
-        raise ValueError(f"weights must be 'gaussian' or 'orthogonal', got {weights!r}")
+    if weights not in ("gaussian", "orthogonal", "delta_orthogonal"):
+        raise ValueError(
+            f"weights must be 'gaussian', 'orthogonal' or 'delta_orthogonal', got {weights!r}"
+        )
+    ks = None if kernel_size is None else _kernel_size(kernel_size)
+    if ks is not None and weights == "orthogonal":
+        raise ValueError(
+            "weights='orthogonal' is not defined for convolution kernels (kernel_size given): "
+            "use weights='delta_orthogonal' (Xiao et al. 2018)"
+        )
     dt = np.dtype(dtype)
     if dt.kind != "f":
         raise ValueError(f"dtype must be a floating dtype, got {dtype!r}")
     act = resolve(activation)
     gen = generator(rng)
     ws_out, biases = [], []
-    for fan_in, fan_out in itertools.pairwise(ws):
+    if ks is not None and weights == "delta_orthogonal":
+        for i, (c_in, c_out) in enumerate(itertools.pairwise(ws)):
+            if c_out < c_in:
+                raise ValueError(
+                    "weights='delta_orthogonal' needs widths[l] >= widths[l-1] (output channels "
+                    f">= input channels), got widths[{i + 1}] = {c_out} < widths[{i}] = {c_in}"
+                )
+    receptive = 1 if ks is None else math.prod(ks)
+    for c_in, c_out in itertools.pairwise(ws):
+        fan_in, fan_out = c_in * receptive, c_out * receptive
         sw = init_sigma_w(act, scheme, sigma_b=sb, fan_in=fan_in, fan_out=fan_out)
         if weights == "gaussian":
-            w = gen.standard_normal((fan_out, fan_in)) * (sw / math.sqrt(fan_in))
+            w = gen.standard_normal((c_out, c_in, *(ks or ()))) * (sw / math.sqrt(fan_in))
+        elif ks is not None:
+            w = delta_orthogonal(c_out, c_in, ks, sigma_w=sw, rng=gen)
         else:
             w = orthogonal_matrix(gen, fan_out, fan_in, np.float64)
             w *= sw * math.sqrt(max(1.0, fan_out / fan_in))
-        b = sb * gen.standard_normal(fan_out) if sb > 0 else np.zeros(fan_out)
+        b = sb * gen.standard_normal(c_out) if sb > 0 else np.zeros(c_out)
         ws_out.append(w.astype(dt, copy=False))
         biases.append(b.astype(dt, copy=False))
     return ws_out, biases
+
+
+def _kernel_size(kernel_size, name: str = "kernel_size") -> tuple[int, ...]:
+    """kernel_size as a non-empty tuple of ints >= 1 (an int k is (k,))."""
+    if isinstance(kernel_size, (int, np.integer)) and not isinstance(kernel_size, bool):
+        kernel_size = (kernel_size,)
+    if isinstance(kernel_size, np.ndarray):
+        kernel_size = kernel_size.tolist()
+    if (
+        isinstance(kernel_size, (str, bytes))
+        or not isinstance(kernel_size, Sequence)
+        or len(kernel_size) == 0
+    ):
+        raise ValueError(
+            f"{name} must be an int >= 1 or a non-empty sequence of them, got {kernel_size!r}"
+        )
+    return tuple(positive_int(k, name) for k in kernel_size)
+
+
+def delta_orthogonal(
+    out_channels: int,
+    in_channels: int,
+    kernel_size: int | Sequence[int],
+    *,
+    sigma_w: float = 1.0,
+    rng=None,
+    dtype=np.float64,
+) -> np.ndarray:
+    """A delta-orthogonal convolution kernel (Xiao et al. 2018, Algorithm 2).
+
+    Zero everywhere but at the spatial centre (index ``(k - 1) // 2`` along each
+    spatial axis, i.e. offset 0 of a "same"-padded convolution), where it is
+    ``sigma_w * sqrt(out_channels / in_channels) * Q`` with Q a Haar-distributed
+    (out_channels, in_channels) matrix with orthonormal columns. The gain follows
+    :func:`initialize`'s orthogonal weights: each output channel has the variance
+    sigma_w^2 E[x^2] that Gaussian weights N(0, sigma_w^2 / fan_in) give, and the
+    convolution multiplies the norm of its input by exactly sigma_w sqrt(out_channels
+    / in_channels), whatever the padding.
+
+    Parameters
+    ----------
+    out_channels, in_channels : int
+        Channel counts, ``out_channels >= in_channels`` (as Xiao et al. require).
+    kernel_size : int or sequence of int
+        Spatial size of the kernel (one int per spatial dimension).
+    sigma_w : float
+        The gain, >= 0.
+    rng : numpy.random.Generator, int or None
+    dtype : numpy float dtype
+
+    Returns
+    -------
+    numpy.ndarray, shape (out_channels, in_channels, *kernel_size)
+        PyTorch's layout (transpose for TensorFlow / Flax, whose kernels are
+        (*kernel_size, in, out)).
+
+    Raises
+    ------
+    ValueError
+        If out_channels < in_channels, or for a bad kernel_size or sigma_w.
+
+    Examples
+    --------
+    >>> from sigprop.networks.initializers import delta_orthogonal
+    >>> W = delta_orthogonal(4, 4, 3, rng=0)
+    >>> W.shape, bool(np.allclose(W[:, :, 1].T @ W[:, :, 1], np.eye(4)))
+    ((4, 4, 3), True)
+    >>> float(np.abs(W[:, :, 0]).max()), float(np.abs(W[:, :, 2]).max())
+    (0.0, 0.0)
+    """
+    from .._validation import generator
+    from .random_networks import orthogonal_matrix
+
+    c_out = positive_int(out_channels, "out_channels")
+    c_in = positive_int(in_channels, "in_channels")
+    ks = _kernel_size(kernel_size)
+    sw = scalar_sigma(sigma_w, "sigma_w")
+    if c_out < c_in:
+        raise ValueError(
+            "a delta-orthogonal kernel needs out_channels >= in_channels, got "
+            f"out_channels = {c_out} < in_channels = {c_in}"
+        )
+    dt = np.dtype(dtype)
+    if dt.kind != "f":
+        raise ValueError(f"dtype must be a floating dtype, got {dtype!r}")
+    gen = generator(rng)
+    w = np.zeros((c_out, c_in, *ks))
+    centre = (slice(None), slice(None), *((k - 1) // 2 for k in ks))
+    w[centre] = orthogonal_matrix(gen, c_out, c_in, np.float64) * (sw * math.sqrt(c_out / c_in))
+    return w.astype(dt, copy=False)
 
 
 # --------------------------------------------------------------------------
