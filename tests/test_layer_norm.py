@@ -16,7 +16,7 @@ from sigprop.architectures.layer_norm import (
 # E[tanh(u) tanh(v)], (u, v) standard with correlation 0.3, to 30 digits: the Mehler series
 # sum_n a_n^2 c^n / n! of the 30-digit Hermite coefficients a_n = E[tanh(Z) He_n(Z)] (n <= 63),
 # equal in every digit to the nested 2-d mpmath quadrature (recomputed by the slow test below).
-TANH_BIV_03 = mp.mpf("0.110668385547446333280429406552")
+TANH_BIV_03 = "0.110668385547446333280429406552"  # converted at 30 digits where used
 
 
 def _mp_pdf(z):
@@ -29,9 +29,9 @@ def _mp_tanh_sq():
 
 
 def test_tanh_cmap_against_mpmath_30_digits():
-    sw, sb = mp.mpf("1.2"), mp.mpf("0.4")
     with mp.workdps(30):
-        ref = (sb**2 + sw**2 * TANH_BIV_03) / (sb**2 + sw**2 * _mp_tanh_sq())
+        sw, sb = mp.mpf("1.2"), mp.mpf("0.4")
+        ref = (sb**2 + sw**2 * mp.mpf(TANH_BIV_03)) / (sb**2 + sw**2 * _mp_tanh_sq())
     m = layer_norm_maps("tanh", 0.3, 1.2, 0.4)
     assert abs(float(m.c) - float(ref)) < 1e-11
     assert abs(float(m.q) - float(mp.mpf("0.16") + mp.mpf("1.44") * _mp_tanh_sq())) < 1e-12
@@ -47,7 +47,7 @@ def test_tanh_bivariate_reference_by_2d_quadrature():
             return mp.quad(lambda y: mp.tanh(c * x + s * y) * _mp_pdf(y), [-mp.inf, 0, mp.inf])
 
         v = mp.quad(lambda x: mp.tanh(x) * _mp_pdf(x) * inner(x), [-mp.inf, 0, mp.inf])
-        assert abs(v - TANH_BIV_03) < mp.mpf("1e-28")
+        assert abs(v - mp.mpf(TANH_BIV_03)) < mp.mpf("1e-28")
 
 
 def _relu_k1(c):
