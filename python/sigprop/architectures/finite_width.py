@@ -369,6 +369,8 @@ class FiniteWidthBand:
     std : standard deviation of q^l over networks: K^l sqrt(exp(delta^l) - 1) with
         delta^l = (2 (K^l)^2 + V^l) / (n (K^l)^2) (log-normal closure)
     std_leading : sqrt((2 (K^l)^2 + V^l) / n), the leading order (equal to ``std`` to O(1/n))
+    log_std : sqrt(ln(1 + std^2 / mean^2)), the standard deviation of ln q^l of the
+        log-normal with this mean and std (sqrt(delta^l) to O(1/n))
     K, V, G1 : as in :class:`FiniteWidthKernel`
     width : n
     """
@@ -376,6 +378,7 @@ class FiniteWidthBand:
     mean: np.ndarray
     std: np.ndarray
     std_leading: np.ndarray
+    log_std: np.ndarray
     K: np.ndarray
     V: np.ndarray
     G1: np.ndarray
@@ -390,6 +393,15 @@ class FiniteWidthBand:
     def upper(self) -> np.ndarray:
         """mean + std."""
         return self.mean + self.std
+
+    def interval(self, z: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+        """The log-normal interval median * exp(-+ z log_std) (z = 1: 16% and 84%).
+
+        Positive, unlike mean -+ std; better for relu-like chains, whose q^l is
+        close to log-normal (:func:`relu_log_variance`).
+        """
+        median = self.mean * np.exp(-0.5 * self.log_std**2)
+        return median * np.exp(-z * self.log_std), median * np.exp(z * self.log_std)
 
 
 def finite_width_band(
@@ -438,7 +450,9 @@ def finite_width_band(
     delta = (2 * k.K**2 + k.V) / (n * k.K**2)
     std = k.K * np.sqrt(np.expm1(delta))
     lead = np.sqrt((2 * k.K**2 + k.V) / n)
-    return FiniteWidthBand(k.K + k.G1 / n, std, lead, k.K, k.V, k.G1, n)
+    mean = k.K + k.G1 / n
+    log_std = np.sqrt(np.log1p((std / mean) ** 2))
+    return FiniteWidthBand(mean, std, lead, log_std, k.K, k.V, k.G1, n)
 
 
 # ----------------------------------------------------------------- sampling
