@@ -9,7 +9,8 @@ fan_in), b ~ N(0, sigma_b^2); q^1 = sigma_b^2 + sigma_w^2 |x|^2 / d):
   (a product of independent (sigma_w^2 / n) chi^2_B factors, B ~ Binomial(n, 1/2)),
   beside the log-normal asymptotics Var ln q^L ~ 5 L / n of Hanin & Nica 2020,
   "Products of many large random matrices and gradients in deep neural
-  networks" (Commun. Math. Phys. 376), Theorem 1;
+  networks" (Commun. Math. Phys. 376; their main result, for the input-output
+  Jacobian, whose products have the same structure);
 * :func:`finite_width_kernel`: the single-input recursions of Roberts, Yaida &
   Hanin 2022, "The Principles of Deep Learning Theory" (Cambridge), chapter 4
   (sections 4.3-4.4: the four-point vertex V^l and the 1/n correction G^{1,l} of
@@ -200,7 +201,7 @@ def relu_log_variance(depth, width, sigma_w=_SQRT_2) -> ReluLogMoments:
     Var ln chi^2_k = psi'(k/2), averaged over B (law of total variance). Each
     factor has variance 5/n + O(1/n^2) (E chi^2_B = n/2, Var chi^2_B = 5n/4),
     hence Var ln q^L ~ (5 (L - 1) + 2) / n: the 5 sum_l 1/n_l of Hanin & Nica 2020
-    (Theorem 1). Moments are conditional on no dead layer (B_l >= 1), whose
+    (their main result). Moments are conditional on no dead layer (B_l >= 1), whose
     complement has probability ``p_dead``.
 
     Parameters
