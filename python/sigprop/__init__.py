@@ -11,6 +11,7 @@ The top level holds what most work calls. The layers underneath:
   the Edge of Chaos, propagation, NNGP kernels, Hermite expansions;
 - :mod:`sigprop.scans`: phase-diagram scans and EOC curves as xarray Datasets;
 - :mod:`sigprop.networks`: finite random networks, their simulation, initialisers;
+- :mod:`sigprop.architectures`: dropout, residual and convolutional networks;
 - :mod:`sigprop.papers`: the analyses of the papers sigprop grows from;
 - :mod:`sigprop.outcomes`: the one vocabulary of statuses and phases;
 - :mod:`sigprop.plotting`, :mod:`sigprop.cli`.
@@ -22,7 +23,7 @@ import importlib
 import warnings
 from typing import Any
 
-from . import _core, networks, outcomes, papers, scans, theory
+from . import _core, architectures, networks, outcomes, papers, scans, theory
 from ._version import __version__
 from .networks import init_sigma_w, initialize, random_network, simulate
 from .networks.initializers import UnstableEOCWarning
@@ -58,6 +59,7 @@ __all__ = [
     "UnstableEOCWarning",
     "__version__",
     "activation",
+    "architectures",
     "bivariate_expectation",
     "chi1",
     "clear_cache",
