@@ -34,7 +34,7 @@ def test_fixed_point_is_the_dropout_maps_fixed_point(act):
     chic = sw[ok] ** 2 * sp.bivariate_expectation(act, q, q, c, derivative=1)
     np.testing.assert_allclose(r.chi_c[ok], chic, rtol=1e-10)
     np.testing.assert_allclose(r.trainable_depth, 6 * r.xi_c)
-    assert r.keep_prob == rho
+    assert np.all(r.keep_prob == rho) and r.keep_prob.shape == sw.shape
 
 
 def test_keep_prob_one_is_no_dropout():

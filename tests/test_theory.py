@@ -109,4 +109,6 @@ def test_chaotic_c_star_series_matches_quadrature(name):
     assert np.all((cs >= 0) & (cs < 1)) and cs.max() > 0.998
     np.testing.assert_allclose(sp.cmap(name, q, cs, sw, sb), cs, rtol=0, atol=1e-13)
     chi_c = sw**2 * sp.bivariate_expectation(name, q, q, cs, derivative=1)
-    np.testing.assert_allclose(r.chi_c[chaotic], chi_c, rtol=1e-12)
+    # next to c* = 1 chi_c may come from the diagonal series' first-order bounds,
+    # stated to 1e-10 (fixed_point's docstring)
+    np.testing.assert_allclose(r.chi_c[chaotic], chi_c, rtol=1e-10)

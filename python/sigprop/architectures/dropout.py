@@ -109,7 +109,7 @@ def dropout_propagate(
     >>> from sigprop.architectures.dropout import dropout_propagate
     >>> p = dropout_propagate("tanh", 1.5, 0.3, 30, 1.0, 1.0, keep_prob=0.9)
     >>> round(float(p.c[-1]), 4)
-    0.4105
+    0.3477
     """
     act = resolve(activation)
     sw = scalar_sigma(sigma_w, "sigma_w")

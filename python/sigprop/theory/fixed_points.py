@@ -43,14 +43,16 @@ class FixedPointResult:
     slope : V'(q*) (Schoenholz's alpha); < 1 stable, > 1 unstable
     stable : bool, slope < 1
     c_star : stable fixed point of the correlation map (1 in the ordered phase)
-    chi_c : f'(c*) = sigma_w^2 E[phi'(u*) phi'(v*)]
+    chi_c : f'(c*) = sigma_w^2 E[phi'(u*) phi'(v*)]; to ~1e-12 relative, and to 1e-10
+        of sigma_w^2 E[phi'^2] where c* is so close to 1 that the Hermite series needs
+        its diagonal bounds (next to the EOC)
     xi_q : -1 / ln V'(q*) (NaN for an unstable q*)
     xi_c : -1 / ln chi_c (inf on the edge of chaos)
     beta_q : 2 / f''(1) = 2 / (sigma_w^2 q* E[phi''^2]); 1 - c^l ~ beta_q / l on the
         EOC for smooth phi; 0 where phi' jumps (relu-like: faster, O(1/l^2))
     iterations : map evaluations used
     sigma_w, sigma_b : the arguments, broadcast to the shape of the result
-    keep_prob : the dropout keep probability rho (1: no dropout)
+    keep_prob : the dropout keep probability rho (1: no dropout), broadcast likewise
     trainable_depth : 6 xi_c, the depth up to which Schoenholz et al. (2017) found
         networks trainable (inf on the edge of chaos without dropout)
 
@@ -70,7 +72,7 @@ class FixedPointResult:
     iterations: np.ndarray
     sigma_w: np.ndarray
     sigma_b: np.ndarray
-    keep_prob: float = 1.0
+    keep_prob: np.ndarray | float = 1.0
 
     @property
     def trainable_depth(self):
@@ -183,4 +185,5 @@ def fixed_point(
     vals = {k: scalar_or_array(v.reshape(shape), scalar) for k, v in res.items()}
     for k, v in (("sigma_w", flat[0]), ("sigma_b", flat[1])):
         vals[k] = scalar_or_array(v.reshape(shape), scalar)
-    return FixedPointResult(**vals, keep_prob=keep_prob)
+    vals["keep_prob"] = scalar_or_array(np.full(shape, keep_prob), scalar)
+    return FixedPointResult(**vals)
