@@ -39,7 +39,9 @@ def main(argv=None):
     rhos = [float(r) for r in args.keep_prob.split(",")]
     print(f"{'activation':<19}{'plain cells/s':>14}{'dropout cells/s':>16}{'ratio':>7}")
     for name in args.activations.split(","):
-        sigprop.fixed_point(name, sw, sb, n_threads=1)  # tables
+        # build the tables (their segments at every q the scans reach) before timing
+        for r in [1.0, *rhos]:
+            sigprop.fixed_point(name, sw, sb, keep_prob=r, n_threads=1)
         plain = rate(lambda name=name: sigprop.fixed_point(name, sw, sb, n_threads=1), sw.size)
 
         def drop(name=name):

@@ -49,6 +49,21 @@ def _theory(act, sw, sb, X, depth):
     return q, c, ia, ib
 
 
+def _finite_width(act, sw, sb, q1, depth, width):
+    """Finite-width mean and spread of q^l (depth, B), over the distinct q^1 only."""
+    from ..architectures.finite_width import finite_width_band
+
+    uniq, inverse = np.unique(np.round(q1, 12), return_inverse=True)
+    mean = np.full((depth, uniq.size), np.nan)  # q^1 = 0: no band (all layers constant)
+    std = np.full((depth, uniq.size), np.nan)
+    pos = uniq > 0
+    if pos.any():
+        b = finite_width_band(act, sw, sb, uniq[pos], depth, width)
+        mean[:, pos] = np.asarray(b.mean).reshape(depth, -1)
+        std[:, pos] = np.asarray(b.std).reshape(depth, -1)
+    return mean[:, inverse.ravel()], std[:, inverse.ravel()]
+
+
 def simulate(
     activation: str | Activation,
     sigma_w: float,
@@ -114,7 +129,12 @@ def simulate(
         Jacobian ``jacobian_sv``, ``jacobian_msv``; with theory ``q_theory``,
         ``c_theory``, ``kernel_theory``, ``chi1_theory`` (chi1 at the theoretical
         q^l of each input) and ``jacobian_msv_theory`` (the product of chi1 over
-        layers, times max(1, N_L / d)). ``attrs`` state the conventions.
+        layers, times max(1, N_L / d)); with theory and one width N for every
+        layer, the finite-width band of
+        :func:`sigprop.architectures.finite_width_band`: ``q_theory_finite`` (the
+        mean of q^l to order 1/N) and ``q_theory_std`` (the spread of one network's
+        q^l across seeds, from the four-point vertex; the simulated spread is
+        ``q.std("seed")``). ``attrs`` state the conventions.
     """
     try:
         import xarray as xr
@@ -191,6 +211,10 @@ def simulate(
         k_th[:, np.arange(B), np.arange(B)] = q_th
         data["q_theory"] = (("layer", "input"), q_th)
         data["c_theory"] = (("layer", "pair"), c_th)
+        if len(set(hidden)) == 1:
+            mean_n, std_n = _finite_width(act, sw, sb, q1, L, hidden[0])
+            data["q_theory_finite"] = (("layer", "input"), mean_n)
+            data["q_theory_std"] = (("layer", "input"), std_n)
         data["kernel_theory"] = (("layer", "input", "input_b"), k_th)
         if gradients or jacobian:
             chi_th = np.asarray(chi1(act, q_th, sw), dtype=float).reshape(q_th.shape)
@@ -264,8 +288,11 @@ def plot_simulation(ds, *, inputs=None, pairs=None, axes=None):
     npair = ds.sizes["pair"]
     pairs = list(range(min(3, npair))) if pairs is None else list(pairs)
 
-    def band(ax, mean, se, theory, label, color):
+    def band(ax, mean, se, theory, label, color, spread=None):
         ax.plot(layer, theory, color=color, lw=1.5, label=f"theory {label}")
+        if spread is not None:
+            lo, hi = spread
+            ax.fill_between(layer, lo, hi, color=color, alpha=0.15, lw=0)
         ax.errorbar(
             layer,
             mean,
@@ -287,8 +314,20 @@ def plot_simulation(ds, *, inputs=None, pairs=None, axes=None):
             ds["q_theory"][:, a],
             f"input {a}",
             colors[k % len(colors)],
+            (
+                (
+                    ds["q_theory_finite"][:, a] - ds["q_theory_std"][:, a],
+                    ds["q_theory_finite"][:, a] + ds["q_theory_std"][:, a],
+                )
+                if "q_theory_std" in ds
+                else None
+            ),
         )
-    axes[0].set(xlabel="layer l", ylabel="$q^l$", title="variance")
+    axes[0].set(
+        xlabel="layer l",
+        ylabel="$q^l$",
+        title="variance" + (" (band: one network's spread)" if "q_theory_std" in ds else ""),
+    )
     for k, p in enumerate(pairs):
         a, b = int(ds["pair_a"][p]), int(ds["pair_b"][p])
         band(
