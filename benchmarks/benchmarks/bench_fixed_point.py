@@ -38,3 +38,24 @@ class FixedPointGridRate:
             ),
             FP_SIGMA_W.size,
         )
+
+
+class DropoutGridRate:
+    """Grid cells per second with dropout (keep_prob), one thread: every cell then
+    needs c* < 1, in the ordered phase too."""
+
+    params = (ALL_ACTIVATIONS, [0.8, 0.95, 0.99])
+    param_names = ("activation", "keep_prob")
+    unit = "cells/s"
+    timeout = 300
+
+    def setup(self, activation, keep_prob):
+        sigprop.fixed_point(activation, FP_SIGMA_W, FP_SIGMA_B, keep_prob=keep_prob)
+
+    def track_dropout_rate(self, activation, keep_prob):
+        return best_rate(
+            lambda: sigprop.fixed_point(
+                activation, FP_SIGMA_W, FP_SIGMA_B, keep_prob=keep_prob, n_threads=1
+            ),
+            FP_SIGMA_W.size,
+        )
