@@ -257,9 +257,10 @@ class CorrelationMap {
   }
 
   // f(c) and f'(c); returns false when the quadrature had to be used for f. Where
-  // f comes from the series but f' does not reach its tolerance there, f' is the
-  // midpoint of the diagonal series' bounds (good to ~1e-11: enough for Newton's
-  // steps) and *df_exact is set false; slope() then gives the exact value.
+  // f' does not reach its tolerance from the series and df_exact is given, f' is
+  // the midpoint of the diagonal series' bounds (~1e-11 for tanh, ~1e-4 for kinked
+  // phi'': a Newton slope, not a result) and *df_exact is set false; slope() then
+  // gives the exact value.
   bool operator()(double c, double& f, double& df, bool* df_exact = nullptr) {
     double e, de;
     if (df_exact) *df_exact = true;
@@ -278,6 +279,11 @@ class CorrelationMap {
       return true;
     }
     f = cmap(a_, c, q_, sw2_, sb2_);
+    if (df_exact && series_ && diagonal_series(hs_, 1, c, special::inf, de)) {
+      df = sw2_ * de;  // a Newton slope only: the midpoint of the diagonal bounds
+      *df_exact = false;
+      return false;
+    }
     df = cmap_slope(a_, c, q_, sw2_);
     return false;
   }
@@ -350,17 +356,31 @@ inline CorrelationFixedPoint correlation_fixed_point(const Activation& a, double
   detail::CorrelationMap fmap(a, q, sw2, sb2);
   bool jumped = false;
   double c = 0.0;
+  int back = 0;
   for (int it = 0; it < 200; ++it) {
     double f, df;
     bool df_exact;
     const bool fast = fmap(c, f, df, &df_exact);
     const double hc = f - c;
-    if (hc <= 0.0 || df >= 1.0) {
+    if (df >= 1.0 || (hc <= 0.0 && (df_exact || hc >= -1e-14))) {
       // At (or numerically past) the root.
       out.c = c;
       out.chi_c = df_exact ? df : fmap.slope(c);
       out.ok = hc <= 1e-14 && out.chi_c < 1.0;
       return out;
+    }
+    if (hc < 0.0) {
+      // Past the root: an approximate slope overshot. Step back (from the right,
+      // Newton on the convex f lands on the left of c*, up to the slope's error).
+      const double cb = c + hc / (1.0 - df);
+      if (!(cb < c) || ++back > 16) {
+        out.c = c;
+        out.chi_c = fmap.slope(c);
+        out.ok = false;
+        return out;
+      }
+      c = cb;
+      continue;
     }
     if (!fast && !jumped && !dropout) {
       // The root lies next to c = 1, where each evaluation is a quadrature: jump

@@ -39,10 +39,11 @@ inline double diagonal_difference(const Activation& a, int d, double q, double c
   const double atol = atol_rel * f_sq;
   double xs[max_kinks];
   const int nk = kinks(a, xs);
-  // Outer mesh on t in [0, zmax]: the standard Gaussian points and the meetings of kinks.
+  // Outer mesh on t in [0, zmax]: coarse (the integrand is smooth in t, ~ t^2 p(t)
+  // for small b t), and the meetings of kinks.
   quad::Mesh outer;
   outer.lo = 0.0;
-  quad::add_gauss_mesh(outer);
+  for (double t : {2.0, 4.0, 6.0}) outer.add(t);
   for (int i = 0; i < nk; ++i)
     for (int j = i + 1; j < nk; ++j) {
       const double t = std::fabs(xs[i] - xs[j]) / (2.0 * sb);
@@ -56,10 +57,16 @@ inline double diagonal_difference(const Activation& a, int d, double q, double c
       return;
     }
     const double s = sb * t;
+    // The activation's graded mesh once, about the unshifted features (the two
+    // shifted copies are within b t / a of them), and the shifted kinks exactly.
     quad::Mesh inner;
     quad::add_gauss_mesh(inner);
-    detail::add_activation_mesh(a, s, sa, inner);
-    detail::add_activation_mesh(a, -s, sa, inner);
+    detail::add_activation_mesh(a, 0.0, sa, inner);
+    for (int i = 0; i <= nk; ++i) {  // the kinks, and 0 (where smooth phi bends)
+      const double x = i < nk ? xs[i] : 0.0;
+      for (double z : {(x - s) / sa, (x + s) / sa})
+        if (inner.inside(z)) inner.add(z);
+    }
     inner.finish();
     auto h = [&](double z, double* r) {
       const double x = sa * z, diff = F(x + s) - F(x - s);
