@@ -1,7 +1,7 @@
 """Finite-width band: the spread of q^l across random networks beside its 1/n theory.
 
 Draws (a) relu at He initialisation and (b) tanh on its critical point, width
-64: the empirical q^l = |h^l|^2 / n of single networks (grey), their mean and
+64: the empirical ``q^l = |h^l|^2 / n`` of single networks (grey), their mean and
 spread over 300 networks (dense weight matrices, via sigprop.simulate) against
 the theory mean K^l + G1^l / n and its band
 (sigprop.architectures.finite_width.finite_width_band: +- std for tanh, the

@@ -2,7 +2,7 @@
 
 Three panels against depth l, log-log, plain (feedforward) against residual
 networks x^{l+1} = x^l + alpha (W phi(x^l) + b): the variance q^l, the
-correlation's distance to its limit |c^l - c^inf|, and the gradient growth
+correlation's distance to its limit ``|c^l - c^inf|``, and the gradient growth
 log(E|dE/dx^0|^2 / E|dE/dx^l|^2). Dashed: the large-depth asymptotes of
 docs/theory/residual.rst. A plain tanh network off the edge of chaos reaches its
 limits exponentially fast; the residual tanh network grows q^l ~ l, approaches

@@ -17,15 +17,15 @@ covariance of the pre-activations between spatial positions follows
     u ~ N(0, Sigma^l)
 
 (Xiao et al., section 2: the fully connected covariance map, then the average
-"A *" over the filter). Each diagonal entry follows the fully connected variance
+``A *`` over the filter). Each diagonal entry follows the fully connected variance
 map, so q*, chi1, c* and chi_c are those of :func:`sigprop.fixed_point`. Near the
 fixed point the perturbations are spatial Fourier modes j with eigenvalues
 
     lambda_{q,j} = V'(q*) hat v(j),    lambda_{c,j} = chi_c hat v(j),
     hat v(j) = sum_beta v_beta exp(2 pi i j beta / n),
 
-and depth scales xi_j = -1 / ln |lambda_j| (Xiao et al., section 2). Since
-|hat v(j)| <= hat v(0) = 1 the mode j = 0 has the fully connected depth scale and every
+and depth scales ``xi_j = -1 / ln |lambda_j|`` (Xiao et al., section 2). Since
+``|hat v(j)| <= hat v(0) = 1`` the mode j = 0 has the fully connected depth scale and every
 other mode a shorter one, unless the profile is a delta (the delta-orthogonal
 kernel, Algorithm 2 there), for which every mode has it.
 
@@ -202,7 +202,7 @@ class CNNModes:
         Eigenvalues V'(q*) hat v(j) of the variance (diagonal) perturbations and
         chi_c hat v(j) of the correlation (off-diagonal) perturbations.
     xi_q, xi_c : ndarray
-        Depth scales -1 / ln |lambda| (inf where |lambda| = 1, NaN where the mode grows).
+        Depth scales ``-1 / ln |lambda|`` (inf where ``|lambda| = 1``, NaN where the mode grows).
     q_star, c_star, chi1, chi_q, chi_c : float
         The fully connected fixed point: q*, c*, chi1, V'(q*) and chi_c
         (:func:`sigprop.fixed_point`).
@@ -276,7 +276,7 @@ def cnn_modes(
     fixed point (q* on the diagonal, q* c* off it) gives, for the spatial Fourier
     mode j of the perturbation, lambda_{q,j} = V'(q*) hat v(j) (variances) and
     lambda_{c,j} = chi_c hat v(j) (correlations), where hat v is the discrete Fourier
-    transform of the filter's variance profile; depth scales xi = -1 / ln |lambda|
+    transform of the filter's variance profile; depth scales ``xi = -1 / ln |lambda|``
     (Xiao et al. 2018, section 2).
 
     Parameters
@@ -393,7 +393,7 @@ def cnn_propagate(
     phi(u_{a'+beta})] with u ~ N(0, K^l) (Xiao et al. 2018, section 2; periodic
     boundary). The Gaussian expectations of every pair of positions are those of
     :func:`sigprop.nngp_kernel` (exact to ~1e-10: closed forms, or Mehler series
-    with a rigorous bound and quadrature next to |c| = 1), in one call per layer.
+    with a rigorous bound and quadrature next to ``|c| = 1``), in one call per layer.
 
     Parameters
     ----------
@@ -402,7 +402,7 @@ def cnn_propagate(
         (see :func:`sigprop.activation`).
     sigma_w, sigma_b : float
         Standard deviations (W ~ N(0, sigma_w^2 v_beta / channels), b ~ N(0, sigma_b^2)).
-    K0 : array_like, shape (n, n), or (*n, *n) for a multi-dimensional filter
+    K0 : array_like, shape (n, n), or ``(*n, *n)`` for a multi-dimensional filter
         Covariance of the pre-activations at the n positions at l = 0 (symmetric,
         variances >= 0).
     depth : int
@@ -417,7 +417,7 @@ def cnn_propagate(
 
     Returns
     -------
-    numpy.ndarray, shape (depth + 1, *K0.shape)
+    numpy.ndarray, shape ``(depth + 1, *K0.shape)``
         K^0 = K0, ..., K^depth.
 
     Examples

@@ -3,7 +3,7 @@
 This module holds the leading 1/width theory of a single input's pre-activation
 variance in a network of constant hidden width n, with the conventions of
 :mod:`sigprop.networks` (layer 1 is h^1 = W^1 x + b^1; W ~ N(0, sigma_w^2 /
-fan_in), b ~ N(0, sigma_b^2); q^1 = sigma_b^2 + sigma_w^2 |x|^2 / d):
+fan_in), b ~ N(0, sigma_b^2); ``q^1 = sigma_b^2 + sigma_w^2 |x|^2 / d``):
 
 * :func:`relu_log_variance`: the exact law of ln q^L for relu without bias
   (a product of independent (sigma_w^2 / n) chi^2_B factors, B ~ Binomial(n, 1/2)),
@@ -15,7 +15,7 @@ fan_in), b ~ N(0, sigma_b^2); q^1 = sigma_b^2 + sigma_w^2 |x|^2 / d):
   Hanin 2022, "The Principles of Deep Learning Theory" (Cambridge), chapter 4
   (sections 4.3-4.4: the four-point vertex V^l and the 1/n correction G^{1,l} of
   the metric) and chapter 5 (criticality; V^l / (n K^2) ~ 5 l / n for relu);
-* :func:`finite_width_band`: the theory mean of the empirical q^l = |h^l|^2 / n
+* :func:`finite_width_band`: the theory mean of the empirical ``q^l = |h^l|^2 / n``
   with its 1/n correction, and the standard deviation of q^l across networks;
 * :func:`simulate_single_input`: an exact sampler of q^l over many networks;
 * :func:`gaussian_expectation`: E[phi(sqrt(q) Z)^p Z^k] by quadrature split at
@@ -107,7 +107,7 @@ def gaussian_expectation(
 ):
     """E[phi(sqrt(q) Z)^power Z^z_power] (or with He_4(Z) = Z^4 - 6 Z^2 + 3), Z ~ N(0, 1).
 
-    Gauss-Legendre quadrature (20 points a panel) on |Z| <= 12, in panels of
+    Gauss-Legendre quadrature (20 points a panel) on ``|Z| <= 12``, in panels of
     width 1/2 split at every kink of phi (x_k / sqrt(q)) and graded geometrically
     from 1/(4 sqrt(q)) around the kinks and 0, so each panel is smooth and
     resolves phi(sqrt(q) Z) at large q. Checked against 30-digit mpmath in
@@ -157,10 +157,10 @@ class ReluLogMoments:
 
     Attributes
     ----------
-    mean, var : exact mean and variance of ln(q^L / q^1), q^L = |h^L|^2 / n, given no layer is
-        dead (all relu units off, probability ``p_dead``)
-    var_neuron : exact variance of ln(G^L / q^1), G^L = sigma_w^2 |relu(h^{L-1})|^2 / n the
-        variance of one unit of layer L given the layer below (var minus the last layer's
+    mean, var : exact mean and variance of ln(q^L / q^1), ``q^L = |h^L|^2 / n``, given no
+        layer is dead (all relu units off, probability ``p_dead``)
+    var_neuron : exact variance of ln(G^L / q^1), ``G^L = sigma_w^2 |relu(h^{L-1})|^2 / n``
+        the variance of one unit of layer L given the layer below (var minus the last layer's
         psi'(n/2))
     var_asymptotic : (5 (L - 1) + 2) / n, the leading order in 1/n (Hanin & Nica 2020: 5 L / n)
     mean_asymptotic : (L - 1) ln(sigma_w^2 / 2) - (5 (L - 1) + 2) / (2 n)
@@ -221,8 +221,8 @@ def relu_log_variance(depth, width, sigma_w=_SQRT_2) -> ReluLogMoments:
     """Exact mean and variance of ln q^L across relu networks (sigma_b = 0), and 5 L / n.
 
     With sigma_b = 0, given layer l the units of layer l + 1 are independent
-    N(0, G^{l+1}) with G^{l+1} = (sigma_w^2 / n) |relu(h^l)|^2, and
-    |relu(h^l)|^2 = G^l chi^2_B: B ~ Binomial(n, 1/2) units are on, each the
+    N(0, G^{l+1}) with ``G^{l+1} = (sigma_w^2 / n) |relu(h^l)|^2``, and
+    ``|relu(h^l)|^2 = G^l chi^2_B``: B ~ Binomial(n, 1/2) units are on, each the
     square of a half-normal. So G^{l+1} / G^l = (sigma_w^2 / n) chi^2_{B_l},
     independent over layers, and q^L = G^L chi^2_n / n. Hence (layers 2..L)
 
@@ -345,7 +345,7 @@ def finite_width_kernel(
     sigma_w, sigma_b : array_like
         Standard deviations.
     q0 : array_like
-        q^1 > 0, the first layer's variance sigma_b^2 + sigma_w^2 |x|^2 / d; broadcast
+        q^1 > 0, the first layer's variance ``sigma_b^2 + sigma_w^2 |x|^2 / d``; broadcast
         with sigma_w, sigma_b.
     depth : int
         Number of layers L >= 1.
@@ -353,7 +353,7 @@ def finite_width_kernel(
     Returns
     -------
     FiniteWidthKernel
-        Arrays of shape (depth, *broadcast shape); NaN where K^l is 0 or not finite.
+        Arrays of shape ``(depth, *broadcast_shape)``; NaN where K^l is 0 or not finite.
 
     Examples
     --------
@@ -393,7 +393,7 @@ def finite_width_kernel(
 @tabular(leading="layer")
 @dataclass(frozen=True)
 class FiniteWidthBand:
-    """Theory of the empirical q^l = |h^l|^2 / n of one network, layers 1..depth.
+    """Theory of the empirical ``q^l = |h^l|^2 / n`` of one network, layers 1..depth.
 
     Attributes
     ----------
@@ -461,14 +461,14 @@ def finite_width_band(
     sigma_w, sigma_b : array_like
         Standard deviations.
     q0 : array_like
-        q^1 > 0 (as in :func:`sigprop.simulate`: sigma_b^2 + sigma_w^2 |x|^2 / d).
+        q^1 > 0 (as in :func:`sigprop.simulate`: ``sigma_b^2 + sigma_w^2 |x|^2 / d``).
     depth, width : int
         Number of layers L and hidden width n.
 
     Returns
     -------
     FiniteWidthBand
-        Arrays of shape (depth, *broadcast shape), index l - 1 for layer l.
+        Arrays of shape ``(depth, *broadcast_shape)``, index l - 1 for layer l.
 
     Examples
     --------
@@ -499,12 +499,12 @@ def simulate_single_input(
     *,
     rng=None,
 ) -> np.ndarray:
-    """Empirical q^l = |h^l|^2 / n of one input in ``n_seeds`` independent random networks.
+    """Empirical ``q^l = |h^l|^2 / n`` of one input in ``n_seeds`` independent random networks.
 
     Exact in law and O(depth n) per network: for a fixed vector a = phi(h^l),
     fresh W ~ N(0, sigma_w^2 / n) and b ~ N(0, sigma_b^2) make W a + b a vector of
-    independent N(0, sigma_b^2 + sigma_w^2 |a|^2 / n) entries, so each layer is
-    drawn as sqrt(sigma_b^2 + sigma_w^2 |a|^2 / n) g with g ~ N(0, I_n); layer 1 is
+    independent ``N(0, sigma_b^2 + sigma_w^2 |a|^2 / n)`` entries, so each layer is
+    drawn as ``sqrt(sigma_b^2 + sigma_w^2 |a|^2 / n) g`` with g ~ N(0, I_n); layer 1 is
     sqrt(q0) g. (Only for a single input: several inputs need the matrices, as in
     :func:`sigprop.simulate`.)
 

@@ -163,7 +163,7 @@ class LayerNormSimulation:
         Empirical correlation of the two normalised pre-activations,
         x_a^l . x_b^l / N (the Pearson correlation of h_a^l and h_b^l over units).
     q : ndarray (n_seeds, depth + 1)
-        Empirical variance |h^l|^2 / N before normalisation (NaN at l = 0).
+        Empirical variance ``|h^l|^2 / N`` before normalisation (NaN at l = 0).
     c_mean, c_se : ndarray (depth + 1,)
         Mean over seeds and its standard error std / sqrt(n_seeds).
     c_theory : ndarray (depth + 1,)
@@ -323,7 +323,7 @@ def layer_norm_propagate(
     Returns
     -------
     LayerNormPropagation
-        c and q of shape (depth + 1, *broadcast shape).
+        c and q of shape ``(depth + 1, *broadcast_shape)``.
 
     Examples
     --------

@@ -346,7 +346,7 @@ class ResidualExponents:
     c_limit : ndarray
         c^depth, the last correlation.
     c_exponent : ndarray
-        delta in |c^l - c^inf| ~ l^{-delta}, from |c^{l+1} - c^l| ~ l^{-(delta + 1)}.
+        delta in ``|c^l - c^inf| ~ l^{-delta}``, from ``|c^{l+1} - c^l| ~ l^{-(delta + 1)}``.
     grad_exponent : ndarray
         beta in log grad_growth^l ~ l^beta: 1/2 for tanh-like (gradient growth
         exp(Theta(sqrt l))), 1 for exponential growth.
@@ -465,7 +465,7 @@ class ResidualAsymptotics:
         1 - g'(c*), the exponent of the linearised sign-kernel recursion
         c^{l+1} - c^l = (g(c^l) - c^l) / l (saturating); 2 (relu).
     c_exponent : float
-        Asymptotic delta in |c^l - c*| ~ l^{-delta}: ``c_delta`` where c* = 0 (sigma_b = 0),
+        Asymptotic delta in ``|c^l - c*| ~ l^{-delta}``: ``c_delta`` where c* = 0 (sigma_b = 0),
         min(c_delta, 1/2) otherwise (the variance's O(l^{-1/2}) correction moves the
         fixed point by O(l^{-1/2})); 2 (relu).
     c_constant : float
@@ -647,9 +647,9 @@ def simulate_residual(
     -------
     xarray.Dataset
         Dimensions ``seed``, ``layer`` (0..depth), ``input``, ``pair`` (with
-        coordinates ``pair_a`` < ``pair_b``). Variables ``q`` (|x^l|^2 / width),
-        ``c`` (x^l_a.x^l_b / |x^l_a| |x^l_b|) and ``grad_sq`` (|dE/dx^l|^2 /
-        |dE/dx^depth|^2, per input) over seeds, with ``_mean`` and ``_se``
+        coordinates ``pair_a`` < ``pair_b``). Variables ``q`` (``|x^l|^2 / width``),
+        ``c`` (``x^l_a.x^l_b / |x^l_a| |x^l_b|``) and ``grad_sq``
+        (``|dE/dx^l|^2 / |dE/dx^depth|^2``, per input) over seeds, with ``_mean`` and ``_se``
         (std over seeds, ddof=1, / sqrt(n_seeds)); with theory ``q_theory``,
         ``c_theory``, ``grad_sq_theory``.
 

@@ -272,7 +272,7 @@ def initialize(
         Deprecated name of ``weights`` (``"normal"`` meant ``"gaussian"``).
     kernel_size : int or sequence of int, optional
         Convolution kernels instead of matrices: ``widths`` are then channel
-        counts and W^l has shape (widths[l], widths[l-1], *kernel_size) (PyTorch's
+        counts and W^l has shape ``(widths[l], widths[l-1], *kernel_size)`` (PyTorch's
         layout), Gaussian entries N(0, sigma_w^2 / fan_in) with fan_in =
         widths[l-1] prod(kernel_size), or delta-orthogonal. ``"orthogonal"`` is
         not defined for kernels (use ``"delta_orthogonal"``).
@@ -280,7 +280,7 @@ def initialize(
     Returns
     -------
     weights : list of ndarray
-        Shapes (widths[l], widths[l-1]), or (widths[l], widths[l-1], *kernel_size).
+        Shapes (widths[l], widths[l-1]), or ``(widths[l], widths[l-1], *kernel_size)``.
     biases : list of ndarray, shapes (widths[l],)
 
     Raises
@@ -408,9 +408,9 @@ def delta_orthogonal(
 
     Returns
     -------
-    numpy.ndarray, shape (out_channels, in_channels, *kernel_size)
+    numpy.ndarray, shape ``(out_channels, in_channels, *kernel_size)``
         PyTorch's layout (transpose for TensorFlow / Flax, whose kernels are
-        (*kernel_size, in, out)).
+        ``(*kernel_size, in, out)``).
 
     Raises
     ------
