@@ -7,21 +7,11 @@ plain scan, per activation, one thread.
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
+from two_point_report import rate  # (benchmarks/ is on the path of a script run from it)
 
 import sigprop
-
-
-def rate(fn, n, min_time=0.3):
-    best, spent = float("inf"), 0.0
-    while spent < min_time or best == float("inf"):
-        t0 = time.perf_counter()
-        fn()
-        dt = time.perf_counter() - t0
-        best, spent = min(best, dt), spent + dt
-    return n / best
 
 
 def main(argv=None):
