@@ -114,3 +114,33 @@ def test_simulation_matches_theory(act, sw, sb, rho):
     theory = np.append(np.cumprod(factors[::-1])[::-1], 1.0)
     z = np.abs(s.grad_sq - theory)[:-1] / s.grad_sq_se[:-1]
     assert np.max(z) <= 4.4
+
+
+def test_dropout_fixed_points_against_mpmath():
+    # 30-digit references: relu's q* = sb^2 / (1 - sw^2 / (2 rho)) and its c* from the
+    # arc-cosine kernel, (sb^2 + sw^2 q (sin t + (pi - t) c) / (2 pi)) / q = c, t = acos c;
+    # tanh's q* from the 1-D map q = sb^2 + (sw^2 / rho) E[tanh(sqrt(q) Z)^2].
+    mpmath = pytest.importorskip("mpmath")
+    mp = mpmath.mp
+    mp.dps = 30
+    sw, sb, rho = mp.mpf("1.3"), mp.mpf("0.4"), mp.mpf("0.9")
+    q = sb**2 / (1 - sw**2 / (2 * rho))
+
+    def h(c):
+        t = mp.acos(c)
+        return (sb**2 + sw**2 * q * (mp.sin(t) + (mp.pi - t) * c) / (2 * mp.pi)) / q - c
+
+    c_ref = mp.findroot(h, (mp.mpf("0.3"), mp.mpf("0.999")), solver="anderson")
+    r = sp.fixed_point("relu", 1.3, 0.4, keep_prob=0.9)
+    assert float(r.q_star) == pytest.approx(float(q), rel=1e-14)
+    assert float(r.c_star) == pytest.approx(float(c_ref), abs=1e-13)
+
+    def E_tanh_sq(qq):
+        s = mp.sqrt(qq)
+        f = lambda z: mp.tanh(s * z) ** 2 * mp.exp(-(z**2) / 2)  # noqa: E731
+        return 2 * mp.quad(f, [0, 2, 5, mp.inf]) / mp.sqrt(2 * mp.pi)
+
+    sw, sb, rho = mp.mpf("1.5"), mp.mpf("0.3"), mp.mpf("0.8")
+    q_ref = mp.findroot(lambda qq: sb**2 + sw**2 / rho * E_tanh_sq(qq) - qq, mp.mpf("1.3"))
+    r = sp.fixed_point("tanh", 1.5, 0.3, keep_prob=0.8)
+    assert float(r.q_star) == pytest.approx(float(q_ref), rel=1e-13)
