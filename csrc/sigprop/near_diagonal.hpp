@@ -1,4 +1,5 @@
-// Two-point expectations on the diagonal (q1 = q2 = q) next to c = 1, where the
+// Two-point expectations next to |c| = 1 for activations without a closed-form
+// Gaussian smoothing. On the diagonal (q1 = q2 = q) next to c = 1, where the
 // Mehler series of a kinked activation converges too slowly and the nested
 // quadrature in (Z1, Z2) must resolve features of width sqrt(1 - c^2) (bivariate_mesh):
 // the difference form
@@ -79,6 +80,88 @@ inline double diagonal_difference(const Activation& a, int d, double q, double c
   double G;
   if (!quad::integrate<1, 2>(g, outer, 1e-8, atol, &G) && ok) *ok = false;
   return f_sq - 0.5 * G;
+}
+
+}  // namespace sigprop
+
+namespace sigprop {
+
+// E[f(u) f(v)] for any q1, q2 > 0 (finite) and |c| < 1, f = phi^(d), by nested
+// quadrature in the principal axes of the covariance: with Sigma = [[q1, k], [k, q2]],
+// k = c sqrt(q1 q2), eigenvalues l1 >= l2 and the first eigenvector (cos t, sin t),
+//   u = s1 cos t Z - s2 sin t T,   v = s1 sin t Z + s2 cos t T,   s_i = sqrt(l_i),
+// Z, T independent N(0, 1). Next to |c| = 1 the small axis T carries the difference
+// of u and v, and in Z at fixed T both factors have their kinks at known points, all
+// placed in the mesh; the outer integrand is smooth in T except where a kink of f(u)
+// meets one of f(v) (T = (x_j cos t - x_i sin t) / s2), also placed. This avoids the
+// features of width sqrt(1 - c^2) that the conditional form (bivariate_quadrature)
+// must resolve. Accurate to atol_rel of sqrt(E f(u)^2 E f(v)^2); *ok (if given) is
+// set false where a quadrature ended short of it.
+inline double principal_axes_quadrature(const Activation& a, int d, double q1, double q2,
+                                        double c, double atol_rel, bool* ok = nullptr) {
+  using namespace special;
+  const Moments m1 = moments(a, q1, false), m2 = moments(a, q2, false);
+  const double n1 = d == 0 ? m1.phi_sq : m1.dphi_sq, n2 = d == 0 ? m2.phi_sq : m2.dphi_sq;
+  const double scale = std::sqrt(n1 * n2);
+  if (!std::isfinite(scale)) return nan;
+  if (scale == 0.0) return 0.0;
+  const double k = c * std::sqrt(q1) * std::sqrt(q2);
+  const double det = q1 * q2 * (1.0 - c) * (1.0 + c);
+  const double disc = std::hypot(q1 - q2, 2.0 * k);
+  const double l1 = 0.5 * (q1 + q2 + disc), l2 = det / l1;
+  double ex, ey;  // first eigenvector, from the better-conditioned row
+  if (q1 >= q2) {
+    ex = l1 - q2;
+    ey = k;
+  } else {
+    ex = k;
+    ey = l1 - q1;
+  }
+  const double en = std::hypot(ex, ey);
+  const double ct = en > 0.0 ? ex / en : 1.0, st = en > 0.0 ? ey / en : 0.0;
+  const double s1 = std::sqrt(l1), s2 = std::sqrt(std::fmax(l2, 0.0));
+  const double bu = s1 * ct, bv = s1 * st;  // slopes in Z
+  auto F = [&](double x) { return d == 0 ? phi(a, x) : dphi(a, x); };
+  const double atol = atol_rel * scale;
+  double xs[max_kinks];
+  const int nk = kinks(a, xs);
+  quad::Mesh outer;
+  quad::add_gauss_mesh(outer);
+  if (s2 > 0.0)
+    for (int i = 0; i <= nk; ++i)
+      for (int j = 0; j <= nk; ++j) {
+        const double xi = i < nk ? xs[i] : 0.0, xj = j < nk ? xs[j] : 0.0;
+        const double t = (xj * ct - xi * st) / s2;
+        if (outer.inside(t)) outer.add(t);
+      }
+  outer.finish();
+  auto g = [&](double t, double* y) {
+    const double w = npdf(t);
+    if (w == 0.0) {
+      y[0] = 0.0;
+      return;
+    }
+    const double mu = -s2 * st * t, mv = s2 * ct * t;  // u = mu + bu Z, v = mv + bv Z
+    quad::Mesh inner;
+    quad::add_gauss_mesh(inner);
+    if (std::fabs(bu) >= std::fabs(bv))
+      detail::add_activation_mesh(a, mu, bu, inner);
+    else
+      detail::add_activation_mesh(a, mv, bv, inner);
+    for (int i = 0; i <= nk; ++i) {  // the kinks of both factors (and 0), exactly
+      const double x = i < nk ? xs[i] : 0.0;
+      if (bu != 0.0 && inner.inside((x - mu) / bu)) inner.add((x - mu) / bu);
+      if (bv != 0.0 && inner.inside((x - mv) / bv)) inner.add((x - mv) / bv);
+    }
+    inner.finish();
+    auto h = [&](double z, double* r) { r[0] = F(mu + bu * z) * F(mv + bv * z) * npdf(z); };
+    double v;
+    if (!quad::integrate<1, 3>(h, inner, 1e-13, 0.1 * atol, &v) && ok) *ok = false;
+    y[0] = w * v;
+  };
+  double E;
+  if (!quad::integrate<1, 2>(g, outer, 1e-13, atol, &E) && ok) *ok = false;
+  return E;
 }
 
 }  // namespace sigprop

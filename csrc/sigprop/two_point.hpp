@@ -8,8 +8,9 @@
 //   3. where the bound fails (next to |c| = 1 for slowly decaying coefficients:
 //      kinks of phi', large q): on the diagonal q1 = q2 with c >= 1/2, for kinds
 //      without a closed-form Gaussian smoothing, the difference form
-//      E[f^2] - E[(f(u) - f(v))^2] / 2 (near_diagonal.hpp), else the nested
-//      quadrature (bivariate_direct).
+//      E[f^2] - E[(f(u) - f(v))^2] / 2 (near_diagonal.hpp), off it with |c| >= 1/2
+//      the nested quadrature in the covariance's principal axes (same file), else
+//      the conditional nested quadrature (bivariate_direct).
 #pragma once
 
 #include <cmath>
@@ -34,6 +35,7 @@ inline constexpr double series_rtol = 1e-13;
 // quadrature on the diagonal, and its tolerance relative to E[f^2].
 inline constexpr double diagonal_c_min = 0.5;
 inline constexpr double diagonal_atol = 2e-14;
+inline constexpr double principal_atol = 1e-13;
 
 // Per-thread cache of the expansions at the last two variances seen, so that a
 // run of evaluations at fixed (q1, q2) (a c-map, a row of a kernel) builds each
@@ -93,6 +95,11 @@ inline double bivariate(const Activation& act, int d, double q1, double q2, doub
   if (uses_hermite_table(a.kind) && !detail::has_closed_shifted_mean(a.kind) && q1 == q2 &&
       q1 > 0.0 && q1 <= HermiteTable::q_hi() && c >= detail::diagonal_c_min && c < 1.0)
     return diagonal_difference(a, d, q1, c, detail::diagonal_atol, ok);
+  // Off the diagonal next to |c| = 1, likewise: the principal-axes quadrature.
+  if (uses_hermite_table(a.kind) && !detail::has_closed_shifted_mean(a.kind) && q1 > 0.0 &&
+      q2 > 0.0 && q2 <= HermiteTable::q_hi() && std::fabs(c) >= detail::diagonal_c_min &&
+      std::fabs(c) < 1.0)
+    return principal_axes_quadrature(a, d, q1, q2, c, detail::principal_atol, ok);
   return bivariate_direct(a, d, q1, q2, c, ok);
 }
 
