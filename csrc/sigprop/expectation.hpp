@@ -16,7 +16,9 @@
 //
 // Bivariate E[phi^(d)(u) phi^(d)(v)] with u = sqrt(q1) Z1,
 // v = sqrt(q2)(c Z1 + sqrt(1 - c^2) Z2): closed forms (arc-cosine kernel for
-// the relu family, arcsine kernel for erf, sin), otherwise the conditional
+// the relu family, arcsine kernel for erf, sin; bivariate normal orthants for the
+// piecewise linear / exponential kinds, piecewise_closed_forms.hpp, where their
+// error estimate allows), otherwise the conditional
 // form E[F(u) H(Z1)] with H the shifted mean of G given Z1, integrated with a
 // mesh split at the kinks of F and at the (smoothed) kinks of H; exact at
 // c = +-1, where H has true kinks.
