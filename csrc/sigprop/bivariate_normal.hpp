@@ -274,9 +274,10 @@ inline bool orthant_tail_quadrature(double h, double k, double r, double omr, do
 // the tails. In the tails (max(h, k) > 1.5) the integrands become peaked and the
 // rules lose relative accuracy (1e-6 at h = k = 15, r = 0.5); where the absolute
 // bound exceeds budget, the error is measured there as the difference between the
-// 12- and 20-point rules (the 20-point value is returned).
+// 12- and 20-point rules (the 20-point value is returned), and where that still
+// exceeds it, with tail_quadrature, by orthant_tail_quadrature.
 inline double orthant(double h, double k, double r, double omr, double opr, double S,
-                      double& err, double budget = 0.0) {
+                      double& err, double budget = 0.0, bool tail_quadrature = true) {
   using namespace special;
   if (h == inf || k == inf) return 0.0;
   if (h == -inf && k == -inf) {
@@ -304,7 +305,7 @@ inline double orthant(double h, double k, double r, double omr, double opr, doub
     const double v20 = detail::orthant_rule(h, k, r, omr, opr, S, detail::w20, detail::x20, 10, e20);
     const double v12 = detail::orthant_rule(h, k, r, omr, opr, S, detail::w12, detail::x12, 6, e12);
     const double est = e20 + std::fabs(v20 - v12) + 3e-16 * pmax;
-    if (!(est <= budget)) {
+    if (tail_quadrature && !(est <= budget)) {
       // where even that falls short (the far tails, tilted orthants of elu at large
       // q), the one-dimensional quadrature, if its error is smaller
       double vq, eq;
@@ -342,7 +343,8 @@ struct OrthantMoments {
 };
 
 inline OrthantMoments orthant_moments(double h, double k, double r, double omr, double opr,
-                                      double S, double budget = 0.0) {
+                                      double S, double budget = 0.0,
+                                      bool tail_quadrature = true) {
   using namespace special;
   OrthantMoments m{0, 0, 0, 0, 0, 0, 0, 0};
   if (h == inf || k == inf) return m;
@@ -378,7 +380,7 @@ inline OrthantMoments orthant_moments(double h, double k, double r, double omr, 
   }
   const double s = std::sqrt(omr * opr);
   double ep = 0.0;
-  m.p = orthant(h, k, r, omr, opr, S, ep, budget);
+  m.p = orthant(h, k, r, omr, opr, S, ep, budget, tail_quadrature);
   m.ep = ep;
   // k - r h and h - r k without cancellation next to |r| = 1
   const double zk = (r > 0.0 ? (k - h) + omr * h : (k + h) - opr * h) / s;

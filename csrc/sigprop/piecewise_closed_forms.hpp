@@ -160,7 +160,8 @@ inline double mean_square_lower(const Activation& a, int d, double q) {
 // whose plain bound is already small enough. Orthants that recur (hard_tanh's
 // {X < -t1, Y < -t2} is {X > t1, Y > t2} after the flips) are computed once.
 inline double sum_terms(const Term* t1, int n1, const Term* t2, int n2, double c, double omc,
-                        double opc, double& err, double atol = 0.0) {
+                        double opc, double& err, double atol = 0.0,
+                        bool tail_quadrature = true) {
   using special::inf;
   const double eps = bvn::eps;
   double total = 0.0;
@@ -204,7 +205,8 @@ inline double sum_terms(const Term* t1, int n1, const Term* t2, int n2, double c
           if (im == n_memo) {
             memo[im] = {h, k, r, S,
                         bvn::orthant_moments(h, k, r, omr, opr, S,
-                                             atol / (64.0 * (cmax + 1e-300)))};
+                                             atol / (64.0 * (cmax + 1e-300)),
+                                             tail_quadrature)};
             if (n_memo < 11) ++n_memo;
           }
           const bvn::OrthantMoments& M = memo[im].m;
@@ -227,8 +229,11 @@ inline double sum_terms(const Term* t1, int n1, const Term* t2, int n2, double c
 // E[f(u) f(v)] for q1, q2 > 0 (finite) and |c| < 1 in closed form, where the error
 // estimate is below tol sqrt(E f(u)^2 E f(v)^2) and, with relative, below tol
 // |result|; false otherwise (out untouched) or for kinds without a closed form.
+// Without tail_quadrature only the fast path (~1-3 microseconds): orthants deep in
+// the tails (elu / selu at large q, far thresholds) that need the one-dimensional
+// tail quadrature (tens of microseconds) make it return false instead.
 inline bool bivariate(const Activation& a, int d, double q1, double q2, double c, double tol,
-                      bool relative, double& out) {
+                      bool relative, double& out, bool tail_quadrature = true) {
   if (!has_closed_form(a.kind) || !(std::fabs(c) < 1.0) || !(q1 > 0.0) || !(q2 > 0.0) ||
       !std::isfinite(q1) || !std::isfinite(q2))
     return false;
@@ -241,7 +246,8 @@ inline bool bivariate(const Activation& a, int d, double q1, double q2, double c
   const double scale =
       std::sqrt(mean_square_lower(a, d, q1)) * std::sqrt(mean_square_lower(a, d, q2));
   double err = 0.0;
-  const double v = sum_terms(t1, n1, t2, n2, c, 1.0 - c, 1.0 + c, err, relative ? 0.0 : tol * scale);
+  const double v = sum_terms(t1, n1, t2, n2, c, 1.0 - c, 1.0 + c, err,
+                             relative ? 0.0 : tol * scale, tail_quadrature);
   if (!std::isfinite(v) || !std::isfinite(err)) return false;
   if (!(err <= tol * scale)) return false;
   if (relative && !(v != 0.0 && err <= tol * std::fabs(v))) return false;

@@ -75,11 +75,13 @@ inline double bivariate(const Activation& act, int d, double q1, double q2, doub
   // Piecewise linear / exponential kinds: closed forms (piecewise_closed_forms.hpp)
   // where their error estimate is below piecewise_tol of the Cauchy-Schwarz scale
   // (for shifted_relu's phi, of the result as well: its value can be 1e-70 of the
-  // scale); elsewhere the series and the quadrature below, as before.
+  // scale). The fast path only: where it needs the tail quadrature of
+  // bivariate_normal.hpp (elu / selu at large q) the series comes first, and
+  // bivariate_direct tries the closed form again with it before its quadrature.
   if (piecewise::has_closed_form(a.kind) && std::fabs(c) < 1.0) {
     double v;
     if (piecewise::bivariate(a, d, q1, q2, c, detail::piecewise_tol,
-                             d == 0 && detail::one_signed(a, 0), v))
+                             d == 0 && detail::one_signed(a, 0), v, false))
       return v;
   }
   if (uses_hermite_table(a.kind) && std::fabs(c) < 1.0 && q1 > 0.0 && q2 > 0.0 &&
