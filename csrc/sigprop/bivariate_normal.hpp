@@ -31,9 +31,14 @@
 // exponent, eps |exponent|, which dominates under a large tilt); callers decide
 // from it whether a closed form is accurate enough (piecewise_closed_forms.hpp).
 //
-// Accuracy reached (tests/test_bivariate_normal.py, against mpmath at 30 digits):
-// orthant probabilities to ~1e-16 absolute and in the tails to ~1e-14 relative
-// (where the estimate says so), including 1 - |r| = 1e-12.
+// Far tails (where the estimate of Genz's rules exceeds the caller's budget): a
+// one-dimensional adaptive Gauss-Kronrod quadrature of the tilted tail
+// (orthant_tail_quadrature), cross-checked against Genz's value.
+//
+// Accuracy reached: orthant probabilities within 1.25e-16 absolute of 30-digit
+// mpmath over 400 random (h, k, r), |h|, |k| <= 6, 1 - |r| down to 1e-12; the
+// moments E[X], E[Y], E[XY] within 4e-16 (max(1, |value|)) at the points of
+// tests/test_bivariate_normal.py, whose error estimates bound the actual errors.
 #pragma once
 
 #include <cmath>
