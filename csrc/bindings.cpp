@@ -362,6 +362,26 @@ PYBIND11_MODULE(_core, m) {
       py::arg("tilt") = 0.0);
 
   m.def(
+      "bivariate_nested_quadrature",
+      [](int kind, double p0, double p1, int d, double q1, double q2, double c) {
+        const auto a = sigprop::canonical(make_activation(kind, p0, p1));
+        if (d != 0 && d != 1) throw py::value_error("derivative order must be 0 or 1");
+        if (!(q1 > 0.0) || !(q2 > 0.0) || !(std::fabs(c) < 1.0))
+          throw py::value_error("need q1, q2 > 0 and |c| < 1");
+        bool ok = true;
+        const double v = without_gil([&] {
+          return sigprop::detail::bivariate_quadrature(a, d, q1, q2, c, std::sqrt(q1),
+                                                      std::sqrt(q2),
+                                                      std::sqrt((1.0 - c) * (1.0 + c)), &ok);
+        });
+        return py::make_tuple(v, ok);
+      },
+      "E[phi^(d)(u) phi^(d)(v)] by the nested quadrature alone (no closed form), and\n"
+      "whether it reached its tolerance: the independent check of the closed forms.",
+      py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("d"), py::arg("q1"), py::arg("q2"),
+      py::arg("c"));
+
+  m.def(
       "piecewise_closed_form",
       [](int kind, double p0, double p1, int d, double q1, double q2, double c, double tol,
          bool relative) {

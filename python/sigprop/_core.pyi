@@ -126,6 +126,12 @@ def normal_orthant(
     """e^tilt (P, E[X], E[Y], E[XY]) over {X > h, Y > k} of the standard bivariate normal
     with correlation r (1 - r and 1 + r passed exactly), and error estimates of each."""
 
+def bivariate_nested_quadrature(
+    kind: int, p0: float, p1: float, d: int, q1: float, q2: float, c: float
+) -> tuple[float, bool]:
+    """E[phi^(d)(u) phi^(d)(v)] by the nested quadrature alone (no closed form), and
+    whether it reached its tolerance: the independent check of the closed forms."""
+
 def piecewise_closed_form(
     kind: int,
     p0: float,
