@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "sigprop/activation.hpp"
+#include "sigprop/bivariate_normal.hpp"
 #include "sigprop/canonical.hpp"
 #include "sigprop/custom_activation.hpp"
 #include "sigprop/deadline.hpp"
@@ -25,6 +26,7 @@
 #include "sigprop/hermite_series.hpp"
 #include "sigprop/hermite_table.hpp"
 #include "sigprop/moment_table.hpp"
+#include "sigprop/piecewise_closed_forms.hpp"
 #include "sigprop/tables.hpp"
 
 namespace py = pybind11;
@@ -343,6 +345,57 @@ PYBIND11_MODULE(_core, m) {
       py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("d"), py::arg("q1"), py::arg("q2"),
       py::arg("c"), py::arg("n_threads"), py::arg("progress") = py::none(),
       py::arg("direct") = false);
+
+  m.def(
+      "normal_orthant",
+      [](double h, double k, double r, double one_minus_r, double one_plus_r, double tilt) {
+        if (!(std::fabs(r) < 1.0) || !(one_minus_r > 0.0) || !(one_plus_r > 0.0))
+          throw py::value_error("need |r| < 1 with 1 - r, 1 + r > 0");
+        const sigprop::bvn::OrthantMoments m =
+            sigprop::bvn::orthant_moments(h, k, r, one_minus_r, one_plus_r, tilt);
+        return py::make_tuple(py::make_tuple(m.p, m.x, m.y, m.xy),
+                              py::make_tuple(m.ep, m.ex, m.ey, m.exy));
+      },
+      "e^tilt (P, E[X], E[Y], E[XY]) over {X > h, Y > k} of the standard bivariate normal\n"
+      "with correlation r (1 - r and 1 + r passed exactly), and error estimates of each.",
+      py::arg("h"), py::arg("k"), py::arg("r"), py::arg("one_minus_r"), py::arg("one_plus_r"),
+      py::arg("tilt") = 0.0);
+
+  m.def(
+      "bivariate_nested_quadrature",
+      [](int kind, double p0, double p1, int d, double q1, double q2, double c) {
+        const auto a = sigprop::canonical(make_activation(kind, p0, p1));
+        if (d != 0 && d != 1) throw py::value_error("derivative order must be 0 or 1");
+        if (!(q1 > 0.0) || !(q2 > 0.0) || !(std::fabs(c) < 1.0))
+          throw py::value_error("need q1, q2 > 0 and |c| < 1");
+        bool ok = true;
+        const double v = without_gil([&] {
+          return sigprop::detail::bivariate_quadrature(a, d, q1, q2, c, std::sqrt(q1),
+                                                      std::sqrt(q2),
+                                                      std::sqrt((1.0 - c) * (1.0 + c)), &ok);
+        });
+        return py::make_tuple(v, ok);
+      },
+      "E[phi^(d)(u) phi^(d)(v)] by the nested quadrature alone (no closed form), and\n"
+      "whether it reached its tolerance: the independent check of the closed forms.",
+      py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("d"), py::arg("q1"), py::arg("q2"),
+      py::arg("c"));
+
+  m.def(
+      "piecewise_closed_form",
+      [](int kind, double p0, double p1, int d, double q1, double q2, double c, double tol,
+         bool relative) {
+        const auto a = sigprop::canonical(make_activation(kind, p0, p1));
+        if (d != 0 && d != 1) throw py::value_error("derivative order must be 0 or 1");
+        double v = std::numeric_limits<double>::quiet_NaN();
+        sigprop::piecewise::bivariate(a, d, q1, q2, c, tol, relative, v);
+        return v;
+      },
+      "The closed form of piecewise_closed_forms.hpp for E[phi^(d)(u) phi^(d)(v)]; NaN\n"
+      "where it defers (its error estimate above tol of the Cauchy-Schwarz scale, or of\n"
+      "the result with relative) or the kind has none.",
+      py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("d"), py::arg("q1"), py::arg("q2"),
+      py::arg("c"), py::arg("tol") = sigprop::detail::piecewise_tol, py::arg("relative") = false);
 
   m.def(
       "hermite_coefficients",

@@ -16,7 +16,9 @@
 //
 // Bivariate E[phi^(d)(u) phi^(d)(v)] with u = sqrt(q1) Z1,
 // v = sqrt(q2)(c Z1 + sqrt(1 - c^2) Z2): closed forms (arc-cosine kernel for
-// the relu family, arcsine kernel for erf, sin), otherwise the conditional
+// the relu family, arcsine kernel for erf, sin; bivariate normal orthants for the
+// piecewise linear / exponential kinds, piecewise_closed_forms.hpp, where their
+// error estimate allows), otherwise the conditional
 // form E[F(u) H(Z1)] with H the shifted mean of G given Z1, integrated with a
 // mesh split at the kinks of F and at the (smoothed) kinks of H; exact at
 // c = +-1, where H has true kinks.
@@ -27,6 +29,7 @@
 #include "activation.hpp"
 #include "canonical.hpp"
 #include "custom_activation.hpp"
+#include "piecewise_closed_forms.hpp"
 #include "quadrature.hpp"
 #include "special.hpp"
 
@@ -494,8 +497,17 @@ inline double bivariate_dphi_zero_variance(const Activation& a, double q2, doubl
 
 namespace detail {
 
+// Tolerance of the closed forms of piecewise_closed_forms.hpp on their own
+// rounding-error estimate, relative to the Cauchy-Schwarz scale (and, for one-signed
+// f in bivariate_direct, to the result): above it they defer to the series or the
+// nested quadrature. The estimate is pessimistic (the errors seen are 10-50x below).
+inline constexpr double piecewise_tol = 1e-13;
+
 // E[phi^(d)(u) phi^(d)(v)] for q1, q2 > 0 in closed form, where the kind has one
-// (s1 = sqrt(q1), s2 = sqrt(q2), sc = sqrt(1 - c^2)); false otherwise.
+// (s1 = sqrt(q1), s2 = sqrt(q2), sc = sqrt(1 - c^2)); false otherwise. For the
+// piecewise linear / exponential kinds (piecewise_closed_forms.hpp) only for |c| < 1
+// and where the closed form's error estimate allows (relative to the result where f
+// is one-signed, as the nested quadrature is there).
 inline bool bivariate_closed_form(const Activation& a, int d, double q1, double q2, double c,
                                   double s1, double s2, double sc, double& out) {
   using namespace special;
@@ -537,6 +549,14 @@ inline bool bivariate_closed_form(const Activation& a, int d, double q1, double 
       out = d == 0 ? (x > 0.0 ? 1.0 : -1.0) * e * (1.0 - r) : e * (1.0 + r);
       return true;
     }
+    case Kind::hard_tanh:
+    case Kind::shifted_relu:
+    case Kind::soft_threshold:
+    case Kind::linear_floor:
+    case Kind::elu:
+    case Kind::selu:
+      return sc > 0.0 &&
+             piecewise::bivariate(a, d, q1, q2, c, piecewise_tol, one_signed(a, d), out);
     default: return false;
   }
 }

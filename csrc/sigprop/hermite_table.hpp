@@ -126,7 +126,9 @@ inline double hermite_rule_width(int n_max) {
 }  // namespace detail
 
 // Whether bivariate expectations of this (canonical) kind go through the
-// Hermite table (every kind without a closed-form bivariate expectation).
+// Hermite table (every kind without an unconditional closed-form bivariate
+// expectation; the piecewise kinds of piecewise_closed_forms.hpp keep it for
+// where their closed forms defer).
 inline bool uses_hermite_table(Kind k) {
   switch (k) {
     case Kind::linear:

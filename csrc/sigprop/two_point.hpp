@@ -1,7 +1,9 @@
 // Two-point Gaussian expectations E[phi^(d)(u) phi^(d)(v)], the one entry point
 // that the maps, fixed points, scans and NNGP kernels use:
-//   1. closed forms (linear, relu, leaky_relu, erf, sin), and c = +-1 or a zero
-//      variance, where the expectation is one-dimensional (expectation.hpp);
+//   1. closed forms (linear, relu, leaky_relu, erf, sin; hard_tanh, shifted_relu,
+//      soft_threshold, linear_floor, elu, selu where their error estimate allows,
+//      piecewise_closed_forms.hpp), and c = +-1 or a zero variance, where the
+//      expectation is one-dimensional (expectation.hpp);
 //   2. the Mehler series (hermite_series.hpp) of the tabulated Hermite coefficients
 //      (hermite_table.hpp) wherever its rigorous truncation bound is below
 //      series_rtol of the Cauchy-Schwarz scale sqrt(E f(u)^2 E f(v)^2);
@@ -72,6 +74,18 @@ inline double bivariate(const Activation& act, int d, double q1, double q2, doub
   const Activation a = canonical(act);
   if (std::isnan(c) || std::isnan(q1) || std::isnan(q2)) return special::nan;
   if (q1 > q2) std::swap(q1, q2);  // symmetric in (q1, q2), bitwise
+  // Piecewise linear / exponential kinds: closed forms (piecewise_closed_forms.hpp)
+  // where their error estimate is below piecewise_tol of the Cauchy-Schwarz scale
+  // (for shifted_relu's phi, of the result as well: its value can be 1e-70 of the
+  // scale). The fast path only: where it needs the tail quadrature of
+  // bivariate_normal.hpp (elu / selu at large q) the series comes first, and
+  // bivariate_direct tries the closed form again with it before its quadrature.
+  if (piecewise::has_closed_form(a.kind) && std::fabs(c) < 1.0) {
+    double v;
+    if (piecewise::bivariate(a, d, q1, q2, c, detail::piecewise_tol,
+                             d == 0 && detail::one_signed(a, 0), v, false))
+      return v;
+  }
   if (uses_hermite_table(a.kind) && std::fabs(c) < 1.0 && q1 > 0.0 && q2 > 0.0 &&
       std::isfinite(q1) && std::isfinite(q2)) {
     thread_local detail::HermiteCache cache;

@@ -115,6 +115,38 @@ def bivariate(
 ) -> tuple[_Float64Array, NDArray[np.int8]]:
     """E[phi^(d)(u) phi^(d)(v)] (d = 0 or 1) and per-point flags (1: quadrature shortfall)."""
 
+def normal_orthant(
+    h: float,
+    k: float,
+    r: float,
+    one_minus_r: float,
+    one_plus_r: float,
+    tilt: float = 0.0,
+) -> tuple[tuple[float, float, float, float], tuple[float, float, float, float]]:
+    """e^tilt (P, E[X], E[Y], E[XY]) over {X > h, Y > k} of the standard bivariate normal
+    with correlation r (1 - r and 1 + r passed exactly), and error estimates of each."""
+
+def bivariate_nested_quadrature(
+    kind: int, p0: float, p1: float, d: int, q1: float, q2: float, c: float
+) -> tuple[float, bool]:
+    """E[phi^(d)(u) phi^(d)(v)] by the nested quadrature alone (no closed form), and
+    whether it reached its tolerance: the independent check of the closed forms."""
+
+def piecewise_closed_form(
+    kind: int,
+    p0: float,
+    p1: float,
+    d: int,
+    q1: float,
+    q2: float,
+    c: float,
+    tol: float = 1e-13,
+    relative: bool = False,
+) -> float:
+    """The closed form of piecewise_closed_forms.hpp for E[phi^(d)(u) phi^(d)(v)]; NaN
+    where it defers (its error estimate above tol of the Cauchy-Schwarz scale, or of
+    the result with relative) or the kind has none."""
+
 def hermite_coefficients(
     kind: int, p0: float, p1: float, q: float, n_max: int
 ) -> tuple[_Float64Array, bool]:

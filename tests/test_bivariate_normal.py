@@ -1,0 +1,237 @@
+"""The bivariate normal orthants and the piecewise closed forms built on them.
+
+csrc/sigprop/bivariate_normal.hpp: P(X > h, Y > k) (Genz's BVNU) and the truncated
+moments E[X], E[Y], E[XY] over the orthant, optionally scaled by e^tilt, each with
+an error estimate; checked against mpmath at 30 digits (mpmath has no bivariate
+normal CDF: one-dimensional integrals over x of npdf(x) times the conditional
+tail of Y), next to |r| = 1 (1 - |r| = 1e-12, 1e-6) and in the tails. The
+estimate must bound the actual error (the closed forms decide from it whether
+they may be used).
+
+csrc/sigprop/piecewise_closed_forms.hpp: E[phi(u) phi(v)], E[phi'(u) phi'(v)] for
+hard_tanh, shifted_relu, soft_threshold, linear_floor, elu, selu, against the
+30-digit references of tests/data/reference_2d_piecewise.json
+(scripts/make_reference_piecewise.py) and against the nested quadrature
+(_core.bivariate_nested_quadrature, which uses no closed form) on random points of
+q1, q2 in [1e-6, 1e4], c in [-1, 1].
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from pathlib import Path
+
+import mpmath as mp
+import numpy as np
+import pytest
+
+import sigprop as sp
+from sigprop import _core
+
+DATA = Path(__file__).parent / "data"
+KINDS = ["hard_tanh", "shifted_relu", "soft_threshold", "linear_floor", "elu", "selu"]
+TOL = 1e-13  # of the Cauchy-Schwarz scale
+
+with open(DATA / "reference_2d_piecewise.json") as _fh:
+    CASES = json.load(_fh)["cases"]
+
+
+def _orthant_ref(h, k, r):
+    """30-digit (P, E[X], E[Y], E[XY]) over {X > h, Y > k}, r the exact binary64 value."""
+    with mp.workdps(30):
+        h, k, r = mp.mpf(h), mp.mpf(k), mp.mpf(r)
+        s = mp.sqrt((1 - r) * (1 + r))
+
+        def z(x):
+            return (k - r * x) / s
+
+        def ey(x):  # E[Y 1{Y > k} | X = x]
+            return r * x * mp.ncdf(-z(x)) + s * mp.npdf(z(x))
+
+        pts = [h]
+        if r != 0:
+            xk = k / r  # the conditional step, width s / |r|
+            for off in (-50, -10, -2, 0, 2, 10, 50):
+                p = xk + off * s / abs(r)
+                if p > pts[-1]:
+                    pts.append(p)
+        pts.append(mp.inf)
+        out = []
+        for f in (
+            lambda x: mp.npdf(x) * mp.ncdf(-z(x)),
+            lambda x: x * mp.npdf(x) * mp.ncdf(-z(x)),
+            lambda x: mp.npdf(x) * ey(x),
+            lambda x: x * mp.npdf(x) * ey(x),
+        ):
+            out.append(mp.quad(f, pts))
+        return out
+
+
+ORTHANT_POINTS = [
+    (0.3, -0.7, 0.5),
+    (1.2, 1.1, 0.95),
+    (-2.0, 0.5, -0.97),
+    (0.8, 0.8, 1 - 1e-12),
+    (0.8, 0.8 + 1e-7, 1 - 1e-12),
+    (-1.5, 1.5, -1 + 1e-12),
+    (0.5, -0.4, -1 + 1e-6),
+    (2.0, 2.5, 1 - 1e-6),
+    (5.5, 4.0, 0.3),
+    (7.0, 7.5, 0.8),
+    (-6.0, -5.0, -0.2),
+    (3.0, -8.0, 0.9),
+    (1e-3, -1e-3, 0.1),
+]
+
+
+@pytest.mark.parametrize("h,k,r", ORTHANT_POINTS)
+def test_orthant_moments_match_mpmath(h, k, r):
+    (p, ex, ey, exy), (ep, eex, eey, eexy) = _core.normal_orthant(h, k, r, 1.0 - r, 1.0 + r)
+    ref = [float(v) for v in _orthant_ref(h, k, r)]
+    for got, want, est in zip((p, ex, ey, exy), ref, (ep, eex, eey, eexy), strict=True):
+        err = abs(got - want)
+        # ~1e-16 absolute, and the estimate bounds the error
+        assert err <= 4e-16 * max(1.0, abs(want)), (got, want)
+        assert err <= est + 1e-17 * abs(want) + 1e-300, (got, want, est)
+    # symmetry: swapping (h, k) swaps E[X] and E[Y]
+    (p2, ex2, ey2, exy2), _ = _core.normal_orthant(k, h, r, 1.0 - r, 1.0 + r)
+    assert p2 == pytest.approx(p, abs=4e-16)
+    assert ex2 == pytest.approx(ey, abs=4e-16)
+    assert ey2 == pytest.approx(ex, abs=4e-16)
+    assert exy2 == pytest.approx(exy, abs=4e-16)
+
+
+@pytest.mark.parametrize("h,k,r,tilt", [(3.0, 1.0, 0.5, 4.5), (6.0, 6.0, 0.9, 18.0)])
+def test_orthant_tilt_scales_without_overflow(h, k, r, tilt):
+    (p, ex, ey, exy), (ep, *_r) = _core.normal_orthant(h, k, r, 1.0 - r, 1.0 + r, tilt)
+    ref = _orthant_ref(h, k, r)
+    with mp.workdps(30):
+        want = [float(mp.exp(tilt) * v) for v in ref]
+    for got, w in zip((p, ex, ey, exy), want, strict=True):
+        assert abs(got - w) <= max(1e-14 * abs(w), ep), (got, w)
+
+
+def test_orthant_limits():
+    # independent: product of tails; r -> 1: min of tails; r -> -1 and disjoint: 0
+    (p, *_), _e = _core.normal_orthant(0.5, -0.3, 0.0, 1.0, 1.0)
+    assert p == pytest.approx(sp_nsf(0.5) * sp_nsf(-0.3), rel=1e-15)
+    (p, *_), _e = _core.normal_orthant(0.5, -0.3, 1 - 2**-52, 2**-52, 2 - 2**-52)
+    assert p == pytest.approx(sp_nsf(0.5), rel=1e-7)
+    (p, *_), _e = _core.normal_orthant(0.5, 0.3, -1 + 2**-52, 2 - 2**-52, 2**-52)
+    assert abs(p) < 1e-16
+    with pytest.raises(ValueError):
+        _core.normal_orthant(0.0, 0.0, 1.0, 0.0, 2.0)
+
+
+def sp_nsf(x):
+    return 0.5 * math.erfc(x / math.sqrt(2.0))
+
+
+def _scale(act, d, q1, q2):
+    m1, m2 = sp.gaussian_moments(act, q1), sp.gaussian_moments(act, q2)
+    f1, f2 = (m1.phi_sq, m2.phi_sq) if d == 0 else (m1.dphi_sq, m2.dphi_sq)
+    return math.sqrt(f1) * math.sqrt(f2)
+
+
+def _case_id(case):
+    return (
+        f"{case['activation']}-{case['quantity']}-q{case['q1']},{case['q2']}-c{case['c_nominal']}"
+    )
+
+
+def test_reference_file_covers_the_regimes():
+    assert {c["activation"] for c in CASES} == set(KINDS)
+    for name in KINDS:
+        sel = [c for c in CASES if c["activation"] == name]
+        assert any(1 - float(c["c"]) < 1e-11 for c in sel)
+        assert any(1 + float(c["c"]) < 1e-11 for c in sel)
+        assert any(float(c["q1"]) >= 1e4 for c in sel)
+        assert any(float(c["q1"]) <= 1e-4 for c in sel)
+        assert any(float(c["q1"]) != float(c["q2"]) for c in sel)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[_case_id(c) for c in CASES])
+def test_piecewise_against_mpmath(case):
+    act = sp.activation(case["activation"], **case["params"])
+    q1, q2, c = float(case["q1"]), float(case["q2"]), float(case["c"])
+    d = {"phiphi": 0, "dphidphi": 1}[case["quantity"]]
+    ref = float(case["value"])
+    scale = _scale(act, d, q1, q2)
+    p0, p1 = act.core_params
+    closed = _core.piecewise_closed_form(act.kind, p0, p1, d, q1, q2, c)
+    if not math.isnan(closed):
+        assert abs(closed - ref) <= TOL * scale, (closed, ref, scale)
+    got = float(sp.bivariate_expectation(act, q1, q2, c, derivative=d))
+    assert abs(got - ref) <= 1e-10 * scale, (got, ref, scale)
+
+
+def test_piecewise_used_where_expected():
+    # moderate variances, c anywhere (c* next to 1 included): the closed form applies
+    for name in KINDS:
+        act = sp.activation(name)
+        p0, p1 = act.core_params
+        for d in (0, 1):
+            for q1, q2, c in [(1.0, 1.0, 0.5), (1.0, 1.0, 1 - 1e-12), (0.7, 2.0, -1 + 1e-9)]:
+                v = _core.piecewise_closed_form(act.kind, p0, p1, d, q1, q2, c)
+                assert not math.isnan(v), (name, d, q1, q2, c)
+
+
+def _random_points(n, seed):
+    rng = random.Random(seed)
+    pts = []
+    for i in range(n):
+        q1 = 10.0 ** rng.uniform(-6, 4)
+        q2 = 10.0 ** rng.uniform(-6, 4)
+        m = i % 4
+        if m == 0:
+            c = rng.uniform(-1, 1)
+        elif m == 1:
+            c = 1 - 10.0 ** rng.uniform(-12, -1)
+        elif m == 2:
+            c = -1 + 10.0 ** rng.uniform(-12, -1)
+        else:
+            c = rng.uniform(0.9, 1.0)
+        pts.append((q1, q2, c))
+    return pts
+
+
+@pytest.mark.parametrize("name", KINDS)
+def test_piecewise_against_nested_quadrature(name):
+    act = sp.activation(name)
+    p0, p1 = act.core_params
+    pts = _random_points(48, hash(name) % 1000)
+    used = 0
+    for d in (0, 1):
+        for q1, q2, c in pts:
+            v = _core.piecewise_closed_form(act.kind, p0, p1, d, q1, q2, c)
+            if math.isnan(v):
+                continue
+            used += 1
+            ref, ok = _core.bivariate_nested_quadrature(act.kind, p0, p1, d, q1, q2, c)
+            assert ok
+            scale = _scale(act, d, q1, q2)
+            if scale < 1e-280:
+                continue
+            assert abs(v - ref) <= TOL * scale, (d, q1, q2, c, v, ref, scale)
+            # bivariate_direct's closed form (relative accuracy where f is one-signed)
+            got, _ = _core.bivariate(
+                act.kind, p0, p1, d, np.array([q1]), np.array([q2]), np.array([c]), 1, None, True
+            )
+            assert abs(got[0] - ref) <= TOL * scale, (d, q1, q2, c, got[0], ref, scale)
+    assert used >= 24
+
+
+def test_piecewise_defers_where_inaccurate():
+    # shifted_relu far in its tail: the value is ~1e-40 of the Cauchy-Schwarz scale and
+    # the closed form cannot keep relative accuracy there; with relative=True it defers.
+    act = sp.activation("shifted_relu")
+    p0, p1 = act.core_params
+    v = _core.piecewise_closed_form(act.kind, p0, p1, 0, 0.02, 0.02, -0.5, 1e-13, True)
+    assert math.isnan(v)
+    # and the engine keeps relative accuracy there (nested quadrature)
+    got = float(sp.bivariate_expectation(act, 0.02, 0.02, -0.5))
+    ref, ok = _core.bivariate_nested_quadrature(act.kind, p0, p1, 0, 0.02, 0.02, -0.5)
+    assert ok and 0.0 < ref < 1e-30
+    assert got == pytest.approx(ref, rel=1e-12)
