@@ -31,6 +31,7 @@
 #include "hermite_table.hpp"
 #include "maps.hpp"
 #include "moment_table.hpp"
+#include "piecewise_closed_forms.hpp"
 #include "root_finding.hpp"
 #include "special.hpp"
 #include "two_point.hpp"
@@ -291,10 +292,13 @@ class CorrelationMap {
   // f'(c) = chi_c: the series where it reaches its tolerance; else, next to c = 1,
   // the diagonal series where its bounds are within slope_rtol of sw2 E[phi'^2]
   // (tanh next to the Edge of Chaos: ~1e-11); else the quadrature (milliseconds).
+  // Kinds with closed forms (piecewise_closed_forms.hpp) skip the diagonal bounds:
+  // the closed form is exact.
   double slope(double c) {
     double de;
     if (series_ && (hermite_bivariate(hs_, hs_, 1, c, series_rtol, de) ||
-                    diagonal_series(hs_, 1, c, slope_rtol * hs_.dphi_sq, de)))
+                    (!piecewise::has_closed_form(canonical(a_).kind) &&
+                     diagonal_series(hs_, 1, c, slope_rtol * hs_.dphi_sq, de))))
       return sw2_ * de;
     return cmap_slope(a_, c, q_, sw2_);
   }

@@ -80,20 +80,24 @@ inline double bivariate(const Activation& act, int d, double q1, double q2, doub
   // scale). The fast path only: where it needs the tail quadrature of
   // bivariate_normal.hpp (elu / selu at large q) the series comes first, and
   // bivariate_direct tries the closed form again with it before its quadrature.
-  if (piecewise::has_closed_form(a.kind) && std::fabs(c) < 1.0) {
-    double v;
-    if (piecewise::bivariate(a, d, q1, q2, c, detail::piecewise_tol,
-                             d == 0 && detail::one_signed(a, 0), v, false))
-      return v;
-  }
+  // For elu and selu the cached series is faster at fixed q (the c-map) and exact
+  // where its bound holds: it goes first there.
+  const bool closed = piecewise::has_closed_form(a.kind) && std::fabs(c) < 1.0;
+  const bool series_first = a.kind == Kind::elu || a.kind == Kind::selu;
+  auto closed_form = [&](double& v) {
+    return piecewise::bivariate(a, d, q1, q2, c, detail::piecewise_tol,
+                                d == 0 && detail::one_signed(a, 0), v, false);
+  };
+  double v;
+  if (closed && !series_first && closed_form(v)) return v;
   if (uses_hermite_table(a.kind) && std::fabs(c) < 1.0 && q1 > 0.0 && q2 > 0.0 &&
       std::isfinite(q1) && std::isfinite(q2)) {
     thread_local detail::HermiteCache cache;
     HermiteAt* x = cache.get(a, q1);
     HermiteAt* y = q2 == q1 ? x : cache.get(a, q2, x);
-    double v;
     if (hermite_bivariate(*x, *y, d, c, detail::series_rtol, v)) return v;
   }
+  if (closed && series_first && closed_form(v)) return v;
   // Time bound: past the tables (q > 1e14) the nested quadrature of an activation
   // without a closed-form Gaussian smoothing exhausts its piece budget (tens of
   // seconds for a NaN): report that at once.
