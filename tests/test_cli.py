@@ -108,6 +108,27 @@ def test_cli_scan_quiet_no_correlation_and_params(tmp_path, capsys):
         assert "c_star" not in ds
 
 
+def test_cli_scan_keep_prob(tmp_path, capsys):
+    import numpy as np
+    import pytest
+
+    import sigprop
+
+    xr = pytest.importorskip("xarray")
+    path = tmp_path / "d.nc"
+    args = ["scan", "tanh", "--sigma-w", "0.5,1.5", "--sigma-b", "0.3", "--keep-prob", "0.8,1"]
+    assert cli.main([*args, "-o", str(path), "--quiet"]) == 0
+    with xr.open_dataset(path, engine="h5netcdf") as ds:
+        assert ds.c_star.dims == ("activation", "keep_prob", "sigma_b", "sigma_w")
+        ref = sigprop.fixed_point("tanh", [0.5, 1.5], 0.3, keep_prob=0.8)
+        np.testing.assert_array_equal(ds.c_star.sel(keep_prob=0.8).values.ravel(), ref.c_star)
+        assert np.all(ds.c_star.sel(keep_prob=0.8).values < 1)
+    with pytest.raises(SystemExit) as exc:
+        cli.main([*args[:-1], "1.5", "-o", str(tmp_path / "e.nc")])
+    assert exc.value.code == 2
+    assert "keep_prob must be in (0, 1], got 1.5" in capsys.readouterr().err
+
+
 def test_cli_scan_bad_arguments(tmp_path):
     import pytest
 

@@ -185,6 +185,18 @@ def _sigma_arg(name: str):
     return sigma_range
 
 
+def _keep_prob_arg(text: str) -> np.ndarray:
+    """argparse ``type`` of ``--keep-prob RANGE`` (dropout keep probabilities in (0, 1])."""
+    try:
+        values = parse_range(text, "keep_prob")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if np.any(values <= 0) or np.any(values > 1):
+        bad = values[(values <= 0) | (values > 1)][0]
+        raise argparse.ArgumentTypeError(f"keep_prob must be in (0, 1], got {_num(bad)}")
+    return values
+
+
 def _param_arg(text: str) -> tuple[str, np.ndarray]:
     """argparse ``type`` of ``--param NAME=RANGE``."""
     key, sep, val = text.partition("=")
@@ -332,6 +344,15 @@ def _add_scan_parser(sub) -> None:
     p.add_argument("-o", "--output", required=True, help="output store: *.nc (netCDF-4) or *.zarr")
     p.add_argument("--no-correlation", action="store_true", help="skip c*, chi_c, xi_c (faster)")
     p.add_argument(
+        "--keep-prob",
+        type=_keep_prob_arg,
+        default=None,
+        metavar="RANGE",
+        help="dropout keep probabilities rho to scan as a keep_prob dimension (variance map "
+        f"with sigma_w^2/rho, correlation map with sigma_w^2): {_RANGE_FORMS} in (0, 1]; "
+        "without it, no dropout",
+    )
+    p.add_argument(
         "--chunk-cells",
         type=_positive_int,
         default=1 << 18,
@@ -365,6 +386,7 @@ def cmd_scan(args: argparse.Namespace, out: TextIO | None = None) -> int:
         sigma_w=args.sigma_w,
         sigma_b=args.sigma_b,
         params=params,
+        keep_prob=args.keep_prob,
         correlation=not args.no_correlation,
         n_threads=args.threads,
         chunk_cells=args.chunk_cells,
