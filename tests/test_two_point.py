@@ -255,11 +255,16 @@ def test_expansions_survive_clear_cache():
     assert sp.bivariate_expectation("tanh", q, q, hi) == pytest.approx(ref, abs=5e-12)
 
 
-@pytest.mark.parametrize("act", ["tanh", "sigmoid", "gelu", "linear_region_tanh", "softsign"])
+@pytest.mark.parametrize(
+    "act",
+    ["tanh", "sigmoid", "gelu", "linear_region_tanh", "softsign", "hard_tanh", "linear_floor"],
+)
 def test_diagonal_series_next_to_one(act):
     # On the diagonal (q1 = q2) next to c = 1 the truncation bounds of the series fail
     # for slowly decaying coefficients; the tail is then pinned by the derivative
-    # anchors (hermite_series.hpp, diagonal_series) or handed to the quadrature.
+    # anchors (hermite_series.hpp, diagonal_series), or taken by the difference form
+    # (near_diagonal.hpp) or, for the closed-form kinds, by Price's theorem over the
+    # closed form of E[phi' phi'] (piecewise_closed_forms.hpp, diagonal_price).
     q = np.repeat([1e-2, 1.0, 6.0, 30.0, 1e3], 7)
     c = 1.0 - np.tile([3e-2, 1e-2, 4e-3, 1e-3, 1e-5, 1e-8, 1e-11], 5)
     for derivative in (0, 1):

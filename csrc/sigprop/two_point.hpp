@@ -98,6 +98,11 @@ inline double bivariate(const Activation& act, int d, double q1, double q2, doub
     if (hermite_bivariate(*x, *y, d, c, detail::series_rtol, v)) return v;
   }
   if (closed && series_first && closed_form(v)) return v;
+  // phi's closed form cancels next to c = 1 on the diagonal: Price's theorem over
+  // that of phi' (piecewise_closed_forms.hpp, diagonal_price).
+  if (closed && d == 0 && q1 == q2 && c >= detail::diagonal_c_min &&
+      piecewise::diagonal_price(a, q1, c, moments(a, q1, false).phi_sq, detail::piecewise_tol, v))
+    return v;
   // Time bound: past the tables (q > 1e14) the nested quadrature of an activation
   // without a closed-form Gaussian smoothing exhausts its piece budget (tens of
   // seconds for a NaN): report that at once.
