@@ -164,6 +164,13 @@ def positive_int(value: Any, name: str, maximum: int | None = None) -> int:
     return int(value)
 
 
+def nonnegative_int(value: Any, name: str) -> int:
+    """``value`` as an int >= 0 (bools rejected); ValueError naming ``name`` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"{name} must be a non-negative int, got {short(value)}")
+    return int(value)
+
+
 def short(value: Any) -> str:
     """repr of value, huge ints abbreviated."""
     if isinstance(value, (int, np.integer)) and abs(int(value)) > 10**30:

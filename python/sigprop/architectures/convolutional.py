@@ -48,6 +48,7 @@ from .._validation import (
     as_float_array,
     check_finite,
     generator,
+    nonnegative_int,
     positive_int,
     resolve_n_threads,
     scalar_sigma,
@@ -430,8 +431,7 @@ def cnn_propagate(
     >>> K.shape, round(float(K[-1, 0, 0]), 6), round(float(K[-1, 0, 3]), 6)
     ((31, 6, 6), 0.798387, 0.034987)
     """
-    if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 0:
-        raise ValueError(f"depth must be a non-negative int, got {short(depth)}")
+    depth = nonnegative_int(depth, "depth")
     act = resolve(activation)
     sw = scalar_sigma(sigma_w, "sigma_w")
     sb = scalar_sigma(sigma_b, "sigma_b")

@@ -32,13 +32,14 @@ from .._validation import (
     check_finite,
     generator,
     keep_probability,
+    nonnegative_int,
     positive_int,
     scalar_sigma,
     short,
 )
 from ..networks.random_networks import _evaluate
 from ..theory.activations import Activation, resolve
-from ..theory.maps import covmap, qmap
+from ..theory.kernels import propagate_maps
 
 __all__ = ["DropoutPropagation", "DropoutSimulation", "dropout_propagate", "simulate_dropout"]
 
@@ -62,12 +63,6 @@ class DropoutPropagation:
     q_b: np.ndarray
     c: np.ndarray
     keep_prob: float
-
-
-def _depth(depth, name="depth") -> int:
-    if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 0:
-        raise ValueError(f"{name} must be a non-negative int, got {short(depth)}")
-    return int(depth)
 
 
 def dropout_propagate(
@@ -114,7 +109,7 @@ def dropout_propagate(
     act = resolve(activation)
     sw = scalar_sigma(sigma_w, "sigma_w")
     sb = scalar_sigma(sigma_b, "sigma_b")
-    depth = _depth(depth)
+    depth = nonnegative_int(depth, "depth")
     rho = keep_probability(keep_prob)
     qa = float(as_float_array(q0, "q0"))
     qb = qa if q0_b is None else float(as_float_array(q0_b, "q0_b"))
@@ -124,17 +119,11 @@ def dropout_propagate(
             raise ValueError(f"{name} must be finite and >= 0, got {short(v)}")
     if not -1.0 <= c <= 1.0:
         raise ValueError(f"c0 must be in [-1, 1], got {short(c0)}")
-    sw_q = sw / math.sqrt(rho)
-    Q, QB, C = [qa], [qb], [c]
-    for _ in range(depth):
-        k = float(covmap(act, qa, qb, c, sw, sb))
-        qa, qb = float(qmap(act, qa, sw_q, sb)), float(qmap(act, qb, sw_q, sb))
-        den = math.sqrt(qa * qb)
-        c = min(1.0, max(-1.0, k / den)) if den > 0 else 1.0
-        Q.append(qa)
-        QB.append(qb)
-        C.append(c)
-    return DropoutPropagation(np.array(Q), np.array(QB), np.array(C), rho)
+    # the plain propagation with sigma_w / sqrt(rho) in the variance map only
+    Q, QB, C = propagate_maps(
+        act, sw / math.sqrt(rho), sw, sb, depth, np.array([qa]), np.array([qb]), np.array([c]), 1
+    )
+    return DropoutPropagation(Q[:, 0], QB[:, 0], C[:, 0], rho)
 
 
 @tabular(leading="layer")
@@ -221,7 +210,7 @@ def simulate_dropout(
     sb = scalar_sigma(sigma_b, "sigma_b")
     rho = keep_probability(keep_prob)
     width = positive_int(width, "width")
-    depth = _depth(depth)
+    depth = nonnegative_int(depth, "depth")
     n_seeds = positive_int(n_seeds, "n_seeds")
     X = as_float_array(inputs, "inputs")
     check_finite(X, "inputs")

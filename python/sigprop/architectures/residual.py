@@ -46,6 +46,7 @@ from .._validation import (
     check_finite,
     correlation,
     generator,
+    nonnegative_int,
     positive_int,
     resolve_n_threads,
     scalar_or_array,
@@ -79,12 +80,6 @@ def _block(block) -> str:
     if not isinstance(block, str) or block not in BLOCKS:
         raise ValueError(f"block must be 'reduced' or 'full', got {block!r}")
     return block
-
-
-def _depth(depth) -> int:
-    if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 0:
-        raise ValueError(f"depth must be a non-negative int, got {short(depth)}")
-    return int(depth)
 
 
 def _alpha(alpha, depth: int) -> float:
@@ -235,7 +230,7 @@ def residual_propagate(
     >>> round(float(r.q[-1]), 4), round(float(r.grad_sq[0]), 4)
     (1.6485, 1.6485)
     """
-    depth = _depth(depth)
+    depth = nonnegative_int(depth, "depth")
     block = _block(block)
     a = _alpha(alpha, depth)
     sw, sb, s1, t1 = _sigmas(sigma_w, sigma_b, sigma_w_inner, sigma_b_inner, block)
@@ -401,7 +396,7 @@ def residual_exponents(
     >>> [round(float(v), 2) for v in (e.q_exponent, e.c_exponent, e.grad_exponent)]
     [1.01, 0.41, 0.52]
     """
-    depth = _depth(depth)
+    depth = nonnegative_int(depth, "depth")
     if depth < 20:
         raise ValueError(f"depth must be >= 20 for a fit over its last decade, got {depth}")
     if isinstance(alpha, str):

@@ -17,6 +17,7 @@ from .._validation import (
     broadcast_flat,
     correlation,
     data_matrix,
+    nonnegative_int,
     positive_int,
     resolve_n_threads,
     short,
@@ -59,6 +60,27 @@ class Propagation:
     c: np.ndarray
 
 
+def propagate_maps(act: Activation, sw_q, sw_c, sb, depth, qa, qb, cc, nt):
+    """(Q, QB, C), each (depth + 1, n): the variance map with sigma_w = ``sw_q`` and the
+    covariance map with ``sw_c`` (equal without dropout; ``sw_q = sw_c / sqrt(rho)``
+    with it) iterated from the flat float64 arrays ``qa``, ``qb``, ``cc``."""
+    p0, p1 = act.core_params
+    n = qa.size
+    swq, swc, sbv = np.full(n, sw_q), np.full(n, sw_c), np.full(n, sb)
+    Q = np.empty((depth + 1, n))
+    QB = np.empty((depth + 1, n))
+    Cc = np.empty((depth + 1, n))
+    Q[0], QB[0], Cc[0] = qa, qb, cc
+    for layer in range(depth):
+        qab, _ = _core.covmap(act.kind, p0, p1, Q[layer], QB[layer], Cc[layer], swc, sbv, False, nt)
+        Q[layer + 1] = _core.qmap(act.kind, p0, p1, Q[layer], swq, sbv, nt)[0]
+        QB[layer + 1] = _core.qmap(act.kind, p0, p1, QB[layer], swq, sbv, nt)[0]
+        den = np.sqrt(Q[layer + 1] * QB[layer + 1])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            Cc[layer + 1] = np.clip(np.where(den > 0, qab / den, 1.0), -1.0, 1.0)
+    return Q, QB, Cc
+
+
 def propagate(
     activation: str | Activation,
     sigma_w,
@@ -96,8 +118,7 @@ def propagate(
     -------
     Propagation
     """
-    if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 0:
-        raise ValueError(f"depth must be a non-negative int, got {short(depth)}")
+    depth = nonnegative_int(depth, "depth")
     act = resolve(activation)
     sw = float(np.asarray(sigma(sigma_w, "sigma_w")))
     sb = float(np.asarray(sigma(sigma_b, "sigma_b")))
@@ -105,7 +126,6 @@ def propagate(
     qb = qa if q0_b is None else variance(q0_b, "q0_b")
     shape, (qa, qb, cc) = broadcast_flat(qa, qb, correlation(c0, "c0"))
     nt = resolve_n_threads(n_threads)
-    p0, p1 = act.core_params
     n = qa.size
     if (depth + 1) * n > MAX_PROPAGATE_CELLS:
         # three (depth + 1, n) float64 arrays are returned
@@ -113,18 +133,7 @@ def propagate(
             f"depth must keep (depth + 1) x {n} inputs <= {MAX_PROPAGATE_CELLS} "
             f"(memory bound), got depth = {short(depth)}"
         )
-    swv, sbv = np.full(n, sw), np.full(n, sb)
-    Q = np.empty((depth + 1, n))
-    QB = np.empty((depth + 1, n))
-    Cc = np.empty((depth + 1, n))
-    Q[0], QB[0], Cc[0] = qa, qb, cc
-    for layer in range(depth):
-        qab, _ = _core.covmap(act.kind, p0, p1, Q[layer], QB[layer], Cc[layer], swv, sbv, False, nt)
-        Q[layer + 1] = _core.qmap(act.kind, p0, p1, Q[layer], swv, sbv, nt)[0]
-        QB[layer + 1] = _core.qmap(act.kind, p0, p1, QB[layer], swv, sbv, nt)[0]
-        den = np.sqrt(Q[layer + 1] * QB[layer + 1])
-        with np.errstate(invalid="ignore", divide="ignore"):
-            Cc[layer + 1] = np.clip(np.where(den > 0, qab / den, 1.0), -1.0, 1.0)
+    Q, QB, Cc = propagate_maps(act, sw, sw, sb, depth, qa, qb, cc, nt)
     return Propagation(
         Q.reshape((depth + 1, *shape)),
         QB.reshape((depth + 1, *shape)),
