@@ -265,28 +265,17 @@ class CorrelationMap {
   bool operator()(double c, double& f, double& df, bool* df_exact = nullptr) {
     double e, de;
     if (df_exact) *df_exact = true;
-    if (series_ && hermite_bivariate(hs_, hs_, 0, c, series_rtol, e)) {
-      f = (sb2_ + sw2_ * e) / q_;
-      if (hermite_bivariate(hs_, hs_, 1, c, series_rtol, de)) {
-        df = sw2_ * de;
-        return true;
-      }
-      if (df_exact && diagonal_series(hs_, 1, c, special::inf, de)) {
-        df = sw2_ * de;
-        *df_exact = false;
-        return true;
-      }
-      df = cmap_slope(a_, c, q_, sw2_);
-      return true;
-    }
-    f = cmap(a_, c, q_, sw2_, sb2_);
-    if (df_exact && series_ && diagonal_series(hs_, 1, c, special::inf, de)) {
+    const bool fast = series_ && hermite_bivariate(hs_, hs_, 0, c, series_rtol, e);
+    f = fast ? (sb2_ + sw2_ * e) / q_ : cmap(a_, c, q_, sw2_, sb2_);
+    if (fast && hermite_bivariate(hs_, hs_, 1, c, series_rtol, de)) {
+      df = sw2_ * de;
+    } else if (df_exact && series_ && diagonal_series(hs_, 1, c, special::inf, de)) {
       df = sw2_ * de;  // a Newton slope only: the midpoint of the diagonal bounds
       *df_exact = false;
-      return false;
+    } else {
+      df = cmap_slope(a_, c, q_, sw2_);
     }
-    df = cmap_slope(a_, c, q_, sw2_);
-    return false;
+    return fast;
   }
 
   // f'(c) = chi_c: the series where it reaches its tolerance; else, next to c = 1,

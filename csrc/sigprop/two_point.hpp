@@ -115,14 +115,13 @@ inline double bivariate(const Activation& act, int d, double q1, double q2, doub
   // closed-form inner expectation: the difference form (near_diagonal.hpp), 2-3x
   // faster there (with a closed-form inner expectation the nested quadrature is
   // 5-10x faster than it).
-  if (uses_hermite_table(a.kind) && !detail::has_closed_shifted_mean(a.kind) && q1 == q2 &&
-      q1 > 0.0 && q1 <= HermiteTable::q_hi() && c >= detail::diagonal_c_min && c < 1.0)
-    return diagonal_difference(a, d, q1, c, detail::diagonal_atol, ok);
   // Off the diagonal next to |c| = 1, likewise: the principal-axes quadrature.
   if (uses_hermite_table(a.kind) && !detail::has_closed_shifted_mean(a.kind) && q1 > 0.0 &&
-      q2 > 0.0 && q2 <= HermiteTable::q_hi() && std::fabs(c) >= detail::diagonal_c_min &&
-      std::fabs(c) < 1.0)
+      q2 <= HermiteTable::q_hi() && std::fabs(c) >= detail::diagonal_c_min &&
+      std::fabs(c) < 1.0) {
+    if (q1 == q2 && c > 0.0) return diagonal_difference(a, d, q1, c, detail::diagonal_atol, ok);
     return principal_axes_quadrature(a, d, q1, q2, c, detail::principal_atol, ok);
+  }
   return bivariate_direct(a, d, q1, q2, c, ok);
 }
 
