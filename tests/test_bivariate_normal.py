@@ -14,10 +14,16 @@ hard_tanh, shifted_relu, soft_threshold, linear_floor, elu, selu, against the
 (scripts/make_reference_piecewise.py) and against the nested quadrature
 (_core.bivariate_nested_quadrature, which uses no closed form) on random points of
 q1, q2 in [1e-6, 1e4], c in [-1, 1].
+
+Same file, threshold_price: shifted_relu and soft_threshold with the threshold many
+standard deviations out, by Price's theorem over the orthant density, to relative
+accuracy, against mpmath at 30 digits (the outer integral over x of the closed-form
+conditional ramp, normalised by its largest value: mpmath's tolerance is absolute).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import random
@@ -235,3 +241,68 @@ def test_piecewise_defers_where_inaccurate():
     ref, ok = _core.bivariate_nested_quadrature(act.kind, p0, p1, 0, 0.02, 0.02, -0.5)
     assert ok and 0.0 < ref < 1e-30
     assert got == pytest.approx(ref, rel=1e-12)
+
+
+def _ramp_reference(h, k, c, quantity):
+    """E[(X - h)_+ (Y - k)_+] ("ramp") or P(X > h, Y > k) ("orthant") at 30 digits:
+    the integral over x > h of npdf(x) (x - h) E[(Y - k)_+ | x] (or of npdf(x)
+    P(Y > k | x)), the conditional law N(c x, 1 - c^2) in closed form."""
+    with mp.workdps(30):
+        h, k, c = mp.mpf(h), mp.mpf(k), mp.mpf(c)
+        r = mp.sqrt((1 - c) * (1 + c))
+
+        def f(x):
+            m = (k - c * x) / r
+            if quantity == "orthant":
+                return mp.npdf(x) * mp.ncdf(-m)
+            return mp.npdf(x) * (x - h) * r * (mp.npdf(m) - m * mp.ncdf(-m))
+
+        pts = {h + d for d in (0, 1e-4, 1e-3, 1e-2, 0.03, 0.1, 0.3, 1, 3, 10, 40)}
+        x0 = k / c
+        for d in (0, 1e-6, 1e-4, 1e-2, 1):
+            for y in (x0 - d * r, x0 + d * r, x0 - d, x0 + d):
+                if h < y < h + 40:
+                    pts.add(y)
+        pts = sorted(pts)
+        top = max(abs(f(x)) for x in pts[1:] + [(a + b) / 2 for a, b in itertools.pairwise(pts)])
+        return mp.quad(lambda x: f(x) / top, pts) * top
+
+
+# (q1, q2, c): thresholds tau / sqrt(q) = 3 to 7 standard deviations out (tau = 1)
+FAR_TAIL = [
+    (0.04, 0.04, 0.3),
+    (0.04, 0.04, -0.6),
+    (0.04, 0.04, 0.999),
+    (0.04, 0.04, 1 - 1e-9),
+    (0.04, 0.06, 0.9),
+    (0.02, 0.1, -0.2),
+    (0.11, 0.11, 1 - 1e-12),
+    (0.1, 0.05, -1 + 1e-6),
+]
+
+
+@pytest.mark.parametrize("q1,q2,c", FAR_TAIL)
+def test_threshold_price_against_mpmath(q1, q2, c):
+    h, k = 1 / math.sqrt(q1), 1 / math.sqrt(q2)
+    ramp = {s: _ramp_reference(h, k, s * c, "ramp") for s in (1, -1)}
+    orth = {s: _ramp_reference(h, k, s * c, "orthant") for s in (1, -1)}
+    r12 = math.sqrt(q1 * q2)
+    want = {
+        ("shifted_relu", 0): r12 * ramp[1],
+        ("shifted_relu", 1): orth[1],
+        ("soft_threshold", 0): 2 * r12 * (ramp[1] - ramp[-1]),
+        ("soft_threshold", 1): 2 * (orth[1] + orth[-1]),
+    }
+    for (name, d), ref in want.items():
+        ref = float(ref)
+        if ref == 0.0:  # below the smallest double
+            continue
+        got = float(sp.bivariate_expectation(name, q1, q2, c, derivative=d))
+        # to the result itself, however small (1e-90 here and below)
+        assert got == pytest.approx(ref, rel=1e-12, abs=0), (name, d, got, ref)
+        act = sp.activation(name)
+        p0, p1 = act.core_params
+        # and threshold_price is what served it: the orthant forms defer here
+        if d == 0 and name == "shifted_relu" and c < 0.5:
+            v = _core.piecewise_closed_form(act.kind, p0, p1, 0, q1, q2, c, 1e-13, True)
+            assert math.isnan(v)

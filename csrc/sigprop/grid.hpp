@@ -235,9 +235,13 @@ inline idx_t kernel_expansions(const Activation& act, const double* K, idx_t m,
   const Activation a = canonical(act);
   if (!uses_hermite_table(a.kind)) return end - begin;
   if (H.size() != size_t(m)) H.resize(size_t(m));
+  // Where a segment of the table is marked (no stored coefficients), the rule (~1 ms)
+  // pays for itself over a row of quadratures, but not for the kinds with closed forms
+  // (piecewise_closed_forms.hpp), which rarely reach the series.
+  const bool rule = !piecewise::has_closed_form(a.kind);
   return parallel_for(end - begin, n_threads, [&](idx_t k) {
     const idx_t i = begin + k;
-    if (H[i].set(a, K[i * m + i], true)) H[i].complete();  // read-only below
+    if (H[i].set(a, K[i * m + i], rule)) H[i].complete();  // read-only below
   }, stop);
 }
 
@@ -259,9 +263,8 @@ inline idx_t kernel_layer_rows(const Activation& act, const double* K, idx_t m, 
       } else {
         const double den = std::sqrt(qi * qj);
         const double c = den > 0.0 ? K[i * m + j] / den : 0.0;
-        double e;
-        if (!(series && hermite_bivariate(H[i], H[j], 0, c, detail::series_rtol, e)))
-          e = sigprop::bivariate_direct(a, 0, qi, qj, c);
+        const double e = detail::bivariate_dispatch(a, 0, qi, qj, c, series ? &H[i] : nullptr,
+                                                    series ? &H[j] : nullptr, nullptr);
         v = sb2 + sw2 * e;
       }
       Kout[i * m + j] = v;

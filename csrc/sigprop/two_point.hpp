@@ -64,16 +64,23 @@ struct HermiteCache {
 };
 }  // namespace detail
 
-// E[phi^(d)(u) phi^(d)(v)], u = sqrt(q1) Z1, v = sqrt(q2)(c Z1 + sqrt(1-c^2) Z2),
-// q1, q2 >= 0, c in [-1, 1] (clamped), d = 0 or 1. Accurate to ~1e-12 of
-// sqrt(E f(u)^2 E f(v)^2) (f = phi^(d)) wherever the series applies, and to the
-// quadrature's tolerance (atol_2d) elsewhere; *ok (if given) is set false where
-// the quadrature ended short of it.
-inline double bivariate(const Activation& act, int d, double q1, double q2, double c,
-                        bool* ok = nullptr) {
-  const Activation a = canonical(act);
+namespace detail {
+// The dispatch of bivariate() below on a canonical activation, with the Hermite
+// expansions at q1 and q2 given (x, y: as kernel_expansions leaves them, for a
+// batch) or, where null, taken from the per-thread cache.
+inline double bivariate_dispatch(const Activation& a, int d, double q1, double q2, double c,
+                                 HermiteAt* x, HermiteAt* y, bool* ok) {
   if (std::isnan(c) || std::isnan(q1) || std::isnan(q2)) return special::nan;
-  if (q1 > q2) std::swap(q1, q2);  // symmetric in (q1, q2), bitwise
+  if (q1 > q2) {  // symmetric in (q1, q2), bitwise
+    std::swap(q1, q2);
+    std::swap(x, y);
+  }
+  // u = v (c = 1, clamped from above, at one variance): the one-point moments, tabulated
+  // (a deep kernel's pairs once every input has the same variance and c has rounded to 1).
+  if (c >= 1.0 && q1 == q2 && q1 > 0.0 && std::isfinite(q1)) {
+    const Moments m = moments(a, q1, false);
+    return d == 0 ? m.phi_sq : m.dphi_sq;
+  }
   // Piecewise linear / exponential kinds: closed forms (piecewise_closed_forms.hpp)
   // where their error estimate is below piecewise_tol of the Cauchy-Schwarz scale
   // (for shifted_relu's phi, of the result as well: its value can be 1e-70 of the
@@ -81,23 +88,34 @@ inline double bivariate(const Activation& act, int d, double q1, double q2, doub
   // bivariate_normal.hpp (elu / selu at large q) the series comes first, and
   // bivariate_direct tries the closed form again with it before its quadrature.
   // For elu and selu the cached series is faster at fixed q (the c-map) and exact
-  // where its bound holds: it goes first there.
+  // where its bound holds: it goes first there; so it does for every kind where the
+  // expansions are given (a batch: built once per input, a few dozen multiply-adds a
+  // pair). Thresholds (shifted_relu, soft_threshold) two standard deviations out or
+  // more: the orthant forms nearly always defer there (their terms cancel) while
+  // Price's theorem over the orthant density (threshold_price) keeps full relative
+  // accuracy: it goes first; nearer, it backs up the orthant forms.
   const bool closed = piecewise::has_closed_form(a.kind) && std::fabs(c) < 1.0;
-  const bool series_first = a.kind == Kind::elu || a.kind == Kind::selu;
-  auto closed_form = [&](double& v) {
-    return piecewise::bivariate(a, d, q1, q2, c, detail::piecewise_tol,
-                                d == 0 && detail::one_signed(a, 0), v, false);
-  };
+  const bool series_first = a.kind == Kind::elu || a.kind == Kind::selu || (x && y);
+  const bool far_threshold =
+      (a.kind == Kind::shifted_relu || a.kind == Kind::soft_threshold) && a.p0 * a.p0 >= 4.0 * q2;
   double v;
-  if (closed && !series_first && closed_form(v)) return v;
+  auto closed_form = [&]() {
+    return piecewise::bivariate(a, d, q1, q2, c, detail::piecewise_tol,
+                                d == 0 && detail::one_signed(a, 0), v, false) ||
+           piecewise::threshold_price(a, d, q1, q2, c, v);
+  };
+  if (closed && far_threshold && piecewise::threshold_price(a, d, q1, q2, c, v)) return v;
+  if (closed && !far_threshold && !series_first && closed_form()) return v;
   if (uses_hermite_table(a.kind) && std::fabs(c) < 1.0 && q1 > 0.0 && q2 > 0.0 &&
       std::isfinite(q1) && std::isfinite(q2)) {
-    thread_local detail::HermiteCache cache;
-    HermiteAt* x = cache.get(a, q1);
-    HermiteAt* y = q2 == q1 ? x : cache.get(a, q2, x);
+    if (!x || !y) {
+      thread_local detail::HermiteCache cache;
+      x = cache.get(a, q1);
+      y = q2 == q1 ? x : cache.get(a, q2, x);
+    }
     if (hermite_bivariate(*x, *y, d, c, detail::series_rtol, v)) return v;
   }
-  if (closed && series_first && closed_form(v)) return v;
+  if (closed && !far_threshold && series_first && closed_form()) return v;
   // phi's closed form cancels next to c = 1 on the diagonal: Price's theorem over
   // that of phi' (piecewise_closed_forms.hpp, diagonal_price).
   if (closed && d == 0 && q1 == q2 && c >= detail::diagonal_c_min &&
@@ -123,6 +141,17 @@ inline double bivariate(const Activation& act, int d, double q1, double q2, doub
     return principal_axes_quadrature(a, d, q1, q2, c, detail::principal_atol, ok);
   }
   return bivariate_direct(a, d, q1, q2, c, ok);
+}
+}  // namespace detail
+
+// E[phi^(d)(u) phi^(d)(v)], u = sqrt(q1) Z1, v = sqrt(q2)(c Z1 + sqrt(1-c^2) Z2),
+// q1, q2 >= 0, c in [-1, 1] (clamped), d = 0 or 1. Accurate to ~1e-12 of
+// sqrt(E f(u)^2 E f(v)^2) (f = phi^(d)) wherever the series applies, and to the
+// quadrature's tolerance (atol_2d) elsewhere; *ok (if given) is set false where
+// the quadrature ended short of it.
+inline double bivariate(const Activation& act, int d, double q1, double q2, double c,
+                        bool* ok = nullptr) {
+  return detail::bivariate_dispatch(canonical(act), d, q1, q2, c, nullptr, nullptr, ok);
 }
 
 }  // namespace sigprop
