@@ -533,11 +533,12 @@ PYBIND11_MODULE(_core, m) {
         run_blocks(m, py::none(), [&](idx_t b, idx_t, const Deadline* stop) {
           return sigprop::grid::kernel_expansions(k.act, kp, m, H, b, m, k.n_threads, stop);
         });
+        std::atomic<long long> short_count{0};
         run_blocks(m, progress, [&](idx_t b, idx_t, const Deadline* stop) {
           return sigprop::grid::kernel_layer_rows(k.act, kp, m, sw * sw, sb * sb, H, out.data, b,
-                                                  m, k.n_threads, stop);
+                                                  m, k.n_threads, stop, &short_count);
         });
-        return out.array;
+        return py::make_tuple(out.array, short_count.load());
       },
       py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("K"), py::arg("sigma_w"),
       py::arg("sigma_b"), py::arg("n_threads"), py::arg("progress") = py::none());

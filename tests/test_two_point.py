@@ -9,6 +9,7 @@ the properties every bivariate expectation must have.
 """
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -160,6 +161,36 @@ def test_nngp_kernel_sin_large_norm_inputs():
     X = np.array([[40.0, -20.0], [35.0, 30.0], [1.0, 2.0]])  # ||x||^2 / d ~ 1e3
     K = sp.nngp_kernel("sin", X, 1.0, 0.0, depth=3)
     assert np.all(np.isfinite(K))
+
+
+def test_nngp_kernel_reports_pairs_the_quadrature_could_not_finish():
+    # An input with ||x||^2 / d ~ 5e14, past the tables (q <= 1e14): its pair with an
+    # ordinary input has no certified value (NaN), and the kernel says so.
+    X = np.array([[3e7, 1e7], [1.0, 0.5]])
+    with pytest.warns(sp.AccuracyWarning, match="layer 2: 1"):
+        K = sp.nngp_kernel("tanh", X, 1.0, 0.1, depth=2)
+    assert math.isnan(K[0, 1]) and math.isnan(K[1, 0])
+    assert np.all(np.isfinite(np.diag(K)))
+    # ordinary inputs: no warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sp.nngp_kernel("tanh", X[1:] * np.ones((3, 1)) * [[1], [2], [3]], 1.0, 0.1, depth=3)
+
+
+def test_nngp_kernel_threshold_kinds_deep_in_the_tail():
+    # shifted_relu / soft_threshold at sigma_b = 0.2: the variance settles at ~0.04,
+    # the threshold 5 standard deviations out; every entry stays finite and matches the
+    # pairwise engine (threshold_price) to its relative accuracy.
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(10, 4))
+    for act in ("shifted_relu", "soft_threshold"):
+        K = sp.nngp_kernel(act, X, 1.3, 0.2, depth=6, return_all=True)
+        assert np.all(np.isfinite(K))
+        q = np.diag(K[-2])
+        i, j = np.triu_indices(10, 1)
+        c = np.clip(K[-2][i, j] / np.sqrt(q[i] * q[j]), -1, 1)
+        e = sp.bivariate_expectation(act, q[i], q[j], c)
+        np.testing.assert_allclose(K[-1][i, j], 0.2**2 + 1.3**2 * e, rtol=1e-14)
 
 
 @pytest.mark.parametrize("act", ["tanh", "softsign", "hard_tanh"])

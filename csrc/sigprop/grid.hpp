@@ -246,10 +246,13 @@ inline idx_t kernel_expansions(const Activation& act, const double* K, idx_t m,
 }
 
 // Rows [begin, end) of the upper triangle (pairs j >= i), H from kernel_expansions.
+// Pairs whose quadrature ended short of its tolerance are counted in *short_count
+// (if given): their entries are the best estimates, or NaN far from converged.
 inline idx_t kernel_layer_rows(const Activation& act, const double* K, idx_t m, double sw2,
                                double sb2, std::vector<HermiteAt>& H, double* Kout,
                                idx_t begin, idx_t end, int n_threads,
-                               const Deadline* stop = nullptr) {
+                               const Deadline* stop = nullptr,
+                               std::atomic<long long>* short_count = nullptr) {
   const Activation a = canonical(act);
   const bool series = uses_hermite_table(a.kind) && H.size() == size_t(m);
   // One task per row (rows shrink, which dynamic scheduling balances).
@@ -263,8 +266,10 @@ inline idx_t kernel_layer_rows(const Activation& act, const double* K, idx_t m, 
       } else {
         const double den = std::sqrt(qi * qj);
         const double c = den > 0.0 ? K[i * m + j] / den : 0.0;
+        bool ok = true;
         const double e = detail::bivariate_dispatch(a, 0, qi, qj, c, series ? &H[i] : nullptr,
-                                                    series ? &H[j] : nullptr, nullptr);
+                                                    series ? &H[j] : nullptr, &ok);
+        if (!ok && short_count) short_count->fetch_add(1, std::memory_order_relaxed);
         v = sb2 + sw2 * e;
       }
       Kout[i * m + j] = v;

@@ -207,5 +207,6 @@ def kernel_layer(
     sigma_b: float,
     n_threads: int,
     progress: _Progress = None,
-) -> _Float64Array:
-    """One layer of the NNGP kernel map: the (m, m) kernel after the layer."""
+) -> tuple[_Float64Array, int]:
+    """One layer of the NNGP kernel map: the (m, m) kernel after the layer, and the
+    number of pairs whose quadrature ended short of its tolerance."""

@@ -37,6 +37,7 @@ dimension) filters and position grids work the same way with tuples.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -57,6 +58,7 @@ from .._validation import (
 from ..networks.initializers import _kernel_size, delta_orthogonal
 from ..networks.random_networks import _evaluate
 from ..theory.activations import Activation, resolve
+from ..theory.expectations import AccuracyWarning
 from ..theory.fixed_points import fixed_point
 
 __all__ = [
@@ -371,7 +373,14 @@ def _covariance(K0, ks: tuple[int, ...], name: str = "K0") -> tuple[np.ndarray, 
 def _cnn_layer(act: Activation, sw: float, sb: float, K: np.ndarray, v, ns, nt: int):
     """One layer: A * (sigma_b^2 + sigma_w^2 E[phi phi](K)), K of shape (N, N)."""
     p0, p1 = act.core_params
-    C = _core.kernel_layer(act.kind, p0, p1, np.ascontiguousarray(K), sw, sb, nt, None)
+    C, n_short = _core.kernel_layer(act.kind, p0, p1, np.ascontiguousarray(K), sw, sb, nt, None)
+    if n_short:
+        warnings.warn(
+            f"{act.name}: the quadrature of {n_short} pairs ended short of its tolerance; "
+            "those entries are its best estimates, NaN where far from converged",
+            AccuracyWarning,
+            stacklevel=3,
+        )
     N = K.shape[0]
     out = _average(np.asarray(C).reshape(ns + ns), v).reshape(N, N)
     return 0.5 * (out + out.T)

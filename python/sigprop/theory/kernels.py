@@ -7,6 +7,7 @@ N(0, sigma_w^2 / fan_in), biases N(0, sigma_b^2).
 from __future__ import annotations
 
 import sys
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +26,7 @@ from .._validation import (
     variance,
 )
 from .activations import Activation, resolve
+from .expectations import AccuracyWarning
 
 __all__ = ["MAX_KERNEL_DEPTH", "MAX_PROPAGATE_CELLS", "Propagation", "nngp_kernel", "propagate"]
 
@@ -184,10 +186,15 @@ def nngp_kernel(
     Notes
     -----
     Each layer builds the Hermite expansion of every input once (at its
-    variance K_aa) and evaluates each pair as a truncated Mehler series with a
-    rigorous bound, falling back to quadrature for pairs next to ``|c| = 1`` (see
-    :func:`~sigprop.bivariate_expectation`); closed forms for the relu family,
-    erf and sin. The core checks for Ctrl-C every 20-50 ms.
+    variance K_aa) and evaluates each pair through the same engine as
+    :func:`~sigprop.bivariate_expectation`, the truncated Mehler series with a
+    rigorous bound first; closed forms for the relu family, erf, sin and the
+    piecewise activations where they keep their accuracy; quadrature for pairs
+    next to ``|c| = 1`` that neither certifies. Pairs whose quadrature ends short
+    of its tolerance (inputs with ``K_aa > 1e14``, past the tables) are counted
+    and reported by an :class:`~sigprop.AccuracyWarning` naming the layers; their
+    entries are the best estimates, NaN where far from converged. The core checks
+    for Ctrl-C every 20-50 ms.
     """
     positive_int(depth, "depth", MAX_KERNEL_DEPTH)
     Xa = data_matrix(X, "X")
@@ -205,15 +212,26 @@ def nngp_kernel(
     K = 0.5 * (K + K.T)
     layers = [K]
     bar = _row_bar((depth - 1) * Xa.shape[0], progress)
+    short = []
     try:
-        for _ in range(depth - 1):
-            K = _core.kernel_layer(
+        for layer in range(2, depth + 1):
+            K, n_short = _core.kernel_layer(
                 act.kind, p0, p1, K, sw, sb, nt, None if bar is None else bar.update
             )
+            if n_short:
+                short.append(f"layer {layer}: {n_short}")
             layers.append(K)
     finally:
         if bar is not None:
             bar.close()
+    if short:
+        warnings.warn(
+            f"nngp_kernel({act.name!r}): the quadrature of some pairs ended short of its "
+            f"tolerance (pairs per layer: {', '.join(short)}); those entries are its best "
+            "estimates, NaN where far from converged",
+            AccuracyWarning,
+            stacklevel=2,
+        )
     return np.stack(layers) if return_all else K
 
 
