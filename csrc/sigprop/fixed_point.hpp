@@ -254,7 +254,10 @@ class CorrelationMap {
  public:
   CorrelationMap(const Activation& a, double q, double sw2, double sb2)
       : a_(a), q_(q), sw2_(sw2), sb2_(sb2), series_(uses_hermite_table(canonical(a).kind)) {
-    if (series_) hs_.set(canonical(a), q, true);
+    // The rule (~1 ms, where the table's segment is marked) pays for itself over the
+    // quadratures of a cell's c*, but not for the kinds with closed forms
+    // (piecewise_closed_forms.hpp), whose evaluations cost microseconds.
+    if (series_) hs_.set(canonical(a), q, !piecewise::has_closed_form(canonical(a).kind));
   }
 
   // f(c) and f'(c); returns false when the quadrature had to be used for f. Where
