@@ -528,8 +528,15 @@ PYBIND11_MODULE(_core, m) {
         const idx_t m = K.shape(0);
         const Output<double> out({m, m});
         const double* kp = K.data();
-        // Blocks of rows: first every input's Hermite expansion, then the pairs.
-        std::vector<sigprop::HermiteAt> H;
+        // Blocks of rows: first every input's Hermite expansion, then the pairs. The
+        // expansions (20 kB each) are kept for the calling thread's next layer up to
+        // 2048 inputs (42 MB): allocated afresh, their pages are faulted in again on every
+        // layer (glibc returns large freed blocks to the system), which cost a third of a
+        // tanh kernel's time.
+        static thread_local std::vector<sigprop::HermiteAt> pool;
+        std::vector<sigprop::HermiteAt> local;
+        std::vector<sigprop::HermiteAt>& H = m <= 2048 ? pool : local;
+        if (H.size() != size_t(m)) H.resize(size_t(m));
         run_blocks(m, py::none(), [&](idx_t b, idx_t, const Deadline* stop) {
           return sigprop::grid::kernel_expansions(k.act, kp, m, H, b, m, k.n_threads, stop);
         });

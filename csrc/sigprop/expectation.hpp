@@ -153,6 +153,21 @@ inline bool has_closed_shifted_mean(Kind k) {
   }
 }
 
+// Whether E[phi^(d)(u) phi^(d)(v)] has a closed form valid for every q1, q2 > 0 and
+// c in [-1, 1] (bivariate_closed_form): the arc-cosine kernels of the relu family,
+// the arcsine kernel of erf, sin's, gelu's.
+inline bool has_kernel_closed_form(Kind k) {
+  switch (k) {
+    case Kind::linear:
+    case Kind::relu:
+    case Kind::leaky_relu:
+    case Kind::erf:
+    case Kind::sin:
+    case Kind::gelu: return true;
+    default: return false;
+  }
+}
+
 // Whether phi (d = 0) or phi' (d = 1) of a canonical activation never changes sign.
 inline bool one_signed(const Activation& a, int d) {
   switch (a.kind) {
@@ -547,6 +562,26 @@ inline bool bivariate_closed_form(const Activation& a, int d, double q1, double 
       }
       const double e = 0.5 * std::exp(ax - h), r = std::exp(-2.0 * ax);
       out = d == 0 ? (x > 0.0 ? 1.0 : -1.0) * e * (1.0 - r) : e * (1.0 + r);
+      return true;
+    }
+    case Kind::gelu: {
+      // gelu(x) = x Phi(x): with k = c sqrt(q1 q2) and
+      // delta^2 = (q1 + 1)(q2 + 1) - k^2 = q1 q2 (1 - c^2) + q1 + q2 + 1 (no cancellation),
+      //   E[phi phi]   = k / 4 + [(k^2 + q1 q2 delta^2) / ((q1 + 1)(q2 + 1) delta)
+      //                          + k atan2(k, delta)] / (2 pi),
+      //   E[phi' phi'] = 1 / 4 + atan2(k, delta) / (2 pi)
+      //                  + k / (2 pi delta) (1 / delta^2 + (1 - q1 q2) / ((q1 + 1)(q2 + 1)) + 1)
+      // (Tsuchida, Pearce, van der Heide, Roosta & Gallagher 2021, "Avoiding kernel fixed
+      // points: computing with ELU and GELU infinite networks", AAAI; the form of
+      // neural-tangents' stax.Gelu). Smooth in c up to c = +-1 (delta^2 >= 1).
+      const double k = c * r12, prod = q1 * q2, pp = (q1 + 1.0) * (q2 + 1.0);
+      const double d2 = prod * sc * sc + q1 + q2 + 1.0, dl = std::sqrt(d2);
+      const double ang = std::atan2(k, dl);
+      if (d == 0)
+        out = 0.25 * k + ((k * k + prod * d2) / (pp * dl) + k * ang) / (2.0 * pi);
+      else
+        out = 0.25 + ang / (2.0 * pi) +
+              k / (2.0 * pi * dl) * (1.0 / d2 + (1.0 - prod) / pp + 1.0);
       return true;
     }
     case Kind::hard_tanh:

@@ -233,7 +233,8 @@ inline idx_t kernel_expansions(const Activation& act, const double* K, idx_t m,
                                std::vector<HermiteAt>& H, idx_t begin, idx_t end, int n_threads,
                                const Deadline* stop = nullptr) {
   const Activation a = canonical(act);
-  if (!uses_hermite_table(a.kind)) return end - begin;
+  // (closed forms valid everywhere need no expansions)
+  if (!uses_hermite_table(a.kind) || detail::has_kernel_closed_form(a.kind)) return end - begin;
   if (H.size() != size_t(m)) H.resize(size_t(m));
   // Where a segment of the table is marked (no stored coefficients), the rule (~1 ms)
   // pays for itself over a row of quadratures, but not for the kinds with closed forms
@@ -254,7 +255,8 @@ inline idx_t kernel_layer_rows(const Activation& act, const double* K, idx_t m, 
                                const Deadline* stop = nullptr,
                                std::atomic<long long>* short_count = nullptr) {
   const Activation a = canonical(act);
-  const bool series = uses_hermite_table(a.kind) && H.size() == size_t(m);
+  const bool series = uses_hermite_table(a.kind) && !detail::has_kernel_closed_form(a.kind) &&
+                      H.size() == size_t(m);
   // One task per row (rows shrink, which dynamic scheduling balances).
   return parallel_for(end - begin, n_threads, [&](idx_t k) {
     const idx_t i = begin + k;

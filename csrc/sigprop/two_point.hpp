@@ -75,6 +75,14 @@ inline double bivariate_dispatch(const Activation& a, int d, double q1, double q
     std::swap(q1, q2);
     std::swap(x, y);
   }
+  // Closed forms valid everywhere (relu family, erf, sin, gelu): first, without the
+  // checks below.
+  if (detail::has_kernel_closed_form(a.kind) && q1 > 0.0 && std::isfinite(q2)) {
+    const double cc = std::fmin(1.0, std::fmax(-1.0, c));
+    const double s1 = std::sqrt(q1), s2 = std::sqrt(q2), sc = std::sqrt((1.0 - cc) * (1.0 + cc));
+    double v;
+    if (detail::bivariate_closed_form(a, d, q1, q2, cc, s1, s2, sc, v)) return v;
+  }
   // u = v (c = 1, clamped from above, at one variance): the one-point moments, tabulated
   // (a deep kernel's pairs once every input has the same variance and c has rounded to 1).
   if (c >= 1.0 && q1 == q2 && q1 > 0.0 && std::isfinite(q1)) {

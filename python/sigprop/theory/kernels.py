@@ -188,7 +188,7 @@ def nngp_kernel(
     Each layer builds the Hermite expansion of every input once (at its
     variance K_aa) and evaluates each pair through the same engine as
     :func:`~sigprop.bivariate_expectation`, the truncated Mehler series with a
-    rigorous bound first; closed forms for the relu family, erf, sin and the
+    rigorous bound first; closed forms for the relu family, erf, sin, gelu and the
     piecewise activations where they keep their accuracy; quadrature for pairs
     next to ``|c| = 1`` that neither certifies. Pairs whose quadrature ends short
     of its tolerance (inputs with ``K_aa > 1e14``, past the tables) are counted
