@@ -1,9 +1,10 @@
 // Two-point Gaussian expectations E[phi^(d)(u) phi^(d)(v)], the one entry point
 // that the maps, fixed points, scans and NNGP kernels use:
-//   1. closed forms (linear, relu, leaky_relu, erf, sin; hard_tanh, shifted_relu,
-//      soft_threshold, linear_floor, elu, selu where their error estimate allows,
-//      piecewise_closed_forms.hpp), and c = +-1 or a zero variance, where the
-//      expectation is one-dimensional (expectation.hpp);
+//   1. closed forms (linear, relu, leaky_relu, erf, sin, gelu everywhere; hard_tanh,
+//      shifted_relu, soft_threshold, linear_floor, elu, selu where their error
+//      estimate allows, and for the thresholds far out Price's theorem over the
+//      orthant density, piecewise_closed_forms.hpp), and c = +-1 or a zero variance,
+//      where the expectation is one-dimensional (expectation.hpp);
 //   2. the Mehler series (hermite_series.hpp) of the tabulated Hermite coefficients
 //      (hermite_table.hpp) wherever its rigorous truncation bound is below
 //      series_rtol of the Cauchy-Schwarz scale sqrt(E f(u)^2 E f(v)^2);
