@@ -179,8 +179,9 @@ def test_nngp_kernel_reports_pairs_the_quadrature_could_not_finish():
 
 def test_nngp_kernel_threshold_kinds_deep_in_the_tail():
     # shifted_relu / soft_threshold at sigma_b = 0.2: the variance settles at ~0.04,
-    # the threshold 5 standard deviations out; every entry stays finite and matches the
-    # pairwise engine (threshold_price) to its relative accuracy.
+    # the threshold 5 standard deviations out; every entry stays finite and is the
+    # pairwise engine's value (the same dispatch; its accuracy there is held to mpmath
+    # in test_bivariate_normal.py::test_threshold_price_against_mpmath).
     rng = np.random.default_rng(5)
     X = rng.normal(size=(10, 4))
     for act in ("shifted_relu", "soft_threshold"):
