@@ -306,3 +306,54 @@ def test_threshold_price_against_mpmath(q1, q2, c):
         if d == 0 and name == "shifted_relu" and c < 0.5:
             v = _core.piecewise_closed_form(act.kind, p0, p1, 0, q1, q2, c, 1e-13, True)
             assert math.isnan(v)
+
+
+def _hard_tanh_reference(q1, q2, c):
+    """E[clip(u) clip(v)] (a = 1) at 30 digits: the integral over x of npdf(x) clip(s1 x)
+    times the conditional expectation of clip(s2 Y), Y | x ~ N(c x, 1 - c^2), in closed
+    form; breakpoints at the kinks and around the conditional steps (width r / |c|)."""
+    with mp.workdps(30):
+        q1, q2, c = mp.mpf(q1), mp.mpf(q2), mp.mpf(c)
+        s1, s2 = mp.sqrt(q1), mp.sqrt(q2)
+        r = mp.sqrt((1 - c) * (1 + c))
+        t1, t2 = 1 / s1, 1 / s2
+
+        def cond(x):
+            mu = c * x
+            lo, hi = (-t2 - mu) / r, (t2 - mu) / r
+            mid = mp.ncdf(hi) - mp.ncdf(lo)
+            return -mp.ncdf(lo) + mp.ncdf(-hi) + s2 * (mu * mid + r * (mp.npdf(lo) - mp.npdf(hi)))
+
+        def clip(x):
+            return max(-1, min(1, s1 * x))
+
+        pts = {mp.mpf(-40), mp.mpf(40), -t1, t1, mp.mpf(0)}
+        for y in (t2 / c, -t2 / c):
+            for d in (0, 1, 3, 10, 30):
+                for p in (y - d * r / abs(c), y + d * r / abs(c)):
+                    if -40 < p < 40:
+                        pts.add(p)
+        pts = sorted(pts)
+        return mp.quad(lambda x: mp.npdf(x) * clip(x) * cond(x), pts)
+
+
+# (q1, q2, c): variances at or above a^2, where the orthant form cancels and the sign
+# form (hard_tanh_sign_form) serves, next to |c| = 1 included
+HARD_TANH_LARGE_Q = [
+    (1.5, 1.5, 0.99999988),
+    (22.5, 22.5, -0.99999999),
+    (7.2, 7.2, 0.97),
+    (0.05, 30.0, 0.9999),
+    (3.0, 300.0, -0.5),
+    (1000.0, 1000.0, 0.999999999),
+]
+
+
+@pytest.mark.parametrize("q1,q2,c", HARD_TANH_LARGE_Q)
+def test_hard_tanh_sign_form_against_mpmath(q1, q2, c):
+    ref = float(_hard_tanh_reference(q1, q2, c))
+    got = float(sp.bivariate_expectation("hard_tanh", q1, q2, c))
+    scale = math.sqrt(
+        sp.gaussian_moments("hard_tanh", q1).phi_sq * sp.gaussian_moments("hard_tanh", q2).phi_sq
+    )
+    assert abs(got - ref) <= 1e-14 * scale, (got, ref, scale)

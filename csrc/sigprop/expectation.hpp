@@ -153,6 +153,74 @@ inline bool has_closed_shifted_mean(Kind k) {
   }
 }
 
+// E[phi(u) phi(v)] of hard_tanh (clip to [-a, a]) where its orthant closed form
+// cancels (q1 q2 large against a^2: terms of size q cancel to a result of size a^2),
+// written without that cancellation: phi(x) = a sgn(x) - g(x), g(x) = (a sgn(x) - x)
+// on |x| < a (0 outside), so that
+//   E[phi(u) phi(v)] = a^2 (2/pi) asin(c) - a E[sgn(u) g(v)] - a E[g(u) sgn(v)]
+//                      + E[g(u) g(v)],
+// every term of size a^2 or below. With X = u / sqrt(q1), Y = v / sqrt(q2) standard,
+// correlation c, r = sqrt(1 - c^2), t_i = a / sqrt(q_i), the last three are even
+// one-dimensional integrals over [0, t] (g odd):
+//   E[sgn(u) g(v)] = 2 int_0^{t2} npdf(y) (a - sqrt(q2) y) erf(c y / (r sqrt 2)) dy,
+//   E[g(u) g(v)]   = 2 int_0^{t2} npdf(y) (a - sqrt(q2) y) G(y) dy,
+// G(y) = E[g(sqrt(q1) X) | Y = y], X | y ~ N(c y, r^2), in closed form through the
+// normal's mass and mean on (0, t1) and (-t1, 0) (normal_between). Adaptive
+// Gauss-Kronrod on meshes graded from y = 0 on the scale r / |c| of the conditional
+// features (and around y = t1 / c). For |c| < 1, q1, q2 > 0; false where a quadrature
+// did not converge to atol (absolute).
+inline bool hard_tanh_sign_form(double a, double q1, double q2, double c, double atol,
+                                double& out) {
+  using namespace special;
+  if (!(a > 0.0) || !(q1 > 0.0) || !(q2 > 0.0) || !(std::fabs(c) < 1.0)) return false;
+  const double s1 = std::sqrt(q1), s2 = std::sqrt(q2), r = std::sqrt((1.0 - c) * (1.0 + c));
+  const double t1 = a / s1, t2 = a / s2;
+  const double ac = std::fabs(c);
+  // E[sgn(u) g(v)] over y in [0, t_v] (s_v = sqrt(q of v))
+  auto sgn_g = [&](double sv, double tv, double& v) {
+    auto f = [&](double y, double* o) {
+      o[0] = 2.0 * npdf(y) * (a - sv * y) * std::erf(c * y / (r * sqrt2));
+    };
+    quad::Mesh mesh;
+    mesh.lo = 0.0;
+    mesh.hi = tv;
+    if (ac > 0.0)
+      for (double w = 0.25 * r / ac; w < tv; w *= 4.0) mesh.add(w);
+    mesh.finish();
+    return quad::integrate<1, 6>(f, mesh, 1e-12, atol, &v);
+  };
+  double e12, e21, e22;
+  if (!sgn_g(s2, t2, e12) || !sgn_g(s1, t1, e21)) return false;
+  // E[g(u) g(v)]: G(y) = a P(0 < X < t1) - s1 E[X; 0 < X < t1]
+  //                    - a P(-t1 < X < 0) - s1 E[X; -t1 < X < 0]
+  auto G = [&](double y) {
+    const double mu = c * y;
+    const NormalPiece p = normal_between(-mu / r, t1 / r);          // X in (0, t1)
+    const NormalPiece m = normal_between((-t1 - mu) / r, t1 / r);   // X in (-t1, 0)
+    return a * (p.p0 - m.p0) - s1 * (mu * (p.p0 + m.p0) + r * (p.p1 + m.p1));
+  };
+  auto f4 = [&](double y, double* o) { o[0] = 2.0 * npdf(y) * (a - s2 * y) * G(y); };
+  quad::Mesh mesh;
+  mesh.lo = 0.0;
+  mesh.hi = t2;
+  if (ac > 0.0) {
+    for (double w = 0.25 * r / ac; w < t2; w *= 4.0) mesh.add(w);
+    const double y1 = t1 / ac;  // where the conditional mean reaches the edge t1
+    if (mesh.inside(y1)) {
+      mesh.add(y1);
+      for (double w = 0.25 * r / ac; w < t2; w *= 4.0) {
+        if (mesh.inside(y1 - w)) mesh.add(y1 - w);
+        if (mesh.inside(y1 + w)) mesh.add(y1 + w);
+      }
+    }
+  }
+  mesh.finish();
+  if (!quad::integrate<1, 6>(f4, mesh, 1e-12, atol, &e22)) return false;
+  const double asn = (2.0 / pi) * std::atan2(c, r);  // E[sgn(u) sgn(v)] = (2/pi) asin(c)
+  out = a * a * asn - a * (e12 + e21) + e22;
+  return std::isfinite(out);
+}
+
 // Whether E[phi^(d)(u) phi^(d)(v)] has a closed form valid for every q1, q2 > 0 and
 // c in [-1, 1] (bivariate_closed_form): the arc-cosine kernels of the relu family,
 // the arcsine kernel of erf, sin's, gelu's.

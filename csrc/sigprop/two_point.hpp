@@ -125,6 +125,16 @@ inline double bivariate_dispatch(const Activation& a, int d, double q1, double q
     if (hermite_bivariate(*x, *y, d, c, detail::series_rtol, v)) return v;
   }
   if (closed && !far_threshold && series_first && closed_form()) return v;
+  // hard_tanh at large q1 q2, where its orthant form cancels: the same expectation
+  // written as a sign kernel plus terms supported on |x| < a (hard_tanh_sign_form).
+  // Used where q2 >= a^2 (t2 <= 1) and q1 >= a^2 / 100: below, the sign kernel's a^2
+  // would cancel against a result of size sqrt(q1 q2) instead.
+  if (closed && d == 0 && a.kind == Kind::hard_tanh && q2 >= a.p0 * a.p0 &&
+      q1 >= 1e-2 * a.p0 * a.p0) {
+    const double scale = std::sqrt(moments(a, q1, false).phi_sq * moments(a, q2, false).phi_sq);
+    if (detail::hard_tanh_sign_form(a.p0, q1, q2, c, 0.1 * detail::piecewise_tol * scale, v))
+      return v;
+  }
   // phi's closed form cancels next to c = 1 on the diagonal: Price's theorem over
   // that of phi' (piecewise_closed_forms.hpp, diagonal_price).
   if (closed && d == 0 && q1 == q2 && c >= detail::diagonal_c_min &&
