@@ -535,8 +535,7 @@ PYBIND11_MODULE(_core, m) {
         // tanh kernel's time.
         static thread_local std::vector<sigprop::HermiteAt> pool;
         std::vector<sigprop::HermiteAt> local;
-        std::vector<sigprop::HermiteAt>& H = m <= 2048 ? pool : local;
-        if (H.size() != size_t(m)) H.resize(size_t(m));
+        std::vector<sigprop::HermiteAt>& H = m <= 2048 ? pool : local;  // sized there
         run_blocks(m, py::none(), [&](idx_t b, idx_t, const Deadline* stop) {
           return sigprop::grid::kernel_expansions(k.act, kp, m, H, b, m, k.n_threads, stop);
         });

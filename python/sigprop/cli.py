@@ -13,6 +13,7 @@ from typing import TextIO
 
 import numpy as np
 
+from ._validation import keep_probability
 from .networks.initializers import kumar_gain
 from .outcomes import Status
 from .theory.activations import activation
@@ -191,9 +192,11 @@ def _keep_prob_arg(text: str) -> np.ndarray:
         values = parse_range(text, "keep_prob")
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
-    if np.any(values <= 0) or np.any(values > 1):
-        bad = values[(values <= 0) | (values > 1)][0]
-        raise argparse.ArgumentTypeError(f"keep_prob must be in (0, 1], got {_num(bad)}")
+    try:
+        for v in values:
+            keep_probability(float(v))  # the library's one bound, (0, 1]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
     return values
 
 

@@ -214,22 +214,22 @@ def nngp_kernel(
     K = 0.5 * (K + K.T)
     layers = [K]
     bar = _row_bar((depth - 1) * Xa.shape[0], progress)
-    short = []
+    short_layers = []
     try:
         for layer in range(2, depth + 1):
             K, n_short = _core.kernel_layer(
                 act.kind, p0, p1, K, sw, sb, nt, None if bar is None else bar.update
             )
             if n_short:
-                short.append(f"layer {layer}: {n_short}")
+                short_layers.append(f"layer {layer}: {n_short}")
             layers.append(K)
     finally:
         if bar is not None:
             bar.close()
-    if short:
+    if short_layers:
         warnings.warn(
             f"nngp_kernel({act.name!r}): the quadrature of some pairs ended short of its "
-            f"tolerance (pairs per layer: {', '.join(short)}); those entries are its best "
+            f"tolerance (pairs per layer: {', '.join(short_layers)}); those entries are its best "
             "estimates, NaN where far from converged",
             AccuracyWarning,
             stacklevel=2,
