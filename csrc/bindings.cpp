@@ -25,6 +25,7 @@
 #include "sigprop/grid.hpp"
 #include "sigprop/hermite_series.hpp"
 #include "sigprop/hermite_table.hpp"
+#include "sigprop/near_diagonal_table.hpp"
 #include "sigprop/moment_table.hpp"
 #include "sigprop/piecewise_closed_forms.hpp"
 #include "sigprop/tables.hpp"
@@ -277,8 +278,10 @@ PYBIND11_MODULE(_core, m) {
   m.def("n_moment_tables", []() { return sigprop::n_moment_tables(); });
   m.def(
       "clear_cache", []() { sigprop::clear_tables(); },
-      "Free every cached table (moment and Hermite tables).");
+      "Free every cached table (moment, Hermite and near-diagonal tables).");
   m.def("n_hermite_tables", []() { return sigprop::detail::HermiteTableCache::instance().size(); });
+  m.def("n_near_diagonal_tables",
+        []() { return sigprop::detail::NearDiagonalTableCache::instance().size(); });
   m.attr("eoc_max_branches") = sigprop::eoc_max_branches;
 
   m.def(

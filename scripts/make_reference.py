@@ -1,13 +1,15 @@
 #!/usr/bin/env python
 """Generate high-precision reference data for the sigprop test-suite.
 
-Usage:  python scripts/make_reference.py [--procs N] [--quick] [--extreme]
+Usage:  python scripts/make_reference.py [--procs N] [--quick] [--extreme | --near-diagonal]
 
 Writes tests/data/reference_1d.json and tests/data/reference_2d.json; with
 --extreme only tests/data/reference_2d_extreme.json: the 2D quantities below
 for c next to +-1 (1 -+ c = 1e-12, 1e-6), large q (30, 1e4), tiny q (1e-6)
 and q1 != q2 far apart (1e-3/1e3, 1e4/3), computed by the same machinery at
-c = the binary64 number nearest to the nominal decimal (see exact_c).
+c = the binary64 number nearest to the nominal decimal (see exact_c). With
+--near-diagonal only tests/data/reference_2d_near_diagonal.json: softsign and
+linear_region_tanh on the diagonal q1 = q2 in [0.05, 25], c in [0.95, 1 - 1e-5].
 
 This script is deliberately independent of the sigprop package: it only uses
 mpmath (at mp.dps = 30, with extra working precision where cancellation
@@ -1330,17 +1332,42 @@ def exact_c(cs):
     return str(Decimal(float(cs)))
 
 
-def main_extreme(args):
+# --near-diagonal: softsign and linear_region_tanh on the diagonal next to c = 1,
+# across the range of the sigprop near-diagonal table (q in [10^-1.5, 10^1.5),
+# c >= 0.9375), where the Mehler series cannot reach and the table answers.
+NEAR_DIAGONAL_ENTRIES = [("softsign", {}), ("linear_region_tanh", {"a": 1.0})]
+NEAR_DIAGONAL_Q_PAIRS = [("0.05", "0.05"), ("0.5", "0.5"), ("3", "3"), ("9", "9"), ("25", "25")]
+NEAR_DIAGONAL_C_GRID = ["0.95", "0.995", "0.99999"]
+NEAR_DIAGONAL_GL_REFINE_SAMPLE = [
+    ("softsign", {}, "25", "25", "0.95"),
+    ("linear_region_tanh", {"a": 1.0}, "9", "9", "0.995"),
+]
+
+
+def main_extreme(args, near_diagonal=False):
     t_start = time.time()
     mp.dps = BASE_DPS
-    ents = [ENTRIES.index(e) for e in EXTREME_ENTRIES]
-    qpairs = EXTREME_FULL_Q_PAIRS if args.extreme_full else EXTREME_Q_PAIRS
-    cgrid = EXTREME_FULL_C_GRID if args.extreme_full else EXTREME_C_GRID
+    if near_diagonal:
+        entries, qpairs, cgrid = (
+            NEAR_DIAGONAL_ENTRIES,
+            NEAR_DIAGONAL_Q_PAIRS,
+            NEAR_DIAGONAL_C_GRID,
+        )
+        gl_sample, cf_sample, x_sample = NEAR_DIAGONAL_GL_REFINE_SAMPLE, [], []
+        label, out_name = "--near-diagonal", "reference_2d_near_diagonal.json"
+    else:
+        entries = EXTREME_ENTRIES
+        qpairs = EXTREME_FULL_Q_PAIRS if args.extreme_full else EXTREME_Q_PAIRS
+        cgrid = EXTREME_FULL_C_GRID if args.extreme_full else EXTREME_C_GRID
+        gl_sample = EXTREME_GL_REFINE_SAMPLE
+        cf_sample, x_sample = EXTREME_CF_REFINE_SAMPLE, EXTREME_GL_VS_CF_SAMPLE
+        label, out_name = "--extreme", "reference_2d_extreme.json"
+    ents = [ENTRIES.index(e) for e in entries]
     if args.quick:
-        ents = [ENTRIES.index(e) for e in EXTREME_ENTRIES[:2]]
+        ents = [ENTRIES.index(e) for e in entries[:2]]
         qpairs = qpairs[:2]
         cgrid = [cgrid[0], cgrid[-1]]
-    cx = {cs: exact_c(cs) for cs in EXTREME_FULL_C_GRID}
+    cx = {cs: exact_c(cs) for cs in [*EXTREME_FULL_C_GRID, *NEAR_DIAGONAL_C_GRID]}
     is_gl = {ei: Act(*ENTRIES[ei]).H is None for ei in range(len(ENTRIES))}
 
     def main_task(ei, qty, q1s, q2s, cs):
@@ -1358,18 +1385,18 @@ def main_extreme(args):
                         tasks.append(t)
     checks_gl, checks_cf, checks_x = [], [], []
     if not args.no_checks and not args.quick:
-        for name, params, q1s, q2s, cs in EXTREME_GL_REFINE_SAMPLE:
+        for name, params, q1s, q2s, cs in gl_sample:
             ei = ENTRIES.index((name, params))
             assert is_gl[ei]
             checks_gl.append((ei, q1s, q2s, cs))
             tasks.append(("2d", ei, "both", q1s, q2s, cx[cs], True, None))
-        for name, params, q1s, q2s, cs in EXTREME_CF_REFINE_SAMPLE:
+        for name, params, q1s, q2s, cs in cf_sample:
             ei = ENTRIES.index((name, params))
             assert not is_gl[ei]
             checks_cf.append((ei, q1s, q2s, cs))
             for qty in QUANTITIES_2D:
                 tasks.append(("2d", ei, qty, q1s, q2s, cx[cs], True, None))
-        for name, params, q1s, q2s, cs in EXTREME_GL_VS_CF_SAMPLE:
+        for name, params, q1s, q2s, cs in x_sample:
             ei = ENTRIES.index((name, params))
             assert not is_gl[ei]
             checks_x.append((ei, q1s, q2s, cs))
@@ -1497,12 +1524,12 @@ def main_extreme(args):
         print(f"CHECK {k:<32s} max rel diff {v['max_rel_diff']}  ({v.get('where')})")
     for nline in notes:
         print("NOTE", nline)
-    print(f"2D extreme cases: {len(cases)}, time {elapsed:.0f} s", flush=True)
+    print(f"2D {label} cases: {len(cases)}, time {elapsed:.0f} s", flush=True)
     if args.quick:
         return
     meta = {
         "dps": BASE_DPS,
-        "generated_by": "scripts/make_reference.py --extreme",
+        "generated_by": f"scripts/make_reference.py {label}",
         "mpmath": mpmath.__version__,
         "value_format": "mpmath.nstr(value, 25)",
         "c_format": "c is the binary64 number nearest to c_nominal, written out "
@@ -1512,7 +1539,7 @@ def main_extreme(args):
         "notes": notes,
     }
     os.makedirs(DATA_DIR, exist_ok=True)
-    with open(os.path.join(DATA_DIR, "reference_2d_extreme.json"), "w") as fh:
+    with open(os.path.join(DATA_DIR, out_name), "w") as fh:
         json.dump({"meta": meta, "cases": cases}, fh, indent=1)
         fh.write("\n")
 
@@ -1531,10 +1558,16 @@ def main():
         "q in [1e-6, 1e4], q1 != q2 far apart)",
     )
     ap.add_argument("--extreme-full", action="store_true", help="--extreme on the full grid")
+    ap.add_argument(
+        "--near-diagonal",
+        action="store_true",
+        help="write tests/data/reference_2d_near_diagonal.json only (softsign and "
+        "linear_region_tanh on the diagonal, c in [0.95, 1), q in [0.05, 25])",
+    )
     ap.add_argument("--cache", help="JSON-lines file of finished tasks (resume an interrupted run)")
     args = ap.parse_args()
-    if args.extreme or args.extreme_full:
-        main_extreme(args)
+    if args.extreme or args.extreme_full or args.near_diagonal:
+        main_extreme(args, near_diagonal=args.near_diagonal)
         return
     t_start = time.time()
     mp.dps = BASE_DPS

@@ -108,14 +108,15 @@ def test_sigint_stops_long_call_within_a_second(name):
 
 
 def test_progress_callback_sees_every_cell_in_blocks():
-    # softsign next to its EOC: ms-scale cells (tanh's became too fast for several blocks)
-    sw = np.linspace(2.9, 3.6, 200)
+    # softsign next to its EOC, 50 000 cells of ~5-10 us (hundreds of ms: several blocks of
+    # 30 ms; its cells there were ms-scale before the near-diagonal table)
+    sw = np.linspace(2.9, 3.6, 50000)
     sb = np.full_like(sw, 1.7)
     kind = sp.activation("softsign").kind
     calls: list[int] = []
     res = _core.fixed_points(kind, 0.0, 0.0, sw, sb, None, True, 1, calls.append)
     assert sum(calls) == sw.size
-    assert len(calls) > 1, "one block for 200 correlated softsign cells: no signal checks"
+    assert len(calls) > 1, "one block for 50 000 correlated softsign cells: no signal checks"
     ref = _core.fixed_points(kind, 0.0, 0.0, sw, sb, None, True, 1)
     for k in res:
         np.testing.assert_array_equal(res[k], ref[k])

@@ -31,6 +31,7 @@
 #include "hermite_table.hpp"
 #include "maps.hpp"
 #include "moment_table.hpp"
+#include "near_diagonal_table.hpp"
 #include "piecewise_closed_forms.hpp"
 #include "root_finding.hpp"
 #include "special.hpp"
@@ -247,9 +248,10 @@ namespace detail {
 // where the series alone falls short next to c = 1 (see diagonal_series).
 inline constexpr double slope_rtol = 1e-10;
 
-// f(c) and f'(c) of the correlation map at common variance q: from the Mehler
-// series of the Hermite table where its truncation bound allows, else by the
-// bivariate quadrature (cmap, cmap_slope).
+// f(c) and f'(c) of the correlation map at common variance q: next to c = 1 from
+// the near-diagonal table for the kinds that have one (near_diagonal_table.hpp),
+// else from the Mehler series of the Hermite table where its truncation bound
+// allows, else by the bivariate quadrature (cmap, cmap_slope).
 class CorrelationMap {
  public:
   CorrelationMap(const Activation& a, double q, double sw2, double sb2)
@@ -268,6 +270,11 @@ class CorrelationMap {
   bool operator()(double c, double& f, double& df, bool* df_exact = nullptr) {
     double e, de;
     if (df_exact) *df_exact = true;
+    if (near(c)) {
+      f = (sb2_ + sw2_ * near_.eval(0, c)) / q_;
+      df = sw2_ * near_.eval(1, c);
+      return true;
+    }
     const bool fast = series_ && hermite_bivariate(hs_, hs_, 0, c, series_rtol, e);
     f = fast ? (sb2_ + sw2_ * e) / q_ : cmap(a_, c, q_, sw2_, sb2_);
     if (fast && hermite_bivariate(hs_, hs_, 1, c, series_rtol, de)) {
@@ -288,6 +295,7 @@ class CorrelationMap {
   // the closed form is exact.
   double slope(double c) {
     double de;
+    if (near(c)) return sw2_ * near_.eval(1, c);
     if (series_ && (hermite_bivariate(hs_, hs_, 1, c, series_rtol, de) ||
                     (!piecewise::has_closed_form(canonical(a_).kind) &&
                      diagonal_series(hs_, 1, c, slope_rtol * hs_.dphi_sq, de))))
@@ -296,10 +304,27 @@ class CorrelationMap {
   }
 
  private:
+  // Next to c = 1, for the kinds of near_diagonal_table.hpp: the table's slice at
+  // q, fetched on first need (cells in the ordered phase never need it).
+  bool near(double c) {
+    if (!(c >= NearDiagonalTable::c_min() && c <= 1.0) || near_state_ < 0) return false;
+    if (near_state_ == 0) {
+      const Activation ca = canonical(a_);
+      near_state_ = -1;
+      if (uses_near_diagonal_table(ca.kind)) {
+        near_ = detail::near_diagonal_slice(ca, q_);
+        if (near_.ok) near_state_ = 1;
+      }
+    }
+    return near_state_ > 0;
+  }
+
   const Activation& a_;
   double q_, sw2_, sb2_;
   bool series_;
   HermiteAt hs_;
+  int near_state_ = 0;  // 0: not fetched; 1: near_ holds the slice; -1: none
+  NearDiagonalTable::Slice near_;
 };
 
 // The start next to c = 1 that correlation_fixed_point jumps to from c (see

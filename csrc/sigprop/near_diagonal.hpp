@@ -165,3 +165,61 @@ inline double principal_axes_quadrature(const Activation& a, int d, double q1, d
 }
 
 }  // namespace sigprop
+
+namespace sigprop {
+
+// G_0 = E[(phi(u) - phi(v))^2] and G_1 = E[(phi'(u) - phi'(v))^2] at once, for
+// q1 = q2 = q > 0 (finite) and 0 <= c < 1, by the difference form of
+// diagonal_difference (one nested quadrature with a two-component integrand:
+// phi and phi' share their kinks, hence the meshes). Each is accurate to rtol of
+// itself (the integrands are >= 0): G is of size (1 - c) q E[f'^2], so relative
+// accuracy in G is what a table of G / (1 - c) needs next to c = 1
+// (near_diagonal_table.hpp). Returns false where a quadrature ended short.
+inline bool diagonal_gaps(const Activation& a, double q, double c, double rtol, double* G) {
+  using namespace special;
+  const double sa = std::sqrt(0.5 * q * (1.0 + c)), sb = std::sqrt(0.5 * q * (1.0 - c));
+  double xs[max_kinks];
+  const int nk = kinks(a, xs);
+  quad::Mesh outer;
+  outer.lo = 0.0;
+  for (double t : {2.0, 4.0, 6.0}) outer.add(t);
+  for (int i = 0; i < nk; ++i)
+    for (int j = i + 1; j < nk; ++j) {
+      const double t = std::fabs(xs[i] - xs[j]) / (2.0 * sb);
+      if (outer.inside(t)) outer.add(t);
+    }
+  outer.finish();
+  bool ok = true;
+  auto g = [&](double t, double* y) {
+    const double w = 2.0 * npdf(t);
+    if (w == 0.0) {
+      y[0] = y[1] = 0.0;
+      return;
+    }
+    const double s = sb * t;
+    quad::Mesh inner;
+    quad::add_gauss_mesh(inner);
+    detail::add_activation_mesh(a, 0.0, sa, inner);
+    for (int i = 0; i <= nk; ++i) {
+      const double x = i < nk ? xs[i] : 0.0;
+      for (double z : {(x - s) / sa, (x + s) / sa})
+        if (inner.inside(z)) inner.add(z);
+    }
+    inner.finish();
+    auto h = [&](double z, double* r) {
+      const double x = sa * z, p = npdf(z);
+      const Derivs up = derivs(a, x + s), dn = derivs(a, x - s);
+      const double d0 = up.f - dn.f, d1 = up.d - dn.d;
+      r[0] = d0 * d0 * p;
+      r[1] = d1 * d1 * p;
+    };
+    double v[2];
+    if (!quad::integrate<2, 3>(h, inner, rtol, 1e-300, v)) ok = false;
+    y[0] = w * v[0];
+    y[1] = w * v[1];
+  };
+  if (!quad::integrate<2, 2>(g, outer, rtol, 1e-300, G)) ok = false;
+  return ok && std::isfinite(G[0]) && std::isfinite(G[1]);
+}
+
+}  // namespace sigprop

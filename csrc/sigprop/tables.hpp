@@ -1,4 +1,5 @@
-// The lifetime of the cached tables (moment_table.hpp, hermite_table.hpp): freeing
+// The lifetime of the cached tables (moment_table.hpp, hermite_table.hpp,
+// near_diagonal_table.hpp): freeing
 // them all, and releasing a custom activation together with its tables.
 #pragma once
 
@@ -7,6 +8,7 @@
 #include "custom_activation.hpp"
 #include "hermite_table.hpp"
 #include "moment_table.hpp"
+#include "near_diagonal_table.hpp"
 
 namespace sigprop {
 
@@ -16,6 +18,7 @@ namespace sigprop {
 inline void clear_tables() {
   clear_moment_tables();
   detail::HermiteTableCache::instance().clear_all();
+  detail::NearDiagonalTableCache::instance().clear_all();
 }
 
 // Releases a custom activation: its tables, then the activation itself. Call

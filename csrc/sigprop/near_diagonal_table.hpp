@@ -1,0 +1,225 @@
+// The two-point expectations on the diagonal next to c = 1, tabulated, for the
+// activations whose Mehler series converges too slowly there: softsign
+// (phi'' jumps at 0) and linear_region_tanh (phi''' jumps at +-a). Their Hermite
+// coefficients decay algebraically (a_m^2 ~ m^(-7/2), m^(-9/2)), so at q ~ 5 the
+// series' rigorous bound fails from c ~ 0.97 on, and each evaluation there is a
+// nested quadrature (diagonal_difference: 0.4 ms, 3 ms) -- the correlation fixed
+// point c* of a cell next to the Edge of Chaos took 9 of them.
+//
+// With s = sqrt(1 - c) and f = phi (d = 0) or phi' (d = 1),
+//   E[f(u) f(v)] = E[f^2] - s^2 H_d(q, s) / 2,   H_d = E[(f(u) - f(v))^2] / s^2,
+// (u, v of variance q and correlation c), and H_d(q, 0) = 2 q E[f'^2] (Price).
+// H_d is smooth in s (the kinks' non-analytic terms are powers of 1 - c = s^2
+// with half-integer exponents) and in log q: a Chebyshev interpolant of degree
+// 32 in s on [0, s_max] and 12 in log10 q on half-decade segments holds
+// E[f(u) f(v)] to ~4e-13 of E[f^2] for q < 10 and ~1.3e-12 for q < 31.6 (measured
+// at the check points against diagonal_gaps; at q ~ 80 it would be 2e-10, so the
+// table stops at 10^1.5). Segments are built on first use (call_once: thread-safe,
+// the same values whichever thread builds them), from diagonal_gaps at the 13 x 32
+// Chebyshev-Lobatto nodes with s > 0 (0.3-0.45 s a segment for softsign, 0.8-1.1 s
+// for linear_region_tanh, one thread), and checked at 6 points between the nodes
+// against diagonal_gaps; a segment that misses check_rtol is not used (the callers
+// fall back to the quadrature).
+#pragma once
+
+#include <cmath>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "activation.hpp"
+#include "chebyshev.hpp"
+#include "moment_table.hpp"
+#include "near_diagonal.hpp"
+#include "special.hpp"
+#include "table_cache.hpp"
+
+namespace sigprop {
+
+// Kinds served by the table (see above); the others' series reach c* (analytic
+// phi) or have closed forms.
+inline bool uses_near_diagonal_table(Kind k) {
+  return k == Kind::softsign || k == Kind::linear_region_tanh;
+}
+
+class NearDiagonalTable {
+ public:
+  static constexpr double log10_lo = -1.5, log10_hi = 1.5, seg_decades = 0.5;
+  static constexpr int n_seg = int((log10_hi - log10_lo) / seg_decades + 0.5);
+  static constexpr int deg_q = 12, deg_s = 32;
+  static constexpr double s_max = 0.25;  // c >= 1 - s_max^2 = 0.9375
+  // Accuracy required at the check points, relative to E[f^2] (the Cauchy-Schwarz
+  // scale of E[f(u) f(v)] on the diagonal).
+  static constexpr double check_rtol = 2e-12;
+  // The quadrature's own tolerance at the nodes, relative to G (estimate;
+  // its actual error is ~1e-16 relative, see diagonal_gaps).
+  static constexpr double node_rtol = 1e-8;
+
+  static double c_min() { return 1.0 - s_max * s_max; }
+  static double q_lo() { return std::pow(10.0, log10_lo); }
+  static double q_hi() { return std::pow(10.0, log10_hi); }
+
+  explicit NearDiagonalTable(const Activation& a) : act_(a), slots_(new Slot[n_seg]) {}
+
+  // The table at one variance: H_d's Chebyshev coefficients in s, and E[f^2].
+  struct Slice {
+    bool ok = false;
+    double f_sq[2] = {special::nan, special::nan};
+    double h[2][deg_s + 1];
+    // E[f_d(u) f_d(v)] for c in [c_min(), 1].
+    double eval(int d, double c) const {
+      const double e = 1.0 - c;  // exact for c >= 0.5 (Sterbenz)
+      const double t = 2.0 * std::sqrt(e) / s_max - 1.0;
+      return f_sq[d] - 0.5 * e * cheb::clenshaw(h[d], deg_s, t);
+    }
+  };
+
+  // The slice at q; ok = false outside [q_lo, q_hi) or in a segment that failed
+  // its checks.
+  Slice slice(double q) const {
+    if (!(q >= q_lo() && q < q_hi())) return {};
+    const double u = (std::log10(q) - log10_lo) / seg_decades;
+    int s = int(u);
+    if (s < 0) s = 0;
+    if (s >= n_seg) s = n_seg - 1;
+    const Segment& g = segment(s);
+    if (!g.usable) return {};
+    return fill(g, 2.0 * (u - s) - 1.0, q);
+  }
+
+  const Activation& activation() const { return act_; }
+
+ private:
+  struct Segment {
+    bool usable = false;
+    std::vector<double> c[2];  // c[d][kq * (deg_s + 1) + ks]
+  };
+  struct Slot {
+    std::once_flag once;
+    std::unique_ptr<Segment> seg;
+  };
+
+  // The slice at q, at t in [-1, 1] of its segment g.
+  Slice fill(const Segment& g, double t, double q) const {
+    Slice out;
+    const Moments m = moments(act_, q, true);
+    out.f_sq[0] = m.phi_sq;
+    out.f_sq[1] = m.dphi_sq;
+    if (!std::isfinite(m.phi_sq) || !std::isfinite(m.dphi_sq)) return out;
+    double T[deg_q + 1];
+    basis(t, T);
+    for (int d = 0; d < 2; ++d)
+      for (int k = 0; k <= deg_s; ++k) {
+        double v = 0.0;
+        for (int j = 0; j <= deg_q; ++j) v += T[j] * g.c[d][size_t(j) * (deg_s + 1) + k];
+        out.h[d][k] = v;
+      }
+    out.ok = true;
+    return out;
+  }
+
+  static void basis(double t, double* T) {
+    T[0] = 1.0;
+    T[1] = t;
+    for (int k = 2; k <= deg_q; ++k) T[k] = 2.0 * t * T[k - 1] - T[k - 2];
+  }
+  static double q_at(int s, double t) {
+    return std::pow(10.0, log10_lo + (s + 0.5 * (t + 1.0)) * seg_decades);
+  }
+  static double s_at(int j) {  // Lobatto node j in s: s_at(0) = s_max, s_at(deg_s) = 0
+    return 0.5 * s_max * (1.0 + std::cos(special::pi * j / deg_s));
+  }
+
+  const Segment& segment(int s) const {
+    Slot& slot = slots_[s];
+    std::call_once(slot.once, [&] {
+      std::unique_ptr<Segment> seg(new Segment);
+      build(s, *seg);
+      slot.seg = std::move(seg);
+    });
+    return *slot.seg;
+  }
+
+  // H_0, H_1 at (q, s) into H; false where the quadrature failed or a moment is
+  // not finite.
+  bool node(double q, double s, double* H) const {
+    if (s == 0.0) {
+      const Moments m = moments(act_, q, true);
+      H[0] = 2.0 * q * m.dphi_sq;
+      H[1] = 2.0 * q * m.d2phi_sq;
+      return std::isfinite(H[0]) && std::isfinite(H[1]);
+    }
+    double G[2];
+    if (!diagonal_gaps(act_, q, 1.0 - s * s, node_rtol, G)) return false;
+    H[0] = G[0] / (s * s);
+    H[1] = G[1] / (s * s);
+    return true;
+  }
+
+  void build(int s, Segment& g) const {
+    const int nq = deg_q + 1, ns = deg_s + 1;
+    std::vector<double> y[2];
+    for (auto& v : y) v.assign(size_t(nq) * ns, 0.0);
+    for (int j = 0; j <= deg_q; ++j) {
+      const double q = q_at(s, std::cos(special::pi * j / deg_q));
+      for (int i = 0; i <= deg_s; ++i) {
+        double H[2];
+        if (!node(q, s_at(i), H)) return;
+        y[0][size_t(j) * ns + i] = H[0];
+        y[1][size_t(j) * ns + i] = H[1];
+      }
+    }
+    for (int d = 0; d < 2; ++d) {
+      // Along q (every s node at once), then along s for each order in q.
+      std::vector<double> a(size_t(nq) * ns);
+      cheb::lobatto_coefficients(deg_q, ns, y[d].data(), size_t(ns), a.data(), size_t(ns));
+      g.c[d].assign(size_t(nq) * ns, 0.0);
+      for (int k = 0; k <= deg_q; ++k)
+        cheb::lobatto_coefficients(deg_s, 1, a.data() + size_t(k) * ns, 1,
+                                   g.c[d].data() + size_t(k) * ns, 1);
+    }
+    g.usable = passes_checks(s, g);
+  }
+
+  // At two variances between the q nodes and three s between the s nodes: the
+  // interpolated E[f(u) f(v)] against diagonal_gaps, within check_rtol E[f^2].
+  bool passes_checks(int s, const Segment& g) const {
+    static constexpr double tq[2] = {-0.37, 0.61};
+    static constexpr double ts[3] = {0.23, 0.57, 0.91};
+    for (double t : tq) {
+      const double q = q_at(s, t);
+      const Slice sl = fill(g, t, q);
+      if (!sl.ok) return false;
+      for (double fs : ts) {
+        const double sv = fs * s_max, c = 1.0 - sv * sv;
+        double G[2];
+        if (!diagonal_gaps(act_, q, c, node_rtol, G)) return false;
+        for (int d = 0; d < 2; ++d) {
+          const double direct = sl.f_sq[d] - 0.5 * G[d];
+          if (!(std::fabs(sl.eval(d, c) - direct) <= check_rtol * sl.f_sq[d])) return false;
+        }
+      }
+    }
+    return true;
+  }
+
+  Activation act_;
+  std::unique_ptr<Slot[]> slots_;
+};
+
+namespace detail {
+
+// At most 64 kept (a segment holds 2 x 13 x 25 doubles), least recently used
+// dropped first (TableCache, table_cache.hpp).
+using NearDiagonalTableCache = TableCache<NearDiagonalTable, 64>;
+
+// The table slice of a canonical activation at q; ok = false where there is none
+// (another kind, q outside the table, a segment that failed its checks).
+inline NearDiagonalTable::Slice near_diagonal_slice(const Activation& a, double q) {
+  if (!uses_near_diagonal_table(a.kind)) return {};
+  return NearDiagonalTableCache::fetch(a)->slice(q);
+}
+
+}  // namespace detail
+
+}  // namespace sigprop

@@ -1,0 +1,138 @@
+"""The near-diagonal table (csrc/sigprop/near_diagonal_table.hpp).
+
+softsign (phi'' jumps at 0) and linear_region_tanh (phi''' jumps at +-a) have
+Hermite coefficients that decay algebraically, so next to c = 1 on the diagonal
+(q1 = q2 = q) the Mehler series' bound fails and every evaluation used to be a
+nested quadrature. There the engine reads a table of
+H_d(q, s) = E[(f(u) - f(v))^2] / s^2, s = sqrt(1 - c), f = phi or phi', built
+lazily per half decade of q in [10^-1.5, 10^1.5) for c >= 0.9375 and checked at
+build time to 2e-12 of E[f^2]. These tests hold it to 30-digit mpmath
+(tests/data/reference_2d_near_diagonal.json, ``scripts/make_reference.py
+--near-diagonal``), to the nested quadrature across every segment, and check
+the correlation fixed points that read it.
+"""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import sigprop as sp
+from sigprop import _core
+from sigprop.theory.activations import resolve
+
+DATA = Path(__file__).parent / "data"
+KINDS = ["softsign", sp.activation("linear_region_tanh", a=1.0)]
+IDS = ["softsign", "linear_region_tanh"]
+C_MIN = 1.0 - 0.25**2  # the table's range: c >= C_MIN, 10^-1.5 <= q < 10^1.5
+
+with open(DATA / "reference_2d_near_diagonal.json") as _fh:
+    CASES = json.load(_fh)["cases"]
+
+
+def _direct(act, q, c, derivative):
+    a = resolve(act)
+    p0, p1 = a.core_params
+    q, c = (np.atleast_1d(np.asarray(v, dtype=float)) for v in np.broadcast_arrays(q, c))
+    return _core.bivariate(a.kind, p0, p1, derivative, q, q, c, 1, direct=True)[0]
+
+
+def _scale(act, q, derivative):
+    m = sp.gaussian_moments(act, q)
+    return m.phi_sq if derivative == 0 else m.dphi_sq
+
+
+def _case_id(case):
+    return f"{case['activation']}-{case['quantity']}-q{case['q1']}-c{case['c_nominal']}"
+
+
+def test_reference_file_covers_the_table():
+    for name in ("softsign", "linear_region_tanh"):
+        sel = [c for c in CASES if c["activation"] == name]
+        qs = {float(c["q1"]) for c in sel}
+        # every q in the table's range, one per decade at least, on the diagonal
+        assert all(10**-1.5 <= q < 10**1.5 for q in qs) and len(qs) >= 4
+        assert all(c["q1"] == c["q2"] for c in sel)
+        assert all(float(c["c"]) >= C_MIN for c in sel)
+        assert {c["quantity"] for c in sel} == {"phiphi", "dphidphi"}
+
+
+@pytest.mark.parametrize("case", CASES, ids=[_case_id(c) for c in CASES])
+def test_table_matches_mpmath(case):
+    act = sp.activation(case["activation"], **case["params"])
+    q, c = float(case["q1"]), float(case["c"])
+    d = {"phiphi": 0, "dphidphi": 1}[case["quantity"]]
+    got = float(sp.bivariate_expectation(act, q, q, c, derivative=d))
+    err = abs(got - float(case["value"])) / float(_scale(act, q, d))
+    assert err <= 1e-11, f"got {got!r}, ref {case['value']}, err {err:.2e}"
+
+
+@pytest.mark.parametrize("act", KINDS, ids=IDS)
+@pytest.mark.parametrize("derivative", [0, 1])
+def test_table_matches_quadrature_in_every_segment(act, derivative):
+    # Two variances in each half decade (between the table's nodes) and c from the
+    # table's lower edge to 1 - 1e-12, against the nested quadrature (1e-13).
+    rng = np.random.default_rng(7)
+    lq = np.concatenate([rng.uniform(lo, lo + 0.5, 2) for lo in np.arange(-1.5, 1.5, 0.5)])
+    e = np.array([0.0625, 0.04, 0.02, 0.01, 3e-3, 1e-3, 1e-4, 1e-6, 1e-9, 1e-12])
+    q, c = (a.ravel() for a in np.meshgrid(10.0**lq, 1.0 - e, indexing="ij"))
+    got = sp.bivariate_expectation(act, q, q, c, derivative=derivative, n_threads=1)
+    err = np.abs(got - _direct(act, q, c, derivative)) / _scale(act, q, derivative)
+    worst = int(np.argmax(err))
+    assert err[worst] <= 5e-12, (q[worst], c[worst], err[worst])
+
+
+@pytest.mark.parametrize("act", KINDS, ids=IDS)
+def test_eoc_cells_read_the_table_and_solve_the_fixed_point(act):
+    # The cells of the benchmark grid next to the EOC (c* in [0.97, 1)), which took
+    # 3-22 ms each by quadrature: c* solves f(c*) = c* and chi_c = f'(c*), both held
+    # to the nested quadrature.
+    sp.clear_cache()
+    sb, sw = np.meshgrid(np.linspace(0, 2, 40), np.linspace(0.1, 4, 40), indexing="ij")
+    fp = sp.fixed_point(act, sw.ravel(), sb.ravel())
+    near = (fp.status_name == "converged") & (fp.c_star > 0.97) & (fp.c_star < 1)
+    assert near.sum() >= 5
+    assert _core.n_near_diagonal_tables() == 1
+    s_w, s_b = sw.ravel()[near], sb.ravel()[near]
+    q, c = fp.q_star[near], fp.c_star[near]
+    f = (s_b**2 + s_w**2 * _direct(act, q, c, 0)) / q
+    assert np.max(np.abs(f - c)) <= 2e-11
+    chi_c = s_w**2 * _direct(act, q, c, 1)
+    scale = s_w**2 * sp.gaussian_moments(act, q).dphi_sq
+    assert np.max(np.abs(fp.chi_c[near] - chi_c) / scale) <= 1e-11
+    assert np.all(fp.chi_c[near] < 1)
+
+
+def test_table_built_in_threads_is_bitwise_the_same():
+    # Segments built under OpenMP (call_once, by whichever thread needs them first)
+    # hold the same numbers as those built by one thread.
+    sb, sw = np.meshgrid(np.linspace(0.8, 2.0, 24), np.linspace(2.6, 3.6, 24), indexing="ij")
+    sb, sw = sb.ravel(), sw.ravel()
+    sp.clear_cache()
+    f2 = sp.fixed_point("softsign", sw, sb, n_threads=2)
+    sp.clear_cache()
+    f1 = sp.fixed_point("softsign", sw, sb, n_threads=1)
+    for name in ("c_star", "chi_c", "xi_c"):
+        assert np.array_equal(getattr(f1, name), getattr(f2, name), equal_nan=True)
+    assert np.any((f1.c_star > C_MIN) & (f1.c_star < 1))
+
+
+def test_clear_cache_frees_the_tables():
+    q, c = 5.0, 0.99
+    first = sp.bivariate_expectation("softsign", q, q, c)
+    assert _core.n_near_diagonal_tables() >= 1
+    sp.clear_cache()
+    assert _core.n_near_diagonal_tables() == 0
+    assert sp.bivariate_expectation("softsign", q, q, c) == first
+
+
+def test_outside_the_table_the_quadrature_answers():
+    # Beyond q = 10^1.5 (where the interpolant in s would miss 1e-10) and below
+    # c = 0.9375 the engine keeps to the series or the quadrature.
+    q = np.array([40.0, 100.0, 5.0])
+    c = np.array([0.99, 0.999, 0.9])
+    for d in (0, 1):
+        got = sp.bivariate_expectation("softsign", q, q, c, derivative=d)
+        ref = _direct("softsign", q, c, d)
+        assert np.max(np.abs(got - ref) / _scale("softsign", q, d)) <= 5e-12
