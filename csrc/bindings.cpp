@@ -282,6 +282,19 @@ PYBIND11_MODULE(_core, m) {
   m.def("n_hermite_tables", []() { return sigprop::detail::HermiteTableCache::instance().size(); });
   m.def("n_near_diagonal_tables",
         []() { return sigprop::detail::NearDiagonalTableCache::instance().size(); });
+  m.def(
+      "near_diagonal",
+      [](int kind, double p0, double p1, int d, double q, double c) {
+        const auto a = sigprop::canonical(make_activation(kind, p0, p1));
+        if (d < 0 || d > 1) throw py::value_error("derivative order must be 0 or 1");
+        return without_gil([&] {
+          const auto sl = sigprop::detail::near_diagonal_slice(a, q);
+          const bool in = sl.ok && c >= sigprop::NearDiagonalTable::c_min() && c <= 1.0;
+          return in ? sl.eval(d, c) : std::numeric_limits<double>::quiet_NaN();
+        });
+      },
+      "E[f(u) f(v)] (f = phi^(d)) at q1 = q2 = q from the near-diagonal table (building its "
+      "segment if needed); NaN where the table does not serve (q, c).");
   m.attr("eoc_max_branches") = sigprop::eoc_max_branches;
 
   m.def(

@@ -273,6 +273,9 @@ class CorrelationMap {
     if (near(c)) {
       f = (sb2_ + sw2_ * near_.eval(0, c)) / q_;
       df = sw2_ * near_.eval(1, c);
+      // hard_tanh's table slope (1e-11) steers Newton; chi_c comes from its closed
+      // form (slope()).
+      if (df_exact && closed_) *df_exact = false;
       return true;
     }
     const bool fast = series_ && hermite_bivariate(hs_, hs_, 0, c, series_rtol, e);
@@ -295,7 +298,7 @@ class CorrelationMap {
   // the closed form is exact.
   double slope(double c) {
     double de;
-    if (near(c)) return sw2_ * near_.eval(1, c);
+    if (!closed_ && near(c)) return sw2_ * near_.eval(1, c);
     if (series_ && (hermite_bivariate(hs_, hs_, 1, c, series_rtol, de) ||
                     (!piecewise::has_closed_form(canonical(a_).kind) &&
                      diagonal_series(hs_, 1, c, slope_rtol * hs_.dphi_sq, de))))
@@ -324,6 +327,7 @@ class CorrelationMap {
   bool series_;
   HermiteAt hs_;
   int near_state_ = 0;  // 0: not fetched; 1: near_ holds the slice; -1: none
+  bool closed_ = piecewise::has_closed_form(canonical(a_).kind);
   NearDiagonalTable::Slice near_;
 };
 

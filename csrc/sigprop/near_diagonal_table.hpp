@@ -4,13 +4,16 @@
 // coefficients decay algebraically (a_m^2 ~ m^(-7/2), m^(-9/2)), so at q ~ 5 the
 // series' rigorous bound fails from c ~ 0.97 on, and each evaluation there is a
 // nested quadrature (diagonal_difference: 0.4 ms, 3 ms) -- the correlation fixed
-// point c* of a cell next to the Edge of Chaos took 9 of them.
+// point c* of a cell next to the Edge of Chaos took 9 of them. hard_tanh's
+// closed forms cancel there (its c* cells took 0.1-0.5 ms); the correlation map
+// reads the table for it too (bivariate() keeps to the closed forms).
 //
 // With s = sqrt(1 - c) and f = phi (d = 0) or phi' (d = 1),
-//   E[f(u) f(v)] = E[f^2] - s^2 H_d(q, s) / 2,   H_d = E[(f(u) - f(v))^2] / s^2,
-// (u, v of variance q and correlation c), and H_d(q, 0) = 2 q E[f'^2] (Price).
-// H_d is smooth in s (the kinks' non-analytic terms are powers of 1 - c = s^2
-// with half-integer exponents) and in log q: a Chebyshev interpolant of degree
+//   E[f(u) f(v)] = E[f^2] - s^k H_d(q, s) / 2,   H_d = E[(f(u) - f(v))^2] / s^k,
+// (u, v of variance q and correlation c), k = 2 for continuous f, where
+// H_d(q, 0) = 2 q E[f'^2] (Price), and k = 1 for f = phi' with jumps (hard_tanh;
+// see node()). H_d is smooth in s (the kinks' non-analytic terms are powers of
+// 1 - c = s^2 with half-integer exponents) and in log q: a Chebyshev interpolant of degree
 // 32 in s on [0, s_max] and 12 in log10 q on half-decade segments holds
 // E[f(u) f(v)] to ~4e-13 of E[f^2] for q < 10 and ~1.3e-12 for q < 31.6 (measured
 // at the check points against diagonal_gaps; at q ~ 80 it would be 2e-10, so the
@@ -19,7 +22,10 @@
 // Chebyshev-Lobatto nodes with s > 0 (0.3-0.45 s a segment for softsign, 0.8-1.1 s
 // for linear_region_tanh, one thread), and checked at 6 points between the nodes
 // against diagonal_gaps; a segment that misses check_rtol is not used (the callers
-// fall back to the quadrature).
+// fall back to the quadrature). hard_tanh's phi' (a jump at each kink, so that
+// pairs of kinks add terms in exp(-a^2 / (q s^2))) holds 2e-12 of E[phi'^2] for
+// q in [0.3, 3] and up to ~2.3e-12 elsewhere below 10; its segment [10, 31.6) misses
+// (4e-10) and is not used.
 #pragma once
 
 #include <cmath>
@@ -39,7 +45,7 @@ namespace sigprop {
 // Kinds served by the table (see above); the others' series reach c* (analytic
 // phi) or have closed forms.
 inline bool uses_near_diagonal_table(Kind k) {
-  return k == Kind::softsign || k == Kind::linear_region_tanh;
+  return k == Kind::softsign || k == Kind::linear_region_tanh || k == Kind::hard_tanh;
 }
 
 class NearDiagonalTable {
@@ -49,8 +55,8 @@ class NearDiagonalTable {
   static constexpr int deg_q = 12, deg_s = 32;
   static constexpr double s_max = 0.25;  // c >= 1 - s_max^2 = 0.9375
   // Accuracy required at the check points, relative to E[f^2] (the Cauchy-Schwarz
-  // scale of E[f(u) f(v)] on the diagonal).
-  static constexpr double check_rtol = 2e-12;
+  // scale of E[f(u) f(v)] on the diagonal), for f = phi and f = phi'.
+  static constexpr double check_rtol[2] = {2e-12, 1e-11};
   // The quadrature's own tolerance at the nodes, relative to G (estimate;
   // its actual error is ~1e-16 relative, see diagonal_gaps).
   static constexpr double node_rtol = 1e-8;
@@ -59,18 +65,28 @@ class NearDiagonalTable {
   static double q_lo() { return std::pow(10.0, log10_lo); }
   static double q_hi() { return std::pow(10.0, log10_hi); }
 
-  explicit NearDiagonalTable(const Activation& a) : act_(a), slots_(new Slot[n_seg]) {}
+  explicit NearDiagonalTable(const Activation& a) : act_(a), slots_(new Slot[n_seg]) {
+    // The jumps of phi' at the kinks (hard_tanh: +1 at -a, -1 at a): where there are
+    // any, G_1 is of size s, not s^2, and H_1 = G_1 / s.
+    n_kinks_ = kinks(a, kink_);
+    for (int i = 0; i < n_kinks_; ++i) {
+      jump_[i] = dphi(a, kink_[i]) - dphi(a, std::nextafter(kink_[i], -special::inf));
+      if (jump_[i] != 0.0) power_[1] = 1;
+    }
+  }
 
   // The table at one variance: H_d's Chebyshev coefficients in s, and E[f^2].
   struct Slice {
     bool ok = false;
     double f_sq[2] = {special::nan, special::nan};
+    int power[2] = {2, 2};  // G_d = s^power[d] H_d
     double h[2][deg_s + 1];
     // E[f_d(u) f_d(v)] for c in [c_min(), 1].
     double eval(int d, double c) const {
       const double e = 1.0 - c;  // exact for c >= 0.5 (Sterbenz)
-      const double t = 2.0 * std::sqrt(e) / s_max - 1.0;
-      return f_sq[d] - 0.5 * e * cheb::clenshaw(h[d], deg_s, t);
+      const double s = std::sqrt(e);
+      const double t = 2.0 * s / s_max - 1.0;
+      return f_sq[d] - 0.5 * (power[d] == 2 ? e : s) * cheb::clenshaw(h[d], deg_s, t);
     }
   };
 
@@ -105,6 +121,8 @@ class NearDiagonalTable {
     const Moments m = moments(act_, q, true);
     out.f_sq[0] = m.phi_sq;
     out.f_sq[1] = m.dphi_sq;
+    out.power[0] = power_[0];
+    out.power[1] = power_[1];
     if (!std::isfinite(m.phi_sq) || !std::isfinite(m.dphi_sq)) return out;
     double T[deg_q + 1];
     basis(t, T);
@@ -142,17 +160,26 @@ class NearDiagonalTable {
 
   // H_0, H_1 at (q, s) into H; false where the quadrature failed or a moment is
   // not finite.
+  // At s = 0: H = 2 q E[f'^2] for continuous f (Price); for f = phi' with jumps J_k
+  // at x_k, P(x_k lies between u and v) ~ p(x_k) E|u - v| gives
+  // H = sum_k J_k^2 N(x_k / sqrt(q)) 2 / sqrt(pi).
   bool node(double q, double s, double* H) const {
     if (s == 0.0) {
       const Moments m = moments(act_, q, true);
       H[0] = 2.0 * q * m.dphi_sq;
-      H[1] = 2.0 * q * m.d2phi_sq;
+      if (power_[1] == 2) {
+        H[1] = 2.0 * q * m.d2phi_sq;
+      } else {
+        H[1] = 0.0;
+        for (int i = 0; i < n_kinks_; ++i)
+          H[1] += jump_[i] * jump_[i] * special::npdf(kink_[i] / std::sqrt(q));
+        H[1] *= 2.0 / std::sqrt(special::pi);
+      }
       return std::isfinite(H[0]) && std::isfinite(H[1]);
     }
     double G[2];
     if (!diagonal_gaps(act_, q, 1.0 - s * s, node_rtol, G)) return false;
-    H[0] = G[0] / (s * s);
-    H[1] = G[1] / (s * s);
+    for (int d = 0; d < 2; ++d) H[d] = G[d] / (power_[d] == 2 ? s * s : s);
     return true;
   }
 
@@ -196,7 +223,7 @@ class NearDiagonalTable {
         if (!diagonal_gaps(act_, q, c, node_rtol, G)) return false;
         for (int d = 0; d < 2; ++d) {
           const double direct = sl.f_sq[d] - 0.5 * G[d];
-          if (!(std::fabs(sl.eval(d, c) - direct) <= check_rtol * sl.f_sq[d])) return false;
+          if (!(std::fabs(sl.eval(d, c) - direct) <= check_rtol[d] * sl.f_sq[d])) return false;
         }
       }
     }
@@ -205,6 +232,9 @@ class NearDiagonalTable {
 
   Activation act_;
   std::unique_ptr<Slot[]> slots_;
+  int n_kinks_ = 0;
+  double kink_[max_kinks], jump_[max_kinks];
+  int power_[2] = {2, 2};
 };
 
 namespace detail {
