@@ -294,7 +294,8 @@ PYBIND11_MODULE(_core, m) {
         });
       },
       "E[f(u) f(v)] (f = phi^(d)) at q1 = q2 = q from the near-diagonal table (building its "
-      "segment if needed); NaN where the table does not serve (q, c).");
+      "segment if needed); NaN where the table does not serve (q, c).",
+      py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("d"), py::arg("q"), py::arg("c"));
   m.attr("eoc_max_branches") = sigprop::eoc_max_branches;
 
   m.def(
