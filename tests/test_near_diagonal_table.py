@@ -11,7 +11,8 @@ k = 1 for hard_tanh's phi', which jumps), built lazily per half decade of q in
 (tests/data/reference_2d_near_diagonal.json, ``scripts/make_reference.py
 --near-diagonal``), to the nested quadrature across every segment, and check
 the correlation fixed points that read it (hard_tanh's too: its correlation map
-reads the table, its bivariate expectations keep to the closed forms).
+reads the table, its bivariate expectations keep to the closed forms). Only the
+correlation fixed point reads the tables; bivariate expectations do not build them.
 """
 
 import json
@@ -84,8 +85,8 @@ def test_table_matches_mpmath(case):
     q, c = float(case["q1"]), float(case["c"])
     d = {"phiphi": 0, "dphidphi": 1}[case["quantity"]]
     scale = float(_scale(act, q, d))
-    # the engine (series where its bound holds, else the table), and the table alone
-    for got in (float(sp.bivariate_expectation(act, q, q, c, derivative=d)), _table(act, d, q, c)):
+    # the table, and bivariate() (the series where its bound holds, else the quadrature)
+    for got in (_table(act, d, q, c), float(sp.bivariate_expectation(act, q, q, c, derivative=d))):
         err = abs(got - float(case["value"])) / scale
         assert err <= 1e-11, f"got {got!r}, ref {case['value']}, err {err:.2e}"
 
@@ -99,7 +100,7 @@ def test_table_matches_quadrature_in_every_segment(act, derivative):
     lq = np.concatenate([rng.uniform(lo, lo + 0.5, 2) for lo in np.arange(-1.5, 1.5, 0.5)])
     e = np.array([0.0625, 0.04, 0.02, 0.01, 3e-3, 1e-3, 1e-4, 1e-6, 1e-9, 1e-12])
     q, c = (a.ravel() for a in np.meshgrid(10.0**lq, 1.0 - e, indexing="ij"))
-    got = sp.bivariate_expectation(act, q, q, c, derivative=derivative, n_threads=1)
+    got = np.array([_table(act, derivative, qi, ci) for qi, ci in zip(q, c, strict=True)])
     err = np.abs(got - _direct(act, q, c, derivative)) / _scale(act, q, derivative)
     worst = int(np.argmax(err))
     assert err[worst] <= 5e-12, (q[worst], c[worst], err[worst])
@@ -143,19 +144,22 @@ def test_table_built_in_threads_is_bitwise_the_same():
 
 def test_clear_cache_frees_the_tables():
     q, c = 5.0, 0.99
-    first = sp.bivariate_expectation("softsign", q, q, c)
+    first = _table("softsign", 0, q, c)
     assert _core.n_near_diagonal_tables() >= 1
     sp.clear_cache()
     assert _core.n_near_diagonal_tables() == 0
-    assert sp.bivariate_expectation("softsign", q, q, c) == first
+    assert _table("softsign", 0, q, c) == first
 
 
-def test_outside_the_table_the_quadrature_answers():
-    # Beyond q = 10^1.5 (where the interpolant in s would miss 1e-10) and below
-    # c = 0.9375 the engine keeps to the series or the quadrature.
-    q = np.array([40.0, 100.0, 5.0])
-    c = np.array([0.99, 0.999, 0.9])
+def test_bivariate_does_not_build_tables():
+    # A table segment costs 0.3-1.1 s: bivariate() (and the c-map iterations behind
+    # cmap, propagate and parameter sweeps) keeps to the series and the quadrature.
+    sp.clear_cache()
+    q = np.array([5.0, 5.0, 0.5])
+    c = np.array([0.99, 0.9999, 0.999])
     for d in (0, 1):
-        got = sp.bivariate_expectation("softsign", q, q, c, derivative=d)
-        ref = _direct("softsign", q, c, d)
-        assert np.max(np.abs(got - ref) / _scale("softsign", q, d)) <= 5e-12
+        got = sp.bivariate_expectation("linear_region_tanh", q, q, c, derivative=d)
+        ref = _direct("linear_region_tanh", q, c, d)
+        assert np.max(np.abs(got - ref) / _scale("linear_region_tanh", q, d)) <= 5e-12
+    sp.cmap("softsign", 5.0, 0.999, 3.0, 1.3)
+    assert _core.n_near_diagonal_tables() == 0

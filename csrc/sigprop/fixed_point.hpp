@@ -249,9 +249,10 @@ namespace detail {
 inline constexpr double slope_rtol = 1e-10;
 
 // f(c) and f'(c) of the correlation map at common variance q: next to c = 1 from
-// the near-diagonal table for the kinds that have one (near_diagonal_table.hpp),
-// else from the Mehler series of the Hermite table where its truncation bound
-// allows, else by the bivariate quadrature (cmap, cmap_slope).
+// the near-diagonal table for the kinds that have one (near_diagonal_table.hpp;
+// only here, not in bivariate()), else from the Mehler series of the Hermite table
+// where its truncation bound allows, else by the bivariate quadrature (cmap,
+// cmap_slope).
 class CorrelationMap {
  public:
   CorrelationMap(const Activation& a, double q, double sw2, double sb2)

@@ -5,8 +5,14 @@
 // series' rigorous bound fails from c ~ 0.97 on, and each evaluation there is a
 // nested quadrature (diagonal_difference: 0.4 ms, 3 ms) -- the correlation fixed
 // point c* of a cell next to the Edge of Chaos took 9 of them. hard_tanh's
-// closed forms cancel there (its c* cells took 0.1-0.5 ms); the correlation map
-// reads the table for it too (bivariate() keeps to the closed forms).
+// closed forms cancel there (its c* cells took 0.1-0.5 ms), and it has a table too.
+//
+// Only the correlation fixed point (fixed_point.hpp, CorrelationMap: c*, chi_c in
+// scans) reads the table: a segment costs 0.3-1.1 s to build, which a scan's cells
+// next to the EOC repay (40-70 of them at 3-22 ms each), but not the few diagonal
+// evaluations of one bivariate() call, nor a sweep over an activation parameter
+// (Murray et al.'s half-width search iterates the c-map for each new a: 3x slower
+// when it read tables). bivariate() keeps to the series and the quadrature.
 //
 // With s = sqrt(1 - c) and f = phi (d = 0) or phi' (d = 1),
 //   E[f(u) f(v)] = E[f^2] - s^k H_d(q, s) / 2,   H_d = E[(f(u) - f(v))^2] / s^k,
@@ -118,7 +124,7 @@ class NearDiagonalTable {
   // The slice at q, at t in [-1, 1] of its segment g.
   Slice fill(const Segment& g, double t, double q) const {
     Slice out;
-    const Moments m = moments(act_, q, true);
+    const Moments m = moments(act_, q, false);
     out.f_sq[0] = m.phi_sq;
     out.f_sq[1] = m.dphi_sq;
     out.power[0] = power_[0];
@@ -239,7 +245,7 @@ class NearDiagonalTable {
 
 namespace detail {
 
-// At most 64 kept (a segment holds 2 x 13 x 25 doubles), least recently used
+// At most 64 kept (a segment holds 2 x 13 x 33 doubles), least recently used
 // dropped first (TableCache, table_cache.hpp).
 using NearDiagonalTableCache = TableCache<NearDiagonalTable, 64>;
 

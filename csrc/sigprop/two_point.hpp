@@ -25,7 +25,6 @@
 #include "hermite_series.hpp"
 #include "hermite_table.hpp"
 #include "near_diagonal.hpp"
-#include "near_diagonal_table.hpp"
 #include "special.hpp"
 
 namespace sigprop {
@@ -157,15 +156,7 @@ inline double bivariate_dispatch(const Activation& a, int d, double q1, double q
   if (uses_hermite_table(a.kind) && !detail::has_closed_shifted_mean(a.kind) && q1 > 0.0 &&
       q2 <= HermiteTable::q_hi() && std::fabs(c) >= detail::diagonal_c_min &&
       std::fabs(c) < 1.0) {
-    if (q1 == q2 && c > 0.0) {
-      // softsign and linear_region_tanh: the tabulated difference form
-      // (near_diagonal_table.hpp), where its segment passed its checks.
-      if (c >= NearDiagonalTable::c_min() && uses_near_diagonal_table(a.kind)) {
-        const NearDiagonalTable::Slice sl = detail::near_diagonal_slice(a, q1);
-        if (sl.ok) return sl.eval(d, c);
-      }
-      return diagonal_difference(a, d, q1, c, detail::diagonal_atol, ok);
-    }
+    if (q1 == q2 && c > 0.0) return diagonal_difference(a, d, q1, c, detail::diagonal_atol, ok);
     return principal_axes_quadrature(a, d, q1, q2, c, detail::principal_atol, ok);
   }
   return bivariate_direct(a, d, q1, q2, c, ok);
