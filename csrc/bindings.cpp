@@ -25,8 +25,8 @@
 #include "sigprop/grid.hpp"
 #include "sigprop/hermite_series.hpp"
 #include "sigprop/hermite_table.hpp"
-#include "sigprop/near_diagonal_table.hpp"
 #include "sigprop/moment_table.hpp"
+#include "sigprop/near_diagonal_table.hpp"
 #include "sigprop/piecewise_closed_forms.hpp"
 #include "sigprop/tables.hpp"
 

@@ -25,6 +25,40 @@
 
 namespace sigprop {
 
+namespace detail {
+
+// The meshes of the difference form (diagonal_difference, diagonal_gaps), with
+// sa = a, sb = b and the kinks xs[0..nk-1] of phi.
+// Outer, on t in [0, zmax]: coarse (the integrand is smooth in t, ~ t^2 p(t) for
+// small b t), and the meetings of kinks.
+inline void difference_outer_mesh(const double* xs, int nk, double sb, quad::Mesh& outer) {
+  outer.lo = 0.0;
+  for (double t : {2.0, 4.0, 6.0}) outer.add(t);
+  for (int i = 0; i < nk; ++i)
+    for (int j = i + 1; j < nk; ++j) {
+      const double t = std::fabs(xs[i] - xs[j]) / (2.0 * sb);
+      if (outer.inside(t)) outer.add(t);
+    }
+  outer.finish();
+}
+
+// Inner, in z at shift s = b t: the activation's graded mesh once, about the
+// unshifted features (the two shifted copies are within b t / a of them), and the
+// shifted kinks exactly.
+inline void difference_inner_mesh(const Activation& a, const double* xs, int nk, double sa,
+                                  double s, quad::Mesh& inner) {
+  quad::add_gauss_mesh(inner);
+  add_activation_mesh(a, 0.0, sa, inner);
+  for (int i = 0; i <= nk; ++i) {  // the kinks, and 0 (where smooth phi bends)
+    const double x = i < nk ? xs[i] : 0.0;
+    for (double z : {(x - s) / sa, (x + s) / sa})
+      if (inner.inside(z)) inner.add(z);
+  }
+  inner.finish();
+}
+
+}  // namespace detail
+
 // E[f(u) f(v)] for q1 = q2 = q > 0 (finite), 0 <= c < 1, f = phi^(d) of a canonical
 // activation, to absolute accuracy atol_rel * E[f^2]; *ok (if given) is set false
 // where a quadrature ended short of it.
@@ -40,17 +74,8 @@ inline double diagonal_difference(const Activation& a, int d, double q, double c
   const double atol = atol_rel * f_sq;
   double xs[max_kinks];
   const int nk = kinks(a, xs);
-  // Outer mesh on t in [0, zmax]: coarse (the integrand is smooth in t, ~ t^2 p(t)
-  // for small b t), and the meetings of kinks.
   quad::Mesh outer;
-  outer.lo = 0.0;
-  for (double t : {2.0, 4.0, 6.0}) outer.add(t);
-  for (int i = 0; i < nk; ++i)
-    for (int j = i + 1; j < nk; ++j) {
-      const double t = std::fabs(xs[i] - xs[j]) / (2.0 * sb);
-      if (outer.inside(t)) outer.add(t);
-    }
-  outer.finish();
+  detail::difference_outer_mesh(xs, nk, sb, outer);
   auto g = [&](double t, double* y) {
     const double w = 2.0 * npdf(t);
     if (w == 0.0) {
@@ -58,17 +83,8 @@ inline double diagonal_difference(const Activation& a, int d, double q, double c
       return;
     }
     const double s = sb * t;
-    // The activation's graded mesh once, about the unshifted features (the two
-    // shifted copies are within b t / a of them), and the shifted kinks exactly.
     quad::Mesh inner;
-    quad::add_gauss_mesh(inner);
-    detail::add_activation_mesh(a, 0.0, sa, inner);
-    for (int i = 0; i <= nk; ++i) {  // the kinks, and 0 (where smooth phi bends)
-      const double x = i < nk ? xs[i] : 0.0;
-      for (double z : {(x - s) / sa, (x + s) / sa})
-        if (inner.inside(z)) inner.add(z);
-    }
-    inner.finish();
+    detail::difference_inner_mesh(a, xs, nk, sa, s, inner);
     auto h = [&](double z, double* r) {
       const double x = sa * z, diff = F(x + s) - F(x - s);
       r[0] = diff * diff * npdf(z);
@@ -181,14 +197,7 @@ inline bool diagonal_gaps(const Activation& a, double q, double c, double rtol, 
   double xs[max_kinks];
   const int nk = kinks(a, xs);
   quad::Mesh outer;
-  outer.lo = 0.0;
-  for (double t : {2.0, 4.0, 6.0}) outer.add(t);
-  for (int i = 0; i < nk; ++i)
-    for (int j = i + 1; j < nk; ++j) {
-      const double t = std::fabs(xs[i] - xs[j]) / (2.0 * sb);
-      if (outer.inside(t)) outer.add(t);
-    }
-  outer.finish();
+  detail::difference_outer_mesh(xs, nk, sb, outer);
   bool ok = true;
   auto g = [&](double t, double* y) {
     const double w = 2.0 * npdf(t);
@@ -198,14 +207,7 @@ inline bool diagonal_gaps(const Activation& a, double q, double c, double rtol, 
     }
     const double s = sb * t;
     quad::Mesh inner;
-    quad::add_gauss_mesh(inner);
-    detail::add_activation_mesh(a, 0.0, sa, inner);
-    for (int i = 0; i <= nk; ++i) {
-      const double x = i < nk ? xs[i] : 0.0;
-      for (double z : {(x - s) / sa, (x + s) / sa})
-        if (inner.inside(z)) inner.add(z);
-    }
-    inner.finish();
+    detail::difference_inner_mesh(a, xs, nk, sa, s, inner);
     auto h = [&](double z, double* r) {
       const double x = sa * z, p = npdf(z);
       const Derivs up = derivs(a, x + s), dn = derivs(a, x - s);
