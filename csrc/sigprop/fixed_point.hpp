@@ -326,7 +326,13 @@ class CorrelationMap {
   const Activation& a_;
   double q_, sw2_, sb2_;
   bool series_;
-  HermiteAt hs_;
+  // The calling thread's expansion, reused from cell to cell: set() resets it, and
+  // its buffers (5 x 513 doubles) are not allocated and zeroed again every cell.
+  static HermiteAt& pooled() {
+    thread_local HermiteAt h;
+    return h;
+  }
+  HermiteAt& hs_ = pooled();
   int near_state_ = 0;  // 0: not fetched; 1: near_ holds the slice; -1: none
   bool closed_ = piecewise::has_closed_form(canonical(a_).kind);
   NearDiagonalTable::Slice near_;
