@@ -40,25 +40,29 @@ inline constexpr double diagonal_c_min = 0.5;
 inline constexpr double diagonal_atol = 2e-14;
 inline constexpr double principal_atol = 1e-13;
 
-// Per-thread cache of the expansions at the last two variances seen, so that a
-// run of evaluations at fixed (q1, q2) (a c-map, a row of a kernel) builds each
-// expansion once.
+// Per-thread cache of the expansions at the last 16 variances seen (round robin),
+// so that evaluations at a few recurring variances (a c-map, a row of a kernel, a
+// grid of (q, c) in any order) build each expansion once. A cached expansion holds
+// the same numbers as a fresh one: results do not depend on what was cached.
 struct HermiteCache {
+  static constexpr int n_slots = 16;
   Activation act{Kind::linear, 0.0, 0.0};
-  HermiteAt slot[2];
+  HermiteAt slot[n_slots];
   int next = 0;
   // The expansion at q; a new one never replaces `keep`.
   HermiteAt* get(const Activation& a, double q, const HermiteAt* keep = nullptr) {
     if (a.kind != act.kind || a.p0 != act.p0 || a.p1 != act.p1) {
       act = a;
-      slot[0].q = slot[1].q = special::nan;
-      slot[0].n = slot[1].n = 0;
+      for (HermiteAt& h : slot) {
+        h.q = special::nan;
+        h.n = 0;
+      }
     }
     for (HermiteAt& h : slot)
       if (h.q == q) return &h;
-    if (&slot[next] == keep) next ^= 1;
+    if (&slot[next] == keep) next = (next + 1) % n_slots;
     HermiteAt& h = slot[next];
-    next ^= 1;
+    next = (next + 1) % n_slots;
     h.set(a, q, false);  // a marked segment: the quadrature is cheaper than the rule
     return &h;
   }
