@@ -23,6 +23,13 @@ inline double clenshaw(const double* c, int n, double t) {
   return t * b1 + (c[0] - b2);
 }
 
+// T_0(t)..T_deg(t) into T (deg >= 1).
+inline void basis(int deg, double t, double* T) {
+  T[0] = 1.0;
+  T[1] = t;
+  for (int k = 2; k <= deg; ++k) T[k] = 2.0 * t * T[k - 1] - T[k - 2];
+}
+
 // Chebyshev coefficients from the values at the Lobatto points (DCT-I), for
 // `count` series at once: y[j * y_stride + i] is series i at t_j = cos(pi j / deg),
 // j = 0..deg; the coefficient of T_k goes to c[k * c_stride + i], k = 0..deg.

@@ -19,8 +19,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
-#include <memory>
-#include <mutex>
 #include <vector>
 
 #include "activation.hpp"
@@ -150,7 +148,7 @@ class HermiteTable {
   // Accuracy a segment must show at its check points, relative to sqrt(E[phi^2]).
   static constexpr double check_rtol = 1e-13;
 
-  explicit HermiteTable(const Activation& a) : act_(a), slots_(new Slot[n_seg]) {}
+  explicit HermiteTable(const Activation& a) : act_(a), segments_(n_seg) {}
 
   static double q_lo() { return 1e-12; }
   static double q_hi() { return 1e14; }
@@ -186,7 +184,7 @@ class HermiteTable {
     p.small0 = g.small0;
     p.small1 = g.small1;
     p.c = g.c.data();
-    basis(2.0 * (u - s) - 1.0, p.T);
+    cheb::basis(deg, 2.0 * (u - s) - 1.0, p.T);
     return p;
   }
 
@@ -211,29 +209,13 @@ class HermiteTable {
     double small1 = 0.0;    // bound on sqrt(m) |a_m| there
     std::vector<double> c;  // Chebyshev coefficients, c[k * n + j] for order j
   };
-  struct Slot {
-    std::once_flag once;
-    std::unique_ptr<Segment> seg;
-  };
-
-  static void basis(double t, double* T) {
-    T[0] = 1.0;
-    T[1] = t;
-    for (int k = 2; k <= deg; ++k) T[k] = 2.0 * t * T[k - 1] - T[k - 2];
-  }
 
   static double q_at(int s, double t) {
     return std::pow(10.0, log10_lo + (s + 0.5 * (t + 1.0)) / per_decade);
   }
 
   const Segment& segment(int s) const {
-    Slot& slot = slots_[s];
-    std::call_once(slot.once, [&] {
-      std::unique_ptr<Segment> seg(new Segment);
-      build(s, *seg);
-      slot.seg = std::move(seg);
-    });
-    return *slot.seg;
+    return segments_.get(s, [this](int i, Segment& seg) { build(i, seg); });
   }
 
   bool rule(double q, double* an) const {
@@ -308,7 +290,7 @@ class HermiteTable {
       Point p;
       p.n = g.n;
       p.c = g.c.data();
-      basis(t, p.T);
+      cheb::basis(deg, t, p.T);
       p.eval(0, g.n, interp.data());
       for (int n = 0; n < N; ++n) {
         if (n < g.n ? !(std::fabs(interp[n] - direct[n]) <= check_rtol * norm)
@@ -337,7 +319,7 @@ class HermiteTable {
   }
 
   Activation act_;
-  std::unique_ptr<Slot[]> slots_;
+  detail::LazySegments<Segment> segments_;
 };
 
 namespace detail {

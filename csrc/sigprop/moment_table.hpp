@@ -26,7 +26,6 @@
 #include <cmath>
 #include <cstddef>
 #include <memory>
-#include <mutex>
 
 #include "activation.hpp"
 #include "canonical.hpp"
@@ -66,7 +65,7 @@ class MomentTable {
   // at its check points to be used.
   static constexpr double check_rtol = 2e-14;
 
-  explicit MomentTable(const Activation& a) : act_(a), slots_(new Slot[n_seg]) {}
+  explicit MomentTable(const Activation& a) : act_(a), segments_(n_seg) {}
 
   // Moments at q, or false when q is outside the table or its segment is marked
   // (for E[phi''^2] alone when need_d2). Without need_d2, only phi_sq, dphi_sq and
@@ -77,13 +76,7 @@ class MomentTable {
     int s = int(u);
     if (s < 0) s = 0;
     if (s >= n_seg) s = n_seg - 1;
-    Slot& slot = slots_[s];
-    std::call_once(slot.once, [&] {
-      std::unique_ptr<Segment> seg(new Segment);
-      build(s, *seg);
-      slot.seg = std::move(seg);
-    });
-    const Segment& g = *slot.seg;
+    const Segment& g = segments_.get(s, [this](int i, Segment& seg) { build(i, seg); });
     if (!g.usable || (need_d2 && !g.d2_usable)) return false;
     const double t = 2.0 * (u - s) - 1.0;
     double v[n_fields];
@@ -216,11 +209,7 @@ class MomentTable {
   // Segments are allocated when first used: a table costs ~3 kB plus ~0.7 kB per
   // segment touched (a scan touches a few dozen), so that scans over many values of
   // an activation parameter (one table each) stay small.
-  struct Slot {
-    std::once_flag once;
-    std::unique_ptr<Segment> seg;
-  };
-  std::unique_ptr<Slot[]> slots_;
+  detail::LazySegments<Segment> segments_;
 };
 
 namespace detail {

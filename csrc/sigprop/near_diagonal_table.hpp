@@ -35,8 +35,6 @@
 #pragma once
 
 #include <cmath>
-#include <memory>
-#include <mutex>
 #include <vector>
 
 #include "activation.hpp"
@@ -71,7 +69,7 @@ class NearDiagonalTable {
   static double q_lo() { return std::pow(10.0, log10_lo); }
   static double q_hi() { return std::pow(10.0, log10_hi); }
 
-  explicit NearDiagonalTable(const Activation& a) : act_(a), slots_(new Slot[n_seg]) {
+  explicit NearDiagonalTable(const Activation& a) : act_(a), segments_(n_seg) {
     // The jumps of phi' at the kinks (hard_tanh: +1 at -a, -1 at a): where there are
     // any, G_1 is of size s, not s^2, and H_1 = G_1 / s.
     n_kinks_ = kinks(a, kink_);
@@ -116,10 +114,6 @@ class NearDiagonalTable {
     bool usable = false;
     std::vector<double> c[2];  // c[d][kq * (deg_s + 1) + ks]
   };
-  struct Slot {
-    std::once_flag once;
-    std::unique_ptr<Segment> seg;
-  };
 
   // The slice at q, at t in [-1, 1] of its segment g.
   Slice fill(const Segment& g, double t, double q) const {
@@ -131,7 +125,7 @@ class NearDiagonalTable {
     out.power[1] = power_[1];
     if (!std::isfinite(m.phi_sq) || !std::isfinite(m.dphi_sq)) return out;
     double T[deg_q + 1];
-    basis(t, T);
+    cheb::basis(deg_q, t, T);
     for (int d = 0; d < 2; ++d)
       for (int k = 0; k <= deg_s; ++k) {
         double v = 0.0;
@@ -142,11 +136,6 @@ class NearDiagonalTable {
     return out;
   }
 
-  static void basis(double t, double* T) {
-    T[0] = 1.0;
-    T[1] = t;
-    for (int k = 2; k <= deg_q; ++k) T[k] = 2.0 * t * T[k - 1] - T[k - 2];
-  }
   static double q_at(int s, double t) {
     return std::pow(10.0, log10_lo + (s + 0.5 * (t + 1.0)) * seg_decades);
   }
@@ -155,13 +144,7 @@ class NearDiagonalTable {
   }
 
   const Segment& segment(int s) const {
-    Slot& slot = slots_[s];
-    std::call_once(slot.once, [&] {
-      std::unique_ptr<Segment> seg(new Segment);
-      build(s, *seg);
-      slot.seg = std::move(seg);
-    });
-    return *slot.seg;
+    return segments_.get(s, [this](int i, Segment& seg) { build(i, seg); });
   }
 
   // H_0, H_1 at (q, s) into H; false where the quadrature failed or a moment is
@@ -237,7 +220,7 @@ class NearDiagonalTable {
   }
 
   Activation act_;
-  std::unique_ptr<Slot[]> slots_;
+  detail::LazySegments<Segment> segments_;
   int n_kinks_ = 0;
   double kink_[max_kinks], jump_[max_kinks];
   int power_[2] = {2, 2};

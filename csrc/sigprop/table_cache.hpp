@@ -1,4 +1,5 @@
-// The cache of per-activation tables that the moment and Hermite tables share.
+// The cache of per-activation tables that the moment, Hermite and near-diagonal tables
+// share, and the lazily built segments they are made of.
 #pragma once
 
 #include <atomic>
@@ -13,6 +14,35 @@
 
 namespace sigprop {
 namespace detail {
+
+// The segments of a table, each built on first use (std::call_once: OpenMP threads
+// that need the same segment wait for one build, whichever thread runs it, so the
+// numbers do not depend on the thread count). A segment is allocated only when
+// used, so that tables over many values of an activation parameter stay small.
+template <class Segment>
+class LazySegments {
+ public:
+  explicit LazySegments(int n) : slots_(new Slot[n]) {}
+
+  // Segment s, built by build(s, segment) the first time it is asked for.
+  template <class Build>
+  const Segment& get(int s, Build&& build) const {
+    Slot& slot = slots_[s];
+    std::call_once(slot.once, [&] {
+      std::unique_ptr<Segment> seg(new Segment);
+      build(s, *seg);
+      slot.seg = std::move(seg);
+    });
+    return *slot.seg;
+  }
+
+ private:
+  struct Slot {
+    std::once_flag once;
+    std::unique_ptr<Segment> seg;
+  };
+  std::unique_ptr<Slot[]> slots_;
+};
 
 // Per-activation tables (moment tables, moment_table.hpp; Hermite tables,
 // hermite_table.hpp), keyed on the activation's identity (kind and parameters;
