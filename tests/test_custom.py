@@ -227,6 +227,18 @@ def test_kinks_from_expressions_and_detection():
     )
 
 
+def test_nested_max_min_with_a_parameter():
+    # clip written with a symbol: sympy's derivative holds conditions on the symbol
+    # alone next to conditions on x, which NumPy stacked only once both had x's shape
+    for text in ("Max(-a, Min(a, x))", "Min(Max(x, -a), a)"):
+        act = sp.activation(text, a=1.5)
+        assert act.kinks == [(-1.5, 1.0), (1.5, -1.0)]
+        x = np.array([-2.0, -1.0, 0.0, 1.0, 2.0])
+        np.testing.assert_array_equal(act(x, derivative=1), [0.0, 1.0, 1.0, 1.0, 0.0])
+        ref = sp.gaussian_moments(sp.activation("hard_tanh", a=1.5), Q)
+        np.testing.assert_allclose(sp.gaussian_moments(act, Q).phi_sq, ref.phi_sq, rtol=1e-12)
+
+
 def test_flags_and_homogeneous_relu():
     relu = sp.activation(lambda x: np.maximum(x, 0.0), kinks=[0.0], name="r")
     assert relu.flags["homogeneous"]

@@ -182,9 +182,13 @@ def compile_expression(text: str, param_names: tuple[str, ...]):
 
 
 def _broadcasting(f):
+    # The parameters go in with x's shape: sympy writes the conditions of a nested
+    # Max / Min derivative as logical_and.reduce((cond(a), cond(a, x))), which NumPy
+    # cannot stack when one is a scalar and the other an array.
     def g(x, *p):
-        y = f(x, *p)
-        return np.broadcast_to(np.asarray(y, dtype=float), np.shape(x)).copy()
+        shape = np.shape(x)
+        y = f(x, *(np.broadcast_to(np.asarray(v, dtype=float), shape) for v in p))
+        return np.broadcast_to(np.asarray(y, dtype=float), shape).copy()
 
     return g
 
