@@ -423,6 +423,9 @@ PYBIND11_MODULE(_core, m) {
         const Output<double> out(n_max + 1);
         const bool ok = without_gil([&] {
           const double phi_sq = sigprop::moments(a, q, false).phi_sq;
+          if (sigprop::detail::hermite_coefficients_piecewise_linear(a, q, n_max, phi_sq,
+                                                                     out.data))
+            return true;  // closed form: exact to rounding
           return sigprop::detail::hermite_coefficients_rule(
               a, q, n_max, sigprop::detail::hermite_rule_width(std::max(n_max, 1)), phi_sq,
               out.data);

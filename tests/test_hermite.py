@@ -78,6 +78,71 @@ def test_coefficients_against_mpmath(name, f, q, kinks):
         assert a[n] == pytest.approx(ref, abs=2e-15)
 
 
+def _mp_kink_coefficient(act, n, q, dps=40):
+    """The kink sum sqrt(q) sum_k J_k N(h_k) He_{n-2}(h_k) / sqrt(n!), n >= 2, at dps digits."""
+    with mp.workdps(dps):
+        s = mp.sqrt(q)
+        total = mp.mpf(0)
+        for x, jump in act.kinks:
+            h = mp.mpf(x) / s
+            he_prev, he = mp.mpf(1), h  # He_0, He_1 (probabilists')
+            if n - 2 == 0:
+                he = he_prev
+            else:
+                for m in range(1, n - 2):
+                    he_prev, he = he, h * he - m * he_prev
+            total += jump * mp.npdf(h) * he
+        return s * total / mp.sqrt(mp.factorial(n))
+
+
+# The piecewise linear activations, with thresholds up to 22 standard deviations
+# out (q small): there the quadrature's fixed range |z| <= 16 missed the kink.
+PIECEWISE = [
+    ("hard_tanh", {"a": 1.0}, lambda x: max(-1, min(1, x)), (0.01, 1.0, 100.0)),
+    ("shifted_relu", {"tau": 1.0}, lambda x: max(x - 1, 0), (0.003, 0.04, 1.0, 50.0)),
+    ("soft_threshold", {"tau": 0.5}, lambda x: mp.sign(x) * max(abs(x) - 0.5, 0), (0.001, 0.3)),
+    ("linear_floor", {"a": 1.0}, lambda x: max(x, -1), (0.002, 2.0)),
+]
+
+
+@pytest.mark.parametrize(("name", "params", "f", "qs"), PIECEWISE)
+def test_piecewise_linear_coefficients_against_mpmath(name, params, f, qs):
+    act = sp.activation(name, **params)
+    for q in qs:
+        a = hermite_coefficients(act, 700, q=q)  # past the core's 512: its own factors
+        norm = math.sqrt(sp.gaussian_moments(act, q).phi_sq)
+        kinks = tuple(x for x, _ in act.kinks)
+        # the first orders by direct 25-digit quadrature of E[phi(sqrt(q) Z) h_n(Z)]
+        # (independent of the kink formula) ...
+        for n in (0, 1, 2, 3, 7):
+            ref = _mp_coefficient(f, n, q, kinks)
+            assert abs(a[n] - ref) <= 1e-14 * norm + 1e-300, (name, q, n)
+        # ... and high orders by the kink formula at 40 digits (the recurrence's rounding)
+        for n in (10, 50, 111, 300, 512, 700):
+            ref = _mp_kink_coefficient(act, n, q)
+            assert abs(a[n] - float(ref)) <= 1e-14 * norm, (name, q, n)
+        # Parseval: the partial sum approaches E[phi^2] from below (a kink's tail)
+        assert 0 <= norm**2 - np.sum(a**2) < 0.1 * norm**2
+
+
+def test_piecewise_linear_coefficients_match_the_quadrature():
+    # where the quadrature's range covers the kinks, the rule (a user-defined
+    # activation with the same kinks) and the closed form agree to rounding
+    act = sp.activation("hard_tanh", a=1.5)
+    custom = sp.activation("Max(-a, Min(a, x))", a=1.5)
+    for q in (0.2, 3.0):
+        exact = hermite_coefficients(act, 300, q=q)
+        quad = hermite_coefficients(custom, 300, q=q)
+        np.testing.assert_allclose(quad, exact, rtol=0, atol=5e-15 * math.sqrt(q))
+
+
+def test_piecewise_linear_coefficients_allow_high_orders():
+    a = hermite_coefficients("shifted_relu", 100_000, q=0.5)
+    assert a.shape == (100_001,) and np.all(np.isfinite(a))
+    with pytest.raises(ValueError, match="n_max"):
+        hermite_coefficients("tanh", 100_000)
+
+
 @pytest.mark.parametrize("name", ["tanh", "gelu", "elu", "hard_tanh"])
 @pytest.mark.parametrize("q", [0.3, 1.0])
 def test_parseval_and_stein(name, q):

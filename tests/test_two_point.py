@@ -194,7 +194,7 @@ def test_nngp_kernel_threshold_kinds_deep_in_the_tail():
         np.testing.assert_allclose(K[-1][i, j], 0.2**2 + 1.3**2 * e, rtol=1e-14)
 
 
-@pytest.mark.parametrize("act", ["tanh", "softsign", "hard_tanh"])
+@pytest.mark.parametrize("act", ["tanh", "softsign", "hard_tanh", "linear_floor"])
 def test_nngp_kernel_matches_covariance_map(act):
     # One kernel layer is the covariance map of every pair (the engine's per-input
     # expansions against pair-by-pair bivariate expectations).
@@ -210,7 +210,7 @@ def test_nngp_kernel_matches_covariance_map(act):
     np.testing.assert_allclose(K2[i, j], ref, rtol=0, atol=5e-12 * sw**2)
 
 
-@pytest.mark.parametrize("act", ["tanh", "softsign", "elu"])
+@pytest.mark.parametrize("act", ["tanh", "softsign", "elu", "hard_tanh", "shifted_relu"])
 def test_bitwise_identical_across_threads(act):
     rng = np.random.default_rng(11)
     X = rng.normal(size=(40, 6))

@@ -4,6 +4,7 @@
 // run serially.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstddef>
@@ -257,27 +258,35 @@ inline idx_t kernel_layer_rows(const Activation& act, const double* K, idx_t m, 
   const Activation a = canonical(act);
   const bool series = uses_hermite_table(a.kind) && !detail::has_kernel_closed_form(a.kind) &&
                       H.size() == size_t(m);
-  // One task per row (rows shrink, which dynamic scheduling balances).
-  return parallel_for(end - begin, n_threads, [&](idx_t k) {
-    const idx_t i = begin + k;
-    for (idx_t j = i; j < m; ++j) {
-      const double qi = K[i * m + i], qj = K[j * m + j];
-      double v;
-      if (i == j) {
-        v = sb2 + sw2 * sigprop::moments(a, qi).phi_sq;
-      } else {
-        const double den = std::sqrt(qi * qj);
-        const double c = den > 0.0 ? K[i * m + j] / den : 0.0;
-        bool ok = true;
-        const double e = detail::bivariate_dispatch(a, 0, qi, qj, c, series ? &H[i] : nullptr,
-                                                    series ? &H[j] : nullptr, &ok);
-        if (!ok && short_count) short_count->fetch_add(1, std::memory_order_relaxed);
-        v = sb2 + sw2 * e;
-      }
-      Kout[i * m + j] = v;
-      Kout[j * m + i] = v;
+  // One task per group of `rows` rows (rows shrink, which dynamic scheduling
+  // balances), column by column across the group: each input's expansion (4 kB of
+  // coefficients and more) is read once a group instead of once a row. Every pair is
+  // computed by the same code in any order, so the results do not depend on it.
+  constexpr idx_t rows = 8;
+  auto pair = [&](idx_t i, idx_t j) {
+    const double qi = K[i * m + i], qj = K[j * m + j];
+    double v;
+    if (i == j) {
+      v = sb2 + sw2 * sigprop::moments(a, qi).phi_sq;
+    } else {
+      const double den = std::sqrt(qi * qj);
+      const double c = den > 0.0 ? K[i * m + j] / den : 0.0;
+      bool ok = true;
+      const double e = detail::bivariate_dispatch(a, 0, qi, qj, c, series ? &H[i] : nullptr,
+                                                  series ? &H[j] : nullptr, &ok);
+      if (!ok && short_count) short_count->fetch_add(1, std::memory_order_relaxed);
+      v = sb2 + sw2 * e;
     }
+    Kout[i * m + j] = v;
+    Kout[j * m + i] = v;
+  };
+  const idx_t n_groups = (end - begin + rows - 1) / rows;
+  const idx_t done = parallel_for(n_groups, n_threads, [&](idx_t g) {
+    const idx_t i0 = begin + g * rows, i1 = std::min(end, i0 + rows);
+    for (idx_t j = i0; j < m; ++j)
+      for (idx_t i = i0; i < i1 && i <= j; ++i) pair(i, j);
   }, stop);
+  return std::min(end - begin, done * rows);
 }
 
 inline void kernel_layer(const Activation& a, const double* K, idx_t m, double sw2, double sb2,

@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <memory>
 #include <vector>
 
 #include "activation.hpp"
@@ -162,11 +163,22 @@ class HermiteTable {
     double T[deg + 1];
     // Orders j0..j1-1 (j1 <= n) into out[j0..j1-1].
     void eval(int j0, int j1, double* out) const {
-      for (int j = j0; j < j1; ++j) out[j] = 0.0;
-      for (int k = 0; k <= deg; ++k) {
-        const double* ck = c + size_t(k) * n;
-        const double tk = T[k];
-        for (int j = j0; j < j1; ++j) out[j] += tk * ck[j];
+      // eight orders at a time in registers (the same sums, term by term in k, as a
+      // pass over all orders for each k, which loads and stores them 17 times)
+      int j = j0;
+      for (; j + 8 <= j1; j += 8) {
+        double s[8] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
+        for (int k = 0; k <= deg; ++k) {
+          const double* ck = c + size_t(k) * n + j;
+          const double tk = T[k];
+          for (int i = 0; i < 8; ++i) s[i] += tk * ck[i];
+        }
+        for (int i = 0; i < 8; ++i) out[j + i] = s[i];
+      }
+      for (; j < j1; ++j) {
+        double s = 0.0;
+        for (int k = 0; k <= deg; ++k) s += T[k] * c[size_t(k) * n + j];
+        out[j] = s;
       }
     }
   };
@@ -323,6 +335,116 @@ class HermiteTable {
 };
 
 namespace detail {
+
+// True for the piecewise linear kinds, whose phi'' is a sum of point masses at the
+// kinks: their Hermite coefficients have a closed form (below).
+inline bool piecewise_linear(Kind k) {
+  switch (k) {
+    case Kind::linear:
+    case Kind::relu:
+    case Kind::leaky_relu:
+    case Kind::hard_tanh:
+    case Kind::shifted_relu:
+    case Kind::soft_threshold:
+    case Kind::linear_floor: return true;
+    default: return false;
+  }
+}
+
+// 1 / sqrt(m) and sqrt((m - 1) / m) for m <= n + 1, the factors of the recurrence of
+// the orthonormal Hermite functions.
+struct HermiteFactors {
+  std::vector<double> inv, ratio;
+  explicit HermiteFactors(int n) : inv(size_t(n) + 2, 0.0), ratio(size_t(n) + 2, 0.0) {
+    for (int m = 1; m < n + 2; ++m) {
+      inv[m] = 1.0 / std::sqrt(double(m));
+      ratio[m] = std::sqrt(double(m - 1) / double(m));
+    }
+  }
+  // shared up to the table's n_max
+  static const HermiteFactors& shared() {
+    static const HermiteFactors f(HermiteTable::n_max);
+    return f;
+  }
+};
+
+// The Hermite coefficients of a piecewise linear phi in closed form, order by order
+// (fill() continues where it stopped, so that an expansion evaluates only the orders
+// it needs). With f(z) = phi(sqrt(q) z), E[f(Z) He_n(Z)] = E[f^(n)(Z)] (Gaussian
+// integration by parts) and f'' = sqrt(q) sum_k J_k delta(z - h_k) (J_k the jump of
+// phi' at the kink x_k, h_k = x_k / sqrt(q)), so that
+//   a_0 = E[phi(sqrt(q) Z)],  a_1 = sqrt(q) E[phi'(sqrt(q) Z)]   (closed forms),
+//   a_n = sqrt(q) sum_k J_k npdf(h_k) h_{n-2}(h_k) / sqrt(n (n - 1)),  n >= 2,
+// with g_m = npdf(h) h_m(h) by the (forward-stable) three-term recurrence of the
+// orthonormal h_m. A kink whose terms are all below 1e-17 sqrt(E[phi^2]) is left
+// out (|g_m| <= 0.69 sqrt(npdf(h)) for every m, Cramer's inequality). Exact to
+// rounding: ~n eps relative to sqrt(E[phi^2]) at order n.
+struct KinkSeries {
+  int nk = 0;
+  double a0 = 0.0, a1 = 0.0;
+  double sJ[max_kinks], h[max_kinks], gp[max_kinks], g[max_kinks];  // g = g_{next-2}
+  int next = 0;  // the next order fill() writes
+
+  // False for other kinds, or where a kink that counts starts the recurrence below
+  // 1e-290 (subnormal: digits lost).
+  bool init(const Activation& a, double q, double phi_sq) {
+    nk = 0;
+    next = 0;
+    if (!piecewise_linear(a.kind) || !(q > 0.0) || !std::isfinite(q)) return false;
+    const double s = std::sqrt(q);
+    double m1;
+    if (!shifted_mean_closed_form(a, 0, 0.0, s, a0) ||
+        !shifted_mean_closed_form(a, 1, 0.0, s, m1))
+      return false;
+    a1 = s * m1;
+    if (!std::isfinite(a0) || !std::isfinite(a1)) return false;
+    double xs[max_kinks];
+    const int n = kinks(a, xs);
+    const double norm = std::sqrt(phi_sq);
+    for (int k = 0; k < n; ++k) {
+      const double J = dphi_jump(a, xs[k]), hk = xs[k] / s, g0 = special::npdf(hk);
+      if (s * std::fabs(J) * 0.75 * std::sqrt(g0) <= 1e-17 * norm) continue;
+      if (!(g0 >= 1e-290)) return false;
+      sJ[nk] = s * J;
+      h[nk] = hk;
+      gp[nk] = 0.0;
+      g[nk] = g0;
+      ++nk;
+    }
+    return true;
+  }
+
+  // Orders next..to-1 into an (to <= the factors' n + 1).
+  void fill(int to, double* an, const HermiteFactors& f) {
+    for (; next < to; ++next) {
+      const int j = next;
+      if (j < 2) {
+        an[j] = j == 0 ? a0 : a1;
+        continue;
+      }
+      double v = 0.0;
+      for (int k = 0; k < nk; ++k) {
+        v += sJ[k] * g[k] * f.inv[j] * f.inv[j - 1];
+        const double nx = h[k] * g[k] * f.inv[j - 1] - f.ratio[j - 1] * gp[k];
+        gp[k] = g[k];
+        g[k] = nx;
+      }
+      an[j] = v;
+    }
+  }
+};
+
+// a_0..a_{n_max} of a piecewise linear phi in closed form (KinkSeries); false where
+// KinkSeries::init is.
+inline bool hermite_coefficients_piecewise_linear(const Activation& a, double q, int n_max,
+                                                  double phi_sq, double* an) {
+  KinkSeries ks;
+  if (n_max < 0 || !ks.init(a, q, phi_sq)) return false;
+  std::unique_ptr<HermiteFactors> own;
+  if (n_max > HermiteTable::n_max) own = std::make_unique<HermiteFactors>(n_max);
+  ks.fill(n_max + 1, an, own ? *own : HermiteFactors::shared());
+  return true;
+}
 
 // The Hermite table of an activation: at most 128 are kept (a segment holds
 // ~70 kB), least recently used dropped first, see TableCache in table_cache.hpp.

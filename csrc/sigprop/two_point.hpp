@@ -91,6 +91,9 @@ inline double bivariate_dispatch(const Activation& a, int d, double q1, double q
   // u = v (c = 1, clamped from above, at one variance): the one-point moments, tabulated
   // (a deep kernel's pairs once every input has the same variance and c has rounded to 1).
   if (c >= 1.0 && q1 == q2 && q1 > 0.0 && std::isfinite(q1)) {
+    // (from a batch's expansion, which holds the same moments: no table lookup a pair)
+    if (x && x->q == q1 && std::isfinite(x->phi_sq) && std::isfinite(x->dphi_sq))
+      return d == 0 ? x->phi_sq : x->dphi_sq;
     const Moments m = moments(a, q1, false);
     return d == 0 ? m.phi_sq : m.dphi_sq;
   }
@@ -106,9 +109,21 @@ inline double bivariate_dispatch(const Activation& a, int d, double q1, double q
   // pair). Thresholds (shifted_relu, soft_threshold) two standard deviations out or
   // more: the orthant forms nearly always defer there (their terms cancel) while
   // Price's theorem over the orthant density (threshold_price) keeps full relative
-  // accuracy: it goes first; nearer, it backs up the orthant forms.
+  // accuracy: it goes first (after the series in a batch, whose entries need only
+  // the accuracy of the scale, as every other kind's); nearer, it backs up the
+  // orthant forms.
   const bool closed = piecewise::has_closed_form(a.kind) && std::fabs(c) < 1.0;
-  const bool series_first = a.kind == Kind::elu || a.kind == Kind::selu || (x && y);
+  // The piecewise linear kinds too, where |c| <= 0.95 (further out their series
+  // rarely meets its bound and a fresh expansion would be wasted): their coefficients
+  // are in closed form (hermite_table.hpp, KinkSeries), built lazily, and the series
+  // beats the orthant forms (several bivariate normal CDFs) 5-10x on a c-map's
+  // cached expansions. Not phi' with a single kink (shifted_relu, linear_floor): a
+  // step, one orthant probability, cheaper than a fresh expansion.
+  double kx[max_kinks];
+  const bool pl_series = detail::piecewise_linear(a.kind) && std::fabs(c) <= 0.95 &&
+                         !(d == 1 && kinks(a, kx) == 1);
+  const bool series_first =
+      a.kind == Kind::elu || a.kind == Kind::selu || pl_series || (x && y);
   const bool far_threshold =
       (a.kind == Kind::shifted_relu || a.kind == Kind::soft_threshold) && a.p0 * a.p0 >= 4.0 * q2;
   double v;
@@ -117,7 +132,9 @@ inline double bivariate_dispatch(const Activation& a, int d, double q1, double q
                                 d == 0 && detail::one_signed(a, 0), v, false) ||
            piecewise::threshold_price(a, d, q1, q2, c, v);
   };
-  if (closed && far_threshold && piecewise::threshold_price(a, d, q1, q2, c, v)) return v;
+  const bool batch = x && y;
+  if (closed && far_threshold && !batch && piecewise::threshold_price(a, d, q1, q2, c, v))
+    return v;
   if (closed && !far_threshold && !series_first && closed_form()) return v;
   if (uses_hermite_table(a.kind) && std::fabs(c) < 1.0 && q1 > 0.0 && q2 > 0.0 &&
       std::isfinite(q1) && std::isfinite(q2)) {
@@ -128,6 +145,8 @@ inline double bivariate_dispatch(const Activation& a, int d, double q1, double q
     }
     if (hermite_bivariate(*x, *y, d, c, detail::series_rtol, v)) return v;
   }
+  if (closed && far_threshold && batch && piecewise::threshold_price(a, d, q1, q2, c, v))
+    return v;
   if (closed && !far_threshold && series_first && closed_form()) return v;
   // hard_tanh at large q1 q2, where its orthant form cancels: the same expectation
   // written as a sign kernel plus terms supported on |x| < a (hard_tanh_sign_form).

@@ -24,6 +24,7 @@ do not depend on q.
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 
@@ -40,6 +41,21 @@ __all__ = ["dual_kernel", "hermite_coefficients"]
 #: cost grows like n_max^1.5 and does not depend on q (20,000: about 10 s)
 _MAX_ORDER = 1_000_000
 _MAX_ORDER_RULE = 20_000
+
+
+@functools.cache
+def _piecewise_linear_kinds() -> frozenset:
+    """Core kinds whose coefficients the core has in closed form (any order)."""
+    names = (
+        "linear",
+        "relu",
+        "leaky_relu",
+        "hard_tanh",
+        "shifted_relu",
+        "soft_threshold",
+        "linear_floor",
+    )
+    return frozenset(resolve(n).kind for n in names)
 
 
 def _relu_step_coefficients(n_max: int) -> np.ndarray:
@@ -111,15 +127,21 @@ def hermite_coefficients(
     Raises
     ------
     ValueError
-        For n_max beyond the time bound: 1,000,000 for relu / leaky_relu
-        (closed forms), 20,000 otherwise (the rule's time grows like
+        For n_max beyond the time bound: 1,000,000 for the piecewise linear
+        activations (closed forms), 20,000 otherwise (the rule's time grows like
         n_max^1.5, about 10 s there, and does not depend on q).
 
     Notes
     -----
     relu and leaky_relu use exact closed forms (docs/theory/kernels.rst,
     "Coefficient decay and smoothness"): the step function
-    has b_0 = 1/2 and b_k = N(0) He_{k-1}(0) / sqrt(k!). Others use a
+    has b_0 = 1/2 and b_k = N(0) He_{k-1}(0) / sqrt(k!). So do the other
+    piecewise linear activations (hard_tanh, shifted_relu, soft_threshold,
+    linear_floor): phi'' is a sum of point masses J_k delta(x - x_k) at the
+    kinks, so a_n = sqrt(q) sum_k J_k N(h_k) He_{n-2}(h_k) / sqrt(n!) for
+    n >= 2 (h_k = x_k / sqrt(q)), by the stable recurrence of the orthonormal
+    Hermite functions, exact to about n eps of sqrt(E[f^2]) also for kinks
+    many standard deviations out. Others use a
     kink-aware quadrature with absolute error a few 1e-16 sqrt(E[f^2]) (an
     :class:`~sigprop.AccuracyWarning` is issued where Parseval's identity
     fails beyond rounding).
@@ -143,7 +165,7 @@ def hermite_coefficients(
         raise ValueError(f"q must be > 0, got {q!r}")
     if act.arccos_family:
         return _closed_form(act, n_max, qv, derivative)
-    if n_max > _MAX_ORDER_RULE:
+    if n_max > _MAX_ORDER_RULE and act.kind not in _piecewise_linear_kinds():
         raise ValueError(
             f"n_max must be at most {_MAX_ORDER_RULE} for {act} (quadrature time grows "
             f"like n_max^1.5), got {n_max!r}"
