@@ -11,8 +11,10 @@ q expands as
 and for a standard Gaussian pair (U, V) with correlation rho,
 E[phi(sqrt(q) U) phi(sqrt(q) V)] = sum_n a_n^2 rho^n (the dual kernel).
 
-Coefficients come in closed form for the relu family and otherwise from the
-compiled core's rule, the same one that feeds its two-point engine (the
+Coefficients come in closed form for the piecewise linear activations (the relu
+family, hard_tanh, shifted_relu, soft_threshold, linear_floor: the kinks' point
+masses in phi'' give a_n for n >= 2 through He_{n-2} at the kinks) and otherwise
+from the compiled core's rule, the same one that feeds its two-point engine (the
 tabulated Mehler series behind bivariate expectations, c-maps, c* and NNGP
 kernels): Gauss–Kronrod on a mesh cut at every kink of phi (scaled by
 1/sqrt(q)), graded around it and refined to a fraction of the wavelength of
