@@ -138,6 +138,23 @@ inline double dphi(const Activation& a, double x) {
   return special::nan;
 }
 
+namespace detail {
+// True for the piecewise linear kinds, whose phi'' is a sum of point masses at the
+// kinks (their Hermite coefficients have a closed form: hermite_table.hpp).
+inline bool piecewise_linear(Kind k) {
+  switch (k) {
+    case Kind::linear:
+    case Kind::relu:
+    case Kind::leaky_relu:
+    case Kind::hard_tanh:
+    case Kind::shifted_relu:
+    case Kind::soft_threshold:
+    case Kind::linear_floor: return true;
+    default: return false;
+  }
+}
+}  // namespace detail
+
 // phi''(x) almost everywhere (Dirac masses at jumps of phi' are not included:
 // see dphi_jump).
 inline double d2phi(const Activation& a, double x) {
@@ -149,7 +166,7 @@ inline double d2phi(const Activation& a, double x) {
     case Kind::hard_tanh:
     case Kind::shifted_relu:
     case Kind::soft_threshold:
-    case Kind::linear_floor: return 0.0;
+    case Kind::linear_floor: return 0.0;  // (the kinds of piecewise_linear)
     case Kind::elu: return x >= 0.0 ? 0.0 : a.p0 * std::exp(x);
     case Kind::selu: return x >= 0.0 ? 0.0 : selu_lambda * selu_alpha * std::exp(x);
     case Kind::gelu: return npdf(x) * (2.0 - x * x);

@@ -259,77 +259,46 @@ inline double mehler_sum(const HermiteAt& x, const HermiteAt& y, int d, double c
   const double* xa = x.a.data() + d;
   const double* ya = y.a.data() + d;
   const double c2 = c * c, c4 = c2 * c2;
-  const int top = k >> 2;  // orders 4 top .. k first, the missing ones as zeros
-  const int m = 4 * top;
+  // order i carries the weight w(i) = 1 (phi) or i + 1 (phi'); w(i) u v = (w(i) u) v,
+  // exact when w = 1
+  const double step = d == 0 ? 0.0 : 4.0;
+  auto w = [d](int i) { return d == 0 ? 1.0 : double(i + 1); };
+  const int m = 4 * (k >> 2);  // orders m .. k first, the missing ones as zeros
+  double s0 = w(m) * xa[m] * ya[m];
+  double s1 = m + 1 <= k ? w(m + 1) * xa[m + 1] * ya[m + 1] : 0.0;
+  double s2 = m + 2 <= k ? w(m + 2) * xa[m + 2] * ya[m + 2] : 0.0;
+  double s3 = m + 3 <= k ? w(m + 3) * xa[m + 3] * ya[m + 3] : 0.0;
 #if defined(__GNUC__)
   typedef double v2 __attribute__((vector_size(16)));  // GCC, Clang: two lanes
-#endif
-  double s0, s1, s2, s3;
-  if (d == 0) {
-    s0 = xa[m] * ya[m];
-    s1 = m + 1 <= k ? xa[m + 1] * ya[m + 1] : 0.0;
-    s2 = m + 2 <= k ? xa[m + 2] * ya[m + 2] : 0.0;
-    s3 = m + 3 <= k ? xa[m + 3] * ya[m + 3] : 0.0;
-#if defined(__GNUC__)
-    v2 lo = {s0, s1}, hi = {s2, s3};
-    const v2 cv = {c4, c4};
-    for (int i = m - 4; i >= 0; i -= 4) {
-      v2 u0, w0, u1, w1;
-      __builtin_memcpy(&u0, xa + i, sizeof u0);
-      __builtin_memcpy(&w0, ya + i, sizeof w0);
-      __builtin_memcpy(&u1, xa + i + 2, sizeof u1);
-      __builtin_memcpy(&w1, ya + i + 2, sizeof w1);
-      lo = lo * cv + u0 * w0;
-      hi = hi * cv + u1 * w1;
-    }
-    s0 = lo[0];
-    s1 = lo[1];
-    s2 = hi[0];
-    s3 = hi[1];
-#else
-    for (int i = m - 4; i >= 0; i -= 4) {
-      s0 = s0 * c4 + xa[i] * ya[i];
-      s1 = s1 * c4 + xa[i + 1] * ya[i + 1];
-      s2 = s2 * c4 + xa[i + 2] * ya[i + 2];
-      s3 = s3 * c4 + xa[i + 3] * ya[i + 3];
-    }
-#endif
-  } else {  // weights m + 1
-    s0 = double(m + 1) * xa[m] * ya[m];
-    s1 = m + 1 <= k ? double(m + 2) * xa[m + 1] * ya[m + 1] : 0.0;
-    s2 = m + 2 <= k ? double(m + 3) * xa[m + 2] * ya[m + 2] : 0.0;
-    s3 = m + 3 <= k ? double(m + 4) * xa[m + 3] * ya[m + 3] : 0.0;
-#if defined(__GNUC__)
-    v2 lo = {s0, s1}, hi = {s2, s3};
-    const v2 cv = {c4, c4}, four = {4.0, 4.0};
-    v2 wl = {double(m - 3), double(m - 2)}, wh = {double(m - 1), double(m)};
-    for (int i = m - 4; i >= 0; i -= 4) {  // weights i + 1 .. i + 4
-      v2 u0, w0, u1, w1;
-      __builtin_memcpy(&u0, xa + i, sizeof u0);
-      __builtin_memcpy(&w0, ya + i, sizeof w0);
-      __builtin_memcpy(&u1, xa + i + 2, sizeof u1);
-      __builtin_memcpy(&w1, ya + i + 2, sizeof w1);
-      lo = lo * cv + wl * u0 * w0;
-      hi = hi * cv + wh * u1 * w1;
-      wl -= four;
-      wh -= four;
-    }
-    s0 = lo[0];
-    s1 = lo[1];
-    s2 = hi[0];
-    s3 = hi[1];
-#else
-    for (int i = m - 4; i >= 0; i -= 4) {
-      s0 = s0 * c4 + double(i + 1) * xa[i] * ya[i];
-      s1 = s1 * c4 + double(i + 2) * xa[i + 1] * ya[i + 1];
-      s2 = s2 * c4 + double(i + 3) * xa[i + 2] * ya[i + 2];
-      s3 = s3 * c4 + double(i + 4) * xa[i + 3] * ya[i + 3];
-    }
-#endif
+  v2 lo = {s0, s1}, hi = {s2, s3};
+  const v2 cv = {c4, c4}, dw = {step, step};
+  v2 wl = {w(m - 4), w(m - 3)}, wh = {w(m - 2), w(m - 1)};
+  for (int i = m - 4; i >= 0; i -= 4) {
+    v2 u0, w0, u1, w1;
+    __builtin_memcpy(&u0, xa + i, sizeof u0);
+    __builtin_memcpy(&w0, ya + i, sizeof w0);
+    __builtin_memcpy(&u1, xa + i + 2, sizeof u1);
+    __builtin_memcpy(&w1, ya + i + 2, sizeof w1);
+    lo = lo * cv + wl * u0 * w0;
+    hi = hi * cv + wh * u1 * w1;
+    wl -= dw;
+    wh -= dw;
   }
-  double s = s0 + c * (s1 + c * (s2 + c * s3));
-  if (d == 1) s /= std::sqrt(x.q * y.q);
-  return s;
+  s0 = lo[0];
+  s1 = lo[1];
+  s2 = hi[0];
+  s3 = hi[1];
+#else
+  for (int i = m - 4; i >= 0; i -= 4) {
+    s0 = s0 * c4 + w(i) * xa[i] * ya[i];
+    s1 = s1 * c4 + w(i + 1) * xa[i + 1] * ya[i + 1];
+    s2 = s2 * c4 + w(i + 2) * xa[i + 2] * ya[i + 2];
+    s3 = s3 * c4 + w(i + 3) * xa[i + 3] * ya[i + 3];
+  }
+#endif
+  double v = s0 + c * (s1 + c * (s2 + c * s3));
+  if (d == 1) v /= std::sqrt(x.q * y.q);
+  return v;
 }
 
 // The diagonal series (x = y: one variance q) next to c = 1, where the weights

@@ -336,21 +336,6 @@ class HermiteTable {
 
 namespace detail {
 
-// True for the piecewise linear kinds, whose phi'' is a sum of point masses at the
-// kinks: their Hermite coefficients have a closed form (below).
-inline bool piecewise_linear(Kind k) {
-  switch (k) {
-    case Kind::linear:
-    case Kind::relu:
-    case Kind::leaky_relu:
-    case Kind::hard_tanh:
-    case Kind::shifted_relu:
-    case Kind::soft_threshold:
-    case Kind::linear_floor: return true;
-    default: return false;
-  }
-}
-
 // 1 / sqrt(m) and sqrt((m - 1) / m) for m <= n + 1, the factors of the recurrence of
 // the orthonormal Hermite functions.
 struct HermiteFactors {
