@@ -370,7 +370,7 @@ struct OrthantPrice {
     }
     mesh.finish();
     double v, err;
-    if (!quad::integrate<1, 5>(f, mesh, 1e-10, 1e-300, &v, &err) || !std::isfinite(v))
+    if (!quad::integrate<1, 5>(f, mesh, 1e-13, 1e-300, &v, &err) || !std::isfinite(v))
       return false;
     out = v;
     return true;
@@ -395,7 +395,9 @@ struct OrthantPrice {
 //     (odd in c); phi': 2 (L(c) + L(-c)).
 // Every integrand is >= 0: within 5e-14 of the result against 30-digit mpmath for
 // thresholds below 10 standard deviations (beyond, the conditioning of exp(-h^2 / 2)
-// itself, h^2 eps, takes over), 2-5 microseconds. False for other kinds, a negative threshold, or where
+// itself, h^2 eps, takes over), 3-7 microseconds (the quadrature's relative tolerance
+// is 1e-13: at 1e-10 it missed by 1.6e-10 next to c = 1 at variances 1e-7 apart, a
+// deep kernel's pairs). False for other kinds, a negative threshold, or where
 // the quadrature did not converge.
 inline bool threshold_price(const Activation& a, int d, double q1, double q2, double c,
                             double& out) {
