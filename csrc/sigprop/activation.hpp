@@ -371,4 +371,11 @@ inline constexpr BuiltinInfo builtins[n_builtin_kinds] = {
      false},
 };
 
+// An odd built-in (phi(-x) = -phi(x) at every parameter value): the Gaussian
+// integrals of its Hermite coefficients and difference form run over half the line.
+inline bool odd_builtin(const Activation& a) {
+  return a.kind != Kind::custom && int(a.kind) >= 0 && int(a.kind) < n_builtin_kinds &&
+         builtins[int(a.kind)].odd;
+}
+
 }  // namespace sigprop

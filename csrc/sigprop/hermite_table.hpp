@@ -6,7 +6,7 @@
 // log q. Like the one-point moment tables (moment_table.hpp), each is
 // interpolated by a Chebyshev polynomial of degree 16 on segments of an eighth
 // of a decade of q in [1e-12, 1e14], built lazily (std::call_once) from a fixed
-// Gauss-Kronrod rule at the 17 Chebyshev-Lobatto points and checked at two
+// Gauss-Legendre rule at the 17 Chebyshev-Lobatto points and checked at two
 // further points against the rule: a segment whose interpolant misses any
 // coefficient by more than check_rtol sqrt(E[phi^2]) is marked, and there the
 // coefficients come from the rule itself (exact, ~1 ms) where an expansion serves
@@ -34,42 +34,56 @@ namespace sigprop {
 
 namespace detail {
 
-// Adds Gauss-Kronrod 15 on the piece [lo, hi] of z to a_0..a_{n_max}. The
+// Nodes (positive half, descending) and weights of the 20-point Gauss-Legendre
+// rule on [-1, 1] (exact for polynomials of degree 39).
+inline constexpr double xgl20[10] = {
+    0.99312859918509492478612238847132, 0.963971927277913791267666131197277,
+    0.912234428251325905867752441203298, 0.839116971822218823394529061701521,
+    0.746331906460150792614305070355642, 0.636053680726515025452836696226286,
+    0.510867001950827098004364050955251, 0.373706088715419560672548177024927,
+    0.227785851141645078080496195368575, 0.0765265211334973337546404093988382};
+inline constexpr double wgl20[10] = {
+    0.0176140071391521183118619623518528, 0.0406014298003869413310399522749321,
+    0.0626720483341090635695065351870416, 0.0832767415767047487247581432220462,
+    0.10193011981724043503675013548035,   0.118194531961518417312377377711382,
+    0.131688638449176626898494499748163,  0.142096109318382051329298325067165,
+    0.149172986472603746787828737001969,  0.152753387130725850698084331955098};
+
+// Adds Gauss-Legendre 20 on the piece [lo, hi] of z to a_0..a_{n_max}. The
 // recurrence h_{n+1}(z) = z h_n(z) / sqrt(n+1) - sqrt(n / (n+1)) h_{n-1}(z), with
-// inv[n] = 1 / sqrt(n + 1) and ratio[n] = sqrt(n / (n + 1)), runs for the 15
+// inv[n] = 1 / sqrt(n + 1) and ratio[n] = sqrt(n / (n + 1)), runs for the 20
 // nodes of the piece side by side (independent recurrences: the loop over nodes
 // vectorises, the one over n is a dependency chain).
 inline void hermite_rule_piece(const Activation& a, double s, double lo, double hi, int n_max,
                                const double* inv, const double* ratio, double* an) {
   using namespace special;
+  constexpr int L = 20;
   const double c = 0.5 * (lo + hi), h = 0.5 * (hi - lo);
-  // 16 lanes (the 16th has weight 0) so that the node loop vectorises.
-  double z[16], w[16], hm1[16], h0[16], t[16];
+  double z[L], w[L], hm1[L], h0[L], t[L];
   bool any = false;
-  for (int j = 0; j < 15; ++j) {
-    const int k = j < 7 ? j : 14 - j;  // xgk[k], mirrored for j > 7
-    z[j] = j < 7 ? c - h * quad::xgk[k] : (j == 7 ? c : c + h * quad::xgk[k]);
-    w[j] = quad::wgk[j <= 7 ? j : 14 - j] * h * npdf(z[j]) * phi(a, s * z[j]);
+  for (int j = 0; j < L; ++j) {
+    const int k = j < 10 ? j : 19 - j;  // xgl20[k], mirrored for j >= 10
+    z[j] = j < 10 ? c - h * xgl20[k] : c + h * xgl20[k];
+    w[j] = wgl20[k] * h * npdf(z[j]) * phi(a, s * z[j]);
     any = any || w[j] != 0.0;
   }
   if (!any) return;
-  z[15] = c;
-  w[15] = 0.0;
-  for (int j = 0; j < 16; ++j) {
+  for (int j = 0; j < L; ++j) {
     hm1[j] = 0.0;
     h0[j] = 1.0;
   }
   auto lane_sum = [&t]() {
     // fixed pairwise order: deterministic and independent of vectorisation
-    double u[8];
-    for (int j = 0; j < 8; ++j) u[j] = t[j] + t[j + 8];
-    return ((u[0] + u[4]) + (u[2] + u[6])) + ((u[1] + u[5]) + (u[3] + u[7]));
+    double u[10], v[5];
+    for (int j = 0; j < 10; ++j) u[j] = t[j] + t[j + 10];
+    for (int j = 0; j < 5; ++j) v[j] = u[j] + u[j + 5];
+    return ((v[0] + v[1]) + (v[2] + v[3])) + v[4];
   };
-  for (int j = 0; j < 16; ++j) t[j] = w[j];
+  for (int j = 0; j < L; ++j) t[j] = w[j];
   an[0] += lane_sum();
   for (int n = 0; n < n_max; ++n) {
     const double iv = inv[n], r = ratio[n];
-    for (int j = 0; j < 16; ++j) {
+    for (int j = 0; j < L; ++j) {
       const double hp1 = z[j] * h0[j] * iv - r * hm1[j];
       hm1[j] = h0[j];
       h0[j] = hp1;
@@ -79,7 +93,7 @@ inline void hermite_rule_piece(const Activation& a, double s, double lo, double 
   }
 }
 
-// a_n = E[phi(sqrt(q) Z) h_n(Z)] (d = 0) for n = 0..n_max from Gauss-Kronrod 15 on
+// a_n = E[phi(sqrt(q) Z) h_n(Z)] (d = 0) for n = 0..n_max from Gauss-Legendre 20 on
 // the kink-aware mesh refined to pieces no wider than `width` (which must resolve
 // the wavelength ~ pi / sqrt(2 n_max) of h_{n_max}). Returns false where the
 // result misses Parseval's inequality sum a_n^2 <= E[phi^2] beyond rounding.
@@ -88,6 +102,10 @@ inline bool hermite_coefficients_rule(const Activation& a, double q, int n_max, 
   for (int n = 0; n <= n_max; ++n) an[n] = 0.0;
   if (!(q > 0.0) || !std::isfinite(q)) return false;
   const double s = std::sqrt(q);
+  // An odd built-in (tanh, softsign, linear_region_tanh, ...): phi h_n is even for
+  // odd n and odd for even n, so a_n = 2 int_0^inf for odd n and 0 for even n: half
+  // the nodes.
+  const bool odd = odd_builtin(a);
   quad::Mesh mesh;
   // |h_n(z)| e^{-z^2/4} is bounded by ~1 for every n, so the integrand
   // phi h_n e^{-z^2/2} at |z| = 10 (the one-point range) can still be ~1e-11:
@@ -96,6 +114,7 @@ inline bool hermite_coefficients_rule(const Activation& a, double q, int n_max, 
   mesh.hi = std::fmax(mesh.hi, 16.0);
   quad::add_gauss_mesh(mesh);
   add_activation_mesh(a, 0.0, s, mesh);
+  if (odd) mesh.lo = 0.0;  // (after the kinks' meshes, which may extend the range)
   mesh.finish();
   // The factors of the Hermite recurrence (see hermite_rule_piece).
   std::vector<double> inv(n_max + 1), ratio(n_max + 1);
@@ -111,15 +130,19 @@ inline bool hermite_coefficients_rule(const Activation& a, double q, int n_max, 
       hermite_rule_piece(a, s, lo, hi, n_max, inv.data(), ratio.data(), an);
     }
   }
+  if (odd)
+    for (int n = 0; n <= n_max; ++n) an[n] = n % 2 == 1 ? 2.0 * an[n] : 0.0;
   double sum = 0.0;
   for (int n = 0; n <= n_max; ++n) sum += an[n] * an[n];
   return std::isfinite(sum) && sum <= phi_sq * (1.0 + 1e-13) + 1e-300;
 }
 
-// Piece width that resolves h_n up to n = n_max: about 0.45 of its shortest
-// wavelength 2 pi / sqrt(2 n_max) (Gauss-Kronrod 15 is then exact to rounding).
+// Piece width that resolves h_n up to n = n_max: about 0.75 of its shortest
+// wavelength 2 pi / sqrt(2 n_max), a phase of 4.8 radians, where Gauss-Legendre 20
+// (degree 39) is exact to rounding: 4.8^40 / 40! ~ 3e-21. (Gauss-Kronrod 15, degree
+// 22, needed 0.32 of the wavelength: 1.8x the nodes.)
 inline double hermite_rule_width(int n_max) {
-  return std::fmin(0.125, 2.0 / std::sqrt(2.0 * n_max));
+  return std::fmin(0.3, 4.8 / std::sqrt(2.0 * n_max));
 }
 
 }  // namespace detail

@@ -44,9 +44,10 @@ inline void difference_outer_mesh(const double* xs, int nk, double sb, quad::Mes
 
 // Inner, in z at shift s = b t: the activation's graded mesh once, about the
 // unshifted features (the two shifted copies are within b t / a of them), and the
-// shifted kinks exactly.
+// shifted kinks exactly. For an odd phi the integrand (f(x + s) - f(x - s))^2 p(z)
+// is even in z: with `half` the mesh covers z >= 0 only (the caller doubles).
 inline void difference_inner_mesh(const Activation& a, const double* xs, int nk, double sa,
-                                  double s, quad::Mesh& inner) {
+                                  double s, quad::Mesh& inner, bool half) {
   quad::add_gauss_mesh(inner);
   add_activation_mesh(a, 0.0, sa, inner);
   for (int i = 0; i <= nk; ++i) {  // the kinks, and 0 (where smooth phi bends)
@@ -54,6 +55,7 @@ inline void difference_inner_mesh(const Activation& a, const double* xs, int nk,
     for (double z : {(x - s) / sa, (x + s) / sa})
       if (inner.inside(z)) inner.add(z);
   }
+  if (half) inner.lo = 0.0;
   inner.finish();
 }
 
@@ -76,6 +78,7 @@ inline double diagonal_difference(const Activation& a, int d, double q, double c
   const int nk = kinks(a, xs);
   quad::Mesh outer;
   detail::difference_outer_mesh(xs, nk, sb, outer);
+  const bool half = odd_builtin(a);  // (phi' is even: the squared difference still is)
   auto g = [&](double t, double* y) {
     const double w = 2.0 * npdf(t);
     if (w == 0.0) {
@@ -84,14 +87,15 @@ inline double diagonal_difference(const Activation& a, int d, double q, double c
     }
     const double s = sb * t;
     quad::Mesh inner;
-    detail::difference_inner_mesh(a, xs, nk, sa, s, inner);
+    detail::difference_inner_mesh(a, xs, nk, sa, s, inner, half);
     auto h = [&](double z, double* r) {
       const double x = sa * z, diff = F(x + s) - F(x - s);
       r[0] = diff * diff * npdf(z);
     };
     double v;
-    if (!quad::integrate<1, 3>(h, inner, 1e-8, 0.1 * atol, &v) && ok) *ok = false;
-    y[0] = w * v;
+    if (!quad::integrate<1, 3>(h, inner, 1e-8, (half ? 0.05 : 0.1) * atol, &v) && ok)
+      *ok = false;
+    y[0] = w * (half ? 2.0 * v : v);
   };
   double G;
   if (!quad::integrate<1, 2>(g, outer, 1e-8, atol, &G) && ok) *ok = false;
@@ -198,16 +202,17 @@ inline bool diagonal_gaps(const Activation& a, double q, double c, double rtol, 
   const int nk = kinks(a, xs);
   quad::Mesh outer;
   detail::difference_outer_mesh(xs, nk, sb, outer);
+  const bool half = odd_builtin(a);  // even integrand in z (see difference_inner_mesh)
   bool ok = true;
   auto g = [&](double t, double* y) {
-    const double w = 2.0 * npdf(t);
+    const double w = (half ? 4.0 : 2.0) * npdf(t);
     if (w == 0.0) {
       y[0] = y[1] = 0.0;
       return;
     }
     const double s = sb * t;
     quad::Mesh inner;
-    detail::difference_inner_mesh(a, xs, nk, sa, s, inner);
+    detail::difference_inner_mesh(a, xs, nk, sa, s, inner, half);
     auto h = [&](double z, double* r) {
       const double x = sa * z, p = npdf(z);
       const Derivs up = derivs(a, x + s), dn = derivs(a, x - s);
