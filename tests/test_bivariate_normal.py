@@ -278,8 +278,9 @@ FAR_TAIL = [
     (0.02, 0.1, -0.2),
     (0.11, 0.11, 1 - 1e-12),
     (0.1, 0.05, -1 + 1e-6),
-    # next to c = 1 at variances 1e-7 apart (a deep kernel's pairs): the integral
-    # over [-1, c] was off by 1.6e-10 here; from c = 1 down it is not
+    # next to c = 1 at variances 1e-7 apart (a deep kernel's pairs): with its
+    # quadrature's tolerance at 1e-10 threshold_price was off by 1.6e-10 at the first
+    # two (relative); at 1e-13 it is within 1e-15
     (0.023890381891968793, 0.023890383908767267, 0.99999991643690733),
     (0.030157415109298848, 0.030157417111337192, 0.99999996566228333),
     (0.04, 0.040000004, 1 - 1e-10),
