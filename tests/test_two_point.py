@@ -157,6 +157,23 @@ def test_sin_large_q_has_no_overflow():
                 assert w == pytest.approx(ref, rel=1e-12, abs=1e-300)
 
 
+@pytest.mark.parametrize("act", ["hard_tanh", "shifted_relu", "soft_threshold", "linear_floor"])
+@pytest.mark.parametrize("d", [0, 1])
+def test_piecewise_linear_at_extreme_variances(act, d):
+    # their series (closed-form coefficients) goes first at |c| <= 0.95: at q = 1e-300
+    # its phi' sum once divided by sqrt(q1 q2) = 0 (inf), and it serves only the
+    # tables' range of q, as for every other kind
+    qs = np.array([1e-300, 1e-12, 1e-6, 1.0, 1e4, 1e14, 1e200])
+    q1, q2, c = (a.ravel() for a in np.meshgrid(qs, qs, [-0.95, -0.5, 0.0, 0.5, 0.95]))
+    v = sp.bivariate_expectation(act, q1, q2, c, derivative=d)
+    m1, m2 = sp.gaussian_moments(act, q1), sp.gaussian_moments(act, q2)
+    f1, f2 = (m1.phi_sq, m2.phi_sq) if d == 0 else (m1.dphi_sq, m2.dphi_sq)
+    assert np.all(np.isfinite(v))
+    assert np.all(np.abs(v) <= np.sqrt(f1) * np.sqrt(f2) * (1 + 1e-12) + 1e-300)
+    if act == "hard_tanh" and d == 1:  # both inside the linear region: phi' = 1
+        assert sp.bivariate_expectation(act, 1e-300, 1e-300, 0.5, derivative=1) == 1.0
+
+
 def test_nngp_kernel_sin_large_norm_inputs():
     X = np.array([[40.0, -20.0], [35.0, 30.0], [1.0, 2.0]])  # ||x||^2 / d ~ 1e3
     K = sp.nngp_kernel("sin", X, 1.0, 0.0, depth=3)

@@ -90,8 +90,9 @@ struct HermiteAt {
       for (auto* v : {&a, &P0, &P1, &U0, &U1}) v->resize(N + 1);
     }
     // Piecewise linear kinds: every order in closed form (~4 ns an order), evaluated
-    // in blocks as from the table; no table.
-    if (kinks_.init(act_, q, phi_sq)) {
+    // in blocks as from the table; no table. Over the table's range of q only, as the
+    // other kinds (beyond it the products of coefficients leave the double range).
+    if (q >= HermiteTable::q_lo() && q < HermiteTable::q_hi() && kinks_.init(act_, q, phi_sq)) {
       table.reset();
       point = HermiteTable::Point();
       closed_ = true;
@@ -297,7 +298,7 @@ inline double mehler_sum(const HermiteAt& x, const HermiteAt& y, int d, double c
   }
 #endif
   double v = s0 + c * (s1 + c * (s2 + c * s3));
-  if (d == 1) v /= std::sqrt(x.q * y.q);
+  if (d == 1) v /= std::sqrt(x.q) * std::sqrt(y.q);  // (q1 q2 underflows at q ~ 1e-300)
   return v;
 }
 
