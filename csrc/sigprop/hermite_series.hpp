@@ -100,7 +100,6 @@ struct HermiteAt {
       small0 = small1 = 0.0;
       return true;
     }
-    closed_ = false;
     table = detail::HermiteTableCache::fetch_shared(act_);
     point = table->locate(q);
     if (point.n > 0) {
@@ -216,15 +215,12 @@ inline int prefix_truncation(HermiteAt& x, HermiteAt& y, int d, double ac, int l
     const int m1 = std::min(len, m0 + 16);  // orders m0..m1-1 of f
     x.ensure(m1 + d);
     y.ensure(m1 + d);
-    if (m1 - m0 == 16) {
-      cp *= a16;
-    } else {
-      for (int m = m0; m < m1; ++m) cp *= ac;
-    }
     double r;  // sqrt(P_{m1-1}(x) P_{m1-1}(y))
     if (m1 - m0 == 16) {
+      cp *= a16;
       r = d == 0 ? x.B0[m0 >> 4] * y.B0[m0 >> 4] : x.B1[m0 >> 4] * y.B1[m0 >> 4];
     } else {
+      for (int m = m0; m < m1; ++m) cp *= ac;
       r = std::sqrt(d == 0 ? x.P0[m1 - 1] * y.P0[m1 - 1] : x.P1[m1 - 1] * y.P1[m1 - 1]);
     }
     if (r * cp <= tol) return m1 - 1;

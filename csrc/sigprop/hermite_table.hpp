@@ -34,6 +34,32 @@ namespace sigprop {
 
 namespace detail {
 
+// Highest Hermite order tabulated (HermiteTable::n_max).
+inline constexpr int hermite_n_max = 512;
+
+// 1 / sqrt(m) and sqrt((m - 1) / m) for m <= n + 1, the factors of the recurrence of
+// the orthonormal Hermite functions, h_m = z h_{m-1} / sqrt(m) - sqrt((m-1)/m) h_{m-2}.
+struct HermiteFactors {
+  std::vector<double> inv, ratio;
+  explicit HermiteFactors(int n) : inv(size_t(n) + 2, 0.0), ratio(size_t(n) + 2, 0.0) {
+    for (int m = 1; m < n + 2; ++m) {
+      inv[m] = 1.0 / std::sqrt(double(m));
+      ratio[m] = std::sqrt(double(m - 1) / double(m));
+    }
+  }
+  // Up to hermite_n_max, shared by every call.
+  static const HermiteFactors& shared() {
+    static const HermiteFactors f(hermite_n_max);
+    return f;
+  }
+  // Up to order n: the shared ones, or beyond hermite_n_max built into own.
+  static const HermiteFactors& up_to(int n, std::unique_ptr<HermiteFactors>& own) {
+    if (n <= hermite_n_max) return shared();
+    own = std::make_unique<HermiteFactors>(n);
+    return *own;
+  }
+};
+
 // Nodes (positive half, descending) and weights of the 20-point Gauss-Legendre
 // rule on [-1, 1] (exact for polynomials of degree 39).
 inline constexpr double xgl20[10] = {
@@ -116,18 +142,17 @@ inline bool hermite_coefficients_rule(const Activation& a, double q, int n_max, 
   add_activation_mesh(a, 0.0, s, mesh);
   if (odd) mesh.lo = 0.0;  // (after the kinks' meshes, which may extend the range)
   mesh.finish();
-  // The factors of the Hermite recurrence (see hermite_rule_piece).
-  std::vector<double> inv(n_max + 1), ratio(n_max + 1);
-  for (int n = 0; n < n_max; ++n) {
-    inv[n] = 1.0 / std::sqrt(double(n + 1));
-    ratio[n] = std::sqrt(double(n) / double(n + 1));
-  }
+  // The factors of the Hermite recurrence (see hermite_rule_piece: inv[n] and ratio[n]
+  // are HermiteFactors' entries n + 1).
+  std::unique_ptr<HermiteFactors> own;
+  const HermiteFactors& f = HermiteFactors::up_to(n_max, own);
+  const double *inv = f.inv.data() + 1, *ratio = f.ratio.data() + 1;
   for (int i = 0; i + 1 < mesh.n; ++i) {
     const int parts = std::max(1, int(std::ceil((mesh.x[i + 1] - mesh.x[i]) / width)));
     const double step = (mesh.x[i + 1] - mesh.x[i]) / parts;
     for (int p = 0; p < parts; ++p) {
       const double lo = mesh.x[i] + p * step, hi = p + 1 == parts ? mesh.x[i + 1] : lo + step;
-      hermite_rule_piece(a, s, lo, hi, n_max, inv.data(), ratio.data(), an);
+      hermite_rule_piece(a, s, lo, hi, n_max, inv, ratio, an);
     }
   }
   if (odd)
@@ -168,7 +193,7 @@ class HermiteTable {
   static constexpr int per_decade = 8;
   static constexpr int n_seg = int((log10_hi - log10_lo) * per_decade);
   static constexpr int deg = 16;
-  static constexpr int n_max = 512;  // highest order tabulated
+  static constexpr int n_max = detail::hermite_n_max;  // highest order tabulated
   // Accuracy a segment must show at its check points, relative to sqrt(E[phi^2]).
   static constexpr double check_rtol = 1e-13;
 
@@ -359,23 +384,6 @@ class HermiteTable {
 
 namespace detail {
 
-// 1 / sqrt(m) and sqrt((m - 1) / m) for m <= n + 1, the factors of the recurrence of
-// the orthonormal Hermite functions.
-struct HermiteFactors {
-  std::vector<double> inv, ratio;
-  explicit HermiteFactors(int n) : inv(size_t(n) + 2, 0.0), ratio(size_t(n) + 2, 0.0) {
-    for (int m = 1; m < n + 2; ++m) {
-      inv[m] = 1.0 / std::sqrt(double(m));
-      ratio[m] = std::sqrt(double(m - 1) / double(m));
-    }
-  }
-  // shared up to the table's n_max
-  static const HermiteFactors& shared() {
-    static const HermiteFactors f(HermiteTable::n_max);
-    return f;
-  }
-};
-
 // The Hermite coefficients of a piecewise linear phi in closed form, order by order
 // (fill() continues where it stopped, so that an expansion evaluates only the orders
 // it needs). With f(z) = phi(sqrt(q) z), E[f(Z) He_n(Z)] = E[f^(n)(Z)] (Gaussian
@@ -449,8 +457,7 @@ inline bool hermite_coefficients_piecewise_linear(const Activation& a, double q,
   KinkSeries ks;
   if (n_max < 0 || !ks.init(a, q, phi_sq)) return false;
   std::unique_ptr<HermiteFactors> own;
-  if (n_max > HermiteTable::n_max) own = std::make_unique<HermiteFactors>(n_max);
-  ks.fill(n_max + 1, an, own ? *own : HermiteFactors::shared());
+  ks.fill(n_max + 1, an, HermiteFactors::up_to(n_max, own));
   return true;
 }
 
