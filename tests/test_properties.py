@@ -82,9 +82,11 @@ def assert_bitwise_equal(a, b, what=""):
 def cs_scale(act, q1, q2, derivative=0):
     """sqrt(E[f(u)^2] E[f(v)^2]), the scale of E[f(u) f(v)] (Cauchy–Schwarz)."""
     m1, m2 = sp.gaussian_moments(act, q1), sp.gaussian_moments(act, q2)
+    # sqrt of each, not of the product: soft_threshold at q = 1e-3 has E[phi^2] ~ 1e-225,
+    # whose square underflows to 0 and left no room at all for rounding
     if derivative == 0:
-        return np.sqrt(m1.phi_sq * m2.phi_sq)
-    return np.sqrt(m1.dphi_sq * m2.dphi_sq)
+        return np.sqrt(m1.phi_sq) * np.sqrt(m2.phi_sq)
+    return np.sqrt(m1.dphi_sq) * np.sqrt(m2.dphi_sq)
 
 
 # ---------------------------------------------------------------------------
