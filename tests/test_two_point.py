@@ -157,6 +157,50 @@ def test_sin_large_q_has_no_overflow():
                 assert w == pytest.approx(ref, rel=1e-12, abs=1e-300)
 
 
+def test_sin_closed_form_against_mpmath():
+    # e^{-(q1+q2)/2} sinh(x) / cosh(x), x = c sqrt(q1 q2), in plain arithmetic (the
+    # core's exp_arith and sinh's Taylor series for |x| < 1): within a few ulps of the
+    # value itself, beyond the conditioning of the exponent (q1 + q2) / 2 - |x|, whose
+    # inputs are rounded (eps (|x| + (q1 + q2) / 2)), on both sides of |x| = 1 and
+    # next to the underflow of the result.
+    mpmath = pytest.importorskip("mpmath")
+    mpmath.mp.dps = 30
+    rng = np.random.default_rng(17)
+    q1 = np.concatenate([10.0 ** rng.uniform(-6, 4, 200), [0.5, 0.5, 2.0, 700.0, 1490.0]])
+    q2 = np.concatenate([10.0 ** rng.uniform(-6, 4, 200), [2.0, 2.0, 0.5, 760.0, 1500.0]])
+    c = np.concatenate([rng.uniform(-1, 1, 200), [1.0, np.nextafter(1.0, 0), -1.0, 0.02, 0.001]])
+    for d in (0, 1):
+        got = sp.bivariate_expectation("sin", q1, q2, c, derivative=d)
+        for a, b, cc, g in zip(q1, q2, c, got, strict=True):
+            x = mpmath.mpf(cc) * mpmath.sqrt(mpmath.mpf(a) * mpmath.mpf(b))
+            h = (mpmath.mpf(a) + mpmath.mpf(b)) / 2
+            ref = mpmath.exp(-h) * (mpmath.sinh(x) if d == 0 else mpmath.cosh(x))
+            tol = 2e-16 * (8 + float(abs(x)) + float(h))
+            if ref == 0 or abs(ref) < 1e-300:
+                assert abs(g) <= 1e-300, (a, b, cc, d, g)
+                continue
+            assert abs(g - float(ref)) <= tol * abs(float(ref)), (a, b, cc, d, g, ref)
+
+
+@pytest.mark.parametrize("act", ["linear", "relu", "leaky_relu", "erf", "sin", "gelu"])
+def test_nngp_kernel_closed_forms_are_the_bivariate_expectations(act):
+    # The kinds with a closed form everywhere take vectorised kernel rows (grid.hpp):
+    # the same numbers bitwise as the pair-by-pair engine, across variances from 1e-4
+    # to 1e3 (past sin's overflow of the plain product) and thread counts.
+    rng = np.random.default_rng(23)
+    X = rng.normal(size=(37, 5)) * 10.0 ** rng.uniform(-2, 1.5, size=(37, 1))
+    sw, sb = 1.3, 0.2
+    K = sp.nngp_kernel(act, X, sw, sb, depth=3, return_all=True)
+    K2 = sp.nngp_kernel(act, X, sw, sb, depth=3, return_all=True, n_threads=2)
+    assert np.array_equal(K, K2)
+    q = np.diag(K[-2])
+    i, j = np.triu_indices(37, 1)
+    c = np.clip(K[-2][i, j] / np.sqrt(q[i] * q[j]), -1, 1)
+    e = sp.bivariate_expectation(act, q[i], q[j], c)
+    assert np.array_equal(K[-1][i, j], sb * sb + sw * sw * e)
+    assert np.array_equal(K[-1], K[-1].T)
+
+
 @pytest.mark.parametrize("act", ["hard_tanh", "shifted_relu", "soft_threshold", "linear_floor"])
 @pytest.mark.parametrize("d", [0, 1])
 def test_piecewise_linear_at_extreme_variances(act, d):

@@ -586,72 +586,98 @@ namespace detail {
 // nested quadrature. The estimate is pessimistic (the errors seen are 10-50x below).
 inline constexpr double piecewise_tol = 1e-13;
 
+// The kernels in closed form valid everywhere (has_kernel_closed_form), one
+// function per kind, shared by bivariate_closed_form below and the kernel rows of
+// grid.hpp (which call them with the kind fixed, in loops that vectorise where the
+// function is plain arithmetic), so that both give the same numbers bitwise.
+// Arguments: d, q1 <= q2 (both > 0 and finite), s_i = sqrt(q_i), c in [-1, 1],
+// sc = sqrt((1 - c)(1 + c)).
+struct ClosedKernel {
+  // E[f(u) f(v)] for the arc-cosine kernels of relu (be = 0) and leaky_relu (be =
+  // the negative slope).
+  static double relu(double be, int d, double s1, double s2, double c, double sc) {
+    const double r12 = s1 * s2;
+    const double th = std::acos(c);
+    const double om = (1.0 - be) * (1.0 - be);
+    if (d == 0) return be * c * r12 + om * r12 * (sc + (special::pi - th) * c) / (2.0 * special::pi);
+    return be + om * (special::pi - th) / (2.0 * special::pi);
+  }
+  static double erf(int d, double q1, double q2, double s1, double s2, double c, double sc) {
+    if (d == 0) {
+      // asin(y) with y = 2 c r12 / sqrt(g1 g2), through atan for accuracy near |y| = 1:
+      // 1 - y^2 = (g1 g2 - 4 c^2 q1 q2) / (g1 g2) = (1 + 2 q1 + 2 q2 + 4 q1 q2 (1 - c^2)) / (g1 g2)
+      const double den = std::sqrt(1.0 + 2.0 * q1 + 2.0 * q2 + 4.0 * q1 * q2 * sc * sc);
+      return (2.0 / special::pi) * std::atan2(2.0 * c * (s1 * s2), den);
+    }
+    const double det = 1.0 + 2.0 * q1 + 2.0 * q2 + 4.0 * q1 * q2 * sc * sc;
+    return (4.0 / special::pi) / std::sqrt(det);
+  }
+  // e^{-(q1+q2)/2} sinh(x) (d = 0) or cosh(x) (d = 1), x = c sqrt(q1 q2), with the
+  // exponents combined (the plain product is 0 * inf once q passes ~710):
+  // (1/2) e^{|x| - (q1+q2)/2} (1 -+ e^{-2|x|}), and for |x| < 1 (d = 0, where that
+  // difference cancels) e^{-q1/2} e^{-q2/2} sinh(x) with sinh's Taylor series
+  // (terms to x^21, truncation below 4e-23), e12 = exp_arith(-q1 / 2) exp_arith(-q2 / 2)
+  // (read only where |x| < 1). Plain arithmetic (special::exp_arith): the kernel
+  // rows vectorise over it. Within a few ulps of the result.
+  SIGPROP_ALWAYS_INLINE static double sin(int d, double q1, double q2, double x, double e12) {
+    using special::exp_arith;
+    const double ax = std::fabs(x), h = 0.5 * (q1 + q2);
+    const double A = exp_arith(ax - h), R = exp_arith(-2.0 * ax);
+    if (d == 1) return 0.5 * A * (1.0 + R);
+    const double big = 0.5 * A * (1.0 - R);
+    const double y = ax < 1.0 ? ax : 1.0, y2 = y * y;
+    constexpr double t3 = 1.0 / 6, t5 = 1.0 / 120, t7 = 1.0 / 5040, t9 = 1.0 / 362880,
+                     t11 = 1.0 / 39916800, t13 = 1.0 / 6227020800.0,
+                     t15 = 1.0 / 1307674368000.0, t17 = 1.0 / 355687428096000.0,
+                     t19 = 1.0 / 121645100408832000.0, t21 = 1.0 / 51090942171709440000.0;
+    const double y4 = y2 * y2, y8 = y4 * y4;
+    const double tail = (t3 + y2 * t5) + y4 * (t7 + y2 * t9) +
+                        y8 * ((t11 + y2 * t13) + y4 * (t15 + y2 * t17) + y8 * (t19 + y2 * t21));
+    const double S = y + y * (y2 * tail);
+    const double v = ax < 1.0 ? e12 * S : big;
+    return x < 0.0 ? -v : v;
+  }
+  // gelu(x) = x Phi(x): with k = c sqrt(q1 q2) and
+  // delta^2 = (q1 + 1)(q2 + 1) - k^2 = q1 q2 (1 - c^2) + q1 + q2 + 1 (no cancellation),
+  //   E[phi phi]   = k / 4 + [(k^2 + q1 q2 delta^2) / ((q1 + 1)(q2 + 1) delta)
+  //                          + k atan2(k, delta)] / (2 pi),
+  //   E[phi' phi'] = 1 / 4 + atan2(k, delta) / (2 pi)
+  //                  + k / (2 pi delta) (1 / delta^2 + (1 - q1 q2) / ((q1 + 1)(q2 + 1)) + 1)
+  // (Tsuchida, Pearce, van der Heide, Roosta & Gallagher 2021, "Avoiding kernel fixed
+  // points: computing with ELU and GELU infinite networks", AAAI; the form of
+  // neural-tangents' stax.Gelu). Smooth in c up to c = +-1 (delta^2 >= 1).
+  static double gelu(int d, double q1, double q2, double s1, double s2, double c, double sc) {
+    using special::pi;
+    const double k = c * (s1 * s2), prod = q1 * q2, pp = (q1 + 1.0) * (q2 + 1.0);
+    const double d2 = prod * sc * sc + q1 + q2 + 1.0, dl = std::sqrt(d2);
+    const double ang = std::atan2(k, dl);
+    if (d == 0) return 0.25 * k + ((k * k + prod * d2) / (pp * dl) + k * ang) / (2.0 * pi);
+    return 0.25 + ang / (2.0 * pi) + k / (2.0 * pi * dl) * (1.0 / d2 + (1.0 - prod) / pp + 1.0);
+  }
+};
+
 // E[phi^(d)(u) phi^(d)(v)] for q1, q2 > 0 in closed form, where the kind has one
-// (s1 = sqrt(q1), s2 = sqrt(q2), sc = sqrt(1 - c^2)); false otherwise. For the
-// piecewise linear / exponential kinds (piecewise_closed_forms.hpp) only for |c| < 1
-// and where the closed form's error estimate allows (relative to the result where f
-// is one-signed, as the nested quadrature is there).
+// (q1 <= q2, s1 = sqrt(q1), s2 = sqrt(q2), sc = sqrt(1 - c^2)); false otherwise.
+// For the piecewise linear / exponential kinds (piecewise_closed_forms.hpp) only for
+// |c| < 1 and where the closed form's error estimate allows (relative to the result
+// where f is one-signed, as the nested quadrature is there).
 inline bool bivariate_closed_form(const Activation& a, int d, double q1, double q2, double c,
                                   double s1, double s2, double sc, double& out) {
-  using namespace special;
-  const double r12 = s1 * s2;
   switch (a.kind) {
-    case Kind::linear: out = d == 0 ? c * r12 : 1.0; return true;
-    case Kind::relu:
-    case Kind::leaky_relu: {
-      const double be = a.kind == Kind::relu ? 0.0 : a.p0;
-      const double th = std::acos(c);
-      const double om = (1.0 - be) * (1.0 - be);
-      if (d == 0)
-        out = be * c * r12 + om * r12 * (sc + (pi - th) * c) / (2.0 * pi);
-      else
-        out = be + om * (pi - th) / (2.0 * pi);
+    case Kind::linear: out = d == 0 ? c * (s1 * s2) : 1.0; return true;
+    case Kind::relu: out = ClosedKernel::relu(0.0, d, s1, s2, c, sc); return true;
+    case Kind::leaky_relu: out = ClosedKernel::relu(a.p0, d, s1, s2, c, sc); return true;
+    case Kind::erf: out = ClosedKernel::erf(d, q1, q2, s1, s2, c, sc); return true;
+    case Kind::sin:
+    {
+      const double x = c * (s1 * s2);
+      const double e12 = d == 0 && std::fabs(x) < 1.0
+                             ? special::exp_arith(-0.5 * q1) * special::exp_arith(-0.5 * q2)
+                             : 0.0;
+      out = ClosedKernel::sin(d, q1, q2, x, e12);
       return true;
     }
-    case Kind::erf: {
-      if (d == 0) {
-        // asin(y) with y = 2 c r12 / sqrt(g1 g2), through atan for accuracy near |y| = 1:
-        // 1 - y^2 = (g1 g2 - 4 c^2 q1 q2) / (g1 g2) = (1 + 2 q1 + 2 q2 + 4 q1 q2 (1 - c^2)) / (g1 g2)
-        const double den = std::sqrt(1.0 + 2.0 * q1 + 2.0 * q2 + 4.0 * q1 * q2 * sc * sc);
-        out = (2.0 / pi) * std::atan2(2.0 * c * r12, den);
-        return true;
-      }
-      const double det = 1.0 + 2.0 * q1 + 2.0 * q2 + 4.0 * q1 * q2 * sc * sc;
-      out = (4.0 / pi) / std::sqrt(det);
-      return true;
-    }
-    case Kind::sin: {
-      // e^{-(q1+q2)/2} sinh(c r12) (d = 0) or cosh (d = 1), with the exponents
-      // combined: the plain product is 0 * inf once q passes ~710.
-      const double x = c * r12, ax = std::fabs(x), h = 0.5 * (q1 + q2);
-      if (ax < 1.0) {
-        out = std::exp(-h) * (d == 0 ? std::sinh(x) : std::cosh(x));
-        return true;
-      }
-      const double e = 0.5 * std::exp(ax - h), r = std::exp(-2.0 * ax);
-      out = d == 0 ? (x > 0.0 ? 1.0 : -1.0) * e * (1.0 - r) : e * (1.0 + r);
-      return true;
-    }
-    case Kind::gelu: {
-      // gelu(x) = x Phi(x): with k = c sqrt(q1 q2) and
-      // delta^2 = (q1 + 1)(q2 + 1) - k^2 = q1 q2 (1 - c^2) + q1 + q2 + 1 (no cancellation),
-      //   E[phi phi]   = k / 4 + [(k^2 + q1 q2 delta^2) / ((q1 + 1)(q2 + 1) delta)
-      //                          + k atan2(k, delta)] / (2 pi),
-      //   E[phi' phi'] = 1 / 4 + atan2(k, delta) / (2 pi)
-      //                  + k / (2 pi delta) (1 / delta^2 + (1 - q1 q2) / ((q1 + 1)(q2 + 1)) + 1)
-      // (Tsuchida, Pearce, van der Heide, Roosta & Gallagher 2021, "Avoiding kernel fixed
-      // points: computing with ELU and GELU infinite networks", AAAI; the form of
-      // neural-tangents' stax.Gelu). Smooth in c up to c = +-1 (delta^2 >= 1).
-      const double k = c * r12, prod = q1 * q2, pp = (q1 + 1.0) * (q2 + 1.0);
-      const double d2 = prod * sc * sc + q1 + q2 + 1.0, dl = std::sqrt(d2);
-      const double ang = std::atan2(k, dl);
-      if (d == 0)
-        out = 0.25 * k + ((k * k + prod * d2) / (pp * dl) + k * ang) / (2.0 * pi);
-      else
-        out = 0.25 + ang / (2.0 * pi) +
-              k / (2.0 * pi * dl) * (1.0 / d2 + (1.0 - prod) / pp + 1.0);
-      return true;
-    }
+    case Kind::gelu: out = ClosedKernel::gelu(d, q1, q2, s1, s2, c, sc); return true;
     case Kind::hard_tanh:
     case Kind::shifted_relu:
     case Kind::soft_threshold:

@@ -247,6 +247,111 @@ inline idx_t kernel_expansions(const Activation& act, const double* K, idx_t m,
   }, stop);
 }
 
+// Rows [i0, i1) of a kernel layer, pairs j > i, for a kind K whose kernel has a
+// closed form valid everywhere (ClosedKernel, expectation.hpp), every variance
+// positive and finite with products q_i q_j normal: the numbers of
+// bivariate_dispatch bitwise (the same functions on the same arguments: q1 <= q2, c
+// = K_ij / sqrt(q_i q_j) clamped to [-1, 1], NaN for a NaN c), in a loop over j with
+// the kind fixed, which the compiler vectorises where the kernel is plain
+// arithmetic (sin; the others call acos or atan2). s_i = sqrt(q_i), e_i =
+// exp_arith(-q_i / 2).
+template <Kind K>
+inline void closed_kernel_rows(double p0, const double* Kin, idx_t m, const double* q,
+                               const double* s, const double* e, double sw2, double sb2,
+                               double* Kout, idx_t i0, idx_t i1) {
+  for (idx_t i = i0; i < i1; ++i) {
+    const double qi = q[i], si = s[i], ei = e[i];
+    const double* Ki = Kin + i * m;
+    double* Oi = Kout + i * m;
+    for (idx_t j = i + 1; j < m; ++j) {
+      const double qj = q[j], sj = s[j], ej = e[j];
+      const double c = Ki[j] / std::sqrt(qi * qj);
+      const bool swap = qi > qj;
+      const double q1 = swap ? qj : qi, q2 = swap ? qi : qj;
+      const double s1 = swap ? sj : si, s2 = swap ? si : sj;
+      const double cc = c < -1.0 ? -1.0 : (c > 1.0 ? 1.0 : c);  // (fmin / fmax, NaN aside)
+      double v;
+      if constexpr (K == Kind::sin) {
+        const double x = cc * (s1 * s2);
+        v = sigprop::detail::ClosedKernel::sin(0, q1, q2, x, (swap ? ej : ei) * (swap ? ei : ej));
+      } else if constexpr (K == Kind::linear) {
+        v = cc * (s1 * s2);
+      } else {
+        const double sc = std::sqrt((1.0 - cc) * (1.0 + cc));
+        if constexpr (K == Kind::relu)
+          v = sigprop::detail::ClosedKernel::relu(0.0, 0, s1, s2, cc, sc);
+        else if constexpr (K == Kind::leaky_relu)
+          v = sigprop::detail::ClosedKernel::relu(p0, 0, s1, s2, cc, sc);
+        else if constexpr (K == Kind::erf)
+          v = sigprop::detail::ClosedKernel::erf(0, q1, q2, s1, s2, cc, sc);
+        else
+          v = sigprop::detail::ClosedKernel::gelu(0, q1, q2, s1, s2, cc, sc);
+      }
+      Oi[j] = sb2 + sw2 * (c == c ? v : special::nan);
+    }
+  }
+}
+
+// sin's rows, the one closed form in plain arithmetic: with an AVX2 clone (special.hpp).
+SIGPROP_VECTOR_CLONES inline void closed_kernel_rows_sin(const double* Kin, idx_t m,
+                                                         const double* q, const double* s,
+                                                         const double* e, double sw2,
+                                                         double sb2, double* Kout, idx_t i0,
+                                                         idx_t i1) {
+  closed_kernel_rows<Kind::sin>(0.0, Kin, m, q, s, e, sw2, sb2, Kout, i0, i1);
+}
+
+// kernel_layer_rows for the kinds with a closed form valid everywhere: -1 (nothing
+// done) where a variance is outside (1e-150, 1e150) (the pairs then take the
+// general path, which handles 0, inf and underflowing products), else as
+// kernel_layer_rows.
+inline idx_t closed_kernel_layer_rows(const Activation& a, const double* K, idx_t m, double sw2,
+                                      double sb2, double* Kout, idx_t begin, idx_t end,
+                                      int n_threads, const Deadline* stop) {
+  std::vector<double> q(static_cast<size_t>(m)), s(q.size()), e(q.size());
+  for (idx_t i = 0; i < m; ++i) {
+    q[i] = K[i * m + i];
+    if (!(q[i] > 1e-150 && q[i] < 1e150)) return -1;
+    s[i] = std::sqrt(q[i]);
+    e[i] = special::exp_arith(-0.5 * q[i]);
+  }
+  constexpr idx_t rows = 8;
+  const idx_t n_groups = (end - begin + rows - 1) / rows;
+  const idx_t done = parallel_for(n_groups, n_threads, [&](idx_t g) {
+    const idx_t i0 = begin + g * rows, i1 = std::min(end, i0 + rows);
+    switch (a.kind) {
+      case Kind::linear:
+        closed_kernel_rows<Kind::linear>(a.p0, K, m, q.data(), s.data(), e.data(), sw2, sb2,
+                                         Kout, i0, i1);
+        break;
+      case Kind::relu:
+        closed_kernel_rows<Kind::relu>(a.p0, K, m, q.data(), s.data(), e.data(), sw2, sb2,
+                                       Kout, i0, i1);
+        break;
+      case Kind::leaky_relu:
+        closed_kernel_rows<Kind::leaky_relu>(a.p0, K, m, q.data(), s.data(), e.data(), sw2,
+                                             sb2, Kout, i0, i1);
+        break;
+      case Kind::erf:
+        closed_kernel_rows<Kind::erf>(a.p0, K, m, q.data(), s.data(), e.data(), sw2, sb2, Kout,
+                                      i0, i1);
+        break;
+      case Kind::sin:
+        closed_kernel_rows_sin(K, m, q.data(), s.data(), e.data(), sw2, sb2, Kout, i0, i1);
+        break;
+      default:
+        closed_kernel_rows<Kind::gelu>(a.p0, K, m, q.data(), s.data(), e.data(), sw2, sb2,
+                                       Kout, i0, i1);
+        break;
+    }
+    // the diagonal, and the lower triangle by symmetry (8 adjacent entries a row)
+    for (idx_t i = i0; i < i1; ++i) Kout[i * m + i] = sb2 + sw2 * sigprop::moments(a, q[i]).phi_sq;
+    for (idx_t j = i0 + 1; j < m; ++j)
+      for (idx_t i = i0; i < i1 && i < j; ++i) Kout[j * m + i] = Kout[i * m + j];
+  }, stop);
+  return std::min(end - begin, done * rows);
+}
+
 // Rows [begin, end) of the upper triangle (pairs j >= i), H from kernel_expansions.
 // Pairs whose quadrature ended short of its tolerance are counted in *short_count
 // (if given): their entries are the best estimates, or NaN far from converged.
@@ -256,6 +361,11 @@ inline idx_t kernel_layer_rows(const Activation& act, const double* K, idx_t m, 
                                const Deadline* stop = nullptr,
                                std::atomic<long long>* short_count = nullptr) {
   const Activation a = canonical(act);
+  if (detail::has_kernel_closed_form(a.kind))
+    if (const idx_t done = closed_kernel_layer_rows(a, K, m, sw2, sb2, Kout, begin, end,
+                                                            n_threads, stop);
+        done >= 0)
+      return done;
   const bool series = uses_hermite_table(a.kind) && !detail::has_kernel_closed_form(a.kind) &&
                       H.size() == size_t(m);
   // One task per group of `rows` rows (rows shrink, which dynamic scheduling
