@@ -182,6 +182,63 @@ def test_sin_closed_form_against_mpmath():
             assert abs(g - float(ref)) <= tol * abs(float(ref)), (a, b, cc, d, g, ref)
 
 
+def test_arc_cosine_and_arcsine_kernels_against_mpmath():
+    # relu's, leaky_relu's and erf's kernels in plain arithmetic (the core's atan_arith,
+    # within 1 ulp): E[phi' phi'] = be + (1 - be)^2 (pi - theta) / (2 pi) to a few ulps
+    # of itself also next to c = -1, where pi - theta is small; erf's E[phi phi] =
+    # (2/pi) asin(2 c sqrt(q1 q2) / sqrt((1 + 2 q1)(1 + 2 q2))) likewise; E[phi phi]
+    # of relu (which cancels next to c = -1) and gelu to 1e-15 of the Cauchy-Schwarz
+    # scale. References: the same formulas at 30 digits.
+    mpmath = pytest.importorskip("mpmath")
+    mp = mpmath.mp
+    mp.dps = 30
+    rng = np.random.default_rng(29)
+    n = 120
+    q1 = 10.0 ** rng.uniform(-6, 4, n)
+    q2 = 10.0 ** rng.uniform(-6, 4, n)
+    c = np.concatenate([rng.uniform(-1, 1, n - 8), -1 + 10.0 ** -np.arange(1.0, 16.0, 2.0)])
+    c[:4] = [-1.0, 1.0, 0.0, -0.0]
+
+    def acos_kernels(be, a, b, cc):
+        a, b, cc = mp.mpf(a), mp.mpf(b), mp.mpf(cc)
+        pmt = mp.pi - mp.acos(cc)
+        k0 = be * cc * mp.sqrt(a * b) + (1 - be) ** 2 * mp.sqrt(a * b) * (
+            mp.sqrt(1 - cc**2) + pmt * cc
+        ) / (2 * mp.pi)
+        return k0, be + (1 - be) ** 2 * pmt / (2 * mp.pi)
+
+    for act, be in (("relu", 0.0), (sp.activation("leaky_relu", negative_slope=0.1), 0.1)):
+        g0 = sp.bivariate_expectation(act, q1, q2, c)
+        g1 = sp.bivariate_expectation(act, q1, q2, c, derivative=1)
+        m1, m2 = sp.gaussian_moments(act, q1), sp.gaussian_moments(act, q2)
+        for k in range(n):
+            r0, r1 = acos_kernels(mp.mpf(be), q1[k], q2[k], c[k])
+            scale = math.sqrt(m1.phi_sq[k]) * math.sqrt(m2.phi_sq[k])
+            assert abs(g0[k] - float(r0)) <= 1e-15 * scale, (act, q1[k], q2[k], c[k])
+            assert abs(g1[k] - float(r1)) <= 8e-16 * abs(float(r1)), (act, c[k], g1[k], r1)
+    g = sp.bivariate_expectation("erf", q1, q2, c)
+    for k in range(n):
+        a, b, cc = (mp.mpf(v) for v in (q1[k], q2[k], c[k]))
+        r = 2 / mp.pi * mp.asin(2 * cc * mp.sqrt(a * b) / mp.sqrt((1 + 2 * a) * (1 + 2 * b)))
+        assert abs(g[k] - float(r)) <= 1e-15 * abs(float(r)) + 1e-300, (q1[k], q2[k], c[k])
+    for d in (0, 1):
+        g = sp.bivariate_expectation("gelu", q1, q2, c, derivative=d)
+        m1, m2 = sp.gaussian_moments("gelu", q1), sp.gaussian_moments("gelu", q2)
+        f1, f2 = (m1.phi_sq, m2.phi_sq) if d == 0 else (m1.dphi_sq, m2.dphi_sq)
+        for k in range(n):
+            a, b, cc = (mp.mpf(v) for v in (q1[k], q2[k], c[k]))
+            kk, prod, pp = cc * mp.sqrt(a * b), a * b, (a + 1) * (b + 1)
+            d2 = prod * (1 - cc**2) + a + b + 1
+            dl, ang = mp.sqrt(d2), mp.atan2(kk, mp.sqrt(d2))
+            if d == 0:
+                r = kk / 4 + ((kk**2 + prod * d2) / (pp * dl) + kk * ang) / (2 * mp.pi)
+            else:
+                r = mp.mpf(1) / 4 + ang / (2 * mp.pi)
+                r += kk / (2 * mp.pi * dl) * (1 / d2 + (1 - prod) / pp + 1)
+            scale = math.sqrt(f1[k]) * math.sqrt(f2[k])
+            assert abs(g[k] - float(r)) <= 1e-15 * scale, ("gelu", d, q1[k], q2[k], c[k])
+
+
 @pytest.mark.parametrize("act", ["linear", "relu", "leaky_relu", "erf", "sin", "gelu"])
 def test_nngp_kernel_closed_forms_are_the_bivariate_expectations(act):
     # The kinds with a closed form everywhere take vectorised kernel rows (grid.hpp):

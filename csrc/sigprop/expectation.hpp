@@ -595,19 +595,26 @@ inline constexpr double piecewise_tol = 1e-13;
 struct ClosedKernel {
   // E[f(u) f(v)] for the arc-cosine kernels of relu (be = 0) and leaky_relu (be =
   // the negative slope).
-  static double relu(double be, int d, double s1, double s2, double c, double sc) {
+  // pi - theta, theta = acos(c): atan(sc / |c|) for c < 0 (accurate to the last bits
+  // next to c = -1, where it is small), pi - atan(sc / |c|) else, in plain arithmetic
+  // (special::atan_arith).
+  SIGPROP_ALWAYS_INLINE static double relu(double be, int d, double s1, double s2, double c,
+                                           double sc) {
     const double r12 = s1 * s2;
-    const double th = std::acos(c);
+    const double at = special::atan_arith(sc / std::fabs(c));
+    const double pmt = c < 0.0 ? at : special::pi - at;
     const double om = (1.0 - be) * (1.0 - be);
-    if (d == 0) return be * c * r12 + om * r12 * (sc + (special::pi - th) * c) / (2.0 * special::pi);
-    return be + om * (special::pi - th) / (2.0 * special::pi);
+    if (d == 0) return be * c * r12 + om * r12 * (sc + pmt * c) / (2.0 * special::pi);
+    return be + om * pmt / (2.0 * special::pi);
   }
-  static double erf(int d, double q1, double q2, double s1, double s2, double c, double sc) {
+  SIGPROP_ALWAYS_INLINE static double erf(int d, double q1, double q2, double s1, double s2,
+                                          double c, double sc) {
     if (d == 0) {
       // asin(y) with y = 2 c r12 / sqrt(g1 g2), through atan for accuracy near |y| = 1:
       // 1 - y^2 = (g1 g2 - 4 c^2 q1 q2) / (g1 g2) = (1 + 2 q1 + 2 q2 + 4 q1 q2 (1 - c^2)) / (g1 g2)
+      // (den >= 1: atan2(x, den) = atan(x / den))
       const double den = std::sqrt(1.0 + 2.0 * q1 + 2.0 * q2 + 4.0 * q1 * q2 * sc * sc);
-      return (2.0 / special::pi) * std::atan2(2.0 * c * (s1 * s2), den);
+      return (2.0 / special::pi) * special::atan_arith(2.0 * c * (s1 * s2) / den);
     }
     const double det = 1.0 + 2.0 * q1 + 2.0 * q2 + 4.0 * q1 * q2 * sc * sc;
     return (4.0 / special::pi) / std::sqrt(det);
@@ -646,11 +653,12 @@ struct ClosedKernel {
   // (Tsuchida, Pearce, van der Heide, Roosta & Gallagher 2021, "Avoiding kernel fixed
   // points: computing with ELU and GELU infinite networks", AAAI; the form of
   // neural-tangents' stax.Gelu). Smooth in c up to c = +-1 (delta^2 >= 1).
-  static double gelu(int d, double q1, double q2, double s1, double s2, double c, double sc) {
+  SIGPROP_ALWAYS_INLINE static double gelu(int d, double q1, double q2, double s1, double s2,
+                                           double c, double sc) {
     using special::pi;
     const double k = c * (s1 * s2), prod = q1 * q2, pp = (q1 + 1.0) * (q2 + 1.0);
     const double d2 = prod * sc * sc + q1 + q2 + 1.0, dl = std::sqrt(d2);
-    const double ang = std::atan2(k, dl);
+    const double ang = special::atan_arith(k / dl);  // atan2(k, dl), dl >= 1
     if (d == 0) return 0.25 * k + ((k * k + prod * d2) / (pp * dl) + k * ang) / (2.0 * pi);
     return 0.25 + ang / (2.0 * pi) + k / (2.0 * pi * dl) * (1.0 / d2 + (1.0 - prod) / pp + 1.0);
   }

@@ -292,13 +292,15 @@ inline void closed_kernel_rows(double p0, const double* Kin, idx_t m, const doub
   }
 }
 
-// sin's rows, the one closed form in plain arithmetic: with an AVX2 clone (special.hpp).
-SIGPROP_VECTOR_CLONES inline void closed_kernel_rows_sin(const double* Kin, idx_t m,
-                                                         const double* q, const double* s,
-                                                         const double* e, double sw2,
-                                                         double sb2, double* Kout, idx_t i0,
-                                                         idx_t i1) {
-  closed_kernel_rows<Kind::sin>(0.0, Kin, m, q, s, e, sw2, sb2, Kout, i0, i1);
+// The rows of each kind, with an AVX2 clone (special.hpp): every closed form is plain
+// arithmetic (exp_arith, atan_arith, sqrt, division).
+template <Kind K>
+SIGPROP_VECTOR_CLONES inline void closed_kernel_rows_of(double p0, const double* Kin, idx_t m,
+                                                        const double* q, const double* s,
+                                                        const double* e, double sw2,
+                                                        double sb2, double* Kout, idx_t i0,
+                                                        idx_t i1) {
+  closed_kernel_rows<K>(p0, Kin, m, q, s, e, sw2, sb2, Kout, i0, i1);
 }
 
 // kernel_layer_rows for the kinds with a closed form valid everywhere: -1 (nothing
@@ -321,26 +323,27 @@ inline idx_t closed_kernel_layer_rows(const Activation& a, const double* K, idx_
     const idx_t i0 = begin + g * rows, i1 = std::min(end, i0 + rows);
     switch (a.kind) {
       case Kind::linear:
-        closed_kernel_rows<Kind::linear>(a.p0, K, m, q.data(), s.data(), e.data(), sw2, sb2,
+        closed_kernel_rows_of<Kind::linear>(a.p0, K, m, q.data(), s.data(), e.data(), sw2, sb2,
                                          Kout, i0, i1);
         break;
       case Kind::relu:
-        closed_kernel_rows<Kind::relu>(a.p0, K, m, q.data(), s.data(), e.data(), sw2, sb2,
+        closed_kernel_rows_of<Kind::relu>(a.p0, K, m, q.data(), s.data(), e.data(), sw2, sb2,
                                        Kout, i0, i1);
         break;
       case Kind::leaky_relu:
-        closed_kernel_rows<Kind::leaky_relu>(a.p0, K, m, q.data(), s.data(), e.data(), sw2,
+        closed_kernel_rows_of<Kind::leaky_relu>(a.p0, K, m, q.data(), s.data(), e.data(), sw2,
                                              sb2, Kout, i0, i1);
         break;
       case Kind::erf:
-        closed_kernel_rows<Kind::erf>(a.p0, K, m, q.data(), s.data(), e.data(), sw2, sb2, Kout,
+        closed_kernel_rows_of<Kind::erf>(a.p0, K, m, q.data(), s.data(), e.data(), sw2, sb2, Kout,
                                       i0, i1);
         break;
       case Kind::sin:
-        closed_kernel_rows_sin(K, m, q.data(), s.data(), e.data(), sw2, sb2, Kout, i0, i1);
+        closed_kernel_rows_of<Kind::sin>(a.p0, K, m, q.data(), s.data(), e.data(), sw2, sb2, Kout,
+                                         i0, i1);
         break;
       default:
-        closed_kernel_rows<Kind::gelu>(a.p0, K, m, q.data(), s.data(), e.data(), sw2, sb2,
+        closed_kernel_rows_of<Kind::gelu>(a.p0, K, m, q.data(), s.data(), e.data(), sw2, sb2,
                                        Kout, i0, i1);
         break;
     }
