@@ -595,13 +595,13 @@ inline constexpr double piecewise_tol = 1e-13;
 struct ClosedKernel {
   // E[f(u) f(v)] for the arc-cosine kernels of relu (be = 0) and leaky_relu (be =
   // the negative slope).
-  // pi - theta, theta = acos(c): atan(sc / |c|) for c < 0 (accurate to the last bits
-  // next to c = -1, where it is small), pi - atan(sc / |c|) else, in plain arithmetic
-  // (special::atan_arith).
+  // pi - theta, theta = acos(c): atan2(sc, |c|) for c < 0 (accurate to the last bits
+  // next to c = -1, where it is small), pi - atan2(sc, |c|) else, in plain arithmetic
+  // (special::atan2_arith).
   SIGPROP_ALWAYS_INLINE static double relu(double be, int d, double s1, double s2, double c,
                                            double sc) {
     const double r12 = s1 * s2;
-    const double at = special::atan_arith(sc / std::fabs(c));
+    const double at = special::atan2_arith(sc, std::fabs(c));
     const double pmt = c < 0.0 ? at : special::pi - at;
     const double om = (1.0 - be) * (1.0 - be);
     if (d == 0) return be * c * r12 + om * r12 * (sc + pmt * c) / (2.0 * special::pi);
@@ -612,9 +612,8 @@ struct ClosedKernel {
     if (d == 0) {
       // asin(y) with y = 2 c r12 / sqrt(g1 g2), through atan for accuracy near |y| = 1:
       // 1 - y^2 = (g1 g2 - 4 c^2 q1 q2) / (g1 g2) = (1 + 2 q1 + 2 q2 + 4 q1 q2 (1 - c^2)) / (g1 g2)
-      // (den >= 1: atan2(x, den) = atan(x / den))
       const double den = std::sqrt(1.0 + 2.0 * q1 + 2.0 * q2 + 4.0 * q1 * q2 * sc * sc);
-      return (2.0 / special::pi) * special::atan_arith(2.0 * c * (s1 * s2) / den);
+      return (2.0 / special::pi) * special::atan2_arith(2.0 * c * (s1 * s2), den);
     }
     const double det = 1.0 + 2.0 * q1 + 2.0 * q2 + 4.0 * q1 * q2 * sc * sc;
     return (4.0 / special::pi) / std::sqrt(det);
@@ -658,7 +657,7 @@ struct ClosedKernel {
     using special::pi;
     const double k = c * (s1 * s2), prod = q1 * q2, pp = (q1 + 1.0) * (q2 + 1.0);
     const double d2 = prod * sc * sc + q1 + q2 + 1.0, dl = std::sqrt(d2);
-    const double ang = special::atan_arith(k / dl);  // atan2(k, dl), dl >= 1
+    const double ang = special::atan2_arith(k, dl);
     if (d == 0) return 0.25 * k + ((k * k + prod * d2) / (pp * dl) + k * ang) / (2.0 * pi);
     return 0.25 + ang / (2.0 * pi) + k / (2.0 * pi * dl) * (1.0 / d2 + (1.0 - prod) / pp + 1.0);
   }

@@ -256,7 +256,7 @@ inline idx_t kernel_expansions(const Activation& act, const double* K, idx_t m,
 // arithmetic (sin; the others call acos or atan2). s_i = sqrt(q_i), e_i =
 // exp_arith(-q_i / 2).
 template <Kind K>
-inline void closed_kernel_rows(double p0, const double* Kin, idx_t m, const double* q,
+SIGPROP_ALWAYS_INLINE void closed_kernel_rows(double p0, const double* Kin, idx_t m, const double* q,
                                const double* s, const double* e, double sw2, double sb2,
                                double* Kout, idx_t i0, idx_t i1) {
   for (idx_t i = i0; i < i1; ++i) {
@@ -293,7 +293,7 @@ inline void closed_kernel_rows(double p0, const double* Kin, idx_t m, const doub
 }
 
 // The rows of each kind, with an AVX2 clone (special.hpp): every closed form is plain
-// arithmetic (exp_arith, atan_arith, sqrt, division).
+// arithmetic (exp_arith, atan2_arith, sqrt, division).
 template <Kind K>
 SIGPROP_VECTOR_CLONES inline void closed_kernel_rows_of(double p0, const double* Kin, idx_t m,
                                                         const double* q, const double* s,
