@@ -539,6 +539,22 @@ PYBIND11_MODULE(_core, m) {
       py::arg("progress") = py::none());
 
   m.def(
+      "input_kernel",
+      [](const darray& XT, double sw, double sb, int n_threads) {
+        check_threads(n_threads);
+        if (XT.ndim() != 2) throw py::value_error("XT must be a (d, m) matrix");
+        const idx_t d = XT.shape(0), m = XT.shape(1);
+        const Output<double> out({m, m});
+        const double* xp = XT.data();
+        run_blocks(m, py::none(), [&](idx_t b, idx_t, const Deadline* stop) {
+          return sigprop::grid::input_kernel_rows(xp, m, d, sw * sw, sb * sb, out.data, b, m,
+                                                  n_threads, stop);
+        });
+        return out.array;
+      },
+      py::arg("XT"), py::arg("sigma_w"), py::arg("sigma_b"), py::arg("n_threads"));
+
+  m.def(
       "kernel_layer",
       [](int kind, double p0, double p1, const darray& K, double sw, double sb, int n_threads,
          const py::object& progress) {

@@ -49,6 +49,20 @@ def test_nngp_kernel_matches_maps():
     assert np.all(np.linalg.eigvalsh(K[2]) > -1e-12)
 
 
+def test_nngp_first_layer_is_the_input_kernel():
+    # The core's X X^T: each entry summed over the features in order (exact here, as
+    # math.fsum, up to the last rounding), exactly symmetric and the same for any
+    # thread count and block of rows.
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(61, 37))
+    sw, sb = 1.3, 0.2
+    K = sp.nngp_kernel("relu", X, sw, sb, depth=1, n_threads=1)
+    assert np.array_equal(K, sp.nngp_kernel("relu", X, sw, sb, depth=1, n_threads=2))
+    assert np.array_equal(K, K.T)
+    ref = np.array([[math.fsum(X[i] * X[j]) for j in range(61)] for i in range(61)])
+    np.testing.assert_allclose(K, sb * sb + sw * sw * ref / 37, rtol=1e-14, atol=1e-15)
+
+
 def test_nngp_relu_arc_cosine():
     X = np.array([[1.0, 0.0], [math.cos(1.0), math.sin(1.0)]])
     K = sp.nngp_kernel("relu", X, math.sqrt(2), 0.0, depth=2)

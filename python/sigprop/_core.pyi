@@ -200,6 +200,10 @@ def eoc(
     """(sigma_w, q*, slope, kind of branch: 0 curve, 1 limit, 2 point), each of shape
     (n, eoc_max_branches), and the number of branches per sigma_b, shape (n,)."""
 
+def input_kernel(XT: ArrayLike, sigma_w: float, sigma_b: float, n_threads: int) -> _Float64Array:
+    """The first layer of the NNGP kernel, sigma_b^2 + sigma_w^2 X X^T / d, from XT = X^T
+    (d, m): exactly symmetric, the same bitwise for any thread count."""
+
 def kernel_layer(
     kind: int,
     p0: float,

@@ -210,8 +210,9 @@ def nngp_kernel(
     sb = float(np.asarray(sigma(sigma_b, "sigma_b")))
     nt = resolve_n_threads(n_threads)
     p0, p1 = act.core_params
-    K = sb * sb + sw * sw * (Xa @ Xa.T) / Xa.shape[1]
-    K = 0.5 * (K + K.T)
+    # (the core's product, not BLAS's: exactly symmetric, the same bitwise on any
+    # machine and thread count, and no BLAS threads left spinning beside the layers)
+    K = _core.input_kernel(np.ascontiguousarray(Xa.T), sw, sb, nt)
     layers = [K]
     bar = _row_bar((depth - 1) * Xa.shape[0], progress)
     short_layers = []
