@@ -130,24 +130,26 @@ struct HermiteAt {
   void complete() {
     if (full || !ok()) return;
     ensure(n);
-    double s0 = 0.0, s1 = 0.0;
+    // (before the sums: across the call they would live on the stack)
+    d2phi_sq = moments(act, q, true).d2phi_sq;
+    // four independent sums from the top in one pass (each in the same order as a
+    // pass of its own: the same numbers, but their chains of additions overlap)
+    double s0 = 0.0, s1 = 0.0, w1 = 0.0, w2 = 0.0;
     for (int j = n - 1; j >= 0; --j) {
+      const double t = a[j] * a[j];
       U0[j] = s0;
-      s0 += a[j] * a[j];
+      s0 += t;
       if (j <= n - 2) {
         U1[j] = s1;
         s1 += double(j + 1) * a[j + 1] * a[j + 1] / q;
       }
+      if (j >= 1) {
+        w1 += double(j) * t;
+        w2 += double(j) * double(j - 1) * t;
+      }
     }
     R0 = std::fmax(phi_sq - s0, 4e-15 * phi_sq);
     R1 = std::fmax(dphi_sq - s1, 4e-15 * dphi_sq);
-    double w1 = 0.0, w2 = 0.0;
-    for (int j = n - 1; j >= 1; --j) {
-      const double t = a[j] * a[j];
-      w1 += double(j) * t;
-      w2 += double(j) * double(j - 1) * t;
-    }
-    d2phi_sq = moments(act, q, true).d2phi_sq;
     T1 = std::fmax(q * dphi_sq - w1, 0.0);
     T2 = std::isfinite(d2phi_sq) ? std::fmax(q * q * d2phi_sq - w2, 0.0) : special::inf;
     full = true;
