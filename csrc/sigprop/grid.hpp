@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "activation.hpp"
@@ -422,8 +423,22 @@ inline idx_t kernel_layer_rows(const Activation& act, const double* K, idx_t m, 
       const double den = std::sqrt(qi * qj);
       const double c = den > 0.0 ? K[i * m + j] / den : 0.0;
       bool ok = true;
-      const double e = detail::bivariate_dispatch(a, 0, qi, qj, c, series ? &H[i] : nullptr,
-                                                  series ? &H[j] : nullptr, &ok);
+      double e;
+      // With the expansions, a pair with |c| < 1 at positive finite variances goes to
+      // the series before anything else in bivariate_dispatch: try it here directly,
+      // on the same (x, y) ordered by variance, without the dispatch's per-pair tests
+      // of the kind (a quarter of a pair's time); where it fails, the dispatch (which
+      // tries it again, with the same outcome) goes on to what follows.
+      HermiteAt *x = series ? &H[i] : nullptr, *y = series ? &H[j] : nullptr;
+      double q1 = qi, q2 = qj;
+      if (q1 > q2) {
+        std::swap(q1, q2);
+        std::swap(x, y);
+      }
+      if (!(series && std::fabs(c) < 1.0 && q1 > 0.0 && std::isfinite(q2) &&
+            hermite_bivariate(*x, *y, 0, c, detail::series_rtol, e)))
+        e = detail::bivariate_dispatch(a, 0, qi, qj, c, series ? &H[i] : nullptr,
+                                       series ? &H[j] : nullptr, &ok);
       if (!ok && short_count) short_count->fetch_add(1, std::memory_order_relaxed);
       v = sb2 + sw2 * e;
     }
