@@ -557,13 +557,31 @@ PYBIND11_MODULE(_core, m) {
   m.def(
       "kernel_layer",
       [](int kind, double p0, double p1, const darray& K, double sw, double sb, int n_threads,
-         const py::object& progress) {
+         const py::object& progress, const py::object& out_buffer) {
         const KernelArgs k = kernel_args(kind, p0, p1, n_threads);
         if (K.ndim() != 2 || K.shape(0) != K.shape(1))
           throw py::value_error("kernel must be a square matrix");
         const idx_t m = K.shape(0);
-        const Output<double> out({m, m});
         const double* kp = K.data();
+        // The output: a new array, or `out_buffer` (a caller's two buffers in turn: a
+        // new (m, m) array a layer costs its page faults again, 0.1 ms a layer at
+        // m = 200, more than the layer's pairs for a closed form).
+        Output<double> out(idx_t(0));
+        if (out_buffer.is_none()) {
+          out = Output<double>({m, m});
+        } else {
+          // (checked before the cast, which would otherwise copy a mismatched array)
+          if (!py::isinstance<py::array_t<double, py::array::c_style>>(out_buffer))
+            throw py::value_error("out must be a writeable C-contiguous float64 (m, m) array");
+          auto buf = py::cast<py::array_t<double, py::array::c_style>>(out_buffer);
+          if (buf.ndim() != 2 || buf.shape(0) != m || buf.shape(1) != m || !buf.writeable())
+            throw py::value_error("out must be a writeable C-contiguous float64 (m, m) array");
+          double* op = buf.mutable_data();
+          if (op < kp + m * m && kp < op + m * m)
+            throw py::value_error("out must not overlap the kernel K");
+          out.array = buf;
+          out.data = op;
+        }
         // Blocks of rows: first every input's Hermite expansion, then the pairs. The
         // expansions (20 kB each) are kept for the calling thread's next layer up to
         // 2048 inputs (42 MB): allocated afresh, their pages are faulted in again on every
@@ -583,5 +601,6 @@ PYBIND11_MODULE(_core, m) {
         return py::make_tuple(out.array, short_count.load());
       },
       py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("K"), py::arg("sigma_w"),
-      py::arg("sigma_b"), py::arg("n_threads"), py::arg("progress") = py::none());
+      py::arg("sigma_b"), py::arg("n_threads"), py::arg("progress") = py::none(),
+      py::arg("out") = py::none());
 }

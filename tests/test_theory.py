@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import sigprop as sp
+from sigprop import _core
 
 
 def test_propagate_matches_explicit_recursion():
@@ -61,6 +62,23 @@ def test_nngp_first_layer_is_the_input_kernel():
     assert np.array_equal(K, K.T)
     ref = np.array([[math.fsum(X[i] * X[j]) for j in range(61)] for i in range(61)])
     np.testing.assert_allclose(K, sb * sb + sw * sw * ref / 37, rtol=1e-14, atol=1e-15)
+
+
+@pytest.mark.parametrize("act", ["relu", "tanh"])
+def test_nngp_kernel_buffers(act):
+    # Without return_all the layers alternate between two buffers: the same last layer
+    # as return_all's, in an array of its own (a second call does not overwrite it).
+    X = np.random.default_rng(4).normal(size=(23, 3))
+    K = sp.nngp_kernel(act, X, 1.4, 0.3, depth=6)
+    K_copy = K.copy()
+    K_all = sp.nngp_kernel(act, X, 1.4, 0.3, depth=6, return_all=True)
+    assert np.array_equal(K, K_all[-1])
+    sp.nngp_kernel(act, 2 * X, 1.4, 0.3, depth=6)
+    assert np.array_equal(K, K_copy)
+    with pytest.raises(ValueError, match="overlap"):
+        _core.kernel_layer(1, 0.0, 0.0, K, 1.0, 0.0, 1, None, K)
+    with pytest.raises(ValueError, match="C-contiguous float64"):
+        _core.kernel_layer(1, 0.0, 0.0, K, 1.0, 0.0, 1, None, np.empty((23, 23), np.float32))
 
 
 def test_nngp_relu_arc_cosine():

@@ -213,6 +213,8 @@ def kernel_layer(
     sigma_b: float,
     n_threads: int,
     progress: _Progress = None,
+    out: _Float64Array | None = None,
 ) -> tuple[_Float64Array, int]:
-    """One layer of the NNGP kernel map: the (m, m) kernel after the layer, and the
+    """One layer of the NNGP kernel map: the (m, m) kernel after the layer (in ``out``
+    if given: a writeable C-contiguous float64 (m, m) array not overlapping K), and the
     number of pairs whose quadrature ended short of its tolerance."""

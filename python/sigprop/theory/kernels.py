@@ -214,16 +214,23 @@ def nngp_kernel(
     # machine and thread count, and no BLAS threads left spinning beside the layers)
     K = _core.input_kernel(np.ascontiguousarray(Xa.T), sw, sb, nt)
     layers = [K]
+    # Without return_all, two buffers in turn: a new (n, n) array a layer would have its
+    # pages faulted in again (0.1 ms a layer at n = 200, more than a closed form's pairs).
+    spare = None if return_all or depth < 3 else np.empty_like(K)
     bar = _row_bar((depth - 1) * Xa.shape[0], progress)
     short_layers = []
     try:
         for layer in range(2, depth + 1):
+            prev = K
             K, n_short = _core.kernel_layer(
-                act.kind, p0, p1, K, sw, sb, nt, None if bar is None else bar.update
+                act.kind, p0, p1, K, sw, sb, nt, None if bar is None else bar.update, spare
             )
+            if not return_all:
+                spare = prev
             if n_short:
                 short_layers.append(f"layer {layer}: {n_short}")
-            layers.append(K)
+            if return_all:
+                layers.append(K)
     finally:
         if bar is not None:
             bar.close()
