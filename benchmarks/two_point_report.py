@@ -13,7 +13,8 @@ timed calls, their one-off cost reported separately):
    [1e-6, 1e4], c uniform in [-1, 1]);
 2. fixed_point on the 40 x 40 grid sigma_b in [0, 2], sigma_w in [0.1, 4], with
    and without c*, chi_c, xi_c: cells/s, their ratio, and the slowest and
-   median cell (each cell timed alone in the core's loop, 1 thread);
+   median cell (each cell timed alone in the core's loop, 1 thread; the 20
+   slowest timed five times more, keeping their fastest run);
 3. nngp_kernel of 100 and 1000 generic inputs (d = 10, depth 10,
    sigma_w = 1.3, sigma_b = 0.2), all threads.
 """
@@ -96,6 +97,15 @@ def main(argv=None):
             t1 = time.perf_counter()
             _core.fixed_points(act.kind, p0, p1, a1, b1, None, True, 1)
             cell[i] = time.perf_counter() - t1
+        # A cell's cost is deterministic; one timing can also hold the OS's (a context
+        # switch, a timer interrupt: 0.1-0.3 ms on a 3 us cell). The 20 slowest cells are
+        # timed five times more and keep their fastest run.
+        for i in np.argsort(cell)[-20:]:
+            a1, b1 = sw[i : i + 1], sb[i : i + 1]
+            for _ in range(5):
+                t1 = time.perf_counter()
+                _core.fixed_points(act.kind, p0, p1, a1, b1, None, True, 1)
+                cell[i] = min(cell[i], time.perf_counter() - t1)
         w = int(np.argmax(cell))
         r["slowest_cell_s"] = float(cell[w])
         r["slowest_cell"] = {"sigma_b": float(sb[w]), "sigma_w": float(sw[w])}
