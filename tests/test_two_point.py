@@ -328,6 +328,21 @@ def test_nngp_kernel_matches_covariance_map(act):
     np.testing.assert_allclose(K2[i, j], ref, rtol=0, atol=5e-12 * sw**2)
 
 
+@pytest.mark.parametrize("act", ["tanh", "softsign", "elu", "softplus", "hard_tanh"])
+def test_nngp_kernel_entries_do_not_depend_on_the_order_of_the_inputs(act):
+    # A layer takes its rows in groups of eight, and most pairs of a full group eight
+    # at a time, the others (the group's first columns, a short last group, long
+    # series) one by one: each pair must come out bitwise the same either way, so
+    # the kernel of permuted inputs is the permuted kernel, bit for bit.
+    rng = np.random.default_rng(12)
+    X = rng.normal(size=(45, 5)) * rng.uniform(0.3, 2.0, size=(45, 1))
+    perm = rng.permutation(45)
+    K = sp.nngp_kernel(act, X, 1.5, 0.3, depth=4)
+    Kp = sp.nngp_kernel(act, X[perm], 1.5, 0.3, depth=4)
+    assert np.array_equal(Kp, K[np.ix_(perm, perm)])
+    np.testing.assert_array_equal(K, K.T)
+
+
 @pytest.mark.parametrize("act", ["tanh", "softsign", "elu", "hard_tanh", "shifted_relu"])
 def test_bitwise_identical_across_threads(act):
     rng = np.random.default_rng(11)

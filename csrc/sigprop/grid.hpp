@@ -424,19 +424,16 @@ inline idx_t kernel_layer_rows(const Activation& act, const double* K, idx_t m, 
       const double c = den > 0.0 ? K[i * m + j] / den : 0.0;
       bool ok = true;
       double e;
-      // With the expansions, a pair with |c| < 1 at positive finite variances goes to
-      // the series before anything else in bivariate_dispatch: try it here directly,
-      // on the same (x, y) ordered by variance, without the dispatch's per-pair tests
-      // of the kind (a quarter of a pair's time); where it fails, the dispatch (which
-      // tries it again, with the same outcome) goes on to what follows.
-      HermiteAt *x = series ? &H[i] : nullptr, *y = series ? &H[j] : nullptr;
-      double q1 = qi, q2 = qj;
-      if (q1 > q2) {
-        std::swap(q1, q2);
-        std::swap(x, y);
-      }
-      if (!(series && std::fabs(c) < 1.0 && q1 > 0.0 && std::isfinite(q2) &&
-            hermite_bivariate(*x, *y, 0, c, detail::series_rtol, e)))
+      // With the expansions, a pair with |c| < 1 goes to the series before anything
+      // else in bivariate_dispatch: the prefix bound's order is found here directly,
+      // without the dispatch's per-pair tests of the kind, and the series summed as
+      // the lanes of kernel_series_lanes sum it (bitwise); where that step certifies
+      // no order, the dispatch (whose series tries it again, with the same outcome,
+      // before the other bounds) goes on as for any pair.
+      const int k = series ? detail::kernel_series_order(H[i], H[j], c, detail::series_rtol) : -1;
+      if (k >= 0)
+        e = detail::kernel_series_sum(H[i], H[j], c, k);
+      else
         e = detail::bivariate_dispatch(a, 0, qi, qj, c, series ? &H[i] : nullptr,
                                        series ? &H[j] : nullptr, &ok);
       if (!ok && short_count) short_count->fetch_add(1, std::memory_order_relaxed);
@@ -445,11 +442,51 @@ inline idx_t kernel_layer_rows(const Activation& act, const double* K, idx_t m, 
     Kout[i * m + j] = v;
     Kout[j * m + i] = v;
   };
+  // The inputs' records (kernel_series_record), built by the calling thread for the
+  // pairs a full group's columns past its rows take eight at a time
+  // (kernel_series_column); the others, and the lanes it leaves, take `pair`.
+  // (kept for the calling thread's next layer up to 2048 inputs, 1.2 MB, as the
+  // expansions are)
+  static thread_local std::vector<double> kept;
+  std::vector<double> local;
+  std::vector<double>& rec = m <= 2048 ? kept : local;
+  if (series) {
+    rec.resize(size_t(m) * detail::kRec);
+    for (idx_t j = 0; j < m; ++j)
+      detail::kernel_series_record(H[j], K[j * m + j], rec.data() + size_t(j) * detail::kRec);
+  }
+  const double* recs = rec.data();
+  auto series_group = [&](idx_t i0) {
+    constexpr int R = detail::kRec;
+    double G[8 * 8], T[8 * detail::kFastOrders];
+    for (idx_t l = 0; l < rows; ++l) {
+      const double* r = recs + size_t(i0 + l) * R;
+      for (int f = 0; f < 8; ++f) G[8 * f + l] = r[f];
+      for (int n = 0; n < detail::kFastOrders; ++n) T[8 * n + l] = r[8 + n];
+    }
+    for (idx_t j = i0 + rows; j < m; ++j) {
+      double s8[rows], k8[rows];
+      detail::kernel_series_column(G, T, recs + size_t(j) * R, K + i0 * m + j, m,
+                                   detail::series_rtol, s8, k8);
+      for (idx_t l = 0; l < rows; ++l) {
+        const idx_t i = i0 + l;
+        if (k8[l] < 0) {
+          pair(i, j);
+        } else {
+          const double v = sb2 + sw2 * s8[l];
+          Kout[i * m + j] = v;
+          Kout[j * m + i] = v;
+        }
+      }
+    }
+  };
   const idx_t n_groups = (end - begin + rows - 1) / rows;
   const idx_t done = parallel_for(n_groups, n_threads, [&](idx_t g) {
     const idx_t i0 = begin + g * rows, i1 = std::min(end, i0 + rows);
-    for (idx_t j = i0; j < m; ++j)
+    const bool lanes = series && i1 - i0 == rows;
+    for (idx_t j = i0; j < (lanes ? i1 : m); ++j)
       for (idx_t i = i0; i < i1 && i <= j; ++i) pair(i, j);
+    if (lanes) series_group(i0);
   }, stop);
   return std::min(end - begin, done * rows);
 }

@@ -32,6 +32,10 @@
 #include "moment_table.hpp"
 #include "special.hpp"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace sigprop {
 
 // The Hermite expansion of phi at one variance q, ready for series evaluation:
@@ -415,5 +419,204 @@ inline bool hermite_bivariate(HermiteAt& x, HermiteAt& y, int d, double c, doubl
   out = detail::mehler_sum(x, y, d, c, k);
   return true;
 }
+
+
+// A kernel layer's pairs (f = phi). Most end their series within 64 orders (a deep
+// tanh kernel: 16 or 32 on average); those are taken eight at a time, rows of a group
+// side by side (kernel_series_column), each lane a plain Horner's rule in its own c
+// from its own order, which a pair taken alone (kernel_series_sum) repeats bitwise:
+// an entry does not depend on which pairs share its group, so a kernel is the same
+// at any thread count and block split. Pair by pair (mehler_sum after
+// hermite_bivariate's tests), the series' varying length cost a mispredicted loop
+// exit every pair and each input's expansion was read field by field from a 1.5 kB
+// struct: tanh, 1000 inputs, 47 -> 25 ns a pair.
+namespace detail {
+
+// Orders of the pairs taken eight at a time (kernel_series_column), and the doubles
+// of an input's record (kernel_series_record).
+inline constexpr int kFastOrders = 64;
+inline constexpr int kRec = 8 + kFastOrders;
+
+// The truncation order of the series of x and y at c by the prefix bound (d = 0),
+// -1 where it certifies none (the caller then goes on to bivariate_dispatch, whose
+// hermite_bivariate tries the same bound again and then the others). First the
+// four blocks that kernel_series_column tests side by side, as it tests them (the
+// same k: see there); then hermite_bivariate's first step, its hopeless test and
+// the prefix bound block by block. Both expansions complete (a kernel's).
+inline int kernel_series_order(HermiteAt& x, HermiteAt& y, double c, double rtol) {
+  if (!x.ok() || !y.ok() || !x.full || !y.full) return -1;
+  const double ac = std::fabs(c);
+  if (!(ac < 1.0)) return -1;
+  const int len = std::min(x.n, y.n);
+  const double tol = rtol * std::sqrt(x.phi_sq * y.phi_sq);
+  if (len >= kFastOrders) {
+    const double a2 = ac * ac, a4 = a2 * a2, a8 = a4 * a4, a16 = a8 * a8;
+    double cp = 1.0;
+    for (int b = 0; b < 4; ++b) {
+      cp *= a16;
+      if ((x.B0[b] * y.B0[b]) * cp <= tol) return 16 * b + 15;
+    }
+  }
+  const double far = std::sqrt(x.R0 * y.R0);
+  const bool hopeless = far > 0.0 && (ac > 0.9 || far * 4e-24 > tol) &&
+                        far * std::pow(ac, HermiteAt::N + 1) > tol;
+  return hopeless ? -1 : prefix_truncation(x, y, 0, ac, len, tol);
+}
+
+// sum_{n <= k} x_n y_n c^n: for k < kFastOrders by Horner's rule in c^2 on the odd
+// and the even orders from order k down, each chain starting at +0, joined as
+// even + c odd (the order of operations of kernel_series_column's lanes, which take
+// such pairs eight at a time); beyond, which only this path takes, by mehler_sum.
+inline double kernel_series_sum(const HermiteAt& x, const HermiteAt& y, double c, int k) {
+  if (k >= kFastOrders) return mehler_sum(x, y, 0, c, k);
+  const double* xa = x.a.data();
+  const double* ya = y.a.data();
+  const double c2 = c * c;
+  double se = 0.0, so = 0.0;
+  for (int n = k; n >= 0; --n) {
+    if (n & 1)
+      so = so * c2 + xa[n] * ya[n];
+    else
+      se = se * c2 + xa[n] * ya[n];
+  }
+  return se + c * so;
+}
+
+// A kernel layer's inputs in a compact form for the pairs whose series ends within
+// the first four blocks (k <= 63, the branch-free part of prefix_truncation): a
+// record of kRec doubles an input, {q, E[phi^2], B0[0..3], usable, 0} and the
+// orders 0..63 (usable = 1: a complete expansion with at least 64 orders; else 0 and
+// zeros). Records of consecutive inputs lie side by side: a kernel's column walk
+// streams through them instead of chasing each expansion's fields and vectors.
+inline void kernel_series_record(const HermiteAt& h, double q, double* r) {
+  const bool usable = h.ok() && h.full && h.n >= kFastOrders;
+  r[0] = q;
+  r[1] = h.phi_sq;
+  for (int b = 0; b < 4; ++b) r[2 + b] = usable ? h.B0[b] : 0.0;
+  r[6] = usable ? 1.0 : 0.0;
+  r[7] = 0.0;
+  for (int n = 0; n < kFastOrders; ++n) r[8 + n] = usable ? h.a[n] : 0.0;
+}
+
+// Eight pairs (rows l = 0..7 of a group, one column y) at once: the rows' records
+// are G[8 f + l] for field f = 0..7 of the record and their orders T[8 n + l]; y's
+// record Y; Kij[l stride] the rows' covariances with y. Where kernel_series_order
+// certifies an order k <= 63 in its first four blocks, with the same operations
+// (c = K_ij / sqrt(q_i q_j), tol, the four products), k[l] = k and out[l] = the
+// series summed as kernel_series_sum sums it (each chain from order k, starting at
+// +0: the lane's terms above its k are masked to +0, and +0 c^2 + t = t), so bitwise
+// kernel_series_sum(x, y, c, k); elsewhere k[l] = -1 (the caller takes the pair the
+// long way: a longer series, or the dispatch).
+SIGPROP_VECTOR_CLONES inline void kernel_series_column(const double* G, const double* T,
+                                                       const double* Y, const double* Kij,
+                                                       std::ptrdiff_t stride, double rtol,
+                                                       double* out, double* k) {
+  // The four tests hold from the first that holds on (B0 does not increase with the
+  // block, nor do the powers of |c| <= 1), so the first block that ends the series is
+  // 4 less the number n that hold: k = 16 (4 - n) + 15 = 79 - 16 n.
+  const double qj = Y[0], phj = Y[1], b0 = Y[2], b1 = Y[3], b2 = Y[4], b3 = Y[5];
+  const double okj = Y[6];
+  const double* ya = Y + 8;
+#if defined(__GNUC__)
+  // Two-lane vectors (SSE2's width, the baseline's, where sqrt is one instruction;
+  // the AVX2 clone runs them VEX-encoded): four per column. Horner's chains are bound
+  // by the latency of a multiply and an add, so four chains of two lanes run as fast
+  // as two of four.
+  typedef double v2 __attribute__((vector_size(16)));
+  typedef long long v2i __attribute__((vector_size(16)));
+  auto load = [](const double* p) {
+    v2 v;
+    __builtin_memcpy(&v, p, sizeof v);
+    return v;
+  };
+  auto splat = [](double x) { return v2{x, x}; };
+  auto vsqrt = [](v2 v) {
+#if defined(__SSE2__)
+    return (v2)_mm_sqrt_pd((__m128d)v);
+#else
+    return v2{std::sqrt(v[0]), std::sqrt(v[1])};
+#endif
+  };
+  const v2 zero = splat(0.0), one = splat(1.0), none = splat(-1.0);
+  const v2i absmask = {0x7fffffffffffffffLL, 0x7fffffffffffffffLL};
+  v2 kv[4], cv[4];
+  for (int h = 0; h < 4; ++h) {
+    const int o = 2 * h;
+    const v2 den = vsqrt(load(G + o) * splat(qj));
+    const v2i pos = den > zero;
+    // (K_ij of two rows straight into a vector: through a small array, its two
+    // scalar stores and one vector load would stall store forwarding)
+    const v2 kij = {Kij[o * stride], Kij[(o + 1) * stride]};
+    const v2 c = pos ? kij / (pos ? den : one) : zero;
+    const v2 ac = (v2)((v2i)c & absmask);
+    const v2 tol = splat(rtol) * vsqrt(load(G + 8 + o) * splat(phj));
+    const v2 a2 = ac * ac, a4 = a2 * a2, a8 = a4 * a4, a16 = a8 * a8;
+    const v2 c1 = a16, c2 = c1 * a16, c3 = c2 * a16, c4 = c3 * a16;
+    const v2 n_hold = (((load(G + 16 + o) * splat(b0)) * c1 <= tol) ? one : zero) +
+                      (((load(G + 24 + o) * splat(b1)) * c2 <= tol) ? one : zero) +
+                      (((load(G + 32 + o) * splat(b2)) * c3 <= tol) ? one : zero) +
+                      (((load(G + 40 + o) * splat(b3)) * c4 <= tol) ? one : zero);
+    const v2i fast = (load(G + 48 + o) * splat(okj) != zero) & (ac < one) & (n_hold > zero);
+    kv[h] = fast ? splat(79.0) - splat(16.0) * n_hold : none;
+    cv[h] = fast ? c : zero;
+  }
+  double kmax = -1.0;
+  for (int h = 0; h < 4; ++h)
+    for (int i = 0; i < 2; ++i) kmax = kv[h][i] > kmax ? kv[h][i] : kmax;
+  // Every k is 16 b + 15: a lane takes the whole of block b or none of it, so the
+  // masks are set once a block. Two chains a vector (odd and even orders, in c^2): the
+  // latency of a multiply and an add is shared by two orders. (Two-lane vectors
+  // throughout: put together from two-lane halves through memory, four-lane ones
+  // stalled store forwarding, half the column's time.)
+  v2 c2[4], se[4], so[4];
+  for (int h = 0; h < 4; ++h) {
+    c2[h] = cv[h] * cv[h];
+    se[h] = so[h] = zero;
+  }
+  for (int b = (int(kmax) + 1) / 16 - 1; b >= 0; --b) {
+    const v2 top = splat(double(16 * b + 15));
+    v2i mask[4];
+    for (int h = 0; h < 4; ++h) mask[h] = kv[h] >= top;
+    for (int n = 16 * b + 15; n >= 16 * b; n -= 2) {
+      const v2 yo = splat(ya[n]), ye = splat(ya[n - 1]);
+      for (int h = 0; h < 4; ++h) {
+        so[h] = so[h] * c2[h] + (v2)((v2i)(load(T + 8 * n + 2 * h) * yo) & mask[h]);
+        se[h] = se[h] * c2[h] + (v2)((v2i)(load(T + 8 * (n - 1) + 2 * h) * ye) & mask[h]);
+      }
+    }
+  }
+  // (k as doubles: a vector store read back as scalars forwards)
+  for (int h = 0; h < 4; ++h) {
+    const v2 r = se[h] + cv[h] * so[h];
+    __builtin_memcpy(out + 2 * h, &r, sizeof r);
+    __builtin_memcpy(k + 2 * h, &kv[h], sizeof kv[h]);
+  }
+#else
+  for (int l = 0; l < 8; ++l) {
+    const double den = std::sqrt(G[l] * qj);
+    const double c = den > 0.0 ? Kij[l * stride] / den : 0.0;
+    const double ac = std::fabs(c);
+    const double tol = rtol * std::sqrt(G[8 + l] * phj);
+    const double a2 = ac * ac, a4 = a2 * a2, a8 = a4 * a4, a16 = a8 * a8;
+    const double c1 = a16, c2 = c1 * a16, c3 = c2 * a16, c4 = c3 * a16;
+    const int n_hold = int((G[16 + l] * b0) * c1 <= tol) + int((G[24 + l] * b1) * c2 <= tol) +
+                       int((G[32 + l] * b2) * c3 <= tol) + int((G[40 + l] * b3) * c4 <= tol);
+    const bool fast = G[48 + l] * okj != 0.0 && ac < 1.0 && n_hold > 0;
+    const int kl = fast ? 79 - 16 * n_hold : -1;
+    k[l] = kl;
+    const double cl = fast ? c : 0.0, c2 = cl * cl;
+    double se = 0.0, so = 0.0;
+    for (int n = kl; n >= 0; --n) {
+      if (n & 1)
+        so = so * c2 + T[8 * n + l] * ya[n];
+      else
+        se = se * c2 + T[8 * n + l] * ya[n];
+    }
+    out[l] = se + cl * so;
+  }
+#endif
+}
+
+}  // namespace detail
 
 }  // namespace sigprop

@@ -102,6 +102,17 @@ std::vector<std::uint64_t> run_all(const Activation& a) {
   double Ko[9];
   grid::kernel_layer(a, K, 3, 1.5 * 1.5, 0.01, Ko, 1);
   out.insert(out.end(), Ko, Ko + 9);
+  // 19 inputs: two full groups of eight rows, whose pairs past the group's own columns
+  // go eight at a time (kernel_series_column), and a short group
+  constexpr idx_t mk = 19;
+  std::vector<double> K19(mk * mk), K19o(mk * mk);
+  for (idx_t i = 0; i < mk; ++i)
+    for (idx_t j = 0; j < mk; ++j) {
+      const double si = 0.3 + 0.1 * double(i), sj = 0.3 + 0.1 * double(j);
+      K19[i * mk + j] = si * sj * (i == j ? 1.0 : 0.9 * std::cos(0.37 * double(i - j)));
+    }
+  grid::kernel_layer(a, K19.data(), mk, 1.5 * 1.5, 0.01, K19o.data(), 1);
+  out.insert(out.end(), K19o.begin(), K19o.end());
   std::vector<std::uint64_t> bits(out.size());
   for (std::size_t i = 0; i < out.size(); ++i) std::memcpy(&bits[i], &out[i], 8);
   return bits;
