@@ -183,7 +183,7 @@ def test_sin_closed_form_against_mpmath():
 
 
 def test_arc_cosine_and_arcsine_kernels_against_mpmath():
-    # relu's, leaky_relu's and erf's kernels in plain arithmetic (the core's atan_arith,
+    # relu's, leaky_relu's and erf's kernels in plain arithmetic (the core's atan2_arith,
     # within 1 ulp): E[phi' phi'] = be + (1 - be)^2 (pi - theta) / (2 pi) to a few ulps
     # of itself also next to c = -1, where pi - theta is small; erf's E[phi phi] =
     # (2/pi) asin(2 c sqrt(q1 q2) / sqrt((1 + 2 q1)(1 + 2 q2))) likewise; E[phi phi]

@@ -427,9 +427,9 @@ inline idx_t kernel_layer_rows(const Activation& act, const double* K, idx_t m, 
       // With the expansions, a pair with |c| < 1 goes to the series before anything
       // else in bivariate_dispatch: the prefix bound's order is found here directly,
       // without the dispatch's per-pair tests of the kind, and the series summed as
-      // the lanes of kernel_series_lanes sum it (bitwise); where that step certifies
-      // no order, the dispatch (whose series tries it again, with the same outcome,
-      // before the other bounds) goes on as for any pair.
+      // kernel_series_column's lanes sum it (bitwise); where the prefix bound
+      // certifies no order, the dispatch (whose series tries it again, with the same
+      // outcome, before the other bounds) goes on as for any pair.
       const int k = series ? detail::kernel_series_order(H[i], H[j], c, detail::series_rtol) : -1;
       if (k >= 0)
         e = detail::kernel_series_sum(H[i], H[j], c, k);
