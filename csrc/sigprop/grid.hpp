@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <utility>
 #include <vector>
 
@@ -267,7 +268,11 @@ inline idx_t input_kernel_rows(const double* XT, idx_t m, idx_t d, double sw2, d
 // (kernel_expansions), so that a pair costs one truncated series (a few dozen to a
 // few hundred multiply-adds) unless its truncation bound fails (|c| next to 1),
 // where the pair falls back to the quadrature. Both steps work on ranges of rows
-// [begin, end), so that a caller can run a layer in blocks.
+// [begin, end), so that a caller can run a layer in blocks. The expansions are
+// evaluated to the orders that the pairs taken eight at a time read
+// (detail::kFastOrders); kernel_layer_rows completes an input's expansion the first
+// time a pair of it needs more (most inputs of a smooth kernel never do: the other
+// 450 orders were 40 % of a tanh layer's time).
 inline idx_t kernel_expansions(const Activation& act, const double* K, idx_t m,
                                std::vector<HermiteAt>& H, idx_t begin, idx_t end, int n_threads,
                                const Deadline* stop = nullptr) {
@@ -281,7 +286,7 @@ inline idx_t kernel_expansions(const Activation& act, const double* K, idx_t m,
   const bool rule = !piecewise::has_closed_form(a.kind);
   return parallel_for(end - begin, n_threads, [&](idx_t k) {
     const idx_t i = begin + k;
-    if (H[i].set(a, K[i * m + i], rule)) H[i].complete();  // read-only below
+    if (H[i].set(a, K[i * m + i], rule)) H[i].ensure(detail::kFastOrders);
   }, stop);
 }
 
@@ -414,12 +419,38 @@ inline idx_t kernel_layer_rows(const Activation& act, const double* K, idx_t m, 
   // coefficients and more) is read once a group instead of once a row. Every pair is
   // computed by the same code in any order, so the results do not depend on it.
   constexpr idx_t rows = 8;
+  // Each input's expansion completed the first time a pair taken one at a time needs
+  // it, by one thread while the others that need it wait (a few us): 0 not complete,
+  // 1 being completed, 2 complete (read-only from then on). The pairs taken eight at a
+  // time read only the records below, whose orders complete() does not change.
+  std::unique_ptr<std::atomic<int>[]> state;
+  if (series) {
+    state.reset(new std::atomic<int>[size_t(m)]);
+    for (idx_t i = 0; i < m; ++i)
+      state[i].store(H[i].full || !H[i].ok() ? 2 : 0, std::memory_order_relaxed);
+  }
+  auto complete = [&](idx_t i) {
+    std::atomic<int>& st = state[i];
+    if (st.load(std::memory_order_acquire) == 2) return;
+    int expected = 0;
+    if (st.compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) {
+      H[i].complete();
+      st.store(2, std::memory_order_release);
+    } else {
+      while (st.load(std::memory_order_acquire) != 2) {
+      }
+    }
+  };
   auto pair = [&](idx_t i, idx_t j) {
     const double qi = K[i * m + i], qj = K[j * m + j];
     double v;
     if (i == j) {
       v = sb2 + sw2 * sigprop::moments(a, qi).phi_sq;
     } else {
+      if (series) {
+        complete(i);
+        complete(j);
+      }
       const double den = std::sqrt(qi * qj);
       const double c = den > 0.0 ? K[i * m + j] / den : 0.0;
       bool ok = true;
@@ -443,8 +474,8 @@ inline idx_t kernel_layer_rows(const Activation& act, const double* K, idx_t m, 
     Kout[j * m + i] = v;
   };
   // The inputs' records (kernel_series_record), built by the calling thread for the
-  // pairs a full group's columns past its rows take eight at a time
-  // (kernel_series_column); the others, and the lanes it leaves, take `pair`.
+  // pairs a full group takes eight at a time (kernel_series_column); a short last
+  // group's pairs, and the lanes it leaves, take `pair`.
   // (kept for the calling thread's next layer up to 2048 inputs, 1.2 MB, as the
   // expansions are)
   static thread_local std::vector<double> kept;
@@ -464,11 +495,15 @@ inline idx_t kernel_layer_rows(const Activation& act, const double* K, idx_t m, 
       for (int f = 0; f < 8; ++f) G[8 * f + l] = r[f];
       for (int n = 0; n < detail::kFastOrders; ++n) T[8 * n + l] = r[8 + n];
     }
-    for (idx_t j = i0 + rows; j < m; ++j) {
+    // (the group's own columns too, j < i0 + 8: there the lanes of rows i < j count,
+    // and the diagonal is the one-point moment; taken one at a time, those pairs
+    // would complete every input's expansion)
+    for (idx_t j = i0; j < m; ++j) {
       double s8[rows], k8[rows];
       detail::kernel_series_column(G, T, recs + size_t(j) * R, K + i0 * m + j, m,
                                    detail::series_rtol, s8, k8);
-      for (idx_t l = 0; l < rows; ++l) {
+      const idx_t lanes = std::min(rows, j - i0);
+      for (idx_t l = 0; l < lanes; ++l) {
         const idx_t i = i0 + l;
         if (k8[l] < 0) {
           pair(i, j);
@@ -478,15 +513,18 @@ inline idx_t kernel_layer_rows(const Activation& act, const double* K, idx_t m, 
           Kout[j * m + i] = v;
         }
       }
+      if (j < i0 + rows) pair(j, j);
     }
   };
   const idx_t n_groups = (end - begin + rows - 1) / rows;
   const idx_t done = parallel_for(n_groups, n_threads, [&](idx_t g) {
     const idx_t i0 = begin + g * rows, i1 = std::min(end, i0 + rows);
-    const bool lanes = series && i1 - i0 == rows;
-    for (idx_t j = i0; j < (lanes ? i1 : m); ++j)
-      for (idx_t i = i0; i < i1 && i <= j; ++i) pair(i, j);
-    if (lanes) series_group(i0);
+    if (series && i1 - i0 == rows) {
+      series_group(i0);
+    } else {
+      for (idx_t j = i0; j < m; ++j)
+        for (idx_t i = i0; i < i1 && i <= j; ++i) pair(i, j);
+    }
   }, stop);
   return std::min(end - begin, done * rows);
 }

@@ -485,11 +485,12 @@ inline double kernel_series_sum(const HermiteAt& x, const HermiteAt& y, double c
 // A kernel layer's inputs in a compact form for the pairs whose series ends within
 // the first four blocks (k <= 63, the branch-free part of prefix_truncation): a
 // record of kRec doubles an input, {q, E[phi^2], B0[0..3], usable, 0} and the
-// orders 0..63 (usable = 1: a complete expansion with at least 64 orders; else 0 and
-// zeros). Records of consecutive inputs lie side by side: a kernel's column walk
-// streams through them instead of chasing each expansion's fields and vectors.
+// orders 0..63 (usable = 1: an expansion with at least 64 orders, evaluated that
+// far; else 0 and zeros). Records of consecutive inputs lie side by side: a kernel's column walk
+// streams through them instead of chasing each expansion's fields and vectors. (An
+// expansion evaluated to 64 orders and a complete one give the same record.)
 inline void kernel_series_record(const HermiteAt& h, double q, double* r) {
-  const bool usable = h.ok() && h.full && h.n >= kFastOrders;
+  const bool usable = h.ok() && h.n >= kFastOrders && h.done >= kFastOrders;
   r[0] = q;
   r[1] = h.phi_sq;
   for (int b = 0; b < 4; ++b) r[2 + b] = usable ? h.B0[b] : 0.0;
