@@ -269,8 +269,8 @@ inline idx_t input_kernel_rows(const double* XT, idx_t m, idx_t d, double sw2, d
 // few hundred multiply-adds) unless its truncation bound fails (|c| next to 1),
 // where the pair falls back to the quadrature. Both steps work on ranges of rows
 // [begin, end), so that a caller can run a layer in blocks. The expansions are
-// evaluated to the orders that the pairs taken eight at a time read
-// (detail::kFastOrders); kernel_layer_rows completes an input's expansion the first
+// evaluated to the orders that the pairs taken eight at a time read (64 or 128:
+// detail::fast_blocks); kernel_layer_rows completes an input's expansion the first
 // time a pair of it needs more (most inputs of a smooth kernel never do: the other
 // 450 orders were 40 % of a tanh layer's time).
 inline idx_t kernel_expansions(const Activation& act, const double* K, idx_t m,
@@ -284,9 +284,10 @@ inline idx_t kernel_expansions(const Activation& act, const double* K, idx_t m,
   // pays for itself over a row of quadratures, but not for the kinds with closed forms
   // (piecewise_closed_forms.hpp), which rarely reach the series.
   const bool rule = !piecewise::has_closed_form(a.kind);
+  const int nb = detail::fast_blocks(a);
   return parallel_for(end - begin, n_threads, [&](idx_t k) {
     const idx_t i = begin + k;
-    if (H[i].set(a, K[i * m + i], rule)) H[i].ensure(detail::kFastOrders);
+    if (H[i].set(a, K[i * m + i], rule)) H[i].ensure(16 * nb);
   }, stop);
 }
 
@@ -414,6 +415,7 @@ inline idx_t kernel_layer_rows(const Activation& act, const double* K, idx_t m, 
       return done;
   const bool series = uses_hermite_table(a.kind) && !detail::has_kernel_closed_form(a.kind) &&
                       H.size() == size_t(m);
+  const int nb = detail::fast_blocks(a);  // as kernel_expansions evaluated them
   // One task per group of `rows` rows (rows shrink, which dynamic scheduling
   // balances), column by column across the group: each input's expansion (4 kB of
   // coefficients and more) is read once a group instead of once a row. Every pair is
@@ -461,9 +463,10 @@ inline idx_t kernel_layer_rows(const Activation& act, const double* K, idx_t m, 
       // kernel_series_column's lanes sum it (bitwise); where the prefix bound
       // certifies no order, the dispatch (whose series tries it again, with the same
       // outcome, before the other bounds) goes on as for any pair.
-      const int k = series ? detail::kernel_series_order(H[i], H[j], c, detail::series_rtol) : -1;
+      const int k =
+          series ? detail::kernel_series_order(H[i], H[j], c, detail::series_rtol, nb) : -1;
       if (k >= 0)
-        e = detail::kernel_series_sum(H[i], H[j], c, k);
+        e = detail::kernel_series_sum(H[i], H[j], c, k, nb);
       else
         e = detail::bivariate_dispatch(a, 0, qi, qj, c, series ? &H[i] : nullptr,
                                        series ? &H[j] : nullptr, &ok);
@@ -484,24 +487,28 @@ inline idx_t kernel_layer_rows(const Activation& act, const double* K, idx_t m, 
   if (series) {
     rec.resize(size_t(m) * detail::kRec);
     for (idx_t j = 0; j < m; ++j)
-      detail::kernel_series_record(H[j], K[j * m + j], rec.data() + size_t(j) * detail::kRec);
+      detail::kernel_series_record(H[j], K[j * m + j], nb, rec.data() + size_t(j) * detail::kRec);
   }
   const double* recs = rec.data();
   auto series_group = [&](idx_t i0) {
     constexpr int R = detail::kRec;
-    double G[8 * 8], T[8 * detail::kFastOrders];
+    double G[8 * detail::kHead], T[8 * 16 * detail::kMaxFastBlocks];
     for (idx_t l = 0; l < rows; ++l) {
       const double* r = recs + size_t(i0 + l) * R;
-      for (int f = 0; f < 8; ++f) G[8 * f + l] = r[f];
-      for (int n = 0; n < detail::kFastOrders; ++n) T[8 * n + l] = r[8 + n];
+      for (int f = 0; f < detail::kHead; ++f) G[8 * f + l] = r[f];
+      for (int n = 0; n < 16 * nb; ++n) T[8 * n + l] = r[detail::kHead + n];
     }
     // (the group's own columns too, j < i0 + 8: there the lanes of rows i < j count,
     // and the diagonal is the one-point moment; taken one at a time, those pairs
     // would complete every input's expansion)
     for (idx_t j = i0; j < m; ++j) {
       double s8[rows], k8[rows];
-      detail::kernel_series_column(G, T, recs + size_t(j) * R, K + i0 * m + j, m,
-                                   detail::series_rtol, s8, k8);
+      if (nb == 4)
+        detail::kernel_series_column<4>(G, T, recs + size_t(j) * R, K + i0 * m + j, m,
+                                        detail::series_rtol, s8, k8);
+      else
+        detail::kernel_series_column<8>(G, T, recs + size_t(j) * R, K + i0 * m + j, m,
+                                        detail::series_rtol, s8, k8);
       const idx_t lanes = std::min(rows, j - i0);
       for (idx_t l = 0; l < lanes; ++l) {
         const idx_t i = i0 + l;

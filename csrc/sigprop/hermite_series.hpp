@@ -421,7 +421,8 @@ inline bool hermite_bivariate(HermiteAt& x, HermiteAt& y, int d, double c, doubl
 }
 
 // A kernel layer's pairs (f = phi). Most end their series within 64 orders (a deep
-// tanh kernel: 16 or 32 on average); those are taken eight at a time, rows of a group
+// tanh kernel: 16 or 32 on average; 128 for the kinked kinds, fast_blocks); those
+// are taken eight at a time, rows of a group
 // side by side (kernel_series_column), each lane Horner's rule in its own c^2 on its
 // odd and even orders from its own order k, which a pair taken alone
 // (kernel_series_sum) repeats bitwise:
@@ -432,27 +433,40 @@ inline bool hermite_bivariate(HermiteAt& x, HermiteAt& y, int d, double c, doubl
 // struct: tanh, 1000 inputs, one thread, 47 -> 22 ns a pair.
 namespace detail {
 
-// Orders of the pairs taken eight at a time (kernel_series_column), and the doubles
-// of an input's record (kernel_series_record).
-inline constexpr int kFastOrders = 64;
-inline constexpr int kRec = 8 + kFastOrders;
+// The pairs taken eight at a time (kernel_series_column) are those whose series ends
+// within the first nb blocks of 16 orders: nb = 4 (64 orders) for an activation
+// smooth everywhere, whose coefficients decay geometrically (a deep tanh kernel's
+// pairs need 16 or 32), nb = 8 for one with a kink in phi, phi' or phi'' (elu,
+// softsign, the piecewise linear kinds), whose coefficients decay algebraically (a
+// deep elu kernel's pairs: 32 to 127). 8 everywhere cost tanh 15 %; 4 everywhere
+// sent elu's longer pairs, and with them every input's complete expansion, the long
+// way. An input's record (kernel_series_record): a head of kHead doubles, then the
+// orders.
+inline constexpr int kMaxFastBlocks = 8;
+inline constexpr int kHead = 16;
+inline constexpr int kRec = kHead + 16 * kMaxFastBlocks;
+
+inline int fast_blocks(const Activation& a) {
+  double xs[max_kinks];
+  return kinks(a, xs) > 0 ? 8 : 4;
+}
 
 // The truncation order of the series of x and y at c by the prefix bound (d = 0),
 // -1 where it certifies none (the caller then goes on to bivariate_dispatch, whose
-// hermite_bivariate tries the same bound again and then the others). First the
-// four blocks that kernel_series_column tests side by side, as it tests them (the
-// same k: see there); then hermite_bivariate's first step, its hopeless test and
-// the prefix bound block by block. Both expansions complete (a kernel's).
-inline int kernel_series_order(HermiteAt& x, HermiteAt& y, double c, double rtol) {
+// hermite_bivariate tries the same bound again and then the others). First the nb
+// blocks (fast_blocks) that kernel_series_column tests side by side, as it tests
+// them (the same k: see there); then hermite_bivariate's first step, its hopeless
+// test and the prefix bound block by block. Both expansions complete (a kernel's).
+inline int kernel_series_order(HermiteAt& x, HermiteAt& y, double c, double rtol, int nb) {
   if (!x.ok() || !y.ok() || !x.full || !y.full) return -1;
   const double ac = std::fabs(c);
   if (!(ac < 1.0)) return -1;
   const int len = std::min(x.n, y.n);
   const double tol = rtol * std::sqrt(x.phi_sq * y.phi_sq);
-  if (len >= kFastOrders) {
+  if (len >= 16 * nb) {
     const double a2 = ac * ac, a4 = a2 * a2, a8 = a4 * a4, a16 = a8 * a8;
     double cp = 1.0;
-    for (int b = 0; b < 4; ++b) {
+    for (int b = 0; b < nb; ++b) {
       cp *= a16;
       if ((x.B0[b] * y.B0[b]) * cp <= tol) return 16 * b + 15;
     }
@@ -463,12 +477,13 @@ inline int kernel_series_order(HermiteAt& x, HermiteAt& y, double c, double rtol
   return hopeless ? -1 : prefix_truncation(x, y, 0, ac, len, tol);
 }
 
-// sum_{n <= k} x_n y_n c^n: for k < kFastOrders by Horner's rule in c^2 on the odd
-// and the even orders from order k down, each chain starting at +0, joined as
-// even + c odd (the order of operations of kernel_series_column's lanes, which take
-// such pairs eight at a time); beyond, which only this path takes, by mehler_sum.
-inline double kernel_series_sum(const HermiteAt& x, const HermiteAt& y, double c, int k) {
-  if (k >= kFastOrders) return mehler_sum(x, y, 0, c, k);
+// sum_{n <= k} x_n y_n c^n: for k < 16 nb by Horner's rule in c^2 on the odd and
+// the even orders from order k down, each chain starting at +0, joined as even + c
+// odd (the order of operations of kernel_series_column's lanes, which take such
+// pairs eight at a time); beyond, which only this path takes, by mehler_sum.
+inline double kernel_series_sum(const HermiteAt& x, const HermiteAt& y, double c, int k,
+                                int nb) {
+  if (k >= 16 * nb) return mehler_sum(x, y, 0, c, k);
   const double* xa = x.a.data();
   const double* ya = y.a.data();
   const double c2 = c * c;
@@ -483,41 +498,46 @@ inline double kernel_series_sum(const HermiteAt& x, const HermiteAt& y, double c
 }
 
 // A kernel layer's inputs in a compact form for the pairs whose series ends within
-// the first four blocks (k <= 63, the branch-free part of prefix_truncation): a
-// record of kRec doubles an input, {q, E[phi^2], B0[0..3], usable, 0} and the
-// orders 0..63 (usable = 1: an expansion with at least 64 orders, evaluated that
-// far; else 0 and zeros). Records of consecutive inputs lie side by side: a kernel's column walk
+// the first nb blocks (k < 16 nb): a record of kRec doubles an input, the head
+// {q, E[phi^2], B0[0..nb-1], usable, 0...} and the orders 0..16 nb - 1, zeros after
+// (usable = 1: an expansion with at least 16 nb orders, evaluated that far; else 0
+// and zeros). Records of consecutive inputs lie side by side: a kernel's column walk
 // streams through them instead of chasing each expansion's fields and vectors. (An
-// expansion evaluated to 64 orders and a complete one give the same record.)
-inline void kernel_series_record(const HermiteAt& h, double q, double* r) {
-  const bool usable = h.ok() && h.n >= kFastOrders && h.done >= kFastOrders;
+// expansion evaluated to 16 nb orders and a complete one give the same record.)
+inline void kernel_series_record(const HermiteAt& h, double q, int nb, double* r) {
+  const int orders = 16 * nb;
+  const bool usable = h.ok() && h.n >= orders && h.done >= orders;
   r[0] = q;
   r[1] = h.phi_sq;
-  for (int b = 0; b < 4; ++b) r[2 + b] = usable ? h.B0[b] : 0.0;
-  r[6] = usable ? 1.0 : 0.0;
-  r[7] = 0.0;
-  for (int n = 0; n < kFastOrders; ++n) r[8 + n] = usable ? h.a[n] : 0.0;
+  for (int b = 0; b < nb; ++b) r[2 + b] = usable ? h.B0[b] : 0.0;
+  r[2 + nb] = usable ? 1.0 : 0.0;
+  for (int f = 3 + nb; f < kHead; ++f) r[f] = 0.0;
+  for (int n = 0; n < 16 * kMaxFastBlocks; ++n)
+    r[kHead + n] = usable && n < orders ? h.a[n] : 0.0;
 }
 
-// Eight pairs (rows l = 0..7 of a group, one column y) at once: the rows' records
-// are G[8 f + l] for field f = 0..7 of the record and their orders T[8 n + l]; y's
-// record Y; Kij[l stride] the rows' covariances with y. Where kernel_series_order
-// certifies an order k <= 63 in its first four blocks, with the same operations
-// (c = K_ij / sqrt(q_i q_j), tol, the four products), k[l] = k and out[l] = the
+// Eight pairs (rows l = 0..7 of a group, one column y) at once: the rows' record
+// heads are G[8 f + l] for field f = 0..15 and their orders T[8 n + l]; y's record
+// Y; Kij[l stride] the rows' covariances with y. Where kernel_series_order certifies
+// an order k < 16 NB in its first NB blocks, with the same operations
+// (c = K_ij / sqrt(q_i q_j), tol, the products), k[l] = k and out[l] = the
 // series summed as kernel_series_sum sums it (each chain from order k, starting at
 // +0: the lane's terms above its k are masked to +0, and +0 c^2 + t = t), so bitwise
 // kernel_series_sum(x, y, c, k); elsewhere k[l] = -1 (the caller takes the pair the
 // long way: a longer series, or the dispatch).
+template <int NB>
 SIGPROP_VECTOR_CLONES inline void kernel_series_column(const double* G, const double* T,
                                                        const double* Y, const double* Kij,
                                                        std::ptrdiff_t stride, double rtol,
                                                        double* out, double* k) {
-  // The four tests hold from the first that holds on (B0 does not increase with the
+  // The block tests hold from the first that holds on (B0 does not increase with the
   // block, nor do the powers of |c| <= 1), so the first block that ends the series is
-  // 4 less the number n that hold: k = 16 (4 - n) + 15 = 79 - 16 n.
-  const double qj = Y[0], phj = Y[1], b0 = Y[2], b1 = Y[3], b2 = Y[4], b3 = Y[5];
-  const double okj = Y[6];
-  const double* ya = Y + 8;
+  // NB less the number n that hold: k = 16 (NB - n) + 15.
+  constexpr int nb = NB;
+  const double qj = Y[0], phj = Y[1];
+  const double* bj = Y + 2;
+  const double okj = Y[2 + nb];
+  const double* ya = Y + kHead;
 #if defined(__GNUC__)
   // Two-lane vectors (SSE2's width, the baseline's, where sqrt is one instruction;
   // the AVX2 clone runs them VEX-encoded): four per column. Horner's chains are bound
@@ -552,13 +572,14 @@ SIGPROP_VECTOR_CLONES inline void kernel_series_column(const double* G, const do
     const v2 ac = (v2)((v2i)c & absmask);
     const v2 tol = splat(rtol) * vsqrt(load(G + 8 + o) * splat(phj));
     const v2 a2 = ac * ac, a4 = a2 * a2, a8 = a4 * a4, a16 = a8 * a8;
-    const v2 c1 = a16, c2 = c1 * a16, c3 = c2 * a16, c4 = c3 * a16;
-    const v2 n_hold = (((load(G + 16 + o) * splat(b0)) * c1 <= tol) ? one : zero) +
-                      (((load(G + 24 + o) * splat(b1)) * c2 <= tol) ? one : zero) +
-                      (((load(G + 32 + o) * splat(b2)) * c3 <= tol) ? one : zero) +
-                      (((load(G + 40 + o) * splat(b3)) * c4 <= tol) ? one : zero);
-    const v2i fast = (load(G + 48 + o) * splat(okj) != zero) & (ac < one) & (n_hold > zero);
-    kv[h] = fast ? splat(79.0) - splat(16.0) * n_hold : none;
+    v2 cp = one, n_hold = zero;
+    for (int b = 0; b < nb; ++b) {
+      cp = cp * a16;
+      n_hold += ((load(G + 8 * (2 + b) + o) * splat(bj[b])) * cp <= tol) ? one : zero;
+    }
+    const v2i fast =
+        (load(G + 8 * (2 + nb) + o) * splat(okj) != zero) & (ac < one) & (n_hold > zero);
+    kv[h] = fast ? splat(16.0 * nb + 15.0) - splat(16.0) * n_hold : none;
     cv[h] = fast ? c : zero;
   }
   double kmax = -1.0;
@@ -599,11 +620,14 @@ SIGPROP_VECTOR_CLONES inline void kernel_series_column(const double* G, const do
     const double ac = std::fabs(c);
     const double tol = rtol * std::sqrt(G[8 + l] * phj);
     const double a2 = ac * ac, a4 = a2 * a2, a8 = a4 * a4, a16 = a8 * a8;
-    const double c1 = a16, c2 = c1 * a16, c3 = c2 * a16, c4 = c3 * a16;
-    const int n_hold = int((G[16 + l] * b0) * c1 <= tol) + int((G[24 + l] * b1) * c2 <= tol) +
-                       int((G[32 + l] * b2) * c3 <= tol) + int((G[40 + l] * b3) * c4 <= tol);
-    const bool fast = G[48 + l] * okj != 0.0 && ac < 1.0 && n_hold > 0;
-    const int kl = fast ? 79 - 16 * n_hold : -1;
+    double cp = 1.0;
+    int n_hold = 0;
+    for (int b = 0; b < nb; ++b) {
+      cp *= a16;
+      n_hold += int((G[8 * (2 + b) + l] * bj[b]) * cp <= tol);
+    }
+    const bool fast = G[8 * (2 + nb) + l] * okj != 0.0 && ac < 1.0 && n_hold > 0;
+    const int kl = fast ? 16 * nb + 15 - 16 * n_hold : -1;
     k[l] = kl;
     const double cl = fast ? c : 0.0, c2 = cl * cl;
     double se = 0.0, so = 0.0;
