@@ -268,6 +268,19 @@ inline int suffix_truncation(HermiteAt& x, HermiteAt& y, int d, double ac, int l
   return -1;
 }
 
+// Where both expansions are complete and the mass beyond n_max alone keeps both
+// truncation bounds above tol (P_k >= R for every k), neither is worth trying: next
+// to |c| = 1 for slowly decaying coefficients, where a kernel's pairs would run
+// through every block for nothing. (|c|^(n_max + 1 - d) by std::pow only where it can
+// matter, |c| > 0.9: below, it is under 0.9^512 < 4e-24, and the pow, its underflow
+// handling included, was a third of a tanh kernel layer's time.)
+inline bool series_hopeless(const HermiteAt& x, const HermiteAt& y, int d, double ac,
+                            double tol) {
+  const double far = x.full && y.full ? std::sqrt(d == 0 ? x.R0 * y.R0 : x.R1 * y.R1) : 0.0;
+  return far > 0.0 && (ac > 0.9 || far * 4e-24 > tol) &&
+         far * std::pow(ac, HermiteAt::N + 1 - d) > tol;
+}
+
 // The Mehler series of f = phi (d = 0) or phi' (d = 1) up to order k: Horner's rule
 // in c^4 on the four residue classes of the order (the lanes of two 2-vectors where
 // the compiler has vector extensions: the same operations, lane by lane, as the
@@ -401,16 +414,7 @@ inline bool hermite_bivariate(HermiteAt& x, HermiteAt& y, int d, double c, doubl
   const double scale =
       d == 0 ? std::sqrt(x.phi_sq * y.phi_sq) : std::sqrt(x.dphi_sq * y.dphi_sq);
   const double tol = rtol * scale;
-  // Where both expansions are complete and the mass beyond n_max alone keeps both
-  // bounds above tol (P_k >= R for every k), neither is tried: next to |c| = 1 for
-  // slowly decaying coefficients, where a kernel's pairs would run through every
-  // block for nothing.
-  // (|c|^(n_max + 1 - d) by std::pow only where it can matter, |c| > 0.9: below,
-  // it is under 0.9^512 < 4e-24, and the pow, its underflow handling included, was a
-  // third of a tanh kernel layer's time)
-  const double far = x.full && y.full ? std::sqrt(d == 0 ? x.R0 * y.R0 : x.R1 * y.R1) : 0.0;
-  const bool hopeless = far > 0.0 && (ac > 0.9 || far * 4e-24 > tol) &&
-                        far * std::pow(ac, HermiteAt::N + 1 - d) > tol;
+  const bool hopeless = detail::series_hopeless(x, y, d, ac, tol);
   // 1. Prefix bound, block by block; 2. suffix bound; 3. diagonal anchors.
   int k = hopeless ? -1 : detail::prefix_truncation(x, y, d, ac, len, tol);
   if (k < 0 && !hopeless) k = detail::suffix_truncation(x, y, d, ac, len, tol);
@@ -471,10 +475,7 @@ inline int kernel_series_order(HermiteAt& x, HermiteAt& y, double c, double rtol
       if ((x.B0[b] * y.B0[b]) * cp <= tol) return 16 * b + 15;
     }
   }
-  const double far = std::sqrt(x.R0 * y.R0);
-  const bool hopeless = far > 0.0 && (ac > 0.9 || far * 4e-24 > tol) &&
-                        far * std::pow(ac, HermiteAt::N + 1) > tol;
-  return hopeless ? -1 : prefix_truncation(x, y, 0, ac, len, tol);
+  return series_hopeless(x, y, 0, ac, tol) ? -1 : prefix_truncation(x, y, 0, ac, len, tol);
 }
 
 // sum_{n <= k} x_n y_n c^n: for k < 16 nb by Horner's rule in c^2 on the odd and
