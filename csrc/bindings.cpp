@@ -582,21 +582,21 @@ PYBIND11_MODULE(_core, m) {
           out.array = buf;
           out.data = op;
         }
-        // Blocks of rows: first every input's Hermite expansion, then the pairs. The
-        // expansions (20 kB each) are kept for the calling thread's next layer up to
-        // 2048 inputs (42 MB): allocated afresh, their pages are faulted in again on every
-        // layer (glibc returns large freed blocks to the system), which cost a third of a
-        // tanh kernel's time.
-        static thread_local std::vector<sigprop::HermiteAt> pool;
-        std::vector<sigprop::HermiteAt> local;
-        std::vector<sigprop::HermiteAt>& H = m <= 2048 ? pool : local;  // sized there
+        // Blocks of rows: first every input's Hermite expansion and record, then the
+        // pairs. The expansions (20 kB each) and records (1.2 kB) are kept for the
+        // calling thread's next layer up to 2048 inputs (44 MB): allocated afresh, their
+        // pages are faulted in again on every layer (glibc returns large freed blocks to
+        // the system), which cost a third of a tanh kernel's time.
+        static thread_local sigprop::grid::KernelInputs pool;
+        sigprop::grid::KernelInputs local;
+        sigprop::grid::KernelInputs& in = m <= 2048 ? pool : local;  // sized there
         run_blocks(m, py::none(), [&](idx_t b, idx_t, const Deadline* stop) {
-          return sigprop::grid::kernel_expansions(k.act, kp, m, H, b, m, k.n_threads, stop);
+          return sigprop::grid::kernel_expansions(k.act, kp, m, in, b, m, k.n_threads, stop);
         });
         std::atomic<long long> short_count{0};
         run_blocks(m, progress, [&](idx_t b, idx_t, const Deadline* stop) {
-          return sigprop::grid::kernel_layer_rows(k.act, kp, m, sw * sw, sb * sb, H, out.data, b,
-                                                  m, k.n_threads, stop, &short_count);
+          return sigprop::grid::kernel_layer_rows(k.act, kp, m, sw * sw, sb * sb, in, out.data,
+                                                  b, m, k.n_threads, stop, &short_count);
         });
         return py::make_tuple(out.array, short_count.load());
       },

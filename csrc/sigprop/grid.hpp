@@ -273,13 +273,25 @@ inline idx_t input_kernel_rows(const double* XT, idx_t m, idx_t d, double sw2, d
 // detail::fast_blocks); kernel_layer_rows completes an input's expansion the first
 // time a pair of it needs more (most inputs of a smooth kernel never do: the other
 // 450 orders were 40 % of a tanh layer's time).
+//
+// A layer's inputs: each one's expansion, and its record for the pairs taken eight
+// at a time (detail::kernel_series_record; records side by side), written together
+// by kernel_expansions.
+struct KernelInputs {
+  std::vector<HermiteAt> H;
+  std::vector<double> rec;
+};
+
 inline idx_t kernel_expansions(const Activation& act, const double* K, idx_t m,
-                               std::vector<HermiteAt>& H, idx_t begin, idx_t end, int n_threads,
+                               KernelInputs& in, idx_t begin, idx_t end, int n_threads,
                                const Deadline* stop = nullptr) {
   const Activation a = canonical(act);
   // (closed forms valid everywhere need no expansions)
   if (!uses_hermite_table(a.kind) || detail::has_kernel_closed_form(a.kind)) return end - begin;
+  std::vector<HermiteAt>& H = in.H;
   if (H.size() != size_t(m)) H.resize(size_t(m));
+  if (in.rec.size() != size_t(m) * detail::kRec) in.rec.resize(size_t(m) * detail::kRec);
+  double* rec = in.rec.data();
   // Where a segment of the table is marked (no stored coefficients), the rule (~1 ms)
   // pays for itself over a row of quadratures, but not for the kinds with closed forms
   // (piecewise_closed_forms.hpp), which rarely reach the series.
@@ -288,6 +300,7 @@ inline idx_t kernel_expansions(const Activation& act, const double* K, idx_t m,
   return parallel_for(end - begin, n_threads, [&](idx_t k) {
     const idx_t i = begin + k;
     if (H[i].set(a, K[i * m + i], rule)) H[i].ensure(16 * nb);
+    detail::kernel_series_record(H[i], K[i * m + i], nb, rec + size_t(i) * detail::kRec);
   }, stop);
 }
 
@@ -399,11 +412,11 @@ inline idx_t closed_kernel_layer_rows(const Activation& a, const double* K, idx_
   return std::min(end - begin, done * rows);
 }
 
-// Rows [begin, end) of the upper triangle (pairs j >= i), H from kernel_expansions.
+// Rows [begin, end) of the upper triangle (pairs j >= i), `in` from kernel_expansions.
 // Pairs whose quadrature ended short of its tolerance are counted in *short_count
 // (if given): their entries are the best estimates, or NaN far from converged.
 inline idx_t kernel_layer_rows(const Activation& act, const double* K, idx_t m, double sw2,
-                               double sb2, std::vector<HermiteAt>& H, double* Kout,
+                               double sb2, KernelInputs& in, double* Kout,
                                idx_t begin, idx_t end, int n_threads,
                                const Deadline* stop = nullptr,
                                std::atomic<long long>* short_count = nullptr) {
@@ -413,8 +426,9 @@ inline idx_t kernel_layer_rows(const Activation& act, const double* K, idx_t m, 
                                                             n_threads, stop);
         done >= 0)
       return done;
+  std::vector<HermiteAt>& H = in.H;
   const bool series = uses_hermite_table(a.kind) && !detail::has_kernel_closed_form(a.kind) &&
-                      H.size() == size_t(m);
+                      H.size() == size_t(m) && in.rec.size() == size_t(m) * detail::kRec;
   const int nb = detail::fast_blocks(a);  // as kernel_expansions evaluated them
   // One task per group of `rows` rows (rows shrink, which dynamic scheduling
   // balances), column by column across the group: each input's expansion (4 kB of
@@ -476,20 +490,9 @@ inline idx_t kernel_layer_rows(const Activation& act, const double* K, idx_t m, 
     Kout[i * m + j] = v;
     Kout[j * m + i] = v;
   };
-  // The inputs' records (kernel_series_record), built by the calling thread for the
-  // pairs a full group takes eight at a time (kernel_series_column); a short last
-  // group's pairs, and the lanes it leaves, take `pair`.
-  // (kept for the calling thread's next layer up to 2048 inputs, 1.2 MB, as the
-  // expansions are)
-  static thread_local std::vector<double> kept;
-  std::vector<double> local;
-  std::vector<double>& rec = m <= 2048 ? kept : local;
-  if (series) {
-    rec.resize(size_t(m) * detail::kRec);
-    for (idx_t j = 0; j < m; ++j)
-      detail::kernel_series_record(H[j], K[j * m + j], nb, rec.data() + size_t(j) * detail::kRec);
-  }
-  const double* recs = rec.data();
+  // A full group takes its pairs eight at a time (kernel_series_column) from the
+  // inputs' records; a short last group's pairs, and the lanes it leaves, take `pair`.
+  const double* recs = in.rec.data();
   auto series_group = [&](idx_t i0) {
     constexpr int R = detail::kRec;
     double G[8 * detail::kHead], T[8 * 16 * detail::kMaxFastBlocks];
@@ -538,9 +541,9 @@ inline idx_t kernel_layer_rows(const Activation& act, const double* K, idx_t m, 
 
 inline void kernel_layer(const Activation& a, const double* K, idx_t m, double sw2, double sb2,
                          double* Kout, int n_threads) {
-  std::vector<HermiteAt> H;
-  kernel_expansions(a, K, m, H, 0, m, n_threads);
-  kernel_layer_rows(a, K, m, sw2, sb2, H, Kout, 0, m, n_threads);
+  KernelInputs in;
+  kernel_expansions(a, K, m, in, 0, m, n_threads);
+  kernel_layer_rows(a, K, m, sw2, sb2, in, Kout, 0, m, n_threads);
 }
 
 }  // namespace grid

@@ -194,9 +194,10 @@ def nngp_kernel(
     of its tolerance (inputs with ``K_aa > 1e14``, past the tables) are counted
     and reported by an :class:`~sigprop.AccuracyWarning` naming the layers; their
     entries are the best estimates, NaN where far from converged. The expansions
-    (20 kB an input) are kept for the calling thread's next layer and call, up to
-    2048 inputs (42 MB), so that their memory is not faulted in again on every
-    layer. The core checks for Ctrl-C every 20-50 ms.
+    (21 kB an input, with its record for the pairs taken eight at a time) are kept
+    for the calling thread's next layer and call, up to 2048 inputs (44 MB), so
+    that their memory is not faulted in again on every layer. The core checks for
+    Ctrl-C every 20-50 ms.
     """
     positive_int(depth, "depth", MAX_KERNEL_DEPTH)
     Xa = data_matrix(X, "X")
