@@ -351,34 +351,140 @@ inline double mehler_sum(const HermiteAt& x, const HermiteAt& y, int d, double c
 // bound is sharp for analytic phi (tanh next to the Edge of Chaos: ~1e-15 of the
 // scale for phi, ~1e-12 for phi'); for kinked phi the coefficients decay
 // algebraically and it rarely applies.
+// The interval that three anchors pin the tail t(c) = sum_{m>=s} w_m c^m of nonnegative
+// weights w_m to, 0 < c < 1, e = 1 - c (shared by diagonal_series and
+// offdiagonal_series): with T0 = sum_{m>=s} w_m, T1 = sum_{m>=s} m w_m and
+// T2 = sum_{m>=s} m (m - 1) w_m (inf: the first-order bound only),
+//   J0 = T0,  J1 = T1 - s T0,  J2 = T2 - 2 s T1 + s (s + 1) T0,
+//   c^s max(0, J0 - e J1) <= t(c) <= c^s min(J0, J0 - e J1 + e^2 J2 / 2);
+// mid is the interval's midpoint, half its half-width plus what the rounding of the
+// anchors (d0, d1, d2 on T0, T1, T2) moves it.
+struct AnchoredTail {
+  double mid, half;
+};
+inline AnchoredTail anchored_tail(double c, double sd, double T0, double T1, double T2,
+                                  double d0, double d1, double d2) {
+  const double e = 1.0 - c;
+  const double J0 = T0;
+  const double J1 = std::fmax(0.0, T1 - sd * T0);
+  const double J2 =
+      std::isfinite(T2) ? std::fmax(0.0, T2 - 2.0 * sd * T1 + sd * (sd + 1.0) * T0) : special::inf;
+  const double cs = std::pow(c, sd);
+  const double lo = cs * std::fmax(0.0, J0 - e * J1);
+  double hi = cs * J0;
+  if (std::isfinite(J2)) hi = std::fmin(hi, cs * (J0 - e * J1 + 0.5 * e * e * J2));
+  if (hi < lo) hi = lo;  // rounding of the anchors
+  double slack = d0 + cs * e * (sd * d0 + d1);
+  if (std::isfinite(J2)) slack += cs * 0.5 * e * e * (sd * (sd + 1.0) * d0 + 2.0 * sd * d1 + d2);
+  return {0.5 * (lo + hi), 0.5 * (hi - lo) + slack};
+}
+
 inline bool diagonal_series(HermiteAt& x, int d, double c, double tol, double& out) {
   if (!(c > 0.0 && c < 1.0)) return false;
   x.complete();
   const int s = x.n - d;  // orders 0..s-1 stored
   if (s < 2) return false;
-  const double e = 1.0 - c, sd = double(s);
   const double f_sq = d == 0 ? x.phi_sq : x.dphi_sq;
   const double A1 = d == 0 ? x.q * x.dphi_sq : x.q * x.d2phi_sq;  // f'(1)
   const double A2 = d == 0 ? x.q * x.q * x.d2phi_sq : special::inf;
   const double T0 = d == 0 ? x.R0 : x.R1;
   const double T1 = d == 0 ? x.T1 : x.T2 / x.q;
   if (!std::isfinite(T1)) return false;
-  const double J0 = T0;
-  const double J1 = std::fmax(0.0, T1 - sd * T0);
-  const double J2 = d == 0 && std::isfinite(x.T2)
-                        ? std::fmax(0.0, x.T2 - 2.0 * sd * T1 + sd * (sd + 1.0) * T0)
-                        : special::inf;
-  const double cs = std::pow(c, sd);
-  const double lo = cs * std::fmax(0.0, J0 - e * J1);
-  double hi = cs * J0;
-  if (std::isfinite(J2)) hi = std::fmin(hi, cs * (J0 - e * J1 + 0.5 * e * e * J2));
-  if (hi < lo) hi = lo;  // rounding of the anchors
   // Rounding: T0 to 4e-15 E[f^2] (its floor), f'(1) and f''(1) to ~1e-14.
-  const double d0 = 4e-15 * f_sq, d1 = 1e-14 * A1, d2 = 1e-14 * A2;
-  double slack = d0 + cs * e * (sd * d0 + d1);
-  if (std::isfinite(J2)) slack += cs * 0.5 * e * e * (sd * (sd + 1.0) * d0 + 2.0 * sd * d1 + d2);
-  if (!(0.5 * (hi - lo) + slack <= tol)) return false;
-  out = mehler_sum(x, x, d, c, s - 1) + 0.5 * (lo + hi);
+  const AnchoredTail t = anchored_tail(c, double(s), T0, T1, d == 0 ? x.T2 : special::inf,
+                                       4e-15 * f_sq, 1e-14 * A1, 1e-14 * A2);
+  if (!(t.half <= tol)) return false;
+  out = mehler_sum(x, x, d, c, s - 1) + t.mid;
+  return true;
+}
+
+// Off the diagonal (q1 != q2, or c < 0), 0 < |c| < 1, f = phi, where the truncation
+// bounds fail (next to |c| = 1 at moderate q: a deep kernel's pairs in the ordered
+// phase). With e_m = sgn(c)^m y_m (the expansion of phi(sgn(c) sqrt(q2) z)), a sign
+// s = +-1 and h_m = x_m - s e_m (the expansion of h(z) = phi(sqrt(q1) z) -
+// s phi(sgn(c) sqrt(q2) z)),
+//   x_m y_m c^m = x_m e_m |c|^m,   x_m e_m = s (x_m^2 + e_m^2) / 2 - s h_m^2 / 2,
+// so the tail beyond the n stored orders is s (t_x + t_y - t_h) / 2, three tails of
+// nonnegative weights, each pinned by its anchors (anchored_tail): t_x and t_y by the
+// one-point moments, as on the diagonal; t_h by E[h^2], E[h'^2] and E[h''^2], one
+// quadrature in z (its integrands are squares: no cancellation), less the stored
+// orders' sums. s is the sign of the stored orders' sum at c = 1, which makes h the
+// small difference of the two (u and s v nearly equal). Needs phi' continuous (a
+// finite E[phi''^2]) and both expansions complete, of the same length; sharp for
+// analytic phi at moderate q (tanh: q up to ~10), like the diagonal's.
+inline bool offdiagonal_series(HermiteAt& x, HermiteAt& y, double c, double tol, double& out) {
+  using namespace special;
+  const double ac = std::fabs(c);
+  if (!(ac > 0.0 && ac < 1.0) || !x.ok() || !y.ok()) return false;
+  x.complete();
+  y.complete();
+  const int n = x.n;
+  if (y.n != n || n < 2 || !std::isfinite(x.T2) || !std::isfinite(y.T2)) return false;
+  const double sd = double(n);
+  auto own = [&](const HermiteAt& z) {
+    return anchored_tail(ac, sd, z.R0, z.T1, z.T2, 4e-15 * z.phi_sq, 1e-14 * z.q * z.dphi_sq,
+                         1e-14 * z.q * z.q * z.d2phi_sq);
+  };
+  const AnchoredTail tx = own(x), ty = own(y);
+  if (!(0.5 * (tx.half + ty.half) <= tol)) return false;  // before the quadrature
+  const double* xa = x.a.data();
+  const double* ya = y.a.data();
+  const double sg = c < 0.0 ? -1.0 : 1.0;
+  double at_one = 0.0;  // sum_{m<n} x_m e_m
+  {
+    double p = 1.0;
+    for (int m = 0; m < n; ++m, p *= sg) at_one += xa[m] * (p * ya[m]);
+  }
+  const double s = at_one < 0.0 ? -1.0 : 1.0;
+  double H0 = 0.0, H1 = 0.0, H2 = 0.0;  // sum_{m<n} h_m^2, m h_m^2, m (m - 1) h_m^2
+  {
+    double p = s;
+    for (int m = 0; m < n; ++m, p *= sg) {
+      const double h = xa[m] - p * ya[m], h2 = h * h, dm = double(m);
+      H0 += h2;
+      H1 += dm * h2;
+      H2 += dm * (dm - 1.0) * h2;
+    }
+  }
+  // E[h^2], E[h'^2], E[h''^2]: h(z) = phi(s1 z) - s phi(s2 z), s1 = sqrt(q1),
+  // s2 = sgn(c) sqrt(q2); the mesh has the features of both factors. Each to an
+  // absolute 1e-15 of its natural scale (the sum of the two factors' moments): h is
+  // small where u and s v nearly agree, and its relative accuracy is neither
+  // reachable (the difference's rounding) nor needed.
+  const Activation& a = x.act;
+  const double s1 = std::sqrt(x.q), s2 = sg * std::sqrt(y.q);
+  const double S[3] = {x.phi_sq + y.phi_sq, x.q * x.dphi_sq + y.q * y.dphi_sq,
+                       x.q * x.q * x.d2phi_sq + y.q * y.q * y.d2phi_sq};
+  if (!(S[0] > 0.0 && S[1] > 0.0 && S[2] > 0.0 && std::isfinite(S[2]))) return false;
+  quad::Mesh mesh;
+  quad::add_gauss_mesh(mesh);
+  add_activation_mesh(a, 0.0, s1, mesh);
+  add_activation_mesh(a, 0.0, s2, mesh);
+  mesh.finish();
+  auto f = [&](double z, double* r) {
+    const double w = npdf(z);
+    const Derivs g1 = derivs(a, s1 * z), g2 = derivs(a, s2 * z);
+    const double h0 = g1.f - s * g2.f, h1 = s1 * g1.d - s * s2 * g2.d,
+                 h2 = x.q * g1.d2 - s * y.q * g2.d2;
+    r[0] = h0 * h0 * w / S[0];
+    r[1] = h1 * h1 * w / S[1];
+    r[2] = h2 * h2 * w / S[2];
+  };
+  double E[3], err[3];
+  if (!quad::integrate<3>(f, mesh, rtol_1d, 1e-15, E, err)) return false;
+  for (int k = 0; k < 3; ++k) {
+    E[k] *= S[k];
+    err[k] *= S[k];
+  }
+  // Rounding: each integral to its error estimate; the stored orders' sums by the
+  // coefficients' errors (~1e-15 sqrt(E phi^2) each), weighted by m and m (m - 1).
+  const double coef = 4e-15 * std::sqrt(E[0] * S[0]);
+  const AnchoredTail th =
+      anchored_tail(ac, sd, std::fmax(E[0] - H0, 0.0), std::fmax(E[1] - H1, 0.0),
+                    std::fmax(E[2] - H2, 0.0), err[0] + coef, err[1] + sd * coef,
+                    err[2] + sd * sd * coef);
+  if (!(0.5 * (tx.half + ty.half + th.half) <= tol)) return false;
+  out = mehler_sum(x, y, 0, c, n - 1) + 0.5 * s * (tx.mid + ty.mid - th.mid);
   return true;
 }
 
@@ -402,7 +508,9 @@ inline bool diagonal_series(HermiteAt& x, int d, double c, double tol, double& o
 //     those beyond, whose masses are below R:
 //     sqrt(M_k(x) M_k(y)) |c|^(k+1) + sqrt(R(x) R(y)) |c|^(n_max+1);
 //  3. on the diagonal (q1 = q2) for 0 < c < 1, every stored order and the tail
-//     pinned by the derivative anchors (diagonal_series).
+//     pinned by the derivative anchors (diagonal_series);
+//  4. elsewhere, for f = phi, every stored order and the tail split into three
+//     tails of nonnegative weights, each pinned by its anchors (offdiagonal_series).
 // A complete expansion (complete()) is never modified here, so that threads can
 // share it.
 inline bool hermite_bivariate(HermiteAt& x, HermiteAt& y, int d, double c, double rtol,
@@ -415,10 +523,12 @@ inline bool hermite_bivariate(HermiteAt& x, HermiteAt& y, int d, double c, doubl
       d == 0 ? std::sqrt(x.phi_sq * y.phi_sq) : std::sqrt(x.dphi_sq * y.dphi_sq);
   const double tol = rtol * scale;
   const bool hopeless = detail::series_hopeless(x, y, d, ac, tol);
-  // 1. Prefix bound, block by block; 2. suffix bound; 3. diagonal anchors.
+  // 1. Prefix bound, block by block; 2. suffix bound; 3., 4. anchors.
   int k = hopeless ? -1 : detail::prefix_truncation(x, y, d, ac, len, tol);
   if (k < 0 && !hopeless) k = detail::suffix_truncation(x, y, d, ac, len, tol);
-  if (k < 0 && (&x == &y || x.q == y.q)) return detail::diagonal_series(x, d, c, tol, out);
+  if (k < 0 && (&x == &y || x.q == y.q) && c > 0.0)
+    return detail::diagonal_series(x, d, c, tol, out);
+  if (k < 0 && d == 0) return detail::offdiagonal_series(x, y, c, tol, out);
   if (k < 0) return false;
   out = detail::mehler_sum(x, y, d, c, k);
   return true;
