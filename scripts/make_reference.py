@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """Generate high-precision reference data for the sigprop test-suite.
 
-Usage:  python scripts/make_reference.py [--procs N] [--quick] [--extreme | --near-diagonal]
+Usage:  python scripts/make_reference.py [--procs N] [--quick]
+                                         [--extreme | --near-diagonal | --off-diagonal]
 
 Writes tests/data/reference_1d.json and tests/data/reference_2d.json; with
 --extreme only tests/data/reference_2d_extreme.json: the 2D quantities below
@@ -10,6 +11,11 @@ and q1 != q2 far apart (1e-3/1e3, 1e4/3), computed by the same machinery at
 c = the binary64 number nearest to the nominal decimal (see exact_c). With
 --near-diagonal only tests/data/reference_2d_near_diagonal.json: softsign and
 linear_region_tanh on the diagonal q1 = q2 in [0.05, 25], c in [0.95, 1 - 1e-5].
+With --off-diagonal only tests/data/reference_2d_off_diagonal.json: tanh,
+sigmoid, silu and softplus at q1 != q2 but close (relative gaps 1e-5 to 0.1,
+q in [0.3, 9.9], the pairs of a deep NNGP kernel in the ordered phase), c next
+to +1 (1 - c = 1e-3, 1e-5, 1e-8) and -1 (1 + c = 1e-4); its only self-check
+is one Gauss-Legendre refinement sample (tanh, 9.75/9.7501, 1 - c = 1e-8).
 
 This script is deliberately independent of the sigprop package: it only uses
 mpmath (at mp.dps = 30, with extra working precision where cancellation
@@ -1343,11 +1349,29 @@ NEAR_DIAGONAL_GL_REFINE_SAMPLE = [
     ("linear_region_tanh", {"a": 1.0}, "9", "9", "0.995"),
 ]
 
+# --off-diagonal: smooth activations at q1 != q2 but close (the (q1, q2) pairs of
+# a deep NNGP kernel in the ordered phase: q^l converging to its fixed point),
+# c next to +1 and -1.  All four have no closed-form H, so each (q1, q2, c) is one
+# nested Gauss-Legendre task that gives phiphi and dphidphi at once.  Self-check:
+# a single Gauss-Legendre refinement sample (the closest pair at the c nearest 1).
+OFF_DIAGONAL_ENTRIES = [("tanh", {}), ("sigmoid", {}), ("silu", {}), ("softplus", {})]
+OFF_DIAGONAL_Q_PAIRS = [
+    ("1", "1.01"),
+    ("3", "3.3"),
+    ("9.75", "9.9"),
+    ("9.75", "9.7501"),
+    ("0.3", "0.2999"),
+]
+OFF_DIAGONAL_C_GRID = ["0.999", "0.99999", "0.99999999", "-0.9999"]
+OFF_DIAGONAL_GL_REFINE_SAMPLE = [("tanh", {}, "9.75", "9.7501", "0.99999999")]
 
-def main_extreme(args, near_diagonal=False):
+
+def main_extreme(args, mode="extreme"):
+    """--extreme, --near-diagonal or --off-diagonal (mode "extreme",
+    "near_diagonal", "off_diagonal")."""
     t_start = time.time()
     mp.dps = BASE_DPS
-    if near_diagonal:
+    if mode == "near_diagonal":
         entries, qpairs, cgrid = (
             NEAR_DIAGONAL_ENTRIES,
             NEAR_DIAGONAL_Q_PAIRS,
@@ -1355,7 +1379,16 @@ def main_extreme(args, near_diagonal=False):
         )
         gl_sample, cf_sample, x_sample = NEAR_DIAGONAL_GL_REFINE_SAMPLE, [], []
         label, out_name = "--near-diagonal", "reference_2d_near_diagonal.json"
+    elif mode == "off_diagonal":
+        entries, qpairs, cgrid = (
+            OFF_DIAGONAL_ENTRIES,
+            OFF_DIAGONAL_Q_PAIRS,
+            OFF_DIAGONAL_C_GRID,
+        )
+        gl_sample, cf_sample, x_sample = OFF_DIAGONAL_GL_REFINE_SAMPLE, [], []
+        label, out_name = "--off-diagonal", "reference_2d_off_diagonal.json"
     else:
+        assert mode == "extreme", mode
         entries = EXTREME_ENTRIES
         qpairs = EXTREME_FULL_Q_PAIRS if args.extreme_full else EXTREME_Q_PAIRS
         cgrid = EXTREME_FULL_C_GRID if args.extreme_full else EXTREME_C_GRID
@@ -1367,7 +1400,10 @@ def main_extreme(args, near_diagonal=False):
         ents = [ENTRIES.index(e) for e in entries[:2]]
         qpairs = qpairs[:2]
         cgrid = [cgrid[0], cgrid[-1]]
-    cx = {cs: exact_c(cs) for cs in [*EXTREME_FULL_C_GRID, *NEAR_DIAGONAL_C_GRID]}
+    cx = {
+        cs: exact_c(cs)
+        for cs in [*EXTREME_FULL_C_GRID, *NEAR_DIAGONAL_C_GRID, *OFF_DIAGONAL_C_GRID]
+    }
     is_gl = {ei: Act(*ENTRIES[ei]).H is None for ei in range(len(ENTRIES))}
 
     def main_task(ei, qty, q1s, q2s, cs):
@@ -1564,10 +1600,26 @@ def main():
         help="write tests/data/reference_2d_near_diagonal.json only (softsign and "
         "linear_region_tanh on the diagonal, c in [0.95, 1), q in [0.05, 25])",
     )
+    ap.add_argument(
+        "--off-diagonal",
+        action="store_true",
+        help="write tests/data/reference_2d_off_diagonal.json only (tanh, sigmoid, "
+        "silu, softplus at q1 != q2 close, q in [0.3, 9.9], c next to +1 and -1)",
+    )
     ap.add_argument("--cache", help="JSON-lines file of finished tasks (resume an interrupted run)")
     args = ap.parse_args()
-    if args.extreme or args.extreme_full or args.near_diagonal:
-        main_extreme(args, near_diagonal=args.near_diagonal)
+    modes = [args.extreme or args.extreme_full, args.near_diagonal, args.off_diagonal]
+    if sum(bool(m) for m in modes) > 1:
+        ap.error("--extreme, --near-diagonal and --off-diagonal are exclusive")
+    if any(modes):
+        mode = (
+            "near_diagonal"
+            if args.near_diagonal
+            else "off_diagonal"
+            if args.off_diagonal
+            else "extreme"
+        )
+        main_extreme(args, mode=mode)
         return
     t_start = time.time()
     mp.dps = BASE_DPS

@@ -7,6 +7,11 @@ neural networks through transient chaos"; Schoenholz et al. 2017, "Deep
 information propagation").  The cases in tests/data/reference_2d_extreme.json
 (``scripts/make_reference.py --extreme``, mpmath, independent of sigprop) put c
 next to +-1 (1 -+ c down to 1e-12), q at 1e-6 and 1e4 and q1, q2 far apart.
+Those in tests/data/reference_2d_off_diagonal.json (``--off-diagonal``) put
+q1 != q2 close together with c next to +-1, the pairs of a deep NNGP kernel in
+the ordered phase, for smooth activations whose Mehler tail beyond the stored
+orders is pinned by derivative anchors there (up to ~1e-10 of the scale at
+q ~ 10): they are held to 1e-12.
 
 ``c`` in the file is the exact binary64 value the engine is given (the nominal
 decimal is ``c_nominal``): next to |c| = 1 the decimal-to-binary rounding alone
@@ -28,8 +33,12 @@ import sigprop as sp
 DATA = Path(__file__).parent / "data"
 TOL = 1e-10
 
+TOL_OFF_DIAGONAL = 1e-12
+
 with open(DATA / "reference_2d_extreme.json") as _fh:
     CASES = json.load(_fh)["cases"]
+with open(DATA / "reference_2d_off_diagonal.json") as _fh:
+    OFF_DIAGONAL = json.load(_fh)["cases"]
 
 
 def _case_id(case):
@@ -63,8 +72,7 @@ def test_reference_file_covers_the_extreme_regimes():
         assert repr(float(c["c"])) == repr(float(c["c_nominal"]))
 
 
-@pytest.mark.parametrize("case", CASES, ids=[_case_id(c) for c in CASES])
-def test_bivariate_extreme_match_mpmath(case):
+def _check(case, tol):
     act = sp.activation(case["activation"], **case["params"])
     q1, q2, c = float(case["q1"]), float(case["q2"]), float(case["c"])
     d = {"phiphi": 0, "dphidphi": 1}[case["quantity"]]
@@ -75,4 +83,23 @@ def test_bivariate_extreme_match_mpmath(case):
     f1, f2 = (m1.phi_sq, m2.phi_sq) if d == 0 else (m1.dphi_sq, m2.dphi_sq)
     scale = math.sqrt(f1) * math.sqrt(f2)  # not sqrt(f1 * f2): underflow
     err = 0.0 if got == ref else abs(got - ref) / scale
-    assert err <= TOL, f"got {got!r}, ref {ref!r}, err {err:.3e} (scale {scale:.3e})"
+    assert err <= tol, f"got {got!r}, ref {ref!r}, err {err:.3e} (scale {scale:.3e})"
+
+
+@pytest.mark.parametrize("case", CASES, ids=[_case_id(c) for c in CASES])
+def test_bivariate_extreme_match_mpmath(case):
+    _check(case, TOL)
+
+
+def test_off_diagonal_reference_covers_the_ordered_phase_pairs():
+    for name in ("tanh", "sigmoid", "silu", "softplus"):
+        sel = [c for c in OFF_DIAGONAL if c["activation"] == name]
+        assert any(float(c["q1"]) >= 9 and 1 - float(c["c"]) <= 1e-7 for c in sel)
+        assert any(1 + float(c["c"]) <= 1e-3 for c in sel)
+        assert all(c["q1"] != c["q2"] for c in sel)
+        assert {c["quantity"] for c in sel} == {"phiphi", "dphidphi"}
+
+
+@pytest.mark.parametrize("case", OFF_DIAGONAL, ids=[_case_id(c) for c in OFF_DIAGONAL])
+def test_bivariate_off_diagonal_match_mpmath(case):
+    _check(case, TOL_OFF_DIAGONAL)

@@ -440,6 +440,23 @@ def test_diagonal_series_next_to_one(act):
         assert err[worst] <= TOL, (q[worst], c[worst], got[worst], ref[worst])
 
 
+@pytest.mark.parametrize("act", ["tanh", "sigmoid", "silu", "softplus"])
+def test_off_diagonal_series_next_to_one(act):
+    # Unequal variances next to |c| = 1, the pairs of a deep kernel in the ordered
+    # phase: where the truncation bounds fail (tanh at q ~ 7-10: a tail of ~1e-10 of
+    # the scale beyond the stored orders), the tail is split into those of x, y and
+    # their difference, each pinned by its anchors (hermite_series.hpp,
+    # offdiagonal_series). Against the nested quadrature, c of either sign.
+    q1 = np.repeat([0.3, 3.0, 7.0, 9.75], 12)
+    q2 = q1 * np.tile(np.repeat([1.0001, 1.01, 1.1], 4), 4)
+    c = np.tile([1 - 1e-4, 1 - 1e-6, 1 - 1e-9, -(1 - 1e-5)], 12)
+    got = sp.bivariate_expectation(act, q1, q2, c, n_threads=1)
+    ref = _direct(act, q1, q2, c, 0)
+    err = _rel_err(got, ref, _scale(act, q1, q2, 0))
+    worst = int(np.argmax(err))
+    assert err[worst] <= 1e-12, (q1[worst], q2[worst], c[worst], got[worst], ref[worst])
+
+
 def test_chi_c_next_to_the_eoc():
     # The EOC-adjacent cells of the benchmark grid (tanh, c* > 0.98), where chi_c
     # comes from the diagonal series' first-order bounds: stated to 1e-10 of
