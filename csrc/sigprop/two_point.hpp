@@ -25,6 +25,7 @@
 #include "hermite_series.hpp"
 #include "hermite_table.hpp"
 #include "near_diagonal.hpp"
+#include "near_diagonal_table.hpp"
 #include "special.hpp"
 
 namespace sigprop {
@@ -67,6 +68,40 @@ struct HermiteCache {
     return &h;
   }
 };
+}  // namespace detail
+
+namespace detail {
+// A batch's pairs (f = phi) next to c = 1, c >= NearDiagonalTable::c_min(), for the
+// kinds with a near-diagonal table and no closed form (softsign, linear_region_tanh:
+// phi'' or phi''' jumps, coefficients that decay algebraically, so that the series'
+// anchors cannot pin its tail there). With h_m = x_m - y_m, the expansion of
+// h(z) = phi(sqrt(q1) z) - phi(sqrt(q2) z),
+//   E[phi(u) phi(v)] = sum_m x_m y_m c^m = (D(q1, c) + D(q2, c) - D_h(c)) / 2,
+// D(q, c) = sum_m x_m^2 c^m the diagonal value, read from the table (within
+// ~4e-13 of E[phi^2] below q = 10, ~1.3e-12 below 31.6: near_diagonal_table.hpp),
+// and D_h(c) = sum_m h_m^2 c^m, its stored orders plus the tail pinned by h's
+// anchors (difference_tail), which certifies where q1 and q2 are close: a deep
+// kernel's pairs in the ordered phase once the variances have nearly settled. Only
+// for a batch (a kernel layer), whose many such pairs repay a table segment's build
+// (0.3-1.1 s, once per process), as the correlation fixed point's do.
+inline bool near_diagonal_pair(const Activation& a, const HermiteAt& x, const HermiteAt& y,
+                               double c, double tol, double& v) {
+  if (!(c >= NearDiagonalTable::c_min() && c < 1.0) || !x.full || !y.full || x.n != y.n)
+    return false;
+  const NearDiagonalTable::Slice s1 = near_diagonal_slice(a, x.q);
+  if (!s1.ok) return false;
+  if (x.q == y.q) {
+    v = s1.eval(0, c);
+    return true;
+  }
+  const NearDiagonalTable::Slice s2 = near_diagonal_slice(a, y.q);
+  if (!s2.ok) return false;
+  AnchoredTail th;
+  double P;
+  if (!difference_tail(x, y, c, 1.0, 1.0, th, &P) || !(0.5 * th.half <= tol)) return false;
+  v = 0.5 * (s1.eval(0, c) + s2.eval(0, c) - (P + th.mid));
+  return true;
+}
 }  // namespace detail
 
 namespace detail {
@@ -162,6 +197,12 @@ inline double bivariate_dispatch(const Activation& a, int d, double q1, double q
   // that of phi' (piecewise_closed_forms.hpp, diagonal_price).
   if (closed && d == 0 && q1 == q2 && c >= detail::diagonal_c_min &&
       piecewise::diagonal_price(a, q1, c, moments(a, q1, false).phi_sq, detail::piecewise_tol, v))
+    return v;
+  // A batch's pairs next to c = 1 for softsign and linear_region_tanh: the
+  // near-diagonal table and the difference's series (near_diagonal_pair).
+  if (batch && d == 0 && uses_near_diagonal_table(a.kind) && !piecewise::has_closed_form(a.kind) &&
+      detail::near_diagonal_pair(a, *x, *y, c,
+                                 detail::series_rtol * std::sqrt(x->phi_sq * y->phi_sq), v))
     return v;
   // Time bound: past the tables (q > 1e14) the nested quadrature of an activation
   // without a closed-form Gaussian smoothing exhausts its piece budget (tens of
