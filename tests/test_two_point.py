@@ -328,24 +328,30 @@ def test_nngp_kernel_matches_covariance_map(act):
     np.testing.assert_allclose(K2[i, j], ref, rtol=0, atol=5e-12 * sw**2)
 
 
-@pytest.mark.parametrize("act", ["tanh", "sigmoid"])
+@pytest.mark.parametrize("act", ["tanh", "sigmoid", "softsign", "linear_region_tanh"])
 def test_nngp_kernel_in_the_ordered_phase(act):
     # Deep in the ordered phase (sigma_b = 3) every pair goes to c = 1 and the
     # variances to q* ~ 10, unequal for several layers: the pairs whose series the
     # truncation bounds cannot certify take the anchored tails (offdiagonal_series,
-    # diagonal_series). Layer 8 against pair-by-pair nested quadrature on layer 7,
-    # and the same bits at 1 and 2 threads.
+    # diagonal_series) or, for softsign and linear_region_tanh, the near-diagonal
+    # table with the difference's series (two_point.hpp, near_diagonal_pair). Layers
+    # 4-8 against pair-by-pair nested quadrature on the layer before, and the same
+    # bits at 1 and 2 threads.
     rng = np.random.default_rng(8)
     X = rng.normal(size=(10, 4)) * rng.uniform(0.3, 3.0, size=(10, 1))
     sw, sb = 1.0, 3.0
     Ks = sp.nngp_kernel(act, X, sw, sb, depth=8, return_all=True, n_threads=1)
-    K7, K8 = Ks[6], Ks[7]
-    q = np.diag(K7)
     i, j = np.triu_indices(10, 1)
-    c = K7[i, j] / np.sqrt(q[i] * q[j])
-    assert 1 - c.min() < 1e-3 and np.ptp(q) > 0  # next to c = 1, variances unequal
-    ref = sb**2 + sw**2 * _direct(act, q[i], q[j], c, 0)
-    np.testing.assert_allclose(K8[i, j], ref, rtol=0, atol=1e-12 * sw**2)
+    spread = []
+    for layer in range(3, 8):  # the variances settle: ratios 1e-2 down to 1e-10
+        K, Knext = Ks[layer - 1], Ks[layer]
+        q = np.diag(K)
+        c = K[i, j] / np.sqrt(q[i] * q[j])
+        spread.append(np.ptp(np.log(q)))
+        ref = sb**2 + sw**2 * _direct(act, q[i], q[j], c, 0)
+        np.testing.assert_allclose(Knext[i, j], ref, rtol=0, atol=1e-12 * sw**2)
+    assert c.min() > 0.99 and max(spread) > 1e-5 and 0 < min(spread) < 1e-7
+    K8 = Ks[7]
     K2t = sp.nngp_kernel(act, X, sw, sb, depth=8, n_threads=2)
     assert np.array_equal(K2t, K8)
 
