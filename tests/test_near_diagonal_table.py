@@ -76,7 +76,9 @@ def test_table_serves_its_range(act):
         assert math.isfinite(_table(act, 0, q, 0.99)), q
     for q, c in ((1e-2, 0.99), (40.0, 0.99), (1e3, 0.99), (1.0, 0.9)):
         assert math.isnan(_table(act, 0, q, c)), (q, c)
-    assert math.isnan(_table("tanh", 0, 1.0, 0.99))
+    # kinds without a table (tanh has one for kernel layers only: near_diagonal_pair)
+    assert math.isnan(_table("elu", 0, 1.0, 0.99))
+    assert math.isnan(_table("relu", 0, 1.0, 0.99))
 
 
 @pytest.mark.parametrize("case", CASES, ids=[_case_id(c) for c in CASES])
@@ -163,3 +165,18 @@ def test_bivariate_does_not_build_tables():
         assert np.max(np.abs(got - ref) / _scale("linear_region_tanh", q, d)) <= 5e-12
     sp.cmap("softsign", 5.0, 0.999, 3.0, 1.3)
     assert _core.n_near_diagonal_tables() == 0
+
+
+@pytest.mark.parametrize("act", ["tanh", "sigmoid", "silu", "softplus"])
+def test_kernel_table_of_smooth_kinds_matches_the_engine(act):
+    # Kernel layers read the table for these smooth kinds too (near_diagonal_pair, for
+    # the pairs whose Mehler tail the anchors cannot pin: tanh at q ~ 10 for
+    # 2e-3 <= 1 - c <= 5e-3); on the diagonal the engine's series and quadrature
+    # hold 1e-13 of the scale.
+    q = np.repeat([0.05, 0.4, 2.0, 9.75, 25.0], 5)
+    c = 1.0 - np.tile([0.06, 1e-2, 3e-3, 1e-4, 1e-7], 5)
+    got = np.array([_table(act, 0, qi, ci) for qi, ci in zip(q, c, strict=True)])
+    ref = sp.bivariate_expectation(act, q, q, c)
+    phi_sq = sp.gaussian_moments(act, q).phi_sq
+    err = np.abs(got - ref) / phi_sq
+    assert err.max() <= 2e-13, (q[err.argmax()], c[err.argmax()], err.max())

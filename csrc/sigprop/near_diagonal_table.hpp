@@ -7,12 +7,16 @@
 // point c* of a cell next to the Edge of Chaos took 9 of them. hard_tanh's
 // closed forms cancel there (its c* cells took 0.1-0.5 ms), and it has a table too.
 //
-// Only the correlation fixed point (fixed_point.hpp, CorrelationMap: c*, chi_c in
-// scans) reads the table: a segment costs 0.3-1.1 s to build, which a scan's cells
-// next to the EOC repay (40-70 of them at 3-22 ms each), but not the few diagonal
-// evaluations of one bivariate() call, nor a sweep over an activation parameter
-// (Murray et al.'s half-width search iterates the c-map for each new a: 3x slower
-// when it read tables). bivariate() keeps to the series and the quadrature.
+// Two callers read the table: the correlation fixed point (fixed_point.hpp,
+// CorrelationMap: c*, chi_c in scans), and the pairs of a kernel layer next to c = 1
+// that the series cannot certify (two_point.hpp, near_diagonal_pair), for these kinds
+// and, in kernels only, the smooth kinds of kernel_uses_near_diagonal_table. A
+// segment costs 0.1-1.1 s to build, which a scan's cells next to the EOC repay (40-70
+// of them at 3-22 ms each) and a deep kernel's pairs in the ordered phase (thousands
+// a layer at ~3 ms each), but not the few diagonal evaluations of one bivariate()
+// call, nor a sweep over an activation parameter (Murray et al.'s half-width search
+// iterates the c-map for each new a: 3x slower when it read tables). bivariate()
+// keeps to the series and the quadrature.
 //
 // With s = sqrt(1 - c) and f = phi (d = 0) or phi' (d = 1),
 //   E[f(u) f(v)] = E[f^2] - s^k H_d(q, s) / 2,   H_d = E[(f(u) - f(v))^2] / s^k,
@@ -50,6 +54,17 @@ namespace sigprop {
 // phi) or have closed forms.
 inline bool uses_near_diagonal_table(Kind k) {
   return k == Kind::softsign || k == Kind::linear_region_tanh || k == Kind::hard_tanh;
+}
+
+// Kernel layers read the table for more kinds (two_point.hpp, near_diagonal_pair): the
+// smooth ones whose Mehler tail the anchors cannot pin next to c = 1 at moderate q
+// (tanh at q ~ 10 for 2e-3 <= 1 - c <= 5e-3; sigmoid, silu, softplus at q ~ 30),
+// where a deep kernel in the ordered phase has thousands of pairs a layer: their
+// segments are built on a kernel's first such pair (the correlation fixed point of
+// these kinds keeps to the series, which reaches its c*).
+inline bool kernel_uses_near_diagonal_table(Kind k) {
+  return uses_near_diagonal_table(k) || k == Kind::tanh || k == Kind::sigmoid ||
+         k == Kind::silu || k == Kind::softplus || k == Kind::shifted_softplus;
 }
 
 class NearDiagonalTable {
@@ -235,7 +250,7 @@ using NearDiagonalTableCache = TableCache<NearDiagonalTable, 64>;
 // The table slice of a canonical activation at q; ok = false where there is none
 // (another kind, q outside the table, a segment that failed its checks).
 inline NearDiagonalTable::Slice near_diagonal_slice(const Activation& a, double q) {
-  if (!uses_near_diagonal_table(a.kind)) return {};
+  if (!kernel_uses_near_diagonal_table(a.kind)) return {};
   return NearDiagonalTableCache::fetch(a)->slice(q);
 }
 

@@ -200,7 +200,8 @@ inline double bivariate_dispatch(const Activation& a, int d, double q1, double q
     return v;
   // A batch's pairs next to c = 1 for softsign and linear_region_tanh: the
   // near-diagonal table and the difference's series (near_diagonal_pair).
-  if (batch && d == 0 && uses_near_diagonal_table(a.kind) && !piecewise::has_closed_form(a.kind) &&
+  if (batch && d == 0 && kernel_uses_near_diagonal_table(a.kind) &&
+      !piecewise::has_closed_form(a.kind) &&
       detail::near_diagonal_pair(a, *x, *y, c,
                                  detail::series_rtol * std::sqrt(x->phi_sq * y->phi_sq), v))
     return v;
