@@ -1366,27 +1366,36 @@ OFF_DIAGONAL_C_GRID = ["0.999", "0.99999", "0.99999999", "-0.9999"]
 OFF_DIAGONAL_GL_REFINE_SAMPLE = [("tanh", {}, "9.75", "9.7501", "0.99999999")]
 
 
+# The modes that are a plain grid (entries x q pairs x c) with Gauss-Legendre refine
+# samples only: their grids, samples, flag and output file.
+GRID_MODES = {
+    "near_diagonal": (
+        NEAR_DIAGONAL_ENTRIES,
+        NEAR_DIAGONAL_Q_PAIRS,
+        NEAR_DIAGONAL_C_GRID,
+        NEAR_DIAGONAL_GL_REFINE_SAMPLE,
+        "--near-diagonal",
+        "reference_2d_near_diagonal.json",
+    ),
+    "off_diagonal": (
+        OFF_DIAGONAL_ENTRIES,
+        OFF_DIAGONAL_Q_PAIRS,
+        OFF_DIAGONAL_C_GRID,
+        OFF_DIAGONAL_GL_REFINE_SAMPLE,
+        "--off-diagonal",
+        "reference_2d_off_diagonal.json",
+    ),
+}
+
+
 def main_extreme(args, mode="extreme"):
     """--extreme, --near-diagonal or --off-diagonal (mode "extreme",
     "near_diagonal", "off_diagonal")."""
     t_start = time.time()
     mp.dps = BASE_DPS
-    if mode == "near_diagonal":
-        entries, qpairs, cgrid = (
-            NEAR_DIAGONAL_ENTRIES,
-            NEAR_DIAGONAL_Q_PAIRS,
-            NEAR_DIAGONAL_C_GRID,
-        )
-        gl_sample, cf_sample, x_sample = NEAR_DIAGONAL_GL_REFINE_SAMPLE, [], []
-        label, out_name = "--near-diagonal", "reference_2d_near_diagonal.json"
-    elif mode == "off_diagonal":
-        entries, qpairs, cgrid = (
-            OFF_DIAGONAL_ENTRIES,
-            OFF_DIAGONAL_Q_PAIRS,
-            OFF_DIAGONAL_C_GRID,
-        )
-        gl_sample, cf_sample, x_sample = OFF_DIAGONAL_GL_REFINE_SAMPLE, [], []
-        label, out_name = "--off-diagonal", "reference_2d_off_diagonal.json"
+    if mode in GRID_MODES:
+        entries, qpairs, cgrid, gl_sample, label, out_name = GRID_MODES[mode]
+        cf_sample, x_sample = [], []
     else:
         assert mode == "extreme", mode
         entries = EXTREME_ENTRIES
