@@ -333,24 +333,6 @@ inline double mehler_sum(const HermiteAt& x, const HermiteAt& y, int d, double c
   return v;
 }
 
-// The diagonal series (x = y: one variance q) next to c = 1, where the weights
-// w_m = f_m^2 are >= 0 and the truncation bounds above fail for slowly decaying
-// coefficients. Every stored order m < s is summed; the tail
-//   t(c) = sum_{m>=s} w_m c^m = c^s sum_{j>=0} w_{s+j} c^j
-// is pinned by three anchors known from the one-point moments,
-//   J0 = sum w_{s+j},  J1 = sum j w_{s+j},  J2 = sum j (j - 1) w_{s+j},
-// obtained from the tails T0 = E[f^2] - sum_{m<s} w_m, T1 = f'(1) - sum_{m<s} m w_m,
-// T2 = f''(1) - sum_{m<s} m (m - 1) w_m (Price's theorem: f'(1) = q E[f'^2],
-// f''(1) = q^2 E[f''^2]) as J1 = T1 - s T0, J2 = T2 - 2 s T1 + s (s + 1) T0, and
-// 1 - j e <= c^j <= 1 - j e + j (j - 1) e^2 / 2 (e = 1 - c):
-//   c^s max(0, J0 - e J1) <= t(c) <= c^s min(J0, J0 - e J1 + e^2 J2 / 2).
-// The midpoint is returned when half the width of that interval, plus what the
-// rounding of the anchors (E[f^2], f'(1), f''(1) to ~1e-14) moves it, is below tol.
-// For f = phi' the anchors are E[phi'^2] and f'(1) = q E[phi''^2]; with no third
-// anchor (the third derivative's moment) only the first-order bound applies. The
-// bound is sharp for analytic phi (tanh next to the Edge of Chaos: ~1e-15 of the
-// scale for phi, ~1e-12 for phi'); for kinked phi the coefficients decay
-// algebraically and it rarely applies.
 // The interval that three anchors pin the tail t(c) = sum_{m>=s} w_m c^m of nonnegative
 // weights w_m to, 0 < c < 1, e = 1 - c (shared by diagonal_series and
 // offdiagonal_series): with T0 = sum_{m>=s} w_m, T1 = sum_{m>=s} m w_m and
@@ -362,13 +344,19 @@ inline double mehler_sum(const HermiteAt& x, const HermiteAt& y, int d, double c
 struct AnchoredTail {
   double mid, half;
 };
+// The tail's moments about order s, J0, J1, J2 (above), from the anchors T0, T1, T2.
+struct TailMoments {
+  double J0, J1, J2;
+};
+inline TailMoments tail_moments(double sd, double T0, double T1, double T2) {
+  return {T0, std::fmax(0.0, T1 - sd * T0),
+          std::isfinite(T2) ? std::fmax(0.0, T2 - 2.0 * sd * T1 + sd * (sd + 1.0) * T0)
+                            : special::inf};
+}
 inline AnchoredTail anchored_tail(double c, double sd, double T0, double T1, double T2,
                                   double d0, double d1, double d2) {
   const double e = 1.0 - c;
-  const double J0 = T0;
-  const double J1 = std::fmax(0.0, T1 - sd * T0);
-  const double J2 =
-      std::isfinite(T2) ? std::fmax(0.0, T2 - 2.0 * sd * T1 + sd * (sd + 1.0) * T0) : special::inf;
+  const auto [J0, J1, J2] = tail_moments(sd, T0, T1, T2);
   const double cs = std::pow(c, sd);
   const double lo = cs * std::fmax(0.0, J0 - e * J1);
   double hi = cs * J0;
@@ -396,8 +384,7 @@ inline AnchoredTail anchored_tail_sharp(double c, double sd, double T0, double T
   if (!std::isfinite(T2)) return t;
   double lo = t.mid - t.half, hi = t.mid + t.half;
   const double cs = std::pow(c, sd), lc = std::log(c);
-  const double J0 = T0, J1 = std::fmax(0.0, T1 - sd * T0),
-               J2 = std::fmax(0.0, T2 - 2.0 * sd * T1 + sd * (sd + 1.0) * T0);
+  const auto [J0, J1, J2] = tail_moments(sd, T0, T1, T2);
   const double e0 = d0, e1 = d1 + sd * d0, e2 = d2 + 2.0 * sd * d1 + sd * (sd + 1.0) * d0;
   const double a0 = J0 - e0;
   if (a0 > 0.0) lo = std::fmax(lo, cs * a0 * std::exp(lc * (J1 + e1) / a0));
@@ -406,13 +393,32 @@ inline AnchoredTail anchored_tail_sharp(double c, double sd, double T0, double T
     const double b = (j2 + j1) / j1, P = std::fmin(j0, j1 * j1 / (j1 + j2));
     return cs * (j0 - P * (1.0 - std::exp(lc * b)));
   };
-  const double up = std::fmax(upper(J0 + e0, std::fmax(0.0, J1 - e1), J2 + e2),
-                              std::fmax(upper(J0 + e0, J1, J2 + e2), upper(J0 + e0, J1 + e1, J2 + e2)));
+  const double j0 = J0 + e0, j2 = J2 + e2;
+  const double up = std::fmax(upper(j0, std::fmax(0.0, J1 - e1), j2),
+                              std::fmax(upper(j0, J1, j2), upper(j0, J1 + e1, j2)));
   hi = std::fmin(hi, up);
   if (hi < lo) hi = lo;
   return {0.5 * (lo + hi), 0.5 * (hi - lo)};
 }
 
+// The diagonal series (x = y: one variance q) next to c = 1, where the weights
+// w_m = f_m^2 are >= 0 and the truncation bounds above fail for slowly decaying
+// coefficients. Every stored order m < s is summed; the tail
+//   t(c) = sum_{m>=s} w_m c^m = c^s sum_{j>=0} w_{s+j} c^j
+// is pinned by three anchors known from the one-point moments,
+//   J0 = sum w_{s+j},  J1 = sum j w_{s+j},  J2 = sum j (j - 1) w_{s+j},
+// obtained from the tails T0 = E[f^2] - sum_{m<s} w_m, T1 = f'(1) - sum_{m<s} m w_m,
+// T2 = f''(1) - sum_{m<s} m (m - 1) w_m (Price's theorem: f'(1) = q E[f'^2],
+// f''(1) = q^2 E[f''^2]) as J1 = T1 - s T0, J2 = T2 - 2 s T1 + s (s + 1) T0, and
+// 1 - j e <= c^j <= 1 - j e + j (j - 1) e^2 / 2 (e = 1 - c):
+//   c^s max(0, J0 - e J1) <= t(c) <= c^s min(J0, J0 - e J1 + e^2 J2 / 2).
+// The midpoint is returned when half the width of that interval, plus what the
+// rounding of the anchors (E[f^2], f'(1), f''(1) to ~1e-14) moves it, is below tol.
+// For f = phi' the anchors are E[phi'^2] and f'(1) = q E[phi''^2]; with no third
+// anchor (the third derivative's moment) only the first-order bound applies. The
+// bound is sharp for analytic phi (tanh next to the Edge of Chaos: ~1e-15 of the
+// scale for phi, ~1e-12 for phi'); for kinked phi the coefficients decay
+// algebraically and it rarely applies.
 inline bool diagonal_series(HermiteAt& x, int d, double c, double tol, double& out) {
   if (!(c > 0.0 && c < 1.0)) return false;
   x.complete();
@@ -432,20 +438,6 @@ inline bool diagonal_series(HermiteAt& x, int d, double c, double tol, double& o
   return true;
 }
 
-// Off the diagonal (q1 != q2, or c < 0), 0 < |c| < 1, f = phi, where the truncation
-// bounds fail (next to |c| = 1 at moderate q: a deep kernel's pairs in the ordered
-// phase). With e_m = sgn(c)^m y_m (the expansion of phi(sgn(c) sqrt(q2) z)), a sign
-// s = +-1 and h_m = x_m - s e_m (the expansion of h(z) = phi(sqrt(q1) z) -
-// s phi(sgn(c) sqrt(q2) z)),
-//   x_m y_m c^m = x_m e_m |c|^m,   x_m e_m = s (x_m^2 + e_m^2) / 2 - s h_m^2 / 2,
-// so the tail beyond the n stored orders is s (t_x + t_y - t_h) / 2, three tails of
-// nonnegative weights, each pinned by its anchors (anchored_tail): t_x and t_y by the
-// one-point moments, as on the diagonal; t_h by E[h^2], E[h'^2] and E[h''^2], one
-// quadrature in z (its integrands are squares: no cancellation), less the stored
-// orders' sums. s is the sign of the stored orders' sum at c = 1, which makes h the
-// small difference of the two (u and s v nearly equal). Needs phi' continuous (a
-// finite E[phi''^2]) and both expansions complete, of the same length; sharp for
-// analytic phi at moderate q (tanh: q up to ~10), like the diagonal's.
 // The tail beyond the n stored orders of sum_m h_m^2 |c|^m, h_m = x_m - p_m y_m
 // with p_m = s sg^m (sg = sgn(c)): the coefficients of h(z) = phi(sqrt(q1) z) -
 // s phi(sg sqrt(q2) z), pinned by anchored_tail_sharp from E[h^2], E[h'^2], E[h''^2]
@@ -507,6 +499,19 @@ inline bool difference_tail(const HermiteAt& x, const HermiteAt& y, double ac, d
   return true;
 }
 
+// Off the diagonal (q1 != q2, or c < 0), 0 < |c| < 1, f = phi, where the truncation
+// bounds fail (next to |c| = 1 at moderate q: a deep kernel's pairs in the ordered
+// phase). With e_m = sgn(c)^m y_m (the expansion of phi(sgn(c) sqrt(q2) z)), a sign
+// s = +-1 and h_m = x_m - s e_m (the expansion of h(z) = phi(sqrt(q1) z) -
+// s phi(sgn(c) sqrt(q2) z)),
+//   x_m y_m c^m = x_m e_m |c|^m,   x_m e_m = s (x_m^2 + e_m^2) / 2 - s h_m^2 / 2,
+// so the tail beyond the n stored orders is s (t_x + t_y - t_h) / 2, three tails of
+// nonnegative weights, each pinned by its anchors (anchored_tail_sharp): t_x and t_y by the
+// one-point moments, as on the diagonal; t_h by E[h^2], E[h'^2] and E[h''^2]
+// (difference_tail). s is the sign of the stored orders' sum at c = 1, which makes h the
+// small difference of the two (u and s v nearly equal). Needs phi' continuous (a
+// finite E[phi''^2]) and both expansions complete, of the same length; sharp for
+// analytic phi at moderate q (tanh: q up to ~10), like the diagonal's.
 inline bool offdiagonal_series(HermiteAt& x, HermiteAt& y, double c, double tol, double& out) {
   const double ac = std::fabs(c);
   if (!(ac > 0.0 && ac < 1.0) || !x.ok() || !y.ok()) return false;

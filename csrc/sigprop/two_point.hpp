@@ -72,9 +72,10 @@ struct HermiteCache {
 
 namespace detail {
 // A batch's pairs (f = phi) next to c = 1, c >= NearDiagonalTable::c_min(), for the
-// kinds with a near-diagonal table and no closed form (softsign, linear_region_tanh:
-// phi'' or phi''' jumps, coefficients that decay algebraically, so that the series'
-// anchors cannot pin its tail there). With h_m = x_m - y_m, the expansion of
+// kinds a kernel reads the near-diagonal table for, without a closed form
+// (kernel_uses_near_diagonal_table: softsign and linear_region_tanh, whose
+// coefficients decay algebraically, and the smooth kinds where the series' anchors
+// cannot pin its tail). With h_m = x_m - y_m, the expansion of
 // h(z) = phi(sqrt(q1) z) - phi(sqrt(q2) z),
 //   E[phi(u) phi(v)] = sum_m x_m y_m c^m = (D(q1, c) + D(q2, c) - D_h(c)) / 2,
 // D(q, c) = sum_m x_m^2 c^m the diagonal value, read from the table (within
@@ -83,7 +84,7 @@ namespace detail {
 // anchors (difference_tail), which certifies where q1 and q2 are close: a deep
 // kernel's pairs in the ordered phase once the variances have nearly settled. Only
 // for a batch (a kernel layer), whose many such pairs repay a table segment's build
-// (0.3-1.1 s, once per process), as the correlation fixed point's do.
+// (0.1-1.1 s, once per process), as the correlation fixed point's do.
 inline bool near_diagonal_pair(const Activation& a, const HermiteAt& x, const HermiteAt& y,
                                double c, double tol, double& v) {
   if (!(c >= NearDiagonalTable::c_min() && c < 1.0) || !x.full || !y.full || x.n != y.n)
@@ -198,7 +199,7 @@ inline double bivariate_dispatch(const Activation& a, int d, double q1, double q
   if (closed && d == 0 && q1 == q2 && c >= detail::diagonal_c_min &&
       piecewise::diagonal_price(a, q1, c, moments(a, q1, false).phi_sq, detail::piecewise_tol, v))
     return v;
-  // A batch's pairs next to c = 1 for softsign and linear_region_tanh: the
+  // A batch's pairs next to c = 1 that the series could not certify: the
   // near-diagonal table and the difference's series (near_diagonal_pair).
   if (batch && d == 0 && kernel_uses_near_diagonal_table(a.kind) &&
       !piecewise::has_closed_form(a.kind) &&
