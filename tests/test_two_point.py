@@ -333,8 +333,9 @@ def test_nngp_kernel_in_the_ordered_phase(act):
     # Deep in the ordered phase (sigma_b = 3) every pair goes to c = 1 and the
     # variances to q* ~ 10, unequal for several layers: the pairs whose series the
     # truncation bounds cannot certify take the anchored tails (offdiagonal_series,
-    # diagonal_series) or, for softsign and linear_region_tanh, the near-diagonal
-    # table with the difference's series (two_point.hpp, near_diagonal_pair). Layers
+    # diagonal_series) or, where those cannot pin the tail (softsign,
+    # linear_region_tanh; tanh for some 1 - c), the near-diagonal table with the
+    # difference's series (two_point.hpp, near_diagonal_pair). Layers
     # 4-8 against pair-by-pair nested quadrature on the layer before, and the same
     # bits at 1 and 2 threads.
     rng = np.random.default_rng(8)
@@ -343,7 +344,7 @@ def test_nngp_kernel_in_the_ordered_phase(act):
     Ks = sp.nngp_kernel(act, X, sw, sb, depth=8, return_all=True, n_threads=1)
     i, j = np.triu_indices(10, 1)
     spread = []
-    for layer in range(3, 8):  # the variances settle: ratios 1e-2 down to 1e-10
+    for layer in range(3, 8):  # the variances settle: log spreads > 1e-5 to < 1e-7
         K, Knext = Ks[layer - 1], Ks[layer]
         q = np.diag(K)
         c = K[i, j] / np.sqrt(q[i] * q[j])
