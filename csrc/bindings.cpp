@@ -103,8 +103,9 @@ auto without_gil(F&& f) {
 // the GIL released inside each block; body computes cells from begin on (count =
 // n - begin of them are left) until the ~30 ms deadline *stop has passed
 // (sigprop::grid::parallel_for) and returns how many it finished (at least one).
-// Between blocks it reacquires the GIL, calls progress(cells_done_in_block) if
-// progress is not None, and checks for a pending signal (PyErr_CheckSignals runs
+// Between blocks it reacquires the GIL, calls progress(units(begin, end)) if
+// progress is not None (units: what the block's cells [begin, end) count for, by
+// default end - begin), and checks for a pending signal (PyErr_CheckSignals runs
 // the Python signal handlers, so Ctrl-C raises KeyboardInterrupt here, and a
 // handler's exception propagates).
 //
@@ -113,8 +114,12 @@ auto without_gil(F&& f) {
 // phase, then ms-scale cells next to the EOC), and the per-block overhead (one
 // OpenMP region, one signal check) stays negligible. Cells are independent, so
 // results are bitwise identical for any block boundaries and thread count.
-template <class Body>
-void run_blocks(idx_t n, const py::object& progress, Body&& body) {
+struct CellCount {
+  idx_t operator()(idx_t begin, idx_t end) const { return end - begin; }
+};
+
+template <class Body, class Units = CellCount>
+void run_blocks(idx_t n, const py::object& progress, Body&& body, Units units = Units{}) {
   constexpr double block_s = 0.03;
   const bool report = !progress.is_none();
   for (idx_t begin = 0; begin < n;) {
@@ -123,7 +128,7 @@ void run_blocks(idx_t n, const py::object& progress, Body&& body) {
       return body(begin, n - begin, &stop);
     });
     if (done < 1 || done > n - begin) throw std::logic_error("run_blocks: no progress");
-    if (report) progress(done);
+    if (report) progress(units(begin, begin + done));
     if (PyErr_CheckSignals() != 0) throw py::error_already_set();
     begin += done;
   }
@@ -593,11 +598,18 @@ PYBIND11_MODULE(_core, m) {
         run_blocks(m, py::none(), [&](idx_t b, idx_t, const Deadline* stop) {
           return sigprop::grid::kernel_expansions(k.act, kp, m, in, b, m, k.n_threads, stop);
         });
+        // Then the pairs, tile by tile (grid::KernelTiles: 8 rows by 16 columns, or by
+        // every column for the closed forms), the progress counted in rows.
         std::atomic<long long> short_count{0};
-        run_blocks(m, progress, [&](idx_t b, idx_t, const Deadline* stop) {
-          return sigprop::grid::kernel_layer_rows(k.act, kp, m, sw * sw, sb * sb, in, out.data,
-                                                  b, m, k.n_threads, stop, &short_count);
-        });
+        const sigprop::grid::KernelTiles tiles(m, sigprop::grid::kernel_tile_width(k.act, kp, m));
+        run_blocks(
+            tiles.size(), progress,
+            [&](idx_t b, idx_t, const Deadline* stop) {
+              return sigprop::grid::kernel_layer_tiles(k.act, kp, m, sw * sw, sb * sb, in,
+                                                       out.data, tiles, b, tiles.size(),
+                                                       k.n_threads, stop, &short_count);
+            },
+            [&](idx_t b, idx_t e) { return tiles.rows_done(e) - tiles.rows_done(b); });
         return py::make_tuple(out.array, short_count.load());
       },
       py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("K"), py::arg("sigma_w"),

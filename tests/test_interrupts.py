@@ -76,6 +76,12 @@ LONG_CALLS = {
     "progress=False)",
     "nngp_kernel": "X = np.random.default_rng(0).normal(size=(3000, 3))\n"
     "print('ready', flush=True)\nsp.nngp_kernel('gelu', X, 1.5, 0.1, depth=50, n_threads=1)",
+    # every pair takes quadrature (~1.3 ms: variances ~1 % apart, c next to 1, the
+    # first layers of an ordered phase): a unit of work of 8 rows by every column
+    # had held Ctrl-C for seconds; the tiles of 8 rows by 16 columns hold it ~0.2 s
+    "nngp_kernel_slow_pairs": "rng = np.random.default_rng(0)\nx0 = rng.normal(size=10)\n"
+    "X = (x0 + 0.1 * rng.normal(size=(600, 10))) * (1 + 0.03 * rng.uniform(size=(600, 1)))\n"
+    "print('ready', flush=True)\nsp.nngp_kernel('softsign', X, 1.0, 3.0, depth=2, n_threads=1)",
     "bivariate": "q = np.linspace(0.1, 4, 10**7)\nprint('ready', flush=True)\n"
     "sp.bivariate_expectation('gelu', q, q[::-1], 0.3, derivative=1, n_threads=1)",
     # ~0.5 s of cheap cells (the series), then ~30 s of ms-scale quadrature cells
@@ -120,6 +126,25 @@ def test_progress_callback_sees_every_cell_in_blocks():
     ref = _core.fixed_points(kind, 0.0, 0.0, sw, sb, None, True, 1)
     for k in res:
         np.testing.assert_array_equal(res[k], ref[k])
+
+
+def test_kernel_progress_counts_rows_across_tiles():
+    # A kernel layer whose pairs all take quadrature (~1 ms each) runs in many 30 ms
+    # blocks of tiles (8 rows by 16 columns); progress counts finished rows, m in all,
+    # and the blocked layer is bitwise the one computed in other blocks (two threads).
+    rng = np.random.default_rng(0)
+    x0 = rng.normal(size=10)
+    X = (x0 + 0.1 * rng.normal(size=(24, 10))) * (1 + 0.03 * rng.uniform(size=(24, 1)))
+    K = _core.input_kernel(np.ascontiguousarray(X.T), 1.0, 3.0, 1)
+    kind = sp.activation("softsign").kind
+    calls: list[int] = []
+    K1, short1 = _core.kernel_layer(kind, 0.0, 0.0, K, 1.0, 3.0, 1, calls.append)
+    assert sum(calls) == 24 and min(calls) >= 0
+    assert len(calls) > 2, calls
+    K2, short2 = _core.kernel_layer(kind, 0.0, 0.0, K, 1.0, 3.0, 2)
+    assert short1 == short2 == 0
+    assert K1.tobytes() == K2.tobytes()
+    np.testing.assert_array_equal(K1, K1.T)
 
 
 def test_blocked_results_are_bitwise_identical_to_cell_by_cell():

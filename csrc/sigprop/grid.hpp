@@ -270,7 +270,7 @@ inline idx_t input_kernel_rows(const double* XT, idx_t m, idx_t d, double sw2, d
 // where the pair falls back to the quadrature. Both steps work on ranges of rows
 // [begin, end), so that a caller can run a layer in blocks. The expansions are
 // evaluated to the orders that the pairs taken eight at a time read (64 or 128:
-// detail::fast_blocks); kernel_layer_rows completes an input's expansion the first
+// detail::fast_blocks); kernel_layer_tiles completes an input's expansion the first
 // time a pair of it needs more (most inputs of a smooth kernel never do: the other
 // 450 orders were 40 % of a tanh layer's time).
 //
@@ -360,10 +360,11 @@ SIGPROP_VECTOR_CLONES inline void closed_kernel_rows_of(double p0, const double*
   closed_kernel_rows<K>(p0, Kin, m, q, s, e, sw2, sb2, Kout, i0, i1);
 }
 
-// kernel_layer_rows for the kinds with a closed form valid everywhere: -1 (nothing
-// done) where a variance is outside (1e-150, 1e150) (the pairs then take the
-// general path, which handles 0, inf and underflowing products), else as
-// kernel_layer_rows.
+// Rows [begin, end) of a kernel layer for the kinds with a closed form valid
+// everywhere, in groups of 8 rows (each one tile of kernel_layer_tiles, whose
+// tiling then spans every column: kernel_tile_width): -1 (nothing done) where a
+// variance is outside (1e-150, 1e150) (the pairs then take the general path, which
+// handles 0, inf and underflowing products), else the rows done.
 inline idx_t closed_kernel_layer_rows(const Activation& a, const double* K, idx_t m, double sw2,
                                       double sb2, double* Kout, idx_t begin, idx_t end,
                                       int n_threads, const Deadline* stop) {
@@ -412,29 +413,84 @@ inline idx_t closed_kernel_layer_rows(const Activation& a, const double* K, idx_
   return std::min(end - begin, done * rows);
 }
 
-// Rows [begin, end) of the upper triangle (pairs j >= i), `in` from kernel_expansions.
-// Pairs whose quadrature ended short of its tolerance are counted in *short_count
-// (if given): their entries are the best estimates, or NaN far from converged.
-inline idx_t kernel_layer_rows(const Activation& act, const double* K, idx_t m, double sw2,
-                               double sb2, KernelInputs& in, double* Kout,
-                               idx_t begin, idx_t end, int n_threads,
-                               const Deadline* stop = nullptr,
-                               std::atomic<long long>* short_count = nullptr) {
+// The units of a kernel layer's work (kernel_layer_tiles): tiles of the upper
+// triangle, each up to `rows` = 8 rows by up to `width` columns, numbered group by
+// group (group g: rows [8 g, 8 g + 8) and columns [8 g, m), cut into consecutive
+// column blocks). A block of a layer stops only between tiles, so a tile's time
+// bounds how long Ctrl-C waits: 16 columns (128 pairs) keep it under ~0.2 s where
+// every pair takes quadrature at 1-2 ms (first ordered-phase layers of softsign);
+// a group of 8 rows by every column had taken seconds there. The closed forms
+// (~20 ns a pair) keep one tile per group (width m).
+struct KernelTiles {
+  static constexpr idx_t rows = 8;
+  idx_t m = 0, width = 1;
+  std::vector<idx_t> first;  // first[g]: group g's first tile; first.back(): the count
+  KernelTiles(idx_t m_, idx_t width_) : m(m_), width(width_ < 1 ? 1 : width_) {
+    const idx_t groups = m > 0 ? (m + rows - 1) / rows : 0;
+    first.resize(size_t(groups) + 1);
+    idx_t t = 0;
+    for (idx_t g = 0; g < groups; ++g) {
+      first[size_t(g)] = t;
+      t += (m - g * rows + width - 1) / width;
+    }
+    first[size_t(groups)] = t;
+  }
+  idx_t size() const { return first.back(); }
+  // Tile t: its group's first row i0 and its columns [j0, j1).
+  void locate(idx_t t, idx_t& i0, idx_t& j0, idx_t& j1) const {
+    const idx_t g = idx_t(std::upper_bound(first.begin(), first.end(), t) - first.begin()) - 1;
+    i0 = g * rows;
+    j0 = i0 + (t - first[size_t(g)]) * width;
+    j1 = std::min(m, j0 + width);
+  }
+  // The rows complete once tiles [0, t) are (for a progress count in rows).
+  idx_t rows_done(idx_t t) const {
+    const idx_t g =
+        idx_t(std::upper_bound(first.begin() + 1, first.end(), t) - (first.begin() + 1));
+    return std::min(m, g * rows);
+  }
+};
+
+inline constexpr idx_t kernel_tile_columns = 16;
+
+// The tile width of a layer of K (m x m): m (one tile per group) where the closed
+// forms valid everywhere take every pair, kernel_tile_columns otherwise.
+inline idx_t kernel_tile_width(const Activation& act, const double* K, idx_t m) {
   const Activation a = canonical(act);
-  if (detail::has_kernel_closed_form(a.kind))
-    if (const idx_t done = closed_kernel_layer_rows(a, K, m, sw2, sb2, Kout, begin, end,
-                                                            n_threads, stop);
-        done >= 0)
-      return done;
+  if (!detail::has_kernel_closed_form(a.kind)) return kernel_tile_columns;
+  for (idx_t i = 0; i < m; ++i) {
+    const double q = K[i * m + i];
+    if (!(q > 1e-150 && q < 1e150)) return kernel_tile_columns;
+  }
+  return m;
+}
+
+// Tiles [begin, end) of a layer (the pairs j >= i in them, and their mirror images),
+// `in` from kernel_expansions; returns the tiles done (all of them unless *stop
+// passed, at least one). Pairs whose quadrature ended short of its tolerance are
+// counted in *short_count (if given): their entries are the best estimates, or NaN
+// far from converged.
+inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m, double sw2,
+                                double sb2, KernelInputs& in, double* Kout,
+                                const KernelTiles& tiles, idx_t begin, idx_t end,
+                                int n_threads, const Deadline* stop = nullptr,
+                                std::atomic<long long>* short_count = nullptr) {
+  const Activation a = canonical(act);
+  constexpr idx_t rows = KernelTiles::rows;
+  if (detail::has_kernel_closed_form(a.kind) && tiles.width >= m) {
+    // one tile per group: tile t is rows [8 t, 8 t + 8)
+    const idx_t done = closed_kernel_layer_rows(a, K, m, sw2, sb2, Kout, begin * rows,
+                                                std::min(m, end * rows), n_threads, stop);
+    if (done >= 0) return (done + rows - 1) / rows;
+  }
   std::vector<HermiteAt>& H = in.H;
   const bool series = uses_hermite_table(a.kind) && !detail::has_kernel_closed_form(a.kind) &&
                       H.size() == size_t(m) && in.rec.size() == size_t(m) * detail::kRec;
   const int nb = detail::fast_blocks(a);  // as kernel_expansions evaluated them
-  // One task per group of `rows` rows (rows shrink, which dynamic scheduling
-  // balances), column by column across the group: each input's expansion (4 kB of
-  // coefficients and more) is read once a group instead of once a row. Every pair is
-  // computed by the same code in any order, so the results do not depend on it.
-  constexpr idx_t rows = 8;
+  // One task per tile, column by column across its group's rows: each input's
+  // expansion (4 kB of coefficients and more) is read once a tile instead of once a
+  // row. Every pair is computed by the same code in any order, so the results do not
+  // depend on it, nor on the tiling.
   // Each input's expansion completed the first time a pair taken one at a time needs
   // it, by one thread while the others that need it wait (a few us): 0 not complete,
   // 1 being completed, 2 complete (read-only from then on). The pairs taken eight at a
@@ -490,21 +546,37 @@ inline idx_t kernel_layer_rows(const Activation& act, const double* K, idx_t m, 
     Kout[i * m + j] = v;
     Kout[j * m + i] = v;
   };
-  // A full group takes its pairs eight at a time (kernel_series_column) from the
-  // inputs' records; a short last group's pairs, and the lanes it leaves, take `pair`.
+  // A full group's tile takes its pairs eight at a time (kernel_series_column) from
+  // the rows' records, interleaved lane by lane; a short last group's pairs, and the
+  // lanes it leaves, take `pair`. A thread's consecutive tiles are mostly of one
+  // group: the interleaved records are kept per thread for the next tile of the same
+  // group in this call (`call` tells calls apart).
   const double* recs = in.rec.data();
-  auto series_group = [&](idx_t i0) {
-    constexpr int R = detail::kRec;
+  static std::atomic<unsigned long long> calls{0};
+  const unsigned long long call = ++calls;
+  struct GroupRecords {
+    unsigned long long call = 0;
+    idx_t i0 = -1;
     double G[8 * detail::kHead], T[8 * 16 * detail::kMaxFastBlocks];
-    for (idx_t l = 0; l < rows; ++l) {
-      const double* r = recs + size_t(i0 + l) * R;
-      for (int f = 0; f < detail::kHead; ++f) G[8 * f + l] = r[f];
-      for (int n = 0; n < 16 * nb; ++n) T[8 * n + l] = r[detail::kHead + n];
+  };
+  auto series_tile = [&](idx_t i0, idx_t j0, idx_t j1) {
+    constexpr int R = detail::kRec;
+    static thread_local GroupRecords gr;
+    double* G = gr.G;
+    double* T = gr.T;
+    if (gr.call != call || gr.i0 != i0) {
+      for (idx_t l = 0; l < rows; ++l) {
+        const double* r = recs + size_t(i0 + l) * R;
+        for (int f = 0; f < detail::kHead; ++f) G[8 * f + l] = r[f];
+        for (int n = 0; n < 16 * nb; ++n) T[8 * n + l] = r[detail::kHead + n];
+      }
+      gr.call = call;
+      gr.i0 = i0;
     }
     // (the group's own columns too, j < i0 + 8: there the lanes of rows i < j count,
     // and the diagonal is the one-point moment; taken one at a time, those pairs
     // would complete every input's expansion)
-    for (idx_t j = i0; j < m; ++j) {
+    for (idx_t j = j0; j < j1; ++j) {
       double s8[rows], k8[rows];
       if (nb == 4)
         detail::kernel_series_column<4>(G, T, recs + size_t(j) * R, K + i0 * m + j, m,
@@ -526,24 +598,26 @@ inline idx_t kernel_layer_rows(const Activation& act, const double* K, idx_t m, 
       if (j < i0 + rows) pair(j, j);
     }
   };
-  const idx_t n_groups = (end - begin + rows - 1) / rows;
-  const idx_t done = parallel_for(n_groups, n_threads, [&](idx_t g) {
-    const idx_t i0 = begin + g * rows, i1 = std::min(end, i0 + rows);
+  return parallel_for(end - begin, n_threads, [&](idx_t t) {
+    idx_t i0, j0, j1;
+    tiles.locate(begin + t, i0, j0, j1);
+    const idx_t i1 = std::min(m, i0 + rows);
     if (series && i1 - i0 == rows) {
-      series_group(i0);
+      series_tile(i0, j0, j1);
     } else {
-      for (idx_t j = i0; j < m; ++j)
+      for (idx_t j = j0; j < j1; ++j)
         for (idx_t i = i0; i < i1 && i <= j; ++i) pair(i, j);
     }
   }, stop);
-  return std::min(end - begin, done * rows);
 }
+
 
 inline void kernel_layer(const Activation& a, const double* K, idx_t m, double sw2, double sb2,
                          double* Kout, int n_threads) {
   KernelInputs in;
   kernel_expansions(a, K, m, in, 0, m, n_threads);
-  kernel_layer_rows(a, K, m, sw2, sb2, in, Kout, 0, m, n_threads);
+  const KernelTiles tiles(m, kernel_tile_width(a, K, m));
+  kernel_layer_tiles(a, K, m, sw2, sb2, in, Kout, tiles, 0, tiles.size(), n_threads);
 }
 
 }  // namespace grid
