@@ -357,6 +357,38 @@ def test_nngp_kernel_in_the_ordered_phase(act):
     assert np.array_equal(K2t, K8)
 
 
+@pytest.mark.parametrize(
+    "act",
+    ["tanh", "sigmoid", "softsign", "linear_region_tanh", "silu", "softplus", "shifted_softplus"],
+)
+def test_kernel_pairs_of_nearly_settled_variances(act):
+    # A kernel layer's pairs next to c = 1 whose variances differ by a factor 1 + r:
+    # from r ~ 1e-7 down (per kind: sup |phi'| (sqrt(q1) - sqrt(q2)) against the
+    # tolerance) they take the near-diagonal table with the Lipschitz bound on the
+    # difference term (two_point.hpp, settled_pair), above it the anchored series or
+    # quadrature. Each entry of a two-input layer against nested quadrature, across
+    # that boundary, at q ~ 9 (where a deep ordered-phase kernel settles) and 1.
+    rs = np.r_[0.0, np.logspace(-15, -4, 23)]
+    for q in (9.0, 1.0):
+        for c in (0.94, 0.999, 1 - 1e-6, 1 - 1e-10):
+            got, q2s = [], q * (1 + rs)
+            for q2 in q2s:
+                off = c * np.sqrt(q * q2)
+                K = np.array([[q, off], [off, q2]])
+                kind = resolve(act).kind
+                p0, p1 = resolve(act).core_params
+                Ko, n_short = _core.kernel_layer(kind, p0, p1, K, 1.0, 0.0, 1)
+                assert n_short == 0
+                got.append(Ko[0, 1])
+            ref = _direct(act, np.full_like(q2s, q), q2s, c, 0)
+            scale = np.sqrt(
+                sp.gaussian_moments(act, q).phi_sq * sp.gaussian_moments(act, q2s).phi_sq
+            )
+            np.testing.assert_allclose(
+                got, ref, rtol=0, atol=2e-12 * scale.max(), err_msg=f"{q} {c}"
+            )
+
+
 @pytest.mark.parametrize("act", ["tanh", "softsign", "elu", "softplus", "hard_tanh"])
 def test_nngp_kernel_entries_do_not_depend_on_the_order_of_the_inputs(act):
     # A layer takes its rows in groups of eight, and most pairs of a full group eight

@@ -71,6 +71,21 @@ struct HermiteCache {
 }  // namespace detail
 
 namespace detail {
+// sup |phi'| of the kinds near_diagonal_pair serves (an upper bound; silu's is
+// 1.0998), 0 for any other kind.
+inline double lipschitz_bound(Kind k) {
+  switch (k) {
+    case Kind::tanh:
+    case Kind::softsign:
+    case Kind::linear_region_tanh:
+    case Kind::softplus:
+    case Kind::shifted_softplus: return 1.0;
+    case Kind::sigmoid: return 0.25;
+    case Kind::silu: return 1.1;
+    default: return 0.0;
+  }
+}
+
 // A batch's pairs (f = phi) next to c = 1, c >= NearDiagonalTable::c_min(), for the
 // kinds a kernel reads the near-diagonal table for, without a closed form
 // (kernel_uses_near_diagonal_table: softsign and linear_region_tanh, whose
@@ -79,12 +94,42 @@ namespace detail {
 // h(z) = phi(sqrt(q1) z) - phi(sqrt(q2) z),
 //   E[phi(u) phi(v)] = sum_m x_m y_m c^m = (D(q1, c) + D(q2, c) - D_h(c)) / 2,
 // D(q, c) = sum_m x_m^2 c^m the diagonal value, read from the table (within
-// ~4e-13 of E[phi^2] below q = 10, ~1.3e-12 below 31.6: near_diagonal_table.hpp),
-// and D_h(c) = sum_m h_m^2 c^m, its stored orders plus the tail pinned by h's
-// anchors (difference_tail), which certifies where q1 and q2 are close: a deep
-// kernel's pairs in the ordered phase once the variances have nearly settled. Only
-// for a batch (a kernel layer), whose many such pairs repay a table segment's build
-// (0.1-1.1 s, once per process), as the correlation fixed point's do.
+// ~4e-13 of E[phi^2] below q = 10, ~1.3e-12 below 31.6: near_diagonal_table.hpp).
+// Only for a batch (a kernel layer), whose many such pairs repay a table segment's
+// build (0.1-1.1 s, once per process), as the correlation fixed point's do.
+//
+// settled_pair: variances that have all but settled (a deep ordered-phase kernel,
+// layer after layer, where every pair is next to c = 1): q1 = q2 (D_h = 0), or
+// 0 <= D_h(c) <= D_h(1) = E[h(Z)^2] <= L^2 (sqrt(q1) - sqrt(q2))^2, L = sup |phi'|
+// (mean value theorem: |h(z)| <= L |sqrt(q1) - sqrt(q2)| |z|), so that the midpoint
+// of [0, that bound] holds where a quarter of it is below tol. Two table lookups
+// (~1 us), tried before the series: those pairs' series reach no order, and the
+// anchored tails (diagonal_series, offdiagonal_series) cost ~20 us a pair.
+inline bool settled_pair(const Activation& a, const HermiteAt& x, const HermiteAt& y,
+                         double c, double tol, double& v) {
+  if (!(c >= NearDiagonalTable::c_min() && c < 1.0)) return false;
+  const double L = lipschitz_bound(a.kind);
+  const double s1q = std::sqrt(x.q), s2q = std::sqrt(y.q);
+  // (each square root within half an ulp: the difference within 2 ulps of the larger)
+  const double ds =
+      std::fabs(s1q - s2q) + 4.0 * std::numeric_limits<double>::epsilon() * std::fmax(s1q, s2q);
+  const double B = x.q == y.q ? 0.0 : L * L * ds * ds;
+  if (!(L > 0.0) || !(0.25 * B <= tol)) return false;
+  const NearDiagonalTable::Slice s1 = near_diagonal_slice(a, x.q);
+  if (!s1.ok) return false;
+  if (x.q == y.q) {
+    v = s1.eval(0, c);
+    return true;
+  }
+  const NearDiagonalTable::Slice s2 = near_diagonal_slice(a, y.q);
+  if (!s2.ok) return false;
+  v = 0.5 * (s1.eval(0, c) + s2.eval(0, c)) - 0.25 * B;
+  return true;
+}
+
+// near_diagonal_pair: variances further apart, D_h(c) from its stored orders plus the
+// tail pinned by h's anchors (difference_tail, ~20 us), which certifies where q1 and
+// q2 are close: the ordered phase's layers while the variances settle.
 inline bool near_diagonal_pair(const Activation& a, const HermiteAt& x, const HermiteAt& y,
                                double c, double tol, double& v) {
   if (!(c >= NearDiagonalTable::c_min() && c < 1.0) || !x.full || !y.full || x.n != y.n)
@@ -172,6 +217,14 @@ inline double bivariate_dispatch(const Activation& a, int d, double q1, double q
   if (closed && far_threshold && !batch && piecewise::threshold_price(a, d, q1, q2, c, v))
     return v;
   if (closed && !far_threshold && !series_first && closed_form()) return v;
+  // A batch's pairs whose variances have all but settled, next to c = 1: the
+  // near-diagonal table (settled_pair).
+  const bool nd_table = batch && d == 0 && kernel_uses_near_diagonal_table(a.kind) &&
+                        !piecewise::has_closed_form(a.kind);
+  if (nd_table &&
+      detail::settled_pair(a, *x, *y, c, detail::series_rtol * std::sqrt(x->phi_sq * y->phi_sq),
+                           v))
+    return v;
   if (uses_hermite_table(a.kind) && std::fabs(c) < 1.0 && q1 > 0.0 && q2 > 0.0 &&
       std::isfinite(q1) && std::isfinite(q2)) {
     if (!x || !y) {
@@ -201,8 +254,7 @@ inline double bivariate_dispatch(const Activation& a, int d, double q1, double q
     return v;
   // A batch's pairs next to c = 1 that the series could not certify: the
   // near-diagonal table and the difference's series (near_diagonal_pair).
-  if (batch && d == 0 && kernel_uses_near_diagonal_table(a.kind) &&
-      !piecewise::has_closed_form(a.kind) &&
+  if (nd_table &&
       detail::near_diagonal_pair(a, *x, *y, c,
                                  detail::series_rtol * std::sqrt(x->phi_sq * y->phi_sq), v))
     return v;
