@@ -7,10 +7,10 @@ Usage:  python scripts/make_reference_piecewise.py [--procs N]
 Writes tests/data/reference_2d_piecewise.json: E[phi(u) phi(v)] and
 E[phi'(u) phi'(v)] for hard_tanh, shifted_relu, soft_threshold, linear_floor,
 elu and selu at a handful of (q1, q2, c), c next to +-1 (1 -+ c = 1e-6, 1e-12),
-q = 1e-4 and 1e4, q1 != q2.  The values come from scripts/make_reference.py's
-compute_2d (mpmath at 30 digits, outer tanh-sinh quadrature over Z1 of the
-closed-form inner Gaussian expectation; independent of sigprop), at the exact
-binary64 c the engine is given.
+q = 1e-4 and 1e4, q1 != q2, and q ~ 10 next to c = 1.  The values come from
+scripts/make_reference.py's compute_2d (mpmath at 30 digits, outer tanh-sinh
+quadrature over Z1 of the closed-form inner Gaussian expectation; independent of
+sigprop), at the exact binary64 c the engine is given.
 """
 
 import json
@@ -41,6 +41,11 @@ POINTS = [
     ("0.3", "20", "0.9"),
     ("1e-4", "1e4", "0.7"),
     ("2", "5", "-0.999999999999"),
+    # hard_tanh's sign form next to c = 1 at moderate q (a deep ordered-phase kernel),
+    # where a feature at the end of its range was once left out of the mesh
+    ("9.832", "9.832", "0.99999999"),
+    ("10", "10.00001", "0.99999999"),
+    ("4", "4", "0.9999999999"),
 ]
 
 

@@ -169,8 +169,11 @@ def test_piecewise_against_mpmath(case):
     closed = _core.piecewise_closed_form(act.kind, p0, p1, d, q1, q2, c)
     if not math.isnan(closed):
         assert abs(closed - ref) <= TOL * scale, (closed, ref, scale)
+    # the engine, whichever path serves the point (closed form, hard_tanh's sign form,
+    # Price's theorem, series): 1e-12 of the scale (at 1e-10, a sign form 2.8e-12 off
+    # next to c = 1 at q ~ 10 had passed)
     got = float(sp.bivariate_expectation(act, q1, q2, c, derivative=d))
-    assert abs(got - ref) <= 1e-10 * scale, (got, ref, scale)
+    assert abs(got - ref) <= 1e-12 * scale, (got, ref, scale)
 
 
 def test_piecewise_used_where_expected():
