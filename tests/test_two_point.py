@@ -359,7 +359,16 @@ def test_nngp_kernel_in_the_ordered_phase(act):
 
 @pytest.mark.parametrize(
     "act",
-    ["tanh", "sigmoid", "softsign", "linear_region_tanh", "silu", "softplus", "shifted_softplus"],
+    [
+        "tanh",
+        "sigmoid",
+        "softsign",
+        "linear_region_tanh",
+        "silu",
+        "softplus",
+        "shifted_softplus",
+        "hard_tanh",
+    ],
 )
 def test_kernel_pairs_of_nearly_settled_variances(act):
     # A kernel layer's pairs next to c = 1 whose variances differ by a factor 1 + r:

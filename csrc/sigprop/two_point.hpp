@@ -71,13 +71,14 @@ struct HermiteCache {
 }  // namespace detail
 
 namespace detail {
-// sup |phi'| of the kinds near_diagonal_pair serves (an upper bound; silu's is
-// 1.0998), 0 for any other kind.
+// sup |phi'| of the kinds settled_pair serves (an upper bound; silu's is 1.0998), 0
+// for any other kind.
 inline double lipschitz_bound(Kind k) {
   switch (k) {
     case Kind::tanh:
     case Kind::softsign:
     case Kind::linear_region_tanh:
+    case Kind::hard_tanh:
     case Kind::softplus:
     case Kind::shifted_softplus: return 1.0;
     case Kind::sigmoid: return 0.25;
@@ -218,10 +219,11 @@ inline double bivariate_dispatch(const Activation& a, int d, double q1, double q
     return v;
   if (closed && !far_threshold && !series_first && closed_form()) return v;
   // A batch's pairs whose variances have all but settled, next to c = 1: the
-  // near-diagonal table (settled_pair).
+  // near-diagonal table (settled_pair; for hard_tanh too, whose closed forms cost
+  // 2-100 us there: orthant forms, Price's theorem on the diagonal).
   const bool nd_table = batch && d == 0 && kernel_uses_near_diagonal_table(a.kind) &&
                         !piecewise::has_closed_form(a.kind);
-  if (nd_table &&
+  if (batch && d == 0 && kernel_uses_near_diagonal_table(a.kind) &&
       detail::settled_pair(a, *x, *y, c, detail::series_rtol * std::sqrt(x->phi_sq * y->phi_sq),
                            v))
     return v;
