@@ -19,8 +19,8 @@ timed calls, their one-off cost reported separately):
    sigma_w = 1.3, sigma_b = 0.2), all threads, after a warm-up call, best of
    --kernel-repeat (3); and, deep in the ordered phase (sigma_w = 1,
    sigma_b = 3: every pair goes to c = 1 while the variances settle at q*), of
-   --ordered-inputs (50) inputs of unequal norms, depth 10, timed once (the
-   slow path of the kernel: pairs next to c = 1 with unequal variances).
+   --ordered-inputs (50 and 300) inputs of unequal norms, depth 10, timed once
+   (the slow path of the kernel: pairs next to c = 1 with unequal variances).
 """
 
 from __future__ import annotations
@@ -58,7 +58,9 @@ def main(argv=None):
     p.add_argument("--grid", type=int, default=40)
     p.add_argument("--no-kernels", action="store_true", help="skip section 3")
     p.add_argument("--kernel-repeat", type=int, default=3, help="section 3: best of this many")
-    p.add_argument("--ordered-inputs", type=int, default=50, help="section 3: ordered phase")
+    p.add_argument(
+        "--ordered-inputs", default="50,300", help="section 3: ordered phase, input counts"
+    )
     p.add_argument("--json")
     args = p.parse_args(argv)
     rng = np.random.default_rng(2026)
@@ -70,15 +72,16 @@ def main(argv=None):
     sb, sw = (a.ravel() for a in np.meshgrid(sbg, swg, indexing="ij"))
     X100 = np.random.default_rng(0).normal(size=(100, 10))
     X1000 = np.random.default_rng(0).normal(size=(1000, 10))
-    rng_o = np.random.default_rng(1)
-    n_o = args.ordered_inputs
-    Xord = rng_o.normal(size=(n_o, 10)) * np.exp(0.5 * rng_o.normal(size=(n_o, 1)))
+    Xord = {}
+    for n_o in (int(n) for n in args.ordered_inputs.split(",")):
+        rng_o = np.random.default_rng(1)
+        Xord[n_o] = rng_o.normal(size=(n_o, 10)) * np.exp(0.5 * rng_o.normal(size=(n_o, 1)))
     nt = args.threads
     report = {}
     print(
         f"{'activation':<19}{'biv c-map/s':>12}{'(dphi)':>10}{'biv full/s':>12}{'(dphi)':>10}"
         f"{'first s':>8}{'no c*/s':>11}{'with c*/s':>11}{'ratio':>7}{'slowest':>9}"
-        f"{'/median':>9}{'K100 s':>8}{'K1000 s':>9}{'Kord s':>8}"
+        f"{'/median':>9}{'K100 s':>8}{'K1000 s':>9}" + "".join(f"{f'Kord{n} s':>11}" for n in Xord)
     )
     for name in args.activations.split(","):
         act = sigprop.activation(name)
@@ -125,7 +128,8 @@ def main(argv=None):
         r["slowest_cell_s"] = float(cell[w])
         r["slowest_cell"] = {"sigma_b": float(sb[w]), "sigma_w": float(sw[w])}
         r["median_cell_s"] = float(np.median(cell))
-        k100 = k1000 = kord = float("nan")
+        k100 = k1000 = float("nan")
+        kord = dict.fromkeys(Xord, float("nan"))
         if not args.no_kernels:
             sigprop.nngp_kernel(act, X100, 1.3, 0.2, depth=10)
             k100, k1000 = (
@@ -135,9 +139,11 @@ def main(argv=None):
                 )
                 for X in (X100, X1000)
             )
-            kord = timed(lambda a=act: sigprop.nngp_kernel(a, Xord, 1.0, 3.0, depth=10))
+            for n_o, X in Xord.items():
+                kord[n_o] = timed(lambda a=act, X=X: sigprop.nngp_kernel(a, X, 1.0, 3.0, depth=10))
         r["nngp_100_s"], r["nngp_1000_s"] = k100, k1000
-        r[f"nngp_ordered_{n_o}_s"] = kord
+        for n_o, t in kord.items():
+            r[f"nngp_ordered_{n_o}_s"] = t
         report[name] = r
         print(
             f"{name:<19}{r['biv_cmap_d0_per_s']:>12.3g}{r['biv_cmap_d1_per_s']:>10.3g}"
@@ -145,7 +151,7 @@ def main(argv=None):
             f"{r['scan_no_corr_cells_per_s']:>11.3g}{r['scan_corr_cells_per_s']:>11.3g}"
             f"{r['scan_no_corr_cells_per_s'] / r['scan_corr_cells_per_s']:>7.2f}"
             f"{r['slowest_cell_s'] * 1e3:>7.2f}ms{r['slowest_cell_s'] / r['median_cell_s']:>9.0f}"
-            f"{k100:>8.3f}{k1000:>9.2f}{kord:>8.2f}",
+            f"{k100:>8.3f}{k1000:>9.2f}" + "".join(f"{t:>11.2f}" for t in kord.values()),
             flush=True,
         )
     if args.json:
