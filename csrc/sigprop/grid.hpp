@@ -611,7 +611,6 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
   }, stop);
 }
 
-
 inline void kernel_layer(const Activation& a, const double* K, idx_t m, double sw2, double sb2,
                          double* Kout, int n_threads) {
   KernelInputs in;

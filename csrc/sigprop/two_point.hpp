@@ -99,7 +99,8 @@ inline double lipschitz_bound(Kind k) {
 // Only for a batch (a kernel layer), whose many such pairs repay a table segment's
 // build (0.1-1.1 s, once per process), as the correlation fixed point's do.
 //
-// settled_pair: variances that have all but settled (a deep ordered-phase kernel,
+// settled_pair (for hard_tanh as well, whose table the correlation fixed point
+// builds): variances that have all but settled (a deep ordered-phase kernel,
 // layer after layer, where every pair is next to c = 1): q1 = q2 (D_h = 0), or
 // 0 <= D_h(c) <= D_h(1) = E[h(Z)^2] <= L^2 (sqrt(q1) - sqrt(q2))^2, L = sup |phi'|
 // (mean value theorem: |h(z)| <= L |sqrt(q1) - sqrt(q2)| |z|), so that the midpoint
