@@ -87,6 +87,19 @@ inline double lipschitz_bound(Kind k) {
   }
 }
 
+// D(q1, c) and D(q2, c) from the near-diagonal table (phi); false outside it.
+inline bool table_diagonals(const Activation& a, double q1, double q2, double c, double& d1,
+                            double& d2) {
+  const NearDiagonalTable::Slice s1 = near_diagonal_slice(a, q1);
+  if (!s1.ok) return false;
+  d1 = d2 = s1.eval(0, c);
+  if (q2 == q1) return true;
+  const NearDiagonalTable::Slice s2 = near_diagonal_slice(a, q2);
+  if (!s2.ok) return false;
+  d2 = s2.eval(0, c);
+  return true;
+}
+
 // A batch's pairs (f = phi) next to c = 1, c >= NearDiagonalTable::c_min(), for the
 // kinds a kernel reads the near-diagonal table for, without a closed form
 // (kernel_uses_near_diagonal_table: softsign and linear_region_tanh, whose
@@ -117,15 +130,9 @@ inline bool settled_pair(const Activation& a, const HermiteAt& x, const HermiteA
       std::fabs(s1q - s2q) + 4.0 * std::numeric_limits<double>::epsilon() * std::fmax(s1q, s2q);
   const double B = x.q == y.q ? 0.0 : L * L * ds * ds;
   if (!(L > 0.0) || !(0.25 * B <= tol)) return false;
-  const NearDiagonalTable::Slice s1 = near_diagonal_slice(a, x.q);
-  if (!s1.ok) return false;
-  if (x.q == y.q) {
-    v = s1.eval(0, c);
-    return true;
-  }
-  const NearDiagonalTable::Slice s2 = near_diagonal_slice(a, y.q);
-  if (!s2.ok) return false;
-  v = 0.5 * (s1.eval(0, c) + s2.eval(0, c)) - 0.25 * B;
+  double d1, d2;
+  if (!table_diagonals(a, x.q, y.q, c, d1, d2)) return false;
+  v = x.q == y.q ? d1 : 0.5 * (d1 + d2) - 0.25 * B;
   return true;
 }
 
@@ -136,18 +143,16 @@ inline bool near_diagonal_pair(const Activation& a, const HermiteAt& x, const He
                                double c, double tol, double& v) {
   if (!(c >= NearDiagonalTable::c_min() && c < 1.0) || !x.full || !y.full || x.n != y.n)
     return false;
-  const NearDiagonalTable::Slice s1 = near_diagonal_slice(a, x.q);
-  if (!s1.ok) return false;
+  double d1, d2;
+  if (!table_diagonals(a, x.q, y.q, c, d1, d2)) return false;
   if (x.q == y.q) {
-    v = s1.eval(0, c);
+    v = d1;
     return true;
   }
-  const NearDiagonalTable::Slice s2 = near_diagonal_slice(a, y.q);
-  if (!s2.ok) return false;
   AnchoredTail th;
   double P;
   if (!difference_tail(x, y, c, 1.0, 1.0, th, &P) || !(0.5 * th.half <= tol)) return false;
-  v = 0.5 * (s1.eval(0, c) + s2.eval(0, c) - (P + th.mid));
+  v = 0.5 * (d1 + d2 - (P + th.mid));
   return true;
 }
 }  // namespace detail
