@@ -378,14 +378,14 @@ def test_kernel_pairs_of_nearly_settled_variances(act):
     # quadrature. Each entry of a two-input layer against nested quadrature, across
     # that boundary, at q ~ 9 (where a deep ordered-phase kernel settles) and 1.
     rs = np.r_[0.0, np.logspace(-15, -4, 23)]
+    kind = resolve(act).kind
+    p0, p1 = resolve(act).core_params
     for q in (9.0, 1.0):
         for c in (0.94, 0.999, 1 - 1e-6, 1 - 1e-10):
             got, q2s = [], q * (1 + rs)
             for q2 in q2s:
                 off = c * np.sqrt(q * q2)
                 K = np.array([[q, off], [off, q2]])
-                kind = resolve(act).kind
-                p0, p1 = resolve(act).core_params
                 Ko, n_short = _core.kernel_layer(kind, p0, p1, K, 1.0, 0.0, 1)
                 assert n_short == 0
                 got.append(Ko[0, 1])

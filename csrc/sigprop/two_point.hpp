@@ -227,12 +227,9 @@ inline double bivariate_dispatch(const Activation& a, int d, double q1, double q
   // A batch's pairs whose variances have all but settled, next to c = 1: the
   // near-diagonal table (settled_pair; for hard_tanh too, whose closed forms cost
   // 2-100 us there: orthant forms, Price's theorem on the diagonal).
-  const bool nd_table = batch && d == 0 && kernel_uses_near_diagonal_table(a.kind) &&
-                        !piecewise::has_closed_form(a.kind);
-  if (batch && d == 0 && kernel_uses_near_diagonal_table(a.kind) &&
-      detail::settled_pair(a, *x, *y, c, detail::series_rtol * std::sqrt(x->phi_sq * y->phi_sq),
-                           v))
-    return v;
+  const bool nd_table = batch && d == 0 && kernel_uses_near_diagonal_table(a.kind);
+  const double nd_tol = nd_table ? detail::series_rtol * std::sqrt(x->phi_sq * y->phi_sq) : 0.0;
+  if (nd_table && detail::settled_pair(a, *x, *y, c, nd_tol, v)) return v;
   if (uses_hermite_table(a.kind) && std::fabs(c) < 1.0 && q1 > 0.0 && q2 > 0.0 &&
       std::isfinite(q1) && std::isfinite(q2)) {
     if (!x || !y) {
@@ -262,9 +259,8 @@ inline double bivariate_dispatch(const Activation& a, int d, double q1, double q
     return v;
   // A batch's pairs next to c = 1 that the series could not certify: the
   // near-diagonal table and the difference's series (near_diagonal_pair).
-  if (nd_table &&
-      detail::near_diagonal_pair(a, *x, *y, c,
-                                 detail::series_rtol * std::sqrt(x->phi_sq * y->phi_sq), v))
+  if (nd_table && !piecewise::has_closed_form(a.kind) &&
+      detail::near_diagonal_pair(a, *x, *y, c, nd_tol, v))
     return v;
   // Time bound: past the tables (q > 1e14) the nested quadrature of an activation
   // without a closed-form Gaussian smoothing exhausts its piece budget (tens of
