@@ -318,6 +318,72 @@ def test_threshold_price_against_mpmath(q1, q2, c):
             assert math.isnan(v)
 
 
+# (tau, q1, q2, c) next to c = 1, where shifted_relu and soft_threshold take Price's
+# theorem from c = 1 (two_point.hpp, threshold_pair_near_one): on the diagonal,
+# variances settled to 1e-7 (the bound on the difference term), further apart (the
+# cross moment at c = 1 plus the orthant density's boundary layer in closed form),
+# thresholds 0.5 to 10 standard deviations out, 1 - c from 1e-12 to 0.2, and c = 1
+NEAR_ONE = [
+    (1.0, 0.04, 0.04 * (1 + 1e-7), 1 - 1e-12),
+    (1.0, 0.04, 0.04, 1 - 1e-4),
+    (1.0, 0.04, 0.04 * (1 + 1e-9), 1 - 1e-3),
+    (1.0, 0.3, 0.3, 0.97),
+    (1.0, 0.04, 0.0400004, 1 - 1e-5),
+    (1.0, 0.04, 0.044, 1 - 1e-3),
+    (1.0, 0.04, 0.06, 0.95),
+    (1.0, 0.04, 0.05, 1 - 1e-9),
+    (1.0, 0.2, 0.2, 0.8),
+    (1.0, 0.2, 0.21, 0.8),
+    (1.0, 0.01, 0.0100001, 1 - 1e-6),
+    (0.3, 1.0, 1.0001, 0.99),
+    (2.5, 4.0, 4.4, 0.9),
+    (1.0, 0.04, 0.05, 1.0),
+    (0.5, 0.3, 0.31, 1.0),
+]
+
+
+def _threshold_references(tau, q1, q2, c):
+    """{(name, d): E[f(u) f(v)]} of shifted_relu and soft_threshold at 30 digits; at
+    c = 1 the one-point cross moments (X = Y)."""
+    h, k = tau / math.sqrt(q1), tau / math.sqrt(q2)
+    if c == 1.0:
+        with mp.workdps(30):
+            K, k_ = (mp.mpf(max(h, k)), mp.mpf(min(h, k)))
+            m2 = (1 + K**2) * mp.ncdf(-K) - K * mp.npdf(K)
+            m1 = mp.npdf(K) - K * mp.ncdf(-K)
+            ramp = {1: m2 + (K - k_) * m1, -1: 0}
+            orth = {1: mp.ncdf(-K), -1: 0}
+    else:
+        ramp = {s: _ramp_reference(h, k, s * c, "ramp") for s in (1, -1)}
+        orth = {s: _ramp_reference(h, k, s * c, "orthant") for s in (1, -1)}
+    r12 = math.sqrt(q1) * math.sqrt(q2)
+    return {
+        ("shifted_relu", 0): r12 * ramp[1],
+        ("shifted_relu", 1): orth[1],
+        ("soft_threshold", 0): 2 * r12 * (ramp[1] - ramp[-1]),
+        ("soft_threshold", 1): 2 * (orth[1] + orth[-1]),
+    }
+
+
+@pytest.mark.parametrize("tau,q1,q2,c", NEAR_ONE)
+def test_thresholds_next_to_one_against_mpmath(tau, q1, q2, c):
+    for (name, d), ref in _threshold_references(tau, q1, q2, c).items():
+        ref = float(ref)
+        act = sp.activation(name, tau=tau)
+        got = float(sp.bivariate_expectation(act, q1, q2, c, derivative=d))
+        # to the result itself (1e-9 of the scale E[phi^2] at 5 standard deviations)
+        assert got == pytest.approx(ref, rel=1e-12, abs=0), (name, d, got, ref)
+        if d == 0:
+            # a kernel layer's pair (the expansions' cached moments): the same forms
+            p0, p1 = act.core_params
+            off = c * math.sqrt(q1 * q2)
+            Ko, n_short = _core.kernel_layer(
+                act.kind, p0, p1, np.array([[q1, off], [off, q2]]), 1.0, 0.0, 1
+            )
+            assert n_short == 0
+            assert Ko[0, 1] == pytest.approx(ref, rel=1e-12, abs=0), (name, Ko[0, 1], ref)
+
+
 def _hard_tanh_reference(q1, q2, c):
     """E[clip(u) clip(v)] (a = 1) at 30 digits: the integral over x of npdf(x) clip(s1 x)
     times the conditional expectation of clip(s2 Y), Y | x ~ N(c x, 1 - c^2), in closed

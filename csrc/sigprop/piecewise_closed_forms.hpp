@@ -44,6 +44,7 @@
 #pragma once
 
 #include <cmath>
+#include <limits>
 
 #include "activation.hpp"
 #include "bivariate_normal.hpp"
@@ -433,6 +434,85 @@ inline bool threshold_price(const Activation& a, int d, double q1, double q2, do
   const double v = v1 + v2;
   out = (c > 0.0 ? 2.0 : -2.0) * s1 * s2 * v;
   return true;
+}
+
+// E[f(u) f(v)] of shifted_relu and soft_threshold (threshold tau > 0) on the
+// diagonal, u and v of one variance q, next to c = 1, from the one-point moments
+// phi_sq = E[phi(u)^2] and dphi_sq = E[phi'(u)^2]. With k = tau / sqrt(q),
+// e = 1 - c and F(x) = exp(-k^2 / (2 - x^2)) / (pi sqrt(2 - x^2)), Price's theorem
+// from c = 1 (where the orthant forms of threshold_price are exact, relative to
+// the result, but cost 3-7 us, and the closed forms cancel) gives, with t = 1 - x^2,
+//   L(c) = P(X > k, Y > k) = Q(k) - I0,        I0 = int_0^sqrt(e) F(x) dx,
+//   P(c) = E[(X - k)_+ (Y - k)_+] = M2 - e Q(k) + I2,
+//                                              I2 = int_0^sqrt(e) (e - x^2) F(x) dx,
+// (Q(k) = P(X > k), M2 = E[(X - k)_+^2]), the integrands >= 0 and smooth: F varies
+// by the factor exp(k^2 e / 2) at most. So that
+//   shifted_relu: phi: phi_sq - q e dphi_sq + q I2;   phi': dphi_sq - I0;
+//   soft_threshold: phi: 2 q (P(c) - P(-c)) = phi_sq - q e dphi_sq + 2 q I2 - 2 q P(-c),
+//                   phi': 2 (L(c) + L(-c)) = dphi_sq - 2 I0 + 2 L(-c),
+// where 0 <= P(-c) <= (2 / (3 pi)) e^1.5 exp(-k^2 / e) and
+// 0 <= L(-c) <= sqrt(e) exp(-k^2 / e) / pi (over t in [-1, -c], 1 + t <= e: the
+// density is below exp(-k^2 / e) / (2 pi sqrt(1 + t))): their midpoints, with half
+// the bound as error. I2 <= I2max = (2 / 3) e^1.5 exp(-k^2 / 2) / (pi sqrt(2 - e))
+// and I0 <= sqrt(e) exp(-k^2 / 2) / (pi sqrt(2 - e)) (F <= their ratio's integrand):
+// where half of that bound is within `budget`, its midpoint, without quadrature (a
+// deep kernel's pairs, 1 - c ~ 1e-12: two exponentials); else Gauss-Kronrod 7/15
+// over x = sqrt(e) y, y in [-1, 1] (F even: 8 evaluations), the error estimated by
+// |K15 - G7|. For e k^2 <= 4 and e <= 1/4 only (false otherwise): there the
+// integrands are polynomial to the rule's degree 23 to the double's precision.
+// `err` bounds the error: the bounds' halves, the rule's estimate, and 4 ulps of
+// the terms added.
+inline bool threshold_near_one(const Activation& a, int d, double q, double c, double phi_sq,
+                               double dphi_sq, double budget, double& out, double& err) {
+  if ((a.kind != Kind::shifted_relu && a.kind != Kind::soft_threshold) || !(a.p0 > 0.0) ||
+      !(q > 0.0) || !std::isfinite(q) || !(c <= 1.0) || !std::isfinite(phi_sq) ||
+      !std::isfinite(dphi_sq))
+    return false;
+  using namespace special;
+  const double e = 1.0 - c, k2 = a.p0 * a.p0 / q;
+  if (!(e <= 0.25) || !(e * k2 <= 4.0)) return false;
+  const bool soft = a.kind == Kind::soft_threshold;
+  const double re = std::sqrt(e), e15 = e * re;
+  const double g = std::exp(-0.5 * k2) / (pi * std::sqrt(2.0 - e));  // sup F on [0, sqrt(e)]
+  // the far tails' share (soft_threshold: t in [-1, -c]); exp(-k^2 / e) <= exp(-k2 / e)
+  const double far = soft ? std::exp(-k2 / e) / pi : 0.0;
+  const double eps = std::numeric_limits<double>::epsilon();
+  const double w = soft ? 2.0 : 1.0;  // I0, I2 enter twice for soft_threshold
+  double base, half_bound, scale_q;
+  if (d == 0) {
+    base = phi_sq - q * e * dphi_sq;
+    half_bound = 0.5 * w * q * (2.0 / 3.0) * e15 * g;
+    scale_q = q * e15;
+  } else {
+    base = dphi_sq;
+    half_bound = 0.5 * w * re * g;
+    scale_q = re;
+  }
+  double far_mid = 0.0, far_half = 0.0;  // -2 q P(-c) (phi) or +2 L(-c) (phi')
+  if (soft) {
+    far_half = d == 0 ? q * (2.0 / 3.0) * e15 * far : re * far;
+    far_mid = d == 0 ? -far_half : far_half;
+  }
+  const double round = 4.0 * eps * (std::fabs(phi_sq) + std::fabs(base) + q * e * dphi_sq);
+  if (half_bound + far_half + round <= budget) {
+    out = base + (d == 0 ? half_bound : -half_bound) + far_mid;
+    err = half_bound + far_half + round;
+    return true;
+  }
+  // x = sqrt(e) y: I0 = (sqrt(e) / 2) int_{-1}^{1} F dy, I2 = (e^1.5 / 2) int (1 - y^2) F dy
+  double K = 0.0, G = 0.0;
+  for (int i = 0; i < 8; ++i) {
+    const double y = quad::xgk[i], v = 2.0 - e * y * y;
+    double f = std::exp(-k2 / v) / (pi * std::sqrt(v));
+    if (d == 0) f *= (1.0 - y) * (1.0 + y);
+    const double m = i < 7 ? 2.0 : 1.0;  // the pairs +-y (y = 0 once)
+    K += m * quad::wgk[i] * f;
+    if (i % 2 == 1) G += m * quad::wg[i / 2] * f;  // (i = 7: the centre, once)
+  }
+  const double I = 0.5 * scale_q * K, Ierr = 0.5 * scale_q * std::fabs(K - G);
+  out = base + (d == 0 ? w * I : -w * I) + far_mid;
+  err = w * Ierr + far_half + round;
+  return std::isfinite(out) && std::isfinite(err);
 }
 
 // E[phi(u) phi(v)] on the diagonal (q1 = q2 = q) next to c = 1, where the closed

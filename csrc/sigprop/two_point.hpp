@@ -136,6 +136,162 @@ inline bool settled_pair(const Activation& a, const HermiteAt& x, const HermiteA
   return true;
 }
 
+// E[phi(u) phi(v)] of shifted_relu and soft_threshold for q1 != q2 next to c = 1,
+// where the variances are too far apart for the settled-pair bound (a deep kernel's
+// layers while they settle). With s_i = sqrt(q_i), thresholds k_i = tau / s_i,
+// K = the larger (at the smaller variance), k = the smaller, e = 1 - c, Price's
+// theorem from c = 1 as in piecewise::threshold_near_one:
+//   P(c) = E[(X - K)_+ (Y - k)_+] = P(1) - e Q(K) + R,
+//   P(1) = E[(X - K)_+ (X - k)_+] = M2(K) + (K - k) M1(K),
+//   R = int_c^1 (t - c) phi2(K, k, t) dt
+//     = e^1.5 int_0^1 (1 - y^2) exp(-b / y^2) F(e y^2) dy   (t = 1 - e y^2),
+// b = (K - k)^2 / (4 e), F(w) = exp(-kappa / (2 - w)) / (pi sqrt(2 - w)),
+// kappa = ((K + k) / 2)^2 (the orthant density's exponent split exactly into the
+// boundary layer exp(-b / y^2) and a smooth part). M2(K) = E[(X - K)_+^2] and
+// Q(K) = P(X > K) from the moments at the smaller variance, M1(K) = E[(X - K)_+]
+// = npdf(K) - K Q(K). F's Taylor series in w (exp of the geometric series of
+// 1 / (2 - w), times the binomial series of (2 - w)^-1/2), NT orders, against the
+// moments m_j = int_0^1 y^2j exp(-b / y^2) dy: m_0 = exp(-b) (1 - sqrt(pi b)
+// erfcx(sqrt(b))), (2 j + 1) m_j = exp(-b) - 2 b m_(j-1) (by parts), up to the
+// order where two in a row fall below 1e-17 of the sum (1-3 orders at 1 - c ~ 1e-9,
+// ~25 at e kappa = 4, at most NT = 32). For e <= 1/4 and e kappa <= 4 (the terms
+// fall as (e kappa / 4)^n / n! and (e / 2)^n), b <= 50
+// (beyond, R <= (2 / 3) e^1.5 exp(-b) sup F: its midpoint). phi's expectation is
+// s1 s2 P(c) (shifted_relu), 2 s1 s2 (P(c) - P(-c)) (soft_threshold, with
+// 0 <= P(-c) <= (2 / (3 pi)) e^1.5 exp(-Qm), Qm = ((K + k)^2 - 2 K k e) /
+// (2 e (2 - e)) the least exponent over t in [-1, -c]: its midpoint). p_lo, dp_lo:
+// E[phi^2], E[phi'^2] at min(q1, q2). Sets v and its error bound err (the
+// truncation: twice the last order; the far term's half; the rounding of the terms,
+// M1's cancellation and the moments' recurrence included; not that of the one-point
+// moments, ~1e-14 of the scale at most).
+inline bool threshold_cross_near_one(const Activation& a, double q1, double q2, double c,
+                                     double p_lo, double dp_lo, double& v, double& err) {
+  using namespace special;
+  if (!(c >= 0.75 && c <= 1.0) || !(q1 > 0.0) || !(q2 > 0.0) || !std::isfinite(q1) ||
+      !std::isfinite(q2))
+    return false;
+  const bool soft = a.kind == Kind::soft_threshold;
+  const double w = soft ? 2.0 : 1.0, eps = std::numeric_limits<double>::epsilon();
+  const double e = 1.0 - c, e15 = e * std::sqrt(e);
+  const double s_lo = std::sqrt(std::fmin(q1, q2)), s_hi = std::sqrt(std::fmax(q1, q2));
+  const double K = a.p0 / s_lo, k = a.p0 / s_hi, ss = s_lo * s_hi;
+  const double kappa = 0.25 * (K + k) * (K + k), dK = K - k;
+  if (!(e * kappa <= 4.0) || !std::isfinite(kappa)) return false;
+  const double b = dK * dK / (4.0 * e);
+  const double F0 = std::exp(-0.5 * kappa) / (pi * std::sqrt(2.0));  // F(0)
+  double R, R_err;
+  constexpr int NT = 32;
+  if (b > 50.0) {
+    // F(w) <= exp(-kappa / 2) / (pi sqrt(2 - e)) on [0, e]; int (1 - y^2) exp(-b / y^2)
+    // <= (2 / 3) exp(-b)
+    R_err = R = e15 * (1.0 / 3.0) * std::exp(-b) * F0 * std::sqrt(2.0 / (2.0 - e));
+  } else {
+    // F(w) / F(0) = E(w) G(w): E = exp(-(kappa / 2) sum_{n>=1} (w / 2)^n), G = (1 - w / 2)^-1/2,
+    // their coefficients built order by order, until two orders in a row are below
+    // 1e-17 of the sum
+    double Ec[NT + 1], Gc[NT + 1], m[NT + 2];
+    Ec[0] = Gc[0] = 1.0;
+    const double t = std::sqrt(b), eb = std::exp(-b);
+    m[0] = eb * (1.0 - std::sqrt(pi) * t * erfcx(t));
+    m[1] = (eb - 2.0 * b * m[0]) / 3.0;
+    double sum = 0.0, abs_sum = 0.0, last = 0.0, en = 1.0;
+    int small = 0, n = 0;
+    for (; n <= NT; ++n) {
+      if (n > 0) {
+        double acc = 0.0, bj = -0.5 * kappa;
+        for (int j = 1; j <= n; ++j) {
+          bj *= 0.5;  // b_j = -(kappa / 2) 2^-j
+          acc += j * bj * Ec[n - j];
+        }
+        Ec[n] = acc / n;
+        Gc[n] = Gc[n - 1] * (2.0 * n - 1.0) / (4.0 * n);  // binom(2n, n) / 8^n
+        m[n + 1] = (eb - 2.0 * b * m[n]) / (2.0 * n + 3.0);
+      }
+      double fn = 0.0;
+      for (int j = 0; j <= n; ++j) fn += Ec[j] * Gc[n - j];
+      const double term = fn * en * (m[n] - m[n + 1]);
+      sum += term;
+      abs_sum += std::fabs(fn * en) * (m[n] + m[n + 1]);
+      last = std::fabs(term);
+      small = std::fabs(fn * en) * (m[n] + m[n + 1]) <= 1e-17 * std::fabs(sum) ? small + 1 : 0;
+      if (small == 2) break;
+      en *= e;
+    }
+    if (small < 2) return false;  // (not reached for e kappa <= 4, e <= 1/4)
+    R = e15 * F0 * sum;
+    // the recurrence multiplies m_0's rounding by at most prod (2b / (2j + 1)) <= (2b)^j / j!
+    double amp = 1.0, g = 1.0;
+    for (int j = 1; j <= n + 1; ++j) amp = std::fmax(amp, g *= 2.0 * b / (2.0 * j + 1.0));
+    R_err = e15 * F0 * (2.0 * last + 16.0 * eps * (1.0 + 2.0 * b) * amp * abs_sum);
+  }
+  double far_half = 0.0;
+  if (soft) {
+    const double Qm = (dK * dK + 4.0 * K * k - 2.0 * K * k * e) / (2.0 * e * (2.0 - e));
+    far_half = ss * (2.0 / (3.0 * pi)) * e15 * std::exp(-Qm);  // half of 2 s1 s2 bound
+  }
+  const double Q = dp_lo / w, M2 = p_lo / (w * s_lo * s_lo);
+  // (cancels ~K^2 fold; its rounding, a few ulps of npdf(K) + K Q, is in err)
+  const double M1 = npdf(K) - K * Q;
+  v = ss * w * (M2 + dK * M1 - e * Q + R) - far_half;
+  err = ss * w * (R_err + 8.0 * eps * (M2 + dK * (npdf(K) + K * Q) + e * Q)) + far_half;
+  return std::isfinite(v) && std::isfinite(err);
+}
+
+// shifted_relu and soft_threshold next to c = 1 (1 - c <= 1/4, threshold within 2 /
+// sqrt(1 - c) standard deviations): each variance's diagonal by
+// piecewise::threshold_near_one (~5-50 ns, against 3-7 us for threshold_price and
+// 30-100 us for diagonal_price), and, for q1 != q2, the settled-pair identity of
+// settled_pair: with h(z) = f(sqrt(q1) z) - f(sqrt(q2) z) (f = phi or phi'),
+//   E[f(u) f(v)] = (D(q1, c) + D(q2, c) - D_h(c)) / 2,  0 <= D_h(c) <= E[h(Z)^2] <= B,
+// where, with k = tau / sqrt(max(q1, q2)) the nearer threshold,
+//   phi: |h(z)| <= |sqrt(q1) - sqrt(q2)| |z| on |z| > k (one tail for shifted_relu,
+//        both for soft_threshold), 0 elsewhere: B = (sqrt(q1) - sqrt(q2))^2 (k npdf(k)
+//        + Q(k)) per tail, Q(k) from E[phi'^2] at max(q1, q2);
+//   phi': h is the indicator of k <= |z| < k' (a tail's strip): B = |E[phi'^2] at q1
+//        - E[phi'^2] at q2|, plus its rounding.
+// B / 4 is the error of the midpoint. The pairs of a deep kernel whose variances have
+// settled below the threshold (every pair at 1 - c ~ 1e-12 and variances within
+// ~1e-8 of each other: 1.7 of shifted_relu's 2.2 s for 1000 inputs, depth 10), and
+// c-maps and scans next to c = 1. p1, dp1, p2, dp2: E[phi^2] and E[phi'^2] at q1 and
+// q2; tol the error aimed at (B above half of it declines at once). Sets v and its
+// error bound err; false where the forms do not apply.
+inline bool threshold_pair_near_one(const Activation& a, int d, double q1, double q2, double c,
+                                    double p1, double dp1, double p2, double dp2, double tol,
+                                    double& v, double& err) {
+  if (!(c >= 0.75 && c <= 1.0) || !(tol > 0.0)) return false;
+  const double eps = std::numeric_limits<double>::epsilon();
+  double B = 0.0;
+  if (q1 != q2) {
+    const bool soft = a.kind == Kind::soft_threshold;
+    const double dp_hi = q1 > q2 ? dp1 : dp2;  // at the larger variance
+    if (d == 0) {
+      const double s1 = std::sqrt(q1), s2 = std::sqrt(q2);
+      const double ds = std::fabs(s1 - s2) + 4.0 * eps * std::fmax(s1, s2);
+      const double k = a.p0 / std::fmax(s1, s2);
+      // per tail: k npdf(k) + Q(k), Q(k) = dp_hi (shifted_relu) or dp_hi / 2 (both tails)
+      B = ds * ds * ((soft ? 2.0 : 1.0) * k * special::npdf(k) + dp_hi);
+    } else {
+      B = std::fabs(dp1 - dp2) + 4.0 * eps * std::fmax(dp1, dp2);
+    }
+    if (!(0.25 * B <= 0.5 * tol))
+      return d == 0 && threshold_cross_near_one(a, q1, q2, c, q1 < q2 ? p1 : p2,
+                                                q1 < q2 ? dp1 : dp2, v, err);
+  }
+  const double budget = 0.25 * tol;
+  double v1, e1;
+  if (!piecewise::threshold_near_one(a, d, q1, c, p1, dp1, budget, v1, e1)) return false;
+  if (q1 == q2) {
+    v = v1;
+    err = e1;
+    return true;
+  }
+  double v2, e2;
+  if (!piecewise::threshold_near_one(a, d, q2, c, p2, dp2, budget, v2, e2)) return false;
+  v = 0.5 * (v1 + v2) - 0.25 * B;
+  err = 0.5 * (e1 + e2) + 0.25 * B;
+  return true;
+}
+
 // near_diagonal_pair: variances further apart, D_h(c) from its stored orders plus the
 // tail pinned by h's anchors (difference_tail, ~20 us), which certifies where q1 and
 // q2 are close: the ordered phase's layers while the variances settle.
@@ -221,6 +377,24 @@ inline double bivariate_dispatch(const Activation& a, int d, double q1, double q
            piecewise::threshold_price(a, d, q1, q2, c, v);
   };
   const bool batch = x && y;
+  // Thresholds next to c = 1 (threshold_pair_near_one), before any other form: the
+  // moments from the batch's expansions or the one-point path.
+  if (c >= 0.75 && (a.kind == Kind::shifted_relu || a.kind == Kind::soft_threshold) &&
+      a.p0 > 0.0 && q1 > 0.0 && std::isfinite(q2)) {
+    const double cc = std::fmin(c, 1.0);  // (c = 1: the one-point cross moment)
+    const bool cached = batch && x->q == q1 && y->q == q2;
+    const Moments m1 = cached ? Moments{} : moments(a, q1, false);
+    const Moments m2 = cached ? Moments{} : (q2 == q1 ? m1 : moments(a, q2, false));
+    const double p1 = cached ? x->phi_sq : m1.phi_sq, dp1 = cached ? x->dphi_sq : m1.dphi_sq;
+    const double p2 = cached ? y->phi_sq : m2.phi_sq, dp2 = cached ? y->dphi_sq : m2.dphi_sq;
+    const double scale = d == 0 ? std::sqrt(p1) * std::sqrt(p2) : std::sqrt(dp1) * std::sqrt(dp2);
+    double err;
+    // (within tol of the result as well: shifted_relu's can be far below the scale)
+    if (detail::threshold_pair_near_one(a, d, q1, q2, cc, p1, dp1, p2, dp2,
+                                        detail::piecewise_tol * scale, v, err) &&
+        err <= detail::piecewise_tol * std::fmin(scale, std::fabs(v)))
+      return v;
+  }
   if (closed && far_threshold && !batch && piecewise::threshold_price(a, d, q1, q2, c, v))
     return v;
   if (closed && !far_threshold && !series_first && closed_form()) return v;
