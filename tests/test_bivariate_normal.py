@@ -288,6 +288,18 @@ FAR_TAIL = [
     (0.030157415109298848, 0.030157417111337192, 0.99999996566228333),
     (0.04, 0.040000004, 1 - 1e-10),
     (0.05, 0.0500001, 0.9999),
+    # the Gauss-Laguerre form of the orthant integrals (laguerre_orthant): from its
+    # boundary (kappa (1 - c) = 2 (1 + c)) out, thresholds 2 to 10 standard
+    # deviations, equal and apart, and soft_threshold's small |c| (its two orthants
+    # nearly cancel: the quadrature serves)
+    (0.25, 0.25, 0.01),
+    (0.25, 0.25, 0.3),
+    (0.01, 0.01, 0.5),
+    (0.04, 0.08, -0.9),
+    (0.04, 0.05, 0.2),
+    (0.0625, 0.0625, -0.95),
+    (0.02, 0.2, 0.6),
+    (0.1, 0.1, 0.05),
 ]
 
 

@@ -385,6 +385,117 @@ struct OrthantPrice {
   }
 };
 
+// Gauss-Laguerre rules (weight e^-t on [0, inf)), 16, 24 and 32 nodes, from the Jacobi
+// matrix's eigenvalues at 40 digits (the last digit rounded).
+inline constexpr double lag16_x[16] = {
+    0.08764941047892784036, 0.46269632891508083188, 1.1410577748312268569,
+    2.1292836450983806163, 3.4370866338932066452, 5.0780186145497679129,
+    7.0703385350482341304, 9.4383143363919387839, 12.214223368866158737,
+    15.441527368781617077, 19.180156856753134855, 23.515905693991908532,
+    28.578729742882140368, 34.583398702286625815, 41.940452647688332635,
+    51.701160339543318364};
+inline constexpr double lag16_w[16] = {
+    0.20615171495780099433, 0.33105785495088416599, 0.2657957776442141526,
+    0.13629693429637753998, 0.047328928694125218978, 0.011299900080339453231,
+    0.0018490709435263108643, 0.00020427191530827846013, 0.000014844586873981298771,
+    6.8283193308711995644e-7, 1.8810248410796732139e-8, 2.8623502429738816196e-10,
+    2.1270790332241029674e-12, 6.2979670025178677872e-15, 5.0504737000355128204e-18,
+    4.1614623703728551904e-22};
+inline constexpr double lag24_x[24] = {
+    0.059019852181507976973, 0.31123914619848372686, 0.76609690554593664624,
+    1.4255975908036130863, 2.292562058632190295, 3.3707742642089977162,
+    4.6650837034671707921, 6.1815351187367654118, 7.9275392471721521794,
+    9.9120980150777060188, 12.14610271172976555, 14.642732289596674342,
+    17.417992646508978726, 20.491460082616424707, 23.887329848169733175,
+    27.63593717433271742, 31.776041352374723288, 36.358405801651621653,
+    41.451720484870767051, 47.153106445156323041, 53.608574544695069824,
+    61.058531447218761564, 69.962240035105030431, 81.498279233948885377};
+inline constexpr double lag24_w[24] = {
+    0.14281197333478185108, 0.25877410751742390266, 0.25880670727286980203,
+    0.18332268897777802489, 0.098166272629918892193, 0.040732478151408646025,
+    0.013226019405120156687, 0.003369349058478303552, 0.00067216256409354788999,
+    0.00010446121465927518047, 0.000012544721977993333207, 1.1513158127372799199e-6,
+    7.9608129591336302572e-8, 4.0728589875499996652e-9, 1.5070082262925849164e-10,
+    3.9177365150584513852e-12, 6.8941810529580856858e-14, 7.8198003824594484691e-16,
+    5.3501888130100376029e-18, 2.0105174645555034709e-20, 3.6057658645529590391e-23,
+    2.451818845878402689e-26, 4.0883015936806578232e-30, 5.5753457883283567531e-35};
+inline constexpr double lag32_x[32] = {
+    0.044489365833267018419, 0.23452610951961853745, 0.57688462930188642649,
+    1.072448753817817633, 1.7224087764446454411, 2.5283367064257948811,
+    3.4922132730219944896, 4.6164567697497673878, 5.9039585041742439466,
+    7.3581267331862411132, 8.9829409242125961034, 10.783018632539972068,
+    12.763697986742725115, 14.93113975552255732, 17.292454336715314789,
+    19.85586094033605474, 22.630889013196774489, 25.628636022459247767,
+    28.862101816323474744, 32.346629153964737003, 36.100494805751973804,
+    40.145719771539441536, 44.509207995754937976, 49.224394987308639177,
+    54.333721333396907333, 59.892509162134018196, 65.975377287935052797,
+    72.687628090662708639, 80.187446977913523067, 88.735340417892398689,
+    98.829542868283972559, 111.75139809793769521};
+inline constexpr double lag32_w[32] = {
+    0.10921834195238497114, 0.21044310793881323294, 0.23521322966984800539,
+    0.19590333597288104341, 0.12998378628607176061, 0.07057862386571744156,
+    0.031760912509175070306, 0.011918214834838557057, 0.0037388162946115247897,
+    0.00098080330661495513223, 0.00021486491880136418802, 0.000039203419679879472043,
+    5.9345416128686328784e-6, 7.4164045786675522191e-7, 7.6045678791207814811e-8,
+    6.3506022266258067424e-9, 4.2813829710409288788e-10, 2.3058994918913360793e-11,
+    9.7993792887270940633e-13, 3.2378016577292664623e-14, 8.1718234434207194332e-16,
+    1.5421338333938233722e-17, 2.119792290163618612e-19, 2.0544296737880454267e-21,
+    1.3469825866373951558e-23, 5.6612941303973593711e-26, 1.418560545463036906e-28,
+    1.9133754944542243094e-31, 1.1922487600982223565e-34, 2.671511219240136986e-38,
+    1.3386169421062562827e-42, 4.5105361938989742322e-48};
+
+// The orthant integrals of OrthantPrice (L(c) = P(X > h, Y > k), P(c) =
+// E[(X - h)_+ (Y - k)_+], h, k > 0) over the whole of t in [-1, c] at once, for
+// thresholds far out: with w = 1 / (1 + t) the density's exponent is linear in w
+// but for a slowly varying part,
+//   (h^2 - 2 t h k + k^2) / (2 (1 - t^2)) = kappa w + b / 2 + b / (2 (2 w - 1)),
+// kappa = ((h + k) / 2)^2, b = (h - k)^2 / 4, and phi2 dt = exp(-Q) dw /
+// (2 pi w sqrt(2 w - 1)). With w = 1 / p + s / kappa (p = 1 + c, e = 1 - c),
+// s = u^2 + 2 sqrt(D) u, D = kappa e / (2 p) (so that sqrt(2 w - 1) = sqrt(2 / kappa)
+// (u + sqrt(D)) cancels against ds), and u = t / (2 sqrt(D) + 1):
+//   L(c) = E0 sqrt(2) / (2 pi sqrt(kappa)) int_0^inf e^(-u^2 - 2 sqrt(D) u) B(u) / w du,
+//   P(c) = E0 sqrt(2) p / (2 pi kappa^1.5) int e^(-u^2 - 2 sqrt(D) u) B(u) s / w^2 du,
+// E0 = exp(-kappa / p - b / 2), B(u) = exp(-b kappa / (4 (u + sqrt(D))^2)), every
+// factor positive (relative accuracy however far out). Where D >= 1 (e kappa >= 2 p:
+// nearer c = 1, Price's theorem from c = 1 serves, two_point.hpp) the integrand in t
+// is smooth on the rules' scale: Gauss-Laguerre with 32 nodes, within 1e-14 at
+// h = k (against 30-digit mpmath, thresholds 2-10, D 1-1e4), its error estimated by
+// the 24-node rule (1e-12 at D = 1, 1e-15 from D = 9, where 24 nodes and 16 take
+// over unless B(0) < 1 / e; B's variation, where the thresholds are far apart, slows
+// both); accepted where that is below rtol of the result, and the result above
+// 1e-290. 0.3 us (40-56 exponentials), against 2-7 us for OrthantPrice's adaptive
+// quadrature. False where D < 1 or the estimate fails.
+inline bool laguerre_orthant(double h, double k, double c, bool ramp, double rtol,
+                             double& out) {
+  using namespace special;
+  if (!(h > 0.0) || !(k > 0.0) || !(std::fabs(c) < 1.0)) return false;
+  const double p = 1.0 + c, e = 1.0 - c;
+  const double kappa = 0.25 * (h + k) * (h + k), b = 0.25 * (h - k) * (h - k);
+  const double D = kappa * e / (2.0 * p);
+  if (!(D >= 1.0) || !std::isfinite(kappa)) return false;
+  const double rD = std::sqrt(D), scale = 1.0 / (2.0 * rD + 1.0), w0 = 1.0 / p;
+  auto rule = [&](const double* xs, const double* ws, int n) {
+    double sum = 0.0;
+    for (int i = 0; i < n; ++i) {
+      const double u = xs[i] * scale, ud = u + rD, s = u * (u + 2.0 * rD);
+      const double w = w0 + s / kappa;
+      const double f = std::exp(xs[i] - s - b * kappa / (4.0 * ud * ud));
+      sum += ws[i] * (ramp ? f * s / (w * w) : f / w);
+    }
+    return sum * scale;
+  };
+  // (from D = 9 on, where B varies little, 24 nodes are as good and 16 estimate their
+  // error)
+  const bool far = D >= 9.0 && b * kappa <= 4.0 * D;
+  const double I = far ? rule(lag24_x, lag24_w, 24) : rule(lag32_x, lag32_w, 32);
+  const double I_lo = far ? rule(lag16_x, lag16_w, 16) : rule(lag24_x, lag24_w, 24);
+  if (!(std::fabs(I - I_lo) <= rtol * I)) return false;
+  const double pre = std::exp(-kappa / p - 0.5 * b) * std::sqrt(2.0) / (2.0 * pi * std::sqrt(kappa));
+  out = ramp ? pre * p / kappa * I : pre * I;
+  // (not in the subnormal range, where the rounding of exp(-kappa / p) takes over)
+  return std::isfinite(out) && out >= 1e-290;
+}
+
 // E[f(u) f(v)] of shifted_relu and soft_threshold (threshold tau >= 0) by
 // OrthantPrice, where the orthant closed forms lose their accuracy: thresholds many
 // standard deviations out (the deep layers of a network whose variance settles near
@@ -396,10 +507,11 @@ struct OrthantPrice {
 //     (odd in c); phi': 2 (L(c) + L(-c)).
 // Every integrand is >= 0: within 5e-14 of the result against 30-digit mpmath for
 // thresholds below 10 standard deviations (beyond, the conditioning of exp(-h^2 / 2)
-// itself, h^2 eps, takes over), 3-7 microseconds (the quadrature's relative tolerance
-// is 1e-13: at 1e-10 it missed by 1.6e-10 next to c = 1 at variances 1e-7 apart, a
-// deep kernel's pairs). False for other kinds, a negative threshold, or where
-// the quadrature did not converge.
+// itself, h^2 eps, takes over). Each orthant integral by laguerre_orthant (0.3 us)
+// where its estimate holds, else by OrthantPrice's adaptive quadrature, 2-7
+// microseconds (relative tolerance 1e-13: at 1e-10 it missed by 1.6e-10 next to
+// c = 1 at variances 1e-7 apart, a deep kernel's pairs). False for other kinds, a
+// negative threshold, or where the quadrature did not converge.
 inline bool threshold_price(const Activation& a, int d, double q1, double q2, double c,
                             double& out) {
   if ((a.kind != Kind::shifted_relu && a.kind != Kind::soft_threshold) || !(a.p0 > 0.0) ||
@@ -408,16 +520,36 @@ inline bool threshold_price(const Activation& a, int d, double q1, double q2, do
     return false;
   const double s1 = std::sqrt(q1), s2 = std::sqrt(q2);
   const OrthantPrice op{a.p0 / s1, a.p0 / s2};
-  const double e = 1.0 - c, p = 1.0 + c;
+  // each orthant integral by laguerre_orthant where it holds, else by the quadrature
+  auto orthant = [&](double cc, double& L) {
+    return laguerre_orthant(op.h, op.k, cc, false, 1e-13, L) ||
+           op.orthant(cc, 1.0 - cc, 1.0 + cc, L);
+  };
+  auto ramps = [&](double cc, double& P) {
+    return laguerre_orthant(op.h, op.k, cc, true, 1e-13, P) ||
+           op.ramps(cc, 1.0 - cc, 1.0 + cc, P);
+  };
   if (a.kind == Kind::shifted_relu) {
     double v;
-    if (d == 1 ? !op.orthant(c, e, p, v) : !op.ramps(c, e, p, v)) return false;
+    if (d == 1 ? !orthant(c, v) : !ramps(c, v)) return false;
     out = d == 1 ? v : s1 * s2 * v;
     return true;
   }
+  // soft_threshold's second orthant (t in [-1, -|c|]), where its density's exponent,
+  // at least kappa / (1 - |c|), passes 690: below 1e-300, negligible next to a first
+  // one above 1e-270 (laguerre_orthant declines such results)
+  const double kappa = 0.25 * (op.h + op.k) * (op.h + op.k);
+  auto negligible = [&](double first) {
+    return kappa / (1.0 - std::fabs(c)) > 690.0 && first >= 1e-270;
+  };
   if (d == 1) {
     double lp, lm;
-    if (!op.orthant(c, e, p, lp) || !op.orthant(-c, p, e, lm)) return false;
+    const double cm = c > 0.0 ? -c : c, cp = -cm;  // (L is not symmetric in c)
+    if (!orthant(cp, lp)) return false;
+    if (negligible(lp))
+      lm = 0.0;
+    else if (!orthant(cm, lm))
+      return false;
     out = 2.0 * (lp + lm);
     return true;
   }
@@ -425,13 +557,22 @@ inline bool threshold_price(const Activation& a, int d, double q1, double q2, do
     out = 0.0;
     return true;
   }
-  // odd in c: for |c|, weight |c| - t on [-|c|, |c|] and 2 |c| on [-1, -|c|]
+  // odd in c: P(|c|) - P(-|c|), by laguerre_orthant where the second is below half the
+  // first (the difference keeps its relative accuracy); else, for |c|, weight |c| - t
+  // on [-|c|, |c|] and 2 |c| on [-1, -|c|]
   const double ac = std::fabs(c), ea = 1.0 - ac, pa = 1.0 + ac;
-  double v1, v2;
-  if (!op.integral(ea, pa, -ac, ac, 1.0, 0.0, v1) ||
-      !op.integral(ea, pa, -1.0, -ac, 0.0, 2.0 * ac, v2))
-    return false;
-  const double v = v1 + v2;
+  double v, Pp, Pm = 0.0;
+  bool lag = laguerre_orthant(op.h, op.k, ac, true, 1e-13, Pp);
+  if (lag && !negligible(Pp)) lag = laguerre_orthant(op.h, op.k, -ac, true, 1e-13, Pm);
+  if (lag && Pm <= 0.5 * Pp) {
+    v = Pp - Pm;
+  } else {
+    double v1, v2;
+    if (!op.integral(ea, pa, -ac, ac, 1.0, 0.0, v1) ||
+        !op.integral(ea, pa, -1.0, -ac, 0.0, 2.0 * ac, v2))
+      return false;
+    v = v1 + v2;
+  }
   out = (c > 0.0 ? 2.0 : -2.0) * s1 * s2 * v;
   return true;
 }
