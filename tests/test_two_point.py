@@ -398,6 +398,42 @@ def test_kernel_pairs_of_nearly_settled_variances(act):
             )
 
 
+@pytest.mark.parametrize(
+    "act,sym",
+    [
+        ("tanh", "odd"),
+        ("softsign", "odd"),
+        ("linear_region_tanh", "odd"),
+        ("hard_tanh", "odd"),
+        ("soft_threshold", "odd"),
+        ("sigmoid", "half"),
+        ("silu", "linear_half"),
+        ("softplus", "linear_half"),
+        ("shifted_softplus", "linear_half"),
+    ],
+)
+def test_negative_correlations_follow_from_the_positive_ones(act, sym):
+    # phi = o + e (odd plus even) with o linear or e constant: E(-c) = E(c) - 2 E[o o](c)
+    # = 2 E[e e] - E(c), exactly, for phi and phi' (two_point.hpp): the c-map is
+    # symmetric bit for bit, and c next to -1 costs what c next to 1 does.
+    rng = np.random.default_rng(5)
+    q1 = 10.0 ** rng.uniform(-3, 3, 40)
+    q2 = np.where(np.arange(40) % 2 == 0, q1, 10.0 ** rng.uniform(-3, 3, 40))
+    c = np.r_[rng.uniform(0, 1, 30), 1 - np.logspace(-12, -2, 9), 1.0]
+    for d in (0, 1):
+        pos = sp.bivariate_expectation(act, q1, q2, c, derivative=d)
+        neg = sp.bivariate_expectation(act, q1, q2, -c, derivative=d)
+        if sym == "odd":
+            want = -pos if d == 0 else pos
+        elif sym == "half":
+            want = 0.5 - pos if d == 0 else pos
+        else:
+            # (the smaller variance first, as the engine takes them)
+            s_lo, s_hi = np.sqrt(np.minimum(q1, q2)), np.sqrt(np.maximum(q1, q2))
+            want = pos - 0.5 * c * s_lo * s_hi if d == 0 else 0.5 - pos
+        np.testing.assert_array_equal(neg, want, err_msg=f"d={d}")
+
+
 @pytest.mark.parametrize("act", ["tanh", "softsign", "elu", "softplus", "hard_tanh"])
 def test_nngp_kernel_entries_do_not_depend_on_the_order_of_the_inputs(act):
     # A layer takes its rows in groups of eight, and most pairs of a full group eight

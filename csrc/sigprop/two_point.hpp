@@ -332,6 +332,33 @@ inline double bivariate_dispatch(const Activation& a, int d, double q1, double q
     double v;
     if (detail::bivariate_closed_form(a, d, q1, q2, cc, s1, s2, sc, v)) return v;
   }
+  // c < 0 from |c| where phi = o + e, o odd, e even, has o linear or e constant: for
+  // Gaussian (u, v), E[o(u) e(v)] = 0 and (u, v) -> (u, -v) flips the sign of E[o o], so
+  // that E(-c) = E(c) - 2 E[o(u) o(v)](c) = 2 E[e(u) e(v)] - E(c):
+  //   odd kinds (tanh, softsign, hard_tanh, soft_threshold, linear_region_tanh):
+  //     phi: E(-c) = -E(c), phi' (even): E(-c) = E(c);
+  //   sigmoid (1/2 + odd): phi: 1/2 - E(c), phi' (even): E(c);
+  //   silu, softplus, shifted_softplus (x / 2 + even): phi: E(c) - c sqrt(q1 q2) / 2,
+  //     phi' (1/2 + odd): 1/2 - E(c).
+  // Exact identities, so that a c-map is exactly symmetric; and next to c = -1 the
+  // forms of c = 1 serve (the series' anchors and the near-diagonal forms are built
+  // for c -> 1: at c = -0.999, q = 100, 1-10 ms a point before).
+  if (c < 0.0) {
+    int sym = 0;  // 1: odd, 2: sigmoid, 3: x / 2 + even
+    if (odd_builtin(a))
+      sym = 1;
+    else if (a.kind == Kind::sigmoid)
+      sym = 2;
+    else if (a.kind == Kind::silu || a.kind == Kind::softplus || a.kind == Kind::shifted_softplus)
+      sym = 3;
+    if (sym > 0) {
+      const double ac = -c;
+      const double v = bivariate_dispatch(a, d, q1, q2, ac, x, y, ok);
+      if (sym == 1) return d == 0 ? -v : v;
+      if (sym == 2) return d == 0 ? 0.5 - v : v;
+      return d == 0 ? v - 0.5 * std::fmin(ac, 1.0) * std::sqrt(q1) * std::sqrt(q2) : 0.5 - v;
+    }
+  }
   // u = v (c = 1, clamped from above, at one variance): the one-point moments, tabulated
   // (a deep kernel's pairs once every input has the same variance and c has rounded to 1).
   if (c >= 1.0 && q1 == q2 && q1 > 0.0 && std::isfinite(q1)) {
