@@ -40,6 +40,13 @@ inline constexpr double series_rtol = 1e-13;
 inline constexpr double diagonal_c_min = 0.5;
 inline constexpr double diagonal_atol = 2e-14;
 inline constexpr double principal_atol = 1e-13;
+// The half width of the difference's tail that near_diagonal_pair accepts, relative
+// to the scale: the near-diagonal table it reads holds its diagonal values to
+// ~4e-13 of E[phi^2] below q = 10 and 2e-12 at most (its check), so that a tail
+// pinned to 1e-12 keeps the pair within ~3e-12, the table's class, where 1e-13 sent
+// 60 % of the pairs of an ordered-phase softsign layer (variances 1e-3 apart,
+// 1 - c ~ 5e-3, half widths 1-15 x 1e-13) to 1.3 ms of quadrature each.
+inline constexpr double near_diagonal_tail_rtol = 1e-12;
 
 // Per-thread cache of the expansions at the last 16 variances seen (round robin),
 // so that evaluations at a few recurring variances (a c-map, a row of a kernel, a
@@ -429,8 +436,9 @@ inline double bivariate_dispatch(const Activation& a, int d, double q1, double q
   // near-diagonal table (settled_pair; for hard_tanh too, whose closed forms cost
   // 2-100 us there: orthant forms, Price's theorem on the diagonal).
   const bool nd_table = batch && d == 0 && kernel_uses_near_diagonal_table(a.kind);
-  const double nd_tol = nd_table ? detail::series_rtol * std::sqrt(x->phi_sq * y->phi_sq) : 0.0;
-  if (nd_table && detail::settled_pair(a, *x, *y, c, nd_tol, v)) return v;
+  const double nd_scale = nd_table ? std::sqrt(x->phi_sq * y->phi_sq) : 0.0;
+  if (nd_table && detail::settled_pair(a, *x, *y, c, detail::series_rtol * nd_scale, v))
+    return v;
   if (uses_hermite_table(a.kind) && std::fabs(c) < 1.0 && q1 > 0.0 && q2 > 0.0 &&
       std::isfinite(q1) && std::isfinite(q2)) {
     if (!x || !y) {
@@ -461,7 +469,7 @@ inline double bivariate_dispatch(const Activation& a, int d, double q1, double q
   // A batch's pairs next to c = 1 that the series could not certify: the
   // near-diagonal table and the difference's series (near_diagonal_pair).
   if (nd_table && !piecewise::has_closed_form(a.kind) &&
-      detail::near_diagonal_pair(a, *x, *y, c, nd_tol, v))
+      detail::near_diagonal_pair(a, *x, *y, c, detail::near_diagonal_tail_rtol * nd_scale, v))
     return v;
   // Time bound: past the tables (q > 1e14) the nested quadrature of an activation
   // without a closed-form Gaussian smoothing exhausts its piece budget (tens of
