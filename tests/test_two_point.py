@@ -374,10 +374,12 @@ def test_kernel_pairs_of_nearly_settled_variances(act):
     # A kernel layer's pairs next to c = 1 whose variances differ by a factor 1 + r:
     # from r ~ 1e-7 down (per kind: sup |phi'| (sqrt(q1) - sqrt(q2)) against the
     # tolerance) they take the near-diagonal table with the Lipschitz bound on the
-    # difference term (two_point.hpp, settled_pair), above it the anchored series or
-    # quadrature. Each entry of a two-input layer against nested quadrature, across
-    # that boundary, at q ~ 9 (where a deep ordered-phase kernel settles) and 1.
-    rs = np.r_[0.0, np.logspace(-15, -4, 23)]
+    # difference term (two_point.hpp, settled_pair), above it the difference's series
+    # with its anchored tail (near_diagonal_pair, the tail pinned to 1e-12 of the
+    # scale), or quadrature. Each entry of a two-input layer against nested
+    # quadrature, across those boundaries (r up to 1e-3: an ordered-phase softsign
+    # layer's pairs), at q ~ 9 (where a deep ordered-phase kernel settles) and 1.
+    rs = np.r_[0.0, np.logspace(-15, -4, 23), 3e-4, 1e-3]
     kind = resolve(act).kind
     p0, p1 = resolve(act).core_params
     for q in (9.0, 1.0):
