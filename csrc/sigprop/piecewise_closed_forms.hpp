@@ -490,7 +490,8 @@ inline bool laguerre_orthant(double h, double k, double c, bool ramp, double rto
   const double I = far ? rule(lag24_x, lag24_w, 24) : rule(lag32_x, lag32_w, 32);
   const double I_lo = far ? rule(lag16_x, lag16_w, 16) : rule(lag24_x, lag24_w, 24);
   if (!(std::fabs(I - I_lo) <= rtol * I)) return false;
-  const double pre = std::exp(-kappa / p - 0.5 * b) * std::sqrt(2.0) / (2.0 * pi * std::sqrt(kappa));
+  const double pre =
+      std::exp(-kappa / p - 0.5 * b) * std::sqrt(2.0) / (2.0 * pi * std::sqrt(kappa));
   out = ramp ? pre * p / kappa * I : pre * I;
   // (not in the subnormal range, where the rounding of exp(-kappa / p) takes over)
   return std::isfinite(out) && out >= 1e-290;

@@ -300,8 +300,9 @@ inline bool threshold_pair_near_one(const Activation& a, int d, double q1, doubl
 }
 
 // near_diagonal_pair: variances further apart, D_h(c) from its stored orders plus the
-// tail pinned by h's anchors (difference_tail, ~20 us), which certifies where q1 and
-// q2 are close: the ordered phase's layers while the variances settle.
+// tail pinned by h's anchors (difference_tail on its light mesh, 5-15 us), which
+// certifies where q1 and q2 are close: the ordered phase's layers while the
+// variances settle.
 inline bool near_diagonal_pair(const Activation& a, const HermiteAt& x, const HermiteAt& y,
                                double c, double tol, double& v) {
   if (!(c >= NearDiagonalTable::c_min() && c < 1.0) || !x.full || !y.full || x.n != y.n)
@@ -314,7 +315,7 @@ inline bool near_diagonal_pair(const Activation& a, const HermiteAt& x, const He
   }
   AnchoredTail th;
   double P;
-  if (!difference_tail(x, y, c, 1.0, 1.0, th, &P) || !(0.5 * th.half <= tol)) return false;
+  if (!difference_tail(x, y, c, 1.0, 1.0, th, &P, true) || !(0.5 * th.half <= tol)) return false;
   v = 0.5 * (d1 + d2 - (P + th.mid));
   return true;
 }
