@@ -396,6 +396,41 @@ def test_thresholds_next_to_one_against_mpmath(tau, q1, q2, c):
             assert Ko[0, 1] == pytest.approx(ref, rel=1e-12, abs=0), (name, Ko[0, 1], ref)
 
 
+@pytest.mark.parametrize(
+    "name,kw",
+    [
+        ("hard_tanh", {}),
+        ("hard_tanh", {"a": 2.5}),
+        ("linear_floor", {}),
+        ("linear_floor", {"a": 0.5}),
+    ],
+)
+def test_linear_region_against_nested_quadrature(name, kw):
+    # hard_tanh and linear_floor where the smaller variance keeps its input where
+    # phi(x) = x (a / sqrt(q1) >= 10.6): Stein's lemma, c sqrt(q1 q2) P(v in the
+    # region), and P(v in the region) for phi' (two_point.hpp, linear_region_pair),
+    # against the nested quadrature (no closed form) at 1e-13 of the scale, c over
+    # [-1, 1] with its ends, q2 from q1 up and across [1e-6, 1e4].
+    rng = np.random.default_rng(3)
+    act = sp.activation(name, **kw)
+    p0, p1 = act.core_params
+    q1 = p0 * p0 * 10.0 ** rng.uniform(-8, math.log10(1 / 115.0), 200)
+    q2 = np.where(
+        rng.uniform(size=200) < 0.3,
+        q1 * 10.0 ** rng.uniform(0, 1, 200),
+        10.0 ** rng.uniform(-6, 4, 200),
+    )
+    c = np.r_[
+        rng.uniform(-1, 1, 190), [-1, 1, 1 - 1e-12, -1 + 1e-12, 0, 1e-9, 0.999, -0.999, 0.5, 0.9]
+    ]
+    m1, m2 = sp.gaussian_moments(act, q1), sp.gaussian_moments(act, q2)
+    for d in (0, 1):
+        got = sp.bivariate_expectation(act, q1, q2, c, derivative=d)
+        ref = _core.bivariate(act.kind, p0, p1, d, q1, q2, c, 1, direct=True)[0]
+        scale = np.sqrt(m1.phi_sq * m2.phi_sq) if d == 0 else np.sqrt(m1.dphi_sq * m2.dphi_sq)
+        np.testing.assert_array_less(np.abs(got - ref), 1e-13 * scale + 1e-300)
+
+
 def _hard_tanh_reference(q1, q2, c):
     """E[clip(u) clip(v)] (a = 1) at 30 digits: the integral over x of npdf(x) clip(s1 x)
     times the conditional expectation of clip(s2 Y), Y | x ~ N(c x, 1 - c^2), in closed
