@@ -431,6 +431,32 @@ def test_linear_region_against_nested_quadrature(name, kw):
         np.testing.assert_array_less(np.abs(got - ref), 1e-13 * scale + 1e-300)
 
 
+def test_thresholds_beyond_the_double_range():
+    # Where the smaller variance's E[f^2] underflows to 0 (tau / sqrt(q1) >~ 38), the
+    # Cauchy-Schwarz bound sqrt(E f(u)^2 E f(v)^2) is 0 in double precision and so is
+    # the result (two_point.hpp): exactly, as the nested quadrature finds; just inside
+    # the range, shifted_relu keeps its relative accuracy.
+    q1 = np.array([1e-6, 1e-4, 5e-4, 6.5e-4, 6.5e-4])
+    q2 = np.array([1e-6, 1e4, 1.0, 7e-4, 1e-2])
+    c = np.array([0.99, 0.9, -0.5, 0.3, 1.0])
+    for name in ("shifted_relu", "soft_threshold"):
+        act = sp.activation(name)
+        p0, p1 = act.core_params
+        assert np.all(sp.gaussian_moments(act, q1).phi_sq == 0.0)
+        for d in (0, 1):
+            got = sp.bivariate_expectation(act, q1, q2, c, derivative=d)
+            ref = _core.bivariate(act.kind, p0, p1, d, q1, q2, c, 1, direct=True)[0]
+            assert np.all(got == 0.0) and np.all(ref == 0.0), (name, d, got, ref)
+    act = sp.activation("shifted_relu")
+    p0, p1 = act.core_params
+    q = np.array([7.5e-4, 8e-4])
+    assert np.all(sp.gaussian_moments(act, q).phi_sq > 0.0)
+    for d in (0, 1):
+        got = sp.bivariate_expectation(act, q, 2 * q, 0.9, derivative=d)
+        ref = _core.bivariate(act.kind, p0, p1, d, q, 2 * q, np.full(2, 0.9), 1, direct=True)[0]
+        np.testing.assert_allclose(got, ref, rtol=1e-12, atol=0)
+
+
 def _hard_tanh_reference(q1, q2, c):
     """E[clip(u) clip(v)] (a = 1) at 30 digits: the integral over x of npdf(x) clip(s1 x)
     times the conditional expectation of clip(s2 Y), Y | x ~ N(c x, 1 - c^2), in closed
