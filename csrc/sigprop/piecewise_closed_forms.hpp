@@ -595,10 +595,10 @@ inline bool threshold_price(const Activation& a, int d, double q1, double q2, do
 // where 0 <= P(-c) <= (2 / (3 pi)) e^1.5 exp(-k^2 / e) and
 // 0 <= L(-c) <= sqrt(e) exp(-k^2 / e) / pi (over t in [-1, -c], 1 + t <= e: the
 // density is below exp(-k^2 / e) / (2 pi sqrt(1 + t))): their midpoints, with half
-// the bound as error. I2 <= I2max = (2 / 3) e^1.5 exp(-k^2 / 2) / (pi sqrt(2 - e))
-// and I0 <= sqrt(e) exp(-k^2 / 2) / (pi sqrt(2 - e)) (F <= their ratio's integrand):
-// where half of that bound is within `budget`, its midpoint, without quadrature (a
-// deep kernel's pairs, 1 - c ~ 1e-12: two exponentials); else Gauss-Kronrod 7/15
+// the bound as error. F <= g = exp(-k^2 / 2) / (pi sqrt(2 - e)) on [0, sqrt(e)], so
+// that I2 <= (2 / 3) e^1.5 g and I0 <= sqrt(e) g: where half of that bound is within
+// `budget`, its midpoint, without quadrature (a deep kernel's pairs, 1 - c ~ 1e-12:
+// two exponentials); else Gauss-Kronrod 7/15
 // over x = sqrt(e) y, y in [-1, 1] (F even: 8 evaluations), the error estimated by
 // |K15 - G7|. For e k^2 <= 4 and e <= 1/4 only (false otherwise): there the
 // integrands are polynomial to the rule's degree 23 to the double's precision.
@@ -616,7 +616,7 @@ inline bool threshold_near_one(const Activation& a, int d, double q, double c, d
   const bool soft = a.kind == Kind::soft_threshold;
   const double re = std::sqrt(e), e15 = e * re;
   const double g = std::exp(-0.5 * k2) / (pi * std::sqrt(2.0 - e));  // sup F on [0, sqrt(e)]
-  // the far tails' share (soft_threshold: t in [-1, -c]); exp(-k^2 / e) <= exp(-k2 / e)
+  // the far orthant's bound, over exp(-k^2 / e) (soft_threshold: t in [-1, -c])
   const double far = soft ? std::exp(-k2 / e) / pi : 0.0;
   const double eps = std::numeric_limits<double>::epsilon();
   const double w = soft ? 2.0 : 1.0;  // I0, I2 enter twice for soft_threshold

@@ -455,7 +455,8 @@ inline double bivariate_dispatch(const Activation& a, int d, double q1, double q
            piecewise::threshold_price(a, d, q1, q2, c, v);
   };
   const bool batch = x && y;
-  // Thresholds: the moments from the batch's expansions or the one-point path.
+  // Thresholds, before any other form; the moments from the batch's expansions or the
+  // one-point path.
   if ((a.kind == Kind::shifted_relu || a.kind == Kind::soft_threshold) && a.p0 > 0.0 &&
       q1 > 0.0 && std::isfinite(q2)) {
     const bool cached = batch && x->q == q1 && y->q == q2;
@@ -466,23 +467,21 @@ inline double bivariate_dispatch(const Activation& a, int d, double q1, double q
     // = 0 in double precision (48 % of the points of q1, q2 log-uniform in [1e-6, 1e4],
     // ~1 us each before).
     if ((d == 0 ? p1 : dp1) == 0.0) return 0.0;
-  }
-  // Thresholds next to c = 1 (threshold_pair_near_one), before any other form.
-  if (c >= 0.75 && (a.kind == Kind::shifted_relu || a.kind == Kind::soft_threshold) &&
-      a.p0 > 0.0 && q1 > 0.0 && std::isfinite(q2)) {
-    const double cc = std::fmin(c, 1.0);  // (c = 1: the one-point cross moment)
-    const bool cached = batch && x->q == q1 && y->q == q2;
-    const Moments m1 = cached ? Moments{} : moments(a, q1, false);
-    const Moments m2 = cached ? Moments{} : (q2 == q1 ? m1 : moments(a, q2, false));
-    const double p1 = cached ? x->phi_sq : m1.phi_sq, dp1 = cached ? x->dphi_sq : m1.dphi_sq;
-    const double p2 = cached ? y->phi_sq : m2.phi_sq, dp2 = cached ? y->dphi_sq : m2.dphi_sq;
-    const double scale = d == 0 ? std::sqrt(p1) * std::sqrt(p2) : std::sqrt(dp1) * std::sqrt(dp2);
-    double err;
-    // (within tol of the result as well: shifted_relu's can be far below the scale)
-    if (detail::threshold_pair_near_one(a, d, q1, q2, cc, p1, dp1, p2, dp2,
-                                        detail::piecewise_tol * scale, v, err) &&
-        err <= detail::piecewise_tol * std::fmin(scale, std::fabs(v)))
-      return v;
+    // Next to c = 1: threshold_pair_near_one (c = 1 clamped: the one-point cross
+    // moment), within tol of the result as well (shifted_relu's can be far below the
+    // scale).
+    if (c >= 0.75) {
+      const double cc = std::fmin(c, 1.0);
+      const Moments m2 = cached ? Moments{} : (q2 == q1 ? m1 : moments(a, q2, false));
+      const double p2 = cached ? y->phi_sq : m2.phi_sq, dp2 = cached ? y->dphi_sq : m2.dphi_sq;
+      const double scale =
+          d == 0 ? std::sqrt(p1) * std::sqrt(p2) : std::sqrt(dp1) * std::sqrt(dp2);
+      double err;
+      if (detail::threshold_pair_near_one(a, d, q1, q2, cc, p1, dp1, p2, dp2,
+                                          detail::piecewise_tol * scale, v, err) &&
+          err <= detail::piecewise_tol * std::fmin(scale, std::fabs(v)))
+        return v;
+    }
   }
   if (closed && far_threshold && !batch && piecewise::threshold_price(a, d, q1, q2, c, v))
     return v;
