@@ -121,7 +121,14 @@ def bivariate_expectation(
     exponential tilting) wherever their own rounding-error estimate is below
     1e-13 of the scale below (1-3 microseconds; they defer in the far tails,
     e.g. shifted_relu at small q, and for elu/selu phi at small or large q).
-    Otherwise the Mehler
+    Thresholds (shifted_relu, soft_threshold) two standard deviations out by
+    Price's theorem over the orthant density (Gauss-Laguerre, else adaptive
+    quadrature; relative accuracy), and next to ``c = 1`` from ``c = 1`` (the
+    one-point moments less the density's share on ``[c, 1]``, in closed form).
+    hard_tanh and linear_floor where the smaller variance keeps its input in the
+    region where phi(x) = x: Stein's lemma. For odd activations, sigmoid, silu,
+    softplus and shifted_softplus, ``c < 0`` follows from ``|c|`` by an exact
+    identity (the results are symmetric bit for bit). Otherwise the Mehler
     series sum_n a_n(q1) a_n(q2) c^n of the Hermite coefficients a_n of phi,
     tabulated in log q, truncated where the Cauchy-Schwarz / Parseval bound on the
     remainder is below 1e-13 of sqrt(E f(u)^2 E f(v)^2) (O'Donnell 2014, ch. 11;
