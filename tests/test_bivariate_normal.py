@@ -18,7 +18,10 @@ q1, q2 in [1e-6, 1e4], c in [-1, 1].
 Same file, threshold_price: shifted_relu and soft_threshold with the threshold many
 standard deviations out, by Price's theorem over the orthant density, to relative
 accuracy, against mpmath at 30 digits (the outer integral over x of the closed-form
-conditional ramp, normalised by its largest value: mpmath's tolerance is absolute).
+conditional ramp, normalised by its largest value: mpmath's tolerance is absolute),
+its Gauss-Laguerre form among them; the same thresholds next to c = 1 (Price's
+theorem from c = 1, two_point.hpp) and beyond the double range. hard_tanh and
+linear_floor in their linear region (Stein's lemma) against the nested quadrature.
 """
 
 from __future__ import annotations
@@ -334,7 +337,7 @@ def test_threshold_price_against_mpmath(q1, q2, c):
 # theorem from c = 1 (two_point.hpp, threshold_pair_near_one): on the diagonal,
 # variances settled to 1e-7 (the bound on the difference term), further apart (the
 # cross moment at c = 1 plus the orthant density's boundary layer in closed form),
-# thresholds 0.5 to 10 standard deviations out, 1 - c from 1e-12 to 0.2, and c = 1
+# thresholds 0.3 to 10 standard deviations out, 1 - c from 1e-12 to 0.2, and c = 1
 NEAR_ONE = [
     (1.0, 0.04, 0.04 * (1 + 1e-7), 1 - 1e-12),
     (1.0, 0.04, 0.04, 1 - 1e-4),
