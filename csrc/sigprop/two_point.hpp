@@ -456,10 +456,18 @@ inline double bivariate_dispatch(const Activation& a, int d, double q1, double q
   };
   const bool batch = x && y;
   // Thresholds, before any other form; the moments from the batch's expansions or the
-  // one-point path.
-  if ((a.kind == Kind::shifted_relu || a.kind == Kind::soft_threshold) && a.p0 > 0.0 &&
-      q1 > 0.0 && std::isfinite(q2)) {
-    const bool cached = batch && x->q == q1 && y->q == q2;
+  // one-point path (~270 ns for these kinds), taken only where a form below reads them
+  // or the underflow test below can hold: E[f^2] at q1 is at least its share on
+  // k1 <= z <= k1 + 1, q1 npdf(k1 + 1) / 3 for phi, npdf(k1 + 1) for phi'
+  // (k1 = tau / sqrt(q1)), which above 1e-290 excludes the underflow.
+  const bool thresholds =
+      (a.kind == Kind::shifted_relu || a.kind == Kind::soft_threshold) && a.p0 > 0.0 &&
+      q1 > 0.0 && std::isfinite(q2);
+  const bool cached = thresholds && batch && x->q == q1 && y->q == q2;
+  const bool may_underflow =
+      thresholds &&
+      !((d == 0 ? q1 / 3.0 : 1.0) * special::npdf(a.p0 / std::sqrt(q1) + 1.0) > 1e-290);
+  if (thresholds && (cached || c >= 0.75 || may_underflow)) {
     const Moments m1 = cached ? Moments{} : moments(a, q1, false);
     const double p1 = cached ? x->phi_sq : m1.phi_sq, dp1 = cached ? x->dphi_sq : m1.dphi_sq;
     // The smaller variance's threshold so far out (tau / sqrt(q1) >~ 38) that its
