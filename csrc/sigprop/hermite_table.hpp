@@ -400,6 +400,7 @@ struct KinkSeries {
   double a0 = 0.0, a1 = 0.0;
   double sJ[max_kinks], h[max_kinks], gp[max_kinks], g[max_kinks];  // g = g_{next-2}
   int next = 0;  // the next order fill() writes
+  bool mirrored = false;  // two kinks at -+x, jumps of opposite sign (see fill)
 
   // False for other kinds, or where a kink that counts starts the recurrence below
   // 1e-290 (subnormal: digits lost).
@@ -427,6 +428,7 @@ struct KinkSeries {
       g[nk] = g0;
       ++nk;
     }
+    mirrored = nk == 2 && h[1] == -h[0] && sJ[1] == -sJ[0] && g[1] == g[0];
     return true;
   }
 
@@ -439,6 +441,18 @@ struct KinkSeries {
         continue;
       }
       double v = 0.0;
+      if (mirrored) {
+        // kinks at -+x with opposite jumps (odd phi): the second term is (-1)^(j+1)
+        // times the first, exactly (negation is exact), so that the sum is twice it
+        // (odd j) or 0 (even j), bitwise as the loop below
+        const double t = sJ[0] * g[0] * f.inv[j] * f.inv[j - 1];
+        v = (j & 1) ? (0.0 + t) + t : (0.0 + t) - t;
+        const double nx = h[0] * g[0] * f.inv[j - 1] - f.ratio[j - 1] * gp[0];
+        gp[0] = g[0];
+        g[0] = nx;
+        an[j] = v;
+        continue;
+      }
       for (int k = 0; k < nk; ++k) {
         v += sJ[k] * g[k] * f.inv[j] * f.inv[j - 1];
         const double nx = h[k] * g[k] * f.inv[j - 1] - f.ratio[j - 1] * gp[k];
