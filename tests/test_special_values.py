@@ -148,3 +148,29 @@ def test_qmap_subnormal_q(name, q):
     assert v == pytest.approx(s * s * q, rel=1e-12, abs=0.0) or (
         q < 1e-320 and abs(v - s * s * q) <= 2 * 5e-324  # subnormal spacing
     )
+
+
+# t = tau / sqrt(q) at the edges and middles of the depth bands of the tail's continued
+# fraction (60 terms below t = 4.7, 10 from t = 26 on: special.hpp, upper_tail)
+TAIL_T = [3.0, 4.69, 4.7, 5.29, 5.3, 6.3, 7.0, 8.0, 9.9, 10.0, 12.5, 15.0, 19.0, 25.9, 26.0, 37.0]
+
+
+@pytest.mark.parametrize("t", TAIL_T)
+def test_threshold_moments_in_the_tail_against_mpmath(t):
+    """shifted_relu's moments are the normal tail's: with tau = 1, t = 1 / sqrt(q),
+    E[phi] = s (npdf(t) - t Q(t)), E[phi^2] = q ((1 + t^2) Q(t) - t npdf(t)),
+    E[phi'^2] = Q(t) (s = sqrt(q)); the first two cancel to 1/t^2 and 1/t^4 of their
+    terms, which the continued fraction avoids. 30-digit mpmath at the float q passed;
+    relative tolerance 5e-16 (1 + t^2): exp(-t^2 / 2) turns the rounding of t into t^2
+    ulps (the continued fraction of 60 terms reached 1.5e-16 (1 + t^2) at these t)."""
+    mp = pytest.importorskip("mpmath")
+    mp.mp.dps = 30
+    q = 1.0 / (t * t)
+    T = 1 / mp.sqrt(mp.mpf(q))
+    Q = mp.erfc(T / mp.sqrt(2)) / 2
+    d = mp.exp(-T * T / 2) / mp.sqrt(2 * mp.pi)
+    s = 1 / T
+    want = [s * (d - T * Q), s * s * ((1 + T * T) * Q - T * d), Q]
+    m = sp.gaussian_moments("shifted_relu", q)
+    for got, ref in zip([m.mean, m.phi_sq, m.dphi_sq], want, strict=True):
+        assert abs(float(got) - float(ref)) <= 5e-16 * (1 + t * t) * abs(float(ref)), (got, ref)
