@@ -2,7 +2,8 @@
 """Generate high-precision reference data for the sigprop test-suite.
 
 Usage:  python scripts/make_reference.py [--procs N] [--quick]
-                                         [--extreme | --near-diagonal | --off-diagonal]
+                                         [--extreme | --near-diagonal | --off-diagonal
+                                          | --large-q]
 
 Writes tests/data/reference_1d.json and tests/data/reference_2d.json; with
 --extreme only tests/data/reference_2d_extreme.json: the 2D quantities below
@@ -16,6 +17,10 @@ sigmoid, silu and softplus at q1 != q2 but close (relative gaps 1e-5 to 0.1,
 q in [0.3, 9.9], the pairs of a deep NNGP kernel in the ordered phase), c next
 to +1 (1 - c = 1e-3, 1e-5, 1e-8) and -1 (1 + c = 1e-4); its only self-check
 is one Gauss-Legendre refinement sample (tanh, 9.75/9.7501, 1 - c = 1e-8).
+With --large-q only tests/data/reference_2d_large_q.json: tanh and sigmoid at
+large and far-apart variances (q1/q2 = 30/400, 250/3500, 1800/1850, 0.5/2000:
+the first layer of a kernel on unnormalised inputs), c = 0.96, 0.99, 0.999 and
+-0.98; self-check: one Gauss-Legendre refinement sample (tanh, 250/3500, 0.999).
 
 This script is deliberately independent of the sigprop package: it only uses
 mpmath (at mp.dps = 30, with extra working precision where cancellation
@@ -1365,6 +1370,14 @@ OFF_DIAGONAL_Q_PAIRS = [
 OFF_DIAGONAL_C_GRID = ["0.999", "0.99999", "0.99999999", "-0.9999"]
 OFF_DIAGONAL_GL_REFINE_SAMPLE = [("tanh", {}, "9.75", "9.7501", "0.99999999")]
 
+# --large-q: tanh and sigmoid at large and far-apart variances next to c = 1 (the first
+# layer of an NNGP kernel on raw, unnormalised inputs), where the Mehler series cannot
+# reach and sigprop splits the activation into sign and a localised remainder.
+LARGE_Q_ENTRIES = [("tanh", {}), ("sigmoid", {})]
+LARGE_Q_PAIRS = [("30", "400"), ("250", "3500"), ("1800", "1850"), ("0.5", "2000")]
+LARGE_Q_C_GRID = ["0.96", "0.99", "0.999", "-0.98"]
+LARGE_Q_GL_REFINE_SAMPLE = [("tanh", {}, "250", "3500", "0.999")]
+
 
 # The modes that are a plain grid (entries x q pairs x c) with Gauss-Legendre refine
 # samples only: their grids, samples, flag and output file.
@@ -1385,12 +1398,20 @@ GRID_MODES = {
         "--off-diagonal",
         "reference_2d_off_diagonal.json",
     ),
+    "large_q": (
+        LARGE_Q_ENTRIES,
+        LARGE_Q_PAIRS,
+        LARGE_Q_C_GRID,
+        LARGE_Q_GL_REFINE_SAMPLE,
+        "--large-q",
+        "reference_2d_large_q.json",
+    ),
 }
 
 
 def main_extreme(args, mode="extreme"):
-    """--extreme, --near-diagonal or --off-diagonal (mode "extreme",
-    "near_diagonal", "off_diagonal")."""
+    """--extreme, --near-diagonal, --off-diagonal or --large-q (mode "extreme",
+    "near_diagonal", "off_diagonal", "large_q")."""
     t_start = time.time()
     mp.dps = BASE_DPS
     if mode in GRID_MODES:
@@ -1411,7 +1432,12 @@ def main_extreme(args, mode="extreme"):
         cgrid = [cgrid[0], cgrid[-1]]
     cx = {
         cs: exact_c(cs)
-        for cs in [*EXTREME_FULL_C_GRID, *NEAR_DIAGONAL_C_GRID, *OFF_DIAGONAL_C_GRID]
+        for cs in [
+            *EXTREME_FULL_C_GRID,
+            *NEAR_DIAGONAL_C_GRID,
+            *OFF_DIAGONAL_C_GRID,
+            *LARGE_Q_C_GRID,
+        ]
     }
     is_gl = {ei: Act(*ENTRIES[ei]).H is None for ei in range(len(ENTRIES))}
 
@@ -1615,17 +1641,30 @@ def main():
         help="write tests/data/reference_2d_off_diagonal.json only (tanh, sigmoid, "
         "silu, softplus at q1 != q2 close, q in [0.3, 9.9], c next to +1 and -1)",
     )
+    ap.add_argument(
+        "--large-q",
+        action="store_true",
+        help="write tests/data/reference_2d_large_q.json only (tanh, sigmoid at q in "
+        "[0.5, 3500], q1 != q2, c in [0.96, 0.999] and -0.98)",
+    )
     ap.add_argument("--cache", help="JSON-lines file of finished tasks (resume an interrupted run)")
     args = ap.parse_args()
-    modes = [args.extreme or args.extreme_full, args.near_diagonal, args.off_diagonal]
+    modes = [
+        args.extreme or args.extreme_full,
+        args.near_diagonal,
+        args.off_diagonal,
+        args.large_q,
+    ]
     if sum(bool(m) for m in modes) > 1:
-        ap.error("--extreme, --near-diagonal and --off-diagonal are exclusive")
+        ap.error("--extreme, --near-diagonal, --off-diagonal and --large-q are exclusive")
     if any(modes):
         mode = (
             "near_diagonal"
             if args.near_diagonal
             else "off_diagonal"
             if args.off_diagonal
+            else "large_q"
+            if args.large_q
             else "extreme"
         )
         main_extreme(args, mode=mode)

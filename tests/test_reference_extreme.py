@@ -11,7 +11,12 @@ Those in tests/data/reference_2d_off_diagonal.json (``--off-diagonal``) put
 q1 != q2 close together with c next to +-1, the pairs of a deep NNGP kernel in
 the ordered phase, for smooth activations whose Mehler tail beyond the stored
 orders is pinned by derivative anchors there (up to ~1e-10 of the scale at
-q ~ 10): they are held to 1e-12.
+q ~ 10): they are held to 1e-12. Those in tests/data/reference_2d_large_q.json
+(``--large-q``) put tanh and sigmoid at large, far-apart variances (up to 3500,
+and 0.5 against 2000) with c = 0.96-0.999 and -0.98, the first layer of a kernel
+on unnormalised inputs, where the Mehler series cannot reach and the engine splits
+the activation into sign and a localised remainder (saturating_pair.hpp): held
+to 1e-13.
 
 ``c`` in the file is the exact binary64 value the engine is given (the nominal
 decimal is ``c_nominal``): next to |c| = 1 the decimal-to-binary rounding alone
@@ -34,11 +39,14 @@ DATA = Path(__file__).parent / "data"
 TOL = 1e-10
 
 TOL_OFF_DIAGONAL = 1e-12
+TOL_LARGE_Q = 1e-13
 
 with open(DATA / "reference_2d_extreme.json") as _fh:
     CASES = json.load(_fh)["cases"]
 with open(DATA / "reference_2d_off_diagonal.json") as _fh:
     OFF_DIAGONAL = json.load(_fh)["cases"]
+with open(DATA / "reference_2d_large_q.json") as _fh:
+    LARGE_Q = json.load(_fh)["cases"]
 
 
 def _case_id(case):
@@ -103,3 +111,17 @@ def test_off_diagonal_reference_covers_the_ordered_phase_pairs():
 @pytest.mark.parametrize("case", OFF_DIAGONAL, ids=[_case_id(c) for c in OFF_DIAGONAL])
 def test_bivariate_off_diagonal_match_mpmath(case):
     _check(case, TOL_OFF_DIAGONAL)
+
+
+def test_large_q_reference_covers_the_raw_input_pairs():
+    for name in ("tanh", "sigmoid"):
+        sel = [c for c in LARGE_Q if c["activation"] == name]
+        assert any(float(c["q1"]) >= 250 and 1 - float(c["c"]) <= 1.01e-3 for c in sel)
+        assert any(float(c["q2"]) / float(c["q1"]) >= 1000 for c in sel)
+        assert any(float(c["c"]) < 0 for c in sel)
+        assert {c["quantity"] for c in sel} == {"phiphi", "dphidphi"}
+
+
+@pytest.mark.parametrize("case", LARGE_Q, ids=[_case_id(c) for c in LARGE_Q])
+def test_bivariate_large_q_match_mpmath(case):
+    _check(case, TOL_LARGE_Q)
