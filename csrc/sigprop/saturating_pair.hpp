@@ -1,38 +1,49 @@
-// Two-point expectations of tanh and sigmoid next to c = 1 at large variances, where
-// the Mehler series cannot reach (its orders stop at 512, and tanh(sqrt(q) z) has
-// coefficients that decay as m^-3/4 up to m ~ q) and the nested quadrature in the
-// principal axes (near_diagonal.hpp) costs 3-15 ms a pair.
+// Two-point expectations of tanh, sigmoid, softplus, shifted_softplus and silu next
+// to c = 1 at large variances, where the Mehler series cannot reach (its orders stop at
+// 512, and tanh(sqrt(q) z) has coefficients that decay as m^-3/4 up to m ~ q) and the
+// nested quadrature in the principal axes (near_diagonal.hpp) costs 3-15 ms a pair.
 //
-// Method. tanh = sign + r with r(x) = tanh(x) - sign(x) = -sign(x) 2 / (1 + e^{2|x|}),
-// odd and localised (|r| <= 2 e^{-2|x|}). For (u, v) centred normal with variances
-// q1, q2 and correlation c > 0 (density p, p0 = 1 / (2 pi sqrt(det)),
-// det = q1 q2 (1 - c^2)):
-//   E[tanh u tanh v] = (2/pi) asin(c) + E[r(u) sign v] + E[sign u r(v)] + E[r(u) r(v)].
-// The middle terms are one-dimensional: E[sign v | u] = erf(c u / sqrt(2 q1 (1 - c^2))),
-// so that E[r(u) sign v] = 2 int_0^20 r(x) erf(g x) npdf(x / s1) / s1 dx (even
-// integrand; |r| < 1e-17 beyond 20), by adaptive Gauss-Kronrod. By oddness,
-//   E[r(u) r(v)] = 2 int int_{u, v > 0} r(u) r(v) (p(u, v) - p(u, -v)) du dv,
-// and with t = 2u, s = 2v, r(u) du = -e^{-t} / (1 + e^{-t}) dt: a tensor
-// Gauss-Laguerre rule in (t, s) with the smooth factor -1 / (1 + e^{-t}) and
-//   p(u, v) - p(u, -v) = p0 exp(-A) (-expm1(-2 c u v / (s1 s2 (1 - c^2)))),
-//   A = ((u / s1 - v / s2)^2 + 2 (1 - c) u v / (s1 s2)) / (2 (1 - c^2)) >= 0
-// (written without cancellation). phi' = sech^2 = 4 e^{-2|x|} / (1 + e^{-2|x|})^2 is
-// even and localised itself: E[sech^2 u sech^2 v] = 2 int int_{u, v > 0} (p(u, v) +
-// p(u, -v)) ..., sech^2(u) du = 2 e^{-t} / (1 + e^{-t})^2 dt, the same tensor rule.
-// sigmoid(x) = (1 + tanh(x / 2)) / 2 and sigmoid' = sech^2(x / 2) / 4, so that
-// E[s(u) s(v)] = 1/4 + E_tanh(q1 / 4, q2 / 4, c) / 4 and E[s'(u) s'(v)] =
-// E'_tanh(q1 / 4, q2 / 4, c) / 16 (E[tanh(u / 2)] = 0).
+// Method. Each activation is a skeleton with a closed-form Gaussian smoothing plus a
+// remainder r that decays exponentially: tanh = sign + r, r(x) = -sign(x) 2 / (1 +
+// e^{2|x|}) (odd, |r| <= 2 e^{-2|x|}); softplus and silu = relu + r (r even, ~ e^{-|x|}
+// and ~ |x| e^{-|x|}), their phi' = step + r' (r' odd); sigmoid(x) = (1 + tanh(x / 2)) / 2,
+// so that E[s(u) s(v)] = 1/4 + E_tanh(q1 / 4, q2 / 4, c) / 4 and, with sigmoid' =
+// sech^2(x / 2) / 4, E[s'(u) s'(v)] = E'_tanh(q1 / 4, q2 / 4, c) / 16. For (u, v)
+// centred normal with variances q1 <= q2 and correlation c > 0:
+//  * conditional form (saturating_conditional, every kind, phi and phi'): v given u is
+//    normal with mean a u (a = c s2 / s1) and spread w = s2 sqrt(1 - c^2), so that
+//    E[phi(u) phi(v)] = int phi(x) npdf(x / s1) / s1 (K(a x) + R(a x)) dx, K the
+//    skeleton's smoothing (erf, m Phi(m / w) + w npdf(m / w), Phi(m / w)) and
+//    R(m) = E[r(m + w T)] = int_0^inf r(y) (npdf((y - m) / w) -+ npdf((y + m) / w)) / w dy
+//    (r odd / even) on a Gauss-Laguerre rule in t = 2y (tanh) or y, over r's decay;
+//    the outer integral adaptive Gauss-Kronrod. tanh' = sech^2 = (1 + r)' on y > 0, by
+//    parts: int_0^inf sech^2(y) G(y) dy = G(0) - int_0^inf r(y) G'(y) dy (the rule on r's
+//    simple poles, not sech^2's double ones: 10-100x faster convergence).
+//  * tensor form (saturating_tensor, tanh's phi, both variances 1/4 or more):
+//      E[tanh u tanh v] = (2/pi) asin(c) + E[r(u) sign v] + E[sign u r(v)] + E[r(u) r(v)],
+//    the middle terms one-dimensional (E[sign v | u] = erf(c u / sqrt(2 q1 (1 - c^2))),
+//    adaptive Gauss-Kronrod on [0, 20], |r| < 1e-17 beyond), and by oddness
+//      E[r(u) r(v)] = 2 int int_{u, v > 0} r(u) r(v) (p(u, v) - p(u, -v)) du dv,
+//    with t = 2u, s = 2v, r(u) du = -e^{-t} / (1 + e^{-t}) dt, a tensor Gauss-Laguerre
+//    rule in (t, s), the density's difference p0 exp(-A) (-expm1(-2 c u v / (s1 s2
+//    (1 - c^2)))), A = ((u / s1 - v / s2)^2 + 2 (1 - c) u v / (s1 s2)) / (2 (1 - c^2))
+//    >= 0 (without cancellation), p0 = 1 / (2 pi s1 s2 sqrt(1 - c^2)). Cheaper (25-100
+//    us against 200-700 us): tried first where it applies.
 //
-// Accuracy. The tensor rule converges where the density is smooth on the scale of the
-// nodes (its narrow axis sqrt(l2), l2 the covariance's smaller eigenvalue, not far
-// below 1): it is taken at 32 and 24 nodes a variable, then at 64 and 48, and accepted
-// where a pair agrees to a quarter of the tolerance (the larger rule's error a
-// fraction of that difference: 1/8 where the convergence was slowest seen); the
-// one-dimensional terms are held to a twentieth of it each.
-// Elsewhere (a narrow ridge: c -> 1 at moderate q) it returns false and the caller's
-// quadrature serves. Against that quadrature (held to 1e-14 of the scale) at the 49
-// points of the benchmark's whole domain where it was called (q1, q2 >= 5, c >= 0.9):
-// 48 accepted, within 4.4e-16; 37-86 us a pair against its 3-15 ms.
+// Accuracy. Nothing is extrapolated: the convergence in the nodes is not geometric (tanh,
+// q 0.75 / 6.0, c 0.9: tensor steps 32 -> 48 -> 64 of 2.6e-8 and 5.8e-12, the 64-node
+// sum still 7.6e-13 off). The tensor sum is taken at 32 and 24 nodes a variable, then at
+// 64 and 48, and accepted where a pair agrees to a fifth of the tolerance (where its
+// narrow axis sqrt(l2), l2 the covariance's smaller eigenvalue, is not far below 1); the
+// one-dimensional terms are held to a twentieth of it each. The conditional form carries
+// the rules of 64, 48 and 32 nodes as three components and is accepted where the 48-node
+// result is within a twentieth of the tolerance of the 64-node one (whose error was up
+// to 10x that step) and the steps fall; it needs w >= 1/2. Elsewhere (c -> 1 at moderate
+// q2) false, and the caller's quadrature serves. Against that quadrature (held to 1e-15
+// of the scale) at 4500 random points (q1, q2 log-uniform in [1e-3, 1e4], 1 - c
+// log-uniform in [1e-5, 0.5]), the five kinds, phi and phi': about half accepted, within
+// 1.6e-15 of the scale; against the 30-digit references of
+// tests/data/reference_2d_large_q.json within 1e-13 (the test's bound).
 #pragma once
 
 #include <cmath>
@@ -46,11 +57,10 @@ namespace sigprop {
 
 namespace detail {
 
-// The tensor Gauss-Laguerre sum of the localised term (see above) with the N-point
-// rule (X, W): E[r(u) r(v)] for tanh (d = 0) or E[sech^2 u sech^2 v] (d = 1).
+// The tensor Gauss-Laguerre sum E[r(u) r(v)] of tanh (see above) with the N-point rule
+// (X, W).
 template <int N>
-inline double saturating_tensor(int d, double s1, double s2, double c, const double* X,
-                                const double* W) {
+inline double saturating_tensor(double s1, double s2, double c, const double* X, const double* W) {
   using namespace special;
   const double omc = 1.0 - c, opc = 1.0 + c, omc2 = omc * opc;
   const double p0 = 1.0 / (2.0 * pi * s1 * s2 * std::sqrt(omc2));
@@ -60,7 +70,7 @@ inline double saturating_tensor(int d, double s1, double s2, double c, const dou
     const double u = 0.5 * X[i], e = std::exp(-X[i]);
     x1[i] = u / s1;
     x2[i] = u / s2;
-    g[i] = d == 0 ? -W[i] / (1.0 + e) : 2.0 * W[i] / ((1.0 + e) * (1.0 + e));
+    g[i] = -W[i] / (1.0 + e);
   }
   double sum = 0.0;
   for (int i = 0; i < N; ++i) {
@@ -70,97 +80,136 @@ inline double saturating_tensor(int d, double s1, double s2, double c, const dou
       const double dx = x1[i] - x2[j], uv = ui * 0.5 * X[j];
       const double A = (dx * dx + 2.0 * omc * x1[i] * x2[j]) * den;
       const double b = cross * uv;  // A(u, -v) - A(u, v)
-      const double f = d == 0 ? -std::expm1(-b) : 1.0 + std::exp(-b);
-      row += g[j] * (std::exp(-A) * f);
+      row += g[j] * (std::exp(-A) * -std::expm1(-b));
     }
     sum += g[i] * row;
   }
   return 2.0 * p0 * sum;
 }
 
-// E[f(u) f(v)] with the smaller variance's variable u outer (adaptive Gauss-Kronrod
-// over its scale s1) and v given u inner (mean a u, a = c s2 / s1, standard
-// deviation w = s2 sqrt(1 - c^2)):
-//   phi:  E = 2 int_0^inf tanh(x) npdf(x / s1) / s1 (erf(a x / (sqrt(2) w)) + R(a x)) dx,
-//         R(m) = E[r(m + w T)] = int_0^inf r(y) (npdf((y - m) / w) - npdf((y + m) / w)) / w dy,
-//   phi': E = 2 int_0^inf sech^2(x) npdf(x / s1) / s1 S(a x) dx, S(m) = E[sech^2(m + w T)],
-// the inner integrals by the Gauss-Laguerre rule in t = 2y (S by parts, below). Only v is
-// split (sign + r): nothing cancels where u's variance is tiny (tanh(u) ~ u, while the
-// split of u gave terms of size 1 for a result of size sqrt(q1)). For a narrow ridge
-// (one variance far below the other: q1 (1 - c^2) small) whose conditional width w is
-// still resolved by the rule's nodes, and for phi' everywhere. The rules of 64, 48 and
-// 32 nodes ride along as three components (see the acceptance below); false otherwise
-// or where the quadrature ended short.
-inline bool saturating_conditional(int d, double s1, double s2, double c, double atol,
+// The kinds saturating_conditional serves: tanh (phi = sign + r, r odd, decaying as
+// e^{-2|y|}), softplus and silu (phi = relu + r, r even; phi' = step + r', r' odd, as
+// e^{-|y|}), and softplus shifted by -log 2 (its phi': softplus's).
+enum class Saturating { tanh, softplus, silu, shifted_softplus };
+
+// E[f(u) f(v)] by the conditional form (see above), to absolute tolerance atol, s1 and
+// s2 the smaller and larger standard deviations; false where it cannot certify its
+// result (w < 1/2, the rules apart, the quadrature short).
+inline bool saturating_conditional(Saturating k, int d, double s1, double s2, double c, double atol,
                                    double& out) {
   using namespace special;
   const double omc2 = (1.0 - c) * (1.0 + c);
   const double a = c * s2 / s1, w = s2 * std::sqrt(omc2);
   if (!(w >= 0.5) || !std::isfinite(a)) return false;
+  const bool th = k == Saturating::tanh;
+  const double shift = k == Saturating::shifted_softplus && d == 0 ? std::log(2.0) : 0.0;
+  if (k == Saturating::shifted_softplus) k = Saturating::softplus;
+  // the remainder's parity (odd: the two images of the density subtract), its decay
+  // rate beta (y = t / beta) and h(t): r(y) dy = e^-t h(t) dt on y > 0
+  const bool odd = th || d == 1;
+  const double beta = th ? 2.0 : 1.0;
+  auto h = [&](double t) {
+    const double e = std::exp(-t), sm = 1.0 / (1.0 + e);  // sm = sigmoid(t)
+    if (th || (d == 1 && k == Saturating::softplus)) return -sm;  // tanh: both d
+    if (k == Saturating::softplus) return std::log1p(e) / e;      // log(1 + e^-y)
+    if (d == 0) return -t * sm;                                    // silu: -y sigmoid(-y)
+    return (t * sm - 1.0) * sm;  // silu': sigmoid(-y) (y sigmoid(y) - 1)
+  };
   constexpr int N0 = 64, N1 = 48, N2 = 32;
   double y0[N0], g0[N0], y1[N1], g1[N1], y2[N2], g2[N2];
-  auto nodes = [](const double* X, const double* W, int n, double* y, double* g) {
+  auto nodes = [&](const double* X, const double* W, int n, double* y, double* g) {
     for (int i = 0; i < n; ++i) {
-      y[i] = 0.5 * X[i];
-      g[i] = -W[i] / (1.0 + std::exp(-X[i]));  // r(y) dy = g e^-t dt, both d
+      y[i] = X[i] / beta;
+      g[i] = W[i] * h(X[i]);
     }
   };
   nodes(quad::lag64_x, quad::lag64_w, N0, y0, g0);
   nodes(quad::lag48_x, quad::lag48_w, N1, y1, g1);
   nodes(quad::lag32_x, quad::lag32_w, N2, y2, g2);
   const double iw = 1.0 / w, k2 = 2.0 * iw * iw;
-  // phi' (d = 1) by parts, sech^2 = tanh' and tanh = 1 + r on y > 0: with
+  // tanh' (d = 1) by parts, sech^2 = tanh' and tanh = 1 + r on y > 0: with
   // G(y) = npdf((y - m) / w) / w + npdf((y + m) / w) / w,
   //   int_0^inf sech^2(y) G(y) dy = G(0) - int_0^inf r(y) G'(y) dy,
   // the rule then on r as for phi (sech^2's double poles at +-i pi/2 slowed it 10x)
+  const bool parts = th && d == 1;
+  // (in |m|, the image y + |m| a factor e^-b of the nearer one, b >= 0: no overflow;
+  // an odd remainder's R is odd in m)
+  // Where the density's centre m is 9 w beyond the remainder's reach (|r| < 1e-17
+  // there: y = 20 for tanh, 40 for softplus and silu), R(m) < 1e-17 of its scale: 0.
+  const double far = (th ? 20.0 : 40.0) + 9.0 * w;
   auto inner = [&](double m, const double* y, const double* g, int n) {
+    const double am = std::fabs(m);
+    if (am > far) return 0.0;
     double sum = 0.0;
     for (int j = 0; j < n; ++j) {
-      const double z = (y[j] - m) * iw, b = k2 * y[j] * m;  // b: (y + m)^2 - (y - m)^2 over 2 w^2
-      const double f =
-          d == 0 ? -std::expm1(-b) : ((y[j] - m) + (y[j] + m) * std::exp(-b)) * (iw * iw);
+      const double z = (y[j] - am) * iw, b = k2 * y[j] * am;  // b: (y + m)^2 - (y - m)^2 over 2 w^2
+      const double f = parts ? ((y[j] - am) + (y[j] + am) * std::exp(-b)) * (iw * iw)
+                       : odd ? -std::expm1(-b)
+                             : 1.0 + std::exp(-b);
       sum += g[j] * (npdf(z) * f);
     }
-    return d == 0 ? sum * iw : (2.0 * npdf(m * iw) + sum) * iw;
+    if (parts) return (2.0 * npdf(m * iw) + sum) * iw;  // (tanh: m >= 0 here)
+    return (odd && m < 0.0 ? -sum : sum) * iw;
   };
+  // E[skeleton(m + w T)]: sign, relu, step
+  auto skeleton = [&](double m) {
+    if (th) return d == 0 ? std::erf(m * iw * (1.0 / std::sqrt(2.0))) : 0.0;
+    const double t = m * iw;
+    return d == 0 ? m * ncdf(t) + w * npdf(t) - shift : ncdf(t);
+  };
+  auto phi_at = [&](double x) {  // phi^(d)(x)
+    if (th) {
+      const double e = std::exp(-2.0 * std::fabs(x));
+      const double v = d == 0 ? (1.0 - e) / (1.0 + e) : 4.0 * e / ((1.0 + e) * (1.0 + e));
+      return d == 0 && x < 0.0 ? -v : v;
+    }
+    const double e = std::exp(-std::fabs(x)), sm = x >= 0.0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
+    if (k == Saturating::softplus) return d == 0 ? std::fmax(x, 0.0) + std::log1p(e) - shift : sm;
+    return d == 0 ? x * sm : sm * (1.0 + x * (1.0 - sm));
+  };
+  // tanh: the integrand is even in x (phi^(d) and E[phi^(d)(v) | u] both odd or both
+  // even), taken on x >= 0 and doubled
   quad::Mesh mesh;
-  mesh.lo = 0.0;
-  mesh.hi = d == 0 ? 9.0 * s1 : std::fmin(20.0, 9.0 * s1);  // (tanh is not localised)
-  for (double b : {0.25, 0.5, 1.0, 2.0, 3.0, 4.5, 6.5, 9.0, 13.0}) mesh.add(b);
-  for (double b : {0.25, 0.5, 1.0, 2.0, 3.0, 4.5, 6.0}) mesh.add(b * s1);
-  for (double b : {0.25, 0.5, 1.0, 2.0, 4.0, 8.0}) mesh.add(b * w / a);
+  const double reach = th && d == 1 ? std::fmin(20.0, 9.0 * s1) : 9.0 * s1;
+  mesh.lo = th ? 0.0 : -reach;
+  mesh.hi = reach;
+  // breakpoints on the scales of phi (1), of u's density (s1) and of R(a x) (w / a);
+  // the quadrature refines from there
+  for (double sg : {1.0, -1.0}) {
+    for (double b : {0.5, 1.5, 4.0, 10.0, 25.0}) mesh.add(sg * b);
+    for (double b : {0.5, 1.0, 2.0, 3.5, 5.5}) mesh.add(sg * b * s1);
+    for (double b : {0.5, 2.0, 6.0}) mesh.add(sg * b * w / a);
+  }
+  mesh.add(0.0);
   mesh.finish();
   auto f = [&](double x, double* r) {
-    const double e = std::exp(-2.0 * x);
-    // phi: tanh(x) E[tanh v | u = x], E[tanh v | u] = erf(a x / (sqrt(2) w)) + R(a x);
-    // phi': sech^2(x) E[sech^2 v | u = x]
-    const double fx = d == 0 ? (1.0 - e) / (1.0 + e) : 4.0 * e / ((1.0 + e) * (1.0 + e));
-    const double px = fx * npdf(x / s1) / s1;
-    const double m = a * x, sk = d == 0 ? std::erf(m * iw * (1.0 / std::sqrt(2.0))) : 0.0;
+    const double px = phi_at(x) * npdf(x / s1) / s1;
+    const double m = a * x, sk = skeleton(m);
     r[0] = px * (sk + inner(m, y0, g0, N0));
     r[1] = px * (sk + inner(m, y1, g1, N1));
     r[2] = px * (sk + inner(m, y2, g2, N2));
   };
   double v[3];
-  if (!quad::integrate<3>(f, mesh, 1e-14, 0.125 * atol, v)) return false;
+  if (!quad::integrate<3>(f, mesh, 1e-14, (th ? 0.125 : 0.25) * atol, v)) return false;
   // the 64-node inner sum, where the 48-node one is within a twentieth of atol of it
   // (its error was up to 10x that last step: tanh, q 0.75 / 6.0, c 0.9, 1.5e-14
   // against 1.6e-15) and the steps fall (the 32-node one further off)
-  const double e48 = std::fabs(v[0] - v[1]), e32 = std::fabs(v[0] - v[2]);
-  if (!(2.0 * e48 <= 0.05 * atol && e48 <= e32)) return false;
-  out = 2.0 * v[0];
+  const double f2 = th ? 2.0 : 1.0;
+  const double e48 = f2 * std::fabs(v[0] - v[1]), e32 = f2 * std::fabs(v[0] - v[2]);
+  if (!(e48 <= 0.05 * atol && e48 <= e32)) return false;
+  out = f2 * v[0];
   return std::isfinite(out);
 }
 
 // The tensor sum (saturating_tensor) at 32 and 24 nodes, then at 64 and 48, into t
 // where it certifies its error (see above): false otherwise.
-inline bool saturating_tensor_pair(int d, double s1, double s2, double c, double atol, double& t) {
-  const double t32 = saturating_tensor<32>(d, s1, s2, c, quad::lag32_x, quad::lag32_w);
-  const double t24 = saturating_tensor<24>(d, s1, s2, c, quad::lag24_x, quad::lag24_w);
+inline bool saturating_tensor_pair(double s1, double s2, double c, double atol, double& t) {
+  const double t32 = saturating_tensor<32>(s1, s2, c, quad::lag32_x, quad::lag32_w);
+  const double t24 = saturating_tensor<24>(s1, s2, c, quad::lag24_x, quad::lag24_w);
   t = t32;
   if (!(std::fabs(t32 - t24) <= 0.25 * atol)) {
-    t = saturating_tensor<64>(d, s1, s2, c, quad::lag64_x, quad::lag64_w);
-    const double t48 = saturating_tensor<48>(d, s1, s2, c, quad::lag48_x, quad::lag48_w);
+    t = saturating_tensor<64>(s1, s2, c, quad::lag64_x, quad::lag64_w);
+    const double t48 = saturating_tensor<48>(s1, s2, c, quad::lag48_x, quad::lag48_w);
     // Not extrapolated from the steps 32 -> 48 -> 64: the convergence in the nodes is
     // not geometric (tanh, q 0.75 / 6.0, c 0.9: the steps 2.6e-8, 5.8e-12 and the
     // 64-node sum's error 7.6e-13, 60x the geometric guess).
@@ -191,8 +240,8 @@ inline bool saturating_cross(double s1, double c, double atol, double& out) {
 }
 
 // E[f(u) f(v)] of tanh (f = tanh, d = 0; sech^2, d = 1) for variances q1, q2 > 0 and
-// 1/2 <= c < 1, to absolute tolerance atol (see above); false where the rules
-// disagree or the ridge of the density is too narrow for them (then out untouched).
+// 1/2 <= c < 1, to absolute tolerance atol: the tensor form where it applies, else the
+// conditional one (see above); false where neither certifies its result (out untouched).
 inline bool saturating_tanh(int d, double q1, double q2, double c, double atol, double& out) {
   if (!(c >= 0.5 && c < 1.0) || !(q1 > 0.0) || !(q2 > 0.0) || !std::isfinite(q1) ||
       !std::isfinite(q2) || !(atol > 0.0))
@@ -210,21 +259,21 @@ inline bool saturating_tanh(int d, double q1, double q2, double c, double atol, 
   if (tensor) {
     double a, b;
     if (saturating_cross(s1, c, 0.1 * atol, a) && saturating_cross(s2, c, 0.1 * atol, b) &&
-        saturating_tensor_pair(d, s1, s2, c, 0.8 * atol, t)) {
+        saturating_tensor_pair(s1, s2, c, 0.8 * atol, t)) {
       out = 2.0 / special::pi * std::asin(c) + a + b + t;
       return std::isfinite(out);
     }
   }
-  if (!saturating_conditional(d, s1, s2, c, atol, t)) return false;
+  if (!saturating_conditional(Saturating::tanh, d, s1, s2, c, atol, t)) return false;
   out = t;
   return std::isfinite(out);
 }
 
 }  // namespace detail
 
-// E[f(u) f(v)] (f = phi^(d)) of tanh or sigmoid for q1, q2 > 0 and 1/2 <= c < 1 by the
-// decomposition above, to absolute tolerance atol; false for other kinds or where it
-// cannot certify its result.
+// E[f(u) f(v)] (f = phi^(d)) of tanh, sigmoid, softplus, shifted_softplus or silu for
+// q1, q2 > 0 and 1/2 <= c < 1 by the forms above, to absolute tolerance atol; false for
+// other kinds or where they cannot certify their result.
 inline bool saturating_pair(const Activation& a, int d, double q1, double q2, double c, double atol,
                             double& out) {
   double v;
@@ -232,6 +281,18 @@ inline bool saturating_pair(const Activation& a, int d, double q1, double q2, do
     if (!detail::saturating_tanh(d, q1, q2, c, atol, v)) return false;
     out = v;
     return true;
+  }
+  if (a.kind == Kind::softplus || a.kind == Kind::silu || a.kind == Kind::shifted_softplus) {
+    if (!(c >= 0.5 && c < 1.0) || !(q1 > 0.0) || !(q2 > 0.0) || !std::isfinite(q1) ||
+        !std::isfinite(q2) || !(atol > 0.0))
+      return false;
+    const double s1 = std::sqrt(std::fmin(q1, q2)), s2 = std::sqrt(std::fmax(q1, q2));
+    const detail::Saturating k = a.kind == Kind::silu       ? detail::Saturating::silu
+                                 : a.kind == Kind::softplus ? detail::Saturating::softplus
+                                                            : detail::Saturating::shifted_softplus;
+    if (!detail::saturating_conditional(k, d, s1, s2, c, atol, v)) return false;
+    out = v;
+    return std::isfinite(out);
   }
   if (a.kind == Kind::sigmoid) {
     // (the tolerance scaled with the result's factor 1/4 or 1/16)
