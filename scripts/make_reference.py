@@ -17,10 +17,11 @@ sigmoid, silu and softplus at q1 != q2 but close (relative gaps 1e-5 to 0.1,
 q in [0.3, 9.9], the pairs of a deep NNGP kernel in the ordered phase), c next
 to +1 (1 - c = 1e-3, 1e-5, 1e-8) and -1 (1 + c = 1e-4); its only self-check
 is one Gauss-Legendre refinement sample (tanh, 9.75/9.7501, 1 - c = 1e-8).
-With --large-q only tests/data/reference_2d_large_q.json: tanh and sigmoid at
-large and far-apart variances (q1/q2 = 30/400, 250/3500, 1800/1850, 0.5/2000:
-the first layer of a kernel on unnormalised inputs), c = 0.96, 0.99, 0.999 and
--0.98; self-check: one Gauss-Legendre refinement sample (tanh, 250/3500, 0.999).
+With --large-q only tests/data/reference_2d_large_q.json: tanh, sigmoid,
+softplus, shifted_softplus and silu at large and far-apart variances (q1/q2 =
+30/400, 250/3500, 1800/1850, 0.5/2000: the first layer of a kernel on
+unnormalised inputs), c = 0.96, 0.99, 0.999 and -0.98; self-check: one
+Gauss-Legendre refinement sample (tanh, 250/3500, 0.999).
 
 This script is deliberately independent of the sigprop package: it only uses
 mpmath (at mp.dps = 30, with extra working precision where cancellation
@@ -1370,10 +1371,17 @@ OFF_DIAGONAL_Q_PAIRS = [
 OFF_DIAGONAL_C_GRID = ["0.999", "0.99999", "0.99999999", "-0.9999"]
 OFF_DIAGONAL_GL_REFINE_SAMPLE = [("tanh", {}, "9.75", "9.7501", "0.99999999")]
 
-# --large-q: tanh and sigmoid at large and far-apart variances next to c = 1 (the first
-# layer of an NNGP kernel on raw, unnormalised inputs), where the Mehler series cannot
-# reach and sigprop splits the activation into sign and a localised remainder.
-LARGE_Q_ENTRIES = [("tanh", {}), ("sigmoid", {})]
+# --large-q: smooth saturating and relu-like activations at large and far-apart
+# variances next to c = 1 (the first layer of an NNGP kernel on raw, unnormalised
+# inputs), where the Mehler series cannot reach and sigprop splits the activation into
+# sign or relu and a localised remainder.
+LARGE_Q_ENTRIES = [
+    ("tanh", {}),
+    ("sigmoid", {}),
+    ("softplus", {}),
+    ("shifted_softplus", {}),
+    ("silu", {}),
+]
 LARGE_Q_PAIRS = [("30", "400"), ("250", "3500"), ("1800", "1850"), ("0.5", "2000")]
 LARGE_Q_C_GRID = ["0.96", "0.99", "0.999", "-0.98"]
 LARGE_Q_GL_REFINE_SAMPLE = [("tanh", {}, "250", "3500", "0.999")]
@@ -1644,8 +1652,8 @@ def main():
     ap.add_argument(
         "--large-q",
         action="store_true",
-        help="write tests/data/reference_2d_large_q.json only (tanh, sigmoid at q in "
-        "[0.5, 3500], q1 != q2, c in [0.96, 0.999] and -0.98)",
+        help="write tests/data/reference_2d_large_q.json only (tanh, sigmoid, softplus, "
+        "shifted_softplus, silu at q in [0.5, 3500], q1 != q2, c in [0.96, 0.999] and -0.98)",
     )
     ap.add_argument("--cache", help="JSON-lines file of finished tasks (resume an interrupted run)")
     args = ap.parse_args()
