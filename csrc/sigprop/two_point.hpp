@@ -9,7 +9,10 @@
 //      (hermite_table.hpp) wherever its rigorous truncation bound is below
 //      series_rtol of the Cauchy-Schwarz scale sqrt(E f(u)^2 E f(v)^2);
 //   3. where the bound fails (next to |c| = 1 for slowly decaying coefficients:
-//      kinks of phi', large q): on the diagonal q1 = q2 with c >= 1/2, for kinds
+//      kinks of phi', large q): for tanh, sigmoid, softplus, shifted_softplus and
+//      silu with c >= 1/2 the split into a skeleton (sign, relu) and a localised
+//      remainder on Gauss-Laguerre rules (saturating_pair.hpp) where it certifies its
+//      result; else on the diagonal q1 = q2 with c >= 1/2, for kinds
 //      without a closed-form Gaussian smoothing, the difference form
 //      E[f^2] - E[(f(u) - f(v))^2] / 2 (near_diagonal.hpp), off it with |c| >= 1/2
 //      the nested quadrature in the covariance's principal axes (same file), else
