@@ -29,6 +29,10 @@
 //    (1 - c^2)))), A = ((u / s1 - v / s2)^2 + 2 (1 - c) u v / (s1 s2)) / (2 (1 - c^2))
 //    >= 0 (without cancellation), p0 = 1 / (2 pi s1 s2 sqrt(1 - c^2)). Cheaper (25-100
 //    us against 200-700 us): tried first where it applies.
+//  * narrow form (saturating_narrow, w <= 1, where the conditional form's rule cannot
+//    resolve the density: c -> 1 at moderate q2): the conditional form without the
+//    split, S(m) = E[phi^(d)(m + w T)] of the whole activation on Gauss-Hermite rules
+//    (phi^(d)(m + w t) is analytic in t within pi / (2 w) of the real line).
 //
 // Accuracy. Nothing is extrapolated: the convergence in the nodes is not geometric (tanh,
 // q 0.75 / 6.0, c 0.9: tensor steps 32 -> 48 -> 64 of 2.6e-8 and 5.8e-12, the 64-node
@@ -38,11 +42,12 @@
 // one-dimensional terms are held to a twentieth of it each. The conditional form carries
 // the rules of 64, 48 and 32 nodes as three components and is accepted where the 48-node
 // result is within a twentieth of the tolerance of the 64-node one (whose error was up
-// to 10x that step) and the steps fall; it needs w >= 1/2. Elsewhere (c -> 1 at moderate
-// q2) false, and the caller's quadrature serves. Against the principal-axes quadrature
-// held to 1e-15 of the scale, at 1500 random points a kind (q1, q2 log-uniform in
-// [1e-3, 1e4], 1 - c log-uniform in [1e-5, 0.5]), phi and phi': 37-50 % accepted,
-// within 1.4e-15 of the scale (0.2-0.8 ms a point against 3-5 ms); against the
+// to 10x that step) and the steps fall; it needs w >= 1/2. The narrow form's 40-node
+// result is accepted where the 30-node one is within a twentieth of the tolerance.
+// Elsewhere false, and the caller's quadrature serves. Against the principal-axes
+// quadrature held to 1e-15 of the scale, at 1500 random points a kind (q1, q2
+// log-uniform in [1e-3, 1e4], 1 - c log-uniform in [1e-5, 0.5]), phi and phi': 96-100 %
+// accepted, within 1.4e-15 of the scale (0.5 ms a point on average against 2-4 ms); against the
 // conditional nested quadrature (~1e-13) within its tolerance
 // (scripts/saturating_accuracy.py); against the 30-digit references of
 // tests/data/reference_2d_large_q.json within 1e-13 (the test's bound).
@@ -51,6 +56,7 @@
 #include <cmath>
 
 #include "activation.hpp"
+#include "gauss_hermite.hpp"
 #include "gauss_laguerre.hpp"
 #include "quadrature.hpp"
 #include "special.hpp"
@@ -93,6 +99,65 @@ inline double saturating_tensor(double s1, double s2, double c, const double* X,
 // e^{-2|y|}), softplus and silu (phi = relu + r, r even; phi' = step + r', r' odd, as
 // e^{-|y|}), and softplus shifted by -log 2 (its phi': softplus's).
 enum class Saturating { tanh, softplus, silu, shifted_softplus };
+
+// phi^(d)(x) of tanh, softplus (less `shift`: shifted_softplus) or silu, without overflow.
+inline double saturating_phi(Saturating k, int d, double x, double shift) {
+  if (k == Saturating::tanh) {
+    const double e = std::exp(-2.0 * std::fabs(x));
+    const double v = d == 0 ? (1.0 - e) / (1.0 + e) : 4.0 * e / ((1.0 + e) * (1.0 + e));
+    return d == 0 && x < 0.0 ? -v : v;
+  }
+  const double e = std::exp(-std::fabs(x)), sm = x >= 0.0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
+  if (k != Saturating::silu) return d == 0 ? std::fmax(x, 0.0) + std::log1p(e) - shift : sm;
+  return d == 0 ? x * sm : sm * (1.0 + x * (1.0 - sm));
+}
+
+// The conditional form for a narrow conditional spread (w <= 1: c -> 1 at moderate q2),
+// where the remainder's rule cannot resolve the density: the inner expectation of the
+// whole activation, S(m) = E[phi^(d)(m + w T)], on Gauss-Hermite rules of 40 and 30
+// nodes (phi^(d)(m + w t) is analytic in t within pi / (2 w) >= pi / 2 of the real
+// line: tanh's poles at +-i pi / 2, those of softplus, silu at +-i pi), the outer
+// integral adaptive as in saturating_conditional; the 40-node result accepted where the
+// 30-node one is within a twentieth of atol of it. False otherwise.
+inline bool saturating_narrow(Saturating k, int d, double s1, double s2, double c, double atol,
+                              double& out) {
+  using namespace special;
+  const double omc2 = (1.0 - c) * (1.0 + c);
+  const double a = c * s2 / s1, w = s2 * std::sqrt(omc2);
+  if (!(w > 0.0 && w <= 1.0) || !std::isfinite(a)) return false;
+  const bool th = k == Saturating::tanh;
+  const double shift = k == Saturating::shifted_softplus && d == 0 ? std::log(2.0) : 0.0;
+  if (k == Saturating::shifted_softplus) k = Saturating::softplus;
+  auto inner = [&](double m, const double* X, const double* W, int n) {
+    double sum = 0.0;
+    for (int j = 0; j < n; ++j)
+      sum += W[j] * (saturating_phi(k, d, m + w * X[j], shift) +
+                     saturating_phi(k, d, m - w * X[j], shift));
+    return sum;
+  };
+  quad::Mesh mesh;
+  const double reach = th && d == 1 ? std::fmin(20.0, 9.0 * s1) : 9.0 * s1;
+  mesh.lo = th ? 0.0 : -reach;
+  mesh.hi = reach;
+  for (double sg : {1.0, -1.0}) {
+    for (double b : {0.5, 1.5, 4.0, 10.0, 25.0}) mesh.add(sg * b);
+    for (double b : {0.5, 1.0, 2.0, 3.5, 5.5}) mesh.add(sg * b * s1);
+    for (double b : {0.5, 2.0, 6.0}) mesh.add(sg * b / a);  // S(a x): phi's scale, 1 / a
+  }
+  mesh.add(0.0);
+  mesh.finish();
+  auto f = [&](double x, double* r) {
+    const double px = saturating_phi(k, d, x, shift) * npdf(x / s1) / s1, m = a * x;
+    r[0] = px * inner(m, quad::herm40_x, quad::herm40_w, 20);
+    r[1] = px * inner(m, quad::herm30_x, quad::herm30_w, 15);
+  };
+  double v[2];
+  if (!quad::integrate<2>(f, mesh, 1e-14, (th ? 0.125 : 0.25) * atol, v)) return false;
+  const double f2 = th ? 2.0 : 1.0;
+  if (!(f2 * std::fabs(v[0] - v[1]) <= 0.05 * atol)) return false;
+  out = f2 * v[0];
+  return std::isfinite(out);
+}
 
 // E[f(u) f(v)] by the conditional form (see above), to absolute tolerance atol, s1 and
 // s2 the smaller and larger standard deviations; false where it cannot certify its
@@ -159,16 +224,7 @@ inline bool saturating_conditional(Saturating k, int d, double s1, double s2, do
     const double t = m * iw;
     return d == 0 ? m * ncdf(t) + w * npdf(t) - shift : ncdf(t);
   };
-  auto phi_at = [&](double x) {  // phi^(d)(x)
-    if (th) {
-      const double e = std::exp(-2.0 * std::fabs(x));
-      const double v = d == 0 ? (1.0 - e) / (1.0 + e) : 4.0 * e / ((1.0 + e) * (1.0 + e));
-      return d == 0 && x < 0.0 ? -v : v;
-    }
-    const double e = std::exp(-std::fabs(x)), sm = x >= 0.0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
-    if (k == Saturating::softplus) return d == 0 ? std::fmax(x, 0.0) + std::log1p(e) - shift : sm;
-    return d == 0 ? x * sm : sm * (1.0 + x * (1.0 - sm));
-  };
+  auto phi_at = [&](double x) { return saturating_phi(k, d, x, shift); };
   // tanh: the integrand is even in x (phi^(d) and E[phi^(d)(v) | u] both odd or both
   // even), taken on x >= 0 and doubled
   quad::Mesh mesh;
@@ -256,7 +312,7 @@ inline bool saturating_tanh(int d, double q1, double q2, double c, double atol, 
   // phi at a variance below 1/4: the split of u would cancel, see saturating_conditional)
   const bool tensor = d == 0 && q1 * q2 * omc2 / l1 >= 0.1 && std::fmin(q1, q2) >= 0.25;
   const double s1 = std::sqrt(std::fmin(q1, q2)), s2 = std::sqrt(std::fmax(q1, q2));
-  if (!tensor && !(s2 * std::sqrt(omc2) >= 0.5)) return false;
+  if (!tensor && !(s2 * std::sqrt(omc2) > 0.0)) return false;
   double t;
   if (tensor) {
     double a, b;
@@ -266,7 +322,9 @@ inline bool saturating_tanh(int d, double q1, double q2, double c, double atol, 
       return std::isfinite(out);
     }
   }
-  if (!saturating_conditional(Saturating::tanh, d, s1, s2, c, atol, t)) return false;
+  if (!saturating_conditional(Saturating::tanh, d, s1, s2, c, atol, t) &&
+      !saturating_narrow(Saturating::tanh, d, s1, s2, c, atol, t))
+    return false;
   out = t;
   return std::isfinite(out);
 }
@@ -292,7 +350,9 @@ inline bool saturating_pair(const Activation& a, int d, double q1, double q2, do
     const detail::Saturating k = a.kind == Kind::silu       ? detail::Saturating::silu
                                  : a.kind == Kind::softplus ? detail::Saturating::softplus
                                                             : detail::Saturating::shifted_softplus;
-    if (!detail::saturating_conditional(k, d, s1, s2, c, atol, v)) return false;
+    if (!detail::saturating_conditional(k, d, s1, s2, c, atol, v) &&
+        !detail::saturating_narrow(k, d, s1, s2, c, atol, v))
+      return false;
     out = v;
     return std::isfinite(out);
   }
