@@ -20,8 +20,9 @@ is one Gauss-Legendre refinement sample (tanh, 9.75/9.7501, 1 - c = 1e-8).
 With --large-q only tests/data/reference_2d_large_q.json: tanh, sigmoid,
 softplus, shifted_softplus and silu at large and far-apart variances (q1/q2 =
 30/400, 250/3500, 1800/1850, 0.5/2000: the first layer of a kernel on
-unnormalised inputs), c = 0.96, 0.99, 0.999 and -0.98; self-check: one
-Gauss-Legendre refinement sample (tanh, 250/3500, 0.999).
+unnormalised inputs; 0.01/10, 3/9: a narrow conditional spread next to c = 1),
+c = 0.96, 0.99, 0.999 and -0.98; self-check: one Gauss-Legendre refinement
+sample (tanh, 250/3500, 0.999).
 
 This script is deliberately independent of the sigprop package: it only uses
 mpmath (at mp.dps = 30, with extra working precision where cancellation
@@ -1382,7 +1383,14 @@ LARGE_Q_ENTRIES = [
     ("shifted_softplus", {}),
     ("silu", {}),
 ]
-LARGE_Q_PAIRS = [("30", "400"), ("250", "3500"), ("1800", "1850"), ("0.5", "2000")]
+LARGE_Q_PAIRS = [
+    ("30", "400"),
+    ("250", "3500"),
+    ("1800", "1850"),
+    ("0.5", "2000"),
+    ("0.01", "10"),
+    ("3", "9"),
+]
 LARGE_Q_C_GRID = ["0.96", "0.99", "0.999", "-0.98"]
 LARGE_Q_GL_REFINE_SAMPLE = [("tanh", {}, "250", "3500", "0.999")]
 
