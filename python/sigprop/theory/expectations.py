@@ -135,10 +135,11 @@ def bivariate_expectation(
     Daniely et al. 2016); next to ``|c| = 1``, where it is not, for tanh, sigmoid,
     softplus, shifted_softplus and silu the activation split into sign or relu
     and a remainder that decays exponentially, the skeleton's Gaussian smoothing
-    in closed form and the remainder's on Gauss-Laguerre rules (25-700
-    microseconds, where the conditional spread sqrt(q2 (1 - c^2)) is 1/2 or
-    more), else the nested Gaussian quadrature split at every kink (3-15
-    milliseconds). Accuracy: within 1e-10 of that scale over
+    in closed form and the remainder's on Gauss-Laguerre rules (or, where the
+    conditional spread sqrt(q2 (1 - c^2)) is below 1, the whole activation's on
+    Gauss-Hermite rules; 25-700 microseconds), else the nested Gaussian
+    quadrature split at every kink (3-15 milliseconds). Accuracy: within 1e-10
+    of that scale over
     q1, q2 in [1e-6, 1e4] and c in [-1, 1] (tested against 30-digit mpmath).
     For activations without a closed-form Gaussian smoothing (tanh, sigmoid,
     softplus, silu, softsign, linear_region_tanh, user-defined ones) a point
