@@ -112,6 +112,23 @@ inline double saturating_phi(Saturating k, int d, double x, double shift) {
   return d == 0 ? x * sm : sm * (1.0 + x * (1.0 - sm));
 }
 
+// The outer mesh of the conditional and narrow forms, in x = u: over |x| <= 9 s1 (tanh's
+// phi' over |x| <= 20 at most; tanh's on x >= 0 only, its integrand even), with
+// breakpoints on the scales of phi (1), of u's density (s1) and of the inner
+// expectation as a function of x (`inner`); the quadrature refines from there.
+inline void saturating_outer_mesh(bool th, int d, double s1, double inner, quad::Mesh& mesh) {
+  const double reach = th && d == 1 ? std::fmin(20.0, 9.0 * s1) : 9.0 * s1;
+  mesh.lo = th ? 0.0 : -reach;
+  mesh.hi = reach;
+  for (double sg : {1.0, -1.0}) {
+    for (double b : {0.5, 1.5, 4.0, 10.0, 25.0}) mesh.add(sg * b);
+    for (double b : {0.5, 1.0, 2.0, 3.5, 5.5}) mesh.add(sg * b * s1);
+    for (double b : {0.5, 2.0, 6.0}) mesh.add(sg * b * inner);
+  }
+  mesh.add(0.0);
+  mesh.finish();
+}
+
 // The conditional form for a narrow conditional spread (w <= 1: c -> 1 at moderate q2),
 // where the remainder's rule cannot resolve the density: the inner expectation of the
 // whole activation, S(m) = E[phi^(d)(m + w T)], on Gauss-Hermite rules of 40 and 30
@@ -136,16 +153,7 @@ inline bool saturating_narrow(Saturating k, int d, double s1, double s2, double 
     return sum;
   };
   quad::Mesh mesh;
-  const double reach = th && d == 1 ? std::fmin(20.0, 9.0 * s1) : 9.0 * s1;
-  mesh.lo = th ? 0.0 : -reach;
-  mesh.hi = reach;
-  for (double sg : {1.0, -1.0}) {
-    for (double b : {0.5, 1.5, 4.0, 10.0, 25.0}) mesh.add(sg * b);
-    for (double b : {0.5, 1.0, 2.0, 3.5, 5.5}) mesh.add(sg * b * s1);
-    for (double b : {0.5, 2.0, 6.0}) mesh.add(sg * b / a);  // S(a x): phi's scale, 1 / a
-  }
-  mesh.add(0.0);
-  mesh.finish();
+  saturating_outer_mesh(th, d, s1, 1.0 / a, mesh);  // S(a x): phi's scale, 1 / a
   auto f = [&](double x, double* r) {
     const double px = saturating_phi(k, d, x, shift) * npdf(x / s1) / s1, m = a * x;
     r[0] = px * inner(m, quad::herm40_x, quad::herm40_w, 20);
@@ -228,18 +236,7 @@ inline bool saturating_conditional(Saturating k, int d, double s1, double s2, do
   // tanh: the integrand is even in x (phi^(d) and E[phi^(d)(v) | u] both odd or both
   // even), taken on x >= 0 and doubled
   quad::Mesh mesh;
-  const double reach = th && d == 1 ? std::fmin(20.0, 9.0 * s1) : 9.0 * s1;
-  mesh.lo = th ? 0.0 : -reach;
-  mesh.hi = reach;
-  // breakpoints on the scales of phi (1), of u's density (s1) and of R(a x) (w / a);
-  // the quadrature refines from there
-  for (double sg : {1.0, -1.0}) {
-    for (double b : {0.5, 1.5, 4.0, 10.0, 25.0}) mesh.add(sg * b);
-    for (double b : {0.5, 1.0, 2.0, 3.5, 5.5}) mesh.add(sg * b * s1);
-    for (double b : {0.5, 2.0, 6.0}) mesh.add(sg * b * w / a);
-  }
-  mesh.add(0.0);
-  mesh.finish();
+  saturating_outer_mesh(th, d, s1, w / a, mesh);
   auto f = [&](double x, double* r) {
     const double px = phi_at(x) * npdf(x / s1) / s1;
     const double m = a * x, sk = skeleton(m);
