@@ -296,7 +296,8 @@ inline bool saturating_cross(double s1, double c, double atol, double& out) {
 
 // E[f(u) f(v)] of tanh (f = tanh, d = 0; sech^2, d = 1) for variances q1, q2 > 0 and
 // 1/2 <= c < 1, to absolute tolerance atol: the tensor form where it applies, else the
-// conditional one (see above); false where neither certifies its result (out untouched).
+// conditional one, else the narrow one (see above); false where none certifies its
+// result (out untouched).
 inline bool saturating_tanh(int d, double q1, double q2, double c, double atol, double& out) {
   if (!(c >= 0.5 && c < 1.0) || !(q1 > 0.0) || !(q2 > 0.0) || !std::isfinite(q1) ||
       !std::isfinite(q2) || !(atol > 0.0))
@@ -309,7 +310,6 @@ inline bool saturating_tanh(int d, double q1, double q2, double c, double atol, 
   // phi at a variance below 1/4: the split of u would cancel, see saturating_conditional)
   const bool tensor = d == 0 && q1 * q2 * omc2 / l1 >= 0.1 && std::fmin(q1, q2) >= 0.25;
   const double s1 = std::sqrt(std::fmin(q1, q2)), s2 = std::sqrt(std::fmax(q1, q2));
-  if (!tensor && !(s2 * std::sqrt(omc2) > 0.0)) return false;
   double t;
   if (tensor) {
     double a, b;
