@@ -1,5 +1,6 @@
-// Two-point expectations of tanh, sigmoid, softplus, shifted_softplus and silu next
-// to c = 1 at large variances, where the Mehler series cannot reach (its orders stop at
+// Two-point expectations of tanh, sigmoid, softplus, shifted_softplus, silu and
+// linear_region_tanh next to c = 1 at large variances, where the Mehler series cannot
+// reach (its orders stop at
 // 512, and tanh(sqrt(q) z) has coefficients that decay as m^-3/4 up to m ~ q) and the
 // nested quadrature in the principal axes (near_diagonal.hpp) costs 3-15 ms a pair.
 //
@@ -8,7 +9,9 @@
 // e^{2|x|}) (odd, |r| <= 2 e^{-2|x|}); softplus and silu = relu + r (r even, ~ e^{-|x|}
 // and ~ |x| e^{-|x|}), their phi' = step + r' (r' odd); sigmoid(x) = (1 + tanh(x / 2)) / 2,
 // so that E[s(u) s(v)] = 1/4 + E_tanh(q1 / 4, q2 / 4, c) / 4 and, with sigmoid' =
-// sech^2(x / 2) / 4, E[s'(u) s'(v)] = E'_tanh(q1 / 4, q2 / 4, c) / 16. For (u, v)
+// sech^2(x / 2) / 4, E[s'(u) s'(v)] = E'_tanh(q1 / 4, q2 / 4, c) / 16;
+// linear_region_tanh = (A + 1) sign + r, r linear on [0, A] (its share in closed form)
+// and tanh(y - A) - 1 beyond (saturating_lrt, the conditional form). For (u, v)
 // centred normal with variances q1 <= q2 and correlation c > 0:
 //  * conditional form (saturating_conditional, every kind, phi and phi'): v given u is
 //    normal with mean a u (a = c s2 / s1) and spread w = s2 sqrt(1 - c^2), so that
@@ -56,6 +59,7 @@
 #include <cmath>
 
 #include "activation.hpp"
+#include "expectation.hpp"
 #include "gauss_hermite.hpp"
 #include "gauss_laguerre.hpp"
 #include "quadrature.hpp"
@@ -116,14 +120,16 @@ inline double saturating_phi(Saturating k, int d, double x, double shift) {
 // phi' over |x| <= 20 at most; tanh's on x >= 0 only, its integrand even), with
 // breakpoints on the scales of phi (1), of u's density (s1) and of the inner
 // expectation as a function of x (`inner`); the quadrature refines from there.
-inline void saturating_outer_mesh(bool th, int d, double s1, double inner, quad::Mesh& mesh) {
-  const double reach = th && d == 1 ? std::fmin(20.0, 9.0 * s1) : 9.0 * s1;
+inline void saturating_outer_mesh(bool th, int d, double s1, double inner, quad::Mesh& mesh,
+                                  double kink = 0.0) {
+  const double reach = th && d == 1 ? std::fmin(20.0 + kink, 9.0 * s1) : 9.0 * s1;
   mesh.lo = th ? 0.0 : -reach;
   mesh.hi = reach;
   for (double sg : {1.0, -1.0}) {
-    for (double b : {0.5, 1.5, 4.0, 10.0, 25.0}) mesh.add(sg * b);
+    for (double b : {0.5, 1.5, 4.0, 10.0, 25.0}) mesh.add(sg * (kink + b));
     for (double b : {0.5, 1.0, 2.0, 3.5, 5.5}) mesh.add(sg * b * s1);
     for (double b : {0.5, 2.0, 6.0}) mesh.add(sg * b * inner);
+    if (kink > 0.0 && mesh.inside(sg * kink)) mesh.add(sg * kink);
   }
   mesh.add(0.0);
   mesh.finish();
@@ -256,6 +262,86 @@ inline bool saturating_conditional(Saturating k, int d, double s1, double s2, do
   return std::isfinite(out);
 }
 
+// linear_region_tanh (phi = x on [-A, A], sign(x) (A + tanh(|x| - A)) outside) by the
+// conditional form: phi = (A + 1) sign + r, r(y) = y - (A + 1) on [0, A] and
+// tanh(y - A) - 1 beyond (odd); the inner expectation (A + 1) erf(m / (sqrt(2) w)) plus
+// R(m) = int_0^A r (images) dy in closed form (normal_between) plus the tail on the
+// Gauss-Laguerre rule in t = 2 (y - A). phi' = 1 on [0, A], sech^2(y - A) beyond (even):
+// int_0^A (images) in closed form, the tail by parts as tanh' (G(A) - int r G').
+// Accepted as saturating_conditional is. (No narrow form: phi's third derivative jumps at
+// +-A, so a Gauss-Hermite rule on the whole activation converges only algebraically.)
+inline bool saturating_lrt(int d, double A, double s1, double s2, double c, double atol,
+                           double& out) {
+  using namespace special;
+  const double omc2 = (1.0 - c) * (1.0 + c);
+  const double a = c * s2 / s1, w = s2 * std::sqrt(omc2);
+  if (!(w >= 0.5) || !std::isfinite(a) || !(A > 0.0)) return false;
+  constexpr int N0 = 64, N1 = 48, N2 = 32;
+  double y0[N0], g0[N0], y1[N1], g1[N1], y2[N2], g2[N2];
+  auto nodes = [&](const double* X, const double* W, int n, double* y, double* g) {
+    for (int i = 0; i < n; ++i) {
+      y[i] = A + 0.5 * X[i];
+      g[i] = -W[i] / (1.0 + std::exp(-X[i]));  // (tanh(y - A) - 1) dy = g e^-t dt
+    }
+  };
+  nodes(quad::lag64_x, quad::lag64_w, N0, y0, g0);
+  nodes(quad::lag48_x, quad::lag48_w, N1, y1, g1);
+  nodes(quad::lag32_x, quad::lag32_w, N2, y2, g2);
+  const double iw = 1.0 / w, k2 = 2.0 * iw * iw;
+  const double far = A + 20.0 + 9.0 * w;
+  // int_0^A (y - b) npdf((y - mu) / w) / w dy, mu = +-m
+  auto lin = [&](double mu, double b) {
+    const NormalPiece P = normal_between(-mu * iw, A * iw);
+    return (mu - b) * P.p0 + w * P.p1;
+  };
+  auto inner = [&](double m, const double* y, const double* g, int n) {
+    const double am = std::fabs(m);
+    double head;  // the share of [0, A]
+    if (d == 0)
+      head = lin(am, A + 1.0) - lin(-am, A + 1.0);
+    else
+      head = normal_between(-am * iw, A * iw).p0 + normal_between(am * iw, A * iw).p0;
+    if (am > far) return d == 0 && m < 0.0 ? -head : head;
+    double sum = 0.0;
+    for (int j = 0; j < n; ++j) {
+      const double z = (y[j] - am) * iw, b = k2 * y[j] * am;
+      const double f =
+          d == 0 ? -std::expm1(-b) : ((y[j] - am) + (y[j] + am) * std::exp(-b)) * (iw * iw);
+      sum += g[j] * (npdf(z) * f);
+    }
+    if (d == 1)  // G(A) - int r G'
+      return head + (npdf((A - am) * iw) + npdf((A + am) * iw)) * iw + sum * iw;
+    const double v = head + sum * iw;
+    return m < 0.0 ? -v : v;
+  };
+  auto phi_at = [&](double x) {
+    const double ax = std::fabs(x);
+    if (d == 1) {
+      if (ax <= A) return 1.0;
+      const double e = std::exp(-2.0 * (ax - A));
+      return 4.0 * e / ((1.0 + e) * (1.0 + e));
+    }
+    if (ax <= A) return x;
+    const double e = std::exp(-2.0 * (ax - A)), v = A + (1.0 - e) / (1.0 + e);
+    return x < 0.0 ? -v : v;
+  };
+  quad::Mesh mesh;
+  saturating_outer_mesh(true, d, s1, w / a, mesh, A);  // even integrand: x >= 0, doubled
+  auto f = [&](double x, double* r) {
+    const double px = phi_at(x) * npdf(x / s1) / s1, m = a * x;
+    const double sk = d == 0 ? (A + 1.0) * std::erf(m * iw * (1.0 / std::sqrt(2.0))) : 0.0;
+    r[0] = px * (sk + inner(m, y0, g0, N0));
+    r[1] = px * (sk + inner(m, y1, g1, N1));
+    r[2] = px * (sk + inner(m, y2, g2, N2));
+  };
+  double v[3];
+  if (!quad::integrate<3>(f, mesh, 1e-14, 0.125 * atol, v)) return false;
+  const double e48 = 2.0 * std::fabs(v[0] - v[1]), e32 = 2.0 * std::fabs(v[0] - v[2]);
+  if (!(e48 <= 0.05 * atol && e48 <= e32)) return false;
+  out = 2.0 * v[0];
+  return std::isfinite(out);
+}
+
 // The tensor sum (saturating_tensor) at 32 and 24 nodes, then at 64 and 48, into t
 // where it certifies its error (see above): false otherwise.
 inline bool saturating_tensor_pair(double s1, double s2, double c, double atol, double& t) {
@@ -328,9 +414,9 @@ inline bool saturating_tanh(int d, double q1, double q2, double c, double atol, 
 
 }  // namespace detail
 
-// E[f(u) f(v)] (f = phi^(d)) of tanh, sigmoid, softplus, shifted_softplus or silu for
-// q1, q2 > 0 and 1/2 <= c < 1 by the forms above, to absolute tolerance atol; false for
-// other kinds or where they cannot certify their result.
+// E[f(u) f(v)] (f = phi^(d)) of tanh, sigmoid, softplus, shifted_softplus, silu or
+// linear_region_tanh for q1, q2 > 0 and 1/2 <= c < 1 by the forms above, to absolute
+// tolerance atol; false for other kinds or where they cannot certify their result.
 inline bool saturating_pair(const Activation& a, int d, double q1, double q2, double c, double atol,
                             double& out) {
   double v;
@@ -352,6 +438,15 @@ inline bool saturating_pair(const Activation& a, int d, double q1, double q2, do
       return false;
     out = v;
     return std::isfinite(out);
+  }
+  if (a.kind == Kind::linear_region_tanh) {
+    if (!(c >= 0.5 && c < 1.0) || !(q1 > 0.0) || !(q2 > 0.0) || !std::isfinite(q1) ||
+        !std::isfinite(q2) || !(atol > 0.0))
+      return false;
+    const double s1 = std::sqrt(std::fmin(q1, q2)), s2 = std::sqrt(std::fmax(q1, q2));
+    if (!detail::saturating_lrt(d, a.p0, s1, s2, c, atol, v)) return false;
+    out = v;
+    return true;
   }
   if (a.kind == Kind::sigmoid) {
     // (the tolerance scaled with the result's factor 1/4 or 1/16)

@@ -9,10 +9,10 @@
 //      (hermite_table.hpp) wherever its rigorous truncation bound is below
 //      series_rtol of the Cauchy-Schwarz scale sqrt(E f(u)^2 E f(v)^2);
 //   3. where the bound fails (next to |c| = 1 for slowly decaying coefficients:
-//      kinks of phi', large q): for tanh, sigmoid, softplus, shifted_softplus and
-//      silu with c >= 1/2 the split into a skeleton (sign, relu) and a localised
-//      remainder on Gauss-Laguerre rules (saturating_pair.hpp) where it certifies its
-//      result; else on the diagonal q1 = q2 with c >= 1/2, for kinds
+//      kinks of phi', large q): for tanh, sigmoid, softplus, shifted_softplus, silu
+//      and linear_region_tanh with c >= 1/2 the split into a skeleton (sign, relu)
+//      and a localised remainder on Gauss-Laguerre rules (saturating_pair.hpp) where
+//      it certifies its result; else on the diagonal q1 = q2 with c >= 1/2, for kinds
 //      without a closed-form Gaussian smoothing, the difference form
 //      E[f^2] - E[(f(u) - f(v))^2] / 2 (near_diagonal.hpp), off it with |c| >= 1/2
 //      the nested quadrature in the covariance's principal axes (same file), else
@@ -565,11 +565,13 @@ inline double bivariate_dispatch(const Activation& a, int d, double q1, double q
   if (uses_hermite_table(a.kind) && !detail::has_closed_shifted_mean(a.kind) && q1 > 0.0 &&
       q2 <= HermiteTable::q_hi() && std::fabs(c) >= detail::diagonal_c_min &&
       std::fabs(c) < 1.0) {
-    // tanh, sigmoid, softplus, shifted_softplus, silu (c > 0 here: c < 0 came from the
-    // symmetry above): sign or relu plus a localised remainder (saturating_pair.hpp),
-    // 25-700 us where it certifies its result, 5-100x faster than the quadratures below
+    // tanh, sigmoid, softplus, shifted_softplus, silu, linear_region_tanh (c > 0 here:
+    // c < 0 came from the symmetry above): sign or relu plus a localised remainder
+    // (saturating_pair.hpp), 25-700 us where it certifies its result, 5-100x faster
+    // than the quadratures below
     if ((a.kind == Kind::tanh || a.kind == Kind::sigmoid || a.kind == Kind::softplus ||
-         a.kind == Kind::shifted_softplus || a.kind == Kind::silu) &&
+         a.kind == Kind::shifted_softplus || a.kind == Kind::silu ||
+         a.kind == Kind::linear_region_tanh) &&
         c > 0.0) {
       const Moments m1 = moments(a, q1, false), m2 = q2 == q1 ? m1 : moments(a, q2, false);
       const double scale = d == 0 ? std::sqrt(m1.phi_sq) * std::sqrt(m2.phi_sq)
