@@ -18,7 +18,7 @@ q in [0.3, 9.9], the pairs of a deep NNGP kernel in the ordered phase), c next
 to +1 (1 - c = 1e-3, 1e-5, 1e-8) and -1 (1 + c = 1e-4); its only self-check
 is one Gauss-Legendre refinement sample (tanh, 9.75/9.7501, 1 - c = 1e-8).
 With --large-q only tests/data/reference_2d_large_q.json: tanh, sigmoid,
-softplus, shifted_softplus and silu at large and far-apart variances (q1/q2 =
+softplus, shifted_softplus, silu and linear_region_tanh at large and far-apart variances (q1/q2 =
 30/400, 250/3500, 1800/1850, 0.5/2000: the first layer of a kernel on
 unnormalised inputs; 0.01/10, 3/9: a narrow conditional spread next to c = 1),
 c = 0.96, 0.99, 0.999 and -0.98; self-check: one Gauss-Legendre refinement
@@ -1382,6 +1382,7 @@ LARGE_Q_ENTRIES = [
     ("softplus", {}),
     ("shifted_softplus", {}),
     ("silu", {}),
+    ("linear_region_tanh", {"a": 1.0}),
 ]
 LARGE_Q_PAIRS = [
     ("30", "400"),
@@ -1661,7 +1662,8 @@ def main():
         "--large-q",
         action="store_true",
         help="write tests/data/reference_2d_large_q.json only (tanh, sigmoid, softplus, "
-        "shifted_softplus, silu at q in [0.5, 3500], q1 != q2, c in [0.96, 0.999] and -0.98)",
+        "shifted_softplus, silu, linear_region_tanh at q in [0.01, 3500], q1 != q2, "
+        "c in [0.96, 0.999] and -0.98)",
     )
     ap.add_argument("--cache", help="JSON-lines file of finished tasks (resume an interrupted run)")
     args = ap.parse_args()
