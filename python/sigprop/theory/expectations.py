@@ -133,8 +133,8 @@ def bivariate_expectation(
     tabulated in log q, truncated where the Cauchy-Schwarz / Parseval bound on the
     remainder is below 1e-13 of sqrt(E f(u)^2 E f(v)^2) (O'Donnell 2014, ch. 11;
     Daniely et al. 2016); next to ``|c| = 1``, where it is not, for tanh, sigmoid,
-    softplus, shifted_softplus and silu the activation split into sign or relu
-    and a remainder that decays exponentially, the skeleton's Gaussian smoothing
+    softplus, shifted_softplus, silu and linear_region_tanh the activation split
+    into sign or relu and a remainder that decays exponentially, the skeleton's Gaussian smoothing
     in closed form and the remainder's on Gauss-Laguerre rules (or, where the
     conditional spread sqrt(q2 (1 - c^2)) is below 1, the whole activation's on
     Gauss-Hermite rules; 25-700 microseconds), else the nested Gaussian
