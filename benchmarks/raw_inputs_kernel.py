@@ -25,7 +25,9 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--n", type=int, default=100)
     p.add_argument("--depth", type=int, default=3)
-    p.add_argument("--activations", default="relu,tanh,sigmoid,softplus,silu,softsign,elu")
+    p.add_argument(
+        "--activations", default="relu,tanh,sigmoid,softplus,silu,softsign,elu,linear_region_tanh"
+    )
     args = p.parse_args(argv)
     rng = np.random.default_rng(0)
     X = rng.uniform(0, 255, size=(1, 64)) + 40 * rng.normal(size=(args.n, 64))

@@ -149,8 +149,9 @@ def bivariate_expectation(
     when every point has new variances (each needs its coefficients
     interpolated), less where points next to ``|c| = 1`` at large q take the
     Gauss-Laguerre forms or the quadrature (over q1, q2 log-uniform in
-    [1e-6, 1e4] and c uniform: 1-4e5 per second for the five activations above,
-    6e3-2e4 for softsign and linear_region_tanh).
+    [1e-6, 1e4] and c uniform: 0.8-4e5 per second for tanh, sigmoid, softplus,
+    shifted_softplus and silu, 2-7e4 for linear_region_tanh, 7e3-2e4 for
+    softsign).
     """
     act = resolve(activation)
     derivative = int_choice(derivative, "derivative", (0, 1))
