@@ -4,8 +4,9 @@ Run from the repository root:
 
     python scripts/saturating_accuracy.py [--points 300] [--seed 1]
 
-tanh, sigmoid, softplus, shifted_softplus and silu at random (q1, q2, c) with q1, q2
-log-uniform in [1e-3, 1e4] and 1 - c log-uniform in [1e-5, 0.5], where the engine
+tanh, sigmoid, softplus, shifted_softplus, silu and linear_region_tanh at random
+(q1, q2, c): q1, q2 log-uniform in [1e-3, 1e4] and 1 - c log-uniform in [1e-5, 0.5],
+where the engine
 (``bivariate_expectation``) takes the skeleton split of csrc/sigprop/saturating_pair.hpp
 or, where that cannot certify its result, the nested quadrature in the covariance's
 principal axes. Each point is checked against the conditional nested quadrature
@@ -26,7 +27,7 @@ import numpy as np
 import sigprop as sp
 from sigprop import _core
 
-KINDS = ["tanh", "sigmoid", "softplus", "shifted_softplus", "silu"]
+KINDS = ["tanh", "sigmoid", "softplus", "shifted_softplus", "silu", "linear_region_tanh"]
 
 
 def main(argv=None):
