@@ -11,7 +11,7 @@
 // so that E[s(u) s(v)] = 1/4 + E_tanh(q1 / 4, q2 / 4, c) / 4 and, with sigmoid' =
 // sech^2(x / 2) / 4, E[s'(u) s'(v)] = E'_tanh(q1 / 4, q2 / 4, c) / 16;
 // linear_region_tanh = (A + 1) sign + r, r linear on [0, A] (its share in closed form)
-// and tanh(y - A) - 1 beyond (saturating_lrt, the conditional form). For (u, v)
+// and tanh(y - A) - 1 beyond (the conditional form with A > 0). For (u, v)
 // centred normal with variances q1 <= q2 and correlation c > 0:
 //  * conditional form (saturating_conditional, every kind, phi and phi'): v given u is
 //    normal with mean a u (a = c s2 / s1) and spread w = s2 sqrt(1 - c^2), so that
@@ -104,11 +104,15 @@ inline double saturating_tensor(double s1, double s2, double c, const double* X,
 // e^{-|y|}), and softplus shifted by -log 2 (its phi': softplus's).
 enum class Saturating { tanh, softplus, silu, shifted_softplus };
 
-// phi^(d)(x) of tanh, softplus (less `shift`: shifted_softplus) or silu, without overflow.
-inline double saturating_phi(Saturating k, int d, double x, double shift) {
+// phi^(d)(x) of tanh (with A > 0 linear_region_tanh: x on [-A, A], sign(x) (A +
+// tanh(|x| - A)) outside), softplus (less `shift`: shifted_softplus) or silu, without
+// overflow.
+inline double saturating_phi(Saturating k, int d, double x, double shift, double A = 0.0) {
   if (k == Saturating::tanh) {
-    const double e = std::exp(-2.0 * std::fabs(x));
-    const double v = d == 0 ? (1.0 - e) / (1.0 + e) : 4.0 * e / ((1.0 + e) * (1.0 + e));
+    const double ax = std::fabs(x);
+    if (A > 0.0 && ax <= A) return d == 0 ? x : 1.0;
+    const double e = std::exp(-2.0 * (ax - A));
+    const double v = d == 0 ? A + (1.0 - e) / (1.0 + e) : 4.0 * e / ((1.0 + e) * (1.0 + e));
     return d == 0 && x < 0.0 ? -v : v;
   }
   const double e = std::exp(-std::fabs(x)), sm = x >= 0.0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
@@ -175,9 +179,14 @@ inline bool saturating_narrow(Saturating k, int d, double s1, double s2, double 
 
 // E[f(u) f(v)] by the conditional form (see above), to absolute tolerance atol, s1 and
 // s2 the smaller and larger standard deviations; false where it cannot certify its
-// result (w < 1/2, the rules apart, the quadrature short).
+// result (w < 1/2, the rules apart, the quadrature short). For tanh, A > 0 makes it
+// linear_region_tanh's: phi = (A + 1) sign + r, r(y) = y - (A + 1) on [0, A] (its share
+// of the images in closed form, normal_between) and tanh(y - A) - 1 beyond (the rule in
+// t = 2 (y - A)); phi' = 1 on [0, A] (closed form) and sech^2(y - A) beyond, by parts
+// with the boundary term G(A). (No narrow form for it: its third derivative jumps at
+// +-A, so a Gauss-Hermite rule on the whole activation converges only algebraically.)
 inline bool saturating_conditional(Saturating k, int d, double s1, double s2, double c, double atol,
-                                   double& out) {
+                                   double& out, double A = 0.0) {
   using namespace special;
   const double omc2 = (1.0 - c) * (1.0 + c);
   const double a = c * s2 / s1, w = s2 * std::sqrt(omc2);
@@ -200,7 +209,7 @@ inline bool saturating_conditional(Saturating k, int d, double s1, double s2, do
   double y0[N0], g0[N0], y1[N1], g1[N1], y2[N2], g2[N2];
   auto nodes = [&](const double* X, const double* W, int n, double* y, double* g) {
     for (int i = 0; i < n; ++i) {
-      y[i] = X[i] / beta;
+      y[i] = A + X[i] / beta;
       g[i] = W[i] * h(X[i]);
     }
   };
@@ -217,10 +226,19 @@ inline bool saturating_conditional(Saturating k, int d, double s1, double s2, do
   // an odd remainder's R is odd in m)
   // Where the density's centre m is 9 w beyond the remainder's reach (|r| < 1e-17
   // there: y = 20 for tanh, 40 for softplus and silu), R(m) < 1e-17 of its scale: 0.
-  const double far = (th ? 20.0 : 40.0) + 9.0 * w;
+  const double far = A + (th ? 20.0 : 40.0) + 9.0 * w;
+  // linear_region_tanh's share of [0, A]: int_0^A (y - b) npdf((y - mu) / w) / w dy
+  auto lin = [&](double mu, double b) {
+    const NormalPiece P = normal_between(-mu * iw, A * iw);
+    return (mu - b) * P.p0 + w * P.p1;
+  };
   auto inner = [&](double m, const double* y, const double* g, int n) {
     const double am = std::fabs(m);
-    if (am > far) return 0.0;
+    double head = 0.0;
+    if (A > 0.0)
+      head = d == 0 ? lin(am, A + 1.0) - lin(-am, A + 1.0)
+                    : normal_between(-am * iw, A * iw).p0 + normal_between(am * iw, A * iw).p0;
+    if (am > far) return odd && !parts && m < 0.0 ? -head : head;
     double sum = 0.0;
     for (int j = 0; j < n; ++j) {
       const double z = (y[j] - am) * iw, b = k2 * y[j] * am;  // b: (y + m)^2 - (y - m)^2 over 2 w^2
@@ -229,20 +247,27 @@ inline bool saturating_conditional(Saturating k, int d, double s1, double s2, do
                              : 1.0 + std::exp(-b);
       sum += g[j] * (npdf(z) * f);
     }
-    if (parts) return (2.0 * npdf(m * iw) + sum) * iw;  // (tanh: m >= 0 here)
+    if (parts) {  // G(A) - int r G' (tanh: m >= 0 here)
+      if (A > 0.0) return head + (npdf((A - am) * iw) + npdf((A + am) * iw)) * iw + sum * iw;
+      return (2.0 * npdf(m * iw) + sum) * iw;
+    }
+    if (A > 0.0) {
+      const double v = head + sum * iw;
+      return m < 0.0 ? -v : v;
+    }
     return (odd && m < 0.0 ? -sum : sum) * iw;
   };
   // E[skeleton(m + w T)]: sign, relu, step
   auto skeleton = [&](double m) {
-    if (th) return d == 0 ? std::erf(m * iw * (1.0 / std::sqrt(2.0))) : 0.0;
+    if (th) return d == 0 ? (A + 1.0) * std::erf(m * iw * (1.0 / std::sqrt(2.0))) : 0.0;
     const double t = m * iw;
     return d == 0 ? m * ncdf(t) + w * npdf(t) - shift : ncdf(t);
   };
-  auto phi_at = [&](double x) { return saturating_phi(k, d, x, shift); };
+  auto phi_at = [&](double x) { return saturating_phi(k, d, x, shift, A); };
   // tanh: the integrand is even in x (phi^(d) and E[phi^(d)(v) | u] both odd or both
   // even), taken on x >= 0 and doubled
   quad::Mesh mesh;
-  saturating_outer_mesh(th, d, s1, w / a, mesh);
+  saturating_outer_mesh(th, d, s1, w / a, mesh, A);
   auto f = [&](double x, double* r) {
     const double px = phi_at(x) * npdf(x / s1) / s1;
     const double m = a * x, sk = skeleton(m);
@@ -259,86 +284,6 @@ inline bool saturating_conditional(Saturating k, int d, double s1, double s2, do
   const double e48 = f2 * std::fabs(v[0] - v[1]), e32 = f2 * std::fabs(v[0] - v[2]);
   if (!(e48 <= 0.05 * atol && e48 <= e32)) return false;
   out = f2 * v[0];
-  return std::isfinite(out);
-}
-
-// linear_region_tanh (phi = x on [-A, A], sign(x) (A + tanh(|x| - A)) outside) by the
-// conditional form: phi = (A + 1) sign + r, r(y) = y - (A + 1) on [0, A] and
-// tanh(y - A) - 1 beyond (odd); the inner expectation (A + 1) erf(m / (sqrt(2) w)) plus
-// R(m) = int_0^A r (images) dy in closed form (normal_between) plus the tail on the
-// Gauss-Laguerre rule in t = 2 (y - A). phi' = 1 on [0, A], sech^2(y - A) beyond (even):
-// int_0^A (images) in closed form, the tail by parts as tanh' (G(A) - int r G').
-// Accepted as saturating_conditional is. (No narrow form: phi's third derivative jumps at
-// +-A, so a Gauss-Hermite rule on the whole activation converges only algebraically.)
-inline bool saturating_lrt(int d, double A, double s1, double s2, double c, double atol,
-                           double& out) {
-  using namespace special;
-  const double omc2 = (1.0 - c) * (1.0 + c);
-  const double a = c * s2 / s1, w = s2 * std::sqrt(omc2);
-  if (!(w >= 0.5) || !std::isfinite(a) || !(A > 0.0)) return false;
-  constexpr int N0 = 64, N1 = 48, N2 = 32;
-  double y0[N0], g0[N0], y1[N1], g1[N1], y2[N2], g2[N2];
-  auto nodes = [&](const double* X, const double* W, int n, double* y, double* g) {
-    for (int i = 0; i < n; ++i) {
-      y[i] = A + 0.5 * X[i];
-      g[i] = -W[i] / (1.0 + std::exp(-X[i]));  // (tanh(y - A) - 1) dy = g e^-t dt
-    }
-  };
-  nodes(quad::lag64_x, quad::lag64_w, N0, y0, g0);
-  nodes(quad::lag48_x, quad::lag48_w, N1, y1, g1);
-  nodes(quad::lag32_x, quad::lag32_w, N2, y2, g2);
-  const double iw = 1.0 / w, k2 = 2.0 * iw * iw;
-  const double far = A + 20.0 + 9.0 * w;
-  // int_0^A (y - b) npdf((y - mu) / w) / w dy, mu = +-m
-  auto lin = [&](double mu, double b) {
-    const NormalPiece P = normal_between(-mu * iw, A * iw);
-    return (mu - b) * P.p0 + w * P.p1;
-  };
-  auto inner = [&](double m, const double* y, const double* g, int n) {
-    const double am = std::fabs(m);
-    double head;  // the share of [0, A]
-    if (d == 0)
-      head = lin(am, A + 1.0) - lin(-am, A + 1.0);
-    else
-      head = normal_between(-am * iw, A * iw).p0 + normal_between(am * iw, A * iw).p0;
-    if (am > far) return d == 0 && m < 0.0 ? -head : head;
-    double sum = 0.0;
-    for (int j = 0; j < n; ++j) {
-      const double z = (y[j] - am) * iw, b = k2 * y[j] * am;
-      const double f =
-          d == 0 ? -std::expm1(-b) : ((y[j] - am) + (y[j] + am) * std::exp(-b)) * (iw * iw);
-      sum += g[j] * (npdf(z) * f);
-    }
-    if (d == 1)  // G(A) - int r G'
-      return head + (npdf((A - am) * iw) + npdf((A + am) * iw)) * iw + sum * iw;
-    const double v = head + sum * iw;
-    return m < 0.0 ? -v : v;
-  };
-  auto phi_at = [&](double x) {
-    const double ax = std::fabs(x);
-    if (d == 1) {
-      if (ax <= A) return 1.0;
-      const double e = std::exp(-2.0 * (ax - A));
-      return 4.0 * e / ((1.0 + e) * (1.0 + e));
-    }
-    if (ax <= A) return x;
-    const double e = std::exp(-2.0 * (ax - A)), v = A + (1.0 - e) / (1.0 + e);
-    return x < 0.0 ? -v : v;
-  };
-  quad::Mesh mesh;
-  saturating_outer_mesh(true, d, s1, w / a, mesh, A);  // even integrand: x >= 0, doubled
-  auto f = [&](double x, double* r) {
-    const double px = phi_at(x) * npdf(x / s1) / s1, m = a * x;
-    const double sk = d == 0 ? (A + 1.0) * std::erf(m * iw * (1.0 / std::sqrt(2.0))) : 0.0;
-    r[0] = px * (sk + inner(m, y0, g0, N0));
-    r[1] = px * (sk + inner(m, y1, g1, N1));
-    r[2] = px * (sk + inner(m, y2, g2, N2));
-  };
-  double v[3];
-  if (!quad::integrate<3>(f, mesh, 1e-14, 0.125 * atol, v)) return false;
-  const double e48 = 2.0 * std::fabs(v[0] - v[1]), e32 = 2.0 * std::fabs(v[0] - v[2]);
-  if (!(e48 <= 0.05 * atol && e48 <= e32)) return false;
-  out = 2.0 * v[0];
   return std::isfinite(out);
 }
 
@@ -381,13 +326,10 @@ inline bool saturating_cross(double s1, double c, double atol, double& out) {
 }
 
 // E[f(u) f(v)] of tanh (f = tanh, d = 0; sech^2, d = 1) for variances q1, q2 > 0 and
-// 1/2 <= c < 1, to absolute tolerance atol: the tensor form where it applies, else the
-// conditional one, else the narrow one (see above); false where none certifies its
-// result (out untouched).
+// 1/2 <= c < 1 (finite, checked by saturating_pair), to absolute tolerance atol: the
+// tensor form where it applies, else the conditional one, else the narrow one (see
+// above); false where none certifies its result (out untouched).
 inline bool saturating_tanh(int d, double q1, double q2, double c, double atol, double& out) {
-  if (!(c >= 0.5 && c < 1.0) || !(q1 > 0.0) || !(q2 > 0.0) || !std::isfinite(q1) ||
-      !std::isfinite(q2) || !(atol > 0.0))
-    return false;
   // the covariance's smaller eigenvalue: below ~0.1 the tensor rules cannot pass (the
   // narrow axis under a third of the spacing of their nodes near 0)
   const double omc2 = (1.0 - c) * (1.0 + c);
@@ -419,43 +361,42 @@ inline bool saturating_tanh(int d, double q1, double q2, double c, double atol, 
 // tolerance atol; false for other kinds or where they cannot certify their result.
 inline bool saturating_pair(const Activation& a, int d, double q1, double q2, double c, double atol,
                             double& out) {
+  if (!(c >= 0.5 && c < 1.0) || !(q1 > 0.0) || !(q2 > 0.0) || !std::isfinite(q1) ||
+      !std::isfinite(q2) || !(atol > 0.0))
+    return false;
+  const double s1 = std::sqrt(std::fmin(q1, q2)), s2 = std::sqrt(std::fmax(q1, q2));
   double v;
-  if (a.kind == Kind::tanh) {
-    if (!detail::saturating_tanh(d, q1, q2, c, atol, v)) return false;
-    out = v;
-    return true;
+  switch (a.kind) {
+    case Kind::tanh:
+      if (!detail::saturating_tanh(d, q1, q2, c, atol, v)) return false;
+      break;
+    case Kind::sigmoid: {
+      // (the tolerance scaled with the result's factor 1/4 or 1/16)
+      const double f = d == 0 ? 0.25 : 0.0625;
+      if (!detail::saturating_tanh(d, 0.25 * q1, 0.25 * q2, c, atol / f, v)) return false;
+      v = d == 0 ? 0.25 + 0.25 * v : f * v;
+      break;
+    }
+    case Kind::linear_region_tanh:
+      if (!detail::saturating_conditional(detail::Saturating::tanh, d, s1, s2, c, atol, v, a.p0))
+        return false;
+      break;
+    case Kind::softplus:
+    case Kind::silu:
+    case Kind::shifted_softplus: {
+      const detail::Saturating k = a.kind == Kind::silu ? detail::Saturating::silu
+                                   : a.kind == Kind::softplus
+                                       ? detail::Saturating::softplus
+                                       : detail::Saturating::shifted_softplus;
+      if (!detail::saturating_conditional(k, d, s1, s2, c, atol, v) &&
+          !detail::saturating_narrow(k, d, s1, s2, c, atol, v))
+        return false;
+      break;
+    }
+    default: return false;
   }
-  if (a.kind == Kind::softplus || a.kind == Kind::silu || a.kind == Kind::shifted_softplus) {
-    if (!(c >= 0.5 && c < 1.0) || !(q1 > 0.0) || !(q2 > 0.0) || !std::isfinite(q1) ||
-        !std::isfinite(q2) || !(atol > 0.0))
-      return false;
-    const double s1 = std::sqrt(std::fmin(q1, q2)), s2 = std::sqrt(std::fmax(q1, q2));
-    const detail::Saturating k = a.kind == Kind::silu       ? detail::Saturating::silu
-                                 : a.kind == Kind::softplus ? detail::Saturating::softplus
-                                                            : detail::Saturating::shifted_softplus;
-    if (!detail::saturating_conditional(k, d, s1, s2, c, atol, v) &&
-        !detail::saturating_narrow(k, d, s1, s2, c, atol, v))
-      return false;
-    out = v;
-    return std::isfinite(out);
-  }
-  if (a.kind == Kind::linear_region_tanh) {
-    if (!(c >= 0.5 && c < 1.0) || !(q1 > 0.0) || !(q2 > 0.0) || !std::isfinite(q1) ||
-        !std::isfinite(q2) || !(atol > 0.0))
-      return false;
-    const double s1 = std::sqrt(std::fmin(q1, q2)), s2 = std::sqrt(std::fmax(q1, q2));
-    if (!detail::saturating_lrt(d, a.p0, s1, s2, c, atol, v)) return false;
-    out = v;
-    return true;
-  }
-  if (a.kind == Kind::sigmoid) {
-    // (the tolerance scaled with the result's factor 1/4 or 1/16)
-    const double f = d == 0 ? 0.25 : 0.0625;
-    if (!detail::saturating_tanh(d, 0.25 * q1, 0.25 * q2, c, atol / f, v)) return false;
-    out = d == 0 ? 0.25 + 0.25 * v : f * v;
-    return true;
-  }
-  return false;
+  out = v;
+  return std::isfinite(out);
 }
 
 }  // namespace sigprop
