@@ -1,8 +1,8 @@
 // Two-point expectations of tanh, sigmoid, softplus, shifted_softplus, silu and
 // linear_region_tanh next to c = 1 at large variances, where the Mehler series cannot
-// reach (its orders stop at
-// 512, and tanh(sqrt(q) z) has coefficients that decay as m^-3/4 up to m ~ q) and the
-// nested quadrature in the principal axes (near_diagonal.hpp) costs 3-15 ms a pair.
+// reach (its orders stop at 512, and tanh(sqrt(q) z) has coefficients that decay as
+// m^-3/4 up to m ~ q) and the nested quadrature in the principal axes
+// (near_diagonal.hpp) costs 3-15 ms a pair.
 //
 // Method. Each activation is a skeleton with a closed-form Gaussian smoothing plus a
 // remainder r that decays exponentially: tanh = sign + r, r(x) = -sign(x) 2 / (1 +
