@@ -18,9 +18,10 @@ q in [0.3, 9.9], the pairs of a deep NNGP kernel in the ordered phase), c next
 to +1 (1 - c = 1e-3, 1e-5, 1e-8) and -1 (1 + c = 1e-4); its only self-check
 is one Gauss-Legendre refinement sample (tanh, 9.75/9.7501, 1 - c = 1e-8).
 With --large-q only tests/data/reference_2d_large_q.json: tanh, sigmoid,
-softplus, shifted_softplus, silu and linear_region_tanh at large and far-apart variances (q1/q2 =
-30/400, 250/3500, 1800/1850, 0.5/2000: the first layer of a kernel on
-unnormalised inputs; 0.01/10, 3/9: a narrow conditional spread next to c = 1),
+softplus, shifted_softplus, silu, linear_region_tanh and softsign at large and
+far-apart variances (q1/q2 = 30/400, 250/3500, 1800/1850, 0.5/2000: the first
+layer of a kernel on unnormalised inputs; 0.01/10, 3/9: a narrow conditional
+spread next to c = 1),
 c = 0.96, 0.99, 0.999 and -0.98; self-check: one Gauss-Legendre refinement
 sample (tanh, 250/3500, 0.999).
 
@@ -1375,7 +1376,8 @@ OFF_DIAGONAL_GL_REFINE_SAMPLE = [("tanh", {}, "9.75", "9.7501", "0.99999999")]
 # --large-q: smooth saturating and relu-like activations at large and far-apart
 # variances next to c = 1 (the first layer of an NNGP kernel on raw, unnormalised
 # inputs), where the Mehler series cannot reach and sigprop splits the activation into
-# sign or relu and a localised remainder.
+# sign or relu and a localised remainder (softsign: conditions on one input, in
+# logarithmic coordinates).
 LARGE_Q_ENTRIES = [
     ("tanh", {}),
     ("sigmoid", {}),
@@ -1383,6 +1385,7 @@ LARGE_Q_ENTRIES = [
     ("shifted_softplus", {}),
     ("silu", {}),
     ("linear_region_tanh", {"a": 1.0}),
+    ("softsign", {}),
 ]
 LARGE_Q_PAIRS = [
     ("30", "400"),
@@ -1662,7 +1665,8 @@ def main():
         "--large-q",
         action="store_true",
         help="write tests/data/reference_2d_large_q.json only (tanh, sigmoid, softplus, "
-        "shifted_softplus, silu, linear_region_tanh at q in [0.01, 3500], q1 != q2, "
+        "shifted_softplus, silu, linear_region_tanh, softsign at q in [0.01, 3500], "
+        "q1 != q2, "
         "c in [0.96, 0.999] and -0.98)",
     )
     ap.add_argument("--cache", help="JSON-lines file of finished tasks (resume an interrupted run)")

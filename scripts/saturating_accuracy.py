@@ -1,19 +1,19 @@
-"""Accuracy and cost of the skeleton split next to |c| = 1 at large variance.
+"""Accuracy and cost of the forms next to |c| = 1 at large variance.
 
 Run from the repository root:
 
     python scripts/saturating_accuracy.py [--points 300] [--seed 1]
 
-tanh, sigmoid, softplus, shifted_softplus, silu and linear_region_tanh at random
-(q1, q2, c): q1, q2 log-uniform in [1e-3, 1e4] and 1 - c log-uniform in [1e-5, 0.5],
-where the engine
-(``bivariate_expectation``) takes the skeleton split of csrc/sigprop/saturating_pair.hpp
-or, where that cannot certify its result, the nested quadrature in the covariance's
-principal axes. Each point is checked against the conditional nested quadrature
-(``_core.bivariate_nested_quadrature``, an independent route held to ~1e-13 of the
-Cauchy-Schwarz scale sqrt(E f(u)^2 E f(v)^2)); printed per activation and derivative:
-the largest difference relative to that scale and the engine's time per point against
-the quadrature's.
+tanh, sigmoid, softplus, shifted_softplus, silu, linear_region_tanh and softsign at
+random (q1, q2, c): q1, q2 log-uniform in [1e-3, 1e4] and 1 - c log-uniform in
+[1e-5, 0.5], where the engine (``bivariate_expectation``) takes the skeleton split of
+csrc/sigprop/saturating_pair.hpp (softsign: the conditional form in logarithmic
+coordinates of csrc/sigprop/softsign_pair.hpp) or, where that cannot certify its result,
+the nested quadrature in the covariance's principal axes. Each point is checked against
+the conditional nested quadrature (``_core.bivariate_nested_quadrature``, an independent
+route held to ~1e-13 of the Cauchy-Schwarz scale sqrt(E f(u)^2 E f(v)^2)); printed per
+activation and derivative: the largest difference relative to that scale and the
+engine's time per point against the quadrature's.
 """
 
 from __future__ import annotations
@@ -27,7 +27,15 @@ import numpy as np
 import sigprop as sp
 from sigprop import _core
 
-KINDS = ["tanh", "sigmoid", "softplus", "shifted_softplus", "silu", "linear_region_tanh"]
+KINDS = [
+    "tanh",
+    "sigmoid",
+    "softplus",
+    "shifted_softplus",
+    "silu",
+    "linear_region_tanh",
+    "softsign",
+]
 
 
 def main(argv=None):

@@ -84,12 +84,11 @@ LONG_CALLS = {
     "print('ready', flush=True)\nsp.nngp_kernel('softsign', X, 1.0, 3.0, depth=2, n_threads=1)",
     "bivariate": "q = np.linspace(0.1, 4, 10**7)\nprint('ready', flush=True)\n"
     "sp.bivariate_expectation('gelu', q, q[::-1], 0.3, derivative=1, n_threads=1)",
-    # ~0.15 s of cheap cells (the series), then ~15 s of ms-scale quadrature cells
-    # (q1 != q2, c next to 1; softsign, which has no skeleton split: tanh's cells there
-    # take its Gauss-Hermite form, ~0.1 ms): a block sized from the cheap cells' speed
-    # would hold all the slow ones
-    "uneven_cells": "c = np.r_[np.full(2 * 10**6, 0.3), np.full(10**4, 0.999)]\n"
-    "q = np.r_[np.full(2 * 10**6, 1.3), np.linspace(3, 5, 10**4)]\n"
+    # ~0.15 s of cheap cells (the series), then ~12 s of cells 1000x slower (q1 != q2,
+    # c next to 1: softsign's conditional form, ~0.12 ms a cell): a block sized from the
+    # cheap cells' speed would hold all the slow ones
+    "uneven_cells": "c = np.r_[np.full(2 * 10**6, 0.3), np.full(10**5, 0.999)]\n"
+    "q = np.r_[np.full(2 * 10**6, 1.3), np.linspace(3, 5, 10**5)]\n"
     "print('ready', flush=True)\n"
     "sp.bivariate_expectation('softsign', q, 1.01 * q, c, derivative=1, n_threads=1)",
     "eoc": "sb = np.linspace(0, 2, 10**6)\nprint('ready', flush=True)\n"
@@ -130,17 +129,18 @@ def test_progress_callback_sees_every_cell_in_blocks():
 
 
 def test_kernel_progress_counts_rows_across_tiles():
-    # A kernel layer whose pairs all take quadrature (~1 ms each) runs in many 30 ms
-    # blocks of tiles (8 rows by 16 columns); progress counts finished rows, m in all,
-    # and the blocked layer is bitwise the one computed in other blocks (two threads).
+    # A kernel layer whose pairs all take the slow forms next to c = 1 (softsign's
+    # conditional form, 0.1-0.3 ms each) runs in several 30 ms blocks of tiles (8 rows
+    # by 16 columns); progress counts finished rows, m in all, and the blocked layer is
+    # bitwise the one computed in other blocks (two threads).
     rng = np.random.default_rng(0)
     x0 = rng.normal(size=10)
-    X = (x0 + 0.1 * rng.normal(size=(24, 10))) * (1 + 0.03 * rng.uniform(size=(24, 1)))
+    X = (x0 + 0.1 * rng.normal(size=(64, 10))) * (1 + 0.03 * rng.uniform(size=(64, 1)))
     K = _core.input_kernel(np.ascontiguousarray(X.T), 1.0, 3.0, 1)
     kind = sp.activation("softsign").kind
     calls: list[int] = []
     K1, short1 = _core.kernel_layer(kind, 0.0, 0.0, K, 1.0, 3.0, 1, calls.append)
-    assert sum(calls) == 24 and min(calls) >= 0
+    assert sum(calls) == 64 and min(calls) >= 0
     assert len(calls) > 2, calls
     K2, short2 = _core.kernel_layer(kind, 0.0, 0.0, K, 1.0, 3.0, 2)
     assert short1 == short2 == 0

@@ -12,11 +12,12 @@ q1 != q2 close together with c next to +-1, the pairs of a deep NNGP kernel in
 the ordered phase, for smooth activations whose Mehler tail beyond the stored
 orders is pinned by derivative anchors there (up to ~1e-10 of the scale at
 q ~ 10): they are held to 1e-12. Those in tests/data/reference_2d_large_q.json
-(``--large-q``) put tanh, sigmoid, softplus, shifted_softplus, silu and
-linear_region_tanh at large, far-apart variances (up to 3500, and 0.5 against
-2000) with c = 0.96-0.999 and -0.98, the first layer of a kernel on unnormalised
-inputs, where the Mehler series cannot reach and the engine splits the activation
-into sign or relu and a localised remainder (saturating_pair.hpp): held to 1e-13.
+(``--large-q``) put tanh, sigmoid, softplus, shifted_softplus, silu,
+linear_region_tanh and softsign at large, far-apart variances (up to 3500, and 0.5
+against 2000) with c = 0.96-0.999 and -0.98, the first layer of a kernel on
+unnormalised inputs, where the Mehler series cannot reach and the engine splits the
+activation into sign or relu and a localised remainder (saturating_pair.hpp; softsign:
+conditions on one input in logarithmic coordinates, softsign_pair.hpp): held to 1e-13.
 
 ``c`` in the file is the exact binary64 value the engine is given (the nominal
 decimal is ``c_nominal``): next to |c| = 1 the decimal-to-binary rounding alone
@@ -114,7 +115,8 @@ def test_bivariate_off_diagonal_match_mpmath(case):
 
 
 def test_large_q_reference_covers_the_raw_input_pairs():
-    for name in ("tanh", "sigmoid", "softplus", "shifted_softplus", "silu", "linear_region_tanh"):
+    kinds = ("tanh", "sigmoid", "softplus", "shifted_softplus", "silu", "linear_region_tanh")
+    for name in (*kinds, "softsign"):
         sel = [c for c in LARGE_Q if c["activation"] == name]
         assert any(float(c["q1"]) >= 250 and 1 - float(c["c"]) <= 1.01e-3 for c in sel)
         assert any(float(c["q2"]) / float(c["q1"]) >= 1000 for c in sel)

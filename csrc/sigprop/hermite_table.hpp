@@ -25,6 +25,7 @@
 #include "activation.hpp"
 #include "chebyshev.hpp"
 #include "expectation.hpp"
+#include "gauss_legendre.hpp"
 #include "moment_table.hpp"
 #include "quadrature.hpp"
 #include "special.hpp"
@@ -60,21 +61,6 @@ struct HermiteFactors {
   }
 };
 
-// Nodes (positive half, descending) and weights of the 20-point Gauss-Legendre
-// rule on [-1, 1] (exact for polynomials of degree 39).
-inline constexpr double xgl20[10] = {
-    0.99312859918509492478612238847132, 0.963971927277913791267666131197277,
-    0.912234428251325905867752441203298, 0.839116971822218823394529061701521,
-    0.746331906460150792614305070355642, 0.636053680726515025452836696226286,
-    0.510867001950827098004364050955251, 0.373706088715419560672548177024927,
-    0.227785851141645078080496195368575, 0.0765265211334973337546404093988382};
-inline constexpr double wgl20[10] = {
-    0.0176140071391521183118619623518528, 0.0406014298003869413310399522749321,
-    0.0626720483341090635695065351870416, 0.0832767415767047487247581432220462,
-    0.10193011981724043503675013548035,   0.118194531961518417312377377711382,
-    0.131688638449176626898494499748163,  0.142096109318382051329298325067165,
-    0.149172986472603746787828737001969,  0.152753387130725850698084331955098};
-
 // Adds Gauss-Legendre 20 on the piece [lo, hi] of z to a_0..a_{n_max}. The
 // recurrence h_{n+1}(z) = z h_n(z) / sqrt(n+1) - sqrt(n / (n+1)) h_{n-1}(z), with
 // inv[n] = 1 / sqrt(n + 1) and ratio[n] = sqrt(n / (n + 1)), runs for the 20
@@ -89,8 +75,8 @@ inline void hermite_rule_piece(const Activation& a, double s, double lo, double 
   bool any = false;
   for (int j = 0; j < L; ++j) {
     const int k = j < 10 ? j : 19 - j;  // xgl20[k], mirrored for j >= 10
-    z[j] = j < 10 ? c - h * xgl20[k] : c + h * xgl20[k];
-    w[j] = wgl20[k] * h * npdf(z[j]) * phi(a, s * z[j]);
+    z[j] = j < 10 ? c - h * quad::xgl20[k] : c + h * quad::xgl20[k];
+    w[j] = quad::wgl20[k] * h * npdf(z[j]) * phi(a, s * z[j]);
     any = any || w[j] != 0.0;
   }
   if (!any) return;
@@ -166,9 +152,7 @@ inline bool hermite_coefficients_rule(const Activation& a, double q, int n_max, 
 // wavelength 2 pi / sqrt(2 n_max), a phase of 4.8 radians, where Gauss-Legendre 20
 // (degree 39) is exact to rounding: 4.8^40 / 40! ~ 3e-21. (Gauss-Kronrod 15, degree
 // 22, needed 0.32 of the wavelength: 1.8x the nodes.)
-inline double hermite_rule_width(int n_max) {
-  return std::fmin(0.3, 4.8 / std::sqrt(2.0 * n_max));
-}
+inline double hermite_rule_width(int n_max) { return std::fmin(0.3, 4.8 / std::sqrt(2.0 * n_max)); }
 
 }  // namespace detail
 
@@ -410,8 +394,7 @@ struct KinkSeries {
     if (!piecewise_linear(a.kind) || !(q > 0.0) || !std::isfinite(q)) return false;
     const double s = std::sqrt(q);
     double m1;
-    if (!shifted_mean_closed_form(a, 0, 0.0, s, a0) ||
-        !shifted_mean_closed_form(a, 1, 0.0, s, m1))
+    if (!shifted_mean_closed_form(a, 0, 0.0, s, a0) || !shifted_mean_closed_form(a, 1, 0.0, s, m1))
       return false;
     a1 = s * m1;
     if (!std::isfinite(a0) || !std::isfinite(a1)) return false;

@@ -1,0 +1,227 @@
+// Two-point expectations of softsign, phi(x) = x / (1 + |x|), next to c = 1 at large
+// variances, where the Mehler series cannot reach (its orders stop at 512; at q ~ 1e3
+// and c ~ 0.95-0.999 it would need thousands) and the principal-axes quadrature
+// (near_diagonal.hpp) costs 2-8 ms a pair.
+//
+// Method: the conditional form in logarithmic coordinates. For (u, v) centred normal
+// with standard deviations s1 <= s2 and correlation c > 0, v given u is normal with mean
+// m = a u (a = c s2 / s1) and spread w = s2 sqrt(1 - c^2). phi is odd and phi' even,
+// so (npdf1(u) = npdf(u / s1) / s1)
+//   E[phi(u) phi(v)]   = 2 int_0^inf phi(u) npdf1(u) S(a u) du,   S(m) = E[phi(m + w T)],
+//   E[phi'(u) phi'(v)] = 2 int_0^inf phi'(u) npdf1(u) S'(a u) du, S'(m) = E[phi'(m + w T)].
+// With r = phi - sign (odd, r(y) = -1 / (1 + y) on y > 0) and m >= 0,
+//   S(m) = erf(m / (sqrt(2) w)) - int_0^inf (g(y - m) - g(y + m)) dy / (1 + y),
+//   S'(m) = int_0^inf (g(y - m) + g(y + m)) dy / (1 + y)^2,   g(x) = npdf(x / w) / w.
+// The 1 / (1 + y) factors make these integrals slow for a plain rule (an algebraic
+// tail, a pole at y = -1 next to the range when w is wide); in sigma = log((1 + y) /
+// (1 + ya)) on a panel [ya, yb], dy / (1 + y) = d sigma and the integrand is the
+// density alone, an entire function of sigma. The panels: [max(0, m - 9 w), m + 9 w]
+// cut at m and m +- 4.5 w, each cut again into pieces of length <= 1 in sigma, on
+// Gauss-Legendre rules of 20 and 16 nodes (against 30-digit mpmath at 300 random (m, w),
+// w in [1e-4, 160], m in [1e-3, 1e3] and within 10 w of 0: the 16-node sums within
+// 2e-15 of 1 / (1 + m) (4.5e-15 of 1 / (1 + m)^2 for phi'), the 14-node ones 3e-13).
+// Where m >= 12 w the density lies on y > 0 beyond 12 of its widths, and so does the
+// pole of 1 / (1 + y) and its square: there the whole Gaussian on a 30-node
+// Gauss-Hermite rule (within 4e-16 relative at 12-300 widths, w from 1e-3 to 100).
+// On 0 <= m <= 12 w, where the outer integral takes most of its nodes when
+// sqrt(1 - c^2) / c >= 1/24, S and S' are first tabled as Chebyshev interpolants of
+// degree 64 (SoftsignInner: 65 values of the panels' sums, 100-200 us, instead of
+// 150-400 of them at 1-4 us each). The outer integral is adaptive Gauss-Kronrod in
+// t = log(1 + u) (where phi(u) du = u dt and phi'(u) du = dt / (1 + u): no kink, the
+// scales 1, s1 and w / a compressed to logarithms), on a mesh with breakpoints on each
+// of them.
+//
+// Accuracy. The inner rules are carried as two components, 20 and 16 nodes a panel;
+// the result (20) is accepted where the 16-node one is within a twentieth of the
+// tolerance of it. Elsewhere false, and the caller's quadrature serves. Checked against
+// the principal-axes quadrature held to 1e-15 of the scale, against the conditional
+// nested quadrature (scripts/saturating_accuracy.py) and against the 30-digit
+// references of tests/data/reference_2d_large_q.json.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+
+#include "chebyshev.hpp"
+#include "gauss_hermite.hpp"
+#include "gauss_legendre.hpp"
+#include "quadrature.hpp"
+#include "special.hpp"
+
+namespace sigprop {
+
+namespace detail {
+
+// The images' integral on y > 0 for the density's centre m >= 0 and spread w (see
+// above): d = 0: int_0^inf (g(y - m) - g(y + m)) dy / (1 + y); d = 1: int_0^inf (g(y -
+// m) + g(y + m)) dy / (1 + y)^2; on the 20- and 16-node panels into out[0], out[1].
+inline void softsign_images(int d, double m, double w, double* out) {
+  using namespace special;
+  const double iw = 1.0 / w;
+  if (m >= 12.0 * w) {  // the whole Gaussian, far from 0 and from the pole at -1
+    double s = 0.0;
+    for (int j = 0; j < 15; ++j) {
+      const double p = 1.0 / (1.0 + m + w * quad::herm30_x[j]);
+      const double q = 1.0 / (1.0 + m - w * quad::herm30_x[j]);
+      s += quad::herm30_w[j] * (d == 0 ? p + q : p * p + q * q);
+    }
+    out[0] = out[1] = s;
+    return;
+  }
+  const double k2 = 2.0 * iw * iw, lo = std::fmax(0.0, m - 9.0 * w), hi = m + 9.0 * w;
+  double yb[5];
+  int nb = 0;
+  yb[nb++] = lo;
+  for (int k = -1; k <= 1; ++k) {
+    const double y = m + 4.5 * k * w;
+    if (y > lo && y < hi) yb[nb++] = y;
+  }
+  yb[nb++] = hi;
+  double s20 = 0.0, s16 = 0.0;
+  for (int p = 0; p + 1 < nb; ++p) {
+    const double ya = yb[p], L = std::log1p((yb[p + 1] - ya) / (1.0 + ya));
+    const int ns = std::max(1, static_cast<int>(std::ceil(L)));
+    // z = (y - m) / w = off + sc expm1(sigma), y = ya + (1 + ya) expm1(sigma): the
+    // offset exact where ya is a cut near m (no rounding of y near m to lose)
+    const double off = (ya - m) * iw, sc = (1.0 + ya) * iw, h = 0.5 * L / ns;
+    // expm1 at the nodes c +- h x_i of the ns pieces, without cancellation:
+    // expm1(c + x) = expm1(c) + e^c expm1(x), the expm1(+-h x_i) shared by the pieces
+    double p20[10], n20[10], p16[8], n16[8];
+    for (int i = 0; i < 10; ++i) {
+      p20[i] = std::expm1(h * quad::xgl20[i]);
+      n20[i] = -p20[i] / (1.0 + p20[i]);
+    }
+    for (int i = 0; i < 8; ++i) {
+      p16[i] = std::expm1(h * quad::xgl16[i]);
+      n16[i] = -p16[i] / (1.0 + p16[i]);
+    }
+    auto node = [&](double e) {  // e = expm1(sigma)
+      const double y = ya + (1.0 + ya) * e, b = k2 * y * m;
+      const double img = b > 40.0 ? 1.0 : d == 0 ? -std::expm1(-b) : 1.0 + std::exp(-b);
+      const double f = npdf(off + sc * e) * img;
+      return d == 0 ? f : f / ((1.0 + ya) * (1.0 + e));
+    };
+    double t20 = 0.0, t16 = 0.0;
+    for (int q = 0; q < ns; ++q) {
+      const double ec = std::expm1((2 * q + 1) * h), gc = 1.0 + ec;
+      for (int i = 0; i < 10; ++i)
+        t20 += quad::wgl20[i] * (node(ec + gc * n20[i]) + node(ec + gc * p20[i]));
+      for (int i = 0; i < 8; ++i)
+        t16 += quad::wgl16[i] * (node(ec + gc * n16[i]) + node(ec + gc * p16[i]));
+    }
+    s20 += h * t20;
+    s16 += h * t16;
+  }
+  out[0] = s20 * iw;
+  out[1] = s16 * iw;
+}
+
+// S(m) (d = 0: with the skeleton's erf) or S'(m) (d = 1) on 0 <= m <= 12 w, where the
+// images' panels cost 1-4 us a value, as Chebyshev interpolants of degree 64 from
+// the Lobatto points, one from each inner rule (20 and 16 nodes a panel). S is the
+// density's smoothing of softsign^(d), an entire function of m varying on the scale w:
+// its coefficients on [0, 12 w] fall below 1e-15 of its size by degree ~52 at every w
+// (1e-2 to 300 tried). build() returns false where the last eight are not below 4e-15
+// of the largest value (the interpolant not certified).
+struct SoftsignInner {
+  static constexpr int deg = 64;
+  double c20[deg + 1], c16[deg + 1], w = 0.0;
+  bool build(int d, double spread) {
+    using namespace special;
+    static const auto cosines = [] {  // cos(pi i / deg), i < 2 deg
+      struct T {
+        double v[2 * deg];
+      } t;
+      for (int i = 0; i < 2 * deg; ++i) t.v[i] = std::cos(pi * i / deg);
+      return t;
+    }();
+    w = spread;
+    const double iw = 1.0 / (std::sqrt(2.0) * w);
+    double y20[deg + 1], y16[deg + 1], top = 0.0;
+    for (int j = 0; j <= deg; ++j) {
+      const double m = 6.0 * w * (1.0 + cosines.v[j]);
+      double img[2];
+      softsign_images(d, m, w, img);
+      const double e = d == 0 ? std::erf(m * iw) : 0.0, sg = d == 0 ? -1.0 : 1.0;
+      y20[j] = e + sg * img[0];
+      y16[j] = e + sg * img[1];
+      top = std::fmax(top, std::fabs(y20[j]));
+    }
+    double tail = 0.0;
+    for (int k = 0; k <= deg; ++k) {
+      double s20 = 0.0, s16 = 0.0;
+      for (int j = 0; j <= deg; ++j) {
+        const double cw = ((j == 0 || j == deg) ? 0.5 : 1.0) * cosines.v[(j * k) % (2 * deg)];
+        s20 += cw * y20[j];
+        s16 += cw * y16[j];
+      }
+      const double sk = (2.0 / deg) * ((k == 0 || k == deg) ? 0.5 : 1.0);
+      c20[k] = sk * s20;
+      c16[k] = sk * s16;
+      if (k >= deg - 7) tail = std::fmax(tail, std::fmax(std::fabs(c20[k]), std::fabs(c16[k])));
+    }
+    return tail <= 4e-15 * top;
+  }
+  void eval(double m, double* out) const {
+    const double t = m / (6.0 * w) - 1.0;
+    // both series in one Clenshaw recurrence
+    double a1 = 0.0, a2 = 0.0, b1 = 0.0, b2 = 0.0;
+    const double t2 = 2.0 * t;
+    for (int k = deg; k >= 1; --k) {
+      const double a0 = t2 * a1 + (c20[k] - a2), b0 = t2 * b1 + (c16[k] - b2);
+      a2 = a1;
+      a1 = a0;
+      b2 = b1;
+      b1 = b0;
+    }
+    out[0] = t * a1 + (c20[0] - a2);
+    out[1] = t * b1 + (c16[0] - b2);
+  }
+};
+
+// E[f(u) f(v)] of softsign (f = phi, d = 0; phi', d = 1) by the form above, for
+// standard deviations s1 <= s2 and 1/2 <= c < 1, to absolute tolerance atol; false where
+// it cannot certify its result (out untouched).
+inline bool softsign_conditional(int d, double s1, double s2, double c, double atol, double& out) {
+  using namespace special;
+  const double a = c * s2 / s1, w = s2 * std::sqrt((1.0 - c) * (1.0 + c));
+  if (!(w > 0.0) || !std::isfinite(a) || !std::isfinite(w)) return false;
+  const double iw = 1.0 / (std::sqrt(2.0) * w);
+  quad::Mesh mesh;
+  mesh.lo = 0.0;
+  mesh.hi = std::log1p(9.0 * s1);
+  for (double b : {0.5, 1.5, 4.0, 10.0, 25.0}) mesh.add(std::log1p(b));          // phi's
+  for (double b : {0.5, 1.0, 2.0, 3.5, 5.5}) mesh.add(std::log1p(b * s1));       // u's
+  for (double b : {0.5, 2.0, 6.0, 12.0}) mesh.add(std::log1p(b * w / a));        // S's
+  mesh.finish();
+  // the interpolants where m <= 12 w holds a good share of the outer nodes (12 w / a
+  // >= s1 / 2, i.e. sqrt(1 - c^2) / c >= 1/24); elsewhere fewer than its 65 values
+  SoftsignInner inner;
+  const bool tabled = 24.0 * w >= a * s1 && inner.build(d, w);
+  auto f = [&](double t, double* r) {
+    const double u = std::expm1(t), m = a * u, g = npdf(u / s1) / s1;
+    const double gu = d == 0 ? g * u : g / (1.0 + u);
+    double S[2];
+    if (tabled && m <= 12.0 * w) {
+      inner.eval(m, S);
+    } else {
+      softsign_images(d, m, w, S);
+      if (d == 0) {
+        const double e = std::erf(m * iw);
+        S[0] = e - S[0];
+        S[1] = e - S[1];
+      }
+    }
+    r[0] = gu * S[0];
+    r[1] = gu * S[1];
+  };
+  double v[2];
+  if (!quad::integrate<2>(f, mesh, 1e-14, 0.125 * atol, v)) return false;
+  if (!(2.0 * std::fabs(v[0] - v[1]) <= 0.05 * atol)) return false;
+  out = 2.0 * v[0];
+  return std::isfinite(out);
+}
+
+}  // namespace detail
+
+}  // namespace sigprop
