@@ -60,6 +60,7 @@
 #pragma once
 
 #include <cmath>
+#include <limits>
 
 #include "activation.hpp"
 #include "expectation.hpp"
@@ -143,11 +144,16 @@ inline void saturating_outer_mesh(bool th, int d, double s1, double inner, quad:
   mesh.finish();
 }
 
-// The conditional form for a narrow conditional spread (w <= 1: c -> 1 at moderate q2),
-// where the remainder's rule cannot resolve the density: the inner expectation of the
-// whole activation, S(m) = E[phi^(d)(m + w T)], on Gauss-Hermite rules of 40 and 30
-// nodes (phi^(d)(m + w t) is analytic in t within pi / (2 w) >= pi / 2 of the real
-// line: tanh's poles at +-i pi / 2, those of softplus, silu at +-i pi), the outer
+// The narrow form's largest conditional spread: the rules' reach into the strip of
+// analyticity, pi / (2 w) for tanh, pi / w for softplus and silu.
+inline double narrow_spread(Saturating k) { return k == Saturating::tanh ? 1.0 : 2.0; }
+
+// The conditional form for a narrow conditional spread (w <= 1 for tanh, 2 for softplus
+// and silu: c -> 1 at moderate q2), where the remainder's rule cannot resolve the
+// density: the inner expectation of the whole activation, S(m) = E[phi^(d)(m + w T)],
+// on Gauss-Hermite rules of 40 and 30 nodes (phi^(d)(m + w t) is analytic in t within
+// pi / (2 w) >= pi / 2 of the real line: tanh's poles at +-i pi / 2, those of softplus,
+// silu at +-i pi, so that their w may be twice tanh's), the outer
 // integral adaptive as in saturating_conditional; the 40-node result accepted where the
 // 30-node one is within a twentieth of atol of it. False otherwise.
 inline bool saturating_narrow(Saturating k, int d, double s1, double s2, double c, double atol,
@@ -155,8 +161,8 @@ inline bool saturating_narrow(Saturating k, int d, double s1, double s2, double 
   using namespace special;
   const double omc2 = (1.0 - c) * (1.0 + c);
   const double a = c * s2 / s1, w = s2 * std::sqrt(omc2);
-  if (!(w > 0.0 && w <= 1.0) || !std::isfinite(a)) return false;
   const bool th = k == Saturating::tanh;
+  if (!(w > 0.0 && w <= narrow_spread(k)) || !std::isfinite(a)) return false;
   const double shift = k == Saturating::shifted_softplus && d == 0 ? std::log(2.0) : 0.0;
   if (k == Saturating::shifted_softplus) k = Saturating::softplus;
   auto inner = [&](double m, const double* X, const double* W, int n) {
@@ -384,19 +390,24 @@ inline bool saturating_conditional(Saturating k, int d, double s1, double s2, do
   if (!quad::integrate<3>(f, mesh, 1e-14, (th ? 0.125 : 0.25) * atol, v)) return false;
   // the 64-node inner sum, where the 48-node one is within a twentieth of atol of it
   // (its error was up to 10x that last step: tanh, q 0.75 / 6.0, c 0.9, 1.5e-14
-  // against 1.6e-15) and the steps fall (the 32-node one further off)
+  // against 1.6e-15) and the steps fall (the 32-node one further off), unless the last
+  // is at the result's rounding level (silu', q 2307 / 3.2e-6, c 0.9918: steps 5.6e-17
+  // and 0 at a result of 0.25)
   const double f2 = th ? 2.0 : 1.0;
   const double e48 = f2 * std::fabs(v[0] - v[1]), e32 = f2 * std::fabs(v[0] - v[2]);
-  if (!(e48 <= 0.05 * atol && e48 <= e32)) return false;
+  const double rounding = 8.0 * std::numeric_limits<double>::epsilon() * f2 * std::fabs(v[0]);
+  if (!(e48 <= 0.05 * atol && (e48 <= e32 || e48 <= rounding))) return false;
   out = f2 * v[0];
   return std::isfinite(out);
 }
 
-// The conditional form, else the narrow one; where both apply (1/2 <= w <= 1) the
-// narrow one first, 3-7x cheaper there (silu, q 356 / 238, c 0.9995: 0.2 against 1.3 ms).
+// The conditional form, else the narrow one; where both apply (1/2 <= w <=
+// narrow_spread) the narrow one first, 3-7x cheaper there (silu, q 356 / 238, c 0.9995:
+// 0.2 against 1.3 ms; at silu', q 30.8 / 120, c 0.9957, w 1.02, the conditional form's
+// 64-node inner rule is still 7e-15 from its 48-node one, too far).
 inline bool saturating_conditional_or_narrow(Saturating k, int d, double s1, double s2, double c,
                                              double atol, double& out) {
-  if (s2 * std::sqrt((1.0 - c) * (1.0 + c)) <= 1.0)
+  if (s2 * std::sqrt((1.0 - c) * (1.0 + c)) <= narrow_spread(k))
     return saturating_narrow(k, d, s1, s2, c, atol, out) ||
            saturating_conditional(k, d, s1, s2, c, atol, out);
   return saturating_conditional(k, d, s1, s2, c, atol, out);
