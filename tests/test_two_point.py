@@ -581,3 +581,34 @@ def test_chi_c_next_to_the_eoc():
     # own error is that over 1 - chi_c.
     f = (sb * sb + sw * sw * _direct("tanh", q, q, c, 0)) / q
     assert np.max(np.abs(f - c)) <= 2e-13
+
+
+# Pairs next to c = 1 at large variance, one for each of the forms there
+# (saturating_pair.hpp, softsign_pair.hpp), against the conditional nested quadrature
+# (an independent route, ~1e-13 of the scale): tanh' where the narrow form needs its
+# second pair of rules (60 and 40 nodes), linear_region_tanh at a conditional spread
+# below 1/2 (its narrow form), silu' at a spread of 1.4 (the narrow form up to 2),
+# tanh' at a wide spread (the conditional form's tabled inner sums), softsign at a
+# wide and a narrow spread (tabled and direct inner sums). Each fails with its form's
+# inner sums scaled by 1 + 1e-9.
+FORMS_NEXT_TO_ONE = [
+    ("tanh", {}, 1, 55.439614377969797, 34.647503916191688, 0.99253299178918963),
+    ("linear_region_tanh", {"a": 1.0}, 1, 100.0, 400.0, 0.9999),
+    ("linear_region_tanh", {"a": 1.0}, 0, 100.0, 400.0, 0.9999),
+    ("silu", {}, 1, 28.307930672476534, 74.694126246243584, 0.98708488732757194),
+    ("tanh", {}, 1, 1839.0, 1816.0, 0.973864),
+    ("softsign", {}, 0, 5833.0, 438.7, 0.955078),
+    ("softsign", {}, 1, 356.1, 237.8, 0.999526),
+]
+
+
+@pytest.mark.parametrize("name,params,d,q1,q2,c", FORMS_NEXT_TO_ONE)
+def test_forms_next_to_one_against_nested_quadrature(name, params, d, q1, q2, c):
+    act = sp.activation(name, **params)
+    p0, p1 = act.core_params
+    got = float(sp.bivariate_expectation(act, q1, q2, c, derivative=d))
+    ref, ok = _core.bivariate_nested_quadrature(act.kind, p0, p1, d, q1, q2, c)
+    assert ok
+    m1, m2 = sp.gaussian_moments(act, q1), sp.gaussian_moments(act, q2)
+    f1, f2 = (m1.phi_sq, m2.phi_sq) if d == 0 else (m1.dphi_sq, m2.dphi_sq)
+    assert abs(got - ref) <= 1e-12 * math.sqrt(f1 * f2), (got, ref)

@@ -1,8 +1,11 @@
 // Chebyshev series: the evaluation that the interpolation tables (moment_table.hpp,
-// hermite_table.hpp, custom_activation.hpp) share, and the coefficients of an
-// interpolant from its values at the Chebyshev-Lobatto points.
+// hermite_table.hpp, custom_activation.hpp) share, the coefficients of an
+// interpolant from its values at the Chebyshev-Lobatto points, and a small table of
+// such interpolants built for one computation (LobattoTable: the inner expectations of
+// saturating_pair.hpp and softsign_pair.hpp).
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 
@@ -40,13 +43,82 @@ inline void lobatto_coefficients(int deg, int count, const double* y, std::size_
     for (int i = 0; i < count; ++i) ck[i] = 0.0;
     const double sk = (2.0 / deg) * ((k == 0 || k == deg) ? 0.5 : 1.0);
     for (int j = 0; j <= deg; ++j) {
-      const double w = ((j == 0 || j == deg) ? 0.5 : 1.0) *
-                       std::cos(special::pi * double(j * k) / deg);
+      const double w =
+          ((j == 0 || j == deg) ? 0.5 : 1.0) * std::cos(special::pi * double(j * k) / deg);
       const double* yj = y + std::size_t(j) * y_stride;
       for (int i = 0; i < count; ++i) ck[i] += sk * w * yj[i];
     }
   }
 }
+
+// cos(pi i / deg), i < 2 deg: the Lobatto points and the DCT-I's factors.
+template <int Deg>
+inline const double* lobatto_cosines() {
+  static const auto table = [] {
+    struct T {
+      double v[2 * Deg];
+    } t;
+    for (int i = 0; i < 2 * Deg; ++i) t.v[i] = std::cos(special::pi * i / Deg);
+    return t;
+  }();
+  return table.v;
+}
+
+// N functions of m on [0, M], each as Chebyshev interpolants of degree Deg on at most
+// S equal segments, from their values at each segment's Lobatto points (65 values a
+// segment at Deg = 64): tabled once in a computation that then evaluates them many
+// times. build(M, segments, rtail, f), f(m, out) writing the N values, returns false
+// where on some segment some component's last eight coefficients are not all below
+// rtail of its largest value there (the interpolant not certified); eval(m, out) for
+// 0 <= m <= M, the N series in one Clenshaw recurrence.
+template <int N, int S, int Deg = 64>
+struct LobattoTable {
+  double c[S][Deg + 1][N];
+  double len = 0.0;
+  int nseg = 0;
+  template <class F>
+  bool build(double M, int segments, double rtail, F&& f) {
+    if (!(segments >= 1 && segments <= S) || !(M > 0.0)) return false;
+    const double* cs = lobatto_cosines<Deg>();
+    nseg = segments;
+    len = M / segments;
+    for (int g = 0; g < nseg; ++g) {
+      double y[Deg + 1][N], top[N] = {};
+      for (int j = 0; j <= Deg; ++j) {
+        f(len * (g + 0.5 * (1.0 + cs[j])), y[j]);
+        for (int i = 0; i < N; ++i) top[i] = std::fmax(top[i], std::fabs(y[j][i]));
+      }
+      double tail[N] = {};
+      for (int k = 0; k <= Deg; ++k) {
+        double sum[N] = {};
+        for (int j = 0; j <= Deg; ++j) {
+          const double cw = ((j == 0 || j == Deg) ? 0.5 : 1.0) * cs[(j * k) % (2 * Deg)];
+          for (int i = 0; i < N; ++i) sum[i] += cw * y[j][i];
+        }
+        const double sk = (2.0 / Deg) * ((k == 0 || k == Deg) ? 0.5 : 1.0);
+        for (int i = 0; i < N; ++i) {
+          c[g][k][i] = sk * sum[i];
+          if (k >= Deg - 7) tail[i] = std::fmax(tail[i], std::fabs(c[g][k][i]));
+        }
+      }
+      for (int i = 0; i < N; ++i)
+        if (!(tail[i] <= rtail * top[i])) return false;
+    }
+    return true;
+  }
+  void eval(double m, double* out) const {
+    const int g = std::min(nseg - 1, std::max(0, static_cast<int>(m / len)));
+    const double t = 2.0 * (m / len - g) - 1.0, t2 = 2.0 * t;
+    double b1[N] = {}, b2[N] = {};
+    for (int k = Deg; k >= 1; --k)
+      for (int i = 0; i < N; ++i) {
+        const double b0 = t2 * b1[i] + (c[g][k][i] - b2[i]);
+        b2[i] = b1[i];
+        b1[i] = b0;
+      }
+    for (int i = 0; i < N; ++i) out[i] = t * b1[i] + (c[g][0][i] - b2[i]);
+  }
+};
 
 }  // namespace cheb
 }  // namespace sigprop

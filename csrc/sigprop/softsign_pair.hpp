@@ -25,7 +25,7 @@
 // Gauss-Hermite rule (within 4e-16 relative at 12-300 widths, w from 1e-3 to 100).
 // On 0 <= m <= 12 w, where the outer integral takes most of its nodes when
 // sqrt(1 - c^2) / c >= 1/24, S and S' are first tabled as Chebyshev interpolants of
-// degree 64 (SoftsignInner: 65 values of the panels' sums, 100-200 us, instead of
+// degree 64 (65 values of the panels' sums, 100-200 us, instead of
 // 150-400 of them at 1-4 us each). The outer integral is adaptive Gauss-Kronrod in
 // t = log(1 + u) (where phi(u) du = u dt and phi'(u) du = dt / (1 + u): no kink, the
 // scales 1, s1 and w / a compressed to logarithms), on a mesh with breakpoints on each
@@ -116,69 +116,6 @@ inline void softsign_images(int d, double m, double w, double* out) {
   out[1] = s16 * iw;
 }
 
-// S(m) (d = 0: with the skeleton's erf) or S'(m) (d = 1) on 0 <= m <= 12 w, where the
-// images' panels cost 1-4 us a value, as Chebyshev interpolants of degree 64 from
-// the Lobatto points, one from each inner rule (20 and 16 nodes a panel). S is the
-// density's smoothing of softsign^(d), an entire function of m varying on the scale w:
-// its coefficients on [0, 12 w] fall below 1e-15 of its size by degree ~52 at every w
-// (1e-2 to 300 tried). build() returns false where the last eight are not below 4e-15
-// of the largest value (the interpolant not certified).
-struct SoftsignInner {
-  static constexpr int deg = 64;
-  double c20[deg + 1], c16[deg + 1], w = 0.0;
-  bool build(int d, double spread) {
-    using namespace special;
-    static const auto cosines = [] {  // cos(pi i / deg), i < 2 deg
-      struct T {
-        double v[2 * deg];
-      } t;
-      for (int i = 0; i < 2 * deg; ++i) t.v[i] = std::cos(pi * i / deg);
-      return t;
-    }();
-    w = spread;
-    const double iw = 1.0 / (std::sqrt(2.0) * w);
-    double y20[deg + 1], y16[deg + 1], top = 0.0;
-    for (int j = 0; j <= deg; ++j) {
-      const double m = 6.0 * w * (1.0 + cosines.v[j]);
-      double img[2];
-      softsign_images(d, m, w, img);
-      const double e = d == 0 ? std::erf(m * iw) : 0.0, sg = d == 0 ? -1.0 : 1.0;
-      y20[j] = e + sg * img[0];
-      y16[j] = e + sg * img[1];
-      top = std::fmax(top, std::fabs(y20[j]));
-    }
-    double tail = 0.0;
-    for (int k = 0; k <= deg; ++k) {
-      double s20 = 0.0, s16 = 0.0;
-      for (int j = 0; j <= deg; ++j) {
-        const double cw = ((j == 0 || j == deg) ? 0.5 : 1.0) * cosines.v[(j * k) % (2 * deg)];
-        s20 += cw * y20[j];
-        s16 += cw * y16[j];
-      }
-      const double sk = (2.0 / deg) * ((k == 0 || k == deg) ? 0.5 : 1.0);
-      c20[k] = sk * s20;
-      c16[k] = sk * s16;
-      if (k >= deg - 7) tail = std::fmax(tail, std::fmax(std::fabs(c20[k]), std::fabs(c16[k])));
-    }
-    return tail <= 4e-15 * top;
-  }
-  void eval(double m, double* out) const {
-    const double t = m / (6.0 * w) - 1.0;
-    // both series in one Clenshaw recurrence
-    double a1 = 0.0, a2 = 0.0, b1 = 0.0, b2 = 0.0;
-    const double t2 = 2.0 * t;
-    for (int k = deg; k >= 1; --k) {
-      const double a0 = t2 * a1 + (c20[k] - a2), b0 = t2 * b1 + (c16[k] - b2);
-      a2 = a1;
-      a1 = a0;
-      b2 = b1;
-      b1 = b0;
-    }
-    out[0] = t * a1 + (c20[0] - a2);
-    out[1] = t * b1 + (c16[0] - b2);
-  }
-};
-
 // E[f(u) f(v)] of softsign (f = phi, d = 0; phi', d = 1) by the form above, for
 // standard deviations s1 <= s2 and 1/2 <= c < 1, to absolute tolerance atol; false where
 // it cannot certify its result (out untouched).
@@ -196,8 +133,22 @@ inline bool softsign_conditional(int d, double s1, double s2, double c, double a
   mesh.finish();
   // the interpolants where m <= 12 w holds a good share of the outer nodes (12 w / a
   // >= s1 / 2, i.e. sqrt(1 - c^2) / c >= 1/24); elsewhere fewer than its 65 values
-  SoftsignInner inner;
-  const bool tabled = 24.0 * w >= a * s1 && inner.build(d, w);
+  // S(m) (d = 0: with the skeleton's erf) or S'(m) (d = 1) on 0 <= m <= 12 w as
+  // Chebyshev interpolants of degree 64 (65 values of the panels' sums), one from each
+  // inner rule. S is the density's smoothing of softsign^(d), an entire function of m
+  // varying on the scale w: its coefficients on [0, 12 w] fall below 1e-15 of its size
+  // by degree ~52 at every w (1e-2 to 300 tried); not used where the last eight are
+  // not below 4e-15 of the largest value.
+  cheb::LobattoTable<2, 1> inner;
+  const bool tabled =
+      24.0 * w >= a * s1 && inner.build(12.0 * w, 1, 4e-15, [&](double m, double* y) {
+        softsign_images(d, m, w, y);
+        if (d == 0) {
+          const double e = std::erf(m * iw);
+          y[0] = e - y[0];
+          y[1] = e - y[1];
+        }
+      });
   auto f = [&](double t, double* r) {
     const double u = std::expm1(t), m = a * u, g = npdf(u / s1) / s1;
     const double gu = d == 0 ? g * u : g / (1.0 + u);
