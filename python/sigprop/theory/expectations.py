@@ -134,10 +134,12 @@ def bivariate_expectation(
     remainder is below 1e-13 of sqrt(E f(u)^2 E f(v)^2) (O'Donnell 2014, ch. 11;
     Daniely et al. 2016); next to ``|c| = 1``, where it is not, for tanh, sigmoid,
     softplus, shifted_softplus, silu and linear_region_tanh the activation split
-    into sign or relu and a remainder that decays exponentially, the skeleton's Gaussian smoothing
-    in closed form and the remainder's on Gauss-Laguerre rules (or, where the
-    conditional spread sqrt(q2 (1 - c^2)) is below 1, the whole activation's on
-    Gauss-Hermite rules; 25-700 microseconds), else the nested Gaussian
+    into sign or relu and a remainder that decays exponentially, the skeleton's
+    Gaussian smoothing in closed form and the remainder's on Gauss-Laguerre rules
+    (or, where the conditional spread sqrt(q2 (1 - c^2)) is narrow, the whole
+    activation's on Gauss-Hermite rules, split at linear_region_tanh's kinks);
+    for softsign the same conditioning in logarithmic coordinates, ``log(1 + |y|)``,
+    on Gauss-Legendre panels (25-700 microseconds); else the nested Gaussian
     quadrature split at every kink (3-15 milliseconds). Accuracy: within 1e-10
     of that scale over
     q1, q2 in [1e-6, 1e4] and c in [-1, 1] (tested against 30-digit mpmath).
@@ -148,10 +150,9 @@ def bivariate_expectation(
     Throughput (one thread): ~1e7 per second at fixed (q1, q2); ~1e6 per second
     when every point has new variances (each needs its coefficients
     interpolated), less where points next to ``|c| = 1`` at large q take the
-    Gauss-Laguerre forms or the quadrature (over q1, q2 log-uniform in
-    [1e-6, 1e4] and c uniform: 0.8-4e5 per second for tanh, sigmoid, softplus,
-    shifted_softplus and silu, 2-7e4 for linear_region_tanh, 7e3-2e4 for
-    softsign).
+    forms above or the quadrature (over q1, q2 log-uniform in [1e-6, 1e4] and
+    c uniform: 2.6-4.5e5 per second for tanh, sigmoid, softplus,
+    shifted_softplus and silu, 1.3-1.8e5 for linear_region_tanh and softsign).
     """
     act = resolve(activation)
     derivative = int_choice(derivative, "derivative", (0, 1))
