@@ -90,8 +90,7 @@ inline void add_gauss_mesh(Mesh& mesh) {
 // (kink = true) far in the tail (|z| > 6) but where the density is still
 // representable extends the range so that the neglected mass beyond it is below
 // 1e-19 of the density at the kink.
-inline void add_feature_mesh(Mesh& mesh, double p, double m, double b, bool kink,
-                             double h = 0.25) {
+inline void add_feature_mesh(Mesh& mesh, double p, double m, double b, bool kink, double h = 0.25) {
   if (b == 0.0 || !std::isfinite(b)) return;
   const double ab = std::fabs(b);
   const double z0 = (p - m) / b;
@@ -215,6 +214,35 @@ inline bool integrate(F&& f, const Mesh& mesh, double rtol, double atol, double*
     if (error) error[j] = e;
   }
   return ok;
+}
+
+// Cuts of [lo, hi] for a normal density of centre mu and spread w: lo, then mu and
+// mu +- 4.5 w where inside, then hi, into y (at most 5); returns their count. On the
+// panels between them (no longer than 4.5 w) fixed Gauss-Legendre rules resolve the
+// density (saturating_pair.hpp, softsign_pair.hpp).
+inline int density_cuts(double lo, double hi, double mu, double w, double* y) {
+  int n = 0;
+  y[n++] = lo;
+  for (int k = -1; k <= 1; ++k) {
+    const double v = mu + 4.5 * k * w;
+    if (v > lo && v < hi) y[n++] = v;
+  }
+  y[n++] = hi;
+  return n;
+}
+
+// The integral over the mesh of f, two components: a result and the same computed with
+// cheaper inner rules; to tolerance qtol, then `factor` times the first where the two
+// agree to a twentieth of atol. False where the quadrature ended short or they do not
+// agree (out untouched).
+template <class F>
+inline bool integrate_checked(F&& f, const Mesh& mesh, double qtol, double atol, double factor,
+                              double& out) {
+  double v[2];
+  if (!integrate<2>(f, mesh, 1e-14, qtol, v)) return false;
+  if (!(factor * std::fabs(v[0] - v[1]) <= 0.05 * atol)) return false;
+  out = factor * v[0];
+  return std::isfinite(out);
 }
 
 }  // namespace quad

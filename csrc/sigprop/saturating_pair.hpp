@@ -191,12 +191,7 @@ inline bool saturating_narrow(Saturating k, int d, double s1, double s2, double 
       r[0] = px * inner(m, X0, W0, n0);
       r[1] = px * inner(m, X1, W1, n1);
     };
-    double v[2];
-    if (!quad::integrate<2>(f, mesh, 1e-14, (th ? 0.125 : 0.25) * atol, v)) return false;
-    if (f2 * std::fabs(v[0] - v[1]) <= 0.05 * atol) {
-      out = f2 * v[0];
-      return std::isfinite(out);
-    }
+    if (quad::integrate_checked(f, mesh, (th ? 0.125 : 0.25) * atol, atol, f2, out)) return true;
   }
   return false;
 }
@@ -234,13 +229,7 @@ inline bool lrt_narrow(int d, double A, double s1, double s2, double c, double a
     const double lo = std::fmax(A, mu - 9.0 * w), hi = mu + 9.0 * w;
     if (!(hi > lo)) return;
     double yb[5];
-    int nb = 0;
-    yb[nb++] = lo;
-    for (int k = -1; k <= 1; ++k) {
-      const double y = mu + 4.5 * k * w;
-      if (y > lo && y < hi) yb[nb++] = y;
-    }
-    yb[nb++] = hi;
+    const int nb = quad::density_cuts(lo, hi, mu, w, yb);
     for (int p = 0; p + 1 < nb; ++p) {
       const double h = 0.5 * (yb[p + 1] - yb[p]), cm = yb[p] + h;
       auto f = [&](double y) { return branch(y) * npdf((y - mu) * iw); };
@@ -295,11 +284,7 @@ inline bool lrt_narrow(int d, double A, double s1, double s2, double c, double a
     r[0] = px * S[0];
     r[1] = px * S[1];
   };
-  double v[2];
-  if (!quad::integrate<2>(f, mesh, 1e-14, 0.125 * atol, v)) return false;
-  if (!(2.0 * std::fabs(v[0] - v[1]) <= 0.05 * atol)) return false;
-  out = 2.0 * v[0];
-  return std::isfinite(out);
+  return quad::integrate_checked(f, mesh, 0.125 * atol, atol, 2.0, out);
 }
 
 // E[f(u) f(v)] by the conditional form (see above), to absolute tolerance atol, s1 and

@@ -70,13 +70,7 @@ inline void softsign_images(int d, double m, double w, double* out) {
   }
   const double k2 = 2.0 * iw * iw, lo = std::fmax(0.0, m - 9.0 * w), hi = m + 9.0 * w;
   double yb[5];
-  int nb = 0;
-  yb[nb++] = lo;
-  for (int k = -1; k <= 1; ++k) {
-    const double y = m + 4.5 * k * w;
-    if (y > lo && y < hi) yb[nb++] = y;
-  }
-  yb[nb++] = hi;
+  const int nb = quad::density_cuts(lo, hi, m, w, yb);
   double s20 = 0.0, s16 = 0.0;
   for (int p = 0; p + 1 < nb; ++p) {
     const double ya = yb[p], L = std::log1p((yb[p + 1] - ya) / (1.0 + ya));
@@ -166,11 +160,7 @@ inline bool softsign_conditional(int d, double s1, double s2, double c, double a
     r[0] = gu * S[0];
     r[1] = gu * S[1];
   };
-  double v[2];
-  if (!quad::integrate<2>(f, mesh, 1e-14, 0.125 * atol, v)) return false;
-  if (!(2.0 * std::fabs(v[0] - v[1]) <= 0.05 * atol)) return false;
-  out = 2.0 * v[0];
-  return std::isfinite(out);
+  return quad::integrate_checked(f, mesh, 0.125 * atol, atol, 2.0, out);
 }
 
 }  // namespace detail
