@@ -442,8 +442,7 @@ namespace detail {
 
 // E[phi^(d)(m + b W)] for b > 0 in closed form, where the kind has one (the kinds
 // of has_closed_shifted_mean); false otherwise.
-inline bool shifted_mean_closed_form(const Activation& a, int d, double m, double b,
-                                     double& out) {
+inline bool shifted_mean_closed_form(const Activation& a, int d, double m, double b, double& out) {
   using namespace special;
   const double t = m / b;
   switch (a.kind) {
@@ -524,8 +523,8 @@ inline bool shifted_mean_closed_form(const Activation& a, int d, double m, doubl
 
 // E[phi^(d)(m + b W)] for b > 0 by quadrature in W, to relative accuracy rtol_inner
 // or absolute accuracy atol; *ok (if given) is set false where it falls short.
-inline double shifted_mean_quadrature(const Activation& a, int d, double m, double b,
-                                      double atol, bool* ok) {
+inline double shifted_mean_quadrature(const Activation& a, int d, double m, double b, double atol,
+                                      bool* ok) {
   using namespace special;
   quad::Mesh mesh;
   detail::shifted_mesh(a, m, b, mesh);
@@ -635,9 +634,9 @@ struct ClosedKernel {
     const double big = 0.5 * A * (1.0 - R);
     const double y = ax < 1.0 ? ax : 1.0, y2 = y * y;
     constexpr double t3 = 1.0 / 6, t5 = 1.0 / 120, t7 = 1.0 / 5040, t9 = 1.0 / 362880,
-                     t11 = 1.0 / 39916800, t13 = 1.0 / 6227020800.0,
-                     t15 = 1.0 / 1307674368000.0, t17 = 1.0 / 355687428096000.0,
-                     t19 = 1.0 / 121645100408832000.0, t21 = 1.0 / 51090942171709440000.0;
+                     t11 = 1.0 / 39916800, t13 = 1.0 / 6227020800.0, t15 = 1.0 / 1307674368000.0,
+                     t17 = 1.0 / 355687428096000.0, t19 = 1.0 / 121645100408832000.0,
+                     t21 = 1.0 / 51090942171709440000.0;
     const double y4 = y2 * y2, y8 = y4 * y4;
     const double tail = (t3 + y2 * t5) + y4 * (t7 + y2 * t9) +
                         y8 * ((t11 + y2 * t13) + y4 * (t15 + y2 * t17) + y8 * (t19 + y2 * t21));
@@ -677,8 +676,7 @@ inline bool bivariate_closed_form(const Activation& a, int d, double q1, double 
     case Kind::relu: out = ClosedKernel::relu(0.0, d, s1, s2, c, sc); return true;
     case Kind::leaky_relu: out = ClosedKernel::relu(a.p0, d, s1, s2, c, sc); return true;
     case Kind::erf: out = ClosedKernel::erf(d, q1, q2, s1, s2, c, sc); return true;
-    case Kind::sin:
-    {
+    case Kind::sin: {
       const double x = c * (s1 * s2);
       const double e12 = d == 0 && std::fabs(x) < 1.0
                              ? special::exp_arith(-0.5 * q1) * special::exp_arith(-0.5 * q2)
@@ -732,14 +730,19 @@ inline void bivariate_mesh(const Activation& a, double s1, double s2, double c, 
 // where the result is O(c) for tiny c (odd phi), since the inner expectations carry
 // rounding noise on the scale of sqrt(E F(v)^2).
 inline double bivariate_quadrature(const Activation& a, int d, double q1, double q2, double c,
-                                   double s1, double s2, double sc, bool* ok) {
+                                   double s1, double s2, double sc, bool* ok,
+                                   const double* norms = nullptr) {
   using namespace special;
   auto F = [&](double x) { return d == 0 ? phi(a, x) : dphi(a, x); };
   auto msq = [&](double q) {
     const Moments m = moments_direct(a, q);
     return d == 0 ? m.phi_sq : m.dphi_sq;
   };
-  const double n1 = std::sqrt(msq(q1)), n2 = q2 == q1 ? n1 : std::sqrt(msq(q2));
+  // sqrt(E f(u)^2), sqrt(E f(v)^2): the tolerances' scale, given (a caller's tabled
+  // moments: the quadrature of moments_direct was a third of an elu pair's time) or
+  // computed here
+  const double n1 = norms ? norms[0] : std::sqrt(msq(q1));
+  const double n2 = norms ? norms[1] : q2 == q1 ? n1 : std::sqrt(msq(q2));
   // Where F has one sign and the inner expectation a closed form, there is neither
   // cancellation nor quadrature noise, and full relative accuracy is kept (it matters in
   // the far tails: shifted_relu at small q, where the result can be 1e-70 of the
@@ -773,9 +776,11 @@ inline double bivariate_quadrature(const Activation& a, int d, double q1, double
 // quadrature: exact (see the tolerances above) but, for kinds without a closed
 // form, slow (0.05-10 ms). bivariate() in two_point.hpp is the fast entry point. With
 // ok, *ok is set false where a quadrature ended short of its tolerance (the value is
-// then its best estimate, or NaN where it is far from converged).
+// then its best estimate, or NaN where it is far from converged). norms, if given:
+// sqrt(E f(u)^2) and sqrt(E f(v)^2), the scale of the tolerances (else computed by
+// moments_direct).
 inline double bivariate_direct(const Activation& act, int d, double q1, double q2, double c,
-                               bool* ok = nullptr) {
+                               bool* ok = nullptr, const double* norms = nullptr) {
   const Activation a = canonical(act);
   if (std::isnan(c) || std::isnan(q1) || std::isnan(q2)) return special::nan;
   c = std::fmin(1.0, std::fmax(-1.0, c));
@@ -791,7 +796,7 @@ inline double bivariate_direct(const Activation& act, int d, double q1, double q
   const double sc = std::sqrt((1.0 - c) * (1.0 + c));  // sqrt(1 - c^2)
   double v;
   if (detail::bivariate_closed_form(a, d, q1, q2, c, s1, s2, sc, v)) return v;
-  return detail::bivariate_quadrature(a, d, q1, q2, c, s1, s2, sc, ok);
+  return detail::bivariate_quadrature(a, d, q1, q2, c, s1, s2, sc, ok, norms);
 }
 
 }  // namespace sigprop

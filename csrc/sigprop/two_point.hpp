@@ -590,6 +590,14 @@ inline double bivariate_dispatch(const Activation& a, int d, double q1, double q
     if (q1 == q2 && c > 0.0) return diagonal_difference(a, d, q1, c, detail::diagonal_atol, ok);
     return principal_axes_quadrature(a, d, q1, q2, c, detail::principal_atol, ok);
   }
+  // The conditional nested quadrature, its tolerances scaled by the tabled moments
+  if (uses_moment_table(a.kind) && q1 > 0.0 && q2 > 0.0 && std::isfinite(q1) && std::isfinite(q2)) {
+    const Moments m1 = moments(a, q1, false), m2 = q2 == q1 ? m1 : moments(a, q2, false);
+    const double norms[2] = {std::sqrt(d == 0 ? m1.phi_sq : m1.dphi_sq),
+                             std::sqrt(d == 0 ? m2.phi_sq : m2.dphi_sq)};
+    if (std::isfinite(norms[0]) && std::isfinite(norms[1]))
+      return bivariate_direct(a, d, q1, q2, c, ok, norms);
+  }
   return bivariate_direct(a, d, q1, q2, c, ok);
 }
 }  // namespace detail
