@@ -151,7 +151,7 @@ def bivariate_expectation(
     when every point has new variances (each needs its coefficients
     interpolated), less where points next to ``|c| = 1`` at large q take the
     forms above or the quadrature (over q1, q2 log-uniform in [1e-6, 1e4] and
-    c uniform: 2.6-4.5e5 per second for tanh, sigmoid, softplus,
+    c uniform: 2.5-4.5e5 per second for tanh, sigmoid, softplus,
     shifted_softplus and silu, 1.3-1.8e5 for linear_region_tanh and softsign).
     """
     act = resolve(activation)
