@@ -32,13 +32,16 @@
 //    (1 - c^2)))), A = ((u / s1 - v / s2)^2 + 2 (1 - c) u v / (s1 s2)) / (2 (1 - c^2))
 //    >= 0 (without cancellation), p0 = 1 / (2 pi s1 s2 sqrt(1 - c^2)). Cheaper (25-100
 //    us against 200-700 us): tried first where it applies.
-//  * narrow form (saturating_narrow, w <= 1, where the conditional form's rule cannot
-//    resolve the density: c -> 1 at moderate q2): the conditional form without the
-//    split, S(m) = E[phi^(d)(m + w T)] of the whole activation on Gauss-Hermite rules
-//    (phi^(d)(m + w t) is analytic in t within pi / (2 w) of the real line);
-//    linear_region_tanh's (lrt_narrow) split at its kinks +-A: Gauss-Hermite on a branch
-//    where the density lies beyond them, else the linear share in closed form and the
-//    branches' on Gauss-Legendre panels.
+//  * narrow form (saturating_narrow, w <= 1 for tanh, 2 for softplus and silu, where
+//    the conditional form's rule cannot resolve the density: c -> 1 at moderate q2;
+//    tried first where both apply): the conditional form without the split, S(m) =
+//    E[phi^(d)(m + w T)] of the whole activation on Gauss-Hermite rules (phi^(d)(m +
+//    w t) is analytic in t within pi / (2 w) of the real line, pi / w for softplus and
+//    silu); linear_region_tanh's (lrt_narrow) split at its kinks +-A: Gauss-Hermite on
+//    a branch where the density lies beyond them, else the linear share in closed form
+//    and the branches' on Gauss-Legendre panels.
+// Where w is wide, the conditional form's inner sums are tabled first as Chebyshev
+// interpolants in |m| (cheb::LobattoTable), certified by their last coefficients.
 //
 // Accuracy. Nothing is extrapolated: the convergence in the nodes is not geometric (tanh,
 // q 0.75 / 6.0, c 0.9: tensor steps 32 -> 48 -> 64 of 2.6e-8 and 5.8e-12, the 64-node
@@ -49,12 +52,15 @@
 // the rules of 64, 48 and 32 nodes as three components and is accepted where the 48-node
 // result is within a twentieth of the tolerance of the 64-node one (whose error was up
 // to 10x that step) and the steps fall; it needs w >= 1/2. The narrow form's 40-node
-// result is accepted where the 30-node one is within a twentieth of the tolerance.
-// Elsewhere false, and the caller's quadrature serves. Against the principal-axes
-// quadrature held to 1e-15 of the scale, at 1500 random points a kind (q1, q2
-// log-uniform in [1e-3, 1e4], 1 - c log-uniform in [1e-5, 0.5]), phi and phi': 96-100 %
-// accepted, within 1.4e-15 of the scale (0.5 ms a point on average against 2-4 ms); against the
-// conditional nested quadrature (~1e-13) within its tolerance
+// result is accepted where the 30-node one is within a twentieth of the tolerance (for
+// tanh then the 60-node one against the 40-node one); lrt_narrow's 20-node panels and
+// 40-node rule where its 16-node panels and 30-node rule agree likewise. Elsewhere
+// false, and the caller's quadrature serves. Against the principal-axes quadrature held
+// to 1e-15 of the scale, at 1500 random points a kind (q1, q2 log-uniform in [1e-3,
+// 1e4], 1 - c log-uniform in [1e-5, 0.5]), phi and phi': 96-100 % accepted, within
+// 2.8e-15 of the scale (0.1-0.4 ms a point on average against 2-4 ms; lrt_narrow at 450
+// pairs of spread below 1: within 8.1e-16); against the conditional nested quadrature
+// (~1e-13) within its tolerance
 // (scripts/saturating_accuracy.py); against the 30-digit references of
 // tests/data/reference_2d_large_q.json within 1e-13 (the test's bound).
 #pragma once

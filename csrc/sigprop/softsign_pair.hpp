@@ -25,18 +25,20 @@
 // Gauss-Hermite rule (within 4e-16 relative at 12-300 widths, w from 1e-3 to 100).
 // On 0 <= m <= 12 w, where the outer integral takes most of its nodes when
 // sqrt(1 - c^2) / c >= 1/24, S and S' are first tabled as Chebyshev interpolants of
-// degree 64 (65 values of the panels' sums, 100-200 us, instead of
-// 150-400 of them at 1-4 us each). The outer integral is adaptive Gauss-Kronrod in
-// t = log(1 + u) (where phi(u) du = u dt and phi'(u) du = dt / (1 + u): no kink, the
-// scales 1, s1 and w / a compressed to logarithms), on a mesh with breakpoints on each
-// of them.
+// degree 64 (cheb::LobattoTable: 65 values of the panels' sums, 100-200 us, instead of
+// the 150-400 at 1-4 us each that the outer integral asks for). The outer integral is
+// adaptive Gauss-Kronrod in t = log(1 + u) (where phi(u) du = u dt and phi'(u) du =
+// dt / (1 + u): no kink, the scales 1, s1 and w / a compressed to logarithms), on a
+// mesh with breakpoints on each of them.
 //
 // Accuracy. The inner rules are carried as two components, 20 and 16 nodes a panel;
 // the result (20) is accepted where the 16-node one is within a twentieth of the
-// tolerance of it. Elsewhere false, and the caller's quadrature serves. Checked against
-// the principal-axes quadrature held to 1e-15 of the scale, against the conditional
-// nested quadrature (scripts/saturating_accuracy.py) and against the 30-digit
-// references of tests/data/reference_2d_large_q.json.
+// tolerance of it. Elsewhere false, and the caller's quadrature serves. Against the
+// principal-axes quadrature held to 1e-15 of the scale, at 700 random pairs (q1, q2
+// log-uniform in [1e-3, 1e4], 1 - c log-uniform in [1e-12, 0.5], on and off the
+// diagonal): all accepted, within 2.8e-15 of the scale; against the conditional nested
+// quadrature (scripts/saturating_accuracy.py) within its ~1e-13; the 30-digit
+// references of tests/data/reference_2d_large_q.json hold it to 1e-13.
 #pragma once
 
 #include <algorithm>
@@ -125,38 +127,31 @@ inline bool softsign_conditional(int d, double s1, double s2, double c, double a
   for (double b : {0.5, 1.0, 2.0, 3.5, 5.5}) mesh.add(std::log1p(b * s1));       // u's
   for (double b : {0.5, 2.0, 6.0, 12.0}) mesh.add(std::log1p(b * w / a));        // S's
   mesh.finish();
-  // the interpolants where m <= 12 w holds a good share of the outer nodes (12 w / a
-  // >= s1 / 2, i.e. sqrt(1 - c^2) / c >= 1/24); elsewhere fewer than its 65 values
-  // S(m) (d = 0: with the skeleton's erf) or S'(m) (d = 1) on 0 <= m <= 12 w as
-  // Chebyshev interpolants of degree 64 (65 values of the panels' sums), one from each
-  // inner rule. S is the density's smoothing of softsign^(d), an entire function of m
-  // varying on the scale w: its coefficients on [0, 12 w] fall below 1e-15 of its size
-  // by degree ~52 at every w (1e-2 to 300 tried); not used where the last eight are
-  // not below 4e-15 of the largest value.
+  // S(m) (d = 0: with the skeleton's erf) or S'(m) (d = 1), from each inner rule
+  auto S_at = [&](double m, double* S) {
+    softsign_images(d, m, w, S);
+    if (d == 0) {
+      const double e = std::erf(m * iw);
+      S[0] = e - S[0];
+      S[1] = e - S[1];
+    }
+  };
+  // Tabled on 0 <= m <= 12 w where that interval holds a good share of the outer nodes
+  // (12 w / a >= s1 / 2, i.e. sqrt(1 - c^2) / c >= 1/24; elsewhere the outer integral
+  // asks for fewer than the table's 65 values). S is the density's smoothing of
+  // softsign^(d), an entire function of m varying on the scale w: its coefficients on
+  // [0, 12 w] fall below 1e-15 of its size by degree ~52 at every w (1e-2 to 300
+  // tried); not used where the last eight are not below 4e-15 of the largest value.
   cheb::LobattoTable<2, 1> inner;
-  const bool tabled =
-      24.0 * w >= a * s1 && inner.build(12.0 * w, 1, 4e-15, [&](double m, double* y) {
-        softsign_images(d, m, w, y);
-        if (d == 0) {
-          const double e = std::erf(m * iw);
-          y[0] = e - y[0];
-          y[1] = e - y[1];
-        }
-      });
+  const bool tabled = 24.0 * w >= a * s1 && inner.build(12.0 * w, 1, 4e-15, S_at);
   auto f = [&](double t, double* r) {
     const double u = std::expm1(t), m = a * u, g = npdf(u / s1) / s1;
     const double gu = d == 0 ? g * u : g / (1.0 + u);
     double S[2];
-    if (tabled && m <= 12.0 * w) {
+    if (tabled && m <= 12.0 * w)
       inner.eval(m, S);
-    } else {
-      softsign_images(d, m, w, S);
-      if (d == 0) {
-        const double e = std::erf(m * iw);
-        S[0] = e - S[0];
-        S[1] = e - S[1];
-      }
-    }
+    else
+      S_at(m, S);
     r[0] = gu * S[0];
     r[1] = gu * S[1];
   };
