@@ -534,11 +534,19 @@ inline bool saturating_pair(const Activation& a, int d, double q1, double q2, do
       v = d == 0 ? 0.25 + 0.25 * v : f * v;
       break;
     }
-    case Kind::linear_region_tanh:
-      if (!detail::saturating_conditional(detail::Saturating::tanh, d, s1, s2, c, atol, v, a.p0) &&
-          !detail::lrt_narrow(d, a.p0, s1, s2, c, atol, v))
-        return false;
+    case Kind::linear_region_tanh: {
+      // (lrt_narrow first up to a spread of 0.6: there it certified every one of 104
+      // random pairs, phi and phi', at 0.33-0.46 ms on average, the conditional form
+      // 86 % at 0.5-0.7 ms)
+      const double w = s2 * std::sqrt((1.0 - c) * (1.0 + c));
+      auto cond = [&] {
+        return detail::saturating_conditional(detail::Saturating::tanh, d, s1, s2, c, atol, v,
+                                              a.p0);
+      };
+      auto narrow = [&] { return detail::lrt_narrow(d, a.p0, s1, s2, c, atol, v); };
+      if (!(w <= 0.6 ? narrow() || cond() : cond() || narrow())) return false;
       break;
+    }
     case Kind::softplus:
     case Kind::silu:
     case Kind::shifted_softplus: {
