@@ -560,32 +560,24 @@ inline double bivariate_dispatch(const Activation& a, int d, double q1, double q
   // Off the diagonal next to |c| = 1, likewise: the principal-axes quadrature.
   if (uses_hermite_table(a.kind) && !detail::has_closed_shifted_mean(a.kind) && q1 > 0.0 &&
       q2 <= HermiteTable::q_hi() && std::fabs(c) >= detail::diagonal_c_min && std::fabs(c) < 1.0) {
-    // tanh, sigmoid, softplus, shifted_softplus, silu, linear_region_tanh (c > 0 here:
-    // c < 0 came from the symmetry above): sign or relu plus a localised remainder
-    // (saturating_pair.hpp), 25-700 us where it certifies its result, 5-100x faster
-    // than the quadratures below
-    if ((a.kind == Kind::tanh || a.kind == Kind::sigmoid || a.kind == Kind::softplus ||
-         a.kind == Kind::shifted_softplus || a.kind == Kind::silu ||
-         a.kind == Kind::linear_region_tanh) &&
-        c > 0.0) {
+    // tanh, sigmoid, softplus, shifted_softplus, silu, linear_region_tanh: sign or relu
+    // plus a localised remainder (saturating_pair.hpp); softsign: the conditional form in
+    // logarithmic coordinates (softsign_pair.hpp). 0.1-1 ms where they certify their
+    // result, against 1-15 ms of the quadratures below (c > 0 here: c < 0 came from the
+    // symmetry above).
+    const bool skeleton = a.kind == Kind::tanh || a.kind == Kind::sigmoid ||
+                          a.kind == Kind::softplus || a.kind == Kind::shifted_softplus ||
+                          a.kind == Kind::silu || a.kind == Kind::linear_region_tanh;
+    if ((skeleton || a.kind == Kind::softsign) && c > 0.0) {
       const Moments m1 = moments(a, q1, false), m2 = q2 == q1 ? m1 : moments(a, q2, false);
       const double scale = d == 0 ? std::sqrt(m1.phi_sq) * std::sqrt(m2.phi_sq)
                                   : std::sqrt(m1.dphi_sq) * std::sqrt(m2.dphi_sq);
-      const double tol = q1 == q2 ? detail::diagonal_atol : detail::principal_atol;
-      double v;
-      if (saturating_pair(a, d, q1, q2, c, tol * scale, v)) return v;
-    }
-    // softsign (c > 0 here): the conditional form in logarithmic coordinates
-    // (softsign_pair.hpp), 0.2-0.7 ms where it certifies its result, 3-10x faster than
-    // the quadratures below
-    if (a.kind == Kind::softsign && c >= 0.5) {
-      const Moments m1 = moments(a, q1, false), m2 = q2 == q1 ? m1 : moments(a, q2, false);
-      const double scale = d == 0 ? std::sqrt(m1.phi_sq) * std::sqrt(m2.phi_sq)
-                                  : std::sqrt(m1.dphi_sq) * std::sqrt(m2.dphi_sq);
-      const double tol = q1 == q2 ? detail::diagonal_atol : detail::principal_atol;
+      const double atol = (q1 == q2 ? detail::diagonal_atol : detail::principal_atol) * scale;
       const double s1 = std::sqrt(std::fmin(q1, q2)), s2 = std::sqrt(std::fmax(q1, q2));
       double v;
-      if (softsign_conditional(d, s1, s2, c, tol * scale, v)) return v;
+      if (skeleton ? saturating_pair(a, d, q1, q2, c, atol, v)
+                   : softsign_conditional(d, s1, s2, c, atol, v))
+        return v;
     }
     if (q1 == q2 && c > 0.0) return diagonal_difference(a, d, q1, c, detail::diagonal_atol, ok);
     return principal_axes_quadrature(a, d, q1, q2, c, detail::principal_atol, ok);
