@@ -35,16 +35,20 @@ inline void basis(int deg, double t, double* T) {
 
 // Chebyshev coefficients from the values at the Lobatto points (DCT-I), for
 // `count` series at once: y[j * y_stride + i] is series i at t_j = cos(pi j / deg),
-// j = 0..deg; the coefficient of T_k goes to c[k * c_stride + i], k = 0..deg.
+// j = 0..deg; the coefficient of T_k goes to c[k * c_stride + i], k = 0..deg. With
+// `cosines` (cos(pi i / deg), i < 2 deg: lobatto_cosines) the factors are read from it
+// (cos(pi j k / deg) at j k mod 2 deg) instead of taking (deg + 1)^2 cosines, for a
+// table built in every call (LobattoTable).
 inline void lobatto_coefficients(int deg, int count, const double* y, std::size_t y_stride,
-                                 double* c, std::size_t c_stride) {
+                                 double* c, std::size_t c_stride, const double* cosines = nullptr) {
   for (int k = 0; k <= deg; ++k) {
     double* ck = c + std::size_t(k) * c_stride;
     for (int i = 0; i < count; ++i) ck[i] = 0.0;
     const double sk = (2.0 / deg) * ((k == 0 || k == deg) ? 0.5 : 1.0);
     for (int j = 0; j <= deg; ++j) {
       const double w =
-          ((j == 0 || j == deg) ? 0.5 : 1.0) * std::cos(special::pi * double(j * k) / deg);
+          ((j == 0 || j == deg) ? 0.5 : 1.0) *
+          (cosines ? cosines[(j * k) % (2 * deg)] : std::cos(special::pi * double(j * k) / deg));
       const double* yj = y + std::size_t(j) * y_stride;
       for (int i = 0; i < count; ++i) ck[i] += sk * w * yj[i];
     }
@@ -88,21 +92,10 @@ struct LobattoTable {
         f(len * (g + 0.5 * (1.0 + cs[j])), y[j]);
         for (int i = 0; i < N; ++i) top[i] = std::fmax(top[i], std::fabs(y[j][i]));
       }
-      double tail[N] = {};
-      for (int k = 0; k <= Deg; ++k) {
-        double sum[N] = {};
-        for (int j = 0; j <= Deg; ++j) {
-          const double cw = ((j == 0 || j == Deg) ? 0.5 : 1.0) * cs[(j * k) % (2 * Deg)];
-          for (int i = 0; i < N; ++i) sum[i] += cw * y[j][i];
-        }
-        const double sk = (2.0 / Deg) * ((k == 0 || k == Deg) ? 0.5 : 1.0);
-        for (int i = 0; i < N; ++i) {
-          c[g][k][i] = sk * sum[i];
-          if (k >= Deg - 7) tail[i] = std::fmax(tail[i], std::fabs(c[g][k][i]));
-        }
-      }
-      for (int i = 0; i < N; ++i)
-        if (!(tail[i] <= rtail * top[i])) return false;
+      lobatto_coefficients(Deg, N, y[0], N, c[g][0], N, cs);
+      for (int k = Deg - 7; k <= Deg; ++k)
+        for (int i = 0; i < N; ++i)
+          if (!(std::fabs(c[g][k][i]) <= rtail * top[i])) return false;
     }
     return true;
   }

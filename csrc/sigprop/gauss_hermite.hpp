@@ -55,5 +55,14 @@ inline constexpr double herm60_w[30] = {
     5.8078014084213285004e-27,  9.6790849973063537397e-30,  7.5181625241383248656e-33,
     2.1279125124718150955e-36,  1.3764801757172839122e-40,  6.2601756734114107481e-46};
 
+// E[f(m + w T)], T standard normal, on the N-point rule (X, W) given by its n = N / 2
+// positive nodes: sum_j W_j (f(m + w X_j) + f(m - w X_j)).
+template <class F>
+inline double hermite_mean(F&& f, double m, double w, const double* X, const double* W, int n) {
+  double s = 0.0;
+  for (int j = 0; j < n; ++j) s += W[j] * (f(m + w * X[j]) + f(m - w * X[j]));
+  return s;
+}
+
 }  // namespace quad
 }  // namespace sigprop

@@ -175,12 +175,9 @@ inline bool saturating_narrow(Saturating k, int d, double s1, double s2, double 
   if (!(w > 0.0 && w <= narrow_spread(k)) || !std::isfinite(a)) return false;
   const double shift = k == Saturating::shifted_softplus && d == 0 ? std::log(2.0) : 0.0;
   if (k == Saturating::shifted_softplus) k = Saturating::softplus;
+  auto phi_at = [&](double y) { return saturating_phi(k, d, y, shift); };
   auto inner = [&](double m, const double* X, const double* W, int n) {
-    double sum = 0.0;
-    for (int j = 0; j < n; ++j)
-      sum += W[j] * (saturating_phi(k, d, m + w * X[j], shift) +
-                     saturating_phi(k, d, m - w * X[j], shift));
-    return sum;
+    return quad::hermite_mean(phi_at, m, w, X, W, n);
   };
   quad::Mesh mesh;
   saturating_outer_mesh(th, d, s1, 1.0 / a, mesh);  // S(a x): phi's scale, 1 / a
@@ -193,7 +190,7 @@ inline bool saturating_narrow(Saturating k, int d, double s1, double s2, double 
                  *W1 = pass ? quad::herm40_w : quad::herm30_w;
     const int n0 = pass ? 30 : 20, n1 = pass ? 20 : 15;
     auto f = [&](double x, double* r) {
-      const double px = saturating_phi(k, d, x, shift) * npdf(x / s1) / s1, m = a * x;
+      const double px = phi_at(x) * npdf(x / s1) / s1, m = a * x;
       r[0] = px * inner(m, X0, W0, n0);
       r[1] = px * inner(m, X1, W1, n1);
     };
@@ -251,15 +248,8 @@ inline bool lrt_narrow(int d, double A, double s1, double s2, double c, double a
   auto inner = [&](double m, double* S) {
     const double am = std::fabs(m), sg = d == 0 && m < 0.0 ? -1.0 : 1.0;
     if (am - 12.0 * w >= A) {
-      double g40 = 0.0, g30 = 0.0;
-      for (int j = 0; j < 20; ++j)
-        g40 += quad::herm40_w[j] *
-               (branch(am + w * quad::herm40_x[j]) + branch(am - w * quad::herm40_x[j]));
-      for (int j = 0; j < 15; ++j)
-        g30 += quad::herm30_w[j] *
-               (branch(am + w * quad::herm30_x[j]) + branch(am - w * quad::herm30_x[j]));
-      S[0] = sg * g40;
-      S[1] = sg * g30;
+      S[0] = sg * quad::hermite_mean(branch, am, w, quad::herm40_x, quad::herm40_w, 20);
+      S[1] = sg * quad::hermite_mean(branch, am, w, quad::herm30_x, quad::herm30_w, 15);
       return;
     }
     if (am + 12.0 * w <= A) {

@@ -61,13 +61,11 @@ inline void softsign_images(int d, double m, double w, double* out) {
   using namespace special;
   const double iw = 1.0 / w;
   if (m >= 12.0 * w) {  // the whole Gaussian, far from 0 and from the pole at -1
-    double s = 0.0;
-    for (int j = 0; j < 15; ++j) {
-      const double p = 1.0 / (1.0 + m + w * quad::herm30_x[j]);
-      const double q = 1.0 / (1.0 + m - w * quad::herm30_x[j]);
-      s += quad::herm30_w[j] * (d == 0 ? p + q : p * p + q * q);
-    }
-    out[0] = out[1] = s;
+    auto k = [d](double v) {  // 1 / v, or its square, at v = 1 + y
+      const double p = 1.0 / v;
+      return d == 0 ? p : p * p;
+    };
+    out[0] = out[1] = quad::hermite_mean(k, 1.0 + m, w, quad::herm30_x, quad::herm30_w, 15);
     return;
   }
   const double k2 = 2.0 * iw * iw, lo = std::fmax(0.0, m - 9.0 * w), hi = m + 9.0 * w;
