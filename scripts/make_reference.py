@@ -3,7 +3,7 @@
 
 Usage:  python scripts/make_reference.py [--procs N] [--quick]
                                          [--extreme | --near-diagonal | --off-diagonal
-                                          | --large-q]
+                                          | --large-q | --small-q]
 
 Writes tests/data/reference_1d.json and tests/data/reference_2d.json; with
 --extreme only tests/data/reference_2d_extreme.json: the 2D quantities below
@@ -23,7 +23,12 @@ far-apart variances (q1/q2 = 30/400, 250/3500, 1800/1850, 0.5/2000: the first
 layer of a kernel on unnormalised inputs; 0.01/10, 3/9: a narrow conditional
 spread next to c = 1),
 c = 0.96, 0.99, 0.999 and -0.98; self-check: one Gauss-Legendre refinement
-sample (tanh, 250/3500, 0.999).
+sample (tanh, 250/3500, 0.999). With --small-q only
+tests/data/reference_2d_small_q.json: tanh, sigmoid, softplus, shifted_softplus
+and silu with one variance small (1e-8 to 0.02) against the other (0.03 to 1e4),
+c = 0.999, 1 - 1e-9 and -0.9999, where sigprop bounds the Mehler series' tail a
+priori (analytic_tail.hpp); self-check: one Gauss-Legendre refinement sample
+(softplus, 1e-8/1e4, 0.999).
 
 This script is deliberately independent of the sigprop package: it only uses
 mpmath (at mp.dps = 30, with extra working precision where cancellation
@@ -1398,6 +1403,26 @@ LARGE_Q_PAIRS = [
 LARGE_Q_C_GRID = ["0.96", "0.99", "0.999", "-0.98"]
 LARGE_Q_GL_REFINE_SAMPLE = [("tanh", {}, "250", "3500", "0.999")]
 
+# --small-q: the analytic activations with one variance small next to |c| = 1, where
+# the tabled coefficients' remainders are known only to rounding and sigprop bounds
+# the smaller variance's Hermite tail from the activation's strip of analyticity.
+SMALL_Q_ENTRIES = [
+    ("tanh", {}),
+    ("sigmoid", {}),
+    ("softplus", {}),
+    ("shifted_softplus", {}),
+    ("silu", {}),
+]
+SMALL_Q_PAIRS = [
+    ("1e-8", "1e4"),
+    ("1e-6", "30"),
+    ("1e-4", "0.03"),
+    ("3e-3", "300"),
+    ("0.02", "2"),
+]
+SMALL_Q_C_GRID = ["0.999", "0.999999999", "-0.9999"]
+SMALL_Q_GL_REFINE_SAMPLE = [("softplus", {}, "1e-8", "1e4", "0.999")]
+
 
 # The modes that are a plain grid (entries x q pairs x c) with Gauss-Legendre refine
 # samples only: their grids, samples, flag and output file.
@@ -1426,12 +1451,20 @@ GRID_MODES = {
         "--large-q",
         "reference_2d_large_q.json",
     ),
+    "small_q": (
+        SMALL_Q_ENTRIES,
+        SMALL_Q_PAIRS,
+        SMALL_Q_C_GRID,
+        SMALL_Q_GL_REFINE_SAMPLE,
+        "--small-q",
+        "reference_2d_small_q.json",
+    ),
 }
 
 
 def main_extreme(args, mode="extreme"):
-    """--extreme, --near-diagonal, --off-diagonal or --large-q (mode "extreme",
-    "near_diagonal", "off_diagonal", "large_q")."""
+    """--extreme, --near-diagonal, --off-diagonal, --large-q or --small-q (mode
+    "extreme", "near_diagonal", "off_diagonal", "large_q", "small_q")."""
     t_start = time.time()
     mp.dps = BASE_DPS
     if mode in GRID_MODES:
@@ -1457,6 +1490,7 @@ def main_extreme(args, mode="extreme"):
             *NEAR_DIAGONAL_C_GRID,
             *OFF_DIAGONAL_C_GRID,
             *LARGE_Q_C_GRID,
+            *SMALL_Q_C_GRID,
         ]
     }
     is_gl = {ei: Act(*ENTRIES[ei]).H is None for ei in range(len(ENTRIES))}
@@ -1669,6 +1703,12 @@ def main():
         "q1 != q2, "
         "c in [0.96, 0.999] and -0.98)",
     )
+    ap.add_argument(
+        "--small-q",
+        action="store_true",
+        help="write tests/data/reference_2d_small_q.json only (tanh, sigmoid, softplus, "
+        "shifted_softplus, silu with one variance in [1e-8, 0.02], c next to +-1)",
+    )
     ap.add_argument("--cache", help="JSON-lines file of finished tasks (resume an interrupted run)")
     args = ap.parse_args()
     modes = [
@@ -1676,9 +1716,12 @@ def main():
         args.near_diagonal,
         args.off_diagonal,
         args.large_q,
+        args.small_q,
     ]
     if sum(bool(m) for m in modes) > 1:
-        ap.error("--extreme, --near-diagonal, --off-diagonal and --large-q are exclusive")
+        ap.error(
+            "--extreme, --near-diagonal, --off-diagonal, --large-q and --small-q are exclusive"
+        )
     if any(modes):
         mode = (
             "near_diagonal"
@@ -1687,6 +1730,8 @@ def main():
             if args.off_diagonal
             else "large_q"
             if args.large_q
+            else "small_q"
+            if args.small_q
             else "extreme"
         )
         main_extreme(args, mode=mode)

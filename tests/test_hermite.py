@@ -216,3 +216,69 @@ def test_smooth_coefficients_decay_faster_than_any_power():
     b = hermite_coefficients("tanh", 400, derivative=1)
     assert abs(b[400]) < 1e-12
     assert abs(b[400] / b[200]) < 0.5**10  # faster than k^{-10}
+
+
+# The strips of analyticity of csrc/sigprop/analytic_tail.hpp (r, M, A, B, j): for
+# f = phi^(d) at variance q, sum_{n>=k} f_n^2 <= q^k ((k - j + d)!)^2 c0^2 /
+# (r^(2 (k - j + d)) k!), c0 = M (A sqrt(q) + A r + B). The engine certifies the Mehler
+# series next to |c| = 1 at small variances with it; here it is checked against tails
+# computed at 34 digits (a bound too small anywhere would let the engine truncate
+# early, silently).
+_STRIPS = {
+    "tanh": (1.0, math.tan(1.0), 0.0, 1.0, 0),
+    "sigmoid": (2.0, 0.5 * math.tan(1.0), 0.0, 1.0, 0),
+    "softplus": (2.0, 0.5 * math.tan(1.0), 0.0, 1.0, 1),
+    "silu": (2.0, 0.5 + 0.5 * math.tan(1.0), 1.0, 0.0, 0),
+}
+
+
+def _mp_phi(name, d):
+    sig = lambda x: 1 / (1 + mp.exp(-x))  # noqa: E731
+    return {
+        ("tanh", 0): mp.tanh,
+        ("tanh", 1): lambda x: 1 / mp.cosh(x) ** 2,
+        ("sigmoid", 0): sig,
+        ("sigmoid", 1): lambda x: sig(x) * sig(-x),
+        ("softplus", 0): lambda x: mp.log1p(mp.exp(x)),
+        ("softplus", 1): sig,
+        ("silu", 0): lambda x: x * sig(x),
+        ("silu", 1): lambda x: sig(x) * (1 + x * sig(-x)),
+    }[name, d]
+
+
+@pytest.mark.parametrize("name", sorted(_STRIPS))
+@pytest.mark.parametrize("d", [0, 1])
+@pytest.mark.parametrize("rho", [1e-3, 0.05])
+def test_analytic_tail_bound_holds(name, d, rho):
+    r, M, A, B, j = _STRIPS[name]
+    q = rho * r * r
+    f = _mp_phi(name, d)
+    K = 14
+    with mp.workdps(34):
+        sq = mp.sqrt(q)
+        total = mp.quad(lambda z: f(sq * z) ** 2 * mp.npdf(z), [-mp.inf, -5, 0, 5, mp.inf])
+        coef = [
+            mp.quad(
+                lambda z, n=n: f(sq * z)
+                * mp.hermite(n, z / mp.sqrt(2))
+                / mp.power(2, mp.mpf(n) / 2)
+                / mp.sqrt(mp.factorial(n))
+                * mp.npdf(z),
+                [-mp.inf, -5, 0, 5, mp.inf],
+            )
+            for n in range(K)
+        ]
+        c0 = M * (A * sq + A * r + B)
+        tail, checked = total, 0
+        for k in range(K):
+            tail -= coef[k] ** 2  # sum_{n > k}
+            kk = k + 1
+            jd = j - d
+            if kk <= max(jd, 1):
+                continue
+            bound = q**kk * mp.factorial(kk - jd) ** 2 * c0**2
+            bound /= r ** (2 * (kk - jd)) * mp.factorial(kk)
+            if tail > mp.mpf(10) ** -28 * total:  # resolved at 34 digits
+                assert tail <= bound, (k, tail, bound)
+                checked += 1
+        assert checked >= 3

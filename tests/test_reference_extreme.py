@@ -18,6 +18,12 @@ against 2000) with c = 0.96-0.999 and -0.98, the first layer of a kernel on
 unnormalised inputs, where the Mehler series cannot reach and the engine splits the
 activation into sign or relu and a localised remainder (saturating_pair.hpp; softsign:
 conditions on one input in logarithmic coordinates, softsign_pair.hpp): held to 1e-13.
+Those in tests/data/reference_2d_small_q.json (``--small-q``) put tanh, sigmoid,
+softplus, shifted_softplus and silu with one variance small (1e-8 to 0.02) against
+the other (0.03 to 1e4), c = 0.999, 1 - 1e-9 and -0.9999, where the engine bounds the
+smaller variance's Hermite tail a priori from the activation's strip of analyticity
+(analytic_tail.hpp) and takes that variance's coefficients by Gauss-Hermite
+quadrature: held to 1e-13.
 
 ``c`` in the file is the exact binary64 value the engine is given (the nominal
 decimal is ``c_nominal``): next to |c| = 1 the decimal-to-binary rounding alone
@@ -48,6 +54,8 @@ with open(DATA / "reference_2d_off_diagonal.json") as _fh:
     OFF_DIAGONAL = json.load(_fh)["cases"]
 with open(DATA / "reference_2d_large_q.json") as _fh:
     LARGE_Q = json.load(_fh)["cases"]
+with open(DATA / "reference_2d_small_q.json") as _fh:
+    SMALL_Q = json.load(_fh)["cases"]
 
 
 def _case_id(case):
@@ -126,4 +134,18 @@ def test_large_q_reference_covers_the_raw_input_pairs():
 
 @pytest.mark.parametrize("case", LARGE_Q, ids=[_case_id(c) for c in LARGE_Q])
 def test_bivariate_large_q_match_mpmath(case):
+    _check(case, TOL_LARGE_Q)
+
+
+def test_small_q_reference_covers_the_analytic_kinds():
+    for name in ("tanh", "sigmoid", "softplus", "shifted_softplus", "silu"):
+        sel = [c for c in SMALL_Q if c["activation"] == name]
+        assert any(float(c["q1"]) <= 1e-8 and 1 - float(c["c"]) <= 1e-8 for c in sel)
+        assert any(float(c["q2"]) <= 0.05 for c in sel)  # both variances small
+        assert any(float(c["c"]) < 0 for c in sel)
+        assert {c["quantity"] for c in sel} == {"phiphi", "dphidphi"}
+
+
+@pytest.mark.parametrize("case", SMALL_Q, ids=[_case_id(c) for c in SMALL_Q])
+def test_bivariate_small_q_match_mpmath(case):
     _check(case, TOL_LARGE_Q)

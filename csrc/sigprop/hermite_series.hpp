@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "activation.hpp"
+#include "analytic_tail.hpp"
 #include "expectation.hpp"
 #include "hermite_table.hpp"
 #include "moment_table.hpp"
@@ -266,6 +267,50 @@ inline int suffix_truncation(HermiteAt& x, HermiteAt& y, int d, double ac, int l
     }
   }
   return -1;
+}
+
+// The Mehler series certified by the a priori bound of analytic_tail.hpp on the
+// smaller variance's tail (tanh, sigmoid, softplus, shifted_softplus, silu): the
+// order k with
+//     |c|^k sqrt(T(k) E[g^2]) <= tol,   T(k) >= sum_{n>=k} f_n^2,
+// f, g = phi^(d) at the smaller and the larger variance (g's tail bounded by its
+// whole E[g^2]), and the orders below k summed. This serves the pairs next to
+// |c| = 1 at a small variance (q <~ 1e-2 r^2), where the tabled coefficients'
+// remainders, known only to the rounding of the one-point moments, never fall below
+// 4e-15 E[f^2] and the bounds of hermite_bivariate fail for any |c|^(n_max) not far
+// below 1e-6. At such a variance the coefficients come from the 60-node
+// Gauss-Hermite rule (analytic_coefficients) rather than the table: the table holds
+// a_n to ~1e-16 of sqrt(E[phi^2]), and phi''s b_n = sqrt(n + 1) a_(n+1) / sqrt(q)
+// would carry that times 1 / sqrt(q) (softplus' at q = 1e-8: 5e-12 of the scale).
+// The larger variance's orders come from the table where its variance is above that.
+// False where the bound needs more than analytic_max_order orders or the kind has
+// no strip.
+inline bool analytic_series(HermiteAt& x, HermiteAt& y, int d, double c, double tol,
+                            double& out) {
+  const AnalyticStrip s = analytic_strip(x.act.kind);
+  if (!(s.r > 0.0)) return false;
+  HermiteAt& f = x.q <= y.q ? x : y;
+  HermiteAt& g = x.q <= y.q ? y : x;
+  const double q_quad = analytic_quadrature_q * s.r * s.r;
+  if (!(f.q <= q_quad)) return false;
+  double tail = 0.0;
+  const int k = analytic_truncation(s, d, f.q, std::fabs(c), d == 0 ? g.phi_sq : g.dphi_sq, tol,
+                                    2, analytic_max_order, &tail);
+  if (k < 0) return false;
+  double fc[analytic_max_order], gc[analytic_max_order];
+  analytic_coefficients(f.act, d, f.q, k, fc);
+  if (g.q <= q_quad) {
+    analytic_coefficients(g.act, d, g.q, k, gc);
+  } else {
+    if (g.ensure(k + d) < k + d) return false;
+    const double rq = 1.0 / std::sqrt(g.q);
+    for (int n = 0; n < k; ++n)
+      gc[n] = d == 0 ? g.a[n] : std::sqrt(double(n + 1)) * g.a[n + 1] * rq;
+  }
+  double v = 0.0;  // Horner from the top
+  for (int n = k - 1; n >= 0; --n) v = v * c + fc[n] * gc[n];
+  out = v;
+  return std::isfinite(v);
 }
 
 // Where both expansions are complete and the mass beyond n_max alone keeps both
@@ -573,10 +618,13 @@ inline bool offdiagonal_series(HermiteAt& x, HermiteAt& y, double c, double tol,
 // beyond, whose masses are below R:
 //   |sum_{m>k} x_m y_m c^m| <= sqrt(M_k(x) M_k(y)) |c|^(k+1) + sqrt(R(x) R(y)) |c|^(n_max+1).
 //
-// Two bounds on the remainder after order k, tried in turn:
+// The bounds on the remainder after order k, tried in turn:
 //  1. prefix form, from the orders evaluated so far (cheap: |c| well below 1 needs
 //     a few dozen): |sum_{m>k} x_m y_m c^m| <= sqrt(P_k(x) P_k(y)) |c|^(k+1), with
 //     P_k = E[f^2] - sum_{m<=k} f_m^2, known only to the rounding of E[f^2];
+//  1b. for the analytic built-ins with one variance small (q <~ 1e-2 r^2), the a
+//     priori bound on that variance's tail from the activation's strip of
+//     analyticity (analytic_series, analytic_tail.hpp);
 //  2. suffix form, after every order is evaluated: the orders up to n_max, whose
 //     squared masses are summed from the top (no cancellation, mass_above), and
 //     those beyond, whose masses are below R:
@@ -596,9 +644,20 @@ inline bool hermite_bivariate(HermiteAt& x, HermiteAt& y, int d, double c, doubl
   const double scale =
       d == 0 ? std::sqrt(x.phi_sq * y.phi_sq) : std::sqrt(x.dphi_sq * y.dphi_sq);
   const double tol = rtol * scale;
+  // phi''s coefficients b_n = sqrt(n + 1) a_(n+1) / sqrt(q) from the table carry its
+  // rounding (~1e-16 sqrt(E[phi^2])) times 1 / sqrt(q): relative to sqrt(E[phi'^2]),
+  // 1e-16 sqrt(E[phi^2] / (q E[phi'^2])), above 1e-13 for q below ~1e-6
+  // E[phi^2] / E[phi'^2] (sigmoid', softplus': 8e-11 at q = 1e-11). There, for the
+  // analytic kinds, the series on the quadrature's coefficients goes first.
+  if (d == 1) {
+    const HermiteAt& f = x.q <= y.q ? x : y;
+    if (f.q < 1e-6 * f.phi_sq / f.dphi_sq && detail::analytic_series(x, y, d, c, tol, out))
+      return true;
+  }
   const bool hopeless = detail::series_hopeless(x, y, d, ac, tol);
   // 1. Prefix bound, block by block; 2. suffix bound; 3., 4. anchors.
   int k = hopeless ? -1 : detail::prefix_truncation(x, y, d, ac, len, tol);
+  if (k < 0 && detail::analytic_series(x, y, d, c, tol, out)) return true;
   if (k < 0 && !hopeless) k = detail::suffix_truncation(x, y, d, ac, len, tol);
   if (k < 0 && (&x == &y || x.q == y.q) && c > 0.0)
     return detail::diagonal_series(x, d, c, tol, out) ||
