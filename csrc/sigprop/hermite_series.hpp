@@ -49,7 +49,10 @@ namespace sigprop {
 //        only, so floored at 4e-15 E[phi^2]), R1 the same for phi'.
 struct HermiteAt {
   static constexpr int N = HermiteTable::n_max;
-  static constexpr int block = 32;
+  // Orders are evaluated from the table 16 at a time, the prefix bound's step: a pair
+  // at a fresh variance with |c| well below 1 needs one or two such blocks (32 at a
+  // time cost the whole domain's median pair 0.59 against 0.42-0.49 us).
+  static constexpr int block = 16;
   double q = special::nan;
   double phi_sq = special::nan, dphi_sq = special::nan;
   int n = 0;      // orders of phi stored (0..n-1); phi' has n - 1
