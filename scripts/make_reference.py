@@ -24,11 +24,12 @@ layer of a kernel on unnormalised inputs; 0.01/10, 3/9: a narrow conditional
 spread next to c = 1),
 c = 0.96, 0.99, 0.999 and -0.98; self-check: one Gauss-Legendre refinement
 sample (tanh, 250/3500, 0.999). With --small-q only
-tests/data/reference_2d_small_q.json: tanh, sigmoid, softplus, shifted_softplus
-and silu with one variance small (1e-8 to 0.02) against the other (0.03 to 1e4),
-c = 0.999, 1 - 1e-9 and -0.9999, where sigprop bounds the Mehler series' tail a
-priori (analytic_tail.hpp); self-check: one Gauss-Legendre refinement sample
-(softplus, 1e-8/1e4, 0.999).
+tests/data/reference_2d_small_q.json: tanh, sigmoid, softplus, shifted_softplus,
+silu, elu (alpha 1 and 0.5) and selu with one variance small (1e-8 to 0.3) against
+the other (0.03 to 1e4), c = 0.999, 1 - 1e-9 and -0.9999, where sigprop bounds the
+Mehler series' tail a priori (analytic_tail.hpp) or, for elu and selu, sums the
+exponential's Taylor series against orthant moments (elu_small_variance.hpp);
+self-check: one Gauss-Legendre refinement sample (softplus, 1e-8/1e4, 0.999).
 
 This script is deliberately independent of the sigprop package: it only uses
 mpmath (at mp.dps = 30, with extra working precision where cancellation
@@ -1405,13 +1406,20 @@ LARGE_Q_GL_REFINE_SAMPLE = [("tanh", {}, "250", "3500", "0.999")]
 
 # --small-q: the analytic activations with one variance small next to |c| = 1, where
 # the tabled coefficients' remainders are known only to rounding and sigprop bounds
-# the smaller variance's Hermite tail from the activation's strip of analyticity.
+# the smaller variance's Hermite tail from the activation's strip of analyticity; ELU
+# and SELU at small variances, where sigprop sums the exponential's Taylor series
+# against the orthant moments.
 SMALL_Q_ENTRIES = [
     ("tanh", {}),
     ("sigmoid", {}),
     ("softplus", {}),
     ("shifted_softplus", {}),
     ("silu", {}),
+    # ELU and SELU at small variances: the exponential's Taylor series against the
+    # orthant moments (elu_small_variance.hpp)
+    ("elu", {"alpha": 1.0}),
+    ("elu", {"alpha": 0.5}),
+    ("selu", {}),
 ]
 SMALL_Q_PAIRS = [
     ("1e-8", "1e4"),
@@ -1419,6 +1427,7 @@ SMALL_Q_PAIRS = [
     ("1e-4", "0.03"),
     ("3e-3", "300"),
     ("0.02", "2"),
+    ("0.3", "1.5"),
 ]
 SMALL_Q_C_GRID = ["0.999", "0.999999999", "-0.9999"]
 SMALL_Q_GL_REFINE_SAMPLE = [("softplus", {}, "1e-8", "1e4", "0.999")]
@@ -1707,7 +1716,7 @@ def main():
         "--small-q",
         action="store_true",
         help="write tests/data/reference_2d_small_q.json only (tanh, sigmoid, softplus, "
-        "shifted_softplus, silu with one variance in [1e-8, 0.02], c next to +-1)",
+        "shifted_softplus, silu, elu, selu with one variance in [1e-8, 0.3], c next to +-1)",
     )
     ap.add_argument("--cache", help="JSON-lines file of finished tasks (resume an interrupted run)")
     args = ap.parse_args()

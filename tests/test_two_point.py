@@ -612,3 +612,27 @@ def test_forms_next_to_one_against_nested_quadrature(name, params, d, q1, q2, c)
     m1, m2 = sp.gaussian_moments(act, q1), sp.gaussian_moments(act, q2)
     f1, f2 = (m1.phi_sq, m2.phi_sq) if d == 0 else (m1.dphi_sq, m2.dphi_sq)
     assert abs(got - ref) <= 1e-12 * math.sqrt(f1 * f2), (got, ref)
+
+
+@pytest.mark.parametrize(
+    "name,params",
+    [("elu", {"alpha": 1.0}), ("elu", {"alpha": 0.5}), ("elu", {"alpha": 2.0}), ("selu", {})],
+)
+def test_elu_small_variances_against_nested_quadrature(name, params):
+    # Variances up to 3 (the exponential's Taylor series against the orthant moments,
+    # elu_small_variance.hpp), c next to +-1 where the series fails and anywhere else.
+    act = sp.activation(name, **params)
+    p0, p1 = act.core_params
+    rng = np.random.default_rng(7)
+    n = 40
+    q1, q2 = 10.0 ** rng.uniform(-6, 0.5, n), 10.0 ** rng.uniform(-6, 0.5, n)
+    c = np.where(
+        rng.uniform(size=n) < 0.6, 1 - 10.0 ** rng.uniform(-12, -1, n), rng.uniform(-1, 1, n)
+    )
+    c = np.where(rng.uniform(size=n) < 0.3, -c, c)
+    got = sp.bivariate_expectation(act, q1, q2, c)
+    scale = np.sqrt(sp.gaussian_moments(act, q1).phi_sq * sp.gaussian_moments(act, q2).phi_sq)
+    for i in range(n):
+        ref, ok = _core.bivariate_nested_quadrature(act.kind, p0, p1, 0, q1[i], q2[i], c[i])
+        assert ok
+        assert abs(got[i] - ref) <= 1e-13 * scale[i], (q1[i], q2[i], c[i], got[i], ref)

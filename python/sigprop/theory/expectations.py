@@ -132,7 +132,14 @@ def bivariate_expectation(
     series sum_n a_n(q1) a_n(q2) c^n of the Hermite coefficients a_n of phi,
     tabulated in log q, truncated where the Cauchy-Schwarz / Parseval bound on the
     remainder is below 1e-13 of sqrt(E f(u)^2 E f(v)^2) (O'Donnell 2014, ch. 11;
-    Daniely et al. 2016); next to ``|c| = 1``, where it is not, for tanh, sigmoid,
+    Daniely et al. 2016); for tanh, sigmoid, softplus, shifted_softplus and silu
+    with one variance small (q <= 0.05 r^2), the series truncated by an a priori
+    bound on that variance's Hermite tail (Parseval for the k-th derivative and
+    Cauchy's estimate on the strip |Im z| <= r where phi is analytic), that
+    variance's coefficients by Gauss-Hermite quadrature; for elu and selu at
+    variances up to ~3, the exponential's Taylor series against the orthant
+    moments of the bivariate normal (Stein's recursion). Next to ``|c| = 1``,
+    where the series does not certify, for tanh, sigmoid,
     softplus, shifted_softplus, silu and linear_region_tanh the activation split
     into sign or relu and a remainder that decays exponentially, the skeleton's
     Gaussian smoothing in closed form and the remainder's on Gauss-Laguerre rules
