@@ -259,11 +259,13 @@ def test_analytic_tail_bound_holds(name, d, rho):
         total = mp.quad(lambda z: f(sq * z) ** 2 * mp.npdf(z), [-mp.inf, -5, 0, 5, mp.inf])
         coef = [
             mp.quad(
-                lambda z, n=n: f(sq * z)
-                * mp.hermite(n, z / mp.sqrt(2))
-                / mp.power(2, mp.mpf(n) / 2)
-                / mp.sqrt(mp.factorial(n))
-                * mp.npdf(z),
+                lambda z, n=n: (
+                    f(sq * z)
+                    * mp.hermite(n, z / mp.sqrt(2))
+                    / mp.power(2, mp.mpf(n) / 2)
+                    / mp.sqrt(mp.factorial(n))
+                    * mp.npdf(z)
+                ),
                 [-mp.inf, -5, 0, 5, mp.inf],
             )
             for n in range(K)

@@ -125,7 +125,8 @@ def bivariate_expectation(
     Price's theorem over the orthant density (Gauss-Laguerre, else adaptive
     quadrature; relative accuracy), and next to ``c = 1`` from ``c = 1`` (the
     one-point moments less the density's share on ``[c, 1]``, in closed form).
-    hard_tanh and linear_floor where the smaller variance keeps its input in the
+    hard_tanh, linear_floor (and, where the series fails, linear_region_tanh)
+    where the smaller variance keeps its input in the
     region where phi(x) = x: Stein's lemma. For odd activations, sigmoid, silu,
     softplus and shifted_softplus, ``c < 0`` follows from ``|c|`` by an exact
     identity (the results are symmetric bit for bit). Otherwise the Mehler
