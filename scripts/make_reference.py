@@ -25,11 +25,13 @@ spread next to c = 1),
 c = 0.96, 0.99, 0.999 and -0.98; self-check: one Gauss-Legendre refinement
 sample (tanh, 250/3500, 0.999). With --small-q only
 tests/data/reference_2d_small_q.json: tanh, sigmoid, softplus, shifted_softplus,
-silu, elu (alpha 1 and 0.5), selu and linear_region_tanh with one variance small
-(1e-8 to 0.3) against the other (0.03 to 1e4), c = 0.999, 1 - 1e-9 and -0.9999, where
-sigprop bounds the Mehler series' tail a priori (analytic_tail.hpp), for elu and selu
-sums the exponential's Taylor series against orthant moments (elu_small_variance.hpp)
-and for linear_region_tanh applies Stein's lemma (linear_region_pair);
+silu, elu (alpha 1 and 0.5), selu, linear_region_tanh and softsign with one variance
+small (1e-8 to 0.3) against the other (0.03 to 1e4), c = 0.999, 1 - 1e-9 and -0.9999,
+where sigprop bounds the Mehler series' tail a priori (analytic_tail.hpp), for elu and
+selu sums the exponential's Taylor series against orthant moments
+(elu_small_variance.hpp), for linear_region_tanh applies Stein's lemma
+(linear_region_pair) and for softsign smooths its power series' pieces in closed form
+(softsign_small_variance);
 self-check: one Gauss-Legendre refinement sample (softplus, 1e-8/1e4, 0.999).
 
 This script is deliberately independent of the sigprop package: it only uses
@@ -1423,6 +1425,8 @@ SMALL_Q_ENTRIES = [
     ("selu", {}),
     # linear_region_tanh with the smaller variance's input inside [-a, a]: Stein's lemma
     ("linear_region_tanh", {"a": 1.0}),
+    # softsign: conditioned on the larger variance's input, the power series' pieces
+    ("softsign", {}),
 ]
 SMALL_Q_PAIRS = [
     ("1e-8", "1e4"),
@@ -1719,8 +1723,8 @@ def main():
         "--small-q",
         action="store_true",
         help="write tests/data/reference_2d_small_q.json only (tanh, sigmoid, softplus, "
-        "shifted_softplus, silu, elu, selu, linear_region_tanh with one variance in "
-        "[1e-8, 0.3], c next to +-1)",
+        "shifted_softplus, silu, elu, selu, linear_region_tanh, softsign with one "
+        "variance in [1e-8, 0.3], c next to +-1)",
     )
     ap.add_argument("--cache", help="JSON-lines file of finished tasks (resume an interrupted run)")
     args = ap.parse_args()

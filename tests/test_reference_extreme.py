@@ -19,13 +19,15 @@ unnormalised inputs, where the Mehler series cannot reach and the engine splits 
 activation into sign or relu and a localised remainder (saturating_pair.hpp; softsign:
 conditions on one input in logarithmic coordinates, softsign_pair.hpp): held to 1e-13.
 Those in tests/data/reference_2d_small_q.json (``--small-q``) put tanh, sigmoid,
-softplus, shifted_softplus, silu, elu, selu and linear_region_tanh with one variance
-small (1e-8 to 0.3) against the other (0.03 to 1e4), c = 0.999, 1 - 1e-9 and
+softplus, shifted_softplus, silu, elu, selu, linear_region_tanh and softsign with one
+variance small (1e-8 to 0.3) against the other (0.03 to 1e4), c = 0.999, 1 - 1e-9 and
 -0.9999, where the engine bounds the smaller variance's Hermite tail a priori from
 the activation's strip of analyticity (analytic_tail.hpp) and takes that variance's
 coefficients by Gauss-Hermite quadrature, for elu and selu sums the exponential's
-Taylor series against the orthant moments (elu_small_variance.hpp), and for
-linear_region_tanh applies Stein's lemma (linear_region_pair): held to 1e-13.
+Taylor series against the orthant moments (elu_small_variance.hpp), for
+linear_region_tanh applies Stein's lemma (linear_region_pair), and for softsign
+smooths its power series' pieces in closed form (softsign_small_variance): held to
+1e-13.
 
 ``c`` in the file is the exact binary64 value the engine is given (the nominal
 decimal is ``c_nominal``): next to |c| = 1 the decimal-to-binary rounding alone
@@ -141,7 +143,7 @@ def test_bivariate_large_q_match_mpmath(case):
 
 def test_small_q_reference_covers_the_analytic_kinds_and_elu():
     kinds = ("tanh", "sigmoid", "softplus", "shifted_softplus", "silu", "elu", "selu")
-    kinds += ("linear_region_tanh",)
+    kinds += ("linear_region_tanh", "softsign")
     for name in kinds:
         sel = [c for c in SMALL_Q if c["activation"] == name]
         assert any(float(c["q1"]) <= 1e-8 and 1 - float(c["c"]) <= 1e-8 for c in sel)

@@ -636,3 +636,25 @@ def test_elu_small_variances_against_nested_quadrature(name, params):
         ref, ok = _core.bivariate_nested_quadrature(act.kind, p0, p1, 0, q1[i], q2[i], c[i])
         assert ok
         assert abs(got[i] - ref) <= 1e-13 * scale[i], (q1[i], q2[i], c[i], got[i], ref)
+
+
+@pytest.mark.parametrize("d", [0, 1])
+def test_softsign_small_variance_against_nested_quadrature(d):
+    # The smaller variance below 3e-3 (softsign_small_variance: conditioned on the other
+    # input, the power series' pieces smoothed in closed form), c next to +-1 where the
+    # series fails and anywhere else.
+    act = sp.activation("softsign")
+    rng = np.random.default_rng(11)
+    n = 16
+    q1, q2 = 10.0 ** rng.uniform(-8, -2.6, n), 10.0 ** rng.uniform(-4, 4, n)
+    c = np.where(
+        rng.uniform(size=n) < 0.7, 1 - 10.0 ** rng.uniform(-10, -1, n), rng.uniform(-1, 1, n)
+    )
+    c = np.where(rng.uniform(size=n) < 0.3, -c, c)
+    got = sp.bivariate_expectation(act, q1, q2, c, derivative=d)
+    m1, m2 = sp.gaussian_moments(act, q1), sp.gaussian_moments(act, q2)
+    scale = np.sqrt(m1.phi_sq * m2.phi_sq) if d == 0 else np.sqrt(m1.dphi_sq * m2.dphi_sq)
+    for i in range(n):
+        ref, ok = _core.bivariate_nested_quadrature(act.kind, 0.0, 0.0, d, q1[i], q2[i], c[i])
+        assert ok
+        assert abs(got[i] - ref) <= 1e-13 * scale[i], (q1[i], q2[i], c[i], got[i], ref)

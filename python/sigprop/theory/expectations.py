@@ -139,7 +139,10 @@ def bivariate_expectation(
     Cauchy's estimate on the strip |Im z| <= r where phi is analytic), that
     variance's coefficients by Gauss-Hermite quadrature; for elu and selu at
     variances up to ~3, the exponential's Taylor series against the orthant
-    moments of the bivariate normal (Stein's recursion). Next to ``|c| = 1``,
+    moments of the bivariate normal (Stein's recursion); for softsign with the
+    smaller variance below ~3e-3, conditioned on the other input, its power
+    series' pieces x |x|^k smoothed in closed form (truncated normal moments).
+    Next to ``|c| = 1``,
     where the series does not certify, for tanh, sigmoid,
     softplus, shifted_softplus, silu and linear_region_tanh the activation split
     into sign or relu and a remainder that decays exponentially, the skeleton's
