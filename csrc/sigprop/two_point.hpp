@@ -7,7 +7,12 @@
 //      where the expectation is one-dimensional (expectation.hpp);
 //   2. the Mehler series (hermite_series.hpp) of the tabulated Hermite coefficients
 //      (hermite_table.hpp) wherever its rigorous truncation bound is below
-//      series_rtol of the Cauchy-Schwarz scale sqrt(E f(u)^2 E f(v)^2);
+//      series_rtol of the Cauchy-Schwarz scale sqrt(E f(u)^2 E f(v)^2), for the
+//      analytic kinds at a small variance by an a priori bound (analytic_tail.hpp);
+//   2b. where it fails with a variance small: elu and selu by the exponential's Taylor
+//      series against orthant moments (elu_small_variance.hpp), linear_region_tanh by
+//      Stein's lemma (linear_region_pair), softsign by its power series smoothed
+//      given the other input (small_variance.hpp);
 //   3. where the bound fails (next to |c| = 1 for slowly decaying coefficients:
 //      kinks of phi', large q): for tanh, sigmoid, softplus, shifted_softplus, silu
 //      and linear_region_tanh with c >= 1/2 the split into a skeleton (sign, relu)
@@ -32,6 +37,7 @@
 #include "near_diagonal.hpp"
 #include "near_diagonal_table.hpp"
 #include "saturating_pair.hpp"
+#include "small_variance.hpp"
 #include "softsign_pair.hpp"
 #include "special.hpp"
 
