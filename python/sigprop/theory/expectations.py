@@ -136,14 +136,13 @@ def bivariate_expectation(
     Daniely et al. 2016); for tanh, sigmoid, softplus, shifted_softplus and silu
     with one variance small (q <= 0.05 r^2), the series truncated by an a priori
     bound on that variance's Hermite tail (Parseval for the k-th derivative and
-    Cauchy's estimate on the strip |Im z| <= r where phi is analytic), that
+    Cauchy's estimate on the strip ``|Im z| <= r`` where phi is analytic), that
     variance's coefficients by Gauss-Hermite quadrature; for elu and selu at
     variances up to ~3, the exponential's Taylor series against the orthant
     moments of the bivariate normal (Stein's recursion); for softsign with the
     smaller variance below ~3e-3, conditioned on the other input, its power
-    series' pieces x |x|^k smoothed in closed form (truncated normal moments).
-    Next to ``|c| = 1``,
-    where the series does not certify, for tanh, sigmoid,
+    series' pieces ``x |x|^k`` smoothed in closed form (truncated normal moments).
+    Next to ``|c| = 1``, where the series does not certify, for tanh, sigmoid,
     softplus, shifted_softplus, silu and linear_region_tanh the activation split
     into sign or relu and a remainder that decays exponentially, the skeleton's
     Gaussian smoothing in closed form and the remainder's on Gauss-Laguerre rules
@@ -162,8 +161,9 @@ def bivariate_expectation(
     when every point has new variances (each needs its coefficients
     interpolated), less where points next to ``|c| = 1`` at large q take the
     forms above or the quadrature (over q1, q2 log-uniform in [1e-6, 1e4] and
-    c uniform: 2.5-4.5e5 per second for tanh, sigmoid, softplus,
-    shifted_softplus and silu, 1.3-1.8e5 for linear_region_tanh and softsign).
+    c uniform: 4.7-7.6e5 per second for tanh, sigmoid, softplus,
+    shifted_softplus and silu, 5-8e5 for elu and selu, 2.2-3.1e5 for
+    linear_region_tanh and softsign).
     """
     act = resolve(activation)
     derivative = int_choice(derivative, "derivative", (0, 1))
