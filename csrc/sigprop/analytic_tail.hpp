@@ -23,7 +23,7 @@
 // (at x = 0, |y| = 1): M = tan 1 = 1.5574..., r = 1. sigmoid - 1/2 = tanh(x / 2) / 2:
 // M = tan(1) / 2, r = 2. softplus' = sigmoid (j = 1: derivatives of order >= 2 only):
 // M = tan(1) / 2, r = 2. silu = x sigmoid(x): |silu(z)| <= |z| (1/2 + tan(1) / 2) on
-// |Im z| <= 2, and |z| <= |Re z| + r on the circle: A = 1, B = 0, M = 1.2788, r = 2.
+// |Im z| <= 2, and |z| <= |x| + r on the circle: A = 1, B = 0, M = 1.2788, r = 2.
 // Each M is rounded up.
 #pragma once
 

@@ -32,7 +32,6 @@
 
 #include <cmath>
 
-#include "activation.hpp"
 #include "quadrature.hpp"
 #include "special.hpp"
 
