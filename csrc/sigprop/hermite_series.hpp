@@ -651,16 +651,15 @@ inline bool hermite_bivariate(HermiteAt& x, HermiteAt& y, int d, double c, doubl
   // rounding (~1e-16 sqrt(E[phi^2])) times 1 / sqrt(q): relative to sqrt(E[phi'^2]),
   // 1e-16 sqrt(E[phi^2] / (q E[phi'^2])), above 1e-13 for q below ~1e-6
   // E[phi^2] / E[phi'^2] (sigmoid', softplus': 8e-11 at q = 1e-11). There, for the
-  // analytic kinds, the series on the quadrature's coefficients goes first.
-  if (d == 1) {
-    const HermiteAt& f = x.q <= y.q ? x : y;
-    if (f.q < 1e-6 * f.phi_sq / f.dphi_sq && detail::analytic_series(x, y, d, c, tol, out))
-      return true;
-  }
+  // analytic kinds, the series on the quadrature's coefficients goes first (and, where
+  // it declines, is not tried again after the prefix bound).
+  const HermiteAt& small = x.q <= y.q ? x : y;
+  const bool analytic_first = d == 1 && small.q < 1e-6 * small.phi_sq / small.dphi_sq;
+  if (analytic_first && detail::analytic_series(x, y, d, c, tol, out)) return true;
   const bool hopeless = detail::series_hopeless(x, y, d, ac, tol);
-  // 1. Prefix bound, block by block; 2. suffix bound; 3., 4. anchors.
+  // 1. Prefix bound, block by block; 1b. a priori bound; 2. suffix bound; 3., 4. anchors.
   int k = hopeless ? -1 : detail::prefix_truncation(x, y, d, ac, len, tol);
-  if (k < 0 && detail::analytic_series(x, y, d, c, tol, out)) return true;
+  if (k < 0 && !analytic_first && detail::analytic_series(x, y, d, c, tol, out)) return true;
   if (k < 0 && !hopeless) k = detail::suffix_truncation(x, y, d, ac, len, tol);
   if (k < 0 && (&x == &y || x.q == y.q) && c > 0.0)
     return detail::diagonal_series(x, d, c, tol, out) ||

@@ -19,7 +19,8 @@
 // |E[R_K(u) f(v)]| <= sqrt(E[R_K(u)^2]) sqrt(E[f(v)^2]); K is the least order that puts
 // this below a tenth of the tolerance. The outer integral is adaptive Gauss-Kronrod over
 // z, with breakpoints at the activation's kink and scales (1 / s2) and at the smoothed
-// kink of G (sqrt(1 - c^2) / |c|); over z >= 0, doubled, where the integrand is even.
+// kink of G (sqrt(1 - c^2) / |c|); over z >= 0, doubled (f odd or even: the integrand
+// is even).
 //   * softsign: phi(x) = sum_{k<K} (-1)^k x |x|^k + x (-|x|)^K / (1 + |x|), |R| <=
 //     |x|^(K+1); phi'(x) = sum_{k<K} (k + 1) (-|x|)^k + R, |R| = |(K + 1) y^K - K y^(K+1)|
 //     / (1 + |x|)^2 <= (K + 1) |x|^K (y = -|x|). E|u|^(2j) = q1^j (2j - 1)!!.
@@ -41,12 +42,12 @@ inline constexpr int small_variance_k_max = 32;
 
 // E[f(u) f(v)] as above. coef(K, P, N, R2): the pieces' coefficients P[j], N[j] for
 // j <= J (returned) of the series cut after order K, and in R2 a bound on E[R_K(u)^2]
-// at q1 = s1^2; fv(x) = f at the larger-variance input; even: the integrand is even in
-// z (f odd or even). False where no K <= small_variance_k_max meets the tolerance, or
-// the quadrature falls short.
+// at q1 = s1^2; fv(x) = f at the larger-variance input, f odd or even (the integrand is
+// even in z: taken on z >= 0 and doubled). False where no K <= small_variance_k_max
+// meets the tolerance, or the quadrature falls short.
 template <class Coef, class Fv>
 inline bool power_series_conditional(double s1, double s2, double c, double atol, double norm_v,
-                                     bool even, Coef&& coef, Fv&& fv, double& out) {
+                                     Coef&& coef, Fv&& fv, double& out) {
   using namespace special;
   const double sc = std::sqrt((1.0 - c) * (1.0 + c));
   if (!(s1 > 0.0) || !(s2 >= s1) || !(sc > 0.0) || !std::isfinite(s2) || !(atol > 0.0) ||
@@ -84,21 +85,18 @@ inline bool power_series_conditional(double s1, double s2, double c, double atol
     return g;
   };
   quad::Mesh mesh;
-  if (even) mesh.lo = 0.0;
+  mesh.lo = 0.0;
   quad::add_gauss_mesh(mesh);
   for (double y : {0.25, 0.5, 1.5, 4.0, 10.0, 25.0})
-    for (double sgn : {1.0, -1.0})
-      if (mesh.inside(sgn * y / s2)) mesh.add(sgn * y / s2);
+    if (mesh.inside(y / s2)) mesh.add(y / s2);
   const double ac = std::fabs(c);
   for (double k : {0.5, 1.0, 2.0, 4.0, 8.0})
-    for (double sgn : {1.0, -1.0})
-      if (mesh.inside(sgn * k * sc / ac)) mesh.add(sgn * k * sc / ac);
-  mesh.add(0.0);
+    if (mesh.inside(k * sc / ac)) mesh.add(k * sc / ac);
   mesh.finish();
   auto f = [&](double z, double* y) { y[0] = fv(s2 * z) * G(z) * npdf(z); };
   double v;
-  if (!quad::integrate<1>(f, mesh, 1e-15, (even ? 0.2 : 0.4) * atol, &v)) return false;
-  out = even ? 2.0 * v : v;
+  if (!quad::integrate<1>(f, mesh, 1e-15, 0.2 * atol, &v)) return false;
+  out = 2.0 * v;
   return std::isfinite(out);
 }
 
@@ -130,7 +128,7 @@ inline bool softsign_small_variance(int d, double s1, double s2, double c, doubl
     const double ax = 1.0 + std::fabs(x);
     return d == 0 ? x / ax : 1.0 / (ax * ax);
   };
-  return power_series_conditional(s1, s2, c, atol, norm_v, true, coef, fv, out);
+  return power_series_conditional(s1, s2, c, atol, norm_v, coef, fv, out);
 }
 
 }  // namespace sigprop::detail
