@@ -658,3 +658,40 @@ def test_softsign_small_variance_against_nested_quadrature(d):
         ref, ok = _core.bivariate_nested_quadrature(act.kind, 0.0, 0.0, d, q1[i], q2[i], c[i])
         assert ok
         assert abs(got[i] - ref) <= 1e-13 * scale[i], (q1[i], q2[i], c[i], got[i], ref)
+
+
+@pytest.mark.parametrize(
+    "act,sb",
+    [
+        ("tanh", 3.0),
+        ("softsign", 3.0),
+        ("sigmoid", 5.0),  # (at 3 its series certifies these pairs)
+        ("silu", 3.0),
+        ("softplus", 3.0),
+        ("shifted_softplus", 3.0),
+    ],
+)
+def test_nngp_kernel_while_the_variances_settle(act, sb):
+    # An ordered-phase kernel of inputs of unequal norms (sigma_b >= 3): for a few layers
+    # every pair is next to c = 1 with variances 1e-2 to 1e-6 apart, where the series
+    # reaches no order. Those pairs take the difference form (settled_difference.hpp:
+    # E[h^(k)(Z)^2] on one rule for the layer, the binomial bracket of D_h, or h's stored
+    # orders with their tail pinned by those moments). Sampled pairs of layers 3-6
+    # against nested quadrature on the layer before, and the same bits at 1 and 2
+    # threads.
+    rng = np.random.default_rng(11)
+    X = rng.normal(size=(30, 6)) * np.exp(0.5 * rng.normal(size=(30, 1)))
+    sw = 1.0
+    Ks = sp.nngp_kernel(act, X, sw, sb, depth=6, return_all=True, n_threads=1)
+    assert np.array_equal(sp.nngp_kernel(act, X, sw, sb, depth=6, n_threads=2), Ks[-1])
+    iu, ju = np.triu_indices(30, 1)
+    for layer in range(2, 6):
+        K, Knext = Ks[layer - 1], Ks[layer]
+        pick = rng.choice(iu.size, 40, replace=False)
+        i, j = iu[pick], ju[pick]
+        q = np.diag(K)
+        c = np.clip(K[i, j] / np.sqrt(q[i] * q[j]), -1.0, 1.0)
+        ref = _direct(act, q[i], q[j], c, 0)
+        scale = np.sqrt((np.diag(Knext)[i] - sb**2) * (np.diag(Knext)[j] - sb**2)) / sw**2
+        err = np.abs((Knext[i, j] - sb**2) / sw**2 - ref) / scale
+        assert err.max() < 1.5e-12, (layer, err.max())

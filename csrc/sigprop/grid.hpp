@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <utility>
 #include <vector>
@@ -23,6 +24,7 @@
 #include "hermite_table.hpp"
 #include "maps.hpp"
 #include "moment_table.hpp"
+#include "settled_difference.hpp"
 #include "special.hpp"
 #include "two_point.hpp"
 
@@ -280,6 +282,7 @@ inline idx_t input_kernel_rows(const double* XT, idx_t m, idx_t d, double sw2, d
 struct KernelInputs {
   std::vector<HermiteAt> H;
   std::vector<double> rec;
+  detail::DifferenceInputs diff;  // reset by each layer's kernel_expansions
 };
 
 inline idx_t kernel_expansions(const Activation& act, const double* K, idx_t m,
@@ -288,6 +291,9 @@ inline idx_t kernel_expansions(const Activation& act, const double* K, idx_t m,
   const Activation a = canonical(act);
   // (closed forms valid everywhere need no expansions)
   if (!uses_hermite_table(a.kind) || detail::has_kernel_closed_form(a.kind)) return end - begin;
+  // (a layer's first block: the difference form's inputs start afresh; the pool's
+  // buffers alternate between layers, so the pointer alone does not tell them apart)
+  if (begin == 0) in.diff.reset(a, K, m);
   std::vector<HermiteAt>& H = in.H;
   if (H.size() != size_t(m)) H.resize(size_t(m));
   if (in.rec.size() != size_t(m) * detail::kRec) in.rec.resize(size_t(m) * detail::kRec);
@@ -513,6 +519,47 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
       }
     }
   };
+  // Pairs next to c = 1 whose variances have nearly settled, where the series has
+  // failed: the difference form (settled_difference.hpp), each input's values made on
+  // its first such pair.
+  if (series && !in.diff.matches(a, K, m)) in.diff.reset(a, K, m);
+  detail::DifferenceInputs& diff = in.diff;
+  auto difference_form = [&](idx_t i, idx_t j, double c, double& e) {
+    if (!diff.enabled() || !(c >= NearDiagonalTable::c_min() && c < 1.0)) return false;
+    const detail::DifferenceInputs::Entry* x = diff.get(i);
+    if (!x) return false;
+    const detail::DifferenceInputs::Entry* y = diff.get(j);
+    if (!y) return false;
+    const double scale = std::sqrt(x->slice.f_sq[0] * y->slice.f_sq[0]);
+    const double d1 = x->slice.eval(0, c), d2 = i == j ? d1 : y->slice.eval(0, c);
+    // the settled-pair midpoint first, as bivariate_dispatch would take it (settled_pair,
+    // the same numbers from the same slices): two table lookups, where it holds
+    const double qi = K[i * m + i], qj = K[j * m + j];
+    const double si = std::sqrt(qi), sj = std::sqrt(qj), L = detail::lipschitz_bound(a.kind);
+    const double ds =
+        std::fabs(si - sj) + 4.0 * std::numeric_limits<double>::epsilon() * std::fmax(si, sj);
+    const double B = qi == qj ? 0.0 : L * L * ds * ds;
+    if (0.25 * B <= detail::series_rtol * scale) {
+      e = qi == qj ? d1 : 0.5 * (d1 + d2) - 0.25 * B;
+      return true;
+    }
+    const double tol = detail::near_diagonal_tail_rtol * scale;
+    double M[3], Merr[3];
+    detail::difference_moments(x->V.data(), x->S, y->V.data(), y->S, diff.size(), M, Merr);
+    if (detail::difference_pair(M, Merr, d1, d2, 1.0 - c, tol, e)) return true;
+    // Further from c = 1 or with the variances further apart: the stored orders of h's
+    // expansion summed, their tail pinned by the same three moments (difference_tail,
+    // as near_diagonal_pair pins it, with its per-pair quadrature replaced by them)
+    const HermiteAt &hx = H[i], &hy = H[j];
+    if (!hx.full || !hy.full || hx.n != hy.n) return false;
+    detail::AnchoredTail th;
+    double P;
+    if (!detail::difference_tail(hx, hy, c, 1.0, 1.0, th, &P, true, M, Merr) ||
+        !(0.5 * th.half <= tol))
+      return false;
+    e = 0.5 * (d1 + d2 - (P + th.mid));
+    return true;
+  };
   auto pair = [&](idx_t i, idx_t j) {
     const double qi = K[i * m + i], qj = K[j * m + j];
     double v;
@@ -537,7 +584,7 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
           series ? detail::kernel_series_order(H[i], H[j], c, detail::series_rtol, nb) : -1;
       if (k >= 0)
         e = detail::kernel_series_sum(H[i], H[j], c, k, nb);
-      else
+      else if (!(series && difference_form(i, j, c, e)))
         e = detail::bivariate_dispatch(a, 0, qi, qj, c, series ? &H[i] : nullptr,
                                        series ? &H[j] : nullptr, &ok);
       if (!ok && short_count) short_count->fetch_add(1, std::memory_order_relaxed);

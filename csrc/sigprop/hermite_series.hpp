@@ -503,7 +503,8 @@ inline bool diagonal_series(HermiteAt& x, int d, double c, double tol, double& o
 // within a kernel's tolerance).
 inline bool difference_tail(const HermiteAt& x, const HermiteAt& y, double ac, double s,
                             double sg, AnchoredTail& th, double* prefix = nullptr,
-                            bool light = false) {
+                            bool light = false, const double* given = nullptr,
+                            const double* given_err = nullptr) {
   using namespace special;
   const int n = x.n;
   const double sd = double(n);
@@ -525,6 +526,17 @@ inline bool difference_tail(const HermiteAt& x, const HermiteAt& y, double ac, d
   const double S[3] = {x.phi_sq + y.phi_sq, x.q * x.dphi_sq + y.q * y.dphi_sq,
                        x.q * x.q * x.d2phi_sq + y.q * y.q * y.d2phi_sq};
   if (!(S[0] > 0.0 && S[1] > 0.0 && S[2] > 0.0 && std::isfinite(S[2]))) return false;
+  // Rounding: each integral to its error estimate; the stored orders' sums by the
+  // coefficients' errors (~1e-15 sqrt(E phi^2) each), weighted by m and m (m - 1).
+  auto pin = [&](const double* E, const double* err) {
+    const double coef = 4e-15 * std::sqrt(E[0] * S[0]);
+    th = anchored_tail_sharp(ac, sd, std::fmax(E[0] - H0, 0.0), std::fmax(E[1] - H1, 0.0),
+                             std::fmax(E[2] - H2, 0.0), err[0] + coef, err[1] + sd * coef,
+                             err[2] + sd * sd * coef);
+    return true;
+  };
+  // The three integrals given (a kernel layer's, on its rule: settled_difference.hpp)
+  if (given) return pin(given, given_err);
   quad::Mesh mesh;
   quad::add_gauss_mesh(mesh);
   if (light) {
@@ -553,13 +565,7 @@ inline bool difference_tail(const HermiteAt& x, const HermiteAt& y, double ac, d
     E[k] *= S[k];
     err[k] *= S[k];
   }
-  // Rounding: each integral to its error estimate; the stored orders' sums by the
-  // coefficients' errors (~1e-15 sqrt(E phi^2) each), weighted by m and m (m - 1).
-  const double coef = 4e-15 * std::sqrt(E[0] * S[0]);
-  th = anchored_tail_sharp(ac, sd, std::fmax(E[0] - H0, 0.0), std::fmax(E[1] - H1, 0.0),
-                           std::fmax(E[2] - H2, 0.0), err[0] + coef, err[1] + sd * coef,
-                           err[2] + sd * sd * coef);
-  return true;
+  return pin(E, err);
 }
 
 // Off the diagonal (q1 != q2, or c < 0), 0 < |c| < 1, f = phi, where the truncation

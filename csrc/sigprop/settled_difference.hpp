@@ -1,0 +1,236 @@
+// The pairs of a kernel layer next to c = 1 whose variances are close but not
+// equal: an ordered-phase kernel while its variances settle (sigma_b ~ 3, inputs of
+// unequal norms: layers 3-5 of a depth-10 tanh kernel, every pair at 1 - c in
+// [1e-5, 0.05] and variances 1e-2-1e-6 apart), where the Mehler series reaches no
+// order, the settled-pair midpoint (two_point.hpp, settled_pair) is too wide, and
+// near_diagonal_pair's anchored tail and the skeleton forms took 5 us-1 ms a pair.
+//
+// With x_m, y_m the normalised Hermite coefficients of phi(s1 z), phi(s2 z)
+// (s_i = sqrt(q_i)) and h(z) = phi(s1 z) - phi(s2 z), h_m = x_m - y_m,
+//   E[phi(u) phi(v)] = sum_m x_m y_m c^m = (D(q1, c) + D(q2, c) - D_h(c)) / 2,
+// D(q, c) the diagonal value from the near-diagonal table (near_diagonal_table.hpp)
+// and D_h(c) = sum_m h_m^2 (1 - e)^m, e = 1 - c. For 0 <= e <= 1 the binomial
+// partial sums bracket (1 - e)^m: 1 - m e <= (1 - e)^m <= 1 - m e + m (m - 1) e^2 / 2,
+// and sum_m h_m^2 = E[h(Z)^2] = M0, sum_m m h_m^2 = E[h'(Z)^2] = M1,
+// sum_m m (m - 1) h_m^2 = E[h''(Z)^2] = M2, so that
+//   M0 - e M1 <= D_h(c) <= M0 - e M1 + e^2 M2 / 2,
+// every term a sum of squares: no cancellation against the scale. The midpoint is
+// taken; its half-width e^2 M2 / 4 is small where the variances are close (M_k is
+// of order (s1 - s2)^2) and c is near 1.
+//
+// M_k = sum_n w_n (s1^k phi^(k)(s1 z_n) - s2^k phi^(k)(s2 z_n))^2 on one rule for
+// the whole layer, 16-point Gauss-Legendre panels on [-8.5, 8.5] (the Gaussian
+// weight beyond is 2e-17; [0, 8.5] with doubled weights for odd phi), split at 0 (the
+// kink of softsign's phi'), each panel at most width_x / s_max wide in z, where the
+// nearest singularity of phi off the real line is ~width_x away in x (tanh: poles
+// at +-i pi / 2; sigmoid, softplus, silu: +-i pi; softsign's x / (1 + x) on x > 0:
+// -1), so that every panel's Bernstein ellipse reaches rho >= 3.4 and 32 nodes hold
+// M_k to ~1e-15 of itself. Each input keeps its values sqrt(w_n) s^k phi^(k)(s z_n)
+// (k = 0, 1, 2): a pair is then three sums of squared differences (~0.2-0.5 us for
+// 200-700 nodes), against 5-15 us (near_diagonal_pair) and 0.1-1 ms (skeleton).
+//
+// Accuracy: the half-width above plus the rounding (each value within a few ulps,
+// so each difference within 4 eps of the values' size) must be below the caller's
+// tolerance; with the table's error (~4e-13 of E[phi^2] below q = 10, ~1.3e-12 below
+// 31.6) the kernel entry is within ~2.5e-12 of the Cauchy-Schwarz scale, measured
+// against the engine's other forms at every pair of ordered-phase kernel layers
+// (tests/test_kernels.py).
+#pragma once
+
+#include <atomic>
+#include <cmath>
+#include <cstddef>
+#include <limits>
+#include <memory>
+#include <vector>
+
+#include "activation.hpp"
+#include "gauss_legendre.hpp"
+#include "near_diagonal_table.hpp"
+#include "special.hpp"
+
+namespace sigprop {
+namespace detail {
+
+// Panel width in x = s z of the rule (about the distance of phi's nearest
+// singularity off the real line, see above); 0 for the kinds not served (kinks
+// away from 0, or no near-diagonal table).
+inline double difference_width_x(Kind k) {
+  switch (k) {
+    case Kind::tanh:
+    case Kind::sigmoid:
+    case Kind::softplus:
+    case Kind::shifted_softplus:
+    case Kind::silu: return 2.0;
+    case Kind::softsign: return 1.0;
+    default: return 0.0;
+  }
+}
+
+// The rule for a layer whose largest served standard deviation is s_hi: nodes z and
+// square roots of the weights (the Gaussian density included).
+struct DifferenceRule {
+  std::vector<double> z, sw;
+  int size() const { return int(z.size()); }
+};
+
+inline DifferenceRule difference_rule(const Activation& a, double s_hi) {
+  DifferenceRule r;
+  const double wx = difference_width_x(a.kind);
+  if (!(wx > 0.0) || !(s_hi > 0.0) || !std::isfinite(s_hi)) return r;
+  constexpr double Z = 8.5;
+  const int panels = int(std::ceil(Z / std::fmin(1.0, wx / s_hi)));
+  const double h = Z / panels;
+  const bool odd = odd_builtin(a);
+  for (int side = odd ? 1 : -1; side <= 1; side += 2)
+    for (int p = 0; p < panels; ++p) {
+      const double mid = (p + 0.5) * h;
+      for (int i = 0; i < 8; ++i)
+        for (int sg = -1; sg <= 1; sg += 2) {
+          const double z = side * (mid + sg * 0.5 * h * quad::xgl16[i]);
+          const double w = 0.5 * h * quad::wgl16[i] * special::npdf(z) * (odd ? 2.0 : 1.0);
+          r.z.push_back(z);
+          r.sw.push_back(std::sqrt(w));
+        }
+    }
+  return r;
+}
+
+// One input's values sqrt(w_n) s^k phi^(k)(s z_n), k = 0, 1, 2 (3 n doubles, k
+// major), and their squared norms S[k]; false where one is not finite.
+inline bool difference_values(const Activation& a, const DifferenceRule& r, double s, double* V,
+                              double* S) {
+  const int n = r.size();
+  S[0] = S[1] = S[2] = 0.0;
+  for (int m = 0; m < n; ++m) {
+    const Derivs g = derivs(a, s * r.z[m]);
+    const double w = r.sw[m];
+    V[m] = w * g.f;
+    V[n + m] = w * s * g.d;
+    V[2 * n + m] = w * s * s * g.d2;
+    for (int k = 0; k < 3; ++k) S[k] += V[k * n + m] * V[k * n + m];
+  }
+  return std::isfinite(S[0]) && std::isfinite(S[1]) && std::isfinite(S[2]);
+}
+
+// M_k (k = 0, 1, 2) of a pair from the two inputs' values (Vi, Si; Vj, Sj), and a
+// bound on each one's error: each value within ~2 ulps, so that |M_k error| <=
+// 2 sqrt(M_k) 4 eps sqrt(S_i + S_j), plus the sum's own rounding, n eps M_k, and the
+// rule's, ~1e-15 M_k (1e-14 allowed).
+inline void difference_moments(const double* Vi, const double* Si, const double* Vj,
+                               const double* Sj, int n, double* M, double* err) {
+  const double eps = std::numeric_limits<double>::epsilon();
+  for (int k = 0; k < 3; ++k) {
+    const double* x = Vi + size_t(k) * n;
+    const double* y = Vj + size_t(k) * n;
+    double acc = 0.0;
+    for (int m = 0; m < n; ++m) {
+      const double t = x[m] - y[m];
+      acc += t * t;
+    }
+    M[k] = acc;
+    err[k] = 8.0 * eps * std::sqrt(acc * (Si[k] + Sj[k])) + ((n + 10) * eps + 1e-14) * acc;
+  }
+}
+
+// E[phi(u) phi(v)] from the diagonal values d1 = D(q1, c), d2 = D(q2, c) and the
+// pair's M_k (difference_moments) at e = 1 - c in [0, 1]: true where the error bound
+// of D_h's estimate, halved, is below tol.
+inline bool difference_pair(const double* M, const double* err, double d1, double d2, double e,
+                            double tol, double& v) {
+  const double half = 0.25 * e * e * M[2];
+  const double Dh = M[0] - e * M[1] + half;
+  v = 0.5 * (d1 + d2 - Dh);
+  return 0.5 * (half + err[0] + e * err[1] + 0.5 * e * e * err[2]) <= tol && std::isfinite(v);
+}
+
+// A kernel layer's inputs for difference_pair: the rule, built for the served
+// inputs' largest variance (those inside the near-diagonal table), and each served
+// input's values and table slice, filled the first time a pair needs them (by one
+// thread while others wait, as grid.hpp completes expansions): the same numbers
+// whichever thread fills them.
+class DifferenceInputs {
+ public:
+  // For the layer K (m x m): the rule, and every input's entry marked unfilled (the
+  // buffers of the previous layer kept for reuse).
+  void reset(const Activation& a, const double* K, std::ptrdiff_t m) {
+    a_ = a;
+    K_ = K;
+    m_ = m;
+    n_ = 0;
+    if (!(difference_width_x(a.kind) > 0.0) || !kernel_uses_near_diagonal_table(a.kind)) return;
+    double s_hi = 0.0;
+    for (std::ptrdiff_t i = 0; i < m; ++i) {
+      const double q = K[i * m + i];
+      if (served(q)) s_hi = std::fmax(s_hi, std::sqrt(q));
+    }
+    if (!(s_hi > 0.0)) return;
+    rule_ = difference_rule(a, s_hi);
+    n_ = rule_.size();
+    if (n_ == 0) return;
+    if (entries_.size() != size_t(m)) {
+      state_.reset(new std::atomic<int>[size_t(m)]);
+      entries_.resize(size_t(m));
+    }
+    for (std::ptrdiff_t i = 0; i < m; ++i) state_[i].store(0, std::memory_order_relaxed);
+  }
+
+  // Whether reset() was last called for this layer.
+  bool matches(const Activation& a, const double* K, std::ptrdiff_t m) const {
+    return K == K_ && m == m_ && a.kind == a_.kind && a.p0 == a_.p0 && a.p1 == a_.p1;
+  }
+
+  bool enabled() const { return n_ > 0; }
+  int size() const { return n_; }
+
+  struct Entry {
+    bool ok = false;
+    NearDiagonalTable::Slice slice;
+    std::vector<double> V;
+    double S[3] = {0.0, 0.0, 0.0};
+  };
+
+  // Input i's entry (nullptr where it is not served), filled on first use.
+  const Entry* get(std::ptrdiff_t i) {
+    if (!enabled()) return nullptr;
+    std::atomic<int>& st = state_[i];
+    if (st.load(std::memory_order_acquire) != 2) {
+      int expected = 0;
+      if (st.compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) {
+        fill(i);
+        st.store(2, std::memory_order_release);
+      } else {
+        while (st.load(std::memory_order_acquire) != 2) {
+        }
+      }
+    }
+    const Entry& e = entries_[size_t(i)];
+    return e.ok ? &e : nullptr;
+  }
+
+ private:
+  static bool served(double q) {
+    return q >= NearDiagonalTable::q_lo() && q < NearDiagonalTable::q_hi();
+  }
+  void fill(std::ptrdiff_t i) {
+    Entry& e = entries_[size_t(i)];
+    e.ok = false;
+    const double q = K_[i * m_ + i];
+    if (!served(q)) return;
+    e.slice = near_diagonal_slice(a_, q);
+    if (!e.slice.ok) return;
+    e.V.resize(size_t(3) * n_);
+    e.ok = difference_values(a_, rule_, std::sqrt(q), e.V.data(), e.S);
+  }
+
+  Activation a_;
+  const double* K_ = nullptr;
+  std::ptrdiff_t m_ = 0;
+  DifferenceRule rule_;
+  int n_ = 0;
+  std::unique_ptr<std::atomic<int>[]> state_;
+  std::vector<Entry> entries_;
+};
+
+}  // namespace detail
+}  // namespace sigprop
