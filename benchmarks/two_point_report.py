@@ -17,10 +17,11 @@ timed calls, their one-off cost reported separately):
    slowest timed five times more, keeping their fastest run);
 3. nngp_kernel of 100 and 1000 generic inputs (d = 10, depth 10,
    sigma_w = 1.3, sigma_b = 0.2), all threads, after a warm-up call, best of
-   --kernel-repeat (3); and, deep in the ordered phase (sigma_w = 1,
-   sigma_b = 3: every pair goes to c = 1 while the variances settle at q*), of
-   --ordered-inputs (50 and 300) inputs of unequal norms, depth 10, timed once
-   (the slow path of the kernel: pairs next to c = 1 with unequal variances).
+   --kernel-repeat (3); and, deep in the ordered phase (sigma_w = 1, every pair
+   goes to c = 1 while the variances settle at q*), --ordered (n:sigma_b; 50:3,
+   300:3 and 300:5, where q* ~ 50 for softplus and SiLU) inputs of unequal norms,
+   depth 10, timed once, table segments built inside (the slow path of the
+   kernel: pairs next to c = 1 with unequal variances).
 """
 
 from __future__ import annotations
@@ -59,7 +60,9 @@ def main(argv=None):
     p.add_argument("--no-kernels", action="store_true", help="skip section 3")
     p.add_argument("--kernel-repeat", type=int, default=3, help="section 3: best of this many")
     p.add_argument(
-        "--ordered-inputs", default="50,300", help="section 3: ordered phase, input counts"
+        "--ordered",
+        default="50:3,300:3,300:5",
+        help="section 3: ordered phase, input counts and sigma_b (n:sigma_b, comma-separated)",
     )
     p.add_argument("--json")
     args = p.parse_args(argv)
@@ -73,15 +76,18 @@ def main(argv=None):
     X100 = np.random.default_rng(0).normal(size=(100, 10))
     X1000 = np.random.default_rng(0).normal(size=(1000, 10))
     Xord = {}
-    for n_o in (int(n) for n in args.ordered_inputs.split(",")):
+    for spec in args.ordered.split(","):
+        n_o, sb_o = int(spec.split(":")[0]), float(spec.split(":")[1])
         rng_o = np.random.default_rng(1)
-        Xord[n_o] = rng_o.normal(size=(n_o, 10)) * np.exp(0.5 * rng_o.normal(size=(n_o, 1)))
+        X_o = rng_o.normal(size=(n_o, 10)) * np.exp(0.5 * rng_o.normal(size=(n_o, 1)))
+        Xord[(n_o, sb_o)] = X_o
     nt = args.threads
     report = {}
     print(
         f"{'activation':<19}{'biv c-map/s':>12}{'(dphi)':>10}{'biv full/s':>12}{'(dphi)':>10}"
         f"{'first s':>8}{'no c*/s':>11}{'with c*/s':>11}{'ratio':>7}{'slowest':>9}"
-        f"{'/median':>9}{'K100 s':>8}{'K1000 s':>9}" + "".join(f"{f'Kord{n} s':>11}" for n in Xord)
+        f"{'/median':>9}{'K100 s':>8}{'K1000 s':>9}"
+        + "".join(f"{f'Kord{n}b{sb:g} s':>12}" for n, sb in Xord)
     )
     for name in args.activations.split(","):
         act = sigprop.activation(name)
@@ -139,11 +145,13 @@ def main(argv=None):
                 )
                 for X in (X100, X1000)
             )
-            for n_o, X in Xord.items():
-                kord[n_o] = timed(lambda a=act, X=X: sigprop.nngp_kernel(a, X, 1.0, 3.0, depth=10))
+            for (n_o, sb_o), X in Xord.items():
+                kord[(n_o, sb_o)] = timed(
+                    lambda a=act, X=X, b=sb_o: sigprop.nngp_kernel(a, X, 1.0, b, depth=10)
+                )
         r["nngp_100_s"], r["nngp_1000_s"] = k100, k1000
-        for n_o, t in kord.items():
-            r[f"nngp_ordered_{n_o}_s"] = t
+        for (n_o, sb_o), t in kord.items():
+            r[f"nngp_ordered_{n_o}_sb{sb_o:g}_s"] = t
         report[name] = r
         print(
             f"{name:<19}{r['biv_cmap_d0_per_s']:>12.3g}{r['biv_cmap_d1_per_s']:>10.3g}"
@@ -151,7 +159,7 @@ def main(argv=None):
             f"{r['scan_no_corr_cells_per_s']:>11.3g}{r['scan_corr_cells_per_s']:>11.3g}"
             f"{r['scan_no_corr_cells_per_s'] / r['scan_corr_cells_per_s']:>7.2f}"
             f"{r['slowest_cell_s'] * 1e3:>7.2f}ms{r['slowest_cell_s'] / r['median_cell_s']:>9.0f}"
-            f"{k100:>8.3f}{k1000:>9.2f}" + "".join(f"{t:>11.2f}" for t in kord.values()),
+            f"{k100:>8.3f}{k1000:>9.2f}" + "".join(f"{t:>12.2f}" for t in kord.values()),
             flush=True,
         )
     if args.json:

@@ -669,6 +669,10 @@ def test_softsign_small_variance_against_nested_quadrature(d):
         ("silu", 3.0),
         ("softplus", 3.0),
         ("shifted_softplus", 3.0),
+        # q* ~ 50-150, where the near-diagonal table of these kinds reaches past 31.6
+        ("softplus", 5.0),
+        ("silu", 8.0),
+        ("shifted_softplus", 8.0),
     ],
 )
 def test_nngp_kernel_while_the_variances_settle(act, sb):
@@ -676,9 +680,9 @@ def test_nngp_kernel_while_the_variances_settle(act, sb):
     # every pair is next to c = 1 with variances 1e-2 to 1e-6 apart, where the series
     # reaches no order. Those pairs take the difference form (settled_difference.hpp:
     # E[h^(k)(Z)^2] on one rule for the layer, the binomial bracket of D_h, or h's stored
-    # orders with their tail pinned by those moments). Sampled pairs of layers 3-6
-    # against nested quadrature on the layer before, and the same bits at 1 and 2
-    # threads.
+    # orders with their tail pinned by those moments, whichever bound is smaller).
+    # Sampled pairs of layers 3-6 against nested quadrature on the layer before (within
+    # 3e-13 of the scale measured), and the same bits at 1 and 2 threads.
     rng = np.random.default_rng(11)
     X = rng.normal(size=(30, 6)) * np.exp(0.5 * rng.normal(size=(30, 1)))
     sw = 1.0
@@ -694,4 +698,4 @@ def test_nngp_kernel_while_the_variances_settle(act, sb):
         ref = _direct(act, q[i], q[j], c, 0)
         scale = np.sqrt((np.diag(Knext)[i] - sb**2) * (np.diag(Knext)[j] - sb**2)) / sw**2
         err = np.abs((Knext[i, j] - sb**2) / sw**2 - ref) / scale
-        assert err.max() < 1.5e-12, (layer, err.max())
+        assert err.max() < 5e-13, (layer, err.max())

@@ -544,21 +544,24 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
       return true;
     }
     const double tol = detail::near_diagonal_tail_rtol * scale;
-    double M[3], Merr[3];
+    double M[3], Merr[3], bound;
     detail::difference_moments(x->V.data(), x->S, y->V.data(), y->S, diff.size(), M, Merr);
-    if (detail::difference_pair(M, Merr, d1, d2, 1.0 - c, tol, e)) return true;
+    detail::difference_pair(M, Merr, d1, d2, 1.0 - c, e, bound);
+    if (bound <= detail::series_rtol * scale) return true;
     // Further from c = 1 or with the variances further apart: the stored orders of h's
     // expansion summed, their tail pinned by the same three moments (difference_tail,
-    // as near_diagonal_pair pins it, with its per-pair quadrature replaced by them)
+    // as near_diagonal_pair pins it, with its per-pair quadrature replaced by them);
+    // whichever of the two has the smaller bound
     const HermiteAt &hx = H[i], &hy = H[j];
-    if (!hx.full || !hy.full || hx.n != hy.n) return false;
     detail::AnchoredTail th;
     double P;
-    if (!detail::difference_tail(hx, hy, c, 1.0, 1.0, th, &P, true, M, Merr) ||
-        !(0.5 * th.half <= tol))
-      return false;
-    e = 0.5 * (d1 + d2 - (P + th.mid));
-    return true;
+    if (hx.full && hy.full && hx.n == hy.n &&
+        detail::difference_tail(hx, hy, c, 1.0, 1.0, th, &P, true, M, Merr) &&
+        0.5 * th.half < bound) {
+      e = 0.5 * (d1 + d2 - (P + th.mid));
+      bound = 0.5 * th.half;
+    }
+    return bound <= tol;
   };
   auto pair = [&](idx_t i, idx_t j) {
     const double qi = K[i * m + i], qj = K[j * m + j];

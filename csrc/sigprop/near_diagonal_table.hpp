@@ -26,8 +26,10 @@
 // 1 - c = s^2 with half-integer exponents) and in log q: a Chebyshev interpolant of degree
 // 32 in s on [0, s_max] and 12 in log10 q on half-decade segments holds
 // E[f(u) f(v)] to ~4e-13 of E[f^2] for q < 10 and ~1.3e-12 for q < 31.6 (measured
-// at the check points against diagonal_gaps; at q ~ 80 it would be 2e-10, so the
-// table stops at 10^1.5). Segments are built on first use (call_once: thread-safe,
+// at the check points against diagonal_gaps; for tanh at q ~ 80 it would be 2e-10
+// and 4e-9, so the table stops at 10^1.5). softplus, shifted_softplus and silu, whose
+// E[f^2] grows as q / 2, stay within 1.4e-13 of it up to 10^2.5, where their table
+// stops (log10_top). Segments are built on first use (call_once: thread-safe,
 // the same values whichever thread builds them), from diagonal_gaps at the 13 x 32
 // Chebyshev-Lobatto nodes with s > 0 (0.3-0.45 s a segment for softsign, 0.8-1.1 s
 // for linear_region_tanh, one thread), and checked at 6 points between the nodes
@@ -70,7 +72,17 @@ inline bool kernel_uses_near_diagonal_table(Kind k) {
 class NearDiagonalTable {
  public:
   static constexpr double log10_lo = -1.5, log10_hi = 1.5, seg_decades = 0.5;
-  static constexpr int n_seg = int((log10_hi - log10_lo) / seg_decades + 0.5);
+  // softplus, shifted_softplus and silu (x / 2 plus an even function that decays)
+  // keep their accuracy relative to E[f^2] (which grows as q / 2) much further, 1.4e-13
+  // at the check points up to q = 316: their table reaches 10^2.5 (the ordered phase
+  // at sigma_b ~ 5-12, where q* ~ 50-300).
+  static constexpr double log10_hi_linear_tail = 2.5;
+  static constexpr int n_seg_max = int((log10_hi_linear_tail - log10_lo) / seg_decades + 0.5);
+  static double log10_top(Kind k) {
+    return k == Kind::softplus || k == Kind::shifted_softplus || k == Kind::silu
+               ? log10_hi_linear_tail
+               : log10_hi;
+  }
   static constexpr int deg_q = 12, deg_s = 32;
   static constexpr double s_max = 0.25;  // c >= 1 - s_max^2 = 0.9375
   // Accuracy required at the check points, relative to E[f^2] (the Cauchy-Schwarz
@@ -83,8 +95,13 @@ class NearDiagonalTable {
   static double c_min() { return 1.0 - s_max * s_max; }
   static double q_lo() { return std::pow(10.0, log10_lo); }
   static double q_hi() { return std::pow(10.0, log10_hi); }
+  // The top of the kind's table (q_hi(), or further: log10_top)
+  static double q_hi(Kind k) { return std::pow(10.0, log10_top(k)); }
 
-  explicit NearDiagonalTable(const Activation& a) : act_(a), segments_(n_seg) {
+  explicit NearDiagonalTable(const Activation& a)
+      : act_(a),
+        n_seg_(int((log10_top(a.kind) - log10_lo) / seg_decades + 0.5)),
+        segments_(n_seg_max) {
     // The jumps of phi' at the kinks (hard_tanh: +1 at -a, -1 at a): where there are
     // any, G_1 is of size s, not s^2, and H_1 = G_1 / s.
     n_kinks_ = kinks(a, kink_);
@@ -112,11 +129,11 @@ class NearDiagonalTable {
   // The slice at q; ok = false outside [q_lo, q_hi) or in a segment that failed
   // its checks.
   Slice slice(double q) const {
-    if (!(q >= q_lo() && q < q_hi())) return {};
+    if (!(q >= q_lo() && q < q_hi(act_.kind))) return {};
     const double u = (std::log10(q) - log10_lo) / seg_decades;
     int s = int(u);
     if (s < 0) s = 0;
-    if (s >= n_seg) s = n_seg - 1;
+    if (s >= n_seg_) s = n_seg_ - 1;
     const Segment& g = segment(s);
     if (!g.usable) return {};
     return fill(g, 2.0 * (u - s) - 1.0, q);
@@ -235,6 +252,7 @@ class NearDiagonalTable {
   }
 
   Activation act_;
+  int n_seg_;
   detail::LazySegments<Segment> segments_;
   int n_kinks_ = 0;
   double kink_[max_kinks], jump_[max_kinks];

@@ -21,13 +21,15 @@
 // M_k = sum_n w_n (s1^k phi^(k)(s1 z_n) - s2^k phi^(k)(s2 z_n))^2 on one rule for
 // the whole layer, 16-point Gauss-Legendre panels on [-8.5, 8.5] (the Gaussian
 // weight beyond is 2e-17; [0, 8.5] with doubled weights for odd phi), split at 0 (the
-// kink of softsign's phi'), each panel at most width_x / s_max wide in z, where the
-// nearest singularity of phi off the real line is ~width_x away in x (tanh: poles
-// at +-i pi / 2; sigmoid, softplus, silu: +-i pi; softsign's x / (1 + x) on x > 0:
-// -1), so that every panel's Bernstein ellipse reaches rho >= 3.4 and 32 nodes hold
-// M_k to ~1e-15 of itself. Each input keeps its values sqrt(w_n) s^k phi^(k)(s z_n)
-// (k = 0, 1, 2): a pair is then three sums of squared differences (~0.2-0.5 us for
-// 200-700 nodes), against 5-15 us (near_diagonal_pair) and 0.1-1 ms (skeleton).
+// kink of softsign's phi'). Next to 0 a panel is width_x / s_max wide in z, where
+// phi's nearest singularity is at least 0.78 width_x away in x (tanh: poles at
+// +-i pi / 2, width 2; sigmoid, softplus, silu: +-i pi, width 4; softsign's
+// x / (1 + x) on x > 0: -1, width 1), so that every panel's Bernstein ellipse reaches
+// rho >= 3.4 and 16 nodes hold M_k to ~1e-15 of itself; further out the panels
+// widen with the distance from 0 (difference_rule). Each input keeps its values
+// sqrt(w_n) s^k phi^(k)(s z_n) (k = 0, 1, 2): a pair is then three sums of squared
+// differences (~0.1-0.3 us for 100-300 nodes), against 5-15 us
+// (near_diagonal_pair) and 0.1-1 ms (skeleton).
 //
 // Accuracy: the half-width above plus the rounding (each value within a few ulps,
 // so each difference within 4 eps of the values' size) must be below the caller's
@@ -57,11 +59,11 @@ namespace detail {
 // away from 0, or no near-diagonal table).
 inline double difference_width_x(Kind k) {
   switch (k) {
-    case Kind::tanh:
+    case Kind::tanh: return 2.0;
     case Kind::sigmoid:
     case Kind::softplus:
     case Kind::shifted_softplus:
-    case Kind::silu: return 2.0;
+    case Kind::silu: return 4.0;
     case Kind::softsign: return 1.0;
     default: return 0.0;
   }
@@ -79,12 +81,22 @@ inline DifferenceRule difference_rule(const Activation& a, double s_hi) {
   const double wx = difference_width_x(a.kind);
   if (!(wx > 0.0) || !(s_hi > 0.0) || !std::isfinite(s_hi)) return r;
   constexpr double Z = 8.5;
-  const int panels = int(std::ceil(Z / std::fmin(1.0, wx / s_hi)));
-  const double h = Z / panels;
+  // Panels from 0 out: width w0 = width_x / s_hi (at most 1) next to 0, then growing
+  // with the distance z0 from 0 (0.5 z0, at most 1), where the singularities (on the
+  // imaginary axis of z for the analytic kinds; softsign's at x = -1 from the
+  // half-line x >= 0) are at least z0 away: every panel's ellipse ratio stays >= 1.57.
+  std::vector<double> edges{0.0};
+  const double w0 = std::fmin(1.0, wx / s_hi);
+  while (edges.back() < Z) {
+    const double z0 = edges.back();
+    double w = std::fmin(1.0, std::fmax(w0, 0.5 * z0));
+    if (z0 + 1.5 * w > Z) w = Z - z0;  // (no sliver at the end)
+    edges.push_back(z0 + w);
+  }
   const bool odd = odd_builtin(a);
   for (int side = odd ? 1 : -1; side <= 1; side += 2)
-    for (int p = 0; p < panels; ++p) {
-      const double mid = (p + 0.5) * h;
+    for (size_t p = 0; p + 1 < edges.size(); ++p) {
+      const double mid = 0.5 * (edges[p] + edges[p + 1]), h = edges[p + 1] - edges[p];
       for (int i = 0; i < 8; ++i)
         for (int sg = -1; sg <= 1; sg += 2) {
           const double z = side * (mid + sg * 0.5 * h * quad::xgl16[i]);
@@ -134,14 +146,15 @@ inline void difference_moments(const double* Vi, const double* Si, const double*
 }
 
 // E[phi(u) phi(v)] from the diagonal values d1 = D(q1, c), d2 = D(q2, c) and the
-// pair's M_k (difference_moments) at e = 1 - c in [0, 1]: true where the error bound
-// of D_h's estimate, halved, is below tol.
-inline bool difference_pair(const double* M, const double* err, double d1, double d2, double e,
-                            double tol, double& v) {
+// pair's M_k (difference_moments) at e = 1 - c in [0, 1], with its error bound (D_h's
+// half-width and rounding, halved; the table's error aside): v and bound.
+inline void difference_pair(const double* M, const double* err, double d1, double d2, double e,
+                            double& v, double& bound) {
   const double half = 0.25 * e * e * M[2];
   const double Dh = M[0] - e * M[1] + half;
   v = 0.5 * (d1 + d2 - Dh);
-  return 0.5 * (half + err[0] + e * err[1] + 0.5 * e * e * err[2]) <= tol && std::isfinite(v);
+  bound = 0.5 * (half + err[0] + e * err[1] + 0.5 * e * e * err[2]);
+  if (!std::isfinite(v)) bound = special::inf;
 }
 
 // A kernel layer's inputs for difference_pair: the rule, built for the served
@@ -209,8 +222,8 @@ class DifferenceInputs {
   }
 
  private:
-  static bool served(double q) {
-    return q >= NearDiagonalTable::q_lo() && q < NearDiagonalTable::q_hi();
+  bool served(double q) const {
+    return q >= NearDiagonalTable::q_lo() && q < NearDiagonalTable::q_hi(a_.kind);
   }
   void fill(std::ptrdiff_t i) {
     Entry& e = entries_[size_t(i)];
