@@ -545,7 +545,7 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
     }
     const double tol = detail::near_diagonal_tail_rtol * scale;
     double M[3], Merr[3], bound;
-    detail::difference_moments(x->V.data(), x->S, y->V.data(), y->S, diff.size(), M, Merr);
+    diff.moments(*x, *y, si, sj, M, Merr);
     detail::difference_pair(M, Merr, d1, d2, 1.0 - c, e, bound);
     if (bound <= detail::series_rtol * scale) return true;
     // Further from c = 1 or with the variances further apart: the stored orders of h's

@@ -21,7 +21,9 @@
 // M_k = sum_n w_n (s1^k phi^(k)(s1 z_n) - s2^k phi^(k)(s2 z_n))^2 on one rule for
 // the whole layer, 16-point Gauss-Legendre panels on [-8.5, 8.5] (the Gaussian
 // weight beyond is 2e-17; [0, 8.5] with doubled weights for odd phi), split at 0 (the
-// kink of softsign's phi'). Next to 0 a panel is width_x / s_max wide in z, where
+// kink of softsign's phi'; linear_region_tanh's kinks +-a / s move with the variance:
+// the panel holding all of the layer's is left to each pair, kink_panel_moments). Next
+// to 0 a panel is width_x / s_max wide in z, where
 // phi's nearest singularity is at least 0.78 width_x away in x (tanh: poles at
 // +-i pi / 2, width 2; sigmoid, softplus, silu: +-i pi, width 4; softsign's
 // x / (1 + x) on x > 0: -1, width 1), so that every panel's Bernstein ellipse reaches
@@ -44,6 +46,7 @@
 #include <cstddef>
 #include <limits>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "activation.hpp"
@@ -59,7 +62,8 @@ namespace detail {
 // away from 0, or no near-diagonal table).
 inline double difference_width_x(Kind k) {
   switch (k) {
-    case Kind::tanh: return 2.0;
+    case Kind::tanh:
+    case Kind::linear_region_tanh: return 2.0;
     case Kind::sigmoid:
     case Kind::softplus:
     case Kind::shifted_softplus:
@@ -69,43 +73,86 @@ inline double difference_width_x(Kind k) {
   }
 }
 
-// The rule for a layer whose largest served standard deviation is s_hi: nodes z and
-// square roots of the weights (the Gaussian density included).
+// The rule for a layer whose served standard deviations lie in [s_lo, s_hi]: nodes z
+// and square roots of the weights (the Gaussian density included), and, for
+// linear_region_tanh (its phi''' jumps at +-a), the panel [kl, kr] = [a / s_hi,
+// a / s_lo] that holds every input's kink a / s and that the stored nodes leave out:
+// a pair integrates it itself, split at its own two kinks (kink_panel_moments).
 struct DifferenceRule {
   std::vector<double> z, sw;
+  bool odd = false;
+  double kl = 0.0, kr = 0.0;  // kl < kr: the kink panel (z >= 0; mirrored for z < 0)
   int size() const { return int(z.size()); }
 };
 
-inline DifferenceRule difference_rule(const Activation& a, double s_hi) {
+inline DifferenceRule difference_rule(const Activation& a, double s_lo, double s_hi) {
   DifferenceRule r;
   const double wx = difference_width_x(a.kind);
-  if (!(wx > 0.0) || !(s_hi > 0.0) || !std::isfinite(s_hi)) return r;
+  if (!(wx > 0.0) || !(s_hi > 0.0) || !(s_lo > 0.0) || !std::isfinite(s_hi)) return r;
   constexpr double Z = 8.5;
-  // Panels from 0 out: width w0 = width_x / s_hi (at most 1) next to 0, then growing
-  // with the distance z0 from 0 (0.5 z0, at most 1), where the singularities (on the
-  // imaginary axis of z for the analytic kinds; softsign's at x = -1 from the
-  // half-line x >= 0) are at least z0 away: every panel's ellipse ratio stays >= 1.57.
-  std::vector<double> edges{0.0};
+  r.odd = odd_builtin(a);
+  // Panels from 0 out (the kink panel, where there is one, left out): width
+  // w0 = width_x / s_hi (at most 1) next to 0 and next to the kink panel, then growing
+  // with the distance d from there (0.5 d, at most 1), where the singularities (on
+  // the imaginary axis of z for the analytic kinds, at (a +- i pi / 2) / s for
+  // linear_region_tanh; softsign's at x = -1 from the half-line x >= 0) are at least
+  // d away: every panel's ellipse ratio stays >= 1.57.
   const double w0 = std::fmin(1.0, wx / s_hi);
-  while (edges.back() < Z) {
-    const double z0 = edges.back();
-    double w = std::fmin(1.0, std::fmax(w0, 0.5 * z0));
-    if (z0 + 1.5 * w > Z) w = Z - z0;  // (no sliver at the end)
-    edges.push_back(z0 + w);
+  std::vector<std::pair<double, double>> panels;
+  auto cover = [&](double lo, double hi) {
+    for (double z0 = lo; z0 < hi;) {
+      double w = std::fmin(1.0, std::fmax(w0, 0.5 * (z0 - lo)));
+      if (z0 + 1.5 * w > hi) w = hi - z0;  // (no sliver at the end)
+      panels.push_back({z0, z0 + w});
+      z0 += w;
+    }
+  };
+  if (a.kind == Kind::linear_region_tanh && a.p0 / s_hi < Z) {
+    r.kl = a.p0 / s_hi;
+    r.kr = std::fmin(Z, a.p0 / s_lo);
+    panels.push_back({0.0, r.kl});  // (phi(x) = x on [0, a]: h linear, one panel)
+    cover(r.kr, Z);
+  } else {
+    cover(0.0, Z);
   }
-  const bool odd = odd_builtin(a);
-  for (int side = odd ? 1 : -1; side <= 1; side += 2)
-    for (size_t p = 0; p + 1 < edges.size(); ++p) {
-      const double mid = 0.5 * (edges[p] + edges[p + 1]), h = edges[p + 1] - edges[p];
+  for (int side = r.odd ? 1 : -1; side <= 1; side += 2)
+    for (const auto& [lo, hi] : panels) {
+      const double mid = 0.5 * (lo + hi), h = hi - lo;
+      if (!(h > 0.0)) continue;
       for (int i = 0; i < 8; ++i)
         for (int sg = -1; sg <= 1; sg += 2) {
           const double z = side * (mid + sg * 0.5 * h * quad::xgl16[i]);
-          const double w = 0.5 * h * quad::wgl16[i] * special::npdf(z) * (odd ? 2.0 : 1.0);
+          const double w = 0.5 * h * quad::wgl16[i] * special::npdf(z) * (r.odd ? 2.0 : 1.0);
           r.z.push_back(z);
           r.sw.push_back(std::sqrt(w));
         }
     }
   return r;
+}
+
+// A pair's share of M_k on the kink panel [kl, kr] of its rule (linear_region_tanh;
+// odd, so z >= 0 with doubled weights), split at the pair's kinks a / s1, a / s2:
+// 16-point Gauss-Legendre on each piece, added to M.
+inline void kink_panel_moments(const Activation& a, const DifferenceRule& r, double s1, double s2,
+                               double* M) {
+  if (!(r.kr > r.kl)) return;
+  const double b[4] = {r.kl, std::fmin(r.kr, std::fmax(r.kl, a.p0 / std::fmax(s1, s2))),
+                       std::fmin(r.kr, std::fmax(r.kl, a.p0 / std::fmin(s1, s2))), r.kr};
+  for (int p = 0; p < 3; ++p) {
+    const double mid = 0.5 * (b[p] + b[p + 1]), h = b[p + 1] - b[p];
+    if (!(h > 0.0)) continue;
+    for (int i = 0; i < 8; ++i)
+      for (int sg = -1; sg <= 1; sg += 2) {
+        const double z = mid + sg * 0.5 * h * quad::xgl16[i];
+        const double w = h * quad::wgl16[i] * special::npdf(z);  // (0.5 h, doubled)
+        const Derivs g1 = derivs(a, s1 * z), g2 = derivs(a, s2 * z);
+        const double t0 = g1.f - g2.f, t1 = s1 * g1.d - s2 * g2.d,
+                     t2 = s1 * s1 * g1.d2 - s2 * s2 * g2.d2;
+        M[0] += w * t0 * t0;
+        M[1] += w * t1 * t1;
+        M[2] += w * t2 * t2;
+      }
+  }
 }
 
 // One input's values sqrt(w_n) s^k phi^(k)(s z_n), k = 0, 1, 2 (3 n doubles, k
@@ -172,13 +219,15 @@ class DifferenceInputs {
     m_ = m;
     n_ = 0;
     if (!(difference_width_x(a.kind) > 0.0) || !kernel_uses_near_diagonal_table(a.kind)) return;
-    double s_hi = 0.0;
+    double s_lo = special::inf, s_hi = 0.0;
     for (std::ptrdiff_t i = 0; i < m; ++i) {
       const double q = K[i * m + i];
-      if (served(q)) s_hi = std::fmax(s_hi, std::sqrt(q));
+      if (!served(q)) continue;
+      s_lo = std::fmin(s_lo, std::sqrt(q));
+      s_hi = std::fmax(s_hi, std::sqrt(q));
     }
     if (!(s_hi > 0.0)) return;
-    rule_ = difference_rule(a, s_hi);
+    rule_ = difference_rule(a, s_lo, s_hi);
     n_ = rule_.size();
     if (n_ == 0) return;
     if (entries_.size() != size_t(m)) {
@@ -202,6 +251,19 @@ class DifferenceInputs {
     std::vector<double> V;
     double S[3] = {0.0, 0.0, 0.0};
   };
+
+  // The pair's M_k and their error bounds (difference_moments; the kink panel's
+  // share, where the rule has one, integrated for the pair: kink_panel_moments).
+  void moments(const Entry& x, const Entry& y, double s1, double s2, double* M, double* err) const {
+    difference_moments(x.V.data(), x.S, y.V.data(), y.S, n_, M, err);
+    if (!(rule_.kr > rule_.kl)) return;
+    double Mk[3] = {0.0, 0.0, 0.0};
+    kink_panel_moments(a_, rule_, s1, s2, Mk);
+    for (int k = 0; k < 3; ++k) {
+      M[k] += Mk[k];
+      err[k] += 1e-14 * Mk[k];
+    }
+  }
 
   // Input i's entry (nullptr where it is not served), filled on first use.
   const Entry* get(std::ptrdiff_t i) {

@@ -192,7 +192,8 @@ def nngp_kernel(
     piecewise activations where they keep their accuracy; quadrature for pairs
     next to ``|c| = 1`` that neither certifies. In the ordered phase, while the
     variances settle (every pair next to ``c = 1``, variances 1e-2 to 1e-6 apart),
-    tanh, sigmoid, softsign, silu, softplus and shifted_softplus take the difference
+    tanh, sigmoid, softsign, silu, softplus, shifted_softplus and
+    linear_region_tanh take the difference
     form instead: the tabulated diagonal values and the moments of
     ``h(z) = phi(sqrt(K_aa) z) - phi(sqrt(K_bb) z)`` on one quadrature rule per
     layer (0.1-1 us a pair where the quadrature took 5 us to 1 ms), within ~3e-13 of
