@@ -611,3 +611,19 @@ def test_zero_variance_and_zero_sigma_are_valid():
     assert fp.status_name == "converged" and fp.q_star == 0.0
     m = sp.gaussian_moments("relu", 0.0)
     assert np.isfinite(m.mean) and np.isfinite(m.phi_sq)
+
+
+def test_messages_show_numpy_scalars_as_plain_numbers():
+    # NumPy 2's repr of its scalars (np.float64(1.5)) is not what a user typed
+    cases = [
+        (lambda: sp.bivariate_expectation("tanh", 1.0, 1.0, np.float64(1.5)), "c", "1.5"),
+        (lambda: sp.bivariate_expectation("tanh", 1.0, 1.0, [0.2, 1.5]), "c", "1.5"),
+        (lambda: sp.fixed_point("tanh", np.float64(-1.0), 0.1), "sigma_w", "-1.0"),
+        (lambda: sp.nngp_kernel("tanh", [[1.0]], np.float32("nan"), 0.1, 2), "sigma_w", "nan"),
+    ]
+    for call, name, shown in cases:
+        with pytest.raises(ValueError) as info:
+            call()
+        msg = str(info.value)
+        assert msg.startswith(name) and msg.endswith(f"got {shown}"), msg
+        assert "np." not in msg

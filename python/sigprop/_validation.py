@@ -11,6 +11,12 @@ import numpy as np
 from . import _core
 
 
+def _plain(value: Any) -> str:
+    """repr of a value, NumPy scalars as the Python numbers they hold (-1.0, not
+    np.float64(-1.0))."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
 def as_float_array(value: Any, name: str) -> np.ndarray:
     """Convert ``value`` to a float64 array, or raise TypeError naming ``name``.
 
@@ -21,7 +27,9 @@ def as_float_array(value: Any, name: str) -> np.ndarray:
         isinstance(value, memoryview) and value.format in ("B", "b", "c")
     ):
         # bytes-like objects would be read as arrays of small integers (b"ab" -> [97, 98])
-        raise TypeError(f"{name} must be a real number or array of real numbers, got {value!r}")
+        raise TypeError(
+            f"{name} must be a real number or array of real numbers, got {_plain(value)}"
+        )
     try:
         arr = np.asarray(value)
     except Exception as exc:  # pragma: no cover - numpy raises for ragged input
@@ -35,7 +43,7 @@ def as_float_array(value: Any, name: str) -> np.ndarray:
 
 def _show(arr: np.ndarray, mask: np.ndarray) -> str:
     bad = arr[mask]
-    return repr(bad.flat[0]) if bad.size else "?"
+    return _plain(bad.flat[0]) if bad.size else "?"
 
 
 # A scalar (0-d array) is checked with Python floats: NumPy's reductions cost a few
@@ -45,7 +53,7 @@ def _show(arr: np.ndarray, mask: np.ndarray) -> str:
 def check_finite(arr: np.ndarray, name: str) -> None:
     if arr.ndim == 0:
         if not math.isfinite(float(arr)):
-            raise ValueError(f"{name} must be finite, got {arr.flat[0]!r}")
+            raise ValueError(f"{name} must be finite, got {_plain(arr.flat[0])}")
         return
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} must be finite, got {_show(arr, ~np.isfinite(arr))}")
@@ -55,7 +63,7 @@ def check_nonnegative(arr: np.ndarray, name: str) -> None:
     check_finite(arr, name)
     if arr.ndim == 0:
         if float(arr) < 0:
-            raise ValueError(f"{name} must be >= 0, got {arr.flat[0]!r}")
+            raise ValueError(f"{name} must be >= 0, got {_plain(arr.flat[0])}")
         return
     if np.any(arr < 0):
         raise ValueError(f"{name} must be >= 0, got {_show(arr, arr < 0)}")
@@ -65,7 +73,7 @@ def check_correlation(arr: np.ndarray, name: str = "c") -> None:
     check_finite(arr, name)
     if arr.ndim == 0:
         if abs(float(arr)) > 1:
-            raise ValueError(f"{name} must lie in [-1, 1], got {arr.flat[0]!r}")
+            raise ValueError(f"{name} must lie in [-1, 1], got {_plain(arr.flat[0])}")
         return
     if np.any(np.abs(arr) > 1):
         raise ValueError(f"{name} must lie in [-1, 1], got {_show(arr, np.abs(arr) > 1)}")
@@ -149,14 +157,14 @@ def real_scalar(value: Any, name: str) -> float:
     if isinstance(value, (bool, np.bool_)) or not isinstance(
         value, (int, float, np.integer, np.floating)
     ):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
+        raise TypeError(f"{name} must be a real number, got {_plain(value)}")
     try:
         out = float(value)
     except OverflowError:
         digits = len(str(abs(int(value))))
         raise ValueError(f"{name} must be finite, got an int of {digits} digits") from None
     if not math.isfinite(out):
-        raise ValueError(f"{name} must be finite, got {value!r}")
+        raise ValueError(f"{name} must be finite, got {_plain(value)}")
     return out
 
 
@@ -168,7 +176,7 @@ def int_choice(value: Any, name: str, allowed: tuple[int, ...]) -> int:
         or int(value) not in allowed
     ):
         choices = ", ".join(map(str, allowed[:-1])) + f" or {allowed[-1]}"
-        raise ValueError(f"{name} must be {choices}, got {value!r}")
+        raise ValueError(f"{name} must be {choices}, got {_plain(value)}")
     return int(value)
 
 
@@ -245,13 +253,15 @@ def broadcast_flat(*arrays: np.ndarray) -> tuple[tuple[int, ...], list[np.ndarra
 def real_param(key: str, pname: str, v: Any) -> float:
     """Parameter ``pname`` of activation ``key`` as a finite float (else TypeError/ValueError)."""
     if isinstance(v, bool) or (not isinstance(v, (int, float)) and not hasattr(v, "__float__")):
-        raise TypeError(f"parameter {pname} of {key} must be a real number, got {v!r}")
+        raise TypeError(f"parameter {pname} of {key} must be a real number, got {_plain(v)}")
     try:
         v = float(v)
     except (TypeError, ValueError) as exc:  # e.g. a numpy array of size > 1
-        raise TypeError(f"parameter {pname} of {key} must be a real number, got {v!r}") from exc
+        raise TypeError(
+            f"parameter {pname} of {key} must be a real number, got {_plain(v)}"
+        ) from exc
     if not math.isfinite(v):
-        raise ValueError(f"parameter {pname} of {key} must be finite, got {v!r}")
+        raise ValueError(f"parameter {pname} of {key} must be finite, got {_plain(v)}")
     return v
 
 
