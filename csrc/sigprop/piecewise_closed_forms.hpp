@@ -562,7 +562,7 @@ inline bool threshold_near_one(const Activation& a, int d, double q, double c, d
   const double re = std::sqrt(e), e15 = e * re;
   const double g = std::exp(-0.5 * k2) / (pi * std::sqrt(2.0 - e));  // sup F on [0, sqrt(e)]
   // the far orthant's bound, over exp(-k^2 / e) (soft_threshold: t in [-1, -c])
-  const double far = soft ? std::exp(-k2 / e) / pi : 0.0;
+  const double far = soft && k2 / e < 746.0 ? std::exp(-k2 / e) / pi : 0.0;  // (0 below)
   const double eps = std::numeric_limits<double>::epsilon();
   const double w = soft ? 2.0 : 1.0;  // I0, I2 enter twice for soft_threshold
   double base, half_bound, scale_q;

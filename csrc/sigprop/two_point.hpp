@@ -247,7 +247,9 @@ inline bool threshold_cross_near_one(const Activation& a, double q1, double q2, 
   double far_half = 0.0;
   if (soft) {
     const double Qm = (dK * dK + 4.0 * K * k - 2.0 * K * k * e) / (2.0 * e * (2.0 - e));
-    far_half = ss * (2.0 / (3.0 * pi)) * e15 * std::exp(-Qm);  // half of 2 s1 s2 bound
+    // (exp underflows to 0 below -745.2: skipping it there spares libm's slow path, the
+    // same number)
+    far_half = Qm > 746.0 ? 0.0 : ss * (2.0 / (3.0 * pi)) * e15 * std::exp(-Qm);
   }
   const double Q = dp_lo / w, M2 = p_lo / (w * s_lo * s_lo);
   // (cancels ~K^2 fold; its rounding, a few ulps of npdf(K) + K Q, is in err)
