@@ -674,6 +674,8 @@ def test_softsign_small_variance_against_nested_quadrature(d):
         ("softplus", 5.0),
         ("silu", 8.0),
         ("shifted_softplus", 8.0),
+        # (no difference form: once the variances settle, Price's theorem from c = 1)
+        ("hard_tanh", 5.0),
     ],
 )
 def test_nngp_kernel_while_the_variances_settle(act, sb):
@@ -700,3 +702,35 @@ def test_nngp_kernel_while_the_variances_settle(act, sb):
         scale = np.sqrt((np.diag(Knext)[i] - sb**2) * (np.diag(Knext)[j] - sb**2)) / sw**2
         err = np.abs((Knext[i, j] - sb**2) / sw**2 - ref) / scale
         assert err.max() < 5e-13, (layer, err.max())
+
+
+def test_hard_tanh_next_to_one_by_prices_theorem():
+    # hard_tanh's phi' = 1{|x| < a} is one minus soft_threshold's, so that next to c = 1
+    # Price's theorem from c = 1 gives it the same forms (piecewise_closed_forms.hpp,
+    # threshold_near_one), read with its own moments: tens of ns where its closed forms
+    # cancel at large q. phi' (a box probability) against 40-digit mpmath; phi against
+    # the nested quadrature; pairs of settled variances (q2 = q1 (1 + 1e-14)) too.
+    mpmath = pytest.importorskip("mpmath")
+    mpmath.mp.dps = 40
+    rng = np.random.default_rng(12)
+    for q in (0.5, 9.8, 25.9, 1e3):
+        e = 10.0 ** rng.uniform(-12, math.log10(0.25), 6)
+        c = 1.0 - e
+        m = sp.gaussian_moments("hard_tanh", q)
+        got1 = sp.bivariate_expectation("hard_tanh", q, q, c, derivative=1)
+        k = 1 / mpmath.sqrt(q)
+        for ci, g in zip(c, got1, strict=True):
+            cm = mpmath.mpf(float(ci))
+            r = mpmath.sqrt(1 - cm**2)
+
+            def f(x, cm=cm, r=r, k=k):
+                return mpmath.npdf(x) * (
+                    mpmath.ncdf((k - cm * x) / r) - mpmath.ncdf((-k - cm * x) / r)
+                )
+
+            ref = float(mpmath.quad(f, [-k, 0, k]))
+            assert abs(g - ref) <= 1e-13 * m.dphi_sq, (q, ci, g, ref)
+        for q2 in (q, q * (1 + 1e-14)):
+            got0 = sp.bivariate_expectation("hard_tanh", q, q2, c)
+            ref0 = _direct("hard_tanh", np.full(6, q), np.full(6, q2), c, 0)
+            np.testing.assert_allclose(got0, ref0, rtol=0, atol=1e-13 * m.phi_sq)

@@ -523,7 +523,7 @@ inline bool threshold_price(const Activation& a, int d, double q1, double q2, do
   return true;
 }
 
-// E[f(u) f(v)] of shifted_relu and soft_threshold (threshold tau > 0) on the
+// E[f(u) f(v)] of shifted_relu, soft_threshold (threshold tau > 0) and hard_tanh on the
 // diagonal, u and v of one variance q, next to c = 1, from the one-point moments
 // phi_sq = E[phi(u)^2] and dphi_sq = E[phi'(u)^2]. With k = tau / sqrt(q),
 // e = 1 - c and F(x) = exp(-k^2 / (2 - x^2)) / (pi sqrt(2 - x^2)), Price's theorem
@@ -537,6 +537,11 @@ inline bool threshold_price(const Activation& a, int d, double q1, double q2, do
 //   shifted_relu: phi: phi_sq - q e dphi_sq + q I2;   phi': dphi_sq - I0;
 //   soft_threshold: phi: 2 q (P(c) - P(-c)) = phi_sq - q e dphi_sq + 2 q I2 - 2 q P(-c),
 //                   phi': 2 (L(c) + L(-c)) = dphi_sq - 2 I0 + 2 L(-c),
+//   hard_tanh (k = a / sqrt(q)): phi' = 1{|x| < a} is 1 - soft_threshold's, so that
+//     E[phi' phi'](t) = E[phi'^2] - P(|X| < k, |Y| > k), the same crossings, and with
+//     E[phi phi](c) = E[phi^2] - q int_c^1 E[phi' phi'](t) dt (Price) the same forms
+//     as soft_threshold's, read with its own phi_sq and dphi_sq (checked against the
+//     nested quadrature: tests/test_two_point.py),
 // where 0 <= P(-c) <= (2 / (3 pi)) e^1.5 exp(-k^2 / e) and
 // 0 <= L(-c) <= sqrt(e) exp(-k^2 / e) / pi (over t in [-1, -c], 1 + t <= e: the
 // density is below exp(-k^2 / e) / (2 pi sqrt(1 + t))): their midpoints, with half
@@ -551,14 +556,18 @@ inline bool threshold_price(const Activation& a, int d, double q1, double q2, do
 // the terms added.
 inline bool threshold_near_one(const Activation& a, int d, double q, double c, double phi_sq,
                                double dphi_sq, double budget, double& out, double& err) {
-  if ((a.kind != Kind::shifted_relu && a.kind != Kind::soft_threshold) || !(a.p0 > 0.0) ||
-      !(q > 0.0) || !std::isfinite(q) || !(c <= 1.0) || !std::isfinite(phi_sq) ||
-      !std::isfinite(dphi_sq))
+  if ((a.kind != Kind::shifted_relu && a.kind != Kind::soft_threshold &&
+       a.kind != Kind::hard_tanh) ||
+      !(a.p0 > 0.0) || !(q > 0.0) || !std::isfinite(q) || !(c <= 1.0) ||
+      !std::isfinite(phi_sq) || !std::isfinite(dphi_sq))
     return false;
   using namespace special;
   const double e = 1.0 - c, k2 = a.p0 * a.p0 / q;
   if (!(e <= 0.25) || !(e * k2 <= 4.0)) return false;
-  const bool soft = a.kind == Kind::soft_threshold;
+  // (hard_tanh: phi' = 1{|x| < a} = 1 - soft_threshold's, so that E[phi' phi'](t) is
+  // E[phi'^2] less the same two crossings of the thresholds: the same forms, with its
+  // own moments)
+  const bool soft = a.kind == Kind::soft_threshold || a.kind == Kind::hard_tanh;
   const double re = std::sqrt(e), e15 = e * re;
   const double g = std::exp(-0.5 * k2) / (pi * std::sqrt(2.0 - e));  // sup F on [0, sqrt(e)]
   // the far orthant's bound, over exp(-k^2 / e) (soft_threshold: t in [-1, -c])
@@ -598,7 +607,8 @@ inline bool threshold_near_one(const Activation& a, int d, double q, double c, d
   }
   const double I = 0.5 * scale_q * K, Ierr = 0.5 * scale_q * std::fabs(K - G);
   out = base + (d == 0 ? w * I : -w * I) + far_mid;
-  err = w * Ierr + far_half + round;
+  // (and the rounding of w I, which can cancel against base: hard_tanh at large q)
+  err = w * Ierr + far_half + round + (a.kind == Kind::hard_tanh ? 4.0 * eps * w * I : 0.0);
   return std::isfinite(out) && std::isfinite(err);
 }
 

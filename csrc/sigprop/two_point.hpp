@@ -259,8 +259,8 @@ inline bool threshold_cross_near_one(const Activation& a, double q1, double q2, 
   return std::isfinite(v) && std::isfinite(err);
 }
 
-// shifted_relu and soft_threshold next to c = 1 (1 - c <= 1/4, threshold within 2 /
-// sqrt(1 - c) standard deviations): each variance's diagonal by
+// shifted_relu, soft_threshold and hard_tanh next to c = 1 (1 - c <= 1/4, threshold
+// within 2 / sqrt(1 - c) standard deviations): each variance's diagonal by
 // piecewise::threshold_near_one (~5-50 ns, against 3-7 us for threshold_price and
 // 30-100 us for diagonal_price), and, for q1 != q2, the settled-pair identity of
 // settled_pair: with h(z) = f(sqrt(q1) z) - f(sqrt(q2) z) (f = phi or phi'),
@@ -270,7 +270,9 @@ inline bool threshold_cross_near_one(const Activation& a, double q1, double q2, 
 //        both for soft_threshold), 0 elsewhere: B = (sqrt(q1) - sqrt(q2))^2 (k npdf(k)
 //        + Q(k)) per tail, Q(k) from E[phi'^2] at max(q1, q2);
 //   phi': h is the indicator of k <= |z| < k' (a tail's strip): B = |E[phi'^2] at q1
-//        - E[phi'^2] at q2|, plus its rounding.
+//        - E[phi'^2] at q2|, plus its rounding;
+//   hard_tanh's phi: |h(z)| <= |sqrt(q1) - sqrt(q2)| |z|: B = (sqrt(q1) - sqrt(q2))^2;
+//        its phi' as the thresholds' (the strips between a / sqrt(q2) and a / sqrt(q1)).
 // B / 4 is the error of the midpoint. The pairs of a deep kernel whose variances have
 // settled below the threshold (every pair at 1 - c ~ 1e-12 and variances within
 // ~1e-8 of each other: 1.7 of shifted_relu's 2.2 s for 1000 inputs, depth 10), and
@@ -286,7 +288,12 @@ inline bool threshold_pair_near_one(const Activation& a, int d, double q1, doubl
   if (q1 != q2) {
     const bool soft = a.kind == Kind::soft_threshold;
     const double dp_hi = q1 > q2 ? dp1 : dp2;  // at the larger variance
-    if (d == 0) {
+    if (d == 0 && a.kind == Kind::hard_tanh) {
+      // |h(z)| <= |sqrt(q1) - sqrt(q2)| |z| (phi 1-Lipschitz), E[Z^2] = 1
+      const double s1 = std::sqrt(q1), s2 = std::sqrt(q2);
+      const double ds = std::fabs(s1 - s2) + 4.0 * eps * std::fmax(s1, s2);
+      B = ds * ds;
+    } else if (d == 0) {
       const double s1 = std::sqrt(q1), s2 = std::sqrt(q2);
       const double ds = std::fabs(s1 - s2) + 4.0 * eps * std::fmax(s1, s2);
       const double k = a.p0 / std::fmax(s1, s2);
@@ -296,7 +303,7 @@ inline bool threshold_pair_near_one(const Activation& a, int d, double q1, doubl
       B = std::fabs(dp1 - dp2) + 4.0 * eps * std::fmax(dp1, dp2);
     }
     if (!(0.25 * B <= 0.5 * tol))
-      return d == 0 &&
+      return d == 0 && a.kind != Kind::hard_tanh &&
              threshold_cross_near_one(a, q1, q2, c, q1 < q2 ? p1 : p2, q1 < q2 ? dp1 : dp2, v, err);
   }
   const double budget = 0.25 * tol;
@@ -530,6 +537,26 @@ inline double bivariate_dispatch(const Activation& a, int d, double q1, double q
           err <= detail::piecewise_tol * std::fmin(scale, std::fabs(v)))
         return v;
     }
+  }
+  // hard_tanh next to c = 1 (1 - c <= 1/4, e a^2 / q1 <= 4): each variance's diagonal by
+  // Price's theorem from c = 1 (threshold_near_one: ~5-50 ns, where the closed forms
+  // cancel at large q and diagonal_price took 30-100 us: an ordered-phase kernel at
+  // sigma_b = 5 settles at q* ~ 26, every pair next to c = 1), variances close enough
+  // for the settled-pair bound; within tol of the scale.
+  if (a.kind == Kind::hard_tanh && a.p0 > 0.0 && c >= 0.75 && q1 > 0.0 && std::isfinite(q2) &&
+      (1.0 - std::fmin(c, 1.0)) * (a.p0 * a.p0 / q1) <= 4.0) {
+    const double cc = std::fmin(c, 1.0);
+    const bool have = batch && x->q == q1 && y->q == q2;
+    const Moments m1 = have ? Moments{} : moments(a, q1, false);
+    const Moments m2 = have || q2 == q1 ? m1 : moments(a, q2, false);
+    const double p1 = have ? x->phi_sq : m1.phi_sq, dp1 = have ? x->dphi_sq : m1.dphi_sq;
+    const double p2 = have ? y->phi_sq : m2.phi_sq, dp2 = have ? y->dphi_sq : m2.dphi_sq;
+    const double scale = d == 0 ? std::sqrt(p1) * std::sqrt(p2) : std::sqrt(dp1) * std::sqrt(dp2);
+    double err;
+    if (detail::threshold_pair_near_one(a, d, q1, q2, cc, p1, dp1, p2, dp2,
+                                        detail::piecewise_tol * scale, v, err) &&
+        err <= detail::piecewise_tol * scale)
+      return v;
   }
   if (closed && far_threshold && !batch && piecewise::threshold_price(a, d, q1, q2, c, v)) return v;
   if (closed && !far_threshold && !series_first && closed_form()) return v;
