@@ -76,9 +76,23 @@ def test_table_serves_its_range(act):
         assert math.isfinite(_table(act, 0, q, 0.99)), q
     for q, c in ((1e-2, 0.99), (40.0, 0.99), (1e3, 0.99), (1.0, 0.9)):
         assert math.isnan(_table(act, 0, q, c)), (q, c)
-    # kinds without a table (tanh has one for kernel layers only: near_diagonal_pair)
-    assert math.isnan(_table("elu", 0, 1.0, 0.99))
+    # kinds without a table (tanh, elu have one for kernel layers only: near_diagonal_pair,
+    # settled_difference.hpp)
+    assert math.isnan(_table("gelu", 0, 1.0, 0.99))
     assert math.isnan(_table("relu", 0, 1.0, 0.99))
+
+
+@pytest.mark.parametrize("act", ["softplus", "elu"])
+def test_table_of_linear_tails_reaches_further(act):
+    # softplus, shifted_softplus, silu, elu and selu (E[phi^2] ~ q / 2) keep the table's
+    # accuracy relative to E[phi^2] up to q = 10^2.5 (an ordered-phase kernel at
+    # sigma_b ~ 5-12): their segment at q ~ 100 passes its build checks and holds the
+    # nested quadrature's value; beyond 10^2.5 there is none.
+    q, c = 100.0, 0.995
+    got = _table(act, 0, q, c)
+    ref = float(np.asarray(_direct(act, q, c, 0)).ravel()[0])
+    assert abs(got - ref) <= 1e-12 * _scale(act, q, 0), (got, ref)
+    assert math.isnan(_table(act, 0, 400.0, c))
 
 
 @pytest.mark.parametrize("case", CASES, ids=[_case_id(c) for c in CASES])

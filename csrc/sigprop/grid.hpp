@@ -539,14 +539,17 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
     const double ds =
         std::fabs(si - sj) + 4.0 * std::numeric_limits<double>::epsilon() * std::fmax(si, sj);
     const double B = qi == qj ? 0.0 : L * L * ds * ds;
-    if (0.25 * B <= detail::series_rtol * scale) {
+    if ((qi == qj || L > 0.0) && 0.25 * B <= detail::series_rtol * scale) {
       e = qi == qj ? d1 : 0.5 * (d1 + d2) - 0.25 * B;
       return true;
     }
     const double tol = detail::near_diagonal_tail_rtol * scale;
     double M[3], Merr[3], bound;
-    diff.moments(*x, *y, si, sj, M, Merr);
-    detail::difference_pair(M, Merr, d1, d2, 1.0 - c, e, bound);
+    // (where only the first-order bracket applies, M1 alone decides: e M1 / 4 <= tol)
+    if (!diff.moments(*x, *y, si, sj, M, Merr,
+                      diff.second_order() ? special::inf : 4.0 * tol / (1.0 - c)))
+      return false;
+    detail::difference_pair(M, Merr, d1, d2, 1.0 - c, diff.second_order(), e, bound);
     if (bound <= detail::series_rtol * scale) return true;
     // Further from c = 1 or with the variances further apart: the stored orders of h's
     // expansion summed, their tail pinned by the same three moments (difference_tail,
@@ -555,7 +558,7 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
     const HermiteAt &hx = H[i], &hy = H[j];
     detail::AnchoredTail th;
     double P;
-    if (hx.full && hy.full && hx.n == hy.n &&
+    if (diff.second_order() && hx.full && hy.full && hx.n == hy.n &&
         detail::difference_tail(hx, hy, c, 1.0, 1.0, th, &P, true, M, Merr) &&
         0.5 * th.half < bound) {
       e = 0.5 * (d1 + d2 - (P + th.mid));

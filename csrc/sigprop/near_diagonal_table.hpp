@@ -27,9 +27,9 @@
 // 32 in s on [0, s_max] and 12 in log10 q on half-decade segments holds
 // E[f(u) f(v)] to ~4e-13 of E[f^2] for q < 10 and ~1.3e-12 for q < 31.6 (measured
 // at the check points against diagonal_gaps; for tanh at q ~ 80 it would be 2e-10
-// and 4e-9, so the table stops at 10^1.5). softplus, shifted_softplus and silu, whose
-// E[f^2] grows as q / 2, stay within 1.4e-13 of it up to 10^2.5, where their table
-// stops (log10_top). Segments are built on first use (call_once: thread-safe,
+// and 4e-9, so the table stops at 10^1.5). softplus, shifted_softplus, silu, elu and
+// selu, whose E[f^2] grows as q / 2, stay within 2e-13 of it up to 10^2.5, where their
+// table stops (log10_top). Segments are built on first use (call_once: thread-safe,
 // the same values whichever thread builds them), from diagonal_gaps at the 13 x 32
 // Chebyshev-Lobatto nodes with s > 0 (0.3-0.45 s a segment for softsign, 0.8-1.1 s
 // for linear_region_tanh, one thread), and checked at 6 points between the nodes
@@ -63,23 +63,26 @@ inline bool uses_near_diagonal_table(Kind k) {
 // (tanh at q ~ 10 for 2e-3 <= 1 - c <= 5e-3; sigmoid, silu, softplus at q ~ 30),
 // where a deep kernel in the ordered phase has thousands of pairs a layer: their
 // segments are built on a kernel's first such pair (the correlation fixed point of
-// these kinds keeps to the series, which reaches its c*).
+// these kinds keeps to the series, which reaches its c*); and elu and selu, whose
+// pairs there took their closed forms' tail quadrature (settled_difference.hpp).
 inline bool kernel_uses_near_diagonal_table(Kind k) {
   return uses_near_diagonal_table(k) || k == Kind::tanh || k == Kind::sigmoid ||
-         k == Kind::silu || k == Kind::softplus || k == Kind::shifted_softplus;
+         k == Kind::silu || k == Kind::softplus || k == Kind::shifted_softplus ||
+         k == Kind::elu || k == Kind::selu;
 }
 
 class NearDiagonalTable {
  public:
   static constexpr double log10_lo = -1.5, log10_hi = 1.5, seg_decades = 0.5;
-  // softplus, shifted_softplus and silu (x / 2 plus an even function that decays)
-  // keep their accuracy relative to E[f^2] (which grows as q / 2) much further, 1.4e-13
-  // at the check points up to q = 316: their table reaches 10^2.5 (the ordered phase
-  // at sigma_b ~ 5-12, where q* ~ 50-300).
+  // softplus, shifted_softplus and silu (x / 2 plus an even function that decays), elu
+  // and selu (linear for x > 0) keep their accuracy relative to E[f^2] (which grows as
+  // q / 2) much further, 1.4e-13 (2e-13 for elu) at the check points up to q = 316:
+  // their table reaches 10^2.5 (the ordered phase at sigma_b ~ 5-12, q* ~ 50-300).
   static constexpr double log10_hi_linear_tail = 2.5;
   static constexpr int n_seg_max = int((log10_hi_linear_tail - log10_lo) / seg_decades + 0.5);
   static double log10_top(Kind k) {
-    return k == Kind::softplus || k == Kind::shifted_softplus || k == Kind::silu
+    return k == Kind::softplus || k == Kind::shifted_softplus || k == Kind::silu ||
+                   k == Kind::elu || k == Kind::selu
                ? log10_hi_linear_tail
                : log10_hi;
   }

@@ -68,6 +68,8 @@ inline double difference_width_x(Kind k) {
     case Kind::softplus:
     case Kind::shifted_softplus:
     case Kind::silu: return 4.0;
+    case Kind::elu:  // (entire on each side of its kink at 0)
+    case Kind::selu: return 4.0;
     case Kind::softsign: return 1.0;
     default: return 0.0;
   }
@@ -176,10 +178,12 @@ inline bool difference_values(const Activation& a, const DifferenceRule& r, doub
 // bound on each one's error: each value within ~2 ulps, so that |M_k error| <=
 // 2 sqrt(M_k) 4 eps sqrt(S_i + S_j), plus the sum's own rounding, n eps M_k, and the
 // rule's, ~1e-15 M_k (1e-14 allowed).
-inline void difference_moments(const double* Vi, const double* Si, const double* Vj,
-                               const double* Sj, int n, double* M, double* err) {
+// M1 first: false (the others not computed) where it exceeds m1_max.
+inline bool difference_moments(const double* Vi, const double* Si, const double* Vj,
+                               const double* Sj, int n, double* M, double* err,
+                               double m1_max = special::inf) {
   const double eps = std::numeric_limits<double>::epsilon();
-  for (int k = 0; k < 3; ++k) {
+  for (const int k : {1, 0, 2}) {
     const double* x = Vi + size_t(k) * n;
     const double* y = Vj + size_t(k) * n;
     double acc = 0.0;
@@ -189,18 +193,28 @@ inline void difference_moments(const double* Vi, const double* Si, const double*
     }
     M[k] = acc;
     err[k] = 8.0 * eps * std::sqrt(acc * (Si[k] + Sj[k])) + ((n + 10) * eps + 1e-14) * acc;
+    if (k == 1 && !(acc <= m1_max)) return false;
   }
+  return true;
 }
 
 // E[phi(u) phi(v)] from the diagonal values d1 = D(q1, c), d2 = D(q2, c) and the
 // pair's M_k (difference_moments) at e = 1 - c in [0, 1], with its error bound (D_h's
-// half-width and rounding, halved; the table's error aside): v and bound.
+// half-width and rounding, halved; the table's error aside): v and bound. Where phi'
+// jumps (selu, elu with alpha != 1: h'' has a point mass at 0, M2 is infinite) only
+// the first-order bracket M0 - e M1 <= D_h(c) <= M0 holds (second_order false).
 inline void difference_pair(const double* M, const double* err, double d1, double d2, double e,
-                            double& v, double& bound) {
-  const double half = 0.25 * e * e * M[2];
-  const double Dh = M[0] - e * M[1] + half;
+                            bool second_order, double& v, double& bound) {
+  double Dh, half;
+  if (second_order) {
+    half = 0.25 * e * e * M[2] + 0.5 * e * e * err[2];
+    Dh = M[0] - e * M[1] + 0.25 * e * e * M[2];
+  } else {
+    half = 0.5 * e * M[1];
+    Dh = M[0] - half;
+  }
   v = 0.5 * (d1 + d2 - Dh);
-  bound = 0.5 * (half + err[0] + e * err[1] + 0.5 * e * e * err[2]);
+  bound = 0.5 * (half + err[0] + e * err[1]);
   if (!std::isfinite(v)) bound = special::inf;
 }
 
@@ -244,6 +258,9 @@ class DifferenceInputs {
 
   bool enabled() const { return n_ > 0; }
   int size() const { return n_; }
+  // Whether M2 = E[h''(Z)^2] is finite (phi' continuous): the second-order bracket
+  // and the pinned tail of h's orders apply.
+  bool second_order() const { return !dphi_has_jump(a_); }
 
   struct Entry {
     bool ok = false;
@@ -254,15 +271,17 @@ class DifferenceInputs {
 
   // The pair's M_k and their error bounds (difference_moments; the kink panel's
   // share, where the rule has one, integrated for the pair: kink_panel_moments).
-  void moments(const Entry& x, const Entry& y, double s1, double s2, double* M, double* err) const {
-    difference_moments(x.V.data(), x.S, y.V.data(), y.S, n_, M, err);
-    if (!(rule_.kr > rule_.kl)) return;
+  bool moments(const Entry& x, const Entry& y, double s1, double s2, double* M, double* err,
+               double m1_max = special::inf) const {
+    if (!difference_moments(x.V.data(), x.S, y.V.data(), y.S, n_, M, err, m1_max)) return false;
+    if (!(rule_.kr > rule_.kl)) return true;
     double Mk[3] = {0.0, 0.0, 0.0};
     kink_panel_moments(a_, rule_, s1, s2, Mk);
     for (int k = 0; k < 3; ++k) {
       M[k] += Mk[k];
       err[k] += 1e-14 * Mk[k];
     }
+    return true;
   }
 
   // Input i's entry (nullptr where it is not served), filled on first use.

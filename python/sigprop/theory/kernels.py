@@ -192,12 +192,13 @@ def nngp_kernel(
     piecewise activations where they keep their accuracy; quadrature for pairs
     next to ``|c| = 1`` that neither certifies. In the ordered phase, while the
     variances settle (every pair next to ``c = 1``, variances 1e-2 to 1e-6 apart),
-    tanh, sigmoid, softsign, silu, softplus, shifted_softplus and
-    linear_region_tanh take the difference
-    form instead: the tabulated diagonal values and the moments of
-    ``h(z) = phi(sqrt(K_aa) z) - phi(sqrt(K_bb) z)`` on one quadrature rule per
-    layer (0.1-1 us a pair where the quadrature took 5 us to 1 ms), within ~3e-13 of
-    the scale. Pairs whose quadrature ends short
+    tanh, sigmoid, softsign, silu, softplus, shifted_softplus, linear_region_tanh,
+    elu and selu take the difference form instead: the tabulated diagonal values and
+    the moments of ``h(z) = phi(sqrt(K_aa) z) - phi(sqrt(K_bb) z)`` on one quadrature
+    rule per layer (0.1-1 us a pair where the quadrature took 5 us to 1 ms), within
+    ~3e-13 of the scale (~1e-12 for selu and elu with alpha != 1, whose phi' jumps
+    at 0). hard_tanh's pairs there, once the variances agree, take Price's theorem
+    from ``c = 1``. Pairs whose quadrature ends short
     of its tolerance (inputs with ``K_aa > 1e14``, past the tables) are counted
     and reported by an :class:`~sigprop.AccuracyWarning` naming the layers; their
     entries are the best estimates, NaN where far from converged. The expansions
