@@ -9,7 +9,6 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
-#include <limits>
 #include <memory>
 #include <utility>
 #include <vector>
@@ -525,46 +524,7 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
   if (series && !in.diff.matches(a, K, m)) in.diff.reset(a, K, m);
   detail::DifferenceInputs& diff = in.diff;
   auto difference_form = [&](idx_t i, idx_t j, double c, double& e) {
-    if (!diff.enabled() || !(c >= NearDiagonalTable::c_min() && c < 1.0)) return false;
-    const detail::DifferenceInputs::Entry* x = diff.get(i);
-    if (!x) return false;
-    const detail::DifferenceInputs::Entry* y = diff.get(j);
-    if (!y) return false;
-    const double scale = std::sqrt(x->slice.f_sq[0] * y->slice.f_sq[0]);
-    const double d1 = x->slice.eval(0, c), d2 = i == j ? d1 : y->slice.eval(0, c);
-    // the settled-pair midpoint first, as bivariate_dispatch would take it (settled_pair,
-    // the same numbers from the same slices): two table lookups, where it holds
-    const double qi = K[i * m + i], qj = K[j * m + j];
-    const double si = std::sqrt(qi), sj = std::sqrt(qj), L = detail::lipschitz_bound(a.kind);
-    const double ds =
-        std::fabs(si - sj) + 4.0 * std::numeric_limits<double>::epsilon() * std::fmax(si, sj);
-    const double B = qi == qj ? 0.0 : L * L * ds * ds;
-    if ((qi == qj || L > 0.0) && 0.25 * B <= detail::series_rtol * scale) {
-      e = qi == qj ? d1 : 0.5 * (d1 + d2) - 0.25 * B;
-      return true;
-    }
-    const double tol = detail::near_diagonal_tail_rtol * scale;
-    double M[3], Merr[3], bound;
-    // (where only the first-order bracket applies, M1 alone decides: e M1 / 4 <= tol)
-    if (!diff.moments(*x, *y, si, sj, M, Merr,
-                      diff.second_order() ? special::inf : 4.0 * tol / (1.0 - c)))
-      return false;
-    detail::difference_pair(M, Merr, d1, d2, 1.0 - c, diff.second_order(), e, bound);
-    if (bound <= detail::series_rtol * scale) return true;
-    // Further from c = 1 or with the variances further apart: the stored orders of h's
-    // expansion summed, their tail pinned by the same three moments (difference_tail,
-    // as near_diagonal_pair pins it, with its per-pair quadrature replaced by them);
-    // whichever of the two has the smaller bound
-    const HermiteAt &hx = H[i], &hy = H[j];
-    detail::AnchoredTail th;
-    double P;
-    if (diff.second_order() && hx.full && hy.full && hx.n == hy.n &&
-        detail::difference_tail(hx, hy, c, 1.0, 1.0, th, &P, true, M, Merr) &&
-        0.5 * th.half < bound) {
-      e = 0.5 * (d1 + d2 - (P + th.mid));
-      bound = 0.5 * th.half;
-    }
-    return bound <= tol;
+    return detail::settled_difference_pair(diff, H[i], H[j], i, j, c, e);
   };
   auto pair = [&](idx_t i, idx_t j) {
     const double qi = K[i * m + i], qj = K[j * m + j];

@@ -51,8 +51,10 @@
 
 #include "activation.hpp"
 #include "gauss_legendre.hpp"
+#include "hermite_series.hpp"
 #include "near_diagonal_table.hpp"
 #include "special.hpp"
+#include "two_point.hpp"
 
 namespace sigprop {
 namespace detail {
@@ -325,6 +327,49 @@ class DifferenceInputs {
   std::unique_ptr<std::atomic<int>[]> state_;
   std::vector<Entry> entries_;
 };
+
+// A kernel layer's pair (i, j) next to c = 1 (x, y: the inputs' complete expansions),
+// where the series has failed: the settled-pair midpoint first, as bivariate_dispatch
+// would take it (settled_pair: the same numbers from the same slices), then the
+// brackets of D_h, then h's stored orders with their tail pinned by the same three
+// moments (difference_tail, as near_diagonal_pair pins it, with its per-pair
+// quadrature replaced by them), whichever bound is smaller. False where none is within
+// near_diagonal_tail_rtol of the scale (the caller goes on to bivariate_dispatch).
+inline bool settled_difference_pair(DifferenceInputs& diff, const HermiteAt& x, const HermiteAt& y,
+                                    std::ptrdiff_t i, std::ptrdiff_t j, double c, double& v) {
+  if (!diff.enabled() || !(c >= NearDiagonalTable::c_min() && c < 1.0)) return false;
+  const DifferenceInputs::Entry* ex = diff.get(i);
+  if (!ex) return false;
+  const DifferenceInputs::Entry* ey = diff.get(j);
+  if (!ey) return false;
+  const double scale = std::sqrt(ex->slice.f_sq[0] * ey->slice.f_sq[0]);
+  const double d1 = ex->slice.eval(0, c), d2 = i == j ? d1 : ey->slice.eval(0, c);
+  const double qi = x.q, qj = y.q;
+  const double si = std::sqrt(qi), sj = std::sqrt(qj), L = lipschitz_bound(x.act.kind);
+  const double ds =
+      std::fabs(si - sj) + 4.0 * std::numeric_limits<double>::epsilon() * std::fmax(si, sj);
+  const double B = qi == qj ? 0.0 : L * L * ds * ds;
+  if ((qi == qj || L > 0.0) && 0.25 * B <= series_rtol * scale) {
+    v = qi == qj ? d1 : 0.5 * (d1 + d2) - 0.25 * B;
+    return true;
+  }
+  const double tol = near_diagonal_tail_rtol * scale;
+  double M[3], Merr[3], bound;
+  // (where only the first-order bracket applies, M1 alone decides: e M1 / 4 <= tol)
+  const bool second = diff.second_order();
+  if (!diff.moments(*ex, *ey, si, sj, M, Merr, second ? special::inf : 4.0 * tol / (1.0 - c)))
+    return false;
+  difference_pair(M, Merr, d1, d2, 1.0 - c, second, v, bound);
+  if (bound <= series_rtol * scale) return true;
+  AnchoredTail th;
+  double P;
+  if (second && x.full && y.full && x.n == y.n &&
+      difference_tail(x, y, c, 1.0, 1.0, th, &P, true, M, Merr) && 0.5 * th.half < bound) {
+    v = 0.5 * (d1 + d2 - (P + th.mid));
+    bound = 0.5 * th.half;
+  }
+  return bound <= tol;
+}
 
 }  // namespace detail
 }  // namespace sigprop
