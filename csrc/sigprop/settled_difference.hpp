@@ -16,7 +16,10 @@
 //   M0 - e M1 <= D_h(c) <= M0 - e M1 + e^2 M2 / 2,
 // every term a sum of squares: no cancellation against the scale. The midpoint is
 // taken; its half-width e^2 M2 / 4 is small where the variances are close (M_k is
-// of order (s1 - s2)^2) and c is near 1.
+// of order (s1 - s2)^2) and c is near 1. Where phi' jumps (selu, elu with alpha !=
+// 1) h'' has a point mass at 0 and M2 is infinite: only M0 - e M1 <= D_h(c) <= M0.
+// Further from c = 1, h's stored Hermite orders are summed and their tail pinned by
+// the same three moments (difference_tail), whichever bound is smaller.
 //
 // M_k = sum_n w_n (s1^k phi^(k)(s1 z_n) - s2^k phi^(k)(s2 z_n))^2 on one rule for
 // the whole layer, 16-point Gauss-Legendre panels on [-8.5, 8.5] (the Gaussian
@@ -26,7 +29,8 @@
 // to 0 a panel is width_x / s_max wide in z, where
 // phi's nearest singularity is at least 0.78 width_x away in x (tanh: poles at
 // +-i pi / 2, width 2; sigmoid, softplus, silu: +-i pi, width 4; softsign's
-// x / (1 + x) on x > 0: -1, width 1), so that every panel's Bernstein ellipse reaches
+// x / (1 + x) on x > 0: -1, width 1; elu and selu, entire on each side of their kink
+// at 0: width 4), so that every panel's Bernstein ellipse reaches
 // rho >= 3.4 and 16 nodes hold M_k to ~1e-15 of itself; further out the panels
 // widen with the distance from 0 (difference_rule). Each input keeps its values
 // sqrt(w_n) s^k phi^(k)(s z_n) (k = 0, 1, 2): a pair is then three sums of squared
@@ -34,11 +38,13 @@
 // (near_diagonal_pair) and 0.1-1 ms (skeleton).
 //
 // Accuracy: the half-width above plus the rounding (each value within a few ulps,
-// so each difference within 4 eps of the values' size) must be below the caller's
-// tolerance; with the table's error (~4e-13 of E[phi^2] below q = 10, ~1.3e-12 below
-// 31.6) the kernel entry is within ~2.5e-12 of the Cauchy-Schwarz scale, measured
-// against the engine's other forms at every pair of ordered-phase kernel layers
-// (tests/test_kernels.py).
+// so each difference within 4 eps of the values' size) must be below 1e-13 of the
+// Cauchy-Schwarz scale, or 1e-12 where neither bound reaches that (the class of
+// near_diagonal_pair's pinned tails and of the table's own values, ~4e-13 of E[phi^2]
+// below q = 10, ~1.3e-12 below 31.6). Measured: sampled pairs of ordered-phase kernels
+// (sigma_b 2-12, every kind served) within 3e-13 of the scale of nested quadrature,
+// 1e-12 for the first-order bracket (tests/test_two_point.py,
+// test_nngp_kernel_while_the_variances_settle).
 #pragma once
 
 #include <atomic>
