@@ -293,13 +293,13 @@ PYBIND11_MODULE(_core, m) {
         const auto a = sigprop::canonical(make_activation(kind, p0, p1));
         if (d < 0 || d > 1) throw py::value_error("derivative order must be 0 or 1");
         return without_gil([&] {
-          const auto sl = sigprop::detail::near_diagonal_slice(a, q);
+          const auto sl = sigprop::detail::near_diagonal_slice(a, q, /*extended=*/true);
           const bool in = sl.ok && c >= sigprop::NearDiagonalTable::c_min() && c <= 1.0;
           return in ? sl.eval(d, c) : std::numeric_limits<double>::quiet_NaN();
         });
       },
-      "E[f(u) f(v)] (f = phi^(d)) at q1 = q2 = q from the near-diagonal table (building its "
-      "segment if needed); NaN where the table does not serve (q, c).",
+      "E[f(u) f(v)] (f = phi^(d)) at q1 = q2 = q from the near-diagonal table, its whole range "
+      "(building its segment if needed); NaN where the table does not serve (q, c).",
       py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("d"), py::arg("q"), py::arg("c"));
   m.attr("eoc_max_branches") = sigprop::eoc_max_branches;
 

@@ -270,8 +270,15 @@ using NearDiagonalTableCache = TableCache<NearDiagonalTable, 64>;
 
 // The table slice of a canonical activation at q; ok = false where there is none
 // (another kind, q outside the table, a segment that failed its checks).
-inline NearDiagonalTable::Slice near_diagonal_slice(const Activation& a, double q) {
+// `extended`: also where the table reaches past the first kinds' range (q >= 10^1.5,
+// log10_top; elu and selu), which only a large kernel layer's difference form reads:
+// a segment costs 0.3-0.5 s to build, which a few thousand pairs do not repay
+// (settled_difference.hpp, DifferenceInputs).
+inline NearDiagonalTable::Slice near_diagonal_slice(const Activation& a, double q,
+                                                    bool extended = false) {
   if (!kernel_uses_near_diagonal_table(a.kind)) return {};
+  if (!extended && (q >= NearDiagonalTable::q_hi() || a.kind == Kind::elu || a.kind == Kind::selu))
+    return {};
   return NearDiagonalTableCache::fetch(a)->slice(q);
 }
 

@@ -311,15 +311,25 @@ class DifferenceInputs {
   }
 
  private:
+  // A layer of at least this many inputs reads the table's extended range (past
+  // 10^1.5, and elu's and selu's): 2.9e5 pairs over a depth-10 kernel, whose savings
+  // (~2-30 us a pair) repay the segments' builds (0.3-0.5 s each, once per process;
+  // a 50-input kernel would wait 0.5 s for a few milliseconds). Where only the
+  // first-order bracket applies (selu, elu with alpha != 1) it certifies fewer pairs:
+  // 768 (at sigma_b = 5, 600 inputs of selu took 2.8 s without it, 3.4 s with it cold;
+  // 1000 inputs, 15.8 s and 9.6 s).
+  bool extended() const { return m_ >= (second_order() ? 256 : 768); }
   bool served(double q) const {
-    return q >= NearDiagonalTable::q_lo() && q < NearDiagonalTable::q_hi(a_.kind);
+    if (!extended() && (a_.kind == Kind::elu || a_.kind == Kind::selu)) return false;
+    return q >= NearDiagonalTable::q_lo() &&
+           q < (extended() ? NearDiagonalTable::q_hi(a_.kind) : NearDiagonalTable::q_hi());
   }
   void fill(std::ptrdiff_t i) {
     Entry& e = entries_[size_t(i)];
     e.ok = false;
     const double q = K_[i * m_ + i];
     if (!served(q)) return;
-    e.slice = near_diagonal_slice(a_, q);
+    e.slice = near_diagonal_slice(a_, q, extended());
     if (!e.slice.ok) return;
     e.V.resize(size_t(3) * n_);
     e.ok = difference_values(a_, rule_, std::sqrt(q), e.V.data(), e.S);
