@@ -199,8 +199,8 @@ def nngp_kernel(
     ~3e-13 of the scale (~1e-12 for selu and elu with alpha != 1, whose phi' jumps
     at 0; elu and selu in layers of at least 256 and 768 inputs, whose pairs repay
     the table's build, 0.3-0.5 s a segment once per process). hard_tanh's pairs
-    there, once the variances agree, take Price's theorem from ``c = 1``. Pairs whose quadrature ends short
-    of its tolerance (inputs with ``K_aa > 1e14``, past the tables) are counted
+    there, once the variances agree, take Price's theorem from ``c = 1``. Pairs
+    whose quadrature ends short of its tolerance (inputs with ``K_aa > 1e14``, past the tables) are counted
     and reported by an :class:`~sigprop.AccuracyWarning` naming the layers; their
     entries are the best estimates, NaN where far from converged. The expansions
     (21 kB an input, with its record for the pairs taken eight at a time) are kept
