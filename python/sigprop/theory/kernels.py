@@ -200,9 +200,10 @@ def nngp_kernel(
     at 0; elu and selu in layers of at least 256 and 768 inputs, whose pairs repay
     the table's build, 0.3-0.5 s a segment once per process). hard_tanh's pairs
     there, once the variances agree, take Price's theorem from ``c = 1``. Pairs
-    whose quadrature ends short of its tolerance (inputs with ``K_aa > 1e14``, past the tables) are counted
-    and reported by an :class:`~sigprop.AccuracyWarning` naming the layers; their
-    entries are the best estimates, NaN where far from converged. The expansions
+    whose quadrature ends short of its tolerance (inputs with ``K_aa > 1e14``, past
+    the tables) are counted and reported by an :class:`~sigprop.AccuracyWarning`
+    naming the layers; their entries are the best estimates, NaN where far from
+    converged. The expansions
     (21 kB an input, with its record for the pairs taken eight at a time) are kept
     for the calling thread's next layer and call, up to 2048 inputs (44 MB), so
     that their memory is not faulted in again on every layer. The core checks for
