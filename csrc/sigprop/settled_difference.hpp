@@ -312,13 +312,18 @@ class DifferenceInputs {
 
  private:
   // A layer of at least this many inputs reads the table's extended range (past
-  // 10^1.5, and elu's and selu's): 2.9e5 pairs over a depth-10 kernel, whose savings
-  // (~2-30 us a pair) repay the segments' builds (0.3-0.5 s each, once per process;
-  // a 50-input kernel would wait 0.5 s for a few milliseconds). Where only the
-  // first-order bracket applies (selu, elu with alpha != 1) it certifies fewer pairs:
-  // 768 (at sigma_b = 5, 600 inputs of selu took 2.8 s without it, 3.4 s with it cold;
-  // 1000 inputs, 15.8 s and 9.6 s).
-  bool extended() const { return m_ >= (second_order() ? 256 : 768); }
+  // 10^1.5, and elu's and selu's table), whose segments cost 0.3-0.5 s each to build
+  // (once per process; a 50-input kernel would wait 0.5 s for a few milliseconds):
+  // 256 (2.9e5 pairs over a depth-10 kernel) for softplus, shifted_softplus and silu,
+  // whose pairs there took 30 us; 512 for elu, whose closed forms took 2-5 us (300
+  // inputs at sigma_b = 3, cold: 0.44 s without the table, 0.94 s with it; 1000 at
+  // sigma_b = 5: 10.9 s and 3.6 s); 768 where only the first-order bracket applies
+  // (selu, elu with alpha != 1: at sigma_b = 5, 600 inputs took 2.8 s without it and
+  // 3.4 s with it, 1000 inputs 15.8 s and 9.6 s).
+  bool extended() const {
+    if (!second_order()) return m_ >= 768;
+    return m_ >= (a_.kind == Kind::elu ? 512 : 256);
+  }
   bool served(double q) const {
     if (!extended() && (a_.kind == Kind::elu || a_.kind == Kind::selu)) return false;
     return q >= NearDiagonalTable::q_lo() &&

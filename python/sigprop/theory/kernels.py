@@ -197,7 +197,7 @@ def nngp_kernel(
     the moments of ``h(z) = phi(sqrt(K_aa) z) - phi(sqrt(K_bb) z)`` on one quadrature
     rule per layer (0.1-1 us a pair where the quadrature took 5 us to 1 ms), within
     ~3e-13 of the scale (~1e-12 for selu and elu with alpha != 1, whose phi' jumps
-    at 0; elu and selu in layers of at least 256 and 768 inputs, whose pairs repay
+    at 0; elu and selu in layers of at least 512 and 768 inputs, whose pairs repay
     the table's build, 0.3-0.5 s a segment once per process). hard_tanh's pairs
     there, once the variances agree, take Price's theorem from ``c = 1``. Pairs
     whose quadrature ends short of its tolerance (inputs with ``K_aa > 1e14``, past
