@@ -191,6 +191,13 @@ inline bool difference_moments(const double* Vi, const double* Si, const double*
                                const double* Sj, int n, double* M, double* err,
                                double m1_max = special::inf) {
   const double eps = std::numeric_limits<double>::epsilon();
+  // (M1 >= (|V1_i| - |V1_j|)^2, the reverse triangle inequality: the inputs' norms
+  // alone rule most such pairs out, without the sum)
+  if (m1_max < special::inf) {
+    const double a = std::sqrt(Si[1]), b = std::sqrt(Sj[1]);
+    const double gap = std::fabs(a - b) - 1e-14 * (a + b);
+    if (gap > 0.0 && gap * gap > m1_max) return false;
+  }
   for (const int k : {1, 0, 2}) {
     const double* x = Vi + size_t(k) * n;
     const double* y = Vj + size_t(k) * n;
