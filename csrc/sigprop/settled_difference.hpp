@@ -52,6 +52,7 @@
 #include <cstddef>
 #include <limits>
 #include <memory>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -234,7 +235,7 @@ inline void difference_pair(const double* M, const double* err, double d1, doubl
 }
 
 // A kernel layer's inputs for difference_pair: the rule, built for the served
-// inputs' largest variance (those inside the near-diagonal table), and each served
+// inputs' range of variances (those inside the near-diagonal table), and each served
 // input's values and table slice, filled the first time a pair needs them (by one
 // thread while others wait, as grid.hpp completes expansions): the same numbers
 // whichever thread fills them.
@@ -247,6 +248,7 @@ class DifferenceInputs {
     K_ = K;
     m_ = m;
     n_ = 0;
+    second_order_ = !dphi_has_jump(a);
     if (!(difference_width_x(a.kind) > 0.0) || !kernel_uses_near_diagonal_table(a.kind)) return;
     double s_lo = special::inf, s_hi = 0.0;
     for (std::ptrdiff_t i = 0; i < m; ++i) {
@@ -275,7 +277,7 @@ class DifferenceInputs {
   int size() const { return n_; }
   // Whether M2 = E[h''(Z)^2] is finite (phi' continuous): the second-order bracket
   // and the pinned tail of h's orders apply.
-  bool second_order() const { return !dphi_has_jump(a_); }
+  bool second_order() const { return second_order_; }
 
   struct Entry {
     bool ok = false;
@@ -309,8 +311,8 @@ class DifferenceInputs {
         fill(i);
         st.store(2, std::memory_order_release);
       } else {
-        while (st.load(std::memory_order_acquire) != 2) {
-        }
+        // (a fill may build a table segment, 0.3-0.5 s: give the core back meanwhile)
+        while (st.load(std::memory_order_acquire) != 2) std::this_thread::yield();
       }
     }
     const Entry& e = entries_[size_t(i)];
@@ -326,7 +328,7 @@ class DifferenceInputs {
   // inputs at sigma_b = 3, cold: 0.44 s without the table, 0.94 s with it; 1000 at
   // sigma_b = 5: 10.9 s and 3.6 s); 768 where only the first-order bracket applies
   // (selu, elu with alpha != 1: at sigma_b = 5, 600 inputs took 2.8 s without it and
-  // 3.4 s with it, 1000 inputs 15.8 s and 9.6 s).
+  // 2.7 s with it cold, 1000 inputs 15.8 s and 9.7 s).
   bool extended() const {
     if (!second_order()) return m_ >= 768;
     return m_ >= (a_.kind == Kind::elu ? 512 : 256);
@@ -348,6 +350,7 @@ class DifferenceInputs {
   }
 
   Activation a_;
+  bool second_order_ = true;
   const double* K_ = nullptr;
   std::ptrdiff_t m_ = 0;
   DifferenceRule rule_;
