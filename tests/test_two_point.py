@@ -758,3 +758,46 @@ def test_kernel_layer_difference_form_of_large_layers(act, m):
     scale = np.sqrt(np.diag(Ko)[i] * np.diag(Ko)[j])
     err = np.abs(Ko[i, j] - ref) / scale
     assert err.max() < 1.2e-12, err.max()
+
+
+def test_hard_tanh_cross_form_next_to_one():
+    # hard_tanh at variances past 4 a^2 next to c = 1, the variances apart (a settling
+    # ordered-phase kernel's pairs): Price's theorem from c = 1 with the crossing of
+    # the two thresholds a / sqrt(q1), a / sqrt(q2) (two_point.hpp,
+    # threshold_cross_near_one), where the closed forms cancel. Against nested
+    # quadrature, and two points against 30-digit mpmath (the inner expectation of the
+    # clip in closed form).
+    mpmath = pytest.importorskip("mpmath")
+    rng = np.random.default_rng(14)
+    n = 300
+    q1 = 10.0 ** rng.uniform(math.log10(4.0), 3, n)
+    q2 = q1 * (1 + 10.0 ** rng.uniform(-8, -0.3, n))
+    c = 1 - 10.0 ** rng.uniform(-12, math.log10(0.25), n)
+    got = sp.bivariate_expectation("hard_tanh", q1, q2, c)
+    ref = _direct("hard_tanh", q1, q2, c, 0)
+    scale = np.sqrt(
+        sp.gaussian_moments("hard_tanh", q1).phi_sq * sp.gaussian_moments("hard_tanh", q2).phi_sq
+    )
+    np.testing.assert_array_less(np.abs(got - ref), 1e-13 * scale)
+    mpmath.mp.dps = 30
+
+    def clip_mean(m, sd):  # E[clip(m + sd Z, -1, 1)]
+        lo, hi = (-1 - m) / sd, (1 - m) / sd
+        return (
+            -mpmath.ncdf(lo)
+            + (1 - mpmath.ncdf(hi))
+            + m * (mpmath.ncdf(hi) - mpmath.ncdf(lo))
+            + sd * (mpmath.npdf(lo) - mpmath.npdf(hi))
+        )
+
+    for a, b, cc in ((4.251024703597084, 4.510198159534942, 0.9904253721959017),
+                     (252.65285978792255, 252.65287257824912, 0.9998224786604755)):  # fmt: skip
+        s1, s2, cm = mpmath.sqrt(a), mpmath.sqrt(b), mpmath.mpf(cc)
+        r = mpmath.sqrt(1 - cm**2)
+
+        def f(x, s1=s1, s2=s2, cm=cm, r=r):
+            return max(-1, min(1, s1 * x)) * clip_mean(s2 * cm * x, s2 * r) * mpmath.npdf(x)
+
+        k = 1 / s1
+        want = float(mpmath.quad(f, [-mpmath.inf, -k, 0, k, mpmath.inf]))
+        assert abs(sp.bivariate_expectation("hard_tanh", a, b, cc) - want) <= 1e-13 * abs(want)

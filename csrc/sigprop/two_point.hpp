@@ -183,14 +183,19 @@ inline bool settled_pair(const Activation& a, const HermiteAt& x, const HermiteA
 // E[phi^2], E[phi'^2] at min(q1, q2). Sets v and its error bound err (the
 // truncation: twice the last order; the far term's half; the rounding of the terms,
 // M1's cancellation and the moments' recurrence included; not that of the one-point
-// moments, ~1e-14 of the scale at most).
+// moments, ~1e-14 of the scale at most). hard_tanh (phi' = 1{|x| < a}): by Price's
+// theorem from c = 1, E[phi' phi'](t) = P(|Z| < k) less the crossings of k and K (R,
+// and its far twin with -k, bounded as soft_threshold's), so that E(c) = E(1) - s1 s2
+// e P(|Z| < k) + 2 s1 s2 (R - R_far) with E(1) = E[phi(s_lo Z) phi(s_hi Z)] in closed
+// form.
 inline bool threshold_cross_near_one(const Activation& a, double q1, double q2, double c,
                                      double p_lo, double dp_lo, double& v, double& err) {
   using namespace special;
   if (!(c >= 0.75 && c <= 1.0) || !(q1 > 0.0) || !(q2 > 0.0) || !std::isfinite(q1) ||
       !std::isfinite(q2))
     return false;
-  const bool soft = a.kind == Kind::soft_threshold;
+  const bool hard = a.kind == Kind::hard_tanh;
+  const bool soft = a.kind == Kind::soft_threshold || hard;  // (both crossings' far term)
   const double w = soft ? 2.0 : 1.0, eps = std::numeric_limits<double>::epsilon();
   const double e = 1.0 - c, e15 = e * std::sqrt(e);
   const double s_lo = std::sqrt(std::fmin(q1, q2)), s_hi = std::sqrt(std::fmax(q1, q2));
@@ -251,6 +256,34 @@ inline bool threshold_cross_near_one(const Activation& a, double q1, double q2, 
     // same number)
     far_half = Qm > 746.0 ? 0.0 : ss * (2.0 / (3.0 * pi)) * e15 * std::exp(-Qm);
   }
+  if (hard) {
+    // hard_tanh: E(c) = E(1) - s1 s2 e P(|Z| < k) + 2 s1 s2 (R - R_far), E(1) =
+    // E[phi(s_lo Z) phi(s_hi Z)] = s_lo s_hi E[Z^2; |Z| < k] + 2 a s_lo (npdf(k) - npdf(K))
+    // + 2 a^2 Q(K) (see above); E[Z^2; |Z| < k] by its series below k = 1/2, where the
+    // closed form (2 Phi(k) - 1) - 2 k npdf(k) cancels
+    double z2 = 0.0;
+    if (k < 0.5) {
+      // 2 npdf(0) sum_n (-1/2)^n k^(2n+3) / (n! (2n + 3))
+      double t = k * k * k, sum = 0.0;
+      for (int n = 0; n < 30; ++n) {
+        const double term = t / (2.0 * n + 3.0);
+        sum += term;
+        if (std::fabs(term) <= 1e-17 * std::fabs(sum)) break;
+        t *= -0.5 * k * k / (n + 1.0);
+      }
+      z2 = 2.0 * inv_sqrt_2pi * sum;
+    } else {
+      z2 = std::erf(k * inv_sqrt2) - 2.0 * k * npdf(k);
+    }
+    const double a2 = a.p0 * a.p0, QK = 0.5 * std::erfc(K * inv_sqrt2);
+    const double pk = std::erf(k * inv_sqrt2);  // P(|Z| < k), E[phi'^2] at s_hi
+    const double t1 = ss * z2, t2 = 2.0 * a.p0 * s_lo * (npdf(k) - npdf(K)), t3 = 2.0 * a2 * QK;
+    v = t1 + t2 + t3 - ss * e * pk + 2.0 * ss * R - far_half;
+    err = 2.0 * ss * R_err + far_half +
+          8.0 * eps * (t1 + 2.0 * a.p0 * s_lo * (npdf(k) + npdf(K)) + t3 + ss * e * pk) +
+          (k < 0.5 ? 0.0 : 8.0 * eps * ss * (std::erf(k * inv_sqrt2) + 2.0 * k * npdf(k)));
+    return std::isfinite(v) && std::isfinite(err);
+  }
   const double Q = dp_lo / w, M2 = p_lo / (w * s_lo * s_lo);
   // (cancels ~K^2 fold; its rounding, a few ulps of npdf(K) + K Q, is in err)
   const double M1 = npdf(K) - K * Q;
@@ -303,7 +336,7 @@ inline bool threshold_pair_near_one(const Activation& a, int d, double q1, doubl
       B = std::fabs(dp1 - dp2) + 4.0 * eps * std::fmax(dp1, dp2);
     }
     if (!(0.25 * B <= 0.5 * tol))
-      return d == 0 && a.kind != Kind::hard_tanh &&
+      return d == 0 &&
              threshold_cross_near_one(a, q1, q2, c, q1 < q2 ? p1 : p2, q1 < q2 ? dp1 : dp2, v, err);
   }
   const double budget = 0.25 * tol;
@@ -538,13 +571,16 @@ inline double bivariate_dispatch(const Activation& a, int d, double q1, double q
         return v;
     }
   }
-  // hard_tanh next to c = 1 (1 - c <= 1/4, e a^2 / q1 <= 4): each variance's diagonal by
-  // Price's theorem from c = 1 (threshold_near_one: ~5-50 ns, where the closed forms
-  // cancel at large q and diagonal_price took 30-100 us: an ordered-phase kernel at
-  // sigma_b = 5 settles at q* ~ 26, every pair next to c = 1), variances close enough
-  // for the settled-pair bound; within tol of the scale.
-  if (a.kind == Kind::hard_tanh && a.p0 > 0.0 && c >= 0.75 && q1 > 0.0 && std::isfinite(q2) &&
-      (1.0 - std::fmin(c, 1.0)) * (a.p0 * a.p0 / q1) <= 4.0) {
+  // hard_tanh next to c = 1 (1 - c <= 1/4) at variances past 4 a^2 (thresholds within
+  // half a standard deviation): Price's theorem from c = 1, each variance's diagonal
+  // by threshold_near_one (~5-50 ns) and, for variances further apart than the
+  // settled-pair bound allows, the cross form (threshold_cross_near_one), where the
+  // closed forms cancel and diagonal_price took 30-100 us (an ordered-phase kernel at
+  // sigma_b = 3-5 settles at q* ~ 10-26, every pair next to c = 1); within tol of the
+  // scale (measured: 6e-14 of nested quadrature, where the closed forms, which keep
+  // the smaller variances, reach 1e-14).
+  if (a.kind == Kind::hard_tanh && a.p0 > 0.0 && c >= 0.75 && q1 >= 4.0 * a.p0 * a.p0 &&
+      std::isfinite(q2)) {
     const double cc = std::fmin(c, 1.0);
     const bool have = batch && x->q == q1 && y->q == q2;
     const Moments m1 = have ? Moments{} : moments(a, q1, false);
