@@ -519,9 +519,8 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
     }
   };
   // Pairs next to c = 1 whose variances have nearly settled, where the series has
-  // failed: the difference form (settled_difference.hpp), each input's values made on
-  // its first such pair.
-  if (series && !in.diff.matches(a, K, m)) in.diff.reset(a, K, m);
+  // failed: the difference form (settled_difference.hpp; its inputs reset by
+  // kernel_expansions), each input's values made on its first such pair.
   detail::DifferenceInputs& diff = in.diff;
   auto difference_form = [&](idx_t i, idx_t j, double c, double& e) {
     return detail::settled_difference_pair(diff, H[i], H[j], i, j, c, e);

@@ -270,15 +270,21 @@ using NearDiagonalTableCache = TableCache<NearDiagonalTable, 64>;
 
 // The table slice of a canonical activation at q; ok = false where there is none
 // (another kind, q outside the table, a segment that failed its checks).
-// `extended`: also where the table reaches past the first kinds' range (q >= 10^1.5,
-// log10_top; elu and selu), which only a large kernel layer's difference form reads:
+// Whether the table serves q (near_diagonal_serves; ok false as well in a segment that
+// fails its checks). `extended`: also where the table reaches past the first kinds'
+// range (q >= 10^1.5, log10_top; elu and selu), which only a large kernel layer's
+// difference form reads:
 // a segment costs 0.3-0.5 s to build, which a few thousand pairs do not repay
 // (settled_difference.hpp, DifferenceInputs).
+inline bool near_diagonal_serves(Kind k, double q, bool extended) {
+  if (!kernel_uses_near_diagonal_table(k) || !(q >= NearDiagonalTable::q_lo())) return false;
+  if (extended) return q < NearDiagonalTable::q_hi(k);
+  return q < NearDiagonalTable::q_hi() && k != Kind::elu && k != Kind::selu;
+}
+
 inline NearDiagonalTable::Slice near_diagonal_slice(const Activation& a, double q,
                                                     bool extended = false) {
-  if (!kernel_uses_near_diagonal_table(a.kind)) return {};
-  if (!extended && (q >= NearDiagonalTable::q_hi() || a.kind == Kind::elu || a.kind == Kind::selu))
-    return {};
+  if (!near_diagonal_serves(a.kind, q, extended)) return {};
   return NearDiagonalTableCache::fetch(a)->slice(q);
 }
 

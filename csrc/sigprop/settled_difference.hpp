@@ -268,11 +268,6 @@ class DifferenceInputs {
     for (std::ptrdiff_t i = 0; i < m; ++i) state_[i].store(0, std::memory_order_relaxed);
   }
 
-  // Whether reset() was last called for this layer.
-  bool matches(const Activation& a, const double* K, std::ptrdiff_t m) const {
-    return K == K_ && m == m_ && a.kind == a_.kind && a.p0 == a_.p0 && a.p1 == a_.p1;
-  }
-
   bool enabled() const { return n_ > 0; }
   int size() const { return n_; }
   // Whether M2 = E[h''(Z)^2] is finite (phi' continuous): the second-order bracket
@@ -333,11 +328,7 @@ class DifferenceInputs {
     if (!second_order()) return m_ >= 768;
     return m_ >= (a_.kind == Kind::elu ? 512 : 256);
   }
-  bool served(double q) const {
-    if (!extended() && (a_.kind == Kind::elu || a_.kind == Kind::selu)) return false;
-    return q >= NearDiagonalTable::q_lo() &&
-           q < (extended() ? NearDiagonalTable::q_hi(a_.kind) : NearDiagonalTable::q_hi());
-  }
+  bool served(double q) const { return near_diagonal_serves(a_.kind, q, extended()); }
   void fill(std::ptrdiff_t i) {
     Entry& e = entries_[size_t(i)];
     e.ok = false;
@@ -361,7 +352,7 @@ class DifferenceInputs {
 
 // A kernel layer's pair (i, j) next to c = 1 (x, y: the inputs' complete expansions),
 // where the series has failed: the settled-pair midpoint first, as bivariate_dispatch
-// would take it (settled_pair: the same numbers from the same slices), then the
+// would take it (settled_bound: settled_pair's numbers from the same slices), then the
 // brackets of D_h, then h's stored orders with their tail pinned by the same three
 // moments (difference_tail, as near_diagonal_pair pins it, with its per-pair
 // quadrature replaced by them), whichever bound is smaller. False where none is within
@@ -375,12 +366,9 @@ inline bool settled_difference_pair(DifferenceInputs& diff, const HermiteAt& x, 
   if (!ey) return false;
   const double scale = std::sqrt(ex->slice.f_sq[0] * ey->slice.f_sq[0]);
   const double d1 = ex->slice.eval(0, c), d2 = i == j ? d1 : ey->slice.eval(0, c);
-  const double qi = x.q, qj = y.q;
-  const double si = std::sqrt(qi), sj = std::sqrt(qj), L = lipschitz_bound(x.act.kind);
-  const double ds =
-      std::fabs(si - sj) + 4.0 * std::numeric_limits<double>::epsilon() * std::fmax(si, sj);
-  const double B = qi == qj ? 0.0 : L * L * ds * ds;
-  if ((qi == qj || L > 0.0) && 0.25 * B <= series_rtol * scale) {
+  const double qi = x.q, qj = y.q, si = std::sqrt(qi), sj = std::sqrt(qj);
+  const double B = settled_bound(x.act.kind, qi, qj);
+  if (0.25 * B <= series_rtol * scale) {
     v = qi == qj ? d1 : 0.5 * (d1 + d2) - 0.25 * B;
     return true;
   }

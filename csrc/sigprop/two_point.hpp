@@ -140,16 +140,24 @@ inline bool table_diagonals(const Activation& a, double q1, double q2, double c,
 // of [0, that bound] holds where a quarter of it is below tol. Two table lookups
 // (~1 us), tried before the series: those pairs' series reach no order, and the
 // anchored tails (diagonal_series, offdiagonal_series) cost ~20 us a pair.
-inline bool settled_pair(const Activation& a, const HermiteAt& x, const HermiteAt& y, double c,
-                         double tol, double& v) {
-  if (!(c >= NearDiagonalTable::c_min() && c < 1.0)) return false;
-  const double L = lipschitz_bound(a.kind);
-  const double s1q = std::sqrt(x.q), s2q = std::sqrt(y.q);
+// B of settled_pair: 0 for one variance, else L^2 (sqrt(q1) - sqrt(q2))^2, inf where
+// L is not known (lipschitz_bound 0).
+inline double settled_bound(Kind k, double q1, double q2) {
+  if (q1 == q2) return 0.0;
+  const double L = lipschitz_bound(k);
+  if (!(L > 0.0)) return special::inf;
+  const double s1q = std::sqrt(q1), s2q = std::sqrt(q2);
   // (each square root within half an ulp: the difference within 2 ulps of the larger)
   const double ds =
       std::fabs(s1q - s2q) + 4.0 * std::numeric_limits<double>::epsilon() * std::fmax(s1q, s2q);
-  const double B = x.q == y.q ? 0.0 : L * L * ds * ds;
-  if (!(L > 0.0) || !(0.25 * B <= tol)) return false;
+  return L * L * ds * ds;
+}
+
+inline bool settled_pair(const Activation& a, const HermiteAt& x, const HermiteAt& y, double c,
+                         double tol, double& v) {
+  if (!(c >= NearDiagonalTable::c_min() && c < 1.0)) return false;
+  const double B = settled_bound(a.kind, x.q, y.q);
+  if (!(0.25 * B <= tol)) return false;
   double d1, d2;
   if (!table_diagonals(a, x.q, y.q, c, d1, d2)) return false;
   v = x.q == y.q ? d1 : 0.5 * (d1 + d2) - 0.25 * B;
@@ -261,6 +269,8 @@ inline bool threshold_cross_near_one(const Activation& a, double q1, double q2, 
     // E[phi(s_lo Z) phi(s_hi Z)] = s_lo s_hi E[Z^2; |Z| < k] + 2 a s_lo (npdf(k) - npdf(K))
     // + 2 a^2 Q(K) (see above); E[Z^2; |Z| < k] by its series below k = 1/2, where the
     // closed form (2 Phi(k) - 1) - 2 k npdf(k) cancels
+    const double nk = npdf(k), nK = npdf(K);
+    const double pk = std::erf(k * inv_sqrt2);  // P(|Z| < k), E[phi'^2] at s_hi
     double z2 = 0.0;
     if (k < 0.5) {
       // 2 npdf(0) sum_n (-1/2)^n k^(2n+3) / (n! (2n + 3))
@@ -273,15 +283,14 @@ inline bool threshold_cross_near_one(const Activation& a, double q1, double q2, 
       }
       z2 = 2.0 * inv_sqrt_2pi * sum;
     } else {
-      z2 = std::erf(k * inv_sqrt2) - 2.0 * k * npdf(k);
+      z2 = pk - 2.0 * k * nk;
     }
     const double a2 = a.p0 * a.p0, QK = 0.5 * std::erfc(K * inv_sqrt2);
-    const double pk = std::erf(k * inv_sqrt2);  // P(|Z| < k), E[phi'^2] at s_hi
-    const double t1 = ss * z2, t2 = 2.0 * a.p0 * s_lo * (npdf(k) - npdf(K)), t3 = 2.0 * a2 * QK;
+    const double t1 = ss * z2, t2 = 2.0 * a.p0 * s_lo * (nk - nK), t3 = 2.0 * a2 * QK;
     v = t1 + t2 + t3 - ss * e * pk + 2.0 * ss * R - far_half;
     err = 2.0 * ss * R_err + far_half +
-          8.0 * eps * (t1 + 2.0 * a.p0 * s_lo * (npdf(k) + npdf(K)) + t3 + ss * e * pk) +
-          (k < 0.5 ? 0.0 : 8.0 * eps * ss * (std::erf(k * inv_sqrt2) + 2.0 * k * npdf(k)));
+          8.0 * eps * (t1 + 2.0 * a.p0 * s_lo * (nk + nK) + t3 + ss * e * pk) +
+          (k < 0.5 ? 0.0 : 8.0 * eps * ss * (pk + 2.0 * k * nk));
     return std::isfinite(v) && std::isfinite(err);
   }
   const double Q = dp_lo / w, M2 = p_lo / (w * s_lo * s_lo);
@@ -321,17 +330,14 @@ inline bool threshold_pair_near_one(const Activation& a, int d, double q1, doubl
   if (q1 != q2) {
     const bool soft = a.kind == Kind::soft_threshold;
     const double dp_hi = q1 > q2 ? dp1 : dp2;  // at the larger variance
-    if (d == 0 && a.kind == Kind::hard_tanh) {
-      // |h(z)| <= |sqrt(q1) - sqrt(q2)| |z| (phi 1-Lipschitz), E[Z^2] = 1
-      const double s1 = std::sqrt(q1), s2 = std::sqrt(q2);
-      const double ds = std::fabs(s1 - s2) + 4.0 * eps * std::fmax(s1, s2);
-      B = ds * ds;
-    } else if (d == 0) {
+    if (d == 0) {
       const double s1 = std::sqrt(q1), s2 = std::sqrt(q2);
       const double ds = std::fabs(s1 - s2) + 4.0 * eps * std::fmax(s1, s2);
       const double k = a.p0 / std::fmax(s1, s2);
-      // per tail: k npdf(k) + Q(k), Q(k) = dp_hi (shifted_relu) or dp_hi / 2 (both tails)
-      B = ds * ds * ((soft ? 2.0 : 1.0) * k * special::npdf(k) + dp_hi);
+      // per tail: k npdf(k) + Q(k), Q(k) = dp_hi (shifted_relu) or dp_hi / 2 (both tails);
+      // hard_tanh: E[Z^2] = 1 (phi 1-Lipschitz)
+      B = ds * ds *
+          (a.kind == Kind::hard_tanh ? 1.0 : (soft ? 2.0 : 1.0) * k * special::npdf(k) + dp_hi);
     } else {
       B = std::fabs(dp1 - dp2) + 4.0 * eps * std::fmax(dp1, dp2);
     }
@@ -435,6 +441,17 @@ namespace detail {
 // The dispatch of bivariate() below on a canonical activation, with the Hermite
 // expansions at q1 and q2 given (x, y: as kernel_expansions leaves them, for a
 // batch) or, where null, taken from the per-thread cache.
+// E[phi^2] and E[phi'^2] at q (phi_sq, dphi_sq; the other fields unset): from the
+// expansion h where it is at q (a batch's, which holds the same numbers: no table
+// lookup a pair), else the one-point moments.
+inline Moments batch_moments(const Activation& a, double q, const HermiteAt* h) {
+  if (!(h && h->q == q)) return moments(a, q, false);
+  Moments m;
+  m.phi_sq = h->phi_sq;
+  m.dphi_sq = h->dphi_sq;
+  return m;
+}
+
 inline double bivariate_dispatch(const Activation& a, int d, double q1, double q2, double c,
                                  HermiteAt* x, HermiteAt* y, bool* ok) {
   if (std::isnan(c) || std::isnan(q1) || std::isnan(q2)) return special::nan;
@@ -532,7 +549,6 @@ inline double bivariate_dispatch(const Activation& a, int d, double q1, double q
   // (k1 = tau / sqrt(q1)), which above 1e-290 excludes the underflow.
   const bool thresholds = (a.kind == Kind::shifted_relu || a.kind == Kind::soft_threshold) &&
                           a.p0 > 0.0 && q1 > 0.0 && std::isfinite(q2);
-  const bool cached = thresholds && batch && x->q == q1 && y->q == q2;
   const bool may_underflow =
       thresholds &&
       !((d == 0 ? q1 / 3.0 : 1.0) * special::npdf(a.p0 / std::sqrt(q1) + 1.0) > 1e-290);
@@ -548,9 +564,9 @@ inline double bivariate_dispatch(const Activation& a, int d, double q1, double q
     const double k = a.p0 / std::sqrt(q2), kappa = 0.25 * (K + k) * (K + k);
     near_one = d == 0 ? e * kappa <= 4.0 : e * (a.p0 * a.p0 / q1) <= 4.0;
   }
-  if (thresholds && (cached || near_one || may_underflow)) {
-    const Moments m1 = cached ? Moments{} : moments(a, q1, false);
-    const double p1 = cached ? x->phi_sq : m1.phi_sq, dp1 = cached ? x->dphi_sq : m1.dphi_sq;
+  if (thresholds && ((batch && x->q == q1 && y->q == q2) || near_one || may_underflow)) {
+    const Moments m1 = batch_moments(a, q1, x);
+    const double p1 = m1.phi_sq, dp1 = m1.dphi_sq;
     // The smaller variance's threshold so far out (tau / sqrt(q1) >~ 38) that its
     // E[f^2] underflows to 0: by Cauchy-Schwarz |E[f(u) f(v)]| <= sqrt(E f(u)^2 E f(v)^2)
     // = 0 in double precision (48 % of the points of q1, q2 log-uniform in [1e-6, 1e4],
@@ -561,8 +577,8 @@ inline double bivariate_dispatch(const Activation& a, int d, double q1, double q
     // scale).
     if (near_one) {
       const double cc = std::fmin(c, 1.0);
-      const Moments m2 = cached ? Moments{} : (q2 == q1 ? m1 : moments(a, q2, false));
-      const double p2 = cached ? y->phi_sq : m2.phi_sq, dp2 = cached ? y->dphi_sq : m2.dphi_sq;
+      const Moments m2 = q2 == q1 ? m1 : batch_moments(a, q2, y);
+      const double p2 = m2.phi_sq, dp2 = m2.dphi_sq;
       const double scale = d == 0 ? std::sqrt(p1) * std::sqrt(p2) : std::sqrt(dp1) * std::sqrt(dp2);
       double err;
       if (detail::threshold_pair_near_one(a, d, q1, q2, cc, p1, dp1, p2, dp2,
@@ -582,11 +598,8 @@ inline double bivariate_dispatch(const Activation& a, int d, double q1, double q
   if (a.kind == Kind::hard_tanh && a.p0 > 0.0 && c >= 0.75 && q1 >= 4.0 * a.p0 * a.p0 &&
       std::isfinite(q2)) {
     const double cc = std::fmin(c, 1.0);
-    const bool have = batch && x->q == q1 && y->q == q2;
-    const Moments m1 = have ? Moments{} : moments(a, q1, false);
-    const Moments m2 = have || q2 == q1 ? m1 : moments(a, q2, false);
-    const double p1 = have ? x->phi_sq : m1.phi_sq, dp1 = have ? x->dphi_sq : m1.dphi_sq;
-    const double p2 = have ? y->phi_sq : m2.phi_sq, dp2 = have ? y->dphi_sq : m2.dphi_sq;
+    const Moments m1 = batch_moments(a, q1, x), m2 = q2 == q1 ? m1 : batch_moments(a, q2, y);
+    const double p1 = m1.phi_sq, dp1 = m1.dphi_sq, p2 = m2.phi_sq, dp2 = m2.dphi_sq;
     const double scale = d == 0 ? std::sqrt(p1) * std::sqrt(p2) : std::sqrt(dp1) * std::sqrt(dp2);
     double err;
     if (detail::threshold_pair_near_one(a, d, q1, q2, cc, p1, dp1, p2, dp2,
@@ -633,9 +646,7 @@ inline double bivariate_dispatch(const Activation& a, int d, double q1, double q
   // ~0.5 us where the closed forms cancel and the nested quadrature took 50-100 us.
   if (d == 0 && (a.kind == Kind::elu || a.kind == Kind::selu) && q1 > 0.0 && q2 <= 4.0 &&
       std::fabs(c) <= 1.0) {
-    const bool have = x && y && x->q == q1 && y->q == q2;
-    const double p1 = have ? x->phi_sq : moments(a, q1, false).phi_sq;
-    const double p2 = have ? y->phi_sq : moments(a, q2, false).phi_sq;
+    const double p1 = batch_moments(a, q1, x).phi_sq, p2 = batch_moments(a, q2, y).phi_sq;
     const double n1 = std::sqrt(p1), n2 = std::sqrt(p2);
     const bool selu = a.kind == Kind::selu;
     if (detail::elu_small_variance(selu ? selu_lambda : 1.0, selu ? selu_alpha : a.p0, q1, q2, c,
