@@ -598,6 +598,14 @@ PYBIND11_MODULE(_core, m) {
         run_blocks(m, py::none(), [&](idx_t b, idx_t, const Deadline* stop) {
           return sigprop::grid::kernel_expansions(k.act, kp, m, in, b, m, k.n_threads, stop);
         });
+        // The layer table, where the layer's pairs past the near-diagonal table repay it.
+        const idx_t units = sigprop::grid::kernel_table_plan(k.act, kp, m, in);
+        if (units > 0) {
+          run_blocks(units, py::none(), [&](idx_t b, idx_t, const Deadline* stop) {
+            return sigprop::grid::kernel_table_build(in, b, units, k.n_threads, stop);
+          });
+          without_gil([&] { return in.table.finish(); });
+        }
         // Then the pairs, tile by tile (grid::KernelTiles: 8 rows by 16 columns, or by
         // every column for the closed forms), the progress counted in rows.
         std::atomic<long long> short_count{0};
@@ -615,4 +623,22 @@ PYBIND11_MODULE(_core, m) {
       py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("K"), py::arg("sigma_w"),
       py::arg("sigma_b"), py::arg("n_threads"), py::arg("progress") = py::none(),
       py::arg("out") = py::none());
+
+  m.def(
+      "kernel_layer_table",
+      [](int kind, double p0, double p1, const darray& K, int n_threads) {
+        const KernelArgs k = kernel_args(kind, p0, p1, n_threads);
+        if (K.ndim() != 2 || K.shape(0) != K.shape(1))
+          throw py::value_error("kernel must be a square matrix");
+        const idx_t m = K.shape(0);
+        const double* kp = K.data();
+        sigprop::grid::KernelInputs in;
+        return without_gil([&] {
+          sigprop::grid::kernel_expansions(k.act, kp, m, in, 0, m, k.n_threads);
+          const idx_t units = sigprop::grid::kernel_table_plan(k.act, kp, m, in);
+          if (units > 0) sigprop::grid::kernel_table_build(in, 0, units, k.n_threads);
+          return std::make_pair(units, units > 0 && in.table.finish());
+        });
+      },
+      py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("K"), py::arg("n_threads"));
 }

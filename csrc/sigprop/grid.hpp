@@ -20,6 +20,7 @@
 #include "expectation.hpp"
 #include "fixed_point.hpp"
 #include "hermite_series.hpp"
+#include "layer_table.hpp"
 #include "hermite_table.hpp"
 #include "maps.hpp"
 #include "moment_table.hpp"
@@ -282,6 +283,7 @@ struct KernelInputs {
   std::vector<HermiteAt> H;
   std::vector<double> rec;
   detail::DifferenceInputs diff;  // reset by each layer's kernel_expansions
+  detail::LayerTable table;       // planned by kernel_table_plan, after them
 };
 
 inline idx_t kernel_expansions(const Activation& act, const double* K, idx_t m,
@@ -307,6 +309,26 @@ inline idx_t kernel_expansions(const Activation& act, const double* K, idx_t m,
     if (H[i].set(a, K[i * m + i], rule)) H[i].ensure(16 * nb);
     detail::kernel_series_record(H[i], K[i * m + i], nb, rec + size_t(i) * detail::kRec);
   }, stop);
+}
+
+// The layer table (layer_table.hpp) of a kernel layer whose expansions are made
+// (kernel_expansions: the difference form's inputs reset): its plan, returning the
+// number of build units (0: none this layer); units [begin, end) built in parallel
+// (returns the units done: all unless *stop passed, at least one); then finish()
+// (the coefficients and checks, ~1-5 ms) before the layer's tiles read it.
+inline idx_t kernel_table_plan(const Activation& act, const double* K, idx_t m,
+                               KernelInputs& in) {
+  const Activation a = canonical(act);
+  if (!uses_hermite_table(a.kind) || detail::has_kernel_closed_form(a.kind)) {
+    in.table.plan(a, K, 0, in.diff);  // (marks it unused)
+    return 0;
+  }
+  return in.table.plan(a, K, m, in.diff);
+}
+
+inline idx_t kernel_table_build(KernelInputs& in, idx_t begin, idx_t end, int n_threads,
+                                const Deadline* stop = nullptr) {
+  return parallel_for(end - begin, n_threads, [&](idx_t u) { in.table.build(begin + u); }, stop);
 }
 
 // Rows [i0, i1) of a kernel layer, pairs j > i, for a kind K whose kernel has a
@@ -547,9 +569,10 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
       // outcome, before the other bounds) goes on as for any pair.
       const int k =
           series ? detail::kernel_series_order(H[i], H[j], c, detail::series_rtol, nb) : -1;
+      // (then the difference form, then the layer table past the near-diagonal table)
       if (k >= 0)
         e = detail::kernel_series_sum(H[i], H[j], c, k, nb);
-      else if (!(series && difference_form(i, j, c, e)))
+      else if (!(series && difference_form(i, j, c, e)) && !in.table.pair(i, j, qi, qj, c, e))
         e = detail::bivariate_dispatch(a, 0, qi, qj, c, series ? &H[i] : nullptr,
                                        series ? &H[j] : nullptr, &ok);
       if (!ok && short_count) short_count->fetch_add(1, std::memory_order_relaxed);
@@ -627,6 +650,11 @@ inline void kernel_layer(const Activation& a, const double* K, idx_t m, double s
                          double* Kout, int n_threads) {
   KernelInputs in;
   kernel_expansions(a, K, m, in, 0, m, n_threads);
+  const idx_t units = kernel_table_plan(a, K, m, in);
+  if (units > 0) {
+    kernel_table_build(in, 0, units, n_threads);
+    in.table.finish();
+  }
   const KernelTiles tiles(m, kernel_tile_width(a, K, m));
   kernel_layer_tiles(a, K, m, sw2, sb2, in, Kout, tiles, 0, tiles.size(), n_threads);
 }

@@ -269,6 +269,8 @@ class DifferenceInputs {
   }
 
   bool enabled() const { return n_ > 0; }
+  // Whether the layer's input of variance q reads the near-diagonal table.
+  bool served(double q) const { return near_diagonal_serves(a_.kind, q, extended()); }
   int size() const { return n_; }
   // Whether M2 = E[h''(Z)^2] is finite (phi' continuous): the second-order bracket
   // and the pinned tail of h's orders apply.
@@ -328,7 +330,6 @@ class DifferenceInputs {
     if (!second_order()) return m_ >= 768;
     return m_ >= (a_.kind == Kind::elu ? 512 : 256);
   }
-  bool served(double q) const { return near_diagonal_serves(a_.kind, q, extended()); }
   void fill(std::ptrdiff_t i) {
     Entry& e = entries_[size_t(i)];
     e.ok = false;

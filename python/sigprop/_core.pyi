@@ -218,3 +218,10 @@ def kernel_layer(
     """One layer of the NNGP kernel map: the (m, m) kernel after the layer (in ``out``
     if given: a writeable C-contiguous float64 (m, m) array not overlapping K), and the
     number of pairs whose quadrature ended short of its tolerance."""
+
+def kernel_layer_table(
+    kind: int, p0: float, p1: float, K: ArrayLike, n_threads: int
+) -> tuple[int, bool]:
+    """The layer table that kernel_layer would build for K (csrc/sigprop/layer_table.hpp):
+    its number of build units (0: none planned) and whether it passed its checks
+    (a diagnostic, for the tests)."""

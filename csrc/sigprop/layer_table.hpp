@@ -1,0 +1,287 @@
+// A kernel layer's pairs next to c = 1 at variances past the near-diagonal table
+// (near_diagonal_table.hpp): an ordered-phase kernel at sigma_b >~ 6, where tanh,
+// sigmoid, softsign and linear_region_tanh settle at q* > 10^1.5 (the top of their
+// table) and silu, softplus and shifted_softplus past 10^2.5 (or 10^1.5 in layers of
+// fewer than 256 inputs). There the Mehler series reaches no order from c ~ 0.97 on,
+// the settled-difference form (settled_difference.hpp) has no diagonal to read, and
+// each pair took the dispatch's quadrature, 0.1-0.5 ms: 100 inputs at sigma_b = 12,
+// depth 10, took 8.4 s for linear_region_tanh, 800 inputs 357 s. elu and selu too,
+// at any q >= 1 (the ordered phase from sigma_b ~ 1 on), whose layers' pairs there
+// took their closed forms, 2-5 us each, while the variances settle slowly (selu at
+// sigma_b = 12: 1000 inputs, depth 10, 15.6 s).
+//
+// In such a layer every input's variance lies in a narrow range [q_a, q_b] (13 % wide
+// after the first layer of inputs of unequal norms, 1e-4 after the second, then one
+// value to the last bit) and the pairs concerned have c in [1 - s_top^2, 1]. One
+// interpolant serves them all: with s = sqrt(1 - c),
+//   E[phi(u) phi(v)] = F(log q1, log q2, s),
+// a tensor Chebyshev interpolant of degree dq in each log q over [log q_a, log q_b]
+// and deg_s in s on nseg equal segments of [0, s_top], built for the layer from the
+// dispatch's values at its Lobatto nodes (F is symmetric in q1, q2: half of them are
+// computed). F is smooth in s: for smooth phi, E is analytic in c = 1 - s^2; the
+// kinks' non-analytic terms are powers of 1 - c with half-integer exponents, odd
+// powers of s. In s its features have width ~1 / sqrt(q) (the complex singularities
+// of phi(sqrt(q) z) at distance ~1 / sqrt(q)): a segment is at most
+// width_x / sqrt(q_b) wide. In log q its Chebyshev coefficients fall as (L / 38)^n
+// over a range of width L (measured: tanh, softsign, sigmoid, softplus and
+// linear_region_tanh at q ~ 150, L = 0.12 and 1.6e-4), so dq is the least degree with
+// (L / 20)^dq <= 1e-15.
+//
+// Checks before use: the last coefficient in each direction within tail_rtol of the
+// scale, and the interpolant within check_rtol of the scale of the dispatch at six
+// points between the nodes; a table that fails is not used (the pairs take the
+// dispatch as before). Measured against the dispatch at random points of such boxes
+// (q ~ 150 to 9000, s_top up to 0.25): 4e-15-8e-14 of the scale; sampled pairs of
+// ordered-phase kernels against nested quadrature, 3e-15-1.1e-13
+// (tests/test_two_point.py, test_nngp_kernel_past_the_near_diagonal_table).
+//
+// Cost: a node is one dispatch at c >= 1 - s_top^2, 40-110 us (softplus and silu:
+// ~350 us; elu and selu a few us); the nodes are built in parallel (units of one q
+// pair and one segment, 9-33 dispatches), only where the layer's pairs in the range
+// are at least as many as the nodes. A pair is then one contraction of
+// (dq + 1)^2 (deg_s + 1) coefficients, 0.1-1 us.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstddef>
+#include <vector>
+
+#include "activation.hpp"
+#include "chebyshev.hpp"
+#include "moment_table.hpp"
+#include "near_diagonal_table.hpp"
+#include "settled_difference.hpp"
+#include "special.hpp"
+#include "two_point.hpp"
+
+namespace sigprop {
+namespace detail {
+
+// The kinds a layer table serves: those of the near-diagonal table's kernel pairs
+// but hard_tanh (its Price forms next to c = 1 take ~2 us a pair).
+inline bool uses_layer_table(Kind k) {
+  switch (k) {
+    case Kind::tanh:
+    case Kind::sigmoid:
+    case Kind::softsign:
+    case Kind::linear_region_tanh:
+    case Kind::silu:
+    case Kind::softplus:
+    case Kind::shifted_softplus:
+    case Kind::elu:
+    case Kind::selu: return true;
+    default: return false;
+  }
+}
+
+class LayerTable {
+ public:
+  static constexpr int deg_s_max = 32;
+  static constexpr int dq_max = 12;
+  static constexpr double s_cap = 0.5;    // c >= 0.75
+  static constexpr double width_x = 1.6;  // sqrt(q_b) x a segment's width in s
+  static constexpr double tail_rtol = 1e-13, check_rtol = 1e-12;
+  static constexpr std::ptrdiff_t max_nodes = 40000;
+
+  // Plans the table of the layer K (m x m; the difference form's inputs `diff`
+  // reset for it): the inputs past the near-diagonal table (in the box), the box, s_top
+  // and the degrees. Returns the number of build units (0: no table this layer).
+  std::ptrdiff_t plan(const Activation& a, const double* K, std::ptrdiff_t m,
+                      const DifferenceInputs& diff) {
+    ready_ = false;
+    units_ = 0;
+    a_ = a;
+    m_ = m;
+    if (!uses_layer_table(a.kind) || m < 2) return 0;
+    in_.assign(size_t(m), 0);
+    double la = special::inf, lb = -special::inf;
+    for (std::ptrdiff_t i = 0; i < m; ++i) {
+      const double q = K[i * m + i];
+      // (elu and selu: from q = 1 on, and in the near-diagonal table's range too, where
+      // only part of their pairs take the difference form, and a node costs their
+      // closed forms, a few us)
+      const double floor = piecewise::has_closed_form(a.kind) ? 1.0 : NearDiagonalTable::q_hi();
+      if (!(q >= floor && q < 1e300)) continue;
+      if (diff.served(q) && !piecewise::has_closed_form(a.kind)) continue;
+      in_[size_t(i)] = 1;
+      la = std::fmin(la, std::log(q));
+      lb = std::fmax(lb, std::log(q));
+    }
+    if (!(lb >= la) || !(lb - la <= 0.7)) return 0;
+    // s_top: the largest s of the box's pairs with c >= 1 - s_cap^2 (and below 1)
+    const double c_lo = 1.0 - s_cap * s_cap;
+    double e_top = 0.0;
+    std::ptrdiff_t pairs = 0;
+    for (std::ptrdiff_t i = 0; i < m; ++i) {
+      if (!in_[size_t(i)]) continue;
+      const double qi = K[i * m + i];
+      for (std::ptrdiff_t j = i + 1; j < m; ++j) {
+        if (!in_[size_t(j)]) continue;
+        const double c = K[i * m + j] / std::sqrt(qi * K[j * m + j]);
+        if (c >= c_lo && c < 1.0) {
+          ++pairs;
+          e_top = std::fmax(e_top, 1.0 - c);
+        }
+      }
+    }
+    if (!(e_top > 0.0)) return 0;
+    la_ = la;
+    lb_ = lb;
+    s_top_ = std::fmin(s_cap, std::sqrt(e_top));
+    const double L = lb - la;
+    dq_ = L > 0.0 ? int(std::ceil(34.6 / -std::log(L / 20.0))) : 0;
+    if (dq_ > dq_max) return 0;
+    nseg_ = std::max(1, int(std::ceil(std::exp(0.5 * lb) * s_top_ / width_x)));
+    // the degree in s, from r = sqrt(q_b) x a segment's width (measured at q = 150:
+    // tanh, softsign, softplus and linear_region_tanh within 1e-13 of the scale)
+    const double r = std::exp(0.5 * lb) * s_top_ / nseg_;
+    deg_s_ = r <= 0.05 ? 8 : r <= 0.2 ? 12 : r <= 0.5 ? 16 : r <= 1.0 ? 24 : deg_s_max;
+    const std::ptrdiff_t nq = dq_ + 1, qpairs = nq * (nq + 1) / 2;
+    const std::ptrdiff_t nodes = qpairs * nseg_ * (deg_s_ + 1);
+    if (nodes > max_nodes || pairs < nodes) return 0;
+    // units: (q pair, segment), q pairs (ja <= jb) in order
+    unit_a_.clear();
+    unit_b_.clear();
+    for (int ja = 0; ja <= dq_; ++ja)
+      for (int jb = ja; jb <= dq_; ++jb) {
+        unit_a_.push_back(ja);
+        unit_b_.push_back(jb);
+      }
+    y_.assign(size_t(nq * nq * nseg_ * (deg_s_ + 1)), special::nan);
+    failed_.store(false, std::memory_order_relaxed);
+    units_ = qpairs * nseg_;
+    return units_;
+  }
+
+  // Build unit u: the values at one q pair's nodes on one segment (33 dispatches).
+  void build(std::ptrdiff_t u) {
+    const std::ptrdiff_t p = u / nseg_;
+    const int g = int(u % nseg_), ja = unit_a_[size_t(p)], jb = unit_b_[size_t(p)];
+    const double q1 = q_node(ja), q2 = q_node(jb);
+    for (int l = 0; l <= deg_s_; ++l) {
+      const double s = s_node(g, l);
+      bool ok = true;
+      const double v = bivariate_dispatch(a_, 0, q1, q2, 1.0 - s * s, nullptr, nullptr, &ok);
+      if (!ok || !std::isfinite(v)) failed_.store(true, std::memory_order_relaxed);
+      y_[index(ja, jb, g, l)] = v;
+      y_[index(jb, ja, g, l)] = v;
+    }
+  }
+
+  // After every unit: the coefficients and the checks; true where the table serves.
+  bool finish() {
+    ready_ = false;
+    if (units_ == 0 || failed_.load(std::memory_order_relaxed)) return false;
+    const int nq = dq_ + 1, ns = deg_s_ + 1;
+    const size_t rows = size_t(nq) * nq * nseg_;
+    // along s (every row), then along q1 (stride nq nseg ns), then along q2
+    std::vector<double> t(y_.size());
+    for (size_t r = 0; r < rows; ++r)
+      cheb::lobatto_coefficients(deg_s_, 1, y_.data() + r * ns, 1, t.data() + r * ns, 1);
+    c_.assign(y_.size(), 0.0);
+    if (dq_ == 0) {
+      c_ = t;
+    } else {
+      const size_t inner = size_t(nq) * nseg_ * ns, in2 = size_t(nseg_) * ns;
+      cheb::lobatto_coefficients(dq_, int(inner), t.data(), inner, c_.data(), inner);
+      for (int j = 0; j < nq; ++j)
+        cheb::lobatto_coefficients(dq_, int(in2), c_.data() + j * inner, in2, t.data() + j * inner,
+                                   in2);
+      c_ = t;
+    }
+    // the tails, against the smallest scale of the box
+    const Moments lo = moments(a_, std::exp(la_), false);
+    const double scale = lo.phi_sq;
+    if (!(scale > 0.0 && std::isfinite(scale))) return false;
+    for (int ja = 0; ja < nq; ++ja)
+      for (int jb = 0; jb < nq; ++jb)
+        for (int g = 0; g < nseg_; ++g) {
+          const double* r = c_.data() + index(ja, jb, g, 0);
+          if (!(std::fabs(r[deg_s_]) <= tail_rtol * scale)) return false;
+          if ((ja == dq_ || jb == dq_) && dq_ > 0)
+            for (int l = 0; l <= deg_s_; ++l)
+              if (!(std::fabs(r[l]) <= tail_rtol * scale)) return false;
+        }
+    // six points between the nodes
+    static constexpr double tq[3][2] = {{-0.37, 0.61}, {0.83, -0.91}, {0.29, 0.29}};
+    static constexpr double fs[2] = {0.47, 0.89};
+    for (const auto& tt : tq)
+      for (double f : fs) {
+        const double q1 = q_at(dq_ > 0 ? tt[0] : 0.0), q2 = q_at(dq_ > 0 ? tt[1] : 0.0);
+        const double s = f * s_top_, c = 1.0 - s * s;
+        bool ok = true;
+        const double direct = bivariate_dispatch(a_, 0, q1, q2, c, nullptr, nullptr, &ok);
+        const double sc = std::sqrt(moments(a_, q1, false).phi_sq * moments(a_, q2, false).phi_sq);
+        if (!ok || !(std::fabs(eval(t_of(q1), t_of(q2), s) - direct) <= check_rtol * sc))
+          return false;
+      }
+    ready_ = true;
+    return true;
+  }
+
+  bool ready() const { return ready_; }
+
+  // The pair (i, j) of the layer at correlation c: false where the table does not
+  // serve it (no table, an input outside the box, c below 1 - s_top^2; q1 = q2 at c >= 1
+  // as well, the one-point moment's, which the dispatch returns exactly).
+  bool pair(std::ptrdiff_t i, std::ptrdiff_t j, double qi, double qj, double c, double& v) const {
+    if (!ready_ || !in_[size_t(i)] || !in_[size_t(j)]) return false;
+    if (!(c >= 1.0 - s_top_ * s_top_)) return false;
+    if (c >= 1.0 && qi == qj) return false;
+    const double s = c >= 1.0 ? 0.0 : std::fmin(std::sqrt(1.0 - c), s_top_);
+    v = eval(t_of(qi), t_of(qj), s);
+    return true;
+  }
+
+ private:
+  size_t index(int ja, int jb, int g, int l) const {
+    return ((size_t(ja) * (dq_ + 1) + size_t(jb)) * nseg_ + size_t(g)) * (deg_s_ + 1) + size_t(l);
+  }
+  double q_node(int j) const {
+    return dq_ == 0 ? std::exp(la_) : q_at(std::cos(special::pi * j / dq_));
+  }
+  double q_at(double t) const { return std::exp(0.5 * (la_ + lb_) + 0.5 * (lb_ - la_) * t); }
+  double t_of(double q) const {
+    if (dq_ == 0) return 0.0;
+    const double t = (2.0 * std::log(q) - la_ - lb_) / (lb_ - la_);
+    return std::fmin(1.0, std::fmax(-1.0, t));
+  }
+  double s_node(int g, int l) const {
+    const double w = s_top_ / nseg_;
+    return w * (g + 0.5 * (1.0 + std::cos(special::pi * l / deg_s_)));
+  }
+  double eval(double t1, double t2, double s) const {
+    const double w = s_top_ / nseg_;
+    const int g = std::min(int(s / w), nseg_ - 1);
+    const double ts = std::fmin(1.0, 2.0 * (s - g * w) / w - 1.0);
+    double T1[dq_max + 1], T2[dq_max + 1];
+    T1[0] = T2[0] = 1.0;
+    if (dq_ > 0) {
+      cheb::basis(dq_, t1, T1);
+      cheb::basis(dq_, t2, T2);
+    }
+    double cs[deg_s_max + 1] = {};
+    for (int ja = 0; ja <= dq_; ++ja)
+      for (int jb = 0; jb <= dq_; ++jb) {
+        const double w12 = T1[ja] * T2[jb];
+        const double* r = c_.data() + index(ja, jb, g, 0);
+        for (int l = 0; l <= deg_s_; ++l) cs[l] += w12 * r[l];
+      }
+    return cheb::clenshaw(cs, deg_s_, ts);
+  }
+
+  Activation a_{Kind::linear, 0.0, 0.0};
+  std::ptrdiff_t m_ = 0, units_ = 0;
+  bool ready_ = false;
+  std::vector<char> in_;
+  double la_ = 0.0, lb_ = 0.0, s_top_ = 0.0;
+  int dq_ = 0, nseg_ = 1, deg_s_ = deg_s_max;
+  std::vector<int> unit_a_, unit_b_;
+  std::vector<double> y_, c_;
+  std::atomic<bool> failed_{false};
+};
+
+}  // namespace detail
+}  // namespace sigprop
