@@ -19,9 +19,11 @@ timed calls, their one-off cost reported separately):
    sigma_w = 1.3, sigma_b = 0.2), all threads, after a warm-up call, best of
    --kernel-repeat (3); and, deep in the ordered phase (sigma_w = 1, every pair
    goes to c = 1 while the variances settle at q*), --ordered (n:sigma_b; 50:3,
-   300:3 and 300:5, where q* ~ 50 for softplus and SiLU) inputs of unequal norms,
-   depth 10, timed once, table segments built inside (the slow path of the
-   kernel: pairs next to c = 1 with unequal variances).
+   300:3, 300:5, 1000:3 and 1000:5, where q* ~ 50 for softplus and SiLU; 100:12
+   and 1000:12, q* ~ 150-300, past the saturating kinds' near-diagonal table,
+   where the layer table serves) inputs of unequal norms, depth 10, timed once,
+   table segments built inside (the slow path of the kernel: pairs next to c = 1
+   with unequal variances).
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ def main(argv=None):
     p.add_argument("--kernel-repeat", type=int, default=3, help="section 3: best of this many")
     p.add_argument(
         "--ordered",
-        default="50:3,300:3,300:5",
+        default="50:3,300:3,300:5,1000:3,1000:5,100:12,1000:12",
         help="section 3: ordered phase, input counts and sigma_b (n:sigma_b, comma-separated)",
     )
     p.add_argument("--json")
