@@ -79,7 +79,7 @@ inline bool uses_layer_table(Kind k) {
 class LayerTable {
  public:
   static constexpr int deg_s_max = 32;
-  static constexpr int dq_max = 12;
+  static constexpr int dq_max = 14;
   static constexpr double s_cap = 0.5;    // c >= 0.75
   static constexpr double width_x = 1.6;  // sqrt(q_b) x a segment's width in s
   static constexpr double tail_rtol = 1e-13, check_rtol = 1e-12;
@@ -109,7 +109,7 @@ class LayerTable {
       la = std::fmin(la, std::log(q));
       lb = std::fmax(lb, std::log(q));
     }
-    if (!(lb >= la) || !(lb - la <= 0.7)) return 0;
+    if (!(lb >= la) || !(lb - la <= 1.5)) return 0;
     // s_top: the largest s of the box's pairs with c >= 1 - s_cap^2 (and below 1)
     const double c_lo = 1.0 - s_cap * s_cap;
     double e_top = 0.0;
