@@ -807,6 +807,32 @@ def test_nngp_kernel_past_the_near_diagonal_table(act, sb):
         assert err.max() < 5e-13, (layer, err.max())
 
 
+@pytest.mark.parametrize("act", ["elu", "selu"])
+def test_elu_kernel_far_in_the_tails(act):
+    # sigma_w = 2.5: the variances grow threefold a layer (q ~ 1e5-1e6 by depth 8), every
+    # pair next to c = 1, where the closed forms' tilted orthants lie far in the tails
+    # and take the one-dimensional tail quadrature (bivariate_normal.hpp,
+    # orthant_tail_quadrature, asked for no less than its integrand's rounding allows).
+    # Sampled pairs of three layers against nested quadrature on the layer before.
+    a = resolve(act)
+    rng = np.random.default_rng(16)
+    n, sw, sb = 40, 2.5, 8.0
+    X = rng.normal(size=(n, 6)) * np.exp(0.5 * rng.normal(size=(n, 1)))
+    Ks = sp.nngp_kernel(act, X, sw, sb, depth=8, return_all=True, n_threads=1)
+    assert np.diag(Ks[-2]).min() > 5e4
+    iu, ju = np.triu_indices(n, 1)
+    for layer in (3, 5, 7):
+        K, Knext = Ks[layer - 1], Ks[layer]
+        q = np.diag(K)
+        for p in rng.choice(iu.size, 6, replace=False):
+            i, j = iu[p], ju[p]
+            c = np.clip(K[i, j] / np.sqrt(q[i] * q[j]), -1.0, 1.0)
+            ref, ok = _core.bivariate_nested_quadrature(a.kind, *a.core_params, 0, q[i], q[j], c)
+            assert ok
+            scale = np.sqrt((Knext[i, i] - sb**2) * (Knext[j, j] - sb**2)) / sw**2
+            assert abs((Knext[i, j] - sb**2) / sw**2 - ref) <= 1e-13 * scale, (layer, i, j)
+
+
 def test_hard_tanh_cross_form_next_to_one():
     # hard_tanh at variances past 4 a^2 next to c = 1, the variances apart (a settling
     # ordered-phase kernel's pairs): Price's theorem from c = 1 with the crossing of
