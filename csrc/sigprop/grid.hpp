@@ -553,14 +553,23 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
     if (i == j) {
       v = sb2 + sw2 * sigprop::moments(a, qi).phi_sq;
     } else {
-      if (series) {
-        complete(i);
-        complete(j);
-      }
       const double den = std::sqrt(qi * qj);
       const double c = den > 0.0 ? K[i * m + j] / den : 0.0;
       bool ok = true;
       double e;
+      // A pair the layer table serves (in a full group, one that the records' series
+      // has failed): from it, before the inputs' expansions are completed for the
+      // series of every order (at q ~ 1e3-1e5 a complete expansion costs ~1-3 ms).
+      if (in.table.pair(i, j, qi, qj, c, e)) {
+        v = sb2 + sw2 * e;
+        Kout[i * m + j] = v;
+        Kout[j * m + i] = v;
+        return;
+      }
+      if (series) {
+        complete(i);
+        complete(j);
+      }
       // With the expansions, a pair with |c| < 1 goes to the series before anything
       // else in bivariate_dispatch: the prefix bound's order is found here directly,
       // without the dispatch's per-pair tests of the kind, and the series summed as
@@ -569,10 +578,9 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
       // outcome, before the other bounds) goes on as for any pair.
       const int k =
           series ? detail::kernel_series_order(H[i], H[j], c, detail::series_rtol, nb) : -1;
-      // (then the difference form, then the layer table past the near-diagonal table)
       if (k >= 0)
         e = detail::kernel_series_sum(H[i], H[j], c, k, nb);
-      else if (!(series && difference_form(i, j, c, e)) && !in.table.pair(i, j, qi, qj, c, e))
+      else if (!(series && difference_form(i, j, c, e)))
         e = detail::bivariate_dispatch(a, 0, qi, qj, c, series ? &H[i] : nullptr,
                                        series ? &H[j] : nullptr, &ok);
       if (!ok && short_count) short_count->fetch_add(1, std::memory_order_relaxed);

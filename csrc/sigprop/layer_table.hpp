@@ -12,34 +12,38 @@
 //
 // In such a layer every input's variance lies in a narrow range [q_a, q_b] (13 % wide
 // after the first layer of inputs of unequal norms, 1e-4 after the second, then one
-// value to the last bit) and the pairs concerned have c in [1 - s_top^2, 1]. One
+// value to the last bit; up to a factor e^1.5 is served) and the pairs concerned have
+// c in [1 - s_top^2, 1], s_top <= 1/2. One
 // interpolant serves them all: with s = sqrt(1 - c),
 //   E[phi(u) phi(v)] = F(log q1, log q2, s),
 // a tensor Chebyshev interpolant of degree dq in each log q over [log q_a, log q_b]
-// and deg_s in s on nseg equal segments of [0, s_top], built for the layer from the
+// and deg_s in s on nseg segments of [0, s_top], built for the layer from the
 // dispatch's values at its Lobatto nodes (F is symmetric in q1, q2: half of them are
 // computed). F is smooth in s: for smooth phi, E is analytic in c = 1 - s^2; the
 // kinks' non-analytic terms are powers of 1 - c with half-integer exponents, odd
-// powers of s. In s its features have width ~1 / sqrt(q) (the complex singularities
-// of phi(sqrt(q) z) at distance ~1 / sqrt(q)): a segment is at most
-// width_x / sqrt(q_b) wide. In log q its Chebyshev coefficients fall as (L / 38)^n
+// powers of s. In s its features have width ~1 / sqrt(q) next to 0 (the complex
+// singularities of phi(sqrt(q) z) at distance ~1 / sqrt(q)) and widen with s: the
+// first segment is width_x / sqrt(q_b) wide, each next one twice the last (plan()).
+// In log q its Chebyshev coefficients fall as (L / 38)^n
 // over a range of width L (measured: tanh, softsign, sigmoid, softplus and
 // linear_region_tanh at q ~ 150, L = 0.12 and 1.6e-4), so dq is the least degree with
 // (L / 20)^dq <= 1e-15.
 //
 // Checks before use: the last coefficient in each direction within tail_rtol of the
 // scale, and the interpolant within check_rtol of the scale of the dispatch at six
-// points between the nodes; a table that fails is not used (the pairs take the
-// dispatch as before). Measured against the dispatch at random points of such boxes
-// (q ~ 150 to 9000, s_top up to 0.25): 4e-15-8e-14 of the scale; sampled pairs of
+// points between the nodes and one in each segment; a table that fails is not used
+// (the pairs take the dispatch as before). Measured against the dispatch at random
+// points of such boxes (q ~ 150 to 1e6, s_top up to 0.5): 4e-15-8.5e-14 of the
+// scale; sampled pairs of
 // ordered-phase kernels against nested quadrature, 3e-15-1.1e-13
 // (tests/test_two_point.py, test_nngp_kernel_past_the_near_diagonal_table).
 //
 // Cost: a node is one dispatch at c >= 1 - s_top^2, 40-110 us (softplus and silu:
-// ~350 us; elu and selu a few us); the nodes are built in parallel (units of one q
-// pair and one segment, 9-33 dispatches), only where the layer's pairs in the range
-// are at least as many as the nodes. A pair is then one contraction of
-// (dq + 1)^2 (deg_s + 1) coefficients, 0.1-1 us.
+// ~350 us; elu and selu a few us below q = 1e3); the nodes are built in parallel
+// (units of one q pair and one segment, 9-33 dispatches), only where the layer's
+// pairs in the range are at least as many as the nodes. A pair is then one
+// contraction of (dq + 1)^2 (deg_s + 1) coefficients, 0.1-3 us, taken before the
+// inputs' expansions are completed for the series of every order (grid.hpp).
 #pragma once
 
 #include <algorithm>
@@ -81,7 +85,7 @@ class LayerTable {
   static constexpr int deg_s_max = 32;
   static constexpr int dq_max = 14;
   static constexpr double s_cap = 0.5;    // c >= 0.75
-  static constexpr double width_x = 1.6;  // sqrt(q_b) x a segment's width in s
+  static constexpr double width_x = 1.6;  // sqrt(q_b) x the first segment's width
   static constexpr double tail_rtol = 1e-13, check_rtol = 1e-12;
   static constexpr std::ptrdiff_t max_nodes = 40000;
 
@@ -102,8 +106,12 @@ class LayerTable {
       // (elu and selu: from q = 1 on, and in the near-diagonal table's range too, where
       // only part of their pairs take the difference form, and a node costs their
       // closed forms, a few us)
-      const double floor = piecewise::has_closed_form(a.kind) ? 1.0 : NearDiagonalTable::q_hi();
-      if (!(q >= floor && q < 1e300)) continue;
+      // (elu and selu up to q = 1e3: further out a node's expansions cost more than
+      // the pairs' closed forms, ~15 us, save: sigma_w = 2.5, sigma_b = 8, 300 inputs,
+      // q ~ 1e2-1e7, took 11 s with the table and 5.6 s without)
+      const bool closed = piecewise::has_closed_form(a.kind);
+      const double floor = closed ? 1.0 : NearDiagonalTable::q_hi(), top = closed ? 1e3 : 1e300;
+      if (!(q >= floor && q < top)) continue;
       if (diff.served(q) && !piecewise::has_closed_form(a.kind)) continue;
       in_[size_t(i)] = 1;
       la = std::fmin(la, std::log(q));
@@ -133,14 +141,31 @@ class LayerTable {
     const double L = lb - la;
     dq_ = L > 0.0 ? int(std::ceil(34.6 / -std::log(L / 20.0))) : 0;
     if (dq_ > dq_max) return 0;
-    nseg_ = std::max(1, int(std::ceil(std::exp(0.5 * lb) * s_top_ / width_x)));
-    // the degree in s, from r = sqrt(q_b) x a segment's width (measured at q = 150:
-    // tanh, softsign, softplus and linear_region_tanh within 1e-13 of the scale)
-    const double r = std::exp(0.5 * lb) * s_top_ / nseg_;
+    // The segments in s: the first width_x / sqrt(q_b) wide, each next one twice the
+    // last. F's features in s have width ~1 / sqrt(q) next to s = 0 and widen with s
+    // (its singularities in complex s lie within ~1 / sqrt(q) of 0), so that [s, 2 s]
+    // holds them as [0, s] does (measured at q = 150, 1e4 and 1e6: tanh, softplus,
+    // silu, elu and linear_region_tanh within 8.5e-14 of the scale of the dispatch at
+    // random points, their last coefficients in s ~4e-15 of it).
+    const double w0 = std::fmin(s_top_, width_x * std::exp(-0.5 * lb));
+    seg_.assign(1, 0.0);
+    for (double b = w0; seg_.size() <= 64; b *= 2.0) {
+      seg_.push_back(std::fmin(b, s_top_));
+      if (!(b < s_top_)) break;
+    }
+    nseg_ = int(seg_.size()) - 1;
+    // the degree in s, from r = sqrt(q_b) x the first segment's width (measured at
+    // q = 150: tanh, softsign, softplus and linear_region_tanh within 1e-13 of the scale)
+    const double r = std::exp(0.5 * lb) * seg_[1];
     deg_s_ = r <= 0.05 ? 8 : r <= 0.2 ? 12 : r <= 0.5 ? 16 : r <= 1.0 ? 24 : deg_s_max;
     const std::ptrdiff_t nq = dq_ + 1, qpairs = nq * (nq + 1) / 2;
     const std::ptrdiff_t nodes = qpairs * nseg_ * (deg_s_ + 1);
-    if (nodes > max_nodes || pairs < nodes) return 0;
+    // (a node of silu, softplus or shifted_softplus past q = 1e4 costs ~4-8 pairs:
+    // 230-350 us, their pairs ~50 us; at q ~ 1e2-1e3 their pairs take ~1 ms)
+    const bool linear_tail =
+        a.kind == Kind::silu || a.kind == Kind::softplus || a.kind == Kind::shifted_softplus;
+    const std::ptrdiff_t cost = linear_tail && lb > std::log(1e4) ? 8 : 1;
+    if (nodes > max_nodes || pairs < cost * nodes) return 0;
     // units: (q pair, segment), q pairs (ja <= jb) in order
     unit_a_.clear();
     unit_b_.clear();
@@ -204,19 +229,22 @@ class LayerTable {
             for (int l = 0; l <= deg_s_; ++l)
               if (!(std::fabs(r[l]) <= tail_rtol * scale)) return false;
         }
-    // six points between the nodes
+    // points between the nodes: six at fractions of s_top, and one in each segment
     static constexpr double tq[3][2] = {{-0.37, 0.61}, {0.83, -0.91}, {0.29, 0.29}};
-    static constexpr double fs[2] = {0.47, 0.89};
+    auto check = [&](const double* tt, double s) {
+      const double q1 = q_at(dq_ > 0 ? tt[0] : 0.0), q2 = q_at(dq_ > 0 ? tt[1] : 0.0);
+      const double c = 1.0 - s * s;
+      bool ok = true;
+      const double direct = bivariate_dispatch(a_, 0, q1, q2, c, nullptr, nullptr, &ok);
+      const double sc = std::sqrt(moments(a_, q1, false).phi_sq * moments(a_, q2, false).phi_sq);
+      return ok && std::fabs(eval(t_of(q1), t_of(q2), s) - direct) <= check_rtol * sc;
+    };
     for (const auto& tt : tq)
-      for (double f : fs) {
-        const double q1 = q_at(dq_ > 0 ? tt[0] : 0.0), q2 = q_at(dq_ > 0 ? tt[1] : 0.0);
-        const double s = f * s_top_, c = 1.0 - s * s;
-        bool ok = true;
-        const double direct = bivariate_dispatch(a_, 0, q1, q2, c, nullptr, nullptr, &ok);
-        const double sc = std::sqrt(moments(a_, q1, false).phi_sq * moments(a_, q2, false).phi_sq);
-        if (!ok || !(std::fabs(eval(t_of(q1), t_of(q2), s) - direct) <= check_rtol * sc))
-          return false;
-      }
+      for (double f : {0.47, 0.89})
+        if (!check(tt, f * s_top_)) return false;
+    for (int g = 0; g < nseg_; ++g)
+      if (!check(tq[g % 3], seg_[size_t(g)] + 0.37 * (seg_[size_t(g) + 1] - seg_[size_t(g)])))
+        return false;
     ready_ = true;
     return true;
   }
@@ -249,13 +277,18 @@ class LayerTable {
     return std::fmin(1.0, std::fmax(-1.0, t));
   }
   double s_node(int g, int l) const {
-    const double w = s_top_ / nseg_;
-    return w * (g + 0.5 * (1.0 + std::cos(special::pi * l / deg_s_)));
+    const double lo = seg_[size_t(g)], hi = seg_[size_t(g) + 1];
+    return lo + 0.5 * (hi - lo) * (1.0 + std::cos(special::pi * l / deg_s_));
+  }
+  // The segment holding s in [0, s_top]
+  int segment_of(double s) const {
+    const int g = int(std::upper_bound(seg_.begin() + 1, seg_.end(), s) - (seg_.begin() + 1));
+    return std::min(g, nseg_ - 1);
   }
   double eval(double t1, double t2, double s) const {
-    const double w = s_top_ / nseg_;
-    const int g = std::min(int(s / w), nseg_ - 1);
-    const double ts = std::fmin(1.0, 2.0 * (s - g * w) / w - 1.0);
+    const int g = segment_of(s);
+    const double lo = seg_[size_t(g)], hi = seg_[size_t(g) + 1];
+    const double ts = std::fmin(1.0, std::fmax(-1.0, 2.0 * (s - lo) / (hi - lo) - 1.0));
     double T1[dq_max + 1], T2[dq_max + 1];
     T1[0] = T2[0] = 1.0;
     if (dq_ > 0) {
@@ -278,6 +311,7 @@ class LayerTable {
   std::vector<char> in_;
   double la_ = 0.0, lb_ = 0.0, s_top_ = 0.0;
   int dq_ = 0, nseg_ = 1, deg_s_ = deg_s_max;
+  std::vector<double> seg_;  // the segments' bounds in s, 0 to s_top
   std::vector<int> unit_a_, unit_b_;
   std::vector<double> y_, c_;
   std::atomic<bool> failed_{false};
