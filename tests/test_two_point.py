@@ -65,6 +65,23 @@ def _direct(act, q1, q2, c, derivative):
     return _core.bivariate(a.kind, p0, p1, derivative, q1, q2, c, 1, direct=True)[0]
 
 
+def _sampled_pair_errors(act, Ks, sw, sb, layers, n_pick, rng):
+    """For each layer l of a kernel's layers Ks (return_all): the largest error of
+    n_pick sampled entries of layer l against the direct forms (nested quadrature, or
+    the closed forms) on layer l - 1, relative to the Cauchy-Schwarz scale."""
+    n = Ks[0].shape[0]
+    iu, ju = np.triu_indices(n, 1)
+    for layer in layers:
+        K, Knext = Ks[layer - 1], Ks[layer]
+        pick = rng.choice(iu.size, n_pick, replace=False)
+        i, j = iu[pick], ju[pick]
+        q = np.diag(K)
+        c = np.clip(K[i, j] / np.sqrt(q[i] * q[j]), -1.0, 1.0)
+        ref = _direct(act, q[i], q[j], c, 0)
+        scale = np.sqrt((np.diag(Knext)[i] - sb**2) * (np.diag(Knext)[j] - sb**2)) / sw**2
+        yield layer, float((np.abs((Knext[i, j] - sb**2) / sw**2 - ref) / scale).max())
+
+
 @pytest.mark.parametrize("act", ENGINE, ids=IDS)
 @pytest.mark.parametrize("derivative", [0, 1])
 def test_engine_matches_quadrature_on_a_grid(act, derivative):
@@ -692,17 +709,8 @@ def test_nngp_kernel_while_the_variances_settle(act, sb):
     sw = 1.0
     Ks = sp.nngp_kernel(act, X, sw, sb, depth=6, return_all=True, n_threads=1)
     assert np.array_equal(sp.nngp_kernel(act, X, sw, sb, depth=6, n_threads=2), Ks[-1])
-    iu, ju = np.triu_indices(30, 1)
-    for layer in range(2, 6):
-        K, Knext = Ks[layer - 1], Ks[layer]
-        pick = rng.choice(iu.size, 40, replace=False)
-        i, j = iu[pick], ju[pick]
-        q = np.diag(K)
-        c = np.clip(K[i, j] / np.sqrt(q[i] * q[j]), -1.0, 1.0)
-        ref = _direct(act, q[i], q[j], c, 0)
-        scale = np.sqrt((np.diag(Knext)[i] - sb**2) * (np.diag(Knext)[j] - sb**2)) / sw**2
-        err = np.abs((Knext[i, j] - sb**2) / sw**2 - ref) / scale
-        assert err.max() < 5e-13, (layer, err.max())
+    for layer, err in _sampled_pair_errors(act, Ks, sw, sb, range(2, 6), 40, rng):
+        assert err < 5e-13, (layer, err)
 
 
 def test_hard_tanh_next_to_one_by_prices_theorem():
@@ -772,7 +780,7 @@ def test_kernel_layer_difference_form_of_large_layers(act, m):
         ("silu", 25.0),
         ("softplus", 25.0),
         ("shifted_softplus", 20.0),
-        # elu and selu at every q >= 1 (a node costs their closed forms)
+        # elu and selu from q = 4 (a node costs their closed forms)
         ("elu", 3.0),
         ("selu", 5.0),
         ("selu", 12.0),
@@ -794,17 +802,8 @@ def test_nngp_kernel_past_the_near_diagonal_table(act, sb):
     assert np.array_equal(sp.nngp_kernel(act, X, 1.0, sb, depth=7, n_threads=2), Ks[-1])
     built = [_core.kernel_layer_table(a.kind, *a.core_params, K, 1) for K in Ks[2:-1]]
     assert all(units > 0 and ready for units, ready in built), built
-    iu, ju = np.triu_indices(n, 1)
-    for layer in range(1, 7):
-        K, Knext = Ks[layer - 1], Ks[layer]
-        pick = rng.choice(iu.size, 30, replace=False)
-        i, j = iu[pick], ju[pick]
-        q = np.diag(K)
-        c = np.clip(K[i, j] / np.sqrt(q[i] * q[j]), -1.0, 1.0)
-        ref = _direct(act, q[i], q[j], c, 0)
-        scale = np.sqrt((np.diag(Knext)[i] - sb**2) * (np.diag(Knext)[j] - sb**2))
-        err = np.abs(Knext[i, j] - sb**2 - ref) / scale
-        assert err.max() < 5e-13, (layer, err.max())
+    for layer, err in _sampled_pair_errors(act, Ks, 1.0, sb, range(1, 7), 30, rng):
+        assert err < 5e-13, (layer, err)
 
 
 @pytest.mark.parametrize("act", ["elu", "selu"])
