@@ -103,19 +103,17 @@ class LayerTable {
     double la = special::inf, lb = -special::inf;
     for (std::ptrdiff_t i = 0; i < m; ++i) {
       const double q = K[i * m + i];
-      // (elu and selu: from q = 1 on, and in the near-diagonal table's range too, where
-      // only part of their pairs take the difference form, and a node costs their
-      // closed forms, a few us)
-      // (elu and selu from q = 4, below which their pairs next to c = 1 take the
-      // exponential's Taylor series, elu_small_variance, ~0.5 us: 1000 generic inputs
-      // took 0.074 s with the table from q = 1, 0.050 s without; up to q = 1e3: further
-      // out a node's expansions cost more than the pairs' closed forms, ~15 us, save:
-      // sigma_w = 2.5, sigma_b = 8, 300 inputs, q ~ 1e2-1e7, took 11 s with the table
-      // and 5.6 s without)
+      // (elu and selu: in the near-diagonal table's range too, where only part of their
+      // pairs take the difference form and a node costs their closed forms, a few us;
+      // from q = 4, below which their pairs next to c = 1 take the exponential's Taylor
+      // series, elu_small_variance, ~0.5 us: 1000 generic inputs took 0.074 s with the
+      // table from q = 1, 0.050 s without; up to q = 1e3: further out a node's
+      // expansions cost more than the pairs' closed forms, ~15 us, save: sigma_w = 2.5,
+      // sigma_b = 8, 300 inputs, q ~ 1e2-1e7, took 11 s with the table, 5.6 s without)
       const bool closed = piecewise::has_closed_form(a.kind);
       const double floor = closed ? 4.0 : NearDiagonalTable::q_hi(), top = closed ? 1e3 : 1e300;
       if (!(q >= floor && q < top)) continue;
-      if (diff.served(q) && !piecewise::has_closed_form(a.kind)) continue;
+      if (!closed && diff.served(q)) continue;
       in_[size_t(i)] = 1;
       la = std::fmin(la, std::log(q));
       lb = std::fmax(lb, std::log(q));
@@ -156,6 +154,7 @@ class LayerTable {
       seg_.push_back(std::fmin(b, s_top_));
       if (!(b < s_top_)) break;
     }
+    if (!(seg_.back() >= s_top_)) return 0;  // (q past ~1e38: more than 64 segments)
     nseg_ = int(seg_.size()) - 1;
     // the degree in s, from r = sqrt(q_b) x the first segment's width (measured at
     // q = 150: tanh, softsign, softplus and linear_region_tanh within 1e-13 of the scale)
@@ -183,7 +182,7 @@ class LayerTable {
     return units_;
   }
 
-  // Build unit u: the values at one q pair's nodes on one segment (33 dispatches).
+  // Build unit u: the values at one q pair's nodes on one segment (9-33 dispatches).
   void build(std::ptrdiff_t u) {
     const std::ptrdiff_t p = u / nseg_;
     const int g = int(u % nseg_), ja = unit_a_[size_t(p)], jb = unit_b_[size_t(p)];
