@@ -635,9 +635,7 @@ PYBIND11_MODULE(_core, m) {
         sigprop::grid::KernelInputs in;
         return without_gil([&] {
           sigprop::grid::kernel_expansions(k.act, kp, m, in, 0, m, k.n_threads);
-          const idx_t units = sigprop::grid::kernel_table_plan(k.act, kp, m, in);
-          if (units > 0) sigprop::grid::kernel_table_build(in, 0, units, k.n_threads);
-          return std::make_pair(units, units > 0 && in.table.finish());
+          return sigprop::grid::kernel_table(k.act, kp, m, in, k.n_threads);
         });
       },
       py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("K"), py::arg("n_threads"));

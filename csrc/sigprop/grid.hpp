@@ -316,19 +316,25 @@ inline idx_t kernel_expansions(const Activation& act, const double* K, idx_t m,
 // number of build units (0: none this layer); units [begin, end) built in parallel
 // (returns the units done: all unless *stop passed, at least one); then finish()
 // (the coefficients and checks, ~1-5 ms) before the layer's tiles read it.
+// (The kinds a layer table serves all take expansions: for the others plan() only
+// marks the table unused, without reading the difference form's inputs.)
 inline idx_t kernel_table_plan(const Activation& act, const double* K, idx_t m,
                                KernelInputs& in) {
-  const Activation a = canonical(act);
-  if (!uses_hermite_table(a.kind) || detail::has_kernel_closed_form(a.kind)) {
-    in.table.plan(a, K, 0, in.diff);  // (marks it unused)
-    return 0;
-  }
-  return in.table.plan(a, K, m, in.diff);
+  return in.table.plan(canonical(act), K, m, in.diff);
 }
 
 inline idx_t kernel_table_build(KernelInputs& in, idx_t begin, idx_t end, int n_threads,
                                 const Deadline* stop = nullptr) {
   return parallel_for(end - begin, n_threads, [&](idx_t u) { in.table.build(begin + u); }, stop);
+}
+
+// The whole step at once, without a deadline (kernel_layer, and the tests' diagnostic):
+// the number of units planned, and whether the table passed its checks.
+inline std::pair<idx_t, bool> kernel_table(const Activation& act, const double* K, idx_t m,
+                                           KernelInputs& in, int n_threads) {
+  const idx_t units = kernel_table_plan(act, K, m, in);
+  if (units > 0) kernel_table_build(in, 0, units, n_threads);
+  return {units, units > 0 && in.table.finish()};
 }
 
 // Rows [i0, i1) of a kernel layer, pairs j > i, for a kind K whose kernel has a
@@ -658,11 +664,7 @@ inline void kernel_layer(const Activation& a, const double* K, idx_t m, double s
                          double* Kout, int n_threads) {
   KernelInputs in;
   kernel_expansions(a, K, m, in, 0, m, n_threads);
-  const idx_t units = kernel_table_plan(a, K, m, in);
-  if (units > 0) {
-    kernel_table_build(in, 0, units, n_threads);
-    in.table.finish();
-  }
+  kernel_table(a, K, m, in, n_threads);
   const KernelTiles tiles(m, kernel_tile_width(a, K, m));
   kernel_layer_tiles(a, K, m, sw2, sb2, in, Kout, tiles, 0, tiles.size(), n_threads);
 }

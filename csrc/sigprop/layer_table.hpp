@@ -97,7 +97,6 @@ class LayerTable {
     ready_ = false;
     units_ = 0;
     a_ = a;
-    m_ = m;
     if (!uses_layer_table(a.kind) || m < 2) return 0;
     in_.assign(size_t(m), 0);
     double la = special::inf, lb = -special::inf;
@@ -251,8 +250,6 @@ class LayerTable {
     return true;
   }
 
-  bool ready() const { return ready_; }
-
   // The pair (i, j) of the layer at correlation c: false where the table does not
   // serve it (no table, an input outside the box, c below 1 - s_top^2; q1 = q2 at c >= 1
   // as well, the one-point moment's, which the dispatch returns exactly).
@@ -308,7 +305,7 @@ class LayerTable {
   }
 
   Activation a_{Kind::linear, 0.0, 0.0};
-  std::ptrdiff_t m_ = 0, units_ = 0;
+  std::ptrdiff_t units_ = 0;
   bool ready_ = false;
   std::vector<char> in_;
   double la_ = 0.0, lb_ = 0.0, s_top_ = 0.0;
