@@ -633,10 +633,11 @@ PYBIND11_MODULE(_core, m) {
         const idx_t m = K.shape(0);
         const double* kp = K.data();
         sigprop::grid::KernelInputs in;
-        return without_gil([&] {
+        const auto built = without_gil([&] {
           sigprop::grid::kernel_expansions(k.act, kp, m, in, 0, m, k.n_threads);
           return sigprop::grid::kernel_table(k.act, kp, m, in, k.n_threads);
         });
+        return py::make_tuple(built.first, built.second, in.table.box_inputs());
       },
       py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("K"), py::arg("n_threads"));
 }

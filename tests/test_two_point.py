@@ -801,9 +801,41 @@ def test_nngp_kernel_past_the_near_diagonal_table(act, sb):
     Ks = sp.nngp_kernel(act, X, 1.0, sb, depth=7, return_all=True, n_threads=1)
     assert np.array_equal(sp.nngp_kernel(act, X, 1.0, sb, depth=7, n_threads=2), Ks[-1])
     built = [_core.kernel_layer_table(a.kind, *a.core_params, K, 1) for K in Ks[2:-1]]
-    assert all(units > 0 and ready for units, ready in built), built
+    assert all(units > 0 and ready for units, ready, _ in built), built
     for layer, err in _sampled_pair_errors(act, Ks, 1.0, sb, range(1, 7), 30, rng):
         assert err < 5e-13, (layer, err)
+
+
+@pytest.mark.parametrize("act", ["silu", "softplus", "shifted_softplus"])
+def test_layer_table_across_the_top_of_the_near_diagonal_table(act):
+    # A layer of the linear tails whose variances straddle 10^2.5, the top of their
+    # near-diagonal table (sigma_w = 1.5, sigma_b = 8, the fourth or fifth layer): the
+    # inputs below it are served by the difference form, those above are not. The
+    # layer table's box holds both, so that the pairs across (and those of the served
+    # inputs with each other) read the table too, where they had taken the dispatch
+    # (1000 inputs: 36-44 s for that layer). Sampled pairs of each sort against nested
+    # quadrature, and the same bits at 1 and 2 threads.
+    rng = np.random.default_rng(17)
+    m = 300
+    q = 10.0 ** rng.uniform(2.42, 2.58, m)
+    e = 10.0 ** rng.uniform(-4, -1.5, (m, m))
+    c = 1 - np.triu(e, 1) - np.triu(e, 1).T
+    K = c * np.sqrt(np.outer(q, q))
+    a = resolve(act)
+    units, ready, inputs = _core.kernel_layer_table(a.kind, *a.core_params, K, 2)
+    assert units > 0 and ready and inputs == m, (units, ready, inputs)
+    Ko, n_short = _core.kernel_layer(a.kind, *a.core_params, K, 1.0, 0.0, 2)
+    assert n_short == 0
+    assert np.array_equal(_core.kernel_layer(a.kind, *a.core_params, K, 1.0, 0.0, 1)[0], Ko)
+    below, above = np.flatnonzero(q < 10**2.5), np.flatnonzero(q >= 10**2.5)
+    assert below.size > 50 and above.size > 50
+    for rows, cols in ((below, below), (below, above), (above, above)):
+        i, j = rng.choice(rows, 20), rng.choice(cols, 20)
+        i, j = i[i != j], j[i != j]
+        ref = _direct(act, q[i], q[j], c[i, j], 0)
+        scale = np.sqrt(np.diag(Ko)[i] * np.diag(Ko)[j])
+        err = np.abs(Ko[i, j] - ref) / scale
+        assert err.max() < 5e-13, err.max()
 
 
 @pytest.mark.parametrize("act", ["elu", "selu"])

@@ -221,7 +221,7 @@ def kernel_layer(
 
 def kernel_layer_table(
     kind: int, p0: float, p1: float, K: ArrayLike, n_threads: int
-) -> tuple[int, bool]:
+) -> tuple[int, bool, int]:
     """The layer table that kernel_layer would build for K (csrc/sigprop/layer_table.hpp):
-    its number of build units (0: none planned) and whether it passed its checks
-    (a diagnostic, for the tests)."""
+    its number of build units (0: none planned), whether it passed its checks, and the
+    number of inputs in its box (a diagnostic, for the tests)."""
