@@ -806,18 +806,29 @@ def test_nngp_kernel_past_the_near_diagonal_table(act, sb):
         assert err < 5e-13, (layer, err)
 
 
-@pytest.mark.parametrize("act", ["silu", "softplus", "shifted_softplus"])
-def test_layer_table_across_the_top_of_the_near_diagonal_table(act):
-    # A layer of the linear tails whose variances straddle 10^2.5, the top of their
-    # near-diagonal table (sigma_w = 1.5, sigma_b = 8, the fourth or fifth layer): the
-    # inputs below it are served by the difference form, those above are not. The
-    # layer table's box holds both, so that the pairs across (and those of the served
-    # inputs with each other) read the table too, where they had taken the dispatch
-    # (1000 inputs: 36-44 s for that layer). Sampled pairs of each sort against nested
-    # quadrature, and the same bits at 1 and 2 threads.
+@pytest.mark.parametrize(
+    "act,top",
+    [
+        ("silu", 2.5),
+        ("softplus", 2.5),
+        ("shifted_softplus", 2.5),
+        ("softsign", 1.5),
+        ("linear_region_tanh", 1.5),
+    ],
+)
+def test_layer_table_across_the_top_of_the_near_diagonal_table(act, top):
+    # A layer whose variances straddle the top of the near-diagonal table, 10^top (the
+    # linear tails at sigma_w = 1.5, sigma_b = 8, the fourth or fifth layer; softsign
+    # and linear_region_tanh in the first layer at sigma_b = 5): the inputs below it
+    # are served by the difference form, those above are not. The layer table's box
+    # holds both, so that the pairs across (and those of the served inputs with each
+    # other, whose variances are too far apart for the difference form) read the
+    # table too, where they had taken the dispatch (1000 inputs: 36-44 s for that
+    # layer of the linear tails, 7-8 s for the others'). Sampled pairs of each sort
+    # against nested quadrature, and the same bits at 1 and 2 threads.
     rng = np.random.default_rng(17)
     m = 300
-    q = 10.0 ** rng.uniform(2.42, 2.58, m)
+    q = 10.0 ** rng.uniform(top - 0.08, top + 0.08, m)
     e = 10.0 ** rng.uniform(-4, -1.5, (m, m))
     c = 1 - np.triu(e, 1) - np.triu(e, 1).T
     K = c * np.sqrt(np.outer(q, q))
@@ -827,7 +838,7 @@ def test_layer_table_across_the_top_of_the_near_diagonal_table(act):
     Ko, n_short = _core.kernel_layer(a.kind, *a.core_params, K, 1.0, 0.0, 2)
     assert n_short == 0
     assert np.array_equal(_core.kernel_layer(a.kind, *a.core_params, K, 1.0, 0.0, 1)[0], Ko)
-    below, above = np.flatnonzero(q < 10**2.5), np.flatnonzero(q >= 10**2.5)
+    below, above = np.flatnonzero(q < 10**top), np.flatnonzero(q >= 10**top)
     assert below.size > 50 and above.size > 50
     for rows, cols in ((below, below), (below, above), (above, above)):
         i, j = rng.choice(rows, 20), rng.choice(cols, 20)

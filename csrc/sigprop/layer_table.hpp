@@ -52,6 +52,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstddef>
+#include <utility>
 #include <vector>
 
 #include "activation.hpp"
@@ -110,35 +111,75 @@ class LayerTable {
     // sigma_b = 8, 300 inputs, q ~ 1e2-1e7, took 11 s with the table, 5.6 s without)
     const bool closed = piecewise::has_closed_form(a.kind);
     const double floor = closed ? 4.0 : NearDiagonalTable::q_hi(), top = closed ? 1e3 : 1e300;
-    // The inputs past the near-diagonal table (1), which the difference form does not
-    // serve, in a range up to e^1.5 wide
-    double la = special::inf, lb = -special::inf;
+    // The box: a range up to e^1.5 wide of the inputs past the near-diagonal table (1),
+    // which the difference form does not serve, and of the served ones (2) in it (from
+    // served_floor up). Their pairs with the first take the dispatch, up to 1 ms each,
+    // and many of theirs with each other too, where their variances are too far apart
+    // for the difference form:
+    //  * a layer of silu, softplus or shifted_softplus whose variances straddle the
+    //    top of their table, 10^2.5 (sigma_w = 1.5, sigma_b = 8: 1000 inputs, 855
+    //    served, 145 past it), took 36-44 s without the served inputs in the box, 1.1 s
+    //    with them (the kernel of its 855 served inputs alone, silu: 7 s);
+    //  * softsign and linear_region_tanh, whose pairs next to c = 1 take 0.15-0.6 ms
+    //    outside the difference form, served below 10^1.5 as well: the first layer of
+    //    1000 inputs of unequal norms at sigma_b = 5 (q 25-74, 974 below 10^1.5) took
+    //    7.9 s and 7.3 s, all but 0.03 s on the pairs of the served inputs; 0.6 s and
+    //    1.0 s with them (not tanh and sigmoid, whose pairs there are cheaper:
+    //    sigmoid's first two layers took 0.76 s without the table, 1.05 s with it).
+    // Where the inputs span more than e^1.5, the range holding the most of them (and
+    // one of the first at least); elu and selu (closed): their inputs from q = 4 on,
+    // none where they span more.
+    const double served_floor =
+        a.kind == Kind::softsign || a.kind == Kind::linear_region_tanh ? 1.0 : floor;
+    std::vector<std::pair<double, char>> cand;  // (log q, 1 or 2), in order of log q
     for (std::ptrdiff_t i = 0; i < m; ++i) {
       const double q = K[i * m + i];
-      if (!(q >= floor && q < top)) continue;
-      if (!closed && diff.served(q)) continue;
-      in_[size_t(i)] = 1;
-      la = std::fmin(la, std::log(q));
-      lb = std::fmax(lb, std::log(q));
+      if (!(q >= std::fmin(floor, served_floor) && q < top)) continue;
+      const bool past = q >= floor && (closed || !diff.served(q));
+      if (past || q >= served_floor) cand.emplace_back(std::log(q), past ? 1 : 2);
     }
-    if (!(lb >= la) || !(lb - la <= 1.5)) return 0;
-    // and, where there are such inputs, the served ones (2) within that width of the
-    // top: their pairs with the first take the dispatch, up to 1 ms each, and many of
-    // theirs with each other too (silu: the kernel of such a layer's 855 served inputs
-    // alone took 7 s, that of the layer before's 998 0.64 s). A layer of silu,
-    // softplus or shifted_softplus whose variances straddle the top of their table,
-    // 10^2.5 (sigma_w = 1.5, sigma_b = 8: 1000 inputs, 855 served, 145 past it), took
-    // 36-44 s without them, 1.1 s with them. The table is built only where the pairs
-    // of the first (1) are at least as many as its nodes: the layer before, with 2 of
-    // its 1000 inputs past 10^2.5, took 0.64 s without the table, 1.2 s with it.
+    std::sort(cand.begin(), cand.end());
+    std::ptrdiff_t best = 0, b_lo = 0, b_hi = -1, past_in = 0;
+    const std::ptrdiff_t nc = std::ptrdiff_t(cand.size());
+    for (std::ptrdiff_t lo = 0, hi = 0; hi < nc; ++hi) {
+      past_in += cand[size_t(hi)].second == 1;
+      while (cand[size_t(hi)].first - cand[size_t(lo)].first > 1.5)
+        past_in -= cand[size_t(lo++)].second == 1;
+      if (past_in > 0 && hi - lo + 1 > best) {
+        best = hi - lo + 1;
+        b_lo = lo;
+        b_hi = hi;
+      }
+    }
+    if (best == 0) return 0;
+    if (closed && best < nc) return 0;
+    const double la = cand[size_t(b_lo)].first, lb = cand[size_t(b_hi)].first;
+    double sa = special::inf, sb = -special::inf;  // the served inputs' range
     for (std::ptrdiff_t i = 0; i < m; ++i) {
       const double q = K[i * m + i];
-      if (in_[size_t(i)] || !(q >= floor && q < top) || !(std::log(q) >= lb - 1.5)) continue;
-      in_[size_t(i)] = 2;
-      la = std::fmin(la, std::log(q));
+      if (!(q >= std::fmin(floor, served_floor) && q < top)) continue;
+      const double lq = std::log(q);
+      if (!(lq >= la && lq <= lb)) continue;
+      const bool past = q >= floor && (closed || !diff.served(q));
+      if (!past && !(q >= served_floor)) continue;
+      in_[size_t(i)] = past ? 1 : 2;
+      if (!past) {
+        sa = std::fmin(sa, lq);
+        sb = std::fmax(sb, lq);
+      }
     }
+    // The table is built only where the pairs with an input of the first kind (and
+    // for softsign and linear_region_tanh those of the served inputs with each other
+    // at c >= 0.99, where these are more than 1 % apart, not yet settled: their
+    // pairs there take 0.15-0.6 ms, at c <= 0.95 ~20 us) are at least as many as its
+    // nodes. The layer of silu before the straddling one, 2 of its 1000 inputs past
+    // 10^2.5, took 0.64 s without the table, 1.2 s with it; the first layer of
+    // linear_region_tanh at sigma_b = 3 (1000 inputs, q 9-58; 1.5e3 served pairs at c
+    // >= 0.99, 1.2e4 at 0.98) 0.92 s without, 0.87 s with it, and the next layer 0.4 s
+    // more (the near-diagonal table's segments, which the dispatch's pairs had built).
+    const bool served_pairs = served_floor < floor && sb - sa > 0.01;
     // s_top: the largest s of the box's pairs with c >= 1 - s_cap^2 (and below 1);
-    // `pairs` counts those with an input of the first kind
+    // `pairs` counts those above
     const double c_lo = 1.0 - s_cap * s_cap;
     double e_top = 0.0;
     std::ptrdiff_t pairs = 0;
@@ -149,7 +190,7 @@ class LayerTable {
         if (!in_[size_t(j)]) continue;
         const double c = K[i * m + j] / std::sqrt(qi * K[j * m + j]);
         if (c >= c_lo && c < 1.0) {
-          pairs += in_[size_t(i)] == 1 || in_[size_t(j)] == 1;
+          pairs += in_[size_t(i)] == 1 || in_[size_t(j)] == 1 || (served_pairs && c >= 0.99);
           e_top = std::fmax(e_top, 1.0 - c);
         }
       }
