@@ -850,6 +850,33 @@ def test_layer_table_across_the_top_of_the_near_diagonal_table(act, top):
 
 
 @pytest.mark.parametrize("act", ["elu", "selu"])
+def test_layer_table_of_elu_at_large_variances(act):
+    # elu and selu past q = 1e3 (sigma_w = 2.5, sigma_b = 8: the variances grow
+    # threefold a layer, to 1e7 by depth 10), where a node costs about two of their
+    # pairs' closed forms: a layer of 300 inputs at q ~ 1e5 is served by the layer
+    # table (1000 inputs, depth 10: 86 s before, 10 s). Sampled pairs against nested
+    # quadrature, and the same bits at 1 and 2 threads.
+    a = resolve(act)
+    rng = np.random.default_rng(18)
+    m = 300
+    q = 1e5 * 10.0 ** rng.uniform(0.0, 0.3, m)
+    e = 10.0 ** rng.uniform(-5, -2, (m, m))
+    c = 1 - np.triu(e, 1) - np.triu(e, 1).T
+    K = c * np.sqrt(np.outer(q, q))
+    units, ready, inputs = _core.kernel_layer_table(a.kind, *a.core_params, K, 2)
+    assert units > 0 and ready and inputs == m, (units, ready, inputs)
+    Ko, n_short = _core.kernel_layer(a.kind, *a.core_params, K, 1.0, 0.0, 2)
+    assert n_short == 0
+    assert np.array_equal(_core.kernel_layer(a.kind, *a.core_params, K, 1.0, 0.0, 1)[0], Ko)
+    for _ in range(12):
+        i, j = rng.choice(m, 2, replace=False)
+        ref, ok = _core.bivariate_nested_quadrature(a.kind, *a.core_params, 0, q[i], q[j], c[i, j])
+        assert ok
+        scale = np.sqrt(Ko[i, i] * Ko[j, j])
+        assert abs(Ko[i, j] - ref) <= 2e-13 * scale, (i, j, abs(Ko[i, j] - ref) / scale)
+
+
+@pytest.mark.parametrize("act", ["elu", "selu"])
 def test_elu_kernel_far_in_the_tails(act):
     # sigma_w = 2.5: the variances grow threefold a layer (q ~ 1e5-1e6 by depth 8), every
     # pair next to c = 1, where the closed forms' tilted orthants lie far in the tails

@@ -39,7 +39,7 @@
 // (tests/test_two_point.py, test_nngp_kernel_past_the_near_diagonal_table).
 //
 // Cost: a node is one dispatch at c >= 1 - s_top^2, 40-110 us (softplus and silu:
-// ~350 us; elu and selu a few us below q = 1e3); the nodes are built in parallel
+// ~350 us; elu and selu a few us below q = 1e3, ~115 us at 1e6); the nodes are built in parallel
 // (units of one q pair and one segment, 9-33 dispatches, about half of them where
 // the segment's interpolant of half the degree, on the even nodes, suffices:
 // build()), only where the layer's pairs in the range are at least as many as the
@@ -106,11 +106,12 @@ class LayerTable {
     // pairs take the difference form and a node costs their closed forms, a few us;
     // from q = 4, below which their pairs next to c = 1 take the exponential's Taylor
     // series, elu_small_variance, ~0.5 us: 1000 generic inputs took 0.074 s with the
-    // table from q = 1, 0.050 s without; up to q = 1e3: further out a node's
-    // expansions cost more than the pairs' closed forms, ~15 us, save: sigma_w = 2.5,
-    // sigma_b = 8, 300 inputs, q ~ 1e2-1e7, took 11 s with the table, 5.6 s without)
+    // table from q = 1, 0.050 s without. Past q = 1e3 a node costs about two of their
+    // pairs (the gate below): sigma_w = 2.5, sigma_b = 8, q ~ 1e2-1e7, depth 10, 300
+    // inputs took 6.2 s with the table past 1e3 and 6.1 s without; 1000 inputs 10 s
+    // with it, 86 s without)
     const bool closed = piecewise::has_closed_form(a.kind);
-    const double floor = closed ? 4.0 : NearDiagonalTable::q_hi(), top = closed ? 1e3 : 1e300;
+    const double floor = closed ? 4.0 : NearDiagonalTable::q_hi(), top = 1e300;  // (finite)
     // The box: a range up to e^1.5 wide of the inputs past the near-diagonal table (1),
     // which the difference form does not serve, and of the served ones (2) in it (from
     // served_floor up). Their pairs with the first take the dispatch, up to 1 ms each,
@@ -223,10 +224,14 @@ class LayerTable {
     const std::ptrdiff_t nq = dq_ + 1, qpairs = nq * (nq + 1) / 2;
     const std::ptrdiff_t nodes = qpairs * nseg_ * (deg_s_ + 1);
     // (a node of silu, softplus or shifted_softplus past q = 1e4 costs ~4-8 pairs:
-    // 230-350 us, their pairs ~50 us; at q ~ 1e2-1e3 their pairs take ~1 ms)
+    // 230-350 us, their pairs ~50 us; at q ~ 1e2-1e3 their pairs take ~1 ms. elu's and
+    // selu's past q = 1e3, ~2: 115 us against their pairs' closed forms, ~70 us at
+    // q ~ 1e6)
     const bool linear_tail =
         a.kind == Kind::silu || a.kind == Kind::softplus || a.kind == Kind::shifted_softplus;
-    const std::ptrdiff_t cost = linear_tail && lb > std::log(1e4) ? 8 : 1;
+    const std::ptrdiff_t cost = linear_tail && lb > std::log(1e4) ? 8
+                                : closed && lb > std::log(1e3)    ? 2
+                                                                  : 1;
     if (nodes > max_nodes || pairs < cost * nodes) return 0;
     // units: (q pair, segment), q pairs (ja <= jb) in order
     unit_a_.clear();
