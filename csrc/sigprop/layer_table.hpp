@@ -195,8 +195,8 @@ class LayerTable {
     // s_top: the largest s of the box's pairs with c >= 1 - s_cap^2 (and below 1);
     // `pairs` counts those above
     const double c_lo = 1.0 - s_cap * s_cap;
-    double e_top = 0.0;
-    std::ptrdiff_t pairs = 0;
+    double e_top = 0.0, e_bot = special::inf;
+    std::ptrdiff_t pairs = 0, near = 0;  // near: of those, at c >= 0.99
     for (std::ptrdiff_t i = 0; i < m; ++i) {
       if (!in_[size_t(i)]) continue;
       const double qi = K[i * m + i];
@@ -204,8 +204,14 @@ class LayerTable {
         if (!in_[size_t(j)]) continue;
         const double c = K[i * m + j] / std::sqrt(qi * K[j * m + j]);
         if (c >= c_lo && c < 1.0) {
-          pairs += in_[size_t(i)] == 1 || in_[size_t(j)] == 1 || (served_pairs && c >= 0.99);
+          const bool counted =
+              in_[size_t(i)] == 1 || in_[size_t(j)] == 1 || (served_pairs && c >= 0.99);
+          pairs += counted;
+          near += counted && c >= 0.99;
           e_top = std::fmax(e_top, 1.0 - c);
+          e_bot = std::fmin(e_bot, 1.0 - c);
+        } else if (c >= 1.0 && qi != K[j * m + j]) {
+          e_bot = 0.0;  // (served at s = 0)
         }
       }
     }
@@ -229,23 +235,38 @@ class LayerTable {
       if (!(b < s_top_)) break;
     }
     if (!(seg_.back() >= s_top_)) return 0;  // (q past ~1e38: more than 64 segments)
-    nseg_ = int(seg_.size()) - 1;
     // the degree in s, from r = sqrt(q_b) x the first segment's width (measured at
     // q = 150: tanh, softsign, softplus and linear_region_tanh within 1e-13 of the scale)
     const double r = std::exp(0.5 * lb) * seg_[1];
+    // Without the segments below every pair's s (the table's domain starts at the
+    // first segment holding sqrt(e_bot)): where the variances explode (sigma_w = 2.5)
+    // the pairs stay at 1 - c >= 1e-4-1e-3 while the first segment, 1.6 / sqrt(q_b),
+    // shrinks as the variances grow: at q ~ 1e7, 5 of its 11 segments held no pair.
+    const double s_bot = std::sqrt(e_bot);
+    size_t g0 = 0;
+    while (g0 + 2 < seg_.size() && seg_[g0 + 1] <= s_bot) ++g0;
+    seg_.erase(seg_.begin(), seg_.begin() + std::ptrdiff_t(g0));
+    nseg_ = int(seg_.size()) - 1;
     deg_s_ = r <= 0.05 ? 8 : r <= 0.2 ? 12 : r <= 0.5 ? 16 : r <= 1.0 ? 24 : deg_s_max;
     const std::ptrdiff_t nq = dq_ + 1, qpairs = nq * (nq + 1) / 2;
     const std::ptrdiff_t nodes = qpairs * nseg_ * (deg_s_ + 1);
-    // (a node of silu, softplus or shifted_softplus past q = 1e4 costs ~4-8 pairs:
-    // 230-350 us, their pairs ~50 us; at q ~ 1e2-1e3 their pairs take ~1 ms. elu's and
-    // selu's past q = 1e3, ~2: 115 us against their pairs' closed forms, ~70 us at
-    // q ~ 1e6)
+    // The pairs against the nodes, in the time they take. For silu, softplus and
+    // shifted_softplus past q = 1e4 a pair next to c = 1 (c >= 0.99) takes ~400 us
+    // and one further out ~70 us, a node ~300 us, about half the nodes (build()): the
+    // table where 100 near + 18 other >= 41 nodes (sigma_w = 2.5, 300 inputs: at
+    // sigma_b = 20, 23-27 k of 45 k pairs near, 6 s a layer without the table; at
+    // sigma_b = 8, 1.3-1.7 k near, 2-3 s a layer without it and 2.5-5 s with it). elu
+    // and selu past q = 1e3: a node ~115 us, a pair's closed forms ~70 us at q ~ 1e6,
+    // the table where the pairs are at least twice the nodes. Elsewhere where they
+    // are at least as many (at q ~ 1e2-1e3 a pair of silu or softplus takes ~1 ms).
     const bool linear_tail =
         a.kind == Kind::silu || a.kind == Kind::softplus || a.kind == Kind::shifted_softplus;
-    const std::ptrdiff_t cost = linear_tail && lb > std::log(1e4) ? 8
-                                : closed && lb > std::log(1e3)    ? 2
-                                                                  : 1;
-    if (nodes > max_nodes || pairs < cost * nodes) return 0;
+    bool worth;
+    if (linear_tail && lb > std::log(1e4))
+      worth = 100 * near + 18 * (pairs - near) >= 41 * nodes;
+    else
+      worth = pairs >= (closed && lb > std::log(1e3) ? 2 : 1) * nodes;
+    if (nodes > max_nodes || !worth) return 0;
     // units: (q pair, segment), q pairs (ja <= jb) in order
     unit_a_.clear();
     unit_b_.clear();
@@ -338,7 +359,8 @@ class LayerTable {
             for (int l = 0; l <= deg_s_; ++l)
               if (!(std::fabs(r[l]) <= tail_rtol * scale)) return false;
         }
-    // points between the nodes: six at fractions of s_top, and one in each segment
+    // points between the nodes: six at fractions of [seg_[0], s_top], and one in each
+    // segment
     static constexpr double tq[3][2] = {{-0.37, 0.61}, {0.83, -0.91}, {0.29, 0.29}};
     auto check = [&](const double* tt, double s) {
       const double q1 = q_at(dq_ > 0 ? tt[0] : 0.0), q2 = q_at(dq_ > 0 ? tt[1] : 0.0);
@@ -350,7 +372,7 @@ class LayerTable {
     };
     for (const auto& tt : tq)
       for (double f : {0.47, 0.89})
-        if (!check(tt, f * s_top_)) return false;
+        if (!check(tt, seg_[0] + f * (s_top_ - seg_[0]))) return false;
     for (int g = 0; g < nseg_; ++g)
       if (!check(tq[g % 3], seg_[size_t(g)] + 0.37 * (seg_[size_t(g) + 1] - seg_[size_t(g)])))
         return false;
@@ -366,13 +388,15 @@ class LayerTable {
   }
 
   // The pair (i, j) of the layer at correlation c: false where the table does not
-  // serve it (no table, an input outside the box, c below 1 - s_top^2; q1 = q2 at c >= 1
+  // serve it (no table, an input outside the box, c below 1 - s_top^2 or above the
+  // table's domain, 1 - seg_[0]^2; q1 = q2 at c >= 1
   // as well, the one-point moment's, which the dispatch returns exactly).
   bool pair(std::ptrdiff_t i, std::ptrdiff_t j, double qi, double qj, double c, double& v) const {
     if (!ready_ || !in_[size_t(i)] || !in_[size_t(j)]) return false;
     if (!(c >= 1.0 - s_top_ * s_top_)) return false;
     if (c >= 1.0 && qi == qj) return false;
     const double s = c >= 1.0 ? 0.0 : std::fmin(std::sqrt(1.0 - c), s_top_);
+    if (!(s >= seg_[0])) return false;
     v = eval(t_of(qi), t_of(qj), s);
     return true;
   }
@@ -428,7 +452,7 @@ class LayerTable {
   std::vector<char> in_;
   double la_ = 0.0, lb_ = 0.0, s_top_ = 0.0;
   int dq_ = 0, nseg_ = 1, deg_s_ = deg_s_max;
-  std::vector<double> seg_;  // the segments' bounds in s, 0 to s_top
+  std::vector<double> seg_;  // the segments' bounds in s, up to s_top
   std::vector<int> unit_a_, unit_b_;
   std::vector<double> y_, c_;
   std::vector<char> half_;  // per row (ja, jb, g): of half the degree (build())
