@@ -12,7 +12,7 @@
 //
 // In such a layer every input's variance lies in a narrow range [q_a, q_b] (13 % wide
 // after the first layer of inputs of unequal norms, 1e-4 after the second, then one
-// value to the last bit; up to a factor e^1.5 is served) and the pairs concerned have
+// value to the last bit; up to a factor e^1.68 is served) and the pairs concerned have
 // c in [1 - s_top^2, 1], s_top <= 1/2. One
 // interpolant serves them all: with s = sqrt(1 - c),
 //   E[phi(u) phi(v)] = F(log q1, log q2, s),
@@ -91,6 +91,11 @@ class LayerTable {
   static constexpr double width_x = 1.6;  // sqrt(q_b) x the first segment's width
   static constexpr double tail_rtol = 1e-13, check_rtol = 1e-12, half_rtol = 1e-14;
   static constexpr std::ptrdiff_t max_nodes = 40000;
+  // The widest range of log q served, dq <= dq_max: 20 e^(-34.6 / 14) = 1.689. (At
+  // 1.5, the limit before, the layers of shifted_softplus at sigma_w = 2.5, sigma_b = 8,
+  // whose variances spread over e^1.54 layer after layer, took 20-33 s each for 1000
+  // inputs, 1-2 s with the table.)
+  static constexpr double span_max = 1.68;
 
   // Plans the table of the layer K (m x m; the difference form's inputs `diff`
   // reset for it): the inputs past the near-diagonal table (in the box), the box, s_top
@@ -112,7 +117,7 @@ class LayerTable {
     // with it, 86 s without)
     const bool closed = piecewise::has_closed_form(a.kind);
     const double floor = closed ? 4.0 : NearDiagonalTable::q_hi(), top = 1e300;  // (finite)
-    // The box: a range up to e^1.5 wide of the inputs past the near-diagonal table (1),
+    // The box: a range up to e^span_max wide of the inputs past the near-diagonal table (1),
     // which the difference form does not serve, and of the served ones (2) in it (from
     // served_floor up). Their pairs with the first take the dispatch, up to 1 ms each,
     // and many of theirs with each other too, where their variances are too far apart
@@ -127,7 +132,7 @@ class LayerTable {
     //    7.9 s and 7.3 s, all but 0.03 s on the pairs of the served inputs; 0.6 s and
     //    1.0 s with them (not tanh and sigmoid, whose pairs there are cheaper:
     //    sigmoid's first two layers took 0.76 s without the table, 1.05 s with it).
-    // Where the inputs span more than e^1.5, the range holding the most of them (and
+    // Where the inputs span more than e^span_max, the range holding the most of them (and
     // one of the first at least: softsign at sigma_b = 5, q 25-121, 31 of the first
     // above 31.6 and 969 served below, 12 s without the table, 0.5 s with it on q
     // 25-112); elu and selu (closed): their inputs from q = 4 on, none where they span
@@ -142,7 +147,7 @@ class LayerTable {
       if (past || q >= served_floor) cand.emplace_back(std::log(q), past ? 1 : 2);
     }
     std::sort(cand.begin(), cand.end());
-    // (no table where the first span more than e^1.5: layers whose variances spread
+    // (no table where the first span more than e^span_max: layers whose variances spread
     // widely, sigma_w = 2.5 at sigma_b = 3, where their pairs are far from c = 1 and
     // cheap: shifted_softplus, 300 inputs, 2.7 s without a table, 7.6 s with a table
     // for their densest range)
@@ -152,12 +157,12 @@ class LayerTable {
         pa = std::fmin(pa, e.first);
         pb = std::fmax(pb, e.first);
       }
-    if (!(pb - pa <= 1.5)) return 0;
+    if (!(pb - pa <= span_max)) return 0;
     std::ptrdiff_t best = 0, b_lo = 0, b_hi = -1, past_in = 0;
     const std::ptrdiff_t nc = std::ptrdiff_t(cand.size());
     for (std::ptrdiff_t lo = 0, hi = 0; hi < nc; ++hi) {
       past_in += cand[size_t(hi)].second == 1;
-      while (cand[size_t(hi)].first - cand[size_t(lo)].first > 1.5)
+      while (cand[size_t(hi)].first - cand[size_t(lo)].first > span_max)
         past_in -= cand[size_t(lo++)].second == 1;
       if (past_in > 0 && hi - lo + 1 > best) {
         best = hi - lo + 1;
