@@ -82,6 +82,24 @@ def _sampled_pair_errors(act, Ks, sw, sb, layers, n_pick, rng):
         yield layer, float((np.abs((Knext[i, j] - sb**2) / sw**2 - ref) / scale).max())
 
 
+def _layer_with_table(act, q, log_e, rng):
+    """A kernel layer of variances q whose pairs have 1 - c log-uniform in
+    [10^log_e[0], 10^log_e[1]], taken with the layer table: asserts that the table is
+    built over every input and passes its checks, that no quadrature ended short and
+    that the layer is the same bits at 1 and 2 threads. Returns c and the layer."""
+    m = q.size
+    e = 10.0 ** rng.uniform(*log_e, (m, m))
+    c = 1 - np.triu(e, 1) - np.triu(e, 1).T
+    K = c * np.sqrt(np.outer(q, q))
+    a = resolve(act)
+    units, ready, inputs = _core.kernel_layer_table(a.kind, *a.core_params, K, 2)
+    assert units > 0 and ready and inputs == m, (units, ready, inputs)
+    Ko, n_short = _core.kernel_layer(a.kind, *a.core_params, K, 1.0, 0.0, 2)
+    assert n_short == 0
+    assert np.array_equal(_core.kernel_layer(a.kind, *a.core_params, K, 1.0, 0.0, 1)[0], Ko)
+    return c, Ko
+
+
 @pytest.mark.parametrize("act", ENGINE, ids=IDS)
 @pytest.mark.parametrize("derivative", [0, 1])
 def test_engine_matches_quadrature_on_a_grid(act, derivative):
@@ -827,17 +845,8 @@ def test_layer_table_across_the_top_of_the_near_diagonal_table(act, top):
     # layer of the linear tails, 7-8 s for the others'). Sampled pairs of each sort
     # against nested quadrature, and the same bits at 1 and 2 threads.
     rng = np.random.default_rng(17)
-    m = 300
-    q = 10.0 ** rng.uniform(top - 0.08, top + 0.08, m)
-    e = 10.0 ** rng.uniform(-4, -1.5, (m, m))
-    c = 1 - np.triu(e, 1) - np.triu(e, 1).T
-    K = c * np.sqrt(np.outer(q, q))
-    a = resolve(act)
-    units, ready, inputs = _core.kernel_layer_table(a.kind, *a.core_params, K, 2)
-    assert units > 0 and ready and inputs == m, (units, ready, inputs)
-    Ko, n_short = _core.kernel_layer(a.kind, *a.core_params, K, 1.0, 0.0, 2)
-    assert n_short == 0
-    assert np.array_equal(_core.kernel_layer(a.kind, *a.core_params, K, 1.0, 0.0, 1)[0], Ko)
+    q = 10.0 ** rng.uniform(top - 0.08, top + 0.08, 300)
+    c, Ko = _layer_with_table(act, q, (-4, -1.5), rng)
     below, above = np.flatnonzero(q < 10**top), np.flatnonzero(q >= 10**top)
     assert below.size > 50 and above.size > 50
     for rows, cols in ((below, below), (below, above), (above, above)):
@@ -865,14 +874,7 @@ def test_layer_table_of_elu_at_large_variances(act, spread):
     rng = np.random.default_rng(18)
     m = 300
     q = 1e5 * 10.0 ** rng.uniform(0.0, spread, m)
-    e = 10.0 ** rng.uniform(-4, -2, (m, m))
-    c = 1 - np.triu(e, 1) - np.triu(e, 1).T
-    K = c * np.sqrt(np.outer(q, q))
-    units, ready, inputs = _core.kernel_layer_table(a.kind, *a.core_params, K, 2)
-    assert units > 0 and ready and inputs == m, (units, ready, inputs)
-    Ko, n_short = _core.kernel_layer(a.kind, *a.core_params, K, 1.0, 0.0, 2)
-    assert n_short == 0
-    assert np.array_equal(_core.kernel_layer(a.kind, *a.core_params, K, 1.0, 0.0, 1)[0], Ko)
+    c, Ko = _layer_with_table(act, q, (-4, -2), rng)
     for _ in range(12):
         i, j = rng.choice(m, 2, replace=False)
         ref, ok = _core.bivariate_nested_quadrature(a.kind, *a.core_params, 0, q[i], q[j], c[i, j])
