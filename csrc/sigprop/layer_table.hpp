@@ -52,7 +52,6 @@
 #include <atomic>
 #include <cmath>
 #include <cstddef>
-#include <utility>
 #include <vector>
 
 #include "activation.hpp"
@@ -139,31 +138,41 @@ class LayerTable {
     // more.
     const double served_floor =
         a.kind == Kind::softsign || a.kind == Kind::linear_region_tanh ? 1.0 : floor;
-    std::vector<std::pair<double, char>> cand;  // (log q, 1 or 2), in order of log q
+    // Each input's class (1 or 2, 0 neither), in order of log q; the first's range
+    struct Candidate {
+      double lq;
+      std::ptrdiff_t i;
+      char cls;
+      bool operator<(const Candidate& o) const { return lq < o.lq || (lq == o.lq && i < o.i); }
+    };
+    std::vector<Candidate> cand;
+    double pa = special::inf, pb = -special::inf;
     for (std::ptrdiff_t i = 0; i < m; ++i) {
       const double q = K[i * m + i];
       if (!(q >= std::fmin(floor, served_floor) && q < top)) continue;
       const bool past = q >= floor && (closed || !diff.served(q));
-      if (past || q >= served_floor) cand.emplace_back(std::log(q), past ? 1 : 2);
+      if (!past && !(q >= served_floor)) continue;
+      const double lq = std::log(q);
+      cand.push_back({lq, i, char(past ? 1 : 2)});
+      if (past) {
+        pa = std::fmin(pa, lq);
+        pb = std::fmax(pb, lq);
+      }
     }
-    std::sort(cand.begin(), cand.end());
     // (no table where the first span more than e^span_max: layers whose variances spread
     // widely, sigma_w = 2.5 at sigma_b = 3, where their pairs are far from c = 1 and
     // cheap: shifted_softplus, 300 inputs, 2.7 s without a table, 7.6 s with a table
     // for their densest range)
-    double pa = special::inf, pb = -special::inf;
-    for (const auto& e : cand)
-      if (e.second == 1) {
-        pa = std::fmin(pa, e.first);
-        pb = std::fmax(pb, e.first);
-      }
     if (!(pb - pa <= span_max)) return 0;
+    std::sort(cand.begin(), cand.end());
+    // the window [b_lo, b_hi] of cand: it holds every input of log q in [la, lb] (ties
+    // at either end included: a window grows over them, and drops none before them)
     std::ptrdiff_t best = 0, b_lo = 0, b_hi = -1, past_in = 0;
     const std::ptrdiff_t nc = std::ptrdiff_t(cand.size());
     for (std::ptrdiff_t lo = 0, hi = 0; hi < nc; ++hi) {
-      past_in += cand[size_t(hi)].second == 1;
-      while (cand[size_t(hi)].first - cand[size_t(lo)].first > span_max)
-        past_in -= cand[size_t(lo++)].second == 1;
+      past_in += cand[size_t(hi)].cls == 1;
+      while (cand[size_t(hi)].lq - cand[size_t(lo)].lq > span_max)
+        past_in -= cand[size_t(lo++)].cls == 1;
       if (past_in > 0 && hi - lo + 1 > best) {
         best = hi - lo + 1;
         b_lo = lo;
@@ -172,19 +181,14 @@ class LayerTable {
     }
     if (best == 0) return 0;
     if (closed && best < nc) return 0;
-    const double la = cand[size_t(b_lo)].first, lb = cand[size_t(b_hi)].first;
+    const double la = cand[size_t(b_lo)].lq, lb = cand[size_t(b_hi)].lq;
     double sa = special::inf, sb = -special::inf;  // the served inputs' range
-    for (std::ptrdiff_t i = 0; i < m; ++i) {
-      const double q = K[i * m + i];
-      if (!(q >= std::fmin(floor, served_floor) && q < top)) continue;
-      const double lq = std::log(q);
-      if (!(lq >= la && lq <= lb)) continue;
-      const bool past = q >= floor && (closed || !diff.served(q));
-      if (!past && !(q >= served_floor)) continue;
-      in_[size_t(i)] = past ? 1 : 2;
-      if (!past) {
-        sa = std::fmin(sa, lq);
-        sb = std::fmax(sb, lq);
+    for (std::ptrdiff_t k = b_lo; k <= b_hi; ++k) {
+      const Candidate& e = cand[size_t(k)];
+      in_[size_t(e.i)] = e.cls;
+      if (e.cls == 2) {
+        sa = std::fmin(sa, e.lq);
+        sb = std::fmax(sb, e.lq);
       }
     }
     // The table is built only where the pairs with an input of the first kind (and
@@ -352,8 +356,7 @@ class LayerTable {
       c_ = t;
     }
     // the tails, against the smallest scale of the box
-    const Moments lo = moments(a_, std::exp(la_), false);
-    const double scale = lo.phi_sq;
+    const double scale = scale_;  // (plan())
     if (!(scale > 0.0 && std::isfinite(scale))) return false;
     for (int ja = 0; ja < nq; ++ja)
       for (int jb = 0; jb < nq; ++jb)
