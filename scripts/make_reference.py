@@ -3,7 +3,7 @@
 
 Usage:  python scripts/make_reference.py [--procs N] [--quick]
                                          [--extreme | --near-diagonal | --off-diagonal
-                                          | --large-q | --small-q]
+                                          | --large-q | --small-q | --linear-tail]
 
 Writes tests/data/reference_1d.json and tests/data/reference_2d.json; with
 --extreme only tests/data/reference_2d_extreme.json: the 2D quantities below
@@ -33,6 +33,11 @@ selu sums the exponential's Taylor series against orthant moments
 (linear_region_pair) and for softsign smooths its power series' pieces in closed form
 (softsign_small_variance);
 self-check: one Gauss-Legendre refinement sample (softplus, 1e-8/1e4, 0.999).
+With --linear-tail only tests/data/reference_2d_linear_tail.json: softplus,
+shifted_softplus and silu at variances 150/400, 1e4/2.5e4, 3e5/1e6 and 2e6/2e6 with
+c = 0.998, 1 - 5e-5 and 1 - 1e-7, where sigprop takes relu's closed form and the
+remainder's in Fourier space (linear_tail_pair.hpp); self-check: one Gauss-Legendre
+refinement sample (silu, 3e5/1e6, 1 - 5e-5).
 
 This script is deliberately independent of the sigprop package: it only uses
 mpmath (at mp.dps = 30, with extra working precision where cancellation
@@ -1407,6 +1412,15 @@ LARGE_Q_PAIRS = [
 LARGE_Q_C_GRID = ["0.96", "0.99", "0.999", "-0.98"]
 LARGE_Q_GL_REFINE_SAMPLE = [("tanh", {}, "250", "3500", "0.999")]
 
+# --linear-tail: softplus, shifted_softplus and silu at variances from 150 to 2e6 next to
+# c = 1 (1 - c down to 1e-7), where sigprop takes relu's closed form and the remainder's
+# in Fourier space (linear_tail_pair.hpp): the nodes of the layer tables of an exploding
+# NNGP kernel.
+LINEAR_TAIL_ENTRIES = [("softplus", {}), ("shifted_softplus", {}), ("silu", {})]
+LINEAR_TAIL_PAIRS = [("150", "400"), ("1e4", "2.5e4"), ("3e5", "1e6"), ("2e6", "2e6")]
+LINEAR_TAIL_C_GRID = ["0.998", "0.99995", "0.9999999"]
+LINEAR_TAIL_GL_REFINE_SAMPLE = [("silu", {}, "3e5", "1e6", "0.99995")]
+
 # --small-q: the analytic activations with one variance small next to |c| = 1, where
 # the tabled coefficients' remainders are known only to rounding and sigprop bounds
 # the smaller variance's Hermite tail from the activation's strip of analyticity; ELU
@@ -1467,6 +1481,14 @@ GRID_MODES = {
         "--large-q",
         "reference_2d_large_q.json",
     ),
+    "linear_tail": (
+        LINEAR_TAIL_ENTRIES,
+        LINEAR_TAIL_PAIRS,
+        LINEAR_TAIL_C_GRID,
+        LINEAR_TAIL_GL_REFINE_SAMPLE,
+        "--linear-tail",
+        "reference_2d_linear_tail.json",
+    ),
     "small_q": (
         SMALL_Q_ENTRIES,
         SMALL_Q_PAIRS,
@@ -1479,8 +1501,9 @@ GRID_MODES = {
 
 
 def main_extreme(args, mode="extreme"):
-    """--extreme, --near-diagonal, --off-diagonal, --large-q or --small-q (mode
-    "extreme", "near_diagonal", "off_diagonal", "large_q", "small_q")."""
+    """--extreme, --near-diagonal, --off-diagonal, --large-q, --small-q or --linear-tail
+    (mode "extreme", "near_diagonal", "off_diagonal", "large_q", "small_q",
+    "linear_tail")."""
     t_start = time.time()
     mp.dps = BASE_DPS
     if mode in GRID_MODES:
@@ -1507,6 +1530,7 @@ def main_extreme(args, mode="extreme"):
             *OFF_DIAGONAL_C_GRID,
             *LARGE_Q_C_GRID,
             *SMALL_Q_C_GRID,
+            *LINEAR_TAIL_C_GRID,
         ]
     }
     is_gl = {ei: Act(*ENTRIES[ei]).H is None for ei in range(len(ENTRIES))}
@@ -1726,6 +1750,12 @@ def main():
         "shifted_softplus, silu, elu, selu, linear_region_tanh, softsign with one "
         "variance in [1e-8, 0.3], c next to +-1)",
     )
+    ap.add_argument(
+        "--linear-tail",
+        action="store_true",
+        help="write tests/data/reference_2d_linear_tail.json only (softplus, "
+        "shifted_softplus, silu at q in [150, 2e6], c in [0.998, 1 - 1e-7])",
+    )
     ap.add_argument("--cache", help="JSON-lines file of finished tasks (resume an interrupted run)")
     args = ap.parse_args()
     modes = [
@@ -1734,10 +1764,12 @@ def main():
         args.off_diagonal,
         args.large_q,
         args.small_q,
+        args.linear_tail,
     ]
     if sum(bool(m) for m in modes) > 1:
         ap.error(
-            "--extreme, --near-diagonal, --off-diagonal, --large-q and --small-q are exclusive"
+            "--extreme, --near-diagonal, --off-diagonal, --large-q, --small-q and "
+            "--linear-tail are exclusive"
         )
     if any(modes):
         mode = (
@@ -1749,6 +1781,8 @@ def main():
             if args.large_q
             else "small_q"
             if args.small_q
+            else "linear_tail"
+            if args.linear_tail
             else "extreme"
         )
         main_extreme(args, mode=mode)

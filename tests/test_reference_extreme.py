@@ -27,7 +27,11 @@ coefficients by Gauss-Hermite quadrature, for elu and selu sums the exponential'
 Taylor series against the orthant moments (elu_small_variance.hpp), for
 linear_region_tanh applies Stein's lemma (linear_region_pair), and for softsign
 smooths its power series' pieces in closed form (softsign_small_variance): held to
-1e-13.
+1e-13. Those in tests/data/reference_2d_linear_tail.json (``--linear-tail``) put
+softplus, shifted_softplus and silu at variances from 150 to 2e6 with 1 - c = 2e-3,
+5e-5 and 1e-7, the nodes of the layer tables of an exploding NNGP kernel, where the
+engine takes relu's closed form plus the remainder's Fourier transform
+(linear_tail_pair.hpp): held to 1e-13, and that form's E[phi(u) phi(v)] to 1e-14.
 
 ``c`` in the file is the exact binary64 value the engine is given (the nominal
 decimal is ``c_nominal``): next to |c| = 1 the decimal-to-binary rounding alone
@@ -45,12 +49,15 @@ from pathlib import Path
 import pytest
 
 import sigprop as sp
+from sigprop import _core
+from sigprop.theory.activations import resolve
 
 DATA = Path(__file__).parent / "data"
 TOL = 1e-10
 
 TOL_OFF_DIAGONAL = 1e-12
 TOL_LARGE_Q = 1e-13
+TOL_LINEAR_TAIL = 1e-14
 
 with open(DATA / "reference_2d_extreme.json") as _fh:
     CASES = json.load(_fh)["cases"]
@@ -60,6 +67,8 @@ with open(DATA / "reference_2d_large_q.json") as _fh:
     LARGE_Q = json.load(_fh)["cases"]
 with open(DATA / "reference_2d_small_q.json") as _fh:
     SMALL_Q = json.load(_fh)["cases"]
+with open(DATA / "reference_2d_linear_tail.json") as _fh:
+    LINEAR_TAIL = json.load(_fh)["cases"]
 
 
 def _case_id(case):
@@ -156,3 +165,26 @@ def test_small_q_reference_covers_the_analytic_kinds_and_elu():
 @pytest.mark.parametrize("case", SMALL_Q, ids=[_case_id(c) for c in SMALL_Q])
 def test_bivariate_small_q_match_mpmath(case):
     _check(case, TOL_LARGE_Q)
+
+
+def test_linear_tail_reference_covers_the_exploding_layers():
+    for name in ("softplus", "shifted_softplus", "silu"):
+        sel = [c for c in LINEAR_TAIL if c["activation"] == name]
+        assert any(float(c["q1"]) >= 1e6 and 1 - float(c["c"]) <= 2e-7 for c in sel)
+        assert any(float(c["q1"]) <= 200 and float(c["q2"]) != float(c["q1"]) for c in sel)
+        assert {c["quantity"] for c in sel} == {"phiphi", "dphidphi"}
+
+
+@pytest.mark.parametrize("case", LINEAR_TAIL, ids=[_case_id(c) for c in LINEAR_TAIL])
+def test_bivariate_linear_tail_match_mpmath(case):
+    _check(case, TOL_LARGE_Q)
+    if case["quantity"] == "dphidphi":
+        return
+    # the form itself (where the dispatch takes the Mehler series first, the series'
+    # accuracy: 1.2e-14 at 1e4 / 2.5e4, 1 - c = 1e-7)
+    act = sp.activation(case["activation"], **case["params"])
+    q1, q2, c = float(case["q1"]), float(case["q2"]), float(case["c"])
+    scale = math.sqrt(sp.gaussian_moments(act, q1).phi_sq * sp.gaussian_moments(act, q2).phi_sq)
+    a = resolve(act)
+    got = _core.linear_tail_pair(a.kind, *a.core_params, q1, q2, c, 2e-14 * scale)
+    assert abs(got - float(case["value"])) <= TOL_LINEAR_TAIL * scale, got

@@ -219,6 +219,14 @@ def kernel_layer(
     if given: a writeable C-contiguous float64 (m, m) array not overlapping K), and the
     number of pairs whose quadrature ended short of its tolerance."""
 
+def linear_tail_pair(
+    kind: int, p0: float, p1: float, q1: float, q2: float, c: float, atol: float
+) -> float:
+    """E[phi(u) phi(v)] of softplus, shifted_softplus or silu from
+    csrc/sigprop/linear_tail_pair.hpp (relu's closed form and the remainder's in Fourier
+    space) to absolute tolerance atol; NaN where that form declines (a diagnostic, for
+    the tests)."""
+
 def kernel_layer_table(
     kind: int, p0: float, p1: float, K: ArrayLike, n_threads: int
 ) -> tuple[int, bool, int]:

@@ -1,0 +1,288 @@
+// E[phi(u) phi(v)] of softplus, shifted_softplus and silu at large variances next to
+// c = 1, in closed form plus two small quadratures (5-20 us a pair where the forms of
+// saturating_pair.hpp take 0.2-6 ms: the nodes of a layer table, layer_table.hpp, of
+// an exploding kernel, sigma_w = 2.5, sigma_b = 8, where the variances reach 1e7).
+//
+// Method. phi = relu + r with r(y) = phi(|y|) - |y| even and decaying as e^{-|y|}
+// (softplus: log(1 + e^{-|y|}), silu: -|y| / (1 + e^{|y|})), so that
+//   E[phi(u) phi(v)] = E[relu(u) relu(v)] + E[r(u) relu(v)] + E[relu(u) r(v)] + E[r(u) r(v)]
+// for (u, v) centred normal, variances q1 = s1^2, q2 = s2^2, correlation c in [1/2, 1):
+//  * E[relu relu] = s1 s2 (sqrt(1 - c^2) + (pi - acos c) c) / (2 pi) (Cho and Saul, 2009);
+//  * E[r(u) relu(v)] = int_0^inf r(x) p1(x) E|N(kappa x, omega^2)| dx (r even folded,
+//    v given u = x normal with mean kappa x = c s2 x / s1 and spread omega = s2
+//    sqrt(1 - c^2)), with E|N(m, omega^2)| = m + omega e(m / omega), e(t) = 2 (npdf(t) -
+//    t Phi(-t)): Gauss-Legendre panels of 20 nodes on [0, 44] (|r| < 2e-17 beyond),
+//    at most 6 long (r is analytic within pi of the real line: the rule's error below
+//    2.49^-40 of the integrand's size) and cut at W {1, 2.5, 4.5, 7, 9.5}, W = s1
+//    sqrt(1 - c^2) / c the scale of e(kappa x / omega) (a Gaussian's: panels at most 2.5 W
+//    long where it is not negligible);
+//  * E[r(u) r(v)] = (2 pi)^-2 int int rh(k) rh(l) exp(-(k, l) Sigma (k, l)^T / 2) dk dl, rh
+//    the Fourier transform of r in closed form (softplus: 1 / k^2 - pi / (k sinh(pi k)),
+//    silu: 1 / k^2 - pi^2 cosh(pi k) / sinh^2(pi k)), whose tail 1 / k^2 (r's kink at 0,
+//    slope -1/2 to 1/2) is taken out first: with the Gaussian smoothing of the kink,
+//    g(y) = (E|y + Z| - |y|) / 2 (its transform gh(k) = (1 - e^{-k^2/2}) / k^2),
+//      E[r r] = E[g(u) g(v)] + (2 pi)^-2 int int (rh rh - gh gh) ...,
+//    the first in closed form (E|X||Y| = (2 / pi) (sqrt(det) + cov (pi / 2 - theta)) for
+//    variances a, b and covariance cov, theta = atan2(sqrt(det), cov), at the four
+//    variances q and q + 1), the second decaying as e^{-pi min(|k|, |l|)}. In the
+//    covariance's principal axes (k, l) = rho e1 + tau e2 (eigenvalues l1 >= l2): rho on
+//    Gauss-Hermite's 8 nodes (the weight's width 1 / sqrt(l1) <= 0.1, the integrand's
+//    poles at |Im k| = 1), tau on the trapezoidal rule (analytic within 1 / max|e2| of
+//    the real line), its step h from that strip and the weight's width (the error
+//    e^-41 of the integral: see tail_remainder_pair), the estimate checked against the
+//    rule of step 2h.
+// Where the variances are below 100 (the rho rule), further apart than 25x or c at 1 -
+// 1e-13 (the tau rule's length), the form declines (false) and saturating_pair serves.
+//
+// Accuracy. Each part to ~1e-15 of the scale sqrt(E phi(u)^2 E phi(v)^2) ~ sqrt(q1 q2) /
+// 2; E[r r] itself ~1 / s is held to 1e-10 of its size and below. Against saturating_pair
+// (certified to 2e-14 of the scale) and the 30-digit references of
+// tests/data/reference_2d_large_q.json: see tests/test_linear_tail_pair.py.
+#pragma once
+
+#include <cmath>
+
+#include "activation.hpp"
+#include "gauss_legendre.hpp"
+#include "special.hpp"
+
+namespace sigprop {
+namespace detail {
+
+enum class LinearTail { softplus, silu };
+
+// r(y) = phi(y) - relu(y) at y >= 0.
+inline double tail_r(LinearTail k, double y) {
+  const double e = std::exp(-y);
+  return k == LinearTail::softplus ? std::log1p(e) : -y * e / (1.0 + e);
+}
+
+// The Fourier transform of r, int r(y) e^{-i k y} dy (real, even), at x = pi |k|:
+//   softplus: pi^2 (sinh x - x) / (x^2 sinh x), silu: pi^2 (sinh^2 x - x^2 cosh x) /
+//   (x^2 sinh^2 x),
+// below x = 1 (1.5) from their Taylor series (no cancellation), above in e^{-x} (no
+// overflow).
+inline double tail_r_hat(LinearTail k, double x) {
+  constexpr double pi2 = special::pi * special::pi;
+  if (k == LinearTail::softplus) {
+    if (x < 1.0) {
+      // (sinh x - x) / x^3 = sum_{n >= 1} x^{2n - 2} / (2n + 1)!, sinh x / x likewise
+      const double x2 = x * x;
+      double t = 1.0 / 6.0, a = t, s = 1.0, b = 1.0;
+      for (int n = 1; n < 12; ++n) {
+        t *= x2 / ((2.0 * n + 2.0) * (2.0 * n + 3.0));
+        a += t;
+        b *= x2 / ((2.0 * n) * (2.0 * n + 1.0));
+        s += b;
+      }
+      return pi2 * a / s;
+    }
+    const double e = std::exp(-x);
+    return pi2 * (1.0 / (x * x) - 2.0 * e / (x * (1.0 - e * e)));
+  }
+  if (x < 1.5) {
+    // (sinh^2 x - x^2 cosh x) / x^4 = sum_{m >= 2} x^{2m - 4} (2^{2m - 1} / (2m)! -
+    // 1 / (2m - 2)!), over (sinh x / x)^2
+    const double x2 = x * x;
+    double num = 0.0, p = 1.0, f2m = 24.0, f2m2 = 2.0, pw = 8.0;  // m = 2: 4!, 2!, 2^3
+    for (int m = 2; m < 18; ++m) {
+      num += p * (pw / f2m - 1.0 / f2m2);
+      p *= x2;
+      pw *= 4.0;
+      f2m *= (2.0 * m + 1.0) * (2.0 * m + 2.0);
+      f2m2 *= (2.0 * m - 1.0) * (2.0 * m);
+    }
+    double s = 1.0, b = 1.0;
+    for (int n = 1; n < 14; ++n) {
+      b *= x2 / ((2.0 * n) * (2.0 * n + 1.0));
+      s += b;
+    }
+    return pi2 * num / (s * s);
+  }
+  const double e = std::exp(-x), d = 1.0 - e * e;
+  return pi2 * (1.0 / (x * x) - 2.0 * e * (1.0 + e * e) / (d * d));
+}
+
+// The transform of the kink's smoothing g(y) = (E|y + Z| - |y|) / 2: (1 - e^{-k^2 / 2}) / k^2.
+inline double tail_kink_hat(double k) {
+  const double k2 = k * k;
+  return k2 > 0.0 ? -std::expm1(-0.5 * k2) / k2 : 0.5;
+}
+
+// E|X||Y| for centred normal X, Y of variances a, b, covariance cov >= 0 and
+// det = a b - cov^2 (given: computed without cancellation by the caller).
+inline double abs_product_moment(double det, double cov) {
+  const double sd = std::sqrt(std::fmax(det, 0.0));
+  return 2.0 / special::pi * (sd + cov * (0.5 * special::pi - std::atan2(sd, cov)));
+}
+
+// The 8-node Gauss-Hermite rule of the standard normal weight (positive nodes; weights
+// of all 8 sum to 1), from He_8's roots at 40 digits.
+inline constexpr double tail_gh8_x[4] = {0.5390798113513751080724619, 1.636519042435107999225447,
+                                         2.802485861287541699113011, 4.144547186125894332060198};
+inline constexpr double tail_gh8_w[4] = {0.3730122576790773499255495, 0.1172399076617590151171375,
+                                         0.009635220120788267186919138,
+                                         0.000112614538375367770393802};
+
+// E[r(u) r(v)] (see above), into out; false where the tau rule would be too long or
+// its two steps disagree by more than atol.
+inline bool tail_remainder_pair(LinearTail kind, double q1, double q2, double c, double atol,
+                                double& out) {
+  using special::pi;
+  const double s1 = std::sqrt(q1), s2 = std::sqrt(q2), cov = c * s1 * s2;
+  const double omc2 = (1.0 - c) * (1.0 + c), det = q1 * q2 * omc2;
+  // the principal axes: l1 >= l2, e1 = (cov, l1 - q1) normalised, e2 perpendicular
+  const double half = 0.5 * (q1 + q2), rad = std::hypot(0.5 * (q1 - q2), cov);
+  const double l1 = half + rad, l2 = det / l1;
+  double e1x = cov, e1y = l1 - q1;
+  const double n1 = std::hypot(e1x, e1y);
+  e1x /= n1;
+  e1y /= n1;
+  const double e2x = -e1y, e2y = e1x;
+  const double big = std::fmax(std::fabs(e2x), std::fabs(e2y));
+  const double small = std::fmin(std::fabs(e2x), std::fabs(e2y));
+  if (!(l1 >= 100.0) || !(small > 0.0)) return false;
+  // tau's step h: the trapezoidal rule's error is ~B(h) of the integral, B(h) =
+  // min over 0 < eta <= eta_max of e^{l2 eta^2 / 2 - 2 pi eta / h} (the contour at Im tau
+  // = eta, where the weight has grown by e^{l2 eta^2 / 2}; rh's poles at |Im k| = 1 lie
+  // 1 / big from the real line, eta_max 0.8 of that): the largest h with B(h) <= e^-41.4
+  const double eta_max = 0.8 / big;
+  auto log_B = [&](double hh) {
+    const double eta = l2 > 0.0 ? std::fmin(eta_max, 2.0 * pi / (l2 * hh)) : eta_max;
+    return 0.5 * l2 * eta * eta - 2.0 * pi * eta / hh;
+  };
+  double h = 2.0 * pi * eta_max / (41.4 + 0.5 * l2 * eta_max * eta_max);
+  if (l2 > 0.0 && 2.0 * pi / (l2 * (0.69 / std::sqrt(l2))) <= eta_max) h = 0.69 / std::sqrt(l2);
+  // its length: the weight down to e^-40, or the integrand, ~e^{-pi min(|k|, |l|)}, to e^-40
+  double T = 40.0 / (pi * small);
+  if (l2 > 0.0) T = std::fmin(T, std::sqrt(80.0 / l2));
+  const int n = static_cast<int>(std::ceil(T / h));
+  if (!(n <= 4000)) return false;
+  const double sr = 1.0 / std::sqrt(l1);
+  auto D = [&](double k, double l) {
+    const double ak = std::fabs(k), al = std::fabs(l);
+    return tail_r_hat(kind, pi * ak) * tail_r_hat(kind, pi * al) -
+           tail_kink_hat(k) * tail_kink_hat(l);
+  };
+  auto G = [&](double tau) {
+    double g = 0.0;
+    for (int i = 0; i < 4; ++i) {
+      const double r = sr * tail_gh8_x[i];
+      g += tail_gh8_w[i] * (D(r * e1x + tau * e2x, r * e1y + tau * e2y) +
+                            D(-r * e1x + tau * e2x, -r * e1y + tau * e2y));
+    }
+    return g;
+  };
+  double even = 0.0, odd = 0.0, mag = 0.0;  // the nodes j h with j even (j > 0), odd
+  const double g0 = G(0.0);
+  for (int j = 1; j <= n; ++j) {
+    const double t = j * h, v = G(t) * std::exp(-0.5 * l2 * t * t);
+    (j % 2 ? odd : even) += v;
+    mag += std::fabs(v);
+  }
+  const double f = std::sqrt(2.0 * pi / l1) / (4.0 * pi * pi);
+  const double ih = f * h * (g0 + 2.0 * (even + odd)), i2h = f * 2.0 * h * (g0 + 2.0 * even);
+  // The rule of step 2h (the even nodes) checks that estimate: it must agree within
+  // 1e5 B(2h) of the integral of |integrand| (the bound's factor: the integrand's size
+  // on the contour, up to 100x for silu's double poles 0.2 / big away), and then the
+  // error of step h is taken as 1e5 B(h) (~1e-13) of it.
+  const double dd = std::fabs(ih - i2h), size = f * h * (std::fabs(g0) + 2.0 * mag);
+  if (!(dd <= 1e5 * std::exp(log_B(2.0 * h)) * size + 0.5 * atol)) return false;
+  if (!(1e5 * std::exp(log_B(h)) * size <= 0.5 * atol)) return false;
+  // E[g(u) g(v)], g = (E|y + Z| - |y|) / 2: (J(q1 + 1, q2 + 1) - J(q1 + 1, q2) - J(q1, q2 + 1)
+  // + J(q1, q2)) / 4, J = E|X||Y| at those variances and covariance cov
+  const double gg =
+      0.25 * (abs_product_moment(det + q1 + q2 + 1.0, cov) - abs_product_moment(det + q2, cov) -
+              abs_product_moment(det + q1, cov) + abs_product_moment(det, cov));
+  out = ih + gg;
+  return std::isfinite(out);
+}
+
+// E[r(u) relu(v)] + E[relu(u) r(v)] (see above), and with `means` int_0^inf r p1 and
+// int_0^inf r p2 (shifted_softplus: E r(u) = 2 int_0^inf r p1).
+inline double tail_cross_pairs(LinearTail kind, double s1, double s2, double c, double* means) {
+  using special::npdf;
+  using special::nsf;
+  const double sc = std::sqrt((1.0 - c) * (1.0 + c));
+  // term i: r on the input of spread si, relu on the other (spread so)
+  const double si[2] = {s1, s2}, so[2] = {s2, s1};
+  double kap[2], om[2], W[2];
+  for (int i = 0; i < 2; ++i) {
+    kap[i] = c * so[i] / si[i];
+    om[i] = so[i] * sc;
+    W[i] = si[i] * sc / c;
+  }
+  constexpr double X = 44.0, L = 6.0;
+  double cuts[12];
+  int nc = 0;
+  cuts[nc++] = 0.0;
+  for (int i = 0; i < 2; ++i)
+    for (double b : {1.0, 2.5, 4.5, 7.0, 9.5})
+      if (b * W[i] < X) cuts[nc++] = b * W[i];
+  cuts[nc++] = X;
+  // (insertion sort: a dozen values)
+  for (int i = 1; i < nc; ++i)
+    for (int j = i; j > 0 && cuts[j] < cuts[j - 1]; --j) std::swap(cuts[j], cuts[j - 1]);
+  auto e_fn = [](double t) { return t < 40.0 ? 2.0 * (npdf(t) - t * nsf(t)) : 0.0; };
+  double sum = 0.0, m0 = 0.0, m1 = 0.0;
+  for (int p = 0; p + 1 < nc; ++p) {
+    const double a = cuts[p], b = cuts[p + 1];
+    if (!(b > a)) continue;
+    const int ns = static_cast<int>(std::ceil((b - a) / L));
+    const double hw = 0.5 * (b - a) / ns;
+    for (int s = 0; s < ns; ++s) {
+      const double mid = a + (2 * s + 1) * hw;
+      for (int j = 0; j < 10; ++j)
+        for (double sg : {-1.0, 1.0}) {
+          const double x = mid + sg * hw * quad::xgl20[j], w = hw * quad::wgl20[j];
+          const double r = tail_r(kind, x);
+          double f = 0.0, pm[2];
+          for (int i = 0; i < 2; ++i) {
+            pm[i] = npdf(x / si[i]) / si[i];
+            const double m = kap[i] * x;
+            f += pm[i] * (m + om[i] * e_fn(x / W[i]));
+          }
+          sum += w * r * f;
+          m0 += w * r * pm[0];
+          m1 += w * r * pm[1];
+        }
+    }
+  }
+  if (means) {
+    means[0] = m0;
+    means[1] = m1;
+  }
+  return sum;
+}
+
+// E[phi(u) phi(v)] of softplus, shifted_softplus or silu (see above) for 1/2 <= c < 1
+// and variances of 100 or more, to absolute tolerance atol; false elsewhere or where
+// the remainder's rule cannot certify it (out untouched).
+inline bool linear_tail_pair(Kind kind, int d, double q1, double q2, double c, double atol,
+                             double& out) {
+  if (d != 0 || !(c >= 0.5 && c < 1.0) || !(std::fmin(q1, q2) >= 100.0) ||
+      !std::isfinite(std::fmax(q1, q2)) || std::fmax(q1, q2) > 25.0 * std::fmin(q1, q2) ||
+      !(atol > 0.0))
+    return false;
+  if (kind != Kind::softplus && kind != Kind::shifted_softplus && kind != Kind::silu) return false;
+  const LinearTail k = kind == Kind::silu ? LinearTail::silu : LinearTail::softplus;
+  const double s1 = std::sqrt(q1), s2 = std::sqrt(q2);
+  const double sc = std::sqrt((1.0 - c) * (1.0 + c));
+  const double relu = s1 * s2 * (sc + (special::pi - std::atan2(sc, c)) * c) / (2.0 * special::pi);
+  double rr;
+  if (!tail_remainder_pair(k, q1, q2, c, 0.1 * atol, rr)) return false;
+  double means[2];
+  double v = relu + tail_cross_pairs(k, s1, s2, c, means) + rr;
+  if (kind == Kind::shifted_softplus) {
+    // E[(f(u) - ln 2)(f(v) - ln 2)], E f(u) = s1 / sqrt(2 pi) + 2 int_0^inf r p1
+    using special::ln2;
+    const double f1 = s1 * special::inv_sqrt_2pi + 2.0 * means[0];
+    const double f2 = s2 * special::inv_sqrt_2pi + 2.0 * means[1];
+    v += ln2 * (ln2 - f1 - f2);
+  }
+  out = v;
+  return std::isfinite(out);
+}
+
+}  // namespace detail
+}  // namespace sigprop
