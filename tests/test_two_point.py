@@ -859,6 +859,26 @@ def test_layer_table_across_the_top_of_the_near_diagonal_table(act, top):
         assert err.max() < 5e-13, err.max()
 
 
+@pytest.mark.parametrize(
+    "act,lo,hi", [("linear_region_tanh", 64.0, 369.0), ("silu", 1e3, 7e3), ("tanh", 100.0, 700.0)]
+)
+def test_layer_table_wider_than_e_1_68(act, lo, hi):
+    # Variances spread over e^1.75-e^1.95, past the e^1.68 of the table's previous
+    # limit (dq = 14 in log q; now 15, up to e^1.99): linear_region_tanh's first layer
+    # at sigma_w = 2.5, sigma_b = 8 on inputs of unequal norms, q 64-369, took 17 s for
+    # 1000 inputs without a table. The table holds every input; sampled pairs against
+    # nested quadrature, and the same bits at 1 and 2 threads.
+    rng = np.random.default_rng(19)
+    q = np.exp(rng.uniform(np.log(lo), np.log(hi), 300))
+    q[:2] = lo, hi
+    c, Ko = _layer_with_table(act, q, (-4, -0.7), rng)
+    i, j = rng.choice(q.size, 40), rng.choice(q.size, 40)
+    i, j = i[i != j], j[i != j]
+    ref = _direct(act, q[i], q[j], c[i, j], 0)
+    err = np.abs(Ko[i, j] - ref) / np.sqrt(np.diag(Ko)[i] * np.diag(Ko)[j])
+    assert err.max() < 5e-13, err.max()
+
+
 @pytest.mark.parametrize("spread", [0.3, 0.7])
 @pytest.mark.parametrize("act", ["elu", "selu"])
 def test_layer_table_of_elu_at_large_variances(act, spread):

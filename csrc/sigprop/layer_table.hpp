@@ -12,7 +12,7 @@
 //
 // In such a layer every input's variance lies in a narrow range [q_a, q_b] (13 % wide
 // after the first layer of inputs of unequal norms, 1e-4 after the second, then one
-// value to the last bit; up to a factor e^1.68 is served) and the pairs concerned have
+// value to the last bit; up to a factor e^1.99 is served) and the pairs concerned have
 // c in [1 - s_top^2, 1], s_top <= 1/2. One
 // interpolant serves them all: with s = sqrt(1 - c),
 //   E[phi(u) phi(v)] = F(log q1, log q2, s),
@@ -85,16 +85,17 @@ inline bool uses_layer_table(Kind k) {
 class LayerTable {
  public:
   static constexpr int deg_s_max = 32;
-  static constexpr int dq_max = 14;
+  static constexpr int dq_max = 15;
   static constexpr double s_cap = 0.5;    // c >= 0.75
   static constexpr double width_x = 1.6;  // sqrt(q_b) x the first segment's width
   static constexpr double tail_rtol = 1e-13, check_rtol = 1e-12, half_rtol = 1e-14;
   static constexpr std::ptrdiff_t max_nodes = 40000;
-  // The widest range of log q served, dq <= dq_max: 20 e^(-34.6 / 14) = 1.689. (At
-  // 1.5, the limit before, the layers of shifted_softplus at sigma_w = 2.5, sigma_b = 8,
+  // The widest range of log q served, dq <= dq_max: 20 e^(-34.6 / 15) = 1.994. (At
+  // 1.5, a limit before, the layers of shifted_softplus at sigma_w = 2.5, sigma_b = 8,
   // whose variances spread over e^1.54 layer after layer, took 20-33 s each for 1000
-  // inputs, 1-2 s with the table.)
-  static constexpr double span_max = 1.68;
+  // inputs, 1-2 s with the table; at 1.68 (dq <= 14) linear_region_tanh's first layer
+  // there, q 64-369 on inputs of unequal norms, e^1.75, took 17 s, 5-6 s with it.)
+  static constexpr double span_max = 1.99;
 
   // Plans the table of the layer K (m x m; the difference form's inputs `diff`
   // reset for it): the inputs past the near-diagonal table (in the box), the box, s_top
