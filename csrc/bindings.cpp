@@ -302,6 +302,26 @@ PYBIND11_MODULE(_core, m) {
       "(building its segment if needed); NaN where the table does not serve (q, c).",
       py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("d"), py::arg("q"), py::arg("c"));
   m.def(
+      "threshold_pair_near_one",
+      [](int kind, double p0, double p1, int d, double q1, double q2, double c, double tol) {
+        const auto a = sigprop::canonical(make_activation(kind, p0, p1));
+        if (d < 0 || d > 1) throw py::value_error("derivative order must be 0 or 1");
+        const double nan = std::numeric_limits<double>::quiet_NaN();
+        return without_gil([&] {
+          const sigprop::Moments m1 = sigprop::moments(a, q1, false);
+          const sigprop::Moments m2 = sigprop::moments(a, q2, false);
+          double v = nan, err = nan;
+          if (!sigprop::detail::threshold_pair_near_one(a, d, q1, q2, c, m1.phi_sq, m1.dphi_sq,
+                                                        m2.phi_sq, m2.dphi_sq, tol, v, err))
+            v = err = nan;
+          return std::make_pair(v, err);
+        });
+      },
+      "Price's theorem from c = 1 for shifted_relu, soft_threshold and hard_tanh "
+      "(threshold_pair_near_one, two_point.hpp): (value, error bound), NaN where it declines.",
+      py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("d"), py::arg("q1"), py::arg("q2"),
+      py::arg("c"), py::arg("tol"));
+  m.def(
       "linear_tail_pair",
       [](int kind, double p0, double p1, double q1, double q2, double c, double atol) {
         const auto a = sigprop::canonical(make_activation(kind, p0, p1));

@@ -764,6 +764,44 @@ def test_hard_tanh_next_to_one_by_prices_theorem():
             np.testing.assert_allclose(got0, ref0, rtol=0, atol=1e-13 * m.phi_sq)
 
 
+@pytest.mark.parametrize("act", ["hard_tanh", "soft_threshold"])
+@pytest.mark.parametrize("derivative", [0, 1])
+def test_threshold_near_one_far_crossing(act, derivative):
+    # Next to c = 1 at thresholds within a fraction of a standard deviation (hard_tanh
+    # at q ~ 70, k^2 = 1 / 70, 1 - c ~ 1e-3: k^2 / (1 - c) ~ 10), the crossing of the
+    # two thresholds over t in [-1, -c] is ~1e-8 of the scale: where it was bounded (its
+    # midpoint, half the bound as error), the form declined and a settling kernel
+    # layer's pairs took hard_tanh_sign_form, 8 us each (1000 inputs, sigma_w = 2.5,
+    # sigma_b = 8, depth 10: 15 s). Its boundary-layer sum (boundary_layer_sum) now: the
+    # form serves (its bound within the dispatch's 1e-13 of the scale), on the
+    # diagonal and, for phi, off it (the variances
+    # settling: 1e-10 apart, and 1e-3 apart, the cross form for phi), against nested
+    # quadrature. (soft_threshold's phi' at q = 300 declines on another term, its
+    # rounding bound 2.6e-13 of the scale, as before.)
+    a = resolve(act)
+    rng = np.random.default_rng(21)
+    for q in (30.0, 70.0, 300.0) if derivative == 0 else (30.0, 70.0):
+        for gap in (0.0, 1e-10, 1e-3):
+            q2 = q * (1 + gap)
+            # 1 - c where k^2 / (1 - c) = 1 / (q (1 - c)) is 1-30
+            c = 1 - 10.0 ** rng.uniform(np.log10(1 / (30 * q)), np.log10(1 / q), 4)
+            scale = _scale(act, q, q2, derivative)
+            got = np.array(
+                [
+                    _core.threshold_pair_near_one(
+                        a.kind, *a.core_params, derivative, q, q2, ci, 1e-13 * scale
+                    )
+                    for ci in c
+                ]
+            )
+            if derivative == 1 and gap > 0:
+                continue  # (phi' of variances apart: the settled bound declines, as before)
+            assert np.all(got[:, 1] <= 1e-13 * scale), (q, gap, got[:, 1] / scale)
+            ref = _direct(act, np.full(4, q), np.full(4, q2), c, derivative)
+            err = np.abs(got[:, 0] - ref) / scale
+            assert err.max() <= 5e-14, (q, gap, err)
+
+
 @pytest.mark.parametrize("act,m", [("elu", 520), ("selu", 800), ("softplus", 260)])
 def test_kernel_layer_difference_form_of_large_layers(act, m):
     # elu and selu read the near-diagonal table (and softplus, silu, shifted_softplus

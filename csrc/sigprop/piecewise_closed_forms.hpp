@@ -523,6 +523,66 @@ inline bool threshold_price(const Activation& a, int d, double q1, double q2, do
   return true;
 }
 
+// The boundary-layer sum of Price's theorem next to c = +-1 (threshold_cross_near_one,
+// two_point.hpp; threshold_near_one below): with m_j = int_0^1 y^2j exp(-b / y^2) dy and
+// f_n the Taylor coefficients of F(w) / F(0), F(w) = exp(-kappa / (2 - w)) / sqrt(2 - w),
+//   S = sum_n f_n e^n (m_n - m_(n+1))   (second: the weight 1 - y^2 of a double
+//                                          integral in t, E[(X - K)_+ (Y - k)_+])
+//   S = sum_n f_n e^n m_n               (else: a single one, an orthant probability),
+// so that int_c^1 (t - c) phi2(K, k; t) dt = e^1.5 F(0) S / pi (second) and
+// int_c^1 phi2(K, k; t) dt = sqrt(e) F(0) S / pi, e = 1 - c, b = (K - k)^2 / (4 e),
+// kappa = ((K + k) / 2)^2 (and with (K + k, K - k) for the crossings at t in [-1, -c]).
+// F / F(0) = E(w) G(w), E = exp(-(kappa / 2) sum_{n>=1} (w / 2)^n), G = (1 - w / 2)^-1/2,
+// their coefficients built order by order until two orders in a row are below 1e-17
+// of the sum (the terms fall as (e kappa / 4)^n / n! and (e / 2)^n: for e kappa <= 4,
+// e <= 1/4, at most 32 orders); m_0 = exp(-b) (1 - sqrt(pi b) erfcx(sqrt(b))),
+// (2 j + 1) m_j = exp(-b) - 2 b m_(j-1) (by parts). S_err bounds the truncation (twice
+// the last order) and the rounding, the recurrence's amplification of m_0's included.
+// False where the sum did not converge.
+inline bool boundary_layer_sum(double b, double kappa, double e, bool second, double& S,
+                               double& S_err) {
+  using namespace special;
+  constexpr int NT = 32;
+  const double eps = std::numeric_limits<double>::epsilon();
+  double Ec[NT + 1], Gc[NT + 1], m[NT + 2];
+  Ec[0] = Gc[0] = 1.0;
+  const double t = std::sqrt(b), eb = std::exp(-b);
+  m[0] = eb * (1.0 - std::sqrt(pi) * t * erfcx(t));
+  m[1] = (eb - 2.0 * b * m[0]) / 3.0;
+  double sum = 0.0, abs_sum = 0.0, last = 0.0, en = 1.0;
+  int small = 0, n = 0;
+  for (; n <= NT; ++n) {
+    if (n > 0) {
+      double acc = 0.0, bj = -0.5 * kappa;
+      for (int j = 1; j <= n; ++j) {
+        bj *= 0.5;  // b_j = -(kappa / 2) 2^-j
+        acc += j * bj * Ec[n - j];
+      }
+      Ec[n] = acc / n;
+      Gc[n] = Gc[n - 1] * (2.0 * n - 1.0) / (4.0 * n);  // binom(2n, n) / 8^n
+      m[n + 1] = (eb - 2.0 * b * m[n]) / (2.0 * n + 3.0);
+    }
+    double fn = 0.0;
+    for (int j = 0; j <= n; ++j) fn += Ec[j] * Gc[n - j];
+    const double mom = second ? m[n] - m[n + 1] : m[n];
+    const double mag = second ? m[n] + m[n + 1] : m[n];
+    const double term = fn * en * mom;
+    sum += term;
+    abs_sum += std::fabs(fn * en) * mag;
+    last = std::fabs(term);
+    small = std::fabs(fn * en) * mag <= 1e-17 * std::fabs(sum) ? small + 1 : 0;
+    if (small == 2) break;
+    en *= e;
+  }
+  if (small < 2) return false;  // (not reached for e kappa <= 4, e <= 1/4)
+  // the recurrence multiplies m_0's rounding by at most prod (2b / (2j + 1)) <= (2b)^j / j!
+  double amp = 1.0, g = 1.0;
+  for (int j = 1; j <= n + 1; ++j) amp = std::fmax(amp, g *= 2.0 * b / (2.0 * j + 1.0));
+  S = sum;
+  S_err = 2.0 * last + 16.0 * eps * (1.0 + 2.0 * b) * amp * abs_sum;
+  return std::isfinite(S) && std::isfinite(S_err);
+}
+
 // E[f(u) f(v)] of shifted_relu, soft_threshold (threshold tau > 0) and hard_tanh on the
 // diagonal, u and v of one variance q, next to c = 1, from the one-point moments
 // phi_sq = E[phi(u)^2] and dphi_sq = E[phi'(u)^2]. With k = tau / sqrt(q),
@@ -545,7 +605,8 @@ inline bool threshold_price(const Activation& a, int d, double q1, double q2, do
 // where 0 <= P(-c) <= (2 / (3 pi)) e^1.5 exp(-k^2 / e) and
 // 0 <= L(-c) <= sqrt(e) exp(-k^2 / e) / pi (over t in [-1, -c], 1 + t <= e: the
 // density is below exp(-k^2 / e) / (2 pi sqrt(1 + t))): their midpoints, with half
-// the bound as error. F <= g = exp(-k^2 / 2) / (pi sqrt(2 - e)) on [0, sqrt(e)], so
+// the bound as error, or where that is not negligible (k^2 / e <= 50) their boundary
+// layer sums (boundary_layer_sum). F <= g = exp(-k^2 / 2) / (pi sqrt(2 - e)) on [0, sqrt(e)], so
 // that I2 <= (2 / 3) e^1.5 g and I0 <= sqrt(e) g: where half of that bound is within
 // `budget`, its midpoint, without quadrature (a deep kernel's pairs, 1 - c ~ 1e-12:
 // two exponentials); else Gauss-Kronrod 7/15
@@ -588,6 +649,18 @@ inline bool threshold_near_one(const Activation& a, int d, double q, double c, d
   if (soft) {
     far_half = d == 0 ? q * (2.0 / 3.0) * e15 * far : re * far;
     far_mid = d == 0 ? -far_half : far_half;
+    // where that bound's half is not negligible against the budget (1 - c ~ 1e-3 at
+    // k^2 / e ~ 10: hard_tanh's settling kernel layers at q ~ 70), P(-c) and L(-c)
+    // themselves: at t = -1 + e y^2 the density's exponent is -b / y^2, b = k^2 / e,
+    // so that P(-c) = e^1.5 S2 / (pi sqrt 2) and L(-c) = sqrt(e) S1 / (pi sqrt 2),
+    // boundary_layer_sum with kappa = 0
+    double S, S_err;
+    if (far_half > 1e-3 * budget && k2 / e <= 50.0 &&
+        boundary_layer_sum(k2 / e, 0.0, e, d == 0, S, S_err)) {
+      const double f = w * (d == 0 ? q * e15 : re) / (pi * std::sqrt(2.0));
+      far_mid = d == 0 ? -f * S : f * S;
+      far_half = f * S_err;
+    }
   }
   const double round = 4.0 * eps * (std::fabs(phi_sq) + std::fabs(base) + q * e * dphi_sq);
   if (half_bound + far_half + round <= budget) {

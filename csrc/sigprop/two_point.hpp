@@ -179,22 +179,21 @@ inline bool settled_pair(const Activation& a, const HermiteAt& x, const HermiteA
 // boundary layer exp(-b / y^2) and a smooth part). M2(K) = E[(X - K)_+^2] and
 // Q(K) = P(X > K) from the moments at the smaller variance, M1(K) = E[(X - K)_+]
 // = npdf(K) - K Q(K). F's Taylor series in w (exp of the geometric series of
-// 1 / (2 - w), times the binomial series of (2 - w)^-1/2), NT orders, against the
-// moments m_j = int_0^1 y^2j exp(-b / y^2) dy: m_0 = exp(-b) (1 - sqrt(pi b)
-// erfcx(sqrt(b))), (2 j + 1) m_j = exp(-b) - 2 b m_(j-1) (by parts), up to the
-// order where two in a row fall below 1e-17 of the sum (1-3 orders at 1 - c ~ 1e-9,
-// ~25 at e kappa = 4, at most NT = 32). For e <= 1/4 and e kappa <= 4 (the terms
-// fall as (e kappa / 4)^n / n! and (e / 2)^n), b <= 50
+// 1 / (2 - w), times the binomial series of (2 - w)^-1/2) against the moments m_j =
+// int_0^1 y^2j exp(-b / y^2) dy (piecewise::boundary_layer_sum: 1-3 orders at 1 - c ~
+// 1e-9, ~25 at e kappa = 4). For e <= 1/4 and e kappa <= 4 (the terms fall as
+// (e kappa / 4)^n / n! and (e / 2)^n), b <= 50
 // (beyond, R <= (2 / 3) e^1.5 exp(-b) sup F: its midpoint). phi's expectation is
-// s1 s2 P(c) (shifted_relu), 2 s1 s2 (P(c) - P(-c)) (soft_threshold, with
-// 0 <= P(-c) <= (2 / (3 pi)) e^1.5 exp(-Qm), Qm = ((K + k)^2 - 2 K k e) /
+// s1 s2 P(c) (shifted_relu), 2 s1 s2 (P(c) - P(-c)) (soft_threshold, P(-c) the
+// crossings over t in [-1, -c]: the same sum with K + k for K - k, or where that b
+// exceeds 50 its bound (2 / (3 pi)) e^1.5 exp(-Qm), Qm = ((K + k)^2 - 2 K k e) /
 // (2 e (2 - e)) the least exponent over t in [-1, -c]: its midpoint). p_lo, dp_lo:
 // E[phi^2], E[phi'^2] at min(q1, q2). Sets v and its error bound err (the
-// truncation: twice the last order; the far term's half; the rounding of the terms,
+// truncation: twice the last order; the far term's; the rounding of the terms,
 // M1's cancellation and the moments' recurrence included; not that of the one-point
 // moments, ~1e-14 of the scale at most). hard_tanh (phi' = 1{|x| < a}): by Price's
 // theorem from c = 1, E[phi' phi'](t) = P(|Z| < k) less the crossings of k and K (R,
-// and its far twin with -k, bounded as soft_threshold's), so that E(c) = E(1) - s1 s2
+// and its far twin with -k, as soft_threshold's), so that E(c) = E(1) - s1 s2
 // e P(|Z| < k) + 2 s1 s2 (R - R_far) with E(1) = E[phi(s_lo Z) phi(s_hi Z)] in closed
 // form.
 inline bool threshold_cross_near_one(const Activation& a, double q1, double q2, double c,
@@ -214,56 +213,38 @@ inline bool threshold_cross_near_one(const Activation& a, double q1, double q2, 
   const double b = dK * dK / (4.0 * e);
   const double F0 = std::exp(-0.5 * kappa) / (pi * std::sqrt(2.0));  // F(0)
   double R, R_err;
-  constexpr int NT = 32;
   if (b > 50.0) {
     // F(w) <= exp(-kappa / 2) / (pi sqrt(2 - e)) on [0, e]; int (1 - y^2) exp(-b / y^2)
     // <= (2 / 3) exp(-b)
     R_err = R = e15 * (1.0 / 3.0) * std::exp(-b) * F0 * std::sqrt(2.0 / (2.0 - e));
   } else {
-    // F(w) / F(0) = E(w) G(w): E = exp(-(kappa / 2) sum_{n>=1} (w / 2)^n), G = (1 - w / 2)^-1/2,
-    // their coefficients built order by order, until two orders in a row are below
-    // 1e-17 of the sum
-    double Ec[NT + 1], Gc[NT + 1], m[NT + 2];
-    Ec[0] = Gc[0] = 1.0;
-    const double t = std::sqrt(b), eb = std::exp(-b);
-    m[0] = eb * (1.0 - std::sqrt(pi) * t * erfcx(t));
-    m[1] = (eb - 2.0 * b * m[0]) / 3.0;
-    double sum = 0.0, abs_sum = 0.0, last = 0.0, en = 1.0;
-    int small = 0, n = 0;
-    for (; n <= NT; ++n) {
-      if (n > 0) {
-        double acc = 0.0, bj = -0.5 * kappa;
-        for (int j = 1; j <= n; ++j) {
-          bj *= 0.5;  // b_j = -(kappa / 2) 2^-j
-          acc += j * bj * Ec[n - j];
-        }
-        Ec[n] = acc / n;
-        Gc[n] = Gc[n - 1] * (2.0 * n - 1.0) / (4.0 * n);  // binom(2n, n) / 8^n
-        m[n + 1] = (eb - 2.0 * b * m[n]) / (2.0 * n + 3.0);
-      }
-      double fn = 0.0;
-      for (int j = 0; j <= n; ++j) fn += Ec[j] * Gc[n - j];
-      const double term = fn * en * (m[n] - m[n + 1]);
-      sum += term;
-      abs_sum += std::fabs(fn * en) * (m[n] + m[n + 1]);
-      last = std::fabs(term);
-      small = std::fabs(fn * en) * (m[n] + m[n + 1]) <= 1e-17 * std::fabs(sum) ? small + 1 : 0;
-      if (small == 2) break;
-      en *= e;
-    }
-    if (small < 2) return false;  // (not reached for e kappa <= 4, e <= 1/4)
-    R = e15 * F0 * sum;
-    // the recurrence multiplies m_0's rounding by at most prod (2b / (2j + 1)) <= (2b)^j / j!
-    double amp = 1.0, g = 1.0;
-    for (int j = 1; j <= n + 1; ++j) amp = std::fmax(amp, g *= 2.0 * b / (2.0 * j + 1.0));
-    R_err = e15 * F0 * (2.0 * last + 16.0 * eps * (1.0 + 2.0 * b) * amp * abs_sum);
+    double S, S_err;
+    if (!piecewise::boundary_layer_sum(b, kappa, e, true, S, S_err)) return false;
+    R = e15 * F0 * S;
+    R_err = e15 * F0 * S_err;
   }
-  double far_half = 0.0;
+  // The crossings at t in [-1, -c] (soft_threshold, hard_tanh): P(-c) = int_{-1}^{-c}
+  // (-c - t) phi2(K, k; t) dt, the same sum with b' = (K + k)^2 / (4 e) and kappa' =
+  // ((K - k) / 2)^2 (the exponent at t = -1 + e y^2 splits into -b' / y^2 - kappa' / (2 -
+  // e y^2)); beyond b' = 50, or where exp(-Qm) underflows, bounded: 0 <= P(-c) <= (2 /
+  // (3 pi)) e^1.5 exp(-Qm), Qm its least exponent over t in [-1, -c] (the midpoint).
+  // (At q ~ 70 for hard_tanh, k^2 / e ~ 10 at 1 - c ~ 1e-3: the bound's half, ~1e-8 of
+  // the scale, sent the settling layers of a kernel to hard_tanh_sign_form, 8 us a
+  // pair: 1000 inputs, sigma_w = 2.5, sigma_b = 8, depth 10, 15 s.)
+  double far = 0.0, far_err = 0.0;  // ss w P(-c) and its error
   if (soft) {
     const double Qm = (dK * dK + 4.0 * K * k - 2.0 * K * k * e) / (2.0 * e * (2.0 - e));
-    // (exp underflows to 0 below -745.2: skipping it there spares libm's slow path, the
-    // same number)
-    far_half = Qm > 746.0 ? 0.0 : ss * (2.0 / (3.0 * pi)) * e15 * std::exp(-Qm);
+    const double bf = 0.25 * (K + k) * (K + k) / e, kf = 0.25 * dK * dK;
+    double S, S_err;
+    if (bf <= 50.0 && Qm <= 746.0 && piecewise::boundary_layer_sum(bf, kf, e, true, S, S_err)) {
+      const double F0f = std::exp(-0.5 * kf) / (pi * std::sqrt(2.0));
+      far = ss * w * e15 * F0f * S;
+      far_err = ss * w * e15 * F0f * S_err;
+    } else {
+      // (exp underflows to 0 below -745.2: skipping it there spares libm's slow path, the
+      // same number)
+      far = far_err = Qm > 746.0 ? 0.0 : ss * (2.0 / (3.0 * pi)) * e15 * std::exp(-Qm);
+    }
   }
   if (hard) {
     // hard_tanh: E(c) = E(1) - s1 s2 e P(|Z| < k) + 2 s1 s2 (R - R_far), E(1) =
@@ -288,8 +269,8 @@ inline bool threshold_cross_near_one(const Activation& a, double q1, double q2, 
     }
     const double a2 = a.p0 * a.p0, QK = 0.5 * std::erfc(K * inv_sqrt2);
     const double t1 = ss * z2, t2 = 2.0 * a.p0 * s_lo * (nk - nK), t3 = 2.0 * a2 * QK;
-    v = t1 + t2 + t3 - ss * e * pk + 2.0 * ss * R - far_half;
-    err = 2.0 * ss * R_err + far_half +
+    v = t1 + t2 + t3 - ss * e * pk + 2.0 * ss * R - far;
+    err = 2.0 * ss * R_err + far_err +
           8.0 * eps * (t1 + 2.0 * a.p0 * s_lo * (nk + nK) + t3 + ss * e * pk) +
           (k < 0.5 ? 0.0 : 8.0 * eps * ss * (pk + 2.0 * k * nk));
     return std::isfinite(v) && std::isfinite(err);
@@ -297,8 +278,8 @@ inline bool threshold_cross_near_one(const Activation& a, double q1, double q2, 
   const double Q = dp_lo / w, M2 = p_lo / (w * s_lo * s_lo);
   // (cancels ~K^2 fold; its rounding, a few ulps of npdf(K) + K Q, is in err)
   const double M1 = npdf(K) - K * Q;
-  v = ss * w * (M2 + dK * M1 - e * Q + R) - far_half;
-  err = ss * w * (R_err + 8.0 * eps * (M2 + dK * (npdf(K) + K * Q) + e * Q)) + far_half;
+  v = ss * w * (M2 + dK * M1 - e * Q + R) - far;
+  err = ss * w * (R_err + 8.0 * eps * (M2 + dK * (npdf(K) + K * Q) + e * Q)) + far_err;
   return std::isfinite(v) && std::isfinite(err);
 }
 

@@ -219,6 +219,13 @@ def kernel_layer(
     if given: a writeable C-contiguous float64 (m, m) array not overlapping K), and the
     number of pairs whose quadrature ended short of its tolerance."""
 
+def threshold_pair_near_one(
+    kind: int, p0: float, p1: float, d: int, q1: float, q2: float, c: float, tol: float
+) -> tuple[float, float]:
+    """Price's theorem from c = 1 for shifted_relu, soft_threshold and hard_tanh
+    (csrc/sigprop/two_point.hpp, threshold_pair_near_one): the value and its error
+    bound, NaN where the form declines (a diagnostic, for the tests)."""
+
 def linear_tail_pair(
     kind: int, p0: float, p1: float, q1: float, q2: float, c: float, atol: float
 ) -> float:
