@@ -897,6 +897,25 @@ def test_layer_table_across_the_top_of_the_near_diagonal_table(act, top):
         assert err.max() < 5e-13, err.max()
 
 
+@pytest.mark.parametrize("act", ["softsign", "linear_region_tanh"])
+def test_layer_table_of_served_inputs_spread_apart(act):
+    # softsign's and linear_region_tanh's first layer at sigma_w = 0.5, sigma_b = 3 on
+    # inputs of unequal norms: q 9-21, every input below the near-diagonal table's top
+    # (10^1.5) and served by the difference form, whose pairs of variances that far
+    # apart take the dispatch (next to c = 1, ~0.16 ms each: 1000 inputs of softsign,
+    # 7.7 s for that layer). The layer table takes them (0.3 s) where those at c >= 0.99
+    # are at least 10x its nodes. Sampled pairs against nested quadrature, and the same
+    # bits at 1 and 2 threads.
+    rng = np.random.default_rng(23)
+    q = np.exp(rng.uniform(np.log(9.0), np.log(21.0), 300))
+    c, Ko = _layer_with_table(act, q, (-4, -2.05), rng)
+    i, j = rng.choice(q.size, 40), rng.choice(q.size, 40)
+    i, j = i[i != j], j[i != j]
+    ref = _direct(act, q[i], q[j], c[i, j], 0)
+    err = np.abs(Ko[i, j] - ref) / np.sqrt(np.diag(Ko)[i] * np.diag(Ko)[j])
+    assert err.max() < 5e-13, err.max()
+
+
 @pytest.mark.parametrize(
     "act,lo,hi", [("linear_region_tanh", 64.0, 369.0), ("silu", 1e3, 7e3), ("tanh", 100.0, 700.0)]
 )
