@@ -1034,12 +1034,14 @@ LINEAR_TAILS = ["softplus", "shifted_softplus", "silu"]
 
 
 @pytest.mark.parametrize("act", LINEAR_TAILS)
-def test_linear_tail_pair_matches_the_nested_quadrature(act):
+@pytest.mark.parametrize("derivative", [0, 1])
+def test_linear_tail_pair_matches_the_nested_quadrature(act, derivative):
     # The nodes of an exploding kernel's layer tables (linear_tail_pair.hpp): q1 from
-    # 100 to 1e6, q2 up to e^1.68 q1 (a layer table's widest box) and one pair 20x apart,
-    # 1 - c log-uniform in [1e-9, 0.5]. The form serves every one, within 1e-14 of the
-    # scale of the nested quadrature (measured: 7e-16 at most over 180 such points); the
-    # 30-digit references of tests/data/reference_2d_linear_tail.json hold it likewise
+    # 100 to 1e6, q2 up to e^1.68 q1 and one pair 20x apart, 1 - c log-uniform in
+    # [1e-9, 0.5]; phi (relu's kernel and the remainder's) and phi' (the step's). The
+    # form serves every one, within 1e-14 of the scale of the nested quadrature
+    # (measured: 7e-16 at most over 180 such points); the 30-digit references of
+    # tests/data/reference_2d_linear_tail.json hold it likewise
     # (test_reference_extreme.py).
     rng = np.random.default_rng(5)
     a = resolve(act)
@@ -1048,27 +1050,30 @@ def test_linear_tail_pair_matches_the_nested_quadrature(act):
     q2 = q1 * np.exp(rng.uniform(0, 1.68, n))
     q2[0] = 20 * q1[0]
     c = 1 - 10.0 ** rng.uniform(-9, np.log10(0.5), n)
-    scale = _scale(act, q1, q2, 0)
+    scale = _scale(act, q1, q2, derivative)
     got = np.array(
         [
-            _core.linear_tail_pair(a.kind, *a.core_params, x, y, z, 2e-14 * s)
+            _core.linear_tail_pair(a.kind, *a.core_params, derivative, x, y, z, 2e-14 * s)
             for x, y, z, s in zip(q1, q2, c, scale, strict=True)
         ]
     )
     assert np.isfinite(got).all(), (q1[~np.isfinite(got)], c[~np.isfinite(got)])
-    err = _rel_err(got, _direct(act, q1, q2, c, 0), scale)
+    err = _rel_err(got, _direct(act, q1, q2, c, derivative), scale)
     assert err.max() <= 1e-14, err
     # and the dispatch takes it (or the series, where it meets its bound, 1e-12 of the scale)
-    assert _rel_err(sp.bivariate_expectation(act, q1, q2, c), got, scale).max() <= 1e-12
+    disp = sp.bivariate_expectation(act, q1, q2, c, derivative=derivative)
+    assert _rel_err(disp, got, scale).max() <= 1e-12
 
 
 def test_linear_tail_pair_declines_outside_its_domain():
     a = resolve("softplus")
-    form = functools.partial(_core.linear_tail_pair, a.kind, *a.core_params)
+    form = functools.partial(_core.linear_tail_pair, a.kind, *a.core_params, 0)
     assert np.isfinite(form(1e3, 2e3, 0.99, 1e-10))
     assert np.isnan(form(50.0, 2e3, 0.99, 1e-10))  # a variance below 100
     assert np.isnan(form(1e3, 3e4, 0.99, 1e-10))  # 30x apart
     assert np.isnan(form(1e3, 2e3, 0.3, 1e-10))  # c below 1/2
     assert np.isnan(form(1e3, 2e3, 1.0, 1e-10))  # c = 1: the one-point moments serve
     t = resolve("tanh")
-    assert np.isnan(_core.linear_tail_pair(t.kind, *t.core_params, 1e3, 2e3, 0.99, 1e-10))
+    assert np.isnan(_core.linear_tail_pair(t.kind, *t.core_params, 0, 1e3, 2e3, 0.99, 1e-10))
+    with pytest.raises(ValueError, match="derivative order"):
+        _core.linear_tail_pair(a.kind, *a.core_params, 2, 1e3, 2e3, 0.99, 1e-10)

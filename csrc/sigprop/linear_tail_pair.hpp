@@ -1,17 +1,21 @@
-// E[phi(u) phi(v)] of softplus, shifted_softplus and silu at large variances next to
-// c = 1, in closed form plus two small quadratures (5-20 us a pair where the forms of
-// saturating_pair.hpp take 0.2-6 ms: the nodes of a layer table, layer_table.hpp, of
-// an exploding kernel, sigma_w = 2.5, sigma_b = 8, where the variances reach 1e7).
+// E[f(u) f(v)] (f = phi or phi') of softplus, shifted_softplus and silu at large
+// variances next to c = 1, in closed form plus two small quadratures (20-50 us a pair
+// where the forms of saturating_pair.hpp take 0.2-6 ms: the nodes of a layer table,
+// layer_table.hpp, of an exploding kernel, sigma_w = 2.5, sigma_b = 8, where the
+// variances reach 1e7).
 //
 // Method. phi = relu + r with r(y) = phi(|y|) - |y| even and decaying as e^{-|y|}
 // (softplus: log(1 + e^{-|y|}), silu: -|y| / (1 + e^{|y|})), so that
 //   E[phi(u) phi(v)] = E[relu(u) relu(v)] + E[r(u) relu(v)] + E[relu(u) r(v)] + E[r(u) r(v)]
-// for (u, v) centred normal, variances q1 = s1^2, q2 = s2^2, correlation c in [1/2, 1):
+// for (u, v) centred normal, variances q1 = s1^2, q2 = s2^2, correlation c in [1/2, 1);
+// phi' = step + r' likewise (r' odd), each part below with its derivative:
 //  * E[relu relu] = s1 s2 (sqrt(1 - c^2) + (pi - acos c) c) / (2 pi) (Cho and Saul, 2009);
+//    E[step step] = 1/4 + asin(c) / (2 pi);
 //  * E[r(u) relu(v)] = int_0^inf r(x) p1(x) E|N(kappa x, omega^2)| dx (r even folded,
 //    v given u = x normal with mean kappa x = c s2 x / s1 and spread omega = s2
 //    sqrt(1 - c^2)), with E|N(m, omega^2)| = m + omega e(m / omega), e(t) = 2 (npdf(t) -
-//    t Phi(-t)): Gauss-Legendre panels of 20 nodes on [0, 44] (|r| < 2e-17 beyond),
+//    t Phi(-t)) (E[r'(u) step(v)]: r' odd, E[sign N] = 1 - 2 Phi(-x / W) in its place):
+//    Gauss-Legendre panels of 20 nodes on [0, 44] (|r| < 2e-17 beyond),
 //    at most 6 long (r is analytic within pi of the real line: the rule's error below
 //    2.49^-40 of the integrand's size) and cut at W {1, 2.5, 4.5, 7, 9.5}, W = s1
 //    sqrt(1 - c^2) / c the scale of e(kappa x / omega) (a Gaussian's: panels at most 2.5 W
@@ -24,23 +28,29 @@
 //      E[r r] = E[g(u) g(v)] + (2 pi)^-2 int int (rh rh - gh gh) ...,
 //    the first in closed form (E|X||Y| = (2 / pi) (sqrt(det) + cov (pi / 2 - theta)) for
 //    variances a, b and covariance cov, theta = atan2(sqrt(det), cov), at the four
-//    variances q and q + 1), the second decaying as e^{-pi min(|k|, |l|)}. In the
-//    covariance's principal axes (k, l) = rho e1 + tau e2 (eigenvalues l1 >= l2): rho on
-//    Gauss-Hermite's 8 nodes (the weight's width 1 / sqrt(l1) <= 0.1, the integrand's
-//    poles at |Im k| = 1), tau on the trapezoidal rule (analytic within 1 / max|e2| of
-//    the real line), its step h from that strip and the weight's width (the error
-//    e^-41 of the integral: see tail_remainder_pair), the estimate checked against the
-//    rule of step 2h.
-// Where the variances are below 100 (the rho rule), further apart than 25x or c at 1 -
-// 1e-13 (the tau rule's length), the form declines (false) and saturating_pair serves.
+//    variances q and q + 1), the second decaying as e^{-pi min(|k|, |l|)} (phi': r'^ =
+//    i k rh, g' = (erf(y / sqrt 2) - sign y) / 2, E[sign X sign Y] = (2 / pi) asin(rho)
+//    for E|X||Y|). In the covariance's principal axes (k, l) = rho e1 + tau e2
+//    (eigenvalues l1 >= l2): rho on Gauss-Hermite's 8 nodes (the weight's width
+//    1 / sqrt(l1) <= 0.1, the integrand's poles at |Im k| = 1), tau on the trapezoidal
+//    rule (analytic within 1 / max|e2| of the real line), its step h from that strip
+//    and the weight's width (the error e^-41 of the integral, e^-46 for phi': see
+//    tail_remainder_pair), the estimate checked against the rule of step 2h; its length
+//    from the integrand's decay, whatever c (no more nodes as c -> 1).
+// Where a variance is below 100 (the rho rule), the variances are further apart than
+// 25x (the tau rule's length grows as sqrt(q2 / q1)) or c < 1/2, the form declines
+// (false) and saturating_pair serves.
 //
-// Accuracy. Each part to ~1e-15 of the scale sqrt(E phi(u)^2 E phi(v)^2) ~ sqrt(q1 q2) /
-// 2; E[r r] itself ~1 / s is held to 1e-10 of its size and below. Against saturating_pair
-// (certified to 2e-14 of the scale) and the 30-digit references of
-// tests/data/reference_2d_large_q.json: see tests/test_linear_tail_pair.py.
+// Accuracy. Each part to ~1e-15 of the scale sqrt(E f(u)^2 E f(v)^2); E[r r] itself, ~1 /
+// s of it, to ~1e-13 of its size. Against nested quadrature at 180 random points a
+// derivative order (q1 from 100 to 1e6, q2 / q1 up to e^1.68, 1 - c from 1e-9 to 1/2):
+// within 7e-16 of the scale (phi), 4.7e-16 (phi'); against the 30-digit references of
+// tests/data/reference_2d_linear_tail.json within 2.3e-16 (tests/test_two_point.py,
+// tests/test_reference_extreme.py: held to 1e-14).
 #pragma once
 
 #include <cmath>
+#include <utility>
 
 #include "activation.hpp"
 #include "gauss_legendre.hpp"
@@ -51,10 +61,11 @@ namespace detail {
 
 enum class LinearTail { softplus, silu };
 
-// r(y) = phi(y) - relu(y) at y >= 0.
-inline double tail_r(LinearTail k, double y) {
-  const double e = std::exp(-y);
-  return k == LinearTail::softplus ? std::log1p(e) : -y * e / (1.0 + e);
+// r(y) = phi(y) - relu(y) at y >= 0 (d = 0), r'(y) = phi'(y) - 1 (d = 1).
+inline double tail_r(LinearTail k, double y, int d = 0) {
+  const double e = std::exp(-y), sm = e / (1.0 + e);  // sigmoid(-y)
+  if (d == 1) return k == LinearTail::softplus ? -sm : sm * (y / (1.0 + e) - 1.0);
+  return k == LinearTail::softplus ? std::log1p(e) : -y * sm;
 }
 
 // The Fourier transform of r, int r(y) e^{-i k y} dy (real, even), at x = pi |k|:
@@ -126,7 +137,7 @@ inline constexpr double tail_gh8_w[4] = {0.3730122576790773499255495, 0.11723990
 
 // E[r(u) r(v)] (see above), into out; false where the tau rule would be too long or
 // its two steps disagree by more than atol.
-inline bool tail_remainder_pair(LinearTail kind, double q1, double q2, double c, double atol,
+inline bool tail_remainder_pair(LinearTail kind, int d, double q1, double q2, double c, double atol,
                                 double& out) {
   using special::pi;
   const double s1 = std::sqrt(q1), s2 = std::sqrt(q2), cov = c * s1 * s2;
@@ -151,18 +162,22 @@ inline bool tail_remainder_pair(LinearTail kind, double q1, double q2, double c,
     const double eta = l2 > 0.0 ? std::fmin(eta_max, 2.0 * pi / (l2 * hh)) : eta_max;
     return 0.5 * l2 * eta * eta - 2.0 * pi * eta / hh;
   };
-  double h = 2.0 * pi * eta_max / (41.4 + 0.5 * l2 * eta_max * eta_max);
-  if (l2 > 0.0 && 2.0 * pi / (l2 * (0.69 / std::sqrt(l2))) <= eta_max) h = 0.69 / std::sqrt(l2);
+  // (d = 1: e^-46, its E[r' r'] ~1 / s of a scale ~1/2, where E[r r] is ~1 / s of q / 2)
+  const double target = d == 1 ? 46.0 : 41.4, hg = pi * std::sqrt(2.0 / target);
+  double h = 2.0 * pi * eta_max / (target + 0.5 * l2 * eta_max * eta_max);
+  if (l2 > 0.0 && 2.0 * pi / (l2 * (hg / std::sqrt(l2))) <= eta_max) h = hg / std::sqrt(l2);
   // its length: the weight down to e^-40, or the integrand, ~e^{-pi min(|k|, |l|)}, to e^-40
-  double T = 40.0 / (pi * small);
+  // (d = 1: k l times that, to e^-44)
+  double T = (d == 1 ? 44.0 : 40.0) / (pi * small);
   if (l2 > 0.0) T = std::fmin(T, std::sqrt(80.0 / l2));
   const int n = static_cast<int>(std::ceil(T / h));
   if (!(n <= 4000)) return false;
   const double sr = 1.0 / std::sqrt(l1);
   auto D = [&](double k, double l) {
     const double ak = std::fabs(k), al = std::fabs(l);
-    return tail_r_hat(kind, pi * ak) * tail_r_hat(kind, pi * al) -
-           tail_kink_hat(k) * tail_kink_hat(l);
+    const double v =
+        tail_r_hat(kind, pi * ak) * tail_r_hat(kind, pi * al) - tail_kink_hat(k) * tail_kink_hat(l);
+    return d == 1 ? -k * l * v : v;  // (r'^(k) = i k rh(k))
   };
   auto G = [&](double tau) {
     double g = 0.0;
@@ -190,17 +205,21 @@ inline bool tail_remainder_pair(LinearTail kind, double q1, double q2, double c,
   if (!(dd <= 1e5 * std::exp(log_B(2.0 * h)) * size + 0.5 * atol)) return false;
   if (!(1e5 * std::exp(log_B(h)) * size <= 0.5 * atol)) return false;
   // E[g(u) g(v)], g = (E|y + Z| - |y|) / 2: (J(q1 + 1, q2 + 1) - J(q1 + 1, q2) - J(q1, q2 + 1)
-  // + J(q1, q2)) / 4, J = E|X||Y| at those variances and covariance cov
-  const double gg =
-      0.25 * (abs_product_moment(det + q1 + q2 + 1.0, cov) - abs_product_moment(det + q2, cov) -
-              abs_product_moment(det + q1, cov) + abs_product_moment(det, cov));
+  // + J(q1, q2)) / 4, J = E|X||Y| at those variances and covariance cov; d = 1, g' =
+  // (erf(y / sqrt 2) - sign y) / 2: the same with J = E[sign X sign Y] = (2 / pi) asin(rho)
+  auto J = [&](double dt) {
+    return d == 1 ? 1.0 - 2.0 / pi * std::atan2(std::sqrt(std::fmax(dt, 0.0)), cov)
+                  : abs_product_moment(dt, cov);
+  };
+  const double gg = 0.25 * (J(det + q1 + q2 + 1.0) - J(det + q2) - J(det + q1) + J(det));
   out = ih + gg;
   return std::isfinite(out);
 }
 
 // E[r(u) relu(v)] + E[relu(u) r(v)] (see above), and with `means` int_0^inf r p1 and
 // int_0^inf r p2 (shifted_softplus: E r(u) = 2 int_0^inf r p1).
-inline double tail_cross_pairs(LinearTail kind, double s1, double s2, double c, double* means) {
+inline double tail_cross_pairs(LinearTail kind, int d, double s1, double s2, double c,
+                               double* means) {
   using special::npdf;
   using special::nsf;
   const double sc = std::sqrt((1.0 - c) * (1.0 + c));
@@ -223,7 +242,7 @@ inline double tail_cross_pairs(LinearTail kind, double s1, double s2, double c, 
   // (insertion sort: a dozen values)
   for (int i = 1; i < nc; ++i)
     for (int j = i; j > 0 && cuts[j] < cuts[j - 1]; --j) std::swap(cuts[j], cuts[j - 1]);
-  auto e_fn = [](double t) { return t < 40.0 ? 2.0 * (npdf(t) - t * nsf(t)) : 0.0; };
+  auto e_fn = [](double t) { return t < 9.5 ? 2.0 * (npdf(t) - t * nsf(t)) : 0.0; };
   double sum = 0.0, m0 = 0.0, m1 = 0.0;
   for (int p = 0; p + 1 < nc; ++p) {
     const double a = cuts[p], b = cuts[p + 1];
@@ -235,12 +254,14 @@ inline double tail_cross_pairs(LinearTail kind, double s1, double s2, double c, 
       for (int j = 0; j < 10; ++j)
         for (double sg : {-1.0, 1.0}) {
           const double x = mid + sg * hw * quad::xgl20[j], w = hw * quad::wgl20[j];
-          const double r = tail_r(kind, x);
+          const double r = tail_r(kind, x, d);
           double f = 0.0, pm[2];
           for (int i = 0; i < 2; ++i) {
             pm[i] = npdf(x / si[i]) / si[i];
-            const double m = kap[i] * x;
-            f += pm[i] * (m + om[i] * e_fn(x / W[i]));
+            // relu: E|N(m, omega^2)| = m + omega e(m / omega); step (d = 1, r' odd):
+            // P(N > 0) - P(N < 0) = 1 - 2 Phi(-x / W)
+            f += d == 1 ? pm[i] * (x < 9.5 * W[i] ? 1.0 - 2.0 * nsf(x / W[i]) : 1.0)
+                        : pm[i] * (kap[i] * x + om[i] * e_fn(x / W[i]));
           }
           sum += w * r * f;
           m0 += w * r * pm[0];
@@ -260,7 +281,7 @@ inline double tail_cross_pairs(LinearTail kind, double s1, double s2, double c, 
 // the remainder's rule cannot certify it (out untouched).
 inline bool linear_tail_pair(Kind kind, int d, double q1, double q2, double c, double atol,
                              double& out) {
-  if (d != 0 || !(c >= 0.5 && c < 1.0) || !(std::fmin(q1, q2) >= 100.0) ||
+  if ((d != 0 && d != 1) || !(c >= 0.5 && c < 1.0) || !(std::fmin(q1, q2) >= 100.0) ||
       !std::isfinite(std::fmax(q1, q2)) || std::fmax(q1, q2) > 25.0 * std::fmin(q1, q2) ||
       !(atol > 0.0))
     return false;
@@ -268,12 +289,16 @@ inline bool linear_tail_pair(Kind kind, int d, double q1, double q2, double c, d
   const LinearTail k = kind == Kind::silu ? LinearTail::silu : LinearTail::softplus;
   const double s1 = std::sqrt(q1), s2 = std::sqrt(q2);
   const double sc = std::sqrt((1.0 - c) * (1.0 + c));
-  const double relu = s1 * s2 * (sc + (special::pi - std::atan2(sc, c)) * c) / (2.0 * special::pi);
+  // the skeleton's kernel: relu's, or (d = 1) the step's, P(u > 0, v > 0) = 1/4 +
+  // asin(c) / (2 pi)
+  const double theta = std::atan2(sc, c);
+  const double skel = d == 1 ? 0.5 - theta / (2.0 * special::pi)
+                             : s1 * s2 * (sc + (special::pi - theta) * c) / (2.0 * special::pi);
   double rr;
-  if (!tail_remainder_pair(k, q1, q2, c, 0.1 * atol, rr)) return false;
+  if (!tail_remainder_pair(k, d, q1, q2, c, 0.1 * atol, rr)) return false;
   double means[2];
-  double v = relu + tail_cross_pairs(k, s1, s2, c, means) + rr;
-  if (kind == Kind::shifted_softplus) {
+  double v = skel + tail_cross_pairs(k, d, s1, s2, c, means) + rr;
+  if (kind == Kind::shifted_softplus && d == 0) {
     // E[(f(u) - ln 2)(f(v) - ln 2)], E f(u) = s1 / sqrt(2 pi) + 2 int_0^inf r p1
     using special::ln2;
     const double f1 = s1 * special::inv_sqrt_2pi + 2.0 * means[0];

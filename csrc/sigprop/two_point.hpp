@@ -687,9 +687,10 @@ inline double bivariate_dispatch(const Activation& a, int d, double q1, double q
       const double atol = (q1 == q2 ? detail::diagonal_atol : detail::principal_atol) * scale;
       const double s1 = std::sqrt(std::fmin(q1, q2)), s2 = std::sqrt(std::fmax(q1, q2));
       double v;
-      // (softplus, shifted_softplus and silu from q = 100: relu's closed form plus the
-      // remainder's in Fourier space, linear_tail_pair.hpp, 5-20 us against 0.2-6 ms)
-      if (d == 0 && linear_tail_pair(a.kind, d, q1, q2, c, atol, v)) return v;
+      // (softplus, shifted_softplus and silu from q = 100: relu's or the step's closed
+      // form plus the remainder's in Fourier space, linear_tail_pair.hpp, 20-50 us
+      // against 0.2-6 ms)
+      if (linear_tail_pair(a.kind, d, q1, q2, c, atol, v)) return v;
       if (skeleton ? saturating_pair(a, d, q1, q2, c, atol, v)
                    : softsign_conditional(d, s1, s2, c, atol, v))
         return v;

@@ -227,12 +227,12 @@ def threshold_pair_near_one(
     bound, NaN where the form declines (a diagnostic, for the tests)."""
 
 def linear_tail_pair(
-    kind: int, p0: float, p1: float, q1: float, q2: float, c: float, atol: float
+    kind: int, p0: float, p1: float, d: int, q1: float, q2: float, c: float, atol: float
 ) -> float:
-    """E[phi(u) phi(v)] of softplus, shifted_softplus or silu from
-    csrc/sigprop/linear_tail_pair.hpp (relu's closed form and the remainder's in Fourier
-    space) to absolute tolerance atol; NaN where that form declines (a diagnostic, for
-    the tests)."""
+    """E[f(u) f(v)] (f = phi^(d)) of softplus, shifted_softplus or silu from
+    csrc/sigprop/linear_tail_pair.hpp (relu's or the step's closed form and the
+    remainder's in Fourier space) to absolute tolerance atol; NaN where that form
+    declines (a diagnostic, for the tests)."""
 
 def kernel_layer_table(
     kind: int, p0: float, p1: float, K: ArrayLike, n_threads: int
