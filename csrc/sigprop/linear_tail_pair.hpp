@@ -134,14 +134,30 @@ inline constexpr double tail_gh8_x[4] = {0.5390798113513751080724619, 1.63651904
 inline constexpr double tail_gh8_w[4] = {0.3730122576790773499255495, 0.1172399076617590151171375,
                                          0.009635220120788267186919138,
                                          0.000112614538375367770393802};
+// The 16-node rule likewise (l1 pole^2 in [64, 196): the narrow direction's width up to
+// 1/8 of the poles' distance, where 8 nodes left errors of 6e-14 of the scale).
+inline constexpr double tail_gh16_x[8] = {0.3867606045005573477210472, 1.163829100554964774193368,
+                                          1.951980345716333464492124,  2.760245047630701616845981,
+                                          3.600873624171548288249027,  4.492955302520011242665823,
+                                          5.472225705949343088412429,  6.630878198393128480229819};
+inline constexpr double tail_gh16_w[8] = {
+    0.2865685212380121225798697,       0.1583383727509496177331596,
+    0.04728475235401402880646866,      0.007266937601184733366240156,
+    0.0005259849265739092438341075,    0.00001530003216248727196980586,
+    0.0000001309473216286822739402832, 1.497814723161839732505899e-10};
 
-// E[r(u) r(v)] (see above), into out; false where the tau rule would be too long or
-// its two steps disagree by more than atol.
-inline bool tail_remainder_pair(LinearTail kind, int d, double q1, double q2, double c, double atol,
-                                double& out) {
+// (2 pi)^-2 int int D(k, l) exp(-(k, l) Sigma (k, l)^T / 2) dk dl for the covariance
+// Sigma of variances q1, q2 and correlation c (see above), into out: D analytic within
+// `pole` of the real line in k and l, decaying as e^{-decay min(|k|, |l|)}; the trapezoidal
+// rule's error held to e^-target of the integral. False where the rules cannot serve
+// (l1 below (8 / pole)^2: the rho rule; more than 4000 tau nodes) or the rule of step 2h
+// disagrees with its estimate, or the estimate exceeds atol / 2.
+template <class DFun>
+inline bool fourier_gaussian_integral(DFun&& D, double q1, double q2, double c, double pole,
+                                      double decay, double target, double atol, double& out) {
   using special::pi;
   const double s1 = std::sqrt(q1), s2 = std::sqrt(q2), cov = c * s1 * s2;
-  const double omc2 = (1.0 - c) * (1.0 + c), det = q1 * q2 * omc2;
+  const double det = q1 * q2 * ((1.0 - c) * (1.0 + c));
   // the principal axes: l1 >= l2, e1 = (cov, l1 - q1) normalised, e2 perpendicular
   const double half = 0.5 * (q1 + q2), rad = std::hypot(0.5 * (q1 - q2), cov);
   const double l1 = half + rad, l2 = det / l1;
@@ -152,39 +168,38 @@ inline bool tail_remainder_pair(LinearTail kind, int d, double q1, double q2, do
   const double e2x = -e1y, e2y = e1x;
   const double big = std::fmax(std::fabs(e2x), std::fabs(e2y));
   const double small = std::fmin(std::fabs(e2x), std::fabs(e2y));
-  if (!(l1 >= 100.0) || !(small > 0.0)) return false;
+  if (!(l1 * pole * pole >= 64.0) || !(small > 0.0)) return false;
+  // the rho rule: 8 nodes where the weight's width 1 / sqrt(l1) is within 1/14 of the
+  // poles' distance, else (to 1/8) 16
+  const bool wide = l1 * pole * pole < 196.0;
+  const double* gx = wide ? tail_gh16_x : tail_gh8_x;
+  const double* gw = wide ? tail_gh16_w : tail_gh8_w;
+  const int ng = wide ? 8 : 4;
   // tau's step h: the trapezoidal rule's error is ~B(h) of the integral, B(h) =
   // min over 0 < eta <= eta_max of e^{l2 eta^2 / 2 - 2 pi eta / h} (the contour at Im tau
-  // = eta, where the weight has grown by e^{l2 eta^2 / 2}; rh's poles at |Im k| = 1 lie
-  // 1 / big from the real line, eta_max 0.8 of that): the largest h with B(h) <= e^-41.4
-  const double eta_max = 0.8 / big;
+  // = eta, where the weight has grown by e^{l2 eta^2 / 2}; D's poles at |Im k| = pole lie
+  // pole / big from the real line, eta_max 0.8 of that): the largest h with B(h) <=
+  // e^-target
+  const double eta_max = 0.8 * pole / big;
   auto log_B = [&](double hh) {
     const double eta = l2 > 0.0 ? std::fmin(eta_max, 2.0 * pi / (l2 * hh)) : eta_max;
     return 0.5 * l2 * eta * eta - 2.0 * pi * eta / hh;
   };
-  // (d = 1: e^-46, its E[r' r'] ~1 / s of a scale ~1/2, where E[r r] is ~1 / s of q / 2)
-  const double target = d == 1 ? 46.0 : 41.4, hg = pi * std::sqrt(2.0 / target);
+  const double hg = pi * std::sqrt(2.0 / target);
   double h = 2.0 * pi * eta_max / (target + 0.5 * l2 * eta_max * eta_max);
   if (l2 > 0.0 && 2.0 * pi / (l2 * (hg / std::sqrt(l2))) <= eta_max) h = hg / std::sqrt(l2);
-  // its length: the weight down to e^-40, or the integrand, ~e^{-pi min(|k|, |l|)}, to e^-40
-  // (d = 1: k l times that, to e^-44)
-  double T = (d == 1 ? 44.0 : 40.0) / (pi * small);
+  // its length: the weight down to e^-40, or the integrand to e^-(target - 1)
+  double T = (target - 1.0) / (decay * small);
   if (l2 > 0.0) T = std::fmin(T, std::sqrt(80.0 / l2));
   const int n = static_cast<int>(std::ceil(T / h));
   if (!(n <= 4000)) return false;
   const double sr = 1.0 / std::sqrt(l1);
-  auto D = [&](double k, double l) {
-    const double ak = std::fabs(k), al = std::fabs(l);
-    const double v =
-        tail_r_hat(kind, pi * ak) * tail_r_hat(kind, pi * al) - tail_kink_hat(k) * tail_kink_hat(l);
-    return d == 1 ? -k * l * v : v;  // (r'^(k) = i k rh(k))
-  };
   auto G = [&](double tau) {
     double g = 0.0;
-    for (int i = 0; i < 4; ++i) {
-      const double r = sr * tail_gh8_x[i];
-      g += tail_gh8_w[i] * (D(r * e1x + tau * e2x, r * e1y + tau * e2y) +
-                            D(-r * e1x + tau * e2x, -r * e1y + tau * e2y));
+    for (int i = 0; i < ng; ++i) {
+      const double r = sr * gx[i];
+      g += gw[i] * (D(r * e1x + tau * e2x, r * e1y + tau * e2y) +
+                    D(-r * e1x + tau * e2x, -r * e1y + tau * e2y));
     }
     return g;
   };
@@ -204,9 +219,27 @@ inline bool tail_remainder_pair(LinearTail kind, int d, double q1, double q2, do
   const double dd = std::fabs(ih - i2h), size = f * h * (std::fabs(g0) + 2.0 * mag);
   if (!(dd <= 1e5 * std::exp(log_B(2.0 * h)) * size + 0.5 * atol)) return false;
   if (!(1e5 * std::exp(log_B(h)) * size <= 0.5 * atol)) return false;
-  // E[g(u) g(v)], g = (E|y + Z| - |y|) / 2: (J(q1 + 1, q2 + 1) - J(q1 + 1, q2) - J(q1, q2 + 1)
-  // + J(q1, q2)) / 4, J = E|X||Y| at those variances and covariance cov; d = 1, g' =
-  // (erf(y / sqrt 2) - sign y) / 2: the same with J = E[sign X sign Y] = (2 / pi) asin(rho)
+  out = ih;
+  return std::isfinite(out);
+}
+
+// E[r(u) r(v)] (see above), into out; false where fourier_gaussian_integral declines.
+inline bool tail_remainder_pair(LinearTail kind, int d, double q1, double q2, double c, double atol,
+                                double& out) {
+  using special::pi;
+  auto D = [&](double k, double l) {
+    const double ak = std::fabs(k), al = std::fabs(l);
+    const double v =
+        tail_r_hat(kind, pi * ak) * tail_r_hat(kind, pi * al) - tail_kink_hat(k) * tail_kink_hat(l);
+    return d == 1 ? -k * l * v : v;  // (r'^(k) = i k rh(k))
+  };
+  // (d = 1: e^-46, its E[r' r'] ~1 / s of a scale ~1/2, where E[r r] is ~1 / s of q / 2;
+  // and k l times the decay)
+  double ih;
+  if (!fourier_gaussian_integral(D, q1, q2, c, 1.0, pi, d == 1 ? 46.0 : 41.4, atol, ih))
+    return false;
+  const double cov = c * std::sqrt(q1) * std::sqrt(q2);
+  const double det = q1 * q2 * ((1.0 - c) * (1.0 + c));
   auto J = [&](double dt) {
     return d == 1 ? 1.0 - 2.0 / pi * std::atan2(std::sqrt(std::fmax(dt, 0.0)), cov)
                   : abs_product_moment(dt, cov);

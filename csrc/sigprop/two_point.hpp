@@ -38,6 +38,7 @@
 #include "near_diagonal.hpp"
 #include "near_diagonal_table.hpp"
 #include "saturating_pair.hpp"
+#include "sign_tail_pair.hpp"
 #include "small_variance.hpp"
 #include "softsign_pair.hpp"
 #include "special.hpp"
@@ -691,6 +692,9 @@ inline double bivariate_dispatch(const Activation& a, int d, double q1, double q
       // form plus the remainder's in Fourier space, linear_tail_pair.hpp, 20-50 us
       // against 0.2-6 ms)
       if (linear_tail_pair(a.kind, d, q1, q2, c, atol, v)) return v;
+      // (tanh and sigmoid likewise, sign's closed form plus the remainder's:
+      // sign_tail_pair.hpp, 10-35 us)
+      if (sign_tail_pair(a.kind, d, q1, q2, c, atol, v)) return v;
       if (skeleton ? saturating_pair(a, d, q1, q2, c, atol, v)
                    : softsign_conditional(d, s1, s2, c, atol, v))
         return v;

@@ -1,0 +1,143 @@
+// E[f(u) f(v)] (f = phi or phi') of tanh and sigmoid at large variances next to c = 1,
+// as linear_tail_pair.hpp does for the linear tails: closed forms plus one Gauss-Legendre
+// sum and one Fourier-space integral (15-40 us a pair where saturating_pair.hpp's tensor
+// and conditional forms take 30-700 us, and its narrow and conditional forms both
+// decline in a band of conditional spreads, w ~ 0.9-1, where the principal-axes
+// quadrature took 5 ms: tanh', q 15 / 17, c 0.972).
+//
+// Method. tanh = sign + r, r(y) = tanh(y) - sign(y) odd, |r| <= 2 e^{-2|y|}; for (u, v)
+// centred normal, variances q1 = s1^2, q2 = s2^2, correlation c in [1/2, 1):
+//   E[tanh u tanh v] = (2 / pi) asin(c) + E[r(u) sign(v)] + E[sign(u) r(v)] + E[r(u) r(v)],
+//  * E[r(u) sign(v)] = 2 int_0^inf r(x) p1(x) (1 - 2 Phi(-x / W)) dx (v given u = x is
+//    normal with mean c s2 x / s1, so that E[sign v | u = x] = erf(x / (W sqrt 2)), W =
+//    s1 sqrt(1 - c^2) / c): Gauss-Legendre panels of 20 nodes on [0, 22] (|r| < 2e-19
+//    beyond), at most 3 long (r analytic within pi / 2 of the real line) and cut at W
+//    {1, 2.5, 4.5, 7, 9.5};
+//  * E[r(u) r(v)] in Fourier space: r's transform i rho(k), rho(k) = 2 / k - pi /
+//    sinh(pi k / 2) (odd), whose tail 2 / k (r's jump at 0) is taken out as the jump's
+//    Gaussian smoothing j(y) = erf(y / sqrt 2) - sign(y) (transform i (2 / k)(1 -
+//    e^{-k^2 / 2})): E[r r] = E[j(u) j(v)] - (2 pi)^-2 int int (rho rho - rho_j rho_j)
+//    ..., the first four E[sign X sign Y] = (2 / pi) asin(rho_XY) in closed form (at the
+//    variances q and q + 1), the second on linear_tail_pair.hpp's rules
+//    (fourier_gaussian_integral: poles at |Im k| = 2, decay e^{-pi |k| / 2}).
+//  * tanh' = sech^2, whose transform pi k / sinh(pi k / 2) decays exponentially:
+//    E[sech^2 u sech^2 v] = (2 pi)^-2 int int F(k) F(l) ... on the same rules, nothing
+//    taken out.
+// sigmoid(x) = (1 + tanh(x / 2)) / 2: E[s(u) s(v)] = 1/4 + E_tanh(q1 / 4, q2 / 4, c) / 4,
+// E[s'(u) s'(v)] = E'_tanh(q1 / 4, q2 / 4, c) / 16.
+// Where the covariance's larger eigenvalue is below 25 (the rho rule: for sigmoid, q1 +
+// q2 below ~100), the variances are further apart than 25x or c < 1/2, the form declines
+// (false).
+//
+// Accuracy: see tests/test_two_point.py (against nested quadrature) and
+// tests/test_reference_extreme.py (the 30-digit references of tanh and sigmoid at large
+// q in tests/data/reference_2d_large_q.json).
+#pragma once
+
+#include <cmath>
+#include <utility>
+
+#include "activation.hpp"
+#include "gauss_legendre.hpp"
+#include "linear_tail_pair.hpp"
+#include "special.hpp"
+
+namespace sigprop {
+namespace detail {
+
+// E[r(u) sign(v)] + E[sign(u) r(v)] of tanh (see above).
+inline double sign_tail_cross(double s1, double s2, double c) {
+  using special::npdf;
+  using special::nsf;
+  const double sc = std::sqrt((1.0 - c) * (1.0 + c));
+  const double si[2] = {s1, s2};
+  double W[2];
+  for (int i = 0; i < 2; ++i) W[i] = si[i] * sc / c;
+  constexpr double X = 22.0, L = 3.0;
+  double cuts[12];
+  int nc = 0;
+  cuts[nc++] = 0.0;
+  for (int i = 0; i < 2; ++i)
+    for (double b : {1.0, 2.5, 4.5, 7.0, 9.5})
+      if (b * W[i] < X) cuts[nc++] = b * W[i];
+  cuts[nc++] = X;
+  for (int i = 1; i < nc; ++i)
+    for (int j = i; j > 0 && cuts[j] < cuts[j - 1]; --j) std::swap(cuts[j], cuts[j - 1]);
+  double sum = 0.0;
+  for (int p = 0; p + 1 < nc; ++p) {
+    const double a = cuts[p], b = cuts[p + 1];
+    if (!(b > a)) continue;
+    const int ns = static_cast<int>(std::ceil((b - a) / L));
+    const double hw = 0.5 * (b - a) / ns;
+    for (int s = 0; s < ns; ++s) {
+      const double mid = a + (2 * s + 1) * hw;
+      for (int j = 0; j < 10; ++j)
+        for (double sg : {-1.0, 1.0}) {
+          const double x = mid + sg * hw * quad::xgl20[j], w = hw * quad::wgl20[j];
+          const double e = std::exp(-2.0 * x), r = -2.0 * e / (1.0 + e);  // tanh(x) - 1
+          double f = 0.0;
+          for (int i = 0; i < 2; ++i)
+            f += npdf(x / si[i]) / si[i] * (x < 9.5 * W[i] ? 1.0 - 2.0 * nsf(x / W[i]) : 1.0);
+          sum += w * r * f;
+        }
+    }
+  }
+  return 2.0 * sum;
+}
+
+// E[f(u) f(v)] of tanh (f = tanh, d = 0; sech^2, d = 1) by the forms above, to absolute
+// tolerance atol; false where they decline.
+inline bool tanh_fourier_pair(int d, double q1, double q2, double c, double atol, double& out) {
+  using special::pi;
+  if (!(c >= 0.5 && c < 1.0) || !(std::fmin(q1, q2) > 0.0) || !std::isfinite(std::fmax(q1, q2)) ||
+      std::fmax(q1, q2) > 25.0 * std::fmin(q1, q2) || !(atol > 0.0))
+    return false;
+  if (d == 1) {
+    // F(k) = pi k / sinh(pi k / 2) = 2 x / sinh x, x = pi |k| / 2
+    auto F = [](double k) {
+      const double x = 0.5 * pi * std::fabs(k);
+      if (x < 1e-3) return 2.0 * (1.0 - x * x / 6.0);
+      const double e = std::exp(-x);
+      return 4.0 * x * e / (1.0 - e * e);
+    };
+    auto D = [&](double k, double l) { return F(k) * F(l); };
+    return fourier_gaussian_integral(D, q1, q2, c, 2.0, 0.5 * pi, 46.0, atol, out);
+  }
+  // rho(k) = 2 / k - pi / sinh(pi k / 2) = sign(k) (x / pi) rh_softplus(x), x = pi |k| / 2
+  // (rh_softplus(x) = pi^2 (sinh x - x) / (x^2 sinh x)); rho_j(k) = (2 / k)(1 - e^{-k^2/2})
+  auto rho = [](double k) {
+    const double x = 0.5 * pi * std::fabs(k);
+    const double v = x / pi * tail_r_hat(LinearTail::softplus, x);
+    return k < 0.0 ? -v : v;
+  };
+  auto rho_j = [](double k) { return k != 0.0 ? -2.0 * std::expm1(-0.5 * k * k) / k : 0.0; };
+  auto D = [&](double k, double l) { return -(rho(k) * rho(l) - rho_j(k) * rho_j(l)); };
+  double ih;
+  if (!fourier_gaussian_integral(D, q1, q2, c, 2.0, 0.5 * pi, 41.4, 0.5 * atol, ih)) return false;
+  const double s1 = std::sqrt(q1), s2 = std::sqrt(q2), cov = c * s1 * s2;
+  const double det = q1 * q2 * ((1.0 - c) * (1.0 + c));
+  // E[sign X sign Y] = (2 / pi) asin(cov / sqrt(a b)) = 1 - (2 / pi) atan2(sqrt(det), cov)
+  auto S = [&](double dt) {
+    return 1.0 - 2.0 / pi * std::atan2(std::sqrt(std::fmax(dt, 0.0)), cov);
+  };
+  const double jj = S(det + q1 + q2 + 1.0) - S(det + q2) - S(det + q1) + S(det);
+  out = S(det) + sign_tail_cross(s1, s2, c) + ih + jj;
+  return std::isfinite(out);
+}
+
+// E[f(u) f(v)] of tanh or sigmoid (f = phi^(d)) by tanh_fourier_pair, to absolute
+// tolerance atol; false for other kinds or where it declines.
+inline bool sign_tail_pair(Kind kind, int d, double q1, double q2, double c, double atol,
+                           double& out) {
+  if (d != 0 && d != 1) return false;
+  if (kind == Kind::tanh) return tanh_fourier_pair(d, q1, q2, c, atol, out);
+  if (kind != Kind::sigmoid) return false;
+  const double f = d == 0 ? 0.25 : 0.0625;
+  double v;
+  if (!tanh_fourier_pair(d, 0.25 * q1, 0.25 * q2, c, atol / f, v)) return false;
+  out = d == 0 ? 0.25 + 0.25 * v : f * v;
+  return true;
+}
+
+}  // namespace detail
+}  // namespace sigprop
