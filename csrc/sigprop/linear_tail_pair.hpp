@@ -32,19 +32,21 @@
 //    i k rh, g' = (erf(y / sqrt 2) - sign y) / 2, E[sign X sign Y] = (2 / pi) asin(rho)
 //    for E|X||Y|). In the covariance's principal axes (k, l) = rho e1 + tau e2
 //    (eigenvalues l1 >= l2): rho on Gauss-Hermite's 8 nodes (the weight's width
-//    1 / sqrt(l1) <= 0.1, the integrand's poles at |Im k| = 1), tau on the trapezoidal
+//    1 / sqrt(l1) within 1/14 of the integrand's poles at |Im k| = 1; 16 nodes to 1/8),
+//    tau on the trapezoidal
 //    rule (analytic within 1 / max|e2| of the real line), its step h from that strip
 //    and the weight's width (the error e^-41 of the integral, e^-46 for phi': see
 //    tail_remainder_pair), the estimate checked against the rule of step 2h; its length
 //    from the integrand's decay, whatever c (no more nodes as c -> 1).
-// Where a variance is below 100 (the rho rule), the variances are further apart than
-// 25x (the tau rule's length grows as sqrt(q2 / q1)) or c < 1/2, the form declines
-// (false) and saturating_pair serves.
+// Where a variance is below 20 or the covariance's larger eigenvalue below 64 (the rho
+// rule), the variances are further apart than 25x (the tau rule's length grows as
+// sqrt(q2 / q1)) or c < 1/2, the form declines (false) and saturating_pair serves.
 //
 // Accuracy. Each part to ~1e-15 of the scale sqrt(E f(u)^2 E f(v)^2); E[r r] itself, ~1 /
 // s of it, to ~1e-13 of its size. Against nested quadrature at 180 random points a
 // derivative order (q1 from 100 to 1e6, q2 / q1 up to e^1.68, 1 - c from 1e-9 to 1/2):
-// within 7e-16 of the scale (phi), 4.7e-16 (phi'); against the 30-digit references of
+// within 7e-16 of the scale (phi), 4.7e-16 (phi'); at 900 from q1 = 20 to 250, 8.8e-16
+// where it serves (92 % of them); against the 30-digit references of
 // tests/data/reference_2d_linear_tail.json within 2.3e-16 (tests/test_two_point.py,
 // tests/test_reference_extreme.py: held to 1e-14).
 #pragma once
@@ -310,11 +312,11 @@ inline double tail_cross_pairs(LinearTail kind, int d, double s1, double s2, dou
 }
 
 // E[phi(u) phi(v)] of softplus, shifted_softplus or silu (see above) for 1/2 <= c < 1
-// and variances of 100 or more, to absolute tolerance atol; false elsewhere or where
+// and variances of 20 or more, to absolute tolerance atol; false elsewhere or where
 // the remainder's rule cannot certify it (out untouched).
 inline bool linear_tail_pair(Kind kind, int d, double q1, double q2, double c, double atol,
                              double& out) {
-  if ((d != 0 && d != 1) || !(c >= 0.5 && c < 1.0) || !(std::fmin(q1, q2) >= 100.0) ||
+  if ((d != 0 && d != 1) || !(c >= 0.5 && c < 1.0) || !(std::fmin(q1, q2) >= 20.0) ||
       !std::isfinite(std::fmax(q1, q2)) || std::fmax(q1, q2) > 25.0 * std::fmin(q1, q2) ||
       !(atol > 0.0))
     return false;

@@ -688,7 +688,7 @@ inline double bivariate_dispatch(const Activation& a, int d, double q1, double q
       const double atol = (q1 == q2 ? detail::diagonal_atol : detail::principal_atol) * scale;
       const double s1 = std::sqrt(std::fmin(q1, q2)), s2 = std::sqrt(std::fmax(q1, q2));
       double v;
-      // (softplus, shifted_softplus and silu from q = 100: relu's or the step's closed
+      // (softplus, shifted_softplus and silu from q = 20: relu's or the step's closed
       // form plus the remainder's in Fourier space, linear_tail_pair.hpp, 20-50 us
       // against 0.2-6 ms)
       if (linear_tail_pair(a.kind, d, q1, q2, c, atol, v)) return v;
