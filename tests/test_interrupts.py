@@ -76,11 +76,14 @@ LONG_CALLS = {
     "progress=False)",
     "nngp_kernel": "X = np.random.default_rng(0).normal(size=(3000, 3))\n"
     "print('ready', flush=True)\nsp.nngp_kernel('gelu', X, 1.5, 0.1, depth=50, n_threads=1)",
-    # every pair takes quadrature (~1.3 ms: variances ~1 % apart, c next to 1, the
-    # first layers of an ordered phase): a unit of work of 8 rows by every column
-    # had held Ctrl-C for seconds; the tiles of 8 rows by 16 columns hold it ~0.2 s
+    # every pair takes quadrature (~0.24 ms: variances 28-263, wider than a layer table's
+    # e^1.99, c next to 1, the first layer of an ordered phase on inputs of unequal
+    # norms; ~43 s): a unit of work of 8 rows by every column had held Ctrl-C for
+    # seconds; the tiles of 8 rows by 16 columns hold it ~0.2 s. (Variances 1-6 %
+    # apart, this workload before, now take a layer table: 0.3 s.)
     "nngp_kernel_slow_pairs": "rng = np.random.default_rng(0)\nx0 = rng.normal(size=10)\n"
-    "X = (x0 + 0.1 * rng.normal(size=(600, 10))) * (1 + 0.03 * rng.uniform(size=(600, 1)))\n"
+    "X = (x0 + 0.1 * rng.normal(size=(600, 10)))"
+    " * np.exp(rng.uniform(np.log(6), np.log(20), size=(600, 1)))\n"
     "print('ready', flush=True)\nsp.nngp_kernel('softsign', X, 1.0, 3.0, depth=2, n_threads=1)",
     # (tanh: an expansion at each new variance, ~0.5 us a point, ~5 s; gelu's closed
     # form took 0.7 s, and finished before the signal on a fast machine)
