@@ -322,31 +322,19 @@ PYBIND11_MODULE(_core, m) {
       py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("d"), py::arg("q1"), py::arg("q2"),
       py::arg("c"), py::arg("tol"));
   m.def(
-      "sign_tail_pair",
+      "fourier_pair",
       [](int kind, double p0, double p1, int d, double q1, double q2, double c, double atol) {
         const auto a = sigprop::canonical(make_activation(kind, p0, p1));
         if (d < 0 || d > 1) throw py::value_error("derivative order must be 0 or 1");
         double v = std::numeric_limits<double>::quiet_NaN();
-        const bool ok = sigprop::detail::sign_tail_pair(a.kind, d, q1, q2, c, atol, v);
+        const bool ok = sigprop::detail::linear_tail_pair(a.kind, d, q1, q2, c, atol, v) ||
+                        sigprop::detail::sign_tail_pair(a.kind, d, q1, q2, c, atol, v);
         return ok ? v : std::numeric_limits<double>::quiet_NaN();
       },
-      "E[f(u) f(v)] (f = phi^(d)) of tanh or sigmoid from sign_tail_pair.hpp (sign's closed "
-      "form and the remainder's in Fourier space) to absolute tolerance atol; NaN where that "
-      "form declines.",
-      py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("d"), py::arg("q1"), py::arg("q2"),
-      py::arg("c"), py::arg("atol"));
-  m.def(
-      "linear_tail_pair",
-      [](int kind, double p0, double p1, int d, double q1, double q2, double c, double atol) {
-        const auto a = sigprop::canonical(make_activation(kind, p0, p1));
-        if (d < 0 || d > 1) throw py::value_error("derivative order must be 0 or 1");
-        double v = std::numeric_limits<double>::quiet_NaN();
-        const bool ok = sigprop::detail::linear_tail_pair(a.kind, d, q1, q2, c, atol, v);
-        return ok ? v : std::numeric_limits<double>::quiet_NaN();
-      },
-      "E[f(u) f(v)] (f = phi^(d)) of softplus, shifted_softplus or silu from "
-      "linear_tail_pair.hpp (relu's or the step's closed form and the remainder's in Fourier "
-      "space) to absolute tolerance atol; NaN where that form declines.",
+      "E[f(u) f(v)] (f = phi^(d)) of softplus, shifted_softplus, silu, tanh or sigmoid from "
+      "their Fourier forms (linear_tail_pair.hpp, sign_tail_pair.hpp: the skeleton's kernel "
+      "in closed form and the remainder's in Fourier space) to absolute tolerance atol; NaN "
+      "where the form declines.",
       py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("d"), py::arg("q1"), py::arg("q2"),
       py::arg("c"), py::arg("atol"));
   m.attr("eoc_max_branches") = sigprop::eoc_max_branches;

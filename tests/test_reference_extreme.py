@@ -102,16 +102,20 @@ def test_reference_file_covers_the_extreme_regimes():
         assert repr(float(c["c"])) == repr(float(c["c_nominal"]))
 
 
-def _check(case, tol):
+def _scale_of(case):
+    """The case's activation, (q1, q2, c), derivative order and Cauchy-Schwarz scale."""
     act = sp.activation(case["activation"], **case["params"])
     q1, q2, c = float(case["q1"]), float(case["q2"]), float(case["c"])
     d = {"phiphi": 0, "dphidphi": 1}[case["quantity"]]
+    m1, m2 = sp.gaussian_moments(act, q1), sp.gaussian_moments(act, q2)
+    f1, f2 = (m1.phi_sq, m2.phi_sq) if d == 0 else (m1.dphi_sq, m2.dphi_sq)
+    return act, (q1, q2, c), d, math.sqrt(f1) * math.sqrt(f2)  # not sqrt(f1 * f2): underflow
+
+
+def _check(case, tol):
+    act, (q1, q2, c), d, scale = _scale_of(case)
     ref = float(case["value"])
     got = float(sp.bivariate_expectation(act, q1, q2, c, derivative=d))
-    m1 = sp.gaussian_moments(act, q1)
-    m2 = sp.gaussian_moments(act, q2)
-    f1, f2 = (m1.phi_sq, m2.phi_sq) if d == 0 else (m1.dphi_sq, m2.dphi_sq)
-    scale = math.sqrt(f1) * math.sqrt(f2)  # not sqrt(f1 * f2): underflow
     err = 0.0 if got == ref else abs(got - ref) / scale
     assert err <= tol, f"got {got!r}, ref {ref!r}, err {err:.3e} (scale {scale:.3e})"
 
@@ -180,18 +184,13 @@ def test_bivariate_linear_tail_match_mpmath(case):
     _check(case, TOL_LARGE_Q)
     # the form itself (where the dispatch takes the Mehler series first, the series'
     # accuracy: 1.2e-14 at 1e4 / 2.5e4, 1 - c = 1e-7)
-    act = sp.activation(case["activation"], **case["params"])
-    q1, q2, c = float(case["q1"]), float(case["q2"]), float(case["c"])
-    d = {"phiphi": 0, "dphidphi": 1}[case["quantity"]]
-    m1, m2 = sp.gaussian_moments(act, q1), sp.gaussian_moments(act, q2)
-    f1, f2 = (m1.phi_sq, m2.phi_sq) if d == 0 else (m1.dphi_sq, m2.dphi_sq)
-    scale = math.sqrt(f1) * math.sqrt(f2)
+    act, (q1, q2, c), d, scale = _scale_of(case)
     a = resolve(act)
-    got = _core.linear_tail_pair(a.kind, *a.core_params, d, q1, q2, c, 2e-14 * scale)
+    got = _core.fourier_pair(a.kind, *a.core_params, d, q1, q2, c, 2e-14 * scale)
     assert abs(got - float(case["value"])) <= TOL_LINEAR_TAIL * scale, got
 
 
-def test_sign_tail_pair_match_mpmath():
+def test_sign_tail_fourier_pair_match_mpmath():
     # tanh's and sigmoid's Fourier form (sign_tail_pair.hpp) at every reference point of
     # the large-q, extreme and off-diagonal files where it serves (the covariance's
     # larger eigenvalue past 16, variances within 25x, c >= 1/2): within 1e-14 of the
@@ -200,14 +199,9 @@ def test_sign_tail_pair_match_mpmath():
     for case in LARGE_Q + CASES + OFF_DIAGONAL:
         if case["activation"] not in ("tanh", "sigmoid"):
             continue
-        act = sp.activation(case["activation"], **case["params"])
-        q1, q2, c = float(case["q1"]), float(case["q2"]), float(case["c"])
-        d = {"phiphi": 0, "dphidphi": 1}[case["quantity"]]
-        m1, m2 = sp.gaussian_moments(act, q1), sp.gaussian_moments(act, q2)
-        f1, f2 = (m1.phi_sq, m2.phi_sq) if d == 0 else (m1.dphi_sq, m2.dphi_sq)
-        scale = math.sqrt(f1) * math.sqrt(f2)
+        act, (q1, q2, c), d, scale = _scale_of(case)
         a = resolve(act)
-        got = _core.sign_tail_pair(a.kind, *a.core_params, d, q1, q2, c, 2e-14 * scale)
+        got = _core.fourier_pair(a.kind, *a.core_params, d, q1, q2, c, 2e-14 * scale)
         if math.isnan(got):
             continue
         served += 1

@@ -1030,31 +1030,44 @@ def test_hard_tanh_cross_form_next_to_one():
         assert abs(sp.bivariate_expectation("hard_tanh", a, b, cc) - want) <= 1e-13 * abs(want)
 
 
-LINEAR_TAILS = ["softplus", "shifted_softplus", "silu"]
+# (activation, log10 of the least variance) of the Fourier forms
+FOURIER_FORMS = [
+    ("softplus", 2.0),
+    ("shifted_softplus", 2.0),
+    ("silu", 2.0),
+    ("tanh", 1.3),
+    ("sigmoid", 1.9),
+]
 
 
-@pytest.mark.parametrize("act", LINEAR_TAILS)
+@pytest.mark.parametrize("act,lo", FOURIER_FORMS)
 @pytest.mark.parametrize("derivative", [0, 1])
-def test_linear_tail_pair_matches_the_nested_quadrature(act, derivative):
-    # The nodes of an exploding kernel's layer tables (linear_tail_pair.hpp): q1 from
-    # 100 to 1e6, q2 up to e^1.68 q1 and one pair 20x apart, 1 - c log-uniform in
-    # [1e-9, 0.5]; phi (relu's kernel and the remainder's) and phi' (the step's). The
-    # form serves every one, within 1e-14 of the scale of the nested quadrature
-    # (measured: 7e-16 at most over 180 such points); the 30-digit references of
-    # tests/data/reference_2d_linear_tail.json hold it likewise
-    # (test_reference_extreme.py).
+def test_fourier_pair_matches_the_nested_quadrature(act, lo, derivative):
+    # The linear tails (linear_tail_pair.hpp: relu's or the step's kernel plus the
+    # remainder's in Fourier space), tanh and sigmoid (sign_tail_pair.hpp: sign's) at
+    # large variances next to c = 1, the nodes of an exploding kernel's layer tables: q1
+    # from 10^lo (sigmoid, whose tanh is at q / 4: 10^1.9) to 1e6, q2 up to e^1.68 q1 and
+    # one pair 20x apart, 1 - c log-uniform in [1e-9, 0.5]; the linear tails at q 30 / 45
+    # too (down to q = 20, where the covariance's eigenvalue is 64), tanh' at q 15 / 17,
+    # c 0.972, where the older forms declined and the principal-axes quadrature took 5
+    # ms. The form serves every one, within 1e-14 of the scale of the nested quadrature
+    # (measured: 2.1e-15 at most over 180-900 such points an activation and derivative
+    # order); the 30-digit references hold it likewise (test_reference_extreme.py).
     rng = np.random.default_rng(5)
     a = resolve(act)
     n = 12
-    q1 = 10.0 ** rng.uniform(2, 6, n)
+    q1 = 10.0 ** rng.uniform(lo, 6, n)
     q2 = q1 * np.exp(rng.uniform(0, 1.68, n))
     q2[0] = 20 * q1[0]
-    q1[1], q2[1] = 30.0, 45.0  # (down to q = 20 where the covariance's eigenvalue is 64)
     c = 1 - 10.0 ** rng.uniform(-9, np.log10(0.5), n)
+    if act == "tanh":
+        q1[1], q2[1], c[1] = 15.0, 17.0, 0.972195
+    elif act != "sigmoid":
+        q1[1], q2[1] = 30.0, 45.0
     scale = _scale(act, q1, q2, derivative)
     got = np.array(
         [
-            _core.linear_tail_pair(a.kind, *a.core_params, derivative, x, y, z, 2e-14 * s)
+            _core.fourier_pair(a.kind, *a.core_params, derivative, x, y, z, 2e-14 * s)
             for x, y, z, s in zip(q1, q2, c, scale, strict=True)
         ]
     )
@@ -1066,60 +1079,19 @@ def test_linear_tail_pair_matches_the_nested_quadrature(act, derivative):
     assert _rel_err(disp, got, scale).max() <= 1e-12
 
 
-@pytest.mark.parametrize("act", ["tanh", "sigmoid"])
-@pytest.mark.parametrize("derivative", [0, 1])
-def test_sign_tail_pair_matches_the_nested_quadrature(act, derivative):
-    # tanh and sigmoid at large variances next to c = 1 (sign_tail_pair.hpp: sign's
-    # kernel, the cross terms on Gauss-Legendre panels, the remainder's in Fourier
-    # space): q1 from 10^1.3 (tanh; sigmoid, whose tanh is at q / 4: 10^1.9) to 1e6, q2
-    # up to e^1.68 q1 and one pair 20x apart, 1 - c log-uniform in [1e-9, 0.5]. The form
-    # serves every one within 1e-14 of the scale of the nested quadrature (measured:
-    # 2.1e-15 at most over 600 such points a derivative order); tanh' at q 15 / 17, c
-    # 0.972, where the other forms declined and the principal-axes quadrature took 5 ms.
-    rng = np.random.default_rng(6)
-    a = resolve(act)
-    n = 12
-    lo = 1.3 if act == "tanh" else 1.9
-    q1 = 10.0 ** rng.uniform(lo, 6, n)
-    q2 = q1 * np.exp(rng.uniform(0, 1.68, n))
-    q2[0] = 20 * q1[0]
-    c = 1 - 10.0 ** rng.uniform(-9, np.log10(0.5), n)
-    if act == "tanh":
-        q1[1], q2[1], c[1] = 15.0, 17.0, 0.972195
-    scale = _scale(act, q1, q2, derivative)
-    got = np.array(
-        [
-            _core.sign_tail_pair(a.kind, *a.core_params, derivative, x, y, z, 2e-14 * s)
-            for x, y, z, s in zip(q1, q2, c, scale, strict=True)
-        ]
-    )
-    assert np.isfinite(got).all(), (q1[~np.isfinite(got)], c[~np.isfinite(got)])
-    err = _rel_err(got, _direct(act, q1, q2, c, derivative), scale)
-    assert err.max() <= 1e-14, err
-    disp = sp.bivariate_expectation(act, q1, q2, c, derivative=derivative)
-    assert _rel_err(disp, got, scale).max() <= 1e-12
-
-
-def test_sign_tail_pair_declines_outside_its_domain():
-    a = resolve("tanh")
-    form = functools.partial(_core.sign_tail_pair, a.kind, *a.core_params, 0)
-    assert np.isfinite(form(100.0, 200.0, 0.99, 1e-14))
-    assert np.isnan(form(5.0, 5.0, 0.99, 1e-14))  # the covariance's eigenvalue below 16
-    assert np.isnan(form(100.0, 3e3, 0.99, 1e-14))  # 30x apart
-    assert np.isnan(form(100.0, 200.0, 0.3, 1e-14))  # c below 1/2
-    s = resolve("softplus")
-    assert np.isnan(_core.sign_tail_pair(s.kind, *s.core_params, 0, 1e3, 2e3, 0.99, 1e-10))
-
-
-def test_linear_tail_pair_declines_outside_its_domain():
-    a = resolve("softplus")
-    form = functools.partial(_core.linear_tail_pair, a.kind, *a.core_params, 0)
+def test_fourier_pair_declines_outside_its_domain():
+    a, t = resolve("softplus"), resolve("tanh")
+    form = functools.partial(_core.fourier_pair, a.kind, *a.core_params, 0)
+    tform = functools.partial(_core.fourier_pair, t.kind, *t.core_params, 0)
     assert np.isfinite(form(1e3, 2e3, 0.99, 1e-10))
+    assert np.isfinite(tform(100.0, 200.0, 0.99, 1e-14))
     assert np.isnan(form(10.0, 2e2, 0.99, 1e-10))  # a variance below 20
+    assert np.isnan(tform(5.0, 5.0, 0.99, 1e-14))  # the covariance's eigenvalue below 16
     assert np.isnan(form(1e3, 3e4, 0.99, 1e-10))  # 30x apart
+    assert np.isnan(tform(100.0, 3e3, 0.99, 1e-14))
     assert np.isnan(form(1e3, 2e3, 0.3, 1e-10))  # c below 1/2
     assert np.isnan(form(1e3, 2e3, 1.0, 1e-10))  # c = 1: the one-point moments serve
-    t = resolve("tanh")
-    assert np.isnan(_core.linear_tail_pair(t.kind, *t.core_params, 0, 1e3, 2e3, 0.99, 1e-10))
+    s = resolve("softsign")
+    assert np.isnan(_core.fourier_pair(s.kind, *s.core_params, 0, 1e3, 2e3, 0.99, 1e-10))
     with pytest.raises(ValueError, match="derivative order"):
-        _core.linear_tail_pair(a.kind, *a.core_params, 2, 1e3, 2e3, 0.99, 1e-10)
+        _core.fourier_pair(a.kind, *a.core_params, 2, 1e3, 2e3, 0.99, 1e-10)

@@ -251,6 +251,34 @@ inline bool tail_remainder_pair(LinearTail kind, int d, double q1, double q2, do
   return std::isfinite(out);
 }
 
+// sum_x w f(x) over [0, X] on 20-node Gauss-Legendre panels at most L long, cut at
+// W_i {1, 2.5, 4.5, 7, 9.5} (i = 0, 1) where below X: the cross terms' rule (here and in
+// sign_tail_pair.hpp), f(x, w) called at each node with its weight.
+template <class F>
+inline void tail_panels(double X, double L, const double* W, F&& f) {
+  double cuts[12];
+  int nc = 0;
+  cuts[nc++] = 0.0;
+  for (int i = 0; i < 2; ++i)
+    for (double b : {1.0, 2.5, 4.5, 7.0, 9.5})
+      if (b * W[i] < X) cuts[nc++] = b * W[i];
+  cuts[nc++] = X;
+  // (insertion sort: a dozen values)
+  for (int i = 1; i < nc; ++i)
+    for (int j = i; j > 0 && cuts[j] < cuts[j - 1]; --j) std::swap(cuts[j], cuts[j - 1]);
+  for (int p = 0; p + 1 < nc; ++p) {
+    const double a = cuts[p], b = cuts[p + 1];
+    if (!(b > a)) continue;
+    const int ns = static_cast<int>(std::ceil((b - a) / L));
+    const double hw = 0.5 * (b - a) / ns;
+    for (int s = 0; s < ns; ++s) {
+      const double mid = a + (2 * s + 1) * hw;
+      for (int j = 0; j < 10; ++j)
+        for (double sg : {-1.0, 1.0}) f(mid + sg * hw * quad::xgl20[j], hw * quad::wgl20[j]);
+    }
+  }
+}
+
 // E[r(u) relu(v)] + E[relu(u) r(v)] (see above), and with `means` int_0^inf r p1 and
 // int_0^inf r p2 (shifted_softplus: E r(u) = 2 int_0^inf r p1).
 inline double tail_cross_pairs(LinearTail kind, int d, double s1, double s2, double c,
@@ -266,44 +294,22 @@ inline double tail_cross_pairs(LinearTail kind, int d, double s1, double s2, dou
     om[i] = so[i] * sc;
     W[i] = si[i] * sc / c;
   }
-  constexpr double X = 44.0, L = 6.0;
-  double cuts[12];
-  int nc = 0;
-  cuts[nc++] = 0.0;
-  for (int i = 0; i < 2; ++i)
-    for (double b : {1.0, 2.5, 4.5, 7.0, 9.5})
-      if (b * W[i] < X) cuts[nc++] = b * W[i];
-  cuts[nc++] = X;
-  // (insertion sort: a dozen values)
-  for (int i = 1; i < nc; ++i)
-    for (int j = i; j > 0 && cuts[j] < cuts[j - 1]; --j) std::swap(cuts[j], cuts[j - 1]);
   auto e_fn = [](double t) { return t < 9.5 ? 2.0 * (npdf(t) - t * nsf(t)) : 0.0; };
   double sum = 0.0, m0 = 0.0, m1 = 0.0;
-  for (int p = 0; p + 1 < nc; ++p) {
-    const double a = cuts[p], b = cuts[p + 1];
-    if (!(b > a)) continue;
-    const int ns = static_cast<int>(std::ceil((b - a) / L));
-    const double hw = 0.5 * (b - a) / ns;
-    for (int s = 0; s < ns; ++s) {
-      const double mid = a + (2 * s + 1) * hw;
-      for (int j = 0; j < 10; ++j)
-        for (double sg : {-1.0, 1.0}) {
-          const double x = mid + sg * hw * quad::xgl20[j], w = hw * quad::wgl20[j];
-          const double r = tail_r(kind, x, d);
-          double f = 0.0, pm[2];
-          for (int i = 0; i < 2; ++i) {
-            pm[i] = npdf(x / si[i]) / si[i];
-            // relu: E|N(m, omega^2)| = m + omega e(m / omega); step (d = 1, r' odd):
-            // P(N > 0) - P(N < 0) = 1 - 2 Phi(-x / W)
-            f += d == 1 ? pm[i] * (x < 9.5 * W[i] ? 1.0 - 2.0 * nsf(x / W[i]) : 1.0)
-                        : pm[i] * (kap[i] * x + om[i] * e_fn(x / W[i]));
-          }
-          sum += w * r * f;
-          m0 += w * r * pm[0];
-          m1 += w * r * pm[1];
-        }
+  tail_panels(44.0, 6.0, W, [&](double x, double w) {
+    const double r = tail_r(kind, x, d);
+    double f = 0.0, pm[2];
+    for (int i = 0; i < 2; ++i) {
+      pm[i] = npdf(x / si[i]) / si[i];
+      // relu: E|N(m, omega^2)| = m + omega e(m / omega); step (d = 1, r' odd):
+      // P(N > 0) - P(N < 0) = 1 - 2 Phi(-x / W)
+      f += d == 1 ? pm[i] * (x < 9.5 * W[i] ? 1.0 - 2.0 * nsf(x / W[i]) : 1.0)
+                  : pm[i] * (kap[i] * x + om[i] * e_fn(x / W[i]));
     }
-  }
+    sum += w * r * f;
+    m0 += w * r * pm[0];
+    m1 += w * r * pm[1];
+  });
   if (means) {
     means[0] = m0;
     means[1] = m1;

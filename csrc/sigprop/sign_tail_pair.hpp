@@ -53,35 +53,14 @@ inline double sign_tail_cross(double s1, double s2, double c) {
   const double si[2] = {s1, s2};
   double W[2];
   for (int i = 0; i < 2; ++i) W[i] = si[i] * sc / c;
-  constexpr double X = 22.0, L = 3.0;
-  double cuts[12];
-  int nc = 0;
-  cuts[nc++] = 0.0;
-  for (int i = 0; i < 2; ++i)
-    for (double b : {1.0, 2.5, 4.5, 7.0, 9.5})
-      if (b * W[i] < X) cuts[nc++] = b * W[i];
-  cuts[nc++] = X;
-  for (int i = 1; i < nc; ++i)
-    for (int j = i; j > 0 && cuts[j] < cuts[j - 1]; --j) std::swap(cuts[j], cuts[j - 1]);
   double sum = 0.0;
-  for (int p = 0; p + 1 < nc; ++p) {
-    const double a = cuts[p], b = cuts[p + 1];
-    if (!(b > a)) continue;
-    const int ns = static_cast<int>(std::ceil((b - a) / L));
-    const double hw = 0.5 * (b - a) / ns;
-    for (int s = 0; s < ns; ++s) {
-      const double mid = a + (2 * s + 1) * hw;
-      for (int j = 0; j < 10; ++j)
-        for (double sg : {-1.0, 1.0}) {
-          const double x = mid + sg * hw * quad::xgl20[j], w = hw * quad::wgl20[j];
-          const double e = std::exp(-2.0 * x), r = -2.0 * e / (1.0 + e);  // tanh(x) - 1
-          double f = 0.0;
-          for (int i = 0; i < 2; ++i)
-            f += npdf(x / si[i]) / si[i] * (x < 9.5 * W[i] ? 1.0 - 2.0 * nsf(x / W[i]) : 1.0);
-          sum += w * r * f;
-        }
-    }
-  }
+  tail_panels(22.0, 3.0, W, [&](double x, double w) {
+    const double e = std::exp(-2.0 * x), r = -2.0 * e / (1.0 + e);  // tanh(x) - 1
+    double f = 0.0;
+    for (int i = 0; i < 2; ++i)
+      f += npdf(x / si[i]) / si[i] * (x < 9.5 * W[i] ? 1.0 - 2.0 * nsf(x / W[i]) : 1.0);
+    sum += w * r * f;
+  });
   return 2.0 * sum;
 }
 

@@ -226,20 +226,13 @@ def threshold_pair_near_one(
     (csrc/sigprop/two_point.hpp, threshold_pair_near_one): the value and its error
     bound, NaN where the form declines (a diagnostic, for the tests)."""
 
-def sign_tail_pair(
+def fourier_pair(
     kind: int, p0: float, p1: float, d: int, q1: float, q2: float, c: float, atol: float
 ) -> float:
-    """E[f(u) f(v)] (f = phi^(d)) of tanh or sigmoid from csrc/sigprop/sign_tail_pair.hpp
-    (sign's closed form and the remainder's in Fourier space) to absolute tolerance atol;
-    NaN where that form declines (a diagnostic, for the tests)."""
-
-def linear_tail_pair(
-    kind: int, p0: float, p1: float, d: int, q1: float, q2: float, c: float, atol: float
-) -> float:
-    """E[f(u) f(v)] (f = phi^(d)) of softplus, shifted_softplus or silu from
-    csrc/sigprop/linear_tail_pair.hpp (relu's or the step's closed form and the
-    remainder's in Fourier space) to absolute tolerance atol; NaN where that form
-    declines (a diagnostic, for the tests)."""
+    """E[f(u) f(v)] (f = phi^(d)) of softplus, shifted_softplus, silu, tanh or sigmoid
+    from their Fourier forms (csrc/sigprop/linear_tail_pair.hpp, sign_tail_pair.hpp: the
+    skeleton's kernel in closed form and the remainder's in Fourier space) to absolute
+    tolerance atol; NaN where the form declines (a diagnostic, for the tests)."""
 
 def kernel_layer_table(
     kind: int, p0: float, p1: float, K: ArrayLike, n_threads: int
