@@ -101,6 +101,16 @@ def _layer_with_table(act, q, log_e, rng):
     return c, Ko
 
 
+def _assert_sampled_pairs(act, q, c, Ko, rng, n=40, tol=5e-13):
+    """40 random off-diagonal entries of the layer Ko (variances q, correlations c before
+    it) within tol of the scale of nested quadrature."""
+    i, j = rng.choice(q.size, n), rng.choice(q.size, n)
+    i, j = i[i != j], j[i != j]
+    ref = _direct(act, q[i], q[j], c[i, j], 0)
+    err = np.abs(Ko[i, j] - ref) / np.sqrt(np.diag(Ko)[i] * np.diag(Ko)[j])
+    assert err.max() < tol, err.max()
+
+
 @pytest.mark.parametrize("act", ENGINE, ids=IDS)
 @pytest.mark.parametrize("derivative", [0, 1])
 def test_engine_matches_quadrature_on_a_grid(act, derivative):
@@ -909,11 +919,7 @@ def test_layer_table_of_served_inputs_spread_apart(act):
     rng = np.random.default_rng(23)
     q = np.exp(rng.uniform(np.log(9.0), np.log(21.0), 300))
     c, Ko = _layer_with_table(act, q, (-4, -2.05), rng)
-    i, j = rng.choice(q.size, 40), rng.choice(q.size, 40)
-    i, j = i[i != j], j[i != j]
-    ref = _direct(act, q[i], q[j], c[i, j], 0)
-    err = np.abs(Ko[i, j] - ref) / np.sqrt(np.diag(Ko)[i] * np.diag(Ko)[j])
-    assert err.max() < 5e-13, err.max()
+    _assert_sampled_pairs(act, q, c, Ko, rng)
 
 
 @pytest.mark.parametrize(
@@ -929,11 +935,7 @@ def test_layer_table_wider_than_e_1_68(act, lo, hi):
     q = np.exp(rng.uniform(np.log(lo), np.log(hi), 300))
     q[:2] = lo, hi
     c, Ko = _layer_with_table(act, q, (-4, -0.7), rng)
-    i, j = rng.choice(q.size, 40), rng.choice(q.size, 40)
-    i, j = i[i != j], j[i != j]
-    ref = _direct(act, q[i], q[j], c[i, j], 0)
-    err = np.abs(Ko[i, j] - ref) / np.sqrt(np.diag(Ko)[i] * np.diag(Ko)[j])
-    assert err.max() < 5e-13, err.max()
+    _assert_sampled_pairs(act, q, c, Ko, rng)
 
 
 @pytest.mark.parametrize("spread", [0.3, 0.7])
