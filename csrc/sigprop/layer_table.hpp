@@ -38,8 +38,10 @@
 // ordered-phase kernels against nested quadrature, 3e-15-1.1e-13
 // (tests/test_two_point.py, test_nngp_kernel_past_the_near_diagonal_table).
 //
-// Cost: a node is one dispatch at c >= 1 - s_top^2, 40-110 us (softplus and silu:
-// ~350 us; elu and selu a few us below q = 1e3, ~115 us at 1e6); the nodes are built in parallel
+// Cost: a node is one dispatch at c >= 1 - s_top^2, 40-110 us (softplus, silu, tanh and
+// sigmoid 10-50 us from their Fourier forms, linear_tail_pair.hpp and sign_tail_pair.hpp,
+// where the linear tails' took ~350 us before; elu and selu a few us below q = 1e3, ~115
+// us at 1e6); the nodes are built in parallel
 // (units of one q pair and one segment, 9-33 dispatches, about half of them where
 // the segment's interpolant of half the degree, on the even nodes, suffices:
 // build()), only where the layer's pairs in the range are at least as many as the
@@ -284,6 +286,9 @@ class LayerTable {
     // and selu past q = 1e3: a node ~115 us, a pair's closed forms ~70 us at q ~ 1e6,
     // the table where the pairs are at least twice the nodes. Elsewhere where they
     // are at least as many (at q ~ 1e2-1e3 a pair of silu or softplus takes ~1 ms).
+    // (The linear tails' costs were measured before their Fourier form, which made both
+    // a node and a pair next to c = 1 ~10x cheaper, 20-50 us: the gate is kept as it
+    // was; the 1000-input sweep, benchmarks/kernel_sweep.py, is <= 3.9 s for them.)
     const bool linear_tail =
         a.kind == Kind::silu || a.kind == Kind::softplus || a.kind == Kind::shifted_softplus;
     bool worth;
