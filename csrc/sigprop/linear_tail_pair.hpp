@@ -33,11 +33,11 @@
 //    for E|X||Y|). In the covariance's principal axes (k, l) = rho e1 + tau e2
 //    (eigenvalues l1 >= l2): rho on Gauss-Hermite's 8 nodes (the weight's width
 //    1 / sqrt(l1) within 1/14 of the integrand's poles at |Im k| = 1; 16 nodes to 1/8),
-//    tau on the trapezoidal
-//    rule (analytic within 1 / max|e2| of the real line), its step h from that strip
-//    and the weight's width (the error e^-41 of the integral, e^-46 for phi': see
-//    tail_remainder_pair), the estimate checked against the rule of step 2h; its length
-//    from the integrand's decay, whatever c (no more nodes as c -> 1).
+//    tau on the trapezoidal rule (analytic within 1 / max|e2| of the real line), its
+//    step h from that strip and the weight's width (the error e^-41 of the integral,
+//    e^-46 for phi': fourier_gaussian_integral), the estimate checked against the rule
+//    of step 2h; its length from the integrand's decay, whatever c (no more nodes as
+//    c -> 1).
 // Where a variance is below 20 or the covariance's larger eigenvalue below 64 (the rho
 // rule), the variances are further apart than 25x (the tau rule's length grows as
 // sqrt(q2 / q1)) or c < 1/2, the form declines (false) and saturating_pair serves.
