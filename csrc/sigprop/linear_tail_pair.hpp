@@ -55,6 +55,7 @@
 #include <utility>
 
 #include "activation.hpp"
+#include "expectation.hpp"
 #include "gauss_legendre.hpp"
 #include "special.hpp"
 
@@ -127,6 +128,12 @@ inline double tail_kink_hat(double k) {
 inline double abs_product_moment(double det, double cov) {
   const double sd = std::sqrt(std::fmax(det, 0.0));
   return 2.0 / special::pi * (sd + cov * (0.5 * special::pi - std::atan2(sd, cov)));
+}
+
+// E[sign X sign Y] = (2 / pi) asin(cov / sqrt(a b)) likewise (cov >= 0): 1 - (2 / pi)
+// atan2(sqrt(det), cov), without asin's cancellation next to 1.
+inline double sign_product_moment(double det, double cov) {
+  return 1.0 - 2.0 / special::pi * std::atan2(std::sqrt(std::fmax(det, 0.0)), cov);
 }
 
 // The 8-node Gauss-Hermite rule of the standard normal weight (positive nodes; weights
@@ -243,8 +250,7 @@ inline bool tail_remainder_pair(LinearTail kind, int d, double q1, double q2, do
   const double cov = c * std::sqrt(q1) * std::sqrt(q2);
   const double det = q1 * q2 * ((1.0 - c) * (1.0 + c));
   auto J = [&](double dt) {
-    return d == 1 ? 1.0 - 2.0 / pi * std::atan2(std::sqrt(std::fmax(dt, 0.0)), cov)
-                  : abs_product_moment(dt, cov);
+    return d == 1 ? sign_product_moment(dt, cov) : abs_product_moment(dt, cov);
   };
   const double gg = 0.25 * (J(det + q1 + q2 + 1.0) - J(det + q2) - J(det + q1) + J(det));
   out = ih + gg;
@@ -331,10 +337,8 @@ inline bool linear_tail_pair(Kind kind, int d, double q1, double q2, double c, d
   const double s1 = std::sqrt(q1), s2 = std::sqrt(q2);
   const double sc = std::sqrt((1.0 - c) * (1.0 + c));
   // the skeleton's kernel: relu's, or (d = 1) the step's, P(u > 0, v > 0) = 1/4 +
-  // asin(c) / (2 pi)
-  const double theta = std::atan2(sc, c);
-  const double skel = d == 1 ? 0.5 - theta / (2.0 * special::pi)
-                             : s1 * s2 * (sc + (special::pi - theta) * c) / (2.0 * special::pi);
+  // asin(c) / (2 pi) (the relu kind's closed form, expectation.hpp)
+  const double skel = ClosedKernel::relu(0.0, d, s1, s2, c, sc);
   double rr;
   if (!tail_remainder_pair(k, d, q1, q2, c, 0.1 * atol, rr)) return false;
   double means[2];

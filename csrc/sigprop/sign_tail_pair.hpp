@@ -98,10 +98,7 @@ inline bool tanh_fourier_pair(int d, double q1, double q2, double c, double atol
   if (!fourier_gaussian_integral(D, q1, q2, c, 2.0, 0.5 * pi, 41.4, 0.5 * atol, ih)) return false;
   const double s1 = std::sqrt(q1), s2 = std::sqrt(q2), cov = c * s1 * s2;
   const double det = q1 * q2 * ((1.0 - c) * (1.0 + c));
-  // E[sign X sign Y] = (2 / pi) asin(cov / sqrt(a b)) = 1 - (2 / pi) atan2(sqrt(det), cov)
-  auto S = [&](double dt) {
-    return 1.0 - 2.0 / pi * std::atan2(std::sqrt(std::fmax(dt, 0.0)), cov);
-  };
+  auto S = [&](double dt) { return sign_product_moment(dt, cov); };
   const double jj = S(det + q1 + q2 + 1.0) - S(det + q2) - S(det + q1) + S(det);
   out = S(det) + sign_tail_cross(s1, s2, c) + ih + jj;
   return std::isfinite(out);
