@@ -74,6 +74,13 @@ std::vector<std::vector<double>> coefficient_lists(const py::list& lists, const 
   return out;
 }
 
+// The derivative order d of a call that takes 0 to max_d (1 or 2).
+void check_derivative(int d, int max_d) {
+  if (d < 0 || d > max_d)
+    throw py::value_error(max_d == 1 ? "derivative order must be 0 or 1"
+                                     : "derivative order must be 0, 1 or 2");
+}
+
 void check_threads(int n_threads) {
   if (n_threads < 1 || n_threads > max_threads_allowed)
     throw py::value_error("n_threads must be in [1, " + std::to_string(max_threads_allowed) +
@@ -291,7 +298,7 @@ PYBIND11_MODULE(_core, m) {
       "near_diagonal",
       [](int kind, double p0, double p1, int d, double q, double c) {
         const auto a = sigprop::canonical(make_activation(kind, p0, p1));
-        if (d < 0 || d > 1) throw py::value_error("derivative order must be 0 or 1");
+        check_derivative(d, 1);
         return without_gil([&] {
           const auto sl = sigprop::detail::near_diagonal_slice(a, q, /*extended=*/true);
           const bool in = sl.ok && c >= sigprop::NearDiagonalTable::c_min() && c <= 1.0;
@@ -305,7 +312,7 @@ PYBIND11_MODULE(_core, m) {
       "threshold_pair_near_one",
       [](int kind, double p0, double p1, int d, double q1, double q2, double c, double tol) {
         const auto a = sigprop::canonical(make_activation(kind, p0, p1));
-        if (d < 0 || d > 1) throw py::value_error("derivative order must be 0 or 1");
+        check_derivative(d, 1);
         const double nan = std::numeric_limits<double>::quiet_NaN();
         return without_gil([&] {
           const sigprop::Moments m1 = sigprop::moments(a, q1, false);
@@ -325,7 +332,7 @@ PYBIND11_MODULE(_core, m) {
       "fourier_pair",
       [](int kind, double p0, double p1, int d, double q1, double q2, double c, double atol) {
         const auto a = sigprop::canonical(make_activation(kind, p0, p1));
-        if (d < 0 || d > 1) throw py::value_error("derivative order must be 0 or 1");
+        check_derivative(d, 1);
         double v = std::numeric_limits<double>::quiet_NaN();
         const bool ok = sigprop::detail::linear_tail_pair(a.kind, d, q1, q2, c, atol, v) ||
                         sigprop::detail::sign_tail_pair(a.kind, d, q1, q2, c, atol, v);
@@ -343,7 +350,7 @@ PYBIND11_MODULE(_core, m) {
       "evaluate",
       [](int kind, double p0, double p1, int d, const darray& x) {
         const auto a = make_activation(kind, p0, p1);
-        if (d < 0 || d > 2) throw py::value_error("derivative order must be 0, 1 or 2");
+        check_derivative(d, 2);
         const idx_t n = common_size({&x});
         const Output<double> out(n);
         const double* xp = x.data();
@@ -389,7 +396,7 @@ PYBIND11_MODULE(_core, m) {
       [](int kind, double p0, double p1, int d, const darray& q1, const darray& q2,
          const darray& c, int n_threads, const py::object& progress, bool direct) {
         const KernelArgs k = kernel_args(kind, p0, p1, n_threads);
-        if (d != 0 && d != 1) throw py::value_error("derivative order must be 0 or 1");
+        check_derivative(d, 1);
         const idx_t n = common_size({&q1, &q2, &c});
         const Output<double> out(n);
         const Output<std::int8_t> flags(n);
@@ -423,7 +430,7 @@ PYBIND11_MODULE(_core, m) {
       "bivariate_nested_quadrature",
       [](int kind, double p0, double p1, int d, double q1, double q2, double c) {
         const auto a = sigprop::canonical(make_activation(kind, p0, p1));
-        if (d != 0 && d != 1) throw py::value_error("derivative order must be 0 or 1");
+        check_derivative(d, 1);
         if (!(q1 > 0.0) || !(q2 > 0.0) || !(std::fabs(c) < 1.0))
           throw py::value_error("need q1, q2 > 0 and |c| < 1");
         bool ok = true;
@@ -444,7 +451,7 @@ PYBIND11_MODULE(_core, m) {
       [](int kind, double p0, double p1, int d, double q1, double q2, double c, double tol,
          bool relative) {
         const auto a = sigprop::canonical(make_activation(kind, p0, p1));
-        if (d != 0 && d != 1) throw py::value_error("derivative order must be 0 or 1");
+        check_derivative(d, 1);
         double v = std::numeric_limits<double>::quiet_NaN();
         sigprop::piecewise::bivariate(a, d, q1, q2, c, tol, relative, v);
         return v;
