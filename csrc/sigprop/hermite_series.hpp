@@ -510,16 +510,85 @@ inline bool difference_tail(const HermiteAt& x, const HermiteAt& y, double ac, d
   const double sd = double(n);
   const double* xa = x.a.data();
   const double* ya = y.a.data();
-  double H0 = 0.0, H1 = 0.0, H2 = 0.0;  // sum_{m<n} h_m^2, m h_m^2, m (m - 1) h_m^2
-  double P = 0.0;                       // sum_{m<n} h_m^2 |c|^m, by Horner from the top
-  double p = (n - 1) % 2 == 0 || sg > 0.0 ? s : -s;  // p_{n-1}
-  for (int m = n - 1; m >= 0; --m, p *= sg) {
-    const double h = xa[m] - p * ya[m], h2 = h * h, dm = double(m);
-    H0 += h2;
-    H1 += dm * h2;
-    H2 += dm * (dm - 1.0) * h2;
-    P = P * ac + h2;
+  // sum_{m<n} h_m^2, m h_m^2, m (m - 1) h_m^2 and P = sum_{m<n} h_m^2 |c|^m on the four
+  // residue classes of m mod 4 (the lanes of two 2-vectors where the compiler has vector
+  // extensions, as in mehler_sum: the same operations lane by lane as the scalar form),
+  // each P by Horner's rule in |c|^4 from the top, joined by Horner in |c|: four
+  // independent chains (one chain of 512 multiply-adds, bound by its latency, was half
+  // of an ordered-phase tanh layer's time: 1000 inputs, sigma_b = 3, layer 2, 634 ->
+  // 330 ms). The orders from m0 = 4 floor((n - 1) / 4) down; those past n - 1 are zeros.
+  const double a2 = ac * ac, a4 = a2 * a2, sgs = s * sg;  // p_m = s sg^m
+  const int top = 4 * ((n - 1) / 4);
+  auto h_at = [&](int m) { return m < n ? xa[m] - ((m & 1) ? sgs : s) * ya[m] : 0.0; };
+  double H0r[4], H1r[4], H2r[4], Pr[4];
+#if defined(__GNUC__)
+  typedef double v2 __attribute__((vector_size(16)));
+  v2 h0l = {0.0, 0.0}, h0h = h0l, h1l = h0l, h1h = h0l, h2l = h0l, h2h = h0l, pl = h0l, ph = h0l;
+  v2 ml = {double(top), double(top + 1)}, mh = {double(top + 2), double(top + 3)};
+  const v2 four = {4.0, 4.0}, one = {1.0, 1.0}, c4 = {a4, a4}, sl = {s, sgs};
+  {  // the top block: orders past n - 1 as zeros
+    const v2 hl = {h_at(top), h_at(top + 1)}, hh = {h_at(top + 2), h_at(top + 3)};
+    const v2 ql = hl * hl, qh = hh * hh;
+    h0l = ql;
+    h0h = qh;
+    h1l = ml * ql;
+    h1h = mh * qh;
+    h2l = ml * (ml - one) * ql;
+    h2h = mh * (mh - one) * qh;
+    pl = ql;
+    ph = qh;
   }
+  for (int m0 = top - 4; m0 >= 0; m0 -= 4) {
+    ml -= four;
+    mh -= four;
+    v2 xl, yl, xh, yh;
+    __builtin_memcpy(&xl, xa + m0, sizeof xl);
+    __builtin_memcpy(&yl, ya + m0, sizeof yl);
+    __builtin_memcpy(&xh, xa + m0 + 2, sizeof xh);
+    __builtin_memcpy(&yh, ya + m0 + 2, sizeof yh);
+    const v2 hl = xl - sl * yl, hh = xh - sl * yh;
+    const v2 ql = hl * hl, qh = hh * hh;
+    h0l += ql;
+    h0h += qh;
+    h1l += ml * ql;
+    h1h += mh * qh;
+    h2l += ml * (ml - one) * ql;
+    h2h += mh * (mh - one) * qh;
+    pl = pl * c4 + ql;
+    ph = ph * c4 + qh;
+  }
+  for (int r = 0; r < 2; ++r) {
+    H0r[r] = h0l[r];
+    H0r[r + 2] = h0h[r];
+    H1r[r] = h1l[r];
+    H1r[r + 2] = h1h[r];
+    H2r[r] = h2l[r];
+    H2r[r + 2] = h2h[r];
+    Pr[r] = pl[r];
+    Pr[r + 2] = ph[r];
+  }
+#else
+  for (int r = 0; r < 4; ++r) {
+    const double h = h_at(top + r), q2 = h * h, dm = double(top + r);
+    H0r[r] = q2;
+    H1r[r] = dm * q2;
+    H2r[r] = dm * (dm - 1.0) * q2;
+    Pr[r] = q2;
+  }
+  for (int m0 = top - 4; m0 >= 0; m0 -= 4)
+    for (int r = 0; r < 4; ++r) {
+      const int m = m0 + r;
+      const double h = xa[m] - ((m & 1) ? sgs : s) * ya[m], q2 = h * h, dm = double(m);
+      H0r[r] += q2;
+      H1r[r] += dm * q2;
+      H2r[r] += dm * (dm - 1.0) * q2;
+      Pr[r] = Pr[r] * a4 + q2;
+    }
+#endif
+  const double H0 = (H0r[0] + H0r[1]) + (H0r[2] + H0r[3]);
+  const double H1 = (H1r[0] + H1r[1]) + (H1r[2] + H1r[3]);
+  const double H2 = (H2r[0] + H2r[1]) + (H2r[2] + H2r[3]);
+  const double P = ((Pr[3] * ac + Pr[2]) * ac + Pr[1]) * ac + Pr[0];
   if (prefix) *prefix = P;
   const Activation& a = x.act;
   const double s1 = std::sqrt(x.q), s2 = sg * std::sqrt(y.q);
