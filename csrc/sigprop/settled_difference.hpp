@@ -183,6 +183,47 @@ inline bool difference_values(const Activation& a, const DifferenceRule& r, doub
   return std::isfinite(S[0]) && std::isfinite(S[1]) && std::isfinite(S[2]);
 }
 
+// sum_m (x_m - y_m)^2, m < n, on the four residue classes of m mod 4 (the lanes of two
+// 2-vectors where the compiler has vector extensions, the same operations lane by lane
+// as the scalar form), joined pairwise, then the last n mod 4 terms: four chains of
+// additions where one, bound by its latency, was 60 % of an ordered-phase silu
+// kernel's time (1000 inputs, sigma_b = 5, one thread).
+inline double squared_distance(const double* x, const double* y, int n) {
+  const int n4 = n - n % 4;
+  double r[4];
+#if defined(__GNUC__)
+  typedef double v2 __attribute__((vector_size(16)));
+  v2 lo = {0.0, 0.0}, hi = lo;
+  for (int m = 0; m < n4; m += 4) {
+    v2 xl, yl, xh, yh;
+    __builtin_memcpy(&xl, x + m, sizeof xl);
+    __builtin_memcpy(&yl, y + m, sizeof yl);
+    __builtin_memcpy(&xh, x + m + 2, sizeof xh);
+    __builtin_memcpy(&yh, y + m + 2, sizeof yh);
+    const v2 tl = xl - yl, th = xh - yh;
+    lo += tl * tl;
+    hi += th * th;
+  }
+  r[0] = lo[0];
+  r[1] = lo[1];
+  r[2] = hi[0];
+  r[3] = hi[1];
+#else
+  r[0] = r[1] = r[2] = r[3] = 0.0;
+  for (int m = 0; m < n4; m += 4)
+    for (int l = 0; l < 4; ++l) {
+      const double t = x[m + l] - y[m + l];
+      r[l] += t * t;
+    }
+#endif
+  double acc = (r[0] + r[1]) + (r[2] + r[3]);
+  for (int m = n4; m < n; ++m) {
+    const double t = x[m] - y[m];
+    acc += t * t;
+  }
+  return acc;
+}
+
 // M_k (k = 0, 1, 2) of a pair from the two inputs' values (Vi, Si; Vj, Sj), and a
 // bound on each one's error: each value within ~2 ulps, so that |M_k error| <=
 // 2 sqrt(M_k) 4 eps sqrt(S_i + S_j), plus the sum's own rounding, n eps M_k, and the
@@ -202,12 +243,8 @@ inline bool difference_moments(const double* Vi, const double* Si, const double*
   for (const int k : {1, 0, 2}) {
     const double* x = Vi + size_t(k) * n;
     const double* y = Vj + size_t(k) * n;
-    double acc = 0.0;
-    for (int m = 0; m < n; ++m) {
-      const double t = x[m] - y[m];
-      acc += t * t;
-    }
-    M[k] = acc;
+    M[k] = squared_distance(x, y, n);
+    const double acc = M[k];
     err[k] = 8.0 * eps * std::sqrt(acc * (Si[k] + Sj[k])) + ((n + 10) * eps + 1e-14) * acc;
     if (k == 1 && !(acc <= m1_max)) return false;
   }
