@@ -520,6 +520,8 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
   const bool series = uses_hermite_table(a.kind) && !detail::has_kernel_closed_form(a.kind) &&
                       H.size() == size_t(m) && in.rec.size() == size_t(m) * detail::kRec;
   const int nb = detail::fast_blocks(a);  // as kernel_expansions evaluated them
+  const bool thresholds =
+      (a.kind == Kind::shifted_relu || a.kind == Kind::soft_threshold) && a.p0 > 0.0;
   // One task per tile, column by column across its group's rows: each input's
   // expansion (4 kB of coefficients and more) is read once a tile instead of once a
   // row. Every pair is computed by the same code in any order, so the results do not
@@ -572,6 +574,31 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
         Kout[j * m + i] = v;
         return;
       }
+      // shifted_relu and soft_threshold next to c = 1: their Price forms
+      // (threshold_pair_near_one, ~50-200 ns), which the dispatch tries first, from the
+      // expansions' moments, before the expansions are completed (~2-3 us an input)
+      // and without the series' longer orders (which rarely certify a kinked phi
+      // there): the same numbers as the dispatch's. (Every pair of a kernel's later
+      // layers at sigma_w = 1.3, sigma_b = 0.2, where the variances settle at
+      // sigma_b^2.)
+      // (c = 1 at one variance aside: the dispatch returns the one-point moment there)
+      const bool near_one =
+          thresholds && qi > 0.0 && qj > 0.0 && std::isfinite(qi) && std::isfinite(qj) &&
+          !(c >= 1.0 && qi == qj) &&
+          detail::threshold_near_one_domain(a, 0, std::fmin(qi, qj), std::fmax(qi, qj), c);
+      if (near_one && series) {
+        const bool lo_i = qi <= qj;
+        const double q1 = lo_i ? qi : qj, q2 = lo_i ? qj : qi;
+        const Moments m1 = detail::batch_moments(a, q1, &H[lo_i ? i : j]);
+        const Moments m2 = detail::batch_moments(a, q2, &H[lo_i ? j : i]);
+        double t;
+        if (m1.phi_sq != 0.0 && detail::threshold_near_one_value(a, 0, q1, q2, c, m1, m2, t)) {
+          v = sb2 + sw2 * t;
+          Kout[i * m + j] = v;
+          Kout[j * m + i] = v;
+          return;
+        }
+      }
       if (series) {
         complete(i);
         complete(j);
@@ -581,9 +608,11 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
       // without the dispatch's per-pair tests of the kind, and the series summed as
       // kernel_series_column's lanes sum it (bitwise); where the prefix bound
       // certifies no order, the dispatch (whose series tries it again, with the same
-      // outcome, before the other bounds) goes on as for any pair.
-      const int k =
-          series ? detail::kernel_series_order(H[i], H[j], c, detail::series_rtol, nb) : -1;
+      // outcome, before the other bounds) goes on as for any pair; not for the
+      // thresholds next to c = 1 (above), which go to the dispatch's forms.
+      const int k = series && !near_one
+                        ? detail::kernel_series_order(H[i], H[j], c, detail::series_rtol, nb)
+                        : -1;
       if (k >= 0)
         e = detail::kernel_series_sum(H[i], H[j], c, k, nb);
       else if (!(series && difference_form(i, j, c, e)))

@@ -343,6 +343,33 @@ inline bool threshold_pair_near_one(const Activation& a, int d, double q1, doubl
   return true;
 }
 
+// Where threshold_pair_near_one can serve shifted_relu and soft_threshold (tau > 0,
+// q1 <= q2 positive): c >= 0.75 and e kappa <= 4 (e = 1 - c; phi: kappa = ((K + k) /
+// 2)^2 with K = tau / sqrt(q1) >= k = tau / sqrt(q2), its cross form's condition,
+// which threshold_near_one's e K^2 <= 4 implies; phi': e K^2 <= 4). There
+// bivariate_dispatch tries it before the series, and a kernel layer's pairs that the
+// first 128 orders of the series did not certify go to it directly (grid.hpp).
+inline bool threshold_near_one_domain(const Activation& a, int d, double q1, double q2, double c) {
+  if (!(c >= 0.75)) return false;
+  const double e = 1.0 - std::fmin(c, 1.0), K = a.p0 / std::sqrt(q1);
+  const double k = a.p0 / std::sqrt(q2), kappa = 0.25 * (K + k) * (K + k);
+  return d == 0 ? e * kappa <= 4.0 : e * (a.p0 * a.p0 / q1) <= 4.0;
+}
+
+// Next to c = 1 (threshold_near_one_domain): threshold_pair_near_one (c = 1 clamped:
+// the one-point cross moment) from the moments m1, m2 at q1 <= q2, accepted within
+// piecewise_tol of the Cauchy-Schwarz scale and of the result as well (shifted_relu's
+// can be far below the scale); false where it declines.
+inline bool threshold_near_one_value(const Activation& a, int d, double q1, double q2, double c,
+                                     const Moments& m1, const Moments& m2, double& v) {
+  const double p1 = m1.phi_sq, dp1 = m1.dphi_sq, p2 = m2.phi_sq, dp2 = m2.dphi_sq;
+  const double scale = d == 0 ? std::sqrt(p1) * std::sqrt(p2) : std::sqrt(dp1) * std::sqrt(dp2);
+  double err;
+  return threshold_pair_near_one(a, d, q1, q2, std::fmin(c, 1.0), p1, dp1, p2, dp2,
+                                 piecewise_tol * scale, v, err) &&
+         err <= piecewise_tol * std::fmin(scale, std::fabs(v));
+}
+
 // near_diagonal_pair: variances further apart, D_h(c) from its stored orders plus the
 // tail pinned by h's anchors (difference_tail on its light mesh, 5-15 us), which
 // certifies where q1 and q2 are close: the ordered phase's layers while the
@@ -541,12 +568,7 @@ inline double bivariate_dispatch(const Activation& a, int d, double q1, double q
   // here, before the moments (~0.3 us, and every random pair of a c >= 0.75 used to
   // take them for a form that then declined: 10 % of soft_threshold's time over the
   // whole domain). The same results: the form is tried wherever it could serve.
-  bool near_one = thresholds && c >= 0.75;
-  if (near_one) {
-    const double e = 1.0 - std::fmin(c, 1.0), K = a.p0 / std::sqrt(q1);
-    const double k = a.p0 / std::sqrt(q2), kappa = 0.25 * (K + k) * (K + k);
-    near_one = d == 0 ? e * kappa <= 4.0 : e * (a.p0 * a.p0 / q1) <= 4.0;
-  }
+  const bool near_one = thresholds && threshold_near_one_domain(a, d, q1, q2, c);
   if (thresholds && ((batch && x->q == q1 && y->q == q2) || near_one || may_underflow)) {
     const Moments m1 = batch_moments(a, q1, x);
     const double p1 = m1.phi_sq, dp1 = m1.dphi_sq;
@@ -555,20 +577,9 @@ inline double bivariate_dispatch(const Activation& a, int d, double q1, double q
     // = 0 in double precision (48 % of the points of q1, q2 log-uniform in [1e-6, 1e4],
     // ~1 us each before).
     if ((d == 0 ? p1 : dp1) == 0.0) return 0.0;
-    // Next to c = 1: threshold_pair_near_one (c = 1 clamped: the one-point cross
-    // moment), within tol of the result as well (shifted_relu's can be far below the
-    // scale).
-    if (near_one) {
-      const double cc = std::fmin(c, 1.0);
-      const Moments m2 = q2 == q1 ? m1 : batch_moments(a, q2, y);
-      const double p2 = m2.phi_sq, dp2 = m2.dphi_sq;
-      const double scale = d == 0 ? std::sqrt(p1) * std::sqrt(p2) : std::sqrt(dp1) * std::sqrt(dp2);
-      double err;
-      if (detail::threshold_pair_near_one(a, d, q1, q2, cc, p1, dp1, p2, dp2,
-                                          detail::piecewise_tol * scale, v, err) &&
-          err <= detail::piecewise_tol * std::fmin(scale, std::fabs(v)))
-        return v;
-    }
+    if (near_one &&
+        threshold_near_one_value(a, d, q1, q2, c, m1, q2 == q1 ? m1 : batch_moments(a, q2, y), v))
+      return v;
   }
   // hard_tanh next to c = 1 (1 - c <= 1/4) at variances past 4 a^2 (thresholds within
   // half a standard deviation): Price's theorem from c = 1, each variance's diagonal
