@@ -127,6 +127,17 @@ class NearDiagonalTable {
       const double t = 2.0 * s / s_max - 1.0;
       return f_sq[d] - 0.5 * (power[d] == 2 ? e : s) * cheb::clenshaw(h[d], deg_s, t);
     }
+    // eval(d, c) of this slice and of y (vx, vy), their series summed side by side
+    // (cheb::clenshaw2): the same numbers.
+    void eval2(const Slice& y, int d, double c, double& vx, double& vy) const {
+      const double e = 1.0 - c;
+      const double s = std::sqrt(e);
+      const double t = 2.0 * s / s_max - 1.0;
+      double gx, gy;
+      cheb::clenshaw2(h[d], y.h[d], deg_s, t, gx, gy);
+      vx = f_sq[d] - 0.5 * (power[d] == 2 ? e : s) * gx;
+      vy = y.f_sq[d] - 0.5 * (y.power[d] == 2 ? e : s) * gy;
+    }
   };
 
   // The slice at q; ok = false outside [q_lo, q_hi) or in a segment that failed

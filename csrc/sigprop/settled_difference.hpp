@@ -403,7 +403,11 @@ inline bool settled_difference_pair(DifferenceInputs& diff, const HermiteAt& x, 
   const DifferenceInputs::Entry* ey = diff.get(j);
   if (!ey) return false;
   const double scale = std::sqrt(ex->slice.f_sq[0] * ey->slice.f_sq[0]);
-  const double d1 = ex->slice.eval(0, c), d2 = i == j ? d1 : ey->slice.eval(0, c);
+  double d1, d2;
+  if (i == j)
+    d1 = d2 = ex->slice.eval(0, c);
+  else
+    ex->slice.eval2(ey->slice, 0, c, d1, d2);
   const double qi = x.q, qj = y.q, si = std::sqrt(qi), sj = std::sqrt(qj);
   const double B = settled_bound(x.act.kind, qi, qj);
   if (0.25 * B <= series_rtol * scale) {
