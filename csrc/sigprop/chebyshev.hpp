@@ -29,8 +29,7 @@ inline double clenshaw(const double* c, int n, double t) {
 // clenshaw(c1, n, t) and clenshaw(c2, n, t) with their recurrences interleaved (each
 // bound by its latency, ~8 cycles a term: two side by side cost little more than one),
 // each the same operations as clenshaw's, so the same numbers.
-inline void clenshaw2(const double* c1, const double* c2, int n, double t, double& v1,
-                      double& v2) {
+inline void clenshaw2(const double* c1, const double* c2, int n, double t, double& v1, double& v2) {
   double b1 = 0.0, b2 = 0.0, d1 = 0.0, d2 = 0.0;
   const double t2 = 2.0 * t;
   for (int k = n; k >= 1; --k) {
