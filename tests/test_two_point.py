@@ -812,6 +812,35 @@ def test_threshold_near_one_far_crossing(act, derivative):
             assert err.max() <= 5e-14, (q, gap, err)
 
 
+@pytest.mark.parametrize("derivative", [0, 1])
+def test_linear_floor_next_to_one(derivative):
+    # linear_floor = x + shifted_relu's phi at -x: next to c = 1 its kernel is
+    # c s1 s2 (1 - Q1 - Q2) + shifted_relu's (Stein's lemma), the latter by the
+    # thresholds' Price forms from c = 1 (linear_floor_near_one, 0.1-0.2 us where the
+    # orthant forms took ~0.6 us). Against nested quadrature: variances 1e-1 to 1e4,
+    # apart by up to e^1.5 for phi (the same for phi', where the settled bound of
+    # variances apart declines), 1 - c from 1e-12 to 1/4.
+    rng = np.random.default_rng(31)
+    q1 = 10.0 ** rng.uniform(-1, 4, 40)
+    q2 = q1 * (np.exp(rng.uniform(0, 1.5, 40)) if derivative == 0 else 1.0)
+    c = 1 - 10.0 ** rng.uniform(-12, np.log10(0.25), 40)
+    got = sp.bivariate_expectation("linear_floor", q1, q2, c, derivative=derivative)
+    ref = _direct("linear_floor", q1, q2, c, derivative)
+    err = _rel_err(got, ref, _scale("linear_floor", q1, q2, derivative))
+    assert err.max() <= 5e-14, err.max()
+
+
+def test_linear_floor_kernel_next_to_one():
+    # A deep ordered-phase kernel of linear_floor (sigma_w = 1, sigma_b = 3, inputs of
+    # unequal norms): its pairs next to c = 1 take linear_floor_near_one in the kernel's
+    # layers; sampled entries against nested quadrature on the layer before.
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(60, 10)) * np.exp(0.5 * rng.normal(size=(60, 1)))
+    Ks = sp.nngp_kernel("linear_floor", X, 1.0, 3.0, depth=6, return_all=True)
+    for layer, err in _sampled_pair_errors("linear_floor", Ks, 1.0, 3.0, range(2, 6), 20, rng):
+        assert err <= 5e-14, (layer, err)
+
+
 @pytest.mark.parametrize("act,m", [("elu", 520), ("selu", 800), ("softplus", 260)])
 def test_kernel_layer_difference_form_of_large_layers(act, m):
     # elu and selu read the near-diagonal table (and softplus, silu, shifted_softplus

@@ -520,8 +520,12 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
   const bool series = uses_hermite_table(a.kind) && !detail::has_kernel_closed_form(a.kind) &&
                       H.size() == size_t(m) && in.rec.size() == size_t(m) * detail::kRec;
   const int nb = detail::fast_blocks(a);  // as kernel_expansions evaluated them
+  // (and linear_floor, whose kernel next to c = 1 is shifted_relu's at -x plus closed forms)
+  const bool floor_kind = a.kind == Kind::linear_floor && a.p0 > 0.0;
+  const Activation floor_r{Kind::shifted_relu, a.p0, 0.0};
   const bool thresholds =
-      (a.kind == Kind::shifted_relu || a.kind == Kind::soft_threshold) && a.p0 > 0.0;
+      ((a.kind == Kind::shifted_relu || a.kind == Kind::soft_threshold) && a.p0 > 0.0) ||
+      floor_kind;
   // One task per tile, column by column across its group's rows: each input's
   // expansion (4 kB of coefficients and more) is read once a tile instead of once a
   // row. Every pair is computed by the same code in any order, so the results do not
@@ -585,14 +589,21 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
       const bool near_one =
           thresholds && qi > 0.0 && qj > 0.0 && std::isfinite(qi) && std::isfinite(qj) &&
           !(c >= 1.0 && qi == qj) &&
-          detail::threshold_near_one_domain(a, 0, std::fmin(qi, qj), std::fmax(qi, qj), c);
+          detail::threshold_near_one_domain(floor_kind ? floor_r : a, 0, std::fmin(qi, qj),
+                                            std::fmax(qi, qj), c);
       if (near_one && series) {
         const bool lo_i = qi <= qj;
         const double q1 = lo_i ? qi : qj, q2 = lo_i ? qj : qi;
-        const Moments m1 = detail::batch_moments(a, q1, &H[lo_i ? i : j]);
-        const Moments m2 = detail::batch_moments(a, q2, &H[lo_i ? j : i]);
         double t;
-        if (m1.phi_sq != 0.0 && detail::threshold_near_one_value(a, 0, q1, q2, c, m1, m2, t)) {
+        bool done;
+        if (floor_kind) {  // (linear_floor: x plus shifted_relu's phi at -x)
+          done = detail::linear_floor_near_one(a, 0, q1, q2, c, t);
+        } else {
+          const Moments m1 = detail::batch_moments(a, q1, &H[lo_i ? i : j]);
+          const Moments m2 = detail::batch_moments(a, q2, &H[lo_i ? j : i]);
+          done = m1.phi_sq != 0.0 && detail::threshold_near_one_value(a, 0, q1, q2, c, m1, m2, t);
+        }
+        if (done) {
           v = sb2 + sw2 * t;
           Kout[i * m + j] = v;
           Kout[j * m + i] = v;

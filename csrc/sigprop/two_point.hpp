@@ -370,6 +370,31 @@ inline bool threshold_near_one_value(const Activation& a, int d, double q1, doub
          err <= piecewise_tol * std::fmin(scale, std::fabs(v));
 }
 
+// linear_floor (phi(x) = max(x, -a) = x + r(-x), r(y) = (y - a)_+ shifted_relu's phi with
+// tau = a > 0) next to c = 1, q1 <= q2: by Stein's lemma E[u r(-v)] = Cov(u, v) E[-1{-v >
+// a}] = -c s1 s2 Q(a / s2), and (-u, -v) has the law of (u, v), so that
+//   E[phi(u) phi(v)] = c s1 s2 (1 - Q(a / s1) - Q(a / s2)) + E[r(u) r(v)],
+//   E[phi'(u) phi'(v)] = 1 - Q(a / s1) - Q(a / s2) + P(u > a, v > a),
+// the last terms shifted_relu's kernels from its Price forms (threshold_near_one_value,
+// within 1e-13 of its scale, itself at most twice linear_floor's: E[r(-x)^2] <= E[x^2] <=
+// 2 E[phi(x)^2]), every term >= 0 for c >= 0 (Q < 1/2): no cancellation. ~0.1-0.2 us a
+// pair where the orthant forms took ~0.6 us (a deep ordered-phase kernel's pairs). False
+// outside threshold_near_one_domain or where the forms decline.
+inline bool linear_floor_near_one(const Activation& a, int d, double q1, double q2, double c,
+                                  double& v) {
+  if (a.kind != Kind::linear_floor || !(a.p0 > 0.0) || !(q1 > 0.0) || !(q2 >= q1) ||
+      !std::isfinite(q2))
+    return false;
+  const Activation r{Kind::shifted_relu, a.p0, 0.0};
+  if (!threshold_near_one_domain(r, d, q1, q2, c)) return false;
+  const Moments m1 = moments(r, q1, false), m2 = q2 == q1 ? m1 : moments(r, q2, false);
+  double t;
+  if (!threshold_near_one_value(r, d, q1, q2, c, m1, m2, t)) return false;
+  const double lin = 1.0 - m1.dphi_sq - m2.dphi_sq;  // (E[r'^2] = Q(a / s))
+  v = d == 0 ? std::fmin(c, 1.0) * std::sqrt(q1) * std::sqrt(q2) * lin + t : lin + t;
+  return std::isfinite(v);
+}
+
 // near_diagonal_pair: variances further apart, D_h(c) from its stored orders plus the
 // tail pinned by h's anchors (difference_tail on its light mesh, 5-15 us), which
 // certifies where q1 and q2 are close: the ordered phase's layers while the
@@ -589,6 +614,10 @@ inline double bivariate_dispatch(const Activation& a, int d, double q1, double q
   // sigma_b = 3-5 settles at q* ~ 10-26, every pair next to c = 1); within tol of the
   // scale (measured: 6e-14 of nested quadrature, where the closed forms, which keep
   // the smaller variances, reach 1e-14).
+  // linear_floor next to c = 1: x plus shifted_relu's phi at -x, its kernel by the
+  // thresholds' forms (linear_floor_near_one)
+  if (a.kind == Kind::linear_floor && c >= 0.75 && linear_floor_near_one(a, d, q1, q2, c, v))
+    return v;
   if (a.kind == Kind::hard_tanh && a.p0 > 0.0 && c >= 0.75 && q1 >= 4.0 * a.p0 * a.p0 &&
       std::isfinite(q2)) {
     const double cc = std::fmin(c, 1.0);
