@@ -578,7 +578,8 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
         Kout[j * m + i] = v;
         return;
       }
-      // shifted_relu and soft_threshold next to c = 1: their Price forms
+      // shifted_relu and soft_threshold next to c = 1 (and linear_floor, through
+      // shifted_relu's): their Price forms
       // (threshold_pair_near_one, ~50-200 ns), which the dispatch tries first, from the
       // expansions' moments, before the expansions are completed (~2-3 us an input)
       // and without the series' longer orders (which rarely certify a kinked phi

@@ -606,6 +606,10 @@ inline double bivariate_dispatch(const Activation& a, int d, double q1, double q
         threshold_near_one_value(a, d, q1, q2, c, m1, q2 == q1 ? m1 : batch_moments(a, q2, y), v))
       return v;
   }
+  // linear_floor next to c = 1: x plus shifted_relu's phi at -x, its kernel by the
+  // thresholds' forms (linear_floor_near_one)
+  if (a.kind == Kind::linear_floor && c >= 0.75 && linear_floor_near_one(a, d, q1, q2, c, v))
+    return v;
   // hard_tanh next to c = 1 (1 - c <= 1/4) at variances past 4 a^2 (thresholds within
   // half a standard deviation): Price's theorem from c = 1, each variance's diagonal
   // by threshold_near_one (~5-50 ns) and, for variances further apart than the
@@ -614,10 +618,6 @@ inline double bivariate_dispatch(const Activation& a, int d, double q1, double q
   // sigma_b = 3-5 settles at q* ~ 10-26, every pair next to c = 1); within tol of the
   // scale (measured: 6e-14 of nested quadrature, where the closed forms, which keep
   // the smaller variances, reach 1e-14).
-  // linear_floor next to c = 1: x plus shifted_relu's phi at -x, its kernel by the
-  // thresholds' forms (linear_floor_near_one)
-  if (a.kind == Kind::linear_floor && c >= 0.75 && linear_floor_near_one(a, d, q1, q2, c, v))
-    return v;
   if (a.kind == Kind::hard_tanh && a.p0 > 0.0 && c >= 0.75 && q1 >= 4.0 * a.p0 * a.p0 &&
       std::isfinite(q2)) {
     const double cc = std::fmin(c, 1.0);
