@@ -812,6 +812,26 @@ def test_threshold_near_one_far_crossing(act, derivative):
             assert err.max() <= 5e-14, (q, gap, err)
 
 
+@pytest.mark.parametrize("act", ["shifted_relu", "soft_threshold"])
+def test_kernel_settled_pairs_equal_the_diagonal(act):
+    # Once a deep kernel's variances have settled to the last bit and a pair's c has
+    # rounded to 1 (sigma_w = 1.3, sigma_b = 0.2: the thresholds' later layers), the pair
+    # is E[phi(u)^2], the one-point moment (kernel layers take it from the input's
+    # expansion without completing it): its entry equals the diagonal bitwise.
+    X = np.random.default_rng(0).normal(size=(200, 10))
+    Ks = sp.nngp_kernel(act, X, 1.3, 0.2, depth=10, return_all=True)
+    iu, ju = np.triu_indices(200, 1)
+    count = 0
+    for layer in range(1, 10):
+        q = np.diag(Ks[layer - 1])
+        c = Ks[layer - 1][iu, ju] / np.sqrt(q[iu] * q[ju])
+        settled = (c >= 1.0) & (q[iu] == q[ju])
+        count += settled.sum()
+        K = Ks[layer]
+        assert np.array_equal(K[iu[settled], ju[settled]], np.diag(K)[iu[settled]]), layer
+    assert count > 10000, count
+
+
 @pytest.mark.parametrize("derivative", [0, 1])
 def test_linear_floor_next_to_one(derivative):
     # linear_floor = x + shifted_relu's phi at -x: next to c = 1 its kernel is

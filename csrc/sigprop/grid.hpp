@@ -520,6 +520,8 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
   const bool series = uses_hermite_table(a.kind) && !detail::has_kernel_closed_form(a.kind) &&
                       H.size() == size_t(m) && in.rec.size() == size_t(m) * detail::kRec;
   const int nb = detail::fast_blocks(a);  // as kernel_expansions evaluated them
+  const bool linear_region = a.kind == Kind::hard_tanh || a.kind == Kind::linear_region_tanh ||
+                             a.kind == Kind::linear_floor;
   // (and linear_floor, whose kernel next to c = 1 is shifted_relu's at -x plus closed forms)
   const bool floor_kind = a.kind == Kind::linear_floor && a.p0 > 0.0;
   const Activation floor_r{Kind::shifted_relu, a.p0, 0.0};
@@ -569,6 +571,19 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
       const double c = den > 0.0 ? K[i * m + j] / den : 0.0;
       bool ok = true;
       double e;
+      // c rounded to 1 at one variance (a deep ordered-phase kernel once its variances
+      // have settled to the last bit: shifted_relu's last layers at sigma_w = 1.3,
+      // sigma_b = 0.2, 13 -> 30 ms a layer when c first rounds to 1): the one-point
+      // moment from the expansion, as bivariate_dispatch returns it, without completing
+      // the expansions first (not for the kinds whose linear-region form the dispatch
+      // tries before it)
+      if (series && c >= 1.0 && qi == qj && qi > 0.0 && std::isfinite(qi) && !linear_region &&
+          H[i].q == qi && std::isfinite(H[i].phi_sq) && std::isfinite(H[i].dphi_sq)) {
+        v = sb2 + sw2 * H[i].phi_sq;
+        Kout[i * m + j] = v;
+        Kout[j * m + i] = v;
+        return;
+      }
       // A pair the layer table serves (in a full group, one that the records' series
       // has failed): from it, before the inputs' expansions are completed for the
       // series of every order (at q ~ 1e3-1e5 a complete expansion costs ~1-3 ms).
