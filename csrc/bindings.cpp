@@ -642,7 +642,8 @@ PYBIND11_MODULE(_core, m) {
           return sigprop::grid::kernel_expansions(k.act, kp, m, in, b, m, k.n_threads, stop);
         });
         // The layer table, where the layer's pairs past the near-diagonal table repay it.
-        const idx_t units = sigprop::grid::kernel_table_plan(k.act, kp, m, in);
+        const idx_t units = without_gil(
+            [&] { return sigprop::grid::kernel_table_plan(k.act, kp, m, in, k.n_threads); });
         if (units > 0) {
           run_blocks(units, py::none(), [&](idx_t b, idx_t, const Deadline* stop) {
             return sigprop::grid::kernel_table_build(in, b, units, k.n_threads, stop);

@@ -312,15 +312,16 @@ inline idx_t kernel_expansions(const Activation& act, const double* K, idx_t m,
 }
 
 // The layer table (layer_table.hpp) of a kernel layer whose expansions are made
-// (kernel_expansions: the difference form's inputs reset): its plan, returning the
-// number of build units (0: none this layer); units [begin, end) built in parallel
-// (returns the units done: all unless *stop passed, at least one); then finish()
+// (kernel_expansions: the difference form's inputs reset): its plan (its pass over the
+// box's pairs on n_threads), returning the number of build units (0: none this layer);
+// units [begin, end) built in parallel (returns the units done: all unless *stop
+// passed, at least one); then finish()
 // (the coefficients and checks, ~1-5 ms) before the layer's tiles read it.
 // (The kinds a layer table serves all take expansions: for the others plan() only
 // marks the table unused, without reading the difference form's inputs.)
-inline idx_t kernel_table_plan(const Activation& act, const double* K, idx_t m,
-                               KernelInputs& in) {
-  return in.table.plan(canonical(act), K, m, in.diff);
+inline idx_t kernel_table_plan(const Activation& act, const double* K, idx_t m, KernelInputs& in,
+                               int n_threads = 1) {
+  return in.table.plan(canonical(act), K, m, in.diff, n_threads);
 }
 
 inline idx_t kernel_table_build(KernelInputs& in, idx_t begin, idx_t end, int n_threads,
@@ -332,7 +333,7 @@ inline idx_t kernel_table_build(KernelInputs& in, idx_t begin, idx_t end, int n_
 // the number of units planned, and whether the table passed its checks.
 inline std::pair<idx_t, bool> kernel_table(const Activation& act, const double* K, idx_t m,
                                            KernelInputs& in, int n_threads) {
-  const idx_t units = kernel_table_plan(act, K, m, in);
+  const idx_t units = kernel_table_plan(act, K, m, in, n_threads);
   if (units > 0) kernel_table_build(in, 0, units, n_threads);
   return {units, units > 0 && in.table.finish()};
 }

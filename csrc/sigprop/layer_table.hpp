@@ -105,7 +105,7 @@ class LayerTable {
   // reset for it): the inputs past the near-diagonal table (in the box), the box, s_top
   // and the degrees. Returns the number of build units (0: no table this layer).
   std::ptrdiff_t plan(const Activation& a, const double* K, std::ptrdiff_t m,
-                      const DifferenceInputs& diff) {
+                      const DifferenceInputs& diff, int n_threads = 1) {
     ready_ = false;
     units_ = 0;
     a_ = a;
@@ -224,19 +224,24 @@ class LayerTable {
     const double c_lo = 1.0 - s_cap * s_cap;
     double e_top = 0.0, e_bot = special::inf;
     std::ptrdiff_t pairs = 0, near = 0;  // near: of those, at c >= 0.99
+    // (a pass over the box's pairs, ~5 ns each, in parallel: a count, a max and a min,
+    // the same whatever the threads; serial, it was ~15 % of linear_region_tanh's kernel
+    // of 1000 inputs at sigma_w = 1.3, sigma_b = 0.2, whose layers plan no table)
+    const char* in = in_.data();
+#pragma omp parallel for num_threads(n_threads < 1 ? 1 : n_threads) schedule(dynamic, 16) \
+    reduction(+ : pairs, near) reduction(max : e_top) reduction(min : e_bot)
     for (std::ptrdiff_t i = 0; i < m; ++i) {
-      if (!in_[size_t(i)]) continue;
+      if (!in[i]) continue;
       const double qi = K[i * m + i];
       for (std::ptrdiff_t j = i + 1; j < m; ++j) {
-        if (!in_[size_t(j)]) continue;
+        if (!in[j]) continue;
         const double c = K[i * m + j] / std::sqrt(qi * K[j * m + j]);
         if (c >= c_lo && c < 1.0) {
-          const bool counted =
-              in_[size_t(i)] == 1 || in_[size_t(j)] == 1 || (served_pairs && c >= 0.99);
+          const bool counted = in[i] == 1 || in[j] == 1 || (served_pairs && c >= 0.99);
           pairs += counted;
           near += counted && c >= 0.99;
-          e_top = std::fmax(e_top, 1.0 - c);
-          e_bot = std::fmin(e_bot, 1.0 - c);
+          e_top = e_top > 1.0 - c ? e_top : 1.0 - c;
+          e_bot = e_bot < 1.0 - c ? e_bot : 1.0 - c;
         } else if (c >= 1.0 && qi != K[j * m + j]) {
           e_bot = 0.0;  // (served at s = 0)
         }
