@@ -3,7 +3,9 @@
 // rule is sum_i w_i (f(x_i) + f(-x_i))), normalised so that the weights of all N
 // nodes sum to 1. N = 60, 40, 30 (saturating_pair.hpp), from the Jacobi matrix's
 // eigenvalues at 50 digits, Newton-polished on He_N (sum w = 1, sum w x^2 = 1,
-// sum w x^4 = 3 to 1e-50). Exact for polynomials of degree 2N - 1.
+// sum w x^4 = 3 to 1e-50); N = 16 and 8 (the Fourier forms' narrow direction,
+// linear_tail_pair.hpp) from He_N's roots at 40 digits. Exact for polynomials of degree
+// 2N - 1.
 #pragma once
 
 namespace sigprop {
@@ -54,6 +56,21 @@ inline constexpr double herm60_w[30] = {
     4.6001990228734468657e-20,  3.6743226088336266064e-22,  1.8876412235180240439e-24,
     5.8078014084213285004e-27,  9.6790849973063537397e-30,  7.5181625241383248656e-33,
     2.1279125124718150955e-36,  1.3764801757172839122e-40,  6.2601756734114107481e-46};
+
+inline constexpr double herm16_x[8] = {0.3867606045005573477210472, 1.163829100554964774193368,
+                                       1.951980345716333464492124,  2.760245047630701616845981,
+                                       3.600873624171548288249027,  4.492955302520011242665823,
+                                       5.472225705949343088412429,  6.630878198393128480229819};
+inline constexpr double herm16_w[8] = {
+    0.2865685212380121225798697,       0.1583383727509496177331596,
+    0.04728475235401402880646866,      0.007266937601184733366240156,
+    0.0005259849265739092438341075,    0.00001530003216248727196980586,
+    0.0000001309473216286822739402832, 1.497814723161839732505899e-10};
+
+inline constexpr double herm8_x[4] = {0.5390798113513751080724619, 1.636519042435107999225447,
+                                      2.802485861287541699113011, 4.144547186125894332060198};
+inline constexpr double herm8_w[4] = {0.3730122576790773499255495, 0.1172399076617590151171375,
+                                      0.009635220120788267186919138, 0.000112614538375367770393802};
 
 // E[f(m + w T)], T standard normal, on the N-point rule (X, W) given by its n = N / 2
 // positive nodes: sum_j W_j (f(m + w X_j) + f(m - w X_j)).

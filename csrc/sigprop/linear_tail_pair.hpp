@@ -56,6 +56,7 @@
 
 #include "activation.hpp"
 #include "expectation.hpp"
+#include "gauss_hermite.hpp"
 #include "gauss_legendre.hpp"
 #include "special.hpp"
 
@@ -136,25 +137,6 @@ inline double sign_product_moment(double det, double cov) {
   return 1.0 - 2.0 / special::pi * std::atan2(std::sqrt(std::fmax(det, 0.0)), cov);
 }
 
-// The 8-node Gauss-Hermite rule of the standard normal weight (positive nodes; weights
-// of all 8 sum to 1), from He_8's roots at 40 digits.
-inline constexpr double tail_gh8_x[4] = {0.5390798113513751080724619, 1.636519042435107999225447,
-                                         2.802485861287541699113011, 4.144547186125894332060198};
-inline constexpr double tail_gh8_w[4] = {0.3730122576790773499255495, 0.1172399076617590151171375,
-                                         0.009635220120788267186919138,
-                                         0.000112614538375367770393802};
-// The 16-node rule likewise (l1 pole^2 in [64, 196): the narrow direction's width up to
-// 1/8 of the poles' distance, where 8 nodes left errors of 6e-14 of the scale).
-inline constexpr double tail_gh16_x[8] = {0.3867606045005573477210472, 1.163829100554964774193368,
-                                          1.951980345716333464492124,  2.760245047630701616845981,
-                                          3.600873624171548288249027,  4.492955302520011242665823,
-                                          5.472225705949343088412429,  6.630878198393128480229819};
-inline constexpr double tail_gh16_w[8] = {
-    0.2865685212380121225798697,       0.1583383727509496177331596,
-    0.04728475235401402880646866,      0.007266937601184733366240156,
-    0.0005259849265739092438341075,    0.00001530003216248727196980586,
-    0.0000001309473216286822739402832, 1.497814723161839732505899e-10};
-
 // (2 pi)^-2 int int D(k, l) exp(-(k, l) Sigma (k, l)^T / 2) dk dl for the covariance
 // Sigma of variances q1, q2 and correlation c (see above), into out: D analytic within
 // `pole` of the real line in k and l, decaying as e^{-decay min(|k|, |l|)}; the trapezoidal
@@ -179,10 +161,10 @@ inline bool fourier_gaussian_integral(DFun&& D, double q1, double q2, double c, 
   const double small = std::fmin(std::fabs(e2x), std::fabs(e2y));
   if (!(l1 * pole * pole >= 64.0) || !(small > 0.0)) return false;
   // the rho rule: 8 nodes where the weight's width 1 / sqrt(l1) is within 1/14 of the
-  // poles' distance, else (to 1/8) 16
+  // poles' distance, else (to 1/8) 16 (where 8 nodes left errors of 6e-14 of the scale)
   const bool wide = l1 * pole * pole < 196.0;
-  const double* gx = wide ? tail_gh16_x : tail_gh8_x;
-  const double* gw = wide ? tail_gh16_w : tail_gh8_w;
+  const double* gx = wide ? quad::herm16_x : quad::herm8_x;
+  const double* gw = wide ? quad::herm16_w : quad::herm8_w;
   const int ng = wide ? 8 : 4;
   // tau's step h: the trapezoidal rule's error is ~B(h) of the integral, B(h) =
   // min over 0 < eta <= eta_max of e^{l2 eta^2 / 2 - 2 pi eta / h} (the contour at Im tau
