@@ -521,8 +521,7 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
   const bool series = uses_hermite_table(a.kind) && !detail::has_kernel_closed_form(a.kind) &&
                       H.size() == size_t(m) && in.rec.size() == size_t(m) * detail::kRec;
   const int nb = detail::fast_blocks(a);  // as kernel_expansions evaluated them
-  const bool linear_region = a.kind == Kind::hard_tanh || a.kind == Kind::linear_region_tanh ||
-                             a.kind == Kind::linear_floor;
+  const bool linear_region = detail::linear_region_tails(a.kind) > 0;
   // (and linear_floor, whose kernel next to c = 1 is shifted_relu's at -x plus closed forms)
   const bool floor_kind = a.kind == Kind::linear_floor && a.p0 > 0.0;
   const Activation floor_r{Kind::shifted_relu, a.p0, 0.0};
@@ -564,9 +563,13 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
   };
   auto pair = [&](idx_t i, idx_t j) {
     const double qi = K[i * m + i], qj = K[j * m + j];
-    double v;
+    auto store = [&](double e) {  // the entry and its mirror image from E[phi(u) phi(v)]
+      const double v = sb2 + sw2 * e;
+      Kout[i * m + j] = v;
+      Kout[j * m + i] = v;
+    };
     if (i == j) {
-      v = sb2 + sw2 * sigprop::moments(a, qi).phi_sq;
+      store(sigprop::moments(a, qi).phi_sq);
     } else {
       const double den = std::sqrt(qi * qj);
       const double c = den > 0.0 ? K[i * m + j] / den : 0.0;
@@ -578,20 +581,15 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
       // moment from the expansion, as bivariate_dispatch returns it, without completing
       // the expansions first (not for the kinds whose linear-region form the dispatch
       // tries before it)
-      if (series && c >= 1.0 && qi == qj && qi > 0.0 && std::isfinite(qi) && !linear_region &&
-          H[i].q == qi && std::isfinite(H[i].phi_sq) && std::isfinite(H[i].dphi_sq)) {
-        v = sb2 + sw2 * H[i].phi_sq;
-        Kout[i * m + j] = v;
-        Kout[j * m + i] = v;
+      if (series && c >= 1.0 && qi == qj && qi > 0.0 && std::isfinite(qi) && !linear_region) {
+        store(detail::batch_moments(a, qi, &H[i]).phi_sq);
         return;
       }
       // A pair the layer table serves (in a full group, one that the records' series
       // has failed): from it, before the inputs' expansions are completed for the
       // series of every order (at q ~ 1e3-1e5 a complete expansion costs ~1-3 ms).
       if (in.table.pair(i, j, qi, qj, c, e)) {
-        v = sb2 + sw2 * e;
-        Kout[i * m + j] = v;
-        Kout[j * m + i] = v;
+        store(e);
         return;
       }
       // shifted_relu and soft_threshold next to c = 1 (and linear_floor, through
@@ -621,9 +619,7 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
           done = m1.phi_sq != 0.0 && detail::threshold_near_one_value(a, 0, q1, q2, c, m1, m2, t);
         }
         if (done) {
-          v = sb2 + sw2 * t;
-          Kout[i * m + j] = v;
-          Kout[j * m + i] = v;
+          store(t);
           return;
         }
       }
@@ -647,10 +643,8 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
         e = detail::bivariate_dispatch(a, 0, qi, qj, c, series ? &H[i] : nullptr,
                                        series ? &H[j] : nullptr, &ok);
       if (!ok && short_count) short_count->fetch_add(1, std::memory_order_relaxed);
-      v = sb2 + sw2 * e;
+      store(e);
     }
-    Kout[i * m + j] = v;
-    Kout[j * m + i] = v;
   };
   // A full group's tile takes its pairs eight at a time (kernel_series_column) from
   // the rows' records, interleaved lane by lane; a short last group's pairs, and the

@@ -435,12 +435,19 @@ namespace detail {
 // same shortcut with E[phi'(v)] and E[phi'(v)^2] given (dmean, dsq: phi' = sech^2(|x| -
 // a) beyond a has no closed-form smoothing; the caller reads E[phi'(v)] from the Hermite
 // expansion at q2, b_0 = a_1 / sqrt(q2)).
+// The number of tails of linear_region_pair's kinds' linear region (0: not one of them).
+inline int linear_region_tails(Kind k) {
+  return k == Kind::hard_tanh || k == Kind::linear_region_tanh ? 2
+         : k == Kind::linear_floor                             ? 1
+                                                               : 0;
+}
+
 inline bool linear_region_pair(const Activation& a, int d, double q1, double q2, double c,
                                double tol, double& v, double dmean = special::nan,
                                double dsq = special::nan) {
   using namespace special;
   const bool lrt = a.kind == Kind::linear_region_tanh;
-  const int tails = a.kind == Kind::hard_tanh || lrt ? 2 : a.kind == Kind::linear_floor ? 1 : 0;
+  const int tails = linear_region_tails(a.kind);
   if (tails == 0 || !(a.p0 > 0.0) || !(q1 > 0.0) || !(q2 >= q1) || !std::isfinite(q2) ||
       !(std::fabs(c) <= 1.0))
     return false;
@@ -535,11 +542,9 @@ inline double bivariate_dispatch(const Activation& a, int d, double q1, double q
   }
   // u = v (c = 1, clamped from above, at one variance): the one-point moments, tabulated
   // (a deep kernel's pairs once every input has the same variance and c has rounded to 1).
+  // (from a batch's expansion, which holds the same moments: no table lookup a pair)
   if (c >= 1.0 && q1 == q2 && q1 > 0.0 && std::isfinite(q1)) {
-    // (from a batch's expansion, which holds the same moments: no table lookup a pair)
-    if (x && x->q == q1 && std::isfinite(x->phi_sq) && std::isfinite(x->dphi_sq))
-      return d == 0 ? x->phi_sq : x->dphi_sq;
-    const Moments m = moments(a, q1, false);
+    const Moments m = batch_moments(a, q1, x);
     return d == 0 ? m.phi_sq : m.dphi_sq;
   }
   // Piecewise linear / exponential kinds: closed forms (piecewise_closed_forms.hpp)
