@@ -127,11 +127,6 @@ inline constexpr double x20[10] = {0.9931285991850949, 0.9639719272779138, 0.912
 
 
 namespace detail {
-// exp(x), 0 below -745.2 without the call (exp rounds to 0 below -745.14; libm's
-// underflow path there was 14 % of a hard_tanh kernel's time, whose orthant terms
-// next to c = 1 take nodes far out in the Gaussian: the same numbers).
-inline double exp_or_zero(double x) { return x < -745.2 ? 0.0 : std::exp(x); }
-
 // Genz's sum for |r| != 0 with the half-rule (w, x, n), without the cut-offs, every
 // exponential taken with the tilt S; adds the rounding estimate to err.
 inline double orthant_rule(double h, double k, double r, double omr, double opr, double S,

@@ -242,9 +242,7 @@ inline bool threshold_cross_near_one(const Activation& a, double q1, double q2, 
       far = ss * w * e15 * F0f * S;
       far_err = ss * w * e15 * F0f * S_err;
     } else {
-      // (exp underflows to 0 below -745.2: skipping it there spares libm's slow path, the
-      // same number)
-      far = far_err = Qm > 746.0 ? 0.0 : ss * (2.0 / (3.0 * pi)) * e15 * std::exp(-Qm);
+      far = far_err = ss * (2.0 / (3.0 * pi)) * e15 * exp_or_zero(-Qm);
     }
   }
   if (hard) {
