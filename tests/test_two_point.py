@@ -660,6 +660,26 @@ def test_forms_next_to_one_against_nested_quadrature(name, params, d, q1, q2, c)
     assert abs(got - ref) <= 1e-12 * math.sqrt(f1 * f2), (got, ref)
 
 
+@pytest.mark.parametrize("d", [0, 1])
+def test_softsign_smoothing_table_against_nested_quadrature(d):
+    # Pairs next to |c| = 1 at variances apart, where the series fails and the
+    # conditional form reads its inner expectation from the process-wide table
+    # (smoothing_table.hpp): conditional spreads from ~1e-2 to ~1e2, across its segments.
+    act = sp.activation("softsign")
+    rng = np.random.default_rng(23)
+    n = 24
+    q1, q2 = 10.0 ** rng.uniform(-1, 4, n), 10.0 ** rng.uniform(-1, 4, n)
+    c = 1 - 10.0 ** rng.uniform(-5, -1, n)
+    c = np.where(rng.uniform(size=n) < 0.3, -c, c)
+    got = sp.bivariate_expectation(act, q1, q2, c, derivative=d)
+    m1, m2 = sp.gaussian_moments(act, q1), sp.gaussian_moments(act, q2)
+    scale = np.sqrt(m1.phi_sq * m2.phi_sq) if d == 0 else np.sqrt(m1.dphi_sq * m2.dphi_sq)
+    for i in range(n):
+        ref, ok = _core.bivariate_nested_quadrature(act.kind, 0.0, 0.0, d, q1[i], q2[i], c[i])
+        assert ok
+        assert abs(got[i] - ref) <= 1e-13 * scale[i], (q1[i], q2[i], c[i], got[i], ref)
+
+
 @pytest.mark.parametrize(
     "name,params",
     [("elu", {"alpha": 1.0}), ("elu", {"alpha": 0.5}), ("elu", {"alpha": 2.0}), ("selu", {})],

@@ -23,20 +23,26 @@
 // Where m >= 12 w the density lies on y > 0 beyond 12 of its widths, and so does the
 // pole of 1 / (1 + y) and its square: there the whole Gaussian on a 30-node
 // Gauss-Hermite rule (within 4e-16 relative at 12-300 widths, w from 1e-3 to 100).
-// On 0 <= m <= 12 w, where the outer integral takes most of its nodes when
-// sqrt(1 - c^2) / c >= 1/24, S and S' are first tabled as Chebyshev interpolants of
-// degree 64 (cheb::LobattoTable: 65 values of the panels' sums, 100-200 us, instead of
-// the 150-400 at 1-4 us each that the outer integral asks for). The outer integral is
+// On 0 <= m <= 12 w, S and S' are read from a process-wide table over w in [1e-2, 1e4]
+// (smoothing_table.hpp: ~0.5 us a pair, built in ~0.1 s on first use) where its error
+// bound allows; else, where the outer integral takes most of its nodes there
+// (sqrt(1 - c^2) / c >= 1/24), tabled for the pair as Chebyshev interpolants of degree
+// 64 (cheb::LobattoTable: 65 values of the panels' sums, 100-200 us, instead of the
+// 150-400 at 1-4 us each that the outer integral asks for). The outer integral is
 // adaptive Gauss-Kronrod in t = log(1 + u) (where phi(u) du = u dt and phi'(u) du =
 // dt / (1 + u): no kink, the scales 1, s1 and w / a compressed to logarithms), on a
 // mesh with breakpoints on each of them.
 //
 // Accuracy. The inner rules are carried as two components, 20 and 16 nodes a panel;
 // the result (20) is accepted where the 16-node one is within a twentieth of the
-// tolerance of it. Elsewhere false, and the caller's quadrature serves. Against the
-// principal-axes quadrature held to 1e-15 of the scale, at 700 random pairs (q1, q2
-// log-uniform in [1e-3, 1e4], 1 - c log-uniform in [1e-12, 0.5], on and off the
-// diagonal): all accepted, within 2.8e-15 of the scale; against the conditional nested
+// tolerance of it. Elsewhere false, and the caller's quadrature serves. (From the
+// process-wide table, whose segments hold the two rules within 2e-14 of the table's
+// scale at every node, one component: accepted where the table's bound, carried through
+// the outer integral, is below half the tolerance. Against the pair's own table, at
+// 8096 random pairs a derivative order, half of them next to |c| = 1: within 1.8e-15
+// of the scale.) Against the principal-axes quadrature held to 1e-15 of the scale, at
+// 700 random pairs (q1, q2 log-uniform in [1e-3, 1e4], 1 - c log-uniform in [1e-12,
+// 0.5], on and off the diagonal; before the process-wide table): all accepted, within 2.8e-15 of the scale; against the conditional nested
 // quadrature (scripts/saturating_accuracy.py) within its ~1e-13; the 30-digit
 // references of tests/data/reference_2d_large_q.json hold it to 1e-13.
 #pragma once
@@ -48,6 +54,7 @@
 #include "gauss_hermite.hpp"
 #include "gauss_legendre.hpp"
 #include "quadrature.hpp"
+#include "smoothing_table.hpp"
 #include "special.hpp"
 
 namespace sigprop {
@@ -110,14 +117,35 @@ inline void softsign_images(int d, double m, double w, double* out) {
   out[1] = s16 * iw;
 }
 
+// S(m) = E[phi(m + w T)] (d = 0: sign's erf less the images) or S'(m) = E[phi'(m + w T)]
+// (d = 1), m >= 0, from each inner rule: out[0] from the 20-node panels, out[1] from the
+// 16-node ones.
+inline void softsign_smoothing(int d, double m, double w, double* out) {
+  softsign_images(d, m, w, out);
+  if (d == 0) {
+    const double e = std::erf(m * (1.0 / (std::sqrt(2.0) * w)));
+    out[0] = e - out[0];
+    out[1] = e - out[1];
+  }
+}
+
+// S and S' over spreads w in [1e-2, 1e4], tabled once per process (smoothing_table.hpp).
+inline const SmoothingTable& softsign_table(int d) {
+  static const SmoothingTable t0(softsign_smoothing, 0), t1(softsign_smoothing, 1);
+  return d == 0 ? t0 : t1;
+}
+
 // E[f(u) f(v)] of softsign (f = phi, d = 0; phi', d = 1) by the form above, for
 // standard deviations s1 <= s2 and 1/2 <= c < 1, to absolute tolerance atol; false where
-// it cannot certify its result (out untouched).
-inline bool softsign_conditional(int d, double s1, double s2, double c, double atol, double& out) {
+// it cannot certify its result (out untouched). norm1 >= sqrt(E f(u)^2) (0: unknown),
+// which bounds the share of the process-wide table's error: where that is below
+// atol / 2 (the outer quadrature's below atol / 4), S is read from the table
+// (softsign_table); else it is tabled for the pair.
+inline bool softsign_conditional(int d, double s1, double s2, double c, double atol, double& out,
+                                 double norm1 = 0.0) {
   using namespace special;
   const double a = c * s2 / s1, w = s2 * std::sqrt((1.0 - c) * (1.0 + c));
   if (!(w > 0.0) || !std::isfinite(a) || !std::isfinite(w)) return false;
-  const double iw = 1.0 / (std::sqrt(2.0) * w);
   quad::Mesh mesh;
   mesh.lo = 0.0;
   mesh.hi = std::log1p(9.0 * s1);
@@ -125,31 +153,45 @@ inline bool softsign_conditional(int d, double s1, double s2, double c, double a
   for (double b : {0.5, 1.0, 2.0, 3.5, 5.5}) mesh.add(std::log1p(b * s1));       // u's
   for (double b : {0.5, 2.0, 6.0, 12.0}) mesh.add(std::log1p(b * w / a));        // S's
   mesh.finish();
-  // S(m) (d = 0: with the skeleton's erf) or S'(m) (d = 1), from each inner rule
-  auto S_at = [&](double m, double* S) {
-    softsign_images(d, m, w, S);
-    if (d == 0) {
-      const double e = std::erf(m * iw);
-      S[0] = e - S[0];
-      S[1] = e - S[1];
-    }
-  };
-  // Tabled on 0 <= m <= 12 w where that interval holds a good share of the outer nodes
-  // (12 w / a >= s1 / 2, i.e. sqrt(1 - c^2) / c >= 1/24; elsewhere the outer integral
-  // asks for fewer than the table's 65 values). S is the density's smoothing of
+  const double span = 12.0 * w;
+  // From the process-wide table, where its error bound, carried through the outer
+  // integral (|int f(u) p(u) dS| <= E|f(u)| sup |dS| <= norm1 bound), is below
+  // atol / 2: the two components then agree beyond span (one Gauss-Hermite rule there)
+  // and inside it, so that one is integrated.
+  SmoothingTable::At g;
+  if (norm1 > 0.0 && softsign_table(d).at(w, g) && norm1 * g.bound <= 0.5 * atol) {
+    auto f = [&](double t, double* r) {
+      const double u = std::expm1(t), m = a * u, p = npdf(u / s1) / s1;
+      double S[2];
+      if (m <= span)
+        S[0] = g.eval(m);
+      else
+        softsign_smoothing(d, m, w, S);
+      r[0] = (d == 0 ? p * u : p / (1.0 + u)) * S[0];
+    };
+    double v;
+    if (!quad::integrate<1>(f, mesh, 1e-14, 0.125 * atol, &v)) return false;
+    out = 2.0 * v;  // (the integrand is even: u >= 0, doubled)
+    return std::isfinite(out);
+  }
+  // Tabled for the pair on 0 <= m <= 12 w where that interval holds a good share of the
+  // outer nodes (12 w / a >= s1 / 2, i.e. sqrt(1 - c^2) / c >= 1/24; elsewhere the outer
+  // integral asks for fewer than the table's 65 values). S is the density's smoothing of
   // softsign^(d), an entire function of m varying on the scale w: its coefficients on
   // [0, 12 w] fall below 1e-15 of its size by degree ~52 at every w (1e-2 to 300
   // tried); not used where the last eight are not below 4e-15 of the largest value.
   cheb::LobattoTable<2, 1> inner;
-  const bool tabled = 24.0 * w >= a * s1 && inner.build(12.0 * w, 1, 4e-15, S_at);
+  const bool tabled = 24.0 * w >= a * s1 && inner.build(span, 1, 4e-15, [&](double m, double* S) {
+    softsign_smoothing(d, m, w, S);
+  });
   auto f = [&](double t, double* r) {
     const double u = std::expm1(t), m = a * u, g = npdf(u / s1) / s1;
     const double gu = d == 0 ? g * u : g / (1.0 + u);
     double S[2];
-    if (tabled && m <= 12.0 * w)
+    if (tabled && m <= span)
       inner.eval(m, S);
     else
-      S_at(m, S);
+      softsign_smoothing(d, m, w, S);
     r[0] = gu * S[0];
     r[1] = gu * S[1];
   };

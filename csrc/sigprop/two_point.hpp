@@ -738,8 +738,10 @@ inline double bivariate_dispatch(const Activation& a, int d, double q1, double q
       // (tanh and sigmoid likewise, sign's closed form plus the remainder's:
       // sign_tail_pair.hpp, 10-35 us)
       if (sign_tail_pair(a.kind, d, q1, q2, c, atol, v)) return v;
+      const Moments& ms = q1 <= q2 ? m1 : m2;  // (the smaller variance's, s1's)
+      const double norm1 = std::sqrt(d == 0 ? ms.phi_sq : ms.dphi_sq);
       if (skeleton ? saturating_pair(a, d, q1, q2, c, atol, v)
-                   : softsign_conditional(d, s1, s2, c, atol, v))
+                   : softsign_conditional(d, s1, s2, c, atol, v, norm1))
         return v;
     }
     if (q1 == q2 && c > 0.0) return diagonal_difference(a, d, q1, c, detail::diagonal_atol, ok);
