@@ -42,9 +42,10 @@
 // 8096 random pairs a derivative order, half of them next to |c| = 1: within 1.8e-15
 // of the scale.) Against the principal-axes quadrature held to 1e-15 of the scale, at
 // 700 random pairs (q1, q2 log-uniform in [1e-3, 1e4], 1 - c log-uniform in [1e-12,
-// 0.5], on and off the diagonal; before the process-wide table): all accepted, within 2.8e-15 of the scale; against the conditional nested
-// quadrature (scripts/saturating_accuracy.py) within its ~1e-13; the 30-digit
-// references of tests/data/reference_2d_large_q.json hold it to 1e-13.
+// 0.5], on and off the diagonal; before the process-wide table): all accepted, within
+// 2.8e-15 of the scale; against the conditional nested quadrature
+// (scripts/saturating_accuracy.py) within its ~1e-13; the 30-digit references of
+// tests/data/reference_2d_large_q.json hold it to 1e-13.
 #pragma once
 
 #include <algorithm>
