@@ -28,8 +28,12 @@
 // top(w) at the checks; at 20 000 random (m, w) the error is at most half the bound.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
+#include <functional>
 #include <memory>
+#include <utility>
+#include <vector>
 
 #include "chebyshev.hpp"
 #include "table_cache.hpp"
@@ -40,34 +44,51 @@ namespace detail {
 class SmoothingTable {
  public:
   static constexpr int deg_m = 64, deg_w = 16;
-  static constexpr double log10_lo = -2.0, log10_hi = 4.0;
   static constexpr int per_decade = 4;
-  static constexpr int n_seg = int((log10_hi - log10_lo) * per_decade);
-  static constexpr double span = 12.0;
+  static constexpr int max_parts = 8;
   static constexpr double rule_rtol = 2e-14, tail_rtol = 4e-15, check_rtol = 1e-14;
   // A segment's error bound: bound_factor times the largest error at its checks (at
   // least min_err, the rounding of the series' sums), relative to top(w).
   static constexpr double bound_factor = 3.0, min_err = 1e-15;
 
-  // inner(d, m, w, out): out[0] the result, out[1] a cheaper rule's.
-  using Inner = void (*)(int, double, double, double*);
+  // inner(m, w, out): out[0] the result, out[1] a cheaper rule's.
+  using Inner = std::function<void(double, double, double*)>;
+  // range(w): the reach M(w) of the centres tabled, m in [0, M(w)].
+  using Range = std::function<double(double)>;
 
-  SmoothingTable(Inner inner, int d) : inner_(inner), d_(d), segments_(n_seg) {}
+  // S over w in [10^log10_lo, 10^log10_hi) and m in [0, range(w)], cut into equal parts
+  // of at most `part_widths` w each (at most max_parts); `monotone`: S is monotone in m
+  // there, so that top(w) is the larger of |S| at the ends (else the sum of the
+  // coefficients' magnitudes on the part where that is largest, a bound on sup |S|).
+  SmoothingTable(Inner inner, Range range, double log10_lo, double log10_hi, double part_widths,
+                 bool monotone)
+      : inner_(std::move(inner)),
+        range_(std::move(range)),
+        lo_(log10_lo),
+        n_seg_(static_cast<int>(std::ceil((log10_hi - log10_lo) * per_decade))),
+        part_widths_(part_widths),
+        monotone_(monotone),
+        segments_(n_seg_) {}
 
-  // S(.; w) on [0, span w] as a Chebyshev series in t = 2 m / (span w) - 1.
+  // S(.; w) on [0, M(w)] as Chebyshev series in each part.
   struct At {
-    double c[deg_m + 1];
-    double len = 0.0;    // span w
-    double top = 0.0;    // max(|S(0)|, |S(span w)|)
-    double bound = 0.0;  // |error| <= bound on [0, span w] (bound_factor times the checks')
-    double eval(double m) const { return cheb::clenshaw(c, deg_m, 2.0 * (m / len) - 1.0); }
+    int parts = 0;
+    double len = 0.0;    // M(w) / parts
+    double top = 0.0;    // see the constructor
+    double bound = 0.0;  // |error| <= bound on [0, M(w)] (bound_factor times the checks')
+    double c[max_parts][deg_m + 1];
+    double reach() const { return parts * len; }
+    double eval(double m) const {
+      const int g = std::min(parts - 1, std::max(0, static_cast<int>(m / len)));
+      return cheb::clenshaw(c[g], deg_m, 2.0 * (m / len - g) - 1.0);
+    }
   };
 
-  // S(.; w) into out; false outside [10^log10_lo, 10^log10_hi) or in a marked segment.
+  // S(.; w) into out; false outside the table's range of w or in a marked segment.
   bool at(double w, At& out) const {
     if (!(w > 0.0) || !std::isfinite(w)) return false;
-    const double l = (std::log10(w) - log10_lo) * per_decade;
-    if (!(l >= 0.0 && l < n_seg)) return false;
+    const double l = (std::log10(w) - lo_) * per_decade;
+    if (!(l >= 0.0 && l < n_seg_)) return false;
     const int s = static_cast<int>(l);
     const Segment& seg = segments_.get(s, [this](int k, Segment& g) { build(k, g); });
     if (!seg.ok || !interpolate(seg, 2.0 * (l - s) - 1.0, w, out)) return false;
@@ -84,99 +105,124 @@ class SmoothingTable {
  private:
   struct Segment {
     bool ok = false;
-    double err = 0.0;  // the largest error at the checks, relative to top(w)
-    double d[deg_m + 1][deg_w + 1];  // coefficient k in x: its series in log10 w
+    int parts = 0;
+    double err = 0.0;       // the largest error at the checks, relative to top(w)
+    std::vector<double> d;  // [(g * (deg_m + 1) + k) * (deg_w + 1) + j]: coefficient k of
+                            // part g in x, its coefficient j in log10 w
   };
 
-  // 10^(log10_lo + (s + (1 + t) / 2) / per_decade)
-  static double w_at(int s, double t) {
-    return std::pow(10.0, log10_lo + (s + 0.5 * (1.0 + t)) / per_decade);
-  }
-
-  // S's coefficients in x at w (c[k], k = 0..deg_m) and top(w); false where the
-  // rules disagree or the last coefficients are not small.
-  bool coefficients(double w, double* c, double& top) const {
-    const double* cs = cheb::lobatto_cosines<deg_m>();
-    double y[deg_m + 1], alt[deg_m + 1];
-    for (int j = 0; j <= deg_m; ++j) {
-      double v[2];
-      inner_(d_, 0.5 * span * w * (1.0 + cs[j]), w, v);
-      y[j] = v[0];
-      alt[j] = v[1];
-    }
-    top = std::fmax(std::fabs(y[0]), std::fabs(y[deg_m]));
-    if (!(top > 0.0) || !std::isfinite(top)) return false;
-    for (int j = 0; j <= deg_m; ++j)
-      if (!(std::fabs(y[j] - alt[j]) <= rule_rtol * top)) return false;
-    cheb::lobatto_coefficients(deg_m, 1, y, 1, c, 1, cs);
-    for (int k = deg_m - 7; k <= deg_m; ++k)
-      if (!(std::fabs(c[k]) <= tail_rtol * top)) return false;
-    return true;
+  // 10^(lo + (s + (1 + t) / 2) / per_decade)
+  double w_at(int s, double t) const {
+    return std::pow(10.0, lo_ + (s + 0.5 * (1.0 + t)) / per_decade);
   }
 
   // The segment's S(.; w) at t = 2 (l - s) - 1 in [-1, 1] into out.
-  static bool interpolate(const Segment& seg, double t, double w, At& out) {
+  bool interpolate(const Segment& seg, double t, double w, At& out) const {
     double T[deg_w + 1];
     cheb::basis(deg_w, t, T);
-    for (int k = 0; k <= deg_m; ++k) {
-      const double* dk = seg.d[k];
-      double v = 0.0;
-      for (int j = 0; j <= deg_w; ++j) v += dk[j] * T[j];
-      out.c[k] = v;
+    out.parts = seg.parts;
+    out.len = range_(w) / seg.parts;
+    const double* dk = seg.d.data();
+    for (int g = 0; g < seg.parts; ++g)
+      for (int k = 0; k <= deg_m; ++k, dk += deg_w + 1) {
+        double v = 0.0;
+        for (int j = 0; j <= deg_w; ++j) v += dk[j] * T[j];
+        out.c[g][k] = v;
+      }
+    double top = 0.0;
+    if (monotone_) {  // the series at m = 0 (t = -1) and at m = M (t = 1)
+      double s0 = 0.0, s1 = 0.0;
+      for (int k = 0; k <= deg_m; ++k) {
+        s0 += k % 2 ? -out.c[0][k] : out.c[0][k];
+        s1 += out.c[seg.parts - 1][k];
+      }
+      top = std::fmax(std::fabs(s0), std::fabs(s1));
+    } else {
+      for (int g = 0; g < seg.parts; ++g) {
+        double a = 0.0;
+        for (int k = 0; k <= deg_m; ++k) a += std::fabs(out.c[g][k]);
+        top = std::fmax(top, a);
+      }
     }
-    out.len = span * w;
-    double s0 = 0.0, s1 = 0.0;  // the series at t = -1 (m = 0) and t = 1 (m = span w)
-    for (int k = 0; k <= deg_m; ++k) {
-      s1 += out.c[k];
-      s0 += k % 2 ? -out.c[k] : out.c[k];
+    out.top = top;
+    return std::isfinite(out.len) && out.len > 0.0 && std::isfinite(top);
+  }
+
+  // S's coefficients in x on each part at w (c[g * (deg_m + 1) + k]) and the largest
+  // |S| at the nodes; false where the rules disagree or the last coefficients are not
+  // small.
+  bool coefficients(double w, int parts, double* c, double& top) const {
+    const double* cs = cheb::lobatto_cosines<deg_m>();
+    const double len = range_(w) / parts;
+    std::vector<double> y(parts * (deg_m + 1)), alt(parts * (deg_m + 1));
+    top = 0.0;
+    for (int g = 0; g < parts; ++g)
+      for (int j = 0; j <= deg_m; ++j) {
+        double v[2];
+        inner_(len * (g + 0.5 * (1.0 + cs[j])), w, v);
+        y[g * (deg_m + 1) + j] = v[0];
+        alt[g * (deg_m + 1) + j] = v[1];
+        top = std::fmax(top, std::fabs(v[0]));
+      }
+    if (!(top > 0.0) || !std::isfinite(top)) return false;
+    for (std::size_t i = 0; i < y.size(); ++i)
+      if (!(std::fabs(y[i] - alt[i]) <= rule_rtol * top)) return false;
+    for (int g = 0; g < parts; ++g) {
+      double* cg = c + g * (deg_m + 1);
+      cheb::lobatto_coefficients(deg_m, 1, y.data() + g * (deg_m + 1), 1, cg, 1, cs);
+      for (int k = deg_m - 7; k <= deg_m; ++k)
+        if (!(std::fabs(cg[k]) <= tail_rtol * top)) return false;
     }
-    out.top = std::fmax(std::fabs(s0), std::fabs(s1));
-    return std::isfinite(out.top);
+    return true;
   }
 
   void build(int s, Segment& g) const {
     g.ok = false;
+    const double wa = w_at(s, -1.0);
+    const double ratio = range_(wa) / (part_widths_ * wa);
+    if (!(ratio > 0.0) || !(ratio <= max_parts)) return;
+    g.parts = std::max(1, static_cast<int>(std::ceil(ratio)));
+    const int nk = g.parts * (deg_m + 1);
     const double* cw = cheb::lobatto_cosines<deg_w>();
-    // coefficient k at the node j in log10 w: cx[j][k]
-    std::unique_ptr<double[]> cx(new double[(deg_w + 1) * (deg_m + 1)]);
-    for (int j = 0; j <= deg_w; ++j) {
-      double top;
-      if (!coefficients(w_at(s, cw[j]), cx.get() + j * (deg_m + 1), top)) return;
-    }
-    double flat[(deg_w + 1) * (deg_m + 1)];  // [j][k]: coefficient j in log10 w of k
-    cheb::lobatto_coefficients(deg_w, deg_m + 1, cx.get(), deg_m + 1, flat, deg_m + 1,
-                               cheb::lobatto_cosines<deg_w>());
-    for (int k = 0; k <= deg_m; ++k)
-      for (int j = 0; j <= deg_w; ++j) g.d[k][j] = flat[j * (deg_m + 1) + k];
-    g.ok = true;
-    // the checks between the nodes: t midway between Lobatto points, centres between
-    // those in x
+    // coefficient k (all parts) at the node j in log10 w: cx[j * nk + k]
+    std::vector<double> cx((deg_w + 1) * nk), flat((deg_w + 1) * nk);
+    std::vector<double> tops(deg_w + 1);
+    for (int j = 0; j <= deg_w; ++j)
+      if (!coefficients(w_at(s, cw[j]), g.parts, cx.data() + j * nk, tops[j])) return;
+    // [j * nk + k]: coefficient j in log10 w of k
+    cheb::lobatto_coefficients(deg_w, nk, cx.data(), nk, flat.data(), nk, cw);
+    g.d.assign(std::size_t(nk) * (deg_w + 1), 0.0);
+    for (int k = 0; k < nk; ++k)
+      for (int j = 0; j <= deg_w; ++j) g.d[std::size_t(k) * (deg_w + 1) + j] = flat[j * nk + k];
+    // the checks between the nodes: t midway between Lobatto points, on each part
+    // centres between those in x, relative to the largest |S| at the nodes on either side
     static constexpr double xs[9] = {0.0,    0.0137, 0.0891, 0.2213, 0.3902,
                                      0.5911, 0.7777, 0.9514, 1.0};
     for (int j = 0; j < deg_w; ++j) {
       const double t = std::cos(special::pi * (j + 0.5) / deg_w);
       const double w = w_at(s, t);
+      const double top = std::fmax(tops[j], tops[j + 1]);
       At a;
-      if (!interpolate(g, t, w, a)) {
-        g.ok = false;
-        return;
-      }
-      for (double x : xs) {
-        double v[2];
-        const double m = x * a.len;
-        inner_(d_, m, w, v);
-        const double e = std::fabs(a.eval(m) - v[0]);
-        if (!(e <= check_rtol * a.top)) {
-          g.ok = false;
-          return;
+      if (!interpolate(g, t, w, a)) return;
+      for (int p = 0; p < g.parts; ++p)
+        for (double x : xs) {
+          double v[2];
+          const double m = (p + x) * a.len;
+          inner_(m, w, v);
+          const double e = std::fabs(a.eval(m) - v[0]);
+          if (!(e <= check_rtol * top)) return;
+          g.err = std::fmax(g.err, std::fmax(e / top, min_err));
         }
-        g.err = std::fmax(g.err, std::fmax(e / a.top, min_err));
-      }
     }
+    g.ok = true;
   }
 
   Inner inner_;
-  int d_;
+  Range range_;
+  double lo_;
+  int n_seg_;
+  double part_widths_;
+  bool monotone_;
   LazySegments<Segment> segments_;
 };
 

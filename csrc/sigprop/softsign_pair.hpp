@@ -131,8 +131,15 @@ inline void softsign_smoothing(int d, double m, double w, double* out) {
 }
 
 // S and S' over spreads w in [1e-2, 1e4], tabled once per process (smoothing_table.hpp).
+// (m in [0, 12 w], one part: S is monotone in m there, S increasing from 0, S'
+// decreasing)
 inline const SmoothingTable& softsign_table(int d) {
-  static const SmoothingTable t0(softsign_smoothing, 0), t1(softsign_smoothing, 1);
+  auto table = [](int k) {
+    return SmoothingTable(
+        [k](double m, double w, double* out) { softsign_smoothing(k, m, w, out); },
+        [](double w) { return 12.0 * w; }, -2.0, 4.0, 12.0, true);
+  };
+  static const SmoothingTable t0 = table(0), t1 = table(1);
   return d == 0 ? t0 : t1;
 }
 
@@ -164,7 +171,7 @@ inline bool softsign_conditional(int d, double s1, double s2, double c, double a
     auto f = [&](double t, double* r) {
       const double u = std::expm1(t), m = a * u, p = npdf(u / s1) / s1;
       double S[2];
-      if (m <= span)
+      if (m <= g.reach())
         S[0] = g.eval(m);
       else
         softsign_smoothing(d, m, w, S);
