@@ -291,60 +291,73 @@ inline bool lrt_narrow(int d, double A, double s1, double s2, double c, double a
 // t = 2 (y - A)); phi' = 1 on [0, A] (closed form) and sech^2(y - A) beyond, by parts
 // with the boundary term G(A). (Its narrow form is lrt_narrow: its third derivative
 // jumps at +-A, so a Gauss-Hermite rule across them would converge only algebraically.)
-inline bool saturating_conditional(Saturating k, int d, double s1, double s2, double c, double atol,
-                                   double& out, double A = 0.0) {
-  using namespace special;
-  const double omc2 = (1.0 - c) * (1.0 + c);
-  const double a = c * s2 / s1, w = s2 * std::sqrt(omc2);
-  if (!(w >= 0.5) || !std::isfinite(a)) return false;
-  const bool th = k == Saturating::tanh;
-  const double shift = k == Saturating::shifted_softplus && d == 0 ? std::log(2.0) : 0.0;
-  if (k == Saturating::shifted_softplus) k = Saturating::softplus;
-  // the remainder's parity (odd: the two images of the density subtract), its decay
-  // rate beta (y = t / beta) and h(t): r(y) dy = e^-t h(t) dt on y > 0
-  const bool odd = th || d == 1;
-  const double beta = th ? 2.0 : 1.0;
-  auto h = [&](double t) {
-    const double e = std::exp(-t), sm = 1.0 / (1.0 + e);  // sm = sigmoid(t)
-    if (th || (d == 1 && k == Saturating::softplus)) return -sm;  // tanh: both d
-    if (k == Saturating::softplus) return std::log1p(e) / e;      // log(1 + e^-y)
-    if (d == 0) return -t * sm;                                    // silu: -y sigmoid(-y)
-    return (t * sm - 1.0) * sm;  // silu': sigmoid(-y) (y sigmoid(y) - 1)
-  };
-  constexpr int N0 = 64, N1 = 48, N2 = 32;
+// The conditional form's rules for the remainder (see saturating_conditional): for kind
+// k (shifted_softplus read as softplus: the same remainder), order d and
+// linear_region_tanh's A (0 for tanh), the nodes y and weights g of the Gauss-Laguerre
+// rules of 64, 48 and 32 nodes (r(y) dy = e^-t h(t) dt on y > A, y = A + t / beta), and
+// the inner sum R(m) at spread w on each (inner).
+struct SaturatingRules {
+  static constexpr int N0 = 64, N1 = 48, N2 = 32;
+  Saturating k;
+  int d;
+  double A;
+  bool th, odd, parts;
   double y0[N0], g0[N0], y1[N1], g1[N1], y2[N2], g2[N2];
-  auto nodes = [&](const double* X, const double* W, int n, double* y, double* g) {
-    for (int i = 0; i < n; ++i) {
-      y[i] = A + X[i] / beta;
-      g[i] = W[i] * h(X[i]);
-    }
-  };
-  nodes(quad::lag64_x, quad::lag64_w, N0, y0, g0);
-  nodes(quad::lag48_x, quad::lag48_w, N1, y1, g1);
-  nodes(quad::lag32_x, quad::lag32_w, N2, y2, g2);
-  const double iw = 1.0 / w, k2 = 2.0 * iw * iw;
-  // tanh' (d = 1) by parts, sech^2 = tanh' and tanh = 1 + r on y > 0: with
-  // G(y) = npdf((y - m) / w) / w + npdf((y + m) / w) / w,
-  //   int_0^inf sech^2(y) G(y) dy = G(0) - int_0^inf r(y) G'(y) dy,
-  // the rule then on r as for phi (sech^2's double poles at +-i pi/2 slowed it 10x)
-  const bool parts = th && d == 1;
-  // (in |m|, the image y + |m| a factor e^-b of the nearer one, b >= 0: no overflow;
-  // an odd remainder's R is odd in m)
+
+  SaturatingRules(Saturating kind, int order, double a)
+      : k(kind == Saturating::shifted_softplus ? Saturating::softplus : kind), d(order), A(a) {
+    th = k == Saturating::tanh;
+    // the remainder's parity (odd: the two images of the density subtract), its decay
+    // rate beta (y = t / beta) and h(t): r(y) dy = e^-t h(t) dt on y > 0
+    odd = th || d == 1;
+    // tanh' (d = 1) by parts, sech^2 = tanh' and tanh = 1 + r on y > 0: with
+    // G(y) = npdf((y - m) / w) / w + npdf((y + m) / w) / w,
+    //   int_0^inf sech^2(y) G(y) dy = G(0) - int_0^inf r(y) G'(y) dy,
+    // the rule then on r as for phi (sech^2's double poles at +-i pi/2 slowed it 10x)
+    parts = th && d == 1;
+    const double beta = th ? 2.0 : 1.0;
+    auto h = [&](double t) {
+      const double e = std::exp(-t), sm = 1.0 / (1.0 + e);  // sm = sigmoid(t)
+      if (th || (d == 1 && k == Saturating::softplus)) return -sm;  // tanh: both d
+      if (k == Saturating::softplus) return std::log1p(e) / e;      // log(1 + e^-y)
+      if (d == 0) return -t * sm;                                    // silu: -y sigmoid(-y)
+      return (t * sm - 1.0) * sm;  // silu': sigmoid(-y) (y sigmoid(y) - 1)
+    };
+    auto nodes = [&](const double* X, const double* W, int n, double* y, double* g) {
+      for (int i = 0; i < n; ++i) {
+        y[i] = A + X[i] / beta;
+        g[i] = W[i] * h(X[i]);
+      }
+    };
+    nodes(quad::lag64_x, quad::lag64_w, N0, y0, g0);
+    nodes(quad::lag48_x, quad::lag48_w, N1, y1, g1);
+    nodes(quad::lag32_x, quad::lag32_w, N2, y2, g2);
+  }
+
   // Where the density's centre m is 9 w beyond the remainder's reach (|r| < 1e-17
   // there: y = 20 for tanh, 40 for softplus and silu), R(m) < 1e-17 of its scale: 0.
-  const double far = A + (th ? 20.0 : 40.0) + 9.0 * w;
-  // linear_region_tanh's share of [0, A]: int_0^A (y - b) npdf((y - mu) / w) / w dy
-  auto lin = [&](double mu, double b) {
-    const NormalPiece P = normal_between(-mu * iw, A * iw);
-    return (mu - b) * P.p0 + w * P.p1;
-  };
-  auto inner = [&](double m, const double* y, const double* g, int n) {
+  double far(double w) const { return A + (th ? 20.0 : 40.0) + 9.0 * w; }
+
+  // R(m) at spread w on rule r (0: 64 nodes, 1: 48, 2: 32). (In |m|, the image y + |m|
+  // a factor e^-b of the nearer one, b >= 0: no overflow; an odd remainder's R is odd
+  // in m.) With A > 0, linear_region_tanh's share of [0, A] in closed form (head).
+  double inner(double m, double w, int r) const {
+    using special::npdf;
+    const double* y = r == 0 ? y0 : r == 1 ? y1 : y2;
+    const double* g = r == 0 ? g0 : r == 1 ? g1 : g2;
+    const int n = r == 0 ? N0 : r == 1 ? N1 : N2;
+    const double iw = 1.0 / w, k2 = 2.0 * iw * iw;
+    // linear_region_tanh's share of [0, A]: int_0^A (y - b) npdf((y - mu) / w) / w dy
+    auto lin = [&](double mu, double b) {
+      const NormalPiece P = normal_between(-mu * iw, A * iw);
+      return (mu - b) * P.p0 + w * P.p1;
+    };
     const double am = std::fabs(m);
     double head = 0.0;
     if (A > 0.0)
       head = d == 0 ? lin(am, A + 1.0) - lin(-am, A + 1.0)
                     : normal_between(-am * iw, A * iw).p0 + normal_between(am * iw, A * iw).p0;
-    if (am > far) return odd && !parts && m < 0.0 ? -head : head;
+    if (am > far(w)) return odd && !parts && m < 0.0 ? -head : head;
     double sum = 0.0;
     for (int j = 0; j < n; ++j) {
       const double z = (y[j] - am) * iw, b = k2 * y[j] * am;  // b: (y + m)^2 - (y - m)^2 over 2 w^2
@@ -362,7 +375,23 @@ inline bool saturating_conditional(Saturating k, int d, double s1, double s2, do
       return m < 0.0 ? -v : v;
     }
     return (odd && m < 0.0 ? -sum : sum) * iw;
-  };
+  }
+};
+
+inline bool saturating_conditional(Saturating k, int d, double s1, double s2, double c, double atol,
+                                   double& out, double A = 0.0) {
+  using namespace special;
+  const double omc2 = (1.0 - c) * (1.0 + c);
+  const double a = c * s2 / s1, w = s2 * std::sqrt(omc2);
+  if (!(w >= 0.5) || !std::isfinite(a)) return false;
+  const bool th = k == Saturating::tanh;
+  const double shift = k == Saturating::shifted_softplus && d == 0 ? std::log(2.0) : 0.0;
+  if (k == Saturating::shifted_softplus) k = Saturating::softplus;
+  const SaturatingRules rules(k, d, A);
+  const bool odd = rules.odd, parts = rules.parts;
+  const double iw = 1.0 / w;
+  const double far = rules.far(w);
+  auto inner = [&](double m, int r) { return rules.inner(m, w, r); };
   // E[skeleton(m + w T)]: sign, relu, step
   auto skeleton = [&](double m) {
     if (th) return d == 0 ? (A + 1.0) * std::erf(m * iw * (1.0 / std::sqrt(2.0))) : 0.0;
@@ -387,9 +416,9 @@ inline bool saturating_conditional(Saturating k, int d, double s1, double s2, do
   cheb::LobattoTable<3, 2> tab;
   const bool tabled =
       nseg <= 2 && far >= 0.5 * a * s1 && tab.build(far, nseg, 4e-15, [&](double am, double* y) {
-        y[0] = inner(am, y0, g0, N0);
-        y[1] = inner(am, y1, g1, N1);
-        y[2] = inner(am, y2, g2, N2);
+        y[0] = inner(am, 0);
+        y[1] = inner(am, 1);
+        y[2] = inner(am, 2);
       });
   const bool flips = odd && !parts;
   auto f = [&](double x, double* r) {
@@ -401,9 +430,9 @@ inline bool saturating_conditional(Saturating k, int d, double s1, double s2, do
       if (flips && m < 0.0)
         for (double& t : in) t = -t;
     } else {
-      in[0] = inner(m, y0, g0, N0);
-      in[1] = inner(m, y1, g1, N1);
-      in[2] = inner(m, y2, g2, N2);
+      in[0] = inner(m, 0);
+      in[1] = inner(m, 1);
+      in[2] = inner(m, 2);
     }
     r[0] = px * (sk + in[0]);
     r[1] = px * (sk + in[1]);
