@@ -660,6 +660,39 @@ def test_forms_next_to_one_against_nested_quadrature(name, params, d, q1, q2, c)
     assert abs(got - ref) <= 1e-12 * math.sqrt(f1 * f2), (got, ref)
 
 
+@pytest.mark.parametrize(
+    "name,params,d",
+    [
+        ("tanh", {}, 1),
+        ("sigmoid", {}, 1),
+        ("linear_region_tanh", {"a": 1.0}, 0),
+        ("linear_region_tanh", {"a": 1.0}, 1),
+        ("linear_region_tanh", {"a": 0.4}, 0),
+        ("softplus", {}, 1),
+        ("silu", {}, 0),
+    ],
+)
+def test_saturating_smoothing_table_against_nested_quadrature(name, params, d):
+    # Pairs next to |c| = 1 at variances more than 25x apart (where the Fourier forms of
+    # sign_tail_pair.hpp and linear_tail_pair.hpp decline), many with conditional
+    # spreads of 2 or more, where the conditional form reads its remainder's inner sums
+    # from the process-wide table (SaturatingTables, smoothing_table.hpp).
+    act = sp.activation(name, **params)
+    p0, p1 = act.core_params
+    rng = np.random.default_rng(29)
+    n = 16
+    q1, q2 = 10.0 ** rng.uniform(-1, 1.3, n), 10.0 ** rng.uniform(2.7, 4, n)
+    c = 1 - 10.0 ** rng.uniform(-3, -1, n)
+    c = np.where(rng.uniform(size=n) < 0.3, -c, c)
+    got = sp.bivariate_expectation(act, q1, q2, c, derivative=d)
+    m1, m2 = sp.gaussian_moments(act, q1), sp.gaussian_moments(act, q2)
+    scale = np.sqrt(m1.phi_sq * m2.phi_sq) if d == 0 else np.sqrt(m1.dphi_sq * m2.dphi_sq)
+    for i in range(n):
+        ref, ok = _core.bivariate_nested_quadrature(act.kind, p0, p1, d, q1[i], q2[i], c[i])
+        assert ok
+        assert abs(got[i] - ref) <= 1e-13 * scale[i], (q1[i], q2[i], c[i], got[i], ref)
+
+
 @pytest.mark.parametrize("d", [0, 1])
 def test_softsign_smoothing_table_against_nested_quadrature(d):
     # Pairs next to |c| = 1 at variances apart, where the series fails and the

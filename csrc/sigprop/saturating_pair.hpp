@@ -40,8 +40,14 @@
 //    silu); linear_region_tanh's (lrt_narrow) split at its kinks +-A: Gauss-Hermite on
 //    a branch where the density lies beyond them, else the linear share in closed form
 //    and the branches' on Gauss-Legendre panels.
-// Where w is wide, the conditional form's inner sums are tabled first as Chebyshev
-// interpolants in |m| (cheb::LobattoTable), certified by their last coefficients.
+// The conditional form's inner sums R(m; w) are read from a process-wide table
+// (SaturatingTables: smoothing_table.hpp, quarter decades of w in [1/2, 1e4], built on
+// first use in ~0.03 s a kind and order; segments where the 64- and 48-node rules
+// disagree, w below ~1-3, are marked) where its error bound, carried through the outer
+// integral, is below atol / 2: one component, no table for the pair (whole-domain
+// linear_region_tanh 270k -> 480k pairs a second, tanh' 600k -> 840k). Elsewhere, where
+// w is wide, they are tabled for the pair as Chebyshev interpolants in |m|
+// (cheb::LobattoTable), certified by their last coefficients.
 //
 // Accuracy. Nothing is extrapolated: the convergence in the nodes is not geometric (tanh,
 // q 0.75 / 6.0, c 0.9: tensor steps 32 -> 48 -> 64 of 2.6e-8 and 5.8e-12, the 64-node
@@ -67,6 +73,7 @@
 
 #include <cmath>
 #include <limits>
+#include <memory>
 
 #include "activation.hpp"
 #include "chebyshev.hpp"
@@ -74,8 +81,11 @@
 #include "gauss_hermite.hpp"
 #include "gauss_laguerre.hpp"
 #include "gauss_legendre.hpp"
+#include "moment_table.hpp"
 #include "quadrature.hpp"
+#include "smoothing_table.hpp"
 #include "special.hpp"
+#include "table_cache.hpp"
 
 namespace sigprop {
 
@@ -334,6 +344,17 @@ struct SaturatingRules {
     nodes(quad::lag32_x, quad::lag32_w, N2, y2, g2);
   }
 
+  // E[skeleton(m + w T)]: (A + 1) sign (tanh and linear_region_tanh's phi; their phi' by
+  // parts has none), relu, step
+  double skeleton(double m, double w) const {
+    using special::ncdf;
+    using special::npdf;
+    const double iw = 1.0 / w;
+    if (th) return d == 0 ? (A + 1.0) * std::erf(m * iw * (1.0 / std::sqrt(2.0))) : 0.0;
+    const double t = m * iw;
+    return d == 0 ? m * ncdf(t) + w * npdf(t) : ncdf(t);
+  }
+
   // Where the density's centre m is 9 w beyond the remainder's reach (|r| < 1e-17
   // there: y = 20 for tanh, 40 for softplus and silu), R(m) < 1e-17 of its scale: 0.
   double far(double w) const { return A + (th ? 20.0 : 40.0) + 9.0 * w; }
@@ -378,8 +399,37 @@ struct SaturatingRules {
   }
 };
 
+// The inner sums R(m; w) on the 64-node rule (the 48-node one its check), tabled once per
+// process for each order (SmoothingTable: quarter decades of w in [1/2, 1e4], m in [0,
+// far(w)] cut into parts of at most 12 w, five at w = 1/2 for tanh, eight for softplus
+// and silu), for the activation whose remainder they smooth: tanh (tanh's and
+// sigmoid's pairs), linear_region_tanh at its A, softplus (softplus' and
+// shifted_softplus') and silu.
+struct SaturatingTables {
+  std::unique_ptr<SaturatingRules> rules[2];
+  std::unique_ptr<SmoothingTable> table[2];
+  explicit SaturatingTables(const Activation& act) {
+    const Saturating k = act.kind == Kind::softplus ? Saturating::softplus
+                         : act.kind == Kind::silu   ? Saturating::silu
+                                                    : Saturating::tanh;
+    const double A = act.kind == Kind::linear_region_tanh ? act.p0 : 0.0;
+    for (int d = 0; d < 2; ++d) {
+      rules[d].reset(new SaturatingRules(k, d, A));
+      const SaturatingRules* r = rules[d].get();
+      table[d].reset(new SmoothingTable(
+          [r](double m, double w, double* out) {
+            out[0] = r->inner(m, w, 0);
+            out[1] = r->inner(m, w, 1);
+            out[2] = r->skeleton(m, w);
+          },
+          [r](double w) { return r->far(w); }, std::log10(0.5), 4.0, 12.0, false));
+    }
+  }
+};
+using SaturatingTableCache = TableCache<SaturatingTables, 16>;
+
 inline bool saturating_conditional(Saturating k, int d, double s1, double s2, double c, double atol,
-                                   double& out, double A = 0.0) {
+                                   double& out, double A = 0.0, bool use_table = true) {
   using namespace special;
   const double omc2 = (1.0 - c) * (1.0 + c);
   const double a = c * s2 / s1, w = s2 * std::sqrt(omc2);
@@ -389,15 +439,10 @@ inline bool saturating_conditional(Saturating k, int d, double s1, double s2, do
   if (k == Saturating::shifted_softplus) k = Saturating::softplus;
   const SaturatingRules rules(k, d, A);
   const bool odd = rules.odd, parts = rules.parts;
-  const double iw = 1.0 / w;
   const double far = rules.far(w);
   auto inner = [&](double m, int r) { return rules.inner(m, w, r); };
   // E[skeleton(m + w T)]: sign, relu, step
-  auto skeleton = [&](double m) {
-    if (th) return d == 0 ? (A + 1.0) * std::erf(m * iw * (1.0 / std::sqrt(2.0))) : 0.0;
-    const double t = m * iw;
-    return d == 0 ? m * ncdf(t) + w * npdf(t) - shift : ncdf(t);
-  };
+  auto skeleton = [&](double m) { return rules.skeleton(m, w) - shift; };
   auto phi_at = [&](double x) { return saturating_phi(k, d, x, shift, A); };
   // tanh: the integrand is even in x (phi^(d) and E[phi^(d)(v) | u] both odd or both
   // even), taken on x >= 0 and doubled
@@ -412,6 +457,40 @@ inline bool saturating_conditional(Saturating k, int d, double s1, double s2, do
   // slower (softsign's, on 12 w: coefficients below 1e-15 of the size by degree ~52);
   // not used where a segment's last eight coefficients are not below 4e-15 of its
   // largest value. (An odd remainder's sums are odd in m, except by parts, m >= 0.)
+  // From the process-wide table (SaturatingTables) where its error bound, carried
+  // through the outer integral (|int f(u) p(u) dR| <= E|f(u)| sup |dR|, E|f(u)| <=
+  // sqrt(E f(u)^2) from the one-point moments), is below atol / 2: one component, the
+  // quadrature to the same tolerance as below.
+  const bool flips = odd && !parts;
+  if (use_table) {
+    const Activation key{A > 0.0                     ? Kind::linear_region_tanh
+                         : th                        ? Kind::tanh
+                         : k == Saturating::softplus ? Kind::softplus
+                                                     : Kind::silu,
+                         A, 0.0};
+    const Activation own{shift > 0.0 ? Kind::shifted_softplus : key.kind, A, 0.0};
+    const Moments mo = moments(own, s1 * s1, false);
+    const double norm1 = std::sqrt(d == 0 ? mo.phi_sq : mo.dphi_sq) * (1.0 + 1e-9);
+    SmoothingTable::At g;
+    if (SaturatingTableCache::fetch(key)->table[d]->at(w, g) && norm1 * g.bound <= 0.5 * atol) {
+      auto f = [&](double x, double* r) {
+        const double px = phi_at(x) * npdf(x / s1) / s1;
+        const double m = a * x, am = std::fabs(m);
+        double R;
+        if (am <= g.reach()) {
+          R = g.eval(am);
+          if (flips && m < 0.0) R = -R;
+        } else {
+          R = inner(m, 0);
+        }
+        r[0] = px * (skeleton(m) + R);
+      };
+      double v;
+      if (!quad::integrate<1>(f, mesh, 1e-14, (th ? 0.125 : 0.25) * atol, &v)) return false;
+      out = (th ? 2.0 : 1.0) * v;
+      return std::isfinite(out);
+    }
+  }
   const int nseg = static_cast<int>(std::ceil(far / (12.0 * w)));
   cheb::LobattoTable<3, 2> tab;
   const bool tabled =
@@ -420,7 +499,6 @@ inline bool saturating_conditional(Saturating k, int d, double s1, double s2, do
         y[1] = inner(am, 1);
         y[2] = inner(am, 2);
       });
-  const bool flips = odd && !parts;
   auto f = [&](double x, double* r) {
     const double px = phi_at(x) * npdf(x / s1) / s1;
     const double m = a * x, sk = skeleton(m), am = std::fabs(m);

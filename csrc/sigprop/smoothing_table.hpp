@@ -51,15 +51,17 @@ class SmoothingTable {
   // least min_err, the rounding of the series' sums), relative to top(w).
   static constexpr double bound_factor = 3.0, min_err = 1e-15;
 
-  // inner(m, w, out): out[0] the result, out[1] a cheaper rule's.
+  // inner(m, w, out): out[0] the result, out[1] a cheaper rule's, out[2] the part of
+  // the expectation that is not tabled (a skeleton's closed form, added by the caller;
+  // 0 where S is the whole), which sets the scale |out[0] + out[2]| of the checks.
   using Inner = std::function<void(double, double, double*)>;
   // range(w): the reach M(w) of the centres tabled, m in [0, M(w)].
   using Range = std::function<double(double)>;
 
   // S over w in [10^log10_lo, 10^log10_hi) and m in [0, range(w)], cut into equal parts
-  // of at most `part_widths` w each (at most max_parts); `monotone`: S is monotone in m
-  // there, so that top(w) is the larger of |S| at the ends (else the sum of the
-  // coefficients' magnitudes on the part where that is largest, a bound on sup |S|).
+  // of at most `part_widths` w each (at most max_parts); `monotone`: S is the whole
+  // expectation and monotone in m there, so that top(w) is the larger of |S| at the
+  // ends; else top(w) is the largest |out[0] + out[2]| at the segment's nodes.
   SmoothingTable(Inner inner, Range range, double log10_lo, double log10_hi, double part_widths,
                  bool monotone)
       : inner_(std::move(inner)),
@@ -107,6 +109,7 @@ class SmoothingTable {
     bool ok = false;
     int parts = 0;
     double err = 0.0;       // the largest error at the checks, relative to top(w)
+    double top = 0.0;       // the largest scale at the nodes (not monotone)
     std::vector<double> d;  // [(g * (deg_m + 1) + k) * (deg_w + 1) + j]: coefficient k of
                             // part g in x, its coefficient j in log10 w
   };
@@ -129,7 +132,7 @@ class SmoothingTable {
         for (int j = 0; j <= deg_w; ++j) v += dk[j] * T[j];
         out.c[g][k] = v;
       }
-    double top = 0.0;
+    double top = seg.top;
     if (monotone_) {  // the series at m = 0 (t = -1) and at m = M (t = 1)
       double s0 = 0.0, s1 = 0.0;
       for (int k = 0; k <= deg_m; ++k) {
@@ -137,12 +140,6 @@ class SmoothingTable {
         s1 += out.c[seg.parts - 1][k];
       }
       top = std::fmax(std::fabs(s0), std::fabs(s1));
-    } else {
-      for (int g = 0; g < seg.parts; ++g) {
-        double a = 0.0;
-        for (int k = 0; k <= deg_m; ++k) a += std::fabs(out.c[g][k]);
-        top = std::fmax(top, a);
-      }
     }
     out.top = top;
     return std::isfinite(out.len) && out.len > 0.0 && std::isfinite(top);
@@ -158,11 +155,11 @@ class SmoothingTable {
     top = 0.0;
     for (int g = 0; g < parts; ++g)
       for (int j = 0; j <= deg_m; ++j) {
-        double v[2];
+        double v[3];
         inner_(len * (g + 0.5 * (1.0 + cs[j])), w, v);
         y[g * (deg_m + 1) + j] = v[0];
         alt[g * (deg_m + 1) + j] = v[1];
-        top = std::fmax(top, std::fabs(v[0]));
+        top = std::fmax(top, std::fabs(v[0] + v[2]));
       }
     if (!(top > 0.0) || !std::isfinite(top)) return false;
     for (std::size_t i = 0; i < y.size(); ++i)
@@ -187,8 +184,10 @@ class SmoothingTable {
     // coefficient k (all parts) at the node j in log10 w: cx[j * nk + k]
     std::vector<double> cx((deg_w + 1) * nk), flat((deg_w + 1) * nk);
     std::vector<double> tops(deg_w + 1);
-    for (int j = 0; j <= deg_w; ++j)
+    for (int j = 0; j <= deg_w; ++j) {
       if (!coefficients(w_at(s, cw[j]), g.parts, cx.data() + j * nk, tops[j])) return;
+      g.top = std::fmax(g.top, tops[j]);
+    }
     // [j * nk + k]: coefficient j in log10 w of k
     cheb::lobatto_coefficients(deg_w, nk, cx.data(), nk, flat.data(), nk, cw);
     g.d.assign(std::size_t(nk) * (deg_w + 1), 0.0);
@@ -206,7 +205,7 @@ class SmoothingTable {
       if (!interpolate(g, t, w, a)) return;
       for (int p = 0; p < g.parts; ++p)
         for (double x : xs) {
-          double v[2];
+          double v[3];
           const double m = (p + x) * a.len;
           inner_(m, w, v);
           const double e = std::fabs(a.eval(m) - v[0]);

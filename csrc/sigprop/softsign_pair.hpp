@@ -50,13 +50,16 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 
+#include "activation.hpp"
 #include "chebyshev.hpp"
 #include "gauss_hermite.hpp"
 #include "gauss_legendre.hpp"
 #include "quadrature.hpp"
 #include "smoothing_table.hpp"
 #include "special.hpp"
+#include "table_cache.hpp"
 
 namespace sigprop {
 
@@ -130,17 +133,25 @@ inline void softsign_smoothing(int d, double m, double w, double* out) {
   }
 }
 
-// S and S' over spreads w in [1e-2, 1e4], tabled once per process (smoothing_table.hpp).
-// (m in [0, 12 w], one part: S is monotone in m there, S increasing from 0, S'
-// decreasing)
+// S and S' over spreads w in [1e-2, 1e4], tabled once per process (smoothing_table.hpp;
+// m in [0, 12 w], one part: S is monotone in m there, S increasing from 0, S'
+// decreasing). In a TableCache (keyed on softsign) so that clear_tables frees them.
+struct SoftsignTables {
+  std::unique_ptr<SmoothingTable> table[2];
+  explicit SoftsignTables(const Activation&) {
+    for (int d = 0; d < 2; ++d)
+      table[d].reset(new SmoothingTable(
+          [d](double m, double w, double* out) {
+            softsign_smoothing(d, m, w, out);
+            out[2] = 0.0;
+          },
+          [](double w) { return 12.0 * w; }, -2.0, 4.0, 12.0, true));
+  }
+};
+using SoftsignTableCache = TableCache<SoftsignTables, 1>;
+
 inline const SmoothingTable& softsign_table(int d) {
-  auto table = [](int k) {
-    return SmoothingTable(
-        [k](double m, double w, double* out) { softsign_smoothing(k, m, w, out); },
-        [](double w) { return 12.0 * w; }, -2.0, 4.0, 12.0, true);
-  };
-  static const SmoothingTable t0 = table(0), t1 = table(1);
-  return d == 0 ? t0 : t1;
+  return *SoftsignTableCache::fetch(Activation{Kind::softsign, 0.0, 0.0})->table[d];
 }
 
 // E[f(u) f(v)] of softsign (f = phi, d = 0; phi', d = 1) by the form above, for

@@ -1,5 +1,6 @@
 // The lifetime of the cached tables (moment_table.hpp, hermite_table.hpp,
-// near_diagonal_table.hpp): freeing
+// near_diagonal_table.hpp, and the smoothing tables of saturating_pair.hpp and
+// softsign_pair.hpp): freeing
 // them all, and releasing a custom activation together with its tables.
 #pragma once
 
@@ -9,6 +10,8 @@
 #include "hermite_table.hpp"
 #include "moment_table.hpp"
 #include "near_diagonal_table.hpp"
+#include "saturating_pair.hpp"
+#include "softsign_pair.hpp"
 
 namespace sigprop {
 
@@ -19,6 +22,8 @@ inline void clear_tables() {
   clear_moment_tables();
   detail::HermiteTableCache::instance().clear_all();
   detail::NearDiagonalTableCache::instance().clear_all();
+  detail::SaturatingTableCache::instance().clear_all();
+  detail::SoftsignTableCache::instance().clear_all();
 }
 
 // Releases a custom activation: its tables, then the activation itself. Call
