@@ -41,13 +41,16 @@
 //    a branch where the density lies beyond them, else the linear share in closed form
 //    and the branches' on Gauss-Legendre panels.
 // The conditional form's inner sums R(m; w) are read from a process-wide table
-// (SaturatingTables: smoothing_table.hpp, quarter decades of w in [1/2, 1e4], built on
-// first use in ~0.03 s a kind and order; segments where the 64- and 48-node rules
-// disagree, w below ~1-3, are marked) where its error bound, carried through the outer
-// integral, is below atol / 2: one component, no table for the pair (whole-domain
-// linear_region_tanh 270k -> 480k pairs a second, tanh' 600k -> 840k). Elsewhere, where
-// w is wide, they are tabled for the pair as Chebyshev interpolants in |m|
-// (cheb::LobattoTable), certified by their last coefficients.
+// (SaturatingTables: smoothing_table.hpp, quarter decades of w in [1/4, 1e4], built on
+// first use in 0.1-0.2 s a kind and order; below w = 2 for tanh and
+// linear_region_tanh, 6 for softplus and silu, the inner sums on Gauss-Legendre panels,
+// where the Laguerre rules cannot resolve the density) where its error bound, carried
+// through the outer integral, is below atol / 2: one component, no table for the pair,
+// tried before the other forms (whole-domain pairs a second, linear_region_tanh 560k ->
+// 880k and 340k -> 720k, phi and phi'; tanh 1.13 -> 1.20 M and 1.07 -> 1.11 M). Elsewhere
+// (w < 1/4, or the bound too large), where w is wide, the inner sums are tabled for the
+// pair as Chebyshev interpolants in |m| (cheb::LobattoTable), certified by their last
+// coefficients.
 //
 // Accuracy. Nothing is extrapolated: the convergence in the nodes is not geometric (tanh,
 // q 0.75 / 6.0, c 0.9: tensor steps 32 -> 48 -> 64 of 2.6e-8 and 5.8e-12, the 64-node
@@ -74,6 +77,7 @@
 #include <cmath>
 #include <limits>
 #include <memory>
+#include <vector>
 
 #include "activation.hpp"
 #include "chebyshev.hpp"
@@ -325,23 +329,25 @@ struct SaturatingRules {
     //   int_0^inf sech^2(y) G(y) dy = G(0) - int_0^inf r(y) G'(y) dy,
     // the rule then on r as for phi (sech^2's double poles at +-i pi/2 slowed it 10x)
     parts = th && d == 1;
-    const double beta = th ? 2.0 : 1.0;
-    auto h = [&](double t) {
-      const double e = std::exp(-t), sm = 1.0 / (1.0 + e);  // sm = sigmoid(t)
-      if (th || (d == 1 && k == Saturating::softplus)) return -sm;  // tanh: both d
-      if (k == Saturating::softplus) return std::log1p(e) / e;      // log(1 + e^-y)
-      if (d == 0) return -t * sm;                                    // silu: -y sigmoid(-y)
-      return (t * sm - 1.0) * sm;  // silu': sigmoid(-y) (y sigmoid(y) - 1)
-    };
     auto nodes = [&](const double* X, const double* W, int n, double* y, double* g) {
       for (int i = 0; i < n; ++i) {
-        y[i] = A + X[i] / beta;
+        y[i] = A + X[i] / beta();
         g[i] = W[i] * h(X[i]);
       }
     };
     nodes(quad::lag64_x, quad::lag64_w, N0, y0, g0);
     nodes(quad::lag48_x, quad::lag48_w, N1, y1, g1);
     nodes(quad::lag32_x, quad::lag32_w, N2, y2, g2);
+  }
+
+  // The remainder's decay rate (y = A + t / beta) and h(t): r(y) dy = e^-t h(t) dt.
+  double beta() const { return th ? 2.0 : 1.0; }
+  double h(double t) const {
+    const double e = std::exp(-t), sm = 1.0 / (1.0 + e);  // sm = sigmoid(t)
+    if (th || (d == 1 && k == Saturating::softplus)) return -sm;  // tanh: both d
+    if (k == Saturating::softplus) return std::log1p(e) / e;      // log(1 + e^-y)
+    if (d == 0) return -t * sm;                                    // silu: -y sigmoid(-y)
+    return (t * sm - 1.0) * sm;  // silu': sigmoid(-y) (y sigmoid(y) - 1)
   }
 
   // E[skeleton(m + w T)]: (A + 1) sign (tanh and linear_region_tanh's phi; their phi' by
@@ -363,10 +369,69 @@ struct SaturatingRules {
   // a factor e^-b of the nearer one, b >= 0: no overflow; an odd remainder's R is odd
   // in m.) With A > 0, linear_region_tanh's share of [0, A] in closed form (head).
   double inner(double m, double w, int r) const {
+    return inner_on(m, w,
+                    r == 0   ? y0
+                    : r == 1 ? y1
+                             : y2,
+                    r == 0   ? g0
+                    : r == 1 ? g1
+                             : g2,
+                    r == 0   ? N0
+                    : r == 1 ? N1
+                             : N2);
+  }
+
+  // R(m) at a narrow spread (w below ~2, where the Laguerre rules cannot resolve the
+  // density: 64 and 48 nodes 3e-8 apart for softplus at w = 1), for the process-wide
+  // table: int_0^T e^-t h(t) (...) dt (T = 40, where e^-t h(t) < 5e-18) over the
+  // density's reach |y - |m|| <= 13 w, on Gauss-Legendre panels no longer than min(2 w,
+  // 1) in y (twice the density's width, and r's poles at pi / 2 or more from the real
+  // line: the rules' error there far below rounding), of 20 nodes (out[0]) and of 16
+  // (out[1]). The panels and their weights at a spread w (Panels) serve every centre m.
+  // The spreads below which the table's inner sums are taken on panels: where the 64-
+  // and 48-node Laguerre rules stay apart by more than ~1e-14 of the scale (tanh: 3e-14
+  // at w = 1; softplus and silu, whose remainders decay as e^-y: 2e-10 at 1.3).
+  double panel_reach() const { return th ? 2.0 : 6.0; }
+  struct Panels {
+    double w = -1.0, hp = 0.0;  // the spread; half a panel's length in t
+    int np = 0;                 // panels on [0, T]
+    std::vector<double> y20, g20, y16, g16;  // 20 (16) nodes a panel, panel by panel
+  };
+  void panels(double w, Panels& P) const {
+    const double b = beta(), T = 40.0;
+    P.w = w;
+    P.np = static_cast<int>(std::ceil(T / (b * std::fmin(2.0 * w, 1.0))));
+    P.hp = 0.5 * T / P.np;
+    auto add = [&](const double* x, const double* wt, int half, std::vector<double>& y,
+                   std::vector<double>& g) {
+      y.clear();
+      g.clear();
+      for (int p = 0; p < P.np; ++p) {
+        const double c = (2 * p + 1) * P.hp;
+        for (int i = 0; i < half; ++i)
+          for (double sg : {-1.0, 1.0}) {
+            const double t = c + sg * P.hp * x[i];
+            y.push_back(A + t / b);
+            g.push_back(P.hp * wt[i] * std::exp(-t) * h(t));
+          }
+      }
+    };
+    add(quad::xgl20, quad::wgl20, 10, P.y20, P.g20);
+    add(quad::xgl16, quad::wgl16, 8, P.y16, P.g16);
+  }
+  void inner_panels(double m, double w, const Panels& P, double* out) const {
+    const double am = std::fabs(m), b = beta();
+    const double t_lo = b * (am - 13.0 * w - A), t_hi = b * (am + 13.0 * w - A);
+    const int p0 = std::max(0, static_cast<int>(std::floor(t_lo / (2.0 * P.hp))));
+    const int p1 = std::min(P.np, static_cast<int>(std::ceil(t_hi / (2.0 * P.hp))));
+    const int n = std::max(0, p1 - p0);
+    out[0] = inner_on(m, w, P.y20.data() + 20 * p0, P.g20.data() + 20 * p0, 20 * n);
+    out[1] = inner_on(m, w, P.y16.data() + 16 * p0, P.g16.data() + 16 * p0, 16 * n);
+  }
+
+  // R(m) at spread w from nodes y and weights g (e^-t h(t) dt's rule, g folding h in).
+  double inner_on(double m, double w, const double* y, const double* g, int n) const {
     using special::npdf;
-    const double* y = r == 0 ? y0 : r == 1 ? y1 : y2;
-    const double* g = r == 0 ? g0 : r == 1 ? g1 : g2;
-    const int n = r == 0 ? N0 : r == 1 ? N1 : N2;
     const double iw = 1.0 / w, k2 = 2.0 * iw * iw;
     // linear_region_tanh's share of [0, A]: int_0^A (y - b) npdf((y - mu) / w) / w dy
     auto lin = [&](double mu, double b) {
@@ -382,9 +447,12 @@ struct SaturatingRules {
     double sum = 0.0;
     for (int j = 0; j < n; ++j) {
       const double z = (y[j] - am) * iw, b = k2 * y[j] * am;  // b: (y + m)^2 - (y - m)^2 over 2 w^2
-      const double f = parts ? ((y[j] - am) + (y[j] + am) * std::exp(-b)) * (iw * iw)
-                       : odd ? -std::expm1(-b)
-                             : 1.0 + std::exp(-b);
+      // (past b = 40 the image's factor rounds to 1 either way: without the call, whose
+      // underflow path was a quarter of a table's build)
+      const double f = parts ? ((y[j] - am) + (y[j] + am) * special::exp_or_zero(-b)) * (iw * iw)
+                       : b > 40.0 ? 1.0
+                       : odd      ? -std::expm1(-b)
+                                  : 1.0 + std::exp(-b);
       sum += g[j] * (npdf(z) * f);
     }
     if (parts) {  // G(A) - int r G' (tanh: m >= 0 here)
@@ -399,12 +467,13 @@ struct SaturatingRules {
   }
 };
 
-// The inner sums R(m; w) on the 64-node rule (the 48-node one its check), tabled once per
-// process for each order (SmoothingTable: quarter decades of w in [1/2, 1e4], m in [0,
-// far(w)] cut into parts of at most 12 w, five at w = 1/2 for tanh, eight for softplus
-// and silu), for the activation whose remainder they smooth: tanh (tanh's and
-// sigmoid's pairs), linear_region_tanh at its A, softplus (softplus' and
-// shifted_softplus') and silu.
+// The inner sums R(m; w) on the 64-node Laguerre rule (the 48-node one its check), below
+// panel_reach on the 20-node panels (the 16-node ones its check), tabled once per process
+// for each order (SmoothingTable: quarter decades of w in [1/4, 1e4], m in [0, far(w)]
+// cut into parts of at most 12 w, eight at w = 1/4 for tanh, fifteen for softplus and
+// silu), for the activation whose remainder they smooth: tanh (tanh's and sigmoid's
+// pairs), linear_region_tanh at its A, softplus (softplus' and shifted_softplus') and
+// silu. The scale of a table's checks is the whole inner expectation, skeleton included.
 struct SaturatingTables {
   std::unique_ptr<SaturatingRules> rules[2];
   std::unique_ptr<SmoothingTable> table[2];
@@ -418,22 +487,32 @@ struct SaturatingTables {
       const SaturatingRules* r = rules[d].get();
       table[d].reset(new SmoothingTable(
           [r](double m, double w, double* out) {
-            out[0] = r->inner(m, w, 0);
-            out[1] = r->inner(m, w, 1);
+            if (w < r->panel_reach()) {
+              thread_local SaturatingRules::Panels P;
+              thread_local const SaturatingRules* owner = nullptr;
+              if (owner != r || P.w != w) {
+                r->panels(w, P);
+                owner = r;
+              }
+              r->inner_panels(m, w, P, out);
+            } else {
+              out[0] = r->inner(m, w, 0);
+              out[1] = r->inner(m, w, 1);
+            }
             out[2] = r->skeleton(m, w);
           },
-          [r](double w) { return r->far(w); }, std::log10(0.5), 4.0, 12.0, false));
+          [r](double w) { return r->far(w); }, std::log10(0.25), 4.0, 12.0, false));
     }
   }
 };
 using SaturatingTableCache = TableCache<SaturatingTables, 16>;
 
 inline bool saturating_conditional(Saturating k, int d, double s1, double s2, double c, double atol,
-                                   double& out, double A = 0.0, bool use_table = true) {
+                                   double& out, double A = 0.0, bool process_table = false) {
   using namespace special;
   const double omc2 = (1.0 - c) * (1.0 + c);
   const double a = c * s2 / s1, w = s2 * std::sqrt(omc2);
-  if (!(w >= 0.5) || !std::isfinite(a)) return false;
+  if (!(w >= (process_table ? 0.25 : 0.5)) || !std::isfinite(a)) return false;
   const bool th = k == Saturating::tanh;
   const double shift = k == Saturating::shifted_softplus && d == 0 ? std::log(2.0) : 0.0;
   if (k == Saturating::shifted_softplus) k = Saturating::softplus;
@@ -462,7 +541,7 @@ inline bool saturating_conditional(Saturating k, int d, double s1, double s2, do
   // sqrt(E f(u)^2) from the one-point moments), is below atol / 2: one component, the
   // quadrature to the same tolerance as below.
   const bool flips = odd && !parts;
-  if (use_table) {
+  if (process_table) {
     const Activation key{A > 0.0                     ? Kind::linear_region_tanh
                          : th                        ? Kind::tanh
                          : k == Saturating::softplus ? Kind::softplus
@@ -490,6 +569,7 @@ inline bool saturating_conditional(Saturating k, int d, double s1, double s2, do
       out = (th ? 2.0 : 1.0) * v;
       return std::isfinite(out);
     }
+    return false;
   }
   const int nseg = static_cast<int>(std::ceil(far / (12.0 * w)));
   cheb::LobattoTable<3, 2> tab;
@@ -594,6 +674,8 @@ inline bool saturating_tanh(int d, double q1, double q2, double c, double atol, 
   // phi at a variance below 1/4: the split of u would cancel, see saturating_conditional)
   const bool tensor = d == 0 && q1 * q2 * omc2 / l1 >= 0.1 && std::fmin(q1, q2) >= 0.25;
   const double s1 = std::sqrt(std::fmin(q1, q2)), s2 = std::sqrt(std::fmax(q1, q2));
+  // the conditional form on the process-wide table first, where it serves
+  if (saturating_conditional(Saturating::tanh, d, s1, s2, c, atol, out, 0.0, true)) return true;
   double t;
   if (tensor) {
     double a, b;
@@ -632,16 +714,21 @@ inline bool saturating_pair(const Activation& a, int d, double q1, double q2, do
       break;
     }
     case Kind::linear_region_tanh: {
-      // (lrt_narrow first up to a spread of 0.6: there it certified every one of 104
+      // (The conditional form on the process-wide table first, from a spread of 1/4.
+      // Then lrt_narrow first up to a spread of 0.6: there it certified every one of 104
       // random pairs, phi and phi', at 0.33-0.46 ms on average, the conditional form
-      // 86 % at 0.5-0.7 ms)
+      // with the pair's own table 86 % at 0.5-0.7 ms.)
       const double w = s2 * std::sqrt((1.0 - c) * (1.0 + c));
       auto cond = [&] {
         return detail::saturating_conditional(detail::Saturating::tanh, d, s1, s2, c, atol, v,
                                               a.p0);
       };
       auto narrow = [&] { return detail::lrt_narrow(d, a.p0, s1, s2, c, atol, v); };
-      if (!(w <= 0.6 ? narrow() || cond() : cond() || narrow())) return false;
+      auto tabled = [&] {
+        return detail::saturating_conditional(detail::Saturating::tanh, d, s1, s2, c, atol, v, a.p0,
+                                              true);
+      };
+      if (!(tabled() || (w <= 0.6 ? narrow() || cond() : cond() || narrow()))) return false;
       break;
     }
     case Kind::softplus:
@@ -651,7 +738,9 @@ inline bool saturating_pair(const Activation& a, int d, double q1, double q2, do
                                    : a.kind == Kind::softplus
                                        ? detail::Saturating::softplus
                                        : detail::Saturating::shifted_softplus;
-      if (!detail::saturating_conditional_or_narrow(k, d, s1, s2, c, atol, v)) return false;
+      if (!detail::saturating_conditional(k, d, s1, s2, c, atol, v, 0.0, true) &&
+          !detail::saturating_conditional_or_narrow(k, d, s1, s2, c, atol, v))
+        return false;
       break;
     }
     default: return false;

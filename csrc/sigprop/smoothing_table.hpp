@@ -45,7 +45,7 @@ class SmoothingTable {
  public:
   static constexpr int deg_m = 64, deg_w = 16;
   static constexpr int per_decade = 4;
-  static constexpr int max_parts = 8;
+  static constexpr int max_parts = 16;
   static constexpr double rule_rtol = 2e-14, tail_rtol = 4e-15, check_rtol = 1e-14;
   // A segment's error bound: bound_factor times the largest error at its checks (at
   // least min_err, the rounding of the series' sums), relative to top(w).
