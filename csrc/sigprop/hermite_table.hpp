@@ -192,9 +192,16 @@ class HermiteTable {
     double small0 = 0.0;  // |a_m| <= small0 for n <= m <= n_max (orders not stored)
     double small1 = 0.0;  // sqrt(m) |a_m| <= small1 there
     const double* c = nullptr;  // the segment's coefficients, c[k * n + j]
+    // an odd activation's: only the odd orders stored, c[k * (n / 2) + i] for order
+    // 2 i + 1 (the even ones are exactly 0: half the sums, the same numbers)
+    bool odd = false;
     double T[deg + 1];
     // Orders j0..j1-1 (j1 <= n) into out[j0..j1-1].
     void eval(int j0, int j1, double* out) const {
+      if (odd) {
+        eval_odd(j0, j1, out);
+        return;
+      }
       // eight orders at a time in registers (the same sums, term by term in k, as a
       // pass over all orders for each k, which loads and stores them 17 times)
       int j = j0;
@@ -213,6 +220,26 @@ class HermiteTable {
         out[j] = s;
       }
     }
+    void eval_odd(int j0, int j1, double* out) const {
+      for (int j = j0 + (j0 & 1); j < j1; j += 2) out[j] = 0.0;
+      const int m = n / 2;     // odd orders stored
+      int i = j0 / 2;          // the first odd order at or after j0: 2 i + 1
+      const int i1 = j1 / 2;   // the odd orders below j1: 2 i + 1 < j1
+      for (; i + 8 <= i1; i += 8) {
+        double s[8] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
+        for (int k = 0; k <= deg; ++k) {
+          const double* ck = c + size_t(k) * m + i;
+          const double tk = T[k];
+          for (int l = 0; l < 8; ++l) s[l] += tk * ck[l];
+        }
+        for (int l = 0; l < 8; ++l) out[2 * (i + l) + 1] = s[l];
+      }
+      for (; i < i1; ++i) {
+        double s = 0.0;
+        for (int k = 0; k <= deg; ++k) s += T[k] * c[size_t(k) * m + i];
+        out[2 * i + 1] = s;
+      }
+    }
   };
 
   Point locate(double q) const {
@@ -228,6 +255,7 @@ class HermiteTable {
     p.small0 = g.small0;
     p.small1 = g.small1;
     p.c = g.c.data();
+    p.odd = g.odd;
     cheb::basis(deg, 2.0 * (u - s) - 1.0, p.T);
     return p;
   }
@@ -252,6 +280,7 @@ class HermiteTable {
     double small0 = 0.0;    // bound on |a_m| for n <= m <= n_max anywhere in the segment
     double small1 = 0.0;    // bound on sqrt(m) |a_m| there
     std::vector<double> c;  // Chebyshev coefficients, c[k * n + j] for order j
+    bool odd = false;       // only the odd orders: c[k * (n / 2) + i] for order 2 i + 1
   };
 
   static double q_at(int s, double t) {
@@ -334,6 +363,7 @@ class HermiteTable {
       Point p;
       p.n = g.n;
       p.c = g.c.data();
+      p.odd = g.odd;
       cheb::basis(deg, t, p.T);
       p.eval(0, g.n, interp.data());
       for (int n = 0; n < N; ++n) {
@@ -356,6 +386,20 @@ class HermiteTable {
     // Chebyshev coefficients of orders 0..keep-1 from the values at the Lobatto points.
     std::vector<double> c(size_t(deg + 1) * keep);
     cheb::lobatto_coefficients(deg, keep, y.data(), size_t(N), c.data(), size_t(keep));
+    // An odd built-in's even orders are 0 at every node (hermite_coefficients_rule), and
+    // so are their Chebyshev coefficients: only the odd orders are kept (where every
+    // even one is indeed 0).
+    g.odd = odd_builtin(act_);
+    for (int k = 0; g.odd && k <= deg; ++k)
+      for (int j = 0; j < keep; j += 2)
+        if (c[size_t(k) * keep + j] != 0.0) g.odd = false;
+    if (g.odd) {
+      const int m = keep / 2;
+      std::vector<double> co(size_t(deg + 1) * m);
+      for (int k = 0; k <= deg; ++k)
+        for (int i = 0; i < m; ++i) co[size_t(k) * m + i] = c[size_t(k) * keep + 2 * i + 1];
+      c = std::move(co);
+    }
     g.n = keep;
     tail_bounds(y.data(), keep, g.small0, g.small1);
     g.c = std::move(c);
