@@ -574,6 +574,30 @@ def test_expansions_survive_clear_cache():
     assert sp.bivariate_expectation("tanh", q, q, hi) == pytest.approx(ref, abs=5e-12)
 
 
+def test_smoothing_tables_rebuilt_after_clear_cache():
+    # The process-wide smoothing tables (softsign_pair.hpp, saturating_pair.hpp) are
+    # freed by clear_cache and rebuilt on use, to the same numbers, whichever kind or
+    # parameter is built first after it (the panels a thread keeps for a table's build
+    # are keyed on that table, not on its address).
+    q1 = np.array([0.8, 3.0, 40.0, 2.0, 900.0])
+    q2 = np.array([300.0, 1200.0, 5000.0, 20.0, 60.0])
+    c = np.array([0.99, 0.995, -0.98, 0.97, 0.999])
+    acts = [
+        sp.activation("linear_region_tanh", a=1.0),
+        sp.activation("linear_region_tanh", a=0.4),
+        sp.activation("softsign"),
+        sp.activation("silu"),
+    ]
+    first = [
+        [sp.bivariate_expectation(a, q1, q2, c, derivative=d) for d in (0, 1)] for a in acts
+    ]
+    sp.clear_cache()
+    for i in (1, 3, 0, 2):
+        again = [sp.bivariate_expectation(acts[i], q1, q2, c, derivative=d) for d in (0, 1)]
+        for d in (0, 1):
+            np.testing.assert_array_equal(again[d], first[i][d])
+
+
 @pytest.mark.parametrize(
     "act",
     ["tanh", "sigmoid", "gelu", "linear_region_tanh", "softsign", "hard_tanh", "linear_floor"],

@@ -74,7 +74,9 @@
 // tests/data/reference_2d_large_q.json within 1e-13 (the test's bound).
 #pragma once
 
+#include <atomic>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <memory>
 #include <vector>
@@ -318,6 +320,10 @@ struct SaturatingRules {
   bool th, odd, parts;
   double y0[N0], g0[N0], y1[N1], g1[N1], y2[N2], g2[N2];
 
+  // a table's rules: distinct for every one built in the process (next_serial); 0 for
+  // a pair's own
+  std::uint64_t serial = 0;
+
   SaturatingRules(Saturating kind, int order, double a)
       : k(kind == Saturating::shifted_softplus ? Saturating::softplus : kind), d(order), A(a) {
     th = k == Saturating::tanh;
@@ -338,6 +344,11 @@ struct SaturatingRules {
     nodes(quad::lag64_x, quad::lag64_w, N0, y0, g0);
     nodes(quad::lag48_x, quad::lag48_w, N1, y1, g1);
     nodes(quad::lag32_x, quad::lag32_w, N2, y2, g2);
+  }
+
+  static std::uint64_t next_serial() {
+    static std::atomic<std::uint64_t> n{0};
+    return ++n;
   }
 
   // The remainder's decay rate (y = A + t / beta) and h(t): r(y) dy = e^-t h(t) dt.
@@ -484,15 +495,19 @@ struct SaturatingTables {
     const double A = act.kind == Kind::linear_region_tanh ? act.p0 : 0.0;
     for (int d = 0; d < 2; ++d) {
       rules[d].reset(new SaturatingRules(k, d, A));
+      rules[d]->serial = SaturatingRules::next_serial();
       const SaturatingRules* r = rules[d].get();
       table[d].reset(new SmoothingTable(
           [r](double m, double w, double* out) {
             if (w < r->panel_reach()) {
+              // (the panels at the last spread, per thread, keyed on the rules' serial
+              // number: a table freed and another built at the same address never
+              // reads them)
               thread_local SaturatingRules::Panels P;
-              thread_local const SaturatingRules* owner = nullptr;
-              if (owner != r || P.w != w) {
+              thread_local std::uint64_t owner = 0;
+              if (owner != r->serial || P.w != w) {
                 r->panels(w, P);
-                owner = r;
+                owner = r->serial;
               }
               r->inner_panels(m, w, P, out);
             } else {
