@@ -41,16 +41,17 @@
 //    a branch where the density lies beyond them, else the linear share in closed form
 //    and the branches' on Gauss-Legendre panels.
 // The conditional form's inner sums R(m; w) are read from a process-wide table
-// (SaturatingTables: smoothing_table.hpp, quarter decades of w in [1/4, 1e4], built on
-// first use in 0.1-0.2 s a kind and order; below w = 2 for tanh and
+// (SaturatingTables: smoothing_table.hpp, quarter decades of w in [1/10, 1e4], built on
+// first use in 0.15-0.3 s a kind and order; below w = 2 for tanh and
 // linear_region_tanh, 6 for softplus and silu, the inner sums on Gauss-Legendre panels,
-// where the Laguerre rules cannot resolve the density) where its error bound, carried
-// through the outer integral, is below atol / 2: one component, no table for the pair,
-// tried before the other forms (whole-domain pairs a second, linear_region_tanh 560k ->
-// 880k and 340k -> 720k, phi and phi'; tanh 1.13 -> 1.20 M and 1.07 -> 1.11 M). Elsewhere
-// (w < 1/4, or the bound too large), where w is wide, the inner sums are tabled for the
-// pair as Chebyshev interpolants in |m| (cheb::LobattoTable), certified by their last
-// coefficients.
+// where the Laguerre rules cannot resolve the density; linear_region_tanh''s first
+// segment fails its checks, the kink at A sliding across its parts) where its error
+// bound, carried through the outer integral, is below atol / 2: one component, no table
+// for the pair, tried before the other forms (10-40 us a pair where the per-pair tables
+// and the narrow forms took 0.1-0.7 ms; whole-domain linear_region_tanh 0.56 -> 1.0 M
+// and 0.34 -> 0.87 M pairs a second, phi and phi'). Elsewhere (w < 1/10, or the bound
+// too large), where w is wide, the inner sums are tabled for the pair as Chebyshev
+// interpolants in |m| (cheb::LobattoTable), certified by their last coefficients.
 //
 // Accuracy. Nothing is extrapolated: the convergence in the nodes is not geometric (tanh,
 // q 0.75 / 6.0, c 0.9: tensor steps 32 -> 48 -> 64 of 2.6e-8 and 5.8e-12, the 64-node
@@ -480,9 +481,11 @@ struct SaturatingRules {
 
 // The inner sums R(m; w) on the 64-node Laguerre rule (the 48-node one its check), below
 // panel_reach on the 20-node panels (the 16-node ones its check), tabled once per process
-// for each order (SmoothingTable: quarter decades of w in [1/4, 1e4], m in [0, far(w)]
-// cut into parts of at most 12 w, eight at w = 1/4 for tanh, fifteen for softplus and
-// silu), for the activation whose remainder they smooth: tanh (tanh's and sigmoid's
+// for each order (SmoothingTable: quarter decades of w in [1/10, 1e4], m in [0, far(w)]:
+// parts of at most 12 w on [0, A + 13 w], where the density meets the remainder's start,
+// and beyond, where R is the smoothing of r's analytic tail, parts of at most 4 for tanh
+// (r's poles at pi / 2 from the real line), 8 for softplus and silu (pi): seven parts at
+// w = 1/10), for the activation whose remainder they smooth: tanh (tanh's and sigmoid's
 // pairs), linear_region_tanh at its A, softplus (softplus' and shifted_softplus') and
 // silu. The scale of a table's checks is the whole inner expectation, skeleton included.
 struct SaturatingTables {
@@ -516,7 +519,8 @@ struct SaturatingTables {
             }
             out[2] = r->skeleton(m, w);
           },
-          [r](double w) { return r->far(w); }, std::log10(0.25), 4.0, 12.0, false));
+          [r](double w) { return r->A + 13.0 * w; }, [r](double w) { return r->far(w); }, -1.0, 4.0,
+          12.0, r->th ? 4.0 : 8.0, false));
     }
   }
 };
@@ -527,7 +531,7 @@ inline bool saturating_conditional(Saturating k, int d, double s1, double s2, do
   using namespace special;
   const double omc2 = (1.0 - c) * (1.0 + c);
   const double a = c * s2 / s1, w = s2 * std::sqrt(omc2);
-  if (!(w >= (process_table ? 0.25 : 0.5)) || !std::isfinite(a)) return false;
+  if (!(w >= (process_table ? 0.1 : 0.5)) || !std::isfinite(a)) return false;
   const bool th = k == Saturating::tanh;
   const double shift = k == Saturating::shifted_softplus && d == 0 ? std::log(2.0) : 0.0;
   if (k == Saturating::shifted_softplus) k = Saturating::softplus;
@@ -729,7 +733,7 @@ inline bool saturating_pair(const Activation& a, int d, double q1, double q2, do
       break;
     }
     case Kind::linear_region_tanh: {
-      // (The conditional form on the process-wide table first, from a spread of 1/4.
+      // (The conditional form on the process-wide table first, from a spread of 1/10.
       // Then lrt_narrow first up to a spread of 0.6: there it certified every one of 104
       // random pairs, phi and phi', at 0.33-0.46 ms on average, the conditional form
       // with the pair's own table 86 % at 0.5-0.7 ms.)

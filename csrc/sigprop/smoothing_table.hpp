@@ -1,17 +1,21 @@
 // A process-wide table of a conditional form's inner expectation, S(m; w) = E[f(m + w T)]
-// (T standard normal, f = phi^(d)), as a function of the centre 0 <= m <= span w and of
-// the spread w, for the forms that integrate S(a u) against phi^(d)(u) over u
-// (softsign_pair.hpp). Such a form used to table S afresh for every pair (65 values of
-// a panel quadrature at 1-4 us each: 100-200 us, half of a whole-domain softsign call's
-// time); from this table a pair's S is one interpolation in w (~0.5 us).
+// (T standard normal, f = phi^(d), or the part of it a skeleton's closed form leaves), as
+// a function of the centre 0 <= m <= M(w) and of the spread w, for the forms that
+// integrate S(a u) against phi^(d)(u) over u (softsign_pair.hpp, saturating_pair.hpp).
+// Such a form used to table S afresh for every pair (65 values or more of a panel or
+// Laguerre quadrature at 1-4 us each: 0.1-0.7 ms, half of a whole-domain softsign call's
+// time); from this table a pair's S is one interpolation in w (~0.5-3 us).
 //
 // Layout. log10 w in [log10_lo, log10_hi] in segments of a quarter decade, each built on
 // first use (LazySegments: the same numbers at any thread count). At the deg_w + 1
-// Chebyshev-Lobatto points of a segment in log10 w, S(.; w) is interpolated on [0, span
-// w] at the deg_m + 1 Lobatto points in m (in x = m / (span w), the same interpolant as
-// cheb::LobattoTable's); each of its deg_m + 1 Chebyshev coefficients, a smooth function
-// of log10 w, is in turn interpolated across the segment. A pair's S(.; w) is then the
-// Chebyshev series in x whose coefficients are those interpolants at w (at()).
+// Chebyshev-Lobatto points of a segment in log10 w, S(.; w) is interpolated on each part
+// of [0, M(w)] at the deg_m + 1 Lobatto points (the same interpolant as
+// cheb::LobattoTable's): [0, N(w)], where S varies on the scale w, in equal parts of at
+// most part_widths w, and [N(w), M(w)], where it varies on a scale of its own (the
+// saturating kinds' remainders' tails), in equal parts of at most far_length; each of
+// the parts' Chebyshev coefficients, a smooth function of log10 w, is in turn
+// interpolated across the segment. A pair's S(.; w) is then the Chebyshev series whose
+// coefficients are those interpolants at w (at()).
 //
 // Certification, per segment, against the inner rule's own result (`inner` writes two
 // components: the result and the same from a cheaper rule):
@@ -55,34 +59,49 @@ class SmoothingTable {
   // the expectation that is not tabled (a skeleton's closed form, added by the caller;
   // 0 where S is the whole), which sets the scale |out[0] + out[2]| of the checks.
   using Inner = std::function<void(double, double, double*)>;
-  // range(w): the reach M(w) of the centres tabled, m in [0, M(w)].
+  // range(w): the reach M(w) of the centres tabled, m in [0, M(w)]; near(w) <= M(w):
+  // where S varies on the scale w (beyond, on a scale of its own, independent of w).
   using Range = std::function<double(double)>;
 
-  // S over w in [10^log10_lo, 10^log10_hi) and m in [0, range(w)], cut into equal parts
-  // of at most `part_widths` w each (at most max_parts); `monotone`: S is the whole
-  // expectation and monotone in m there, so that top(w) is the larger of |S| at the
-  // ends; else top(w) is the largest |out[0] + out[2]| at the segment's nodes.
-  SmoothingTable(Inner inner, Range range, double log10_lo, double log10_hi, double part_widths,
-                 bool monotone)
+  // S over w in [10^log10_lo, 10^log10_hi) and m in [0, range(w)]: [0, near(w)] cut into
+  // equal parts of at most `part_widths` w each, and (where near(w) < range(w) across
+  // the segment) [near(w), range(w)] into equal parts of at most `far_length` (at most
+  // max_parts in all); `monotone`: S is the whole expectation and monotone in m there,
+  // so that top(w) is the larger of |S| at the ends; else top(w) is the largest
+  // |out[0] + out[2]| at the segment's nodes.
+  SmoothingTable(Inner inner, Range near, Range range, double log10_lo, double log10_hi,
+                 double part_widths, double far_length, bool monotone)
       : inner_(std::move(inner)),
+        near_(std::move(near)),
         range_(std::move(range)),
         lo_(log10_lo),
         n_seg_(static_cast<int>(std::ceil((log10_hi - log10_lo) * per_decade))),
         part_widths_(part_widths),
+        far_length_(far_length),
         monotone_(monotone),
         segments_(n_seg_) {}
 
-  // S(.; w) on [0, M(w)] as Chebyshev series in each part.
+  // S(.; w) on [0, M(w)] as Chebyshev series in each part: n1 parts of length len1 on
+  // [0, N], n2 of length len2 on [N, M].
   struct At {
-    int parts = 0;
-    double len = 0.0;    // M(w) / parts
+    int n1 = 0, n2 = 0;
+    double len1 = 0.0, len2 = 0.0, N = 0.0, M = 0.0;
     double top = 0.0;    // see the constructor
     double bound = 0.0;  // |error| <= bound on [0, M(w)] (bound_factor times the checks')
     double c[max_parts][deg_m + 1];
-    double reach() const { return parts * len; }
+    double reach() const { return M; }
     double eval(double m) const {
-      const int g = std::min(parts - 1, std::max(0, static_cast<int>(m / len)));
-      return cheb::clenshaw(c[g], deg_m, 2.0 * (m / len - g) - 1.0);
+      if (m < N || n2 == 0) {
+        const int g = std::min(n1 - 1, std::max(0, static_cast<int>(m / len1)));
+        return cheb::clenshaw(c[g], deg_m, 2.0 * (m / len1 - g) - 1.0);
+      }
+      const double r = (m - N) / len2;
+      const int g = std::min(n2 - 1, std::max(0, static_cast<int>(r)));
+      return cheb::clenshaw(c[n1 + g], deg_m, 2.0 * (r - g) - 1.0);
+    }
+    // the centre of part g at x in [0, 1]
+    double centre(int g, double x) const {
+      return g < n1 ? (g + x) * len1 : N + (g - n1 + x) * len2;
     }
   };
 
@@ -107,7 +126,7 @@ class SmoothingTable {
  private:
   struct Segment {
     bool ok = false;
-    int parts = 0;
+    int parts = 0, n1 = 0, n2 = 0;
     double err = 0.0;       // the largest error at the checks, relative to top(w)
     double top = 0.0;       // the largest scale at the nodes (not monotone)
     std::vector<double> d;  // [(g * (deg_m + 1) + k) * (deg_w + 1) + j]: coefficient k of
@@ -119,12 +138,21 @@ class SmoothingTable {
     return std::pow(10.0, lo_ + (s + 0.5 * (1.0 + t)) / per_decade);
   }
 
+  // The parts' layout at w into out (n1, n2 from the segment).
+  void layout(int n1, int n2, double w, At& out) const {
+    out.n1 = n1;
+    out.n2 = n2;
+    out.M = range_(w);
+    out.N = n2 > 0 ? near_(w) : out.M;
+    out.len1 = out.N / n1;
+    out.len2 = n2 > 0 ? (out.M - out.N) / n2 : 0.0;
+  }
+
   // The segment's S(.; w) at t = 2 (l - s) - 1 in [-1, 1] into out.
   bool interpolate(const Segment& seg, double t, double w, At& out) const {
     double T[deg_w + 1];
     cheb::basis(deg_w, t, T);
-    out.parts = seg.parts;
-    out.len = range_(w) / seg.parts;
+    layout(seg.n1, seg.n2, w, out);
     const double* dk = seg.d.data();
     for (int g = 0; g < seg.parts; ++g)
       for (int k = 0; k <= deg_m; ++k, dk += deg_w + 1) {
@@ -142,21 +170,24 @@ class SmoothingTable {
       top = std::fmax(std::fabs(s0), std::fabs(s1));
     }
     out.top = top;
-    return std::isfinite(out.len) && out.len > 0.0 && std::isfinite(top);
+    return std::isfinite(out.M) && out.len1 > 0.0 && (seg.n2 == 0 || out.len2 > 0.0) &&
+           std::isfinite(top);
   }
 
   // S's coefficients in x on each part at w (c[g * (deg_m + 1) + k]) and the largest
   // |S| at the nodes; false where the rules disagree or the last coefficients are not
   // small.
-  bool coefficients(double w, int parts, double* c, double& top) const {
+  bool coefficients(double w, const Segment& seg, double* c, double& top) const {
     const double* cs = cheb::lobatto_cosines<deg_m>();
-    const double len = range_(w) / parts;
+    const int parts = seg.parts;
+    At a;
+    layout(seg.n1, seg.n2, w, a);
     std::vector<double> y(parts * (deg_m + 1)), alt(parts * (deg_m + 1));
     top = 0.0;
     for (int g = 0; g < parts; ++g)
       for (int j = 0; j <= deg_m; ++j) {
         double v[3];
-        inner_(len * (g + 0.5 * (1.0 + cs[j])), w, v);
+        inner_(a.centre(g, 0.5 * (1.0 + cs[j])), w, v);
         y[g * (deg_m + 1) + j] = v[0];
         alt[g * (deg_m + 1) + j] = v[1];
         top = std::fmax(top, std::fabs(v[0] + v[2]));
@@ -175,17 +206,25 @@ class SmoothingTable {
 
   void build(int s, Segment& g) const {
     g.ok = false;
-    const double wa = w_at(s, -1.0);
-    const double ratio = range_(wa) / (part_widths_ * wa);
-    if (!(ratio > 0.0) || !(ratio <= max_parts)) return;
-    g.parts = std::max(1, static_cast<int>(std::ceil(ratio)));
+    // The far region where it is there across the segment (near(w) < range(w) at both
+    // ends); the parts' lengths at its smallest w, the longest where near(w) / w and
+    // range(w) - near(w) fall with w (the callers' reaches: affine in w).
+    const double wa = w_at(s, -1.0), wb = w_at(s, 1.0);
+    const bool split = near_(wa) < range_(wa) && near_(wb) < range_(wb);
+    const double nw = (split ? near_(wa) : range_(wa)) / (part_widths_ * wa);
+    const double fw = split ? (range_(wa) - near_(wa)) / far_length_ : 0.0;
+    if (!(nw > 0.0) || !(nw <= max_parts) || !(fw <= max_parts)) return;
+    g.n1 = std::max(1, static_cast<int>(std::ceil(nw)));
+    g.n2 = split ? std::max(1, static_cast<int>(std::ceil(fw))) : 0;
+    g.parts = g.n1 + g.n2;
+    if (g.parts > max_parts) return;
     const int nk = g.parts * (deg_m + 1);
     const double* cw = cheb::lobatto_cosines<deg_w>();
     // coefficient k (all parts) at the node j in log10 w: cx[j * nk + k]
     std::vector<double> cx((deg_w + 1) * nk), flat((deg_w + 1) * nk);
     std::vector<double> tops(deg_w + 1);
     for (int j = 0; j <= deg_w; ++j) {
-      if (!coefficients(w_at(s, cw[j]), g.parts, cx.data() + j * nk, tops[j])) return;
+      if (!coefficients(w_at(s, cw[j]), g, cx.data() + j * nk, tops[j])) return;
       g.top = std::fmax(g.top, tops[j]);
     }
     // [j * nk + k]: coefficient j in log10 w of k
@@ -206,7 +245,7 @@ class SmoothingTable {
       for (int p = 0; p < g.parts; ++p)
         for (double x : xs) {
           double v[3];
-          const double m = (p + x) * a.len;
+          const double m = a.centre(p, x);
           inner_(m, w, v);
           const double e = std::fabs(a.eval(m) - v[0]);
           if (!(e <= check_rtol * top)) return;
@@ -217,10 +256,10 @@ class SmoothingTable {
   }
 
   Inner inner_;
-  Range range_;
+  Range near_, range_;
   double lo_;
   int n_seg_;
-  double part_widths_;
+  double part_widths_, far_length_;
   bool monotone_;
   LazySegments<Segment> segments_;
 };

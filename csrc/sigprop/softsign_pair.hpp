@@ -145,7 +145,8 @@ struct SoftsignTables {
             softsign_smoothing(d, m, w, out);
             out[2] = 0.0;
           },
-          [](double w) { return 12.0 * w; }, -2.0, 4.0, 12.0, true));
+          [](double w) { return 12.0 * w; }, [](double w) { return 12.0 * w; }, -2.0, 4.0, 12.0,
+          0.0, true));
   }
 };
 using SoftsignTableCache = TableCache<SoftsignTables, 1>;
