@@ -588,9 +588,7 @@ def test_smoothing_tables_rebuilt_after_clear_cache():
         sp.activation("softsign"),
         sp.activation("silu"),
     ]
-    first = [
-        [sp.bivariate_expectation(a, q1, q2, c, derivative=d) for d in (0, 1)] for a in acts
-    ]
+    first = [[sp.bivariate_expectation(a, q1, q2, c, derivative=d) for d in (0, 1)] for a in acts]
     sp.clear_cache()
     for i in (1, 3, 0, 2):
         again = [sp.bivariate_expectation(acts[i], q1, q2, c, derivative=d) for d in (0, 1)]
