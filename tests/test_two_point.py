@@ -59,6 +59,18 @@ def _rel_err(got, ref, scale):
     return np.where(scale > 0, diff / np.where(scale > 0, scale, 1.0), diff / 1e-300)
 
 
+def _assert_nested_quadrature(act, q1, q2, c, d, tol=1e-13):
+    """bivariate_expectation at each (q1, q2, c) against the conditional nested
+    quadrature (an independent route, ~1e-13 of the scale), within tol of the scale."""
+    p0, p1 = act.core_params
+    got = sp.bivariate_expectation(act, q1, q2, c, derivative=d)
+    scale = _scale(act, q1, q2, d)
+    for i in range(len(got)):
+        ref, ok = _core.bivariate_nested_quadrature(act.kind, p0, p1, d, q1[i], q2[i], c[i])
+        assert ok
+        assert abs(got[i] - ref) <= tol * scale[i], (q1[i], q2[i], c[i], got[i], ref)
+
+
 def _direct(act, q1, q2, c, derivative):
     a = resolve(act)
     p0, p1 = a.core_params
@@ -699,20 +711,12 @@ def test_saturating_smoothing_table_against_nested_quadrature(name, params, d):
     # sign_tail_pair.hpp and linear_tail_pair.hpp decline), many with conditional
     # spreads of 2 or more, where the conditional form reads its remainder's inner sums
     # from the process-wide table (SaturatingTables, smoothing_table.hpp).
-    act = sp.activation(name, **params)
-    p0, p1 = act.core_params
     rng = np.random.default_rng(29)
     n = 16
     q1, q2 = 10.0 ** rng.uniform(-1, 1.3, n), 10.0 ** rng.uniform(2.7, 4, n)
     c = 1 - 10.0 ** rng.uniform(-3, -1, n)
     c = np.where(rng.uniform(size=n) < 0.3, -c, c)
-    got = sp.bivariate_expectation(act, q1, q2, c, derivative=d)
-    m1, m2 = sp.gaussian_moments(act, q1), sp.gaussian_moments(act, q2)
-    scale = np.sqrt(m1.phi_sq * m2.phi_sq) if d == 0 else np.sqrt(m1.dphi_sq * m2.dphi_sq)
-    for i in range(n):
-        ref, ok = _core.bivariate_nested_quadrature(act.kind, p0, p1, d, q1[i], q2[i], c[i])
-        assert ok
-        assert abs(got[i] - ref) <= 1e-13 * scale[i], (q1[i], q2[i], c[i], got[i], ref)
+    _assert_nested_quadrature(sp.activation(name, **params), q1, q2, c, d)
 
 
 @pytest.mark.parametrize("d", [0, 1])
@@ -720,19 +724,12 @@ def test_softsign_smoothing_table_against_nested_quadrature(d):
     # Pairs next to |c| = 1 at variances apart, where the series fails and the
     # conditional form reads its inner expectation from the process-wide table
     # (smoothing_table.hpp): conditional spreads from ~1e-2 to ~1e2, across its segments.
-    act = sp.activation("softsign")
     rng = np.random.default_rng(23)
     n = 24
     q1, q2 = 10.0 ** rng.uniform(-1, 4, n), 10.0 ** rng.uniform(-1, 4, n)
     c = 1 - 10.0 ** rng.uniform(-5, -1, n)
     c = np.where(rng.uniform(size=n) < 0.3, -c, c)
-    got = sp.bivariate_expectation(act, q1, q2, c, derivative=d)
-    m1, m2 = sp.gaussian_moments(act, q1), sp.gaussian_moments(act, q2)
-    scale = np.sqrt(m1.phi_sq * m2.phi_sq) if d == 0 else np.sqrt(m1.dphi_sq * m2.dphi_sq)
-    for i in range(n):
-        ref, ok = _core.bivariate_nested_quadrature(act.kind, 0.0, 0.0, d, q1[i], q2[i], c[i])
-        assert ok
-        assert abs(got[i] - ref) <= 1e-13 * scale[i], (q1[i], q2[i], c[i], got[i], ref)
+    _assert_nested_quadrature(sp.activation("softsign"), q1, q2, c, d)
 
 
 @pytest.mark.parametrize(
@@ -742,8 +739,6 @@ def test_softsign_smoothing_table_against_nested_quadrature(d):
 def test_elu_small_variances_against_nested_quadrature(name, params):
     # Variances up to 3 (the exponential's Taylor series against the orthant moments,
     # elu_small_variance.hpp), c next to +-1 where the series fails and anywhere else.
-    act = sp.activation(name, **params)
-    p0, p1 = act.core_params
     rng = np.random.default_rng(7)
     n = 40
     q1, q2 = 10.0 ** rng.uniform(-6, 0.5, n), 10.0 ** rng.uniform(-6, 0.5, n)
@@ -751,12 +746,7 @@ def test_elu_small_variances_against_nested_quadrature(name, params):
         rng.uniform(size=n) < 0.6, 1 - 10.0 ** rng.uniform(-12, -1, n), rng.uniform(-1, 1, n)
     )
     c = np.where(rng.uniform(size=n) < 0.3, -c, c)
-    got = sp.bivariate_expectation(act, q1, q2, c)
-    scale = np.sqrt(sp.gaussian_moments(act, q1).phi_sq * sp.gaussian_moments(act, q2).phi_sq)
-    for i in range(n):
-        ref, ok = _core.bivariate_nested_quadrature(act.kind, p0, p1, 0, q1[i], q2[i], c[i])
-        assert ok
-        assert abs(got[i] - ref) <= 1e-13 * scale[i], (q1[i], q2[i], c[i], got[i], ref)
+    _assert_nested_quadrature(sp.activation(name, **params), q1, q2, c, 0)
 
 
 @pytest.mark.parametrize("d", [0, 1])
@@ -764,7 +754,6 @@ def test_softsign_small_variance_against_nested_quadrature(d):
     # The smaller variance below 3e-3 (softsign_small_variance: conditioned on the other
     # input, the power series' pieces smoothed in closed form), c next to +-1 where the
     # series fails and anywhere else.
-    act = sp.activation("softsign")
     rng = np.random.default_rng(11)
     n = 16
     q1, q2 = 10.0 ** rng.uniform(-8, -2.6, n), 10.0 ** rng.uniform(-4, 4, n)
@@ -772,13 +761,7 @@ def test_softsign_small_variance_against_nested_quadrature(d):
         rng.uniform(size=n) < 0.7, 1 - 10.0 ** rng.uniform(-10, -1, n), rng.uniform(-1, 1, n)
     )
     c = np.where(rng.uniform(size=n) < 0.3, -c, c)
-    got = sp.bivariate_expectation(act, q1, q2, c, derivative=d)
-    m1, m2 = sp.gaussian_moments(act, q1), sp.gaussian_moments(act, q2)
-    scale = np.sqrt(m1.phi_sq * m2.phi_sq) if d == 0 else np.sqrt(m1.dphi_sq * m2.dphi_sq)
-    for i in range(n):
-        ref, ok = _core.bivariate_nested_quadrature(act.kind, 0.0, 0.0, d, q1[i], q2[i], c[i])
-        assert ok
-        assert abs(got[i] - ref) <= 1e-13 * scale[i], (q1[i], q2[i], c[i], got[i], ref)
+    _assert_nested_quadrature(sp.activation("softsign"), q1, q2, c, d)
 
 
 @pytest.mark.parametrize(
