@@ -300,14 +300,6 @@ inline bool lrt_narrow(int d, double A, double s1, double s2, double c, double a
   return quad::integrate_checked(f, mesh, 0.125 * atol, atol, 2.0, out);
 }
 
-// E[f(u) f(v)] by the conditional form (see above), to absolute tolerance atol, s1 and
-// s2 the smaller and larger standard deviations; false where it cannot certify its
-// result (w < 1/2, the rules apart, the quadrature short). For tanh, A > 0 makes it
-// linear_region_tanh's: phi = (A + 1) sign + r, r(y) = y - (A + 1) on [0, A] (its share
-// of the images in closed form, normal_between) and tanh(y - A) - 1 beyond (the rule in
-// t = 2 (y - A)); phi' = 1 on [0, A] (closed form) and sech^2(y - A) beyond, by parts
-// with the boundary term G(A). (Its narrow form is lrt_narrow: its third derivative
-// jumps at +-A, so a Gauss-Hermite rule across them would converge only algebraically.)
 // The conditional form's rules for the remainder (see saturating_conditional): for kind
 // k (shifted_softplus read as softplus: the same remainder), order d and
 // linear_region_tanh's A (0 for tanh), the nodes y and weights g of the Gauss-Laguerre
@@ -526,6 +518,17 @@ struct SaturatingTables {
 };
 using SaturatingTableCache = TableCache<SaturatingTables, 16>;
 
+// E[f(u) f(v)] by the conditional form (see above), to absolute tolerance atol, s1 and
+// s2 the smaller and larger standard deviations; false where it cannot certify its
+// result (w < 1/2, the rules apart, the quadrature short). For tanh, A > 0 makes it
+// linear_region_tanh's: phi = (A + 1) sign + r, r(y) = y - (A + 1) on [0, A] (its share
+// of the images in closed form, normal_between) and tanh(y - A) - 1 beyond (the rule in
+// t = 2 (y - A)); phi' = 1 on [0, A] (closed form) and sech^2(y - A) beyond, by parts
+// with the boundary term G(A). (Its narrow form is lrt_narrow: its third derivative
+// jumps at +-A, so a Gauss-Hermite rule across them would converge only algebraically.)
+// With process_table, the form on the process-wide table (SaturatingTables) alone, from
+// w = 1/10: false where that does not serve (w outside its range, a marked segment, its
+// bound above atol / 2, the quadrature short); without, the pair's own (w >= 1/2).
 inline bool saturating_conditional(Saturating k, int d, double s1, double s2, double c, double atol,
                                    double& out, double A = 0.0, bool process_table = false) {
   using namespace special;

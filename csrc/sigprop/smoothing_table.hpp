@@ -117,12 +117,6 @@ class SmoothingTable {
     return true;
   }
 
-  // The segment holding w, built if need be; whether it passed its checks (tests).
-  bool certified(double w) const {
-    At a;
-    return at(w, a);
-  }
-
  private:
   struct Segment {
     bool ok = false;
