@@ -99,6 +99,34 @@ class SmoothingTable {
       const int g = std::min(n2 - 1, std::max(0, static_cast<int>(r)));
       return cheb::clenshaw(c[n1 + g], deg_m, 2.0 * (r - g) - 1.0);
     }
+    // S at n <= 16 centres m[i] <= M into out[i]: the same numbers as eval, their
+    // Clenshaw recurrences interleaved (each alone is bound by its latency)
+    void eval_many(const double* m, int n, double* out) const {
+      const double* cp[16];
+      double t[16], t2[16], b1[16] = {}, b2[16] = {};
+      for (int i = 0; i < n; ++i) {
+        double r;
+        int g;
+        if (m[i] < N || n2 == 0) {
+          r = m[i] / len1;
+          g = std::min(n1 - 1, std::max(0, static_cast<int>(r)));
+          cp[i] = c[g];
+        } else {
+          r = (m[i] - N) / len2;
+          g = std::min(n2 - 1, std::max(0, static_cast<int>(r)));
+          cp[i] = c[n1 + g];
+        }
+        t[i] = 2.0 * (r - g) - 1.0;
+        t2[i] = 2.0 * t[i];
+      }
+      for (int k = deg_m; k >= 1; --k)
+        for (int i = 0; i < n; ++i) {
+          const double b0 = t2[i] * b1[i] + (cp[i][k] - b2[i]);
+          b2[i] = b1[i];
+          b1[i] = b0;
+        }
+      for (int i = 0; i < n; ++i) out[i] = t[i] * b1[i] + (cp[i][0] - b2[i]);
+    }
     // the centre of part g at x in [0, 1]
     double centre(int g, double x) const {
       return g < n1 ? (g + x) * len1 : N + (g - n1 + x) * len2;
