@@ -48,8 +48,8 @@
 // segment fails its checks, the kink at A sliding across its parts) where its error
 // bound, carried through the outer integral, is below atol / 2: one component, no table
 // for the pair, tried before the other forms (10-40 us a pair where the per-pair tables
-// and the narrow forms took 0.1-0.7 ms; whole-domain linear_region_tanh 0.56 -> 1.0 M
-// and 0.34 -> 0.87 M pairs a second, phi and phi'). Elsewhere (w < 1/10, or the bound
+// and the narrow forms took 0.1-0.7 ms; whole-domain linear_region_tanh 0.56 -> 1.07 M
+// and 0.34 -> 0.93 M pairs a second, phi and phi'). Elsewhere (w < 1/10, or the bound
 // too large), where w is wide, the inner sums are tabled for the pair as Chebyshev
 // interpolants in |m| (cheb::LobattoTable), certified by their last coefficients.
 //
