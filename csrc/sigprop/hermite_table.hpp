@@ -198,46 +198,33 @@ class HermiteTable {
     double T[deg + 1];
     // Orders j0..j1-1 (j1 <= n) into out[j0..j1-1].
     void eval(int j0, int j1, double* out) const {
-      if (odd) {
-        eval_odd(j0, j1, out);
+      if (!odd) {
+        columns<1>(j0, j1, n, out);
         return;
       }
-      // eight orders at a time in registers (the same sums, term by term in k, as a
-      // pass over all orders for each k, which loads and stores them 17 times)
-      int j = j0;
-      for (; j + 8 <= j1; j += 8) {
-        double s[8] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
-        for (int k = 0; k <= deg; ++k) {
-          const double* ck = c + size_t(k) * n + j;
-          const double tk = T[k];
-          for (int i = 0; i < 8; ++i) s[i] += tk * ck[i];
-        }
-        for (int i = 0; i < 8; ++i) out[j + i] = s[i];
-      }
-      for (; j < j1; ++j) {
-        double s = 0.0;
-        for (int k = 0; k <= deg; ++k) s += T[k] * c[size_t(k) * n + j];
-        out[j] = s;
-      }
-    }
-    void eval_odd(int j0, int j1, double* out) const {
       for (int j = j0 + (j0 & 1); j < j1; j += 2) out[j] = 0.0;
-      const int m = n / 2;     // odd orders stored
-      int i = j0 / 2;          // the first odd order at or after j0: 2 i + 1
-      const int i1 = j1 / 2;   // the odd orders below j1: 2 i + 1 < j1
+      columns<2>(j0 / 2, j1 / 2, n / 2, out);  // the odd orders 2 i + 1 in [j0, j1)
+    }
+    // The stored columns i0..i1-1 of `cols` (sum_k T[k] c[k * cols + i]) into
+    // out[step * i + step - 1]: order i (step 1), or an odd activation's order 2 i + 1
+    // (step 2). Eight columns at a time in registers (the same sums, term by term in k,
+    // as a pass over all columns for each k, which loads and stores them 17 times).
+    template <int step>
+    void columns(int i0, int i1, int cols, double* out) const {
+      int i = i0;
       for (; i + 8 <= i1; i += 8) {
         double s[8] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
         for (int k = 0; k <= deg; ++k) {
-          const double* ck = c + size_t(k) * m + i;
+          const double* ck = c + size_t(k) * cols + i;
           const double tk = T[k];
           for (int l = 0; l < 8; ++l) s[l] += tk * ck[l];
         }
-        for (int l = 0; l < 8; ++l) out[2 * (i + l) + 1] = s[l];
+        for (int l = 0; l < 8; ++l) out[step * (i + l) + step - 1] = s[l];
       }
       for (; i < i1; ++i) {
         double s = 0.0;
-        for (int k = 0; k <= deg; ++k) s += T[k] * c[size_t(k) * m + i];
-        out[2 * i + 1] = s;
+        for (int k = 0; k <= deg; ++k) s += T[k] * c[size_t(k) * cols + i];
+        out[step * i + step - 1] = s;
       }
     }
   };
