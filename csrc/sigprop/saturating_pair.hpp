@@ -80,6 +80,7 @@
 #include <cstdint>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "activation.hpp"
@@ -538,7 +539,17 @@ inline bool saturating_conditional(Saturating k, int d, double s1, double s2, do
   const bool th = k == Saturating::tanh;
   const double shift = k == Saturating::shifted_softplus && d == 0 ? std::log(2.0) : 0.0;
   if (k == Saturating::shifted_softplus) k = Saturating::softplus;
-  const SaturatingRules rules(k, d, A);
+  // The form on the process-wide table reads the table's rules, the same as the pair's
+  // own would be (144 nodes' weights, ~3 us: not built again for every pair); the
+  // pair's own form builds its own.
+  const Activation key{A > 0.0                     ? Kind::linear_region_tanh
+                       : th                        ? Kind::tanh
+                       : k == Saturating::softplus ? Kind::softplus
+                                                   : Kind::silu,
+                       A, 0.0};
+  const SaturatingTables* tabs = process_table ? SaturatingTableCache::fetch(key) : nullptr;
+  std::optional<SaturatingRules> own_rules;
+  const SaturatingRules& rules = tabs ? *tabs->rules[d] : own_rules.emplace(k, d, A);
   const bool odd = rules.odd, parts = rules.parts;
   const double far = rules.far(w);
   auto inner = [&](double m, int r) { return rules.inner(m, w, r); };
@@ -549,48 +560,29 @@ inline bool saturating_conditional(Saturating k, int d, double s1, double s2, do
   // even), taken on x >= 0 and doubled
   quad::Mesh mesh;
   saturating_outer_mesh(th, d, s1, w / a, mesh, A);
-  // The inner sums as functions of |m| on [0, far], tabled as Chebyshev interpolants of
-  // degree 64 on one or two segments of at most 12 w (65 values a segment, instead of
-  // the 150-400 the outer integral asks for) where a wide conditional spread (w >=
-  // (A + 20) / 15 for tanh, 40 / 15 for softplus and silu) makes that few and the
-  // outer integral takes a good share of its nodes there (far / a >= s1 / 2). The inner
-  // sums are the density's smoothing of r: entire in m, varying on the scale w or
-  // slower (softsign's, on 12 w: coefficients below 1e-15 of the size by degree ~52);
-  // not used where a segment's last eight coefficients are not below 4e-15 of its
-  // largest value. (An odd remainder's sums are odd in m, except by parts, m >= 0.)
   // From the process-wide table (SaturatingTables) where its error bound, carried
   // through the outer integral (|int f(u) p(u) dR| <= E|f(u)| sup |dR|, E|f(u)| <=
   // sqrt(E f(u)^2) from the one-point moments), is below atol / 2: one component, the
   // quadrature to the same tolerance as below.
   const bool flips = odd && !parts;
   if (process_table) {
-    const Activation key{A > 0.0                     ? Kind::linear_region_tanh
-                         : th                        ? Kind::tanh
-                         : k == Saturating::softplus ? Kind::softplus
-                                                     : Kind::silu,
-                         A, 0.0};
     const Activation own{shift > 0.0 ? Kind::shifted_softplus : key.kind, A, 0.0};
     const Moments mo = moments(own, s1 * s1, false);
     const double norm1 = std::sqrt(d == 0 ? mo.phi_sq : mo.dphi_sq) * (1.0 + 1e-9);
     SmoothingTable::At g;
-    if (SaturatingTableCache::fetch(key)->table[d]->at(w, g) && norm1 * g.bound <= 0.5 * atol) {
+    if (tabs->table[d]->at(w, g) && norm1 * g.bound <= 0.5 * atol) {
       // (a piece's 15 nodes at once: their Clenshaw sums side by side, quad::Batched)
+      // (R at -|m| is -R(|m|) for an odd remainder's sums, R(|m|) otherwise, bitwise as
+      // inner() takes it)
       auto f = quad::batched([&](const double* x, double* y, int n) {
-        double m[15], R[15], mt[15], Rt[15];
-        int at[15], nt = 0;
+        double m[15], am[15], R[15];
         for (int i = 0; i < n; ++i) {
           m[i] = a * x[i];
-          const double am = std::fabs(m[i]);
-          if (am <= g.reach()) {
-            at[nt] = i;
-            mt[nt++] = am;
-          } else {
-            R[i] = inner(m[i], 0);
-          }
+          am[i] = std::fabs(m[i]);
         }
-        g.eval_many(mt, nt, Rt);
-        for (int j = 0; j < nt; ++j) R[at[j]] = flips && m[at[j]] < 0.0 ? -Rt[j] : Rt[j];
+        g.eval_or(am, n, R, [&](double mb) { return inner(mb, 0); });
         for (int i = 0; i < n; ++i) {
+          if (flips && m[i] < 0.0) R[i] = -R[i];
           const double px = phi_at(x[i]) * npdf(x[i] / s1) / s1;
           y[i] = px * (skeleton(m[i]) + R[i]);
         }
@@ -602,6 +594,15 @@ inline bool saturating_conditional(Saturating k, int d, double s1, double s2, do
     }
     return false;
   }
+  // The inner sums as functions of |m| on [0, far], tabled as Chebyshev interpolants of
+  // degree 64 on one or two segments of at most 12 w (65 values a segment, instead of
+  // the 150-400 the outer integral asks for) where a wide conditional spread (w >=
+  // (A + 20) / 15 for tanh, 40 / 15 for softplus and silu) makes that few and the
+  // outer integral takes a good share of its nodes there (far / a >= s1 / 2). The inner
+  // sums are the density's smoothing of r: entire in m, varying on the scale w or
+  // slower (softsign's, on 12 w: coefficients below 1e-15 of the size by degree ~52);
+  // not used where a segment's last eight coefficients are not below 4e-15 of its
+  // largest value. (An odd remainder's sums are odd in m, except by parts, m >= 0.)
   const int nseg = static_cast<int>(std::ceil(far / (12.0 * w)));
   cheb::LobattoTable<3, 2> tab;
   const bool tabled =

@@ -127,6 +127,23 @@ class SmoothingTable {
         }
       for (int i = 0; i < n; ++i) out[i] = t[i] * b1[i] + (cp[i][0] - b2[i]);
     }
+    // S at n <= 16 centres m[i] >= 0 into out[i]: from the table (eval_many) where
+    // m[i] <= M, else beyond(m[i])
+    template <class F>
+    void eval_or(const double* m, int n, double* out, F&& beyond) const {
+      double mt[16], st[16];
+      int at[16], nt = 0;
+      for (int i = 0; i < n; ++i) {
+        if (m[i] <= M) {
+          at[nt] = i;
+          mt[nt++] = m[i];
+        } else {
+          out[i] = beyond(m[i]);
+        }
+      }
+      eval_many(mt, nt, st);
+      for (int j = 0; j < nt; ++j) out[at[j]] = st[j];
+    }
     // the centre of part g at x in [0, 1]
     double centre(int g, double x) const {
       return g < n1 ? (g + x) * len1 : N + (g - n1 + x) * len2;

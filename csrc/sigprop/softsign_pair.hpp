@@ -182,22 +182,16 @@ inline bool softsign_conditional(int d, double s1, double s2, double c, double a
   if (norm1 > 0.0 && softsign_table(d).at(w, g) && norm1 * g.bound <= 0.5 * atol) {
     // (a piece's 15 nodes at once: their Clenshaw sums side by side, quad::Batched)
     auto f = quad::batched([&](const double* t, double* y, int n) {
-      double u[15], m[15], S[15], mt[15], St[15];
-      int at[15], nt = 0;
+      double u[15], m[15], S[15];
       for (int i = 0; i < n; ++i) {
         u[i] = std::expm1(t[i]);
         m[i] = a * u[i];
-        if (m[i] <= g.reach()) {
-          at[nt] = i;
-          mt[nt++] = m[i];
-        } else {
-          double Sd[2];
-          softsign_smoothing(d, m[i], w, Sd);
-          S[i] = Sd[0];
-        }
       }
-      g.eval_many(mt, nt, St);
-      for (int j = 0; j < nt; ++j) S[at[j]] = St[j];
+      g.eval_or(m, n, S, [&](double mb) {  // (beyond the table: one Gauss-Hermite rule)
+        double Sd[2];
+        softsign_smoothing(d, mb, w, Sd);
+        return Sd[0];
+      });
       for (int i = 0; i < n; ++i) {
         const double p = npdf(u[i] / s1) / s1;
         y[i] = (d == 0 ? p * u[i] : p / (1.0 + u[i])) * S[i];
