@@ -7,7 +7,8 @@ Usage:  python scripts/make_reference_piecewise.py [--procs N]
 Writes tests/data/reference_2d_piecewise.json: E[phi(u) phi(v)] and
 E[phi'(u) phi'(v)] for hard_tanh, shifted_relu, soft_threshold, linear_floor,
 elu and selu at a handful of (q1, q2, c), c next to +-1 (1 -+ c = 1e-6, 1e-12),
-q = 1e-4 and 1e4, q1 != q2, and q ~ 10 next to c = 1.  The values come from
+q = 1e-4 and 1e4, q1 != q2, q ~ 10 next to c = 1, and one variance of 1e3-1e4
+next to |c| = 1.  The values come from
 scripts/make_reference.py's compute_2d (mpmath at 30 digits, outer tanh-sinh
 quadrature over Z1 of the closed-form inner Gaussian expectation; independent of
 sigprop), at the exact binary64 c the engine is given.
@@ -46,6 +47,12 @@ POINTS = [
     ("9.832", "9.832", "0.99999999"),
     ("10", "10.00001", "0.99999999"),
     ("4", "4", "0.9999999999"),
+    # one variance of 1e3-1e4 next to |c| = 1 with the other anything: elu's and selu's
+    # exponential tilted many standard deviations out (their one-sided pairs)
+    ("91", "9640", "-0.985234"),
+    ("0.362", "9610", "0.987963"),
+    ("206", "8070", "0.986952"),
+    ("1170", "3620", "-0.997437"),
 ]
 
 

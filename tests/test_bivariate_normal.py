@@ -190,6 +190,26 @@ def test_piecewise_used_where_expected():
                 assert not math.isnan(v), (name, d, q1, q2, c)
 
 
+# one variance of 1e3-1e4 next to |c| = 1 (the reference file's last points)
+TILTED_FAR_OUT = [(91.0, 9640.0, -0.985234), (0.362, 9610.0, 0.987963), (206.0, 8070.0, 0.986952)]
+
+
+@pytest.mark.parametrize("q1,q2,c", TILTED_FAR_OUT)
+def test_piecewise_serves_elu_tilted_far_out(q1, q2, c):
+    # phi's linear term on the free variable times the exponential of the other, tilted
+    # ~sqrt(q2) standard deviations out: summed as raw orthant moments its two parts
+    # cancel to 1e-4 (a selu error estimate of 1.2e-13 of the scale, past the tolerance:
+    # 60-90 us of nested quadrature), as the boundary's terms and partial moments
+    # (one_sided_tilted) they do not
+    for name in ("elu", "selu"):
+        act = sp.activation(name)
+        p0, p1 = act.core_params
+        v = _core.piecewise_closed_form(act.kind, p0, p1, 0, q1, q2, c)
+        assert not math.isnan(v), (name, q1, q2, c)
+        ref, ok = _core.bivariate_nested_quadrature(act.kind, p0, p1, 0, q1, q2, c)
+        assert ok and abs(v - ref) <= TOL * _scale(act, 0, q1, q2), (name, v, ref)
+
+
 def _random_points(n, seed):
     rng = random.Random(seed)
     pts = []
