@@ -447,6 +447,28 @@ PYBIND11_MODULE(_core, m) {
       py::arg("c"));
 
   m.def(
+      "elu_one_small_variance",
+      [](int kind, double p0, double p1, double q1, double q2, double c) {
+        const auto a = sigprop::canonical(make_activation(kind, p0, p1));
+        if (a.kind != sigprop::Kind::elu && a.kind != sigprop::Kind::selu)
+          throw py::value_error("kind must be elu or selu");
+        if (!(q1 > 0.0) || !(q2 > 0.0) || !(std::fabs(c) < 1.0))
+          throw py::value_error("need q1, q2 > 0 and |c| < 1");
+        const bool selu = a.kind == sigprop::Kind::selu;
+        const double n1 = std::sqrt(sigprop::moments(a, q1).phi_sq);
+        const double n2 = std::sqrt(sigprop::moments(a, q2).phi_sq);
+        double v = std::numeric_limits<double>::quiet_NaN();
+        if (!sigprop::detail::elu_one_small_variance(selu ? sigprop::selu_lambda : 1.0,
+                                                     selu ? sigprop::selu_alpha : a.p0, q1, q2, c,
+                                                     sigprop::detail::series_rtol * n1 * n2, n2, v))
+          v = std::numeric_limits<double>::quiet_NaN();
+        return v;
+      },
+      "E[phi(u) phi(v)] of elu / selu by the Taylor series on the smaller variance's side\n"
+      "alone (elu_small_variance.hpp), q1 the small variance; NaN where it defers.",
+      py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("q1"), py::arg("q2"), py::arg("c"));
+
+  m.def(
       "piecewise_closed_form",
       [](int kind, double p0, double p1, int d, double q1, double q2, double c, double tol,
          bool relative) {

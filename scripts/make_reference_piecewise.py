@@ -8,7 +8,7 @@ Writes tests/data/reference_2d_piecewise.json: E[phi(u) phi(v)] and
 E[phi'(u) phi'(v)] for hard_tanh, shifted_relu, soft_threshold, linear_floor,
 elu and selu at a handful of (q1, q2, c), c next to +-1 (1 -+ c = 1e-6, 1e-12),
 q = 1e-4 and 1e4, q1 != q2, q ~ 10 next to c = 1, and one variance of 1e3-1e4
-next to |c| = 1.  The values come from
+next to |c| = 1 (the other also small).  The values come from
 scripts/make_reference.py's compute_2d (mpmath at 30 digits, outer tanh-sinh
 quadrature over Z1 of the closed-form inner Gaussian expectation; independent of
 sigprop), at the exact binary64 c the engine is given.
@@ -53,6 +53,10 @@ POINTS = [
     ("0.362", "9610", "0.987963"),
     ("206", "8070", "0.986952"),
     ("1170", "3620", "-0.997437"),
+    # one variance small, the other large, next to |c| = 1 (elu's and selu's Taylor
+    # series on the small side alone)
+    ("0.03", "3080", "0.968306"),
+    ("1e-5", "1040", "-0.9869"),
 ]
 
 
