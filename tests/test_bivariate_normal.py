@@ -191,7 +191,12 @@ def test_piecewise_used_where_expected():
 
 
 # one variance of 1e3-1e4 next to |c| = 1 (the reference file's last points)
-TILTED_FAR_OUT = [(91.0, 9640.0, -0.985234), (0.362, 9610.0, 0.987963), (206.0, 8070.0, 0.986952)]
+TILTED_FAR_OUT = [
+    (91.0, 9640.0, -0.985234),
+    (0.362, 9610.0, 0.987963),
+    (206.0, 8070.0, 0.986952),
+    (1170.0, 3620.0, -0.997437),
+]
 
 
 @pytest.mark.parametrize("q1,q2,c", TILTED_FAR_OUT)
@@ -208,6 +213,20 @@ def test_piecewise_serves_elu_tilted_far_out(q1, q2, c):
         assert not math.isnan(v), (name, q1, q2, c)
         ref, ok = _core.bivariate_nested_quadrature(act.kind, p0, p1, 0, q1, q2, c)
         assert ok and abs(v - ref) <= TOL * _scale(act, 0, q1, q2), (name, v, ref)
+
+
+@pytest.mark.parametrize("q1,q2,c", TILTED_FAR_OUT)
+def test_engine_takes_elu_dphi_closed_form_far_out(q1, q2, c):
+    # phi' there: the closed form with the tail quadrature serves it (to the scale, as
+    # everywhere), where the nested quadrature took ~60 us
+    for name in ("elu", "selu"):
+        act = sp.activation(name)
+        p0, p1 = act.core_params
+        v = _core.piecewise_closed_form(act.kind, p0, p1, 1, q1, q2, c)
+        assert not math.isnan(v), (name, q1, q2, c)
+        assert float(sp.bivariate_expectation(act, q1, q2, c, derivative=1)) == v
+        ref, ok = _core.bivariate_nested_quadrature(act.kind, p0, p1, 1, q1, q2, c)
+        assert ok and abs(v - ref) <= TOL * _scale(act, 1, q1, q2), (name, v, ref)
 
 
 def _random_points(n, seed):
