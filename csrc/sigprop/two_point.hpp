@@ -570,13 +570,7 @@ inline double bivariate_dispatch(const Activation& a, int d, double q1, double q
   double kx[max_kinks];
   const bool pl_series =
       detail::piecewise_linear(a.kind) && std::fabs(c) <= 0.95 && !(d == 1 && kinks(a, kx) == 1);
-  // elu's and selu's phi' past |c| = 0.95 at two variances (random pairs, whose
-  // expansions are fresh), where the series seldom certifies after every order is
-  // evaluated: the closed form first (whole domain, one thread: +8-11 %). A scan's
-  // pairs (q1 = q2, cached expansions) and a batch's keep the series first.
-  const bool elu_series = (a.kind == Kind::elu || a.kind == Kind::selu) &&
-                          !(d == 1 && !x && q1 != q2 && std::fabs(c) > 0.95);
-  const bool series_first = elu_series || pl_series || (x && y);
+  const bool series_first = a.kind == Kind::elu || a.kind == Kind::selu || pl_series || (x && y);
   const bool far_threshold =
       (a.kind == Kind::shifted_relu || a.kind == Kind::soft_threshold) && a.p0 * a.p0 >= 4.0 * q2;
   double v;
@@ -647,7 +641,13 @@ inline double bivariate_dispatch(const Activation& a, int d, double q1, double q
   const bool nd_table = batch && d == 0 && kernel_uses_near_diagonal_table(a.kind);
   const double nd_scale = nd_table ? std::sqrt(x->phi_sq * y->phi_sq) : 0.0;
   if (nd_table && detail::settled_pair(a, *x, *y, c, detail::series_rtol * nd_scale, v)) return v;
-  if (uses_hermite_table(a.kind) && std::fabs(c) < 1.0 && q1 > 0.0 && q2 > 0.0 &&
+  // elu and selu at two variances with fresh expansions (random pairs, not a scan's
+  // q1 = q2 nor a batch's), past |c| = 0.97 (phi) or 0.95 (phi'): not the series,
+  // which there seldom certifies once every order is evaluated (~10-20 us), but the
+  // forms below (whole domain, one thread: +10-18 %).
+  const bool skip_series = (a.kind == Kind::elu || a.kind == Kind::selu) && !x && q1 != q2 &&
+                           std::fabs(c) > (d == 0 ? 0.97 : 0.95);
+  if (!skip_series && uses_hermite_table(a.kind) && std::fabs(c) < 1.0 && q1 > 0.0 && q2 > 0.0 &&
       std::isfinite(q1) && std::isfinite(q2)) {
     if (!x || !y) {
       thread_local detail::HermiteCache cache;
