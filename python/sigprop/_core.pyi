@@ -134,6 +134,12 @@ def bivariate_nested_quadrature(
     """E[phi^(d)(u) phi^(d)(v)] by the nested quadrature alone (no closed form), and
     whether it reached its tolerance: the independent check of the closed forms."""
 
+def elu_one_small_variance(
+    kind: int, p0: float, p1: float, q1: float, q2: float, c: float
+) -> float:
+    """E[phi(u) phi(v)] of elu / selu by the Taylor series on the smaller variance's side
+    alone (elu_small_variance.hpp), q1 the small variance; NaN where it defers."""
+
 def piecewise_closed_form(
     kind: int,
     p0: float,
