@@ -122,6 +122,51 @@ def test_orthant_tilt_scales_without_overflow(h, k, r, tilt):
         assert abs(got - w) <= max(1e-14 * abs(w), ep), (got, w)
 
 
+def _orthant_tail_ref(h, k, r, tilt):
+    """e^tilt P(X > h, Y > k) at 40 digits, for a threshold far out: the integral over
+    the variable with the larger threshold, x = h + w, its mesh graded on the scale 1 / h
+    of the density's decay and at the conditional step."""
+    with mp.workdps(40):
+        h, k, r, tilt = mp.mpf(h), mp.mpf(k), mp.mpf(r), mp.mpf(tilt)
+        if k > h:
+            h, k = k, h
+        s = mp.sqrt((1 - r) * (1 + r))
+
+        def f(w):
+            return mp.exp(tilt - (h + w) ** 2 / 2) * mp.ncdf((r * (h + w) - k) / s)
+
+        pts = {mp.mpf(0)} | {mp.mpf(2) ** j / h for j in range(-4, 8)}
+        if r != 0:
+            wk = (k - r * h) / r
+            pts |= {wk + o * s / abs(r) for o in (-20, -5, -1, 0, 1, 5, 20)}
+        pts = [*sorted(p for p in pts if p >= 0), mp.inf]
+        return mp.quad(f, pts) / mp.sqrt(2 * mp.pi)
+
+
+@pytest.mark.parametrize(
+    "h,k,r",
+    [
+        (8.0, 7.5, 0.9),
+        (12.0, 3.0, 0.5),
+        (20.0, 19.0, 0.99),
+        (30.0, 29.5, 0.999),
+        (25.0, 1.0, 0.2),
+        (4.0, 10.0, 0.97),
+        (6.0, -2.0, -0.8),
+        (20.0, 19.9, 0.99999),  # a step narrower than 1 / h: the adaptive rule
+    ],
+)
+def test_orthant_far_tail_matches_mpmath(h, k, r):
+    # thresholds far out, where the orthant's value comes from the one-dimensional tail
+    # integral (Gauss-Laguerre in h w where the conditional step is resolved on that
+    # scale, the adaptive rule elsewhere): relative accuracy, within its own estimate
+    tilt = 0.5 * max(h, k) ** 2
+    (p, *_m), (ep, *_e) = _core.normal_orthant(h, k, r, 1.0 - r, 1.0 + r, tilt)
+    want = float(_orthant_tail_ref(h, k, r, tilt))
+    assert abs(p - want) <= 1e-14 * want, (p, want)
+    assert abs(p - want) <= ep + 1e-17 * want, (p, want, ep)
+
+
 def test_orthant_limits():
     # independent: product of tails; r -> 1: min of tails; r -> -1 and disjoint: 0
     (p, *_), _e = _core.normal_orthant(0.5, -0.3, 0.0, 1.0, 1.0)

@@ -43,6 +43,7 @@
 
 #include <cmath>
 
+#include "gauss_laguerre.hpp"
 #include "quadrature.hpp"
 #include "special.hpp"
 
@@ -275,6 +276,29 @@ inline bool orthant_tail_quadrature(double h, double k, double r, double omr, do
   const double zt = (std::fabs(kmrh) + std::fabs(r) * wm) / s;
   const double M = h * wm + 0.5 * wm * wm + 0.5 * zt * zt;
   const double rtol = std::fmax(1e-14, 4.0 * eps * M);
+  // First Gauss-Laguerre in x = h w (the density's e^(-h w) its weight; 32 nodes, their
+  // error estimated by 24), where the step of Phibar is resolved on that scale: at
+  // least 1 / h wide, or beyond the mass (e^(-h w) below e^-60 there). Accepted where
+  // the two rules agree to rtol; else the adaptive rule below. ~1.5 us against 4-8 us.
+  const double wstep = r != 0.0 ? s / std::fabs(r) : inf;
+  if (h >= 3.0 && (wstep * h >= 1.0 || !(wk * h < 60.0))) {
+    auto rule = [&](const double* xs, const double* ws, int n) {
+      double sum = 0.0;
+      for (int i = 0; i < n; ++i) {
+        const double w = xs[i] / h;
+        const LogVal p = lv_nsf((kmrh - r * w) / s);
+        sum += ws[i] * p.m * std::exp(E0 - 0.5 * w * w + p.e);
+      }
+      return inv_sqrt_2pi * sum / h;
+    };
+    const double I = rule(quad::lag32_x, quad::lag32_w, 32);
+    const double I_lo = rule(quad::lag24_x, quad::lag24_w, 24);
+    if (std::isfinite(I) && I > 0.0 && std::fabs(I - I_lo) <= rtol * I) {
+      v = I;
+      err = std::fabs(I - I_lo) + v * rel_err(E0, std::fabs(S) + h * h);
+      return true;
+    }
+  }
   double e = 0.0;
   if (!quad::integrate<1, 4>(f, mesh, rtol, 1e-300, &v, &e)) return false;
   err = e + v * rel_err(E0, std::fabs(S) + h * h);
