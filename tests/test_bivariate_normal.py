@@ -244,34 +244,24 @@ TILTED_FAR_OUT = [
 ]
 
 
+@pytest.mark.parametrize("d", [0, 1])
 @pytest.mark.parametrize("q1,q2,c", TILTED_FAR_OUT)
-def test_piecewise_serves_elu_tilted_far_out(q1, q2, c):
-    # phi's linear term on the free variable times the exponential of the other, tilted
-    # ~sqrt(q2) standard deviations out: summed as raw orthant moments its two parts
-    # cancel to 1e-4 (a selu error estimate of 1.2e-13 of the scale, past the tolerance:
-    # 60-90 us of nested quadrature), as the boundary's terms and partial moments
-    # (one_sided_tilted) they do not
+def test_elu_closed_form_serves_far_out(q1, q2, c, d):
+    # phi: the linear term on the free variable times the exponential of the other,
+    # tilted ~sqrt(q2) standard deviations out, summed as raw orthant moments, cancels to
+    # 1e-4 (a selu error estimate of 1.2e-13 of the scale, past the tolerance: 60-90 us of
+    # nested quadrature); as the boundary's terms and partial moments (one_sided_tilted)
+    # it does not. phi': the engine takes the closed form with the tail quadrature (to
+    # the scale, as everywhere), where the nested quadrature took ~60 us.
     for name in ("elu", "selu"):
         act = sp.activation(name)
         p0, p1 = act.core_params
-        v = _core.piecewise_closed_form(act.kind, p0, p1, 0, q1, q2, c)
+        v = _core.piecewise_closed_form(act.kind, p0, p1, d, q1, q2, c)
         assert not math.isnan(v), (name, q1, q2, c)
-        ref, ok = _core.bivariate_nested_quadrature(act.kind, p0, p1, 0, q1, q2, c)
-        assert ok and abs(v - ref) <= TOL * _scale(act, 0, q1, q2), (name, v, ref)
-
-
-@pytest.mark.parametrize("q1,q2,c", TILTED_FAR_OUT)
-def test_engine_takes_elu_dphi_closed_form_far_out(q1, q2, c):
-    # phi' there: the closed form with the tail quadrature serves it (to the scale, as
-    # everywhere), where the nested quadrature took ~60 us
-    for name in ("elu", "selu"):
-        act = sp.activation(name)
-        p0, p1 = act.core_params
-        v = _core.piecewise_closed_form(act.kind, p0, p1, 1, q1, q2, c)
-        assert not math.isnan(v), (name, q1, q2, c)
-        assert float(sp.bivariate_expectation(act, q1, q2, c, derivative=1)) == v
-        ref, ok = _core.bivariate_nested_quadrature(act.kind, p0, p1, 1, q1, q2, c)
-        assert ok and abs(v - ref) <= TOL * _scale(act, 1, q1, q2), (name, v, ref)
+        if d == 1:
+            assert float(sp.bivariate_expectation(act, q1, q2, c, derivative=1)) == v
+        ref, ok = _core.bivariate_nested_quadrature(act.kind, p0, p1, d, q1, q2, c)
+        assert ok and abs(v - ref) <= TOL * _scale(act, d, q1, q2), (name, v, ref)
 
 
 def _random_points(n, seed):

@@ -68,6 +68,18 @@ inline void orthant_moments(double r, int n, int ld, double* I) {
     }
 }
 
+// I_jk(c) and I_jk(-c) for j, k <= K (K <= elu_series_k_max), in tables of this
+// thread of leading dimension elu_series_ld (valid until its next call).
+inline constexpr int elu_series_ld = elu_series_k_max + 2;
+inline void elu_orthant_tables(double c, int K, const double*& Ip, const double*& Im) {
+  constexpr int ld = elu_series_ld;
+  static thread_local double P[ld * ld], M[ld * ld];
+  orthant_moments(c, K, ld, P);
+  orthant_moments(-c, K, ld, M);
+  Ip = P;
+  Im = M;
+}
+
 // E[phi(u) phi(v)] for phi = lam x (x >= 0), lam alpha (e^x - 1) (x < 0), u = sqrt(q1) X,
 // v = sqrt(q2) Y, corr(X, Y) = c, to absolute tolerance atol; norm1, norm2 =
 // sqrt(E phi(u)^2), sqrt(E phi(v)^2) (the truncation bound's factors). False where no
@@ -88,10 +100,9 @@ inline bool elu_small_variance(double lam, double alpha, double q1, double q2, d
     t2 *= q2 * f;
   }
   if (K == 0) K = 1;
-  constexpr int ld = elu_series_k_max + 2;
-  static thread_local double Ip[ld * ld], Im[ld * ld];
-  orthant_moments(c, K, ld, Ip);
-  orthant_moments(-c, K, ld, Im);
+  constexpr int ld = elu_series_ld;
+  const double *Ip, *Im;
+  elu_orthant_tables(c, K, Ip, Im);
   const double s1 = std::sqrt(q1), s2 = std::sqrt(q2);
   // s^k (-1)^k / k!, k = 0..K
   double w1[ld], w2[ld];
@@ -115,10 +126,11 @@ inline bool elu_small_variance(double lam, double alpha, double q1, double q2, d
   return std::isfinite(out);
 }
 
-// The same with only the smaller variance small (q1 <~ 0.3, q2 anything: next to |c| = 1
-// the closed forms cancel on the u side, and from q2 ~ 10 up the series of e^v needs
-// more than k_max orders): the Taylor series on u < 0 alone, phi(v) exact as
-// lam (P(v) - alpha 1(v < 0) + alpha e^v 1(v < 0)). With X^ = -X (corr -c with Y),
+// The same with only the smaller variance small (q1 <= 1/4 in the dispatch, q2
+// anything: next to |c| = 1 the closed forms cancel on the u side, and from q2 ~ 10 up
+// the series of e^v needs more than k_max orders): the Taylor series on u < 0 alone,
+// phi(v) exact as lam (P(v) - alpha 1(v < 0) + alpha e^v 1(v < 0)). With X^ = -X (corr
+// -c with Y),
 //   E[phi_K(u) phi(v)] / lam^2 = s1 s2 I_11(c) - alpha s1 I_10(-c) + alpha s1 J_P
 //       + alpha sum_j w_j (s2 I_j1(-c) - alpha I_j0(c) + alpha J_j),
 // w_j = (-s1)^j / j!, J_P = E[X 1(X > 0) e^(s2 Y) 1(Y < 0)] and
@@ -151,10 +163,9 @@ inline bool elu_one_small_variance(double lam, double alpha, double q1, double q
     t1 *= q1 * double(2 * K + 3) / (double(K + 2) * double(K + 2));
   }
   if (K == 0) K = 1;
-  constexpr int ld = elu_series_k_max + 2;
-  static thread_local double Ip[ld * ld], Im[ld * ld];
-  orthant_moments(c, K, ld, Ip);
-  orthant_moments(-c, K, ld, Im);
+  constexpr int ld = elu_series_ld;
+  const double *Ip, *Im;
+  elu_orthant_tables(c, K, Ip, Im);
   const double s1 = std::sqrt(q1), s2 = std::sqrt(q2);
   const double s = std::sqrt((1.0 - c) * (1.0 + c)), w = s2 * s;
   double w1[ld];
