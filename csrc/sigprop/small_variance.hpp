@@ -87,8 +87,9 @@ inline bool power_series_conditional(double s1, double s2, double c, double atol
         const double mu = c * s1 * z[i];
         m[i] = side == 0 ? mu : -mu;
         const double r = m[i] / b;
-        t0[i] = ncdf(r);
-        t1[i] = m[i] * t0[i] + b * npdf(r);
+        // (from r = 9 on, ncdf(r) rounds to 1 and b npdf(r) is below half an ulp of m)
+        t0[i] = r >= 9.0 ? 1.0 : ncdf(r);
+        t1[i] = r >= 9.0 ? m[i] : m[i] * t0[i] + b * npdf(r);
         sum[i] = w[0] * t0[i] + (J >= 1 ? (side == 0 ? w[1] : -w[1]) * t1[i] : 0.0);
       }
       for (int j = 2; j <= J; ++j) {
