@@ -28,6 +28,7 @@
 #include "sigprop/moment_table.hpp"
 #include "sigprop/near_diagonal_table.hpp"
 #include "sigprop/piecewise_closed_forms.hpp"
+#include "sigprop/saturating_pair.hpp"
 #include "sigprop/tables.hpp"
 
 namespace py = pybind11;
@@ -467,6 +468,32 @@ PYBIND11_MODULE(_core, m) {
       "E[phi(u) phi(v)] of elu / selu by the Taylor series on the smaller variance's side\n"
       "alone (elu_small_variance.hpp), q1 the small variance; NaN where it defers.",
       py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("q1"), py::arg("q2"), py::arg("c"));
+
+  m.def(
+      "saturating_table_serves",
+      [](int kind, double p0, double p1, int d, double w) {
+        using sigprop::Kind;
+        const auto a = sigprop::canonical(make_activation(kind, p0, p1));
+        check_derivative(d, 1);
+        if (!(w > 0.0) || !std::isfinite(w)) throw py::value_error("w must be finite and > 0");
+        sigprop::Activation key{Kind::tanh, 0.0, 0.0};
+        switch (a.kind) {
+          case Kind::tanh:
+          case Kind::sigmoid: break;
+          case Kind::linear_region_tanh: key = {Kind::linear_region_tanh, a.p0, 0.0}; break;
+          case Kind::softplus:
+          case Kind::shifted_softplus: key = {Kind::softplus, 0.0, 0.0}; break;
+          case Kind::silu: key = {Kind::silu, 0.0, 0.0}; break;
+          default: throw py::value_error("kind has no saturating smoothing table");
+        }
+        const auto* tabs = sigprop::detail::SaturatingTableCache::fetch(key);
+        sigprop::detail::SmoothingTable::At g;
+        return tabs->table[d]->at(w, g);
+      },
+      "Whether the process-wide smoothing table of a saturating kind's remainder\n"
+      "(smoothing_table.hpp) serves the conditional spread w (its segment, or that\n"
+      "segment's halves, built and checked).",
+      py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("d"), py::arg("w"));
 
   m.def(
       "piecewise_closed_form",

@@ -25,11 +25,13 @@
 //  * at the midpoints between the nodes in log10 w, at 9 centres m (0, span w and 7
 //    between the Lobatto points), the interpolant within check_rtol of top(w) of the
 //    inner rule's result.
-// A segment that fails any check is marked: at() returns false there and the caller
-// tables S for the pair as before. Where it holds, at() states the error bound
-// bound_factor (3) times the largest error seen at the checks (at least min_err),
-// times top(w). softsign's tables (both orders) pass every segment, at 1-6e-15 of
-// top(w) at the checks; at 20 000 random (m, w) the error is at most half the bound.
+// A segment that fails any check is replaced by its two halves (an eighth of a decade
+// each), built and checked alike on first use; where a half fails too, at() returns
+// false there and the caller tables S for the pair as before. Where it holds, at()
+// states the error bound bound_factor (3) times the largest error seen at the checks
+// (at least min_err), times top(w). softsign's tables (both orders) pass every segment,
+// at 1-6e-15 of top(w) at the checks; at 20 000 random (m, w) the error is at most half
+// the bound.
 #pragma once
 
 #include <algorithm>
@@ -79,7 +81,8 @@ class SmoothingTable {
         part_widths_(part_widths),
         far_length_(far_length),
         monotone_(monotone),
-        segments_(n_seg_) {}
+        segments_(n_seg_),
+        halves_(2 * n_seg_) {}
 
   // S(.; w) on [0, M(w)] as Chebyshev series in each part: n1 parts of length len1 on
   // [0, N], n2 of length len2 on [N, M].
@@ -156,9 +159,21 @@ class SmoothingTable {
     const double l = (std::log10(w) - lo_) * per_decade;
     if (!(l >= 0.0 && l < n_seg_)) return false;
     const int s = static_cast<int>(l);
-    const Segment& seg = segments_.get(s, [this](int k, Segment& g) { build(k, g); });
-    if (!seg.ok || !interpolate(seg, 2.0 * (l - s) - 1.0, w, out)) return false;
-    out.bound = seg.err * bound_factor * out.top;
+    const Segment& seg = segments_.get(s, [this](int k, Segment& g) { build(k, per_decade, g); });
+    if (seg.ok) {
+      if (!interpolate(seg, 2.0 * (l - s) - 1.0, w, out)) return false;
+      out.bound = seg.err * bound_factor * out.top;
+      return true;
+    }
+    // a segment that failed its checks: its halves, each built and checked alike on
+    // first use (linear_region_tanh' at w in [0.1, 0.18], where the kink at A slides
+    // across the parts: its pairs took 0.2-0.3 ms of the narrow form)
+    const double lh = 2.0 * l;
+    const int h = std::min(2 * n_seg_ - 1, static_cast<int>(lh));
+    const Segment& half =
+        halves_.get(h, [this](int k, Segment& g) { build(k, 2 * per_decade, g); });
+    if (!half.ok || !interpolate(half, 2.0 * (lh - h) - 1.0, w, out)) return false;
+    out.bound = half.err * bound_factor * out.top;
     return true;
   }
 
@@ -172,9 +187,9 @@ class SmoothingTable {
                             // part g in x, its coefficient j in log10 w
   };
 
-  // 10^(lo + (s + (1 + t) / 2) / per_decade)
-  double w_at(int s, double t) const {
-    return std::pow(10.0, lo_ + (s + 0.5 * (1.0 + t)) / per_decade);
+  // 10^(lo + (s + (1 + t) / 2) / pd), segment s of pd a decade
+  double w_at(int s, double t, int pd) const {
+    return std::pow(10.0, lo_ + (s + 0.5 * (1.0 + t)) / pd);
   }
 
   // The parts' layout at w into out (n1, n2 from the segment).
@@ -243,12 +258,13 @@ class SmoothingTable {
     return true;
   }
 
-  void build(int s, Segment& g) const {
+  // Segment s of pd a decade (per_decade, or twice that for a failed segment's halves).
+  void build(int s, int pd, Segment& g) const {
     g.ok = false;
     // The far region where it is there across the segment (near(w) < range(w) at both
     // ends); the parts' lengths at its smallest w, the longest where near(w) / w and
     // range(w) - near(w) fall with w (the callers' reaches: affine in w).
-    const double wa = w_at(s, -1.0), wb = w_at(s, 1.0);
+    const double wa = w_at(s, -1.0, pd), wb = w_at(s, 1.0, pd);
     const bool split = near_(wa) < range_(wa) && near_(wb) < range_(wb);
     const double nw = (split ? near_(wa) : range_(wa)) / (part_widths_ * wa);
     const double fw = split ? (range_(wa) - near_(wa)) / far_length_ : 0.0;
@@ -263,7 +279,7 @@ class SmoothingTable {
     std::vector<double> cx((deg_w + 1) * nk), flat((deg_w + 1) * nk);
     std::vector<double> tops(deg_w + 1);
     for (int j = 0; j <= deg_w; ++j) {
-      if (!coefficients(w_at(s, cw[j]), g, cx.data() + j * nk, tops[j])) return;
+      if (!coefficients(w_at(s, cw[j], pd), g, cx.data() + j * nk, tops[j])) return;
       g.top = std::fmax(g.top, tops[j]);
     }
     // [j * nk + k]: coefficient j in log10 w of k
@@ -277,7 +293,7 @@ class SmoothingTable {
                                      0.5911, 0.7777, 0.9514, 1.0};
     for (int j = 0; j < deg_w; ++j) {
       const double t = std::cos(special::pi * (j + 0.5) / deg_w);
-      const double w = w_at(s, t);
+      const double w = w_at(s, t, pd);
       const double top = std::fmax(tops[j], tops[j + 1]);
       At a;
       if (!interpolate(g, t, w, a)) return;
@@ -301,6 +317,7 @@ class SmoothingTable {
   double part_widths_, far_length_;
   bool monotone_;
   LazySegments<Segment> segments_;
+  LazySegments<Segment> halves_;  // of the segments that failed, on first use
 };
 
 }  // namespace detail

@@ -140,6 +140,11 @@ def elu_one_small_variance(
     """E[phi(u) phi(v)] of elu / selu by the Taylor series on the smaller variance's side
     alone (elu_small_variance.hpp), q1 the small variance; NaN where it defers."""
 
+def saturating_table_serves(kind: int, p0: float, p1: float, d: int, w: float) -> bool:
+    """Whether the process-wide smoothing table of a saturating kind's remainder
+    (smoothing_table.hpp) serves the conditional spread w (its segment, or that
+    segment's halves, built and checked)."""
+
 def piecewise_closed_form(
     kind: int,
     p0: float,
