@@ -45,7 +45,8 @@
 // first use in 0.15-0.3 s a kind and order; below w = 2 for tanh and
 // linear_region_tanh, 6 for softplus and silu, the inner sums on Gauss-Legendre panels,
 // where the Laguerre rules cannot resolve the density; linear_region_tanh''s first
-// segment fails its checks, the kink at A sliding across its parts) where its error
+// segment fails its checks, the kink at A sliding across its parts, and its halves serve
+// instead) where its error
 // bound, carried through the outer integral, is below atol / 2: one component, no table
 // for the pair, tried before the other forms (10-40 us a pair where the per-pair tables
 // and the narrow forms took 0.1-0.7 ms; whole-domain linear_region_tanh 0.56 -> 1.07 M
