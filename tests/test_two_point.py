@@ -738,6 +738,28 @@ def test_smoothing_table_halves_a_failed_segment():
 
 
 @pytest.mark.parametrize("d", [0, 1])
+def test_linear_region_tanh_table_below_one_tenth(d):
+    # linear_region_tanh's tables reach down to a spread of 10^-1.5 (the others' stop at
+    # 1/10): there its narrow form, across the jumps of the third derivative at +-A,
+    # took 0.2-0.3 ms a pair. phi''s segments below ~0.075 fail their checks (their
+    # halves too) and keep the narrow form.
+    act = sp.activation("linear_region_tanh", a=1.0)
+    p0, p1 = act.core_params
+    for w in (0.033, 0.05, 0.08) if d == 0 else (0.08, 0.09):
+        assert _core.saturating_table_serves(act.kind, p0, p1, d, w), w
+    tanh = sp.activation("tanh")
+    assert not _core.saturating_table_serves(tanh.kind, *tanh.core_params, d, 0.08)
+    rng = np.random.default_rng(37)
+    n = 12
+    q1 = 10.0 ** rng.uniform(-0.5, 0.5, n)
+    q2 = q1 * 10.0 ** rng.uniform(0.0, 0.5, n)
+    w = 10.0 ** rng.uniform(-1.45, -1.05, n)
+    c = np.sqrt(1.0 - w**2 / np.maximum(q1, q2))
+    c = np.where(rng.uniform(size=n) < 0.3, -c, c)
+    _assert_nested_quadrature(act, q1, q2, c, d)
+
+
+@pytest.mark.parametrize("d", [0, 1])
 def test_softsign_smoothing_table_against_nested_quadrature(d):
     # Pairs next to |c| = 1 at variances apart, where the series fails and the
     # conditional form reads its inner expectation from the process-wide table

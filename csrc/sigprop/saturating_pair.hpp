@@ -482,6 +482,12 @@ struct SaturatingRules {
 // w = 1/10), for the activation whose remainder they smooth: tanh (tanh's and sigmoid's
 // pairs), linear_region_tanh at its A, softplus (softplus' and shifted_softplus') and
 // silu. The scale of a table's checks is the whole inner expectation, skeleton included.
+// The lowest spread a table covers, log10: 1/10, and for linear_region_tanh 10^-1.5 (its
+// narrow form, across the jumps of the third derivative at +-A, took 0.2-0.3 ms a pair
+// there; phi''s segments below ~0.075 fail their checks, halves included, and leave
+// those pairs to it).
+inline double saturating_table_log10_lo(double A) { return A > 0.0 ? -1.5 : -1.0; }
+
 struct SaturatingTables {
   std::unique_ptr<SaturatingRules> rules[2];
   std::unique_ptr<SmoothingTable> table[2];
@@ -513,8 +519,8 @@ struct SaturatingTables {
             }
             out[2] = r->skeleton(m, w);
           },
-          [r](double w) { return r->A + 13.0 * w; }, [r](double w) { return r->far(w); }, -1.0, 4.0,
-          12.0, r->th ? 4.0 : 8.0, false));
+          [r](double w) { return r->A + 13.0 * w; }, [r](double w) { return r->far(w); },
+          saturating_table_log10_lo(A), 4.0, 12.0, r->th ? 4.0 : 8.0, false));
     }
   }
 };
@@ -536,7 +542,9 @@ inline bool saturating_conditional(Saturating k, int d, double s1, double s2, do
   using namespace special;
   const double omc2 = (1.0 - c) * (1.0 + c);
   const double a = c * s2 / s1, w = s2 * std::sqrt(omc2);
-  if (!(w >= (process_table ? 0.1 : 0.5)) || !std::isfinite(a)) return false;
+  if (!(w >= (process_table ? std::pow(10.0, saturating_table_log10_lo(A)) : 0.5)) ||
+      !std::isfinite(a))
+    return false;
   const bool th = k == Saturating::tanh;
   const double shift = k == Saturating::shifted_softplus && d == 0 ? std::log(2.0) : 0.0;
   if (k == Saturating::shifted_softplus) k = Saturating::softplus;
