@@ -41,16 +41,16 @@
 //    a branch where the density lies beyond them, else the linear share in closed form
 //    and the branches' on Gauss-Legendre panels.
 // The conditional form's inner sums R(m; w) are read from a process-wide table
-// (SaturatingTables: smoothing_table.hpp, quarter decades of w in [1/10, 1e4], built on
-// first use in 0.15-0.3 s a kind and order; below w = 2 for tanh and
-// linear_region_tanh, 6 for softplus and silu, the inner sums on Gauss-Legendre panels,
-// where the Laguerre rules cannot resolve the density; linear_region_tanh''s first
-// segment fails its checks, the kink at A sliding across its parts, and its halves serve
-// instead) where its error
-// bound, carried through the outer integral, is below atol / 2: one component, no table
-// for the pair, tried before the other forms (10-40 us a pair where the per-pair tables
-// and the narrow forms took 0.1-0.7 ms; whole-domain linear_region_tanh 0.56 -> 1.07 M
-// and 0.34 -> 0.93 M pairs a second, phi and phi'). Elsewhere (w < 1/10, or the bound
+// (SaturatingTables: smoothing_table.hpp, quarter decades of w in [1/10, 1e4], from
+// 10^-1.5 for linear_region_tanh, built on first use in 0.15-0.3 s a kind and order;
+// below w = 2 for tanh and linear_region_tanh, 6 for softplus and silu, the inner sums
+// on Gauss-Legendre panels, where the Laguerre rules cannot resolve the density;
+// linear_region_tanh''s segments below w ~ 0.18 fail their checks, the kink at A
+// sliding across their parts, and their halves serve from ~0.075) where its error
+// bound, carried through the outer integral, is below atol / 2: one component, no
+// table for the pair, tried before the other forms (10-40 us a pair where the per-pair tables and the narrow
+// forms took 0.1-0.7 ms; whole-domain linear_region_tanh 0.56 -> 1.07 M and 0.34 ->
+// 0.93 M pairs a second, phi and phi'). Elsewhere (w below the table, or the bound
 // too large), where w is wide, the inner sums are tabled for the pair as Chebyshev
 // interpolants in |m| (cheb::LobattoTable), certified by their last coefficients.
 //
@@ -475,13 +475,15 @@ struct SaturatingRules {
 
 // The inner sums R(m; w) on the 64-node Laguerre rule (the 48-node one its check), below
 // panel_reach on the 20-node panels (the 16-node ones its check), tabled once per process
-// for each order (SmoothingTable: quarter decades of w in [1/10, 1e4], m in [0, far(w)]:
-// parts of at most 12 w on [0, A + 13 w], where the density meets the remainder's start,
-// and beyond, where R is the smoothing of r's analytic tail, parts of at most 4 for tanh
-// (r's poles at pi / 2 from the real line), 8 for softplus and silu (pi): seven parts at
-// w = 1/10), for the activation whose remainder they smooth: tanh (tanh's and sigmoid's
-// pairs), linear_region_tanh at its A, softplus (softplus' and shifted_softplus') and
-// silu. The scale of a table's checks is the whole inner expectation, skeleton included.
+// for each order (SmoothingTable: quarter decades of w in [1/10, 1e4], from 10^-1.5 for
+// linear_region_tanh, m in [0, far(w)]: parts of at most 12 w on [0, A + 13 w], where
+// the density meets the remainder's start, and beyond, where R is the smoothing of r's
+// analytic tail, parts of at most 4 for tanh (r's poles at pi / 2 from the real line),
+// 8 for softplus and silu (pi): seven parts at w = 1/10), for the activation whose
+// remainder they smooth: tanh (tanh's and sigmoid's pairs), linear_region_tanh at its A,
+// softplus (softplus' and shifted_softplus') and silu. The scale of a table's checks is
+// the whole inner expectation, skeleton included.
+//
 // The lowest spread a table covers, log10: 1/10, and for linear_region_tanh 10^-1.5 (its
 // narrow form, across the jumps of the third derivative at +-A, took 0.2-0.3 ms a pair
 // there; phi''s segments below ~0.075 fail their checks, halves included, and leave
@@ -535,8 +537,9 @@ using SaturatingTableCache = TableCache<SaturatingTables, 16>;
 // with the boundary term G(A). (Its narrow form is lrt_narrow: its third derivative
 // jumps at +-A, so a Gauss-Hermite rule across them would converge only algebraically.)
 // With process_table, the form on the process-wide table (SaturatingTables) alone, from
-// w = 1/10: false where that does not serve (w outside its range, a marked segment, its
-// bound above atol / 2, the quadrature short); without, the pair's own (w >= 1/2).
+// w = 1/10 (10^-1.5 for linear_region_tanh): false where that does not serve (w outside
+// its range, a marked segment, its bound above atol / 2, the quadrature short); without,
+// the pair's own (w >= 1/2).
 inline bool saturating_conditional(Saturating k, int d, double s1, double s2, double c, double atol,
                                    double& out, double A = 0.0, bool process_table = false) {
   using namespace special;
