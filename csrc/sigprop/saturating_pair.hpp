@@ -48,11 +48,12 @@
 // linear_region_tanh''s segments below w ~ 0.18 fail their checks, the kink at A
 // sliding across their parts, and their halves serve from ~0.075) where its error
 // bound, carried through the outer integral, is below atol / 2: one component, no
-// table for the pair, tried before the other forms (10-40 us a pair where the per-pair tables and the narrow
-// forms took 0.1-0.7 ms; whole-domain linear_region_tanh 0.56 -> 1.07 M and 0.34 ->
-// 0.93 M pairs a second, phi and phi'). Elsewhere (w below the table, or the bound
-// too large), where w is wide, the inner sums are tabled for the pair as Chebyshev
-// interpolants in |m| (cheb::LobattoTable), certified by their last coefficients.
+// table for the pair, tried before the other forms (10-40 us a pair where the per-pair
+// tables and the narrow forms took 0.1-0.7 ms; whole-domain linear_region_tanh 0.56 ->
+// 1.07 M and 0.34 -> 0.93 M pairs a second, phi and phi'). Elsewhere (w below the
+// table, or the bound too large), where w is wide, the inner sums are tabled for the
+// pair as Chebyshev interpolants in |m| (cheb::LobattoTable), certified by their last
+// coefficients.
 //
 // Accuracy. Nothing is extrapolated: the convergence in the nodes is not geometric (tanh,
 // q 0.75 / 6.0, c 0.9: tensor steps 32 -> 48 -> 64 of 2.6e-8 and 5.8e-12, the 64-node
