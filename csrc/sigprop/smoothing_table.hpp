@@ -92,15 +92,18 @@ class SmoothingTable {
     double top = 0.0;    // see the constructor
     double bound = 0.0;  // |error| <= bound on [0, M(w)] (bound_factor times the checks')
     double c[max_parts][deg_m + 1];
-    double reach() const { return M; }
+    // The part of the centre m (its coefficients) and m's place t in it, in [-1, 1].
+    const double* locate(double m, double& t) const {
+      const bool near = m < N || n2 == 0;
+      const double r = near ? m / len1 : (m - N) / len2;
+      const int g = std::min((near ? n1 : n2) - 1, std::max(0, static_cast<int>(r)));
+      t = 2.0 * (r - g) - 1.0;
+      return c[near ? g : n1 + g];
+    }
     double eval(double m) const {
-      if (m < N || n2 == 0) {
-        const int g = std::min(n1 - 1, std::max(0, static_cast<int>(m / len1)));
-        return cheb::clenshaw(c[g], deg_m, 2.0 * (m / len1 - g) - 1.0);
-      }
-      const double r = (m - N) / len2;
-      const int g = std::min(n2 - 1, std::max(0, static_cast<int>(r)));
-      return cheb::clenshaw(c[n1 + g], deg_m, 2.0 * (r - g) - 1.0);
+      double t;
+      const double* cg = locate(m, t);
+      return cheb::clenshaw(cg, deg_m, t);
     }
     // S at n <= 16 centres m[i] <= M into out[i]: the same numbers as eval, their
     // Clenshaw recurrences interleaved (each alone is bound by its latency)
@@ -108,18 +111,7 @@ class SmoothingTable {
       const double* cp[16];
       double t[16], t2[16], b1[16] = {}, b2[16] = {};
       for (int i = 0; i < n; ++i) {
-        double r;
-        int g;
-        if (m[i] < N || n2 == 0) {
-          r = m[i] / len1;
-          g = std::min(n1 - 1, std::max(0, static_cast<int>(r)));
-          cp[i] = c[g];
-        } else {
-          r = (m[i] - N) / len2;
-          g = std::min(n2 - 1, std::max(0, static_cast<int>(r)));
-          cp[i] = c[n1 + g];
-        }
-        t[i] = 2.0 * (r - g) - 1.0;
+        cp[i] = locate(m[i], t[i]);
         t2[i] = 2.0 * t[i];
       }
       for (int k = deg_m; k >= 1; --k)
@@ -159,21 +151,19 @@ class SmoothingTable {
     const double l = (std::log10(w) - lo_) * per_decade;
     if (!(l >= 0.0 && l < n_seg_)) return false;
     const int s = static_cast<int>(l);
-    const Segment& seg = segments_.get(s, [this](int k, Segment& g) { build(k, per_decade, g); });
-    if (seg.ok) {
-      if (!interpolate(seg, 2.0 * (l - s) - 1.0, w, out)) return false;
-      out.bound = seg.err * bound_factor * out.top;
-      return true;
+    const Segment* seg = &segments_.get(s, [this](int k, Segment& g) { build(k, per_decade, g); });
+    double t = 2.0 * (l - s) - 1.0;
+    if (!seg->ok) {
+      // a segment that failed its checks: its halves, each built and checked alike on
+      // first use (linear_region_tanh' at w in [0.1, 0.18], where the kink at A slides
+      // across the parts: its pairs took 0.2-0.3 ms of the narrow form)
+      const double lh = 2.0 * l;
+      const int h = std::min(2 * n_seg_ - 1, static_cast<int>(lh));
+      seg = &halves_.get(h, [this](int k, Segment& g) { build(k, 2 * per_decade, g); });
+      t = 2.0 * (lh - h) - 1.0;
     }
-    // a segment that failed its checks: its halves, each built and checked alike on
-    // first use (linear_region_tanh' at w in [0.1, 0.18], where the kink at A slides
-    // across the parts: its pairs took 0.2-0.3 ms of the narrow form)
-    const double lh = 2.0 * l;
-    const int h = std::min(2 * n_seg_ - 1, static_cast<int>(lh));
-    const Segment& half =
-        halves_.get(h, [this](int k, Segment& g) { build(k, 2 * per_decade, g); });
-    if (!half.ok || !interpolate(half, 2.0 * (lh - h) - 1.0, w, out)) return false;
-    out.bound = half.err * bound_factor * out.top;
+    if (!seg->ok || !interpolate(*seg, t, w, out)) return false;
+    out.bound = seg->err * bound_factor * out.top;
     return true;
   }
 
