@@ -455,12 +455,11 @@ PYBIND11_MODULE(_core, m) {
           throw py::value_error("kind must be elu or selu");
         if (!(q1 > 0.0) || !(q2 > 0.0) || !(std::fabs(c) < 1.0))
           throw py::value_error("need q1, q2 > 0 and |c| < 1");
-        const bool selu = a.kind == sigprop::Kind::selu;
+        const sigprop::EluConstants e = sigprop::elu_constants(a);
         const double n1 = std::sqrt(sigprop::moments(a, q1).phi_sq);
         const double n2 = std::sqrt(sigprop::moments(a, q2).phi_sq);
         double v = std::numeric_limits<double>::quiet_NaN();
-        if (!sigprop::detail::elu_one_small_variance(selu ? sigprop::selu_lambda : 1.0,
-                                                     selu ? sigprop::selu_alpha : a.p0, q1, q2, c,
+        if (!sigprop::detail::elu_one_small_variance(e.lam, e.alpha, q1, q2, c,
                                                      sigprop::detail::series_rtol * n1 * n2, n2, v))
           v = std::numeric_limits<double>::quiet_NaN();
         return v;

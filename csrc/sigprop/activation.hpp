@@ -49,6 +49,15 @@ struct Activation {
 inline constexpr double selu_alpha = 1.6732632423543772848170429916717;
 inline constexpr double selu_lambda = 1.0507009873554804934193349852946;
 
+// ELU's and SELU's phi = lam x (x > 0), lam alpha (e^x - 1) (x <= 0): (lam, alpha) of an
+// elu (1, its parameter) or a selu (its constants).
+struct EluConstants {
+  double lam, alpha;
+};
+inline EluConstants elu_constants(const Activation& a) {
+  return a.kind == Kind::selu ? EluConstants{selu_lambda, selu_alpha} : EluConstants{1.0, a.p0};
+}
+
 namespace detail {
 inline double sigmoid(double x) {
   if (x >= 0.0) return 1.0 / (1.0 + std::exp(-x));

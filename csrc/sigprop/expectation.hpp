@@ -458,8 +458,7 @@ inline bool shifted_mean_closed_form(const Activation& a, int d, double m, doubl
     }
     case Kind::elu:
     case Kind::selu: {
-      const double al = a.kind == Kind::elu ? a.p0 : selu_alpha;
-      const double la = a.kind == Kind::elu ? 1.0 : selu_lambda;
+      const auto [la, al] = elu_constants(a);
       if (d == 0)
         out = la * (detail::relu_shift(m, b, 0.0) + al * detail::expm1_below0(m, b));
       else

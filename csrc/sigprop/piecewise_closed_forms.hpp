@@ -120,8 +120,7 @@ inline int terms(const Activation& a, int d, double s, Term* t) {
     }
     case Kind::elu:
     case Kind::selu: {
-      const double al = a.kind == Kind::elu ? a.p0 : selu_alpha;
-      const double la = a.kind == Kind::elu ? 1.0 : selu_lambda;
+      const auto [la, al] = elu_constants(a);
       if (d == 0) {
         t[0] = {1, -inf, 0.0, la * s, 0.0, 0.0};
         t[1] = {-1, 0.0, -la * al, -la * s, la * al, s};
@@ -159,7 +158,7 @@ inline double mean_square_lower(const Activation& a, int d, double q) {
     }
     case Kind::elu:
     case Kind::selu: {
-      const double la = a.kind == Kind::elu ? 1.0 : selu_lambda;
+      const double la = elu_constants(a).lam;
       return d == 0 ? 0.5 * la * la * q : 0.5 * la * la;
     }
     default: return 0.0;

@@ -570,7 +570,8 @@ inline double bivariate_dispatch(const Activation& a, int d, double q1, double q
   double kx[max_kinks];
   const bool pl_series =
       detail::piecewise_linear(a.kind) && std::fabs(c) <= 0.95 && !(d == 1 && kinks(a, kx) == 1);
-  const bool series_first = a.kind == Kind::elu || a.kind == Kind::selu || pl_series || (x && y);
+  const bool elu_kind = a.kind == Kind::elu || a.kind == Kind::selu;
+  const bool series_first = elu_kind || pl_series || (x && y);
   const bool far_threshold =
       (a.kind == Kind::shifted_relu || a.kind == Kind::soft_threshold) && a.p0 * a.p0 >= 4.0 * q2;
   double v;
@@ -645,8 +646,7 @@ inline double bivariate_dispatch(const Activation& a, int d, double q1, double q
   // q1 = q2 nor a batch's), past |c| = 0.97 (phi) or 0.95 (phi'): not the series,
   // which there seldom certifies once every order is evaluated (~10-20 us), but the
   // forms below (whole domain, one thread: +10-18 %).
-  const bool skip_series = (a.kind == Kind::elu || a.kind == Kind::selu) && !x && q1 != q2 &&
-                           std::fabs(c) > (d == 0 ? 0.97 : 0.95);
+  const bool skip_series = elu_kind && !x && q1 != q2 && std::fabs(c) > (d == 0 ? 0.97 : 0.95);
   if (!skip_series && uses_hermite_table(a.kind) && std::fabs(c) < 1.0 && q1 > 0.0 && q2 > 0.0 &&
       std::isfinite(q1) && std::isfinite(q2)) {
     if (!x || !y) {
@@ -673,40 +673,38 @@ inline double bivariate_dispatch(const Activation& a, int d, double q1, double q
         return v;
     }
   }
+  // elu's and selu's series forms (elu_small_variance.hpp): the exponential's Taylor
+  // series on both sides, or on the smaller variance's alone (one_side), to series_rtol
+  // of the scale from the moments at q1 and q2
+  auto elu_series = [&](bool one_side) {
+    const EluConstants e = elu_constants(a);
+    const double n1 = std::sqrt(batch_moments(a, q1, x).phi_sq);
+    const double n2 = std::sqrt(batch_moments(a, q2, y).phi_sq);
+    const double atol = detail::series_rtol * n1 * n2;
+    return one_side ? detail::elu_one_small_variance(e.lam, e.alpha, q1, q2, c, atol, n2, v)
+                    : detail::elu_small_variance(e.lam, e.alpha, q1, q2, c, atol, n1, n2, v);
+  };
   // ELU and SELU at variances up to ~3 where the series has failed (next to |c| = 1):
   // the exponential's Taylor series against the orthant moments (elu_small_variance.hpp),
   // ~0.5 us where the closed forms cancel and the nested quadrature took 50-100 us.
-  if (d == 0 && (a.kind == Kind::elu || a.kind == Kind::selu) && q1 > 0.0 && q2 <= 4.0 &&
-      std::fabs(c) <= 1.0) {
-    const double p1 = batch_moments(a, q1, x).phi_sq, p2 = batch_moments(a, q2, y).phi_sq;
-    const double n1 = std::sqrt(p1), n2 = std::sqrt(p2);
-    const bool selu = a.kind == Kind::selu;
-    if (detail::elu_small_variance(selu ? selu_lambda : 1.0, selu ? selu_alpha : a.p0, q1, q2, c,
-                                   detail::series_rtol * n1 * n2, n1, n2, v))
-      return v;
-  }
+  if (d == 0 && elu_kind && q1 > 0.0 && q2 <= 4.0 && std::fabs(c) <= 1.0 && elu_series(false))
+    return v;
   if (closed && far_threshold && batch && piecewise::threshold_price(a, d, q1, q2, c, v)) return v;
   if (closed && !far_threshold && series_first && closed_form()) return v;
   // ELU and SELU with the smaller variance below 1/4 where the forms above failed (next
   // to |c| = 1, the larger variance past elu_small_variance's 4, or the closed form's
   // estimate short of its tolerance): the Taylor series on the small side alone
   // (elu_one_small_variance), ~5-15 us where the nested quadrature took 40-75 us.
-  if (d == 0 && (a.kind == Kind::elu || a.kind == Kind::selu) && q1 <= 0.25 && std::isfinite(q2) &&
-      std::fabs(c) < 1.0) {
-    const double p1 = batch_moments(a, q1, x).phi_sq, p2 = batch_moments(a, q2, y).phi_sq;
-    const double n1 = std::sqrt(p1), n2 = std::sqrt(p2);
-    const bool selu = a.kind == Kind::selu;
-    if (detail::elu_one_small_variance(selu ? selu_lambda : 1.0, selu ? selu_alpha : a.p0, q1, q2,
-                                       c, detail::series_rtol * n1 * n2, n2, v))
-      return v;
-  }
+  if (d == 0 && elu_kind && q1 <= 0.25 && std::isfinite(q2) && std::fabs(c) < 1.0 &&
+      elu_series(true))
+    return v;
   // ELU and SELU: the closed forms with the tail quadrature of bivariate_normal.hpp
   // (orthants deep in the tails, at large q), to the accuracy of the forms above
   // (relative to the Cauchy-Schwarz scale), before the nested quadrature:
   // bivariate_direct tries them again asking relative accuracy of the one-signed phi',
   // which next to |c| = 1 at large q they rarely meet (~60 us of quadrature there, ~16
   // us here).
-  if (closed && d == 1 && (a.kind == Kind::elu || a.kind == Kind::selu) &&
+  if (closed && d == 1 && elu_kind &&
       piecewise::bivariate(a, d, q1, q2, c, detail::piecewise_tol, false, v, true))
     return v;
   // hard_tanh at large q1 q2, where its orthant form cancels: the same expectation
