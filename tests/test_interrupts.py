@@ -135,12 +135,12 @@ def test_progress_callback_sees_every_cell_in_blocks():
 
 def test_kernel_progress_counts_rows_across_tiles():
     # A kernel layer whose pairs all take slow forms (selu at variances of ~1e3 next to
-    # c = 1, where the closed forms cancel: the nested quadrature with closed-form inner
-    # expectations, 30-100 us a pair; 192 inputs, ~0.3 s on one thread) runs in several
-    # 30 ms blocks of tiles (8 rows by 16 columns); progress counts finished rows, m in
-    # all, and the blocked layer is bitwise the one computed in other blocks (two
-    # threads). (softsign's conditional form, 0.1-0.3 ms a pair, served here before its
-    # process-wide table made it 10-40 us.)
+    # c = 1, where the series fails: ~8 us a pair, 192 inputs, ~0.15 s on one thread; 0.3
+    # s while the nested quadrature served them) runs in several 30 ms blocks of tiles (8
+    # rows by 16 columns); progress counts finished rows, m in all, and the blocked layer
+    # is bitwise the one computed in other blocks (two threads). (softsign's conditional
+    # form, 0.1-0.3 ms a pair, served here before its process-wide table made it 10-40
+    # us.)
     rng = np.random.default_rng(0)
     x0 = rng.normal(size=10)
     n = 192
