@@ -82,6 +82,13 @@ void check_derivative(int d, int max_d) {
                                      : "derivative order must be 0, 1 or 2");
 }
 
+// A pair's variances and correlation for the forms that take q1, q2 > 0 and |c| < 1.
+void check_open_pair(double q1, double q2, double c) {
+  if (!(q1 > 0.0) || !(q2 > 0.0) || !(std::fabs(c) < 1.0))
+    throw py::value_error(std::string(
+        py::str("need q1, q2 > 0 and |c| < 1, got q1={!r}, q2={!r}, c={!r}").format(q1, q2, c)));
+}
+
 void check_threads(int n_threads) {
   if (n_threads < 1 || n_threads > max_threads_allowed)
     throw py::value_error("n_threads must be in [1, " + std::to_string(max_threads_allowed) +
@@ -432,8 +439,7 @@ PYBIND11_MODULE(_core, m) {
       [](int kind, double p0, double p1, int d, double q1, double q2, double c) {
         const auto a = sigprop::canonical(make_activation(kind, p0, p1));
         check_derivative(d, 1);
-        if (!(q1 > 0.0) || !(q2 > 0.0) || !(std::fabs(c) < 1.0))
-          throw py::value_error("need q1, q2 > 0 and |c| < 1");
+        check_open_pair(q1, q2, c);
         bool ok = true;
         const double v = without_gil([&] {
           return sigprop::detail::bivariate_quadrature(a, d, q1, q2, c, std::sqrt(q1),
@@ -452,9 +458,8 @@ PYBIND11_MODULE(_core, m) {
       [](int kind, double p0, double p1, double q1, double q2, double c) {
         const auto a = sigprop::canonical(make_activation(kind, p0, p1));
         if (a.kind != sigprop::Kind::elu && a.kind != sigprop::Kind::selu)
-          throw py::value_error("kind must be elu or selu");
-        if (!(q1 > 0.0) || !(q2 > 0.0) || !(std::fabs(c) < 1.0))
-          throw py::value_error("need q1, q2 > 0 and |c| < 1");
+          throw py::value_error("kind must be elu or selu, got kind " + std::to_string(kind));
+        check_open_pair(q1, q2, c);
         const sigprop::EluConstants e = sigprop::elu_constants(a);
         const double n1 = std::sqrt(sigprop::moments(a, q1).phi_sq);
         const double n2 = std::sqrt(sigprop::moments(a, q2).phi_sq);
@@ -474,7 +479,9 @@ PYBIND11_MODULE(_core, m) {
         using sigprop::Kind;
         const auto a = sigprop::canonical(make_activation(kind, p0, p1));
         check_derivative(d, 1);
-        if (!(w > 0.0) || !std::isfinite(w)) throw py::value_error("w must be finite and > 0");
+        if (!(w > 0.0) || !std::isfinite(w))
+          throw py::value_error(
+              std::string(py::str("w must be finite and > 0, got {!r}").format(w)));
         sigprop::Activation key{Kind::tanh, 0.0, 0.0};
         switch (a.kind) {
           case Kind::tanh:
@@ -483,7 +490,9 @@ PYBIND11_MODULE(_core, m) {
           case Kind::softplus:
           case Kind::shifted_softplus: key = {Kind::softplus, 0.0, 0.0}; break;
           case Kind::silu: key = {Kind::silu, 0.0, 0.0}; break;
-          default: throw py::value_error("kind has no saturating smoothing table");
+          default:
+            throw py::value_error("kind " + std::to_string(kind) +
+                                  " has no saturating smoothing table");
         }
         const auto* tabs = sigprop::detail::SaturatingTableCache::fetch(key);
         sigprop::detail::SmoothingTable::At g;
