@@ -540,6 +540,26 @@ PYBIND11_MODULE(_core, m) {
       py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("q"), py::arg("n_max"));
 
   m.def(
+      "hermite_tail",
+      [](int kind, double p0, double p1, double q, int d) {
+        const auto a = sigprop::canonical(make_activation(kind, p0, p1));
+        check_derivative(d, 1);
+        if (!(q > 0.0) || !std::isfinite(q))
+          throw py::value_error(
+              std::string(py::str("q must be finite and > 0, got {!r}").format(q)));
+        double predicted = 0.0, remainder = sigprop::special::nan;
+        without_gil([&] {
+          sigprop::HermiteAt h;
+          if (!h.set(a, q, false)) return;
+          predicted = h.point.n > 0 ? h.point.tail[d] : 0.0;
+          h.complete();
+          remainder = d == 0 ? h.R0 / h.phi_sq : h.R1 / h.dphi_sq;
+        });
+        return py::make_tuple(predicted, remainder);
+      },
+      py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("q"), py::arg("d"));
+
+  m.def(
       "qmap",
       [](int kind, double p0, double p1, const darray& q, const darray& sw, const darray& sb,
          int n_threads, const py::object& progress) {

@@ -737,6 +737,33 @@ def test_smoothing_table_halves_a_failed_segment():
     _assert_nested_quadrature(act, q1, q2, c, 1)
 
 
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [("softsign", {}), ("linear_region_tanh", {"a": 1.0}), ("tanh", {}), ("selu", {})],
+)
+def test_series_remainder_predicted_from_the_table(name, params):
+    # A random pair's series skips its orders where the Hermite table predicts that the
+    # mass beyond its highest order alone keeps the remainder above the tolerance (the
+    # least of that mass at a segment's nodes, with a factor 2 of margin). The
+    # prediction against the mass each expansion finds once every order is evaluated
+    # (within a factor 1.5 above it: the margin holds), then pairs it sends past the
+    # series (|c| 0.95-0.999, variances 1e-3 to 1e3) against nested quadrature.
+    act = sp.activation(name, **params)
+    p0, p1 = act.core_params
+    q = 10.0 ** np.linspace(-6.0, 4.0, 121) * 1.0137  # (off the segments' nodes)
+    for d in (0, 1):
+        predicted, found = np.array([_core.hermite_tail(act.kind, p0, p1, x, d) for x in q]).T
+        assert np.all(predicted <= 1.5 * found), d
+        assert np.max(predicted) > 1e-6, d  # (the heavy tails at large q)
+    rng = np.random.default_rng(41)
+    n = 8
+    q1, q2 = 10.0 ** rng.uniform(-3, 3, n), 10.0 ** rng.uniform(-3, 3, n)
+    c = 1.0 - 10.0 ** rng.uniform(-3, -1.3, n)
+    c = np.where(rng.uniform(size=n) < 0.3, -c, c)
+    for d in (0, 1):
+        _assert_nested_quadrature(act, q1, q2, c, d)
+
+
 @pytest.mark.parametrize("d", [0, 1])
 def test_linear_region_tanh_table_below_one_tenth(d):
     # linear_region_tanh's tables reach down to a spread of 10^-1.5 (the others' stop at

@@ -191,6 +191,11 @@ class HermiteTable {
     int n = 0;  // orders available (0..n-1); 0 outside the table or in a marked segment
     double small0 = 0.0;  // |a_m| <= small0 for n <= m <= n_max (orders not stored)
     double small1 = 0.0;  // sqrt(m) |a_m| <= small1 there
+    // The least relative mass beyond n_max at the segment's nodes, of phi (tail[0]:
+    // 1 - sum_(m <= n_max) a_m^2 / E[phi^2]) and of phi' (tail[1]): what the suffix
+    // bound of a series at q will find, known before its orders are evaluated (0:
+    // unknown)
+    double tail[2] = {0.0, 0.0};
     const double* c = nullptr;  // the segment's coefficients, c[k * n + j]
     // an odd activation's: only the odd orders stored, c[k * (n / 2) + i] for order
     // 2 i + 1 (the even ones are exactly 0: half the sums, the same numbers)
@@ -241,6 +246,8 @@ class HermiteTable {
     p.n = g.n;
     p.small0 = g.small0;
     p.small1 = g.small1;
+    p.tail[0] = g.tail[0];
+    p.tail[1] = g.tail[1];
     p.c = g.c.data();
     p.odd = g.odd;
     cheb::basis(deg, 2.0 * (u - s) - 1.0, p.T);
@@ -266,6 +273,7 @@ class HermiteTable {
     int n = 0;              // number of coefficients kept (orders 0..n-1)
     double small0 = 0.0;    // bound on |a_m| for n <= m <= n_max anywhere in the segment
     double small1 = 0.0;    // bound on sqrt(m) |a_m| there
+    double tail[2] = {0.0, 0.0};  // Point::tail
     std::vector<double> c;  // Chebyshev coefficients, c[k * n + j] for order j
     bool odd = false;       // only the odd orders: c[k * (n / 2) + i] for order 2 i + 1
   };
@@ -286,19 +294,31 @@ class HermiteTable {
   }
 
   // The rule at the 17 nodes q[j] of segment s, y[j * (n_max + 1) + n], and the
-  // largest sqrt(E[phi^2]) (norm) and sqrt(E[phi'^2]) (norm1) there; false where
-  // the rule failed.
-  bool sample(int s, double* y, double* q, double& norm, double& norm1) const {
+  // largest sqrt(E[phi^2]) (norm) and sqrt(E[phi'^2]) (norm1) there; in tail the least
+  // relative masses beyond n_max at the nodes (Point::tail); false where the rule
+  // failed.
+  bool sample(int s, double* y, double* q, double& norm, double& norm1, double* tail) const {
     const int N = n_max + 1;
     norm = 0.0;
     norm1 = 0.0;
+    tail[0] = tail[1] = 1.0;
     for (int j = 0; j <= deg; ++j) {
       q[j] = q_at(s, std::cos(special::pi * j / deg));
+      const double* a = &y[size_t(j) * N];
       if (!rule(q[j], &y[size_t(j) * N])) return false;
       const Moments m = moments(act_, q[j], false);
       norm = std::fmax(norm, m.phi_sq);
       norm1 = std::fmax(norm1, m.dphi_sq);
+      double s0 = 0.0, s1 = 0.0;  // sum a_n^2, sum b_(n-1)^2 = sum n a_n^2 / q
+      for (int n = N - 1; n >= 0; --n) {
+        s0 += a[n] * a[n];
+        s1 += double(n) * a[n] * a[n];
+      }
+      tail[0] = std::fmin(tail[0], std::fmax(1.0 - s0 / m.phi_sq, 0.0));
+      tail[1] = std::fmin(tail[1], std::fmax(1.0 - s1 / (q[j] * m.dphi_sq), 0.0));
     }
+    for (int d = 0; d < 2; ++d)
+      if (!std::isfinite(tail[d])) tail[d] = 0.0;
     norm = std::sqrt(norm);
     norm1 = std::sqrt(norm1);
     return true;
@@ -368,7 +388,7 @@ class HermiteTable {
     std::vector<double> y(size_t(deg + 1) * N);
     double qn[deg + 1];
     double norm, norm1;
-    if (!sample(s, y.data(), qn, norm, norm1)) return;
+    if (!sample(s, y.data(), qn, norm, norm1, g.tail)) return;
     const int keep = kept_orders(y.data(), qn, norm, norm1);
     // Chebyshev coefficients of orders 0..keep-1 from the values at the Lobatto points.
     std::vector<double> c(size_t(deg + 1) * keep);

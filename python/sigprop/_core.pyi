@@ -166,6 +166,11 @@ def hermite_coefficients(
     """Normalised Hermite coefficients 0..n_max of phi(sqrt(q) Z), and whether they meet
     Parseval's identity to rounding."""
 
+def hermite_tail(kind: int, p0: float, p1: float, q: float, d: int) -> tuple[float, float]:
+    """The relative mass beyond the highest tabulated Hermite order of phi^(d) at q as
+    the table predicts it (the least at its segment's nodes; 0 without a table) and as
+    the expansion finds it once every order is evaluated (floored at 4e-15)."""
+
 def qmap(
     kind: int,
     p0: float,
