@@ -18,9 +18,12 @@
 //     E[f(u) f(v)] = int f(s2 z) G(z) npdf(z) dz + E[R_K(u) f(v)],  G = E[f_K(u) | z],
 // |E[R_K(u) f(v)]| <= sqrt(E[R_K(u)^2]) sqrt(E[f(v)^2]); K is the least order that puts
 // this below a tenth of the tolerance. The outer integral is adaptive Gauss-Kronrod over
-// z, with breakpoints at the activation's kink and scales (1 / s2) and at the smoothed
-// kink of G (sqrt(1 - c^2) / |c|); over z >= 0, doubled (f odd or even: the integrand
-// is even).
+// z >= 0, doubled (f odd or even: the integrand is even), in log(1 + s2 z) up to z = 1
+// (which takes in f's kink at 0 and its scale 1 / s2) and in z beyond, with breakpoints
+// at the density's scales and at the smoothed kink of G (sqrt(1 - c^2) / |c|). (Over z
+// alone, with breakpoints at 1 / s2's multiples, it took 300 nodes a pair on average
+// against 210 (phi') and 263 (phi) now, 12 against 6-7.5 us with the sides' shared
+// erfc.)
 //   * softsign: phi(x) = sum_{k<K} (-1)^k x |x|^k + x (-|x|)^K / (1 + |x|), |R| <=
 //     |x|^(K+1); phi'(x) = sum_{k<K} (k + 1) (-|x|)^k + R, |R| = |(K + 1) y^K - K y^(K+1)|
 //     / (1 + |x|)^2 <= (K + 1) |x|^K (y = -|x|). E|u|^(2j) = q1^j (2j - 1)!!.
@@ -64,46 +67,67 @@ inline bool power_series_conditional(double s1, double s2, double c, double atol
     }
   }
   if (J < 0) return false;
-  const double b = s1 * sc;
+  const double b = s1 * sc, bb = b * b;
+  // The outer variable s: on z <= 1, s = log(1 + s2 z) (f(s2 z) dz = f(x) (1 + x) ds /
+  // s2, x = s2 z = expm1(s): f's scale 1 / s2 at the origin resolved without
+  // breakpoints: for softsign' (1 + x)^-1 ds / s2, analytic); beyond, s = ts + (z - 1),
+  // where the density's scale rules
+  const double ts = std::log1p(s2);
+  auto s_at = [&](double z) { return z <= 1.0 ? std::log1p(s2 * z) : ts + (z - 1.0); };
   quad::Mesh mesh;
   mesh.lo = 0.0;
-  quad::add_gauss_mesh(mesh);
-  for (double y : {0.25, 0.5, 1.5, 4.0, 10.0, 25.0})
-    if (mesh.inside(y / s2)) mesh.add(y / s2);
+  mesh.hi = s_at(quad::zmax);
+  for (double z : {1.0, 2.0, 3.0, 4.5, 6.0, 8.0}) mesh.add(s_at(z));
   const double ac = std::fabs(c);
   for (double k : {0.5, 1.0, 2.0, 4.0, 8.0})
-    if (mesh.inside(k * sc / ac)) mesh.add(k * sc / ac);
+    if (k * sc / ac < quad::zmax) mesh.add(s_at(k * sc / ac));
   mesh.finish();
   // G(z) = sum over the two sides of the pieces' T_j(mu, b), mu = c s1 z, and
   // (x < 0) E[X^j 1(X < 0)] = (-1)^j T_j(-mu, b); a piece's 15 nodes at once
-  // (quad::Batched), their recursions for T_j side by side, each alone bound by its
-  // latency
-  auto f = quad::batched([&](const double* z, double* y, int n) {
-    double g[15], t0[15], t1[15], sum[15], m[15];
-    for (int i = 0; i < n; ++i) g[i] = 0.0;
-    for (int side = 0; side < 2; ++side) {
-      const double* w = side == 0 ? P : N;
-      for (int i = 0; i < n; ++i) {
-        const double mu = c * s1 * z[i];
-        m[i] = side == 0 ? mu : -mu;
-        const double r = m[i] / b;
-        // (from r = 9 on, ncdf(r) rounds to 1 and b npdf(r) is below half an ulp of m)
-        t0[i] = r >= 9.0 ? 1.0 : ncdf(r);
-        t1[i] = r >= 9.0 ? m[i] : m[i] * t0[i] + b * npdf(r);
-        sum[i] = w[0] * t0[i] + (J >= 1 ? (side == 0 ? w[1] : -w[1]) * t1[i] : 0.0);
+  // (quad::Batched), the two sides' recursions side by side, each alone bound by its
+  // latency. The sides share npdf(mu / b) and one erfc (Phi(-|r|) and 1 - Phi(-|r|), to
+  // rounding of the sum); from |r| = 9 on the far side's T_j are below 1e-18 of the
+  // near side's (|mu| >= 9 b) and are taken as 0, and the near side's T_0 = 1, T_1 = mu
+  // (Phi(9) rounds to 1, b npdf(9) is below half an ulp of mu).
+  auto f = quad::batched([&](const double* s, double* y, int n) {
+    double z[15], x[15], jac[15], mu[15], t0p[15], t1p[15], t0n[15], t1n[15], g[15];
+    for (int i = 0; i < n; ++i) {
+      if (s[i] <= ts) {
+        x[i] = std::expm1(s[i]);
+        z[i] = x[i] / s2;
+        jac[i] = (1.0 + x[i]) / s2;
+      } else {
+        z[i] = 1.0 + (s[i] - ts);
+        x[i] = s2 * z[i];
+        jac[i] = 1.0;
       }
-      for (int j = 2; j <= J; ++j) {
-        const double wj = side == 0 ? w[j] : (j % 2 == 0 ? w[j] : -w[j]);
-        for (int i = 0; i < n; ++i) {
-          const double t2 = m[i] * t1[i] + double(j - 1) * b * b * t0[i];
-          sum[i] += wj * t2;
-          t0[i] = t1[i];
-          t1[i] = t2;
-        }
+      mu[i] = c * s1 * z[i];
+      const double r = mu[i] / b, ar = std::fabs(r);
+      double near = 1.0, far = 0.0, e = 0.0;
+      if (ar < 9.0) {
+        far = 0.5 * std::erfc(ar * (1.0 / std::sqrt(2.0)));
+        near = 1.0 - far;
+        e = b * npdf(r);
       }
-      for (int i = 0; i < n; ++i) g[i] += sum[i];
+      t0p[i] = r >= 0.0 ? near : far;
+      t0n[i] = r >= 0.0 ? far : near;
+      t1p[i] = mu[i] * t0p[i] + e;
+      t1n[i] = -mu[i] * t0n[i] + e;
+      g[i] = P[0] * t0p[i] + N[0] * t0n[i] + (J >= 1 ? P[1] * t1p[i] - N[1] * t1n[i] : 0.0);
     }
-    for (int i = 0; i < n; ++i) y[i] = fv(s2 * z[i]) * g[i] * npdf(z[i]);
+    for (int j = 2; j <= J; ++j) {
+      const double wp = P[j], wn = j % 2 == 0 ? N[j] : -N[j], k = double(j - 1) * bb;
+      for (int i = 0; i < n; ++i) {
+        const double t2p = mu[i] * t1p[i] + k * t0p[i];
+        const double t2n = -mu[i] * t1n[i] + k * t0n[i];
+        g[i] += wp * t2p + wn * t2n;
+        t0p[i] = t1p[i];
+        t1p[i] = t2p;
+        t0n[i] = t1n[i];
+        t1n[i] = t2n;
+      }
+    }
+    for (int i = 0; i < n; ++i) y[i] = fv(x[i]) * g[i] * npdf(z[i]) * jac[i];
   });
   double v;
   if (!quad::integrate<1>(f, mesh, 1e-15, 0.2 * atol, &v)) return false;
