@@ -762,6 +762,13 @@ def test_series_remainder_predicted_from_the_table(name, params):
     c = np.where(rng.uniform(size=n) < 0.3, -c, c)
     for d in (0, 1):
         _assert_nested_quadrature(act, q1, q2, c, d)
+        # the same pairs again in one call, their cached expansions now complete (the
+        # exact test applies): the same bits, the path chosen from the table alone
+        m = 6
+        twice = sp.bivariate_expectation(
+            act, np.tile(q1[:m], 2), np.tile(q2[:m], 2), np.tile(c[:m], 2), derivative=d
+        )
+        assert np.array_equal(twice[:m], twice[m:]), d
 
 
 @pytest.mark.parametrize("d", [0, 1])
