@@ -20,6 +20,7 @@
 #include <cmath>
 #include <cstddef>
 #include <memory>
+#include <type_traits>
 #include <vector>
 
 #include "activation.hpp"
@@ -212,11 +213,39 @@ class HermiteTable {
     }
     // The stored columns i0..i1-1 of `cols` (sum_k T[k] c[k * cols + i]) into
     // out[step * i + step - 1]: order i (step 1), or an odd activation's order 2 i + 1
-    // (step 2). Eight columns at a time in registers (the same sums, term by term in k,
-    // as a pass over all columns for each k, which loads and stores them 17 times).
+    // (step 2). Sixteen, then eight columns at a time in registers (the same sums, term
+    // by term in k, as a pass over all columns for each k, which loads and stores them 17
+    // times), as 2-vectors where the compiler has vector extensions (each lane the same
+    // operations as the scalar loop: the same numbers). Each column's sum is a chain of
+    // 17 additions: eight columns alone were bound by its latency, and the compiler's
+    // own vectorisation of the scalar loop paired the rows k, k + 1 and shuffled (3.2-3.5
+    // ns an order; 1.9-2.4 ns as sixteen 2-vector lanes).
     template <int step>
     void columns(int i0, int i1, int cols, double* out) const {
       int i = i0;
+#if defined(__GNUC__)
+      typedef double v2 __attribute__((vector_size(16)));
+      auto lanes = [&](auto width) {
+        constexpr int V = decltype(width)::value / 2;
+        v2 s[V];
+        for (int l = 0; l < V; ++l) s[l] = v2{0.0, 0.0};
+        for (int k = 0; k <= deg; ++k) {
+          const double* ck = c + size_t(k) * cols + i;
+          const v2 tk = {T[k], T[k]};
+          for (int l = 0; l < V; ++l) {
+            v2 x;
+            __builtin_memcpy(&x, ck + 2 * l, sizeof x);
+            s[l] += tk * x;
+          }
+        }
+        for (int l = 0; l < V; ++l) {
+          out[step * (i + 2 * l) + step - 1] = s[l][0];
+          out[step * (i + 2 * l + 1) + step - 1] = s[l][1];
+        }
+      };
+      for (; i + 16 <= i1; i += 16) lanes(std::integral_constant<int, 16>());
+      for (; i + 8 <= i1; i += 8) lanes(std::integral_constant<int, 8>());
+#endif
       for (; i + 8 <= i1; i += 8) {
         double s[8] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
         for (int k = 0; k <= deg; ++k) {
