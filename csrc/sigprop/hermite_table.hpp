@@ -20,7 +20,6 @@
 #include <cmath>
 #include <cstddef>
 #include <memory>
-#include <type_traits>
 #include <vector>
 
 #include "activation.hpp"
@@ -35,6 +34,77 @@
 namespace sigprop {
 
 namespace detail {
+
+// The Chebyshev sums of a table's stored columns i0..i1-1 (of `cols`), sum_k T[k]
+// c[k * cols + i], k <= deg, into out[step * i + step - 1]. Sixteen, then eight
+// columns at a time in registers (the same sums, term by term in k, as a pass over all
+// columns for each k, which loads and stores them 17 times), as 4-vectors where the
+// compiler has vector extensions (each lane the scalar loop's operations: the same
+// numbers, in the AVX2 clone as in the baseline's pairs of 2-vectors). Each column's
+// sum is a chain of 17 additions: eight scalar columns were bound by its latency, and
+// the compiler's own vectorisation of the scalar loop paired rows k and k + 1 with
+// shuffles and spills (3.2-3.5 ns an order; 1.9-2.4 as 2-vectors, 1.7-2.0 as 4-vectors
+// in the AVX2 clone).
+template <int deg, int step>
+SIGPROP_VECTOR_CLONES inline void chebyshev_columns(const double* T, const double* c, int i0,
+                                                    int i1, int cols, double* out) {
+  int i = i0;
+#if defined(__GNUC__)
+  typedef double v4 __attribute__((vector_size(32)));
+  for (; i + 16 <= i1; i += 16) {
+    v4 s0 = {0.0, 0.0, 0.0, 0.0}, s1 = s0, s2 = s0, s3 = s0;
+    for (int k = 0; k <= deg; ++k) {
+      const double* ck = c + size_t(k) * cols + i;
+      const v4 tk = {T[k], T[k], T[k], T[k]};
+      v4 x0, x1, x2, x3;
+      __builtin_memcpy(&x0, ck, sizeof x0);
+      __builtin_memcpy(&x1, ck + 4, sizeof x1);
+      __builtin_memcpy(&x2, ck + 8, sizeof x2);
+      __builtin_memcpy(&x3, ck + 12, sizeof x3);
+      s0 += tk * x0;
+      s1 += tk * x1;
+      s2 += tk * x2;
+      s3 += tk * x3;
+    }
+    for (int l = 0; l < 4; ++l) {
+      out[step * (i + l) + step - 1] = s0[l];
+      out[step * (i + 4 + l) + step - 1] = s1[l];
+      out[step * (i + 8 + l) + step - 1] = s2[l];
+      out[step * (i + 12 + l) + step - 1] = s3[l];
+    }
+  }
+  for (; i + 8 <= i1; i += 8) {
+    v4 s0 = {0.0, 0.0, 0.0, 0.0}, s1 = s0;
+    for (int k = 0; k <= deg; ++k) {
+      const double* ck = c + size_t(k) * cols + i;
+      const v4 tk = {T[k], T[k], T[k], T[k]};
+      v4 x0, x1;
+      __builtin_memcpy(&x0, ck, sizeof x0);
+      __builtin_memcpy(&x1, ck + 4, sizeof x1);
+      s0 += tk * x0;
+      s1 += tk * x1;
+    }
+    for (int l = 0; l < 4; ++l) {
+      out[step * (i + l) + step - 1] = s0[l];
+      out[step * (i + 4 + l) + step - 1] = s1[l];
+    }
+  }
+#endif
+  for (; i + 8 <= i1; i += 8) {
+    double s[8] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
+    for (int k = 0; k <= deg; ++k) {
+      const double* ck = c + size_t(k) * cols + i;
+      const double tk = T[k];
+      for (int l = 0; l < 8; ++l) s[l] += tk * ck[l];
+    }
+    for (int l = 0; l < 8; ++l) out[step * (i + l) + step - 1] = s[l];
+  }
+  for (; i < i1; ++i) {
+    double s = 0.0;
+    for (int k = 0; k <= deg; ++k) s += T[k] * c[size_t(k) * cols + i];
+    out[step * i + step - 1] = s;
+  }
+}
 
 // Highest Hermite order tabulated (HermiteTable::n_max).
 inline constexpr int hermite_n_max = 512;
@@ -213,53 +283,10 @@ class HermiteTable {
     }
     // The stored columns i0..i1-1 of `cols` (sum_k T[k] c[k * cols + i]) into
     // out[step * i + step - 1]: order i (step 1), or an odd activation's order 2 i + 1
-    // (step 2). Sixteen, then eight columns at a time in registers (the same sums, term
-    // by term in k, as a pass over all columns for each k, which loads and stores them 17
-    // times), as 2-vectors where the compiler has vector extensions (each lane the same
-    // operations as the scalar loop: the same numbers). Each column's sum is a chain of
-    // 17 additions: eight columns alone were bound by its latency, and the compiler's
-    // own vectorisation of the scalar loop paired the rows k, k + 1 and shuffled (3.2-3.5
-    // ns an order; 1.9-2.4 ns as sixteen 2-vector lanes).
+    // (step 2); see detail::chebyshev_columns.
     template <int step>
     void columns(int i0, int i1, int cols, double* out) const {
-      int i = i0;
-#if defined(__GNUC__)
-      typedef double v2 __attribute__((vector_size(16)));
-      auto lanes = [&](auto width) {
-        constexpr int V = decltype(width)::value / 2;
-        v2 s[V];
-        for (int l = 0; l < V; ++l) s[l] = v2{0.0, 0.0};
-        for (int k = 0; k <= deg; ++k) {
-          const double* ck = c + size_t(k) * cols + i;
-          const v2 tk = {T[k], T[k]};
-          for (int l = 0; l < V; ++l) {
-            v2 x;
-            __builtin_memcpy(&x, ck + 2 * l, sizeof x);
-            s[l] += tk * x;
-          }
-        }
-        for (int l = 0; l < V; ++l) {
-          out[step * (i + 2 * l) + step - 1] = s[l][0];
-          out[step * (i + 2 * l + 1) + step - 1] = s[l][1];
-        }
-      };
-      for (; i + 16 <= i1; i += 16) lanes(std::integral_constant<int, 16>());
-      for (; i + 8 <= i1; i += 8) lanes(std::integral_constant<int, 8>());
-#endif
-      for (; i + 8 <= i1; i += 8) {
-        double s[8] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
-        for (int k = 0; k <= deg; ++k) {
-          const double* ck = c + size_t(k) * cols + i;
-          const double tk = T[k];
-          for (int l = 0; l < 8; ++l) s[l] += tk * ck[l];
-        }
-        for (int l = 0; l < 8; ++l) out[step * (i + l) + step - 1] = s[l];
-      }
-      for (; i < i1; ++i) {
-        double s = 0.0;
-        for (int k = 0; k <= deg; ++k) s += T[k] * c[size_t(k) * cols + i];
-        out[step * i + step - 1] = s;
-      }
+      detail::chebyshev_columns<deg, step>(T, c, i0, i1, cols, out);
     }
   };
 
