@@ -194,14 +194,29 @@ struct HermiteAt {
     // cost more than the rest of the loop
     auto floor_at = [](double v, double f) { return v > f ? v : f; };
     double s0 = s0_, s1 = s1_;
-    for (int j = from; j < to; ++j) {
-      s0 += a[j] * a[j];
-      P0[j] = floor_at(phi_sq - s0, f0);
-      if (j >= 1) {  // b_{j-1} = sqrt(j) a_j / sqrt(q)
+    auto step = [&](int k) {
+      s0 += a[k] * a[k];
+      P0[k] = floor_at(phi_sq - s0, f0);
+      if (k >= 1) {  // b_{k-1} = sqrt(k) a_k / sqrt(q)
+        s1 += double(k) * a[k] * a[k] / q;
+        P1[k - 1] = floor_at(dphi_sq - s1, f1);
+      }
+    };
+    int j = from;
+    // An odd activation's table gives its even orders as exact zeros, which leave both
+    // sums as they are (s + 0 = s): the chains of additions run over its odd orders
+    // alone, an even order's entries those of the odd order before it (the same
+    // numbers, half the chain).
+    if (!closed_ && point.n > 0 && point.odd) {
+      if ((j & 1) == 0 && j < to) step(j++);
+      for (; j + 1 < to; j += 2) {  // odd j, then the even j + 1
+        s0 += a[j] * a[j];
         s1 += double(j) * a[j] * a[j] / q;
-        P1[j - 1] = floor_at(dphi_sq - s1, f1);
+        P0[j] = P0[j + 1] = floor_at(phi_sq - s0, f0);
+        P1[j - 1] = P1[j] = floor_at(dphi_sq - s1, f1);
       }
     }
+    for (; j < to; ++j) step(j);
     s0_ = s0;
     s1_ = s1;
     for (int j = from | 15; j < to; j += 16) B0[j >> 4] = std::sqrt(P0[j]);
