@@ -44,6 +44,22 @@ inline void clenshaw2(const double* c1, const double* c2, int n, double t, doubl
   v2 = t * d1 + (c2[0] - d2);
 }
 
+// clenshaw(c[i], n, t) into v[i] for i < M, the M recurrences interleaved (as
+// clenshaw2: the same numbers).
+template <int M>
+inline void clenshaw_many(const double* const* c, int n, double t, double* v) {
+  double b1[M], b2[M];
+  for (int i = 0; i < M; ++i) b1[i] = b2[i] = 0.0;
+  const double t2 = 2.0 * t;
+  for (int k = n; k >= 1; --k)
+    for (int i = 0; i < M; ++i) {
+      const double b0 = t2 * b1[i] + (c[i][k] - b2[i]);
+      b2[i] = b1[i];
+      b1[i] = b0;
+    }
+  for (int i = 0; i < M; ++i) v[i] = t * b1[i] + (c[i][0] - b2[i]);
+}
+
 // T_0(t)..T_deg(t) into T (deg >= 1).
 inline void basis(int deg, double t, double* T) {
   T[0] = 1.0;

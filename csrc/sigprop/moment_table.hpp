@@ -80,9 +80,22 @@ class MomentTable {
     if (!g.usable || (need_d2 && !g.d2_usable)) return false;
     const double t = 2.0 * (u - s) - 1.0;
     double v[n_fields];
-    for (int f = 0; f < n_fields; ++f) {
-      const bool skip = !need_d2 && (f == 0 || f == 3);  // the maps need neither
-      v[f] = (skip || (f == 3 && !g.d2_usable)) ? special::nan : eval_field(g, f, t);
+    // The Clenshaw sums of phi_sq, dphi_sq and dV side by side (cheb::clenshaw_many:
+    // each alone is bound by its latency; the same numbers as eval_field's), and of the
+    // mean and d2phi_sq where needed (the maps need neither)
+    const double* c3[3] = {g.c[1], g.c[2], g.c[4]};
+    double r3[3];
+    cheb::clenshaw_many<3>(c3, deg, t, r3);
+    v[1] = field_value(g, 1, r3[0]);
+    v[2] = field_value(g, 2, r3[1]);
+    v[4] = field_value(g, 4, r3[2]);
+    v[0] = v[3] = special::nan;
+    if (need_d2) {
+      const double* c2[2] = {g.c[0], g.c[3]};
+      double r2[2];
+      cheb::clenshaw_many<2>(c2, deg, t, r2);
+      v[0] = field_value(g, 0, r2[0]);
+      if (g.d2_usable) v[3] = field_value(g, 3, r2[1]);
     }
     out.mean = v[0];
     out.phi_sq = v[1];
@@ -115,6 +128,15 @@ class MomentTable {
 
   static double q_at(int s, double t) {
     return std::pow(10.0, log10_lo + (s + 0.5 * (t + 1.0)) / per_decade);
+  }
+
+  // A field's value from its Clenshaw sum r at t (see eval_field)
+  static double field_value(const Segment& g, int f, double r) {
+    switch (g.mode[f]) {
+      case Mode::constant: return g.c[f][0];
+      case Mode::log: return std::exp(r);
+      default: return r;
+    }
   }
 
   static double eval_field(const Segment& g, int f, double t) {
