@@ -87,6 +87,7 @@ struct HermiteAt {
     q = q_;
     act = act_;
     n = done = 0;
+    pdone_[0] = pdone_[1] = 0;
     closed_ = false;
     full = false;
     if (!(q > 0.0) || !std::isfinite(q)) return false;
@@ -123,15 +124,32 @@ struct HermiteAt {
       return false;
     n = N + 1;
     small0 = small1 = 0.0;
-    prefix(0, n);
+    done = n;
+    prefix0(n);
+    prefix1(n);
     return true;
   }
 
-  // Evaluate (if needed) the orders below m, in blocks; returns the number available.
+  // Evaluate (if needed) the orders below m, in blocks, and the prefix masses of phi
+  // and phi' that far; returns the number available.
   int ensure(int m) {
     m = std::min(m, n);
-    if (m <= done) return done;
-    return evaluate(m);
+    if (m > done) evaluate(m);
+    prefix0(done);
+    prefix1(done);
+    return done;
+  }
+  // The same with the prefix masses of phi (d = 0) or phi' (d = 1) alone, those the
+  // prefix bound of one series reads (a random pair's fresh expansions serve one d:
+  // each mass a chain of additions an order, ~1 ns)
+  int ensure_for(int m, int d) {
+    m = std::min(m, n);
+    if (m > done) evaluate(m);
+    if (d == 0)
+      prefix0(done);
+    else
+      prefix1(done);
+    return done;
   }
 
   // Every order, and the suffix sums of the second bound (see hermite_bivariate).
@@ -175,53 +193,80 @@ struct HermiteAt {
 
  private:
   double s0_ = 0.0, s1_ = 0.0;
+  int pdone_[2] = {0, 0};  // the orders whose prefix masses of phi, phi' are set
   // ensure() past the orders done
   detail::KinkSeries kinks_;
   bool closed_ = false;  // the coefficients come from kinks_
-  int evaluate(int m) {
+  void evaluate(int m) {
     const int to = std::min(n, std::max(m, done + block));
     if (closed_)
       kinks_.fill(to, a.data(), detail::HermiteFactors::shared());
     else
       point.eval(done, std::min(to, point.n), a.data());
-    prefix(done, to);
-    return done;
+    done = to;
   }
-  void prefix(int from, int to) {
-    if (from == 0) s0_ = s1_ = 0.0;
-    const double f0 = 4e-15 * phi_sq, f1 = 4e-15 * dphi_sq;
-    // max(v, floor) as std::fmax (the floor where v is NaN), inline: the library call
-    // cost more than the rest of the loop
-    auto floor_at = [](double v, double f) { return v > f ? v : f; };
-    double s0 = s0_, s1 = s1_;
-    auto step = [&](int k) {
-      s0 += a[k] * a[k];
-      P0[k] = floor_at(phi_sq - s0, f0);
-      if (k >= 1) {  // b_{k-1} = sqrt(k) a_k / sqrt(q)
-        s1 += double(k) * a[k] * a[k] / q;
-        P1[k - 1] = floor_at(dphi_sq - s1, f1);
-      }
-    };
+  // max(v, floor) as std::fmax (the floor where v is NaN), inline: the library call
+  // cost more than the rest of the loop
+  static double floor_at(double v, double f) { return v > f ? v : f; }
+  // An odd activation's table gives its even orders as exact zeros, which leave the
+  // sums as they are (s + 0 = s): there the chains of additions run over the odd
+  // orders alone, an even order's entries those of the odd order before it (the same
+  // numbers, half the chain).
+  bool odd_orders() const { return !closed_ && point.n > 0 && point.odd; }
+  // P0 (and B0) of the orders pdone_[0]..to-1
+  void prefix0(int to) {
+    const int from = pdone_[0];
+    if (from >= to) return;
+    if (from == 0) s0_ = 0.0;
+    const double f0 = 4e-15 * phi_sq;
+    double s0 = s0_;
     int j = from;
-    // An odd activation's table gives its even orders as exact zeros, which leave both
-    // sums as they are (s + 0 = s): the chains of additions run over its odd orders
-    // alone, an even order's entries those of the odd order before it (the same
-    // numbers, half the chain).
-    if (!closed_ && point.n > 0 && point.odd) {
-      if ((j & 1) == 0 && j < to) step(j++);
+    if (odd_orders()) {
+      if ((j & 1) == 0) {
+        s0 += a[j] * a[j];
+        P0[j] = floor_at(phi_sq - s0, f0);
+        ++j;
+      }
       for (; j + 1 < to; j += 2) {  // odd j, then the even j + 1
         s0 += a[j] * a[j];
-        s1 += double(j) * a[j] * a[j] / q;
         P0[j] = P0[j + 1] = floor_at(phi_sq - s0, f0);
+      }
+    }
+    for (; j < to; ++j) {
+      s0 += a[j] * a[j];
+      P0[j] = floor_at(phi_sq - s0, f0);
+    }
+    s0_ = s0;
+    for (int k = from | 15; k < to; k += 16) B0[k >> 4] = std::sqrt(P0[k]);
+    pdone_[0] = to;
+  }
+  // P1 (and B1) of the orders pdone_[1]..to-1: b_{j-1} = sqrt(j) a_j / sqrt(q) into
+  // P1[j - 1]
+  void prefix1(int to) {
+    const int from = pdone_[1];
+    if (from >= to) return;
+    if (from == 0) s1_ = 0.0;
+    const double f1 = 4e-15 * dphi_sq;
+    double s1 = s1_;
+    int j = std::max(from, 1);
+    if (odd_orders()) {
+      if ((j & 1) == 0 && j < to) {
+        s1 += double(j) * a[j] * a[j] / q;
+        P1[j - 1] = floor_at(dphi_sq - s1, f1);
+        ++j;
+      }
+      for (; j + 1 < to; j += 2) {  // odd j, then the even j + 1
+        s1 += double(j) * a[j] * a[j] / q;
         P1[j - 1] = P1[j] = floor_at(dphi_sq - s1, f1);
       }
     }
-    for (; j < to; ++j) step(j);
-    s0_ = s0;
+    for (; j < to; ++j) {
+      s1 += double(j) * a[j] * a[j] / q;
+      P1[j - 1] = floor_at(dphi_sq - s1, f1);
+    }
     s1_ = s1;
-    for (int j = from | 15; j < to; j += 16) B0[j >> 4] = std::sqrt(P0[j]);
-    for (int j = std::max(from - 1, 0) | 15; j < to - 1; j += 16) B1[j >> 4] = std::sqrt(P1[j]);
-    done = to;
+    for (int k = std::max(from - 1, 0) | 15; k < to - 1; k += 16) B1[k >> 4] = std::sqrt(P1[k]);
+    pdone_[1] = to;
   }
 };
 
@@ -254,8 +299,8 @@ inline int prefix_truncation(HermiteAt& x, HermiteAt& y, int d, double ac, int l
   }
   for (; m0 < len; m0 += 16) {
     const int m1 = std::min(len, m0 + 16);  // orders m0..m1-1 of f
-    x.ensure(m1 + d);
-    y.ensure(m1 + d);
+    x.ensure_for(m1 + d, d);
+    y.ensure_for(m1 + d, d);
     double r;  // sqrt(P_{m1-1}(x) P_{m1-1}(y))
     if (m1 - m0 == 16) {
       cp *= a16;
