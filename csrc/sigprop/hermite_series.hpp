@@ -134,6 +134,7 @@ struct HermiteAt {
   // and phi' that far; returns the number available.
   int ensure(int m) {
     m = std::min(m, n);
+    if (m <= pdone_[0] && m <= pdone_[1]) return done;  // (pdone_ <= done)
     if (m > done) evaluate(m);
     prefix0(done);
     prefix1(done);
@@ -144,6 +145,7 @@ struct HermiteAt {
   // each mass a chain of additions an order, ~1 ns)
   int ensure_for(int m, int d) {
     m = std::min(m, n);
+    if (m <= pdone_[d]) return done;  // (pdone_ <= done)
     if (m > done) evaluate(m);
     if (d == 0)
       prefix0(done);
