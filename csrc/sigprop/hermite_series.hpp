@@ -125,8 +125,8 @@ struct HermiteAt {
     n = N + 1;
     small0 = small1 = 0.0;
     done = n;
-    prefix0(n);
-    prefix1(n);
+    prefix<0>(n);
+    prefix<1>(n);
     return true;
   }
 
@@ -136,8 +136,8 @@ struct HermiteAt {
     m = std::min(m, n);
     if (m <= pdone_[0] && m <= pdone_[1]) return done;  // (pdone_ <= done)
     if (m > done) evaluate(m);
-    prefix0(done);
-    prefix1(done);
+    prefix<0>(done);
+    prefix<1>(done);
     return done;
   }
   // The same with the prefix masses of phi (d = 0) or phi' (d = 1) alone, those the
@@ -148,9 +148,9 @@ struct HermiteAt {
     if (m <= pdone_[d]) return done;  // (pdone_ <= done)
     if (m > done) evaluate(m);
     if (d == 0)
-      prefix0(done);
+      prefix<0>(done);
     else
-      prefix1(done);
+      prefix<1>(done);
     return done;
   }
 
@@ -215,60 +215,39 @@ struct HermiteAt {
   // orders alone, an even order's entries those of the odd order before it (the same
   // numbers, half the chain).
   bool odd_orders() const { return !closed_ && point.n > 0 && point.odd; }
-  // P0 (and B0) of the orders pdone_[0]..to-1
-  void prefix0(int to) {
-    const int from = pdone_[0];
+  // The prefix masses of phi (d = 0: P0[j], B0) or phi' (d = 1: P1[j - 1] of b_{j-1} =
+  // sqrt(j) a_j / sqrt(q), B1) of the orders pdone_[d]..to-1, each a chain of
+  // additions of the orders' squares
+  template <int d>
+  void prefix(int to) {
+    const int from = pdone_[d];
     if (from >= to) return;
-    if (from == 0) s0_ = 0.0;
-    const double f0 = 4e-15 * phi_sq;
-    double s0 = s0_;
-    int j = from;
-    if (odd_orders()) {
-      if ((j & 1) == 0) {
-        s0 += a[j] * a[j];
-        P0[j] = floor_at(phi_sq - s0, f0);
-        ++j;
-      }
-      for (; j + 1 < to; j += 2) {  // odd j, then the even j + 1
-        s0 += a[j] * a[j];
-        P0[j] = P0[j + 1] = floor_at(phi_sq - s0, f0);
-      }
-    }
-    for (; j < to; ++j) {
-      s0 += a[j] * a[j];
-      P0[j] = floor_at(phi_sq - s0, f0);
-    }
-    s0_ = s0;
-    for (int k = from | 15; k < to; k += 16) B0[k >> 4] = std::sqrt(P0[k]);
-    pdone_[0] = to;
-  }
-  // P1 (and B1) of the orders pdone_[1]..to-1: b_{j-1} = sqrt(j) a_j / sqrt(q) into
-  // P1[j - 1]
-  void prefix1(int to) {
-    const int from = pdone_[1];
-    if (from >= to) return;
-    if (from == 0) s1_ = 0.0;
-    const double f1 = 4e-15 * dphi_sq;
-    double s1 = s1_;
-    int j = std::max(from, 1);
+    double& s_keep = d == 0 ? s0_ : s1_;
+    if (from == 0) s_keep = 0.0;
+    double* P = d == 0 ? P0.data() : P1.data();
+    double* B = d == 0 ? B0 : B1;
+    const double whole = d == 0 ? phi_sq : dphi_sq, f = 4e-15 * whole;
+    auto square = [&](int j) { return d == 0 ? a[j] * a[j] : double(j) * a[j] * a[j] / q; };
+    double s = s_keep;
+    int j = std::max(from, d);
     if (odd_orders()) {
       if ((j & 1) == 0 && j < to) {
-        s1 += double(j) * a[j] * a[j] / q;
-        P1[j - 1] = floor_at(dphi_sq - s1, f1);
+        s += square(j);
+        P[j - d] = floor_at(whole - s, f);
         ++j;
       }
       for (; j + 1 < to; j += 2) {  // odd j, then the even j + 1
-        s1 += double(j) * a[j] * a[j] / q;
-        P1[j - 1] = P1[j] = floor_at(dphi_sq - s1, f1);
+        s += square(j);
+        P[j - d] = P[j + 1 - d] = floor_at(whole - s, f);
       }
     }
     for (; j < to; ++j) {
-      s1 += double(j) * a[j] * a[j] / q;
-      P1[j - 1] = floor_at(dphi_sq - s1, f1);
+      s += square(j);
+      P[j - d] = floor_at(whole - s, f);
     }
-    s1_ = s1;
-    for (int k = std::max(from - 1, 0) | 15; k < to - 1; k += 16) B1[k >> 4] = std::sqrt(P1[k]);
-    pdone_[1] = to;
+    s_keep = s;
+    for (int k = std::max(from - d, 0) | 15; k < to - d; k += 16) B[k >> 4] = std::sqrt(P[k]);
+    pdone_[d] = to;
   }
 };
 
