@@ -81,7 +81,7 @@ class MomentTable {
     const double t = 2.0 * (u - s) - 1.0;
     double v[n_fields];
     // The Clenshaw sums of phi_sq, dphi_sq and dV side by side (cheb::clenshaw_many:
-    // each alone is bound by its latency; the same numbers as eval_field's), and of the
+    // each alone is bound by its latency; the same numbers as clenshaw's), and of the
     // mean and d2phi_sq where needed (the maps need neither)
     const double* c3[3] = {g.c[1], g.c[2], g.c[4]};
     double r3[3];
@@ -130,7 +130,7 @@ class MomentTable {
     return std::pow(10.0, log10_lo + (s + 0.5 * (t + 1.0)) / per_decade);
   }
 
-  // A field's value from its Clenshaw sum r at t (see eval_field)
+  // A field's value from its Clenshaw sum r (unread for a constant field)
   static double field_value(const Segment& g, int f, double r) {
     switch (g.mode[f]) {
       case Mode::constant: return g.c[f][0];
@@ -140,11 +140,7 @@ class MomentTable {
   }
 
   static double eval_field(const Segment& g, int f, double t) {
-    switch (g.mode[f]) {
-      case Mode::constant: return g.c[f][0];
-      case Mode::log: return std::exp(cheb::clenshaw(g.c[f], deg, t));
-      default: return cheb::clenshaw(g.c[f], deg, t);
-    }
+    return field_value(g, f, g.mode[f] == Mode::constant ? 0.0 : cheb::clenshaw(g.c[f], deg, t));
   }
 
   // Check points between the nodes (in t), where the quadrature tests the interpolant.
