@@ -482,19 +482,22 @@ PYBIND11_MODULE(_core, m) {
         if (!(w > 0.0) || !std::isfinite(w))
           throw py::value_error(
               std::string(py::str("w must be finite and > 0, got {!r}").format(w)));
-        sigprop::Activation key{Kind::tanh, 0.0, 0.0};
+        using sigprop::detail::Saturating;
+        Saturating s = Saturating::tanh;  // (sigmoid: tanh's tables, at a quarter the variance)
+        double A = 0.0;
         switch (a.kind) {
           case Kind::tanh:
           case Kind::sigmoid: break;
-          case Kind::linear_region_tanh: key = {Kind::linear_region_tanh, a.p0, 0.0}; break;
+          case Kind::linear_region_tanh: A = a.p0; break;
           case Kind::softplus:
-          case Kind::shifted_softplus: key = {Kind::softplus, 0.0, 0.0}; break;
-          case Kind::silu: key = {Kind::silu, 0.0, 0.0}; break;
+          case Kind::shifted_softplus: s = Saturating::softplus; break;
+          case Kind::silu: s = Saturating::silu; break;
           default:
             throw py::value_error("kind " + std::to_string(kind) +
                                   " has no saturating smoothing table");
         }
-        const auto* tabs = sigprop::detail::SaturatingTableCache::fetch(key);
+        const auto* tabs = sigprop::detail::SaturatingTableCache::fetch(
+            sigprop::detail::saturating_table_key(s, A));
         sigprop::detail::SmoothingTable::At g;
         return tabs->table[d]->at(w, g);
       },

@@ -529,6 +529,16 @@ struct SaturatingTables {
 };
 using SaturatingTableCache = TableCache<SaturatingTables, 16>;
 
+// The key of the process-wide tables of kind k (shifted_softplus: softplus's; tanh with
+// A > 0: linear_region_tanh's at that A).
+inline Activation saturating_table_key(Saturating k, double A) {
+  return Activation{A > 0.0                 ? Kind::linear_region_tanh
+                    : k == Saturating::tanh ? Kind::tanh
+                    : k == Saturating::silu ? Kind::silu
+                                            : Kind::softplus,
+                    A, 0.0};
+}
+
 // E[f(u) f(v)] by the conditional form (see above), to absolute tolerance atol, s1 and
 // s2 the smaller and larger standard deviations; false where it cannot certify its
 // result (w < 1/2, the rules apart, the quadrature short). For tanh, A > 0 makes it
@@ -555,11 +565,7 @@ inline bool saturating_conditional(Saturating k, int d, double s1, double s2, do
   // The form on the process-wide table reads the table's rules, the same as the pair's
   // own would be (144 nodes' weights, ~3 us: not built again for every pair); the
   // pair's own form builds its own.
-  const Activation key{A > 0.0                     ? Kind::linear_region_tanh
-                       : th                        ? Kind::tanh
-                       : k == Saturating::softplus ? Kind::softplus
-                                                   : Kind::silu,
-                       A, 0.0};
+  const Activation key = saturating_table_key(k, A);
   const SaturatingTables* tabs = process_table ? SaturatingTableCache::fetch(key) : nullptr;
   std::optional<SaturatingRules> own_rules;
   const SaturatingRules& rules = tabs ? *tabs->rules[d] : own_rules.emplace(k, d, A);
