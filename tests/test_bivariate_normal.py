@@ -428,6 +428,13 @@ NEAR_ONE = [
     (2.5, 4.0, 4.4, 0.9),
     (1.0, 0.04, 0.05, 1.0),
     (0.5, 0.3, 0.31, 1.0),
+    # a kernel layer's pairs that threshold_near_one_kernel takes (grid.hpp): variances
+    # a factor 10 apart, where P(c) is 1e-2 of the Cauchy-Schwarz scale and the cross
+    # form's terms cancel; a threshold 6 standard deviations out, settling
+    (1.0, 0.04, 0.4, 0.9),
+    (1.0, 0.04, 0.12, 0.9999),
+    (1.0, 0.0278, 0.02781, 1 - 1e-4),
+    (1.0, 0.0302, 0.0291, 0.992),
 ]
 
 

@@ -509,6 +509,36 @@ def test_nngp_kernel_entries_do_not_depend_on_the_order_of_the_inputs(act):
     np.testing.assert_array_equal(K, K.T)
 
 
+@pytest.mark.parametrize(
+    "act,sw,sb",
+    [("shifted_relu", 1.3, 0.2), ("soft_threshold", 1.3, 0.2), ("linear_floor", 0.8, 0.5)],
+)
+def test_threshold_kernel_entries_do_not_depend_on_the_order_of_the_inputs(act, sw, sb):
+    # The thresholds' pairs next to c = 1 have forms of their own (Price's theorem from
+    # c = 1) besides the series: at c >= 0.99 before it, below after the series' first
+    # blocks, those a lane of eight pairs tests (grid.hpp, kernel_first), whether the pair
+    # is taken in a lane or one at a time. Before, a pair that a lane certified took the
+    # series in a full group and the Price forms one at a time: the kernel of permuted
+    # inputs differed from the permuted kernel in its last bits. Deep layers at sigma_w
+    # = 1.3, sigma_b = 0.2 (variances settling at sigma_b^2, thresholds 5 standard
+    # deviations out; linear_floor, nearly linear there, at 0.8, 0.5), inputs of
+    # unequal norms: pairs on both sides of 0.99.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(45, 5)) * np.exp(0.5 * rng.normal(size=(45, 1)))
+    perm = rng.permutation(45)
+    Ks = sp.nngp_kernel(act, X, sw, sb, depth=8, return_all=True, n_threads=2)
+    Kp = sp.nngp_kernel(act, X[perm], sw, sb, depth=8, return_all=True, n_threads=1)
+    iu, ju = np.triu_indices(45, 1)
+    below = above = 0
+    for layer in range(8):
+        assert np.array_equal(Kp[layer], Ks[layer][np.ix_(perm, perm)]), layer
+        q = np.diag(Ks[layer])
+        c = Ks[layer][iu, ju] / np.sqrt(q[iu] * q[ju])
+        below += np.count_nonzero((c >= 0.75) & (c < 0.99))
+        above += np.count_nonzero(c >= 0.99)
+    assert below > 10 and above > 100, (below, above)
+
+
 @pytest.mark.parametrize("act", ["tanh", "softsign", "elu", "hard_tanh", "shifted_relu"])
 def test_bitwise_identical_across_threads(act):
     rng = np.random.default_rng(11)

@@ -284,7 +284,18 @@ struct KernelInputs {
   std::vector<double> rec;
   detail::DifferenceInputs diff;  // reset by each layer's kernel_expansions
   detail::LayerTable table;       // planned by kernel_table_plan, after them
+  // shifted_relu and soft_threshold (tau > 0): each input's values for the pairs next
+  // to c = 1 (detail::threshold_near_one_kernel), from its expansion's moments
+  std::vector<detail::ThresholdInput> thr;
 };
+
+// The kinds whose kernel pairs next to c = 1 take threshold_near_one_kernel (and
+// linear_floor, whose pairs there take linear_floor_near_one in the same order of forms)
+inline bool kernel_threshold_inputs(const Activation& a) {
+  return (a.kind == Kind::shifted_relu || a.kind == Kind::soft_threshold ||
+          a.kind == Kind::linear_floor) &&
+         a.p0 > 0.0;
+}
 
 inline idx_t kernel_expansions(const Activation& act, const double* K, idx_t m,
                                KernelInputs& in, idx_t begin, idx_t end, int n_threads,
@@ -304,10 +315,15 @@ inline idx_t kernel_expansions(const Activation& act, const double* K, idx_t m,
   // (piecewise_closed_forms.hpp), which rarely reach the series.
   const bool rule = !piecewise::has_closed_form(a.kind);
   const int nb = detail::fast_blocks(a);
+  const bool thr = kernel_threshold_inputs(a);
+  if (thr && in.thr.size() != size_t(m)) in.thr.resize(size_t(m));
   return parallel_for(end - begin, n_threads, [&](idx_t k) {
     const idx_t i = begin + k;
-    if (H[i].set(a, K[i * m + i], rule)) H[i].ensure(16 * nb);
-    detail::kernel_series_record(H[i], K[i * m + i], nb, rec + size_t(i) * detail::kRec);
+    const double q = K[i * m + i];
+    if (H[i].set(a, q, rule)) H[i].ensure(16 * nb);
+    detail::kernel_series_record(H[i], q, nb, rec + size_t(i) * detail::kRec);
+    if (thr)
+      in.thr[size_t(i)] = detail::ThresholdInput::at(a, q, detail::batch_moments(a, q, &H[i]));
   }, stop);
 }
 
@@ -561,97 +577,172 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
   auto difference_form = [&](idx_t i, idx_t j, double c, double& e) {
     return detail::settled_difference_pair(diff, H[i], H[j], i, j, c, e);
   };
-  auto pair = [&](idx_t i, idx_t j) {
-    const double qi = K[i * m + i], qj = K[j * m + j];
-    auto store = [&](double e) {  // the entry and its mirror image from E[phi(u) phi(v)]
-      const double v = sb2 + sw2 * e;
-      Kout[i * m + j] = v;
-      Kout[j * m + i] = v;
-    };
-    if (i == j) {
-      store(sigprop::moments(a, qi).phi_sq);
-    } else {
-      const double den = std::sqrt(qi * qj);
-      const double c = den > 0.0 ? K[i * m + j] / den : 0.0;
-      bool ok = true;
-      double e;
-      // c rounded to 1 at one variance (a deep ordered-phase kernel once its variances
-      // have settled to the last bit: shifted_relu's last layers at sigma_w = 1.3,
-      // sigma_b = 0.2, 13 -> 30 ms a layer when c first rounds to 1): the one-point
-      // moment from the expansion, as bivariate_dispatch returns it, without completing
-      // the expansions first (not for the kinds whose linear-region form the dispatch
-      // tries before it)
-      if (series && c >= 1.0 && qi == qj && qi > 0.0 && std::isfinite(qi) && !linear_region) {
-        store(detail::batch_moments(a, qi, &H[i]).phi_sq);
-        return;
-      }
-      // A pair the layer table serves (in a full group, one that the records' series
-      // has failed): from it, before the inputs' expansions are completed for the
-      // series of every order (at q ~ 1e3-1e5 a complete expansion costs ~1-3 ms).
-      if (in.table.pair(i, j, qi, qj, c, e)) {
-        store(e);
-        return;
-      }
-      // shifted_relu and soft_threshold next to c = 1 (and linear_floor, through
-      // shifted_relu's): their Price forms
-      // (threshold_pair_near_one, ~50-200 ns), which the dispatch tries first, from the
-      // expansions' moments, before the expansions are completed (~2-3 us an input)
-      // and without the series' longer orders (which rarely certify a kinked phi
-      // there): the same numbers as the dispatch's. (Every pair of a kernel's later
-      // layers at sigma_w = 1.3, sigma_b = 0.2, where the variances settle at
-      // sigma_b^2.)
-      // (c = 1 at one variance aside: the dispatch returns the one-point moment there)
-      const bool near_one =
-          thresholds && qi > 0.0 && qj > 0.0 && std::isfinite(qi) && std::isfinite(qj) &&
-          !(c >= 1.0 && qi == qj) &&
-          detail::threshold_near_one_domain(floor_kind ? floor_r : a, 0, std::fmin(qi, qj),
-                                            std::fmax(qi, qj), c);
-      if (near_one && series) {
-        const bool lo_i = qi <= qj;
-        const double q1 = lo_i ? qi : qj, q2 = lo_i ? qj : qi;
-        double t;
-        bool done;
-        if (floor_kind) {  // (linear_floor: x plus shifted_relu's phi at -x)
-          done = detail::linear_floor_near_one(a, 0, q1, q2, c, t);
-        } else {
-          const Moments m1 = detail::batch_moments(a, q1, &H[lo_i ? i : j]);
-          const Moments m2 = detail::batch_moments(a, q2, &H[lo_i ? j : i]);
-          done = m1.phi_sq != 0.0 && detail::threshold_near_one_value(a, 0, q1, q2, c, m1, m2, t);
-        }
-        if (done) {
-          store(t);
-          return;
-        }
-      }
-      if (series) {
-        complete(i);
-        complete(j);
-      }
-      // With the expansions, a pair with |c| < 1 goes to the series before anything
-      // else in bivariate_dispatch: the prefix bound's order is found here directly,
-      // without the dispatch's per-pair tests of the kind, and the series summed as
-      // kernel_series_column's lanes sum it (bitwise); where the prefix bound
-      // certifies no order, the dispatch (whose series tries it again, with the same
-      // outcome, before the other bounds) goes on as for any pair; not for the
-      // thresholds next to c = 1 (above), which go to the dispatch's forms.
-      const int k = series && !near_one
-                        ? detail::kernel_series_order(H[i], H[j], c, detail::series_rtol, nb)
-                        : -1;
-      if (k >= 0)
-        e = detail::kernel_series_sum(H[i], H[j], c, k, nb);
-      else if (!(series && difference_form(i, j, c, e)))
-        e = detail::bivariate_dispatch(a, 0, qi, qj, c, series ? &H[i] : nullptr,
-                                       series ? &H[j] : nullptr, &ok);
-      if (!ok && short_count) short_count->fetch_add(1, std::memory_order_relaxed);
-      store(e);
+  const double* recs = in.rec.data();  // (the inputs' records: kernel_expansions)
+  // shifted_relu and soft_threshold: each input's values for the pairs next to c = 1
+  // (kernel_expansions)
+  const bool thr_inputs = thresholds && series && in.thr.size() == size_t(m);
+  const detail::ThresholdInput* thr = thr_inputs ? in.thr.data() : nullptr;
+  // The entry (i, j) and its mirror image from E[phi(u) phi(v)]
+  auto store = [&](idx_t i, idx_t j, double e) {
+    const double v = sb2 + sw2 * e;
+    Kout[i * m + j] = v;
+    Kout[j * m + i] = v;
+  };
+  // A pair's correlation, and whether the thresholds' forms next to c = 1 apply
+  struct PairAt {
+    double qi, qj, c;
+    bool near_one;
+  };
+  auto pair_at = [&](idx_t i, idx_t j) {
+    PairAt p;
+    p.qi = K[i * m + i];
+    p.qj = K[j * m + j];
+    const double den = std::sqrt(p.qi * p.qj);
+    p.c = den > 0.0 ? K[i * m + j] / den : 0.0;
+    p.near_one = thresholds && p.qi > 0.0 && p.qj > 0.0 && std::isfinite(p.qi) &&
+                 std::isfinite(p.qj) && !(p.c >= 1.0 && p.qi == p.qj);
+    if (p.near_one && thr) {  // (threshold_near_one_domain's test, from the inputs' K)
+      const double e = 1.0 - (p.c < 1.0 ? p.c : 1.0), Kij = thr[i].K + thr[j].K;
+      p.near_one = p.c >= 0.75 && e * (0.25 * Kij * Kij) <= 4.0;
+    } else if (p.near_one) {
+      p.near_one = detail::threshold_near_one_domain(
+          floor_kind ? floor_r : a, 0, std::fmin(p.qi, p.qj), std::fmax(p.qi, p.qj), p.c);
     }
+    return p;
+  };
+  // shifted_relu and soft_threshold: a pair at c >= 0.99 (tested without a division)
+  // takes threshold_near_one_kernel before the series, one below after the series'
+  // first blocks (those of the lanes, kernel_series_column) and before its longer
+  // orders (linear_floor: linear_floor_near_one in its place). Both orders of forms
+  // hold whether the pair is taken in a lane or one at a time, so that its value
+  // does not depend on the order of the inputs (before, a pair next to c = 1 that a
+  // lane certified took the series in a full group and the Price forms one at a
+  // time).
+  auto kernel_first = [&](idx_t i, idx_t j) {
+    return !(K[i * m + j] < 0.99 * thr[i].s * thr[j].s);
+  };
+  auto near_one_form = [&](idx_t i, idx_t j, const PairAt& p, double& e) {
+    const bool lo_i = p.qi <= p.qj;
+    if (floor_kind)  // (linear_floor: x plus shifted_relu's phi at -x)
+      return detail::linear_floor_near_one(a, 0, lo_i ? p.qi : p.qj, lo_i ? p.qj : p.qi, p.c, e);
+    return detail::threshold_near_one_kernel(a, thr[lo_i ? i : j], thr[lo_i ? j : i], p.c, e);
+  };
+  // The forms a pair (i < j) takes before the series; false where none serves it.
+  auto before_series = [&](idx_t i, idx_t j, const PairAt& p) {
+    const double qi = p.qi, qj = p.qj, c = p.c;
+    double e;
+    // c rounded to 1 at one variance (a deep ordered-phase kernel once its variances
+    // have settled to the last bit: shifted_relu's last layers at sigma_w = 1.3,
+    // sigma_b = 0.2, 13 -> 30 ms a layer when c first rounds to 1): the one-point
+    // moment from the expansion, as bivariate_dispatch returns it, without completing
+    // the expansions first (not for the kinds whose linear-region form the dispatch
+    // tries before it)
+    if (series && c >= 1.0 && qi == qj && qi > 0.0 && std::isfinite(qi) && !linear_region) {
+      store(i, j, thr ? thr[i].p : detail::batch_moments(a, qi, &H[i]).phi_sq);
+      return true;
+    }
+    // A pair the layer table serves (in a full group, one that the records' series
+    // has failed): from it, before the inputs' expansions are completed for the
+    // series of every order (at q ~ 1e3-1e5 a complete expansion costs ~1-3 ms).
+    if (in.table.pair(i, j, qi, qj, c, e)) {
+      store(i, j, e);
+      return true;
+    }
+    // shifted_relu and soft_threshold next to c = 1, at c >= 0.99 (kernel_first):
+    // threshold_near_one_kernel, 17-70 ns from the inputs' values (a deep kernel's
+    // pairs while and once the variances settle, which the series' first orders rarely
+    // certify); linear_floor's linear_floor_near_one
+    if (p.near_one && thr && kernel_first(i, j) && near_one_form(i, j, p, e)) {
+      store(i, j, e);
+      return true;
+    }
+    return false;
+  };
+  // The rest of a pair (i < j) that before_series did not serve
+  auto after_series = [&](idx_t i, idx_t j, const PairAt& p) {
+    const double qi = p.qi, qj = p.qj, c = p.c;
+    bool ok = true;
+    double e;
+    // shifted_relu and soft_threshold next to c = 1 (and linear_floor, through
+    // shifted_relu's): their Price forms
+    // (threshold_pair_near_one, ~50-200 ns), which the dispatch tries first, from the
+    // expansions' moments, before the expansions are completed (~2-3 us an input)
+    // and without the series' longer orders (which rarely certify a kinked phi
+    // there): the same numbers as the dispatch's. (Every pair of a kernel's later
+    // layers at sigma_w = 1.3, sigma_b = 0.2, where the variances settle at
+    // sigma_b^2.)
+    // (c = 1 at one variance aside: the dispatch returns the one-point moment there)
+    // (Not where threshold_near_one_kernel has declined the pair (thr): it declines
+    // where the terms cancel, as these forms do, which the dispatch tries anyway: on
+    // 3.4 million pairs of such kernels' layers each form served the same pairs.)
+    if (p.near_one && series && !thr) {
+      const bool lo_i = qi <= qj;
+      const double q1 = lo_i ? qi : qj, q2 = lo_i ? qj : qi;
+      bool done;
+      if (floor_kind) {  // (linear_floor: x plus shifted_relu's phi at -x)
+        done = detail::linear_floor_near_one(a, 0, q1, q2, c, e);
+      } else {
+        const Moments m1 = detail::batch_moments(a, q1, &H[lo_i ? i : j]);
+        const Moments m2 = detail::batch_moments(a, q2, &H[lo_i ? j : i]);
+        done = m1.phi_sq != 0.0 && detail::threshold_near_one_value(a, 0, q1, q2, c, m1, m2, e);
+      }
+      if (done) {
+        store(i, j, e);
+        return;
+      }
+    }
+    // (shifted_relu and soft_threshold below c = 0.99: the series' first blocks, as a
+    // lane takes them, from the records (the expansions not completed), then
+    // threshold_near_one_kernel)
+    if (thr && !kernel_first(i, j)) {
+      const double* ri = recs + size_t(i) * detail::kRec;
+      const double* rj = recs + size_t(j) * detail::kRec;
+      if (detail::kernel_series_record_pair(ri, rj, K[i * m + j], nb, detail::series_rtol, e) >=
+          0) {
+        store(i, j, e);
+        return;
+      }
+      if (p.near_one && near_one_form(i, j, p, e)) {
+        store(i, j, e);
+        return;
+      }
+    }
+    if (series) {
+      complete(i);
+      complete(j);
+    }
+    // With the expansions, a pair with |c| < 1 goes to the series before anything
+    // else in bivariate_dispatch: the prefix bound's order is found here directly,
+    // without the dispatch's per-pair tests of the kind, and the series summed as
+    // kernel_series_column's lanes sum it (bitwise); where the prefix bound
+    // certifies no order, the dispatch (whose series tries it again, with the same
+    // outcome, before the other bounds) goes on as for any pair; not for the
+    // thresholds' other forms next to c = 1 (above), which go to the dispatch's forms
+    // (shifted_relu and soft_threshold: their longer series, then the dispatch).
+    const int k = series && (thr || !p.near_one)
+                      ? detail::kernel_series_order(H[i], H[j], c, detail::series_rtol, nb)
+                      : -1;
+    if (k >= 0)
+      e = detail::kernel_series_sum(H[i], H[j], c, k, nb);
+    else if (!(series && difference_form(i, j, c, e)))
+      e = detail::bivariate_dispatch(a, 0, qi, qj, c, series ? &H[i] : nullptr,
+                                     series ? &H[j] : nullptr, &ok);
+    if (!ok && short_count) short_count->fetch_add(1, std::memory_order_relaxed);
+    store(i, j, e);
+  };
+  auto pair = [&](idx_t i, idx_t j) {
+    if (i == j) {
+      store(i, j, sigprop::moments(a, K[i * m + i]).phi_sq);
+      return;
+    }
+    const PairAt p = pair_at(i, j);
+    if (!before_series(i, j, p)) after_series(i, j, p);
   };
   // A full group's tile takes its pairs eight at a time (kernel_series_column) from
   // the rows' records, interleaved lane by lane; a short last group's pairs, and the
   // lanes it leaves, take `pair`. A thread's consecutive tiles are mostly of one
   // group: the interleaved records are kept per thread for the next tile of the same
   // group in this call (`call` tells calls apart).
-  const double* recs = in.rec.data();
   static std::atomic<unsigned long long> calls{0};
   const unsigned long long call = ++calls;
   struct GroupRecords {
@@ -676,19 +767,67 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
     // (the group's own columns too, j < i0 + 8: there the lanes of rows i < j count,
     // and the diagonal is the one-point moment; taken one at a time, those pairs
     // would complete every input's expansion)
+    // (kernel_first's test of a column's eight pairs: 0.99 sqrt(q_i) of the rows)
+    double rs[rows] = {};
+    if (thr)
+      for (idx_t l = 0; l < rows; ++l) rs[l] = 0.99 * thr[i0 + l].s;
     for (idx_t j = j0; j < j1; ++j) {
       double s8[rows], k8[rows];
+      const idx_t lanes = std::min(rows, j - i0);
+      // (shifted_relu and soft_threshold: at c >= 0.99 the forms before the series
+      // first, pair by pair, the lanes only where one of their pairs is left: a deep
+      // kernel's pairs next to c = 1, which the series' first orders rarely certify;
+      // below, where the lanes mostly certify, the lanes first, as for other kinds)
+      PairAt at[rows];
+      bool left[rows];
+      // (below c = 0.99, kernel_first: the lane first, then every form, pair())
+      bool first = false;
+      if (thr) {
+        const double sj = thr[j].s;
+        const double* kc = K + i0 * m + j;
+        for (idx_t l = 0; l < lanes; ++l) first = first || !(kc[l * m] < rs[l] * sj);
+      }
+      if (first) {
+        bool any = false;
+        for (idx_t l = 0; l < lanes; ++l) {
+          const idx_t i = i0 + l;
+          const double kij = K[i * m + j], qi = K[i * m + i];
+          // (c >= 1 at one variance, before_series' first case, without pair_at: for
+          // q_i = q_j = q, sqrt(q * q) is q exactly (q^2 normal), so that c >= 1 where
+          // K_ij >= q; a deep kernel's settled layers, every pair)
+          if (qi == K[j * m + j] && kij >= qi && qi >= 1e-150 && qi <= 1e150) {
+            store(i, j, thr[i].p);
+            left[l] = false;
+            continue;
+          }
+          if (!kernel_first(i, j)) {
+            at[l].qi = -1.0;
+            left[l] = any = true;
+            continue;
+          }
+          at[l] = pair_at(i, j);
+          left[l] = !before_series(i, j, at[l]);
+          any = any || left[l];
+        }
+        if (!any) {
+          if (j < i0 + rows) pair(j, j);
+          continue;
+        }
+      }
       if (nb == 4)
         detail::kernel_series_column<4>(G, T, recs + size_t(j) * R, K + i0 * m + j, m,
                                         detail::series_rtol, s8, k8);
       else
         detail::kernel_series_column<8>(G, T, recs + size_t(j) * R, K + i0 * m + j, m,
                                         detail::series_rtol, s8, k8);
-      const idx_t lanes = std::min(rows, j - i0);
       for (idx_t l = 0; l < lanes; ++l) {
         const idx_t i = i0 + l;
+        if (first && !left[l]) continue;
         if (k8[l] < 0) {
-          pair(i, j);
+          if (first && at[l].qi >= 0.0)
+            after_series(i, j, at[l]);
+          else
+            pair(i, j);
         } else {
           const double v = sb2 + sw2 * s8[l];
           Kout[i * m + j] = v;

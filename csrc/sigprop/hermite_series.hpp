@@ -915,6 +915,40 @@ inline void kernel_series_record(const HermiteAt& h, double q, int nb, double* r
     r[kHead + n] = usable && n < orders ? h.a[n] : 0.0;
 }
 
+// One pair as a lane of kernel_series_column takes it, from the two inputs' records
+// (X, Y) and K_ij: where the first nb blocks certify an order k (the same operations:
+// c = K_ij / sqrt(q_i q_j), tol, the products), returns k and sets out to the series
+// summed as the lane sums it (bitwise); else -1. Reads the records only, which
+// completing an expansion does not change: a kernel's pair taken one at a time gets
+// the value a lane would have given it, without completing the expansions (the
+// thresholds' pairs whose order of forms puts a form of their own between these
+// blocks and the longer series: grid.hpp).
+inline int kernel_series_record_pair(const double* X, const double* Y, double kij, int nb,
+                                     double rtol, double& out) {
+  const double den = std::sqrt(X[0] * Y[0]);
+  const double c = den > 0.0 ? kij / den : 0.0, ac = std::fabs(c);
+  if (!(X[2 + nb] * Y[2 + nb] != 0.0) || !(ac < 1.0)) return -1;
+  const double tol = rtol * std::sqrt(X[1] * Y[1]);
+  const double a2 = ac * ac, a4 = a2 * a2, a8 = a4 * a4, a16 = a8 * a8;
+  double cp = 1.0;
+  int k = -1;
+  for (int b = 0; b < nb && k < 0; ++b) {
+    cp = cp * a16;
+    if ((X[2 + b] * Y[2 + b]) * cp <= tol) k = 16 * b + 15;
+  }
+  if (k < 0) return -1;
+  const double* xa = X + kHead;
+  const double* ya = Y + kHead;
+  const double c2 = c * c;
+  double se = 0.0, so = 0.0;
+  for (int n = k; n >= 0; n -= 2) {
+    so = so * c2 + xa[n] * ya[n];
+    se = se * c2 + xa[n - 1] * ya[n - 1];
+  }
+  out = se + c * so;
+  return k;
+}
+
 // Eight pairs (rows l = 0..7 of a group, one column y) at once: the rows' record
 // heads are G[8 f + l] for field f = 0..15 and their orders T[8 n + l]; y's record
 // Y; Kij[l stride] the rows' covariances with y. Where kernel_series_order certifies

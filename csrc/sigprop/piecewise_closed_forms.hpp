@@ -595,9 +595,13 @@ inline bool threshold_price(const Activation& a, int d, double q1, double q2, do
 // 2)^n: for e kappa <= 4, e <= 1/4, at most 32 orders); m_0 = exp(-b) (1 - sqrt(pi b)
 // erfcx(sqrt(b))), (2 j + 1) m_j = exp(-b) - 2 b m_(j-1) (by parts). S_err bounds the
 // truncation (twice the last order) and the rounding, the recurrence's amplification of
-// m_0's included. False where the sum did not converge.
+// m_0's included. False where the sum did not converge. With `scaled`, S and S_err
+// are those over exp(-b) (each m_j is exp(-b) times a function of b alone), for a
+// caller that folds exp(-b) into an exponential of its own; `atol`, the orders stop
+// once two in a row are below it as well (a caller that needs S to that absolute
+// error only: their truncation is in S_err).
 inline bool boundary_layer_sum(double b, double kappa, double e, bool second, double& S,
-                               double& S_err) {
+                               double& S_err, bool scaled = false, double atol = 0.0) {
   using namespace special;
   constexpr int NT = 32;
   const double eps = std::numeric_limits<double>::epsilon();
@@ -614,7 +618,7 @@ inline bool boundary_layer_sum(double b, double kappa, double e, bool second, do
     }
     return r;
   }();
-  const double t = std::sqrt(b), eb = std::exp(-b), x = 0.5 * kappa, h = 0.5 * e;
+  const double t = std::sqrt(b), eb = scaled ? 1.0 : std::exp(-b), x = 0.5 * kappa, h = 0.5 * e;
   double m0 = eb * (1.0 - std::sqrt(pi) * t * erfcx(t));  // m_n
   double m1 = (eb - 2.0 * b * m0) / 3.0;                  // m_(n+1)
   double L = 1.0, Lp = 0.0;                               // L_n(x), L_(n-1)(x)
@@ -640,7 +644,8 @@ inline bool boundary_layer_sum(double b, double kappa, double e, bool second, do
     sum += term;
     abs_sum += std::fabs(fe) * mag;
     last = std::fabs(term);
-    small = std::fabs(fe) * mag <= 1e-17 * std::fabs(sum) ? small + 1 : 0;
+    const double lim = 1e-17 * std::fabs(sum);  // (not std::fmax: a call, and spills)
+    small = std::fabs(fe) * mag <= (lim > atol ? lim : atol) ? small + 1 : 0;
     if (small == 2) break;
     hn *= h;
   }

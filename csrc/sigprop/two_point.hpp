@@ -368,6 +368,101 @@ inline bool threshold_near_one_value(const Activation& a, int d, double q1, doub
          err <= piecewise_tol * std::fmin(scale, std::fabs(v));
 }
 
+// One input of a kernel layer of shifted_relu or soft_threshold (threshold tau > 0),
+// for threshold_near_one_kernel: s = sqrt(q), K = tau / s, E[phi^2] (p) and E[phi'^2]
+// (dp) as batch_moments gives them, sqrt(p), npdf(K) and an upper bound on exp(-K^2 / 2).
+struct ThresholdInput {
+  double s = 0.0, K = 0.0, p = 0.0, dp = 0.0, sp = 0.0, nK = 0.0, G = 0.0;
+  static ThresholdInput at(const Activation& a, double q, const Moments& m) {
+    ThresholdInput t;
+    t.s = std::sqrt(q);
+    t.K = a.p0 / t.s;
+    t.p = m.phi_sq;
+    t.dp = m.dphi_sq;
+    t.sp = std::sqrt(m.phi_sq);
+    t.nK = special::npdf(t.K);
+    t.G = 1.0000001 * std::sqrt(2.0 * special::pi) * t.nK;  // (>= exp(-K^2 / 2))
+    return t;
+  }
+};
+
+// E[phi(u) phi(v)] of shifted_relu and soft_threshold next to c = 1 (1 - c <= 1/4 and
+// e kappa <= 4, c = 1 clamped), a kernel layer's pair, from per-input values (lo: the
+// smaller variance, K >= k): threshold_cross_near_one's form,
+//   P(c) = M2(K) + (K - k) M1(K) - e Q(K) + R,
+// without the exponentials of the inputs (npdf(K), E[phi^2], E[phi'^2]: ThresholdInput)
+// and with exp(-b) and F(0) in one: R = e^1.5 exp(-b - kappa / 2) S' / (pi sqrt 2),
+// S' = boundary_layer_sum(b, kappa, e) / exp(-b), its orders only to 1e-3 of the
+// tolerance. Where R's bound is far below the tolerance, its midpoint, without the sum:
+//   0 <= R <= (2 / 3) e^1.5 exp(-kappa / 2) / (pi sqrt(2 - e)), exp(-kappa / 2) <=
+//     exp(-k^2 / 2) (kappa = ((K + k) / 2)^2 >= k^2: the larger variance's G), or
+//     with exp(-b - kappa / 2) in its place (exp(-b / y^2) <= exp(-b));
+// a deep kernel's pairs once the variances are close, 1 - c ~ 1e-12: R / P ~ e^1.5 k^3.
+// soft_threshold's crossings at t in [-1, -c] as there, 0 from kappa / e = 745 on
+// (their least exponent Qm >= kappa / e: (K + k)^2 - 2 K k e >= (K + k)^2 (1 - e / 2)).
+// One form for every pair, settled or not, where threshold_pair_near_one chooses
+// between the settled-pair identity and the cross form (measured on the pairs of
+// shifted_relu's and soft_threshold's kernel layers at sigma_w = 1.3, sigma_b = 0.2,
+// one thread: 17-70 ns a pair against 45-130 ns). Accepted within piecewise_tol of
+// the Cauchy-Schwarz scale (the error bound: R's, the crossings' and 8 ulps of the
+// terms added, M1's cancellation included), the accuracy of every kernel entry;
+// threshold_near_one_value holds these forms to the result as well, which sent the
+// pairs where P(c) is far below the scale (variances a factor 10 apart at c ~ 0.9,
+// the terms cancelling) to the dispatch, ~0.3 us each. False otherwise.
+inline bool threshold_near_one_kernel(const Activation& a, const ThresholdInput& lo,
+                                      const ThresholdInput& hi, double c, double& v) {
+  using namespace special;
+  const double e = 1.0 - (c < 1.0 ? c : 1.0);  // (c = 1 clamped; not std::fmin, a call)
+  const double K = lo.K, k = hi.K, kappa = 0.25 * (K + k) * (K + k);
+  if (!(e >= 0.0 && e <= 0.25) || !(e * kappa <= 4.0) || !(lo.p > 0.0)) return false;
+  const bool soft = a.kind == Kind::soft_threshold;
+  const double w = soft ? 2.0 : 1.0, eps = std::numeric_limits<double>::epsilon();
+  const double dK = K - k, ss = lo.s * hi.s, tol = piecewise_tol * lo.sp * hi.sp;
+  const double Q = lo.dp / w, M2 = lo.p / (w * lo.s * lo.s);
+  const double M1 = lo.nK - K * Q;
+  // the terms' rounding (M1's cancellation included): declined at once where it alone
+  // exceeds the tolerance
+  const double round = ss * w * 8.0 * eps * (M2 + dK * (lo.nK + K * Q) + e * Q);
+  if (!(round <= tol)) return false;
+  const double e15 = e * std::sqrt(e);
+  double R = 0.0, R_err = 0.0;
+  if (e > 0.0) {
+    R = R_err = (1.0 / 3.0) * e15 * hi.G / (pi * std::sqrt(2.0 - e));
+    if (!(ss * w * R_err <= 0.25 * tol)) {
+      // (the bound again with exp(-b / y^2) <= exp(-b): its midpoint where that is
+      // within the tolerance, or b > 50)
+      const double b = dK * dK / (4.0 * e), x = std::exp(-b - 0.5 * kappa);
+      R = R_err = (1.0 / 3.0) * e15 * x / (pi * std::sqrt(2.0 - e));
+      if (!(b > 50.0 || ss * w * R_err <= 0.25 * tol)) {
+        // (S to 1e-3 of the tolerance over ss w f only: at 1 - c ~ 1e-5, 2-3 orders
+        // where the sum's own criterion took 5-6)
+        const double f = e15 * x / (pi * std::sqrt(2.0));
+        double S, S_err;
+        if (!piecewise::boundary_layer_sum(b, kappa, e, true, S, S_err, true,
+                                           1e-3 * tol / (ss * w * f)))
+          return false;
+        R = f * S;
+        R_err = f * S_err;
+      }
+    }
+  }
+  double far = 0.0, far_err = 0.0;  // ss w P(-c) and its error (threshold_cross_near_one)
+  if (soft && e > 0.0 && kappa / e < 745.0) {
+    const double Qm = (dK * dK + 4.0 * K * k - 2.0 * K * k * e) / (2.0 * e * (2.0 - e));
+    const double bf = kappa / e, kf = 0.25 * dK * dK;
+    double S, S_err;
+    if (bf <= 50.0 && Qm <= 746.0 && piecewise::boundary_layer_sum(bf, kf, e, true, S, S_err)) {
+      const double F0f = std::exp(-0.5 * kf) / (pi * std::sqrt(2.0));
+      far = ss * w * e15 * F0f * S;
+      far_err = ss * w * e15 * F0f * S_err;
+    } else {
+      far = far_err = ss * (2.0 / (3.0 * pi)) * e15 * exp_or_zero(-Qm);
+    }
+  }
+  v = ss * w * (M2 + dK * M1 - e * Q + R) - far;
+  return std::isfinite(v) && ss * w * R_err + round + far_err <= tol;
+}
+
 // linear_floor (phi(x) = max(x, -a) = x + r(-x), r(y) = (y - a)_+ shifted_relu's phi with
 // tau = a > 0) next to c = 1, q1 <= q2: by Stein's lemma E[u r(-v)] = Cov(u, v) E[-1{-v >
 // a}] = -c s1 s2 Q(a / s2), and (-u, -v) has the law of (u, v), so that
