@@ -370,11 +370,16 @@ inline bool threshold_near_one_value(const Activation& a, int d, double q1, doub
 
 // One input of a kernel layer of shifted_relu or soft_threshold (threshold tau > 0),
 // for threshold_near_one_kernel: s = sqrt(q), K = tau / s, E[phi^2] (p) and E[phi'^2]
-// (dp) as batch_moments gives them, sqrt(p), npdf(K) and an upper bound on exp(-K^2 / 2).
+// (dp) as batch_moments gives them, sqrt(p), npdf(K), an upper bound on exp(-K^2 / 2),
+// and the cross form's terms at this input's threshold (w = 2 for soft_threshold's two
+// tails, else 1): Q = Q(K) = dp / w, M2 = E[(X - K)_+^2] = p / (w q), M1 = E[(X - K)_+]
+// = npdf(K) - K Q, and npdf(K) + K Q (M1's rounding).
 struct ThresholdInput {
   double s = 0.0, K = 0.0, p = 0.0, dp = 0.0, sp = 0.0, nK = 0.0, G = 0.0;
+  double Q = 0.0, M2 = 0.0, M1 = 0.0, M1_abs = 0.0;
   static ThresholdInput at(const Activation& a, double q, const Moments& m) {
     ThresholdInput t;
+    const double w = a.kind == Kind::soft_threshold ? 2.0 : 1.0;
     t.s = std::sqrt(q);
     t.K = a.p0 / t.s;
     t.p = m.phi_sq;
@@ -382,6 +387,10 @@ struct ThresholdInput {
     t.sp = std::sqrt(m.phi_sq);
     t.nK = special::npdf(t.K);
     t.G = 1.0000001 * std::sqrt(2.0 * special::pi) * t.nK;  // (>= exp(-K^2 / 2))
+    t.Q = t.dp / w;
+    t.M2 = t.p / (w * t.s * t.s);
+    t.M1 = t.nK - t.K * t.Q;
+    t.M1_abs = t.nK + t.K * t.Q;
     return t;
   }
 };
@@ -396,7 +405,8 @@ struct ThresholdInput {
 // tolerance. Where R's bound is far below the tolerance, its midpoint, without the sum:
 //   0 <= R <= (2 / 3) e^1.5 exp(-kappa / 2) / (pi sqrt(2 - e)), exp(-kappa / 2) <=
 //     exp(-k^2 / 2) (kappa = ((K + k) / 2)^2 >= k^2: the larger variance's G), or
-//     with exp(-b - kappa / 2) in its place (exp(-b / y^2) <= exp(-b));
+//     with exp(-b - kappa / 2) in its place (exp(-b / y^2) <= exp(-b)), 1 / sqrt(2 - e)
+//     <= (1 + e / 2) / sqrt(2);
 // a deep kernel's pairs once the variances are close, 1 - c ~ 1e-12: R / P ~ e^1.5 k^3.
 // soft_threshold's crossings at t in [-1, -c] as there, 0 from kappa / e = 745 on
 // (their least exponent Qm >= kappa / e: (K + k)^2 - 2 K k e >= (K + k)^2 (1 - e / 2)).
@@ -418,21 +428,22 @@ inline bool threshold_near_one_kernel(const Activation& a, const ThresholdInput&
   const bool soft = a.kind == Kind::soft_threshold;
   const double w = soft ? 2.0 : 1.0, eps = std::numeric_limits<double>::epsilon();
   const double dK = K - k, ss = lo.s * hi.s, tol = piecewise_tol * lo.sp * hi.sp;
-  const double Q = lo.dp / w, M2 = lo.p / (w * lo.s * lo.s);
-  const double M1 = lo.nK - K * Q;
+  const double Q = lo.Q, M2 = lo.M2, M1 = lo.M1;
   // the terms' rounding (M1's cancellation included): declined at once where it alone
   // exceeds the tolerance
-  const double round = ss * w * 8.0 * eps * (M2 + dK * (lo.nK + K * Q) + e * Q);
+  const double round = ss * w * 8.0 * eps * (M2 + dK * lo.M1_abs + e * Q);
   if (!(round <= tol)) return false;
   const double e15 = e * std::sqrt(e);
+  // (1 / sqrt(2 - e) <= (1 + e / 2) / sqrt(2) for e <= 1/4: (1 - x)^(-1/2) <= 1 + x)
+  const double g = (1.0 / (3.0 * pi * std::sqrt(2.0))) * e15 * (1.0 + 0.5 * e);
   double R = 0.0, R_err = 0.0;
   if (e > 0.0) {
-    R = R_err = (1.0 / 3.0) * e15 * hi.G / (pi * std::sqrt(2.0 - e));
+    R = R_err = g * hi.G;
     if (!(ss * w * R_err <= 0.25 * tol)) {
       // (the bound again with exp(-b / y^2) <= exp(-b): its midpoint where that is
       // within the tolerance, or b > 50)
       const double b = dK * dK / (4.0 * e), x = std::exp(-b - 0.5 * kappa);
-      R = R_err = (1.0 / 3.0) * e15 * x / (pi * std::sqrt(2.0 - e));
+      R = R_err = g * x;
       if (!(b > 50.0 || ss * w * R_err <= 0.25 * tol)) {
         // (S to 1e-3 of the tolerance over ss w f only: at 1 - c ~ 1e-5, 2-3 orders
         // where the sum's own criterion took 5-6)
