@@ -641,13 +641,6 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
       store(i, j, thr ? thr[i].p : detail::batch_moments(a, qi, &H[i]).phi_sq);
       return true;
     }
-    // A pair the layer table serves (in a full group, one that the records' series
-    // has failed): from it, before the inputs' expansions are completed for the
-    // series of every order (at q ~ 1e3-1e5 a complete expansion costs ~1-3 ms).
-    if (in.table.pair(i, j, qi, qj, c, e)) {
-      store(i, j, e);
-      return true;
-    }
     // shifted_relu and soft_threshold next to c = 1, at c >= 0.99 (kernel_first):
     // threshold_near_one_kernel, 17-70 ns from the inputs' values (a deep kernel's
     // pairs while and once the variances settle, which the series' first orders rarely
@@ -663,6 +656,35 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
     const double qi = p.qi, qj = p.qj, c = p.c;
     bool ok = true;
     double e;
+    // The series' first blocks, as a lane takes them, from the records (the expansions
+    // not completed): a pair taken one at a time gets the value a lane of a full group
+    // would have given it (where a lane has failed, the same test fails again), so that
+    // the forms below come after these blocks either way and an entry does not depend
+    // on the order of the inputs (before, a pair the layer table serves took the
+    // lane's series in a full group and the table one at a time: ordered-phase kernels
+    // of elu, selu, tanh, softsign and silu differed from the permuted ones in their
+    // last bits)
+    if (series) {
+      const double* ri = recs + size_t(i) * detail::kRec;
+      const double* rj = recs + size_t(j) * detail::kRec;
+      if (detail::kernel_series_record_pair(ri, rj, K[i * m + j], nb, detail::series_rtol, e) >=
+          0) {
+        store(i, j, e);
+        return;
+      }
+    }
+    // (shifted_relu and soft_threshold below c = 0.99: then threshold_near_one_kernel)
+    if (thr && !kernel_first(i, j) && p.near_one && near_one_form(i, j, p, e)) {
+      store(i, j, e);
+      return;
+    }
+    // A pair the layer table serves: from it, before the inputs' expansions are
+    // completed for the series of every order (at q ~ 1e3-1e5 a complete expansion
+    // costs ~1-3 ms).
+    if (in.table.pair(i, j, qi, qj, c, e)) {
+      store(i, j, e);
+      return;
+    }
     // shifted_relu and soft_threshold next to c = 1 (and linear_floor, through
     // shifted_relu's): their Price forms
     // (threshold_pair_near_one, ~50-200 ns), which the dispatch tries first, from the
@@ -687,22 +709,6 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
         done = m1.phi_sq != 0.0 && detail::threshold_near_one_value(a, 0, q1, q2, c, m1, m2, e);
       }
       if (done) {
-        store(i, j, e);
-        return;
-      }
-    }
-    // (shifted_relu and soft_threshold below c = 0.99: the series' first blocks, as a
-    // lane takes them, from the records (the expansions not completed), then
-    // threshold_near_one_kernel)
-    if (thr && !kernel_first(i, j)) {
-      const double* ri = recs + size_t(i) * detail::kRec;
-      const double* rj = recs + size_t(j) * detail::kRec;
-      if (detail::kernel_series_record_pair(ri, rj, K[i * m + j], nb, detail::series_rtol, e) >=
-          0) {
-        store(i, j, e);
-        return;
-      }
-      if (p.near_one && near_one_form(i, j, p, e)) {
         store(i, j, e);
         return;
       }
@@ -767,6 +773,11 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
     // (the group's own columns too, j < i0 + 8: there the lanes of rows i < j count,
     // and the diagonal is the one-point moment; taken one at a time, those pairs
     // would complete every input's expansion)
+    // (the output, its size and sigma's as locals: through the closure's references
+    // every store to the output reloaded them, a few % of a layer)
+    double* const out = Kout;
+    const idx_t mm = m;
+    const double b2 = sb2, w2 = sw2;
     // (kernel_first's test of a column's eight pairs: 0.99 sqrt(q_i) of the rows)
     double rs[rows] = {};
     if (thr)
@@ -829,9 +840,9 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
           else
             pair(i, j);
         } else {
-          const double v = sb2 + sw2 * s8[l];
-          Kout[i * m + j] = v;
-          Kout[j * m + i] = v;
+          const double v = b2 + w2 * s8[l];
+          out[i * mm + j] = v;
+          out[j * mm + i] = v;
         }
       }
       if (j < i0 + rows) pair(j, j);

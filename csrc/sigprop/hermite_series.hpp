@@ -920,9 +920,8 @@ inline void kernel_series_record(const HermiteAt& h, double q, int nb, double* r
 // c = K_ij / sqrt(q_i q_j), tol, the products), returns k and sets out to the series
 // summed as the lane sums it (bitwise); else -1. Reads the records only, which
 // completing an expansion does not change: a kernel's pair taken one at a time gets
-// the value a lane would have given it, without completing the expansions (the
-// thresholds' pairs whose order of forms puts a form of their own between these
-// blocks and the longer series: grid.hpp).
+// the value a lane would have given it, without completing the expansions, before
+// the forms that come after the lanes (grid.hpp, kernel_layer_tiles).
 inline int kernel_series_record_pair(const double* X, const double* Y, double kij, int nb,
                                      double rtol, double& out) {
   const double den = std::sqrt(X[0] * Y[0]);
