@@ -539,6 +539,46 @@ def test_threshold_kernel_entries_do_not_depend_on_the_order_of_the_inputs(act, 
     assert below > 10 and above > 100, (below, above)
 
 
+def test_kernel_pairs_deep_in_a_thresholds_tail():
+    # shifted_relu (tau = 0.3) at q1 = 7.1e-5: its threshold 35.6 standard deviations out,
+    # E[phi^2] = 6.9e-285, a quarter of it beyond the expansion's 512 orders. The series'
+    # bound on its last (partial) block multiplied the two inputs' remaining masses,
+    # 1.9e-285 * 5.3e-41, which underflows to 0 and certified the series: a kernel layer's
+    # pair (a batch's expansions, whose series comes first) read 2e-168 where the value
+    # is 7.5e-282, an error of 3e-7 of the Cauchy-Schwarz scale. The bounds now multiply
+    # the masses' square roots; the pair goes to threshold_price, as a single pair does.
+    # Against 30-digit mpmath: E = sqrt(q1 q2) E[(X - h)_+ (Y - k)_+].
+    mpmath = pytest.importorskip("mpmath")
+    act = sp.activation("shifted_relu", tau=0.3)
+    p0, p1 = act.core_params
+    for q1, r, c in [(7.1e-5, 8.7, 0.99), (7.0987e-5, 8.7319, 0.98682), (7.1e-5, 8.7, 0.98)]:
+        q2 = q1 * r
+        off = c * math.sqrt(q1 * q2)
+        Ko, n_short = _core.kernel_layer(
+            act.kind, p0, p1, np.array([[q1, off], [off, q2]]), 1.0, 0.0, 1
+        )
+        assert n_short == 0
+        cc = off / math.sqrt(q1 * q2)
+        with mpmath.workdps(30):
+            h, k, cm = (
+                mpmath.mpf(0.3) / mpmath.sqrt(q1),
+                mpmath.mpf(0.3) / mpmath.sqrt(q2),
+                mpmath.mpf(cc),
+            )
+            rr = mpmath.sqrt((1 - cm) * (1 + cm))
+
+            def f(x, h=h, k=k, cm=cm, rr=rr):
+                m = (k - cm * x) / rr
+                return mpmath.npdf(x) * (x - h) * rr * (mpmath.npdf(m) - m * mpmath.ncdf(-m))
+
+            ref = float(
+                mpmath.sqrt(q1 * q2) * mpmath.quad(f, [h, h + 0.01, h + 0.1, h + 1, h + 10])
+            )
+        scale = math.sqrt(sp.gaussian_moments(act, q1).phi_sq * sp.gaussian_moments(act, q2).phi_sq)
+        assert abs(Ko[0, 1] - ref) <= 1e-13 * scale, (q1, q2, c, Ko[0, 1], ref, scale)
+        assert Ko[0, 1] == pytest.approx(ref, rel=1e-10), (q1, q2, c, Ko[0, 1], ref)
+
+
 @pytest.mark.parametrize("act", ["tanh", "softsign", "elu", "hard_tanh", "shifted_relu"])
 def test_bitwise_identical_across_threads(act):
     rng = np.random.default_rng(11)

@@ -288,7 +288,10 @@ inline int prefix_truncation(HermiteAt& x, HermiteAt& y, int d, double ac, int l
       r = d == 0 ? x.B0[m0 >> 4] * y.B0[m0 >> 4] : x.B1[m0 >> 4] * y.B1[m0 >> 4];
     } else {
       for (int m = m0; m < m1; ++m) cp *= ac;
-      r = std::sqrt(d == 0 ? x.P0[m1 - 1] * y.P0[m1 - 1] : x.P1[m1 - 1] * y.P1[m1 - 1]);
+      // (the square roots' product: the masses' product underflows to 0 for an input
+      // deep in a threshold's tail, E[phi^2] ~ 1e-285, which certified any order)
+      r = d == 0 ? std::sqrt(x.P0[m1 - 1]) * std::sqrt(y.P0[m1 - 1])
+                 : std::sqrt(x.P1[m1 - 1]) * std::sqrt(y.P1[m1 - 1]);
     }
     if (r * cp <= tol) return m1 - 1;
   }
@@ -300,14 +303,16 @@ inline int suffix_truncation(HermiteAt& x, HermiteAt& y, int d, double ac, int l
                              double tol) {
   x.complete();
   y.complete();
-  const double far = std::sqrt((d == 0 ? x.R0 * y.R0 : x.R1 * y.R1)) *
-                     std::pow(ac, HermiteAt::N + 1 - d);
+  // (square roots multiplied, not the masses: see prefix_truncation)
+  const double far =
+      (d == 0 ? std::sqrt(x.R0) * std::sqrt(y.R0) : std::sqrt(x.R1) * std::sqrt(y.R1)) *
+      std::pow(ac, HermiteAt::N + 1 - d);
   if (!(far <= 0.5 * tol)) return -1;
   double cp = 1.0;
   for (int m = 0; m < len; ++m) {
     cp *= ac;
     if ((m & 15) == 15 || m + 1 == len) {
-      if (std::sqrt(x.mass_above(d, m) * y.mass_above(d, m)) * cp + far <= tol) return m;
+      if (std::sqrt(x.mass_above(d, m)) * std::sqrt(y.mass_above(d, m)) * cp + far <= tol) return m;
     }
   }
   return -1;
@@ -365,7 +370,10 @@ inline bool analytic_series(HermiteAt& x, HermiteAt& y, int d, double c, double 
 // handling included, was a third of a tanh kernel layer's time.)
 inline bool series_hopeless(const HermiteAt& x, const HermiteAt& y, int d, double ac,
                             double tol) {
-  const double far = x.full && y.full ? std::sqrt(d == 0 ? x.R0 * y.R0 : x.R1 * y.R1) : 0.0;
+  // (square roots multiplied: the masses' product underflows, see prefix_truncation)
+  const double far = !(x.full && y.full) ? 0.0
+                                         : (d == 0 ? std::sqrt(x.R0) * std::sqrt(y.R0)
+                                                   : std::sqrt(x.R1) * std::sqrt(y.R1));
   return far > 0.0 && (ac > 0.9 || far * 4e-24 > tol) &&
          far * std::pow(ac, HermiteAt::N + 1 - d) > tol;
 }
