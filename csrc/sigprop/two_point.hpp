@@ -166,6 +166,28 @@ inline bool settled_pair(const Activation& a, const HermiteAt& x, const HermiteA
   return true;
 }
 
+// The crossings of soft_threshold's (and hard_tanh's) two thresholds at t in [-1, -c]
+// (threshold_cross_near_one, below): far = s1 s2 w P(-c) and its error far_err, w = 2,
+// with P(-c) = int_{-1}^{-c} (-c - t) phi2(K, k; t) dt by its boundary-layer sum, b' =
+// (K + k)^2 / (4 e), kappa' = ((K - k) / 2)^2, or beyond b' = 50 (or where exp(-Qm)
+// underflows) its bound's midpoint: 0 <= P(-c) <= (2 / (3 pi)) e^1.5 exp(-Qm), Qm the
+// least exponent over t in [-1, -c]. e15 = e^1.5, ss = s1 s2.
+inline void threshold_far_crossing(double K, double k, double e, double e15, double ss, double w,
+                                   double& far, double& far_err) {
+  using special::pi;
+  const double dK = K - k;
+  const double Qm = (dK * dK + 4.0 * K * k - 2.0 * K * k * e) / (2.0 * e * (2.0 - e));
+  const double bf = 0.25 * (K + k) * (K + k) / e, kf = 0.25 * dK * dK;
+  double S, S_err;
+  if (bf <= 50.0 && Qm <= 746.0 && piecewise::boundary_layer_sum(bf, kf, e, true, S, S_err)) {
+    const double F0f = std::exp(-0.5 * kf) / (pi * std::sqrt(2.0));
+    far = ss * w * e15 * F0f * S;
+    far_err = ss * w * e15 * F0f * S_err;
+  } else {
+    far = far_err = ss * (2.0 / (3.0 * pi)) * e15 * special::exp_or_zero(-Qm);
+  }
+}
+
 // E[phi(u) phi(v)] of shifted_relu and soft_threshold for q1 != q2 next to c = 1,
 // where the variances are too far apart for the settled-pair bound (a deep kernel's
 // layers while they settle). With s_i = sqrt(q_i), thresholds k_i = tau / s_i,
@@ -233,18 +255,7 @@ inline bool threshold_cross_near_one(const Activation& a, double q1, double q2, 
   // the scale, sent the settling layers of a kernel to hard_tanh_sign_form, 8 us a
   // pair: 1000 inputs, sigma_w = 2.5, sigma_b = 8, depth 10, 15 s.)
   double far = 0.0, far_err = 0.0;  // ss w P(-c) and its error
-  if (soft) {
-    const double Qm = (dK * dK + 4.0 * K * k - 2.0 * K * k * e) / (2.0 * e * (2.0 - e));
-    const double bf = 0.25 * (K + k) * (K + k) / e, kf = 0.25 * dK * dK;
-    double S, S_err;
-    if (bf <= 50.0 && Qm <= 746.0 && piecewise::boundary_layer_sum(bf, kf, e, true, S, S_err)) {
-      const double F0f = std::exp(-0.5 * kf) / (pi * std::sqrt(2.0));
-      far = ss * w * e15 * F0f * S;
-      far_err = ss * w * e15 * F0f * S_err;
-    } else {
-      far = far_err = ss * (2.0 / (3.0 * pi)) * e15 * exp_or_zero(-Qm);
-    }
-  }
+  if (soft) threshold_far_crossing(K, k, e, e15, ss, w, far, far_err);
   if (hard) {
     // hard_tanh: E(c) = E(1) - s1 s2 e P(|Z| < k) + 2 s1 s2 (R - R_far), E(1) =
     // E[phi(s_lo Z) phi(s_hi Z)] = s_lo s_hi E[Z^2; |Z| < k] + 2 a s_lo (npdf(k) - npdf(K))
@@ -457,19 +468,9 @@ inline bool threshold_near_one_kernel(const Activation& a, const ThresholdInput&
       }
     }
   }
-  double far = 0.0, far_err = 0.0;  // ss w P(-c) and its error (threshold_cross_near_one)
-  if (soft && e > 0.0 && kappa / e < 745.0) {
-    const double Qm = (dK * dK + 4.0 * K * k - 2.0 * K * k * e) / (2.0 * e * (2.0 - e));
-    const double bf = kappa / e, kf = 0.25 * dK * dK;
-    double S, S_err;
-    if (bf <= 50.0 && Qm <= 746.0 && piecewise::boundary_layer_sum(bf, kf, e, true, S, S_err)) {
-      const double F0f = std::exp(-0.5 * kf) / (pi * std::sqrt(2.0));
-      far = ss * w * e15 * F0f * S;
-      far_err = ss * w * e15 * F0f * S_err;
-    } else {
-      far = far_err = ss * (2.0 / (3.0 * pi)) * e15 * exp_or_zero(-Qm);
-    }
-  }
+  double far = 0.0, far_err = 0.0;  // ss w P(-c) and its error
+  if (soft && e > 0.0 && kappa / e < 745.0)
+    threshold_far_crossing(K, k, e, e15, ss, w, far, far_err);
   v = ss * w * (M2 + dK * M1 - e * Q + R) - far;
   return std::isfinite(v) && ss * w * R_err + round + far_err <= tol;
 }
