@@ -195,7 +195,7 @@ struct HermiteAt {
   // An odd activation's table gives its even orders as exact zeros, which leave the
   // sums as they are (s + 0 = s): there the chains of additions run over the odd
   // orders alone (the prefix masses: an even order's entries those of the odd order
-  // before it, the same numbers, half the chain; mehler_sum_parity).
+  // before it, the same numbers, half the chain; mehler_sum).
   bool odd_orders() const { return !closed_ && point.n > 0 && point.odd; }
 
  private:
@@ -407,76 +407,29 @@ inline bool series_predicted_hopeless(const HermiteAt& x, const HermiteAt& y, in
 // in c^4 on the four residue classes of the order (the lanes of two 2-vectors where
 // the compiler has vector extensions: the same operations, lane by lane, as the
 // scalar form), joined by Horner in c. A single chain is bound by the latency of its
-// multiply-add (~8 cycles a term): it took 3-4x as long at 200 terms.
-inline double mehler_sum_parity(const HermiteAt& x, const HermiteAt& y, int d, double c, int k);
-
-inline double mehler_sum(const HermiteAt& x, const HermiteAt& y, int d, double c, int k) {
-  if (k < 0) return 0.0;
-  if (x.odd_orders() && y.odd_orders()) return mehler_sum_parity(x, y, d, c, k);
-  const double* xa = x.a.data() + d;
-  const double* ya = y.a.data() + d;
-  const double c2 = c * c, c4 = c2 * c2;
-  // order i carries the weight w(i) = 1 (phi) or i + 1 (phi'); w(i) u v = (w(i) u) v,
-  // exact when w = 1
-  const double step = d == 0 ? 0.0 : 4.0;
-  auto w = [d](int i) { return d == 0 ? 1.0 : double(i + 1); };
-  const int m = 4 * (k >> 2);  // orders m .. k first, the missing ones as zeros
-  double s0 = w(m) * xa[m] * ya[m];
-  double s1 = m + 1 <= k ? w(m + 1) * xa[m + 1] * ya[m + 1] : 0.0;
-  double s2 = m + 2 <= k ? w(m + 2) * xa[m + 2] * ya[m + 2] : 0.0;
-  double s3 = m + 3 <= k ? w(m + 3) * xa[m + 3] * ya[m + 3] : 0.0;
-#if defined(__GNUC__)
-  typedef double v2 __attribute__((vector_size(16)));  // GCC, Clang: two lanes
-  v2 lo = {s0, s1}, hi = {s2, s3};
-  const v2 cv = {c4, c4}, dw = {step, step};
-  v2 wl = {w(m - 4), w(m - 3)}, wh = {w(m - 2), w(m - 1)};
-  for (int i = m - 4; i >= 0; i -= 4) {
-    v2 u0, w0, u1, w1;
-    __builtin_memcpy(&u0, xa + i, sizeof u0);
-    __builtin_memcpy(&w0, ya + i, sizeof w0);
-    __builtin_memcpy(&u1, xa + i + 2, sizeof u1);
-    __builtin_memcpy(&w1, ya + i + 2, sizeof w1);
-    lo = lo * cv + wl * u0 * w0;
-    hi = hi * cv + wh * u1 * w1;
-    wl -= dw;
-    wh -= dw;
-  }
-  s0 = lo[0];
-  s1 = lo[1];
-  s2 = hi[0];
-  s3 = hi[1];
-#else
-  for (int i = m - 4; i >= 0; i -= 4) {
-    s0 = s0 * c4 + w(i) * xa[i] * ya[i];
-    s1 = s1 * c4 + w(i + 1) * xa[i + 1] * ya[i + 1];
-    s2 = s2 * c4 + w(i + 2) * xa[i + 2] * ya[i + 2];
-    s3 = s3 * c4 + w(i + 3) * xa[i + 3] * ya[i + 3];
-  }
-#endif
-  double v = s0 + c * (s1 + c * (s2 + c * s3));
-  if (d == 1) v /= std::sqrt(x.q) * std::sqrt(y.q);  // (q1 q2 underflows at q ~ 1e-300)
-  return v;
-}
-
-// mehler_sum for two expansions of an odd activation (HermiteAt::odd_orders: its
-// even orders exact zeros), whose terms of one parity p alone are nonzero (p = 1 for
-// phi, 0 for phi', the orders of phi' being those of phi less one): n = p + 2 i, the
-// sum c^p sum_i t_i z^i in z = c^2, Horner's rule in z^4 on the four residue classes
-// of i, joined by Horner in z. Half the terms of mehler_sum and its chains (a deep
-// softsign kernel's pairs at c ~ 0.9: 150-250 orders); odd (phi) or even (phi') in c
-// bit for bit, as mehler_sum.
-inline double mehler_sum_parity(const HermiteAt& x, const HermiteAt& y, int d, double c, int k) {
-  const int p = d == 0 ? 1 : 0;
+// multiply-add (~8 cycles a term): it took 3-4x as long at 200 terms. For two
+// expansions of an odd activation (HermiteAt::odd_orders: its even orders exact
+// zeros), whose terms of one parity p alone are nonzero (p = 1 for phi, 0 for phi',
+// the orders of phi' being those of phi less one), over those orders alone: n = p +
+// 2 i, c^p sum_i t_i z^i in z = c^2, the same chains in z^4 joined in z, half the
+// terms (a deep softsign kernel's pairs at c ~ 0.9: 150-250 orders); odd (phi) or
+// even (phi') in c bit for bit either way.
+// Orders n = p + S i, i = 0..(k - p) / S (S = 1, p = 0: every order):
+template <int S>
+inline double mehler_chains(const HermiteAt& x, const HermiteAt& y, int d, double c, int k,
+                            int p) {
   if (k < p) return 0.0;
   const double* xa = x.a.data() + d;
   const double* ya = y.a.data() + d;
-  const double z = c * c, z4 = (z * z) * (z * z);
+  const double z = S == 1 ? c : c * c, z2 = z * z, z4 = z2 * z2;
+  // order n carries the weight w(n) = 1 (phi) or n + 1 (phi'); w(n) u v = (w(n) u) v,
+  // exact when w = 1
   auto w = [d](int n) { return d == 0 ? 1.0 : double(n + 1); };
-  auto t = [&](int i) {  // (the term of order p + 2 i, its weight first as mehler_sum's)
-    const int n = p + 2 * i;
+  auto t = [&](int i) {
+    const int n = p + S * i;
     return w(n) * xa[n] * ya[n];
   };
-  const int top = (k - p) >> 1;  // the last i
+  const int top = (k - p) / S;   // the last i
   const int m = 4 * (top >> 2);  // i = m .. top first, the missing ones as zeros
   double s0 = t(m);
   double s1 = m + 1 <= top ? t(m + 1) : 0.0;
@@ -487,10 +440,10 @@ inline double mehler_sum_parity(const HermiteAt& x, const HermiteAt& y, int d, d
   v2 lo = {s0, s1}, hi = {s2, s3};
   const v2 zv = {z4, z4};
   for (int i = m - 4; i >= 0; i -= 4) {
-    const int n = p + 2 * i;
-    const v2 u0 = {xa[n], xa[n + 2]}, w0 = {ya[n], ya[n + 2]};
-    const v2 u1 = {xa[n + 4], xa[n + 6]}, w1 = {ya[n + 4], ya[n + 6]};
-    const v2 wl = {w(n), w(n + 2)}, wh = {w(n + 4), w(n + 6)};
+    const int n = p + S * i;
+    const v2 u0 = {xa[n], xa[n + S]}, w0 = {ya[n], ya[n + S]};
+    const v2 u1 = {xa[n + 2 * S], xa[n + 3 * S]}, w1 = {ya[n + 2 * S], ya[n + 3 * S]};
+    const v2 wl = {w(n), w(n + S)}, wh = {w(n + 2 * S), w(n + 3 * S)};
     lo = lo * zv + wl * u0 * w0;
     hi = hi * zv + wh * u1 * w1;
   }
@@ -510,6 +463,13 @@ inline double mehler_sum_parity(const HermiteAt& x, const HermiteAt& y, int d, d
   if (p == 1) v *= c;
   if (d == 1) v /= std::sqrt(x.q) * std::sqrt(y.q);  // (q1 q2 underflows at q ~ 1e-300)
   return v;
+}
+
+inline double mehler_sum(const HermiteAt& x, const HermiteAt& y, int d, double c, int k) {
+  if (k < 0) return 0.0;
+  if (x.odd_orders() && y.odd_orders())
+    return mehler_chains<2>(x, y, d, c, k, d == 0 ? 1 : 0);
+  return mehler_chains<1>(x, y, d, c, k, 0);
 }
 
 // The interval that three anchors pin the tail t(c) = sum_{m>=s} w_m c^m of nonnegative
