@@ -805,8 +805,9 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
           const double kij = K[i * m + j], qi = K[i * m + i];
           // (c >= 1 at one variance, before_series' first case, without pair_at: for
           // q_i = q_j = q, sqrt(q * q) is q exactly (q^2 normal), so that c >= 1 where
-          // K_ij >= q; a deep kernel's settled layers, every pair)
-          if (qi == K[j * m + j] && kij >= qi && qi >= 1e-150 && qi <= 1e150) {
+          // K_ij >= q; a deep kernel's settled layers, every pair; not linear_floor,
+          // whose linear-region form the dispatch tries first there)
+          if (!linear_region && qi == K[j * m + j] && kij >= qi && qi >= 1e-150 && qi <= 1e150) {
             store(i, j, thr[i].p);
             left[l] = false;
             continue;
