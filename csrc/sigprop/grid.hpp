@@ -613,13 +613,14 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
   // shifted_relu and soft_threshold: a pair at c >= 0.99 (tested without a division)
   // takes threshold_near_one_kernel before the series, one below after the series'
   // first blocks (those of the lanes, kernel_series_column) and before its longer
-  // orders (linear_floor: linear_floor_near_one in its place). Both orders of forms
+  // orders (linear_floor: linear_floor_near_one in its place, always after the first
+  // blocks, which certify many of its pairs next to c = 1 first). Both orders of forms
   // hold whether the pair is taken in a lane or one at a time, so that its value
   // does not depend on the order of the inputs (before, a pair next to c = 1 that a
   // lane certified took the series in a full group and the Price forms one at a
   // time).
   auto kernel_first = [&](idx_t i, idx_t j) {
-    return !(K[i * m + j] < 0.99 * thr[i].s * thr[j].s);
+    return !floor_kind && !(K[i * m + j] < 0.99 * thr[i].s * thr[j].s);
   };
   auto near_one_form = [&](idx_t i, idx_t j, const PairAt& p, double& e) {
     const bool lo_i = p.qi <= p.qj;
@@ -651,8 +652,9 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
     }
     return false;
   };
-  // The rest of a pair (i < j) that before_series did not serve
-  auto after_series = [&](idx_t i, idx_t j, const PairAt& p) {
+  // The rest of a pair (i < j) that before_series did not serve (tested: a lane has
+  // tested the series' first blocks, and failed)
+  auto after_series = [&](idx_t i, idx_t j, const PairAt& p, bool tested) {
     const double qi = p.qi, qj = p.qj, c = p.c;
     bool ok = true;
     double e;
@@ -664,7 +666,7 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
     // lane's series in a full group and the table one at a time: ordered-phase kernels
     // of elu, selu, tanh, softsign and silu differed from the permuted ones in their
     // last bits)
-    if (series) {
+    if (series && !tested) {
       const double* ri = recs + size_t(i) * detail::kRec;
       const double* rj = recs + size_t(j) * detail::kRec;
       if (detail::kernel_series_record_pair(ri, rj, K[i * m + j], nb, detail::series_rtol, e) >=
@@ -736,13 +738,13 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
     if (!ok && short_count) short_count->fetch_add(1, std::memory_order_relaxed);
     store(i, j, e);
   };
-  auto pair = [&](idx_t i, idx_t j) {
+  auto pair = [&](idx_t i, idx_t j, bool tested = false) {
     if (i == j) {
       store(i, j, sigprop::moments(a, K[i * m + i]).phi_sq);
       return;
     }
     const PairAt p = pair_at(i, j);
-    if (!before_series(i, j, p)) after_series(i, j, p);
+    if (!before_series(i, j, p)) after_series(i, j, p, tested);
   };
   // A full group's tile takes its pairs eight at a time (kernel_series_column) from
   // the rows' records, interleaved lane by lane; a short last group's pairs, and the
@@ -793,7 +795,7 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
       bool left[rows];
       // (below c = 0.99, kernel_first: the lane first, then every form, pair())
       bool first = false;
-      if (thr) {
+      if (thr && !floor_kind) {
         const double sj = thr[j].s;
         const double* kc = K + i0 * m + j;
         for (idx_t l = 0; l < lanes; ++l) first = first || !(kc[l * m] < rs[l] * sj);
@@ -837,9 +839,9 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
         if (first && !left[l]) continue;
         if (k8[l] < 0) {
           if (first && at[l].qi >= 0.0)
-            after_series(i, j, at[l]);
+            after_series(i, j, at[l], true);
           else
-            pair(i, j);
+            pair(i, j, true);
         } else {
           const double v = b2 + w2 * s8[l];
           out[i * mm + j] = v;
