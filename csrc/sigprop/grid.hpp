@@ -726,8 +726,9 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
     // certifies no order, the dispatch (whose series tries it again, with the same
     // outcome, before the other bounds) goes on as for any pair; not for the
     // thresholds' other forms next to c = 1 (above), which go to the dispatch's forms
-    // (shifted_relu and soft_threshold: their longer series, then the dispatch).
-    const int k = series && (thr || !p.near_one)
+    // (shifted_relu and soft_threshold: their longer series, then the dispatch;
+    // linear_floor, as before, the dispatch).
+    const int k = series && ((thr && !floor_kind) || !p.near_one)
                       ? detail::kernel_series_order(H[i], H[j], c, detail::series_rtol, nb)
                       : -1;
     if (k >= 0)
