@@ -26,26 +26,9 @@ inline double clenshaw(const double* c, int n, double t) {
   return t * b1 + (c[0] - b2);
 }
 
-// clenshaw(c1, n, t) and clenshaw(c2, n, t) with their recurrences interleaved (each
-// bound by its latency, ~8 cycles a term: two side by side cost little more than one),
-// each the same operations as clenshaw's, so the same numbers.
-inline void clenshaw2(const double* c1, const double* c2, int n, double t, double& v1, double& v2) {
-  double b1 = 0.0, b2 = 0.0, d1 = 0.0, d2 = 0.0;
-  const double t2 = 2.0 * t;
-  for (int k = n; k >= 1; --k) {
-    const double b0 = t2 * b1 + (c1[k] - b2);
-    const double d0 = t2 * d1 + (c2[k] - d2);
-    b2 = b1;
-    b1 = b0;
-    d2 = d1;
-    d1 = d0;
-  }
-  v1 = t * b1 + (c1[0] - b2);
-  v2 = t * d1 + (c2[0] - d2);
-}
-
-// clenshaw(c[i], n, t) into v[i] for i < M, the M recurrences interleaved (as
-// clenshaw2: the same numbers).
+// clenshaw(c[i], n, t) into v[i] for i < M, the M recurrences interleaved (each bound
+// by its latency, ~8 cycles a term: side by side they cost little more than one), each
+// the same operations as clenshaw's, so the same numbers.
 template <int M>
 inline void clenshaw_many(const double* const* c, int n, double t, double* v) {
   double b1[M], b2[M];

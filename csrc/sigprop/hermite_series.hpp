@@ -884,6 +884,20 @@ inline int fast_blocks(const Activation& a) {
 // blocks (fast_blocks) that kernel_series_column tests side by side, as it tests
 // them (the same k: see there); then hermite_bivariate's first step, its hopeless
 // test and the prefix bound block by block. Both expansions complete (a kernel's).
+// The first of the nb blocks whose bound (bx[b] by[b]) |c|^(16 (b + 1)) is within tol
+// (bx, by: the two expansions' B0): its last order 16 b + 15, else -1. The test of
+// kernel_series_column's lanes (the same products and comparisons).
+inline int series_block_order(const double* bx, const double* by, double ac, double tol,
+                              int nb) {
+  const double a2 = ac * ac, a4 = a2 * a2, a8 = a4 * a4, a16 = a8 * a8;
+  double cp = 1.0;
+  for (int b = 0; b < nb; ++b) {
+    cp *= a16;
+    if ((bx[b] * by[b]) * cp <= tol) return 16 * b + 15;
+  }
+  return -1;
+}
+
 inline int kernel_series_order(HermiteAt& x, HermiteAt& y, double c, double rtol, int nb) {
   if (!x.ok() || !y.ok() || !x.full || !y.full) return -1;
   const double ac = std::fabs(c);
@@ -891,25 +905,16 @@ inline int kernel_series_order(HermiteAt& x, HermiteAt& y, double c, double rtol
   const int len = std::min(x.n, y.n);
   const double tol = rtol * std::sqrt(x.phi_sq * y.phi_sq);
   if (len >= 16 * nb) {
-    const double a2 = ac * ac, a4 = a2 * a2, a8 = a4 * a4, a16 = a8 * a8;
-    double cp = 1.0;
-    for (int b = 0; b < nb; ++b) {
-      cp *= a16;
-      if ((x.B0[b] * y.B0[b]) * cp <= tol) return 16 * b + 15;
-    }
+    const int k = series_block_order(x.B0, y.B0, ac, tol, nb);
+    if (k >= 0) return k;
   }
   return series_hopeless(x, y, 0, ac, tol) ? -1 : prefix_truncation(x, y, 0, ac, len, tol);
 }
 
-// sum_{n <= k} x_n y_n c^n: for k < 16 nb by Horner's rule in c^2 on the odd and
-// the even orders from order k down, each chain starting at +0, joined as even + c
-// odd (the order of operations of kernel_series_column's lanes, which take such
-// pairs eight at a time); beyond, which only this path takes, by mehler_sum.
-inline double kernel_series_sum(const HermiteAt& x, const HermiteAt& y, double c, int k,
-                                int nb) {
-  if (k >= 16 * nb) return mehler_sum(x, y, 0, c, k);
-  const double* xa = x.a.data();
-  const double* ya = y.a.data();
+// sum_{n <= k} xa_n ya_n c^n by Horner's rule in c^2 on the odd and the even orders
+// from order k down, each chain starting at +0, joined as even + c odd (the order of
+// operations of kernel_series_column's lanes, which take such pairs eight at a time).
+inline double series_sum_odd_even(const double* xa, const double* ya, double c, int k) {
   const double c2 = c * c;
   double se = 0.0, so = 0.0;
   for (int n = k; n >= 0; --n) {
@@ -919,6 +924,14 @@ inline double kernel_series_sum(const HermiteAt& x, const HermiteAt& y, double c
       se = se * c2 + xa[n] * ya[n];
   }
   return se + c * so;
+}
+
+// sum_{n <= k} x_n y_n c^n: for k < 16 nb as a lane sums it (series_sum_odd_even);
+// beyond, which only this path takes, by mehler_sum.
+inline double kernel_series_sum(const HermiteAt& x, const HermiteAt& y, double c, int k,
+                                int nb) {
+  if (k >= 16 * nb) return mehler_sum(x, y, 0, c, k);
+  return series_sum_odd_even(x.a.data(), y.a.data(), c, k);
 }
 
 // A kernel layer's inputs in a compact form for the pairs whose series ends within
@@ -952,24 +965,8 @@ inline int kernel_series_record_pair(const double* X, const double* Y, double ki
   const double den = std::sqrt(X[0] * Y[0]);
   const double c = den > 0.0 ? kij / den : 0.0, ac = std::fabs(c);
   if (!(X[2 + nb] * Y[2 + nb] != 0.0) || !(ac < 1.0)) return -1;
-  const double tol = rtol * std::sqrt(X[1] * Y[1]);
-  const double a2 = ac * ac, a4 = a2 * a2, a8 = a4 * a4, a16 = a8 * a8;
-  double cp = 1.0;
-  int k = -1;
-  for (int b = 0; b < nb && k < 0; ++b) {
-    cp = cp * a16;
-    if ((X[2 + b] * Y[2 + b]) * cp <= tol) k = 16 * b + 15;
-  }
-  if (k < 0) return -1;
-  const double* xa = X + kHead;
-  const double* ya = Y + kHead;
-  const double c2 = c * c;
-  double se = 0.0, so = 0.0;
-  for (int n = k; n >= 0; n -= 2) {
-    so = so * c2 + xa[n] * ya[n];
-    se = se * c2 + xa[n - 1] * ya[n - 1];
-  }
-  out = se + c * so;
+  const int k = series_block_order(X + 2, Y + 2, ac, rtol * std::sqrt(X[1] * Y[1]), nb);
+  if (k >= 0) out = series_sum_odd_even(X + kHead, Y + kHead, c, k);
   return k;
 }
 

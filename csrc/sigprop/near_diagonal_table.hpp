@@ -128,13 +128,15 @@ class NearDiagonalTable {
       return f_sq[d] - 0.5 * (power[d] == 2 ? e : s) * cheb::clenshaw(h[d], deg_s, t);
     }
     // eval(d, c) of this slice and of y (vx, vy), their series summed side by side
-    // (cheb::clenshaw2): the same numbers.
+    // (cheb::clenshaw_many): the same numbers.
     void eval2(const Slice& y, int d, double c, double& vx, double& vy) const {
       const double e = 1.0 - c;
       const double s = std::sqrt(e);
       const double t = 2.0 * s / s_max - 1.0;
-      double gx, gy;
-      cheb::clenshaw2(h[d], y.h[d], deg_s, t, gx, gy);
+      const double* hs[2] = {h[d], y.h[d]};
+      double g[2];
+      cheb::clenshaw_many<2>(hs, deg_s, t, g);
+      const double gx = g[0], gy = g[1];
       vx = f_sq[d] - 0.5 * (power[d] == 2 ? e : s) * gx;
       vy = y.f_sq[d] - 0.5 * (y.power[d] == 2 ? e : s) * gy;
     }
