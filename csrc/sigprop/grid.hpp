@@ -289,12 +289,9 @@ struct KernelInputs {
   std::vector<detail::ThresholdInput> thr;
 };
 
-// The kinds whose kernel pairs next to c = 1 take threshold_near_one_kernel (and
-// linear_floor, whose pairs there take linear_floor_near_one in the same order of forms)
+// The kinds whose kernel pairs next to c = 1 take threshold_near_one_kernel
 inline bool kernel_threshold_inputs(const Activation& a) {
-  return (a.kind == Kind::shifted_relu || a.kind == Kind::soft_threshold ||
-          a.kind == Kind::linear_floor) &&
-         a.p0 > 0.0;
+  return (a.kind == Kind::shifted_relu || a.kind == Kind::soft_threshold) && a.p0 > 0.0;
 }
 
 inline idx_t kernel_expansions(const Activation& act, const double* K, idx_t m,
@@ -580,7 +577,7 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
   const double* recs = in.rec.data();  // (the inputs' records: kernel_expansions)
   // shifted_relu and soft_threshold: each input's values for the pairs next to c = 1
   // (kernel_expansions)
-  const bool thr_inputs = thresholds && series && in.thr.size() == size_t(m);
+  const bool thr_inputs = thresholds && !floor_kind && series && in.thr.size() == size_t(m);
   const detail::ThresholdInput* thr = thr_inputs ? in.thr.data() : nullptr;
   // The entry (i, j) and its mirror image from E[phi(u) phi(v)]
   auto store = [&](idx_t i, idx_t j, double e) {
@@ -613,19 +610,16 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
   // shifted_relu and soft_threshold: a pair at c >= 0.99 (tested without a division)
   // takes threshold_near_one_kernel before the series, one below after the series'
   // first blocks (those of the lanes, kernel_series_column) and before its longer
-  // orders (linear_floor: linear_floor_near_one in its place, always after the first
-  // blocks, which certify many of its pairs next to c = 1 first). Both orders of forms
-  // hold whether the pair is taken in a lane or one at a time, so that its value
-  // does not depend on the order of the inputs (before, a pair next to c = 1 that a
-  // lane certified took the series in a full group and the Price forms one at a
-  // time).
+  // orders. Both orders of forms hold whether the pair is taken in a lane or one at
+  // a time, so that its value does not depend on the order of the inputs (before, a
+  // pair next to c = 1 that a lane certified took the series in a full group and the
+  // Price forms one at a time; linear_floor's form, below, comes after the first
+  // blocks either way).
   auto kernel_first = [&](idx_t i, idx_t j) {
-    return !floor_kind && !(K[i * m + j] < 0.99 * thr[i].s * thr[j].s);
+    return !(K[i * m + j] < 0.99 * thr[i].s * thr[j].s);
   };
   auto near_one_form = [&](idx_t i, idx_t j, const PairAt& p, double& e) {
     const bool lo_i = p.qi <= p.qj;
-    if (floor_kind)  // (linear_floor: x plus shifted_relu's phi at -x)
-      return detail::linear_floor_near_one(a, 0, lo_i ? p.qi : p.qj, lo_i ? p.qj : p.qi, p.c, e);
     return detail::threshold_near_one_kernel(a, thr[lo_i ? i : j], thr[lo_i ? j : i], p.c, e);
   };
   // The forms a pair (i < j) takes before the series; false where none serves it.
@@ -645,7 +639,7 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
     // shifted_relu and soft_threshold next to c = 1, at c >= 0.99 (kernel_first):
     // threshold_near_one_kernel, 17-70 ns from the inputs' values (a deep kernel's
     // pairs while and once the variances settle, which the series' first orders rarely
-    // certify); linear_floor's linear_floor_near_one
+    // certify)
     if (p.near_one && thr && kernel_first(i, j) && near_one_form(i, j, p, e)) {
       store(i, j, e);
       return true;
@@ -726,9 +720,8 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
     // certifies no order, the dispatch (whose series tries it again, with the same
     // outcome, before the other bounds) goes on as for any pair; not for the
     // thresholds' other forms next to c = 1 (above), which go to the dispatch's forms
-    // (shifted_relu and soft_threshold: their longer series, then the dispatch;
-    // linear_floor, as before, the dispatch).
-    const int k = series && ((thr && !floor_kind) || !p.near_one)
+    // (shifted_relu and soft_threshold: their longer series, then the dispatch).
+    const int k = series && (thr || !p.near_one)
                       ? detail::kernel_series_order(H[i], H[j], c, detail::series_rtol, nb)
                       : -1;
     if (k >= 0)
@@ -796,7 +789,7 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
       bool left[rows];
       // (below c = 0.99, kernel_first: the lane first, then every form, pair())
       bool first = false;
-      if (thr && !floor_kind) {
+      if (thr) {
         const double sj = thr[j].s;
         const double* kc = K + i0 * m + j;
         for (idx_t l = 0; l < lanes; ++l) first = first || !(kc[l * m] < rs[l] * sj);
@@ -808,9 +801,8 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
           const double kij = K[i * m + j], qi = K[i * m + i];
           // (c >= 1 at one variance, before_series' first case, without pair_at: for
           // q_i = q_j = q, sqrt(q * q) is q exactly (q^2 normal), so that c >= 1 where
-          // K_ij >= q; a deep kernel's settled layers, every pair; not linear_floor,
-          // whose linear-region form the dispatch tries first there)
-          if (!linear_region && qi == K[j * m + j] && kij >= qi && qi >= 1e-150 && qi <= 1e150) {
+          // K_ij >= q; a deep kernel's settled layers, every pair)
+          if (qi == K[j * m + j] && kij >= qi && qi >= 1e-150 && qi <= 1e150) {
             store(i, j, thr[i].p);
             left[l] = false;
             continue;
