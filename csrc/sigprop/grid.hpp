@@ -271,8 +271,9 @@ inline idx_t input_kernel_rows(const double* XT, idx_t m, idx_t d, double sw2, d
 // few hundred multiply-adds) unless its truncation bound fails (|c| next to 1),
 // where the pair falls back to the quadrature. Both steps work on ranges of rows
 // [begin, end), so that a caller can run a layer in blocks. The expansions are
-// evaluated to the orders that the pairs taken eight at a time read (64 or 128:
-// detail::fast_blocks); kernel_layer_tiles completes an input's expansion the first
+// evaluated to the orders that the pairs taken eight at a time read (64 or 128 terms,
+// detail::fast_blocks, of one order or for an odd activation two, series_stride);
+// kernel_layer_tiles completes an input's expansion the first
 // time a pair of it needs more (most inputs of a smooth kernel never do: the other
 // 450 orders were 40 % of a tanh layer's time).
 //
@@ -311,14 +312,14 @@ inline idx_t kernel_expansions(const Activation& act, const double* K, idx_t m,
   // pays for itself over a row of quadratures, but not for the kinds with closed forms
   // (piecewise_closed_forms.hpp), which rarely reach the series.
   const bool rule = !piecewise::has_closed_form(a.kind);
-  const int nb = detail::fast_blocks(a);
+  const int nb = detail::fast_blocks(a), S = detail::series_stride(a);
   const bool thr = kernel_threshold_inputs(a);
   if (thr && in.thr.size() != size_t(m)) in.thr.resize(size_t(m));
   return parallel_for(end - begin, n_threads, [&](idx_t k) {
     const idx_t i = begin + k;
     const double q = K[i * m + i];
-    if (H[i].set(a, q, rule)) H[i].ensure(16 * nb);
-    detail::kernel_series_record(H[i], q, nb, rec + size_t(i) * detail::kRec);
+    if (H[i].set(a, q, rule)) H[i].ensure(16 * nb * S);
+    detail::kernel_series_record(H[i], q, nb, S, rec + size_t(i) * detail::kRec);
     if (thr)
       in.thr[size_t(i)] = detail::ThresholdInput::at(a, q, detail::batch_moments(a, q, &H[i]));
   }, stop);
@@ -533,7 +534,8 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
   std::vector<HermiteAt>& H = in.H;
   const bool series = uses_hermite_table(a.kind) && !detail::has_kernel_closed_form(a.kind) &&
                       H.size() == size_t(m) && in.rec.size() == size_t(m) * detail::kRec;
-  const int nb = detail::fast_blocks(a);  // as kernel_expansions evaluated them
+  // (as kernel_expansions evaluated them)
+  const int nb = detail::fast_blocks(a), S = detail::series_stride(a);
   const bool linear_region = detail::linear_region_tails(a.kind) > 0;
   // (and linear_floor, whose kernel next to c = 1 is shifted_relu's at -x plus closed forms)
   const bool floor_kind = a.kind == Kind::linear_floor && a.p0 > 0.0;
@@ -663,7 +665,7 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
     if (series && !tested) {
       const double* ri = recs + size_t(i) * detail::kRec;
       const double* rj = recs + size_t(j) * detail::kRec;
-      if (detail::kernel_series_record_pair(ri, rj, K[i * m + j], nb, detail::series_rtol, e) >=
+      if (detail::kernel_series_record_pair(ri, rj, K[i * m + j], nb, S, detail::series_rtol, e) >=
           0) {
         store(i, j, e);
         return;
@@ -715,8 +717,8 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
     }
     // With the expansions, a pair with |c| < 1 goes to the series before anything
     // else in bivariate_dispatch: the prefix bound's order is found here directly,
-    // without the dispatch's per-pair tests of the kind, and the series summed as
-    // kernel_series_column's lanes sum it (bitwise); where the prefix bound
+    // without the dispatch's per-pair tests of the kind, and the series summed by
+    // mehler_sum, as the dispatch sums it; where the prefix bound
     // certifies no order, the dispatch (whose series tries it again, with the same
     // outcome, before the other bounds) goes on as for any pair; not for the
     // thresholds' other forms next to c = 1 (above), which go to the dispatch's forms
@@ -725,7 +727,7 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
                       ? detail::kernel_series_order(H[i], H[j], c, detail::series_rtol, nb)
                       : -1;
     if (k >= 0)
-      e = detail::kernel_series_sum(H[i], H[j], c, k, nb);
+      e = detail::mehler_sum(H[i], H[j], 0, c, k);
     else if (!(series && difference_form(i, j, c, e)))
       e = detail::bivariate_dispatch(a, 0, qi, qj, c, series ? &H[i] : nullptr,
                                      series ? &H[j] : nullptr, &ok);
@@ -821,12 +823,16 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
           continue;
         }
       }
-      if (nb == 4)
-        detail::kernel_series_column<4>(G, T, recs + size_t(j) * R, K + i0 * m + j, m,
-                                        detail::series_rtol, s8, k8);
+      const double* rj = recs + size_t(j) * R;
+      const double* kc = K + i0 * m + j;
+      if (nb == 4 && S == 1)
+        detail::kernel_series_column<4, 1>(G, T, rj, kc, m, detail::series_rtol, s8, k8);
+      else if (nb == 4)
+        detail::kernel_series_column<4, 2>(G, T, rj, kc, m, detail::series_rtol, s8, k8);
+      else if (S == 1)
+        detail::kernel_series_column<8, 1>(G, T, rj, kc, m, detail::series_rtol, s8, k8);
       else
-        detail::kernel_series_column<8>(G, T, recs + size_t(j) * R, K + i0 * m + j, m,
-                                        detail::series_rtol, s8, k8);
+        detail::kernel_series_column<8, 2>(G, T, rj, kc, m, detail::series_rtol, s8, k8);
       for (idx_t l = 0; l < lanes; ++l) {
         const idx_t i = i0 + l;
         if (first && !left[l]) continue;

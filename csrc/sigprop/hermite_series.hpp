@@ -849,26 +849,26 @@ inline bool hermite_bivariate(HermiteAt& x, HermiteAt& y, int d, double c, doubl
 
 // A kernel layer's pairs (f = phi). Most end their series within 64 orders (a deep
 // tanh kernel: 16 or 32 on average; 128 for the kinked kinds, fast_blocks); those
-// are taken eight at a time, rows of a group
-// side by side (kernel_series_column), each lane Horner's rule in its own c^2 on its
-// odd and even orders from its own order k, which a pair taken alone
-// (kernel_series_sum) repeats bitwise:
-// an entry does not depend on which pairs share its group, so a kernel is the same
-// at any thread count and block split. Pair by pair (mehler_sum after
-// hermite_bivariate's tests), the series' varying length cost a mispredicted loop
-// exit every pair and each input's expansion was read field by field from a 1.5 kB
-// struct: tanh, 1000 inputs, one thread, 47 -> 22 ns a pair.
+// are taken eight at a time, rows of a group side by side (kernel_series_column),
+// each lane summing its own terms from its own order k, which a pair taken alone
+// (kernel_series_record_pair) repeats bitwise: an entry does not depend on which
+// pairs share its group, so a kernel is the same at any thread count and block
+// split, and the kernel of permuted inputs is the permuted kernel. Pair by pair
+// (mehler_sum after hermite_bivariate's tests), the series' varying length cost a
+// mispredicted loop exit every pair and each input's expansion was read field by
+// field from a 1.5 kB struct: tanh, 1000 inputs, one thread, 47 -> 22 ns a pair.
 namespace detail {
 
 // The pairs taken eight at a time (kernel_series_column) are those whose series ends
-// within the first nb blocks of 16 orders: nb = 4 (64 orders) for an activation
-// smooth everywhere, whose coefficients decay geometrically (a deep tanh kernel's
-// pairs need 16 or 32), nb = 8 for one with a kink in phi, phi' or phi'' (elu,
+// within the first nb blocks of 16 terms: nb = 4 for an activation smooth
+// everywhere, whose coefficients decay geometrically (a deep tanh kernel's pairs
+// need 16 or 32 orders), nb = 8 for one with a kink in phi, phi' or phi'' (elu,
 // softsign, the piecewise linear kinds), whose coefficients decay algebraically (a
 // deep elu kernel's pairs: 32 to 127). 8 everywhere cost tanh 15 %; 4 everywhere
 // sent elu's longer pairs, and with them every input's complete expansion, the long
-// way. An input's record (kernel_series_record): a head of kHead doubles, then the
-// orders.
+// way. A term is an order (S = 1), or for an odd activation an odd order (S = 2:
+// its even orders vanish), so that the lanes reach order 16 S nb - 1 (series_stride).
+// An input's record (kernel_series_record): a head of kHead doubles, then the terms.
 inline constexpr int kMaxFastBlocks = 8;
 inline constexpr int kHead = 16;
 inline constexpr int kRec = kHead + 16 * kMaxFastBlocks;
@@ -878,26 +878,33 @@ inline int fast_blocks(const Activation& a) {
   return kinks(a, xs) > 0 ? 8 : 4;
 }
 
-// The truncation order of the series of x and y at c by the prefix bound (d = 0),
-// -1 where it certifies none (the caller then goes on to bivariate_dispatch, whose
-// hermite_bivariate tries the same bound again and then the others). First the nb
-// blocks (fast_blocks) that kernel_series_column tests side by side, as it tests
-// them (the same k: see there); then hermite_bivariate's first step, its hopeless
-// test and the prefix bound block by block. Both expansions complete (a kernel's).
-// The first of the nb blocks whose bound (bx[b] by[b]) |c|^(16 (b + 1)) is within tol
-// (bx, by: the two expansions' B0): its last order 16 b + 15, else -1. The test of
-// kernel_series_column's lanes (the same products and comparisons).
-inline int series_block_order(const double* bx, const double* by, double ac, double tol,
-                              int nb) {
+// The orders a lane's term steps over: 2 for an odd built-in (the odd orders alone,
+// term i of order 2 i + 1: twice the reach for the same work; a deep softsign
+// kernel's pairs at c ~ 0.95 need 150-250 orders), else 1.
+inline int series_stride(const Activation& a) { return odd_builtin(a) ? 2 : 1; }
+
+// The first of the nb blocks whose bound (bx[b] by[b]) |c|^(16 S (b + 1)) is within
+// tol (bx, by: the prefix bounds at the blocks' last orders, B0 or a record's head):
+// its last term 16 b + 15, else -1. The test of kernel_series_column's lanes (the
+// same products and comparisons).
+inline int series_block_order(const double* bx, const double* by, double ac, double tol, int nb,
+                              int S = 1) {
   const double a2 = ac * ac, a4 = a2 * a2, a8 = a4 * a4, a16 = a8 * a8;
+  const double step = S == 1 ? a16 : a16 * a16;
   double cp = 1.0;
   for (int b = 0; b < nb; ++b) {
-    cp *= a16;
+    cp *= step;
     if ((bx[b] * by[b]) * cp <= tol) return 16 * b + 15;
   }
   return -1;
 }
 
+// The truncation order of the series of x and y at c by the prefix bound (d = 0),
+// -1 where it certifies none (the caller then goes on to bivariate_dispatch, whose
+// hermite_bivariate tries the same bound again and then the others): the first nb
+// blocks of 16 orders, then hermite_bivariate's hopeless test and the prefix bound
+// block by block. Both expansions complete (a kernel's pair that its lanes did not
+// certify).
 inline int kernel_series_order(HermiteAt& x, HermiteAt& y, double c, double rtol, int nb) {
   if (!x.ok() || !y.ok() || !x.full || !y.full) return -1;
   const double ac = std::fabs(c);
@@ -911,187 +918,178 @@ inline int kernel_series_order(HermiteAt& x, HermiteAt& y, double c, double rtol
   return series_hopeless(x, y, 0, ac, tol) ? -1 : prefix_truncation(x, y, 0, ac, len, tol);
 }
 
-// sum_{n <= k} xa_n ya_n c^n by Horner's rule in c^2 on the odd and the even orders
-// from order k down, each chain starting at +0, joined as even + c odd (the order of
-// operations of kernel_series_column's lanes, which take such pairs eight at a time).
-inline double series_sum_odd_even(const double* xa, const double* ya, double c, int k) {
-  const double c2 = c * c;
-  double se = 0.0, so = 0.0;
-  for (int n = k; n >= 0; --n) {
-    if (n & 1)
-      so = so * c2 + xa[n] * ya[n];
-    else
-      se = se * c2 + xa[n] * ya[n];
-  }
-  return se + c * so;
-}
-
-// sum_{n <= k} x_n y_n c^n: for k < 16 nb as a lane sums it (series_sum_odd_even);
-// beyond, which only this path takes, by mehler_sum.
-inline double kernel_series_sum(const HermiteAt& x, const HermiteAt& y, double c, int k,
-                                int nb) {
-  if (k >= 16 * nb) return mehler_sum(x, y, 0, c, k);
-  return series_sum_odd_even(x.a.data(), y.a.data(), c, k);
+// sum_{i <= top} xt_i yt_i z^i (times c for S = 2), z = c^S, as a lane of
+// kernel_series_column sums it: Horner's rule in z^4 on the four residue classes of
+// i from the top (top + 1 a multiple of 4), each chain starting at +0, joined by
+// Horner in z, s0 + z (s1 + z (s2 + z s3)) (mehler_chains' order of operations).
+inline double series_sum_lanes(const double* xt, const double* yt, double c, int top, int S) {
+  const double z = S == 1 ? c : c * c, z2 = z * z, z4 = z2 * z2;
+  double s[4] = {0.0, 0.0, 0.0, 0.0};
+  for (int i = top; i >= 0; --i) s[i & 3] = s[i & 3] * z4 + xt[i] * yt[i];
+  const double v = s[0] + z * (s[1] + z * (s[2] + z * s[3]));
+  return S == 1 ? v : v * c;
 }
 
 // A kernel layer's inputs in a compact form for the pairs whose series ends within
-// the first nb blocks (k < 16 nb): a record of kRec doubles an input, the head
-// {q, E[phi^2], B0[0..nb-1], usable, 0...} and the orders 0..16 nb - 1, zeros after
-// (usable = 1: an expansion with at least 16 nb orders, evaluated that far; else 0
-// and zeros). Records of consecutive inputs lie side by side: a kernel's column walk
-// streams through them instead of chasing each expansion's fields and vectors. (An
-// expansion evaluated to 16 nb orders and a complete one give the same record.)
-inline void kernel_series_record(const HermiteAt& h, double q, int nb, double* r) {
-  const int orders = 16 * nb;
+// the first nb blocks (term i < 16 nb): a record of kRec doubles an input, the head
+// {sqrt(q), sqrt(E[phi^2]), bounds[0..nb-1], usable, 0...} and the terms
+// 0..16 nb - 1 (term i the coefficient of order S i + S - 1), zeros after;
+// bounds[b] = B0 at block b's last order 16 S (b + 1) - 1 (usable = 1: an expansion
+// with at least 16 S nb orders, evaluated that far; else 0 and zeros). Records of
+// consecutive inputs lie side by side: a kernel's column walk streams through them
+// instead of chasing each expansion's fields and vectors. (An expansion evaluated to
+// 16 S nb orders and a complete one give the same record.) The square roots are
+// taken once an input: a pair's c = K_ij / (sqrt(q_i) sqrt(q_j)) and tolerance
+// rtol sqrt(E[phi(u)^2]) sqrt(E[phi(v)^2]) then cost a division and two products
+// (their square roots were a third of a column's tests).
+inline void kernel_series_record(const HermiteAt& h, double q, int nb, int S, double* r) {
+  const int orders = 16 * nb * S;
   const bool usable = h.ok() && h.n >= orders && h.done >= orders;
-  r[0] = q;
-  r[1] = h.phi_sq;
-  for (int b = 0; b < nb; ++b) r[2 + b] = usable ? h.B0[b] : 0.0;
+  r[0] = std::sqrt(q);
+  r[1] = std::sqrt(h.phi_sq);
+  for (int b = 0; b < nb; ++b) r[2 + b] = usable ? h.B0[S * (b + 1) - 1] : 0.0;
   r[2 + nb] = usable ? 1.0 : 0.0;
   for (int f = 3 + nb; f < kHead; ++f) r[f] = 0.0;
-  for (int n = 0; n < 16 * kMaxFastBlocks; ++n)
-    r[kHead + n] = usable && n < orders ? h.a[n] : 0.0;
+  for (int i = 0; i < 16 * kMaxFastBlocks; ++i)
+    r[kHead + i] = usable && i < 16 * nb ? h.a[S * i + S - 1] : 0.0;
 }
 
 // One pair as a lane of kernel_series_column takes it, from the two inputs' records
-// (X, Y) and K_ij: where the first nb blocks certify an order k (the same operations:
-// c = K_ij / sqrt(q_i q_j), tol, the products), returns k and sets out to the series
-// summed as the lane sums it (bitwise); else -1. Reads the records only, which
-// completing an expansion does not change: a kernel's pair taken one at a time gets
-// the value a lane would have given it, without completing the expansions, before
-// the forms that come after the lanes (grid.hpp, kernel_layer_tiles).
-inline int kernel_series_record_pair(const double* X, const double* Y, double kij, int nb,
+// (X, Y) and K_ij: where the first nb blocks certify a term (the same operations:
+// c = K_ij / (sqrt(q_i) sqrt(q_j)), tol, the products), returns its order k and sets
+// out to the series summed as the lane sums it (series_sum_lanes: bitwise); else -1.
+// Reads the records only, which completing an expansion does not change: a kernel's
+// pair taken one at a time gets the value a lane would have given it, without
+// completing the expansions, before the forms that come after the lanes (grid.hpp,
+// kernel_layer_tiles).
+inline int kernel_series_record_pair(const double* X, const double* Y, double kij, int nb, int S,
                                      double rtol, double& out) {
-  const double den = std::sqrt(X[0] * Y[0]);
+  const double den = X[0] * Y[0];
   const double c = den > 0.0 ? kij / den : 0.0, ac = std::fabs(c);
   if (!(X[2 + nb] * Y[2 + nb] != 0.0) || !(ac < 1.0)) return -1;
-  const int k = series_block_order(X + 2, Y + 2, ac, rtol * std::sqrt(X[1] * Y[1]), nb);
-  if (k >= 0) out = series_sum_odd_even(X + kHead, Y + kHead, c, k);
-  return k;
+  const int t = series_block_order(X + 2, Y + 2, ac, rtol * (X[1] * Y[1]), nb, S);
+  if (t < 0) return -1;
+  out = series_sum_lanes(X + kHead, Y + kHead, c, t, S);
+  return S * t + S - 1;
 }
 
 // Eight pairs (rows l = 0..7 of a group, one column y) at once: the rows' record
-// heads are G[8 f + l] for field f = 0..15 and their orders T[8 n + l]; y's record
-// Y; Kij[l stride] the rows' covariances with y. Where kernel_series_order certifies
-// an order k < 16 NB in its first NB blocks, with the same operations
-// (c = K_ij / sqrt(q_i q_j), tol, the products), k[l] = k and out[l] = the
-// series summed as kernel_series_sum sums it (each chain from order k, starting at
-// +0: the lane's terms above its k are masked to +0, and +0 c^2 + t = t), so bitwise
-// kernel_series_sum(x, y, c, k); elsewhere k[l] = -1 (the caller takes the pair the
-// long way: a longer series, or the dispatch).
-template <int NB>
+// heads are G[8 f + l] for field f = 0..15 and their terms T[8 i + l]; y's record
+// Y; Kij[l stride] the rows' covariances with y. Where the first NB blocks certify a
+// term t (as kernel_series_record_pair: c = K_ij / (sqrt(q_i) sqrt(q_j)), tol, the
+// products of series_block_order), k[l] = its order S t + S - 1 and out[l] =
+// series_sum_lanes of the pair (bitwise: each chain from term t, starting at +0, the
+// lane's terms above its t masked to +0, and +0 z^4 + u = u); elsewhere k[l] = -1
+// (the caller takes the pair the long way: a longer series, or the dispatch; out[l]
+// is then meaningless).
+template <int NB, int S>
 SIGPROP_VECTOR_CLONES inline void kernel_series_column(const double* G, const double* T,
                                                        const double* Y, const double* Kij,
                                                        std::ptrdiff_t stride, double rtol,
                                                        double* out, double* k) {
-  // The block tests hold from the first that holds on (B0 does not increase with the
-  // block, nor do the powers of |c| <= 1), so the first block that ends the series is
-  // NB less the number n that hold: k = 16 (NB - n) + 15.
+  // The block tests hold from the first that holds on (the bounds do not increase
+  // with the block, nor do the powers of |c| <= 1), so the first block that ends the
+  // series is NB less the number n that hold: t = 16 (NB - n) + 15.
   constexpr int nb = NB;
-  const double qj = Y[0], phj = Y[1];
   const double* bj = Y + 2;
-  const double okj = Y[2 + nb];
   const double* ya = Y + kHead;
 #if defined(__GNUC__)
-  // Two-lane vectors (SSE2's width, the baseline's, where sqrt is one instruction;
-  // the AVX2 clone runs them VEX-encoded): four per column. Horner's chains are bound
-  // by the latency of a multiply and an add, so four chains of two lanes run as fast
-  // as two of four.
-  typedef double v2 __attribute__((vector_size(16)));
-  typedef long long v2i __attribute__((vector_size(16)));
+  // Four-lane vectors (two AVX registers for the eight lanes, or two pairs of SSE2
+  // registers in the baseline), the sums in four chains a vector (the residue
+  // classes of the term mod 4), eight in all: they keep the multiplies and adds busy
+  // where two chains of four two-lane vectors waited on their latency (and, with
+  // terms of one parity for the odd kinds, a column of softsign or tanh sums half the
+  // orders). K_ij of four rows go straight into a vector: assembled through memory,
+  // vectors stalled store forwarding.
+  typedef double v4 __attribute__((vector_size(32)));
+  typedef long long v4i __attribute__((vector_size(32)));
   auto load = [](const double* p) {
-    v2 v;
+    v4 v;
     __builtin_memcpy(&v, p, sizeof v);
     return v;
   };
-  auto splat = [](double x) { return v2{x, x}; };
-  auto vsqrt = [](v2 v) {
-#if defined(__SSE2__)
-    return (v2)_mm_sqrt_pd((__m128d)v);
-#else
-    return v2{std::sqrt(v[0]), std::sqrt(v[1])};
-#endif
-  };
-  const v2 zero = splat(0.0), one = splat(1.0), none = splat(-1.0);
-  const v2i absmask = {0x7fffffffffffffffLL, 0x7fffffffffffffffLL};
-  v2 kv[4], cv[4];
-  for (int h = 0; h < 4; ++h) {
-    const int o = 2 * h;
-    const v2 den = vsqrt(load(G + o) * splat(qj));
-    const v2i pos = den > zero;
-    // (K_ij of two rows straight into a vector: through a small array, its two
-    // scalar stores and one vector load would stall store forwarding)
-    const v2 kij = {Kij[o * stride], Kij[(o + 1) * stride]};
-    const v2 c = pos ? kij / (pos ? den : one) : zero;
-    const v2 ac = (v2)((v2i)c & absmask);
-    const v2 tol = splat(rtol) * vsqrt(load(G + 8 + o) * splat(phj));
-    const v2 a2 = ac * ac, a4 = a2 * a2, a8 = a4 * a4, a16 = a8 * a8;
-    v2 cp = one, n_hold = zero;
+  auto splat = [](double x) { return v4{x, x, x, x}; };
+  const v4 zero = splat(0.0), one = splat(1.0), none = splat(-1.0);
+  constexpr long long abs_bits = 0x7fffffffffffffffLL;
+  const v4i absmask = {abs_bits, abs_bits, abs_bits, abs_bits};
+  const v4 sj = splat(Y[0]), pj = splat(Y[1]), okj = splat(Y[2 + nb]), rt = splat(rtol);
+  v4 t4[2], c4[2];
+  for (int g = 0; g < 2; ++g) {
+    const int o = 4 * g;
+    const v4 den = load(G + o) * sj;
+    const v4i pos = den > zero;
+    const v4 kij = {Kij[o * stride], Kij[(o + 1) * stride], Kij[(o + 2) * stride],
+                    Kij[(o + 3) * stride]};
+    const v4 c = pos ? kij / (pos ? den : one) : zero;
+    const v4 ac = (v4)((v4i)c & absmask);
+    const v4 tol = rt * (load(G + 8 + o) * pj);
+    const v4 a2 = ac * ac, a4 = a2 * a2, a8 = a4 * a4, a16 = a8 * a8;
+    const v4 step = S == 1 ? a16 : a16 * a16;
+    v4 cp = one, n_hold = zero;
     for (int b = 0; b < nb; ++b) {
-      cp = cp * a16;
+      cp = cp * step;
       n_hold += ((load(G + 8 * (2 + b) + o) * splat(bj[b])) * cp <= tol) ? one : zero;
     }
-    const v2i fast =
-        (load(G + 8 * (2 + nb) + o) * splat(okj) != zero) & (ac < one) & (n_hold > zero);
-    kv[h] = fast ? splat(16.0 * nb + 15.0) - splat(16.0) * n_hold : none;
-    cv[h] = fast ? c : zero;
+    const v4i fast = (load(G + 8 * (2 + nb) + o) * okj != zero) & (ac < one) & (n_hold > zero);
+    t4[g] = fast ? splat(16.0 * nb + 15.0) - splat(16.0) * n_hold : none;
+    c4[g] = fast ? c : zero;
   }
-  double kmax = -1.0;
-  for (int h = 0; h < 4; ++h)
-    for (int i = 0; i < 2; ++i) kmax = kv[h][i] > kmax ? kv[h][i] : kmax;
-  // Every k is 16 b + 15: a lane takes the whole of block b or none of it, so the
-  // masks are set once a block. Two chains a vector (odd and even orders, in c^2): the
-  // latency of a multiply and an add is shared by two orders. (Two-lane vectors
-  // throughout: put together from two-lane halves through memory, four-lane ones
-  // stalled store forwarding, half the column's time.)
-  v2 c2[4], se[4], so[4];
-  for (int h = 0; h < 4; ++h) {
-    c2[h] = cv[h] * cv[h];
-    se[h] = so[h] = zero;
-  }
-  for (int b = (int(kmax) + 1) / 16 - 1; b >= 0; --b) {
-    const v2 top = splat(double(16 * b + 15));
-    v2i mask[4];
-    for (int h = 0; h < 4; ++h) mask[h] = kv[h] >= top;
-    for (int n = 16 * b + 15; n >= 16 * b; n -= 2) {
-      const v2 yo = splat(ya[n]), ye = splat(ya[n - 1]);
-      for (int h = 0; h < 4; ++h) {
-        so[h] = so[h] * c2[h] + (v2)((v2i)(load(T + 8 * n + 2 * h) * yo) & mask[h]);
-        se[h] = se[h] * c2[h] + (v2)((v2i)(load(T + 8 * (n - 1) + 2 * h) * ye) & mask[h]);
-      }
+  // The blocks to sum: up to the lanes' highest t; those up to the least t of the
+  // certified lanes without masks (the other lanes' sums are not read)
+  double tmax = -1.0, tmin = 16.0 * nb;
+  for (int g = 0; g < 2; ++g)
+    for (int i = 0; i < 4; ++i) {
+      const double t = t4[g][i];
+      tmax = t > tmax ? t : tmax;
+      tmin = t >= 0.0 && t < tmin ? t : tmin;
     }
+  v4 z[2], zz[2], s[2][4];
+  for (int g = 0; g < 2; ++g) {
+    z[g] = S == 1 ? c4[g] : c4[g] * c4[g];
+    const v4 z2 = z[g] * z[g];
+    zz[g] = z2 * z2;
+    for (int r = 0; r < 4; ++r) s[g][r] = zero;
+  }
+  const int bmin = (int(tmin) + 1) / 16 - 1;  // (every certified lane takes blocks <= bmin)
+  for (int b = (int(tmax) + 1) / 16 - 1; b >= 0; --b) {
+    const v4 top = splat(double(16 * b + 15));
+    v4i mask[2];
+    for (int g = 0; g < 2; ++g) mask[g] = b > bmin ? (v4i)(t4[g] >= top) : ~v4i{};
+    for (int i = 16 * b + 12; i >= 16 * b; i -= 4)
+      for (int r = 3; r >= 0; --r) {
+        const v4 y = splat(ya[i + r]);
+        for (int g = 0; g < 2; ++g)
+          s[g][r] = s[g][r] * zz[g] + (v4)((v4i)(load(T + 8 * (i + r) + 4 * g) * y) & mask[g]);
+      }
   }
   // (k as doubles: a vector store read back as scalars forwards)
-  for (int h = 0; h < 4; ++h) {
-    const v2 r = se[h] + cv[h] * so[h];
-    __builtin_memcpy(out + 2 * h, &r, sizeof r);
-    __builtin_memcpy(k + 2 * h, &kv[h], sizeof kv[h]);
+  for (int g = 0; g < 2; ++g) {
+    v4 r = s[g][0] + z[g] * (s[g][1] + z[g] * (s[g][2] + z[g] * s[g][3]));
+    if (S == 2) r = r * c4[g];
+    const v4 kk = S == 1 ? t4[g] : (t4[g] >= zero ? splat(2.0) * t4[g] + one : t4[g]);
+    __builtin_memcpy(out + 4 * g, &r, sizeof r);
+    __builtin_memcpy(k + 4 * g, &kk, sizeof kk);
   }
 #else
   for (int l = 0; l < 8; ++l) {
-    const double den = std::sqrt(G[l] * qj);
+    const double den = G[l] * Y[0];
     const double c = den > 0.0 ? Kij[l * stride] / den : 0.0;
     const double ac = std::fabs(c);
-    const double tol = rtol * std::sqrt(G[8 + l] * phj);
+    const double tol = rtol * (G[8 + l] * Y[1]);
     const double a2 = ac * ac, a4 = a2 * a2, a8 = a4 * a4, a16 = a8 * a8;
+    const double step = S == 1 ? a16 : a16 * a16;
     double cp = 1.0;
     int n_hold = 0;
     for (int b = 0; b < nb; ++b) {
-      cp *= a16;
+      cp *= step;
       n_hold += int((G[8 * (2 + b) + l] * bj[b]) * cp <= tol);
     }
-    const bool fast = G[8 * (2 + nb) + l] * okj != 0.0 && ac < 1.0 && n_hold > 0;
-    const int kl = fast ? 16 * nb + 15 - 16 * n_hold : -1;
-    k[l] = kl;
-    const double cl = fast ? c : 0.0, c2 = cl * cl;
-    double se = 0.0, so = 0.0;
-    for (int n = kl; n >= 0; --n) {
-      if (n & 1)
-        so = so * c2 + T[8 * n + l] * ya[n];
-      else
-        se = se * c2 + T[8 * n + l] * ya[n];
-    }
-    out[l] = se + cl * so;
+    const bool fast = G[8 * (2 + nb) + l] * Y[2 + nb] != 0.0 && ac < 1.0 && n_hold > 0;
+    const int t = fast ? 16 * nb + 15 - 16 * n_hold : -1;
+    k[l] = fast ? S * t + S - 1 : -1;
+    double xt[16 * NB];
+    for (int i = 0; i <= t; ++i) xt[i] = T[8 * i + l];
+    out[l] = fast ? series_sum_lanes(xt, ya, c, t, S) : 0.0;
   }
 #endif
 }
