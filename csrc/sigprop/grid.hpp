@@ -315,17 +315,38 @@ inline idx_t kernel_expansions(const Activation& act, const double* K, idx_t m,
   const int nb = detail::fast_blocks(a), S = detail::series_stride(a);
   const bool thr = kernel_threshold_inputs(a);
   if (thr && in.thr.size() != size_t(m)) in.thr.resize(size_t(m));
-  return parallel_for(end - begin, n_threads, [&](idx_t k) {
-    const idx_t i = begin + k;
-    const double q = K[i * m + i];
-    // (the prefix masses of phi alone, which the records' bounds read: those of phi',
-    // which a kernel's pairs never read, were 10 % of a layer of 100 inputs of elu;
-    // complete() sets them where a pair needs the whole expansion)
-    if (H[i].set(a, q, rule)) H[i].ensure_for(16 * nb * S, 0);
-    detail::kernel_series_record(H[i], q, nb, S, rec + size_t(i) * detail::kRec);
-    if (thr)
-      in.thr[size_t(i)] = detail::ThresholdInput::at(a, q, detail::batch_moments(a, q, &H[i]));
-  }, stop);
+  // Four inputs a unit: the piecewise linear kinds' orders, a recurrence an input, are
+  // evaluated side by side (HermiteAt::ensure_phi4); the prefix masses of phi alone,
+  // which the records' bounds read (those of phi', which a kernel's pairs never read,
+  // were 10 % of a layer of 100 inputs of elu; complete() sets them where a pair needs
+  // the whole expansion).
+  const idx_t count = end - begin, units = (count + 3) / 4;
+  const idx_t done = parallel_for(
+      units, n_threads,
+      [&](idx_t u) {
+        const idx_t i0 = begin + 4 * u, i1 = std::min(end, i0 + 4);
+        HermiteAt* hs[4];
+        bool set[4];
+        for (idx_t i = i0; i < i1; ++i) {
+          hs[i - i0] = &H[i];
+          set[i - i0] = H[i].set(a, K[i * m + i], rule);
+        }
+        if (i1 - i0 == 4 && set[0] && set[1] && set[2] && set[3]) {
+          HermiteAt::ensure_phi4(hs, 16 * nb * S);
+        } else {
+          for (idx_t i = i0; i < i1; ++i)
+            if (set[i - i0]) H[i].ensure_for(16 * nb * S, 0);
+        }
+        for (idx_t i = i0; i < i1; ++i) {
+          const double q = K[i * m + i];
+          detail::kernel_series_record(H[i], q, nb, S, rec + size_t(i) * detail::kRec);
+          if (thr)
+            in.thr[size_t(i)] =
+                detail::ThresholdInput::at(a, q, detail::batch_moments(a, q, &H[i]));
+        }
+      },
+      stop);
+  return std::min(count, 4 * done);
 }
 
 // The layer table (layer_table.hpp) of a kernel layer whose expansions are made

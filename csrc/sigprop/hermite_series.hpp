@@ -154,6 +154,35 @@ struct HermiteAt {
     return done;
   }
 
+  // ensure_for(m, 0) of four expansions (a kernel layer's inputs): where all four are
+  // piecewise linear, fresh (no order evaluated) and of one shape, their closed-form
+  // orders side by side (KinkSeries::fill_many: the same numbers); else one by one.
+  static void ensure_phi4(HermiteAt* const* hs, int m) {
+    bool together = true;
+    for (int b = 0; b < 4; ++b) {
+      const HermiteAt& h = *hs[b];
+      together = together && h.ok() && h.closed_ && h.done == 0 && h.pdone_[0] == 0 &&
+                 h.n == hs[0]->n && h.kinks_.next == 0;
+    }
+    if (!together) {
+      for (int b = 0; b < 4; ++b)
+        if (hs[b]->ok()) hs[b]->ensure_for(m, 0);
+      return;
+    }
+    const int to = std::min(hs[0]->n, std::max(m, block));  // (evaluate's, from 0)
+    detail::KinkSeries* ks[4];
+    double* an[4];
+    for (int b = 0; b < 4; ++b) {
+      ks[b] = &hs[b]->kinks_;
+      an[b] = hs[b]->a.data();
+    }
+    detail::KinkSeries::fill_many<4>(ks, an, to, detail::HermiteFactors::shared());
+    for (int b = 0; b < 4; ++b) {
+      hs[b]->done = to;
+      hs[b]->prefix<0>(to);
+    }
+  }
+
   // Every order, and the suffix sums of the second bound (see hermite_bivariate).
   void complete() {
     if (full || !ok()) return;
