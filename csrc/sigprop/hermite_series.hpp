@@ -971,7 +971,8 @@ inline double series_sum_lanes(const double* xt, const double* yt, double c, int
 // A kernel layer's inputs in a compact form for the pairs whose series ends within
 // the first nb blocks (term i < 16 nb): a record of kRec doubles an input, the head
 // {sqrt(q), sqrt(E[phi^2]), bounds[0..nb-1], usable, 0...} and the terms
-// 0..16 nb - 1 (term i the coefficient of order S i + S - 1), zeros after;
+// 0..16 nb - 1 (term i the coefficient of order S i + S - 1; those after, never read,
+// are left as they are);
 // bounds[b] = B0 at block b's last order 16 S (b + 1) - 1 (usable = 1: an expansion
 // with at least 16 S nb orders, evaluated that far; else 0 and zeros). Records of
 // consecutive inputs lie side by side: a kernel's column walk streams through them
@@ -988,8 +989,7 @@ inline void kernel_series_record(const HermiteAt& h, double q, int nb, int S, do
   for (int b = 0; b < nb; ++b) r[2 + b] = usable ? h.B0[S * (b + 1) - 1] : 0.0;
   r[2 + nb] = usable ? 1.0 : 0.0;
   for (int f = 3 + nb; f < kHead; ++f) r[f] = 0.0;
-  for (int i = 0; i < 16 * kMaxFastBlocks; ++i)
-    r[kHead + i] = usable && i < 16 * nb ? h.a[S * i + S - 1] : 0.0;
+  for (int i = 0; i < 16 * nb; ++i) r[kHead + i] = usable ? h.a[S * i + S - 1] : 0.0;
 }
 
 // One pair as a lane of kernel_series_column takes it, from the two inputs' records
