@@ -325,8 +325,8 @@ inline idx_t kernel_expansions(const Activation& act, const double* K, idx_t m,
       units, n_threads,
       [&](idx_t u) {
         const idx_t i0 = begin + 4 * u, i1 = std::min(end, i0 + 4);
-        HermiteAt* hs[4];
-        bool set[4];
+        HermiteAt* hs[4] = {};
+        bool set[4] = {};
         for (idx_t i = i0; i < i1; ++i) {
           hs[i - i0] = &H[i];
           set[i - i0] = H[i].set(a, K[i * m + i], rule);

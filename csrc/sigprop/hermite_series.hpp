@@ -1039,37 +1039,36 @@ SIGPROP_VECTOR_CLONES inline void kernel_series_column(const double* G, const do
   // terms of one parity for the odd kinds, a column of softsign or tanh sums half the
   // orders). K_ij of four rows go straight into a vector: assembled through memory,
   // vectors stalled store forwarding.
+  // (Rows' fields and terms read as four-lane vectors of an unaligned type, scalars
+  // broadcast by the vector extension's mixed operations: no helper returns a 32-byte
+  // vector, which GCC flags in the baseline clone as an ABI change.)
   typedef double v4 __attribute__((vector_size(32)));
+  typedef double v4u __attribute__((vector_size(32), aligned(8), may_alias));
   typedef long long v4i __attribute__((vector_size(32)));
-  auto load = [](const double* p) {
-    v4 v;
-    __builtin_memcpy(&v, p, sizeof v);
-    return v;
-  };
-  auto splat = [](double x) { return v4{x, x, x, x}; };
-  const v4 zero = splat(0.0), one = splat(1.0), none = splat(-1.0);
+  const v4u* Gv = reinterpret_cast<const v4u*>(G);  // field f, lanes 4 g..4 g + 3: Gv[2 f + g]
+  const v4u* Tv = reinterpret_cast<const v4u*>(T);  // term n: Tv[2 n + g]
+  const v4 zero = {}, one = zero + 1.0, none = zero - 1.0;
   constexpr long long abs_bits = 0x7fffffffffffffffLL;
   const v4i absmask = {abs_bits, abs_bits, abs_bits, abs_bits};
-  const v4 sj = splat(Y[0]), pj = splat(Y[1]), okj = splat(Y[2 + nb]), rt = splat(rtol);
   v4 t4[2], c4[2];
   for (int g = 0; g < 2; ++g) {
     const int o = 4 * g;
-    const v4 den = load(G + o) * sj;
+    const v4 den = Gv[g] * Y[0];
     const v4i pos = den > zero;
     const v4 kij = {Kij[o * stride], Kij[(o + 1) * stride], Kij[(o + 2) * stride],
                     Kij[(o + 3) * stride]};
     const v4 c = pos ? kij / (pos ? den : one) : zero;
     const v4 ac = (v4)((v4i)c & absmask);
-    const v4 tol = rt * (load(G + 8 + o) * pj);
+    const v4 tol = rtol * (Gv[2 + g] * Y[1]);
     const v4 a2 = ac * ac, a4 = a2 * a2, a8 = a4 * a4, a16 = a8 * a8;
     const v4 step = S == 1 ? a16 : a16 * a16;
     v4 cp = one, n_hold = zero;
     for (int b = 0; b < nb; ++b) {
       cp = cp * step;
-      n_hold += ((load(G + 8 * (2 + b) + o) * splat(bj[b])) * cp <= tol) ? one : zero;
+      n_hold += ((Gv[2 * (2 + b) + g] * bj[b]) * cp <= tol) ? one : zero;
     }
-    const v4i fast = (load(G + 8 * (2 + nb) + o) * okj != zero) & (ac < one) & (n_hold > zero);
-    t4[g] = fast ? splat(16.0 * nb + 15.0) - splat(16.0) * n_hold : none;
+    const v4i fast = (Gv[2 * (2 + nb) + g] * Y[2 + nb] != zero) & (ac < one) & (n_hold > zero);
+    t4[g] = fast ? (16.0 * nb + 15.0) - 16.0 * n_hold : none;
     c4[g] = fast ? c : zero;
   }
   // The blocks to sum: up to the lanes' highest t; those up to the least t of the
@@ -1090,21 +1089,21 @@ SIGPROP_VECTOR_CLONES inline void kernel_series_column(const double* G, const do
   }
   const int bmin = (int(tmin) + 1) / 16 - 1;  // (every certified lane takes blocks <= bmin)
   for (int b = (int(tmax) + 1) / 16 - 1; b >= 0; --b) {
-    const v4 top = splat(double(16 * b + 15));
+    const double top = 16 * b + 15;
     v4i mask[2];
     for (int g = 0; g < 2; ++g) mask[g] = b > bmin ? (v4i)(t4[g] >= top) : ~v4i{};
     for (int i = 16 * b + 12; i >= 16 * b; i -= 4)
       for (int r = 3; r >= 0; --r) {
-        const v4 y = splat(ya[i + r]);
+        const double y = ya[i + r];
         for (int g = 0; g < 2; ++g)
-          s[g][r] = s[g][r] * zz[g] + (v4)((v4i)(load(T + 8 * (i + r) + 4 * g) * y) & mask[g]);
+          s[g][r] = s[g][r] * zz[g] + (v4)((v4i)(Tv[2 * (i + r) + g] * y) & mask[g]);
       }
   }
   // (k as doubles: a vector store read back as scalars forwards)
   for (int g = 0; g < 2; ++g) {
     v4 r = s[g][0] + z[g] * (s[g][1] + z[g] * (s[g][2] + z[g] * s[g][3]));
     if (S == 2) r = r * c4[g];
-    const v4 kk = S == 1 ? t4[g] : (t4[g] >= zero ? splat(2.0) * t4[g] + one : t4[g]);
+    const v4 kk = S == 1 ? t4[g] : (t4[g] >= zero ? 2.0 * t4[g] + 1.0 : t4[g]);
     __builtin_memcpy(out + 4 * g, &r, sizeof r);
     __builtin_memcpy(k + 4 * g, &kk, sizeof kk);
   }
