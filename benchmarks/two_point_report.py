@@ -4,6 +4,7 @@ Run from the repository root:
 
     python benchmarks/two_point_report.py                 # every built-in, one thread
     python benchmarks/two_point_report.py --activations tanh,softsign --json out.json
+    python benchmarks/two_point_report.py --only-kernels   # section 3 alone
 
 For each activation (one thread unless ``--threads``; tables built before the
 timed calls, their one-off cost reported separately):
@@ -40,6 +41,19 @@ import numpy as np
 import sigprop
 from sigprop import _core
 
+# Section 1 and 2's entries of a row (NaN with --only-kernels)
+SECTION_12_KEYS = (
+    "first_call_s",
+    "biv_cmap_d0_per_s",
+    "biv_cmap_d1_per_s",
+    "biv_full_d0_per_s",
+    "biv_full_d1_per_s",
+    "scan_no_corr_cells_per_s",
+    "scan_corr_cells_per_s",
+    "slowest_cell_s",
+    "median_cell_s",
+)
+
 
 def timed(fn):
     t0 = time.perf_counter()
@@ -63,6 +77,9 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=1, help="threads of sections 1 and 2")
     p.add_argument("--grid", type=int, default=40)
     p.add_argument("--no-kernels", action="store_true", help="skip section 3")
+    p.add_argument(
+        "--only-kernels", action="store_true", help="section 3 alone (sections 1 and 2 NaN)"
+    )
     p.add_argument("--kernel-repeat", type=int, default=3, help="section 3: best of this many")
     p.add_argument(
         "--ordered",
@@ -97,48 +114,52 @@ def main(argv=None):
     for name in args.activations.split(","):
         act = sigprop.activation(name)
         p0, p1 = act.core_params
-        t0 = time.perf_counter()
-        for d in (0, 1):
-            sigprop.bivariate_expectation(act, q1f, q2f, cf, derivative=d, n_threads=nt)
-        sigprop.fixed_point(act, sw, sb, n_threads=nt)
-        first = time.perf_counter() - t0
-        r = {"first_call_s": first}
-        for dom, (a, b, c) in {"cmap": (qg, qg, cg), "full": (q1f, q2f, cf)}.items():
+        nan = float("nan")
+        r = dict.fromkeys(SECTION_12_KEYS, nan) | {"slowest_cell": None}
+        first = nan
+        if not args.only_kernels:
+            t0 = time.perf_counter()
             for d in (0, 1):
-                r[f"biv_{dom}_d{d}_per_s"] = rate(
-                    lambda act=act, a=a, b=b, c=c, d=d: sigprop.bivariate_expectation(
-                        act, a, b, c, derivative=d, n_threads=nt
-                    ),
-                    a.size,
-                )
-        r["scan_no_corr_cells_per_s"] = rate(
-            lambda act=act: sigprop.fixed_point(act, sw, sb, correlation=False, n_threads=nt),
-            sw.size,
-        )
-        r["scan_corr_cells_per_s"] = rate(
-            lambda act=act: sigprop.fixed_point(act, sw, sb, n_threads=nt), sw.size
-        )
-        # per-cell times inside the core (one cell per call; the call overhead is the
-        # same for every cell, so the ratio slowest / median is conservative)
-        cell = np.empty(sw.size)
-        for i in range(sw.size):
-            a1, b1 = sw[i : i + 1], sb[i : i + 1]
-            t1 = time.perf_counter()
-            _core.fixed_points(act.kind, p0, p1, a1, b1, None, True, 1)
-            cell[i] = time.perf_counter() - t1
-        # A cell's cost is deterministic; one timing can also hold the OS's (a context
-        # switch, a timer interrupt: 0.1-0.3 ms on a 3 us cell). The 20 slowest cells are
-        # timed five times more and keep their fastest run.
-        for i in np.argsort(cell)[-20:]:
-            a1, b1 = sw[i : i + 1], sb[i : i + 1]
-            for _ in range(5):
+                sigprop.bivariate_expectation(act, q1f, q2f, cf, derivative=d, n_threads=nt)
+            sigprop.fixed_point(act, sw, sb, n_threads=nt)
+            first = time.perf_counter() - t0
+            r["first_call_s"] = first
+            for dom, (a, b, c) in {"cmap": (qg, qg, cg), "full": (q1f, q2f, cf)}.items():
+                for d in (0, 1):
+                    r[f"biv_{dom}_d{d}_per_s"] = rate(
+                        lambda act=act, a=a, b=b, c=c, d=d: sigprop.bivariate_expectation(
+                            act, a, b, c, derivative=d, n_threads=nt
+                        ),
+                        a.size,
+                    )
+            r["scan_no_corr_cells_per_s"] = rate(
+                lambda act=act: sigprop.fixed_point(act, sw, sb, correlation=False, n_threads=nt),
+                sw.size,
+            )
+            r["scan_corr_cells_per_s"] = rate(
+                lambda act=act: sigprop.fixed_point(act, sw, sb, n_threads=nt), sw.size
+            )
+            # per-cell times inside the core (one cell per call; the call overhead is the
+            # same for every cell, so the ratio slowest / median is conservative)
+            cell = np.empty(sw.size)
+            for i in range(sw.size):
+                a1, b1 = sw[i : i + 1], sb[i : i + 1]
                 t1 = time.perf_counter()
                 _core.fixed_points(act.kind, p0, p1, a1, b1, None, True, 1)
-                cell[i] = min(cell[i], time.perf_counter() - t1)
-        w = int(np.argmax(cell))
-        r["slowest_cell_s"] = float(cell[w])
-        r["slowest_cell"] = {"sigma_b": float(sb[w]), "sigma_w": float(sw[w])}
-        r["median_cell_s"] = float(np.median(cell))
+                cell[i] = time.perf_counter() - t1
+            # A cell's cost is deterministic; one timing can also hold the OS's (a context
+            # switch, a timer interrupt: 0.1-0.3 ms on a 3 us cell). The 20 slowest cells are
+            # timed five times more and keep their fastest run.
+            for i in np.argsort(cell)[-20:]:
+                a1, b1 = sw[i : i + 1], sb[i : i + 1]
+                for _ in range(5):
+                    t1 = time.perf_counter()
+                    _core.fixed_points(act.kind, p0, p1, a1, b1, None, True, 1)
+                    cell[i] = min(cell[i], time.perf_counter() - t1)
+            w = int(np.argmax(cell))
+            r["slowest_cell_s"] = float(cell[w])
+            r["slowest_cell"] = {"sigma_b": float(sb[w]), "sigma_w": float(sw[w])}
+            r["median_cell_s"] = float(np.median(cell))
         k100 = k1000 = r100 = r1000 = float("nan")
         kord = dict.fromkeys(Xord, float("nan"))
         if not args.no_kernels:
