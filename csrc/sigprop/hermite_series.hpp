@@ -33,10 +33,6 @@
 #include "moment_table.hpp"
 #include "special.hpp"
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
-
 namespace sigprop {
 
 // The Hermite expansion of phi at one variance q, ready for series evaluation:
