@@ -524,40 +524,16 @@ struct KinkSeries {
 
   // Orders next..to-1 into an (to <= the factors' n + 1).
   void fill(int to, double* an, const HermiteFactors& f) {
-    for (; next < to; ++next) {
-      const int j = next;
-      if (j < 2) {
-        an[j] = j == 0 ? a0 : a1;
-        continue;
-      }
-      double v = 0.0;
-      if (mirrored) {
-        // kinks at -+x with opposite jumps (odd phi): the second term is (-1)^(j+1)
-        // times the first, exactly (negation is exact), so that the sum is twice it
-        // (odd j) or 0 (even j), bitwise as the loop below
-        const double t = sJ[0] * g[0] * f.inv[j] * f.inv[j - 1];
-        v = (j & 1) ? (0.0 + t) + t : (0.0 + t) - t;
-        const double nx = h[0] * g[0] * f.inv[j - 1] - f.ratio[j - 1] * gp[0];
-        gp[0] = g[0];
-        g[0] = nx;
-        an[j] = v;
-        continue;
-      }
-      for (int k = 0; k < nk; ++k) {
-        v += sJ[k] * g[k] * f.inv[j] * f.inv[j - 1];
-        const double nx = h[k] * g[k] * f.inv[j - 1] - f.ratio[j - 1] * gp[k];
-        gp[k] = g[k];
-        g[k] = nx;
-      }
-      an[j] = v;
-    }
+    KinkSeries* self = this;
+    fill_many<1>(&self, &an, to, f);
   }
 
   // fill(to, an[b], f) of B series of one shape (the same next, nk and mirrored),
   // their recurrences interleaved: each is a chain of multiplies and a subtraction an
   // order, bound by its latency, so that B of them side by side take about the time
   // of one (a kernel layer's inputs: the orders were 40 % of a layer of 100 inputs of
-  // hard_tanh). The same operations on each as fill(): the same numbers.
+  // hard_tanh). Each series' operations do not depend on B (fill is B = 1): the same
+  // numbers. Series of different shapes are filled one by one.
   template <int B>
   static bool same_shape(KinkSeries* const* ks) {
     for (int b = 1; b < B; ++b)
@@ -580,6 +556,9 @@ struct KinkSeries {
     for (; j < to; ++j) {
       const double fi = f.inv[j], fi1 = f.inv[j - 1], fr = f.ratio[j - 1];
       if (mirrored) {
+        // kinks at -+x with opposite jumps (odd phi): the second term is (-1)^(j+1)
+        // times the first, exactly (negation is exact), so that the sum is twice it
+        // (odd j) or 0 (even j), bitwise as the loop below
         for (int b = 0; b < B; ++b) {
           KinkSeries& k = *ks[b];
           const double t = k.sJ[0] * k.g[0] * fi * fi1;
@@ -602,7 +581,7 @@ struct KinkSeries {
         an[b][j] = v;
       }
     }
-    for (int b = 0; b < B; ++b) ks[b]->next = j > ks[b]->next ? j : ks[b]->next;
+    for (int b = 0; b < B; ++b) ks[b]->next = j;  // (j starts at their next)
   }
 };
 

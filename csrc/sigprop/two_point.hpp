@@ -381,12 +381,12 @@ inline bool threshold_near_one_value(const Activation& a, int d, double q1, doub
 
 // One input of a kernel layer of shifted_relu or soft_threshold (threshold tau > 0),
 // for threshold_near_one_kernel: s = sqrt(q), K = tau / s, E[phi^2] (p) as
-// batch_moments gives it, sqrt(p), npdf(K), an upper bound on exp(-K^2 / 2), and the
+// batch_moments gives it, sqrt(p), an upper bound on exp(-K^2 / 2), and the
 // cross form's terms at this input's threshold (w = 2 for soft_threshold's two tails,
 // else 1): Q = Q(K) = E[phi'^2] / w, M2 = E[(X - K)_+^2] = p / (w q), M1 = E[(X - K)_+]
 // = npdf(K) - K Q, and npdf(K) + K Q (M1's rounding).
 struct ThresholdInput {
-  double s = 0.0, K = 0.0, p = 0.0, sp = 0.0, nK = 0.0, G = 0.0;
+  double s = 0.0, K = 0.0, p = 0.0, sp = 0.0, G = 0.0;
   double Q = 0.0, M2 = 0.0, M1 = 0.0, M1_abs = 0.0;
   static ThresholdInput at(const Activation& a, double q, const Moments& m) {
     ThresholdInput t;
@@ -395,12 +395,12 @@ struct ThresholdInput {
     t.K = a.p0 / t.s;
     t.p = m.phi_sq;
     t.sp = std::sqrt(m.phi_sq);
-    t.nK = special::npdf(t.K);
-    t.G = 1.0000001 * std::sqrt(2.0 * special::pi) * t.nK;  // (>= exp(-K^2 / 2))
+    const double nK = special::npdf(t.K);
+    t.G = 1.0000001 * std::sqrt(2.0 * special::pi) * nK;  // (>= exp(-K^2 / 2))
     t.Q = m.dphi_sq / w;
     t.M2 = t.p / (w * t.s * t.s);
-    t.M1 = t.nK - t.K * t.Q;
-    t.M1_abs = t.nK + t.K * t.Q;
+    t.M1 = nK - t.K * t.Q;
+    t.M1_abs = nK + t.K * t.Q;
     return t;
   }
 };
