@@ -510,6 +510,49 @@ def test_nngp_kernel_entries_do_not_depend_on_the_order_of_the_inputs(act):
 
 
 @pytest.mark.parametrize(
+    "act", ["tanh", "softsign", "elu", "softplus", "hard_tanh", "shifted_relu", "soft_threshold"]
+)
+def test_kernel_inputs_of_one_variance_share_an_expansion(act):
+    # Inputs whose variances agree to the last bit share one Hermite expansion, record
+    # and threshold values (grid.hpp, KernelInputs::src): inputs on a sphere, in three
+    # groups of norms, a repeated row, and a zero row. Each entry must be the one the
+    # pair gets in a layer of its own (two inputs, their pair taken one at a time),
+    # after a layer of inputs of unequal norms has filled the kept expansions (the
+    # bindings keep them from layer to layer: a shared input that read its own stale
+    # slot would take the last layer's expansion).
+    rng = np.random.default_rng(5)
+    m = 26
+    X = rng.normal(size=(m, 5))
+    X *= np.sqrt(5) / np.linalg.norm(X, axis=1, keepdims=True)
+    r = rng.choice([0.4, 1.0, 2.5], size=m)
+    X *= r[:, None]
+    X[7], r[7] = X[3], r[3]
+    X[11], r[11] = 0.0, 0.0
+    a = resolve(act)
+    p0, p1 = a.core_params
+    sw, sb = 1.3, 0.2
+    K = sw**2 * X @ X.T / 5 + sb**2
+    K = (K + K.T) / 2
+    np.fill_diagonal(K, sw**2 * r**2 + sb**2)  # (the norms to the last bit)
+    assert len(np.unique(np.diag(K))) <= 4
+    Y = rng.normal(size=(m, 5)) * rng.uniform(0.3, 3.0, size=(m, 1))
+    _core.kernel_layer(a.kind, p0, p1, (Y @ Y.T + (Y @ Y.T).T) / 10, sw, sb, 2, None, None)
+    Ko, short = _core.kernel_layer(a.kind, p0, p1, K, sw, sb, 2, None, None)
+    assert short == 0
+    for i in range(m):
+        for j in range(i + 1, m):
+            K2 = np.array([[K[i, i], K[i, j]], [K[i, j], K[j, j]]])
+            alone, _ = _core.kernel_layer(a.kind, p0, p1, K2, sw, sb, 1, None, None)
+            assert alone[0, 1] == Ko[i, j], (i, j, alone[0, 1], Ko[i, j])
+        assert (
+            Ko[i, i]
+            == _core.kernel_layer(
+                a.kind, p0, p1, K[i : i + 1, i : i + 1].copy(), sw, sb, 1, None, None
+            )[0][0, 0]
+        )
+
+
+@pytest.mark.parametrize(
     "act,sw,sb",
     [("shifted_relu", 1.3, 0.2), ("soft_threshold", 1.3, 0.2), ("linear_floor", 0.8, 0.5)],
 )

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <utility>
 #include <vector>
@@ -280,9 +281,18 @@ inline idx_t input_kernel_rows(const double* XT, idx_t m, idx_t d, double sw2, d
 // A layer's inputs: each one's expansion, and its record for the pairs taken eight
 // at a time (detail::kernel_series_record; records side by side), written together
 // by kernel_expansions.
+//
+// Inputs of one variance (to the last bit) share one expansion, record and
+// ThresholdInput, functions of the variance alone: src[i] is the first input of input
+// i's variance, whose H and rec entries serve it (input i's own are stale where src[i]
+// != i). A batch of inputs of one norm (on a sphere) expands once a layer, as does a
+// deep ordered-phase kernel once its variances have settled (shifted_relu's last
+// layers at sigma_w = 1.3, sigma_b = 0.2: 100 expansions of ~1 us a layer, more than
+// the layer's pairs).
 struct KernelInputs {
   std::vector<HermiteAt> H;
   std::vector<double> rec;
+  std::vector<idx_t> src;  // set by each layer's kernel_expansions
   detail::DifferenceInputs diff;  // reset by each layer's kernel_expansions
   detail::LayerTable table;       // planned by kernel_table_plan, after them
   // shifted_relu and soft_threshold (tau > 0): each input's values for the pairs next
@@ -295,6 +305,35 @@ inline bool kernel_threshold_inputs(const Activation& a) {
   return (a.kind == Kind::shifted_relu || a.kind == Kind::soft_threshold) && a.p0 > 0.0;
 }
 
+// src[i] = the first input of [0, m) whose variance K_ii has input i's bits (i where
+// none has): open addressing on the bits, ~10 ns an input.
+inline void same_variance_sources(const double* K, idx_t m, std::vector<idx_t>& src) {
+  src.resize(size_t(m));
+  int shift = 64 - 4;
+  while ((size_t(1) << (64 - shift)) < 2 * size_t(m)) --shift;
+  const size_t mask = (size_t(1) << (64 - shift)) - 1;
+  std::vector<idx_t> slot(mask + 1, -1);
+  auto bits = [&](idx_t i) {
+    std::uint64_t b;
+    std::memcpy(&b, K + i * m + i, sizeof b);
+    return b;
+  };
+  for (idx_t i = 0; i < m; ++i) {
+    const std::uint64_t b = bits(i);
+    for (size_t h = size_t((b * 0x9E3779B97F4A7C15ull) >> shift);; h = (h + 1) & mask) {
+      const idx_t s = slot[h];
+      if (s < 0) {
+        slot[h] = src[size_t(i)] = i;
+        break;
+      }
+      if (bits(s) == b) {
+        src[size_t(i)] = s;
+        break;
+      }
+    }
+  }
+}
+
 inline idx_t kernel_expansions(const Activation& act, const double* K, idx_t m,
                                KernelInputs& in, idx_t begin, idx_t end, int n_threads,
                                const Deadline* stop = nullptr) {
@@ -303,7 +342,10 @@ inline idx_t kernel_expansions(const Activation& act, const double* K, idx_t m,
   if (!uses_hermite_table(a.kind) || detail::has_kernel_closed_form(a.kind)) return end - begin;
   // (a layer's first block: the difference form's inputs start afresh; the pool's
   // buffers alternate between layers, so the pointer alone does not tell them apart)
-  if (begin == 0) in.diff.reset(a, K, m);
+  if (begin == 0) {
+    in.diff.reset(a, K, m);
+    same_variance_sources(K, m, in.src);
+  }
   std::vector<HermiteAt>& H = in.H;
   if (H.size() != size_t(m)) H.resize(size_t(m));
   if (in.rec.size() != size_t(m) * detail::kRec) in.rec.resize(size_t(m) * detail::kRec);
@@ -320,24 +362,32 @@ inline idx_t kernel_expansions(const Activation& act, const double* K, idx_t m,
   // which the records' bounds read (those of phi', which a kernel's pairs never read,
   // were 10 % of a layer of 100 inputs of elu; complete() sets them where a pair needs
   // the whole expansion).
-  const idx_t count = end - begin, units = (count + 3) / 4;
+  // (the inputs that expand: the first of each variance, src)
+  const idx_t* src = in.src.data();
+  std::vector<idx_t> own;
+  own.reserve(size_t(end - begin));
+  for (idx_t i = begin; i < end; ++i)
+    if (src[i] == i) own.push_back(i);
+  const idx_t count = end - begin, n_own = idx_t(own.size()), units = (n_own + 3) / 4;
   const idx_t done = parallel_for(
       units, n_threads,
       [&](idx_t u) {
-        const idx_t i0 = begin + 4 * u, i1 = std::min(end, i0 + 4);
+        const idx_t k0 = 4 * u, k1 = std::min(n_own, k0 + 4);
         HermiteAt* hs[4] = {};
         bool set[4] = {};
-        for (idx_t i = i0; i < i1; ++i) {
-          hs[i - i0] = &H[i];
-          set[i - i0] = H[i].set(a, K[i * m + i], rule);
+        for (idx_t k = k0; k < k1; ++k) {
+          const idx_t i = own[size_t(k)];
+          hs[k - k0] = &H[i];
+          set[k - k0] = H[i].set(a, K[i * m + i], rule);
         }
-        if (i1 - i0 == 4 && set[0] && set[1] && set[2] && set[3]) {
+        if (k1 - k0 == 4 && set[0] && set[1] && set[2] && set[3]) {
           HermiteAt::ensure_phi4(hs, 16 * nb * S);
         } else {
-          for (idx_t i = i0; i < i1; ++i)
-            if (set[i - i0]) H[i].ensure_for(16 * nb * S, 0);
+          for (idx_t k = k0; k < k1; ++k)
+            if (set[k - k0]) hs[k - k0]->ensure_for(16 * nb * S, 0);
         }
-        for (idx_t i = i0; i < i1; ++i) {
+        for (idx_t k = k0; k < k1; ++k) {
+          const idx_t i = own[size_t(k)];
           const double q = K[i * m + i];
           detail::kernel_series_record(H[i], q, nb, S, rec + size_t(i) * detail::kRec);
           if (thr)
@@ -346,7 +396,14 @@ inline idx_t kernel_expansions(const Activation& act, const double* K, idx_t m,
         }
       },
       stop);
-  return std::min(count, 4 * done);
+  // The inputs done: those before the first own input not done, whose sources (src[i]
+  // <= i) are all done; the others read their source's expansion and record through
+  // src, and take a copy of its ThresholdInput.
+  const idx_t r = 4 * done >= n_own ? count : own[size_t(4 * done)] - begin;
+  if (thr)
+    for (idx_t i = begin; i < begin + r; ++i)
+      if (src[i] != i) in.thr[size_t(i)] = in.thr[size_t(src[i])];
+  return r;
 }
 
 // The layer table (layer_table.hpp) of a kernel layer whose expansions are made
@@ -555,9 +612,14 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
                                                 std::min(m, end * rows), n_threads, stop);
     if (done >= 0) return (done + rows - 1) / rows;
   }
-  std::vector<HermiteAt>& H = in.H;
   const bool series = uses_hermite_table(a.kind) && !detail::has_kernel_closed_form(a.kind) &&
-                      H.size() == size_t(m) && in.rec.size() == size_t(m) * detail::kRec;
+                      in.H.size() == size_t(m) && in.src.size() == size_t(m) &&
+                      in.rec.size() == size_t(m) * detail::kRec;
+  // Input i's expansion and record: those of the first input of its variance
+  // (KernelInputs::src)
+  const idx_t* src = series ? in.src.data() : nullptr;
+  HermiteAt* const Hs = in.H.data();
+  auto H = [&](idx_t i) -> HermiteAt& { return Hs[src[i]]; };
   // (as kernel_expansions evaluated them)
   const int nb = detail::fast_blocks(a), S = detail::series_stride(a);
   const bool linear_region = detail::linear_region_tails(a.kind) > 0;
@@ -575,18 +637,19 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
   // it, by one thread while the others that need it wait (a few us): 0 not complete,
   // 1 being completed, 2 complete (read-only from then on). The pairs taken eight at a
   // time read only the records below, whose orders complete() does not change.
+  // (An expansion's state is its source input's, src[i].)
   std::unique_ptr<std::atomic<int>[]> state;
   if (series) {
     state.reset(new std::atomic<int>[size_t(m)]);
     for (idx_t i = 0; i < m; ++i)
-      state[i].store(H[i].full || !H[i].ok() ? 2 : 0, std::memory_order_relaxed);
+      state[i].store(src[i] != i || Hs[i].full || !Hs[i].ok() ? 2 : 0, std::memory_order_relaxed);
   }
   auto complete = [&](idx_t i) {
-    std::atomic<int>& st = state[i];
+    std::atomic<int>& st = state[src[i]];
     if (st.load(std::memory_order_acquire) == 2) return;
     int expected = 0;
     if (st.compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) {
-      H[i].complete();
+      H(i).complete();
       st.store(2, std::memory_order_release);
     } else {
       while (st.load(std::memory_order_acquire) != 2) {
@@ -598,7 +661,7 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
   // kernel_expansions), each input's values made on its first such pair.
   detail::DifferenceInputs& diff = in.diff;
   auto difference_form = [&](idx_t i, idx_t j, double c, double& e) {
-    return detail::settled_difference_pair(diff, H[i], H[j], i, j, c, e);
+    return detail::settled_difference_pair(diff, H(i), H(j), i, j, c, e);
   };
   const double* recs = in.rec.data();  // (the inputs' records: kernel_expansions)
   // shifted_relu and soft_threshold: each input's values for the pairs next to c = 1
@@ -659,7 +722,7 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
     // the expansions first (not for the kinds whose linear-region form the dispatch
     // tries before it)
     if (series && c >= 1.0 && qi == qj && qi > 0.0 && std::isfinite(qi) && !linear_region) {
-      store(i, j, thr ? thr[i].p : detail::batch_moments(a, qi, &H[i]).phi_sq);
+      store(i, j, thr ? thr[i].p : detail::batch_moments(a, qi, &H(i)).phi_sq);
       return true;
     }
     // shifted_relu and soft_threshold next to c = 1, at c >= 0.99 (kernel_first):
@@ -687,8 +750,8 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
     // of elu, selu, tanh, softsign and silu differed from the permuted ones in their
     // last bits)
     if (series && !tested) {
-      const double* ri = recs + size_t(i) * detail::kRec;
-      const double* rj = recs + size_t(j) * detail::kRec;
+      const double* ri = recs + size_t(src[i]) * detail::kRec;
+      const double* rj = recs + size_t(src[j]) * detail::kRec;
       if (detail::kernel_series_record_pair(ri, rj, K[i * m + j], nb, S, detail::series_rtol, e) >=
           0) {
         store(i, j, e);
@@ -726,8 +789,8 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
       if (floor_kind) {  // (linear_floor: x plus shifted_relu's phi at -x)
         done = detail::linear_floor_near_one(a, 0, q1, q2, c, e);
       } else {
-        const Moments m1 = detail::batch_moments(a, q1, &H[lo_i ? i : j]);
-        const Moments m2 = detail::batch_moments(a, q2, &H[lo_i ? j : i]);
+        const Moments m1 = detail::batch_moments(a, q1, &H(lo_i ? i : j));
+        const Moments m2 = detail::batch_moments(a, q2, &H(lo_i ? j : i));
         done = m1.phi_sq != 0.0 && detail::threshold_near_one_value(a, 0, q1, q2, c, m1, m2, e);
       }
       if (done) {
@@ -748,13 +811,13 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
     // thresholds' other forms next to c = 1 (above), which go to the dispatch's forms
     // (shifted_relu and soft_threshold: their longer series, then the dispatch).
     const int k = series && (thr || !p.near_one)
-                      ? detail::kernel_series_order(H[i], H[j], c, detail::series_rtol, nb)
+                      ? detail::kernel_series_order(H(i), H(j), c, detail::series_rtol, nb)
                       : -1;
     if (k >= 0)
-      e = detail::mehler_sum(H[i], H[j], 0, c, k);
+      e = detail::mehler_sum(H(i), H(j), 0, c, k);
     else if (!(series && difference_form(i, j, c, e)))
-      e = detail::bivariate_dispatch(a, 0, qi, qj, c, series ? &H[i] : nullptr,
-                                     series ? &H[j] : nullptr, &ok);
+      e = detail::bivariate_dispatch(a, 0, qi, qj, c, series ? &H(i) : nullptr,
+                                     series ? &H(j) : nullptr, &ok);
     if (!ok && short_count) short_count->fetch_add(1, std::memory_order_relaxed);
     store(i, j, e);
   };
@@ -764,8 +827,8 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
       // settled pair at c = 1 takes too: one table lookup an input fewer a layer, 5 %
       // of a layer of 100 inputs)
       const double q = K[i * m + i];
-      const bool held = series && H[i].ok() && H[i].q == q;
-      store(i, j, held ? H[i].phi_sq : sigprop::moments(a, q).phi_sq);
+      const bool held = series && H(i).ok() && H(i).q == q;
+      store(i, j, held ? H(i).phi_sq : sigprop::moments(a, q).phi_sq);
       return;
     }
     const PairAt p = pair_at(i, j);
@@ -790,7 +853,7 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
     double* T = gr.T;
     if (gr.call != call || gr.i0 != i0) {
       for (idx_t l = 0; l < rows; ++l) {
-        const double* r = recs + size_t(i0 + l) * R;
+        const double* r = recs + size_t(src[i0 + l]) * R;
         for (int f = 0; f < detail::kHead; ++f) G[8 * f + l] = r[f];
         for (int n = 0; n < 16 * nb; ++n) T[8 * n + l] = r[detail::kHead + n];
       }
@@ -852,7 +915,7 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
           continue;
         }
       }
-      const double* rj = recs + size_t(j) * R;
+      const double* rj = recs + size_t(src[j]) * R;
       const double* kc = K + i0 * m + j;
       if (nb == 4 && S == 1)
         detail::kernel_series_column<4, 1>(G, T, rj, kc, m, detail::series_rtol, s8, k8);
@@ -876,6 +939,18 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
           out[j * mm + i] = v;
         }
       }
+      // A pair at c = 1 at one variance (K_ij >= q_i = q_j, the inputs of one source:
+      // a repeated input) is before_series' first case, which a lane may have certified
+      // at c = K_ij / (sqrt(q_i) sqrt(q_j)) one ulp below 1: the pair again as taken one
+      // at a time, before_series first, so that its value does not depend on the order
+      // of the inputs (before, it took the series in a lane and the one-point moment
+      // one at a time: up to 5e-14 apart). (Only a column of a shared variance, src[j]
+      // != j, can hold one.)
+      if (!first && src[j] != j)
+        for (idx_t l = 0; l < lanes; ++l) {
+          const idx_t i = i0 + l;
+          if (k8[l] >= 0 && src[i] == src[j] && kc[l * m] >= K[i * m + i]) pair(i, j);
+        }
       if (j < i0 + rows) pair(j, j);
     }
   };
