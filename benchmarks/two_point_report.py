@@ -21,8 +21,10 @@ timed calls, their one-off cost reported separately):
    --kernel-repeat (3; 10 times that for 100 inputs, ~1 ms a call), each call
    alternating with relu's on the same inputs, so that the ratio to relu (the
    target: within 3x) is taken at one moment of a machine whose speed drifts;
-   and, deep in the ordered phase (sigma_w = 1, every pair goes to c = 1 while
-   the variances settle at q*), --ordered (n:sigma_b; 50:3, 300:3, 300:5, 1000:3
+   the same for 1000 inputs on a sphere (every norm sqrt(d): the inputs share
+   one variance, and so one Hermite expansion, from the second layer on); and,
+   deep in the ordered phase (sigma_w = 1, every pair goes to c = 1 while the
+   variances settle at q*), --ordered (n:sigma_b; 50:3, 300:3, 300:5, 1000:3
    and 1000:5, where q* ~ 50 for softplus and SiLU; 100:12
    and 1000:12, q* ~ 150-300, past the saturating kinds' near-diagonal table,
    where the layer table serves) inputs of unequal norms, depth 10, timed once,
@@ -97,6 +99,7 @@ def main(argv=None):
     sb, sw = (a.ravel() for a in np.meshgrid(sbg, swg, indexing="ij"))
     X100 = np.random.default_rng(0).normal(size=(100, 10))
     X1000 = np.random.default_rng(0).normal(size=(1000, 10))
+    S1000 = X1000 * (np.sqrt(10) / np.linalg.norm(X1000, axis=1, keepdims=True))
     Xord = {}
     for spec in args.ordered.split(","):
         n_o, sb_o = int(spec.split(":")[0]), float(spec.split(":")[1])
@@ -109,7 +112,7 @@ def main(argv=None):
         f"{'activation':<19}{'biv c-map/s':>12}{'(dphi)':>10}{'biv full/s':>12}{'(dphi)':>10}"
         f"{'first s':>8}{'no c*/s':>11}{'with c*/s':>11}{'ratio':>7}{'slowest':>9}"
         f"{'/median':>9}{'K100 ms':>9}{'/relu':>7}{'K1000 s':>9}{'/relu':>7}"
-        + "".join(f"{f'Kord{n}b{sb:g} s':>12}" for n, sb in Xord)
+        f"{'S1000 s':>9}{'/relu':>7}" + "".join(f"{f'Kord{n}b{sb:g} s':>12}" for n, sb in Xord)
     )
     for name in args.activations.split(","):
         act = sigprop.activation(name)
@@ -160,12 +163,16 @@ def main(argv=None):
             r["slowest_cell_s"] = float(cell[w])
             r["slowest_cell"] = {"sigma_b": float(sb[w]), "sigma_w": float(sw[w])}
             r["median_cell_s"] = float(np.median(cell))
-        k100 = k1000 = r100 = r1000 = float("nan")
+        k100 = k1000 = r100 = r1000 = s1000 = rs1000 = float("nan")
         kord = dict.fromkeys(Xord, float("nan"))
         if not args.no_kernels:
             relu = sigprop.activation("relu")
             best = {}
-            for X, reps in ((X100, 10 * args.kernel_repeat), (X1000, args.kernel_repeat)):
+            for key, X, reps in (
+                ("K100", X100, 10 * args.kernel_repeat),
+                ("K1000", X1000, args.kernel_repeat),
+                ("S1000", S1000, args.kernel_repeat),
+            ):
                 calls = [
                     lambda X=X, a=a: sigprop.nngp_kernel(a, X, 1.3, 0.2, depth=10)
                     for a in (act, relu)
@@ -175,15 +182,17 @@ def main(argv=None):
                 t = [float("inf"), float("inf")]
                 for _ in range(reps):
                     t = [min(t[k], timed(call)) for k, call in enumerate(calls)]
-                best[X.shape[0]] = tuple(t)
-            k100, r100 = best[100][0], best[100][0] / best[100][1]
-            k1000, r1000 = best[1000][0], best[1000][0] / best[1000][1]
+                best[key] = tuple(t)
+            k100, r100 = best["K100"][0], best["K100"][0] / best["K100"][1]
+            k1000, r1000 = best["K1000"][0], best["K1000"][0] / best["K1000"][1]
+            s1000, rs1000 = best["S1000"][0], best["S1000"][0] / best["S1000"][1]
             for (n_o, sb_o), X in Xord.items():
                 kord[(n_o, sb_o)] = timed(
                     lambda a=act, X=X, b=sb_o: sigprop.nngp_kernel(a, X, 1.0, b, depth=10)
                 )
         r["nngp_100_s"], r["nngp_1000_s"] = k100, k1000
         r["nngp_100_over_relu"], r["nngp_1000_over_relu"] = r100, r1000
+        r["nngp_sphere_1000_s"], r["nngp_sphere_1000_over_relu"] = s1000, rs1000
         for (n_o, sb_o), t in kord.items():
             r[f"nngp_ordered_{n_o}_sb{sb_o:g}_s"] = t
         report[name] = r
@@ -193,7 +202,7 @@ def main(argv=None):
             f"{r['scan_no_corr_cells_per_s']:>11.3g}{r['scan_corr_cells_per_s']:>11.3g}"
             f"{r['scan_no_corr_cells_per_s'] / r['scan_corr_cells_per_s']:>7.2f}"
             f"{r['slowest_cell_s'] * 1e3:>7.2f}ms{r['slowest_cell_s'] / r['median_cell_s']:>9.0f}"
-            f"{k100 * 1e3:>9.2f}{r100:>7.2f}{k1000:>9.3f}{r1000:>7.2f}"
+            f"{k100 * 1e3:>9.2f}{r100:>7.2f}{k1000:>9.3f}{r1000:>7.2f}{s1000:>9.3f}{rs1000:>7.2f}"
             + "".join(f"{t:>12.2f}" for t in kord.values()),
             flush=True,
         )
