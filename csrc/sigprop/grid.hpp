@@ -360,8 +360,7 @@ inline idx_t kernel_expansions(const Activation& act, const double* K, idx_t m,
   // Four inputs a unit: the piecewise linear kinds' orders, a recurrence an input, are
   // evaluated side by side (HermiteAt::ensure_phi4); the prefix masses of phi alone,
   // which the records' bounds read (those of phi', which a kernel's pairs never read,
-  // were 10 % of a layer of 100 inputs of elu; complete() sets them where a pair needs
-  // the whole expansion).
+  // were 10 % of a layer of 100 inputs of elu, and which complete0() leaves too).
   // (the inputs that expand: the first of each variance, src)
   const idx_t* src = in.src.data();
   std::vector<idx_t> own;
@@ -636,20 +635,21 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
   // Each input's expansion completed the first time a pair taken one at a time needs
   // it, by one thread while the others that need it wait (a few us): 0 not complete,
   // 1 being completed, 2 complete (read-only from then on). The pairs taken eight at a
-  // time read only the records below, whose orders complete() does not change.
+  // time read only the records below, whose orders complete0() does not change. (The
+  // pairs' series are of phi alone: complete0(), without phi''s masses and sums.)
   // (An expansion's state is its source input's, src[i].)
   std::unique_ptr<std::atomic<int>[]> state;
   if (series) {
     state.reset(new std::atomic<int>[size_t(m)]);
     for (idx_t i = 0; i < m; ++i)
-      state[i].store(src[i] != i || Hs[i].full || !Hs[i].ok() ? 2 : 0, std::memory_order_relaxed);
+      state[i].store(src[i] != i || Hs[i].full0 || !Hs[i].ok() ? 2 : 0, std::memory_order_relaxed);
   }
   auto complete = [&](idx_t i) {
     std::atomic<int>& st = state[src[i]];
     if (st.load(std::memory_order_acquire) == 2) return;
     int expected = 0;
     if (st.compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) {
-      H(i).complete();
+      H(i).complete0();
       st.store(2, std::memory_order_release);
     } else {
       while (st.load(std::memory_order_acquire) != 2) {

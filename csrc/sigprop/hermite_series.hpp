@@ -53,14 +53,15 @@ struct HermiteAt {
   double phi_sq = special::nan, dphi_sq = special::nan;
   int n = 0;      // orders of phi stored (0..n-1); phi' has n - 1
   int done = 0;   // orders evaluated so far (from the table, in blocks)
-  bool full = false;  // every order evaluated and U0, U1, R0, R1 set
+  bool full0 = false;  // every order evaluated and U0, R0, T1, T2 set (complete0)
+  bool full = false;   // and U1, R1 and every prefix mass of phi' (complete)
   double small0 = 0.0, small1 = 0.0;
   double R0 = 0.0, R1 = 0.0;
   // The derivative anchors of the diagonal series (see diagonal_tail): with
   // W1 = sum_{j<n} j a_j^2 and W2 = sum_{j<n} j (j - 1) a_j^2 over the stored orders,
   //   T1 = q E[phi'^2] - W1 = sum_{j>=n} j a_j^2,
   //   T2 = q^2 E[phi''^2] - W2 = sum_{j>=n} j (j - 1) a_j^2 (inf where phi' jumps),
-  // floored at zero; set by complete().
+  // floored at zero; set by complete0().
   double d2phi_sq = special::nan;
   double T1 = special::nan, T2 = special::nan;
   Activation act{Kind::linear, 0.0, 0.0};
@@ -85,7 +86,7 @@ struct HermiteAt {
     n = done = 0;
     pdone_[0] = pdone_[1] = 0;
     closed_ = false;
-    full = false;
+    full0 = full = false;
     if (!(q > 0.0) || !std::isfinite(q)) return false;
     const Moments m = moments(act_, q, false);
     phi_sq = m.phi_sq;
@@ -179,37 +180,50 @@ struct HermiteAt {
     }
   }
 
-  // Every order, and the suffix sums of the second bound (see hermite_bivariate).
-  void complete() {
-    if (full || !ok()) return;
-    ensure(n);
+  // Every order, and what the series of phi (d = 0) reads beyond the prefix masses: the
+  // suffix sums U0 of the second bound (see hermite_bivariate), R0, and the diagonal
+  // anchors T1, T2 (diagonal_tail). A kernel's pairs read nothing else: phi''s prefix
+  // masses and suffix sums (complete()) were a fifth of the time of softplus's deep
+  // layers, whose pairs at c ~ 0.99-0.9996 complete every input's expansion.
+  void complete0() {
+    if (full0 || !ok()) return;
+    ensure_for(n, 0);
     // (before the sums: across the call they would live on the stack)
     d2phi_sq = moments(act, q, true).d2phi_sq;
-    // four independent sums from the top in one pass (each in the same order as a
+    // three independent sums from the top in one pass (each in the same order as a
     // pass of its own: the same numbers, but their chains of additions overlap)
-    double s0 = 0.0, s1 = 0.0, w1 = 0.0, w2 = 0.0;
+    double s0 = 0.0, w1 = 0.0, w2 = 0.0;
     for (int j = n - 1; j >= 0; --j) {
       const double t = a[j] * a[j];
       U0[j] = s0;
       s0 += t;
-      if (j <= n - 2) {
-        U1[j] = s1;
-        s1 += double(j + 1) * a[j + 1] * a[j + 1] / q;
-      }
       if (j >= 1) {
         w1 += double(j) * t;
         w2 += double(j) * double(j - 1) * t;
       }
     }
     R0 = std::fmax(phi_sq - s0, 4e-15 * phi_sq);
-    R1 = std::fmax(dphi_sq - s1, 4e-15 * dphi_sq);
     T1 = std::fmax(q * dphi_sq - w1, 0.0);
     T2 = std::isfinite(d2phi_sq) ? std::fmax(q * q * d2phi_sq - w2, 0.0) : special::inf;
+    full0 = true;
+  }
+  // complete0(), and phi''s prefix masses and suffix sums U1, R1 (d = 1).
+  void complete() {
+    if (full || !ok()) return;
+    complete0();
+    ensure_for(n, 1);
+    double s1 = 0.0;
+    for (int j = n - 2; j >= 0; --j) {
+      U1[j] = s1;
+      s1 += double(j + 1) * a[j + 1] * a[j + 1] / q;
+    }
+    R1 = std::fmax(dphi_sq - s1, 4e-15 * dphi_sq);
     full = true;
   }
 
   // Bound on sum_{m > k, m <= N - d} f_m^2 of the stored and unstored orders up to
-  // n_max (f = phi for d = 0, phi' for d = 1); needs complete().
+  // n_max (f = phi for d = 0, phi' for d = 1); needs complete0() for d = 0,
+  // complete() for d = 1.
   double mass_above(int d, int k) const {
     const int stored = n - d;  // orders 0..stored-1 are in U
     const double u = k < stored ? (d == 0 ? U0[k] : U1[k]) : 0.0;
@@ -292,7 +306,7 @@ inline int prefix_truncation(HermiteAt& x, HermiteAt& y, int d, double ac, int l
   // tests side by side, without a branch each (which block ends a pair's series
   // varies from pair to pair: a mispredicted branch a block cost more than the
   // test). The same products and comparisons as the loop below, so the same k.
-  if (x.full && y.full && len >= 64) {
+  if ((d == 0 ? x.full0 && y.full0 : x.full && y.full) && len >= 64) {
     const double* bx = d == 0 ? x.B0 : x.B1;
     const double* by = d == 0 ? y.B0 : y.B1;
     const double c1 = a16, c2 = c1 * a16, c3 = c2 * a16, c4 = c3 * a16;
@@ -326,8 +340,13 @@ inline int prefix_truncation(HermiteAt& x, HermiteAt& y, int d, double ac, int l
 // The same for the suffix bound, after every order of x and y is evaluated.
 inline int suffix_truncation(HermiteAt& x, HermiteAt& y, int d, double ac, int len,
                              double tol) {
-  x.complete();
-  y.complete();
+  if (d == 0) {
+    x.complete0();
+    y.complete0();
+  } else {
+    x.complete();
+    y.complete();
+  }
   // (square roots multiplied, not the masses: see prefix_truncation)
   const double far =
       (d == 0 ? std::sqrt(x.R0) * std::sqrt(y.R0) : std::sqrt(x.R1) * std::sqrt(y.R1)) *
@@ -396,9 +415,10 @@ inline bool analytic_series(HermiteAt& x, HermiteAt& y, int d, double c, double 
 inline bool series_hopeless(const HermiteAt& x, const HermiteAt& y, int d, double ac,
                             double tol) {
   // (square roots multiplied: the masses' product underflows, see prefix_truncation)
-  const double far = !(x.full && y.full) ? 0.0
-                                         : (d == 0 ? std::sqrt(x.R0) * std::sqrt(y.R0)
-                                                   : std::sqrt(x.R1) * std::sqrt(y.R1));
+  const double far =
+      !(d == 0 ? x.full0 && y.full0 : x.full && y.full)
+          ? 0.0
+          : (d == 0 ? std::sqrt(x.R0) * std::sqrt(y.R0) : std::sqrt(x.R1) * std::sqrt(y.R1));
   return far > 0.0 && (ac > 0.9 || far * 4e-24 > tol) &&
          far * std::pow(ac, HermiteAt::N + 1 - d) > tol;
 }
@@ -585,7 +605,10 @@ inline AnchoredTail anchored_tail_sharp(double c, double sd, double T0, double T
 // algebraically and it rarely applies.
 inline bool diagonal_series(HermiteAt& x, int d, double c, double tol, double& out) {
   if (!(c > 0.0 && c < 1.0)) return false;
-  x.complete();
+  if (d == 0)
+    x.complete0();
+  else
+    x.complete();
   const int s = x.n - d;  // orders 0..s-1 stored
   if (s < 2) return false;
   const double f_sq = d == 0 ? x.phi_sq : x.dphi_sq;
@@ -769,8 +792,8 @@ inline bool difference_tail(const HermiteAt& x, const HermiteAt& y, double ac, d
 inline bool offdiagonal_series(HermiteAt& x, HermiteAt& y, double c, double tol, double& out) {
   const double ac = std::fabs(c);
   if (!(ac > 0.0 && ac < 1.0) || !x.ok() || !y.ok()) return false;
-  x.complete();
-  y.complete();
+  x.complete0();
+  y.complete0();
   const int n = x.n;
   if (y.n != n || n < 2 || !std::isfinite(x.T2) || !std::isfinite(y.T2)) return false;
   const double sd = double(n);
@@ -832,8 +855,8 @@ inline bool offdiagonal_series(HermiteAt& x, HermiteAt& y, double c, double tol,
 // tolerance, 1 and 2 are skipped (they cannot certify) and so is 4 where 1 - |c| >
 // 1e-4 (every order evaluated, ~5 us, to certify at most 6 of the 1800-3700 pairs
 // predicted hopeless, of 8096 random pairs a kind, half next to |c| = 1).
-// A complete expansion (complete()) is never modified here, so that threads can
-// share it.
+// A complete expansion (complete0() for d = 0, complete() for d = 1) is never
+// modified here, so that threads can share it (a kernel's, complete0()).
 inline bool hermite_bivariate(HermiteAt& x, HermiteAt& y, int d, double c, double rtol, double& out,
                               bool predict = false) {
   if (!x.ok() || !y.ok()) return false;
@@ -940,7 +963,7 @@ inline int series_block_order(const double* bx, const double* by, double ac, dou
 // block by block. Both expansions complete (a kernel's pair that its lanes did not
 // certify).
 inline int kernel_series_order(HermiteAt& x, HermiteAt& y, double c, double rtol, int nb) {
-  if (!x.ok() || !y.ok() || !x.full || !y.full) return -1;
+  if (!x.ok() || !y.ok() || !x.full0 || !y.full0) return -1;
   const double ac = std::fabs(c);
   if (!(ac < 1.0)) return -1;
   const int len = std::min(x.n, y.n);

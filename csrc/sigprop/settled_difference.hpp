@@ -424,7 +424,7 @@ inline bool settled_difference_pair(DifferenceInputs& diff, const HermiteAt& x, 
   if (bound <= series_rtol * scale) return true;
   AnchoredTail th;
   double P;
-  if (second && x.full && y.full && x.n == y.n &&
+  if (second && x.full0 && y.full0 && x.n == y.n &&
       difference_tail(x, y, c, 1.0, 1.0, th, &P, true, M, Merr) && 0.5 * th.half < bound) {
     v = 0.5 * (d1 + d2 - (P + th.mid));
     bound = 0.5 * th.half;

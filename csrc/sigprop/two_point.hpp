@@ -505,7 +505,7 @@ inline bool linear_floor_near_one(const Activation& a, int d, double q1, double 
 // variances settle.
 inline bool near_diagonal_pair(const Activation& a, const HermiteAt& x, const HermiteAt& y,
                                double c, double tol, double& v) {
-  if (!(c >= NearDiagonalTable::c_min() && c < 1.0) || !x.full || !y.full || x.n != y.n)
+  if (!(c >= NearDiagonalTable::c_min() && c < 1.0) || !x.full0 || !y.full0 || x.n != y.n)
     return false;
   double d1, d2;
   if (!table_diagonals(a, x.q, y.q, c, d1, d2)) return false;
