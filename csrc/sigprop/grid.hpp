@@ -51,13 +51,15 @@ using sigprop::Deadline;
 // (quadrature, ms) still balance on small arrays. A thread that stops inside its
 // chunk records where; the cells it skipped, and any finished cells after the first
 // skipped one, are computed again by the next call, with the same result.
+// A caller may ask for chunks of at least min_chunk cells (consecutive cells that share
+// data: a kernel layer's tiles of one group of rows).
 template <class F>
-inline idx_t parallel_for(idx_t n, int n_threads, F&& f, const Deadline* stop = nullptr) {
+inline idx_t parallel_for(idx_t n, int n_threads, F&& f, const Deadline* stop, idx_t min_chunk) {
   if (n <= 0) return 0;
 #ifdef _OPENMP
   if (n_threads > 1 && n > 1) {
     idx_t chunk = n / (idx_t(n_threads) * 16);
-    chunk = chunk < 1 ? 1 : (chunk > 64 ? 64 : chunk);
+    chunk = chunk < min_chunk ? min_chunk : (chunk > 64 ? 64 : chunk);
     std::atomic<idx_t> next{0}, first_undone{n};
 #pragma omp parallel num_threads(n_threads)
     {
@@ -86,12 +88,18 @@ inline idx_t parallel_for(idx_t n, int n_threads, F&& f, const Deadline* stop = 
   }
 #else
   (void)n_threads;
+  (void)min_chunk;
 #endif
   for (idx_t i = 0; i < n;) {
     f(i++);
     if (stop && i < n && stop->passed()) return i;
   }
   return n;
+}
+
+template <class F>
+inline idx_t parallel_for(idx_t n, int n_threads, F&& f, const Deadline* stop = nullptr) {
+  return parallel_for(n, n_threads, std::forward<F>(f), stop, 1);
 }
 
 // One-dimensional Gaussian moments at each q[i].
@@ -580,6 +588,14 @@ struct KernelTiles {
 };
 
 inline constexpr idx_t kernel_tile_columns = 16;
+// A thread takes at least four consecutive tiles (mostly of one group of rows): tiles
+// handed out one at a time alternated between the threads within each group, both
+// threads then interleaving the group's records and writing its rows side by side
+// (cache lines shared at each tile's edge). 100 inputs, 2 threads against 1: a tanh
+// layer's tiles 1.25x -> 1.5x as fast, softplus 1.2-1.4x -> 1.7x, softsign 1.2x ->
+// 1.5-1.6x. Larger layers' chunks were that long already (n / (16 threads) tiles).
+// Ctrl-C is checked after each tile as before.
+inline constexpr idx_t kernel_tile_chunk = 4;
 
 // The tile width of a layer of K (m x m): m (one tile per group) where the closed
 // forms valid everywhere take every pair, kernel_tile_columns otherwise.
@@ -954,17 +970,20 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
       if (j < i0 + rows) pair(j, j);
     }
   };
-  return parallel_for(end - begin, n_threads, [&](idx_t t) {
-    idx_t i0, j0, j1;
-    tiles.locate(begin + t, i0, j0, j1);
-    const idx_t i1 = std::min(m, i0 + rows);
-    if (series && i1 - i0 == rows) {
-      series_tile(i0, j0, j1);
-    } else {
-      for (idx_t j = j0; j < j1; ++j)
-        for (idx_t i = i0; i < i1 && i <= j; ++i) pair(i, j);
-    }
-  }, stop);
+  return parallel_for(
+      end - begin, n_threads,
+      [&](idx_t t) {
+        idx_t i0, j0, j1;
+        tiles.locate(begin + t, i0, j0, j1);
+        const idx_t i1 = std::min(m, i0 + rows);
+        if (series && i1 - i0 == rows) {
+          series_tile(i0, j0, j1);
+        } else {
+          for (idx_t j = j0; j < j1; ++j)
+            for (idx_t i = i0; i < i1 && i <= j; ++i) pair(i, j);
+        }
+      },
+      stop, kernel_tile_chunk);
 }
 
 inline void kernel_layer(const Activation& a, const double* K, idx_t m, double sw2, double sb2,

@@ -106,7 +106,13 @@ struct HermiteAt {
       small0 = small1 = 0.0;
       return true;
     }
-    table = detail::HermiteTableCache::fetch_shared(act_);
+    // (assigned only where it changes: a kernel layer's inputs, reused from layer to
+    // layer, hold the same table, and each copy of the pointer counts its references
+    // up and down, atomic operations on one cache line that every thread's inputs
+    // share)
+    const std::shared_ptr<const HermiteTable>& shared =
+        detail::HermiteTableCache::fetch_shared(act_);
+    if (table != shared) table = shared;
     point = table->locate(q);
     if (point.n > 0) {
       n = std::max(point.n, 2);
