@@ -280,11 +280,14 @@ class DifferenceInputs {
  public:
   // For the layer K (m x m): the rule, and every input's entry marked unfilled (the
   // buffers of the previous layer kept for reuse).
+  // The rule itself (4-7 us) is built the first time a pair asks for it (enabled()):
+  // most layers have no pair that does.
   void reset(const Activation& a, const double* K, std::ptrdiff_t m) {
     a_ = a;
     K_ = K;
     m_ = m;
     n_ = 0;
+    rule_state_->store(2, std::memory_order_relaxed);
     second_order_ = !dphi_has_jump(a);
     if (!(difference_width_x(a.kind) > 0.0) || !kernel_uses_near_diagonal_table(a.kind)) return;
     double s_lo = special::inf, s_hi = 0.0;
@@ -295,17 +298,32 @@ class DifferenceInputs {
       s_hi = std::fmax(s_hi, std::sqrt(q));
     }
     if (!(s_hi > 0.0)) return;
-    rule_ = difference_rule(a, s_lo, s_hi);
-    n_ = rule_.size();
-    if (n_ == 0) return;
+    s_lo_ = s_lo;
+    s_hi_ = s_hi;
     if (entries_.size() != size_t(m)) {
       state_.reset(new std::atomic<int>[size_t(m)]);
       entries_.resize(size_t(m));
     }
     for (std::ptrdiff_t i = 0; i < m; ++i) state_[i].store(0, std::memory_order_relaxed);
+    rule_state_->store(0, std::memory_order_relaxed);
   }
 
-  bool enabled() const { return n_ > 0; }
+  // Whether the layer's pairs can take the difference form: the rule, built by one
+  // thread while others that ask wait (2: built or none to build).
+  bool enabled() {
+    std::atomic<int>& st = *rule_state_;
+    if (st.load(std::memory_order_acquire) != 2) {
+      int expected = 0;
+      if (st.compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) {
+        rule_ = difference_rule(a_, s_lo_, s_hi_);
+        n_ = rule_.size();
+        st.store(2, std::memory_order_release);
+      } else {
+        while (st.load(std::memory_order_acquire) != 2) std::this_thread::yield();
+      }
+    }
+    return n_ > 0;
+  }
   // Whether the layer's input of variance q reads the near-diagonal table.
   bool served(double q) const { return near_diagonal_serves(a_.kind, q, extended()); }
   int size() const { return n_; }
@@ -384,6 +402,8 @@ class DifferenceInputs {
   std::ptrdiff_t m_ = 0;
   DifferenceRule rule_;
   int n_ = 0;
+  double s_lo_ = 0.0, s_hi_ = 0.0;  // the served inputs' range of sqrt(q), for the rule
+  std::unique_ptr<std::atomic<int>> rule_state_{new std::atomic<int>(2)};
   std::unique_ptr<std::atomic<int>[]> state_;
   std::vector<Entry> entries_;
 };
@@ -397,7 +417,7 @@ class DifferenceInputs {
 // near_diagonal_tail_rtol of the scale (the caller goes on to bivariate_dispatch).
 inline bool settled_difference_pair(DifferenceInputs& diff, const HermiteAt& x, const HermiteAt& y,
                                     std::ptrdiff_t i, std::ptrdiff_t j, double c, double& v) {
-  if (!diff.enabled() || !(c >= NearDiagonalTable::c_min() && c < 1.0)) return false;
+  if (!(c >= NearDiagonalTable::c_min() && c < 1.0) || !diff.enabled()) return false;
   const DifferenceInputs::Entry* ex = diff.get(i);
   if (!ex) return false;
   const DifferenceInputs::Entry* ey = diff.get(j);
