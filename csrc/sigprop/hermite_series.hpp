@@ -168,6 +168,22 @@ struct HermiteAt {
                  h.n == hs[0]->n && h.kinks_.next == 0;
     }
     if (!together) {
+      // (the orders one by one; the prefix masses four side by side where all four
+      // start afresh from the table in one mode: prefix0_4)
+      bool fresh = true;
+      for (int b = 0; b < 4; ++b) {
+        HermiteAt& h = *hs[b];
+        fresh = fresh && h.ok() && !h.closed_ && h.pdone_[0] == 0 &&
+                h.odd_orders() == hs[0]->odd_orders();
+      }
+      if (fresh) {
+        for (int b = 0; b < 4; ++b) {
+          HermiteAt& h = *hs[b];
+          const int mb = std::min(m, h.n);
+          if (mb > h.done) h.evaluate(mb);
+        }
+        prefix0_4(hs);
+      }
       for (int b = 0; b < 4; ++b)
         if (hs[b]->ok()) hs[b]->ensure_for(m, 0);
       return;
@@ -260,6 +276,66 @@ struct HermiteAt {
   // max(v, floor) as std::fmax (the floor where v is NaN), inline: the library call
   // cost more than the rest of the loop
   static double floor_at(double v, double f) { return v > f ? v : f; }
+  // prefix<0> of four fresh expansions (pdone_[0] == 0, of one mode) over the blocks of
+  // 16 orders that all four have evaluated: each the same operations as prefix<0>, the
+  // four chains of additions side by side (one alone waits on its additions' latency);
+  // prefix<0> goes on from there.
+  static void prefix0_4(HermiteAt* const* hs) {
+    int t = hs[0]->done;
+    for (int b = 1; b < 4; ++b) t = std::min(t, hs[b]->done);
+    t &= ~15;
+    if (t < 16) return;
+    HermiteAt &h0 = *hs[0], &h1 = *hs[1], &h2 = *hs[2], &h3 = *hs[3];
+    const double* __restrict a0 = h0.a.data();
+    const double* __restrict a1 = h1.a.data();
+    const double* __restrict a2 = h2.a.data();
+    const double* __restrict a3 = h3.a.data();
+    double* __restrict p0 = h0.P0.data();
+    double* __restrict p1 = h1.P0.data();
+    double* __restrict p2 = h2.P0.data();
+    double* __restrict p3 = h3.P0.data();
+    const double w0 = h0.phi_sq, w1 = h1.phi_sq, w2 = h2.phi_sq, w3 = h3.phi_sq;
+    const double f0 = 4e-15 * w0, f1 = 4e-15 * w1, f2 = 4e-15 * w2, f3 = 4e-15 * w3;
+    double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
+    int j = 0;
+    if (h0.odd_orders()) {
+      s0 += a0[0] * a0[0];
+      s1 += a1[0] * a1[0];
+      s2 += a2[0] * a2[0];
+      s3 += a3[0] * a3[0];
+      p0[0] = floor_at(w0 - s0, f0);
+      p1[0] = floor_at(w1 - s1, f1);
+      p2[0] = floor_at(w2 - s2, f2);
+      p3[0] = floor_at(w3 - s3, f3);
+      for (j = 1; j + 1 < t; j += 2) {  // odd j, then the even j + 1
+        s0 += a0[j] * a0[j];
+        s1 += a1[j] * a1[j];
+        s2 += a2[j] * a2[j];
+        s3 += a3[j] * a3[j];
+        p0[j] = p0[j + 1] = floor_at(w0 - s0, f0);
+        p1[j] = p1[j + 1] = floor_at(w1 - s1, f1);
+        p2[j] = p2[j + 1] = floor_at(w2 - s2, f2);
+        p3[j] = p3[j + 1] = floor_at(w3 - s3, f3);
+      }
+    }
+    for (; j < t; ++j) {
+      s0 += a0[j] * a0[j];
+      s1 += a1[j] * a1[j];
+      s2 += a2[j] * a2[j];
+      s3 += a3[j] * a3[j];
+      p0[j] = floor_at(w0 - s0, f0);
+      p1[j] = floor_at(w1 - s1, f1);
+      p2[j] = floor_at(w2 - s2, f2);
+      p3[j] = floor_at(w3 - s3, f3);
+    }
+    const double sums[4] = {s0, s1, s2, s3};
+    for (int b = 0; b < 4; ++b) {
+      HermiteAt& h = *hs[b];
+      h.s0_ = sums[b];
+      for (int k = 15; k < t; k += 16) h.B0[k >> 4] = std::sqrt(h.P0[k]);
+      h.pdone_[0] = t;
+    }
+  }
   // The prefix masses of phi (d = 0: P0[j], B0) or phi' (d = 1: P1[j - 1] of b_{j-1} =
   // sqrt(j) a_j / sqrt(q), B1) of the orders pdone_[d]..to-1, each a chain of
   // additions of the orders' squares
