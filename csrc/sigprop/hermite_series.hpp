@@ -196,10 +196,9 @@ struct HermiteAt {
       an[b] = hs[b]->a.data();
     }
     detail::KinkSeries::fill_many<4>(ks, an, to, detail::HermiteFactors::shared());
-    for (int b = 0; b < 4; ++b) {
-      hs[b]->done = to;
-      hs[b]->prefix<0>(to);
-    }
+    for (int b = 0; b < 4; ++b) hs[b]->done = to;
+    prefix0_4(hs);
+    for (int b = 0; b < 4; ++b) hs[b]->prefix<0>(to);
   }
 
   // Every order, and what the series of phi (d = 0) reads beyond the prefix masses: the
