@@ -214,13 +214,26 @@ struct HermiteAt {
     // three independent sums from the top in one pass (each in the same order as a
     // pass of its own: the same numbers, but their chains of additions overlap)
     double s0 = 0.0, w1 = 0.0, w2 = 0.0;
-    for (int j = n - 1; j >= 0; --j) {
-      const double t = a[j] * a[j];
-      U0[j] = s0;
-      s0 += t;
-      if (j >= 1) {
+    if (odd_orders()) {
+      // (an even order's coefficient is an exact zero, which leaves each sum as it is:
+      // the chains over the odd orders alone, half as long; the same numbers)
+      for (int j = n - 1; j >= 0; --j) {
+        U0[j] = s0;
+        if ((j & 1) == 0) continue;
+        const double t = a[j] * a[j];
+        s0 += t;
         w1 += double(j) * t;
         w2 += double(j) * double(j - 1) * t;
+      }
+    } else {
+      for (int j = n - 1; j >= 0; --j) {
+        const double t = a[j] * a[j];
+        U0[j] = s0;
+        s0 += t;
+        if (j >= 1) {
+          w1 += double(j) * t;
+          w2 += double(j) * double(j - 1) * t;
+        }
       }
     }
     R0 = std::fmax(phi_sq - s0, 4e-15 * phi_sq);
