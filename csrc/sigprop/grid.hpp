@@ -381,17 +381,16 @@ inline idx_t kernel_expansions(const Activation& act, const double* K, idx_t m,
       [&](idx_t u) {
         const idx_t k0 = 4 * u, k1 = std::min(n_own, k0 + 4);
         HermiteAt* hs[4] = {};
-        bool set[4] = {};
         for (idx_t k = k0; k < k1; ++k) {
           const idx_t i = own[size_t(k)];
           hs[k - k0] = &H[i];
-          set[k - k0] = H[i].set(a, K[i * m + i], rule);
+          H[i].set(a, K[i * m + i], rule);  // (false, and !ok(), where it has no expansion)
         }
-        if (k1 - k0 == 4 && set[0] && set[1] && set[2] && set[3]) {
+        if (k1 - k0 == 4) {
           HermiteAt::ensure_phi4(hs, 16 * nb * S);
         } else {
           for (idx_t k = k0; k < k1; ++k)
-            if (set[k - k0]) hs[k - k0]->ensure_for(16 * nb * S, 0);
+            if (hs[k - k0]->ok()) hs[k - k0]->ensure_for(16 * nb * S, 0);
         }
         for (idx_t k = k0; k < k1; ++k) {
           const idx_t i = own[size_t(k)];

@@ -157,48 +157,39 @@ struct HermiteAt {
     return done;
   }
 
-  // ensure_for(m, 0) of four expansions (a kernel layer's inputs): where all four are
-  // piecewise linear, fresh (no order evaluated) and of one shape, their closed-form
-  // orders side by side (KinkSeries::fill_many: the same numbers); else one by one.
+  // ensure_for(m, 0) of four expansions (a kernel layer's inputs), the same numbers:
+  // their orders (where all four are piecewise linear, fresh and of one shape, the
+  // closed-form orders side by side: KinkSeries::fill_many; else one by one), then
+  // their prefix masses of phi side by side where all four start afresh in one mode
+  // (prefix0_4), ensure_for finishing each.
   static void ensure_phi4(HermiteAt* const* hs, int m) {
-    bool together = true;
+    bool together = true, fresh = true;
     for (int b = 0; b < 4; ++b) {
       const HermiteAt& h = *hs[b];
       together = together && h.ok() && h.closed_ && h.done == 0 && h.pdone_[0] == 0 &&
                  h.n == hs[0]->n && h.kinks_.next == 0;
+      fresh = fresh && h.ok() && h.pdone_[0] == 0 && h.odd_orders() == hs[0]->odd_orders();
     }
-    if (!together) {
-      // (the orders one by one; the prefix masses four side by side where all four
-      // start afresh from the table in one mode: prefix0_4)
-      bool fresh = true;
+    if (together) {
+      const int to = std::min(hs[0]->n, std::max(m, block));  // (evaluate's, from 0)
+      detail::KinkSeries* ks[4];
+      double* an[4];
       for (int b = 0; b < 4; ++b) {
+        ks[b] = &hs[b]->kinks_;
+        an[b] = hs[b]->a.data();
+      }
+      detail::KinkSeries::fill_many<4>(ks, an, to, detail::HermiteFactors::shared());
+      for (int b = 0; b < 4; ++b) hs[b]->done = to;
+    } else if (fresh) {
+      for (int b = 0; b < 4; ++b) {  // (ensure_for's evaluation)
         HermiteAt& h = *hs[b];
-        fresh = fresh && h.ok() && !h.closed_ && h.pdone_[0] == 0 &&
-                h.odd_orders() == hs[0]->odd_orders();
+        const int mb = std::min(m, h.n);
+        if (mb > h.done) h.evaluate(mb);
       }
-      if (fresh) {
-        for (int b = 0; b < 4; ++b) {
-          HermiteAt& h = *hs[b];
-          const int mb = std::min(m, h.n);
-          if (mb > h.done) h.evaluate(mb);
-        }
-        prefix0_4(hs);
-      }
-      for (int b = 0; b < 4; ++b)
-        if (hs[b]->ok()) hs[b]->ensure_for(m, 0);
-      return;
     }
-    const int to = std::min(hs[0]->n, std::max(m, block));  // (evaluate's, from 0)
-    detail::KinkSeries* ks[4];
-    double* an[4];
-    for (int b = 0; b < 4; ++b) {
-      ks[b] = &hs[b]->kinks_;
-      an[b] = hs[b]->a.data();
-    }
-    detail::KinkSeries::fill_many<4>(ks, an, to, detail::HermiteFactors::shared());
-    for (int b = 0; b < 4; ++b) hs[b]->done = to;
-    prefix0_4(hs);
-    for (int b = 0; b < 4; ++b) hs[b]->prefix<0>(to);
+    if (fresh) prefix0_4(hs);
+    for (int b = 0; b < 4; ++b)
+      if (hs[b]->ok()) hs[b]->ensure_for(m, 0);
   }
 
   // Every order, and what the series of phi (d = 0) reads beyond the prefix masses: the
@@ -213,27 +204,18 @@ struct HermiteAt {
     d2phi_sq = moments(act, q, true).d2phi_sq;
     // three independent sums from the top in one pass (each in the same order as a
     // pass of its own: the same numbers, but their chains of additions overlap)
+    // (an odd activation's even orders are exact zeros, which leave each sum as it is:
+    // its chains run over the odd orders alone, half as long; the same numbers)
+    const bool odd = odd_orders();
     double s0 = 0.0, w1 = 0.0, w2 = 0.0;
-    if (odd_orders()) {
-      // (an even order's coefficient is an exact zero, which leaves each sum as it is:
-      // the chains over the odd orders alone, half as long; the same numbers)
-      for (int j = n - 1; j >= 0; --j) {
-        U0[j] = s0;
-        if ((j & 1) == 0) continue;
-        const double t = a[j] * a[j];
-        s0 += t;
+    for (int j = n - 1; j >= 0; --j) {
+      U0[j] = s0;
+      if (odd && (j & 1) == 0) continue;
+      const double t = a[j] * a[j];
+      s0 += t;
+      if (j >= 1) {
         w1 += double(j) * t;
         w2 += double(j) * double(j - 1) * t;
-      }
-    } else {
-      for (int j = n - 1; j >= 0; --j) {
-        const double t = a[j] * a[j];
-        U0[j] = s0;
-        s0 += t;
-        if (j >= 1) {
-          w1 += double(j) * t;
-          w2 += double(j) * double(j - 1) * t;
-        }
       }
     }
     R0 = std::fmax(phi_sq - s0, 4e-15 * phi_sq);
