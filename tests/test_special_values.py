@@ -150,9 +150,37 @@ def test_qmap_subnormal_q(name, q):
     )
 
 
-# t = tau / sqrt(q) at the edges and middles of the depth bands of the tail's continued
-# fraction (60 terms below t = 4.7, 10 from t = 26 on: special.hpp, upper_tail)
-TAIL_T = [3.0, 4.69, 4.7, 5.29, 5.3, 6.3, 7.0, 8.0, 9.9, 10.0, 12.5, 15.0, 19.0, 25.9, 26.0, 37.0]
+# t = tau / sqrt(q) at the edges and middles of the tail's pieces (special.hpp,
+# mills_fraction): the polynomials on [a, a + 1), a = 3..7 (their ends, one ulp inside
+# them, and points between), then the continued fraction's depth bands (24 terms from
+# t = 8, 10 from t = 26 on)
+TAIL_T = [
+    3.0,
+    3.3,
+    3.5,
+    3.999999999999999,
+    4.0,
+    4.69,
+    4.7,
+    5.29,
+    5.3,
+    5.999999999999999,
+    6.0,
+    6.3,
+    6.77,
+    7.0,
+    7.5,
+    7.999999999999999,
+    8.0,
+    9.9,
+    10.0,
+    12.5,
+    15.0,
+    19.0,
+    25.9,
+    26.0,
+    37.0,
+]
 
 
 @pytest.mark.parametrize("t", TAIL_T)
@@ -162,7 +190,8 @@ def test_threshold_moments_in_the_tail_against_mpmath(t):
     E[phi'^2] = Q(t) (s = sqrt(q)); the first two cancel to 1/t^2 and 1/t^4 of their
     terms, which the continued fraction avoids. 30-digit mpmath at the float q passed;
     relative tolerance 5e-16 (1 + t^2): exp(-t^2 / 2) turns the rounding of t into t^2
-    ulps (the continued fraction of 60 terms reached 1.5e-16 (1 + t^2) at these t)."""
+    ulps (the continued fraction of 60 terms reached 1.5e-16 (1 + t^2) at these t, as
+    do the polynomials that replace it below t = 8)."""
     mp = pytest.importorskip("mpmath")
     mp.mp.dps = 30
     q = 1.0 / (t * t)
