@@ -199,23 +199,56 @@ struct HermiteAt {
   // layers, whose pairs at c ~ 0.99-0.9996 complete every input's expansion.
   void complete0() {
     if (full0 || !ok()) return;
-    ensure_for(n, 0);
+    const bool odd = odd_orders();
+    // ensure_for(n, 0): every order, and the prefix masses of phi. Where those go on
+    // past the records' orders (a non-odd kind), their chain of additions runs in the
+    // suffix sums' loop below, from the other end (the same operations on each chain:
+    // the same numbers; the chains overlap, where one pass after the other waited on
+    // each one's latency: softplus's deep kernel layers, which complete every input)
+    if (n > done) evaluate(n);
+    const bool fuse = !odd && pdone_[0] < done && done == n;
+    if (!fuse) prefix<0>(done);
     // (before the sums: across the call they would live on the stack)
     d2phi_sq = moments(act, q, true).d2phi_sq;
     // three independent sums from the top in one pass (each in the same order as a
     // pass of its own: the same numbers, but their chains of additions overlap)
     // (an odd activation's even orders are exact zeros, which leave each sum as it is:
     // its chains run over the odd orders alone, half as long; the same numbers)
-    const bool odd = odd_orders();
     double s0 = 0.0, w1 = 0.0, w2 = 0.0;
-    for (int j = n - 1; j >= 0; --j) {
+    int j = n - 1;
+    if (fuse) {
+      // (prefix<0>'s loop, orders from..n-1, beside the suffix sums' first n - from)
+      const int from = pdone_[0];
+      const double whole = phi_sq, f = 4e-15 * whole;
+      const double* __restrict ap = a.data();
+      double* __restrict P = P0.data();
+      double* __restrict U = U0.data();
+      double sp = from == 0 ? 0.0 : s0_;
+      int k = from;
+      // (j as a double dj, exact: no conversion an order)
+      for (double dj = double(j); k < n; ++k, --j, dj -= 1.0) {
+        sp += ap[k] * ap[k];
+        P[k] = floor_at(whole - sp, f);
+        U[j] = s0;
+        const double t = ap[j] * ap[j];
+        s0 += t;
+        if (j >= 1) {
+          w1 += dj * t;
+          w2 += dj * (dj - 1.0) * t;
+        }
+      }
+      s0_ = sp;
+      for (int kb = from | 15; kb < n; kb += 16) B0[kb >> 4] = std::sqrt(P[kb]);
+      pdone_[0] = n;
+    }
+    for (double dj = double(j); j >= 0; --j, dj -= 1.0) {
       U0[j] = s0;
       if (odd && (j & 1) == 0) continue;
       const double t = a[j] * a[j];
       s0 += t;
       if (j >= 1) {
-        w1 += double(j) * t;
-        w2 += double(j) * double(j - 1) * t;
+        w1 += dj * t;
+        w2 += dj * (dj - 1.0) * t;
       }
     }
     R0 = std::fmax(phi_sq - s0, 4e-15 * phi_sq);
@@ -482,12 +515,21 @@ inline bool analytic_series(HermiteAt& x, HermiteAt& y, int d, double c, double 
   return std::isfinite(v);
 }
 
+// |c|^(N + 1 - d), N = n_max = 512, by nine squarings (within ~10 ulps of std::pow,
+// which cost a c-map's pair 3-5 % and a deep softplus kernel layer's 5 %), for the
+// tests below that no truncation is worth trying
+inline double pow_past_n_max(double ac, int d) {
+  static_assert(HermiteAt::N == 512, "|c|^N by nine squarings");
+  double p = ac;
+  for (int i = 0; i < 9; ++i) p *= p;
+  return d == 0 ? p * ac : p;
+}
+
 // Where both expansions are complete and the mass beyond n_max alone keeps both
 // truncation bounds above tol (P_k >= R for every k), neither is worth trying: next
 // to |c| = 1 for slowly decaying coefficients, where a kernel's pairs would run
-// through every block for nothing. (|c|^(n_max + 1 - d) by std::pow only where it can
-// matter, |c| > 0.9: below, it is under 0.9^512 < 4e-24, and the pow, its underflow
-// handling included, was a third of a tanh kernel layer's time.)
+// through every block for nothing. (|c|^(n_max + 1 - d) only where it can matter,
+// |c| > 0.9: below, it is under 0.9^512 < 4e-24.)
 inline bool series_hopeless(const HermiteAt& x, const HermiteAt& y, int d, double ac,
                             double tol) {
   // (square roots multiplied: the masses' product underflows, see prefix_truncation)
@@ -495,8 +537,7 @@ inline bool series_hopeless(const HermiteAt& x, const HermiteAt& y, int d, doubl
       !(d == 0 ? x.full0 && y.full0 : x.full && y.full)
           ? 0.0
           : (d == 0 ? std::sqrt(x.R0) * std::sqrt(y.R0) : std::sqrt(x.R1) * std::sqrt(y.R1));
-  return far > 0.0 && (ac > 0.9 || far * 4e-24 > tol) &&
-         far * std::pow(ac, HermiteAt::N + 1 - d) > tol;
+  return far > 0.0 && (ac > 0.9 || far * 4e-24 > tol) && far * pow_past_n_max(ac, d) > tol;
 }
 
 // The same test before the orders are evaluated (a random pair's fresh expansions):
@@ -516,12 +557,7 @@ inline bool series_predicted_hopeless(const HermiteAt& x, const HermiteAt& y, in
   };
   const double t = std::sqrt(rel(x) * rel(y));
   if (!(t > 2.0 * rtol)) return false;  // (the tails' masses are at most 1)
-  // |c|^(N + 1 - d) by squaring (N = 512; std::pow cost a c-map's pair 3-5 %)
-  static_assert(HermiteAt::N == 512, "|c|^N by nine squarings");
-  double p = ac;
-  for (int i = 0; i < 9; ++i) p *= p;
-  if (d == 0) p *= ac;
-  return t * p > 2.0 * rtol;
+  return t * pow_past_n_max(ac, d) > 2.0 * rtol;
 }
 
 // The Mehler series of f = phi (d = 0) or phi' (d = 1) up to order k: Horner's rule
