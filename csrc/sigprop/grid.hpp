@@ -856,10 +856,14 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
   // group in this call (`call` tells calls apart).
   static std::atomic<unsigned long long> calls{0};
   const unsigned long long call = ++calls;
+  // (the interleaved rows 64-byte aligned, whatever the layout of the thread's storage:
+  // the lanes read them as 4-vectors, which a start 16 bytes into a cache line would
+  // split every other one across two lines)
   struct GroupRecords {
     unsigned long long call = 0;
     idx_t i0 = -1;
-    double G[8 * detail::kHead], T[8 * 16 * detail::kMaxFastBlocks];
+    alignas(64) double G[8 * detail::kHead];
+    alignas(64) double T[8 * 16 * detail::kMaxFastBlocks];
   };
   auto series_tile = [&](idx_t i0, idx_t j0, idx_t j1) {
     constexpr int R = detail::kRec;
