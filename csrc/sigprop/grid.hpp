@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -891,15 +892,23 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
     double rs[rows] = {};
     if (thr)
       for (idx_t l = 0; l < rows; ++l) rs[l] = 0.99 * thr[i0 + l].s;
-    for (idx_t j = j0; j < j1; ++j) {
+    // A column's state between its steps: the forms before the lanes (shifted_relu and
+    // soft_threshold at c >= 0.99), the lanes, and the pairs the lanes leave.
+    struct Column {
+      idx_t j, lanes;
+      bool first, lane;  // (lane: the lanes are to run)
+      PairAt at[rows];
+      bool left[rows];
       double s8[rows], k8[rows];
-      const idx_t lanes = std::min(rows, j - i0);
+    };
+    auto before_lanes = [&](Column& col) {
+      const idx_t j = col.j, lanes = col.lanes;
+      PairAt* at = col.at;
+      bool* left = col.left;
       // (shifted_relu and soft_threshold: at c >= 0.99 the forms before the series
       // first, pair by pair, the lanes only where one of their pairs is left: a deep
       // kernel's pairs next to c = 1, which the series' first orders rarely certify;
       // below, where the lanes mostly certify, the lanes first, as for other kinds)
-      PairAt at[rows];
-      bool left[rows];
       // (below c = 0.99, kernel_first: the lane first, then every form, pair())
       bool first = false;
       if (thr) {
@@ -907,6 +916,8 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
         const double* kc = K + i0 * m + j;
         for (idx_t l = 0; l < lanes; ++l) first = first || !(kc[l * m] < rs[l] * sj);
       }
+      col.first = first;
+      col.lane = true;
       if (first) {
         bool any = false;
         for (idx_t l = 0; l < lanes; ++l) {
@@ -930,28 +941,38 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
           any = any || left[l];
         }
         if (!any) {
+          col.lane = false;
           if (j < i0 + rows) pair(j, j);
-          continue;
         }
       }
-      const double* rj = recs + size_t(src[j]) * R;
-      const double* kc = K + i0 * m + j;
+    };
+    // The lanes of NC columns js[c] at once (kernel_series_columns: their setups side by
+    // side), into os[c], ks[c]
+    auto lanes_of = [&](const idx_t* js, double* const* os, double* const* ks, auto nc) {
+      constexpr int NC = decltype(nc)::value;
+      const double* ys[NC];
+      const double* kcs[NC];
+      for (int c = 0; c < NC; ++c) {
+        ys[c] = recs + size_t(src[js[c]]) * R;
+        kcs[c] = K + i0 * m + js[c];
+      }
+      const double rt = detail::series_rtol;
       if (nb == 4 && S == 1)
-        detail::kernel_series_column<4, 1>(G, T, rj, kc, m, detail::series_rtol, s8, k8);
+        detail::kernel_series_columns<4, 1, NC>(G, T, ys, kcs, m, rt, os, ks);
       else if (nb == 4)
-        detail::kernel_series_column<4, 2>(G, T, rj, kc, m, detail::series_rtol, s8, k8);
+        detail::kernel_series_columns<4, 2, NC>(G, T, ys, kcs, m, rt, os, ks);
       else if (S == 1)
-        detail::kernel_series_column<8, 1>(G, T, rj, kc, m, detail::series_rtol, s8, k8);
+        detail::kernel_series_columns<8, 1, NC>(G, T, ys, kcs, m, rt, os, ks);
       else
-        detail::kernel_series_column<8, 2>(G, T, rj, kc, m, detail::series_rtol, s8, k8);
+        detail::kernel_series_columns<8, 2, NC>(G, T, ys, kcs, m, rt, os, ks);
+    };
+    // The lanes' pairs of a column without the forms before them: each certified one
+    // stored, the others taken one at a time
+    auto lanes_done = [&](idx_t j, idx_t lanes, const double* s8, const double* k8) {
       for (idx_t l = 0; l < lanes; ++l) {
         const idx_t i = i0 + l;
-        if (first && !left[l]) continue;
         if (k8[l] < 0) {
-          if (first && at[l].qi >= 0.0)
-            after_series(i, j, at[l], true);
-          else
-            pair(i, j, true);
+          pair(i, j, true);
         } else {
           const double v = b2 + w2 * s8[l];
           out[i * mm + j] = v;
@@ -965,12 +986,84 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
       // of the inputs (before, it took the series in a lane and the one-point moment
       // one at a time: up to 5e-14 apart). (Only a column of a shared variance, src[j]
       // != j, can hold one.)
-      if (!first && src[j] != j)
+      if (src[j] != j)
         for (idx_t l = 0; l < lanes; ++l) {
           const idx_t i = i0 + l;
-          if (k8[l] >= 0 && src[i] == src[j] && kc[l * m] >= K[i * m + i]) pair(i, j);
+          if (k8[l] >= 0 && src[i] == src[j] && K[i * m + j] >= K[i * m + i]) pair(i, j);
         }
+    };
+    auto after_lanes = [&](const Column& col) {
+      const idx_t j = col.j;
+      if (!col.first) {
+        lanes_done(j, col.lanes, col.s8, col.k8);
+      } else {
+        for (idx_t l = 0; l < col.lanes; ++l) {
+          const idx_t i = i0 + l;
+          if (!col.left[l]) continue;
+          if (col.k8[l] < 0) {
+            if (col.at[l].qi >= 0.0)
+              after_series(i, j, col.at[l], true);
+            else
+              pair(i, j, true);
+          } else {
+            const double v = b2 + w2 * col.s8[l];
+            out[i * mm + j] = v;
+            out[j * mm + i] = v;
+          }
+        }
+      }
       if (j < i0 + rows) pair(j, j);
+    };
+    // Columns two at a time past the group's own (every lane a pair j > i): each
+    // column's steps as one alone, the two columns' lanes in one call; every pair is
+    // computed by the same code whatever its neighbours, so the entries do not change.
+    // (Without the thresholds' forms before the lanes, straight from the records.)
+    Column cols[2];
+    for (idx_t j = j0; j < j1;) {
+      const bool two = j >= i0 + rows && j + 1 < j1;
+      if (two && !thr) {
+        // (lanes_of's dispatch written out: through the lambda, 5 % slower tiles)
+        double s2[2][rows], k2[2][rows];
+        const double* ys[2] = {recs + size_t(src[j]) * R, recs + size_t(src[j + 1]) * R};
+        const double* kcs[2] = {K + i0 * m + j, K + i0 * m + j + 1};
+        double* os[2] = {s2[0], s2[1]};
+        double* ks[2] = {k2[0], k2[1]};
+        const double rt = detail::series_rtol;
+        if (nb == 4 && S == 1)
+          detail::kernel_series_columns<4, 1, 2>(G, T, ys, kcs, m, rt, os, ks);
+        else if (nb == 4)
+          detail::kernel_series_columns<4, 2, 2>(G, T, ys, kcs, m, rt, os, ks);
+        else if (S == 1)
+          detail::kernel_series_columns<8, 1, 2>(G, T, ys, kcs, m, rt, os, ks);
+        else
+          detail::kernel_series_columns<8, 2, 2>(G, T, ys, kcs, m, rt, os, ks);
+        lanes_done(j, rows, s2[0], k2[0]);
+        lanes_done(j + 1, rows, s2[1], k2[1]);
+        j += 2;
+        continue;
+      }
+      const int nc = two ? 2 : 1;
+      for (int c = 0; c < nc; ++c) {
+        cols[c].j = j + c;
+        cols[c].lanes = std::min(rows, j + c - i0);
+        before_lanes(cols[c]);
+      }
+      if (two && cols[0].lane && cols[1].lane) {
+        const idx_t js[2] = {cols[0].j, cols[1].j};
+        double* os[2] = {cols[0].s8, cols[1].s8};
+        double* ks[2] = {cols[0].k8, cols[1].k8};
+        lanes_of(js, os, ks, std::integral_constant<int, 2>{});
+      } else {
+        for (int c = 0; c < nc; ++c)
+          if (cols[c].lane) {
+            double* os[1] = {cols[c].s8};
+            double* ks[1] = {cols[c].k8};
+            lanes_of(&cols[c].j, os, ks, std::integral_constant<int, 1>{});
+          }
+      }
+      for (int c = 0; c < nc; ++c)
+        if (cols[c].lane) after_lanes(cols[c]);
+      j += nc;
     }
   };
   return parallel_for(

@@ -1151,17 +1151,25 @@ inline int kernel_series_record_pair(const double* X, const double* Y, double ki
 // lane's terms above its t masked to +0, and +0 z^4 + u = u); elsewhere k[l] = -1
 // (the caller takes the pair the long way: a longer series, or the dispatch; out[l]
 // is then meaningless).
-template <int NB, int S>
-SIGPROP_VECTOR_CLONES inline void kernel_series_column(const double* G, const double* T,
-                                                       const double* Y, const double* Kij,
-                                                       std::ptrdiff_t stride, double rtol,
-                                                       double* out, double* k) {
+// NC such columns y_c at once (records Y[c], covariances Kij[c], outputs out[c],
+// k[c]), each lane the same operations as alone, the same numbers: first every
+// column's setup (the division for c, the powers of |c| and the block tests, a chain
+// of ~100 cycles each), side by side, then each column's sums. A column of a kernel
+// layer's lanes sums 17-50 terms on average, so that its setup's latency was most of
+// its time: two columns at once took 8-15 % less of a layer's tiles on one thread
+// (selu, softsign, tanh, hard_tanh, 100 inputs; three or four at once no more), 3-8 %
+// of the whole kernel of the series kinds; on two threads that share a core, where the
+// other thread's work fills those latencies, no change.
+template <int NB, int S, int NC>
+SIGPROP_VECTOR_CLONES inline void kernel_series_columns(const double* G, const double* T,
+                                                        const double* const* Y,
+                                                        const double* const* Kij,
+                                                        std::ptrdiff_t stride, double rtol,
+                                                        double* const* out, double* const* k) {
   // The block tests hold from the first that holds on (the bounds do not increase
   // with the block, nor do the powers of |c| <= 1), so the first block that ends the
   // series is NB less the number n that hold: t = 16 (NB - n) + 15.
   constexpr int nb = NB;
-  const double* bj = Y + 2;
-  const double* ya = Y + kHead;
 #if defined(__GNUC__)
   // Four-lane vectors (two AVX registers for the eight lanes, or two pairs of SSE2
   // registers in the baseline), the sums in four chains a vector (the residue
@@ -1181,85 +1189,107 @@ SIGPROP_VECTOR_CLONES inline void kernel_series_column(const double* G, const do
   const v4 zero = {}, one = zero + 1.0, none = zero - 1.0;
   constexpr long long abs_bits = 0x7fffffffffffffffLL;
   const v4i absmask = {abs_bits, abs_bits, abs_bits, abs_bits};
-  v4 t4[2], c4[2];
-  for (int g = 0; g < 2; ++g) {
-    const int o = 4 * g;
-    const v4 den = Gv[g] * Y[0];
-    const v4i pos = den > zero;
-    const v4 kij = {Kij[o * stride], Kij[(o + 1) * stride], Kij[(o + 2) * stride],
-                    Kij[(o + 3) * stride]};
-    const v4 c = pos ? kij / (pos ? den : one) : zero;
-    const v4 ac = (v4)((v4i)c & absmask);
-    const v4 tol = rtol * (Gv[2 + g] * Y[1]);
-    const v4 a2 = ac * ac, a4 = a2 * a2, a8 = a4 * a4, a16 = a8 * a8;
-    const v4 step = S == 1 ? a16 : a16 * a16;
-    v4 cp = one, n_hold = zero;
-    for (int b = 0; b < nb; ++b) {
-      cp = cp * step;
-      n_hold += ((Gv[2 * (2 + b) + g] * bj[b]) * cp <= tol) ? one : zero;
-    }
-    const v4i fast = (Gv[2 * (2 + nb) + g] * Y[2 + nb] != zero) & (ac < one) & (n_hold > zero);
-    t4[g] = fast ? (16.0 * nb + 15.0) - 16.0 * n_hold : none;
-    c4[g] = fast ? c : zero;
-  }
-  // The blocks to sum: up to the lanes' highest t; those up to the least t of the
-  // certified lanes without masks (the other lanes' sums are not read)
-  double tmax = -1.0, tmin = 16.0 * nb;
-  for (int g = 0; g < 2; ++g)
-    for (int i = 0; i < 4; ++i) {
-      const double t = t4[g][i];
-      tmax = t > tmax ? t : tmax;
-      tmin = t >= 0.0 && t < tmin ? t : tmin;
-    }
-  v4 z[2], zz[2], s[2][4];
-  for (int g = 0; g < 2; ++g) {
-    z[g] = S == 1 ? c4[g] : c4[g] * c4[g];
-    const v4 z2 = z[g] * z[g];
-    zz[g] = z2 * z2;
-    for (int r = 0; r < 4; ++r) s[g][r] = zero;
-  }
-  const int bmin = (int(tmin) + 1) / 16 - 1;  // (every certified lane takes blocks <= bmin)
-  for (int b = (int(tmax) + 1) / 16 - 1; b >= 0; --b) {
-    const double top = 16 * b + 15;
-    v4i mask[2];
-    for (int g = 0; g < 2; ++g) mask[g] = b > bmin ? (v4i)(t4[g] >= top) : ~v4i{};
-    for (int i = 16 * b + 12; i >= 16 * b; i -= 4)
-      for (int r = 3; r >= 0; --r) {
-        const double y = ya[i + r];
-        for (int g = 0; g < 2; ++g)
-          s[g][r] = s[g][r] * zz[g] + (v4)((v4i)(Tv[2 * (i + r) + g] * y) & mask[g]);
+  v4 t4[NC][2], c4[NC][2];
+  for (int ci = 0; ci < NC; ++ci) {
+    const double* y = Y[ci];
+    const double* bj = y + 2;
+    for (int g = 0; g < 2; ++g) {
+      const int o = 4 * g;
+      const v4 den = Gv[g] * y[0];
+      const v4i pos = den > zero;
+      const double* kc = Kij[ci];
+      const v4 kij = {kc[o * stride], kc[(o + 1) * stride], kc[(o + 2) * stride],
+                      kc[(o + 3) * stride]};
+      const v4 c = pos ? kij / (pos ? den : one) : zero;
+      const v4 ac = (v4)((v4i)c & absmask);
+      const v4 tol = rtol * (Gv[2 + g] * y[1]);
+      const v4 a2 = ac * ac, a4 = a2 * a2, a8 = a4 * a4, a16 = a8 * a8;
+      const v4 step = S == 1 ? a16 : a16 * a16;
+      v4 cp = one, n_hold = zero;
+      for (int b = 0; b < nb; ++b) {
+        cp = cp * step;
+        n_hold += ((Gv[2 * (2 + b) + g] * bj[b]) * cp <= tol) ? one : zero;
       }
+      const v4i fast = (Gv[2 * (2 + nb) + g] * y[2 + nb] != zero) & (ac < one) & (n_hold > zero);
+      t4[ci][g] = fast ? (16.0 * nb + 15.0) - 16.0 * n_hold : none;
+      c4[ci][g] = fast ? c : zero;
+    }
   }
-  // (k as doubles: a vector store read back as scalars forwards)
-  for (int g = 0; g < 2; ++g) {
-    v4 r = s[g][0] + z[g] * (s[g][1] + z[g] * (s[g][2] + z[g] * s[g][3]));
-    if (S == 2) r = r * c4[g];
-    const v4 kk = S == 1 ? t4[g] : (t4[g] >= zero ? 2.0 * t4[g] + 1.0 : t4[g]);
-    __builtin_memcpy(out + 4 * g, &r, sizeof r);
-    __builtin_memcpy(k + 4 * g, &kk, sizeof kk);
+  for (int ci = 0; ci < NC; ++ci) {
+    const double* ya = Y[ci] + kHead;
+    // The blocks to sum: up to the lanes' highest t; those up to the least t of the
+    // certified lanes without masks (the other lanes' sums are not read)
+    double tmax = -1.0, tmin = 16.0 * nb;
+    for (int g = 0; g < 2; ++g)
+      for (int i = 0; i < 4; ++i) {
+        const double t = t4[ci][g][i];
+        tmax = t > tmax ? t : tmax;
+        tmin = t >= 0.0 && t < tmin ? t : tmin;
+      }
+    v4 z[2], zz[2], s[2][4];
+    for (int g = 0; g < 2; ++g) {
+      z[g] = S == 1 ? c4[ci][g] : c4[ci][g] * c4[ci][g];
+      const v4 z2 = z[g] * z[g];
+      zz[g] = z2 * z2;
+      for (int r = 0; r < 4; ++r) s[g][r] = zero;
+    }
+    const int bmin = (int(tmin) + 1) / 16 - 1;  // (every certified lane takes blocks <= bmin)
+    for (int b = (int(tmax) + 1) / 16 - 1; b >= 0; --b) {
+      const double top = 16 * b + 15;
+      v4i mask[2];
+      for (int g = 0; g < 2; ++g) mask[g] = b > bmin ? (v4i)(t4[ci][g] >= top) : ~v4i{};
+      for (int i = 16 * b + 12; i >= 16 * b; i -= 4)
+        for (int r = 3; r >= 0; --r) {
+          const double y = ya[i + r];
+          for (int g = 0; g < 2; ++g)
+            s[g][r] = s[g][r] * zz[g] + (v4)((v4i)(Tv[2 * (i + r) + g] * y) & mask[g]);
+        }
+    }
+    // (k as doubles: a vector store read back as scalars forwards)
+    for (int g = 0; g < 2; ++g) {
+      v4 r = s[g][0] + z[g] * (s[g][1] + z[g] * (s[g][2] + z[g] * s[g][3]));
+      if (S == 2) r = r * c4[ci][g];
+      const v4 t = t4[ci][g];
+      const v4 kk = S == 1 ? t : (t >= zero ? 2.0 * t + 1.0 : t);
+      __builtin_memcpy(out[ci] + 4 * g, &r, sizeof r);
+      __builtin_memcpy(k[ci] + 4 * g, &kk, sizeof kk);
+    }
   }
 #else
-  for (int l = 0; l < 8; ++l) {
-    const double den = G[l] * Y[0];
-    const double c = den > 0.0 ? Kij[l * stride] / den : 0.0;
-    const double ac = std::fabs(c);
-    const double tol = rtol * (G[8 + l] * Y[1]);
-    const double a2 = ac * ac, a4 = a2 * a2, a8 = a4 * a4, a16 = a8 * a8;
-    const double step = S == 1 ? a16 : a16 * a16;
-    double cp = 1.0;
-    int n_hold = 0;
-    for (int b = 0; b < nb; ++b) {
-      cp *= step;
-      n_hold += int((G[8 * (2 + b) + l] * bj[b]) * cp <= tol);
+  for (int ci = 0; ci < NC; ++ci) {
+    const double* y = Y[ci];
+    const double* bj = y + 2;
+    const double* ya = y + kHead;
+    for (int l = 0; l < 8; ++l) {
+      const double den = G[l] * y[0];
+      const double c = den > 0.0 ? Kij[ci][l * stride] / den : 0.0;
+      const double ac = std::fabs(c);
+      const double tol = rtol * (G[8 + l] * y[1]);
+      const double a2 = ac * ac, a4 = a2 * a2, a8 = a4 * a4, a16 = a8 * a8;
+      const double step = S == 1 ? a16 : a16 * a16;
+      double cp = 1.0;
+      int n_hold = 0;
+      for (int b = 0; b < nb; ++b) {
+        cp *= step;
+        n_hold += int((G[8 * (2 + b) + l] * bj[b]) * cp <= tol);
+      }
+      const bool fast = G[8 * (2 + nb) + l] * y[2 + nb] != 0.0 && ac < 1.0 && n_hold > 0;
+      const int t = fast ? 16 * nb + 15 - 16 * n_hold : -1;
+      k[ci][l] = fast ? S * t + S - 1 : -1;
+      double xt[16 * NB];
+      for (int i = 0; i <= t; ++i) xt[i] = T[8 * i + l];
+      out[ci][l] = fast ? series_sum_lanes(xt, ya, c, t, S) : 0.0;
     }
-    const bool fast = G[8 * (2 + nb) + l] * Y[2 + nb] != 0.0 && ac < 1.0 && n_hold > 0;
-    const int t = fast ? 16 * nb + 15 - 16 * n_hold : -1;
-    k[l] = fast ? S * t + S - 1 : -1;
-    double xt[16 * NB];
-    for (int i = 0; i <= t; ++i) xt[i] = T[8 * i + l];
-    out[l] = fast ? series_sum_lanes(xt, ya, c, t, S) : 0.0;
   }
 #endif
+}
+
+// One column (kernel_series_columns with NC = 1)
+template <int NB, int S>
+inline void kernel_series_column(const double* G, const double* T, const double* Y,
+                                 const double* Kij, std::ptrdiff_t stride, double rtol, double* out,
+                                 double* k) {
+  kernel_series_columns<NB, S, 1>(G, T, &Y, &Kij, stride, rtol, &out, &k);
 }
 
 }  // namespace detail
