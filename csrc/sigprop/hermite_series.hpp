@@ -270,9 +270,17 @@ struct HermiteAt {
     full = true;
   }
 
+  // What the series of f = phi (d = 0) or phi' (d = 1) reads: complete0() or complete()
+  void complete_for(int d) {
+    if (d == 0)
+      complete0();
+    else
+      complete();
+  }
+  bool full_for(int d) const { return d == 0 ? full0 : full; }
+
   // Bound on sum_{m > k, m <= N - d} f_m^2 of the stored and unstored orders up to
-  // n_max (f = phi for d = 0, phi' for d = 1); needs complete0() for d = 0,
-  // complete() for d = 1.
+  // n_max (f = phi for d = 0, phi' for d = 1); needs complete_for(d).
   double mass_above(int d, int k) const {
     const int stored = n - d;  // orders 0..stored-1 are in U
     const double u = k < stored ? (d == 0 ? U0[k] : U1[k]) : 0.0;
@@ -415,7 +423,7 @@ inline int prefix_truncation(HermiteAt& x, HermiteAt& y, int d, double ac, int l
   // tests side by side, without a branch each (which block ends a pair's series
   // varies from pair to pair: a mispredicted branch a block cost more than the
   // test). The same products and comparisons as the loop below, so the same k.
-  if ((d == 0 ? x.full0 && y.full0 : x.full && y.full) && len >= 64) {
+  if (x.full_for(d) && y.full_for(d) && len >= 64) {
     const double* bx = d == 0 ? x.B0 : x.B1;
     const double* by = d == 0 ? y.B0 : y.B1;
     const double c1 = a16, c2 = c1 * a16, c3 = c2 * a16, c4 = c3 * a16;
@@ -449,13 +457,8 @@ inline int prefix_truncation(HermiteAt& x, HermiteAt& y, int d, double ac, int l
 // The same for the suffix bound, after every order of x and y is evaluated.
 inline int suffix_truncation(HermiteAt& x, HermiteAt& y, int d, double ac, int len,
                              double tol) {
-  if (d == 0) {
-    x.complete0();
-    y.complete0();
-  } else {
-    x.complete();
-    y.complete();
-  }
+  x.complete_for(d);
+  y.complete_for(d);
   // (square roots multiplied, not the masses: see prefix_truncation)
   const double far =
       (d == 0 ? std::sqrt(x.R0) * std::sqrt(y.R0) : std::sqrt(x.R1) * std::sqrt(y.R1)) *
@@ -534,7 +537,7 @@ inline bool series_hopeless(const HermiteAt& x, const HermiteAt& y, int d, doubl
                             double tol) {
   // (square roots multiplied: the masses' product underflows, see prefix_truncation)
   const double far =
-      !(d == 0 ? x.full0 && y.full0 : x.full && y.full)
+      !(x.full_for(d) && y.full_for(d))
           ? 0.0
           : (d == 0 ? std::sqrt(x.R0) * std::sqrt(y.R0) : std::sqrt(x.R1) * std::sqrt(y.R1));
   return far > 0.0 && (ac > 0.9 || far * 4e-24 > tol) && far * pow_past_n_max(ac, d) > tol;
@@ -717,10 +720,7 @@ inline AnchoredTail anchored_tail_sharp(double c, double sd, double T0, double T
 // algebraically and it rarely applies.
 inline bool diagonal_series(HermiteAt& x, int d, double c, double tol, double& out) {
   if (!(c > 0.0 && c < 1.0)) return false;
-  if (d == 0)
-    x.complete0();
-  else
-    x.complete();
+  x.complete_for(d);
   const int s = x.n - d;  // orders 0..s-1 stored
   if (s < 2) return false;
   const double f_sq = d == 0 ? x.phi_sq : x.dphi_sq;
@@ -967,8 +967,8 @@ inline bool offdiagonal_series(HermiteAt& x, HermiteAt& y, double c, double tol,
 // tolerance, 1 and 2 are skipped (they cannot certify) and so is 4 where 1 - |c| >
 // 1e-4 (every order evaluated, ~5 us, to certify at most 6 of the 1800-3700 pairs
 // predicted hopeless, of 8096 random pairs a kind, half next to |c| = 1).
-// A complete expansion (complete0() for d = 0, complete() for d = 1) is never
-// modified here, so that threads can share it (a kernel's, complete0()).
+// A complete expansion (complete_for(d)) is never modified here, so that threads can
+// share it (a kernel's, complete0()).
 inline bool hermite_bivariate(HermiteAt& x, HermiteAt& y, int d, double c, double rtol, double& out,
                               bool predict = false) {
   if (!x.ok() || !y.ok()) return false;
@@ -1009,7 +1009,7 @@ inline bool hermite_bivariate(HermiteAt& x, HermiteAt& y, int d, double c, doubl
 
 // A kernel layer's pairs (f = phi). Most end their series within 64 orders (a deep
 // tanh kernel: 16 or 32 on average; 128 for the kinked kinds, fast_blocks); those
-// are taken eight at a time, rows of a group side by side (kernel_series_column),
+// are taken eight at a time, rows of a group side by side (kernel_series_columns),
 // each lane summing its own terms from its own order k, which a pair taken alone
 // (kernel_series_record_pair) repeats bitwise: an entry does not depend on which
 // pairs share its group, so a kernel is the same at any thread count and block
@@ -1019,7 +1019,7 @@ inline bool hermite_bivariate(HermiteAt& x, HermiteAt& y, int d, double c, doubl
 // field from a 1.5 kB struct: tanh, 1000 inputs, one thread, 47 -> 22 ns a pair.
 namespace detail {
 
-// The pairs taken eight at a time (kernel_series_column) are those whose series ends
+// The pairs taken eight at a time (kernel_series_columns) are those whose series ends
 // within the first nb blocks of 16 terms: nb = 4 for an activation smooth
 // everywhere, whose coefficients decay geometrically (a deep tanh kernel's pairs
 // need 16 or 32 orders), nb = 8 for one with a kink in phi, phi' or phi'' (elu,
@@ -1054,7 +1054,7 @@ inline int series_stride(const Activation& a) { return odd_builtin(a) ? 2 : 1; }
 
 // The first of the nb blocks whose bound (bx[b] by[b]) |c|^(16 S (b + 1)) is within
 // tol (bx, by: the prefix bounds at the blocks' last orders, B0 or a record's head):
-// its last term 16 b + 15, else -1. The test of kernel_series_column's lanes (the
+// its last term 16 b + 15, else -1. The test of kernel_series_columns's lanes (the
 // same products and comparisons).
 inline int series_block_order(const double* bx, const double* by, double ac, double tol, int nb,
                               int S = 1) {
@@ -1088,7 +1088,7 @@ inline int kernel_series_order(HermiteAt& x, HermiteAt& y, double c, double rtol
 }
 
 // sum_{i <= top} xt_i yt_i z^i (times c for S = 2), z = c^S, as a lane of
-// kernel_series_column sums it: Horner's rule in z^4 on the four residue classes of
+// kernel_series_columns sums it: Horner's rule in z^4 on the four residue classes of
 // i from the top (top + 1 a multiple of 4), each chain starting at +0, joined by
 // Horner in z, s0 + z (s1 + z (s2 + z s3)) (mehler_chains' order of operations).
 inline double series_sum_lanes(const double* xt, const double* yt, double c, int top, int S) {
@@ -1123,7 +1123,7 @@ inline void kernel_series_record(const HermiteAt& h, double q, int nb, int S, do
   for (int i = 0; i < 16 * nb; ++i) r[kHead + i] = usable ? h.a[S * i + S - 1] : 0.0;
 }
 
-// One pair as a lane of kernel_series_column takes it, from the two inputs' records
+// One pair as a lane of kernel_series_columns takes it, from the two inputs' records
 // (X, Y) and K_ij: where the first nb blocks certify a term (the same operations:
 // c = K_ij / (sqrt(q_i) sqrt(q_j)), tol, the products), returns its order k and sets
 // out to the series summed as the lane sums it (series_sum_lanes: bitwise); else -1.
@@ -1282,14 +1282,6 @@ SIGPROP_VECTOR_CLONES inline void kernel_series_columns(const double* G, const d
     }
   }
 #endif
-}
-
-// One column (kernel_series_columns with NC = 1)
-template <int NB, int S>
-inline void kernel_series_column(const double* G, const double* T, const double* Y,
-                                 const double* Kij, std::ptrdiff_t stride, double rtol, double* out,
-                                 double* k) {
-  kernel_series_columns<NB, S, 1>(G, T, &Y, &Kij, stride, rtol, &out, &k);
 }
 
 }  // namespace detail
