@@ -597,48 +597,37 @@ inline bool threshold_price(const Activation& a, int d, double q1, double q2, do
 // with their coefficients apart from the chain: f_n e^n = P_n = alpha_n P_(n-1) - beta_n
 // P_(n-2), alpha_n = (a_n - x / n) e / 2, beta_n = c_n e^2 / 4 (a_n = (2 n - 1.5) / n,
 // c_n = (n - 1.5) / n), and m_(n+1) = exp(-b) r_n - 2 b r_n m_n (r_n = 1 / (2 n + 3)):
-// a product and a difference an order where a division's product, a difference and
-// a product made the chain (~11 % off a call, the same sums to their last bits or
-// two). S_err bounds the truncation (twice the last order) and the rounding, the
-// recurrence's amplification of m_0's included. False where the sum did not converge.
-// With `scaled`, S and S_err are those over exp(-b) (each m_j is exp(-b) times a
-// function of b alone), for a caller that folds exp(-b) into an exponential of its own;
-// `atol`, the orders stop once two in a row are below it as well (a caller that needs
-// S to that absolute error only: their truncation is in S_err).
-namespace detail {
-inline constexpr int kBoundaryOrders = 32;
-// a_n, c_n, 1 / n and 1 / (2 n + 3), n <= kBoundaryOrders
-struct BoundaryCoefficients {
-  double a[kBoundaryOrders + 1], c[kBoundaryOrders + 1], n[kBoundaryOrders + 1],
-      odd[kBoundaryOrders + 1];
-};
-inline constexpr BoundaryCoefficients boundary_coefficients = [] {
-  BoundaryCoefficients r{};
-  for (int i = 0; i <= kBoundaryOrders; ++i) {
-    r.a[i] = i > 0 ? (2.0 * i - 1.5) / i : 0.0;
-    r.c[i] = i > 0 ? (i - 1.5) / i : 0.0;
-    r.n[i] = i > 0 ? 1.0 / i : 0.0;
-    r.odd[i] = 1.0 / (2.0 * i + 3.0);
-  }
-  return r;
-}();
-// m_0 (over exp(-b) where scaled): 1 - sqrt(pi b) erfcx(sqrt(b))
-inline double boundary_m0(double b) {
-  const double t = std::sqrt(b);
-  return 1.0 - std::sqrt(special::pi) * t * special::erfcx(t);
-}
-}  // namespace detail
-
+// a product and a difference an order where a product, a difference and a product
+// made each chain (~11 % off a call, the same sums to their last bit or two). S_err bounds the
+// truncation (twice the last order) and the rounding, the recurrence's amplification of m_0's
+// included. False where the sum did not converge. With `scaled`, S and S_err are those over exp(-b)
+// (each m_j is exp(-b) times a function of b alone), for a caller that folds exp(-b) into an
+// exponential of its own; `atol`, the orders stop once two in a row are below it as well (a caller
+// that needs S to that absolute error only: their truncation is in S_err).
 inline bool boundary_layer_sum(double b, double kappa, double e, bool second, double& S,
                                double& S_err, bool scaled = false, double atol = 0.0) {
-  constexpr int NT = detail::kBoundaryOrders;
-  const auto& k = detail::boundary_coefficients;
+  using namespace special;
+  constexpr int NT = 32;
   const double eps = std::numeric_limits<double>::epsilon();
-  const double eb = scaled ? 1.0 : std::exp(-b), x = 0.5 * kappa, h = 0.5 * e;
+  // a_n, c_n, 1 / n and 1 / (2 n + 3), n <= NT
+  struct Coefficients {
+    double a[NT + 1], c[NT + 1], n[NT + 1], odd[NT + 1];
+  };
+  static constexpr Coefficients k = [] {
+    Coefficients r{};
+    for (int i = 0; i <= NT; ++i) {
+      r.a[i] = i > 0 ? (2.0 * i - 1.5) / i : 0.0;
+      r.c[i] = i > 0 ? (i - 1.5) / i : 0.0;
+      r.n[i] = i > 0 ? 1.0 / i : 0.0;
+      r.odd[i] = 1.0 / (2.0 * i + 3.0);
+    }
+    return r;
+  }();
+  const double t = std::sqrt(b), eb = scaled ? 1.0 : std::exp(-b), x = 0.5 * kappa, h = 0.5 * e;
   const double hh = h * h, b2 = 2.0 * b;
-  double m0 = eb * detail::boundary_m0(b);  // m_n
-  double m1 = (eb - b2 * m0) / 3.0;         // m_(n+1)
-  double P = 1.0, Pp = 0.0;                 // P_n = f_n e^n, P_(n-1)
+  double m0 = eb * (1.0 - std::sqrt(pi) * t * erfcx(t));  // m_n
+  double m1 = (eb - b2 * m0) / 3.0;                       // m_(n+1)
+  double P = 1.0, Pp = 0.0;                               // P_n = f_n e^n, P_(n-1)
   // the recurrence multiplies m_0's rounding by at most prod (2b / (2j + 1)) <= (2b)^j / j!
   double g = b2 / 3.0, amp = g > 1.0 ? g : 1.0;
   double sum = 0.0, abs_sum = 0.0, last = 0.0;
