@@ -299,7 +299,9 @@ struct HermiteAt {
 
  private:
   double s0_ = 0.0;  // (prefix0: the sum of the squares so far)
-  int pdone_[2] = {0, 0};  // the orders whose prefix masses of phi, phi' are set
+  // The orders below which the prefix masses are set: of phi, every order; of phi',
+  // through the last whole block of 16 (prefix1), or n once every order is
+  int pdone_[2] = {0, 0};
   // ensure() past the orders done
   detail::KinkSeries kinks_;
   bool closed_ = false;  // the coefficients come from kinks_
@@ -375,7 +377,7 @@ struct HermiteAt {
     }
   }
   // The prefix masses of phi (d = 0: P0, B0; prefix0) or phi' (d = 1: P1, B1; prefix1)
-  // of the orders pdone_[d]..to-1
+  // of the orders pdone_[d]..to-1 (phi': its whole blocks among them)
   template <int d>
   void prefix(int to) {
     if constexpr (d == 1)
