@@ -154,6 +154,15 @@ def _orthant_tail_ref(h, k, r, tilt):
         (4.0, 10.0, 0.97),
         (6.0, -2.0, -0.8),
         (20.0, 19.9, 0.99999),  # a step narrower than 1 / h: the adaptive rule
+        # k = r h (the step at w = 0, as in elu's and selu's E[phi' phi'] next to |c| =
+        # 1), 1-2 / h wide: the adaptive rule on the density's grading alone; 2 / h wide
+        # and more: Gauss-Laguerre
+        (6.0, 5.82, 0.97),
+        (6.0, -5.82, -0.97),
+        (20.0, -19.93, -0.9965),
+        (10.0, 9.8, 0.98),
+        (6.0, 5.9, 0.966),  # the step 0.4 of its width right of w = 0
+        (16.0, -15.4, -0.996),  # and 6 widths left of it
     ],
 )
 def test_orthant_far_tail_matches_mpmath(h, k, r):

@@ -250,10 +250,20 @@ inline bool orthant_tail_quadrature(double h, double k, double r, double omr, do
   mesh.lo = 0.0;
   mesh.hi = std::fmax(0.0, r > 0.0 ? wk : 0.0) + 12.0;
   for (double g = 0.125; g < 64.0; g *= 2.0) mesh.add(g / h);
-  if (r != 0.0) {
+  const double wstep = r != 0.0 ? s / std::fabs(r) : inf;
+  // The step's own grading, except where the density's already resolves it: a step
+  // at or left of w = 0 (wk <= ws / 2) of width ws within a factor 2 of the density's
+  // scale 1 / h, which the points g / h grade by factors of 2 from ws / 16 - ws / 4 on.
+  // (Such are the orthants of elu's and selu's E[phi' phi'] next to |c| = 1, k = r h
+  // within rounding: the step at w = 0, ws h = 1-2. Both gradings made ~17 pieces, 19.5
+  // with the rule's splits, the density's alone 11 and 15. The values moved by at most
+  // 6e-15 relative at the 248 calls of their random pairs; against a 40-digit quadrature
+  // every one within its error estimate, the largest error 4.1e-13 relative, as before.)
+  const bool graded = wk <= 0.5 * wstep && wstep * h >= 0.5 && wstep * h <= 2.0;
+  if (r != 0.0 && !graded) {
     // the step of Phibar(z), width s / |r| (1e-6 next to |r| = 1), also where it sits
     // at or just left of w = 0
-    const double ws = s / std::fabs(r);
+    const double ws = wstep;
     if (wk > 0.0 && wk < mesh.hi) mesh.add(wk);
     for (double g = 0.25 * ws; g < 4.0; g *= 2.0) {
       if (wk - g > 0.0 && wk - g < mesh.hi) mesh.add(wk - g);
@@ -261,9 +271,16 @@ inline bool orthant_tail_quadrature(double h, double k, double r, double omr, do
     }
   }
   mesh.finish();
+  // e^E Phibar(z): directly where neither factor leaves the double range (z < 37,
+  // |E| < 700); for z >= 0 one exponential fewer than the Mills ratio's form, which
+  // carries Phibar's exponent -z^2 / 2 into e^E (the same rounding: eps |E| either way)
+  auto tilted_nsf = [](double E, double z) {
+    if (z < 37.0 && E > -700.0 && E < 700.0) return nsf(z) * std::exp(E);
+    const LogVal p = lv_nsf(z);
+    return p.m * std::exp(E + p.e);
+  };
   auto f = [&](double w, double* y) {
-    const LogVal p = lv_nsf((kmrh - r * w) / s);
-    y[0] = inv_sqrt_2pi * p.m * std::exp(E0 - h * w - 0.5 * w * w + p.e);
+    y[0] = inv_sqrt_2pi * tilted_nsf(E0 - h * w - 0.5 * w * w, (kmrh - r * w) / s);
   };
   // Each value's exponent, -h w - w^2 / 2 + log Phibar(z), is rounded to eps of its
   // size: noise that the rule's error estimate cannot go below where that size is
@@ -278,16 +295,17 @@ inline bool orthant_tail_quadrature(double h, double k, double r, double omr, do
   const double rtol = std::fmax(1e-14, 4.0 * eps * M);
   // First Gauss-Laguerre in x = h w (the density's e^(-h w) its weight; 32 nodes, their
   // error estimated by 24), where the step of Phibar is resolved on that scale: at
-  // least 1 / h wide, or beyond the mass (e^(-h w) below e^-60 there). Accepted where
+  // least 2 / h wide, or beyond the mass (e^(-h w) below e^-60 there). Accepted where
   // the two rules agree to rtol; else the adaptive rule below. ~1.5 us against 4-8 us.
-  const double wstep = r != 0.0 ? s / std::fabs(r) : inf;
-  if (h >= 3.0 && (wstep * h >= 1.0 || !(wk * h < 60.0))) {
+  // (Steps 1 / h to 2 / h wide: the two rules disagreed at each of the 114 such calls
+  // of elu's and selu's E[phi phi] and E[phi' phi'] at 4096 random pairs each, and
+  // agreed at 408 of the 410 wider ones.)
+  if (h >= 3.0 && (wstep * h >= 2.0 || !(wk * h < 60.0))) {
     auto rule = [&](const double* xs, const double* ws, int n) {
       double sum = 0.0;
       for (int i = 0; i < n; ++i) {
         const double w = xs[i] / h;
-        const LogVal p = lv_nsf((kmrh - r * w) / s);
-        sum += ws[i] * p.m * std::exp(E0 - 0.5 * w * w + p.e);
+        sum += ws[i] * tilted_nsf(E0 - 0.5 * w * w, (kmrh - r * w) / s);
       }
       return inv_sqrt_2pi * sum / h;
     };
