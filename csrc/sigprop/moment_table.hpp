@@ -80,12 +80,12 @@ class MomentTable {
     if (!g.usable || (need_d2 && !g.d2_usable)) return false;
     const double t = 2.0 * (u - s) - 1.0;
     double v[n_fields];
-    // The Clenshaw sums of phi_sq, dphi_sq and dV side by side (cheb::clenshaw_many:
-    // each alone is bound by its latency; the same numbers as clenshaw's), and of the
-    // mean and d2phi_sq where needed (the maps need neither)
+    // The Chebyshev sums of phi_sq, dphi_sq and dV side by side, each split by parity
+    // (cheb::clenshaw_parity_many: each alone is bound by its latency), and of the mean
+    // and d2phi_sq where needed (the maps need neither)
     const double* c3[3] = {g.c[1], g.c[2], g.c[4]};
     double r3[3];
-    cheb::clenshaw_many<3>(c3, deg, t, r3);
+    cheb::clenshaw_parity_many<3>(c3, deg, t, r3);
     v[1] = field_value(g, 1, r3[0]);
     v[2] = field_value(g, 2, r3[1]);
     v[4] = field_value(g, 4, r3[2]);
@@ -93,7 +93,7 @@ class MomentTable {
     if (need_d2) {
       const double* c2[2] = {g.c[0], g.c[3]};
       double r2[2];
-      cheb::clenshaw_many<2>(c2, deg, t, r2);
+      cheb::clenshaw_parity_many<2>(c2, deg, t, r2);
       v[0] = field_value(g, 0, r2[0]);
       if (g.d2_usable) v[3] = field_value(g, 3, r2[1]);
     }
