@@ -48,7 +48,7 @@ inline void clenshaw_many(const double* const* c, int n, double t, double* v) {
 // that sum_j c[2j] T_2j(t) = sum_j c[2j] T_j(u) and sum_j c[2j+1] T_(2j+1)(t) = t sum_j
 // c[2j+1] V_j(u) (V_0 = 1, V_1 = 2 u - 1, V_(j+1) = 2 u V_j - V_(j-1)): two recurrences
 // of n / 2 terms each, side by side, where Clenshaw's one of n terms waited on each term
-// (~8 cycles). The same sum to rounding, not bitwise clenshaw's. n >= 2.
+// (~8 cycles). The same sum to rounding, not bitwise clenshaw's. n >= 1.
 template <int M>
 inline void clenshaw_parity_many(const double* const* c, int n, double t, double* v) {
   const double u = 2.0 * t * t - 1.0, u2 = 2.0 * u;

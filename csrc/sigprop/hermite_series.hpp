@@ -506,8 +506,26 @@ inline int prefix_truncation(HermiteAt& x, HermiteAt& y, int d, double ac, int l
     cp = c4;
     m0 = 64;
   }
+  // A lower bound on sqrt(P_m(x) P_m(y)) at every order m: the mass beyond n_max,
+  // predicted from the table (HermiteTable::Point::tail, the least at a segment's nodes:
+  // at most 1.1 times the mass found once every order is evaluated; halved here). A
+  // block whose test cannot pass with it is not tested: its orders are evaluated with
+  // the next block's, and the masses summed through both at once, where a fresh pair's
+  // blocks were each evaluated, summed and tested in turn (random pairs over the whole
+  // domain, one thread, harness best of 6: E[phi' phi'] of selu +8-13 %, elu +8 %,
+  // softsign +13-15 %; values and kernels bitwise unchanged). The same k wherever the
+  // bound holds; where it did not, a later block and more orders, within the tolerance
+  // all the same.
+  auto rel = [d](const HermiteAt& h) { return h.point.n > 0 ? h.point.tail[d] : 0.0; };
+  const double lower = 0.5 * std::sqrt(rel(x) * rel(y)) *
+                       (d == 0 ? std::sqrt(x.phi_sq) * std::sqrt(y.phi_sq)
+                               : std::sqrt(x.dphi_sq) * std::sqrt(y.dphi_sq));
   for (; m0 < len; m0 += 16) {
     const int m1 = std::min(len, m0 + 16);  // orders m0..m1-1 of f
+    if (m1 - m0 == 16 && lower * (cp * a16) > tol) {
+      cp *= a16;
+      continue;
+    }
     x.ensure_for(m1 + d, d);
     y.ensure_for(m1 + d, d);
     double r;  // sqrt(P_{m1-1}(x) P_{m1-1}(y))
