@@ -23,6 +23,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <memory>
 #include <vector>
 
@@ -91,7 +92,12 @@ struct HermiteAt {
     closed_ = false;
     full0 = full = false;
     if (!(q > 0.0) || !std::isfinite(q)) return false;
-    const Moments m = moments(act_, q, false);
+    // log10(q) once for the moment table's lookup and the Hermite table's (~20 ns a
+    // fresh expansion, two a random pair), where the moments come from the table (else
+    // locate takes its own, if it is reached)
+    const double lg =
+        uses_moment_table(act_.kind) ? std::log10(q) : std::numeric_limits<double>::quiet_NaN();
+    const Moments m = moments(act_, q, false, lg);
     phi_sq = m.phi_sq;
     dphi_sq = m.dphi_sq;
     if (!std::isfinite(phi_sq) || !std::isfinite(dphi_sq)) return false;
@@ -116,7 +122,7 @@ struct HermiteAt {
     const std::shared_ptr<const HermiteTable>& shared =
         detail::HermiteTableCache::fetch_shared(act_);
     if (table != shared) table = shared;
-    point = table->locate(q);
+    point = table->locate(q, lg);
     if (point.n > 0) {
       n = std::max(point.n, 2);
       small0 = point.small0;

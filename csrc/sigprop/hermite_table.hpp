@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <limits>
 #include <memory>
 #include <new>
 #include <vector>
@@ -313,10 +314,11 @@ class HermiteTable {
     }
   };
 
-  Point locate(double q) const {
+  // (log10_q: log10(q) where the caller has it, NaN otherwise)
+  Point locate(double q, double log10_q = std::numeric_limits<double>::quiet_NaN()) const {
     Point p;
     if (!(q >= q_lo() && q < q_hi())) return p;
-    const double u = (std::log10(q) - log10_lo) * per_decade;
+    const double u = ((std::isnan(log10_q) ? std::log10(q) : log10_q) - log10_lo) * per_decade;
     int s = int(u);
     if (s < 0) s = 0;
     if (s >= n_seg) s = n_seg - 1;

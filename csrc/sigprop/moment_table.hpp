@@ -25,6 +25,7 @@
 
 #include <cmath>
 #include <cstddef>
+#include <limits>
 #include <memory>
 
 #include "activation.hpp"
@@ -70,9 +71,11 @@ class MomentTable {
   // Moments at q, or false when q is outside the table or its segment is marked
   // (for E[phi''^2] alone when need_d2). Without need_d2, only phi_sq, dphi_sq and
   // dV are evaluated (mean and d2phi_sq are NaN).
-  bool lookup(double q, Moments& out, bool need_d2 = true) const {
+  // (log10_q: log10(q) where the caller has it, NaN otherwise)
+  bool lookup(double q, Moments& out, bool need_d2 = true,
+              double log10_q = std::numeric_limits<double>::quiet_NaN()) const {
     if (!(q >= q_lo() && q < q_hi())) return false;
-    const double u = (std::log10(q) - log10_lo) * per_decade;
+    const double u = ((std::isnan(log10_q) ? std::log10(q) : log10_q) - log10_lo) * per_decade;
     int s = int(u);
     if (s < 0) s = 0;
     if (s >= n_seg) s = n_seg - 1;
@@ -253,12 +256,14 @@ inline std::size_t n_moment_tables() { return detail::MomentTableCache::instance
 // the closed forms or the quadrature of moments_direct.
 // With need_d2 = false, mean and d2phi_sq may be NaN (the maps, fixed-point
 // searches and the EOC do not use them).
-inline Moments moments(const Activation& act, double q, bool need_d2 = true) {
+// (log10_q: log10(q) where the caller has it, for the table's lookup; the same moments)
+inline Moments moments(const Activation& act, double q, bool need_d2 = true,
+                       double log10_q = std::numeric_limits<double>::quiet_NaN()) {
   const Activation a = canonical(act);
   // (a positively homogeneous custom activation has closed forms: no table)
   if (uses_moment_table(a.kind) && q > 0.0 && !(a.kind == Kind::custom && is_homogeneous(a))) {
     Moments m;
-    if (detail::moment_table(a)->lookup(q, m, need_d2)) return m;
+    if (detail::moment_table(a)->lookup(q, m, need_d2, log10_q)) return m;
   }
   return moments_direct(a, q);
 }
