@@ -276,8 +276,7 @@ inline bool orthant_tail_quadrature(double h, double k, double r, double omr, do
   // carries Phibar's exponent -z^2 / 2 into e^E (the same rounding: eps |E| either way)
   auto tilted_nsf = [](double E, double z) {
     if (z < 37.0 && E > -700.0 && E < 700.0) return nsf(z) * std::exp(E);
-    const LogVal p = lv_nsf(z);
-    return p.m * std::exp(E + p.e);
+    return value(lv_nsf(z), E);
   };
   auto f = [&](double w, double* y) {
     y[0] = inv_sqrt_2pi * tilted_nsf(E0 - h * w - 0.5 * w * w, (kmrh - r * w) / s);

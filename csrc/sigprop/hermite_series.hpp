@@ -302,6 +302,10 @@ struct HermiteAt {
   // orders alone (the prefix masses: an even order's entries those of the odd order
   // before it, the same numbers, half the chain; mehler_sum).
   bool odd_orders() const { return !closed_ && point.n > 0 && point.odd; }
+  // The relative mass of f = phi (d = 0) or phi' (d = 1) beyond n_max predicted from the
+  // table before any order is evaluated (HermiteTable::Point::tail, the least at the
+  // segment's nodes); 0 without a table.
+  double predicted_tail(int d) const { return point.n > 0 ? point.tail[d] : 0.0; }
 
  private:
   double s0_ = 0.0;  // (prefix0: the sum of the squares so far)
@@ -522,8 +526,7 @@ inline int prefix_truncation(HermiteAt& x, HermiteAt& y, int d, double ac, int l
   // softsign +13-15 %; values and kernels bitwise unchanged). The same k wherever the
   // bound holds; where it did not, a later block and more orders, within the tolerance
   // all the same.
-  auto rel = [d](const HermiteAt& h) { return h.point.n > 0 ? h.point.tail[d] : 0.0; };
-  const double lower = 0.5 * std::sqrt(rel(x) * rel(y)) *
+  const double lower = 0.5 * std::sqrt(x.predicted_tail(d) * y.predicted_tail(d)) *
                        (d == 0 ? std::sqrt(x.phi_sq) * std::sqrt(y.phi_sq)
                                : std::sqrt(x.dphi_sq) * std::sqrt(y.dphi_sq));
   for (; m0 < len; m0 += 16) {
@@ -652,7 +655,7 @@ inline bool series_predicted_hopeless(const HermiteAt& x, const HermiteAt& y, in
                                       double rtol) {
   if (!(ac > 0.9)) return false;
   auto rel = [d](const HermiteAt& h) {  // (floored as R0 and R1; 0 without a table)
-    return h.point.n > 0 ? std::fmax(h.point.tail[d], 4e-15) : 0.0;
+    return h.point.n > 0 ? std::fmax(h.predicted_tail(d), 4e-15) : 0.0;
   };
   const double t = std::sqrt(rel(x) * rel(y));
   if (!(t > 2.0 * rtol)) return false;  // (the tails' masses are at most 1)

@@ -598,12 +598,13 @@ inline bool threshold_price(const Activation& a, int d, double q1, double q2, do
 // P_(n-2), alpha_n = (a_n - x / n) e / 2, beta_n = c_n e^2 / 4 (a_n = (2 n - 1.5) / n,
 // c_n = (n - 1.5) / n), and m_(n+1) = exp(-b) r_n - 2 b r_n m_n (r_n = 1 / (2 n + 3)):
 // a product and a difference an order where a product, a difference and a product
-// made each chain (~11 % off a call, the same sums to their last bit or two). S_err bounds the
-// truncation (twice the last order) and the rounding, the recurrence's amplification of m_0's
-// included. False where the sum did not converge. With `scaled`, S and S_err are those over exp(-b)
-// (each m_j is exp(-b) times a function of b alone), for a caller that folds exp(-b) into an
-// exponential of its own; `atol`, the orders stop once two in a row are below it as well (a caller
-// that needs S to that absolute error only: their truncation is in S_err).
+// made each chain (~11 % off a call, the same sums to their last bit or two). S_err
+// bounds the truncation (twice the last order) and the rounding, the recurrence's
+// amplification of m_0's included. False where the sum did not converge. With
+// `scaled`, S and S_err are those over exp(-b) (each m_j is exp(-b) times a function
+// of b alone), for a caller that folds exp(-b) into an exponential of its own; `atol`,
+// the orders stop once two in a row are below it as well (a caller that needs S to
+// that absolute error only: their truncation is in S_err).
 inline bool boundary_layer_sum(double b, double kappa, double e, bool second, double& S,
                                double& S_err, bool scaled = false, double atol = 0.0) {
   using namespace special;
