@@ -599,3 +599,35 @@ def test_hard_tanh_sign_form_against_mpmath(q1, q2, c):
         sp.gaussian_moments("hard_tanh", q1).phi_sq * sp.gaussian_moments("hard_tanh", q2).phi_sq
     )
     assert abs(got - ref) <= 1e-14 * scale, (got, ref, scale)
+
+
+# (q1, q2, c): random pairs (q log-uniform in [1e-6, 1e4]) where the orthant form of
+# hard_tanh's phi' cancels past its tolerance (four orthant probabilities of ~1/4
+# summed to a result of size a^2 / sqrt(q1 q2)) and the window integral
+# (hard_tanh_window_form) serves
+HARD_TANH_WINDOW = [
+    (1.53, 9970.0, 0.96957),
+    (466.0, 150.0, 0.97783),
+    (2380.0, 2400.0, 0.98008),
+    (6830.0, 4470.0, -0.99591),
+    (60.9, 128.0, -0.95659),
+    (486.0, 3280.0, 0.99524),
+]
+
+
+@pytest.mark.parametrize("q1,q2,c", HARD_TANH_WINDOW)
+def test_hard_tanh_window_form_against_mpmath(q1, q2, c):
+    # P(|u| < 1, |v| < 1) = 2 int_0^{t2} npdf(y) P(|X| < t1 | Y = y) dy, t2 <= t1
+    with mp.workdps(30):
+        lo, hi = sorted((mp.mpf(q1), mp.mpf(q2)))
+        t1, t2, cc = 1 / mp.sqrt(lo), 1 / mp.sqrt(hi), abs(mp.mpf(c))
+        r = mp.sqrt((1 - cc) * (1 + cc))
+        pts = [mp.mpf(0), t2]
+        if t1 / cc < t2:
+            pts.insert(1, t1 / cc)
+        ref = 2 * mp.quad(
+            lambda y: mp.npdf(y) * (mp.ncdf((t1 - cc * y) / r) - mp.ncdf((-t1 - cc * y) / r)), pts
+        )
+        scale = float(mp.sqrt(mp.erf(t1 / mp.sqrt(2)) * mp.erf(t2 / mp.sqrt(2))))
+    got = float(sp.bivariate_expectation("hard_tanh", q1, q2, c, derivative=1))
+    assert abs(got - float(ref)) <= 1e-14 * scale, (got, float(ref), scale)

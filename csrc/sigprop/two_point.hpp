@@ -826,6 +826,13 @@ inline double bivariate_dispatch(const Activation& a, int d, double q1, double q
     if (detail::hard_tanh_sign_form(a.p0, q1, q2, c, 0.1 * detail::piecewise_tol * scale, v))
       return v;
   }
+  // and its phi' likewise: the window probability as one integral of positive terms
+  // (hard_tanh_window_form)
+  if (closed && d == 1 && a.kind == Kind::hard_tanh) {
+    const double scale = std::sqrt(moments(a, q1, false).dphi_sq * moments(a, q2, false).dphi_sq);
+    if (detail::hard_tanh_window_form(a.p0, q1, q2, c, 0.1 * detail::piecewise_tol * scale, v))
+      return v;
+  }
   // phi's closed form cancels next to c = 1 on the diagonal: Price's theorem over
   // that of phi' (piecewise_closed_forms.hpp, diagonal_price).
   if (closed && d == 0 && q1 == q2 && c >= detail::diagonal_c_min &&
