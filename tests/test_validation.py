@@ -195,6 +195,39 @@ def test_non_finite_value_raises(name, call, bad):
         call(np.array([1.0, bad]))
 
 
+@pytest.mark.parametrize("size", [1, 3, 8, 9, 1000])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (-2.25, r"q1 must be >= 0, got -2\.25"),
+        (np.nan, r"q1 must be finite, got nan"),
+        (np.inf, r"q1 must be finite, got inf"),
+        (-np.inf, r"q1 must be finite, got -inf"),
+    ],
+    ids=["negative", "nan", "inf", "-inf"],
+)
+def test_bad_value_found_at_any_size_and_place(size, bad, message):
+    # Arrays are first checked whole (as Python floats up to 8 values, else by their
+    # least and largest values); the offending value is then found for the message, at
+    # the start, the middle or the end.
+    for where in {0, size // 2, size - 1}:
+        q1 = np.full(size, 0.5)
+        q1[where] = bad
+        with pytest.raises(ValueError, match=message):
+            sp.bivariate_expectation("tanh", q1, 1.0, 0.5)
+        c = np.full(size, 0.25)
+        c[where] = 1.0 + abs(bad) if np.isfinite(bad) else bad
+        cmessage = r"c must lie in \[-1, 1\]" if np.isfinite(bad) else r"c must be finite"
+        with pytest.raises(ValueError, match=cmessage):
+            sp.bivariate_expectation("tanh", 1.0, 1.0, c)
+    # the bounds themselves pass: q = 0, c = -1 and 1, the largest double variance
+    ok = np.full(size, 0.5)
+    ok[0], ok[-1] = 0.0, np.finfo(np.float64).max
+    cs = np.zeros(size)
+    cs[0], cs[-1] = -1.0, 1.0
+    assert sp.bivariate_expectation("relu", ok, ok, cs).shape == (size,)
+
+
 CORRELATION_ARGS = [
     ("c", lambda v: sp.bivariate_expectation("tanh", 1.0, 2.0, v)),
     ("c", lambda v: sp.bivariate_expectation("tanh", 1.0, 2.0, v, derivative=1)),

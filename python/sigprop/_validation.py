@@ -48,6 +48,27 @@ def _show(arr: np.ndarray, mask: np.ndarray) -> str:
 
 # A scalar (0-d array) is checked with Python floats: NumPy's reductions cost a few
 # microseconds each, most of a scalar call's time. The messages are the same.
+# Arrays: first whether the whole array passes, by its least and largest values (two
+# reductions, false for a NaN: comparisons with NaN are false); only where it does not,
+# the checks that find the offending value for the message (a 1-element array's call
+# took ~35 us, 25 of them in six reductions and their temporaries).
+
+# Up to this many elements, the values are checked as Python floats (cheaper than a
+# reduction's fixed cost).
+_SMALL = 8
+
+
+_MAX = float(np.finfo(np.float64).max)
+
+
+def _within(arr: np.ndarray, lo: float, hi: float) -> bool:
+    """Whether every value of arr lies in [lo, hi] (False for a NaN; lo, hi finite, so
+    that an infinity fails too)."""
+    if arr.size == 0:
+        return True
+    if arr.size <= _SMALL:
+        return all(lo <= v <= hi for v in arr.ravel().tolist())
+    return bool(arr.min() >= lo) and bool(arr.max() <= hi)
 
 
 def check_finite(arr: np.ndarray, name: str) -> None:
@@ -55,26 +76,34 @@ def check_finite(arr: np.ndarray, name: str) -> None:
         if not math.isfinite(float(arr)):
             raise ValueError(f"{name} must be finite, got {_plain(arr.flat[0])}")
         return
+    if _within(arr, -_MAX, _MAX):
+        return
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} must be finite, got {_show(arr, ~np.isfinite(arr))}")
 
 
 def check_nonnegative(arr: np.ndarray, name: str) -> None:
-    check_finite(arr, name)
     if arr.ndim == 0:
+        check_finite(arr, name)
         if float(arr) < 0:
             raise ValueError(f"{name} must be >= 0, got {_plain(arr.flat[0])}")
         return
+    if _within(arr, 0.0, _MAX):
+        return
+    check_finite(arr, name)
     if np.any(arr < 0):
         raise ValueError(f"{name} must be >= 0, got {_show(arr, arr < 0)}")
 
 
 def check_correlation(arr: np.ndarray, name: str = "c") -> None:
-    check_finite(arr, name)
     if arr.ndim == 0:
+        check_finite(arr, name)
         if abs(float(arr)) > 1:
             raise ValueError(f"{name} must lie in [-1, 1], got {_plain(arr.flat[0])}")
         return
+    if _within(arr, -1.0, 1.0):
+        return
+    check_finite(arr, name)
     if np.any(np.abs(arr) > 1):
         raise ValueError(f"{name} must lie in [-1, 1], got {_show(arr, np.abs(arr) > 1)}")
 
