@@ -10,8 +10,10 @@ For each activation (one thread unless ``--threads``; tables built before the
 timed calls, their one-off cost reported separately):
 
 1. bivariate_expectation per second, phi and phi', on the c-map grid (q1 = q2 in
-   [1e-2, 10], |c| <= 0.95) and over the whole domain (q1, q2 log-uniform in
-   [1e-6, 1e4], c uniform in [-1, 1]);
+   [1e-2, 10], |c| <= 0.95), over the whole domain (q1, q2 log-uniform in
+   [1e-6, 1e4], c uniform in [-1, 1]) and next to the diagonal, the slow path
+   (2048 pairs: q1 log-uniform in [1e-6, 1e4], q2 = q1 (1 + delta), delta
+   log-uniform in [1e-12, 0.1], c = +-(1 - e), e log-uniform in [1e-12, 1]);
 2. fixed_point on the 40 x 40 grid sigma_b in [0, 2], sigma_w in [0.1, 4], with
    and without c*, chi_c, xi_c: cells/s, their ratio, and the slowest and
    median cell (each cell timed alone in the core's loop, 1 thread; the 20
@@ -50,6 +52,8 @@ SECTION_12_KEYS = (
     "biv_cmap_d1_per_s",
     "biv_full_d0_per_s",
     "biv_full_d1_per_s",
+    "biv_near_d0_per_s",
+    "biv_near_d1_per_s",
     "scan_no_corr_cells_per_s",
     "scan_corr_cells_per_s",
     "slowest_cell_s",
@@ -94,6 +98,9 @@ def main(argv=None):
     q1f = 10.0 ** rng.uniform(-6, 4, 4096)
     q2f = 10.0 ** rng.uniform(-6, 4, 4096)
     cf = rng.uniform(-1, 1, 4096)
+    q1n = 10.0 ** rng.uniform(-6, 4, 2048)
+    q2n = q1n * (1.0 + 10.0 ** rng.uniform(-12, -1, 2048))
+    cn = rng.choice([-1.0, 1.0], 2048) * (1.0 - 10.0 ** rng.uniform(-12, 0, 2048))
     qg, cg = (a.ravel() for a in np.meshgrid(np.logspace(-2, 1, 16), np.linspace(-0.95, 0.95, 16)))
     sbg, swg = np.linspace(0, 2, args.grid), np.linspace(0.1, 4, args.grid)
     sb, sw = (a.ravel() for a in np.meshgrid(sbg, swg, indexing="ij"))
@@ -110,6 +117,7 @@ def main(argv=None):
     report = {}
     print(
         f"{'activation':<19}{'biv c-map/s':>12}{'(dphi)':>10}{'biv full/s':>12}{'(dphi)':>10}"
+        f"{'biv near/s':>12}{'(dphi)':>10}"
         f"{'first s':>8}{'no c*/s':>11}{'with c*/s':>11}{'ratio':>7}{'slowest':>9}"
         f"{'/median':>9}{'K100 ms':>9}{'/relu':>7}{'K1000 s':>9}{'/relu':>7}"
         f"{'S1000 s':>9}{'/relu':>7}" + "".join(f"{f'Kord{n}b{sb:g} s':>12}" for n, sb in Xord)
@@ -127,7 +135,8 @@ def main(argv=None):
             sigprop.fixed_point(act, sw, sb, n_threads=nt)
             first = time.perf_counter() - t0
             r["first_call_s"] = first
-            for dom, (a, b, c) in {"cmap": (qg, qg, cg), "full": (q1f, q2f, cf)}.items():
+            doms = {"cmap": (qg, qg, cg), "full": (q1f, q2f, cf), "near": (q1n, q2n, cn)}
+            for dom, (a, b, c) in doms.items():
                 for d in (0, 1):
                     r[f"biv_{dom}_d{d}_per_s"] = rate(
                         lambda act=act, a=a, b=b, c=c, d=d: sigprop.bivariate_expectation(
@@ -198,7 +207,8 @@ def main(argv=None):
         report[name] = r
         print(
             f"{name:<19}{r['biv_cmap_d0_per_s']:>12.3g}{r['biv_cmap_d1_per_s']:>10.3g}"
-            f"{r['biv_full_d0_per_s']:>12.3g}{r['biv_full_d1_per_s']:>10.3g}{first:>8.2f}"
+            f"{r['biv_full_d0_per_s']:>12.3g}{r['biv_full_d1_per_s']:>10.3g}"
+            f"{r['biv_near_d0_per_s']:>12.3g}{r['biv_near_d1_per_s']:>10.3g}{first:>8.2f}"
             f"{r['scan_no_corr_cells_per_s']:>11.3g}{r['scan_corr_cells_per_s']:>11.3g}"
             f"{r['scan_no_corr_cells_per_s'] / r['scan_corr_cells_per_s']:>7.2f}"
             f"{r['slowest_cell_s'] * 1e3:>7.2f}ms{r['slowest_cell_s'] / r['median_cell_s']:>9.0f}"
