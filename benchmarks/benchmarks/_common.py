@@ -21,6 +21,15 @@ BIV_FULL_Q1 = 10.0 ** _rng.uniform(-6.0, 4.0, 4096)
 BIV_FULL_Q2 = 10.0 ** _rng.uniform(-6.0, 4.0, 4096)
 BIV_FULL_C = _rng.uniform(-1.0, 1.0, 4096)
 
+# 1024 random pairs next to the diagonal, the slow path that the whole-domain sample
+# seldom reaches: q1 log-uniform in [1e-6, 1e4], q2 = q1 (1 + delta), delta log-uniform
+# in [1e-12, 0.1], c = +-(1 - e), e log-uniform in [1e-12, 1].
+_rng_near = np.random.default_rng(2027)
+BIV_NEAR_Q1 = 10.0 ** _rng_near.uniform(-6.0, 4.0, 1024)
+BIV_NEAR_Q2 = BIV_NEAR_Q1 * (1.0 + 10.0 ** _rng_near.uniform(-12.0, -1.0, 1024))
+_sign = _rng_near.choice([-1.0, 1.0], 1024)
+BIV_NEAR_C = _sign * (1.0 - 10.0 ** _rng_near.uniform(-12.0, 0.0, 1024))
+
 # Every built-in activation, for the per-activation suites.
 ALL_ACTIVATIONS = [
     "linear", "relu", "leaky_relu", "elu", "selu", "gelu", "silu", "softplus",

@@ -8,6 +8,9 @@ from ._common import (
     BIV_FULL_C,
     BIV_FULL_Q1,
     BIV_FULL_Q2,
+    BIV_NEAR_C,
+    BIV_NEAR_Q1,
+    BIV_NEAR_Q2,
     BIV_Q,
     Q_GRID,
     best_rate,
@@ -18,18 +21,23 @@ MOMENT_ACTIVATIONS = ["relu", "erf", "hard_tanh", "tanh", "gelu", "silu"]
 
 
 def _points(domain):
-    """(q1, q2, c): the c-map grid (q1 = q2) or the whole domain (random q1, q2, c)."""
+    """(q1, q2, c): the c-map grid (q1 = q2), the whole domain (random q1, q2, c) or
+    random pairs next to the diagonal (q2 ~ q1, |c| ~ 1)."""
     if domain == "c-map":
         return BIV_Q, BIV_Q, BIV_C
+    if domain == "near":
+        return BIV_NEAR_Q1, BIV_NEAR_Q2, BIV_NEAR_C
     return BIV_FULL_Q1, BIV_FULL_Q2, BIV_FULL_C
 
 
 class BivariateExpectation:
     """bivariate_expectation, one thread: 256 c-map points (q1 = q2 in [1e-2, 10],
-    |c| <= 0.95) or 4096 points over the whole domain (q1, q2 in [1e-6, 1e4], c in
-    [-1, 1]). Tables are built in setup (their one-off cost is in bench_tables)."""
+    |c| <= 0.95), 4096 points over the whole domain (q1, q2 in [1e-6, 1e4], c in
+    [-1, 1]) or 1024 next to the diagonal (q2 = q1 (1 + delta), c = +-(1 - e), delta
+    and e down to 1e-12). Tables are built in setup (their one-off cost is in
+    bench_tables)."""
 
-    params = (ALL_ACTIVATIONS, [0, 1], ["c-map", "full"])
+    params = (ALL_ACTIVATIONS, [0, 1], ["c-map", "full", "near"])
     param_names = ("activation", "derivative", "domain")
     timeout = 300
 
@@ -44,7 +52,7 @@ class BivariateExpectation:
 class BivariateExpectationRate:
     """Bivariate expectations per second, one thread (points as above)."""
 
-    params = (ALL_ACTIVATIONS, [0, 1], ["c-map", "full"])
+    params = (ALL_ACTIVATIONS, [0, 1], ["c-map", "full", "near"])
     param_names = ("activation", "derivative", "domain")
     unit = "expectations/s"
     timeout = 300
