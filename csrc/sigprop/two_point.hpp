@@ -816,21 +816,19 @@ inline double bivariate_dispatch(const Activation& a, int d, double q1, double q
   if (closed && d == 1 && elu_kind &&
       piecewise::bivariate(a, d, q1, q2, c, detail::piecewise_tol, false, v, true))
     return v;
-  // hard_tanh at large q1 q2, where its orthant form cancels: the same expectation
-  // written as a sign kernel plus terms supported on |x| < a (hard_tanh_sign_form).
-  // Used where q2 >= a^2 (t2 <= 1) and q1 >= a^2 / 100: below, the sign kernel's a^2
-  // would cancel against a result of size sqrt(q1 q2) instead.
-  if (closed && d == 0 && a.kind == Kind::hard_tanh && q2 >= a.p0 * a.p0 &&
-      q1 >= 1e-2 * a.p0 * a.p0) {
-    const double scale = std::sqrt(moments(a, q1, false).phi_sq * moments(a, q2, false).phi_sq);
-    if (detail::hard_tanh_sign_form(a.p0, q1, q2, c, 0.1 * detail::piecewise_tol * scale, v))
-      return v;
-  }
-  // and its phi' likewise: the window probability as one integral of positive terms
+  // hard_tanh at large q1 q2, where its orthant form cancels: phi as a sign kernel plus
+  // terms supported on |x| < a (hard_tanh_sign_form), used where q2 >= a^2 (t2 <= 1) and
+  // q1 >= a^2 / 100 (below, the sign kernel's a^2 would cancel against a result of size
+  // sqrt(q1 q2) instead); phi', the window probability as one integral of positive terms
   // (hard_tanh_window_form)
-  if (closed && d == 1 && a.kind == Kind::hard_tanh) {
-    const double scale = std::sqrt(moments(a, q1, false).dphi_sq * moments(a, q2, false).dphi_sq);
-    if (detail::hard_tanh_window_form(a.p0, q1, q2, c, 0.1 * detail::piecewise_tol * scale, v))
+  if (closed && a.kind == Kind::hard_tanh &&
+      (d == 1 || (q2 >= a.p0 * a.p0 && q1 >= 1e-2 * a.p0 * a.p0))) {
+    const Moments m1 = moments(a, q1, false), m2 = moments(a, q2, false);
+    const double scale =
+        d == 0 ? std::sqrt(m1.phi_sq * m2.phi_sq) : std::sqrt(m1.dphi_sq * m2.dphi_sq);
+    const double atol = 0.1 * detail::piecewise_tol * scale;
+    if (d == 0 ? detail::hard_tanh_sign_form(a.p0, q1, q2, c, atol, v)
+               : detail::hard_tanh_window_form(a.p0, q1, q2, c, atol, v))
       return v;
   }
   // phi's closed form cancels next to c = 1 on the diagonal: Price's theorem over

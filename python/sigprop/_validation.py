@@ -54,10 +54,8 @@ def _show(arr: np.ndarray, mask: np.ndarray) -> str:
 # took ~35 us, 25 of them in six reductions and their temporaries).
 
 # Up to this many elements, the values are checked as Python floats (cheaper than a
-# reduction's fixed cost).
+# reduction's fixed cost); _MAX, the bound that an infinity exceeds.
 _SMALL = 8
-
-
 _MAX = float(np.finfo(np.float64).max)
 
 
