@@ -600,6 +600,61 @@ PYBIND11_MODULE(_core, m) {
       py::arg("sigma_w"), py::arg("sigma_b"), py::arg("with_slope"), py::arg("n_threads"),
       py::arg("progress") = py::none());
 
+  // One point of moments, qmap, covmap and bivariate: the grid kernels above on a cell
+  // of one (the same code, so the same numbers), with Python floats in and out instead
+  // of arrays. A call with arrays of one element spent ~3 us in the binding (argument
+  // arrays, output arrays, the block loop) around ~0.1-0.5 us of work; a scalar call
+  // from Python comes here. The GIL is released as for the arrays (a point of nested
+  // quadrature takes milliseconds); one cell is not split, as no cell is.
+  m.def(
+      "moments_point",
+      [](int kind, double p0, double p1, double q) {
+        const auto a = make_activation(kind, p0, p1);
+        double v[5];
+        without_gil(
+            [&] { return sigprop::grid::moments(a, &q, 1, v, v + 1, v + 2, v + 3, v + 4, 1); });
+        return py::make_tuple(v[0], v[1], v[2], v[3], v[4]);
+      },
+      py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("q"));
+
+  m.def(
+      "qmap_point",
+      [](int kind, double p0, double p1, double q, double sw, double sb) {
+        const auto a = make_activation(kind, p0, p1);
+        double v, slope, chi;
+        without_gil([&] { return sigprop::grid::qmap(a, &q, &sw, &sb, 1, &v, &slope, &chi, 1); });
+        return py::make_tuple(v, slope, chi);
+      },
+      py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("q"), py::arg("sigma_w"),
+      py::arg("sigma_b"));
+
+  m.def(
+      "covmap_point",
+      [](int kind, double p0, double p1, double q1, double q2, double c, double sw, double sb) {
+        const auto a = make_activation(kind, p0, p1);
+        double qab;
+        without_gil(
+            [&] { return sigprop::grid::covmap(a, &q1, &q2, &c, &sw, &sb, 1, &qab, nullptr, 1); });
+        return qab;
+      },
+      py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("q1"), py::arg("q2"), py::arg("c"),
+      py::arg("sigma_w"), py::arg("sigma_b"));
+
+  m.def(
+      "bivariate_point",
+      [](int kind, double p0, double p1, int d, double q1, double q2, double c) {
+        const auto a = make_activation(kind, p0, p1);
+        check_derivative(d, 1);
+        double out;
+        std::int8_t flag = 0;
+        without_gil(
+            [&] { return sigprop::grid::bivariate(a, d, &q1, &q2, &c, 1, &out, 1, false, &flag); });
+        return py::make_tuple(out, flag != 0);
+      },
+      "E[f(u) f(v)] at one point and whether its quadrature ended short of its tolerance.",
+      py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("d"), py::arg("q1"), py::arg("q2"),
+      py::arg("c"));
+
   m.def(
       "fixed_points",
       [](int kind, double p0, double p1, const darray& sw, const darray& sb, py::object q0_obj,

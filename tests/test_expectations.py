@@ -217,3 +217,109 @@ def test_bivariate_continuous_up_to_c_one():
             near = sp.bivariate_expectation(name, 2.0, 0.5, c * (1 - 1e-12))
             at = sp.bivariate_expectation(name, 2.0, 0.5, c)
             assert near == pytest.approx(at, rel=1e-5, abs=1e-6), (name, c)
+
+
+# ---------------------------------------------------------------------------
+# Scalar calls (Python numbers in): the array path's numbers, bitwise
+# ---------------------------------------------------------------------------
+
+
+def _scalar_cases():
+    """(q1, q2, c) covering the dispatch: random pairs over the whole domain, pairs next
+    to the diagonal, c = +-1, q = 0, one variance tiny against the other."""
+    rng = np.random.default_rng(2026)
+    q1 = 10.0 ** rng.uniform(-6, 4, 12)
+    q2 = 10.0 ** rng.uniform(-6, 4, 12)
+    c = rng.uniform(-1, 1, 12)
+    qn = 10.0 ** rng.uniform(-3, 3, 6)
+    near = (qn, qn * (1 + 10.0 ** rng.uniform(-9, -2, 6)), 1 - 10.0 ** rng.uniform(-9, -1, 6))
+    edges = (
+        [1.0, 2.0, 0.0, 0.0, 1e-6, 3.0],
+        [1.0, 0.5, 2.0, 0.0, 1e3, 3.0],
+        [1, -1, 0.3, 0.5, 0.9, 0],
+    )
+    return [
+        (float(a), float(b), float(x))
+        for a, b, x in zip(
+            np.concatenate([q1, near[0], edges[0]]),
+            np.concatenate([q2, near[1], edges[1]]),
+            np.concatenate([c, near[2], edges[2]]),
+            strict=True,
+        )
+    ]
+
+
+SCALAR_ACTIVATIONS = [*sp.ACTIVATIONS, "hard_tanh(a=0.3)", "elu(alpha=0.5)", "custom"]
+
+
+def _scalar_act(spec):
+    if spec == "custom":
+        return sp.activation(lambda x: np.tanh(x) + 0.1 * x, name="tanh_plus_linear")
+    if "(" in spec:
+        name, arg = spec.rstrip(")").split("(")
+        key, value = arg.split("=")
+        return sp.activation(name, **{key: float(value)})
+    return spec
+
+
+@pytest.mark.parametrize("spec", SCALAR_ACTIVATIONS)
+def test_scalar_calls_match_the_array_path(spec):
+    # Python numbers go to the core's one-point functions (moments_point, qmap_point,
+    # covmap_point, bivariate_point), arrays to its grid kernels: the same cell code,
+    # so the same numbers, and NumPy float64 scalars out as for 0-d arrays.
+    act = _scalar_act(spec)
+    cases = _scalar_cases()
+    q1, q2, c = (np.array(v) for v in zip(*cases, strict=True))
+    for d in (0, 1):
+        arr = sp.bivariate_expectation(act, q1, q2, c, derivative=d)
+        got = [sp.bivariate_expectation(act, a, b, x, derivative=d) for a, b, x in cases]
+        assert all(type(g) is np.float64 for g in got)
+        np.testing.assert_array_equal(np.array(got), arr, strict=True)
+    sw, sb = 1.3, 0.4
+    np.testing.assert_array_equal(
+        np.array([sp.covmap(act, a, b, x, sw, sb) for a, b, x in cases]),
+        sp.covmap(act, q1, q2, c, sw, sb),
+    )
+    pos = q1 > 0
+    np.testing.assert_array_equal(
+        np.array([sp.cmap(act, a, x, sw, sb) for a, x in zip(q1[pos], c[pos], strict=True)]),
+        sp.cmap(act, q1[pos], c[pos], sw, sb),
+    )
+    moments = sp.gaussian_moments(act, q1)
+    qmap = sp.qmap(act, q1, sw, sb)
+    for i, q in enumerate(q1.tolist()):
+        m = sp.gaussian_moments(act, q)
+        assert all(type(v) is np.float64 for v in m)
+        np.testing.assert_array_equal(np.array(m), np.array(moments)[:, i])
+        assert sp.qmap(act, q, sw, sb) == qmap[i]
+        assert sp.chi1(act, q, sw) == sp.chi1(act, np.array([q]), sw)[0]
+        assert sp.theory.qmap_slope(act, q, sw) == sp.theory.qmap_slope(act, [q], sw)[0]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [0.5, 2, np.float64(0.25), np.float32(0.1), np.float16(1.5), np.int64(3), np.uint8(2)],
+    ids=repr,
+)
+def test_every_real_scalar_type_gives_the_0d_array_result(value):
+    # int, float and NumPy real scalars take the scalar path; a 0-d array the array
+    # path, which converts to float64 the same way.
+    zero_d = np.asarray(value)
+    assert sp.gaussian_moments("tanh", value) == sp.gaussian_moments("tanh", zero_d)
+    c = 0.5 if abs(float(value)) > 1 else value
+    assert sp.bivariate_expectation("elu", value, 1.5, c) == sp.bivariate_expectation(
+        "elu", zero_d, 1.5, np.asarray(c)
+    )
+    assert sp.qmap("softsign", value, 1.2, value) == sp.qmap("softsign", zero_d, 1.2, zero_d)
+
+
+def test_scalar_quadrature_shortfall_warns_at_the_caller():
+    # A real point whose quadrature gives up (tanh past its tables, q1 = 1e15: NaN by
+    # the time bound) warns from a scalar call as from an array, pointing at the caller.
+    with pytest.warns(sp.AccuracyWarning, match="at 1 of 1 points") as record:
+        value = sp.bivariate_expectation("tanh", 1e15, 1.0, 0.5)
+    assert np.isnan(value) and type(value) is np.float64
+    assert record[0].filename == __file__
+    with pytest.warns(sp.AccuracyWarning, match="at 1 of 2 points") as record:
+        sp.bivariate_expectation("tanh", [1e15, 1.0], 1.0, 0.5)
+    assert record[0].filename == __file__

@@ -660,3 +660,82 @@ def test_messages_show_numpy_scalars_as_plain_numbers():
         msg = str(info.value)
         assert msg.startswith(name) and msg.endswith(f"got {shown}"), msg
         assert "np." not in msg
+
+
+# ---------------------------------------------------------------------------
+# Scalars: which inputs take the scalar path, and the same errors either way
+# ---------------------------------------------------------------------------
+
+
+def test_real_scalars_takes_python_and_numpy_real_scalars_only():
+    from sigprop._validation import real_scalars
+
+    got = real_scalars(0.5, 2, np.float32(0.1), np.int64(-3), np.float16(1.5), -(2**63))
+    assert got == [0.5, 2.0, float(np.float32(0.1)), -3.0, 1.5, -(2.0**63)]
+    assert all(type(v) is float for v in got)
+    # bools, 0-d and other arrays, lists, ints beyond int64, complex, str, None: the
+    # array path (which converts or rejects them with its messages)
+    others = (True, np.bool_(False), np.array(1.0), [1.0], 2**63, 1j, np.complex128(1), "1", None)
+    for other in others:
+        assert real_scalars(1.0, other) is None
+
+
+SCALAR_CALLS = [
+    lambda v: sp.gaussian_moments("tanh", v),
+    lambda v: sp.bivariate_expectation("tanh", v, 1.0, 0.5),
+    lambda v: sp.bivariate_expectation("tanh", 1.0, v, 0.5),
+    lambda v: sp.bivariate_expectation("tanh", 1.0, 1.0, v),
+    lambda v: sp.qmap("tanh", v, 1.0, 0.1),
+    lambda v: sp.qmap("tanh", 1.0, 1.0, v),
+    lambda v: sp.chi1("tanh", 1.0, v),
+    lambda v: sp.cmap("tanh", v, 0.5, 1.0, 0.1),
+    lambda v: sp.cmap("tanh", 1.0, v, 1.0, 0.1),
+    lambda v: sp.covmap("tanh", 1.0, 1.0, 0.5, v, 0.1),
+    lambda v: sp.covmap("tanh", 1.0, 1.0, v, 1.0, 0.1),
+]
+
+
+@pytest.mark.parametrize("i", range(len(SCALAR_CALLS)))
+@pytest.mark.parametrize(
+    "bad",
+    [-1.5, -2, np.float32(-0.5), np.int64(-7), 1.0000001, 3, np.nan, np.inf, -np.inf, -0.0],
+    ids=repr,
+)
+def test_scalar_errors_are_the_0d_array_errors(i, bad):
+    # The scalar path checks Python floats; a 0-d array goes the array way: the same
+    # exception and message (or the same value, where the input is valid there).
+    call = SCALAR_CALLS[i]
+    outcomes = []
+    for v in (bad, np.asarray(bad)):
+        try:
+            outcomes.append(("value", np.asarray(call(v)).tolist()))
+        except (ValueError, TypeError) as exc:
+            outcomes.append((type(exc).__name__, str(exc)))
+    assert outcomes[0] == outcomes[1]
+
+
+def test_scalar_n_threads_is_checked():
+    with pytest.raises(ValueError, match="n_threads must be a non-zero int or None, got 0"):
+        sp.bivariate_expectation("tanh", 1.0, 1.0, 0.5, n_threads=0)
+    with pytest.raises(TypeError, match="n_threads must be an int or None"):
+        sp.gaussian_moments("tanh", 1.0, n_threads=1.5)
+    with pytest.raises(TypeError, match="n_threads must be an int or None"):
+        sp.qmap("tanh", 1.0, 1.0, 0.1, n_threads="2")
+    with pytest.raises(ValueError, match="n_threads must be at most"):
+        sp.covmap("tanh", 1.0, 1.0, 0.5, 1.0, 0.1, n_threads=10**6)
+    assert sp.cmap("tanh", 1.0, 0.5, 1.0, 0.1, n_threads=1) == sp.cmap("tanh", 1.0, 0.5, 1.0, 0.1)
+
+
+def test_builtin_by_name_is_built_once_and_checked_as_before():
+    # activation("tanh") is cached by the name asked for; parameters, name= and the
+    # callables' arguments still reach their checks.
+    assert sp.activation("hard_tanh") is sp.activation("hard_tanh")
+    assert sp.activation("HardTanh") == sp.activation("hard_tanh")
+    assert sp.activation("hard_tanh", a=2).params == {"a": 2.0}
+    assert sp.activation("hard_tanh").params == {"a": 1.0}
+    with pytest.raises(ValueError, match="name applies to user-defined activations"):
+        sp.activation("hard_tanh", name="mine")
+    with pytest.raises(ValueError, match="derivative, second_derivative and kinks apply"):
+        sp.activation("hard_tanh", kinks=[0.0])
+    with pytest.raises(ValueError, match="unknown activation"):
+        sp.activation("hard_tanhh")

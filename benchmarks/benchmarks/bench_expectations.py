@@ -81,3 +81,30 @@ class Maps:
 
     def time_chi1(self, activation):
         sigprop.chi1(activation, Q_GRID, 1.5, n_threads=1)
+
+
+class ScalarCall:
+    """One call with Python numbers, as in a user's loop or a SciPy root finder: the
+    call's fixed cost (argument checks, the core's one-point function) beside its work
+    (q = 1, c = 0.7: a cached series for tanh, a closed form for relu)."""
+
+    params = (["relu", "tanh"],)
+    param_names = ("activation",)
+
+    def setup(self, activation):
+        sigprop.bivariate_expectation(activation, 1.0, 1.0, 0.7)
+
+    def time_bivariate_expectation(self, activation):
+        sigprop.bivariate_expectation(activation, 1.0, 1.0, 0.7)
+
+    def time_gaussian_moments(self, activation):
+        sigprop.gaussian_moments(activation, 1.0)
+
+    def time_qmap(self, activation):
+        sigprop.qmap(activation, 1.0, 1.5, 0.1)
+
+    def time_cmap(self, activation):
+        sigprop.cmap(activation, 1.0, 0.7, 1.5, 0.1)
+
+    def time_covmap(self, activation):
+        sigprop.covmap(activation, 1.0, 1.2, 0.7, 1.5, 0.1)

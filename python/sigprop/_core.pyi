@@ -198,6 +198,33 @@ def covmap(
 ) -> tuple[_Float64Array, _Float64Array]:
     """(q_ab, d q_ab / d c) per cell; the second array is empty unless with_slope."""
 
+def moments_point(
+    kind: int, p0: float, p1: float, q: float
+) -> tuple[float, float, float, float, float]:
+    """(mean, phi_sq, dphi_sq, d2phi_sq, dV) at one q: moments' cell, floats in and out."""
+
+def qmap_point(
+    kind: int, p0: float, p1: float, q: float, sigma_w: float, sigma_b: float
+) -> tuple[float, float, float]:
+    """(V(q), V'(q), chi1) at one point: qmap's cell, floats in and out."""
+
+def covmap_point(
+    kind: int,
+    p0: float,
+    p1: float,
+    q1: float,
+    q2: float,
+    c: float,
+    sigma_w: float,
+    sigma_b: float,
+) -> float:
+    """q_ab at one point: covmap's cell, floats in and out."""
+
+def bivariate_point(
+    kind: int, p0: float, p1: float, d: int, q1: float, q2: float, c: float
+) -> tuple[float, bool]:
+    """E[f(u) f(v)] at one point and whether its quadrature ended short of its tolerance."""
+
 def fixed_points(
     kind: int,
     p0: float,

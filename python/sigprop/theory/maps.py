@@ -19,6 +19,9 @@ from .. import _core
 from .._validation import (
     broadcast_flat,
     correlation,
+    correlation_scalar,
+    nonnegative_scalar,
+    real_scalars,
     resolve_n_threads,
     scalar_or_array,
     sigma,
@@ -31,6 +34,15 @@ __all__ = ["chi1", "cmap", "covmap", "qmap", "qmap_slope"]
 
 def _qmap_all(activation, q, sigma_w, sigma_b, n_threads):
     act = resolve(activation)
+    point = real_scalars(q, sigma_w, sigma_b)
+    if point is not None:  # (one point: Python floats in and out)
+        nonnegative_scalar(point[0], "q")
+        nonnegative_scalar(point[1], "sigma_w")
+        nonnegative_scalar(point[2], "sigma_b")
+        if n_threads is not None:
+            resolve_n_threads(n_threads)  # (checked as for arrays; one point, one thread)
+        p0, p1 = act.core_params
+        return [np.float64(v) for v in _core.qmap_point(act.kind, p0, p1, *point)]
     shape, (qa, sw, sb) = broadcast_flat(
         variance(q, "q"), sigma(sigma_w, "sigma_w"), sigma(sigma_b, "sigma_b")
     )
@@ -95,6 +107,18 @@ def covmap(
     next-layer correlation is ``covmap(...) / sqrt(qmap(q1) * qmap(q2))``.
     """
     act = resolve(activation)
+    point = real_scalars(q1, q2, c, sigma_w, sigma_b)
+    if point is not None:  # (one point: Python floats in and out)
+        x1, x2, xc, xw, xb = point
+        nonnegative_scalar(x1, "q1")
+        nonnegative_scalar(x2, "q2")
+        correlation_scalar(xc)
+        nonnegative_scalar(xw, "sigma_w")
+        nonnegative_scalar(xb, "sigma_b")
+        if n_threads is not None:
+            resolve_n_threads(n_threads)  # (checked as for arrays; one point, one thread)
+        p0, p1 = act.core_params
+        return np.float64(_core.covmap_point(act.kind, p0, p1, *point))
     shape, (a1, a2, ac, sw, sb) = broadcast_flat(
         variance(q1, "q1"),
         variance(q2, "q2"),
@@ -113,7 +137,14 @@ def cmap(activation: str | Activation, q, c, sigma_w, sigma_b, *, n_threads: int
     f(c) = (sigma_b^2 + sigma_w^2 E[phi(u) phi(v)]) / q with u, v of variance q
     and correlation c. With q = q*, f(1) = 1.
     """
-    qa = variance(q, "q")
-    if np.any(qa == 0):
+    point = real_scalars(q)
+    if point is not None:  # (a Python float: covmap's scalar path where c, sigma_w, sigma_b are)
+        qa = point[0]
+        nonnegative_scalar(qa, "q")
+        zero = qa == 0
+    else:
+        qa = variance(q, "q")
+        zero = np.any(qa == 0)
+    if zero:
         raise ValueError("q must be > 0 for the correlation map, got 0.0")
     return covmap(activation, qa, qa, c, sigma_w, sigma_b, n_threads=n_threads) / qa
