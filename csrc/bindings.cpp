@@ -29,6 +29,7 @@
 #include "sigprop/near_diagonal_table.hpp"
 #include "sigprop/piecewise_closed_forms.hpp"
 #include "sigprop/saturating_pair.hpp"
+#include "sigprop/softsign_pair.hpp"
 #include "sigprop/tables.hpp"
 
 namespace py = pybind11;
@@ -352,6 +353,41 @@ PYBIND11_MODULE(_core, m) {
       "where the form declines.",
       py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("d"), py::arg("q1"), py::arg("q2"),
       py::arg("c"), py::arg("atol"));
+  m.def(
+      "softsign_smoothing",
+      [](int d, double m, double w, double eps) {
+        check_derivative(d, 1);
+        if (!(m >= 0.0) || !(w > 0.0) || !std::isfinite(m) || !std::isfinite(w) || !(eps > 0.0))
+          throw py::value_error("need m >= 0, w > 0 finite and eps > 0");
+        double series = std::numeric_limits<double>::quiet_NaN(), panels[2];
+        if (!sigprop::detail::softsign_series_smoothing(d, m, w, eps, series))
+          series = std::numeric_limits<double>::quiet_NaN();
+        sigprop::detail::softsign_smoothing(d, m, w, panels);
+        return py::make_tuple(series, panels[0]);
+      },
+      "E[f(m + w T)] (f = softsign^(d), T ~ N(0, 1)) from its power series to absolute "
+      "tolerance eps (NaN where the series declines) and from the panels of softsign_pair.hpp "
+      "(a diagnostic, for the tests).",
+      py::arg("d"), py::arg("m"), py::arg("w"), py::arg("eps"));
+  m.def(
+      "lrt_smoothing",
+      [](int d, double A, double m, double w, double eps) {
+        check_derivative(d, 1);
+        if (!(A > 0.0) || !(w > 0.0) || !std::isfinite(m) || !std::isfinite(w) || !(eps > 0.0))
+          throw py::value_error("need A > 0, w > 0, finite m and eps > 0");
+        const double nan = std::numeric_limits<double>::quiet_NaN();
+        double share = nan, heat = nan;
+        if (!sigprop::detail::lrt_series_share(d, m - A, w, A, eps, share)) share = nan;
+        if (!(m - A >= 12.0 * w) ||
+            !sigprop::detail::lrt_heat_smoothing(d, A, m - A, w, eps, heat))
+          heat = nan;
+        return py::make_tuple(share, heat);
+      },
+      "linear_region_tanh's branch b (A + tanh(y - A), or sech^2(y - A) for d = 1) smoothed "
+      "at centre m and spread w: E[b(X) 1(X > A)] from tanh's Taylor series and E[b(X)] from "
+      "the heat series (m >= A + 12 w), to absolute tolerance eps; NaN where a series "
+      "declines (a diagnostic, for the tests).",
+      py::arg("d"), py::arg("A"), py::arg("m"), py::arg("w"), py::arg("eps"));
   m.attr("eoc_max_branches") = sigprop::eoc_max_branches;
 
   m.def(

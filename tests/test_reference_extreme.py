@@ -207,3 +207,107 @@ def test_sign_tail_fourier_pair_match_mpmath():
         served += 1
         assert abs(got - float(case["value"])) <= TOL_LINEAR_TAIL * scale, (case, got)
     assert served >= 50
+
+
+# softsign next to the diagonal at a narrow conditional spread (w = 4e-6 to 0.014):
+# tests/data/reference_2d_narrow_spread.json (scripts/make_reference_narrow.py, mpmath at
+# 30 digits, checked at 40). phi' there takes the conditional form, whose inner
+# expectation next to the kink comes from softsign's power series, each piece's
+# smoothing a truncated normal moment (softsign_series_smoothing): measured within
+# 1.6e-16 of the scale, held to 1e-15. phi is mostly served by the Mehler series and its
+# anchors, held to their tolerance 1e-13 (measured 6.1e-14 at q = 16.75, 1 - c = 1e-7).
+with open(DATA / "reference_2d_narrow_spread.json") as _fh:
+    NARROW_SPREAD = json.load(_fh)["cases"]
+TOL_NARROW_SPREAD = {"dphidphi": 1e-15, "phiphi": TOL_LARGE_Q}
+
+
+def test_narrow_spread_reference_covers_the_spreads():
+    spreads = [
+        math.sqrt(float(c["q2"]) * (1 - float(c["c"])) * (1 + float(c["c"]))) for c in NARROW_SPREAD
+    ]
+    assert min(spreads) < 1e-5 and max(spreads) > 1e-2
+    assert any(c["q1"] == c["q2"] for c in NARROW_SPREAD)
+    assert any(c["q1"] != c["q2"] for c in NARROW_SPREAD)
+    assert {c["quantity"] for c in NARROW_SPREAD} == {"phiphi", "dphidphi"}
+
+
+@pytest.mark.parametrize("case", NARROW_SPREAD, ids=[_case_id(c) for c in NARROW_SPREAD])
+def test_bivariate_narrow_spread_match_mpmath(case):
+    _check(case, TOL_NARROW_SPREAD[case["quantity"]])
+
+
+@pytest.mark.parametrize("d", [0, 1])
+def test_softsign_series_smoothing_matches_mpmath(d):
+    # E[f(m + w T)] of f = softsign^(d) from the power series, on the kink's window
+    # (0 <= m <= 12 w) at spreads 1e-5 to 0.02, against mpmath split at the kink; and
+    # the series declines where the Gaussian reaches past its radius (m + 10 w ~ 1).
+    mpmath = pytest.importorskip("mpmath")
+    mpmath.mp.dps = 30
+
+    def f(x):
+        ax = 1 + abs(x)
+        return x / ax if d == 0 else 1 / ax**2
+
+    worst = worst_panels = 0.0
+    for w in (1e-5, 3e-4, 4e-3, 0.02):
+        for k in (0.0, 0.3, 1.0, 2.5, 6.0, 11.9):
+            m = k * w
+            cuts = sorted({-14, -m / w, 14}) if m else [-14, 0, 14]
+            ref = float(mpmath.quad(lambda t, m=m, w=w: f(m + w * t) * mpmath.npdf(t), cuts))
+            series, panels = _core.softsign_smoothing(d, m, w, 1e-17)
+            assert not math.isnan(series), (w, m)
+            worst = max(worst, abs(series - ref))
+            worst_panels = max(worst_panels, abs(panels - ref))
+    assert worst <= 5e-16, worst  # (measured: 2.8e-17 for phi, 2.2e-16 for phi', values ~1)
+    assert worst_panels <= 2e-15, worst_panels  # (the panels they replace there: 4.4e-16)
+    assert math.isnan(_core.softsign_smoothing(d, 0.6, 0.05, 1e-17)[0])
+
+
+@pytest.mark.parametrize("d", [0, 1])
+def test_linear_region_tanh_narrow_smoothing_matches_mpmath(d):
+    # linear_region_tanh at a narrow conditional spread (lrt_narrow): its branch b next to
+    # the kink A from tanh's Taylor series, each piece a truncated normal moment
+    # (lrt_series_share: E[b(X) 1(X > A)]), and beyond the window from the heat series
+    # (lrt_heat_smoothing: E[b(X)]), against mpmath; each declines where its remainder's
+    # bound does not hold.
+    mpmath = pytest.importorskip("mpmath")
+    mpmath.mp.dps = 30
+    A = 0.7
+
+    def b(y):
+        t = y - A
+        return A + mpmath.tanh(t) if d == 0 else mpmath.sech(t) ** 2
+
+    worst_share = worst_heat = 0.0
+    for w in (1e-5, 3e-4, 4e-3, 0.02):
+        for k in (-11.9, -3.0, -0.5, 0.0, 0.4, 2.0, 7.5, 11.9):
+            m = A + k * w
+            lo = max(A, m - 14 * w)
+            ref = (
+                mpmath.quad(
+                    lambda y, m=m, w=w: b(y) * mpmath.npdf((y - m) / w) / w, [lo, m, m + 14 * w]
+                )
+                if lo < m
+                else mpmath.quad(
+                    lambda y, m=m, w=w: b(y) * mpmath.npdf((y - m) / w) / w, [lo, m + 14 * w]
+                )
+            )
+            share, _ = _core.lrt_smoothing(d, A, m, w, 1e-17)
+            assert not math.isnan(share), (w, k)
+            worst_share = max(worst_share, abs(share - float(ref)))
+        if w <= 4e-4:
+            for t in (12.0 * w, 0.01, 0.3, 1.0, 2.5, 6.0):
+                m = A + t
+                ref = mpmath.quad(
+                    lambda y, m=m, w=w: b(y) * mpmath.npdf((y - m) / w) / w,
+                    [m - 14 * w, m, m + 14 * w],
+                )
+                _, heat = _core.lrt_smoothing(d, A, m, w, 1e-17)
+                assert not math.isnan(heat), (w, t)
+                worst_heat = max(worst_heat, abs(heat - float(ref)))
+    assert worst_share <= 5e-16, worst_share  # (measured: 1.1e-16, values ~1)
+    assert worst_heat <= 5e-16, worst_heat  # (2.2e-16)
+    # where the bounds fail: the series at a spread reaching past tanh's radius, the heat
+    # series at w = 0.02
+    assert math.isnan(_core.lrt_smoothing(d, A, A, 0.06, 1e-17)[0])
+    assert math.isnan(_core.lrt_smoothing(d, A, A + 1.0, 0.02, 1e-17)[1])

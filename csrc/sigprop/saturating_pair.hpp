@@ -39,7 +39,11 @@
 //    w t) is analytic in t within pi / (2 w) of the real line, pi / w for softplus and
 //    silu); linear_region_tanh's (lrt_narrow) split at its kinks +-A: Gauss-Hermite on
 //    a branch where the density lies beyond them, else the linear share in closed form
-//    and the branches' on Gauss-Legendre panels.
+//    and the branches' on Gauss-Legendre panels. At narrow spreads cheaper pieces of the
+//    same: the Gauss-Hermite rules of 16 and 8 nodes (w at a tenth of the narrow spread
+//    or less), linear_region_tanh's branch shares next to its kinks from tanh's Taylor
+//    series (lrt_series_share, w <~ 0.02) and beyond them from the heat series (w <~
+//    1e-3), each with a bound on its remainder.
 // The conditional form's inner sums R(m; w) are read from a process-wide table
 // (SaturatingTables: smoothing_table.hpp, quarter decades of w in [1/10, 1e4], from
 // 10^-1.5 for linear_region_tanh, built on first use in 0.15-0.3 s a kind and order;
@@ -202,6 +206,17 @@ inline bool saturating_narrow(Saturating k, int d, double s1, double s2, double 
   quad::Mesh mesh;
   saturating_outer_mesh(th, d, s1, 1.0 / a, mesh);  // S(a x): phi's scale, 1 / a
   const double f2 = th ? 2.0 : 1.0;
+  // At a tenth of the narrow spread or less (the strip 10 widths wide or more, where the
+  // rules' error falls as exp(-2 tau sqrt(2 n)) <= e^-125 at 8 nodes), the rules of 16 and
+  // 8 nodes first: 24 evaluations of phi a node where those of 40 and 30 took 70.
+  if (w <= 0.1 * narrow_spread(k)) {
+    auto f = [&](double x, double* r) {
+      const double px = phi_at(x) * npdf(x / s1) / s1, m = a * x;
+      r[0] = px * inner(m, quad::herm16_x, quad::herm16_w, 8);
+      r[1] = px * inner(m, quad::herm8_x, quad::herm8_w, 4);
+    };
+    if (quad::integrate_checked(f, mesh, (th ? 0.125 : 0.25) * atol, atol, f2, out)) return true;
+  }
   // the rules of 40 and 30 nodes, then (tanh, whose strip is half as wide) 60 and 40
   for (int pass = 0; pass < (th ? 2 : 1); ++pass) {
     const double *X0 = pass ? quad::herm60_x : quad::herm40_x,
@@ -235,6 +250,91 @@ inline bool saturating_narrow(Saturating k, int d, double s1, double s2, double 
 // The outer integral adaptive on x >= 0 (the integrand is even), breakpoints at the
 // kink, at the scales of phi, of u's density and where the window meets the kinks
 // ((A +- k w) / a). Accepted where the two rules' results agree to a twentieth of atol.
+// tanh's Taylor coefficients t_n (tanh y = sum_n t_n y^n, n <= 121) from tanh' = 1 - tanh^2:
+// (n + 1) t_(n+1) = [n = 0] - sum_(i+j=n) t_i t_j.
+struct TanhTaylor {
+  static constexpr int n_max = 121;
+  double t[n_max + 1];
+  TanhTaylor() {
+    for (double& v : t) v = 0.0;
+    t[1] = 1.0;
+    for (int n = 1; n < n_max; ++n) {
+      double s = 0.0;
+      for (int i = 0; i <= n; ++i) s += t[i] * t[n - i];
+      t[n + 1] = -s / double(n + 1);
+    }
+  }
+  static const TanhTaylor& get() {
+    static const TanhTaylor tt;
+    return tt;
+  }
+};
+
+// linear_region_tanh's branch share E[b(A + Y) 1(Y > 0)], Y ~ N(mu, w^2) (mu = m - A; b(A +
+// y) = A + tanh(y) for d = 0, sech^2(y) for d = 1), from tanh's Taylor series about the
+// kink, each piece's smoothing a truncated normal moment T_j(mu) = E[Y^j 1(Y > 0)] (T_0 =
+// Phi(mu / w), T_1 = mu T_0 + w npdf(mu / w), T_j = mu T_(j-1) + (j - 1) w^2 T_(j-2)), to
+// absolute tolerance eps; false where it cannot certify that (the Gaussian reaching too
+// far from the kink). The remainder after order N: tanh and sech^2 are analytic on |z| <
+// pi / 2, bounded there on |z| = R = 1.4 by M = tan(1.4) < 6 and 1 / cos(1.4)^2 < 35
+// (their largest values on the circle, at +-i R), so that |t_n| <= M / R^n (Cauchy) and,
+// for real y, |R_N(y)| <= max(3.5 M, 1 + M (N + 1)) |y|^(N+1) (on |y| <= 1: M (|y| /
+// R)^(N+1) / (1 - 1 / R) <= 3.5 M |y|^(N+1); beyond, |R_N| <= 1 + sum_(n<=N) M (|y| / R)^n
+// <= (1 + M (N + 1)) |y|^(N+1)); E|Y|^(N+1) <= x^(N+1), x = |mu| + w sqrt(98) for N + 1 <= 97
+// (Minkowski,
+// ||T||_j <= sqrt(j + 1)). A few dozen multiply-adds and one erfc, where the 20- and
+// 16-node panels of lrt_narrow's share took ~2-3 us: its nodes next to the kink at a
+// narrow spread (w below ~0.02: 1 - c below ~1e-5 at q ~ 10), 60-120 a pair.
+inline bool lrt_series_share(int d, double mu, double w, double A, double eps, double& out) {
+  using namespace special;
+  constexpr int n_max = 96;
+  const double x = std::fabs(mu) + w * std::sqrt(double(n_max + 2));
+  if (!(x < 0.5)) return false;
+  const double M = d == 0 ? 6.0 : 35.0;
+  int N = -1;
+  double xn = x;  // x^(n+1)
+  for (int n = 0; n <= n_max; ++n, xn *= x)
+    if (std::fmax(3.5 * M, 1.0 + M * (n + 1)) * xn <= eps) {
+      N = n;
+      break;
+    }
+  if (N < 0) return false;
+  const double* t = TanhTaylor::get().t;
+  const double r = mu / w, ww = w * w;
+  double t0 = 0.5 * std::erfc(-r * (1.0 / std::sqrt(2.0))), t1 = mu * t0 + w * npdf(r);
+  // d = 0: A T_0 + sum_(n odd) t_n T_n; d = 1: sum_(n even) (n + 1) t_(n+1) T_n
+  double sum = d == 0 ? A * t0 + t[1] * t1 : t[1] * t0;
+  for (int j = 2; j <= N; ++j) {
+    const double t2 = mu * t1 + double(j - 1) * ww * t0;
+    sum += d == 0 ? t[j] * t2 : double(j + 1) * t[j + 1] * t2;
+    t0 = t1;
+    t1 = t2;
+  }
+  out = sum;
+  return std::isfinite(out);
+}
+
+// linear_region_tanh's branch smoothed beyond its kink, E[b(A + t + w T)] (b(A + y) = A +
+// tanh(y) for d = 0, sech^2(y) for d = 1; t >= 12 w, the mass across the kink below
+// e^-72), by its heat series b + w^2 b'' / 2 + w^4 b'''' / 8 + R, with tau = tanh(t),
+// s = sech^2(t): tanh'' = -2 tau s, tanh'''' = 8 s tau (2 - 3 tau^2), sech^2'' = s (6
+// tau^2 - 2), sech^2'''' = 8 s (2 - 15 tau^2 + 15 tau^4); |R| <= E[M (w |T| / r)^6] = 15 M
+// (w / r)^6 (Taylor's remainder, b^(6) bounded by Cauchy on circles of radius r = 1.4
+// about the real line, where |tanh| <= M = 6 and |sech^2| <= 35, as in lrt_series_share).
+// False where that bound exceeds eps (w past ~1e-3). One exponential, where the
+// Gauss-Hermite rules of lrt_narrow took 24 or 70 evaluations of the branch.
+inline bool lrt_heat_smoothing(int d, double A, double t, double w, double eps, double& out) {
+  const double r2 = (w / 1.4) * (w / 1.4);
+  if (!(15.0 * (d == 0 ? 6.0 : 35.0) * r2 * r2 * r2 <= eps)) return false;
+  const double e = std::exp(-2.0 * t), tau = (1.0 - e) / (1.0 + e);
+  const double s = 4.0 * e / ((1.0 + e) * (1.0 + e)), t2 = tau * tau, w2 = w * w;
+  if (d == 0)
+    out = A + tau + w2 * (-tau * s + w2 * s * tau * (2.0 - 3.0 * t2));
+  else
+    out = s * (1.0 + w2 * ((3.0 * t2 - 1.0) + w2 * (2.0 - 15.0 * t2 + 15.0 * t2 * t2)));
+  return std::isfinite(out);
+}
+
 inline bool lrt_narrow(int d, double A, double s1, double s2, double c, double atol, double& out) {
   using namespace special;
   const double a = c * s2 / s1, w = s2 * std::sqrt((1.0 - c) * (1.0 + c));
@@ -265,9 +365,39 @@ inline bool lrt_narrow(int d, double A, double s1, double s2, double c, double a
       r[1] += h * t16 * iw;
     }
   };
+  // Where the spread is narrow, the branches' shares next to the kink from tanh's series
+  // (lrt_series_share), to eps each (absolute; carried through the outer integral:
+  // |phi| <= A + 1, |phi'| <= 1), as both components (its bound stands for the panels'
+  // comparison)
+  const double eps = 0.005 * atol / (d == 0 ? A + 1.0 : 1.0);
+  auto branch_share = [&](double mu, double* r) {
+    if (!(mu + 9.0 * w > A)) {  // (as share: no mass past the kink)
+      r[0] = r[1] = 0.0;
+      return;
+    }
+    if (lrt_series_share(d, mu - A, w, A, eps, r[0])) {
+      r[1] = r[0];
+      return;
+    }
+    share(mu, r);
+  };
+  // (beyond the window at the narrowest spreads: the heat series, lrt_heat_smoothing)
   auto inner = [&](double m, double* S) {
     const double am = std::fabs(m), sg = d == 0 && m < 0.0 ? -1.0 : 1.0;
+    if (am - 12.0 * w >= A && lrt_heat_smoothing(d, A, am - A, w, eps, S[0])) {
+      S[0] *= sg;
+      S[1] = S[0];
+      return;
+    }
     if (am - 12.0 * w >= A) {
+      // (the rules of 16 and 8 nodes where w <= 1/10, 15 or more widths from the poles:
+      // within rounding of the 40-node one there, 24 evaluations of the branch a node
+      // instead of 70)
+      if (w <= 0.1) {
+        S[0] = sg * quad::hermite_mean(branch, am, w, quad::herm16_x, quad::herm16_w, 8);
+        S[1] = sg * quad::hermite_mean(branch, am, w, quad::herm8_x, quad::herm8_w, 4);
+        return;
+      }
       S[0] = sg * quad::hermite_mean(branch, am, w, quad::herm40_x, quad::herm40_w, 20);
       S[1] = sg * quad::hermite_mean(branch, am, w, quad::herm30_x, quad::herm30_w, 15);
       return;
@@ -279,8 +409,8 @@ inline bool lrt_narrow(int d, double A, double s1, double s2, double c, double a
     const NormalPiece P = normal_between((-A - am) * iw, 2.0 * A * iw);
     const double lin = d == 0 ? am * P.p0 + w * P.p1 : P.p0;
     double r[2], l[2];
-    share(am, r);
-    share(-am, l);
+    branch_share(am, r);
+    branch_share(-am, l);
     const double f = d == 0 ? -1.0 : 1.0;  // phi odd, phi' even
     S[0] = sg * (lin + r[0] + f * l[0]);
     S[1] = sg * (lin + r[1] + f * l[1]);

@@ -28,7 +28,11 @@
 // bound allows; else, where the outer integral takes most of its nodes there
 // (sqrt(1 - c^2) / c >= 1/24), tabled for the pair as Chebyshev interpolants of degree
 // 64 (cheb::LobattoTable: 65 values of the panels' sums, 100-200 us, instead of the
-// 150-400 at 1-4 us each that the outer integral asks for). The outer integral is
+// 150-400 at 1-4 us each that the outer integral asks for). Where the spread is narrow
+// (w <= ~0.02), S and S' on 0 <= m <= 12 w come from softsign's power series about its
+// kink instead, each piece's smoothing a truncated normal moment
+// (softsign_series_smoothing: ~50 ns a node, with a bound on the remainder; next to the
+// diagonal, 1 - c below ~1e-4 at q ~ 10, 0.25-0.4 ms -> 15-30 us a pair). The outer integral is
 // adaptive Gauss-Kronrod in t = log(1 + u) (where phi(u) du = u dt and phi'(u) du =
 // dt / (1 + u) = e^-t dt are entire: no kink, phi's scale 1 gone, the scales s1 and
 // w / a compressed to logarithms), on a mesh with breakpoints on those two. (Breakpoints
@@ -134,6 +138,57 @@ inline void softsign_smoothing(int d, double m, double w, double* out) {
   }
 }
 
+// S (d = 0) or S' (d = 1) at the centre 0 <= m and spread w > 0 from softsign's power
+// series about 0 (small_variance.hpp), where the Gaussian stays well inside its radius
+// 1: phi(x) = sum_{k<K} (-1)^k x |x|^k + R (|R| <= |x|^(K+1)), phi'(x) = sum_{k<K} (k + 1)
+// (-|x|)^k + R (|R| <= (K + 1) |x|^K), each piece's smoothing a truncated normal moment
+// T_j(mu) = E[X^j 1(X > 0)], X ~ N(mu, w^2) (T_0 = Phi(mu / w), T_1 = mu T_0 + w
+// npdf(mu / w), T_j = mu T_(j-1) + (j - 1) w^2 T_(j-2)):
+//   S = sum_{k<K} (-1)^k (T_(k+1)(m) - T_(k+1)(-m)),  S' = sum_{k<K} (k + 1) (-1)^k
+//   (T_k(m) + T_k(-m)) (= E|X|^k).
+// The remainder's expectation, by Minkowski (||X||_j <= m + w ||T||_j, ||T||_j <=
+// sqrt(j + 1)): E|X|^j <= x^j with x = m + w sqrt(97) for every j <= 96. K is the least
+// order that puts the bound below eps (absolute); false beyond 96 orders (x past ~0.7).
+// A few dozen multiply-adds
+// and one erfc, where the panels of softsign_images take ~2-3 us: the outer integral's
+// nodes next to the smoothed kink (m <= 12 w) at a narrow conditional spread (w <~ 0.05:
+// 1 - c below ~1e-4 at q ~ 10), 60-120 of them a pair, each on the panels before.
+inline bool softsign_series_smoothing(int d, double m, double w, double eps, double& out) {
+  using namespace special;
+  constexpr int k_max = 96;
+  const double x = m + w * std::sqrt(double(k_max + 1));
+  if (!(x < 1.0)) return false;
+  int K = 0;
+  double xk = d == 0 ? x : 1.0;  // x^j, j = k + 1 (phi) or k (phi'), the remainder's power
+  for (int k = 1; k <= k_max; ++k) {
+    xk *= x;
+    if ((d == 0 ? 1.0 : k + 1.0) * xk <= eps) {
+      K = k;
+      break;
+    }
+  }
+  if (K == 0) return false;
+  const double r = m / w, far = 0.5 * std::erfc(r * (1.0 / std::sqrt(2.0))), e = w * npdf(r);
+  const double ww = w * w;
+  // T_j(m) (p) and T_j(-m) (n), j = 0, 1
+  double p0 = 1.0 - far, n0 = far, p1 = m * p0 + e, n1 = -m * n0 + e;
+  // phi: pieces j = k + 1 = 1..K, sign (-1)^(j-1), T_j(m) - T_j(-m); phi': pieces j = k =
+  // 0..K-1, weight (j + 1) (-1)^j, T_j(m) + T_j(-m)
+  double sum = d == 0 ? p1 - n1 : p0 + n0 - 2.0 * (p1 + n1);
+  const int top = d == 0 ? K : K - 1;
+  for (int j = 2; j <= top; ++j) {
+    const double p2 = m * p1 + double(j - 1) * ww * p0, n2 = -m * n1 + double(j - 1) * ww * n0;
+    const double sgn = j % 2 == 0 ? -1.0 : 1.0;  // (-1)^(j-1)
+    sum += d == 0 ? sgn * (p2 - n2) : -sgn * double(j + 1) * (p2 + n2);
+    p0 = p1;
+    p1 = p2;
+    n0 = n1;
+    n1 = n2;
+  }
+  out = sum;
+  return std::isfinite(out);
+}
+
 // S and S' over spreads w in [1e-2, 1e4], tabled once per process (smoothing_table.hpp;
 // m in [0, 12 w], one part: S is monotone in m there, S increasing from 0, S'
 // decreasing). In a TableCache (keyed on softsign) so that clear_tables frees them.
@@ -208,16 +263,25 @@ inline bool softsign_conditional(int d, double s1, double s2, double c, double a
   // softsign^(d), an entire function of m varying on the scale w: its coefficients on
   // [0, 12 w] fall below 1e-15 of its size by degree ~52 at every w (1e-2 to 300
   // tried); not used where the last eight are not below 4e-15 of the largest value.
+  // Where the spread is narrow, the power series (softsign_series_smoothing) on m <= 12 w,
+  // each node's value to eps (absolute; carried through the outer integral, |int f(u)
+  // p(u) dS| <= eps E|f(u)| <= eps min(norm1, 1) since |f| <= 1): no table for the pair.
+  // (The series' value serves as both components: its bound stands for the panels'
+  // comparison.)
+  const double eps = 0.01 * atol / (norm1 > 0.0 ? std::fmin(norm1, 1.0) : 1.0);
+  const bool series = w * (12.0 + std::sqrt(97.0)) <= 0.5;
   cheb::LobattoTable<2, 1> inner;
-  const bool tabled = 24.0 * w >= a * s1 && inner.build(span, 1, 4e-15, [&](double m, double* S) {
-    softsign_smoothing(d, m, w, S);
-  });
+  const bool tabled =
+      !series && 24.0 * w >= a * s1 &&
+      inner.build(span, 1, 4e-15, [&](double m, double* S) { softsign_smoothing(d, m, w, S); });
   auto f = [&](double t, double* r) {
     const double u = std::expm1(t), m = a * u, g = npdf(u / s1) / s1;
     const double gu = d == 0 ? g * u : g / (1.0 + u);
     double S[2];
     if (tabled && m <= span)
       inner.eval(m, S);
+    else if (series && m < 12.0 * w && softsign_series_smoothing(d, m, w, eps, S[0]))
+      S[1] = S[0];
     else
       softsign_smoothing(d, m, w, S);
     r[0] = gu * S[0];

@@ -277,6 +277,17 @@ def fourier_pair(
     skeleton's kernel in closed form and the remainder's in Fourier space) to absolute
     tolerance atol; NaN where the form declines (a diagnostic, for the tests)."""
 
+def lrt_smoothing(d: int, A: float, m: float, w: float, eps: float) -> tuple[float, float]:
+    """linear_region_tanh's branch b (A + tanh(y - A), or sech^2(y - A) for d = 1) smoothed
+    at centre m and spread w: E[b(X) 1(X > A)] from tanh's Taylor series and E[b(X)] from
+    the heat series (m >= A + 12 w), to absolute tolerance eps; NaN where a series
+    declines (a diagnostic, for the tests)."""
+
+def softsign_smoothing(d: int, m: float, w: float, eps: float) -> tuple[float, float]:
+    """E[f(m + w T)] (f = softsign^(d), T ~ N(0, 1)) from its power series to absolute
+    tolerance eps (NaN where the series declines) and from the panels of
+    csrc/sigprop/softsign_pair.hpp (a diagnostic, for the tests)."""
+
 def kernel_layer_table(
     kind: int, p0: float, p1: float, K: ArrayLike, n_threads: int
 ) -> tuple[int, bool, int]:
