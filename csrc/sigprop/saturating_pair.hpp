@@ -234,22 +234,6 @@ inline bool saturating_narrow(Saturating k, int d, double s1, double s2, double 
   return false;
 }
 
-// linear_region_tanh's narrow form (w < 1/2 and up to 1 where the conditional form
-// cannot certify): the conditional form on the whole activation, as saturating_narrow,
-// but split at the kinks +-A (its third derivative jumps there). With the density of
-// v given u centred at m >= 0 and of spread w, S(m) = E[phi^(d)(m + w T)] is
-//  * where [m - 12 w, m + 12 w] lies beyond A: the branch b(y) = A + tanh(y - A)
-//    (sech^2(y - A)), analytic within pi / 2 of the real line, on the Gauss-Hermite rules
-//    of 40 and 30 nodes (all within 11.5 widths of m);
-//  * where it lies within [-A, A]: m (1);
-//  * elsewhere the linear share in closed form (normal_between) plus the branches'
-//    shares int_{max(A, mu - 9 w)}^{mu + 9 w} b(y) npdf((y - mu) / w) / w dy at mu = m and
-//    (mirrored) mu = -m, on Gauss-Legendre panels of 20 and 16 nodes cut at mu and
-//    mu +- 4.5 w (each at most 2.25 w <= 1.125 long: the poles at A +- i pi / 2 give a
-//    Bernstein ratio of 3.1 or more).
-// The outer integral adaptive on x >= 0 (the integrand is even), breakpoints at the
-// kink, at the scales of phi, of u's density and where the window meets the kinks
-// ((A +- k w) / a). Accepted where the two rules' results agree to a twentieth of atol.
 // tanh's Taylor coefficients t_n (tanh y = sum_n t_n y^n, n <= 121) from tanh' = 1 - tanh^2:
 // (n + 1) t_(n+1) = [n = 0] - sum_(i+j=n) t_i t_j.
 struct TanhTaylor {
@@ -280,11 +264,11 @@ struct TanhTaylor {
 // (their largest values on the circle, at +-i R), so that |t_n| <= M / R^n (Cauchy) and,
 // for real y, |R_N(y)| <= max(3.5 M, 1 + M (N + 1)) |y|^(N+1) (on |y| <= 1: M (|y| /
 // R)^(N+1) / (1 - 1 / R) <= 3.5 M |y|^(N+1); beyond, |R_N| <= 1 + sum_(n<=N) M (|y| / R)^n
-// <= (1 + M (N + 1)) |y|^(N+1)); E|Y|^(N+1) <= x^(N+1), x = |mu| + w sqrt(98) for N + 1 <= 97
-// (Minkowski,
-// ||T||_j <= sqrt(j + 1)). A few dozen multiply-adds and one erfc, where the 20- and
-// 16-node panels of lrt_narrow's share took ~2-3 us: its nodes next to the kink at a
-// narrow spread (w below ~0.02: 1 - c below ~1e-5 at q ~ 10), 60-120 a pair.
+// <= (1 + M (N + 1)) |y|^(N+1)); and E|Y|^(N+1) <= x^(N+1), x = |mu| + w sqrt(98) for
+// N + 1 <= 97 (Minkowski, ||T||_j <= sqrt(j + 1)). A few dozen multiply-adds and one
+// erfc, where the 20- and 16-node panels of lrt_narrow's share took ~2-3 us: its nodes
+// next to the kink at a narrow spread (w below ~0.02: 1 - c below ~1e-5 at q ~ 10),
+// 60-120 a pair.
 inline bool lrt_series_share(int d, double mu, double w, double A, double eps, double& out) {
   using namespace special;
   constexpr int n_max = 96;
@@ -335,6 +319,22 @@ inline bool lrt_heat_smoothing(int d, double A, double t, double w, double eps, 
   return std::isfinite(out);
 }
 
+// linear_region_tanh's narrow form (w < 1/2 and up to 1 where the conditional form
+// cannot certify): the conditional form on the whole activation, as saturating_narrow,
+// but split at the kinks +-A (its third derivative jumps there). With the density of
+// v given u centred at m >= 0 and of spread w, S(m) = E[phi^(d)(m + w T)] is
+//  * where [m - 12 w, m + 12 w] lies beyond A: the branch b(y) = A + tanh(y - A)
+//    (sech^2(y - A)), analytic within pi / 2 of the real line, on the Gauss-Hermite rules
+//    of 40 and 30 nodes (all within 11.5 widths of m);
+//  * where it lies within [-A, A]: m (1);
+//  * elsewhere the linear share in closed form (normal_between) plus the branches'
+//    shares int_{max(A, mu - 9 w)}^{mu + 9 w} b(y) npdf((y - mu) / w) / w dy at mu = m and
+//    (mirrored) mu = -m, on Gauss-Legendre panels of 20 and 16 nodes cut at mu and
+//    mu +- 4.5 w (each at most 2.25 w <= 1.125 long: the poles at A +- i pi / 2 give a
+//    Bernstein ratio of 3.1 or more).
+// The outer integral adaptive on x >= 0 (the integrand is even), breakpoints at the
+// kink, at the scales of phi, of u's density and where the window meets the kinks
+// ((A +- k w) / a). Accepted where the two rules' results agree to a twentieth of atol.
 inline bool lrt_narrow(int d, double A, double s1, double s2, double c, double atol, double& out) {
   using namespace special;
   const double a = c * s2 / s1, w = s2 * std::sqrt((1.0 - c) * (1.0 + c));

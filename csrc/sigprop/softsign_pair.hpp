@@ -32,8 +32,8 @@
 // (w <= ~0.02), S and S' on 0 <= m <= 12 w come from softsign's power series about its
 // kink instead, each piece's smoothing a truncated normal moment
 // (softsign_series_smoothing: ~50 ns a node, with a bound on the remainder; next to the
-// diagonal, 1 - c below ~1e-4 at q ~ 10, 0.25-0.4 ms -> 15-30 us a pair). The outer integral is
-// adaptive Gauss-Kronrod in t = log(1 + u) (where phi(u) du = u dt and phi'(u) du =
+// diagonal, 1 - c below ~1e-5 at q ~ 10, 0.25-0.4 ms -> 15-30 us a pair). The outer
+// integral is adaptive Gauss-Kronrod in t = log(1 + u) (where phi(u) du = u dt and phi'(u) du =
 // dt / (1 + u) = e^-t dt are entire: no kink, phi's scale 1 gone, the scales s1 and
 // w / a compressed to logarithms), on a mesh with breakpoints on those two. (Breakpoints
 // on phi's scale as well, u = 0.5 to 25, cost 15-27 nodes a pair for nothing.)
@@ -147,16 +147,16 @@ inline void softsign_smoothing(int d, double m, double w, double* out) {
 //   S = sum_{k<K} (-1)^k (T_(k+1)(m) - T_(k+1)(-m)),  S' = sum_{k<K} (k + 1) (-1)^k
 //   (T_k(m) + T_k(-m)) (= E|X|^k).
 // The remainder's expectation, by Minkowski (||X||_j <= m + w ||T||_j, ||T||_j <=
-// sqrt(j + 1)): E|X|^j <= x^j with x = m + w sqrt(97) for every j <= 96. K is the least
+// sqrt(j + 1)): E|X|^j <= x^j with x = m + w sqrt(98) for every j <= 97. K is the least
 // order that puts the bound below eps (absolute); false beyond 96 orders (x past ~0.7).
-// A few dozen multiply-adds
-// and one erfc, where the panels of softsign_images take ~2-3 us: the outer integral's
-// nodes next to the smoothed kink (m <= 12 w) at a narrow conditional spread (w <~ 0.05:
-// 1 - c below ~1e-4 at q ~ 10), 60-120 of them a pair, each on the panels before.
+// A few dozen multiply-adds and one erfc, where the panels of softsign_images take ~2-3
+// us: the outer integral's nodes next to the smoothed kink (m <= 12 w) at a narrow
+// conditional spread (w <~ 0.02: 1 - c below ~1e-5 at q ~ 10), 60-120 of them a pair,
+// each on the panels before.
 inline bool softsign_series_smoothing(int d, double m, double w, double eps, double& out) {
   using namespace special;
   constexpr int k_max = 96;
-  const double x = m + w * std::sqrt(double(k_max + 1));
+  const double x = m + w * std::sqrt(double(k_max + 2));
   if (!(x < 1.0)) return false;
   int K = 0;
   double xk = d == 0 ? x : 1.0;  // x^j, j = k + 1 (phi) or k (phi'), the remainder's power
@@ -269,7 +269,7 @@ inline bool softsign_conditional(int d, double s1, double s2, double c, double a
   // (The series' value serves as both components: its bound stands for the panels'
   // comparison.)
   const double eps = 0.01 * atol / (norm1 > 0.0 ? std::fmin(norm1, 1.0) : 1.0);
-  const bool series = w * (12.0 + std::sqrt(97.0)) <= 0.5;
+  const bool series = w * (12.0 + std::sqrt(98.0)) <= 0.5;
   cheb::LobattoTable<2, 1> inner;
   const bool tabled =
       !series && 24.0 * w >= a * s1 &&

@@ -179,7 +179,7 @@ def bivariate_expectation(
     forms above or the quadrature (over q1, q2 log-uniform in [1e-6, 1e4] and
     c uniform: 1.0-1.4e6 per second for tanh, sigmoid, softplus,
     shifted_softplus, silu and linear_region_tanh, 0.8-1.1e6 for elu, selu and
-    softsign; next to the diagonal, 1e4-1e5 for the activations without a
+    softsign; next to the diagonal, 3e4-1.3e5 for the activations without a
     closed form). A call with Python numbers goes to the core's one-point
     function: ~4 microseconds, against ~25 with one-element arrays
     (``benchmarks/scalar_calls.py``).
