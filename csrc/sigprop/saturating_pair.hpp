@@ -179,6 +179,21 @@ inline void saturating_outer_mesh(bool th, int d, double s1, double inner, quad:
 // analyticity, pi / (2 w) for tanh, pi / w for softplus and silu.
 inline double narrow_spread(Saturating k) { return k == Saturating::tanh ? 1.0 : 2.0; }
 
+// Two Gauss-Hermite rules (half their nodes and weights, quad::hermite_mean's form) whose
+// results the narrow forms compare.
+struct HermitePair {
+  const double *x0, *w0;
+  int n0;
+  const double *x1, *w1;
+  int n1;
+};
+inline constexpr HermitePair herm_16_8{quad::herm16_x, quad::herm16_w, 8,
+                                       quad::herm8_x,  quad::herm8_w,  4};
+inline constexpr HermitePair herm_40_30{quad::herm40_x, quad::herm40_w, 20,
+                                        quad::herm30_x, quad::herm30_w, 15};
+inline constexpr HermitePair herm_60_40{quad::herm60_x, quad::herm60_w, 30,
+                                        quad::herm40_x, quad::herm40_w, 20};
+
 // The conditional form for a narrow conditional spread (w <= 1 for tanh, 2 for softplus
 // and silu: c -> 1 at moderate q2), where the remainder's rule cannot resolve the
 // density: the inner expectation of the whole activation, S(m) = E[phi^(d)(m + w T)],
@@ -206,28 +221,17 @@ inline bool saturating_narrow(Saturating k, int d, double s1, double s2, double 
   quad::Mesh mesh;
   saturating_outer_mesh(th, d, s1, 1.0 / a, mesh);  // S(a x): phi's scale, 1 / a
   const double f2 = th ? 2.0 : 1.0;
-  // At a tenth of the narrow spread or less (the strip 10 widths wide or more, where the
-  // rules' error falls as exp(-2 tau sqrt(2 n)) <= e^-125 at 8 nodes), the rules of 16 and
-  // 8 nodes first: 24 evaluations of phi a node where those of 40 and 30 took 70.
-  if (w <= 0.1 * narrow_spread(k)) {
+  // The rule pairs in turn: at a tenth of the narrow spread or less (the strip 10 widths
+  // wide or more, where the rules' error falls as exp(-2 tau sqrt(2 n)) <= e^-125 at 8
+  // nodes) 16 and 8 nodes first, 24 evaluations of phi a node where those of 40 and 30
+  // took 70; then 40 and 30, then (tanh, whose strip is half as wide) 60 and 40
+  const HermitePair* pairs[3] = {&herm_16_8, &herm_40_30, &herm_60_40};
+  for (int p = w <= 0.1 * narrow_spread(k) ? 0 : 1; p < (th ? 3 : 2); ++p) {
+    const HermitePair& R = *pairs[p];
     auto f = [&](double x, double* r) {
       const double px = phi_at(x) * npdf(x / s1) / s1, m = a * x;
-      r[0] = px * inner(m, quad::herm16_x, quad::herm16_w, 8);
-      r[1] = px * inner(m, quad::herm8_x, quad::herm8_w, 4);
-    };
-    if (quad::integrate_checked(f, mesh, (th ? 0.125 : 0.25) * atol, atol, f2, out)) return true;
-  }
-  // the rules of 40 and 30 nodes, then (tanh, whose strip is half as wide) 60 and 40
-  for (int pass = 0; pass < (th ? 2 : 1); ++pass) {
-    const double *X0 = pass ? quad::herm60_x : quad::herm40_x,
-                 *W0 = pass ? quad::herm60_w : quad::herm40_w;
-    const double *X1 = pass ? quad::herm40_x : quad::herm30_x,
-                 *W1 = pass ? quad::herm40_w : quad::herm30_w;
-    const int n0 = pass ? 30 : 20, n1 = pass ? 20 : 15;
-    auto f = [&](double x, double* r) {
-      const double px = phi_at(x) * npdf(x / s1) / s1, m = a * x;
-      r[0] = px * inner(m, X0, W0, n0);
-      r[1] = px * inner(m, X1, W1, n1);
+      r[0] = px * inner(m, R.x0, R.w0, R.n0);
+      r[1] = px * inner(m, R.x1, R.w1, R.n1);
     };
     if (quad::integrate_checked(f, mesh, (th ? 0.125 : 0.25) * atol, atol, f2, out)) return true;
   }
@@ -381,25 +385,21 @@ inline bool lrt_narrow(int d, double A, double s1, double s2, double c, double a
     }
     share(mu, r);
   };
-  // (beyond the window at the narrowest spreads: the heat series, lrt_heat_smoothing)
+  // Beyond the window: at the narrowest spreads the heat series (lrt_heat_smoothing); else
+  // the Gauss-Hermite rules of 16 and 8 nodes where w <= 1/10, 15 or more widths from the
+  // poles (within rounding of the 40-node one there, 24 evaluations of the branch a node
+  // instead of 70), of 40 and 30 beyond
+  const HermitePair& R = w <= 0.1 ? herm_16_8 : herm_40_30;
   auto inner = [&](double m, double* S) {
     const double am = std::fabs(m), sg = d == 0 && m < 0.0 ? -1.0 : 1.0;
-    if (am - 12.0 * w >= A && lrt_heat_smoothing(d, A, am - A, w, eps, S[0])) {
-      S[0] *= sg;
-      S[1] = S[0];
-      return;
-    }
     if (am - 12.0 * w >= A) {
-      // (the rules of 16 and 8 nodes where w <= 1/10, 15 or more widths from the poles:
-      // within rounding of the 40-node one there, 24 evaluations of the branch a node
-      // instead of 70)
-      if (w <= 0.1) {
-        S[0] = sg * quad::hermite_mean(branch, am, w, quad::herm16_x, quad::herm16_w, 8);
-        S[1] = sg * quad::hermite_mean(branch, am, w, quad::herm8_x, quad::herm8_w, 4);
+      if (lrt_heat_smoothing(d, A, am - A, w, eps, S[0])) {
+        S[0] *= sg;
+        S[1] = S[0];
         return;
       }
-      S[0] = sg * quad::hermite_mean(branch, am, w, quad::herm40_x, quad::herm40_w, 20);
-      S[1] = sg * quad::hermite_mean(branch, am, w, quad::herm30_x, quad::herm30_w, 15);
+      S[0] = sg * quad::hermite_mean(branch, am, w, R.x0, R.w0, R.n0);
+      S[1] = sg * quad::hermite_mean(branch, am, w, R.x1, R.w1, R.n1);
       return;
     }
     if (am + 12.0 * w <= A) {
