@@ -919,6 +919,23 @@ def test_softsign_smoothing_table_against_nested_quadrature(d):
     _assert_nested_quadrature(sp.activation("softsign"), q1, q2, c, d)
 
 
+@pytest.mark.parametrize("d", [0, 1])
+def test_softsign_table_next_to_the_diagonal_at_large_variances(d):
+    # On the diagonal (and next to it) at variances 2e2-1e4 with conditional spreads
+    # 0.03-0.35 (1 - c ~ 1e-7-1e-4): the table's error is charged only where the outer
+    # integral reads it, |a u| <= 12 w (SmoothingTable::error_weight), a share of u's
+    # line of ~12 sqrt(1 - c^2): the process-wide table then serves pairs that its whole
+    # bound sent to a table of their own (0.35-0.6 ms). Against nested quadrature.
+    rng = np.random.default_rng(43)
+    n = 12
+    q1 = 10.0 ** rng.uniform(2.3, 4, n)
+    q2 = np.where(rng.uniform(size=n) < 0.5, q1, q1 * (1.0 + 10.0 ** rng.uniform(-9, -4, n)))
+    w = 10.0 ** rng.uniform(-1.5, -0.45, n)
+    c = np.sqrt(1.0 - w**2 / np.maximum(q1, q2))
+    c = np.where(rng.uniform(size=n) < 0.3, -c, c)
+    _assert_nested_quadrature(sp.activation("softsign"), q1, q2, c, d)
+
+
 @pytest.mark.parametrize(
     "name,params",
     [("elu", {"alpha": 1.0}), ("elu", {"alpha": 0.5}), ("elu", {"alpha": 2.0}), ("selu", {})],

@@ -710,16 +710,22 @@ inline bool saturating_conditional(Saturating k, int d, double s1, double s2, do
   quad::Mesh mesh;
   saturating_outer_mesh(th, d, s1, w / a, mesh, A);
   // From the process-wide table (SaturatingTables) where its error bound, carried
-  // through the outer integral (|int f(u) p(u) dR| <= E|f(u)| sup |dR|, E|f(u)| <=
-  // sqrt(E f(u)^2) from the one-point moments), is below atol / 2: one component, the
-  // quadrature to the same tolerance as below.
+  // through the outer integral (|int f(u) p(u) dR| <= E[|f(u)|; |a u| <= M] sup |dR|,
+  // SmoothingTable::error_weight: with sqrt(E f(u)^2) from the one-point moments and
+  // sup |f|, A + 1 for tanh's and linear_region_tanh's phi, 1 for their phi' and
+  // softplus', 1.1 for silu', none for softplus's and silu's phi), is below atol / 2:
+  // one component, the quadrature to the same tolerance as below.
   const bool flips = odd && !parts;
   if (process_table) {
     const Activation own{shift > 0.0 ? Kind::shifted_softplus : key.kind, A, 0.0};
     const Moments mo = moments(own, s1 * s1, false);
     const double norm1 = std::sqrt(d == 0 ? mo.phi_sq : mo.dphi_sq) * (1.0 + 1e-9);
+    const double sup_f = th       ? (d == 0 ? A + 1.0 : 1.0)
+                         : d == 1 ? (k == Saturating::silu ? 1.1 : 1.0)
+                                  : std::numeric_limits<double>::infinity();
     SmoothingTable::At g;
-    if (tabs->table[d]->at(w, g) && norm1 * g.bound <= 0.5 * atol) {
+    if (tabs->table[d]->at(w, g) &&
+        SmoothingTable::error_weight(norm1, sup_f, g.M / a, s1) * g.bound <= 0.5 * atol) {
       // (a piece's 15 nodes at once: their Clenshaw sums side by side, quad::Batched)
       // (R at -|m| is -R(|m|) for an odd remainder's sums, R(|m|) otherwise, bitwise as
       // inner() takes it)

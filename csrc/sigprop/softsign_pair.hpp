@@ -230,11 +230,12 @@ inline bool softsign_conditional(int d, double s1, double s2, double c, double a
   mesh.finish();
   const double span = 12.0 * w;
   // From the process-wide table, where its error bound, carried through the outer
-  // integral (|int f(u) p(u) dS| <= E|f(u)| sup |dS| <= norm1 bound), is below
-  // atol / 2: the two components then agree beyond span (one Gauss-Hermite rule there)
-  // and inside it, so that one is integrated.
+  // integral (|int f(u) p(u) dS| <= E[|f(u)|; |a u| <= M] sup |dS|, with |f| <= 1:
+  // SmoothingTable::error_weight), is below atol / 2: the two components then agree
+  // beyond span (one Gauss-Hermite rule there) and inside it, so that one is integrated.
   SmoothingTable::At g;
-  if (norm1 > 0.0 && softsign_table(d).at(w, g) && norm1 * g.bound <= 0.5 * atol) {
+  if (norm1 > 0.0 && softsign_table(d).at(w, g) &&
+      SmoothingTable::error_weight(norm1, 1.0, g.M / a, s1) * g.bound <= 0.5 * atol) {
     // (a piece's 15 nodes at once: their Clenshaw sums side by side, quad::Batched)
     auto f = quad::batched([&](const double* t, double* y, int n) {
       double u[15], m[15], S[15];
