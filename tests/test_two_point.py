@@ -832,10 +832,11 @@ def test_saturating_smoothing_table_against_nested_quadrature(name, params, d):
     _assert_nested_quadrature(sp.activation(name, **params), q1, q2, c, d)
 
 
-def test_smoothing_table_halves_a_failed_segment():
-    # linear_region_tanh' (a = 1): the table's segment w in [0.1, 0.178] fails its
-    # checks (the kink at A slides across its parts); its halves pass and serve it
-    # (pairs there took 0.2-0.3 ms of the narrow form), within 1e-13 of the scale
+def test_smoothing_table_segment_next_to_the_kink():
+    # linear_region_tanh' (a = 1) at w in [0.1, 0.178]: the segment that once failed its
+    # checks (its halves served it) passes whole since its inner sums are taken
+    # directly on the panels (no boundary term of size 1 / w) and its Lobatto
+    # transforms about their mean; the pairs there within 1e-13 of the scale
     act = sp.activation("linear_region_tanh", a=1.0)
     p0, p1 = act.core_params
     for w in (0.105, 0.13, 0.16, 0.175):
@@ -884,26 +885,45 @@ def test_series_remainder_predicted_from_the_table(name, params):
         assert np.array_equal(twice[:m], twice[m:]), d
 
 
+@pytest.mark.parametrize("a", [0.4, 1.0])
 @pytest.mark.parametrize("d", [0, 1])
-def test_linear_region_tanh_table_below_one_tenth(d):
-    # linear_region_tanh's tables reach down to a spread of 10^-1.5 (the others' stop at
+def test_linear_region_tanh_table_down_to_narrow_spreads(d, a):
+    # linear_region_tanh's tables reach down to a spread of 1e-3 (the others' stop at
     # 1/10): there its narrow form, across the jumps of the third derivative at +-A,
-    # took 0.2-0.3 ms a pair. phi''s segments below ~0.075 fail their checks (their
-    # halves too) and keep the narrow form.
-    act = sp.activation("linear_region_tanh", a=1.0)
+    # took 0.06-0.6 ms a pair. Below w = A / 13 their parts are aligned on the kink
+    # (lrt_table_layout), which a feature of width w keeps its place in. Pairs there,
+    # next to the diagonal and at variances apart, against nested quadrature.
+    act = sp.activation("linear_region_tanh", a=a)
     p0, p1 = act.core_params
-    for w in (0.033, 0.05, 0.08) if d == 0 else (0.08, 0.09):
+    for w in (0.0011, 0.003, 0.01, 0.033, 0.05, 0.08):
         assert _core.saturating_table_serves(act.kind, p0, p1, d, w), w
+    assert not _core.saturating_table_serves(act.kind, p0, p1, d, 0.0009)
     tanh = sp.activation("tanh")
     assert not _core.saturating_table_serves(tanh.kind, *tanh.core_params, d, 0.08)
     rng = np.random.default_rng(37)
-    n = 12
-    q1 = 10.0 ** rng.uniform(-0.5, 0.5, n)
-    q2 = q1 * 10.0 ** rng.uniform(0.0, 0.5, n)
-    w = 10.0 ** rng.uniform(-1.45, -1.05, n)
+    n = 16
+    q1 = 10.0 ** rng.uniform(-0.5, 3.5, n)
+    q2 = np.where(rng.uniform(size=n) < 0.5, q1, q1 * 10.0 ** rng.uniform(0.0, 1.0, n))
+    w = 10.0 ** rng.uniform(-2.95, -1.05, n)
     c = np.sqrt(1.0 - w**2 / np.maximum(q1, q2))
     c = np.where(rng.uniform(size=n) < 0.3, -c, c)
     _assert_nested_quadrature(act, q1, q2, c, d)
+
+
+def test_linear_region_tanh_table_kink_on_the_outer_mesh():
+    # At the table's narrowest spreads the inner expectation's feature at the kink, a u =
+    # A, is w / a wide in u: the outer rule's mesh holds breakpoints there (as the narrow
+    # form's), without which the adaptive rule took it for smooth, 1.8e-10 of the scale
+    # off at this first pair (w = 1.0e-3)
+    act = sp.activation("linear_region_tanh", a=1.0)
+    q1 = np.array([238.4471355021293, 150.0, 500.0, 900.0, 300.0])
+    q2 = np.array([238.46856989021006, 150.0, 500.3, 900.0, 300.2])
+    w = np.array([np.nan, 1.05e-3, 1.2e-3, 1.5e-3, 1.8e-3])
+    c = np.sqrt(1.0 - w**2 / np.maximum(q1, q2))
+    c[0] = -0.9999999978148324
+    c[2] = -c[2]
+    for d in (0, 1):
+        _assert_nested_quadrature(act, q1, q2, c, d)
 
 
 @pytest.mark.parametrize("d", [0, 1])

@@ -46,12 +46,12 @@
 //    1e-3), each with a bound on its remainder.
 // The conditional form's inner sums R(m; w) are read from a process-wide table
 // (SaturatingTables: smoothing_table.hpp, quarter decades of w in [1/10, 1e4], from
-// 10^-1.5 for linear_region_tanh, built on first use in 0.15-0.3 s a kind and order;
+// 1e-3 for linear_region_tanh, built on first use in 0.15-0.3 s a kind and order;
 // below w = 2 for tanh and linear_region_tanh, 6 for softplus and silu, the inner sums
 // on Gauss-Legendre panels, where the Laguerre rules cannot resolve the density;
-// linear_region_tanh''s segments below w ~ 0.18 fail their checks, the kink at A
-// sliding across their parts, and their halves serve from ~0.075) where its error
-// bound, carried through the outer integral, is below atol / 2: one component, no
+// linear_region_tanh's parts aligned on its kink below w = A / 13, lrt_table_layout)
+// where its error bound, carried through the outer integral (over the centres that
+// read it), is below atol / 2: one component, no
 // table for the pair, tried before the other forms (10-40 us a pair where the per-pair
 // tables and the narrow forms took 0.1-0.7 ms; whole-domain linear_region_tanh 0.56 ->
 // 1.07 M and 0.34 -> 0.93 M pairs a second, phi and phi'). Elsewhere (w below the
@@ -463,7 +463,7 @@ struct SaturatingRules {
     parts = th && d == 1;
     auto nodes = [&](const double* X, const double* W, int n, double* y, double* g) {
       for (int i = 0; i < n; ++i) {
-        y[i] = A + X[i] / beta();
+        y[i] = X[i] / beta();  // (y - A: see inner_on)
         g[i] = W[i] * h(X[i]);
       }
     };
@@ -529,6 +529,13 @@ struct SaturatingRules {
   // and 48-node Laguerre rules stay apart by more than ~1e-14 of the scale (tanh: 3e-14
   // at w = 1; softplus and silu, whose remainders decay as e^-y: 2e-10 at 1.3).
   double panel_reach() const { return th ? 2.0 : 6.0; }
+  // linear_region_tanh's phi' on the panels: sech^2(y - A) itself against the density's
+  // two images (h(t) = 2 sigmoid(t)^2: sech^2(y - A) dy = e^-t 2 sigmoid(t)^2 dt), all
+  // terms positive, not by parts: there the boundary term G(A) and the integral of r G',
+  // each of size 1 / w, cancel to a result of size 1 (rounding at ~1e-16 / w of it: 2e-14
+  // at w = 1/100, beyond the table's checks). The Laguerre rules, which need the parts
+  // (sech^2's double poles), only serve w >= panel_reach.
+  bool direct_panels() const { return parts && A > 0.0; }
   struct Panels {
     double w = -1.0, hp = 0.0;  // the spread; half a panel's length in t
     int np = 0;                 // panels on [0, T]
@@ -548,8 +555,9 @@ struct SaturatingRules {
         for (int i = 0; i < half; ++i)
           for (double sg : {-1.0, 1.0}) {
             const double t = c + sg * P.hp * x[i];
-            y.push_back(A + t / b);
-            g.push_back(P.hp * wt[i] * std::exp(-t) * h(t));
+            y.push_back(t / b);
+            const double sm = 1.0 / (1.0 + std::exp(-t));
+            g.push_back(P.hp * wt[i] * std::exp(-t) * (direct_panels() ? 2.0 * sm * sm : h(t)));
           }
       }
     };
@@ -562,36 +570,66 @@ struct SaturatingRules {
     const int p0 = std::max(0, static_cast<int>(std::floor(t_lo / (2.0 * P.hp))));
     const int p1 = std::min(P.np, static_cast<int>(std::ceil(t_hi / (2.0 * P.hp))));
     const int n = std::max(0, p1 - p0);
-    out[0] = inner_on(m, w, P.y20.data() + 20 * p0, P.g20.data() + 20 * p0, 20 * n);
-    out[1] = inner_on(m, w, P.y16.data() + 16 * p0, P.g16.data() + 16 * p0, 16 * n);
+    const bool direct = direct_panels();
+    out[0] = inner_on(m, w, P.y20.data() + 20 * p0, P.g20.data() + 20 * p0, 20 * n, direct);
+    out[1] = inner_on(m, w, P.y16.data() + 16 * p0, P.g16.data() + 16 * p0, 16 * n, direct);
   }
 
-  // R(m) at spread w from nodes y and weights g (e^-t h(t) dt's rule, g folding h in).
-  double inner_on(double m, double w, const double* y, const double* g, int n) const {
+  // linear_region_tanh's R(m) beyond its window, |m| - A >= 13 w (the density's mass below
+  // A under e^-84, and the image's), at w <= 1/2, for the process-wide table: tanh's
+  // branch less 1 (phi; sech^2 for phi') on the Gauss-Hermite rules of 40 (out[0]) and 30
+  // nodes (out[1]) in the offset y - A = (|m| - A) + w t, analytic within pi / (2 w) >=
+  // pi of the real line (the rules' error below e^-50). On the panels a node's offset
+  // and the centre, each ~|m| - A, cancel to w t there: R off by ~1e-16 (|m| - A) / w
+  // (2.5e-15 of its size at w = 0.006, 0.6 past the kink), which set the table's bound.
+  void inner_beyond(double m, double w, double* out) const {
+    const double x0 = std::fabs(m) - A;
+    auto f = [&](double t) {  // (t > 0: the rules' nodes reach 11.5 w)
+      const double e = std::exp(-2.0 * t);
+      return d == 0 ? -2.0 * e / (1.0 + e) : 4.0 * e / ((1.0 + e) * (1.0 + e));
+    };
+    const HermitePair& R = herm_40_30;
+    const double sg = d == 0 && m < 0.0 ? -1.0 : 1.0;  // (phi's R odd, phi''s even)
+    out[0] = sg * quad::hermite_mean(f, x0, w, R.x0, R.w0, R.n0);
+    out[1] = sg * quad::hermite_mean(f, x0, w, R.x1, R.w1, R.n1);
+  }
+
+  // R(m) at spread w from nodes and weights g (e^-t h(t) dt's rule, g folding h in), the
+  // nodes given as their offsets y - A from the remainder's start (so that a node's
+  // distance to the centre, y - |m| = (y - A) + (A - |m|), keeps its digits next to the
+  // kink, where A and |m| are each 1 / w of the density's widths; with A = 0 the same
+  // numbers as from y); direct: linear_region_tanh's phi' on the panels (direct_panels).
+  double inner_on(double m, double w, const double* y, const double* g, int n,
+                  bool direct = false) const {
     using special::npdf;
     const double iw = 1.0 / w, k2 = 2.0 * iw * iw;
     // linear_region_tanh's share of [0, A]: int_0^A (y - b) npdf((y - mu) / w) / w dy
+    // (the upper limit (A - mu) / w from the difference: see normal_between)
     auto lin = [&](double mu, double b) {
-      const NormalPiece P = normal_between(-mu * iw, A * iw);
+      const NormalPiece P = normal_between(-mu * iw, A * iw, (A - mu) * iw);
       return (mu - b) * P.p0 + w * P.p1;
     };
-    const double am = std::fabs(m);
+    const double am = std::fabs(m), dA = A - am;
     double head = 0.0;
     if (A > 0.0)
       head = d == 0 ? lin(am, A + 1.0) - lin(-am, A + 1.0)
-                    : normal_between(-am * iw, A * iw).p0 + normal_between(am * iw, A * iw).p0;
+                    : normal_between(-am * iw, A * iw, dA * iw).p0 +
+                          normal_between(am * iw, A * iw, (A + am) * iw).p0;
     if (am > far(w)) return odd && !parts && m < 0.0 ? -head : head;
     double sum = 0.0;
     for (int j = 0; j < n; ++j) {
-      const double z = (y[j] - am) * iw, b = k2 * y[j] * am;  // b: (y + m)^2 - (y - m)^2 over 2 w^2
+      const double yj = A + y[j];
+      const double z = (y[j] + dA) * iw, b = k2 * yj * am;  // b: (y + m)^2 - (y - m)^2 over 2 w^2
       // (past b = 40 the image's factor rounds to 1 either way: without the call, whose
       // underflow path was a quarter of a table's build)
-      const double f = parts ? ((y[j] - am) + (y[j] + am) * special::exp_or_zero(-b)) * (iw * iw)
+      const double f = direct     ? (b > 40.0 ? 1.0 : 1.0 + std::exp(-b))
+                       : parts    ? ((y[j] + dA) + (yj + am) * special::exp_or_zero(-b)) * (iw * iw)
                        : b > 40.0 ? 1.0
                        : odd      ? -std::expm1(-b)
                                   : 1.0 + std::exp(-b);
       sum += g[j] * (npdf(z) * f);
     }
+    if (direct) return head + sum * iw;
     if (parts) {  // G(A) - int r G' (tanh: m >= 0 here)
       if (A > 0.0) return head + (npdf((A - am) * iw) + npdf((A + am) * iw)) * iw + sum * iw;
       return (2.0 * npdf(m * iw) + sum) * iw;
@@ -606,20 +644,65 @@ struct SaturatingRules {
 
 // The inner sums R(m; w) on the 64-node Laguerre rule (the 48-node one its check), below
 // panel_reach on the 20-node panels (the 16-node ones its check), tabled once per process
-// for each order (SmoothingTable: quarter decades of w in [1/10, 1e4], from 10^-1.5 for
+// for each order (SmoothingTable: quarter decades of w in [1/10, 1e4], from 1e-3 for
 // linear_region_tanh, m in [0, far(w)]: parts of at most 12 w on [0, A + 13 w], where
 // the density meets the remainder's start, and beyond, where R is the smoothing of r's
 // analytic tail, parts of at most 4 for tanh (r's poles at pi / 2 from the real line),
 // 8 for softplus and silu (pi): seven parts at w = 1/10), for the activation whose
 // remainder they smooth: tanh (tanh's and sigmoid's pairs), linear_region_tanh at its A,
-// softplus (softplus' and shifted_softplus') and silu. The scale of a table's checks is
-// the whole inner expectation, skeleton included.
+// softplus (softplus' and shifted_softplus') and silu (linear_region_tanh below w = A /
+// 13: lrt_table_layout; beyond its window at w <= 1/2, inner_beyond). The scale of a
+// table's checks is the whole inner expectation, skeleton included.
 //
-// The lowest spread a table covers, log10: 1/10, and for linear_region_tanh 10^-1.5 (its
-// narrow form, across the jumps of the third derivative at +-A, took 0.2-0.3 ms a pair
-// there; phi''s segments below ~0.075 fail their checks, halves included, and leave
-// those pairs to it).
-inline double saturating_table_log10_lo(double A) { return A > 0.0 ? -1.5 : -1.0; }
+// The lowest spread a table covers, log10: 1/10, and for linear_region_tanh 1e-3 (its
+// narrow form, across the jumps of the third derivative at +-A, took 0.06-0.6 ms a pair
+// there; every segment passes its checks, at 3-8e-15 of its scale, in the layout of
+// lrt_table_layout, with phi' on the panels directly (direct_panels) and the nodes as
+// offsets from A; below 1e-3 the narrow form's series serve, ~25-40 us).
+inline double saturating_table_log10_lo(double A) { return A > 0.0 ? -3.0 : -1.0; }
+
+// linear_region_tanh's table layout where the spread is narrow against its kink (w <
+// A / 13 somewhere on the segment): R(m; w) varies on the scale w next to m = A (tanh's
+// branch starts there: the third derivative of phi, the second of phi', jump) and, for
+// phi, next to m = 0 (the remainder of the sign skeleton), and on a scale of its own
+// elsewhere. The default layout's parts, [0, A + 13 w] in equal parts, leave the
+// feature at A sliding across them as w moves along a segment (phi''s segments below w
+// ~ 0.075 failed their checks, halves included). Here the parts next to each feature
+// scale with w about it, so that the feature keeps its place in them:
+//  * phi (where A > 26 w across the segment): [0, 13 w] in parts of at most 12 w,
+//    [13 w, A - 13 w] in parts of at most 4 (far_length), [A - 13 w, A + 13 w] in parts
+//    of at most 12 w, and beyond to far(w) in parts of at most 4;
+//  * phi' (where A > 13 w at the segment's lower end): [0, A - 13 w] and [A - 13 w, A + 13
+//    w] alike where A > 13 w across the segment; else one region [A - (A / wa) w, A + 13
+//    w] about the kink (its start 0 at the segment's lower end wa, below 0 above it: R
+//    is even in m, tabled on m < 0 alike); then beyond to far(w).
+// Elsewhere (0) the default layout.
+inline SmoothingTable::Layout lrt_table_layout(double A, int d) {
+  return [A, d](double wa, double wb, SmoothingTable::Region* reg) -> int {
+    constexpr double h = 13.0, near_part = 12.0, far_part = 4.0;
+    auto parts = [](double length) { return std::max(1, static_cast<int>(std::ceil(length))); };
+    // the region beyond A + 13 w, to far(w) = A + 20 + 9 w (tanh's reach), longest at wa
+    const SmoothingTable::Region beyond{A, h, parts((20.0 - 4.0 * wa) / far_part)};
+    int n = 0;
+    if (d == 0) {
+      if (!(A - 2.0 * h * wb > 0.0)) return 0;
+      reg[n++] = {0.0, 0.0, parts(h / near_part)};
+      reg[n++] = {0.0, h, parts((A - 2.0 * h * wa) / far_part)};
+      reg[n++] = {A, -h, parts(2.0 * h / near_part)};
+    } else {
+      if (!(A - h * wa > 0.0)) return 0;
+      if (A - h * wb > 0.0) {
+        reg[n++] = {0.0, 0.0, parts((A - h * wa) / far_part)};
+        reg[n++] = {A, -h, parts(2.0 * h / near_part)};
+      } else {
+        const double hl = A / wa;
+        reg[n++] = {A, -hl, parts((hl + h) / near_part)};
+      }
+    }
+    reg[n++] = beyond;
+    return n;
+  };
+}
 
 struct SaturatingTables {
   std::unique_ptr<SaturatingRules> rules[2];
@@ -635,7 +718,9 @@ struct SaturatingTables {
       const SaturatingRules* r = rules[d].get();
       table[d].reset(new SmoothingTable(
           [r](double m, double w, double* out) {
-            if (w < r->panel_reach()) {
+            if (r->A > 0.0 && w <= 0.5 && std::fabs(m) - r->A >= 13.0 * w) {
+              r->inner_beyond(m, w, out);
+            } else if (w < r->panel_reach()) {
               // (the panels at the last spread, per thread, keyed on the rules' serial
               // number: a table freed and another built at the same address never
               // reads them)
@@ -653,7 +738,8 @@ struct SaturatingTables {
             out[2] = r->skeleton(m, w);
           },
           [r](double w) { return r->A + 13.0 * w; }, [r](double w) { return r->far(w); },
-          saturating_table_log10_lo(A), 4.0, 12.0, r->th ? 4.0 : 8.0, false));
+          saturating_table_log10_lo(A), 4.0, 12.0, r->th ? 4.0 : 8.0, false,
+          A > 0.0 ? lrt_table_layout(A, d) : SmoothingTable::Layout()));
     }
   }
 };
@@ -709,6 +795,18 @@ inline bool saturating_conditional(Saturating k, int d, double s1, double s2, do
   // even), taken on x >= 0 and doubled
   quad::Mesh mesh;
   saturating_outer_mesh(th, d, s1, w / a, mesh, A);
+  // (linear_region_tanh: the inner expectation's feature at its kink, a u = A, of width
+  // w / a in u, on breakpoints as lrt_narrow's where it is narrow: there the adaptive
+  // rule could take it for smooth between the mesh's points, 1.8e-10 of the scale off
+  // at w ~ 1e-3)
+  if (A > 0.0 && w < 0.1) {
+    for (double k : {0.0, 3.0, 9.0, 12.0})
+      for (double sg : {1.0, -1.0}) {
+        const double x = (A + sg * k * w) / a;
+        if (mesh.inside(x)) mesh.add(x);
+      }
+    mesh.finish();
+  }
   // From the process-wide table (SaturatingTables) where its error bound, carried
   // through the outer integral (|int f(u) p(u) dR| <= E[|f(u)|; |a u| <= M] sup |dR|,
   // SmoothingTable::error_weight: with sqrt(E f(u)^2) from the one-point moments and

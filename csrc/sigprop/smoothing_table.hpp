@@ -27,11 +27,13 @@
 //    inner rule's result.
 // A segment that fails any check is replaced by its two halves (an eighth of a decade
 // each), built and checked alike on first use; where a half fails too, at() returns
-// false there and the caller tables S for the pair as before. Where it holds, at()
-// states the error bound bound_factor (3) times the largest error seen at the checks
-// (at least min_err), times top(w). softsign's tables (both orders) pass every segment,
-// at 1-6e-15 of top(w) at the checks; at 20 000 random (m, w) the error is at most half
-// the bound.
+// false there and the caller tables S for the pair as before. (No built-in's table
+// needs the halves now: every segment of every table passes whole, the saturating
+// kinds' at 3-8e-15 of top(w), linear_region_tanh's at a = 0.05-12 included.) Where it
+// holds, at() states the error bound bound_factor (3) times the largest error seen at
+// the checks (at least min_err), times top(w). softsign's tables (both orders) pass
+// every segment, at 1-6e-15 of top(w) at the checks; at 20 000 random (m, w) the error
+// is at most half the bound.
 #pragma once
 
 #include <algorithm>
@@ -64,6 +66,20 @@ class SmoothingTable {
   // range(w): the reach M(w) of the centres tabled, m in [0, M(w)]; near(w) <= M(w):
   // where S varies on the scale w (beyond, on a scale of its own, independent of w).
   using Range = std::function<double(double)>;
+  // A caller's layout of [0, M(w)] on a segment where the default one (above) would
+  // leave a feature of S sliding across its parts: up to max_regions regions, region r
+  // from a0 + b0 w to the next one's start (the last to range(w)), each in n equal parts.
+  // A centre's place in its part is taken from m - a0, exact next to a0 (a feature of
+  // width w at m = a0 = A: m itself, m - (A + b0 w), would round to ~1e-16 / w of a
+  // part, S then off by ~1e-16 S'(m), 5e-15 of its size at w = 0.015).
+  // layout(wa, wb, regions) writes the regions of the segment [wa, wb] and returns their
+  // number, 0 where the default layout serves.
+  struct Region {
+    double a0 = 0.0, b0 = 0.0;
+    int n = 0;
+  };
+  static constexpr int max_regions = 4;
+  using Layout = std::function<int(double, double, Region*)>;
 
   // S over w in [10^log10_lo, 10^log10_hi) and m in [0, range(w)]: [0, near(w)] cut into
   // equal parts of at most `part_widths` w each, and (where near(w) < range(w) across
@@ -72,7 +88,7 @@ class SmoothingTable {
   // so that top(w) is the larger of |S| at the ends; else top(w) is the largest
   // |out[0] + out[2]| at the segment's nodes.
   SmoothingTable(Inner inner, Range near, Range range, double log10_lo, double log10_hi,
-                 double part_widths, double far_length, bool monotone)
+                 double part_widths, double far_length, bool monotone, Layout layout = nullptr)
       : inner_(std::move(inner)),
         near_(std::move(near)),
         range_(std::move(range)),
@@ -81,19 +97,33 @@ class SmoothingTable {
         part_widths_(part_widths),
         far_length_(far_length),
         monotone_(monotone),
+        layout_(std::move(layout)),
         segments_(n_seg_),
         halves_(2 * n_seg_) {}
 
   // S(.; w) on [0, M(w)] as Chebyshev series in each part: n1 parts of length len1 on
-  // [0, N], n2 of length len2 on [N, M].
+  // [0, N], n2 of length len2 on [N, M]; or, in a caller's layout (nr > 0), rn[r] parts
+  // of length rl[r] from ra[r] + rb[r] (the region's a0 and b0 w), the first of them
+  // part rg[r].
   struct At {
     int n1 = 0, n2 = 0;
     double len1 = 0.0, len2 = 0.0, N = 0.0, M = 0.0;
+    int nr = 0;
+    double ra[max_regions] = {}, rb[max_regions] = {}, rl[max_regions] = {};
+    int rn[max_regions] = {}, rg[max_regions] = {};
     double top = 0.0;    // see the constructor
     double bound = 0.0;  // |error| <= bound on [0, M(w)] (bound_factor times the checks')
     double c[max_parts][deg_m + 1];
     // The part of the centre m (its coefficients) and m's place t in it, in [-1, 1].
     const double* locate(double m, double& t) const {
+      if (nr > 0) {
+        int r = 0;
+        while (r + 1 < nr && m - ra[r + 1] >= rb[r + 1]) ++r;
+        const double x = ((m - ra[r]) - rb[r]) / rl[r];
+        const int g = std::min(rn[r] - 1, std::max(0, static_cast<int>(x)));
+        t = 2.0 * (x - g) - 1.0;
+        return c[rg[r] + g];
+      }
       const bool near = m < N || n2 == 0;
       const double r = near ? m / len1 : (m - N) / len2;
       const int g = std::min((near ? n1 : n2) - 1, std::max(0, static_cast<int>(r)));
@@ -141,6 +171,11 @@ class SmoothingTable {
     }
     // the centre of part g at x in [0, 1]
     double centre(int g, double x) const {
+      if (nr > 0) {
+        int r = 0;
+        while (r + 1 < nr && g >= rg[r + 1]) ++r;
+        return ra[r] + (rb[r] + (g - rg[r] + x) * rl[r]);
+      }
       return g < n1 ? (g + x) * len1 : N + (g - n1 + x) * len2;
     }
   };
@@ -172,8 +207,8 @@ class SmoothingTable {
     double t = 2.0 * (l - s) - 1.0;
     if (!seg->ok) {
       // a segment that failed its checks: its halves, each built and checked alike on
-      // first use (linear_region_tanh' at w in [0.1, 0.18], where the kink at A slides
-      // across the parts: its pairs took 0.2-0.3 ms of the narrow form)
+      // first use (linear_region_tanh' at w in [0.1, 0.18] needed them before its inner
+      // sums were taken directly on the panels and the transforms about the mean)
       const double lh = 2.0 * l;
       const int h = std::min(2 * n_seg_ - 1, static_cast<int>(lh));
       seg = &halves_.get(h, [this](int k, Segment& g) { build(k, 2 * per_decade, g); });
@@ -188,6 +223,8 @@ class SmoothingTable {
   struct Segment {
     bool ok = false;
     int parts = 0, n1 = 0, n2 = 0;
+    int nr = 0;  // a caller's layout (Layout): its regions
+    Region reg[max_regions];
     double err = 0.0;       // the largest error at the checks, relative to top(w)
     double top = 0.0;       // the largest scale at the nodes (not monotone)
     std::vector<double> d;  // [(g * (deg_m + 1) + k) * (deg_w + 1) + j]: coefficient k of
@@ -199,21 +236,45 @@ class SmoothingTable {
     return std::pow(10.0, lo_ + (s + 0.5 * (1.0 + t)) / pd);
   }
 
-  // The parts' layout at w into out (n1, n2 from the segment).
-  void layout(int n1, int n2, double w, At& out) const {
+  // The parts' layout at w into out (n1, n2 or the regions from the segment); false where
+  // a part is empty or M is not finite.
+  bool layout(const Segment& seg, double w, At& out) const {
+    const int n1 = seg.n1, n2 = seg.n2;
     out.n1 = n1;
     out.n2 = n2;
     out.M = range_(w);
+    out.nr = seg.nr;
+    if (seg.nr > 0) {
+      int first = 0;
+      for (int r = 0; r < seg.nr; ++r) {
+        out.ra[r] = seg.reg[r].a0;
+        out.rb[r] = seg.reg[r].b0 * w;
+        out.rn[r] = seg.reg[r].n;
+        out.rg[r] = first;
+        first += seg.reg[r].n;
+      }
+      bool ok = std::isfinite(out.M);
+      for (int r = 0; r < seg.nr; ++r) {
+        // (the region's length: to the next one's start, the last to M)
+        const double len = r + 1 < seg.nr
+                               ? (out.ra[r + 1] - out.ra[r]) + (out.rb[r + 1] - out.rb[r])
+                               : (out.M - out.ra[r]) - out.rb[r];
+        out.rl[r] = len / out.rn[r];
+        ok = ok && out.rl[r] > 0.0;
+      }
+      return ok;
+    }
     out.N = n2 > 0 ? near_(w) : out.M;
     out.len1 = out.N / n1;
     out.len2 = n2 > 0 ? (out.M - out.N) / n2 : 0.0;
+    return std::isfinite(out.M) && out.len1 > 0.0 && (n2 == 0 || out.len2 > 0.0);
   }
 
   // The segment's S(.; w) at t = 2 (l - s) - 1 in [-1, 1] into out.
   bool interpolate(const Segment& seg, double t, double w, At& out) const {
     double T[deg_w + 1];
     cheb::basis(deg_w, t, T);
-    layout(seg.n1, seg.n2, w, out);
+    const bool laid = layout(seg, w, out);
     const double* dk = seg.d.data();
     for (int g = 0; g < seg.parts; ++g)
       for (int k = 0; k <= deg_m; ++k, dk += deg_w + 1) {
@@ -231,8 +292,25 @@ class SmoothingTable {
       top = std::fmax(std::fabs(s0), std::fabs(s1));
     }
     out.top = top;
-    return std::isfinite(out.M) && out.len1 > 0.0 && (seg.n2 == 0 || out.len2 > 0.0) &&
-           std::isfinite(top);
+    return laid && std::isfinite(top);
+  }
+
+  // cheb::lobatto_coefficients of `count` functions (y[j * count + i], j the node), each
+  // less its mean at the nodes, which is then added to its coefficient 0 (where it is
+  // exactly that coefficient): the cosines' rounding, ~1e-16 each, weighs then on the
+  // values' spread, not on their size (S ~ 1 varying by 1e-2 on a part next to the
+  // kink: the Lobatto transform off by ~5e-15 of it, which set the tables' bound).
+  static void lobatto_about_mean(int deg, int count, const double* y, double* c,
+                                 const double* cosines) {
+    std::vector<double> mean(count, 0.0), dev(std::size_t(deg + 1) * count);
+    for (int j = 0; j <= deg; ++j)
+      for (int i = 0; i < count; ++i) mean[i] += y[std::size_t(j) * count + i];
+    for (int i = 0; i < count; ++i) mean[i] /= deg + 1;
+    for (int j = 0; j <= deg; ++j)
+      for (int i = 0; i < count; ++i)
+        dev[std::size_t(j) * count + i] = y[std::size_t(j) * count + i] - mean[i];
+    cheb::lobatto_coefficients(deg, count, dev.data(), count, c, count, cosines);
+    for (int i = 0; i < count; ++i) c[i] += mean[i];
   }
 
   // S's coefficients in x on each part at w (c[g * (deg_m + 1) + k]) and the largest
@@ -242,7 +320,7 @@ class SmoothingTable {
     const double* cs = cheb::lobatto_cosines<deg_m>();
     const int parts = seg.parts;
     At a;
-    layout(seg.n1, seg.n2, w, a);
+    if (!layout(seg, w, a)) return false;
     std::vector<double> y(parts * (deg_m + 1)), alt(parts * (deg_m + 1));
     top = 0.0;
     for (int g = 0; g < parts; ++g)
@@ -258,7 +336,7 @@ class SmoothingTable {
       if (!(std::fabs(y[i] - alt[i]) <= rule_rtol * top)) return false;
     for (int g = 0; g < parts; ++g) {
       double* cg = c + g * (deg_m + 1);
-      cheb::lobatto_coefficients(deg_m, 1, y.data() + g * (deg_m + 1), 1, cg, 1, cs);
+      lobatto_about_mean(deg_m, 1, y.data() + g * (deg_m + 1), cg, cs);
       for (int k = deg_m - 7; k <= deg_m; ++k)
         if (!(std::fabs(cg[k]) <= tail_rtol * top)) return false;
     }
@@ -272,13 +350,27 @@ class SmoothingTable {
     // ends); the parts' lengths at its smallest w, the longest where near(w) / w and
     // range(w) - near(w) fall with w (the callers' reaches: affine in w).
     const double wa = w_at(s, -1.0, pd), wb = w_at(s, 1.0, pd);
+    // (a caller's layout where it gives one)
+    g.nr = layout_ ? layout_(wa, wb, g.reg) : 0;
+    if (g.nr > max_regions) return;
+    if (g.nr > 0) {
+      g.parts = 0;
+      for (int r = 0; r < g.nr; ++r) {
+        if (!(g.reg[r].n >= 1)) return;
+        g.parts += g.reg[r].n;
+      }
+      g.n1 = g.parts;
+      g.n2 = 0;
+    }
     const bool split = near_(wa) < range_(wa) && near_(wb) < range_(wb);
     const double nw = (split ? near_(wa) : range_(wa)) / (part_widths_ * wa);
     const double fw = split ? (range_(wa) - near_(wa)) / far_length_ : 0.0;
-    if (!(nw > 0.0) || !(nw <= max_parts) || !(fw <= max_parts)) return;
-    g.n1 = std::max(1, static_cast<int>(std::ceil(nw)));
-    g.n2 = split ? std::max(1, static_cast<int>(std::ceil(fw))) : 0;
-    g.parts = g.n1 + g.n2;
+    if (g.nr == 0) {
+      if (!(nw > 0.0) || !(nw <= max_parts) || !(fw <= max_parts)) return;
+      g.n1 = std::max(1, static_cast<int>(std::ceil(nw)));
+      g.n2 = split ? std::max(1, static_cast<int>(std::ceil(fw))) : 0;
+      g.parts = g.n1 + g.n2;
+    }
     if (g.parts > max_parts) return;
     const int nk = g.parts * (deg_m + 1);
     const double* cw = cheb::lobatto_cosines<deg_w>();
@@ -290,7 +382,7 @@ class SmoothingTable {
       g.top = std::fmax(g.top, tops[j]);
     }
     // [j * nk + k]: coefficient j in log10 w of k
-    cheb::lobatto_coefficients(deg_w, nk, cx.data(), nk, flat.data(), nk, cw);
+    lobatto_about_mean(deg_w, nk, cx.data(), flat.data(), cw);
     g.d.assign(std::size_t(nk) * (deg_w + 1), 0.0);
     for (int k = 0; k < nk; ++k)
       for (int j = 0; j <= deg_w; ++j) g.d[std::size_t(k) * (deg_w + 1) + j] = flat[j * nk + k];
@@ -323,6 +415,7 @@ class SmoothingTable {
   int n_seg_;
   double part_widths_, far_length_;
   bool monotone_;
+  Layout layout_;
   LazySegments<Segment> segments_;
   LazySegments<Segment> halves_;  // of the segments that failed, on first use
 };
