@@ -836,7 +836,8 @@ def test_smoothing_table_segment_next_to_the_kink():
     # linear_region_tanh' (a = 1) at w in [0.1, 0.178]: the segment that once failed its
     # checks (its halves served it) passes whole since its inner sums are taken
     # directly on the panels (no boundary term of size 1 / w) and its Lobatto
-    # transforms about their mean; the pairs there within 1e-13 of the scale
+    # transforms about their mean (whole or by halves is not visible from here: this
+    # checks that the table serves there); the pairs there within 1e-13 of the scale
     act = sp.activation("linear_region_tanh", a=1.0)
     p0, p1 = act.core_params
     for w in (0.105, 0.13, 0.16, 0.175):

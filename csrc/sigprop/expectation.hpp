@@ -106,9 +106,13 @@ struct NormalPiece {
   double p0, p1;
 };
 
-// normal_between's two forms, the interval [lo, hi] of half width h about c
-inline NormalPiece normal_piece(double lo, double hi, double h, double c) {
+// hi: lo + width, given where the caller knows it to better than that sum would round
+// to (a limit (A - m) / w next to m = A at a narrow w: lo = -m / w and width = A / w are
+// each 1 / w in size, their sum off by ~1e-16 / w); the width still sets the narrow
+// interval's rule (hi - lo would cancel there instead). Without it, hi = lo + width.
+inline NormalPiece normal_between(double lo, double width, double hi) {
   using namespace special;
+  const double h = 0.5 * width, c = lo + h;
   if (h * (1.0 + std::fabs(c) + h) <= 0.25) {
     double s0 = quad::wgk[7] * npdf(c), s1 = s0 * c;
     for (int i = 0; i < 7; ++i) {
@@ -123,17 +127,7 @@ inline NormalPiece normal_piece(double lo, double hi, double h, double c) {
 }
 
 inline NormalPiece normal_between(double lo, double width) {
-  const double h = 0.5 * width;
-  return normal_piece(lo, lo + width, h, lo + h);
-}
-
-// The same with the upper limit hi = lo + width given as well, where the caller knows it
-// to better than that sum would round to (a limit (A - m) / w next to m = A at a narrow
-// w: lo = -m / w and width = A / w are each 1 / w in size, their sum off by ~1e-16 / w);
-// the width still sets the narrow interval's rule (hi - lo would cancel there instead).
-inline NormalPiece normal_between(double lo, double width, double hi) {
-  const double h = 0.5 * width;
-  return normal_piece(lo, hi, h, lo + h);
+  return normal_between(lo, width, lo + width);
 }
 
 // E[e^X - 1; X < 0] for X = m + b W, b > 0 (the negative part of elu/selu).

@@ -175,6 +175,18 @@ inline void saturating_outer_mesh(bool th, int d, double s1, double inner, quad:
   mesh.finish();
 }
 
+// linear_region_tanh's breakpoints at its inner expectation's feature, a x = A, of width
+// w / a in x: at (A + k w) / a, k = 0, +-3, +-9, +-12, inside the mesh, which is finished
+// again.
+inline void add_kink_breakpoints(double A, double w, double a, quad::Mesh& mesh) {
+  for (double k : {0.0, 3.0, 9.0, 12.0})
+    for (double sg : {1.0, -1.0}) {
+      const double x = (A + sg * k * w) / a;
+      if (mesh.inside(x)) mesh.add(x);
+    }
+  mesh.finish();
+}
+
 // The narrow form's largest conditional spread: the rules' reach into the strip of
 // analyticity, pi / (2 w) for tanh, pi / w for softplus and silu.
 inline double narrow_spread(Saturating k) { return k == Saturating::tanh ? 1.0 : 2.0; }
@@ -417,12 +429,7 @@ inline bool lrt_narrow(int d, double A, double s1, double s2, double c, double a
   };
   quad::Mesh mesh;
   saturating_outer_mesh(true, d, s1, w / a, mesh, A);
-  for (double k : {0.0, 3.0, 9.0, 12.0})
-    for (double sg : {1.0, -1.0}) {
-      const double x = (A + sg * k * w) / a;
-      if (mesh.inside(x)) mesh.add(x);
-    }
-  mesh.finish();
+  add_kink_breakpoints(A, w, a, mesh);
   auto f = [&](double x, double* r) {
     const double px = saturating_phi(Saturating::tanh, d, x, 0.0, A) * npdf(x / s1) / s1;
     double S[2];
@@ -556,8 +563,8 @@ struct SaturatingRules {
           for (double sg : {-1.0, 1.0}) {
             const double t = c + sg * P.hp * x[i];
             y.push_back(t / b);
-            const double sm = 1.0 / (1.0 + std::exp(-t));
-            g.push_back(P.hp * wt[i] * std::exp(-t) * (direct_panels() ? 2.0 * sm * sm : h(t)));
+            const double e = std::exp(-t), sm = 1.0 / (1.0 + e);
+            g.push_back(P.hp * wt[i] * e * (direct_panels() ? 2.0 * sm * sm : h(t)));
           }
       }
     };
@@ -795,18 +802,10 @@ inline bool saturating_conditional(Saturating k, int d, double s1, double s2, do
   // even), taken on x >= 0 and doubled
   quad::Mesh mesh;
   saturating_outer_mesh(th, d, s1, w / a, mesh, A);
-  // (linear_region_tanh: the inner expectation's feature at its kink, a u = A, of width
-  // w / a in u, on breakpoints as lrt_narrow's where it is narrow: there the adaptive
-  // rule could take it for smooth between the mesh's points, 1.8e-10 of the scale off
-  // at w ~ 1e-3)
-  if (A > 0.0 && w < 0.1) {
-    for (double k : {0.0, 3.0, 9.0, 12.0})
-      for (double sg : {1.0, -1.0}) {
-        const double x = (A + sg * k * w) / a;
-        if (mesh.inside(x)) mesh.add(x);
-      }
-    mesh.finish();
-  }
+  // (linear_region_tanh: the inner expectation's feature at its kink on breakpoints, as
+  // lrt_narrow's, where it is narrow: there the adaptive rule could take it for smooth
+  // between the mesh's points, 1.8e-10 of the scale off at w ~ 1e-3)
+  if (A > 0.0 && w < 0.1) add_kink_breakpoints(A, w, a, mesh);
   // From the process-wide table (SaturatingTables) where its error bound, carried
   // through the outer integral (|int f(u) p(u) dR| <= E[|f(u)|; |a u| <= M] sup |dR|,
   // SmoothingTable::error_weight: with sqrt(E f(u)^2) from the one-point moments and

@@ -346,11 +346,8 @@ class SmoothingTable {
   // Segment s of pd a decade (per_decade, or twice that for a failed segment's halves).
   void build(int s, int pd, Segment& g) const {
     g.ok = false;
-    // The far region where it is there across the segment (near(w) < range(w) at both
-    // ends); the parts' lengths at its smallest w, the longest where near(w) / w and
-    // range(w) - near(w) fall with w (the callers' reaches: affine in w).
     const double wa = w_at(s, -1.0, pd), wb = w_at(s, 1.0, pd);
-    // (a caller's layout where it gives one)
+    // A caller's layout where it gives one
     g.nr = layout_ ? layout_(wa, wb, g.reg) : 0;
     if (g.nr > max_regions) return;
     if (g.nr > 0) {
@@ -361,11 +358,13 @@ class SmoothingTable {
       }
       g.n1 = g.parts;
       g.n2 = 0;
-    }
-    const bool split = near_(wa) < range_(wa) && near_(wb) < range_(wb);
-    const double nw = (split ? near_(wa) : range_(wa)) / (part_widths_ * wa);
-    const double fw = split ? (range_(wa) - near_(wa)) / far_length_ : 0.0;
-    if (g.nr == 0) {
+    } else {
+      // The default: the far region where it is there across the segment (near(w) <
+      // range(w) at both ends); the parts' lengths at its smallest w, the longest where
+      // near(w) / w and range(w) - near(w) fall with w (the callers' reaches: affine in w).
+      const bool split = near_(wa) < range_(wa) && near_(wb) < range_(wb);
+      const double nw = (split ? near_(wa) : range_(wa)) / (part_widths_ * wa);
+      const double fw = split ? (range_(wa) - near_(wa)) / far_length_ : 0.0;
       if (!(nw > 0.0) || !(nw <= max_parts) || !(fw <= max_parts)) return;
       g.n1 = std::max(1, static_cast<int>(std::ceil(nw)));
       g.n2 = split ? std::max(1, static_cast<int>(std::ceil(fw))) : 0;

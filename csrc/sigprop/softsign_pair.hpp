@@ -281,7 +281,7 @@ inline bool softsign_conditional(int d, double s1, double s2, double c, double a
     double S[2];
     if (tabled && m <= span)
       inner.eval(m, S);
-    else if (series && m < 12.0 * w && softsign_series_smoothing(d, m, w, eps, S[0]))
+    else if (series && m < span && softsign_series_smoothing(d, m, w, eps, S[0]))
       S[1] = S[0];
     else
       softsign_smoothing(d, m, w, S);
