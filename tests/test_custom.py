@@ -257,6 +257,19 @@ def test_tails_beyond_the_range():
     assert np.isnan(sq(3e6)) and sq(1e3) == pytest.approx(1e6, rel=1e-14)
 
 
+def test_expectations_past_the_range_are_nan_and_flagged():
+    # log(1 + x^2) is not affine at the ends: NaN beyond [-2^20, 2^20], and so is every
+    # expectation whose Gaussian reaches there, the quadrature's shortfall reported (it
+    # stops at the integrand's NaN: 4 s a pair at q = 1e10 before)
+    lg = sp.activation(lambda x: np.log1p(x * x) - 1.0, name="lg")
+    m = sp.gaussian_moments(lg, [1.0, 1e14])
+    assert np.isfinite(m.phi_sq[0]) and np.isnan(m.phi_sq[1])
+    with pytest.warns(sp.AccuracyWarning, match="short of its tolerance"):
+        v = sp.bivariate_expectation(lg, [1e10, 1e12], [1e10, 1e12], 0.3)
+    assert np.isnan(v).all()
+    assert np.isfinite(sp.bivariate_expectation(lg, 1.0, 2.0, 0.3))
+
+
 # ---------------------------------------------------------------- identity, pickling, caches
 
 

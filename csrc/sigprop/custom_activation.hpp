@@ -4,7 +4,7 @@
 // the registry through which an Activation{Kind::custom, id} finds them.
 //
 // The interpolants are built once, from samples of the user's function (see
-// python/sigprop/_custom.py), on a finite range [breaks.front(), breaks.back()]
+// python/sigprop/theory/custom.py), on a finite range [breaks.front(), breaks.back()]
 // that covers every point the Gaussian expectations sample for q up to ~1e10;
 // beyond it phi continues as an affine function (value and slope at the end)
 // when the last piece is affine, and is NaN otherwise, so that nothing outside

@@ -192,8 +192,9 @@ inline void gk15(Batched<FB>& f, double a, double b, Piece<N>& out) {
 // Integrate the N-vector function f(x, y) (writes y[0..N-1]) over the mesh's
 // pieces until, for every component j, the summed error estimate is below
 // max(rtol * integral of |f_j|, atol). Returns false if the piece budget ran
-// out first; the values are then the best estimates, or NaN where the error
-// estimate exceeds fail_rtol of the integral of |f_j|. Pieces are summed in
+// out first (the values are then the best estimates, or NaN where the error
+// estimate exceeds fail_rtol of the integral of |f_j|), or at once where f is
+// NaN at a node (that component's value NaN). Pieces are summed in
 // mesh order, so the result does not depend on the order of refinement.
 // Level selects the work buffer: a nested integral (an integrand that
 // integrates) must use a different Level than the integral around it.
@@ -221,7 +222,14 @@ inline bool integrate(F&& f, const Mesh& mesh, double rtol, double atol, double*
       ok = true;
       break;
     }
-    if (n + 1 >= max_pieces) break;
+    // An integrand that is NaN at a node (a user's phi beyond its interpolants'
+    // range) leaves its piece's error NaN: no bisection elsewhere lowers it, and the
+    // choice below (the largest ratio, NaN never larger) bisects every other piece
+    // first, so the refinement ran on to the piece budget (~0.3 ms an integral,
+    // seconds for a call that integrates many times) for the NaN it ended with.
+    bool nan = false;
+    for (int j = 0; j < N; ++j) nan = nan || std::isnan(err[j]);
+    if (nan || n + 1 >= max_pieces) break;
     // Bisect the piece with the largest error relative to its tolerance.
     int worst = 0;
     double worst_r = -1.0;
