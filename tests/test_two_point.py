@@ -1231,6 +1231,22 @@ def test_nngp_kernel_past_the_near_diagonal_table(act, sb):
         assert err < 5e-13, (layer, err)
 
 
+def test_layer_table_for_a_custom_activation():
+    # A user's phi (tanh from a NumPy callable) deep in the ordered phase: its pairs next
+    # to c = 1 past q ~ 30 take the principal-axes quadrature, 15-25 ms each, and a layer
+    # table serves them where those at c >= 0.99 are at least as many as its nodes. 24
+    # inputs of one variance, 150 (sigma_b = 12), 1 - c in [1e-4, 1e-2]: the table built
+    # over every input and passing its checks, and the layer within 5e-13 of the scale
+    # of the built-in tanh's (its own forms, checked against nested quadrature above).
+    ct = sp.activation(np.tanh, derivative=lambda x: 1 / np.cosh(x) ** 2, name="ctanh")
+    rng = np.random.default_rng(21)
+    c, Ko = _layer_with_table(ct, np.full(24, 150.0), (-4, -2), rng)
+    t = resolve("tanh")
+    ref, n_short = _core.kernel_layer(t.kind, *t.core_params, c * 150.0, 1.0, 0.0, 1)
+    assert n_short == 0
+    assert np.abs(Ko - ref).max() / np.diag(ref).min() < 5e-13
+
+
 @pytest.mark.parametrize(
     "act,top",
     [

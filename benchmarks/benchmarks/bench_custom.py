@@ -1,5 +1,6 @@
 """User-defined activations: table build time, and scan throughput of a custom tanh
-against the built-in tanh (target: within 1.5x, with and without correlation).
+against the built-in tanh (target: within 1.5x, with and without correlation), and a
+kernel layer of each deep in the ordered phase.
 
 The custom tanh is ``np.tanh`` passed as a callable; after its one-off build every
 kernel evaluates its piecewise Chebyshev interpolants in C++.
@@ -75,3 +76,27 @@ class CustomBuild:
         act = sigprop.activation(lambda x: np.tanh(x))
         p0, p1 = act.core_params
         _core.fixed_points(act.kind, p0, p1, SW, SB, None, False, 1)
+
+
+class CustomKernelOrdered:
+    """One kernel layer deep in the ordered phase, built-in vs custom tanh: 100 inputs of
+    variance 150 (the settled layers at sigma_w = 1, sigma_b = 12), 1 - c log-uniform in
+    [1e-4, 1e-2]. The custom kind's pairs there take the layer table; one at a time each
+    is a nested quadrature of ~15 ms (75 s the layer)."""
+
+    params = (["builtin", "custom"],)
+    param_names = ("tanh",)
+    timeout = 300
+
+    def setup(self, which):
+        # (held: a custom activation is released with its last reference)
+        self.act = sigprop.activation("tanh" if which == "builtin" else np.tanh)
+        self.kind = self.act.kind
+        self.p0, self.p1 = self.act.core_params
+        m = 100
+        e = 10.0 ** np.random.default_rng(0).uniform(-4.0, -2.0, (m, m))
+        self.K = np.ascontiguousarray(150.0 * (1.0 - np.triu(e, 1) - np.triu(e, 1).T))
+        self.time_kernel_layer(which)  # the interpolants' one-off tables, outside the timing
+
+    def time_kernel_layer(self, which):
+        _core.kernel_layer(self.kind, self.p0, self.p1, self.K, 1.0, 12.0, 1)

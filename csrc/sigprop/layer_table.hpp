@@ -70,7 +70,7 @@ namespace sigprop {
 namespace detail {
 
 // The kinds a layer table serves: those of the near-diagonal table's kernel pairs
-// but hard_tanh (its Price forms next to c = 1 take ~2 us a pair).
+// but hard_tanh (its Price forms next to c = 1 take ~2 us a pair), and a user's phi.
 inline bool uses_layer_table(Kind k) {
   switch (k) {
     case Kind::tanh:
@@ -81,7 +81,8 @@ inline bool uses_layer_table(Kind k) {
     case Kind::softplus:
     case Kind::shifted_softplus:
     case Kind::elu:
-    case Kind::selu: return true;
+    case Kind::selu:
+    case Kind::custom: return true;
     default: return false;
   }
 }
@@ -120,7 +121,12 @@ class LayerTable {
     // inputs took 6.2 s with the table past 1e3 and 6.1 s without; 1000 inputs 5.7 s
     // with it, 86 s without)
     const bool closed = piecewise::has_closed_form(a.kind);
-    const double floor = closed ? 4.0 : NearDiagonalTable::q_hi(), top = 1e300;  // (finite)
+    // (a user's phi, the custom kind, has no near-diagonal table: from q = 1 on, where its
+    // pairs next to c = 1 take 0.1-0.3 ms; the gate below weighs them)
+    const double floor = closed                   ? 4.0
+                         : a.kind == Kind::custom ? 1.0
+                                                  : NearDiagonalTable::q_hi(),
+                 top = 1e300;  // (finite)
     // The box: a range up to e^span_max wide of the inputs past the near-diagonal table (1),
     // which the difference form does not serve, and of the served ones (2) in it (from
     // served_floor up). Their pairs with the first take the dispatch, up to 1 ms each,
@@ -298,13 +304,21 @@ class LayerTable {
     // and selu past q = 1e3: a node ~115 us, a pair's closed forms ~70 us at q ~ 1e6,
     // the table where the pairs are at least twice the nodes. Elsewhere where they
     // are at least as many (at q ~ 1e2-1e3 a pair of silu or softplus takes ~1 ms).
+    // A user's phi (the custom kind): a pair next to c = 1 past the near-diagonal range
+    // takes the principal-axes quadrature, 15-25 ms (tanh from sigprop.activation at q
+    // ~ 30-1e3, 1 - c ~ 1e-4-1e-2), as a node there does, while one at c <~ 0.97 takes
+    // the series, ~10 us: the table where the pairs at c >= 0.99 alone are at least as
+    // many as the nodes (100 inputs at sigma_w = 1, sigma_b = 12, depth 3: 189 s
+    // without the table, 25 s with it; the built-in tanh, 0.07 s).
     // (The linear tails' costs were measured before their Fourier form, which made both
     // a node and a pair next to c = 1 ~10x cheaper, 20-50 us: the gate is kept as it
     // was; the 1000-input sweep, benchmarks/kernel_sweep.py, is <= 3.9 s for them.)
     const bool linear_tail =
         a.kind == Kind::silu || a.kind == Kind::softplus || a.kind == Kind::shifted_softplus;
     bool worth;
-    if (linear_tail && lb > std::log(1e4))
+    if (a.kind == Kind::custom)
+      worth = near >= nodes;
+    else if (linear_tail && lb > std::log(1e4))
       worth = 100 * near + 18 * (pairs - near) >= 41 * nodes;
     else if (served_only)
       worth = near >= 10 * nodes;
