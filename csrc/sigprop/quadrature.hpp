@@ -212,23 +212,22 @@ inline bool integrate(F&& f, const Mesh& mesh, double rtol, double atol, double*
         err[j] += pieces[i].err[j];
         absv[j] += pieces[i].absval[j];
       }
+    // (nan: an integrand that is NaN at a node, a user's phi beyond its interpolants'
+    // range, leaves its piece's error NaN: no bisection elsewhere lowers it, and the
+    // choice below, the largest ratio, NaN never larger, bisects every other piece
+    // first, so the refinement ran on to the piece budget, ~0.3 ms an integral and
+    // seconds for a call that integrates many times, for the NaN it ended with)
     double tol[N];
-    bool done = true;
+    bool done = true, nan = false;
     for (int j = 0; j < N; ++j) {
       tol[j] = std::fmax(rtol * absv[j], atol);
       if (!(err[j] <= tol[j])) done = false;
+      if (std::isnan(err[j])) nan = true;
     }
     if (done) {
       ok = true;
       break;
     }
-    // An integrand that is NaN at a node (a user's phi beyond its interpolants'
-    // range) leaves its piece's error NaN: no bisection elsewhere lowers it, and the
-    // choice below (the largest ratio, NaN never larger) bisects every other piece
-    // first, so the refinement ran on to the piece budget (~0.3 ms an integral,
-    // seconds for a call that integrates many times) for the NaN it ended with.
-    bool nan = false;
-    for (int j = 0; j < N; ++j) nan = nan || std::isnan(err[j]);
     if (nan || n + 1 >= max_pieces) break;
     // Bisect the piece with the largest error relative to its tolerance.
     int worst = 0;
