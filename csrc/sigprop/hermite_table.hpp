@@ -585,6 +585,43 @@ struct KinkSeries {
     int j = ks[0]->next;
     for (; j < to && j < 2; ++j)
       for (int b = 0; b < B; ++b) an[b][j] = j == 0 ? ks[b]->a0 : ks[b]->a1;
+    // One kink, or two mirrored (shifted_relu; soft_threshold, hard_tanh): the
+    // recurrences' state in locals for the loop, written back after it. Through the
+    // series' members every order stored g and gp and loaded them again (the outputs
+    // an[b] may alias them, as far as the compiler knows), a store-to-load forwarding
+    // in each chain: ~3x the latency of its multiplies. The same operations in the
+    // same order: the same numbers.
+    if (j < to && (nk == 1 || mirrored)) {
+      double sJ[B], hh[B], g[B], gp[B];
+      double* out[B];
+      for (int b = 0; b < B; ++b) {
+        sJ[b] = ks[b]->sJ[0];
+        hh[b] = ks[b]->h[0];
+        g[b] = ks[b]->g[0];
+        gp[b] = ks[b]->gp[0];
+        out[b] = an[b];
+      }
+      for (; j < to; ++j) {
+        const double fi = f.inv[j], fi1 = f.inv[j - 1], fr = f.ratio[j - 1];
+        double v[B];
+        for (int b = 0; b < B; ++b) {
+          const double t = sJ[b] * g[b] * fi * fi1;
+          // (mirrored: the second kink's term is (-1)^(j+1) times the first, exactly,
+          // as in the loop below)
+          v[b] = !mirrored ? 0.0 + t : (j & 1) ? (0.0 + t) + t : (0.0 + t) - t;
+          const double nx = hh[b] * g[b] * fi1 - fr * gp[b];
+          gp[b] = g[b];
+          g[b] = nx;
+        }
+        for (int b = 0; b < B; ++b) out[b][j] = v[b];
+      }
+      for (int b = 0; b < B; ++b) {
+        ks[b]->g[0] = g[b];
+        ks[b]->gp[0] = gp[b];
+        ks[b]->next = j;
+      }
+      return;
+    }
     for (; j < to; ++j) {
       const double fi = f.inv[j], fi1 = f.inv[j - 1], fr = f.ratio[j - 1];
       if (mirrored) {
