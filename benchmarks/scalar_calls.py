@@ -60,6 +60,18 @@ def calls(name: str):
             lambda: sigprop.covmap(name, one, 1.2 * one, 0.7 * one, 1.5 * one, 0.1 * one),
             lambda: _core.covmap_point(k, p0, p1, 1.0, 1.2, 0.7, 1.5, 0.1),
         ),
+        (
+            "fixed_point(1.5, 0.1) (with c*)",
+            lambda: sigprop.fixed_point(name, 1.5, 0.1).c_star,
+            lambda: sigprop.fixed_point(name, 1.5 * one, 0.1 * one).c_star,
+            lambda: _core.fixed_point_point(k, p0, p1, 1.5, 0.1, None, True)[5],
+        ),
+        (
+            "propagate(1.5, 0.1, depth=10, q0=1, c0=0.5)",
+            lambda: sigprop.propagate(name, 1.5, 0.1, 10, 1.0, 0.5).c[-1],
+            lambda: sigprop.propagate(name, 1.5, 0.1, 10, one, 0.5 * one).c[-1],
+            lambda: _core.propagate(k, p0, p1, 1.5, 1.5, 0.1, 10, one, one, 0.5 * one, 1)[2][-1],
+        ),
     ]
 
 
@@ -68,13 +80,13 @@ def main(argv=None) -> None:
     ap.add_argument("--activation", default="tanh,relu")
     ap.add_argument("--number", type=int, default=5000)
     args = ap.parse_args(argv)
-    print(f"{'call':<42}{'activation':>11}{'scalars':>10}{'arrays':>10}{'core':>8}   (us)")
+    print(f"{'call':<46}{'activation':>11}{'scalars':>10}{'arrays':>10}{'core':>8}   (us)")
     for name in args.activation.split(","):
         for label, scalar, array, core in calls(name):
             # equal results, then warm (tables built) before timing
-            assert np.array_equal(np.ravel(array()), np.ravel(scalar()))
+            assert np.array_equal(np.ravel(array()), np.ravel(scalar()), equal_nan=True)
             t = [best_us(f, args.number) for f in (scalar, array, core)]
-            print(f"{label:<42}{name:>11}{t[0]:>10.1f}{t[1]:>10.1f}{t[2]:>8.2f}")
+            print(f"{label:<46}{name:>11}{t[0]:>10.1f}{t[1]:>10.1f}{t[2]:>8.2f}")
 
 
 if __name__ == "__main__":

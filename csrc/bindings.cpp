@@ -636,6 +636,30 @@ PYBIND11_MODULE(_core, m) {
       py::arg("sigma_w"), py::arg("sigma_b"), py::arg("with_slope"), py::arg("n_threads"),
       py::arg("progress") = py::none());
 
+  m.def(
+      "propagate",
+      [](int kind, double p0, double p1, double sw_q, double sw_c, double sb, idx_t depth,
+         const darray& qa, const darray& qb, const darray& c, int n_threads) {
+        const KernelArgs k = kernel_args(kind, p0, p1, n_threads);
+        const idx_t n = common_size({&qa, &qb, &c});
+        if (depth < 0) throw py::value_error("depth must be >= 0");
+        const Output<double> Q({depth + 1, n}), QB({depth + 1, n}), C({depth + 1, n});
+        std::copy(qa.data(), qa.data() + n, Q.data);
+        std::copy(qb.data(), qb.data() + n, QB.data);
+        std::copy(c.data(), c.data() + n, C.data);
+        std::atomic<long long> short_count{0};
+        run_blocks(depth * n, py::none(), [&](idx_t b, idx_t len, const Deadline* stop) {
+          return sigprop::grid::propagate_cells(k.act, sw_q, sw_c, sb, n, Q.data, QB.data, C.data,
+                                                b, b + len, k.n_threads, stop, &short_count);
+        });
+        return py::make_tuple(Q.array, QB.array, C.array, short_count.load());
+      },
+      "Two inputs' (q_a, q_b, c) through depth layers: (Q, QB, C), each (depth + 1, n), "
+      "and the number of pairs whose quadrature ended short of its tolerance.",
+      py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("sigma_w_q"), py::arg("sigma_w_c"),
+      py::arg("sigma_b"), py::arg("depth"), py::arg("q_a"), py::arg("q_b"), py::arg("c"),
+      py::arg("n_threads"));
+
   // One point of moments, qmap, covmap and bivariate: the grid kernels above on a cell
   // of one (the same code, so the same numbers), with Python floats in and out instead
   // of arrays. A call with arrays of one element spent ~3 us in the binding (argument
@@ -730,6 +754,31 @@ PYBIND11_MODULE(_core, m) {
       py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("sigma_w"), py::arg("sigma_b"),
       py::arg("q0"), py::arg("with_correlation"), py::arg("n_threads"),
       py::arg("progress") = py::none(), py::arg("keep_prob") = 1.0);
+
+  // One cell of fixed_points (the public fixed_point's scalar path): the same cell code
+  // on one thread, in one block (Ctrl-C checked after it, as after an array's block);
+  // (q*, status, iterations, chi1, slope, c*, chi_c, xi_q, xi_c, beta_q).
+  m.def(
+      "fixed_point_point",
+      [](int kind, double p0, double p1, double sw, double sb, const py::object& q0_obj,
+         bool with_correlation, double keep_prob) {
+        const auto a = make_activation(kind, p0, p1);
+        if (!(keep_prob > 0.0 && keep_prob <= 1.0))
+          throw py::value_error("keep_prob must be in (0, 1], got " + std::to_string(keep_prob));
+        const bool has_q0 = !q0_obj.is_none();
+        const double q0 = has_q0 ? q0_obj.cast<double>() : 0.0;
+        double q, chi1, slope, cs, chic, xiq, xic, beta;
+        std::int32_t status, iters;
+        const sigprop::grid::FixedPointArrays o{&q,  &status, &iters, &chi1, &slope,
+                                                &cs, &chic,   &xiq,   &xic,  &beta};
+        run_blocks(1, py::none(), [&](idx_t, idx_t, const Deadline* stop) {
+          return sigprop::grid::fixed_points(a, &sw, &sb, has_q0 ? &q0 : nullptr, 1,
+                                             with_correlation, o, 1, stop, keep_prob);
+        });
+        return py::make_tuple(q, status, iters, chi1, slope, cs, chic, xiq, xic, beta);
+      },
+      py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("sigma_w"), py::arg("sigma_b"),
+      py::arg("q0"), py::arg("with_correlation"), py::arg("keep_prob") = 1.0);
 
   m.def(
       "eoc",

@@ -21,6 +21,61 @@ def test_propagate_matches_explicit_recursion():
         assert p.c[layer] == pytest.approx(c, rel=1e-15)
 
 
+def test_propagate_is_the_maps_layer_by_layer_bitwise():
+    # One core call (every layer) where each layer took qmap twice and covmap once: the
+    # same numbers, at any thread count, for inputs of zero variance, c = +-1, a
+    # variance past the tables (NaN by the time bound) and a user-defined activation.
+    custom = sp.activation(lambda x: np.tanh(x) + 0.1 * x, name="tanh_plus_linear")
+    qa = np.array([0.5, 1.0, 3.0, 0.0, 2.0, 40.0])
+    qb = np.array([0.3, 1.0, 3.0, 1.0, 2.0, 41.0])
+    c0 = np.array([-0.9, 1.0, 0.999999, 0.5, -1.0, 0.99])
+    for act in ("tanh", "relu", "elu", "softsign", "hard_tanh", "shifted_relu", "sin", custom):
+        for sw, sb in ((1.5, 0.1), (1.0, 3.0), (0.0, 1.0)):
+            p = sp.propagate(act, sw, sb, 8, qa, c0, q0_b=qb, n_threads=2)
+            q, q_b, c = qa.copy(), qb.copy(), c0.copy()
+            for layer in range(1, 9):
+                qab = sp.covmap(act, q, q_b, c, sw, sb)
+                q, q_b = sp.qmap(act, q, sw, sb), sp.qmap(act, q_b, sw, sb)
+                den = np.sqrt(q * q_b)
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    c = np.clip(np.where(den > 0, qab / den, 1.0), -1.0, 1.0)
+                for got, want in ((p.q, q), (p.q_b, q_b), (p.c, c)):
+                    assert got[layer].tobytes() == want.tobytes(), (act, sw, sb, layer)
+            one = sp.propagate(act, sw, sb, 8, qa, c0, q0_b=qb, n_threads=1)
+            assert one.c.tobytes() == p.c.tobytes() and one.q.tobytes() == p.q.tobytes()
+
+
+def test_propagate_warns_where_a_quadrature_ends_short():
+    # tanh past its tables (q = 1e15): the covariance is NaN by the time bound, and the
+    # call says so instead of handing on a silent NaN
+    with pytest.warns(sp.AccuracyWarning, match="1 of the 2 covariances"):
+        p = sp.propagate("tanh", 1.0, 0.1, 2, 1e15, 0.5, q0_b=1.0)
+    assert np.isnan(p.c[1])
+
+
+def test_fixed_point_scalar_calls_match_the_array_path():
+    # Python numbers go to the core's one-cell function (fixed_point_point): the array
+    # path's numbers and NumPy scalar types, with and without c*, from q0, with dropout,
+    # for phases ordered, chaotic, divergent and marginal.
+    custom = sp.activation(lambda x: np.tanh(x) + 0.1 * x, name="tanh_plus_linear")
+    cells = [(1.5, 0.1), (0.5, 0.3), (2.5, 0.0), (1.0, 1.0), (math.sqrt(2), 0.0), (3.0, 2.0)]
+    fields = ("q_star", "status", "chi1", "slope", "c_star", "chi_c", "xi_q", "xi_c")
+    fields += ("beta_q", "iterations", "sigma_w", "sigma_b", "keep_prob")
+    for act in ("tanh", "relu", "elu", "softsign", "hard_tanh", custom):
+        for kw in ({}, {"correlation": False}, {"q0": 2.0}, {"keep_prob": 0.8}):
+            sw = np.array([c[0] for c in cells])
+            sb = np.array([c[1] for c in cells])
+            arr = sp.fixed_point(act, sw, sb, **kw)
+            for i, (w, b) in enumerate(cells):
+                one = sp.fixed_point(act, w, b, **kw)
+                zero_d = sp.fixed_point(act, np.asarray(w), np.asarray(b), **kw)
+                for f in fields:
+                    got, want = getattr(one, f), getattr(zero_d, f)
+                    assert type(got) is type(want), (f, type(got), type(want))
+                    assert np.asarray(got).tobytes() == np.asarray(want).tobytes(), (act, kw, f)
+                    assert np.asarray(got).tobytes() == np.asarray(getattr(arr, f))[i].tobytes()
+
+
 def test_propagate_converges_to_fixed_point():
     fp = sp.fixed_point("tanh", math.sqrt(2.5), math.sqrt(0.05))
     p = sp.propagate("tanh", math.sqrt(2.5), math.sqrt(0.05), 600, q0=fp.q_star, c0=0.9)

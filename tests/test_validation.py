@@ -692,6 +692,9 @@ SCALAR_CALLS = [
     lambda v: sp.cmap("tanh", 1.0, v, 1.0, 0.1),
     lambda v: sp.covmap("tanh", 1.0, 1.0, 0.5, v, 0.1),
     lambda v: sp.covmap("tanh", 1.0, 1.0, v, 1.0, 0.1),
+    lambda v: sp.fixed_point("tanh", v, 0.1).q_star,
+    lambda v: sp.fixed_point("tanh", 1.0, v).chi1,
+    lambda v: sp.fixed_point("tanh", 1.0, 0.1, q0=v).q_star,
 ]
 
 
@@ -724,6 +727,8 @@ def test_scalar_n_threads_is_checked():
     with pytest.raises(ValueError, match="n_threads must be at most"):
         sp.covmap("tanh", 1.0, 1.0, 0.5, 1.0, 0.1, n_threads=10**6)
     assert sp.cmap("tanh", 1.0, 0.5, 1.0, 0.1, n_threads=1) == sp.cmap("tanh", 1.0, 0.5, 1.0, 0.1)
+    with pytest.raises(ValueError, match="n_threads must be a non-zero int or None, got 0"):
+        sp.fixed_point("tanh", 1.0, 0.1, n_threads=0)
 
 
 def test_builtin_by_name_is_built_once_and_checked_as_before():

@@ -108,3 +108,9 @@ class ScalarCall:
 
     def time_covmap(self, activation):
         sigprop.covmap(activation, 1.0, 1.2, 0.7, 1.5, 0.1)
+
+    def time_fixed_point(self, activation):
+        sigprop.fixed_point(activation, 1.5, 0.1)
+
+    def time_propagate_depth10(self, activation):
+        sigprop.propagate(activation, 1.5, 0.1, 10, 1.0, 0.5)

@@ -237,6 +237,35 @@ def fixed_points(
     progress: _Progress = None,
     keep_prob: float = 1.0,
 ) -> _FixedPoints: ...
+def propagate(
+    kind: int,
+    p0: float,
+    p1: float,
+    sigma_w_q: float,
+    sigma_w_c: float,
+    sigma_b: float,
+    depth: int,
+    q_a: ArrayLike,
+    q_b: ArrayLike,
+    c: ArrayLike,
+    n_threads: int,
+) -> tuple[_Float64Array, _Float64Array, _Float64Array, int]:
+    """Two inputs' (q_a, q_b, c) through depth layers: (Q, QB, C), each (depth + 1, n),
+    and the number of pairs whose quadrature ended short of its tolerance."""
+
+def fixed_point_point(
+    kind: int,
+    p0: float,
+    p1: float,
+    sigma_w: float,
+    sigma_b: float,
+    q0: float | None,
+    with_correlation: bool,
+    keep_prob: float = 1.0,
+) -> tuple[float, int, int, float, float, float, float, float, float, float]:
+    """One cell of fixed_points: (q*, status, iterations, chi1, slope, c*, chi_c, xi_q,
+    xi_c, beta_q)."""
+
 def eoc(
     kind: int, p0: float, p1: float, sigma_b: ArrayLike, n_threads: int, progress: _Progress = None
 ) -> tuple[_Float64Array, _Float64Array, _Float64Array, NDArray[np.int32], NDArray[np.int32]]:

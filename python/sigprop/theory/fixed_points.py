@@ -15,6 +15,8 @@ from .._tables import tabular
 from .._validation import (
     broadcast_flat,
     keep_probability,
+    nonnegative_scalar,
+    real_scalars,
     resolve_n_threads,
     scalar_or_array,
     sigma,
@@ -161,6 +163,9 @@ def fixed_point(
     """
     act = resolve(activation)
     keep_prob = keep_probability(keep_prob)
+    point = real_scalars(sigma_w, sigma_b) if q0 is None else real_scalars(sigma_w, sigma_b, q0)
+    if point is not None:  # (one cell: Python floats in, NumPy scalars out, as for 0-d arrays)
+        return _fixed_point_cell(act, point, correlation, keep_prob, n_threads)
     arrays = [sigma(sigma_w, "sigma_w"), sigma(sigma_b, "sigma_b")]
     if q0 is not None:
         q0a = variance(q0, "q0")
@@ -187,3 +192,41 @@ def fixed_point(
         vals[k] = scalar_or_array(v.reshape(shape), scalar)
     vals["keep_prob"] = scalar_or_array(np.full(shape, keep_prob), scalar)
     return FixedPointResult(**vals)
+
+
+def _fixed_point_cell(
+    act: Activation, point: list[float], correlation: bool, keep_prob: float, n_threads
+) -> FixedPointResult:
+    """fixed_point at one (sigma_w, sigma_b[, q0]) of Python floats: the core's one-cell
+    function, the array path's checks and messages, its numbers and NumPy scalar types
+    (~4 us of overhead against ~40 with one-element arrays: benchmarks/scalar_calls.py)."""
+    nonnegative_scalar(point[0], "sigma_w")
+    nonnegative_scalar(point[1], "sigma_b")
+    q0 = None
+    if len(point) == 3:
+        q0 = point[2]
+        nonnegative_scalar(q0, "q0")
+        if q0 <= 0:
+            raise ValueError("q0 must be > 0")
+    if n_threads is not None:
+        resolve_n_threads(n_threads)  # (checked as for arrays; one cell, one thread)
+    p0, p1 = act.core_params
+    q, status, iters, chi1, slope, cs, chic, xiq, xic, beta = _core.fixed_point_point(
+        act.kind, p0, p1, point[0], point[1], q0, bool(correlation), keep_prob
+    )
+    f = np.float64
+    return FixedPointResult(
+        q_star=f(q),
+        status=np.int32(status),
+        chi1=f(chi1),
+        slope=f(slope),
+        c_star=f(cs),
+        chi_c=f(chic),
+        xi_q=f(xiq),
+        xi_c=f(xic),
+        beta_q=f(beta),
+        iterations=np.int32(iters),
+        sigma_w=f(point[0]),
+        sigma_b=f(point[1]),
+        keep_prob=f(keep_prob),
+    )
