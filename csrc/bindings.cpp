@@ -354,6 +354,21 @@ PYBIND11_MODULE(_core, m) {
       py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("d"), py::arg("q1"), py::arg("q2"),
       py::arg("c"), py::arg("atol"));
   m.def(
+      "trapezoid_pair",
+      [](int kind, double p0, double p1, int d, double q1, double q2, double c, double atol) {
+        const auto a = sigprop::canonical(make_activation(kind, p0, p1));
+        check_derivative(d, 1);
+        double v = std::numeric_limits<double>::quiet_NaN();
+        const bool ok =
+            without_gil([&] { return sigprop::detail::trapezoid_pair(a, d, q1, q2, c, atol, v); });
+        return ok ? v : std::numeric_limits<double>::quiet_NaN();
+      },
+      "E[f(u) f(v)] (f = phi^(d)) of a user's activation without kinks next to c = 1 by the "
+      "trapezoid rule on uniform grids (trapezoid_pair.hpp) to absolute tolerance atol; NaN "
+      "where the form declines.",
+      py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("d"), py::arg("q1"), py::arg("q2"),
+      py::arg("c"), py::arg("atol"));
+  m.def(
       "softsign_smoothing",
       [](int d, double m, double w, double eps) {
         check_derivative(d, 1);

@@ -129,6 +129,63 @@ def test_bivariate_matches_builtin(name, form):
             assert np.max(np.abs(got - ref) / np.sqrt(f1 * f2)) <= 1e-10
 
 
+@pytest.mark.parametrize(("name", "form"), [("tanh", "expr"), ("gelu", "fn"), ("softplus", "fn")])
+def test_trapezoid_pairs_next_to_the_diagonal_match_builtin(name, form):
+    # A user's smooth phi next to c = 1, where the Mehler series cannot reach and no
+    # skeleton is known: the trapezoid rule on uniform grids (trapezoid_pair.hpp), taken
+    # directly here, and through the dispatch, against the built-in (itself checked
+    # against mpmath), within the tolerance asked of it, over variances 0.5-1e3 apart by
+    # up to 10 %, 1 - c from 0.4 down to 1e-9.
+    act = _make(name, form)
+    k, (p0, p1) = act.kind, act.core_params
+    served = 0
+    for q in (0.5, 3.0, 40.0, 150.0, 1e3):
+        for ratio in (1.0, 1.0 + 1e-6, 1.1):
+            for e in (0.4, 0.05, 0.02, 1e-3, 1e-5, 1e-9):
+                for d in (0, 1):
+                    q2, c = q * ratio, 1.0 - e
+                    m1, m2 = sp.gaussian_moments(name, q), sp.gaussian_moments(name, q2)
+                    f1, f2 = (m1.phi_sq, m2.phi_sq) if d == 0 else (m1.dphi_sq, m2.dphi_sq)
+                    scale = math.sqrt(f1 * f2)
+                    ref = sp.bivariate_expectation(name, q, q2, c, derivative=d)
+                    v = _core.trapezoid_pair(k, p0, p1, d, q, q2, c, 1e-13 * scale)
+                    # (declined only over its budget, at large q: here q = 150 at c =
+                    # 0.6 and q = 1e3)
+                    assert not math.isnan(v) or q >= 150.0, (q, ratio, e, d)
+                    if not math.isnan(v):
+                        served += 1
+                        assert abs(v - ref) <= 1e-13 * scale, (q, ratio, e, d, v, ref)
+                    got = sp.bivariate_expectation(act, q, q2, c, derivative=d)
+                    assert abs(got - ref) <= 1e-12 * scale, (q, ratio, e, d, got, ref)
+    assert served >= 150  # of 180
+
+
+def test_trapezoid_pair_against_mpmath_and_declines_kinks():
+    # A Gaussian bump phi(x) = exp(-x^2 / 2) (no built-in): E[phi(u) phi(v)] =
+    # det(I + S)^(-1/2) and E[phi'(u) phi'(v)] = (S^-1 + I)^-1_12 det(I + S)^(-1/2) (S the
+    # covariance of (u, v)), at 30 digits; a kinked phi (elu) is declined: the trapezoid
+    # rule converges as h^2 across a kink.
+    act = sp.activation("exp(-x**2 / 2)")
+    k, (p0, p1) = act.kind, act.core_params
+    cases = [(40.0, 45.0, 0.98), (3.0, 3.0, 0.999), (150.0, 160.0, 0.99), (10.0, 10.5, 1 - 1e-7)]
+    for q1, q2, c in cases:
+        with mp.workdps(30):
+            a, b = mp.mpf(q1), mp.mpf(q2)
+            kk = mp.mpf(c) * mp.sqrt(a * b)
+            det = (1 + a) * (1 + b) - kk * kk
+            ref = (1 / mp.sqrt(det), kk / det / mp.sqrt(det))  # (S^-1 + I)^-1_12 = k / det
+        m1, m2 = sp.gaussian_moments(act, q1), sp.gaussian_moments(act, q2)
+        for d in (0, 1):
+            f1, f2 = (m1.phi_sq, m2.phi_sq) if d == 0 else (m1.dphi_sq, m2.dphi_sq)
+            scale = math.sqrt(f1 * f2)
+            v = _core.trapezoid_pair(k, p0, p1, d, q1, q2, c, 1e-13 * scale)
+            assert abs(v - float(ref[d])) <= 1e-13 * scale, (q1, q2, c, d, v, ref[d])
+            got = sp.bivariate_expectation(act, q1, q2, c, derivative=d)
+            assert abs(got - float(ref[d])) <= 1e-13 * scale, (q1, q2, c, d, got)
+    elu = _make("elu", "fn")
+    assert math.isnan(_core.trapezoid_pair(elu.kind, *elu.core_params, 0, 40.0, 45.0, 0.98, 1e-12))
+
+
 @pytest.mark.parametrize(("name", "form"), CUSTOM_FORMS)
 def test_fixed_points_and_eoc_match_builtin(name, form):
     act = _make(name, form)

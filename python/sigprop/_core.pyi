@@ -306,6 +306,13 @@ def fourier_pair(
     skeleton's kernel in closed form and the remainder's in Fourier space) to absolute
     tolerance atol; NaN where the form declines (a diagnostic, for the tests)."""
 
+def trapezoid_pair(
+    kind: int, p0: float, p1: float, d: int, q1: float, q2: float, c: float, atol: float
+) -> float:
+    """E[f(u) f(v)] (f = phi^(d)) of a user's activation without kinks next to c = 1 by
+    the trapezoid rule on uniform grids (csrc/sigprop/trapezoid_pair.hpp) to absolute
+    tolerance atol; NaN where the form declines (a diagnostic, for the tests)."""
+
 def lrt_smoothing(d: int, A: float, m: float, w: float, eps: float) -> tuple[float, float]:
     """linear_region_tanh's branch b (A + tanh(y - A), or sech^2(y - A) for d = 1) smoothed
     at centre m and spread w: E[b(X) 1(X > A)] from tanh's Taylor series and E[b(X)] from
