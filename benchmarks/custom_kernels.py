@@ -6,7 +6,8 @@ built-in ``tanh``, ``silu`` and ``elu``: the kernel of --n inputs of unequal nor
 (sigma_w, sigma_b) of --configs, each timed once (the first configuration pays the
 one-off tables of both), the two in the same minutes, with the largest difference of
 the two kernels relative to their diagonal. Deep in the
-ordered phase (sigma_b >= 3) the custom kind's pairs next to c = 1 are where it
+ordered phase (sigma_b >= 3) the custom kind's pairs next to c = 1 take the trapezoid
+rule for tanh and SiLU (no kinks), the nested quadratures for the kinked ELU, where it
 falls behind (docs/theory/numerics.rst, user-defined activations).
 
     python benchmarks/custom_kernels.py                          # ~5 min on 2 cores
