@@ -150,6 +150,17 @@ void run_blocks(idx_t n, const py::object& progress, Body&& body, Units units = 
   }
 }
 
+// A pair form's value for the tests' direct calls (fourier_pair, trapezoid_pair):
+// form(canonical activation, v) with the GIL released, NaN where the form declines.
+template <class Form>
+double pair_form_value(int kind, double p0, double p1, int d, Form&& form) {
+  const sigprop::Activation a = sigprop::canonical(make_activation(kind, p0, p1));
+  check_derivative(d, 1);
+  double v = std::numeric_limits<double>::quiet_NaN();
+  const bool ok = without_gil([&] { return form(a, v); });
+  return ok ? v : std::numeric_limits<double>::quiet_NaN();
+}
+
 idx_t common_size(std::initializer_list<const darray*> arrays) {
   idx_t n = -1;
   for (const darray* a : arrays) {
@@ -340,12 +351,10 @@ PYBIND11_MODULE(_core, m) {
   m.def(
       "fourier_pair",
       [](int kind, double p0, double p1, int d, double q1, double q2, double c, double atol) {
-        const auto a = sigprop::canonical(make_activation(kind, p0, p1));
-        check_derivative(d, 1);
-        double v = std::numeric_limits<double>::quiet_NaN();
-        const bool ok = sigprop::detail::linear_tail_pair(a.kind, d, q1, q2, c, atol, v) ||
-                        sigprop::detail::sign_tail_pair(a.kind, d, q1, q2, c, atol, v);
-        return ok ? v : std::numeric_limits<double>::quiet_NaN();
+        return pair_form_value(kind, p0, p1, d, [&](const sigprop::Activation& a, double& v) {
+          return sigprop::detail::linear_tail_pair(a.kind, d, q1, q2, c, atol, v) ||
+                 sigprop::detail::sign_tail_pair(a.kind, d, q1, q2, c, atol, v);
+        });
       },
       "E[f(u) f(v)] (f = phi^(d)) of softplus, shifted_softplus, silu, tanh or sigmoid from "
       "their Fourier forms (linear_tail_pair.hpp, sign_tail_pair.hpp: the skeleton's kernel "
@@ -356,12 +365,9 @@ PYBIND11_MODULE(_core, m) {
   m.def(
       "trapezoid_pair",
       [](int kind, double p0, double p1, int d, double q1, double q2, double c, double atol) {
-        const auto a = sigprop::canonical(make_activation(kind, p0, p1));
-        check_derivative(d, 1);
-        double v = std::numeric_limits<double>::quiet_NaN();
-        const bool ok =
-            without_gil([&] { return sigprop::detail::trapezoid_pair(a, d, q1, q2, c, atol, v); });
-        return ok ? v : std::numeric_limits<double>::quiet_NaN();
+        return pair_form_value(kind, p0, p1, d, [&](const sigprop::Activation& a, double& v) {
+          return sigprop::detail::trapezoid_pair(a, d, q1, q2, c, atol, v);
+        });
       },
       "E[f(u) f(v)] (f = phi^(d)) of a user's activation without kinks next to c = 1 by the "
       "trapezoid rule on uniform grids (trapezoid_pair.hpp) to absolute tolerance atol; NaN "
