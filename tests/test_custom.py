@@ -7,6 +7,7 @@ mpmath in test_oracles.py); activations without a built-in are checked against
 """
 
 import gc
+import itertools
 import math
 import pickle
 import warnings
@@ -131,19 +132,19 @@ def test_bivariate_matches_builtin(name, form):
 
 @pytest.mark.parametrize(("name", "form"), [("tanh", "expr"), ("gelu", "fn"), ("softplus", "fn")])
 def test_trapezoid_pairs_next_to_the_diagonal_match_builtin(name, form):
-    # A user's smooth phi next to c = 1, where the Mehler series cannot reach and no
+    # A user's smooth phi next to |c| = 1, where the Mehler series cannot reach and no
     # skeleton is known: the trapezoid rule on uniform grids (trapezoid_pair.hpp), taken
     # directly here, and through the dispatch, against the built-in (itself checked
     # against mpmath), within the tolerance asked of it, over variances 0.5-1e3 apart by
-    # up to 10 %, 1 - c from 0.4 down to 1e-9.
+    # up to 10 %, 1 - |c| from 0.4 down to 1e-9, c of either sign.
     act = _make(name, form)
     k, (p0, p1) = act.kind, act.core_params
     served = 0
     for q in (0.5, 3.0, 40.0, 150.0, 1e3):
         for ratio in (1.0, 1.0 + 1e-6, 1.1):
-            for e in (0.4, 0.05, 0.02, 1e-3, 1e-5, 1e-9):
+            for e, sign in itertools.product((0.4, 0.05, 0.02, 1e-3, 1e-5, 1e-9), (1, -1)):
                 for d in (0, 1):
-                    q2, c = q * ratio, 1.0 - e
+                    q2, c = q * ratio, sign * (1.0 - e)
                     m1, m2 = sp.gaussian_moments(name, q), sp.gaussian_moments(name, q2)
                     f1, f2 = (m1.phi_sq, m2.phi_sq) if d == 0 else (m1.dphi_sq, m2.dphi_sq)
                     scale = math.sqrt(f1 * f2)
@@ -157,7 +158,7 @@ def test_trapezoid_pairs_next_to_the_diagonal_match_builtin(name, form):
                         assert abs(v - ref) <= 1e-13 * scale, (q, ratio, e, d, v, ref)
                     got = sp.bivariate_expectation(act, q, q2, c, derivative=d)
                     assert abs(got - ref) <= 1e-12 * scale, (q, ratio, e, d, got, ref)
-    assert served >= 150  # of 180
+    assert served >= 300  # of 360
 
 
 def test_trapezoid_pair_against_mpmath_and_declines_kinks():
@@ -168,6 +169,7 @@ def test_trapezoid_pair_against_mpmath_and_declines_kinks():
     act = sp.activation("exp(-x**2 / 2)")
     k, (p0, p1) = act.kind, act.core_params
     cases = [(40.0, 45.0, 0.98), (3.0, 3.0, 0.999), (150.0, 160.0, 0.99), (10.0, 10.5, 1 - 1e-7)]
+    cases += [(40.0, 45.0, -0.98), (10.0, 10.5, -1 + 1e-7)]
     for q1, q2, c in cases:
         with mp.workdps(30):
             a, b = mp.mpf(q1), mp.mpf(q2)

@@ -1,11 +1,12 @@
 // E[f(u) f(v)] (f = phi or phi') of a user's smooth activation (the custom kind without
-// kinks) next to c = 1, on uniform grids: the pairs that otherwise take the nested
+// kinks) next to |c| = 1, on uniform grids: the pairs that otherwise take the nested
 // quadrature in the principal axes or the difference form (near_diagonal.hpp), 10-25 ms
 // each at q ~ 10-1e3, where the Mehler series cannot reach and no skeleton of the
 // activation is known (the built-ins' forms: saturating_pair.hpp, sign_tail_pair.hpp,
 // linear_tail_pair.hpp).
 //
-// Method. Given u = s1 z, v is normal with mean m = b z (b = c s2) and spread
+// Method (c > 0; for c < 0 the same with v's factor f(-x), v = -v' and v' at correlation
+// -c). Given u = s1 z, v is normal with mean m = b z (b = c s2) and spread
 // w = s2 sqrt(1 - c^2), so that with S(m) = E[f(m + w T)],
 //   E[f(u) f(v)] = int f(r m) S(m) npdf(m / b) dm / b,   r = s1 / b,
 // and both integrals are taken by the trapezoid rule on the grid m_i = i h (|m| <= 9.5 b,
@@ -44,14 +45,16 @@ namespace detail {
 inline constexpr double trapezoid_reach = 9.5;
 inline constexpr double trapezoid_budget = 4e6;  // multiply-adds (and evaluations x 20)
 
-// One step h: the sum of E[f(u) f(v)] above, with a Gauss-Hermite rule of 16-60 nodes
+// One step h: the sum of E[f(u) f(v)] above (0 < c < 1; v's factor f(sv x), sv = -1 for a
+// negative correlation), with a Gauss-Hermite rule of 16-60 nodes
 // where w < 2 h (by w / h, at least 30 past the first level). False over the budget or
 // where a value is not finite.
 inline bool trapezoid_pair_step(const Activation& a, int d, double s1, double s2, double c,
-                                double h, int level, std::vector<double>& y, std::vector<double>& S,
-                                double& out) {
+                                double sv, double h, int level, std::vector<double>& y,
+                                std::vector<double>& S, double& out) {
   using special::npdf;
   auto F = [&](double x) { return d == 0 ? phi(a, x) : dphi(a, x); };
+  auto Fv = [&](double x) { return F(sv * x); };  // (v's factor: f(-x) for c < 0)
   const double b = c * s2, w = s2 * std::sqrt((1.0 - c) * (1.0 + c)), r = s1 / b;
   const double kd = std::ceil(trapezoid_reach * b / h);
   if (!(kd >= 1.0) || 2.0 * kd + 1.0 > trapezoid_budget / 20.0) return false;
@@ -65,7 +68,7 @@ inline bool trapezoid_pair_step(const Activation& a, int d, double s1, double s2
     std::vector<double> G(size_t(L + 1));
     for (long k = 0; k <= L; ++k) G[size_t(k)] = npdf(double(k) * h / w) * (h / w);
     y.resize(size_t(ny));
-    for (long j = 0; j < ny; ++j) y[size_t(j)] = F(double(j - (K + L)) * h);
+    for (long j = 0; j < ny; ++j) y[size_t(j)] = Fv(double(j - (K + L)) * h);
     for (long i = 0; i < n; ++i) {
       const double* yc = y.data() + (i + L);  // f(m_i)
       double s = G[0] * yc[0];
@@ -91,7 +94,7 @@ inline bool trapezoid_pair_step(const Activation& a, int d, double s1, double s2
     for (long i = 0; i < n; ++i) {
       const double m = double(i - K) * h;
       double s = 0.0;
-      for (int j = 0; j < half; ++j) s += ws[j] * (F(m + w * xs[j]) + F(m - w * xs[j]));
+      for (int j = 0; j < half; ++j) s += ws[j] * (Fv(m + w * xs[j]) + Fv(m - w * xs[j]));
       S[size_t(i)] = s;
     }
   }
@@ -104,16 +107,20 @@ inline bool trapezoid_pair_step(const Activation& a, int d, double s1, double s2
   return std::isfinite(out);
 }
 
-// E[f(u) f(v)] for u, v of variances q1, q2 > 0 and correlation 0 < c < 1, f = phi^(d) of
+// E[f(u) f(v)] for u, v of variances q1, q2 > 0 and correlation 0 < |c| < 1, f = phi^(d) of
 // a custom activation without kinks, within atol (absolute; see above). False where it
 // declines (another kind, kinks, no agreement, over budget).
 inline bool trapezoid_pair(const Activation& a, int d, double q1, double q2, double c, double atol,
                            double& v) {
-  if (a.kind != Kind::custom || !(c > 0.0 && c < 1.0) || !(q1 > 0.0) || !(q2 > 0.0) ||
-      !std::isfinite(q1) || !std::isfinite(q2) || !(atol > 0.0))
+  if (a.kind != Kind::custom || !(std::fabs(c) > 0.0 && std::fabs(c) < 1.0) || !(q1 > 0.0) ||
+      !(q2 > 0.0) || !std::isfinite(q1) || !std::isfinite(q2) || !(atol > 0.0))
     return false;
   double xs[max_kinks];
   if (kinks(a, xs) != 0) return false;
+  // (c < 0: v = -v' with v' at correlation |c|, so that E[f(u) f(v)] = E[f(u) g(v')],
+  // g(x) = f(-x): the same sums with v's factor reflected)
+  const double sv = c < 0.0 ? -1.0 : 1.0;
+  c = std::fabs(c);
   const double s1 = std::sqrt(q1), s2 = std::sqrt(q2), b = c * s2;
   // the first step: a quarter of f's unit scale in u and in v (u = r m), and of the
   // density's spread b in m
@@ -123,7 +130,7 @@ inline bool trapezoid_pair(const Activation& a, int d, double q1, double q2, dou
   double prev = 0.0;
   for (int level = 0; level < 5; ++level, h *= 0.5) {
     double t;
-    if (!trapezoid_pair_step(a, d, s1, s2, c, h, level, y, S, t)) return false;
+    if (!trapezoid_pair_step(a, d, s1, s2, c, sv, h, level, y, S, t)) return false;
     if (level > 0 && std::fabs(t - prev) <= 0.5 * atol) {
       v = t;
       return true;
