@@ -369,7 +369,7 @@ PYBIND11_MODULE(_core, m) {
           return sigprop::detail::trapezoid_pair(a, d, q1, q2, c, atol, v);
         });
       },
-      "E[f(u) f(v)] (f = phi^(d)) of a user's activation without kinks next to c = 1 by the "
+      "E[f(u) f(v)] (f = phi^(d)) of a user's activation without kinks next to |c| = 1 by the "
       "trapezoid rule on uniform grids (trapezoid_pair.hpp) to absolute tolerance atol; NaN "
       "where the form declines.",
       py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("d"), py::arg("q1"), py::arg("q2"),

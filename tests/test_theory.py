@@ -23,8 +23,8 @@ def test_propagate_matches_explicit_recursion():
 
 def test_propagate_is_the_maps_layer_by_layer_bitwise():
     # One core call (every layer) where each layer took qmap twice and covmap once: the
-    # same numbers, at any thread count, for inputs of zero variance, c = +-1, a
-    # variance past the tables (NaN by the time bound) and a user-defined activation.
+    # same numbers, at any thread count, for inputs of zero variance, c = +-1, next to
+    # c = 1 at q ~ 40, sigma_w = 0, and a user-defined activation.
     custom = sp.activation(lambda x: np.tanh(x) + 0.1 * x, name="tanh_plus_linear")
     qa = np.array([0.5, 1.0, 3.0, 0.0, 2.0, 40.0])
     qb = np.array([0.3, 1.0, 3.0, 1.0, 2.0, 41.0])

@@ -309,7 +309,7 @@ def fourier_pair(
 def trapezoid_pair(
     kind: int, p0: float, p1: float, d: int, q1: float, q2: float, c: float, atol: float
 ) -> float:
-    """E[f(u) f(v)] (f = phi^(d)) of a user's activation without kinks next to c = 1 by
+    """E[f(u) f(v)] (f = phi^(d)) of a user's activation without kinks next to |c| = 1 by
     the trapezoid rule on uniform grids (csrc/sigprop/trapezoid_pair.hpp) to absolute
     tolerance atol; NaN where the form declines (a diagnostic, for the tests)."""
 
