@@ -33,6 +33,7 @@ import numpy as np
 
 from .._tables import tabular
 from .._validation import (
+    _show,
     as_float_array,
     broadcast_flat,
     check_finite,
@@ -366,7 +367,7 @@ def finite_width_kernel(
     depth = positive_int(depth, "depth", maximum=100_000)
     q0a = variance(q0, "q0")
     if np.any(q0a <= 0):
-        raise ValueError("q0 must be > 0")
+        raise ValueError(f"q0 must be > 0, got {_show(q0a, q0a <= 0)}")
     shape, (sw, sb, q) = broadcast_flat(sigma(sigma_w, "sigma_w"), sigma(sigma_b, "sigma_b"), q0a)
     sw2, sb2 = sw * sw, sb * sb
     K, V, G1, chi = (np.full((depth, q.size), np.nan) for _ in range(4))

@@ -13,6 +13,7 @@ import numpy as np
 from .. import _core
 from .._tables import tabular
 from .._validation import (
+    _show,
     broadcast_flat,
     keep_probability,
     nonnegative_scalar,
@@ -170,7 +171,7 @@ def fixed_point(
     if q0 is not None:
         q0a = variance(q0, "q0")
         if np.any(q0a <= 0):
-            raise ValueError("q0 must be > 0")
+            raise ValueError(f"q0 must be > 0, got {_show(q0a, q0a <= 0)}")
         arrays.append(q0a)
     shape, flat = broadcast_flat(*arrays)
     p0, p1 = act.core_params
@@ -207,7 +208,7 @@ def _fixed_point_cell(
         q0 = point[2]
         nonnegative_scalar(q0, "q0")
         if q0 <= 0:
-            raise ValueError("q0 must be > 0")
+            raise ValueError(f"q0 must be > 0, got {q0!r}")
     if n_threads is not None:
         resolve_n_threads(n_threads)  # (checked as for arrays; one cell, one thread)
     p0, p1 = act.core_params
