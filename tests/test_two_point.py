@@ -1233,8 +1233,9 @@ def test_nngp_kernel_past_the_near_diagonal_table(act, sb):
 
 def test_layer_table_for_a_custom_activation():
     # A user's phi (tanh from a NumPy callable) deep in the ordered phase: its pairs next
-    # to c = 1 past q ~ 14 take the principal-axes quadrature, 10-25 ms each, and a layer
-    # table serves them where those at c >= 0.99 are at least as many as its nodes. 24
+    # to c = 1 past q ~ 14 take the trapezoid rule (0.2-3 ms) or the nested quadratures
+    # (10-25 ms), and a layer table serves them where those at c >= 0.99 are at least as
+    # many as its nodes. 24
     # inputs of one variance, 150 (sigma_b = 12), 1 - c in [1e-4, 1e-2]: the table built
     # over every input and passing its checks, and the layer within 5e-13 of the scale
     # of the built-in tanh's (its own forms, checked against nested quadrature above).

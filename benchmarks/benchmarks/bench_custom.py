@@ -81,8 +81,9 @@ class CustomBuild:
 class CustomKernelOrdered:
     """One kernel layer deep in the ordered phase, built-in vs custom tanh: 100 inputs of
     variance 150 (the settled layers at sigma_w = 1, sigma_b = 12), 1 - c log-uniform in
-    [1e-4, 1e-2]. The custom kind's pairs there take the layer table; one at a time each
-    is a nested quadrature of ~15 ms (75 s the layer)."""
+    [1e-4, 1e-2]. The custom kind's pairs there take the layer table, whose nodes take
+    the trapezoid rule (0.2-3 ms each; one at a time the pairs took a nested quadrature of
+    ~15 ms before it, ~75 s the layer)."""
 
     params = (["builtin", "custom"],)
     param_names = ("tanh",)

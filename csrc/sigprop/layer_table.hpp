@@ -122,8 +122,9 @@ class LayerTable {
     // with it, 86 s without)
     const bool closed = piecewise::has_closed_form(a.kind);
     // (a user's phi, the custom kind, has no near-diagonal table: from q = 1 on; its pairs
-    // next to c = 1 take ~0.1 ms at q ~ 10 and 10-25 ms from q ~ 14 on where the series
-    // fails, and the gate below weighs them)
+    // next to c = 1 take ~0.1 ms at q ~ 10 and, from q ~ 14 on where the series fails,
+    // the trapezoid rule (0.2-3 ms, trapezoid_pair.hpp) or, kinked, the nested
+    // quadratures (10-25 ms); the gate below weighs them)
     const double floor = closed                   ? 4.0
                          : a.kind == Kind::custom ? 1.0
                                                   : NearDiagonalTable::q_hi(),
@@ -306,16 +307,18 @@ class LayerTable {
     // the table where the pairs are at least twice the nodes. Elsewhere where they
     // are at least as many (at q ~ 1e2-1e3 a pair of silu or softplus takes ~1 ms).
     // A user's phi (the custom kind): a pair next to c = 1 past the near-diagonal range
-    // takes the principal-axes quadrature, 15-25 ms (tanh from sigprop.activation at q
-    // ~ 30-1e3, 1 - c ~ 1e-4-1e-2), as a node there does, while one at c <~ 0.97 takes
-    // the series, ~10 us: the table where the pairs at c >= 0.99 alone are at least as
-    // many as the nodes (100 inputs at sigma_w = 1, sigma_b = 12, depth 3: 189 s
+    // takes the trapezoid rule (0.2-3 ms) or, for a kinked phi, the principal-axes
+    // quadrature (15-25 ms), as a node there does, while one at c <~ 0.97 takes the
+    // series, ~10 us: the table where the pairs at c >= 0.99 alone are at least as many
+    // as the nodes (measured with the quadrature, before the trapezoid rule: 100 inputs
+    // of tanh from sigprop.activation at sigma_w = 1, sigma_b = 12, depth 3, 189 s
     // without the table, 23 s with it; the built-in tanh, 0.07 s). Not pairs at c >=
     // 0.97, where the series fails at q ~ 100: a callable SiLU's pairs there at q ~ 14
     // take ~10 us while the nodes next to c = 1 do not, so that such a layer of 0.01 s
-    // could cost seconds of nodes (reasoned, not measured). The price: tanh's pairs at
-    // sigma_w = 2.5, sigma_b = 3, c ~ 0.98-0.99 at one variance, ~5 ms each, take no
-    // table (26 s a layer of 100 inputs).
+    // could cost seconds of nodes (reasoned, not measured). Where no table is planned
+    // the pairs take the same forms one at a time (tanh at sigma_w = 2.5, sigma_b = 3,
+    // c ~ 0.98-0.99 at one variance: 26 s a layer of 100 inputs with the quadrature,
+    // 0.7 s the whole kernel of depth 10 with the trapezoid rule).
     // (The linear tails' costs were measured before their Fourier form, which made both
     // a node and a pair next to c = 1 ~10x cheaper, 20-50 us: the gate is kept as it
     // was; the 1000-input sweep, benchmarks/kernel_sweep.py, is <= 3.9 s for them.)

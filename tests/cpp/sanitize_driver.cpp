@@ -167,8 +167,9 @@ std::vector<std::uint64_t> run_all(const Activation& a) {
   // kinds' near-diagonal table, 1 - c in [1e-4, 3e-3]: the layer table's build (276
   // pairs, ~250 nodes) and its pairs (layer_table.hpp); not for the custom kind, whose
   // layer table these 276 pairs do not repay (fewer than its nodes: a node costs what a
-  // pair does) and whose pairs there take the principal-axes quadrature, ~15 ms each
-  // (10 s of the driver without sanitizers)
+  // pair does) and whose pairs there take the trapezoid rule, which declines (this phi''
+  // jumps at +-1, no kink declared: 3-6 ms), then the principal-axes quadrature, ~15 ms
+  // each (10 s of the driver without sanitizers)
   if (a.kind == Kind::custom) return raw_bits(out);
   constexpr idx_t mt = 24;
   std::vector<double> Kt(mt * mt), Kto(mt * mt);
