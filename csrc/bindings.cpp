@@ -150,6 +150,12 @@ void run_blocks(idx_t n, const py::object& progress, Body&& body, Units units = 
   }
 }
 
+// A dropout keep probability in (0, 1] (fixed_points, fixed_point_point)
+void check_keep_prob(double keep_prob) {
+  if (!(keep_prob > 0.0 && keep_prob <= 1.0))
+    throw py::value_error("keep_prob must be in (0, 1], got " + std::to_string(keep_prob));
+}
+
 // A pair form's value for the tests' direct calls (fourier_pair, trapezoid_pair):
 // form(canonical activation, v) with the GIL released, NaN where the form declines.
 template <class Form>
@@ -741,8 +747,7 @@ PYBIND11_MODULE(_core, m) {
       [](int kind, double p0, double p1, const darray& sw, const darray& sb, py::object q0_obj,
          bool with_correlation, int n_threads, const py::object& progress, double keep_prob) {
         const KernelArgs k = kernel_args(kind, p0, p1, n_threads);
-        if (!(keep_prob > 0.0 && keep_prob <= 1.0))
-          throw py::value_error("keep_prob must be in (0, 1], got " + std::to_string(keep_prob));
+        check_keep_prob(keep_prob);
         darray q0;
         const bool has_q0 = !q0_obj.is_none();
         if (has_q0) q0 = q0_obj.cast<darray>();
@@ -784,8 +789,7 @@ PYBIND11_MODULE(_core, m) {
       [](int kind, double p0, double p1, double sw, double sb, const py::object& q0_obj,
          bool with_correlation, double keep_prob) {
         const auto a = make_activation(kind, p0, p1);
-        if (!(keep_prob > 0.0 && keep_prob <= 1.0))
-          throw py::value_error("keep_prob must be in (0, 1], got " + std::to_string(keep_prob));
+        check_keep_prob(keep_prob);
         const bool has_q0 = !q0_obj.is_none();
         const double q0 = has_q0 ? q0_obj.cast<double>() : 0.0;
         double q, chi1, slope, cs, chic, xiq, xic, beta;

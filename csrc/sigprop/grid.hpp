@@ -182,7 +182,9 @@ inline idx_t propagate_cells(const Activation& a, double sw_q, double sw_c, doub
     bool ok = true;
     const double qab = sb2 + swc2 * sigprop::bivariate(a, 0, Q[k], QB[k], C[k], &ok);
     if (!ok && short_count) short_count->fetch_add(1, std::memory_order_relaxed);
-    const Moments ma = sigprop::moments(a, Q[k]), mb = sigprop::moments(a, QB[k]);
+    // (one lookup where the inputs share a variance: the same numbers)
+    const Moments ma = sigprop::moments(a, Q[k]);
+    const Moments mb = QB[k] == Q[k] ? ma : sigprop::moments(a, QB[k]);
     const double v = sb2 + (swq2 == 0.0 ? 0.0 : swq2 * ma.phi_sq);
     const double vb = sb2 + (swq2 == 0.0 ? 0.0 : swq2 * mb.phi_sq);
     const double den = std::sqrt(v * vb);
