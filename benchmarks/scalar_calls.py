@@ -29,6 +29,7 @@ def calls(name: str):
     act = sigprop.activation(name)
     k, (p0, p1) = act.kind, act.core_params
     one = np.array([1.0])
+    sb = np.array([0.2])
     return [
         (
             "bivariate_expectation(q1=1, q2=1, c=0.7)",
@@ -71,6 +72,12 @@ def calls(name: str):
             lambda: sigprop.propagate(name, 1.5, 0.1, 10, 1.0, 0.5).c[-1],
             lambda: sigprop.propagate(name, 1.5, 0.1, 10, one, 0.5 * one).c[-1],
             lambda: _core.propagate(k, p0, p1, 1.5, 1.5, 0.1, 10, one, one, 0.5 * one, 1)[2][-1],
+        ),
+        (
+            "eoc(sigma_b=0.2) (the table of g(q) cached)",
+            lambda: sigprop.eoc(name, 0.2).sigma_w,
+            lambda: sigprop.eoc(name, sb).sigma_w,
+            lambda: _core.eoc(k, p0, p1, sb, 1)[0][0, 0],
         ),
     ]
 

@@ -316,8 +316,9 @@ PYBIND11_MODULE(_core, m) {
   m.def("n_moment_tables", []() { return sigprop::n_moment_tables(); });
   m.def(
       "clear_cache", []() { sigprop::clear_tables(); },
-      "Free every cached table (moment, Hermite and near-diagonal tables).");
+      "Free every cached table (moment, Hermite, near-diagonal, smoothing and EOC tables).");
   m.def("n_hermite_tables", []() { return sigprop::detail::HermiteTableCache::instance().size(); });
+  m.def("n_eoc_tables", []() { return sigprop::detail::EocTableCache::instance().size(); });
   m.def("n_near_diagonal_tables",
         []() { return sigprop::detail::NearDiagonalTableCache::instance().size(); });
   m.def(
@@ -815,12 +816,16 @@ PYBIND11_MODULE(_core, m) {
         const Output<double> sw({n, nb}), q({n, nb}), slope({n, nb});
         const Output<std::int32_t> kinds({n, nb}), nbr(n);
         const double* sbp = sb.data();
-        auto table = std::make_unique<sigprop::EocTable>();
-        run_blocks(sigprop::EocTable::n, py::none(),
-                   [&](idx_t b, idx_t, const Deadline* stop) {
-                     return sigprop::grid::eoc_table(k.act, *table, b, sigprop::EocTable::n,
-                                                     k.n_threads, stop);
-                   });
+        // The activation's table of g(q): cached, or built here (stoppable) and cached
+        auto& cache = sigprop::detail::EocTableCache::instance();
+        std::shared_ptr<const sigprop::EocTable> table = cache.find(k.act);
+        if (!table) {
+          auto t = std::make_shared<sigprop::EocTable>();
+          run_blocks(sigprop::EocTable::n, py::none(), [&](idx_t b, idx_t, const Deadline* stop) {
+            return sigprop::grid::eoc_table(k.act, *t, b, sigprop::EocTable::n, k.n_threads, stop);
+          });
+          table = cache.put(k.act, std::move(t));
+        }
         run_blocks(n, progress, [&](idx_t b, idx_t len, const Deadline* stop) {
           return sigprop::grid::eoc_cells(k.act, *table, sbp + b, len, sw.at(b * nb),
                                           q.at(b * nb), slope.at(b * nb), kinds.at(b * nb),

@@ -1,5 +1,6 @@
 """Maps, propagation, NNGP kernel, fixed points beyond the oracles of docs/reference_values.rst."""
 
+import gc
 import math
 
 import numpy as np
@@ -74,6 +75,39 @@ def test_fixed_point_scalar_calls_match_the_array_path():
                     assert type(got) is type(want), (f, type(got), type(want))
                     assert np.asarray(got).tobytes() == np.asarray(want).tobytes(), (act, kw, f)
                     assert np.asarray(got).tobytes() == np.asarray(getattr(arr, f))[i].tobytes()
+
+
+def test_eoc_tables_are_cached_and_rebuilt_to_the_same_roots():
+    # eoc keeps each activation's table of g(q) = q - E[phi^2] / E[phi'^2]: a second
+    # call, a call after clear_cache and builds at one and two threads find the same
+    # roots, bitwise; a custom activation's table goes with it; the cache is bounded
+    sb = np.linspace(0.0, 2.0, 41)
+
+    def roots(r):
+        b = r.branches
+        return (b.sigma_w, b.q_star, b.slope, b.kind, r.n_branches)
+
+    sp.clear_cache()
+    assert _core.n_eoc_tables() == 0
+    first = roots(sp.eoc("tanh", sb, n_threads=2))
+    assert _core.n_eoc_tables() == 1
+    again = roots(sp.eoc("tanh", sb, n_threads=1))
+    sp.clear_cache()
+    fresh = roots(sp.eoc("tanh", sb, n_threads=1))
+    for other in (again, fresh):
+        for x, y in zip(first, other, strict=True):
+            np.testing.assert_array_equal(x, y)
+    assert float(sp.eoc("tanh", 0.2).sigma_w) == first[0][4, 0]  # (sb[4] = 0.2)
+    act = sp.activation(lambda x: np.tanh(x) + 0.05 * x, name="tmp")
+    assert sp.eoc(act, 0.3).n_branches == 1
+    n = _core.n_eoc_tables()
+    del act
+    gc.collect()
+    assert _core.n_eoc_tables() == n - 1
+    for alpha in np.linspace(0.5, 1.5, 70):
+        sp.eoc(sp.activation("elu", alpha=alpha), 0.1)
+    assert _core.n_eoc_tables() == 64
+    sp.clear_cache()
 
 
 def test_propagate_converges_to_fixed_point():

@@ -114,3 +114,6 @@ class ScalarCall:
 
     def time_propagate_depth10(self, activation):
         sigprop.propagate(activation, 1.5, 0.1, 10, 1.0, 0.5)
+
+    def time_eoc(self, activation):
+        sigprop.eoc(activation, 0.2)

@@ -275,13 +275,19 @@ inline idx_t eoc_table(const Activation& a, EocTable& table, idx_t begin, idx_t 
 }
 
 // EOC points at each sigma_b; outputs are (n, eoc_max_branches), padded with
-// NaN and kind -1 beyond n_branches[i].
+// NaN and kind -1 beyond n_branches[i]. The activation's table from the cache, or
+// built here on n_threads and cached (detail::EocTableCache).
 inline void eoc(const Activation& a, const double* sb, idx_t n, double* sigma_w, double* q,
                 double* slope, std::int32_t* kind, std::int32_t* n_branches, int n_threads) {
   static_assert(EocTable::n > 0, "empty EOC table");
-  EocTable table;
-  eoc_table(a, table, 0, EocTable::n, n_threads);
-  eoc_cells(a, table, sb, n, sigma_w, q, slope, kind, n_branches, n_threads);
+  auto& cache = detail::EocTableCache::instance();
+  std::shared_ptr<const EocTable> table = cache.find(a);
+  if (!table) {
+    auto t = std::make_shared<EocTable>();
+    eoc_table(a, *t, 0, EocTable::n, n_threads);
+    table = cache.put(a, std::move(t));
+  }
+  eoc_cells(a, *table, sb, n, sigma_w, q, slope, kind, n_branches, n_threads);
 }
 
 // The first layer of the NNGP kernel, K_ij = sb2 + sw2 (x_i . x_j) / d, rows

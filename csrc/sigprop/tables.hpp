@@ -1,12 +1,13 @@
 // The lifetime of the cached tables (moment_table.hpp, hermite_table.hpp,
-// near_diagonal_table.hpp, and the smoothing tables of saturating_pair.hpp and
-// softsign_pair.hpp): freeing
+// near_diagonal_table.hpp, the smoothing tables of saturating_pair.hpp and
+// softsign_pair.hpp, and eoc.hpp's tables of g(q)): freeing
 // them all, and releasing a custom activation together with its tables.
 #pragma once
 
 #include <cstdint>
 
 #include "custom_activation.hpp"
+#include "eoc.hpp"
 #include "hermite_table.hpp"
 #include "moment_table.hpp"
 #include "near_diagonal_table.hpp"
@@ -24,6 +25,7 @@ inline void clear_tables() {
   detail::NearDiagonalTableCache::instance().clear_all();
   detail::SaturatingTableCache::instance().clear_all();
   detail::SoftsignTableCache::instance().clear_all();
+  detail::EocTableCache::instance().clear_all();
 }
 
 // Releases a custom activation: its tables, then the activation itself. Call
@@ -32,6 +34,7 @@ inline void clear_tables() {
 inline bool release_custom_activation(double id) {
   detail::MomentTableCache::instance().clear_custom(id);
   detail::HermiteTableCache::instance().clear_custom(id);
+  detail::EocTableCache::instance().clear_custom(id);
   return CustomRegistry::instance().release(std::uint32_t(id));
 }
 

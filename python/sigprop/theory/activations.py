@@ -329,11 +329,11 @@ def activation(
 
 
 def clear_cache() -> None:
-    """Free the compiled core's cached tables (one-point moment, Hermite and near-diagonal tables).
+    """Free the compiled core's cached tables (moment, Hermite, near-diagonal and EOC tables).
 
     They are rebuilt on next use. The core also bounds the cache by itself (at
-    most 1024 moment tables, 128 Hermite tables and 64 near-diagonal tables, least
-    recently used dropped first), and frees the
+    most 1024 moment tables, 128 Hermite tables, 64 near-diagonal tables and 64
+    tables of :func:`eoc`'s g(q), least recently used dropped first), and frees the
     tables of a user-defined activation (and its interpolants) when the last
     reference to it goes. Safe at any time: a table that a computation running
     in another thread is using stays alive until that computation has done

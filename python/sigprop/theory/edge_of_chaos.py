@@ -118,7 +118,9 @@ def eoc(activation: str | Activation, sigma_b, *, n_threads: int | None = None) 
     Solves g(q) = q - E[phi^2]/E[phi'^2] = sigma_b^2 (Hayou et al.) for every
     branch q* in [1e-12, 1e12] by a tabulated sign scan and Brent's method to
     machine precision, then sigma_w = 1/sqrt(E[phi'(sqrt(q*) Z)^2]), so that
-    chi1 = 1 and V(q*) = q* hold to rounding.
+    chi1 = 1 and V(q*) = q* hold to rounding. The table of g (289 values of q)
+    is built on an activation's first call and kept (:func:`clear_cache` frees
+    it): a later call pays for its roots alone.
 
     Parameters
     ----------
