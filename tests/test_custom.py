@@ -316,6 +316,27 @@ def test_tails_beyond_the_range():
     assert np.isnan(sq(3e6)) and sq(1e3) == pytest.approx(1e6, rel=1e-14)
 
 
+def test_many_points_at_once_are_bitwise_one_by_one():
+    # phi and phi' at many points take several Chebyshev sums side by side (the core's
+    # eval_many, as the nested quadratures' panels of a user's phi do): the same numbers
+    # as one point at a time, in every piece, in the affine tails, at +-inf, NaN past
+    # the range and for a NaN input
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=600) * 10.0 ** rng.uniform(-3, 7, 600)
+    x = np.concatenate([x, [0.0, -0.0, 1.0, 2.0**20, -(2.0**20), 1e300, -np.inf, np.inf, np.nan]])
+    for act in (
+        _make("elu", "fn"),
+        _make("hard_tanh", "expr"),
+        sp.activation("x**2"),
+        sp.activation(np.tanh),
+    ):
+        for d in (0, 1):
+            many = act(x, derivative=d)
+            one = np.array([act(np.array([v]), derivative=d)[0] for v in x])
+            np.testing.assert_array_equal(many, one)
+            assert np.isfinite(many[:400]).any() and np.isnan(many[-1])
+
+
 def test_expectations_past_the_range_are_nan_and_flagged():
     # log(1 + x^2) is not affine at the ends: NaN beyond [-2^20, 2^20], and so is every
     # expectation whose Gaussian reaches there, the quadrature's shortfall reported (it

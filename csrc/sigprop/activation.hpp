@@ -147,6 +147,18 @@ inline double dphi(const Activation& a, double x) {
   return special::nan;
 }
 
+// phi^(d) (d = 0 or 1) at x[0..n-1] into y, each value bitwise phi's or dphi's (a
+// user's activation: several points' Chebyshev sums side by side, eval_many).
+inline void eval_many(const Activation& a, int d, const double* x, int n, double* y) {
+  if (a.kind == Kind::custom) {
+    if (const CustomActivation* c = custom_activation(a.p0)) {
+      c->eval_many(d, x, n, y);
+      return;
+    }
+  }
+  for (int i = 0; i < n; ++i) y[i] = d == 0 ? phi(a, x[i]) : dphi(a, x[i]);
+}
+
 namespace detail {
 // True for the piecewise linear kinds, whose phi'' is a sum of point masses at the
 // kinks (their Hermite coefficients have a closed form: hermite_table.hpp).

@@ -43,6 +43,25 @@ inline void clenshaw_many(const double* const* c, int n, double t, double* v) {
   for (int i = 0; i < M; ++i) v[i] = t * b1[i] + (c[i][0] - b2[i]);
 }
 
+// clenshaw(c[i], n, t[i]) into y[lane[i]] for i < M: M recurrences at M points of
+// equal degree, interleaved as clenshaw_many's, the same operations as clenshaw's.
+template <int M>
+inline void clenshaw_many_at(const double* const* c, int n, const double* t, double* y,
+                             const int* lane) {
+  double b1[M], b2[M], t2[M];
+  for (int i = 0; i < M; ++i) {
+    b1[i] = b2[i] = 0.0;
+    t2[i] = 2.0 * t[i];
+  }
+  for (int k = n; k >= 1; --k)
+    for (int i = 0; i < M; ++i) {
+      const double b0 = t2[i] * b1[i] + (c[i][k] - b2[i]);
+      b2[i] = b1[i];
+      b1[i] = b0;
+    }
+  for (int i = 0; i < M; ++i) y[lane[i]] = t[i] * b1[i] + (c[i][0] - b2[i]);
+}
+
 // The same sums with each split by parity, for a caller bound by their latency (a
 // lookup of a few fields): T_(k+2) = 2 u T_k - T_(k-2) with u = T_2(t) = 2 t^2 - 1, so
 // that sum_j c[2j] T_2j(t) = sum_j c[2j] T_j(u) and sum_j c[2j+1] T_(2j+1)(t) = t sum_j
