@@ -1,7 +1,7 @@
 // E[f(u) f(v)] (f = phi or phi') of a user's smooth activation (the custom kind without
 // kinks) next to |c| = 1, on uniform grids: the pairs that otherwise take the nested
 // quadrature in the principal axes or the difference form (near_diagonal.hpp), 10-25 ms
-// each at q ~ 10-1e3, where the Mehler series cannot reach and no skeleton of the
+// each at q ~ 10-1e3 (4-7 ms since their panels' nodes are evaluated at once), where the Mehler series cannot reach and no skeleton of the
 // activation is known (the built-ins' forms: saturating_pair.hpp, sign_tail_pair.hpp,
 // linear_tail_pair.hpp).
 //
