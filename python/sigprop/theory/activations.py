@@ -329,7 +329,7 @@ def activation(
 
 
 def clear_cache() -> None:
-    """Free the compiled core's cached tables (moment, Hermite, near-diagonal and EOC tables).
+    """Free the compiled core's cached tables (moment, Hermite, near-diagonal, smoothing, EOC).
 
     They are rebuilt on next use. The core also bounds the cache by itself (at
     most 1024 moment tables, 128 Hermite tables, 64 near-diagonal tables and 64
