@@ -431,8 +431,9 @@ PYBIND11_MODULE(_core, m) {
             return sigprop::grid::parallel_for(
                 len, 1, [&](idx_t i) { out.data[b + i] = evaluate_point(a, d, xp[b + i]); }, stop);
           // phi and phi' 64 points at a time (a user's activation: their Chebyshev sums
-          // side by side, eval_many; the same numbers as one by one), evaluate_point's
-          // limits where a value is NaN
+          // side by side, eval_many; the same numbers as one by one), evaluate_point
+          // where the point or its value is NaN (its limits at +-inf; NaN for NaN, where
+          // phi itself gives relu's 0 or hard_tanh's -1)
           constexpr idx_t B = 64;
           const idx_t done = sigprop::grid::parallel_for(
               (len + B - 1) / B, 1,
@@ -440,7 +441,8 @@ PYBIND11_MODULE(_core, m) {
                 const idx_t i = b + k * B, nb = std::min(B, b + len - i);
                 sigprop::eval_many(a, d, xp + i, int(nb), out.data + i);
                 for (idx_t j = i; j < i + nb; ++j)
-                  if (std::isnan(out.data[j])) out.data[j] = evaluate_point(a, d, xp[j]);
+                  if (std::isnan(out.data[j]) || std::isnan(xp[j]))
+                    out.data[j] = evaluate_point(a, d, xp[j]);
               },
               stop);
           return std::min(len, done * B);
