@@ -101,3 +101,34 @@ class CustomKernelOrdered:
 
     def time_kernel_layer(self, which):
         _core.kernel_layer(self.kind, self.p0, self.p1, self.K, 1.0, 12.0, 1)
+
+
+def _elu(x):
+    return np.where(x > 0, x, np.expm1(np.minimum(x, 0.0)))
+
+
+class CustomPairNearOne:
+    """One pair next to c = 1 where the Mehler series cannot certify it (q = 18.5 and
+    18.6, c = 0.999; on the diagonal, q = 18.5 twice), the built-ins' forms against a
+    user's phi: tanh from np.tanh (no kinks: the trapezoid rule) and an ELU callable with
+    its kink declared (the nested quadratures, each panel's nodes evaluated at once:
+    4-7 ms off the diagonal, 1-2 ms on it)."""
+
+    params = (["tanh", "elu"], ["builtin", "custom"], [False, True])
+    param_names = ("activation", "form", "diagonal")
+    timeout = 120
+
+    def setup(self, name, form, diagonal):
+        if form == "builtin":
+            self.act = sigprop.activation(name)
+        elif name == "tanh":
+            self.act = sigprop.activation(np.tanh)
+        else:
+            self.act = sigprop.activation(_elu, kinks=[0.0])
+        self.kind = self.act.kind
+        self.p0, self.p1 = self.act.core_params
+        self.q2 = 18.5 if diagonal else 18.6
+        self.time_pair(name, form, diagonal)  # the one-off tables, outside the timing
+
+    def time_pair(self, name, form, diagonal):
+        _core.bivariate_point(self.kind, self.p0, self.p1, 0, 18.5, self.q2, 0.999)
