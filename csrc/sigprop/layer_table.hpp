@@ -125,7 +125,7 @@ class LayerTable {
     // next to c = 1 take ~0.1 ms at q ~ 10 and, from q ~ 14 on where the series fails,
     // the trapezoid rule (0.2-3 ms, trapezoid_pair.hpp) or, kinked, the nested
     // quadratures (4-7 ms, 10-25 ms before their panels' nodes were evaluated at once,
-    // near_diagonal.hpp's batched_pair); the gate below weighs them)
+    // near_diagonal.hpp's integrate_pair); the gate below weighs them)
     const double floor = closed                   ? 4.0
                          : a.kind == Kind::custom ? 1.0
                                                   : NearDiagonalTable::q_hi(),

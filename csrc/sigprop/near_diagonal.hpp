@@ -43,25 +43,35 @@ inline void difference_outer_mesh(const double* xs, int nk, double sb, quad::Mes
   outer.finish();
 }
 
-// A quadrature's integrand of z, r(f(x1), f(x2), z) with f = phi^(d) and x1, x2 from
-// at(z, x1, x2), over a Gauss-Kronrod panel's 15 nodes at once (quad::batched): each
-// node's two values from eval_many, so that a user's activation sums several Chebyshev
-// series side by side (its evaluations were ~half the time of its pairs' nested
-// quadratures, each bound by the latency of its recurrence). The same numbers as the
-// integrand node by node.
+// The inner integral of the nested quadratures below, over the mesh in z, of
+// r(f(x1), f(x2), z) with f = phi^(d) and x1, x2 from at(z, x1, x2); quad::integrate's
+// result. A user's activation takes each Gauss-Kronrod panel's 15 nodes at once
+// (quad::batched): their two values from eval_many, several Chebyshev series summed
+// side by side (its evaluations, each bound by the latency of its recurrence, were ~half
+// the time of its pairs); the same numbers as node by node, the other kinds' way.
 template <class At, class R>
-inline auto batched_pair(const Activation& a, int d, At at, R r) {
-  return quad::batched([&a, d, at, r](const double* z, double* y, int n) {
-    constexpr int B = 15;
-    double x1[B], x2[B], f1[B], f2[B];
-    for (int i0 = 0; i0 < n; i0 += B) {
-      const int nb = std::min(B, n - i0);
-      for (int i = 0; i < nb; ++i) at(z[i0 + i], x1[i], x2[i]);
-      eval_many(a, d, x1, nb, f1);
-      eval_many(a, d, x2, nb, f2);
-      for (int i = 0; i < nb; ++i) y[i0 + i] = r(f1[i], f2[i], z[i0 + i]);
-    }
-  });
+inline bool integrate_pair(const Activation& a, int d, const At& at, const R& r,
+                           const quad::Mesh& mesh, double rtol, double atol, double* v) {
+  if (a.kind == Kind::custom) {
+    auto hb = quad::batched([&](const double* z, double* y, int n) {
+      constexpr int B = 15;
+      double x1[B], x2[B], f1[B], f2[B];
+      for (int i0 = 0; i0 < n; i0 += B) {
+        const int nb = std::min(B, n - i0);
+        for (int i = 0; i < nb; ++i) at(z[i0 + i], x1[i], x2[i]);
+        eval_many(a, d, x1, nb, f1);
+        eval_many(a, d, x2, nb, f2);
+        for (int i = 0; i < nb; ++i) y[i0 + i] = r(f1[i], f2[i], z[i0 + i]);
+      }
+    });
+    return quad::integrate<1, 3>(hb, mesh, rtol, atol, v);
+  }
+  auto h = [&](double z, double* y) {
+    double x1, x2;
+    at(z, x1, x2);
+    y[0] = r(d == 0 ? phi(a, x1) : dphi(a, x1), d == 0 ? phi(a, x2) : dphi(a, x2), z);
+  };
+  return quad::integrate<1, 3>(h, mesh, rtol, atol, v);
 }
 
 // Inner, in z at shift s = b t: the activation's graded mesh once, about the
@@ -94,7 +104,6 @@ inline double diagonal_difference(const Activation& a, int d, double q, double c
   if (!std::isfinite(f_sq)) return nan;
   if (f_sq == 0.0) return 0.0;
   const double sa = std::sqrt(0.5 * q * (1.0 + c)), sb = std::sqrt(0.5 * q * (1.0 - c));
-  auto F = [&](double x) { return d == 0 ? phi(a, x) : dphi(a, x); };
   const double atol = atol_rel * f_sq;
   double xs[max_kinks];
   const int nk = kinks(a, xs);
@@ -110,27 +119,17 @@ inline double diagonal_difference(const Activation& a, int d, double q, double c
     const double s = sb * t;
     quad::Mesh inner;
     detail::difference_inner_mesh(a, xs, nk, sa, s, inner, half);
-    auto h = [&](double z, double* r) {
-      const double x = sa * z, diff = F(x + s) - F(x - s);
-      r[0] = diff * diff * npdf(z);
+    auto at = [&](double z, double& x1, double& x2) {
+      const double x = sa * z;
+      x1 = x + s;
+      x2 = x - s;
     };
-    // (a user's phi: a panel's nodes at once, detail::batched_pair; the same numbers)
-    auto hb = detail::batched_pair(
-        a, d,
-        [&](double z, double& x1, double& x2) {
-          const double x = sa * z;
-          x1 = x + s;
-          x2 = x - s;
-        },
-        [](double f1, double f2, double z) {
-          const double diff = f1 - f2;
-          return diff * diff * npdf(z);
-        });
-    const double itol = (half ? 0.05 : 0.1) * atol;
+    auto r = [](double f1, double f2, double z) {
+      const double diff = f1 - f2;
+      return diff * diff * npdf(z);
+    };
     double v;
-    if (!(a.kind == Kind::custom ? quad::integrate<1, 3>(hb, inner, 1e-8, itol, &v)
-                                 : quad::integrate<1, 3>(h, inner, 1e-8, itol, &v)) &&
-        ok)
+    if (!detail::integrate_pair(a, d, at, r, inner, 1e-8, (half ? 0.05 : 0.1) * atol, &v) && ok)
       *ok = false;
     y[0] = w * (half ? 2.0 * v : v);
   };
@@ -178,7 +177,6 @@ inline double principal_axes_quadrature(const Activation& a, int d, double q1, d
   const double ct = en > 0.0 ? ex / en : 1.0, st = en > 0.0 ? ey / en : 0.0;
   const double s1 = std::sqrt(l1), s2 = std::sqrt(std::fmax(l2, 0.0));
   const double bu = s1 * ct, bv = s1 * st;  // slopes in Z
-  auto F = [&](double x) { return d == 0 ? phi(a, x) : dphi(a, x); };
   const double atol = atol_rel * scale;
   double xs[max_kinks];
   const int nk = kinks(a, xs);
@@ -211,20 +209,13 @@ inline double principal_axes_quadrature(const Activation& a, int d, double q1, d
       if (bv != 0.0 && inner.inside((x - mv) / bv)) inner.add((x - mv) / bv);
     }
     inner.finish();
-    auto h = [&](double z, double* r) { r[0] = F(mu + bu * z) * F(mv + bv * z) * npdf(z); };
-    // (a user's phi: a panel's nodes at once, detail::batched_pair; the same numbers)
-    auto hb = detail::batched_pair(
-        a, d,
-        [&](double z, double& x1, double& x2) {
-          x1 = mu + bu * z;
-          x2 = mv + bv * z;
-        },
-        [](double f1, double f2, double z) { return f1 * f2 * npdf(z); });
+    auto at = [&](double z, double& x1, double& x2) {
+      x1 = mu + bu * z;
+      x2 = mv + bv * z;
+    };
+    auto r = [](double f1, double f2, double z) { return f1 * f2 * npdf(z); };
     double v;
-    if (!(a.kind == Kind::custom ? quad::integrate<1, 3>(hb, inner, 1e-13, 0.1 * atol, &v)
-                                 : quad::integrate<1, 3>(h, inner, 1e-13, 0.1 * atol, &v)) &&
-        ok)
-      *ok = false;
+    if (!detail::integrate_pair(a, d, at, r, inner, 1e-13, 0.1 * atol, &v) && ok) *ok = false;
     y[0] = w * v;
   };
   double E;
