@@ -865,36 +865,33 @@ inline double bivariate_dispatch(const Activation& a, int d, double q1, double q
     const bool skeleton = a.kind == Kind::tanh || a.kind == Kind::sigmoid ||
                           a.kind == Kind::softplus || a.kind == Kind::shifted_softplus ||
                           a.kind == Kind::silu || a.kind == Kind::linear_region_tanh;
-    if ((skeleton || a.kind == Kind::softsign) && c > 0.0) {
-      const Moments m1 = moments(a, q1, false), m2 = q2 == q1 ? m1 : moments(a, q2, false);
-      const double scale = d == 0 ? std::sqrt(m1.phi_sq) * std::sqrt(m2.phi_sq)
-                                  : std::sqrt(m1.dphi_sq) * std::sqrt(m2.dphi_sq);
-      const double atol = (q1 == q2 ? detail::diagonal_atol : detail::principal_atol) * scale;
-      const double s1 = std::sqrt(std::fmin(q1, q2)), s2 = std::sqrt(std::fmax(q1, q2));
-      double v;
-      // (softplus, shifted_softplus and silu from q = 20: relu's or the step's closed
-      // form plus the remainder's in Fourier space, linear_tail_pair.hpp, 20-50 us
-      // against 0.2-6 ms)
-      if (linear_tail_pair(a.kind, d, q1, q2, c, atol, v)) return v;
-      // (tanh and sigmoid likewise, sign's closed form plus the remainder's:
-      // sign_tail_pair.hpp, 10-35 us)
-      if (sign_tail_pair(a.kind, d, q1, q2, c, atol, v)) return v;
-      const Moments& ms = q1 <= q2 ? m1 : m2;  // (the smaller variance's, s1's)
-      const double norm1 = std::sqrt(d == 0 ? ms.phi_sq : ms.dphi_sq);
-      if (skeleton ? saturating_pair(a, d, q1, q2, c, atol, v)
-                   : softsign_conditional(d, s1, s2, c, atol, v, norm1))
-        return v;
-    }
-    // A user's smooth phi (no kinks): the trapezoid rule on uniform grids
-    // (trapezoid_pair.hpp), 0.2-3 ms (up to ~8 ms at narrow spreads, 1 - |c| <~ 1e-4)
-    // where the quadratures below take 4-7 ms (1-2 ms on the diagonal)
-    if (a.kind == Kind::custom) {
+    // A user's smooth phi (no kinks, either sign of c): the trapezoid rule on uniform
+    // grids (trapezoid_pair.hpp), 0.2-3 ms (up to ~8 ms at narrow spreads, 1 - |c| <~
+    // 1e-4) where the quadratures below take 4-7 ms (1-2 ms on the diagonal)
+    const bool custom = a.kind == Kind::custom;
+    if (((skeleton || a.kind == Kind::softsign) && c > 0.0) || custom) {
       const Moments m1 = moments(a, q1, false), m2 = q2 == q1 ? m1 : moments(a, q2, false);
       const double scale = d == 0 ? std::sqrt(m1.phi_sq) * std::sqrt(m2.phi_sq)
                                   : std::sqrt(m1.dphi_sq) * std::sqrt(m2.dphi_sq);
       const double atol = (q1 == q2 ? detail::diagonal_atol : detail::principal_atol) * scale;
       double v;
-      if (detail::trapezoid_pair(a, d, q1, q2, c, atol, v)) return v;
+      if (custom) {
+        if (detail::trapezoid_pair(a, d, q1, q2, c, atol, v)) return v;
+      } else {
+        const double s1 = std::sqrt(std::fmin(q1, q2)), s2 = std::sqrt(std::fmax(q1, q2));
+        // (softplus, shifted_softplus and silu from q = 20: relu's or the step's closed
+        // form plus the remainder's in Fourier space, linear_tail_pair.hpp, 20-50 us
+        // against 0.2-6 ms)
+        if (linear_tail_pair(a.kind, d, q1, q2, c, atol, v)) return v;
+        // (tanh and sigmoid likewise, sign's closed form plus the remainder's:
+        // sign_tail_pair.hpp, 10-35 us)
+        if (sign_tail_pair(a.kind, d, q1, q2, c, atol, v)) return v;
+        const Moments& ms = q1 <= q2 ? m1 : m2;  // (the smaller variance's, s1's)
+        const double norm1 = std::sqrt(d == 0 ? ms.phi_sq : ms.dphi_sq);
+        if (skeleton ? saturating_pair(a, d, q1, q2, c, atol, v)
+                     : softsign_conditional(d, s1, s2, c, atol, v, norm1))
+          return v;
+      }
     }
     if (q1 == q2 && c > 0.0) return diagonal_difference(a, d, q1, c, detail::diagonal_atol, ok);
     return principal_axes_quadrature(a, d, q1, q2, c, detail::principal_atol, ok);
