@@ -834,15 +834,14 @@ PYBIND11_MODULE(_core, m) {
         const Output<std::int32_t> kinds({n, nb}), nbr(n);
         const double* sbp = sb.data();
         // The activation's table of g(q): cached, or built here (stoppable) and cached
-        auto& cache = sigprop::detail::EocTableCache::instance();
-        std::shared_ptr<const sigprop::EocTable> table = cache.find(k.act);
-        if (!table) {
-          auto t = std::make_shared<sigprop::EocTable>();
-          run_blocks(sigprop::EocTable::n, py::none(), [&](idx_t b, idx_t, const Deadline* stop) {
-            return sigprop::grid::eoc_table(k.act, *t, b, sigprop::EocTable::n, k.n_threads, stop);
-          });
-          table = cache.put(k.act, std::move(t));
-        }
+        const auto table = sigprop::detail::EocTableCache::instance().get_or_build(
+            k.act, [&](sigprop::EocTable& t) {
+              run_blocks(sigprop::EocTable::n, py::none(),
+                         [&](idx_t b, idx_t, const Deadline* stop) {
+                           return sigprop::grid::eoc_table(k.act, t, b, sigprop::EocTable::n,
+                                                           k.n_threads, stop);
+                         });
+            });
         run_blocks(n, progress, [&](idx_t b, idx_t len, const Deadline* stop) {
           return sigprop::grid::eoc_cells(k.act, *table, sbp + b, len, sw.at(b * nb),
                                           q.at(b * nb), slope.at(b * nb), kinds.at(b * nb),
@@ -899,12 +898,9 @@ PYBIND11_MODULE(_core, m) {
         }
         // Blocks of rows: first every input's Hermite expansion and record, then the
         // pairs. The expansions (20 kB each) and records (1.2 kB) are kept for the
-        // calling thread's next layer up to 2048 inputs (44 MB): allocated afresh, their
-        // pages are faulted in again on every layer (glibc returns large freed blocks to
-        // the system), which cost a third of a tanh kernel's time.
-        static thread_local sigprop::grid::KernelInputs pool;
+        // calling thread's next layer (grid::thread_kernel_inputs).
         sigprop::grid::KernelInputs local;
-        sigprop::grid::KernelInputs& in = m <= 2048 ? pool : local;  // sized there
+        sigprop::grid::KernelInputs& in = sigprop::grid::thread_kernel_inputs(m, local);
         run_blocks(m, py::none(), [&](idx_t b, idx_t, const Deadline* stop) {
           return sigprop::grid::kernel_expansions(k.act, kp, m, in, b, m, k.n_threads, stop);
         });

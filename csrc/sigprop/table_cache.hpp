@@ -71,20 +71,25 @@ class TableCache {
     return e.table;
   }
 
-  // The table of a if cached (null otherwise; it counts as used), and storing one
-  // built elsewhere (by a caller that builds it in stoppable parallel blocks): put
-  // returns the table cached for a, the one given unless another was stored first.
-  std::shared_ptr<const T> find(const Activation& a) {
-    std::lock_guard<std::mutex> lock(mu_);
-    const auto it = tables_.find(key(a));
-    if (it == tables_.end()) return nullptr;
-    it->second.tick = ++tick_;
-    return it->second.table;
-  }
-  std::shared_ptr<const T> put(const Activation& a, std::shared_ptr<const T> table) {
+  // The table of a as get's, where a missing one is built by the caller's build(T&)
+  // outside the lock (in stoppable parallel blocks: an exception from build stores
+  // nothing) and then stored; where two threads build it at once, the first stored is
+  // kept and returned to both.
+  template <class Build>
+  std::shared_ptr<const T> get_or_build(const Activation& a, Build&& build) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      const auto it = tables_.find(key(a));
+      if (it != tables_.end()) {
+        it->second.tick = ++tick_;
+        return it->second.table;
+      }
+    }
+    auto t = std::make_shared<T>();
+    build(*t);
     std::lock_guard<std::mutex> lock(mu_);
     auto& e = tables_[key(a)];
-    if (!e.table) e.table = std::move(table);
+    if (!e.table) e.table = std::move(t);
     e.tick = ++tick_;
     if (tables_.size() > max_tables) evict_oldest();  // (never e: the latest tick)
     return e.table;
