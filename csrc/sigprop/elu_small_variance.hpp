@@ -1,5 +1,5 @@
-// E[phi(u) phi(v)] of ELU and SELU at small variances, by the exponential's Taylor
-// series on x < 0 and the orthant moments of the bivariate normal.
+// E[phi(u) phi(v)] and E[phi'(u) phi'(v)] of ELU and SELU at small variances, by the
+// exponential's Taylor series on x < 0 and the orthant moments of the bivariate normal.
 //
 // phi(x) = lam x on x >= 0 and lam alpha (e^x - 1) on x < 0 (ELU: lam = 1, alpha its
 // parameter; SELU: its constants). Next to |c| = 1 at variances below ~1 the Mehler
@@ -24,13 +24,20 @@
 // size of I_jk or smaller for r >= 0; at r < 0 its values lose relative accuracy where
 // the orthant is all but empty, but not absolute (what the sum below needs).
 //
-// Truncation: with phi_K the truncated activation and e = phi - phi_K,
+// phi' = lam (S + alpha sum_{k>=0} N_k / k!) + lam alpha R'_K 1(x < 0) likewise, with
+// S(x) = 1(x >= 0), N_0 = 1(x < 0) and R'_K the remainder of e^x's series through
+// x^K (the same bound): E[S(u) S(v)] = I_00(c), E[S(u) N_k(v)] = s2^k (-1)^k I_0k(-c),
+// E[N_j(u) N_k(v)] = s1^j s2^k (-1)^(j+k) I_jk(c), j, k >= 0.
+//
+// Truncation: with phi_K the truncated activation and e = phi - phi_K (phi' and its
+// truncation alike),
 //     |E[phi(u) phi(v)] - E[phi_K(u) phi_K(v)]| <= |e|_u |phi|_v + (|phi|_u + |e|_u) |e|_v,
 // |f|_u = sqrt(E f(u)^2), |e|_u^2 <= (lam alpha)^2 E[|u|^(2K+2) 1(u < 0)] / ((K+1)!)^2
 // = (lam alpha)^2 q1^(K+1) (2K+1)!! / (2 ((K+1)!)^2). K is the least order that puts this
 // below a tenth of the tolerance (at most k_max). The sum's terms, s^(j+k) sqrt(j! k!) /
 // (j! k!) in size, alternate in sign and fall fast for s <~ 1: the rounding is ~1e-16 of
-// s1 s2 lam^2 (sigprop's own construction).
+// s1 s2 lam^2 (sigprop's own construction); of phi', whose terms are of order one and
+// its result too, ~1e-16 of lam^2 (1 + alpha)^2.
 #pragma once
 
 #include <cmath>
@@ -80,13 +87,14 @@ inline void elu_orthant_tables(double c, int K, const double*& Ip, const double*
   Im = M;
 }
 
-// E[phi(u) phi(v)] for phi = lam x (x >= 0), lam alpha (e^x - 1) (x < 0), u = sqrt(q1) X,
-// v = sqrt(q2) Y, corr(X, Y) = c, to absolute tolerance atol; norm1, norm2 =
-// sqrt(E phi(u)^2), sqrt(E phi(v)^2) (the truncation bound's factors). False where no
-// order up to elu_series_k_max meets the tolerance.
-inline bool elu_small_variance(double lam, double alpha, double q1, double q2, double c,
+// E[f(u) f(v)] for f = phi (d = 0) or phi' (d = 1), phi = lam x (x >= 0), lam alpha (e^x
+// - 1) (x < 0), u = sqrt(q1) X, v = sqrt(q2) Y, corr(X, Y) = c, to absolute tolerance
+// atol; norm1, norm2 = sqrt(E f(u)^2), sqrt(E f(v)^2) (the truncation bound's factors).
+// False where no order up to elu_series_k_max meets the tolerance.
+inline bool elu_small_variance(int d, double lam, double alpha, double q1, double q2, double c,
                                double atol, double norm1, double norm2, double& out) {
-  if (!(q1 > 0.0 && q2 > 0.0) || !(std::fabs(c) <= 1.0) || !(atol > 0.0)) return false;
+  if (!(d == 0 || d == 1) || !(q1 > 0.0 && q2 > 0.0) || !(std::fabs(c) <= 1.0) || !(atol > 0.0))
+    return false;
   const double la = std::fabs(lam * alpha);
   // |e|_u^2 <= la^2 q^(K+1) (2K+1)!! / (2 ((K+1)!)^2), by its ratio in K
   double t1 = la * la * q1 * 0.5, t2 = la * la * q2 * 0.5;  // K = 0
@@ -111,17 +119,21 @@ inline bool elu_small_variance(double lam, double alpha, double q1, double q2, d
     w1[k] = -w1[k - 1] * s1 / double(k);
     w2[k] = -w2[k - 1] * s2 / double(k);
   }
+  // phi: the positive piece's moment index 1 (x 1(x >= 0)), the negative piece's series
+  // from k = 1 (e^x - 1); phi': 0 (the step) and from k = 0 (e^x)
+  const int p = d == 0 ? 1 : 0, k0 = p;
   double B = 0.0, C = 0.0, D = 0.0;
-  for (int k = K; k >= 1; --k) {
-    B += w2[k] * Im[1 * ld + k];
-    C += w1[k] * Im[k * ld + 1];
+  for (int k = K; k >= k0; --k) {
+    B += w2[k] * Im[p * ld + k];
+    C += w1[k] * Im[k * ld + p];
   }
-  for (int j = K; j >= 1; --j) {
+  for (int j = K; j >= k0; --j) {
     double row = 0.0;
-    for (int k = K; k >= 1; --k) row += w2[k] * Ip[j * ld + k];
+    for (int k = K; k >= k0; --k) row += w2[k] * Ip[j * ld + k];
     D += w1[j] * row;
   }
-  const double v = s1 * s2 * Ip[1 * ld + 1] + alpha * (s1 * B + s2 * C) + alpha * alpha * D;
+  const double v = d == 0 ? s1 * s2 * Ip[1 * ld + 1] + alpha * (s1 * B + s2 * C) + alpha * alpha * D
+                          : Ip[0] + alpha * (B + C) + alpha * alpha * D;
   out = lam * lam * v;
   return std::isfinite(out);
 }

@@ -749,6 +749,30 @@ inline double bivariate_dispatch(const Activation& a, int d, double q1, double q
   const bool nd_table = batch && d == 0 && kernel_uses_near_diagonal_table(a.kind);
   const double nd_scale = nd_table ? std::sqrt(x->phi_sq * y->phi_sq) : 0.0;
   if (nd_table && detail::settled_pair(a, *x, *y, c, detail::series_rtol * nd_scale, v)) return v;
+  // elu's and selu's series forms (elu_small_variance.hpp): the exponential's Taylor
+  // series on both sides (phi or phi'), or on the smaller variance's alone (one_side,
+  // phi), to series_rtol of the scale from the moments at q1 and q2
+  auto elu_series = [&](bool one_side) {
+    const EluConstants e = elu_constants(a);
+    const Moments m1 = batch_moments(a, q1, x), m2 = batch_moments(a, q2, y);
+    const double n1 = std::sqrt(d == 0 ? m1.phi_sq : m1.dphi_sq);
+    const double n2 = std::sqrt(d == 0 ? m2.phi_sq : m2.dphi_sq);
+    const double atol = detail::series_rtol * n1 * n2;
+    return one_side ? detail::elu_one_small_variance(e.lam, e.alpha, q1, q2, c, atol, n2, v)
+                    : detail::elu_small_variance(d, e.lam, e.alpha, q1, q2, c, atol, n1, n2, v);
+  };
+  // ELU and SELU at two variances within elu_small_variance's reach (q2 <= 4) with fresh
+  // expansions (a random pair) past |c| = 0.8, where the Mehler series is long (phi'
+  // jumps at 0 for selu and elu with alpha != 1: a_n^2 ~ n^(-5/2), some 300 orders by |c|
+  // = 0.9; phi' itself a jump): the series form first, ~0.8-0.9 us a pair where the
+  // Mehler series took 1.2-3.8 us at |c| 0.8-0.95 and the closed forms 2.5-2.9 us beyond
+  // (phi of elu with alpha = 1, a shorter series, from 0.9). The Mehler series serves
+  // where the series form declines (~1 pair in 10, next to q2 = 4; the closed forms
+  // after it take 15-30 us).
+  const bool elu_first = elu_kind && !x && q1 != q2 && q1 > 0.0 && q2 <= 4.0 &&
+                         std::fabs(c) <= 1.0 &&
+                         std::fabs(c) > (d == 0 && a.kind == Kind::elu && a.p0 == 1.0 ? 0.9 : 0.8);
+  if (elu_first && elu_series(false)) return v;
   // elu and selu at two variances with fresh expansions (random pairs, not a scan's
   // q1 = q2 nor a batch's), past |c| = 0.97 (phi) or 0.95 (phi'): not the series,
   // which there seldom certifies once every order is evaluated (~10-20 us), but the
@@ -783,21 +807,11 @@ inline double bivariate_dispatch(const Activation& a, int d, double q1, double q
         return v;
     }
   }
-  // elu's and selu's series forms (elu_small_variance.hpp): the exponential's Taylor
-  // series on both sides, or on the smaller variance's alone (one_side), to series_rtol
-  // of the scale from the moments at q1 and q2
-  auto elu_series = [&](bool one_side) {
-    const EluConstants e = elu_constants(a);
-    const double n1 = std::sqrt(batch_moments(a, q1, x).phi_sq);
-    const double n2 = std::sqrt(batch_moments(a, q2, y).phi_sq);
-    const double atol = detail::series_rtol * n1 * n2;
-    return one_side ? detail::elu_one_small_variance(e.lam, e.alpha, q1, q2, c, atol, n2, v)
-                    : detail::elu_small_variance(e.lam, e.alpha, q1, q2, c, atol, n1, n2, v);
-  };
   // ELU and SELU at variances up to ~3 where the series has failed (next to |c| = 1):
   // the exponential's Taylor series against the orthant moments (elu_small_variance.hpp),
-  // ~0.5 us where the closed forms cancel and the nested quadrature took 50-100 us.
-  if (d == 0 && elu_kind && q1 > 0.0 && q2 <= 4.0 && std::fabs(c) <= 1.0 && elu_series(false))
+  // phi and phi', ~0.5-1 us where the closed forms cancel (phi) and the nested quadrature
+  // took 50-100 us.
+  if (elu_kind && !elu_first && q1 > 0.0 && q2 <= 4.0 && std::fabs(c) <= 1.0 && elu_series(false))
     return v;
   if (closed && far_threshold && batch && piecewise::threshold_price(a, d, q1, q2, c, v)) return v;
   if (closed && !far_threshold && series_first && closed_form()) return v;

@@ -135,6 +135,12 @@ def bivariate_nested_quadrature(
     """E[phi^(d)(u) phi^(d)(v)] by the nested quadrature alone (no closed form), and
     whether it reached its tolerance: the independent check of the closed forms."""
 
+def elu_small_variance(
+    kind: int, p0: float, p1: float, d: int, q1: float, q2: float, c: float
+) -> float:
+    """E[f(u) f(v)] (f = phi, d = 0; phi', d = 1) of elu / selu by the exponential's Taylor
+    series on both sides (elu_small_variance.hpp); NaN where it defers."""
+
 def elu_one_small_variance(
     kind: int, p0: float, p1: float, q1: float, q2: float, c: float
 ) -> float:
