@@ -535,6 +535,24 @@ PYBIND11_MODULE(_core, m) {
       py::arg("c"));
 
   m.def(
+      "laguerre_orthant",
+      [](double h, double k, double c, bool ramp) {
+        if (!(h > 0.0) || !(k > 0.0) || !std::isfinite(h) || !std::isfinite(k))
+          throw py::value_error(
+              std::string(py::str("need finite h, k > 0, got h={!r}, k={!r}").format(h, k)));
+        if (!(std::fabs(c) < 1.0))
+          throw py::value_error(std::string(py::str("need |c| < 1, got c={!r}").format(c)));
+        double v = std::numeric_limits<double>::quiet_NaN();
+        if (!sigprop::piecewise::laguerre_orthant(h, k, c, ramp, 1e-13, v))
+          v = std::numeric_limits<double>::quiet_NaN();
+        return v;
+      },
+      "P(X > h, Y > k) (ramp false) or E[(X - h)_+ (Y - k)_+] (ramp true), X, Y standard\n"
+      "normal with correlation c, by the Gauss-Laguerre form of Price's theorem\n"
+      "(piecewise_closed_forms.hpp, laguerre_orthant); NaN where it declines.",
+      py::arg("h"), py::arg("k"), py::arg("c"), py::arg("ramp"));
+
+  m.def(
       "elu_small_variance",
       [](int kind, double p0, double p1, int d, double q1, double q2, double c) {
         const auto a = sigprop::canonical(make_activation(kind, p0, p1));
@@ -548,8 +566,7 @@ PYBIND11_MODULE(_core, m) {
         const double n2 = std::sqrt(d == 0 ? m2.phi_sq : m2.dphi_sq);
         double v = std::numeric_limits<double>::quiet_NaN();
         if (!sigprop::detail::elu_small_variance(d, e.lam, e.alpha, q1, q2, c,
-                                                 sigprop::detail::series_rtol * n1 * n2, n1, n2,
-                                                 v))
+                                                 sigprop::detail::series_rtol * n1 * n2, n1, n2, v))
           v = std::numeric_limits<double>::quiet_NaN();
         return v;
       },

@@ -386,7 +386,18 @@ FAR_TAIL = [
     (0.0625, 0.0625, -0.95),
     (0.02, 0.2, 0.6),
     (0.1, 0.1, 0.05),
+    # where the 32- and 24-node rules part (D = kappa (1 - c) / (2 (1 + c)) ~ 1.2) and below
+    # D = 1, down to ~0.3: the 64- and 48-node rules (a c-map's pairs at thresholds 3 to 6
+    # standard deviations out, c 0.82-0.95, 5-12 us each on the adaptive quadrature)
+    (0.0251, 0.0251, 0.95),
+    (0.0398, 0.0398, 0.823),
+    (0.1, 0.1, 0.823),
+    (0.158, 0.158, 0.7),
+    (0.05, 0.06, 0.85),
 ]
+
+# (q1, q2, c) above served by the 64- and 48-node Gauss-Laguerre rules (D, h, k as above)
+LAGUERRE_WIDE = FAR_TAIL[-5:]
 
 
 @pytest.mark.parametrize("q1,q2,c", FAR_TAIL)
@@ -414,6 +425,19 @@ def test_threshold_price_against_mpmath(q1, q2, c):
         if d == 0 and name == "shifted_relu" and c < 0.5:
             v = _core.piecewise_closed_form(act.kind, p0, p1, 0, q1, q2, c, 1e-13, True)
             assert math.isnan(v)
+
+
+@pytest.mark.parametrize("q1,q2,c", LAGUERRE_WIDE)
+@pytest.mark.parametrize("quantity", ["orthant", "ramp"])
+def test_laguerre_orthant_wide_rules_against_mpmath(q1, q2, c, quantity):
+    # The form itself serves these points (the 32- and 24-node rules do not: D below 1 or
+    # their estimate apart), within 1e-13 of the 30-digit value, relative
+    h, k = 1 / math.sqrt(q1), 1 / math.sqrt(q2)
+    kappa = 0.25 * (h + k) ** 2
+    assert 0.25 <= kappa * (1 - c) / (2 * (1 + c)) <= 2
+    got = _core.laguerre_orthant(h, k, c, quantity == "ramp")
+    ref = float(_ramp_reference(h, k, c, quantity))
+    assert got == pytest.approx(ref, rel=1e-13, abs=0), (got, ref)
 
 
 # (tau, q1, q2, c) next to c = 1, where shifted_relu and soft_threshold take Price's

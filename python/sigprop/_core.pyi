@@ -135,6 +135,11 @@ def bivariate_nested_quadrature(
     """E[phi^(d)(u) phi^(d)(v)] by the nested quadrature alone (no closed form), and
     whether it reached its tolerance: the independent check of the closed forms."""
 
+def laguerre_orthant(h: float, k: float, c: float, ramp: bool) -> float:
+    """P(X > h, Y > k) (ramp false) or E[(X - h)_+ (Y - k)_+] (ramp true), X, Y standard
+    normal with correlation c, by the Gauss-Laguerre form of Price's theorem
+    (piecewise_closed_forms.hpp, laguerre_orthant); NaN where it declines."""
+
 def elu_small_variance(
     kind: int, p0: float, p1: float, d: int, q1: float, q2: float, c: float
 ) -> float:
