@@ -440,6 +440,14 @@ def test_laguerre_orthant_wide_rules_against_mpmath(q1, q2, c, quantity):
     assert got == pytest.approx(ref, rel=1e-13, abs=0), (got, ref)
 
 
+def test_laguerre_orthant_rejects_bad_arguments():
+    for h, k, c in [(0.0, 1.0, 0.5), (1.0, -1.0, 0.5), (math.nan, 1.0, 0.5), (1.0, 1.0, 1.0)]:
+        with pytest.raises(ValueError, match="need"):
+            _core.laguerre_orthant(h, k, c, False)
+    # below D = 1/4 (next to c = 1, thresholds near) it declines: NaN, not a number
+    assert math.isnan(_core.laguerre_orthant(2.0, 2.0, 0.99, True))
+
+
 # (tau, q1, q2, c) next to c = 1, where shifted_relu and soft_threshold take Price's
 # theorem from c = 1 (two_point.hpp, threshold_pair_near_one): on the diagonal,
 # variances settled to 1e-7 (the bound on the difference term), further apart (the

@@ -988,6 +988,8 @@ def test_elu_small_variances_against_nested_quadrature(name, params, d):
         assert ok and abs(v - ref) <= 1e-13 * scale[i], (q1[i], q2[i], c[i], v, ref)
     assert served >= 0.9 * n, served
     _assert_nested_quadrature(act, q1, q2, c, d)
+    with pytest.raises(ValueError, match="derivative"):
+        _core.elu_small_variance(act.kind, p0, p1, 2, 0.5, 0.5, 0.5)
 
 
 @pytest.mark.parametrize(

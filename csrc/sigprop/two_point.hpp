@@ -763,12 +763,12 @@ inline double bivariate_dispatch(const Activation& a, int d, double q1, double q
   };
   // ELU and SELU at two variances within elu_small_variance's reach (q2 <= 4) with fresh
   // expansions (a random pair) past |c| = 0.8, where the Mehler series is long (phi'
-  // jumps at 0 for selu and elu with alpha != 1: a_n^2 ~ n^(-5/2), some 300 orders by |c|
-  // = 0.9; phi' itself a jump): the series form first, ~0.8-0.9 us a pair where the
-  // Mehler series took 1.2-3.8 us at |c| 0.8-0.95 and the closed forms 2.5-2.9 us beyond
-  // (phi of elu with alpha = 1, a shorter series, from 0.9). The Mehler series serves
-  // where the series form declines (~1 pair in 10, next to q2 = 4; the closed forms
-  // after it take 15-30 us).
+  // jumps at 0 for selu and elu with alpha != 1: phi's a_n^2 ~ n^(-5/2), some 300 orders
+  // by |c| = 0.9; phi''s coefficients decay slower still): the series form first,
+  // ~0.8-0.9 us a pair where the Mehler series took 1.2-3.8 us at |c| 0.8-0.95 and the
+  // closed forms 2.5-2.9 us beyond. Only elu's phi at alpha = 1 (phi' continuous, a
+  // shorter series) waits for |c| = 0.9. The Mehler series serves where the series form
+  // declines (~1 pair in 10, next to q2 = 4; the closed forms after it take 15-30 us).
   const bool elu_first = elu_kind && !x && q1 != q2 && q1 > 0.0 && q2 <= 4.0 &&
                          std::fabs(c) <= 1.0 &&
                          std::fabs(c) > (d == 0 && a.kind == Kind::elu && a.p0 == 1.0 ? 0.9 : 0.8);
