@@ -6,10 +6,11 @@ compiled against each tree's `csrc/` (a git revision, or `.` for the working tre
 for each activation, order (E[phi phi], E[phi' phi']) and set of pairs the two binaries
 run in turn, `--rounds` times, each keeping its best rate (pairs a second, one thread).
 The pairs are `two_point_report.py`'s: the whole domain (q1, q2 log-uniform in [1e-6,
-1e4], c uniform in [-1, 1]) and next to the diagonal (q2 = q1 (1 + delta), c = +-(1 -
-e), delta and e log-uniform down to 1e-12). With `--values`, each pair's value from both
-builds, their largest difference relative to the Cauchy-Schwarz scale and how many
-differ at all.
+1e4], c uniform in [-1, 1]), next to the diagonal (q2 = q1 (1 + delta), c = +-(1 -
+e), delta and e log-uniform down to 1e-12) and the c-map grid (`--sets cmap`: q1 = q2 on
+16 points log-spaced in [1e-2, 10], c on 16 in [-0.95, 0.95]). With `--values`, each
+pair's value from both builds, their largest difference relative to the Cauchy-Schwarz
+scale and how many differ at all.
 
     python benchmarks/ab_pairs.py 9ede707 . --activations softsign,linear_region_tanh
 """
@@ -48,8 +49,9 @@ def pair_sets(folder: Path) -> dict[str, Path]:
     q1n = 10.0 ** rng.uniform(-6, 4, 2048)
     q2n = q1n * (1.0 + 10.0 ** rng.uniform(-12, -1, 2048))
     cn = rng.choice([-1.0, 1.0], 2048) * (1.0 - 10.0 ** rng.uniform(-12, 0, 2048))
+    qg, cg = (a.ravel() for a in np.meshgrid(np.logspace(-2, 1, 16), np.linspace(-0.95, 0.95, 16)))
     files = {}
-    for name, cols in (("full", full), ("near", (q1n, q2n, cn))):
+    for name, cols in (("full", full), ("near", (q1n, q2n, cn)), ("cmap", (qg, qg, cg))):
         path = folder / f"{name}.txt"
         np.savetxt(path, np.column_stack(cols), fmt="%.17g")
         files[name] = path
