@@ -357,7 +357,20 @@ def _ramp_reference(h, k, c, quantity):
         return mp.quad(lambda x: f(x) / top, pts) * top
 
 
-# (q1, q2, c): thresholds tau / sqrt(q) = 3 to 7 standard deviations out (tau = 1)
+# (q1, q2, c) where the 32- and 24-node Gauss-Laguerre rules part (D = kappa (1 - c) /
+# (2 (1 + c)) ~ 1.2) and below D = 1, down to ~0.3: the 64- and 48-node rules (a c-map's
+# pairs at thresholds 2.5 to 6.3 standard deviations out, c 0.7-0.95, 5-12 us each on the
+# adaptive quadrature)
+LAGUERRE_WIDE = [
+    (0.0251, 0.0251, 0.95),
+    (0.0398, 0.0398, 0.823),
+    (0.1, 0.1, 0.823),
+    (0.158, 0.158, 0.7),
+    (0.05, 0.06, 0.85),
+]
+
+# (q1, q2, c): thresholds tau / sqrt(q) = 3 to 7 standard deviations out (tau = 1), and
+# those of LAGUERRE_WIDE
 FAR_TAIL = [
     (0.04, 0.04, 0.3),
     (0.04, 0.04, -0.6),
@@ -386,18 +399,8 @@ FAR_TAIL = [
     (0.0625, 0.0625, -0.95),
     (0.02, 0.2, 0.6),
     (0.1, 0.1, 0.05),
-    # where the 32- and 24-node rules part (D = kappa (1 - c) / (2 (1 + c)) ~ 1.2) and below
-    # D = 1, down to ~0.3: the 64- and 48-node rules (a c-map's pairs at thresholds 3 to 6
-    # standard deviations out, c 0.82-0.95, 5-12 us each on the adaptive quadrature)
-    (0.0251, 0.0251, 0.95),
-    (0.0398, 0.0398, 0.823),
-    (0.1, 0.1, 0.823),
-    (0.158, 0.158, 0.7),
-    (0.05, 0.06, 0.85),
+    *LAGUERRE_WIDE,
 ]
-
-# (q1, q2, c) above served by the 64- and 48-node Gauss-Laguerre rules (D, h, k as above)
-LAGUERRE_WIDE = FAR_TAIL[-5:]
 
 
 @pytest.mark.parametrize("q1,q2,c", FAR_TAIL)

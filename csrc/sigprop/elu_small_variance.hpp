@@ -119,17 +119,17 @@ inline bool elu_small_variance(int d, double lam, double alpha, double q1, doubl
     w1[k] = -w1[k - 1] * s1 / double(k);
     w2[k] = -w2[k - 1] * s2 / double(k);
   }
-  // phi: the positive piece's moment index 1 (x 1(x >= 0)), the negative piece's series
-  // from k = 1 (e^x - 1); phi': 0 (the step) and from k = 0 (e^x)
-  const int p = d == 0 ? 1 : 0, k0 = p;
+  // p: the positive piece's moment index and the negative piece's first order, 1 for phi
+  // (x 1(x >= 0); e^x - 1 from k = 1), 0 for phi' (the step; e^x from k = 0)
+  const int p = d == 0 ? 1 : 0;
   double B = 0.0, C = 0.0, D = 0.0;
-  for (int k = K; k >= k0; --k) {
+  for (int k = K; k >= p; --k) {
     B += w2[k] * Im[p * ld + k];
     C += w1[k] * Im[k * ld + p];
   }
-  for (int j = K; j >= k0; --j) {
+  for (int j = K; j >= p; --j) {
     double row = 0.0;
-    for (int k = K; k >= k0; --k) row += w2[k] * Ip[j * ld + k];
+    for (int k = K; k >= p; --k) row += w2[k] * Ip[j * ld + k];
     D += w1[j] * row;
   }
   const double v = d == 0 ? s1 * s2 * Ip[1 * ld + 1] + alpha * (s1 * B + s2 * C) + alpha * alpha * D

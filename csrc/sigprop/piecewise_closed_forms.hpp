@@ -462,10 +462,10 @@ struct OrthantPrice {
 // 1e-290. 0.3 us (40-56 exponentials), against 2-7 us for OrthantPrice's adaptive
 // quadrature. Where that estimate fails, and from D = 1/4 up to 1, the 64-node rule
 // with the 48-node one's estimate (~1.5 us), where B(0) = exp(-b kappa / (4 D)) is
-// e^-10 or more (beyond, B's variation defeats it 7 times in 10): at 4000 random
+// e^-10 or more (beyond, B's variation defeats it 7 times in 10): at 12 000 random
 // (h, k, c), thresholds 2 to 12 standard deviations and up to 2x apart, D log-uniform
 // in [0.05, 5], it serves every h = k from D ~ 0.3 and 60-100 % of the others from D =
-// 1/2, within 2.1e-14 of the adaptive quadrature. A c-map's pairs at thresholds 2-10
+// 1/2, within 3.5e-14 of the adaptive quadrature. A c-map's pairs at thresholds 2-10
 // standard deviations out, c 0.7-0.95, took 5-12 us before (soft_threshold). False where
 // D < 1/4 (or below 1 with b kappa > 40 D) or the estimates fail.
 inline bool laguerre_orthant(double h, double k, double c, bool ramp, double rtol,
