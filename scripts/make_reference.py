@@ -3,7 +3,8 @@
 
 Usage:  python scripts/make_reference.py [--procs N] [--quick]
                                          [--extreme | --near-diagonal | --off-diagonal
-                                          | --large-q | --small-q | --linear-tail]
+                                          | --large-q | --small-q | --small-both
+                                          | --linear-tail]
 
 Writes tests/data/reference_1d.json and tests/data/reference_2d.json; with
 --extreme only tests/data/reference_2d_extreme.json: the 2D quantities below
@@ -33,6 +34,11 @@ selu sums the exponential's Taylor series against orthant moments
 (linear_region_pair) and for softsign smooths its power series' pieces in closed form
 (softsign_small_variance);
 self-check: one Gauss-Legendre refinement sample (softplus, 1e-8/1e4, 0.999).
+With --small-both only tests/data/reference_2d_small_both.json: softsign with both
+variances small (1e-7 to 5e-3, on and off the diagonal), c = 0.96, 0.999, 1 - 1e-9 and
+-0.9999, where sigprop sums its power series on both sides against the orthant moments
+(softsign_small_variances); self-check: one Gauss-Legendre refinement sample (1e-5/3e-3,
+0.999).
 With --linear-tail only tests/data/reference_2d_linear_tail.json: softplus,
 shifted_softplus and silu at variances 150/400, 1e4/2.5e4, 3e5/1e6 and 2e6/2e6 with
 c = 0.998, 1 - 5e-5 and 1 - 1e-7, where sigprop takes relu's closed form and the
@@ -1453,6 +1459,14 @@ SMALL_Q_PAIRS = [
 SMALL_Q_C_GRID = ["0.999", "0.999999999", "-0.9999"]
 SMALL_Q_GL_REFINE_SAMPLE = [("softplus", {}, "1e-8", "1e4", "0.999")]
 
+# --small-both: softsign with both variances small (1e-7 to 5e-3) next to |c| = 1, on
+# and off the diagonal, where sigprop sums its power series on both sides against the
+# orthant moments (softsign_small_variances, small_variance.hpp).
+SMALL_BOTH_ENTRIES = [("softsign", {})]
+SMALL_BOTH_PAIRS = [("1e-7", "1.0000001e-7"), ("1e-5", "3e-3"), ("1e-3", "4e-3"), ("5e-3", "5e-3")]
+SMALL_BOTH_C_GRID = ["0.96", "0.999", "0.999999999", "-0.9999"]
+SMALL_BOTH_GL_REFINE_SAMPLE = [("softsign", {}, "1e-5", "3e-3", "0.999")]
+
 
 # The modes that are a plain grid (entries x q pairs x c) with Gauss-Legendre refine
 # samples only: their grids, samples, flag and output file.
@@ -1497,13 +1511,21 @@ GRID_MODES = {
         "--small-q",
         "reference_2d_small_q.json",
     ),
+    "small_both": (
+        SMALL_BOTH_ENTRIES,
+        SMALL_BOTH_PAIRS,
+        SMALL_BOTH_C_GRID,
+        SMALL_BOTH_GL_REFINE_SAMPLE,
+        "--small-both",
+        "reference_2d_small_both.json",
+    ),
 }
 
 
 def main_extreme(args, mode="extreme"):
-    """--extreme, --near-diagonal, --off-diagonal, --large-q, --small-q or --linear-tail
-    (mode "extreme", "near_diagonal", "off_diagonal", "large_q", "small_q",
-    "linear_tail")."""
+    """--extreme, --near-diagonal, --off-diagonal, --large-q, --small-q, --small-both or
+    --linear-tail (mode "extreme", "near_diagonal", "off_diagonal", "large_q", "small_q",
+    "small_both", "linear_tail")."""
     t_start = time.time()
     mp.dps = BASE_DPS
     if mode in GRID_MODES:
@@ -1530,6 +1552,7 @@ def main_extreme(args, mode="extreme"):
             *OFF_DIAGONAL_C_GRID,
             *LARGE_Q_C_GRID,
             *SMALL_Q_C_GRID,
+            *SMALL_BOTH_C_GRID,
             *LINEAR_TAIL_C_GRID,
         ]
     }
@@ -1751,6 +1774,12 @@ def main():
         "variance in [1e-8, 0.3], c next to +-1)",
     )
     ap.add_argument(
+        "--small-both",
+        action="store_true",
+        help="write tests/data/reference_2d_small_both.json only (softsign with both "
+        "variances in [1e-7, 5e-3], c next to +-1)",
+    )
+    ap.add_argument(
         "--linear-tail",
         action="store_true",
         help="write tests/data/reference_2d_linear_tail.json only (softplus, "
@@ -1764,12 +1793,13 @@ def main():
         args.off_diagonal,
         args.large_q,
         args.small_q,
+        args.small_both,
         args.linear_tail,
     ]
     if sum(bool(m) for m in modes) > 1:
         ap.error(
-            "--extreme, --near-diagonal, --off-diagonal, --large-q, --small-q and "
-            "--linear-tail are exclusive"
+            "--extreme, --near-diagonal, --off-diagonal, --large-q, --small-q, "
+            "--small-both and --linear-tail are exclusive"
         )
     if any(modes):
         mode = (
@@ -1781,6 +1811,8 @@ def main():
             if args.large_q
             else "small_q"
             if args.small_q
+            else "small_both"
+            if args.small_both
             else "linear_tail"
             if args.linear_tail
             else "extreme"

@@ -27,7 +27,11 @@ coefficients by Gauss-Hermite quadrature, for elu and selu sums the exponential'
 Taylor series against the orthant moments (elu_small_variance.hpp), for
 linear_region_tanh applies Stein's lemma (linear_region_pair), and for softsign
 smooths its power series' pieces in closed form (softsign_small_variance): held to
-1e-13. Those in tests/data/reference_2d_linear_tail.json (``--linear-tail``) put
+1e-13. Those in tests/data/reference_2d_small_both.json (``--small-both``) put
+softsign with both variances small (1e-7 to 5e-3, on and off the diagonal) at c = 0.96,
+0.999, 1 - 1e-9 and -0.9999, where the engine sums its power series on both sides
+against the orthant moments (softsign_small_variances, small_variance.hpp): held to
+1e-15. Those in tests/data/reference_2d_linear_tail.json (``--linear-tail``) put
 softplus, shifted_softplus and silu at variances from 150 to 2e6 with 1 - c = 2e-3,
 5e-5 and 1e-7, the nodes of the layer tables of an exploding NNGP kernel, where the
 engine takes relu's closed form plus the remainder's Fourier transform
@@ -58,6 +62,7 @@ TOL = 1e-10
 TOL_OFF_DIAGONAL = 1e-12
 TOL_LARGE_Q = 1e-13
 TOL_LINEAR_TAIL = 1e-14
+TOL_SMALL_BOTH = 1e-15
 
 with open(DATA / "reference_2d_extreme.json") as _fh:
     CASES = json.load(_fh)["cases"]
@@ -69,6 +74,8 @@ with open(DATA / "reference_2d_small_q.json") as _fh:
     SMALL_Q = json.load(_fh)["cases"]
 with open(DATA / "reference_2d_linear_tail.json") as _fh:
     LINEAR_TAIL = json.load(_fh)["cases"]
+with open(DATA / "reference_2d_small_both.json") as _fh:
+    SMALL_BOTH = json.load(_fh)["cases"]
 
 
 def _case_id(case):
@@ -169,6 +176,39 @@ def test_small_q_reference_covers_the_analytic_kinds_and_elu():
 @pytest.mark.parametrize("case", SMALL_Q, ids=[_case_id(c) for c in SMALL_Q])
 def test_bivariate_small_q_match_mpmath(case):
     _check(case, TOL_LARGE_Q)
+
+
+def test_small_both_reference_covers_softsign_next_to_the_diagonal():
+    assert {c["activation"] for c in SMALL_BOTH} == {"softsign"}
+    assert all(float(c["q2"]) <= 5e-3 and float(c["q1"]) <= 5e-3 for c in SMALL_BOTH)
+    assert any(c["q1"] == c["q2"] for c in SMALL_BOTH)  # on the diagonal
+    assert any(0 < abs(float(c["q2"]) / float(c["q1"]) - 1) <= 1e-6 for c in SMALL_BOTH)
+    assert any(1 - float(c["c"]) <= 1e-8 for c in SMALL_BOTH)
+    assert any(float(c["c"]) < 0 for c in SMALL_BOTH)
+    assert {c["quantity"] for c in SMALL_BOTH} == {"phiphi", "dphidphi"}
+
+
+@pytest.mark.parametrize("case", SMALL_BOTH, ids=[_case_id(c) for c in SMALL_BOTH])
+def test_bivariate_small_both_match_mpmath(case):
+    # The engine (from |c| = 0.95 the power series on both sides) and the form itself,
+    # at c and, through the quadrants' symmetry, at -c as given: within 1e-15 of the scale
+    # (the Mehler series and the conditional forms after it held these points to ~1e-13)
+    _check(case, TOL_SMALL_BOTH)
+    _, (q1, q2, c), d, scale = _scale_of(case)
+    got = _core.softsign_small_variances(d, q1, q2, c)
+    assert abs(got - float(case["value"])) <= TOL_SMALL_BOTH * scale, got
+
+
+def test_softsign_small_variances_defers_and_checks_its_arguments():
+    # past q ~ 6e-3 the power series cannot meet the tolerance within its 40 orders (a
+    # Gaussian input reaches its radius 1): NaN, and the engine's other forms serve
+    assert math.isnan(_core.softsign_small_variances(0, 0.05, 0.05, 0.99))
+    v = float(sp.bivariate_expectation("softsign", 0.05, 0.05, 0.99))
+    assert math.isfinite(v) and 0 < v < 0.05
+    with pytest.raises(ValueError, match="derivative"):
+        _core.softsign_small_variances(2, 1e-3, 1e-3, 0.5)
+    with pytest.raises(ValueError, match="q1, q2 > 0"):
+        _core.softsign_small_variances(0, 0.0, 1e-3, 0.5)
 
 
 def test_linear_tail_reference_covers_the_exploding_layers():

@@ -778,6 +778,20 @@ inline double bivariate_dispatch(const Activation& a, int d, double q1, double q
   // which there seldom certifies once every order is evaluated (~10-20 us), but the
   // forms below (whole domain, one thread: +10-18 %).
   const bool skip_series = elu_kind && !x && q1 != q2 && std::fabs(c) > (d == 0 ? 0.97 : 0.95);
+  // softsign with both variances up to 1e-2 from c = 0.95 (c < 0 came from the symmetry
+  // above): its power series on both sides against the orthant moments
+  // (softsign_small_variances, small_variance.hpp), ~1-2.5 us where the Mehler series is
+  // long (phi'' jumps at 0: 2-3 us at c = 0.95, 15-25 us from c = 0.99 with the forms
+  // after it) and more accurate there (1e-16 against 1e-13 of the scale, next to the
+  // diagonal at q ~ 3e-7). Where it declines (the series needs more than its 40 orders,
+  // q2 past ~6e-3: a Gaussian input reaches beyond the radius 1), the forms below serve.
+  if (a.kind == Kind::softsign && c >= 0.95 && c <= 1.0 && q1 > 0.0 && q2 <= 1e-2) {
+    const Moments m1 = batch_moments(a, q1, x), m2 = batch_moments(a, q2, y);
+    const double n1 = std::sqrt(d == 0 ? m1.phi_sq : m1.dphi_sq);
+    const double n2 = std::sqrt(d == 0 ? m2.phi_sq : m2.dphi_sq);
+    if (detail::softsign_small_variances(d, q1, q2, c, detail::series_rtol * n1 * n2, n1, n2, v))
+      return v;
+  }
   if (!skip_series && uses_hermite_table(a.kind) && std::fabs(c) < 1.0 && q1 > 0.0 && q2 > 0.0 &&
       std::isfinite(q1) && std::isfinite(q2)) {
     if (!x || !y) {

@@ -146,6 +146,11 @@ def elu_small_variance(
     """E[f(u) f(v)] (f = phi, d = 0; phi', d = 1) of elu / selu by the exponential's Taylor
     series on both sides (elu_small_variance.hpp); NaN where it defers."""
 
+def softsign_small_variances(d: int, q1: float, q2: float, c: float) -> float:
+    """E[f(u) f(v)] (f = phi, d = 0; phi', d = 1) of softsign by its power series on both
+    sides against the orthant moments (small_variance.hpp, softsign_small_variances);
+    NaN where it defers."""
+
 def elu_one_small_variance(
     kind: int, p0: float, p1: float, q1: float, q2: float, c: float
 ) -> float:
