@@ -647,6 +647,13 @@ HARD_TANH_WINDOW = [
     (6830.0, 4470.0, -0.99591),
     (60.9, 128.0, -0.95659),
     (486.0, 3280.0, 0.99524),
+    # next to c = +-1 with the conditional width well inside the window (t1 >= 12 r):
+    # the complement's sliver below the window's edge
+    (62.41, 62.41 * (1 + 8.4e-8), 1 - 2.1e-9),
+    (1716.0, 1716.0 * (1 + 1.5e-12), 1 - 4.6e-8),
+    (5753.0, 5753.0 * 1.025, 1 - 5.3e-7),
+    (227.7, 227.7, -(1 - 1.5e-12)),
+    (30.0, 30.0003, 1 - 1e-4),
 ]
 
 
@@ -657,9 +664,14 @@ def test_hard_tanh_window_form_against_mpmath(q1, q2, c):
         lo, hi = sorted((mp.mpf(q1), mp.mpf(q2)))
         t1, t2, cc = 1 / mp.sqrt(lo), 1 / mp.sqrt(hi), abs(mp.mpf(c))
         r = mp.sqrt((1 - cc) * (1 + cc))
-        pts = [mp.mpf(0), t2]
-        if t1 / cc < t2:
-            pts.insert(1, t1 / cc)
+        # (breakpoints at the window's edge t1 / c and on its conditional scale r / c
+        # below it and below t2)
+        pts = {mp.mpf(0), t2}
+        for edge in (t1 / cc, t2):
+            for k in (0, 1, 3, 10, 30):
+                if 0 < edge - k * r / cc < t2:
+                    pts.add(edge - k * r / cc)
+        pts = sorted(pts)
         ref = 2 * mp.quad(
             lambda y: mp.npdf(y) * (mp.ncdf((t1 - cc * y) / r) - mp.ncdf((-t1 - cc * y) / r)), pts
         )
