@@ -623,6 +623,12 @@ HARD_TANH_LARGE_Q = [
     (0.05, 30.0, 0.9999),
     (3.0, 300.0, -0.5),
     (1000.0, 1000.0, 0.999999999),
+    # near the diagonal past q = 1000: Price's theorem from c = 1 (threshold_cross_near_one),
+    # npdf(k) - npdf(K) taken without its cancellation
+    (5753.0, 5753.0 * 1.025, 1 - 5.3e-7),
+    (3834.0, 3834.0 * 1.089, 1 - 4.3e-10),
+    (3550.0, 3550.0 * (1 + 5.7e-5), -(1 - 3.2e-11)),
+    (1084.0, 1084.0 * (1 + 6.5e-7), 1 - 9.6e-7),
 ]
 
 

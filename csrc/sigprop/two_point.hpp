@@ -262,7 +262,7 @@ inline bool threshold_cross_near_one(const Activation& a, double q1, double q2, 
     // E[phi(s_lo Z) phi(s_hi Z)] = s_lo s_hi E[Z^2; |Z| < k] + 2 a s_lo (npdf(k) - npdf(K))
     // + 2 a^2 Q(K) (see above); E[Z^2; |Z| < k] by its series below k = 1/2, where the
     // closed form (2 Phi(k) - 1) - 2 k npdf(k) cancels
-    const double nk = npdf(k), nK = npdf(K);
+    const double nk = npdf(k);
     const double pk = std::erf(k * inv_sqrt2);  // P(|Z| < k), E[phi'^2] at s_hi
     double z2 = 0.0;
     if (k < 0.5) {
@@ -278,11 +278,19 @@ inline bool threshold_cross_near_one(const Activation& a, double q1, double q2, 
     } else {
       z2 = pk - 2.0 * k * nk;
     }
+    // npdf(k) - npdf(K) without its cancellation, as npdf(k) (1 - exp(-(K - k) (K + k) /
+    // 2)) with K - k = a (s_hi - s_lo) / (s_lo s_hi) from q_hi - q_lo (exact where the
+    // variances are within 2x): the difference of the two densities, ~0.8 each, had
+    // carried their rounding times 2 a s_lo into the error bound, 8 eps 2 a s_lo
+    // (nk + nK), above the tolerance past q ~ 1000 (near-diagonal pairs then took
+    // hard_tanh_sign_form, 10-60 us); now ~16 eps of t2 itself, which is small there
+    // (~0.4 a^3 (q_hi / q_lo - 1) / s_lo)
+    const double qd = std::fmax(q1, q2) - std::fmin(q1, q2);
+    const double dn = -nk * std::expm1(-0.5 * (a.p0 * (qd / (s_hi + s_lo)) / ss) * (K + k));
     const double a2 = a.p0 * a.p0, QK = 0.5 * std::erfc(K * inv_sqrt2);
-    const double t1 = ss * z2, t2 = 2.0 * a.p0 * s_lo * (nk - nK), t3 = 2.0 * a2 * QK;
+    const double t1 = ss * z2, t2 = 2.0 * a.p0 * s_lo * dn, t3 = 2.0 * a2 * QK;
     v = t1 + t2 + t3 - ss * e * pk + 2.0 * ss * R - far;
-    err = 2.0 * ss * R_err + far_err +
-          8.0 * eps * (t1 + 2.0 * a.p0 * s_lo * (nk + nK) + t3 + ss * e * pk) +
+    err = 2.0 * ss * R_err + far_err + 8.0 * eps * (t1 + 2.0 * std::fabs(t2) + t3 + ss * e * pk) +
           (k < 0.5 ? 0.0 : 8.0 * eps * ss * (pk + 2.0 * k * nk));
     return std::isfinite(v) && std::isfinite(err);
   }
