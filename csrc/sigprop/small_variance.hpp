@@ -167,7 +167,7 @@ inline bool softsign_small_variance(int d, double s1, double s2, double c, doubl
   return power_series_conditional(s1, s2, c, atol, norm_v, coef, fv, out);
 }
 
-// softsign (d = 0: phi, 1: phi') with both variances small (q1, q2 <~ 1e-2), next to
+// softsign (d = 0: phi, 1: phi') with both variances small (q1, q2 <~ 6e-3), next to
 // |c| = 1, where the Mehler series fails (phi'' jumps at 0: coefficients decaying
 // algebraically) and softsign_small_variance's outer quadrature takes 5-12 us: the power
 // series about 0 on both sides against the orthant moments I_jk(r) = E[X^j Y^k 1(X > 0)
@@ -181,11 +181,12 @@ inline bool softsign_small_variance(int d, double s1, double s2, double c, doubl
 // remainders of small_variance.hpp's softsign_small_variance: |phi - phi_K| <= |x|^(K+1),
 // E[e(u)^2] <= q^(K+1) (2K+1)!!; |phi' - phi'_K| <= (K + 1) |x|^K, E[e(u)^2] <= (K + 1)^2
 // q^K (2K-1)!!): |E[f f] - E[f_K f_K]| <= |e|_u |f|_v + (|f|_u + |e|_u) |e|_v, K the least
-// order that puts this below a tenth of atol (at most elu_series_k_max; q2 ~ 2e-2 needs
-// ~40). The sum's rounding, 32 eps of its terms' magnitudes (the tables' for r = -c lose
-// relative, not absolute, accuracy where that orthant is all but empty), is added to
-// that bound: false where the two exceed atol. ~0.3-3 us (K from ~8 at q ~ 1e-5 to ~35 at
-// 1e-2). (sigprop's own construction.)
+// order that puts this below a tenth of atol (at most elu_series_k_max = 40, which q ~
+// 6e-3 needs; beyond, where a Gaussian input reaches the series' radius 1, no order
+// does and the form declines). The sum's rounding, 32 eps of its terms' magnitudes (the
+// tables' for r = -c lose relative, not absolute, accuracy where that orthant is all but
+// empty), is added to that bound: false where the two exceed atol. ~0.3-2.5 us (K from
+// ~8 at q ~ 1e-5 to 40 at ~6e-3). (sigprop's own construction.)
 inline bool softsign_small_variances(int d, double q1, double q2, double c, double atol,
                                      double norm1, double norm2, double& out) {
   if (!(d == 0 || d == 1) || !(q1 > 0.0 && q2 > 0.0) || !std::isfinite(q1) || !std::isfinite(q2) ||
