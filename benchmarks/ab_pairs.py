@@ -25,6 +25,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from two_point_report import pair_sets as report_pairs  # (benchmarks/ is on the script's path)
 
 import sigprop
 
@@ -42,16 +43,9 @@ FLAGS = [
 
 
 def pair_sets(folder: Path) -> dict[str, Path]:
-    """The report's pairs (its generator, its seed), one file a set."""
-    rng = np.random.default_rng(2026)
-    full = (10.0 ** rng.uniform(-6, 4, 4096), 10.0 ** rng.uniform(-6, 4, 4096))
-    full = (*full, rng.uniform(-1, 1, 4096))
-    q1n = 10.0 ** rng.uniform(-6, 4, 2048)
-    q2n = q1n * (1.0 + 10.0 ** rng.uniform(-12, -1, 2048))
-    cn = rng.choice([-1.0, 1.0], 2048) * (1.0 - 10.0 ** rng.uniform(-12, 0, 2048))
-    qg, cg = (a.ravel() for a in np.meshgrid(np.logspace(-2, 1, 16), np.linspace(-0.95, 0.95, 16)))
+    """The report's pairs (two_point_report.pair_sets), one file a set."""
     files = {}
-    for name, cols in (("full", full), ("near", (q1n, q2n, cn)), ("cmap", (qg, qg, cg))):
+    for name, cols in report_pairs().items():
         path = folder / f"{name}.txt"
         np.savetxt(path, np.column_stack(cols), fmt="%.17g")
         files[name] = path

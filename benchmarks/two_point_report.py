@@ -77,6 +77,20 @@ def rate(fn, n, min_time=0.3, min_calls=2):
     return n / best
 
 
+def pair_sets():
+    """Section 1's pairs (q1, q2, c) by set: "full" (the whole domain), "near" (next to
+    the diagonal) and "cmap" (the c-map grid), from a fixed seed (benchmarks/ab_pairs.py
+    takes the same)."""
+    rng = np.random.default_rng(2026)
+    full = (10.0 ** rng.uniform(-6, 4, 4096), 10.0 ** rng.uniform(-6, 4, 4096))
+    full = (*full, rng.uniform(-1, 1, 4096))
+    q1n = 10.0 ** rng.uniform(-6, 4, 2048)
+    q2n = q1n * (1.0 + 10.0 ** rng.uniform(-12, -1, 2048))
+    cn = rng.choice([-1.0, 1.0], 2048) * (1.0 - 10.0 ** rng.uniform(-12, 0, 2048))
+    qg, cg = (a.ravel() for a in np.meshgrid(np.logspace(-2, 1, 16), np.linspace(-0.95, 0.95, 16)))
+    return {"full": full, "near": (q1n, q2n, cn), "cmap": (qg, qg, cg)}
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--activations", default=",".join(sigprop.ACTIVATIONS))
@@ -94,14 +108,8 @@ def main(argv=None):
     )
     p.add_argument("--json")
     args = p.parse_args(argv)
-    rng = np.random.default_rng(2026)
-    q1f = 10.0 ** rng.uniform(-6, 4, 4096)
-    q2f = 10.0 ** rng.uniform(-6, 4, 4096)
-    cf = rng.uniform(-1, 1, 4096)
-    q1n = 10.0 ** rng.uniform(-6, 4, 2048)
-    q2n = q1n * (1.0 + 10.0 ** rng.uniform(-12, -1, 2048))
-    cn = rng.choice([-1.0, 1.0], 2048) * (1.0 - 10.0 ** rng.uniform(-12, 0, 2048))
-    qg, cg = (a.ravel() for a in np.meshgrid(np.logspace(-2, 1, 16), np.linspace(-0.95, 0.95, 16)))
+    sets = pair_sets()
+    (q1f, q2f, cf), (q1n, q2n, cn), (qg, _, cg) = sets["full"], sets["near"], sets["cmap"]
     sbg, swg = np.linspace(0, 2, args.grid), np.linspace(0.1, 4, args.grid)
     sb, sw = (a.ravel() for a in np.meshgrid(sbg, swg, indexing="ij"))
     X100 = np.random.default_rng(0).normal(size=(100, 10))
