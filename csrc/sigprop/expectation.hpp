@@ -237,6 +237,13 @@ inline bool hard_tanh_sign_form(double a, double q1, double q2, double c, double
   return std::isfinite(out);
 }
 
+// Whether hard_tanh_window_form takes its complement's sliver (see there): c > 0 and the
+// conditional width sqrt(1 - c^2) within 1/12 of the window's half-width t1 = a /
+// sqrt(min(q1, q2)). (The dispatch reads it too, before it computes the tolerance.)
+inline bool hard_tanh_window_sliver(double a, double q1, double q2, double c) {
+  return c > 0.0 && a / std::sqrt(std::fmin(q1, q2)) >= 12.0 * std::sqrt((1.0 - c) * (1.0 + c));
+}
+
 // E[phi'(u) phi'(v)] of hard_tanh, P(|u| < a, |v| < a), where its orthant closed form
 // cancels (q1 q2 large against a^2, next to |c| = 1: orthant probabilities of size
 // ~1/4 summed to a result of size t1 t2), as the even one-dimensional integral
@@ -253,7 +260,7 @@ inline bool hard_tanh_window_form(double a, double q1, double q2, double c, doub
   if (!(a > 0.0) || !(q1 > 0.0) || !(q2 > 0.0) || !(std::fabs(c) < 1.0)) return false;
   const double r = std::sqrt((1.0 - c) * (1.0 + c)), ac = std::fabs(c);
   const double t1 = a / std::sqrt(std::fmin(q1, q2)), t2 = a / std::sqrt(std::fmax(q1, q2));
-  if (c > 0.0 && t1 >= 12.0 * r) {
+  if (hard_tanh_window_sliver(a, q1, q2, c)) {
     // Next to c = 1 (a near-diagonal pair: the conditional width r well inside the
     // window), the complement's sliver instead, over the ten conditional widths below
     // the window's edge y1 = t1 / c (below them P(|X| >= t1 | y) < Phi(-10)):

@@ -756,8 +756,8 @@ inline double bivariate_dispatch(const Activation& a, int d, double q1, double q
   // the window probability from its complement's sliver (hard_tanh_window_form) first,
   // 2-3.5 us in all where the two took 8-18 us. (Not at smaller variances, where the
   // window holds most of the density and the closed form serves in a fraction of that.)
-  if (closed && d == 1 && a.kind == Kind::hard_tanh && c > 0.0 && q1 >= a.p0 * a.p0 &&
-      a.p0 >= 12.0 * std::sqrt(q1 * ((1.0 - c) * (1.0 + c)))) {
+  if (closed && d == 1 && a.kind == Kind::hard_tanh && q1 >= a.p0 * a.p0 &&
+      detail::hard_tanh_window_sliver(a.p0, q1, q2, c)) {
     const Moments m1 = moments(a, q1, false), m2 = moments(a, q2, false);
     const double atol = 0.1 * detail::piecewise_tol * std::sqrt(m1.dphi_sq * m2.dphi_sq);
     if (detail::hard_tanh_window_form(a.p0, q1, q2, c, atol, v)) return v;
