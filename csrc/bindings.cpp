@@ -578,17 +578,16 @@ PYBIND11_MODULE(_core, m) {
   m.def(
       "softsign_small_variances",
       [](int d, double q1, double q2, double c) {
-        check_derivative(d, 1);
         check_open_pair(q1, q2, c);
-        const sigprop::Activation a{sigprop::Kind::softsign, 0.0, 0.0};
-        const sigprop::Moments m1 = sigprop::moments(a, q1), m2 = sigprop::moments(a, q2);
-        const double n1 = std::sqrt(d == 0 ? m1.phi_sq : m1.dphi_sq);
-        const double n2 = std::sqrt(d == 0 ? m2.phi_sq : m2.dphi_sq);
-        double v = std::numeric_limits<double>::quiet_NaN();
-        if (!sigprop::detail::softsign_small_variances(
-                d, q1, q2, c, sigprop::detail::series_rtol * n1 * n2, n1, n2, v))
-          v = std::numeric_limits<double>::quiet_NaN();
-        return v;
+        return pair_form_value(
+            int(sigprop::Kind::softsign), 0.0, 0.0, d,
+            [&](const sigprop::Activation& a, double& v) {
+              const sigprop::Moments m1 = sigprop::moments(a, q1), m2 = sigprop::moments(a, q2);
+              const double n1 = std::sqrt(d == 0 ? m1.phi_sq : m1.dphi_sq);
+              const double n2 = std::sqrt(d == 0 ? m2.phi_sq : m2.dphi_sq);
+              return sigprop::detail::softsign_small_variances(
+                  d, q1, q2, c, sigprop::detail::series_rtol * n1 * n2, n1, n2, v);
+            });
       },
       "E[f(u) f(v)] (f = phi, d = 0; phi', d = 1) of softsign by its power series on both\n"
       "sides against the orthant moments (small_variance.hpp, softsign_small_variances);\n"
