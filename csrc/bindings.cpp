@@ -650,18 +650,31 @@ PYBIND11_MODULE(_core, m) {
   m.def(
       "piecewise_closed_form",
       [](int kind, double p0, double p1, int d, double q1, double q2, double c, double tol,
-         bool relative) {
+         bool relative, const std::string& passes) {
         const auto a = sigprop::canonical(make_activation(kind, p0, p1));
         check_derivative(d, 1);
+        if (passes != "tail" && passes != "fast" && passes != "fast_then_tail")
+          throw py::value_error("passes must be 'tail', 'fast' or 'fast_then_tail', got '" +
+                                passes + "'");
         double v = std::numeric_limits<double>::quiet_NaN();
-        sigprop::piecewise::bivariate(a, d, q1, q2, c, tol, relative, v);
+        if (passes == "fast_then_tail") {
+          sigprop::piecewise::OrthantMemo memo;
+          if (!sigprop::piecewise::bivariate(a, d, q1, q2, c, tol, relative, v, false, &memo))
+            sigprop::piecewise::bivariate(a, d, q1, q2, c, tol, relative, v, true, &memo);
+        } else {
+          sigprop::piecewise::bivariate(a, d, q1, q2, c, tol, relative, v, passes == "tail");
+        }
         return v;
       },
       "The closed form of piecewise_closed_forms.hpp for E[phi^(d)(u) phi^(d)(v)]; NaN\n"
       "where it defers (its error estimate above tol of the Cauchy-Schwarz scale, or of\n"
-      "the result with relative) or the kind has none.",
+      "the result with relative) or the kind has none. passes: 'tail' (with the tail\n"
+      "quadrature of far orthants), 'fast' (without) or 'fast_then_tail' (the fast path,\n"
+      "then where it defers the tail pass reading its orthants, OrthantMemo: the\n"
+      "dispatch's two passes for elu's and selu's phi').",
       py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("d"), py::arg("q1"), py::arg("q2"),
-      py::arg("c"), py::arg("tol") = sigprop::detail::piecewise_tol, py::arg("relative") = false);
+      py::arg("c"), py::arg("tol") = sigprop::detail::piecewise_tol, py::arg("relative") = false,
+      py::arg("passes") = "tail");
 
   m.def(
       "hermite_coefficients",

@@ -273,6 +273,36 @@ def test_elu_closed_form_serves_far_out(q1, q2, c, d):
         assert ok and abs(v - ref) <= TOL * _scale(act, d, q1, q2), (name, v, ref)
 
 
+@pytest.mark.parametrize("name", ["elu", "selu"])
+@pytest.mark.parametrize("d", [0, 1])
+def test_closed_form_passes_share_their_orthants(name, d):
+    # The dispatch's two passes of the closed form (elu's and selu's phi' next to
+    # |c| = 1): the fast path, then where its estimate falls short the pass with the tail
+    # quadrature, which reads the fast path's orthants (OrthantMemo: Genz's rules once,
+    # the quadrature only where they fell short). The same value, bit for bit, as the
+    # tail pass alone, at points where the fast path defers and the tail pass serves.
+    act = sp.activation(name)
+    p0, p1 = act.core_params
+    rng = random.Random(8 + d)
+    refined = 0
+    for _ in range(60):
+        q1, q2 = 10.0 ** rng.uniform(0.5, 4), 10.0 ** rng.uniform(-6, 4)
+        c = rng.choice([-1.0, 1.0]) * (1.0 - 10.0 ** rng.uniform(-3, math.log10(0.05)))
+        tail = _core.piecewise_closed_form(act.kind, p0, p1, d, q1, q2, c, passes="tail")
+        fast = _core.piecewise_closed_form(act.kind, p0, p1, d, q1, q2, c, passes="fast")
+        both = _core.piecewise_closed_form(act.kind, p0, p1, d, q1, q2, c, passes="fast_then_tail")
+        if math.isnan(fast):
+            assert math.isnan(both) == math.isnan(tail), (q1, q2, c, both, tail)
+            if not math.isnan(tail):
+                refined += 1
+                assert both == tail, (q1, q2, c, both, tail)
+        else:
+            assert both == fast, (q1, q2, c, both, fast)
+    assert refined >= 10, refined
+    with pytest.raises(ValueError, match="passes"):
+        _core.piecewise_closed_form(act.kind, p0, p1, d, 1.0, 1.0, 0.5, passes="slow")
+
+
 def _random_points(n, seed):
     rng = random.Random(seed)
     pts = []

@@ -323,6 +323,18 @@ inline bool orthant_tail_quadrature(double h, double k, double r, double omr, do
 }
 }  // namespace detail
 
+// The far tails' rule values of one orthant (below), kept by a caller that asks for
+// the same orthant twice, without the tail quadrature and then with it (the closed
+// forms' two passes, piecewise_closed_forms.hpp): known, v20 and est hold the 20-point
+// rule's value and its error estimate once computed (the second call reads them
+// instead of the two rules, ~1 us an orthant, the same numbers); refine, whether
+// est exceeded the budget there, that is whether a call with the tail quadrature
+// takes it (else its value is the first call's, bit for bit).
+struct GenzTail {
+  bool known, refine;
+  double v20, est;
+};
+
 // e^S P(X > h, Y > k), corr(X, Y) = r, omr = 1 - r and opr = 1 + r given exactly
 // (both > 0). Adds an estimate of its absolute error to err: rounding, plus
 // Genz's quadrature error, 3e-16 e^S absolute (the largest seen against mpmath over
@@ -332,9 +344,10 @@ inline bool orthant_tail_quadrature(double h, double k, double r, double omr, do
 // rules lose relative accuracy (1e-6 at h = k = 15, r = 0.5); where the absolute
 // bound exceeds budget, the error is measured there as the difference between the
 // 12- and 20-point rules (the 20-point value is returned), and where that still
-// exceeds it, with tail_quadrature, by orthant_tail_quadrature.
-inline double orthant(double h, double k, double r, double omr, double opr, double S,
-                      double& err, double budget = 0.0, bool tail_quadrature = true) {
+// exceeds it, with tail_quadrature, by orthant_tail_quadrature. tail (if given; its
+// known false on a first call): the far tails' rule values, kept and read (GenzTail).
+inline double orthant(double h, double k, double r, double omr, double opr, double S, double& err,
+                      double budget = 0.0, bool tail_quadrature = true, GenzTail* tail = nullptr) {
   using namespace special;
   if (h == inf || k == inf) return 0.0;
   if (h == -inf && k == -inf) {
@@ -358,10 +371,18 @@ inline double orthant(double h, double k, double r, double omr, double opr, doub
   const double pmax = value(pm, S);
   const double ar = std::fabs(r);
   if (std::fmax(h, k) > 1.5 && !(3e-16 * std::exp(S) <= budget)) {
-    double e20 = 0.0, e12 = 0.0;
-    const double v20 = detail::orthant_rule(h, k, r, omr, opr, S, detail::w20, detail::x20, 10, e20);
-    const double v12 = detail::orthant_rule(h, k, r, omr, opr, S, detail::w12, detail::x12, 6, e12);
-    const double est = e20 + std::fabs(v20 - v12) + 3e-16 * pmax;
+    double v20, est;
+    if (tail && tail->known) {
+      v20 = tail->v20;
+      est = tail->est;
+    } else {
+      double e20 = 0.0, e12 = 0.0;
+      v20 = detail::orthant_rule(h, k, r, omr, opr, S, detail::w20, detail::x20, 10, e20);
+      const double v12 =
+          detail::orthant_rule(h, k, r, omr, opr, S, detail::w12, detail::x12, 6, e12);
+      est = e20 + std::fabs(v20 - v12) + 3e-16 * pmax;
+      if (tail) *tail = {true, !(est <= budget), v20, est};
+    }
     if (tail_quadrature && !(est <= budget)) {
       // where even that falls short (the far tails, tilted orthants of elu at large
       // q), the one-dimensional quadrature, if its error is smaller
@@ -400,8 +421,8 @@ struct OrthantMoments {
 };
 
 inline OrthantMoments orthant_moments(double h, double k, double r, double omr, double opr,
-                                      double S, double budget = 0.0,
-                                      bool tail_quadrature = true) {
+                                      double S, double budget = 0.0, bool tail_quadrature = true,
+                                      GenzTail* tail = nullptr) {
   using namespace special;
   OrthantMoments m{0, 0, 0, 0, 0, 0, 0, 0};
   if (h == inf || k == inf) return m;
@@ -437,7 +458,7 @@ inline OrthantMoments orthant_moments(double h, double k, double r, double omr, 
   }
   const double s = std::sqrt(omr * opr);
   double ep = 0.0;
-  m.p = orthant(h, k, r, omr, opr, S, ep, budget, tail_quadrature);
+  m.p = orthant(h, k, r, omr, opr, S, ep, budget, tail_quadrature, tail);
   m.ep = ep;
   // k - r h and h - r k without cancellation next to |r| = 1
   const double zk = (r > 0.0 ? (k - h) + omr * h : (k + h) - opr * h) / s;

@@ -215,23 +215,38 @@ inline double one_sided_tilted(const Term& T, const Term& U, int pi, int pj, dou
   return k0 * I[0] + k1 * I[1] + k2 * I[2];
 }
 
+// The orthants of one sum_terms call (below), which a caller may carry into a second
+// call with the same arguments but the tail quadrature: elu's and selu's phi' next to
+// |c| = 1 at large q, whose orthants lie in the far tails, first try the fast path
+// (~3 us, Genz's two rules an orthant), where its estimate falls short take the tail
+// quadrature, and that pass recomputed each orthant's rules before it. With the memo
+// it reads them (bvn::GenzTail): the same numbers, the rules once.
+struct OrthantMemo {
+  struct Entry {
+    double h, k, r, S;
+    bvn::OrthantMoments m;
+    bvn::GenzTail tail;
+    bool quad;  // computed with the tail quadrature
+  };
+  Entry e[12];
+  int n = 0;
+};
+
 // Sum of E[term_i(X) term_j(Y)] over all pairs, with an error estimate. omc = 1 - c,
 // opc = 1 + c (exact); atol: the absolute error the caller can accept (0: estimate
 // as sharply as possible), which spares the second quadrature rule of tail orthants
 // whose plain bound is already small enough. Orthants that recur (hard_tanh's
 // {X < -t1, Y < -t2} is {X > t1, Y > t2} after the flips) are computed once.
+// carried (if given): the orthants of a previous call with the same arguments (empty
+// at the first), read and extended (OrthantMemo).
 inline double sum_terms(const Term* t1, int n1, const Term* t2, int n2, double c, double omc,
-                        double opc, double& err, double atol = 0.0,
-                        bool tail_quadrature = true) {
+                        double opc, double& err, double atol = 0.0, bool tail_quadrature = true,
+                        OrthantMemo* carried = nullptr) {
   using special::inf;
   const double eps = bvn::eps;
   double total = 0.0;
-  struct Memo {
-    double h, k, r, S;
-    bvn::OrthantMoments m;
-  };
-  Memo memo[12];
-  int n_memo = 0;
+  OrthantMemo local;
+  OrthantMemo& memo = carried ? *carried : local;
   for (int i = 0; i < n1; ++i) {
     const Term& T = t1[i];
     for (int j = 0; j < n2; ++j) {
@@ -264,17 +279,25 @@ inline double sum_terms(const Term* t1, int n1, const Term* t2, int n2, double c
           const double cmax = std::fmax(std::fmax(A0m * B0m, std::fabs(A1) * B0m),
                                         std::fmax(A0m * std::fabs(B1), std::fabs(A1 * B1)));
           int im = 0;
-          while (im < n_memo && !(memo[im].h == h && memo[im].k == k && memo[im].r == r &&
-                                  memo[im].S == S))
+          while (im < memo.n && !(memo.e[im].h == h && memo.e[im].k == k && memo.e[im].r == r &&
+                                  memo.e[im].S == S))
             ++im;
-          if (im == n_memo) {
-            memo[im] = {h, k, r, S,
-                        bvn::orthant_moments(h, k, r, omr, opr, S,
-                                             atol / (64.0 * (cmax + 1e-300)),
-                                             tail_quadrature)};
-            if (n_memo < 11) ++n_memo;
+          OrthantMemo::Entry& me = memo.e[im];
+          const double budget = atol / (64.0 * (cmax + 1e-300));
+          if (im == memo.n) {
+            me.h = h, me.k = k, me.r = r, me.S = S;
+            me.tail = {false, false, 0.0, 0.0};
+            me.quad = tail_quadrature;
+            me.m = bvn::orthant_moments(h, k, r, omr, opr, S, budget, tail_quadrature, &me.tail);
+            if (memo.n < 11) ++memo.n;
+          } else if (tail_quadrature && !me.quad) {
+            // (a carried orthant of a pass without the tail quadrature: taken again only
+            // where that quadrature applies, its rules read from the first pass)
+            me.quad = true;
+            if (me.tail.refine)
+              me.m = bvn::orthant_moments(h, k, r, omr, opr, S, budget, true, &me.tail);
           }
-          const bvn::OrthantMoments& M = memo[im].m;
+          const bvn::OrthantMoments& M = me.m;
           const double Ex = T.dir * M.x, Ey = U.dir * M.y, Exy = sg * M.xy;
           const double v0 = A0 * B0 * M.p, v1 = A1 * B0 * Ex, v2 = A0 * B1 * Ey,
                        v3 = A1 * B1 * Exy;
@@ -296,9 +319,13 @@ inline double sum_terms(const Term* t1, int n1, const Term* t2, int n2, double c
 // |result|; false otherwise (out untouched) or for kinds without a closed form.
 // Without tail_quadrature only the fast path (~1-3 microseconds): orthants deep in
 // the tails (elu / selu at large q, far thresholds) that need the one-dimensional
-// tail quadrature (tens of microseconds) make it return false instead.
+// tail quadrature (tens of microseconds) make it return false instead. memo (if
+// given): the orthants of a previous call with the same arguments, or an empty one
+// (OrthantMemo: a call without tail_quadrature, then one with it, computes each rule
+// once).
 inline bool bivariate(const Activation& a, int d, double q1, double q2, double c, double tol,
-                      bool relative, double& out, bool tail_quadrature = true) {
+                      bool relative, double& out, bool tail_quadrature = true,
+                      OrthantMemo* memo = nullptr) {
   if (!has_closed_form(a.kind) || !(std::fabs(c) < 1.0) || !(q1 > 0.0) || !(q2 > 0.0) ||
       !std::isfinite(q1) || !std::isfinite(q2))
     return false;
@@ -311,8 +338,8 @@ inline bool bivariate(const Activation& a, int d, double q1, double q2, double c
   const double scale =
       std::sqrt(mean_square_lower(a, d, q1)) * std::sqrt(mean_square_lower(a, d, q2));
   double err = 0.0;
-  const double v = sum_terms(t1, n1, t2, n2, c, 1.0 - c, 1.0 + c, err,
-                             relative ? 0.0 : tol * scale, tail_quadrature);
+  const double v = sum_terms(t1, n1, t2, n2, c, 1.0 - c, 1.0 + c, err, relative ? 0.0 : tol * scale,
+                             tail_quadrature, memo);
   if (!std::isfinite(v) || !std::isfinite(err)) return false;
   if (!(err <= tol * scale)) return false;
   if (relative && !(v != 0.0 && err <= tol * std::fabs(v))) return false;

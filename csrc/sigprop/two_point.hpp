@@ -690,9 +690,15 @@ inline double bivariate_dispatch(const Activation& a, int d, double q1, double q
   const bool far_threshold =
       (a.kind == Kind::shifted_relu || a.kind == Kind::soft_threshold) && a.p0 * a.p0 >= 4.0 * q2;
   double v;
+  // elu's and selu's phi': the closed form's orthants, carried from its fast path into
+  // its pass with the tail quadrature below (piecewise::OrthantMemo: the same numbers,
+  // Genz's rules once; whole domain, one thread, those two passes took 11-26 us at
+  // |c| > 0.95 and large q, ~3 us of it the fast path's rules)
+  piecewise::OrthantMemo memo;
+  piecewise::OrthantMemo* const carried = d == 1 && elu_kind ? &memo : nullptr;
   auto closed_form = [&]() {
     return piecewise::bivariate(a, d, q1, q2, c, detail::piecewise_tol,
-                                d == 0 && detail::one_signed(a, 0), v, false) ||
+                                d == 0 && detail::one_signed(a, 0), v, false, carried) ||
            piecewise::threshold_price(a, d, q1, q2, c, v);
   };
   const bool batch = x && y;
@@ -863,7 +869,7 @@ inline double bivariate_dispatch(const Activation& a, int d, double q1, double q
   // which next to |c| = 1 at large q they rarely meet (~60 us of quadrature there, ~16
   // us here).
   if (closed && d == 1 && elu_kind &&
-      piecewise::bivariate(a, d, q1, q2, c, detail::piecewise_tol, false, v, true))
+      piecewise::bivariate(a, d, q1, q2, c, detail::piecewise_tol, false, v, true, carried))
     return v;
   // hard_tanh at large q1 q2, where its orthant form cancels: phi as a sign kernel plus
   // terms supported on |x| < a (hard_tanh_sign_form), used where q2 >= a^2 (t2 <= 1) and
