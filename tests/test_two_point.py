@@ -1000,13 +1000,13 @@ def test_elu_one_small_variance_against_nested_quadrature(name, params):
     # The smaller variance below 1/4, the other up to 1e4 (the Taylor series on the small
     # side alone, elu_one_small_variance): it serves every such point, next to |c| = 1
     # (where the closed forms cancel) and anywhere else, within 1e-13 of the scale; and
-    # the engine, which takes it there, agrees. (1 -+ c down to 1e-12: from q2 = 4 its
+    # the engine, which takes it there, agrees. (1 -+ c down to 1e-12: from q2 = 1 its
     # fixed rules take the bend of its brackets, width sqrt(1 - c^2) / |c|, apart from
     # the weight's scale 1 / sqrt(q2); a first version that did not was 7e-8 of the scale
     # off at 1 - c ~ 3e-7, q2 ~ 4, and with that bend's rule dropped every case fails.)
     rng = np.random.default_rng(11)
     n = 40
-    q1, q2 = 10.0 ** rng.uniform(-6, np.log10(0.25), n), 10.0 ** rng.uniform(0.5, 4, n)
+    q1, q2 = 10.0 ** rng.uniform(-6, np.log10(0.25), n), 10.0 ** rng.uniform(0, 4, n)
     c = np.where(
         rng.uniform(size=n) < 0.7, 1 - 10.0 ** rng.uniform(-12, -1, n), rng.uniform(-1, 1, n)
     )
