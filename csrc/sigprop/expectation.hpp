@@ -741,8 +741,11 @@ struct ClosedKernel {
 // For the piecewise linear / exponential kinds (piecewise_closed_forms.hpp) only for
 // |c| < 1 and where the closed form's error estimate allows (relative to the result
 // where f is one-signed, as the nested quadrature is there).
+// memo (if given): the piecewise closed form's orthants of an earlier call with the same
+// arguments (piecewise::OrthantMemo).
 inline bool bivariate_closed_form(const Activation& a, int d, double q1, double q2, double c,
-                                  double s1, double s2, double sc, double& out) {
+                                  double s1, double s2, double sc, double& out,
+                                  piecewise::OrthantMemo* memo = nullptr) {
   switch (a.kind) {
     case Kind::linear: out = d == 0 ? c * (s1 * s2) : 1.0; return true;
     case Kind::relu: out = ClosedKernel::relu(0.0, d, s1, s2, c, sc); return true;
@@ -763,8 +766,8 @@ inline bool bivariate_closed_form(const Activation& a, int d, double q1, double 
     case Kind::linear_floor:
     case Kind::elu:
     case Kind::selu:
-      return sc > 0.0 &&
-             piecewise::bivariate(a, d, q1, q2, c, piecewise_tol, one_signed(a, d), out);
+      return sc > 0.0 && piecewise::bivariate(a, d, q1, q2, c, piecewise_tol, one_signed(a, d), out,
+                                              true, memo);
     default: return false;
   }
 }
@@ -850,9 +853,10 @@ inline double bivariate_quadrature(const Activation& a, int d, double q1, double
 // ok, *ok is set false where a quadrature ended short of its tolerance (the value is
 // then its best estimate, or NaN where it is far from converged). norms, if given:
 // sqrt(E f(u)^2) and sqrt(E f(v)^2), the scale of the tolerances (else computed by
-// moments_direct).
+// moments_direct). memo: as bivariate_closed_form's.
 inline double bivariate_direct(const Activation& act, int d, double q1, double q2, double c,
-                               bool* ok = nullptr, const double* norms = nullptr) {
+                               bool* ok = nullptr, const double* norms = nullptr,
+                               piecewise::OrthantMemo* memo = nullptr) {
   const Activation a = canonical(act);
   if (std::isnan(c) || std::isnan(q1) || std::isnan(q2)) return special::nan;
   c = std::fmin(1.0, std::fmax(-1.0, c));
@@ -867,7 +871,7 @@ inline double bivariate_direct(const Activation& act, int d, double q1, double q
   if (q2 == 0.0) return F0() * shifted_mean(a, d, 0.0, s1);
   const double sc = std::sqrt((1.0 - c) * (1.0 + c));  // sqrt(1 - c^2)
   double v;
-  if (detail::bivariate_closed_form(a, d, q1, q2, c, s1, s2, sc, v)) return v;
+  if (detail::bivariate_closed_form(a, d, q1, q2, c, s1, s2, sc, v, memo)) return v;
   return detail::bivariate_quadrature(a, d, q1, q2, c, s1, s2, sc, ok, norms);
 }
 

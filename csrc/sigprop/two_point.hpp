@@ -690,12 +690,13 @@ inline double bivariate_dispatch(const Activation& a, int d, double q1, double q
   const bool far_threshold =
       (a.kind == Kind::shifted_relu || a.kind == Kind::soft_threshold) && a.p0 * a.p0 >= 4.0 * q2;
   double v;
-  // elu's and selu's phi': the closed form's orthants, carried from its fast path into
-  // its pass with the tail quadrature below (piecewise::OrthantMemo: the same numbers,
-  // Genz's rules once; whole domain, one thread, those two passes took 11-26 us at
-  // |c| > 0.95 and large q, ~3 us of it the fast path's rules)
+  // elu's and selu's closed form: its orthants carried from its fast path into its pass
+  // with the tail quadrature below (phi') or in bivariate_direct (phi)
+  // (piecewise::OrthantMemo: the same numbers, Genz's rules once; whole domain, one
+  // thread, those two passes took 11-42 us at |c| > 0.95 and large q, 3-6 us of it the
+  // fast path's rules)
   piecewise::OrthantMemo memo;
-  piecewise::OrthantMemo* const carried = d == 1 && elu_kind ? &memo : nullptr;
+  piecewise::OrthantMemo* const carried = elu_kind ? &memo : nullptr;
   auto closed_form = [&]() {
     return piecewise::bivariate(a, d, q1, q2, c, detail::piecewise_tol,
                                 d == 0 && detail::one_signed(a, 0), v, false, carried) ||
@@ -955,8 +956,11 @@ inline double bivariate_dispatch(const Activation& a, int d, double q1, double q
     const Moments m1 = moments(a, q1, false), m2 = q2 == q1 ? m1 : moments(a, q2, false);
     const double norms[2] = {std::sqrt(d == 0 ? m1.phi_sq : m1.dphi_sq),
                              std::sqrt(d == 0 ? m2.phi_sq : m2.dphi_sq)};
+    // (the memo where bivariate_direct asks the closed form for the accuracy the fast
+    // path above asked for: relative to the result or not alike)
+    const bool same_ask = detail::one_signed(a, d) == (d == 0 && detail::one_signed(a, 0));
     if (std::isfinite(norms[0]) && std::isfinite(norms[1]))
-      return bivariate_direct(a, d, q1, q2, c, ok, norms);
+      return bivariate_direct(a, d, q1, q2, c, ok, norms, same_ask ? carried : nullptr);
   }
   return bivariate_direct(a, d, q1, q2, c, ok);
 }
