@@ -160,8 +160,9 @@ inline bool elu_small_variance(int d, double lam, double alpha, double q1, doubl
 //     J_j = s^(j+1) / (2 pi) int_0^inf y^j e^(-y^2 / 2) R(w - c y) dy,
 //   where I_j(-c D / s) would be a tail moment (its recursion unstable).
 // Truncation as above, |E[phi phi] - E[phi_K phi]| <= |e|_u |phi|_v <= atol / 10; the
-// integrals by adaptive Gauss-Kronrod to a fiftieth of atol. ~5-15 us where the nested
-// quadrature took 40-75 us (selu, q1 <= 0.03, |c| 0.97-0.9995).
+// integrals to a fiftieth of atol, by fixed Gauss-Legendre pieces checked against
+// coarser ones (below) and, where those disagree, adaptive Gauss-Kronrod. ~5-15 us where
+// the nested quadrature took 40-75 us (selu, q1 <= 0.03, |c| 0.97-0.9995).
 inline bool elu_one_small_variance(double lam, double alpha, double q1, double q2, double c,
                                    double atol, double norm2, double& out) {
   using namespace special;
@@ -200,7 +201,7 @@ inline bool elu_one_small_variance(double lam, double alpha, double q1, double q
   // npdf(D) e^(-s2 D), from one upper_tail at u = |c| D / s: I_1(u) = p1 and
   // I_1(-u) = p1 + u (J_P's I_1(c D / s), c >= 0 or < 0), and the J_j recursion's
   // I_0(-u) = 1 - p0, I_1(-u) (its npdf(u) = p1 + u p0). Beyond u = 8.5, p0 < 1e-17 and
-  // p1 < 2e-18 (of I_1(0) = 0.4): taken as 0 there, without the call
+  // p1 < 2e-18 (I_1(0) = 0.4): taken as 0 there, without the call
   const double ac = std::fabs(c);
   auto body = [&](double D) {
     const double u = ac * D / s;
@@ -295,8 +296,7 @@ inline bool elu_one_small_variance(double lam, double alpha, double q1, double q
       out_y[0] = s * p * std::exp(-0.5 * y * y) * mills(w - c * y) / (2.0 * pi);
     };
     // (its integrand smooth on [0, 9.5], R's argument w + |c| y >= 0: the fixed rules
-    // on [0, 2], [2, 4.5] and [4.5, 9.5] first, as above; ~2 us where the adaptive rule
-    // took 5-8)
+    // on [0, 2], [2, 4.5] and [4.5, 9.5] first, as above)
     static constexpr double ey[4] = {0.0, 2.0, 4.5, 9.5};
     auto fy = [&](double y) {
       double yy;
