@@ -172,10 +172,14 @@ def piecewise_closed_form(
     c: float,
     tol: float = 1e-13,
     relative: bool = False,
+    passes: str = "tail",
 ) -> float:
     """The closed form of piecewise_closed_forms.hpp for E[phi^(d)(u) phi^(d)(v)]; NaN
     where it defers (its error estimate above tol of the Cauchy-Schwarz scale, or of
-    the result with relative) or the kind has none."""
+    the result with relative) or the kind has none. passes: 'tail' (with the tail
+    quadrature of far orthants), 'fast' (without) or 'fast_then_tail' (the fast path,
+    then where it defers the tail pass reading its orthants, OrthantMemo: the
+    dispatch's two passes for elu's and selu's phi')."""
 
 def hermite_coefficients(
     kind: int, p0: float, p1: float, q: float, n_max: int
