@@ -671,7 +671,7 @@ PYBIND11_MODULE(_core, m) {
       "the result with relative) or the kind has none. passes: 'tail' (with the tail\n"
       "quadrature of far orthants), 'fast' (without) or 'fast_then_tail' (the fast path,\n"
       "then where it defers the tail pass reading its orthants, OrthantMemo: the\n"
-      "dispatch's two passes for elu's and selu's phi').",
+      "dispatch's two passes for elu's and selu's phi and phi').",
       py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("d"), py::arg("q1"), py::arg("q2"),
       py::arg("c"), py::arg("tol") = sigprop::detail::piecewise_tol, py::arg("relative") = false,
       py::arg("passes") = "tail");

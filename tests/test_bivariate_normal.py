@@ -276,9 +276,10 @@ def test_elu_closed_form_serves_far_out(q1, q2, c, d):
 @pytest.mark.parametrize("name", ["elu", "selu"])
 @pytest.mark.parametrize("d", [0, 1])
 def test_closed_form_passes_share_their_orthants(name, d):
-    # The dispatch's two passes of the closed form (elu's and selu's phi' next to
-    # |c| = 1): the fast path, then where its estimate falls short the pass with the tail
-    # quadrature, which reads the fast path's orthants (OrthantMemo: Genz's rules once,
+    # The dispatch's two passes of the closed form (elu's and selu's next to |c| = 1:
+    # phi' in the dispatch, phi through bivariate_direct): the fast path, then where its
+    # estimate falls short the pass with the tail quadrature, which reads the fast path's
+    # orthants (OrthantMemo: Genz's rules once,
     # the quadrature only where they fell short). The same value, bit for bit, as the
     # tail pass alone, at points where the fast path defers and the tail pass serves.
     act = sp.activation(name)

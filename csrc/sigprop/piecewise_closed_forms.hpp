@@ -216,8 +216,8 @@ inline double one_sided_tilted(const Term& T, const Term& U, int pi, int pj, dou
 }
 
 // The orthants of one sum_terms call (below), which a caller may carry into a second
-// call with the same arguments but the tail quadrature: elu's and selu's phi' next to
-// |c| = 1 at large q, whose orthants lie in the far tails, first try the fast path
+// call with the same arguments but the tail quadrature: elu's and selu's phi and phi'
+// next to |c| = 1 at large q, whose orthants lie in the far tails, first try the fast path
 // (~3 us, Genz's two rules an orthant), where its estimate falls short take the tail
 // quadrature, and that pass recomputed each orthant's rules before it. With the memo
 // it reads them (bvn::GenzTail): the same numbers, the rules once.

@@ -179,7 +179,7 @@ def piecewise_closed_form(
     the result with relative) or the kind has none. passes: 'tail' (with the tail
     quadrature of far orthants), 'fast' (without) or 'fast_then_tail' (the fast path,
     then where it defers the tail pass reading its orthants, OrthantMemo: the
-    dispatch's two passes for elu's and selu's phi')."""
+    dispatch's two passes for elu's and selu's phi and phi')."""
 
 def hermite_coefficients(
     kind: int, p0: float, p1: float, q: float, n_max: int
