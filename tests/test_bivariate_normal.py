@@ -279,9 +279,9 @@ def test_closed_form_passes_share_their_orthants(name, d):
     # The dispatch's two passes of the closed form (elu's and selu's next to |c| = 1:
     # phi' in the dispatch, phi through bivariate_direct): the fast path, then where its
     # estimate falls short the pass with the tail quadrature, which reads the fast path's
-    # orthants (OrthantMemo: Genz's rules once,
-    # the quadrature only where they fell short). The same value, bit for bit, as the
-    # tail pass alone, at points where the fast path defers and the tail pass serves.
+    # orthants (OrthantMemo: Genz's rules once, the quadrature only where they fell
+    # short). The same value, bit for bit, as the tail pass alone, at points where the
+    # fast path defers and the tail pass serves.
     act = sp.activation(name)
     p0, p1 = act.core_params
     rng = random.Random(8 + d)
@@ -689,7 +689,8 @@ HARD_TANH_WINDOW = [
     (62.41, 62.41 * (1 + 8.4e-8), 1 - 2.1e-9),
     (1716.0, 1716.0 * (1 + 1.5e-12), 1 - 4.6e-8),
     (5753.0, 5753.0 * 1.025, 1 - 5.3e-7),
-    (227.7, 227.7 * (1 + 1e-9), -(1 - 1.5e-12)),  # (q1 = q2 exactly: the diagonal's form serves)
+    # (1e-9 apart: at q1 = q2 exactly the diagonal's form would serve it instead)
+    (227.7, 227.7 * (1 + 1e-9), -(1 - 1.5e-12)),
     (30.0, 30.0003, 1 - 1e-4),
 ]
 

@@ -241,21 +241,11 @@ inline bool elu_one_small_variance(double lam, double alpha, double q1, double q
   // t = |c| D / s on [0, 3] and [3, 8.5] (the integrand npdf(s t / |c|) e^(-beta t) times
   // the bracket, smooth there). ~10 us a call where the adaptive rule took 25-40 us (selu,
   // q1 <= 0.03, q2 4-3000, |c| 0.97-0.996).
-  auto pieces = [](const double* edges, int n_pieces, auto&& f, const double* xs, const double* ws,
-                   int half) {
-    double sum = 0.0;
-    for (int piece = 0; piece < n_pieces; ++piece) {
-      const double mid = 0.5 * (edges[piece] + edges[piece + 1]);
-      const double hw = 0.5 * (edges[piece + 1] - edges[piece]);
-      double ps = 0.0;
-      for (int i = 0; i < half; ++i) ps += ws[i] * (f(mid - hw * xs[i]) + f(mid + hw * xs[i]));
-      sum += hw * ps;
-    }
-    return sum;
-  };
   auto checked = [&](const double* edges, int n_pieces, auto&& f, double factor) {
-    const double I = factor * pieces(edges, n_pieces, f, quad::xgl20, quad::wgl20, 10);
-    const double I_lo = factor * pieces(edges, n_pieces, f, quad::xgl16, quad::wgl16, 8);
+    const double I =
+        factor * quad::legendre_pieces(edges, n_pieces, f, quad::xgl20, quad::wgl20, 10);
+    const double I_lo =
+        factor * quad::legendre_pieces(edges, n_pieces, f, quad::xgl16, quad::wgl16, 8);
     return std::isfinite(I) && std::fabs(I - I_lo) <= 0.125 * qatol ? I : special::nan;
   };
   double vD = special::nan;

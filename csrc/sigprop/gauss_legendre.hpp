@@ -1,7 +1,8 @@
 // Gauss-Legendre rules on [-1, 1]: the positive nodes (descending) xglN and their
 // weights wglN of the N-point rules (even N: the rule is sum_i w_i (f(x_i) + f(-x_i))),
 // exact for polynomials of degree 2N - 1. N = 20 (hermite_table.hpp,
-// softsign_pair.hpp) and 16 (softsign_pair.hpp), Newton-polished on P_N at 40 digits.
+// softsign_pair.hpp) and 16 (softsign_pair.hpp), Newton-polished on P_N at 40 digits;
+// legendre_pieces: such a rule on consecutive pieces (elu_small_variance.hpp).
 #pragma once
 
 namespace sigprop {
@@ -30,6 +31,22 @@ inline constexpr double wgl16[8] = {
     0.0951585116824927848099251076022462, 0.124628971255533872052476282192016,
     0.149595988816576732081501730547479,  0.16915651939500253818931207903036,
     0.18260341504492358886676366796922,   0.189450610455068496285396723208283};
+
+// The even N-point rule (xs, ws: its positive nodes and their weights, half = N / 2) on
+// each piece [edges[p], edges[p + 1]], p < n_pieces, of f, summed in piece order.
+template <class F>
+inline double legendre_pieces(const double* edges, int n_pieces, F&& f, const double* xs,
+                              const double* ws, int half) {
+  double sum = 0.0;
+  for (int piece = 0; piece < n_pieces; ++piece) {
+    const double mid = 0.5 * (edges[piece] + edges[piece + 1]);
+    const double hw = 0.5 * (edges[piece + 1] - edges[piece]);
+    double ps = 0.0;
+    for (int i = 0; i < half; ++i) ps += ws[i] * (f(mid - hw * xs[i]) + f(mid + hw * xs[i]));
+    sum += hw * ps;
+  }
+  return sum;
+}
 
 }  // namespace quad
 }  // namespace sigprop
