@@ -74,28 +74,14 @@ inline bool tanh_fourier_pair(int d, double q1, double q2, double c, double atol
   if (!(c >= 0.5 && c < 1.0) || !(std::fmin(q1, q2) > 0.0) || !std::isfinite(std::fmax(q1, q2)) ||
       std::fmax(q1, q2) > 25.0 * std::fmin(q1, q2) || !(atol > 0.0))
     return false;
-  if (d == 1) {
-    // F(k) = pi k / sinh(pi k / 2) = 2 x / sinh x, x = pi |k| / 2
-    // (1 - e^{-2x} by expm1: 1 - e * e lost ~1e-13 of it next to x = 1e-3, and the
-    // quadratic Taylor branch below 1e-3 as much, 1.9e-14 relative at x = 0.99e-3)
-    auto F = [](double k) {
-      const double x = 0.5 * pi * std::fabs(k);
-      return x > 0.0 ? 4.0 * x * std::exp(-x) / -std::expm1(-2.0 * x) : 2.0;
-    };
-    auto D = [&](double k, double l) { return F(k) * F(l); };
-    return fourier_gaussian_integral(D, q1, q2, c, 2.0, 0.5 * pi, 46.0, atol, out);
-  }
-  // rho(k) = 2 / k - pi / sinh(pi k / 2) = sign(k) (x / pi) rh_softplus(x), x = pi |k| / 2
-  // (rh_softplus(x) = pi^2 (sinh x - x) / (x^2 sinh x)); rho_j(k) = (2 / k)(1 - e^{-k^2/2})
-  auto rho = [](double k) {
-    const double x = 0.5 * pi * std::fabs(k);
-    const double v = x / pi * tail_r_hat(LinearTail::softplus, x);
-    return k < 0.0 ? -v : v;
-  };
-  auto rho_j = [](double k) { return k != 0.0 ? -2.0 * std::expm1(-0.5 * k * k) / k : 0.0; };
-  auto D = [&](double k, double l) { return -(rho(k) * rho(l) - rho_j(k) * rho_j(l)); };
+  // (the integrands: fourier_integrand, linear_tail_pair.hpp)
+  if (d == 1)
+    return fourier_gaussian_integral<FourierIntegrand::tanh_d1>(q1, q2, c, 2.0, 0.5 * pi, 46.0,
+                                                                atol, out);
   double ih;
-  if (!fourier_gaussian_integral(D, q1, q2, c, 2.0, 0.5 * pi, 41.4, 0.5 * atol, ih)) return false;
+  if (!fourier_gaussian_integral<FourierIntegrand::tanh>(q1, q2, c, 2.0, 0.5 * pi, 41.4, 0.5 * atol,
+                                                         ih))
+    return false;
   const double s1 = std::sqrt(q1), s2 = std::sqrt(q2), cov = c * s1 * s2;
   const double det = q1 * q2 * ((1.0 - c) * (1.0 + c));
   auto S = [&](double dt) { return sign_product_moment(dt, cov); };
