@@ -179,7 +179,7 @@ SIGPROP_ALWAYS_INLINE double tanh_rho_jump(double z) {
 }
 SIGPROP_ALWAYS_INLINE double tanh_prime_hat(double z) {
   const double x = 0.5 * special::pi * std::fabs(z);
-  const double e = special::exp_arith(-x), m = -special::expm1_arith(-x);
+  const double e = special::exp_arith(-x), m = -special::expm1_arith(-x, e);
   const double v = 4.0 * x * e / (m * (1.0 + e));
   return x > 0.0 ? v : 2.0;
 }
@@ -281,10 +281,24 @@ inline bool fourier_gaussian_integral(double q1, double q2, double c, double pol
   if (l2 > 0.0 && 2.0 * pi / (l2 * (hg / std::sqrt(l2))) <= eta_max) h = hg / std::sqrt(l2);
   // its length: the weight down to e^-40, or the integrand to e^-(target - 1)
   double T = (target - 1.0) / (decay * small);
+  const double sr = 1.0 / std::sqrt(l1);
+  if constexpr (F == FourierIntegrand::tanh_d1) {
+    // tanh': D = F(k) F(l) decays in |k| + |l|, not only in min(|k|, |l|): F(z) = 2 x /
+    // sinh x <= 4 (1 + x) e^{-x} (x = decay |z|), so that |D| <= 16 (1 + X / 2)^2 e^{-X},
+    // X = x_k + x_l >= decay (tau |e2|_1 - r |e1|_1), is below e^-(target - 1) of D(0, 0)
+    // = 4 once X - 2 ln(1 + X / 2) >= target - 1 + ln 4 (X by fixed-point iteration,
+    // increasing to its root from below). Next to the diagonal (e2 ~ (-1, 1) / sqrt 2)
+    // 0.6 of the length above; where the variances are far apart (small -> 0) the
+    // length stays bounded.
+    double X = target;
+    for (int it = 0; it < 6; ++it) X = target - 1.0 + std::log(4.0) + 2.0 * std::log1p(0.5 * X);
+    const double rmax = sr * gx[ng - 1];
+    const double Ts = (X / decay + rmax * (std::fabs(e1x) + std::fabs(e1y))) / (big + small);
+    T = std::fmin(T, Ts);
+  }
   if (l2 > 0.0) T = std::fmin(T, std::sqrt(80.0 / l2));
   const int n = static_cast<int>(std::ceil(T / h));
   if (!(n <= 4000)) return false;
-  const double sr = 1.0 / std::sqrt(l1);
   // G(tau) = sum_i w_i (D(r_i e1 + tau e2) + D(-r_i e1 + tau e2)), r_i = x_i / sqrt(l1),
   // at the nodes tau = j h, j = 0..n, eight at a time: their points first, then D at all
   // of them (fourier_integrand), then each node's sum
