@@ -26,14 +26,15 @@
 // sigmoid(x) = (1 + tanh(x / 2)) / 2: E[s(u) s(v)] = 1/4 + E_tanh(q1 / 4, q2 / 4, c) / 4,
 // E[s'(u) s'(v)] = E'_tanh(q1 / 4, q2 / 4, c) / 16.
 // Where the covariance's larger eigenvalue is below 16 (the rho rule, 16 Gauss-Hermite
-// nodes below 49; for sigmoid, of q / 4: q1 + q2 below ~64), the variances are further
-// apart than 25x or c < 1/2, the form declines (false).
+// nodes below 49; for sigmoid, of q / 4: q1 + q2 below ~64; for tanh' below 4, 30 nodes
+// below 16), the variances are further apart than 25x or c < 1/2, the form declines
+// (false).
 //
 // Accuracy. Against nested quadrature at 600 random points a kind and derivative order
 // (q1 from 10^0.9 to 1e4, q2 / q1 up to e^1.68, 1 - c from 1e-9 to 1/2): within 2.1e-15
-// of the scale; against the 30-digit references of tanh and sigmoid where it serves (52
+// of the scale; against the 30-digit references of tanh and sigmoid where it serves (64
 // points of tests/data/reference_2d_large_q.json, reference_2d_extreme.json and
-// reference_2d_off_diagonal.json) within 8.2e-16 (tests/test_two_point.py,
+// reference_2d_off_diagonal.json) within 6.7e-16 (tests/test_two_point.py,
 // tests/test_reference_extreme.py: held to 1e-14).
 #pragma once
 
