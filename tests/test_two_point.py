@@ -1477,6 +1477,33 @@ def test_fourier_pair_matches_the_nested_quadrature(act, lo, derivative):
     assert _rel_err(disp, got, scale).max() <= 1e-12
 
 
+def test_tanh_prime_fourier_pair_at_moderate_variances():
+    # tanh''s form reaches down to the covariance's larger eigenvalue 4 (q ~ 2 next to
+    # the diagonal) on a 30-point Gauss-Hermite rule in the narrow direction below 16,
+    # where saturating_pair took 0.1 ms a pair: every pair served, within 1e-14 of the
+    # scale of the nested quadrature; tanh's own (d = 0) keeps to 16 (the series serves
+    # most of its pairs there)
+    rng = np.random.default_rng(11)
+    a = resolve("tanh")
+    n = 8
+    q1 = 10.0 ** rng.uniform(np.log10(2.2), np.log10(8.0), n)
+    q2 = q1 * (1.0 + 10.0 ** rng.uniform(-12, -1, n))
+    c = 1 - 10.0 ** rng.uniform(-12, -1, n)
+    scale = _scale("tanh", q1, q2, 1)
+    got = np.array(
+        [
+            _core.fourier_pair(a.kind, *a.core_params, 1, x, y, z, 2e-14 * s)
+            for x, y, z, s in zip(q1, q2, c, scale, strict=True)
+        ]
+    )
+    assert np.isfinite(got).all(), (q1[~np.isfinite(got)], c[~np.isfinite(got)])
+    assert _rel_err(got, _direct("tanh", q1, q2, c, 1), scale).max() <= 1e-14
+    form = functools.partial(_core.fourier_pair, a.kind, *a.core_params)
+    assert np.isfinite(form(1, 2.5, 2.5, 0.999, 1e-14))
+    assert np.isnan(form(1, 1.5, 1.5, 0.999, 1e-14))  # the eigenvalue ~3, below 4
+    assert np.isnan(form(0, 5.0, 5.0, 0.999, 1e-14))  # phi: below 16
+
+
 def test_fourier_pair_declines_outside_its_domain():
     a, t = resolve("softplus"), resolve("tanh")
     form = functools.partial(_core.fourier_pair, a.kind, *a.core_params, 0)
