@@ -370,6 +370,36 @@ PYBIND11_MODULE(_core, m) {
       py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("d"), py::arg("q1"), py::arg("q2"),
       py::arg("c"), py::arg("atol"));
   m.def(
+      "plain_arithmetic",
+      [](const std::string& name, const darray& x) {
+        if (x.ndim() != 1) throw py::value_error("x must be one-dimensional");
+        namespace sp = sigprop::special;
+        double (*f)(double) = nullptr;
+        if (name == "exp")
+          f = [](double v) { return sp::exp_arith(v); };
+        else if (name == "expm1")
+          f = [](double v) { return sp::expm1_arith(v); };
+        else if (name == "log1p")
+          f = [](double v) { return sp::log1p_arith(v); };
+        else if (name == "erfc")
+          f = [](double v) { return sp::erfc_arith(v); };
+        else if (name == "exp_neg_sq")
+          f = [](double v) { return sp::exp_neg_sq_arith(v, 1.0); };
+        else if (name == "exp_neg_half_sq")
+          f = [](double v) { return sp::exp_neg_sq_arith(v, 0.5); };
+        else
+          throw py::value_error("unknown function " + name);
+        const idx_t n = x.shape(0);
+        const Output<double> out(n);
+        const double* xp = x.data();
+        for (idx_t i = 0; i < n; ++i) out.data[i] = f(xp[i]);
+        return out.array;
+      },
+      "The core's functions in plain double arithmetic (special.hpp: exp_arith, expm1_arith, "
+      "log1p_arith, erfc_arith, exp_neg_sq_arith as exp(-x^2) and exp(-x^2 / 2)) at each x, "
+      "for the tests.",
+      py::arg("name"), py::arg("x"));
+  m.def(
       "trapezoid_pair",
       [](int kind, double p0, double p1, int d, double q1, double q2, double c, double atol) {
         return pair_form_value(kind, p0, p1, d, [&](const sigprop::Activation& a, double& v) {

@@ -51,6 +51,7 @@
 // tests/test_reference_extreme.py: held to 1e-14).
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <utility>
 
@@ -64,13 +65,6 @@ namespace sigprop {
 namespace detail {
 
 enum class LinearTail { softplus, silu };
-
-// r(y) = phi(y) - relu(y) at y >= 0 (d = 0), r'(y) = phi'(y) - 1 (d = 1).
-inline double tail_r(LinearTail k, double y, int d = 0) {
-  const double e = std::exp(-y), sm = e / (1.0 + e);  // sigmoid(-y)
-  if (d == 1) return k == LinearTail::softplus ? -sm : sm * (y / (1.0 + e) - 1.0);
-  return k == LinearTail::softplus ? std::log1p(e) : -y * sm;
-}
 
 // The Fourier transform of r, int r(y) e^{-i k y} dy (real, even), at x = pi |k|:
 //   softplus: pi^2 (sinh x - x) / (x^2 sinh x), silu: pi^2 (sinh^2 x - x^2 cosh x) /
@@ -382,11 +376,12 @@ inline bool tail_remainder_pair(LinearTail kind, int d, double q1, double q2, do
   return std::isfinite(out);
 }
 
-// sum_x w f(x) over [0, X] on 20-node Gauss-Legendre panels at most L long, cut at
-// W_i {1, 2.5, 4.5, 7, 9.5} (i = 0, 1) where below X: the cross terms' rule (here and in
-// sign_tail_pair.hpp), f(x, w) called at each node with its weight.
-template <class F>
-inline void tail_panels(double X, double L, const double* W, F&& f) {
+// The nodes x and weights w of 20-node Gauss-Legendre panels at most L long on [0, X],
+// cut at W_i {1, 2.5, 4.5, 7, 9.5} (i = 0, 1) where below X: the cross terms' rule (here
+// and in sign_tail_pair.hpp). At most kTailNodes (X / L <= 22 / 3: at most 18 panels,
+// the 11 pieces between the cuts each adding at most one); returns their number.
+inline constexpr int kTailNodes = 360;
+inline int tail_panel_nodes(double X, double L, const double* W, double* xs, double* ws) {
   double cuts[12];
   int nc = 0;
   cuts[nc++] = 0.0;
@@ -397,6 +392,7 @@ inline void tail_panels(double X, double L, const double* W, F&& f) {
   // (insertion sort: a dozen values)
   for (int i = 1; i < nc; ++i)
     for (int j = i; j > 0 && cuts[j] < cuts[j - 1]; --j) std::swap(cuts[j], cuts[j - 1]);
+  int n = 0;
   for (int p = 0; p + 1 < nc; ++p) {
     const double a = cuts[p], b = cuts[p + 1];
     if (!(b > a)) continue;
@@ -405,8 +401,89 @@ inline void tail_panels(double X, double L, const double* W, F&& f) {
     for (int s = 0; s < ns; ++s) {
       const double mid = a + (2 * s + 1) * hw;
       for (int j = 0; j < 10; ++j)
-        for (double sg : {-1.0, 1.0}) f(mid + sg * hw * quad::xgl20[j], hw * quad::wgl20[j]);
+        for (double sg : {-1.0, 1.0}) {
+          if (n >= kTailNodes) return n;  // (not reached: see above)
+          xs[n] = mid + sg * hw * quad::xgl20[j];
+          ws[n++] = hw * quad::wgl20[j];
+        }
     }
+  }
+  return n;
+}
+
+// e(t) = E|t + Z| - t = 2 (npdf(t) - t Phi(-t)) below t = 9.5, 0 above, in plain
+// arithmetic (a free function: a lambda in a loop stayed a call)
+SIGPROP_ALWAYS_INLINE double relu_gap_arith(double t) {
+  const double v = 2.0 * (special::inv_sqrt_2pi * special::exp_neg_sq_arith(t, 0.5) -
+                          t * (0.5 * special::erfc_arith(t * special::inv_sqrt2)));
+  return t < 9.5 ? v : 0.0;
+}
+
+// The cross terms' factor of the other input at the nodes x < 9.5 W (the panels' first m;
+// beyond, its limit, set by the caller): the step's 1 - 2 Phi(-x / W) (D = 1) or relu's
+// e(x / W) (D = 0) into g, vectorised (special::erfc_arith: no call, no branch). Each
+// node's value the same operations whatever its neighbours, and whatever m.
+template <int D>
+SIGPROP_VECTOR_CLONES inline void cross_gap(double W, const double* __restrict xs, int m,
+                                            double* __restrict g) {
+  for (int k = 0; k < m; ++k) {
+    const double x = xs[k];
+    double v;
+    if constexpr (D == 1)
+      v = 1.0 - special::erfc_arith(x / W * special::inv_sqrt2);
+    else
+      v = relu_gap_arith(x / W);
+    g[k] = x < 9.5 * W ? v : g[k];
+  }
+}
+
+// The nodes of a panel rule below 9.5 W: the panels, cut at 9.5 W (tail_panel_nodes),
+// put them first; the count up to the last one.
+inline int cross_gap_nodes(double W, const double* xs, int n) {
+  int m = n;
+  while (m > 0 && !(xs[m - 1] < 9.5 * W)) --m;
+  return m;
+}
+
+// The cross terms' integrands at n nodes (tail_cross_pairs): w r f, w r pm_0 and w r pm_1
+// into t, t0 and t1, from the other input's factors g0, g1 (cross_gap), in plain
+// arithmetic (special::exp_arith, log1p_arith, exp_neg_sq_arith: no call, no branch),
+// vectorised with an AVX2 clone (the arrays __restrict: their 15 alias checks exceeded
+// GCC's 10, and the loop stayed scalar); each node's terms the same operations whatever
+// its neighbours. (The libm calls, five exponentials, two erfc and a log1p a node, had
+// been half of a Fourier-form pair's time.)
+struct CrossTerms {
+  double si[2], kap[2], om[2], W[2];
+};
+template <LinearTail K, int D>
+SIGPROP_VECTOR_CLONES inline void tail_cross_terms(
+    const CrossTerms& ct, const double* __restrict xs, const double* __restrict ws,
+    const double* __restrict g0, const double* __restrict g1, int n, double* __restrict t,
+    double* __restrict t0, double* __restrict t1) {
+  using special::inv_sqrt_2pi;
+  const double si0 = ct.si[0], si1 = ct.si[1];
+  const double kap0 = ct.kap[0], kap1 = ct.kap[1], om0 = ct.om[0], om1 = ct.om[1];
+  for (int k = 0; k < n; ++k) {
+    const double x = xs[k], w = ws[k];
+    // r(x) = phi(x) - relu(x) (d = 0) or r'(x) = phi'(x) - 1 (d = 1) at x >= 0
+    const double e = special::exp_arith(-x), sm = e / (1.0 + e);
+    double r;
+    if constexpr (D == 1)
+      r = K == LinearTail::softplus ? -sm : sm * (x / (1.0 + e) - 1.0);
+    else
+      r = K == LinearTail::softplus ? special::log1p_arith(e) : -x * sm;
+    const double pm0 = inv_sqrt_2pi * special::exp_neg_sq_arith(x / si0, 0.5) / si0;
+    const double pm1 = inv_sqrt_2pi * special::exp_neg_sq_arith(x / si1, 0.5) / si1;
+    // relu: E|N(m, omega^2)| = m + omega e(m / omega); step (d = 1, r' odd):
+    // P(N > 0) - P(N < 0) = 1 - 2 Phi(-x / W)
+    double f;
+    if constexpr (D == 1)
+      f = pm0 * g0[k] + pm1 * g1[k];
+    else
+      f = pm0 * (kap0 * x + om0 * g0[k]) + pm1 * (kap1 * x + om1 * g1[k]);
+    t[k] = w * r * f;
+    t0[k] = w * r * pm0;
+    t1[k] = w * r * pm1;
   }
 }
 
@@ -414,33 +491,36 @@ inline void tail_panels(double X, double L, const double* W, F&& f) {
 // int_0^inf r p2 (shifted_softplus: E r(u) = 2 int_0^inf r p1).
 inline double tail_cross_pairs(LinearTail kind, int d, double s1, double s2, double c,
                                double* means) {
-  using special::npdf;
-  using special::nsf;
   const double sc = std::sqrt((1.0 - c) * (1.0 + c));
   // term i: r on the input of spread si, relu on the other (spread so)
-  const double si[2] = {s1, s2}, so[2] = {s2, s1};
-  double kap[2], om[2], W[2];
+  const double so[2] = {s2, s1};
+  CrossTerms ct{{s1, s2}, {}, {}, {}};
   for (int i = 0; i < 2; ++i) {
-    kap[i] = c * so[i] / si[i];
-    om[i] = so[i] * sc;
-    W[i] = si[i] * sc / c;
+    ct.kap[i] = c * so[i] / ct.si[i];
+    ct.om[i] = so[i] * sc;
+    ct.W[i] = ct.si[i] * sc / c;
   }
-  auto e_fn = [](double t) { return t < 9.5 ? 2.0 * (npdf(t) - t * nsf(t)) : 0.0; };
+  double xs[kTailNodes], ws[kTailNodes], g[2][kTailNodes];
+  double t[kTailNodes], t0[kTailNodes], t1[kTailNodes];
+  const int n = tail_panel_nodes(44.0, 6.0, ct.W, xs, ws);
+  // the other input's factor: its limit (1, or e(t) = 0) beyond x = 9.5 W
+  for (int i = 0; i < 2; ++i) {
+    std::fill(g[i], g[i] + n, d == 1 ? 1.0 : 0.0);
+    const int m = cross_gap_nodes(ct.W[i], xs, n);
+    d == 1 ? cross_gap<1>(ct.W[i], xs, m, g[i]) : cross_gap<0>(ct.W[i], xs, m, g[i]);
+  }
+  if (kind == LinearTail::softplus)
+    d == 1 ? tail_cross_terms<LinearTail::softplus, 1>(ct, xs, ws, g[0], g[1], n, t, t0, t1)
+           : tail_cross_terms<LinearTail::softplus, 0>(ct, xs, ws, g[0], g[1], n, t, t0, t1);
+  else
+    d == 1 ? tail_cross_terms<LinearTail::silu, 1>(ct, xs, ws, g[0], g[1], n, t, t0, t1)
+           : tail_cross_terms<LinearTail::silu, 0>(ct, xs, ws, g[0], g[1], n, t, t0, t1);
   double sum = 0.0, m0 = 0.0, m1 = 0.0;
-  tail_panels(44.0, 6.0, W, [&](double x, double w) {
-    const double r = tail_r(kind, x, d);
-    double f = 0.0, pm[2];
-    for (int i = 0; i < 2; ++i) {
-      pm[i] = npdf(x / si[i]) / si[i];
-      // relu: E|N(m, omega^2)| = m + omega e(m / omega); step (d = 1, r' odd):
-      // P(N > 0) - P(N < 0) = 1 - 2 Phi(-x / W)
-      f += d == 1 ? pm[i] * (x < 9.5 * W[i] ? 1.0 - 2.0 * nsf(x / W[i]) : 1.0)
-                  : pm[i] * (kap[i] * x + om[i] * e_fn(x / W[i]));
-    }
-    sum += w * r * f;
-    m0 += w * r * pm[0];
-    m1 += w * r * pm[1];
-  });
+  for (int k = 0; k < n; ++k) {
+    sum += t[k];
+    m0 += t0[k];
+    m1 += t1[k];
+  }
   if (means) {
     means[0] = m0;
     means[1] = m1;

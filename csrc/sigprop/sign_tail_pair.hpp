@@ -49,22 +49,41 @@
 namespace sigprop {
 namespace detail {
 
+// The cross terms' integrand w r f at n nodes (sign_tail_cross), from the other input's
+// factors g0, g1 (cross_gap, linear_tail_pair.hpp), in plain arithmetic as
+// tail_cross_terms, vectorised.
+SIGPROP_VECTOR_CLONES inline void sign_cross_terms(const double* si, const double* __restrict xs,
+                                                   const double* __restrict ws,
+                                                   const double* __restrict g0,
+                                                   const double* __restrict g1, int n,
+                                                   double* __restrict t) {
+  using special::inv_sqrt_2pi;
+  const double si0 = si[0], si1 = si[1];
+  for (int k = 0; k < n; ++k) {
+    const double x = xs[k];
+    const double e = special::exp_arith(-2.0 * x), r = -2.0 * e / (1.0 + e);  // tanh(x) - 1
+    const double p0 = inv_sqrt_2pi * special::exp_neg_sq_arith(x / si0, 0.5) / si0;
+    const double p1 = inv_sqrt_2pi * special::exp_neg_sq_arith(x / si1, 0.5) / si1;
+    t[k] = ws[k] * r * (p0 * g0[k] + p1 * g1[k]);
+  }
+}
+
 // E[r(u) sign(v)] + E[sign(u) r(v)] of tanh (see above).
 inline double sign_tail_cross(double s1, double s2, double c) {
-  using special::npdf;
-  using special::nsf;
   const double sc = std::sqrt((1.0 - c) * (1.0 + c));
   const double si[2] = {s1, s2};
   double W[2];
   for (int i = 0; i < 2; ++i) W[i] = si[i] * sc / c;
+  double xs[kTailNodes], ws[kTailNodes], g[2][kTailNodes], t[kTailNodes];
+  const int n = tail_panel_nodes(22.0, 3.0, W, xs, ws);
+  // E[sign(v) | u = x] = 1 - 2 Phi(-x / W), 1 beyond x = 9.5 W
+  for (int i = 0; i < 2; ++i) {
+    std::fill(g[i], g[i] + n, 1.0);
+    cross_gap<1>(W[i], xs, cross_gap_nodes(W[i], xs, n), g[i]);
+  }
+  sign_cross_terms(si, xs, ws, g[0], g[1], n, t);
   double sum = 0.0;
-  tail_panels(22.0, 3.0, W, [&](double x, double w) {
-    const double e = std::exp(-2.0 * x), r = -2.0 * e / (1.0 + e);  // tanh(x) - 1
-    double f = 0.0;
-    for (int i = 0; i < 2; ++i)
-      f += npdf(x / si[i]) / si[i] * (x < 9.5 * W[i] ? 1.0 - 2.0 * nsf(x / W[i]) : 1.0);
-    sum += w * r * f;
-  });
+  for (int k = 0; k < n; ++k) sum += t[k];
   return 2.0 * sum;
 }
 

@@ -327,6 +327,11 @@ def fourier_pair(
     skeleton's kernel in closed form and the remainder's in Fourier space) to absolute
     tolerance atol; NaN where the form declines (a diagnostic, for the tests)."""
 
+def plain_arithmetic(name: str, x: _Float64Array) -> _Float64Array:
+    """The core's functions in plain double arithmetic (special.hpp: exp_arith,
+    expm1_arith, log1p_arith, erfc_arith, exp_neg_sq_arith as exp(-x^2) and
+    exp(-x^2 / 2)) at each x (a diagnostic, for the tests)."""
+
 def trapezoid_pair(
     kind: int, p0: float, p1: float, d: int, q1: float, q2: float, c: float, atol: float
 ) -> float:
