@@ -97,7 +97,7 @@ struct HermiteAt {
     // locate takes its own, if it is reached)
     const double lg =
         uses_moment_table(act_.kind) ? std::log10(q) : std::numeric_limits<double>::quiet_NaN();
-    const Moments m = moments(act_, q, false, lg);
+    const Moments m = moments(act_, q, false, lg, false);  // (phi_sq and dphi_sq alone)
     phi_sq = m.phi_sq;
     dphi_sq = m.dphi_sq;
     if (!std::isfinite(phi_sq) || !std::isfinite(dphi_sq)) return false;

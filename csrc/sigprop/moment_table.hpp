@@ -70,10 +70,12 @@ class MomentTable {
 
   // Moments at q, or false when q is outside the table or its segment is marked
   // (for E[phi''^2] alone when need_d2). Without need_d2, only phi_sq, dphi_sq and
-  // dV are evaluated (mean and d2phi_sq are NaN).
+  // dV are evaluated (mean and d2phi_sq are NaN); without need_dV either, phi_sq and
+  // dphi_sq alone (the same values: each field's sum is its own).
   // (log10_q: log10(q) where the caller has it, NaN otherwise)
   bool lookup(double q, Moments& out, bool need_d2 = true,
-              double log10_q = std::numeric_limits<double>::quiet_NaN()) const {
+              double log10_q = std::numeric_limits<double>::quiet_NaN(),
+              bool need_dV = true) const {
     if (!(q >= q_lo() && q < q_hi())) return false;
     const double u = ((std::isnan(log10_q) ? std::log10(q) : log10_q) - log10_lo) * per_decade;
     int s = int(u);
@@ -86,12 +88,23 @@ class MomentTable {
     // The Chebyshev sums of phi_sq, dphi_sq and dV side by side, each split by parity
     // (cheb::clenshaw_parity_many: each alone is bound by its latency), and of the mean
     // and d2phi_sq where needed (the maps need neither)
-    const double* c3[3] = {g.c[1], g.c[2], g.c[4]};
-    double r3[3];
-    cheb::clenshaw_parity_many<3>(c3, deg, t, r3);
-    v[1] = field_value(g, 1, r3[0]);
-    v[2] = field_value(g, 2, r3[1]);
-    v[4] = field_value(g, 4, r3[2]);
+    if (need_dV || need_d2) {
+      const double* c3[3] = {g.c[1], g.c[2], g.c[4]};
+      double r3[3];
+      cheb::clenshaw_parity_many<3>(c3, deg, t, r3);
+      v[1] = field_value(g, 1, r3[0]);
+      v[2] = field_value(g, 2, r3[1]);
+      v[4] = field_value(g, 4, r3[2]);
+    } else {
+      // (a fresh Hermite expansion's moments, HermiteAt::set: two a random pair, where
+      // dV's sum and exponential were a third of the lookup)
+      const double* c2[2] = {g.c[1], g.c[2]};
+      double r2[2];
+      cheb::clenshaw_parity_many<2>(c2, deg, t, r2);
+      v[1] = field_value(g, 1, r2[0]);
+      v[2] = field_value(g, 2, r2[1]);
+      v[4] = special::nan;
+    }
     v[0] = v[3] = special::nan;
     if (need_d2) {
       const double* c2[2] = {g.c[0], g.c[3]};
@@ -257,13 +270,15 @@ inline std::size_t n_moment_tables() { return detail::MomentTableCache::instance
 // With need_d2 = false, mean and d2phi_sq may be NaN (the maps, fixed-point
 // searches and the EOC do not use them).
 // (log10_q: log10(q) where the caller has it, for the table's lookup; the same moments)
+// With need_dV = false as well (and need_d2 false), dV may be NaN too.
 inline Moments moments(const Activation& act, double q, bool need_d2 = true,
-                       double log10_q = std::numeric_limits<double>::quiet_NaN()) {
+                       double log10_q = std::numeric_limits<double>::quiet_NaN(),
+                       bool need_dV = true) {
   const Activation a = canonical(act);
   // (a positively homogeneous custom activation has closed forms: no table)
   if (uses_moment_table(a.kind) && q > 0.0 && !(a.kind == Kind::custom && is_homogeneous(a))) {
     Moments m;
-    if (detail::moment_table(a)->lookup(q, m, need_d2, log10_q)) return m;
+    if (detail::moment_table(a)->lookup(q, m, need_d2, log10_q, need_dV)) return m;
   }
   return moments_direct(a, q);
 }
