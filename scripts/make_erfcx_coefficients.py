@@ -20,6 +20,7 @@ relative to it, in ulps, against mpmath.
 import sys
 
 import mpmath as mp
+from make_mills_coefficients import chebyshev, to_monomials  # (scripts/: the script's path)
 
 mp.mp.dps = 50
 Z_HI = mp.mpf("6.75")
@@ -40,35 +41,8 @@ def z_of_u(u):
 
 
 def coefficients():
-    xs = [mp.cos(mp.pi * (k + mp.mpf(1) / 2) / NODES) for k in range(NODES)]
-    fs = [erfcx(z_of_u(x)) for x in xs]
-    cs = [
-        (2 if j else 1)
-        * sum(fs[k] * mp.cos(mp.pi * j * (k + mp.mpf(1) / 2) / NODES) for k in range(NODES))
-        / NODES
-        for j in range(NODES)
-    ]
-    return cs
-
-
-def to_monomials(cs):
-    """sum_j cs[j] T_j(u) as coefficients of u^k."""
-    out = [mp.mpf(0)] * len(cs)
-    t_prev, t_cur = [mp.mpf(1)], [mp.mpf(0), mp.mpf(1)]
-    for j, c in enumerate(cs):
-        if j == 0:
-            tj = t_prev
-        elif j == 1:
-            tj = t_cur
-        else:
-            t_next = [mp.mpf(0)] + [2 * x for x in t_cur]
-            for i, x in enumerate(t_prev):
-                t_next[i] -= x
-            t_prev, t_cur = t_cur, t_next
-            tj = t_cur
-        for i, x in enumerate(tj):
-            out[i] += c * x
-    return out
+    """erfcx's Chebyshev coefficients in u, at NODES first-kind nodes."""
+    return chebyshev(lambda u: erfcx(z_of_u(u)), -1, 1, NODES)
 
 
 def estrin_double(a, z):
