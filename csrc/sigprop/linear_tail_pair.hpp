@@ -234,9 +234,10 @@ inline double sign_product_moment(double det, double cov) {
 // rule's error held to e^-target of the integral. False where the rules cannot serve
 // (l1 below (8 / pole)^2: the rho rule; more than 4000 tau nodes) or the rule of step 2h
 // disagrees with its estimate, or the estimate exceeds atol / 2. D is the integrand F's
-// (fourier_integrand), taken at the points of eight tau nodes at once, up to 128 (one
-// point at a time, through exp's and expm1's calls, tanh''s form took 23 us a pair
-// against 9.5 now, softplus's 50 against 36, next to the diagonal at q from 20 to 1e4).
+// (fourier_integrand), taken at the points of eight tau nodes at once, up to 240 (one
+// point at a time, through exp's and expm1's calls, tanh''s form had taken 23 us a pair
+// where these loops took 9.5, softplus's 50 against 36, next to the diagonal at q from
+// 20 to 1e4).
 template <FourierIntegrand F>
 inline bool fourier_gaussian_integral(double q1, double q2, double c, double pole, double decay,
                                       double target, double atol, double& out) {
