@@ -438,16 +438,22 @@ SIGPROP_VECTOR_CLONES inline void cross_gap(double W, const double* __restrict x
   }
 }
 
-// The nodes of a panel rule below 9.5 W: the panels, cut at 9.5 W (tail_panel_nodes),
-// put them first; the count up to the last one.
-inline int cross_gap_nodes(double W, const double* xs, int n) {
-  int m = n;
-  while (m > 0 && !(xs[m - 1] < 9.5 * W)) --m;
-  return m;
+// Both inputs' factors g[i] at the n panel nodes (the cross terms of the linear tails and
+// of tanh, sign_tail_pair.hpp): the limit (1, or e = 0) everywhere, then cross_gap over
+// the nodes up to the last one below 9.5 W_i (the panels, cut at 9.5 W_i by
+// tail_panel_nodes, put those first).
+template <int D>
+inline void cross_gaps(const double* W, const double* xs, int n, double (*g)[kTailNodes]) {
+  for (int i = 0; i < 2; ++i) {
+    std::fill(g[i], g[i] + n, D == 1 ? 1.0 : 0.0);
+    int m = n;
+    while (m > 0 && !(xs[m - 1] < 9.5 * W[i])) --m;
+    cross_gap<D>(W[i], xs, m, g[i]);
+  }
 }
 
 // The cross terms' integrands at n nodes (tail_cross_pairs): w r f, w r pm_0 and w r pm_1
-// into t, t0 and t1, from the other input's factors g0, g1 (cross_gap), in plain
+// into t, t0 and t1, from the other input's factors g0, g1 (cross_gaps), in plain
 // arithmetic (special::exp_arith, log1p_arith, exp_neg_sq_arith: no call, no branch),
 // vectorised with an AVX2 clone (the arrays __restrict: their 15 alias checks exceeded
 // GCC's 10, and the loop stayed scalar); each node's terms the same operations whatever
@@ -505,11 +511,7 @@ inline double tail_cross_pairs(LinearTail kind, int d, double s1, double s2, dou
   double t[kTailNodes], t0[kTailNodes], t1[kTailNodes];
   const int n = tail_panel_nodes(44.0, 6.0, ct.W, xs, ws);
   // the other input's factor: its limit (1, or e(t) = 0) beyond x = 9.5 W
-  for (int i = 0; i < 2; ++i) {
-    std::fill(g[i], g[i] + n, d == 1 ? 1.0 : 0.0);
-    const int m = cross_gap_nodes(ct.W[i], xs, n);
-    d == 1 ? cross_gap<1>(ct.W[i], xs, m, g[i]) : cross_gap<0>(ct.W[i], xs, m, g[i]);
-  }
+  d == 1 ? cross_gaps<1>(ct.W, xs, n, g) : cross_gaps<0>(ct.W, xs, n, g);
   if (kind == LinearTail::softplus)
     d == 1 ? tail_cross_terms<LinearTail::softplus, 1>(ct, xs, ws, g[0], g[1], n, t, t0, t1)
            : tail_cross_terms<LinearTail::softplus, 0>(ct, xs, ws, g[0], g[1], n, t, t0, t1);

@@ -50,7 +50,7 @@ namespace sigprop {
 namespace detail {
 
 // The cross terms' integrand w r f at n nodes (sign_tail_cross), from the other input's
-// factors g0, g1 (cross_gap, linear_tail_pair.hpp), in plain arithmetic as
+// factors g0, g1 (cross_gaps, linear_tail_pair.hpp), in plain arithmetic as
 // tail_cross_terms, vectorised.
 SIGPROP_VECTOR_CLONES inline void sign_cross_terms(const double* si, const double* __restrict xs,
                                                    const double* __restrict ws,
@@ -77,10 +77,7 @@ inline double sign_tail_cross(double s1, double s2, double c) {
   double xs[kTailNodes], ws[kTailNodes], g[2][kTailNodes], t[kTailNodes];
   const int n = tail_panel_nodes(22.0, 3.0, W, xs, ws);
   // E[sign(v) | u = x] = 1 - 2 Phi(-x / W), 1 beyond x = 9.5 W
-  for (int i = 0; i < 2; ++i) {
-    std::fill(g[i], g[i] + n, 1.0);
-    cross_gap<1>(W[i], xs, cross_gap_nodes(W[i], xs, n), g[i]);
-  }
+  cross_gaps<1>(W, xs, n, g);
   sign_cross_terms(si, xs, ws, g[0], g[1], n, t);
   double sum = 0.0;
   for (int k = 0; k < n; ++k) sum += t[k];

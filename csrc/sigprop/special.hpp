@@ -52,6 +52,20 @@ inline constexpr double nan = std::numeric_limits<double>::quiet_NaN();
 // Gaussian; the thresholds' far crossing, two_point.hpp).
 inline double exp_or_zero(double x) { return x < -745.2 ? 0.0 : std::exp(x); }
 
+// e^r - 1 for |r| <= 0.35 by its Taylor polynomial of degree 13, r + r^2 q(r), q(r) =
+// sum_{j=2}^{13} r^(j-2) / j! by Estrin's scheme (short dependency chains): exp_arith's
+// and expm1_arith's.
+SIGPROP_ALWAYS_INLINE double expm1_taylor(double r) {
+  constexpr double c2 = 1.0 / 2, c3 = 1.0 / 6, c4 = 1.0 / 24, c5 = 1.0 / 120, c6 = 1.0 / 720,
+                   c7 = 1.0 / 5040, c8 = 1.0 / 40320, c9 = 1.0 / 362880, c10 = 1.0 / 3628800,
+                   c11 = 1.0 / 39916800, c12 = 1.0 / 479001600, c13 = 1.0 / 6227020800;
+  const double r2 = r * r, r4 = r2 * r2, r8 = r4 * r4;
+  const double q01 = c2 + r * c3, q23 = c4 + r * c5, q45 = c6 + r * c7, q67 = c8 + r * c9,
+               q89 = c10 + r * c11, qab = c12 + r * c13;
+  const double q = (q01 + r2 * q23) + r4 * (q45 + r2 * q67) + r8 * (q89 + r2 * qab);
+  return r + r2 * q;
+}
+
 // exp(x) in plain double arithmetic, without a library call or a branch, so that
 // loops over it vectorise (the closed-form kernel rows, grid.hpp): reduction
 // x = k ln2 + r, |r| <= ln2 / 2 (Cody-Waite, k ln2_hi exact), Taylor polynomial of
@@ -70,15 +84,7 @@ SIGPROP_ALWAYS_INLINE double exp_arith(double x) {
   const double t = xc * log2e + shift;
   const double k = t - shift;                       // nearest integer to x log2(e), |k| <= 1077
   const double r = (xc - k * ln2_hi) - k * ln2_lo;  // |r| <= 0.3466
-  constexpr double c2 = 1.0 / 2, c3 = 1.0 / 6, c4 = 1.0 / 24, c5 = 1.0 / 120, c6 = 1.0 / 720,
-                   c7 = 1.0 / 5040, c8 = 1.0 / 40320, c9 = 1.0 / 362880, c10 = 1.0 / 3628800,
-                   c11 = 1.0 / 39916800, c12 = 1.0 / 479001600, c13 = 1.0 / 6227020800;
-  // q(r) = sum_{j=2}^{13} c_j r^(j-2), by Estrin's scheme (short dependency chains)
-  const double r2 = r * r, r4 = r2 * r2, r8 = r4 * r4;
-  const double q01 = c2 + r * c3, q23 = c4 + r * c5, q45 = c6 + r * c7, q67 = c8 + r * c9,
-               q89 = c10 + r * c11, qab = c12 + r * c13;
-  const double q = (q01 + r2 * q23) + r4 * (q45 + r2 * q67) + r8 * (q89 + r2 * qab);
-  const double p = 1.0 + (r + r2 * q);
+  const double p = 1.0 + expm1_taylor(r);
   // 2^k = 2^k1 2^k2 with k1 = round(k / 2), k2 = k - k1 (both normal powers): their
   // biased exponents from the low bits of k1 + shift and k2 + shift.
   const double t1 = k * 0.5 + shift, k1 = t1 - shift, t2 = (k - k1) + shift;
@@ -95,22 +101,14 @@ SIGPROP_ALWAYS_INLINE double exp_arith(double x) {
 }
 
 // expm1(x) = e^x - 1 in plain double arithmetic, as exp_arith (no call, no branch: loops
-// vectorise over it): for |x| < 0.35 the Taylor polynomial x + x^2 q(x) of degree 13
-// (exp_arith's q; the first term left out below 1.3e-17 of the result), else
+// vectorise over it): for |x| < 0.35 the Taylor polynomial of degree 13 (expm1_taylor,
+// exp_arith's; the first term left out below 1.3e-17 of the result), else
 // exp_arith(x) - 1. Against long double expm1l over 4e6 points (x from -800 to 700, |x|
 // from 1e-300 to 2): within 1.7 ulps for x <= 0, 3.6 above (next to x = 0.35, where
 // e^x's ulp is 4 of the result's); -1 below -746, inf above 709.78, NaN for NaN. With
 // e = exp_arith(x) given, the same without computing it again.
 SIGPROP_ALWAYS_INLINE double expm1_arith(double x, double e) {
-  constexpr double c2 = 1.0 / 2, c3 = 1.0 / 6, c4 = 1.0 / 24, c5 = 1.0 / 120, c6 = 1.0 / 720,
-                   c7 = 1.0 / 5040, c8 = 1.0 / 40320, c9 = 1.0 / 362880, c10 = 1.0 / 3628800,
-                   c11 = 1.0 / 39916800, c12 = 1.0 / 479001600, c13 = 1.0 / 6227020800;
-  const double r = std::fabs(x) < 0.35 ? x : 0.0;
-  const double r2 = r * r, r4 = r2 * r2, r8 = r4 * r4;
-  const double q01 = c2 + r * c3, q23 = c4 + r * c5, q45 = c6 + r * c7, q67 = c8 + r * c9,
-               q89 = c10 + r * c11, qab = c12 + r * c13;
-  const double q = (q01 + r2 * q23) + r4 * (q45 + r2 * q67) + r8 * (q89 + r2 * qab);
-  const double small = r + r2 * q;
+  const double small = expm1_taylor(std::fabs(x) < 0.35 ? x : 0.0);
   return std::fabs(x) < 0.35 ? small : e - 1.0;
 }
 SIGPROP_ALWAYS_INLINE double expm1_arith(double x) { return expm1_arith(x, exp_arith(x)); }
