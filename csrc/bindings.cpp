@@ -372,7 +372,9 @@ PYBIND11_MODULE(_core, m) {
   m.def(
       "plain_arithmetic",
       [](const std::string& name, const darray& x) {
-        if (x.ndim() != 1) throw py::value_error("x must be one-dimensional");
+        if (x.ndim() != 1)
+          throw py::value_error("x must be one-dimensional, got " + std::to_string(x.ndim()) +
+                                " dimensions");
         namespace sp = sigprop::special;
         double (*f)(double) = nullptr;
         if (name == "exp")
@@ -388,7 +390,10 @@ PYBIND11_MODULE(_core, m) {
         else if (name == "exp_neg_half_sq")
           f = [](double v) { return sp::exp_neg_sq_arith(v, 0.5); };
         else
-          throw py::value_error("unknown function " + name);
+          throw py::value_error(
+              "name must be 'exp', 'expm1', 'log1p', 'erfc', 'exp_neg_sq' or "
+              "'exp_neg_half_sq', got '" +
+              name + "'");
         const idx_t n = x.shape(0);
         const Output<double> out(n);
         const double* xp = x.data();
