@@ -385,13 +385,15 @@ PYBIND11_MODULE(_core, m) {
           f = [](double v) { return sp::log1p_arith(v); };
         else if (name == "erfc")
           f = [](double v) { return sp::erfc_arith(v); };
+        else if (name == "erfcx")
+          f = [](double v) { return sp::erfcx_arith(v); };
         else if (name == "exp_neg_sq")
           f = [](double v) { return sp::exp_neg_sq_arith(v, 1.0); };
         else if (name == "exp_neg_half_sq")
           f = [](double v) { return sp::exp_neg_sq_arith(v, 0.5); };
         else
           throw py::value_error(
-              "name must be 'exp', 'expm1', 'log1p', 'erfc', 'exp_neg_sq' or "
+              "name must be 'exp', 'expm1', 'log1p', 'erfc', 'erfcx', 'exp_neg_sq' or "
               "'exp_neg_half_sq', got '" +
               name + "'");
         const idx_t n = x.shape(0);
@@ -401,9 +403,54 @@ PYBIND11_MODULE(_core, m) {
         return out.array;
       },
       "The core's functions in plain double arithmetic (special.hpp: exp_arith, expm1_arith, "
-      "log1p_arith, erfc_arith, exp_neg_sq_arith as exp(-x^2) and exp(-x^2 / 2)) at each x, "
-      "for the tests.",
+      "log1p_arith, erfc_arith, erfcx_arith (0 <= x < 6.75), exp_neg_sq_arith as exp(-x^2) "
+      "and exp(-x^2 / 2)) at each x, for the tests.",
       py::arg("name"), py::arg("x"));
+  m.def(
+      "threshold_near_one_pairs",
+      [](int kind, double p0, const darray& q1, const darray& q2, const darray& c, bool together) {
+        const sigprop::Activation a = sigprop::canonical(make_activation(kind, p0, 0.0));
+        if ((a.kind != sigprop::Kind::shifted_relu && a.kind != sigprop::Kind::soft_threshold) ||
+            !(a.p0 > 0.0))
+          throw py::value_error(
+              "kind must be shifted_relu's or soft_threshold's with a threshold tau > 0");
+        const idx_t n = common_size({&q1, &q2, &c});
+        const Output<double> out(n);
+        const double *a1 = q1.data(), *a2 = q2.data(), *ac = c.data();
+        without_gil([&] {
+          using sigprop::detail::ThresholdInput;
+          const size_t count = size_t(n);
+          std::vector<ThresholdInput> lo(count), hi(count);
+          for (idx_t i = 0; i < n; ++i) {
+            const double ql = std::fmin(a1[i], a2[i]), qh = std::fmax(a1[i], a2[i]);
+            lo[size_t(i)] = ThresholdInput::at(a, ql, sigprop::moments(a, ql));
+            hi[size_t(i)] = ThresholdInput::at(a, qh, sigprop::moments(a, qh));
+          }
+          const double nan = std::numeric_limits<double>::quiet_NaN();
+          for (idx_t i0 = 0; i0 < n; i0 += together ? 8 : 1) {
+            const int k = int(std::min<idx_t>(together ? 8 : 1, n - i0));
+            const ThresholdInput *pl[8], *ph[8];
+            bool ok[8];
+            double v[8];
+            for (int l = 0; l < k; ++l) {
+              pl[l] = &lo[size_t(i0 + l)];
+              ph[l] = &hi[size_t(i0 + l)];
+            }
+            if (together) {
+              sigprop::detail::threshold_near_one_kernels(a, pl, ph, ac + i0, k, v, ok);
+            } else {
+              ok[0] = sigprop::detail::threshold_near_one_kernel(a, *pl[0], *ph[0], ac[i0], v[0]);
+            }
+            for (int l = 0; l < k; ++l) out.data[i0 + l] = ok[l] ? v[l] : nan;
+          }
+        });
+        return out.array;
+      },
+      "E[phi(u) phi(v)] of shifted_relu or soft_threshold next to c = 1 by the kernel layers' "
+      "form (two_point.hpp, threshold_near_one_kernel) from the one-point moments at q1 and q2: "
+      "consecutive pairs eight at a time (together) or one at a time; NaN where it declines.",
+      py::arg("kind"), py::arg("p0"), py::arg("q1"), py::arg("q2"), py::arg("c"),
+      py::arg("together"));
   m.def(
       "trapezoid_pair",
       [](int kind, double p0, double p1, int d, double q1, double q2, double c, double atol) {

@@ -555,6 +555,58 @@ def test_thresholds_next_to_one_against_mpmath(tau, q1, q2, c):
             assert Ko[0, 1] == pytest.approx(ref, rel=1e-12, abs=0), (name, Ko[0, 1], ref)
 
 
+@pytest.mark.parametrize("name", ["shifted_relu", "soft_threshold"])
+def test_threshold_kernel_pairs_eight_at_a_time_as_one_at_a_time(name):
+    # A kernel layer takes a column's pairs next to c = 1 eight at a time, their
+    # boundary-layer sums side by side in vector arithmetic (two_point.hpp,
+    # threshold_near_one_kernels), and other pairs one at a time: each pair must come out
+    # bitwise the same either way. Thresholds 1 to 7 standard deviations out, variances
+    # up to 40 % apart, 1 - c from 1e-12 to 0.25: R's first bound, its second, the sum
+    # (b = (K - k)^2 / (4 e) up to 50, past erfcx_arith's 6.75^2), and declines.
+    act = sp.activation(name, tau=1.0)
+    rng = np.random.default_rng(3)
+    n = 4000
+    q1 = 10.0 ** rng.uniform(np.log10(1 / 49), 0.0, n)
+    q2 = q1 * (1.0 + 10.0 ** rng.uniform(-10, np.log10(0.4), n))
+    c = 1.0 - 10.0 ** rng.uniform(-12, np.log10(0.25), n)
+    together = _core.threshold_near_one_pairs(act.kind, 1.0, q1, q2, c, True)
+    alone = _core.threshold_near_one_pairs(act.kind, 1.0, q1, q2, c, False)
+    np.testing.assert_array_equal(together, alone)
+    K, k = 1.0 / np.sqrt(np.minimum(q1, q2)), 1.0 / np.sqrt(np.maximum(q1, q2))
+    b = (K - k) ** 2 / (4.0 * (1.0 - c))
+    served = np.isfinite(together)
+    assert served.sum() > 0.5 * n and (~served).sum() > 10
+    for lo, hi in [(1e-3, 1.0), (1.0, 20.0), (20.0, 45.0), (6.75**2, 50.0)]:
+        assert np.count_nonzero(served & (b > lo) & (b <= hi)) >= 5, (lo, hi)
+    # against bivariate_expectation's forms (threshold_pair_near_one: the settled-pair
+    # identity or the cross form with libm's erfcx), each within 1e-13 of the scale
+    ref = sp.bivariate_expectation(act, q1, q2, c)
+    scale = np.sqrt(
+        sp.bivariate_expectation(act, q1, q1, 1.0) * sp.bivariate_expectation(act, q2, q2, 1.0)
+    )
+    assert np.max(np.abs(together - ref)[served] / scale[served]) <= 2e-13
+
+
+@pytest.mark.parametrize("tau,q1,q2,c", [p for p in NEAR_ONE if p[3] < 1.0])
+def test_threshold_kernel_pairs_eight_at_a_time_against_mpmath(tau, q1, q2, c):
+    # The pairs of test_thresholds_next_to_one_against_mpmath through the form a layer
+    # takes eight at a time (each pair beside seven copies of itself, and beside seven
+    # others): within 1e-12 of the result where it serves them.
+    for name in ("shifted_relu", "soft_threshold"):
+        ref = float(_threshold_references(tau, q1, q2, c)[(name, 0)])
+        kind = sp.activation(name, tau=tau).kind
+        others = [p for p in NEAR_ONE if p[0] == tau and p[3] < 1.0][:7]
+        Q1 = np.array([q1] * 8 + [q1] + [p[1] for p in others])
+        Q2 = np.array([q2] * 8 + [q2] + [p[2] for p in others])
+        C = np.array([c] * 8 + [c] + [p[3] for p in others])
+        got = _core.threshold_near_one_pairs(kind, tau, Q1, Q2, C, True)
+        alone = _core.threshold_near_one_pairs(kind, tau, Q1, Q2, C, False)
+        np.testing.assert_array_equal(got, alone)
+        if np.isfinite(got[0]):
+            assert np.all(got[:9] == got[0])
+            assert got[0] == pytest.approx(ref, rel=1e-12, abs=0), (name, got[0], ref)
+
+
 @pytest.mark.parametrize(
     "name,kw",
     [

@@ -1483,7 +1483,7 @@ def test_plain_arithmetic_functions_against_mpmath():
     # 1, expm1_arith within 2 for x <= 0 (what the forms read) and 4 above,
     # log1p_arith within 2 on [0, 1], exp(-x^2) and exp(-x^2 / 2) within 2.5 (x^2 split
     # exactly), erfc_arith within 14 on [0, 6.75] and 7e-16 absolutely (its polynomial's
-    # terms cancel to ~1 next to 0)
+    # terms cancel to ~1 next to 0), erfcx_arith within 9
     mpmath = pytest.importorskip("mpmath")
     mpmath.mp.dps = 30
     rng = np.random.default_rng(23)
@@ -1517,6 +1517,11 @@ def test_plain_arithmetic_functions_against_mpmath():
     got, e = ulps("erfc", t, ref)
     assert e.max() <= 14.0, e.max()
     assert max(abs(float(g - r)) for g, r in zip(got, ref, strict=True)) <= 7e-16
+    # erfcx_arith, the polynomial alone (the thresholds' kernel pairs: their boundary-layer
+    # sums' m_0), within 9 ulps on [0, 6.75)
+    t = t[t < 6.75]
+    _, e = ulps("erfcx", t, [mpmath.erfc(v) * mpmath.exp(mpmath.mpf(v) ** 2) for v in t])
+    assert e.max() <= 9.0, e.max()
     with pytest.raises(ValueError, match=r"name must be .* got 'erf'"):
         _core.plain_arithmetic("erf", t)
     with pytest.raises(ValueError, match="x must be one-dimensional"):

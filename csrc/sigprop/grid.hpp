@@ -775,20 +775,24 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
     const bool lo_i = p.qi <= p.qj;
     return detail::threshold_near_one_kernel(a, thr[lo_i ? i : j], thr[lo_i ? j : i], p.c, e);
   };
-  // The forms a pair (i < j) takes before the series; false where none serves it.
-  auto before_series = [&](idx_t i, idx_t j, const PairAt& p) {
-    const double qi = p.qi, qj = p.qj, c = p.c;
-    double e;
-    // c rounded to 1 at one variance (a deep ordered-phase kernel once its variances
-    // have settled to the last bit: shifted_relu's last layers at sigma_w = 1.3,
-    // sigma_b = 0.2, 13 -> 30 ms a layer when c first rounds to 1): the one-point
-    // moment from the expansion, as bivariate_dispatch returns it, without completing
-    // the expansions first (not for the kinds whose linear-region form the dispatch
-    // tries before it)
-    if (series && c >= 1.0 && qi == qj && qi > 0.0 && std::isfinite(qi) && !linear_region) {
+  // c rounded to 1 at one variance (a deep ordered-phase kernel once its variances
+  // have settled to the last bit: shifted_relu's last layers at sigma_w = 1.3,
+  // sigma_b = 0.2, 13 -> 30 ms a layer when c first rounds to 1): the one-point
+  // moment from the expansion, as bivariate_dispatch returns it, without completing
+  // the expansions first (not for the kinds whose linear-region form the dispatch
+  // tries before it); false elsewhere.
+  auto one_variance = [&](idx_t i, idx_t j, const PairAt& p) {
+    const double qi = p.qi;
+    if (series && p.c >= 1.0 && qi == p.qj && qi > 0.0 && std::isfinite(qi) && !linear_region) {
       store(i, j, thr ? thr[i].p : detail::batch_moments(a, qi, &H(i)).phi_sq);
       return true;
     }
+    return false;
+  };
+  // The forms a pair (i < j) takes before the series; false where none serves it.
+  auto before_series = [&](idx_t i, idx_t j, const PairAt& p) {
+    double e;
+    if (one_variance(i, j, p)) return true;
     // shifted_relu and soft_threshold next to c = 1, at c >= 0.99 (kernel_first):
     // threshold_near_one_kernel, 17-70 ns from the inputs' values (a deep kernel's
     // pairs while and once the variances settle, which the series' first orders rarely
@@ -801,7 +805,9 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
   };
   // The rest of a pair (i < j) that before_series did not serve (tested: a lane has
   // tested the series' first blocks, and failed)
-  auto after_series = [&](idx_t i, idx_t j, const PairAt& p, bool tested) {
+  // (near_one_tried: threshold_near_one_kernel has declined the pair already)
+  auto after_series = [&](idx_t i, idx_t j, const PairAt& p, bool tested,
+                          bool near_one_tried = false) {
     const double qi = p.qi, qj = p.qj, c = p.c;
     bool ok = true;
     double e;
@@ -823,7 +829,7 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
       }
     }
     // (shifted_relu and soft_threshold below c = 0.99: then threshold_near_one_kernel)
-    if (thr && !kernel_first(i, j) && p.near_one && near_one_form(i, j, p, e)) {
+    if (thr && !near_one_tried && !kernel_first(i, j) && p.near_one && near_one_form(i, j, p, e)) {
       store(i, j, e);
       return;
     }
@@ -949,10 +955,68 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
       bool left[rows];
       double s8[rows], k8[rows];
     };
-    auto before_lanes = [&](Column& col) {
+    // (before_lanes' columns with a pair at c >= 0.99, out of line: inlined, it made
+    // every column's tile code slower)
+    auto forms_first = [&](Column& col) SIGPROP_OUT_OF_LINE {
       const idx_t j = col.j, lanes = col.lanes;
       PairAt* at = col.at;
       bool* left = col.left;
+      bool any = false;
+      // (before_series' forms: the pairs for threshold_near_one_kernel side by side,
+      // threshold_near_one_kernels, each with the numbers it gets alone)
+      const detail::ThresholdInput* lo8[rows];
+      const detail::ThresholdInput* hi8[rows];
+      double c8[rows], v8[rows];
+      bool ok8[rows];
+      idx_t l8[rows];
+      int n8 = 0;
+      for (idx_t l = 0; l < lanes; ++l) {
+        const idx_t i = i0 + l;
+        const double kij = K[i * m + j], qi = K[i * m + i];
+        // (c >= 1 at one variance, before_series' first case, without pair_at: for
+        // q_i = q_j = q, sqrt(q * q) is q exactly (q^2 normal), so that c >= 1 where
+        // K_ij >= q; a deep kernel's settled layers, every pair)
+        if (qi == K[j * m + j] && kij >= qi && qi >= 1e-150 && qi <= 1e150) {
+          store(i, j, thr[i].p);
+          left[l] = false;
+          continue;
+        }
+        if (!kernel_first(i, j)) {
+          at[l].qi = -1.0;
+          left[l] = any = true;
+          continue;
+        }
+        const PairAt& p = at[l] = pair_at(i, j);
+        if (one_variance(i, j, p)) {
+          left[l] = false;
+          continue;
+        }
+        if (p.near_one) {  // (thr, kernel_first: near_one_form's pair)
+          const bool lo_i = p.qi <= p.qj;
+          lo8[n8] = &thr[lo_i ? i : j];
+          hi8[n8] = &thr[lo_i ? j : i];
+          c8[n8] = p.c;
+          l8[n8++] = l;
+          continue;
+        }
+        left[l] = any = true;
+      }
+      if (n8 > 0) {
+        detail::threshold_near_one_kernels(a, lo8, hi8, c8, n8, v8, ok8);
+        for (int t = 0; t < n8; ++t) {
+          const idx_t l = l8[t];
+          if (ok8[t]) store(i0 + l, j, v8[t]);
+          left[l] = !ok8[t];
+          any = any || left[l];
+        }
+      }
+      if (!any) {
+        col.lane = false;
+        if (j < i0 + rows) pair(j, j);
+      }
+    };
+    auto before_lanes = [&](Column& col) {
+      const idx_t j = col.j, lanes = col.lanes;
       // (shifted_relu and soft_threshold: at c >= 0.99 the forms before the series
       // first, pair by pair, the lanes only where one of their pairs is left: a deep
       // kernel's pairs next to c = 1, which the series' first orders rarely certify;
@@ -966,33 +1030,7 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
       }
       col.first = first;
       col.lane = true;
-      if (first) {
-        bool any = false;
-        for (idx_t l = 0; l < lanes; ++l) {
-          const idx_t i = i0 + l;
-          const double kij = K[i * m + j], qi = K[i * m + i];
-          // (c >= 1 at one variance, before_series' first case, without pair_at: for
-          // q_i = q_j = q, sqrt(q * q) is q exactly (q^2 normal), so that c >= 1 where
-          // K_ij >= q; a deep kernel's settled layers, every pair)
-          if (qi == K[j * m + j] && kij >= qi && qi >= 1e-150 && qi <= 1e150) {
-            store(i, j, thr[i].p);
-            left[l] = false;
-            continue;
-          }
-          if (!kernel_first(i, j)) {
-            at[l].qi = -1.0;
-            left[l] = any = true;
-            continue;
-          }
-          at[l] = pair_at(i, j);
-          left[l] = !before_series(i, j, at[l]);
-          any = any || left[l];
-        }
-        if (!any) {
-          col.lane = false;
-          if (j < i0 + rows) pair(j, j);
-        }
-      }
+      if (first) forms_first(col);
     };
     // The lanes of NC columns js[c] at once (kernel_series_columns: their setups side by
     // side), into os[c], ks[c]
@@ -1040,12 +1078,81 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
           if (k8[l] >= 0 && src[i] == src[j] && K[i * m + j] >= K[i * m + i]) pair(i, j);
         }
     };
+    // (shifted_relu and soft_threshold: the pairs below c = 0.99 that a column's lanes
+    // left, as `pair` takes them, their near-one forms side by side
+    // (threshold_near_one_kernels: the numbers each gets alone; a deep kernel's layers
+    // while the variances settle, thousands of pairs at c ~ 0.8-0.99); the others as
+    // lanes_done takes them. Out of line: inlined, it made every column's tile code 5-9 %
+    // slower.)
+    auto thr_left = [&](const Column& col) SIGPROP_OUT_OF_LINE {
+      const idx_t j = col.j;
+      const detail::ThresholdInput* lo8[rows];
+      const detail::ThresholdInput* hi8[rows];
+      double c8[rows], v8[rows], k8[rows];
+      bool ok8[rows];
+      idx_t l8[rows];
+      PairAt p8[rows];
+      int n8 = 0;
+      for (idx_t l = 0; l < col.lanes; ++l) {
+        k8[l] = col.k8[l];
+        if (col.k8[l] >= 0) continue;
+        const idx_t i = i0 + l;
+        const PairAt p = pair_at(i, j);
+        if (before_series(i, j, p)) {
+          k8[l] = 0.0;  // (served; lanes_done leaves it)
+          continue;
+        }
+        if (p.near_one && !kernel_first(i, j)) {
+          const bool lo_i = p.qi <= p.qj;
+          lo8[n8] = &thr[lo_i ? i : j];
+          hi8[n8] = &thr[lo_i ? j : i];
+          c8[n8] = p.c;
+          p8[n8] = p;
+          l8[n8++] = l;
+        }
+      }
+      if (n8 > 0) detail::threshold_near_one_kernels(a, lo8, hi8, c8, n8, v8, ok8);
+      for (int t = 0; t < n8; ++t) {
+        const idx_t l = l8[t], i = i0 + l;
+        if (ok8[t])
+          store(i, j, v8[t]);
+        else
+          after_series(i, j, p8[t], true, true);
+        k8[l] = 0.0;
+      }
+      // (the lanes certified, and the pairs left: as pair(i, j, true) without the
+      // near-one forms tried above; s8 is read only where the lane certified)
+      for (idx_t l = 0; l < col.lanes; ++l) {
+        const idx_t i = i0 + l;
+        if (k8[l] >= 0) {
+          if (col.k8[l] >= 0) {
+            const double v = b2 + w2 * col.s8[l];
+            out[i * mm + j] = v;
+            out[j * mm + i] = v;
+          }
+        } else {
+          after_series(i, j, pair_at(i, j), true);
+        }
+      }
+      // (lanes_done's second pass: a repeated input's pair at c = 1)
+      if (src[j] != j)
+        for (idx_t l = 0; l < col.lanes; ++l) {
+          const idx_t i = i0 + l;
+          if (col.k8[l] >= 0 && src[i] == src[j] && K[i * m + j] >= K[i * m + i]) pair(i, j);
+        }
+    };
     // (the forms-first columns' loop beside lanes_done's, not folded into it: with the
     // column as an argument of lanes_done, the plain columns' tiles ran 4-8 % slower)
     auto after_lanes = [&](const Column& col) {
       const idx_t j = col.j;
       if (!col.first) {
-        lanes_done(j, col.lanes, col.s8, col.k8);
+        bool failed = false;
+        if (thr)
+          for (idx_t l = 0; l < col.lanes; ++l) failed = failed || col.k8[l] < 0;
+        if (failed)
+          thr_left(col);
+        else
+          lanes_done(j, col.lanes, col.s8, col.k8);
       } else {
         for (idx_t l = 0; l < col.lanes; ++l) {
           const idx_t i = i0 + l;

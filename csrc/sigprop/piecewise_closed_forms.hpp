@@ -617,6 +617,67 @@ inline bool threshold_price(const Activation& a, int d, double q1, double q2, do
   return true;
 }
 
+// The state of boundary_layer_sum's sum (below) after order n (first: n = 0; step: n
+// >= 1), the same operations whether one sum or eight side by side, a lane each
+// (two_point.hpp, near_one_lanes): P = P_n, Pp = P_(n-1), m0 = m_n, m1 = m_(n+1), g
+// and amp (the recurrence multiplies m_0's rounding by prod_j 2 b / (2 j + 1) <= (2
+// b)^n / n!: that product, and its largest so far), the sum,
+// the sum of the terms' magnitudes, the last term's, and how many orders in a row have
+// been below the stopping point (small).
+struct BoundaryLayerSum {
+  double P, Pp, m0, m1, g, amp, sum, abs_sum, last, small;
+  static constexpr int orders = 32;
+  // a_n = (2 n - 1.5) / n, c_n = (n - 1.5) / n, 1 / n and 1 / (2 n + 3), n <= orders
+  struct Coefficients {
+    double a[orders + 1], c[orders + 1], n[orders + 1], odd[orders + 1];
+  };
+  static constexpr Coefficients k = [] {
+    Coefficients r{};
+    for (int i = 0; i <= orders; ++i) {
+      r.a[i] = i > 0 ? (2.0 * i - 1.5) / i : 0.0;
+      r.c[i] = i > 0 ? (i - 1.5) / i : 0.0;
+      r.n[i] = i > 0 ? 1.0 / i : 0.0;
+      r.odd[i] = 1.0 / (2.0 * i + 3.0);
+    }
+    return r;
+  }();
+  // order 0 from m_0 (eb = exp(-b), or 1 scaled; b2 = 2 b)
+  SIGPROP_ALWAYS_INLINE void first(double eb, double b2, double m0_, bool second, double atol) {
+    m0 = m0_;
+    m1 = (eb - b2 * m0) / 3.0;
+    P = 1.0;
+    Pp = 0.0;
+    g = b2 / 3.0;
+    amp = g > 1.0 ? g : 1.0;
+    const double mom = second ? m0 - m1 : m0, mag = second ? m0 + m1 : m0;
+    const double term = P * mom, am = std::fabs(P) * mag;
+    sum = 0.0 + term;
+    abs_sum = 0.0 + am;
+    last = std::fabs(term);
+    const double lim = 1e-17 * std::fabs(sum);  // (not std::fmax: a call, and spills)
+    small = am <= (lim > atol ? lim : atol) ? 1.0 : 0.0;
+  }
+  // order n >= 1 of the sum whose state is s (x = kappa / 2, h = e / 2, hh = h^2)
+  SIGPROP_ALWAYS_INLINE void step(const BoundaryLayerSum& s, int n, double eb, double x, double h,
+                                  double hh, double b2, bool second, double atol) {
+    const double al = (k.a[n] - x * k.n[n]) * h, be = k.c[n] * hh;
+    P = al * s.P - be * s.Pp;
+    Pp = s.P;
+    m0 = s.m1;
+    const double r = k.odd[n], br = b2 * r;
+    m1 = eb * r - br * m0;
+    g = s.g * br;
+    amp = g > s.amp ? g : s.amp;
+    const double mom = second ? m0 - m1 : m0, mag = second ? m0 + m1 : m0;
+    const double term = P * mom, am = std::fabs(P) * mag;
+    sum = s.sum + term;
+    abs_sum = s.abs_sum + am;
+    last = std::fabs(term);
+    const double lim = 1e-17 * std::fabs(sum);
+    small = am <= (lim > atol ? lim : atol) ? s.small + 1.0 : 0.0;
+  }
+};
+
 // The boundary-layer sum of Price's theorem next to c = +-1 (threshold_cross_near_one,
 // two_point.hpp; threshold_near_one below): with m_j = int_0^1 y^2j exp(-b / y^2) dy and
 // f_n the Taylor coefficients of F(w) / F(0), F(w) = exp(-kappa / (2 - w)) / sqrt(2 - w),
@@ -649,56 +710,19 @@ inline bool threshold_price(const Activation& a, int d, double q1, double q2, do
 inline bool boundary_layer_sum(double b, double kappa, double e, bool second, double& S,
                                double& S_err, bool scaled = false, double atol = 0.0) {
   using namespace special;
-  constexpr int NT = 32;
   const double eps = std::numeric_limits<double>::epsilon();
-  // a_n, c_n, 1 / n and 1 / (2 n + 3), n <= NT
-  struct Coefficients {
-    double a[NT + 1], c[NT + 1], n[NT + 1], odd[NT + 1];
-  };
-  static constexpr Coefficients k = [] {
-    Coefficients r{};
-    for (int i = 0; i <= NT; ++i) {
-      r.a[i] = i > 0 ? (2.0 * i - 1.5) / i : 0.0;
-      r.c[i] = i > 0 ? (i - 1.5) / i : 0.0;
-      r.n[i] = i > 0 ? 1.0 / i : 0.0;
-      r.odd[i] = 1.0 / (2.0 * i + 3.0);
-    }
-    return r;
-  }();
   const double t = std::sqrt(b), eb = scaled ? 1.0 : std::exp(-b), x = 0.5 * kappa, h = 0.5 * e;
   const double hh = h * h, b2 = 2.0 * b;
-  double m0 = eb * (1.0 - std::sqrt(pi) * t * erfcx(t));  // m_n
-  double m1 = (eb - b2 * m0) / 3.0;                       // m_(n+1)
-  double P = 1.0, Pp = 0.0;                               // P_n = f_n e^n, P_(n-1)
-  // the recurrence multiplies m_0's rounding by at most prod (2b / (2j + 1)) <= (2b)^j / j!
-  double g = b2 / 3.0, amp = g > 1.0 ? g : 1.0;
-  double sum = 0.0, abs_sum = 0.0, last = 0.0;
-  int small = 0;
-  for (int n = 0; n <= NT; ++n) {
-    if (n > 0) {
-      const double al = (k.a[n] - x * k.n[n]) * h, be = k.c[n] * hh;
-      const double Pn = al * P - be * Pp;
-      Pp = P;
-      P = Pn;
-      m0 = m1;
-      const double r = k.odd[n], br = b2 * r;
-      m1 = eb * r - br * m0;
-      g *= br;
-      amp = g > amp ? g : amp;
-    }
-    const double mom = second ? m0 - m1 : m0;
-    const double mag = second ? m0 + m1 : m0;
-    const double term = P * mom, am = std::fabs(P) * mag;
-    sum += term;
-    abs_sum += am;
-    last = std::fabs(term);
-    const double lim = 1e-17 * std::fabs(sum);  // (not std::fmax: a call, and spills)
-    small = am <= (lim > atol ? lim : atol) ? small + 1 : 0;
-    if (small == 2) break;
+  BoundaryLayerSum st;
+  st.first(eb, b2, eb * (1.0 - std::sqrt(pi) * t * erfcx(t)), second, atol);
+  for (int n = 1; n <= BoundaryLayerSum::orders && st.small < 2.0; ++n) {
+    BoundaryLayerSum o;
+    o.step(st, n, eb, x, h, hh, b2, second, atol);
+    st = o;
   }
-  if (small < 2) return false;  // (not reached for e kappa <= 4, e <= 1/4)
-  S = sum;
-  S_err = 2.0 * last + 16.0 * eps * (1.0 + 2.0 * b) * amp * abs_sum;
+  if (st.small < 2.0) return false;  // (not reached for e kappa <= 4, e <= 1/4)
+  S = st.sum;
+  S_err = 2.0 * st.last + 16.0 * eps * (1.0 + 2.0 * b) * st.amp * st.abs_sum;
   return std::isfinite(S) && std::isfinite(S_err);
 }
 

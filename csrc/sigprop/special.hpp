@@ -13,10 +13,17 @@
 
 // Forces inlining of the small arithmetic kernels that loops must vectorise over
 // (GCC's heuristics otherwise keep exp_arith out of line, a call in the loop).
+// And keeps a rarely taken path's function out of line, so that it does not weigh on
+// the register allocation of the loop that calls it.
+// (SIGPROP_OUT_OF_LINE: the same for a lambda, after its parameter list)
 #if defined(__GNUC__)
 #define SIGPROP_ALWAYS_INLINE inline __attribute__((always_inline))
+#define SIGPROP_NOINLINE inline __attribute__((noinline))
+#define SIGPROP_OUT_OF_LINE __attribute__((noinline))
 #else
 #define SIGPROP_ALWAYS_INLINE inline
+#define SIGPROP_NOINLINE inline
+#define SIGPROP_OUT_OF_LINE
 #endif
 
 // A function whose loops vectorise gets an AVX2 clone beside the baseline (x86-64:
@@ -160,8 +167,10 @@ inline constexpr double erfcx_poly[23] = {
     -2.0987925097540567e-11, 5.1253617803585985e-12,  2.3998787108531122e-12,
     -6.519532767614483e-14,  -1.4003546751713716e-13,
 };
-SIGPROP_ALWAYS_INLINE double erfc_arith(double z) {
-  const double zc = z < 0.0 ? 0.0 : (z > 6.75 ? 6.75 : z);
+// erfcx(z) = exp(z^2) erfc(z) alone, for 0 <= z <= 6.75 (not clamped here): the
+// polynomial above, within 8.8 ulps (the boundary-layer sums of the thresholds' kernel
+// pairs, two_point.hpp).
+SIGPROP_ALWAYS_INLINE double erfcx_arith(double zc) {
   const double s = (zc - 3.0) / (zc + 3.0);
   const double u = (s + 1.0) * (2.0 / (erfcx_s_hi + 1.0)) - 1.0;
   const double* a = erfcx_poly;
@@ -173,8 +182,12 @@ SIGPROP_ALWAYS_INLINE double erfc_arith(double z) {
   const double c0 = b0 + b1 * u2, c1 = b2 + b3 * u2, c2 = b4 + b5 * u2, c3 = b6 + b7 * u2,
                c4 = b8 + b9 * u2, c5 = b10 + b11 * u2;
   const double d0 = c0 + c1 * u4, d1 = c2 + c3 * u4, d2 = c4 + c5 * u4;
-  const double g = (d0 + d1 * u8) + d2 * u16;
-  return exp_neg_sq_arith(zc, 1.0) * g;
+  return (d0 + d1 * u8) + d2 * u16;
+}
+// erfc(z), z clamped to [0, 6.75] (see above)
+SIGPROP_ALWAYS_INLINE double erfc_arith(double z) {
+  const double zc = z < 0.0 ? 0.0 : (z > 6.75 ? 6.75 : z);
+  return exp_neg_sq_arith(zc, 1.0) * erfcx_arith(zc);
 }
 
 // atan2(y, x) for x >= 0, in plain double arithmetic (no library call, no branch:

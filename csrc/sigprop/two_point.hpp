@@ -430,57 +430,256 @@ struct ThresholdInput {
 // soft_threshold's crossings at t in [-1, -c] as there, 0 from kappa / e = 745 on
 // (their least exponent Qm >= kappa / e: (K + k)^2 - 2 K k e >= (K + k)^2 (1 - e / 2)).
 // One form for every pair, settled or not, where threshold_pair_near_one chooses
-// between the settled-pair identity and the cross form (measured on the pairs of
-// shifted_relu's and soft_threshold's kernel layers at sigma_w = 1.3, sigma_b = 0.2,
-// one thread: 17-70 ns a pair against 45-130 ns). Accepted within piecewise_tol of
-// the Cauchy-Schwarz scale (the error bound: R's, the crossings' and 8 ulps of the
+// between the settled-pair identity and the cross form. Accepted within piecewise_tol
+// of the Cauchy-Schwarz scale (the error bound: R's, the crossings' and 8 ulps of the
 // terms added, M1's cancellation included), the accuracy of every kernel entry;
 // threshold_near_one_value holds these forms to the result as well, which sent the
 // pairs where P(c) is far below the scale (variances a factor 10 apart at c ~ 0.9,
-// the terms cancelling) to the dispatch, ~0.3 us each. False otherwise.
-inline bool threshold_near_one_kernel(const Activation& a, const ThresholdInput& lo,
-                                      const ThresholdInput& hi, double c, double& v) {
-  using namespace special;
-  const double e = 1.0 - (c < 1.0 ? c : 1.0);  // (c = 1 clamped; not std::fmin, a call)
-  const double K = lo.K, k = hi.K, kappa = 0.25 * (K + k) * (K + k);
-  if (!(e >= 0.0 && e <= 0.25) || !(e * kappa <= 4.0) || !(lo.p > 0.0)) return false;
-  const bool soft = a.kind == Kind::soft_threshold;
-  const double w = soft ? 2.0 : 1.0, eps = std::numeric_limits<double>::epsilon();
-  const double dK = K - k, ss = lo.s * hi.s, tol = piecewise_tol * lo.sp * hi.sp;
-  const double Q = lo.Q, M2 = lo.M2, M1 = lo.M1;
-  // the terms' rounding (M1's cancellation included): declined at once where it alone
-  // exceeds the tolerance
-  const double round = ss * w * 8.0 * eps * (M2 + dK * lo.M1_abs + e * Q);
-  if (!(round <= tol)) return false;
-  const double e15 = e * std::sqrt(e);
-  // (1 / sqrt(2 - e) <= (1 + e / 2) / sqrt(2) for e <= 1/4: (1 - x)^(-1/2) <= 1 + x)
-  const double g = (1.0 / (3.0 * pi * std::sqrt(2.0))) * e15 * (1.0 + 0.5 * e);
-  double R = 0.0, R_err = 0.0;
-  if (e > 0.0) {
-    R = R_err = g * hi.G;
-    if (!(ss * w * R_err <= 0.25 * tol)) {
-      // (the bound again with exp(-b / y^2) <= exp(-b): its midpoint where that is
-      // within the tolerance, or b > 50)
-      const double b = dK * dK / (4.0 * e), x = std::exp(-b - 0.5 * kappa);
-      R = R_err = g * x;
-      if (!(b > 50.0 || ss * w * R_err <= 0.25 * tol)) {
-        // (S to 1e-3 of the tolerance over ss w f only: at 1 - c ~ 1e-5, 2-3 orders
-        // where the sum's own criterion took 5-6)
-        const double f = e15 * x / (pi * std::sqrt(2.0));
-        double S, S_err;
-        if (!piecewise::boundary_layer_sum(b, kappa, e, true, S, S_err, true,
-                                           1e-3 * tol / (ss * w * f)))
-          return false;
-        R = f * S;
-        R_err = f * S_err;
-      }
+// the terms cancelling) to the dispatch, ~0.3 us each.
+//
+// In three steps, each a function of its own below, so that a column's pairs taken
+// eight at a time (threshold_near_one_kernels: grid.hpp, the pairs at c >= 0.99) and a
+// pair taken alone (threshold_near_one_kernel) get the same numbers: the tests and R's
+// first bound, pair by pair (NearOneTerms::at); for the pairs past that bound, the
+// second bound and the boundary-layer sum, one pair in scalar code or the pairs side
+// by side in loops over them (vector arithmetic in the AVX2 clone), both through the
+// same inline functions on the same values (near_one_setup,
+// piecewise::BoundaryLayerSum); then the result (NearOneTerms::finish). The sum's m_0 = 1 -
+// sqrt(pi) t erfcx(t), t = sqrt(b), with erfcx in plain arithmetic
+// (special::erfcx_arith, within 8.8 ulps) for t < 6.75; its rounding bound 24 eps (1 +
+// 2 b) amp sum |terms| where piecewise::boundary_layer_sum has 16 (m_0's cancellation,
+// ~2 b fold, of erfcx's few ulps more). Past t = 6.75 (b in [45.6, 50]) the form
+// declines where the sum is needed, which no pair we could construct reaches: there R's
+// second bound, e^1.5 exp(-b - kappa / 2) <~ 1e-20 e^1.5 exp(-kappa / 2), is far below
+// the tolerance, 1e-13 of sqrt(E[phi^2] E[phi^2]) ~ exp(-kappa / 2) / K^3 (such a pair
+// would go on to the other forms). Measured on the pairs of shifted_relu's kernel layers at
+// sigma_w = 1.3, sigma_b = 0.2 (100 inputs), one thread, against the scalar form before:
+// where the sum is needed (layers 4-5, 1 - c ~ 1e-5 to 0.25), 65-120 ns a pair alone (as
+// before), 35-75 ns eight at a time; where R's first bound holds (layers 6-7), 10-25 ns
+// either way.
+
+// A pair's values of the first step, and its result from R and R's error bound.
+struct NearOneTerms {
+  double w, e, kappa, K, k, dK, ss, tol, round, e15, g;
+  double M2, M1, Q;
+  // 0: the form declines; 1: R's first bound holds (the result from it); 2: past it
+  int at(const ThresholdInput& lo, const ThresholdInput& hi, double c, bool soft) {
+    w = soft ? 2.0 : 1.0;
+    const double eps = std::numeric_limits<double>::epsilon();
+    e = 1.0 - (c < 1.0 ? c : 1.0);  // (c = 1 clamped; not std::fmin, a call)
+    K = lo.K;
+    k = hi.K;
+    kappa = 0.25 * (K + k) * (K + k);
+    if (!(e >= 0.0 && e <= 0.25) || !(e * kappa <= 4.0) || !(lo.p > 0.0)) return 0;
+    dK = K - k;
+    ss = lo.s * hi.s;
+    tol = piecewise_tol * lo.sp * hi.sp;
+    M2 = lo.M2;
+    M1 = lo.M1;
+    Q = lo.Q;
+    // the terms' rounding (M1's cancellation included): declined at once where it
+    // alone exceeds the tolerance
+    round = ss * w * 8.0 * eps * (M2 + dK * lo.M1_abs + e * Q);
+    if (!(round <= tol)) return 0;
+    e15 = e * std::sqrt(e);
+    // (1 / sqrt(2 - e) <= (1 + e / 2) / sqrt(2) for e <= 1/4: (1 - x)^(-1/2) <= 1 + x)
+    g = (1.0 / (3.0 * special::pi * std::sqrt(2.0))) * e15 * (1.0 + 0.5 * e);
+    // (e = 0: g = 0, R = 0)
+    return ss * w * (g * hi.G) <= 0.25 * tol ? 1 : 2;
+  }
+  // The result from R and its error bound, soft_threshold's crossings at t in [-1, -c]
+  // added; false where it misses the tolerance.
+  bool finish(bool soft, double R, double R_err, double& v) const {
+    double far = 0.0, far_err = 0.0;  // ss w P(-c) and its error
+    if (soft && e > 0.0 && kappa / e < 745.0)
+      threshold_far_crossing(K, k, e, e15, ss, w, far, far_err);
+    v = ss * w * (M2 + dK * M1 - e * Q + R) - far;
+    return std::isfinite(v) && ss * w * R_err + round + far_err <= tol;
+  }
+};
+
+// Past R's first bound (e > 0): R's second bound g x, x = exp(-b - kappa / 2), which
+// holds where b > 50 or it is within the tolerance (returns 1.0, else 0.0), and the
+// sum's setup: f (R = f S), its absolute tolerance (S to 1e-3 of the tolerance over ss
+// w f only: at 1 - c ~ 1e-5, 2-3 orders where the sum's own criterion took 5-6), t =
+// sqrt(b) and m_0 (for t < 6.75, erfcx_arith's range; clamped beyond, unused).
+SIGPROP_ALWAYS_INLINE double near_one_setup(double e, double kappa, double dK, double ss, double w,
+                                            double tol, double e15, double g, double& b, double& x,
+                                            double& f, double& atol, double& t, double& m0) {
+  using special::pi;
+  constexpr double inv_pi_sqrt2 = 1.0 / (pi * 1.41421356237309504880168872420969808);
+  b = dK * dK / (4.0 * e);
+  x = special::exp_arith(-b - 0.5 * kappa);
+  f = e15 * x * inv_pi_sqrt2;
+  atol = 1e-3 * tol / (ss * w * f);
+  t = std::sqrt(b);
+  m0 = 1.0 - std::sqrt(pi) * t * special::erfcx_arith(t < 6.75 ? t : 6.75);
+  return b > 50.0 ? 1.0 : (ss * w * (g * x) <= 0.25 * tol ? 1.0 : 0.0);
+}
+
+// R and its error bound from a finished sum; false where it did not converge
+// (piecewise::BoundaryLayerSum: scaled, second, with atol)
+SIGPROP_ALWAYS_INLINE bool near_one_sum_R(const piecewise::BoundaryLayerSum& s, double b, double f,
+                                          double& R, double& R_err) {
+  const double eps = std::numeric_limits<double>::epsilon();
+  const double S_err = 2.0 * s.last + 24.0 * eps * (1.0 + 2.0 * b) * s.amp * s.abs_sum;
+  R = f * s.sum;
+  R_err = f * S_err;
+  return s.small >= 2.0 && std::isfinite(s.sum) && std::isfinite(S_err);
+}
+
+// One pair past R's first bound (NearOneTerms::at returned 2), in scalar code.
+inline bool threshold_near_one_rest(const NearOneTerms& p, bool soft, double& v) {
+  double b, x, f, atol, t, m0;
+  if (near_one_setup(p.e, p.kappa, p.dK, p.ss, p.w, p.tol, p.e15, p.g, b, x, f, atol, t, m0) !=
+      0.0) {
+    const double R2 = p.g * x;
+    return p.finish(soft, R2, R2, v);
+  }
+  if (!(t < 6.75)) return false;  // (past erfcx_arith's range: see above)
+  const double b2 = 2.0 * b, xk = 0.5 * p.kappa, h = 0.5 * p.e, hh = (0.5 * p.e) * (0.5 * p.e);
+  piecewise::BoundaryLayerSum s;
+  s.first(1.0, b2, m0, true, atol);
+  for (int n = 1; n <= piecewise::BoundaryLayerSum::orders && s.small < 2.0; ++n) {
+    piecewise::BoundaryLayerSum o;
+    o.step(s, n, 1.0, xk, h, hh, b2, true, atol);
+    s = o;
+  }
+  double R, R_err;
+  return near_one_sum_R(s, b, f, R, R_err) && p.finish(soft, R, R_err, v);
+}
+
+// Up to eight pairs past R's first bound side by side: their sums' orders taken until
+// every pair has met its own criterion, a pair's state frozen from then on (the same
+// numbers as threshold_near_one_rest's). R[l] and R_err[l]: R's second bound where it
+// holds (need[l] = 0), else f S and its error bound; ok[l] (0 or 1): whether the sum
+// converged.
+struct NearOneLanes {
+  static constexpr int W = 8;
+  // (NearOneTerms' fields that the setup reads, each an array over the pairs)
+  double w, e[W], kappa[W], dK[W], ss[W], tol[W], e15[W], g[W];
+  double b[W], f[W], atol[W], t[W], need[W], R[W], R_err[W], ok[W];
+  void set(int l, const NearOneTerms& p) {
+    e[l] = p.e;
+    kappa[l] = p.kappa;
+    dK[l] = p.dK;
+    ss[l] = p.ss;
+    tol[l] = p.tol;
+    e15[l] = p.e15;
+    g[l] = p.g;
+  }
+};
+SIGPROP_VECTOR_CLONES inline void near_one_lanes(NearOneLanes& L) {
+  constexpr int W = NearOneLanes::W;
+  double m0[W], x[W], b2[W], xk[W], h[W], hh[W];
+  bool any = false;
+  for (int l = 0; l < W; ++l) {
+    L.need[l] = 1.0 - near_one_setup(L.e[l], L.kappa[l], L.dK[l], L.ss[l], L.w, L.tol[l], L.e15[l],
+                                     L.g[l], L.b[l], x[l], L.f[l], L.atol[l], L.t[l], m0[l]);
+    const double R2 = L.g[l] * x[l];
+    L.R[l] = L.R_err[l] = R2;
+    L.ok[l] = 1.0;
+    b2[l] = 2.0 * L.b[l];
+    xk[l] = 0.5 * L.kappa[l];
+    h[l] = 0.5 * L.e[l];
+    hh[l] = (0.5 * L.e[l]) * (0.5 * L.e[l]);
+  }
+  for (int l = 0; l < W; ++l) any = any || L.need[l] != 0.0;
+  if (!any) return;
+  // (the sums' state field by field, each an array over the pairs: as an array of
+  // BoundaryLayerSum, the loops stayed scalar)
+  using piecewise::BoundaryLayerSum;
+  double P[W], Pp[W], m0s[W], m1[W], g[W], amp[W], sum[W], abs_sum[W], last[W], small[W];
+  for (int l = 0; l < W; ++l) {
+    BoundaryLayerSum o;
+    o.first(1.0, b2[l], m0[l], true, L.atol[l]);
+    P[l] = o.P;
+    Pp[l] = o.Pp;
+    m0s[l] = o.m0;
+    m1[l] = o.m1;
+    g[l] = o.g;
+    amp[l] = o.amp;
+    sum[l] = o.sum;
+    abs_sum[l] = o.abs_sum;
+    last[l] = o.last;
+    small[l] = L.need[l] != 0.0 ? o.small : 2.0;  // (a pair without a sum: done)
+  }
+  for (int n = 1; n <= BoundaryLayerSum::orders; ++n) {
+    bool on = false;
+    for (int l = 0; l < W; ++l) on = on || small[l] < 2.0;
+    if (!on) break;
+    for (int l = 0; l < W; ++l) {
+      const BoundaryLayerSum cur{P[l],   Pp[l],  m0s[l],     m1[l],   g[l],
+                                 amp[l], sum[l], abs_sum[l], last[l], small[l]};
+      BoundaryLayerSum o;
+      o.step(cur, n, 1.0, xk[l], h[l], hh[l], b2[l], true, L.atol[l]);
+      const bool live = small[l] < 2.0;  // (not yet converged: this order counts)
+      P[l] = live ? o.P : P[l];
+      Pp[l] = live ? o.Pp : Pp[l];
+      m0s[l] = live ? o.m0 : m0s[l];
+      m1[l] = live ? o.m1 : m1[l];
+      g[l] = live ? o.g : g[l];
+      amp[l] = live ? o.amp : amp[l];
+      sum[l] = live ? o.sum : sum[l];
+      abs_sum[l] = live ? o.abs_sum : abs_sum[l];
+      last[l] = live ? o.last : last[l];
+      small[l] = live ? o.small : small[l];
     }
   }
-  double far = 0.0, far_err = 0.0;  // ss w P(-c) and its error
-  if (soft && e > 0.0 && kappa / e < 745.0)
-    threshold_far_crossing(K, k, e, e15, ss, w, far, far_err);
-  v = ss * w * (M2 + dK * M1 - e * Q + R) - far;
-  return std::isfinite(v) && ss * w * R_err + round + far_err <= tol;
+  for (int l = 0; l < W; ++l) {
+    const BoundaryLayerSum cur{P[l],   Pp[l],  m0s[l],     m1[l],   g[l],
+                               amp[l], sum[l], abs_sum[l], last[l], small[l]};
+    double R, R_err;
+    const bool conv = near_one_sum_R(cur, L.b[l], L.f[l], R, R_err);
+    const bool need = L.need[l] != 0.0;
+    L.R[l] = need ? R : L.R[l];
+    L.R_err[l] = need ? R_err : L.R_err[l];
+    L.ok[l] = need ? (conv && L.t[l] < 6.75 ? 1.0 : 0.0) : 1.0;
+  }
+}
+
+// threshold_near_one_kernel of n <= 8 pairs (lo[l], hi[l], c[l]): v[l] and ok[l] (false
+// where the form declines), the pairs past R's first bound side by side
+// (near_one_lanes) where there are two or more; the numbers each pair gets alone.
+SIGPROP_NOINLINE void threshold_near_one_kernels(const Activation& a,
+                                                 const ThresholdInput* const* lo,
+                                                 const ThresholdInput* const* hi, const double* c,
+                                                 int n, double* v, bool* ok) {
+  const bool soft = a.kind == Kind::soft_threshold;
+  NearOneTerms p[NearOneLanes::W];
+  int rest[NearOneLanes::W], n_rest = 0;
+  for (int l = 0; l < n; ++l) {
+    NearOneTerms& q = p[n_rest];
+    const int s = q.at(*lo[l], *hi[l], c[l], soft);
+    if (s == 2) {
+      rest[n_rest++] = l;
+    } else {
+      ok[l] = s == 1 && q.finish(soft, q.g * hi[l]->G, q.g * hi[l]->G, v[l]);
+    }
+  }
+  if (n_rest == 1) {
+    ok[rest[0]] = threshold_near_one_rest(p[0], soft, v[rest[0]]);
+  } else if (n_rest > 1) {
+    NearOneLanes L;
+    L.w = p[0].w;
+    for (int r = 0; r < NearOneLanes::W; ++r) L.set(r, p[r < n_rest ? r : 0]);  // (a copy)
+    near_one_lanes(L);
+    for (int r = 0; r < n_rest; ++r) {
+      const int l = rest[r];
+      ok[l] = L.ok[r] != 0.0 && p[r].finish(soft, L.R[r], L.R_err[r], v[l]);
+    }
+  }
+}
+
+// One pair: threshold_near_one_kernels' numbers. False where the form declines.
+inline bool threshold_near_one_kernel(const Activation& a, const ThresholdInput& lo,
+                                      const ThresholdInput& hi, double c, double& v) {
+  const bool soft = a.kind == Kind::soft_threshold;
+  NearOneTerms p;
+  const int s = p.at(lo, hi, c, soft);
+  if (s == 0) return false;
+  if (s == 1) return p.finish(soft, p.g * hi.G, p.g * hi.G, v);
+  return threshold_near_one_rest(p, soft, v);
 }
 
 // linear_floor (phi(x) = max(x, -a) = x + r(-x), r(y) = (y - a)_+ shifted_relu's phi with

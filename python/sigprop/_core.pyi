@@ -329,8 +329,21 @@ def fourier_pair(
 
 def plain_arithmetic(name: str, x: _Float64Array) -> _Float64Array:
     """The core's functions in plain double arithmetic (special.hpp: exp_arith,
-    expm1_arith, log1p_arith, erfc_arith, exp_neg_sq_arith as exp(-x^2) and
-    exp(-x^2 / 2)) at each x (a diagnostic, for the tests)."""
+    expm1_arith, log1p_arith, erfc_arith, erfcx_arith (0 <= x < 6.75), exp_neg_sq_arith
+    as exp(-x^2) and exp(-x^2 / 2)) at each x (a diagnostic, for the tests)."""
+
+def threshold_near_one_pairs(
+    kind: int,
+    p0: float,
+    q1: _Float64Array,
+    q2: _Float64Array,
+    c: _Float64Array,
+    together: bool,
+) -> _Float64Array:
+    """E[phi(u) phi(v)] of shifted_relu or soft_threshold next to c = 1 by the kernel
+    layers' form (csrc/sigprop/two_point.hpp, threshold_near_one_kernel) from the
+    one-point moments at q1 and q2: consecutive pairs eight at a time (together) or one
+    at a time; NaN where it declines (a diagnostic, for the tests)."""
 
 def trapezoid_pair(
     kind: int, p0: float, p1: float, d: int, q1: float, q2: float, c: float, atol: float
