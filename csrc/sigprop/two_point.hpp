@@ -589,34 +589,16 @@ SIGPROP_VECTOR_CLONES inline void near_one_lanes(NearOneLanes& L) {
   // (the sums' state field by field, each an array over the pairs: as an array of
   // BoundaryLayerSum, the loops stayed scalar)
   using piecewise::BoundaryLayerSum;
-  double P[W], Pp[W], m0s[W], m1[W], g[W], amp[W], sum[W], abs_sum[W], last[W], small[W];
-  for (int l = 0; l < W; ++l) {
-    BoundaryLayerSum o;
-    o.first(1.0, b2[l], m0[l], true, L.atol[l]);
-    P[l] = o.P;
-    Pp[l] = o.Pp;
-    m0s[l] = o.m0;
-    m1[l] = o.m1;
-    g[l] = o.g;
-    amp[l] = o.amp;
-    sum[l] = o.sum;
-    abs_sum[l] = o.abs_sum;
-    last[l] = o.last;
-    small[l] = L.need[l] != 0.0 ? o.small : 2.0;  // (a pair without a sum: done)
-  }
-  for (int n = 1; n <= BoundaryLayerSum::orders; ++n) {
-    bool on = false;
-    for (int l = 0; l < W; ++l) on = on || small[l] < 2.0;
-    if (!on) break;
-    for (int l = 0; l < W; ++l) {
-      const BoundaryLayerSum cur{P[l],   Pp[l],  m0s[l],     m1[l],   g[l],
-                                 amp[l], sum[l], abs_sum[l], last[l], small[l]};
-      BoundaryLayerSum o;
-      o.step(cur, n, 1.0, xk[l], h[l], hh[l], b2[l], true, L.atol[l]);
-      const bool live = small[l] < 2.0;  // (not yet converged: this order counts)
+  struct States {
+    double P[W], Pp[W], m0[W], m1[W], g[W], amp[W], sum[W], abs_sum[W], last[W], small[W];
+    BoundaryLayerSum get(int l) const {
+      return {P[l], Pp[l], m0[l], m1[l], g[l], amp[l], sum[l], abs_sum[l], last[l], small[l]};
+    }
+    // (o where live, else as it was: a selection a field, no branch)
+    void put(int l, const BoundaryLayerSum& o, bool live) {
       P[l] = live ? o.P : P[l];
       Pp[l] = live ? o.Pp : Pp[l];
-      m0s[l] = live ? o.m0 : m0s[l];
+      m0[l] = live ? o.m0 : m0[l];
       m1[l] = live ? o.m1 : m1[l];
       g[l] = live ? o.g : g[l];
       amp[l] = live ? o.amp : amp[l];
@@ -625,10 +607,25 @@ SIGPROP_VECTOR_CLONES inline void near_one_lanes(NearOneLanes& L) {
       last[l] = live ? o.last : last[l];
       small[l] = live ? o.small : small[l];
     }
+  } st;
+  for (int l = 0; l < W; ++l) {
+    BoundaryLayerSum o;
+    o.first(1.0, b2[l], m0[l], true, L.atol[l]);
+    o.small = L.need[l] != 0.0 ? o.small : 2.0;  // (a pair without a sum: done)
+    st.put(l, o, true);
+  }
+  for (int n = 1; n <= BoundaryLayerSum::orders; ++n) {
+    bool on = false;
+    for (int l = 0; l < W; ++l) on = on || st.small[l] < 2.0;
+    if (!on) break;
+    for (int l = 0; l < W; ++l) {
+      BoundaryLayerSum o;
+      o.step(st.get(l), n, 1.0, xk[l], h[l], hh[l], b2[l], true, L.atol[l]);
+      st.put(l, o, st.small[l] < 2.0);  // (not yet converged: this order counts)
+    }
   }
   for (int l = 0; l < W; ++l) {
-    const BoundaryLayerSum cur{P[l],   Pp[l],  m0s[l],     m1[l],   g[l],
-                               amp[l], sum[l], abs_sum[l], last[l], small[l]};
+    const BoundaryLayerSum cur = st.get(l);
     double R, R_err;
     const bool conv = near_one_sum_R(cur, L.b[l], L.f[l], R, R_err);
     const bool need = L.need[l] != 0.0;
