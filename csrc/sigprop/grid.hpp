@@ -1079,7 +1079,8 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
         }
     };
     // (shifted_relu and soft_threshold: the pairs below c = 0.99 that a column's lanes
-    // left, as `pair` takes them, their near-one forms side by side
+    // left (a forms-first column's too), as `pair` takes them, their near-one forms side
+    // by side
     // (threshold_near_one_kernels: the numbers each gets alone; a deep kernel's layers
     // while the variances settle, thousands of pairs at c ~ 0.8-0.99); the others as
     // lanes_done takes them. Out of line: inlined, it made every column's tile code 5-9 %
@@ -1088,20 +1089,27 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
       const idx_t j = col.j;
       const detail::ThresholdInput* lo8[rows];
       const detail::ThresholdInput* hi8[rows];
-      double c8[rows], v8[rows], k8[rows];
+      double c8[rows], v8[rows];
       bool ok8[rows];
       idx_t l8[rows];
       PairAt p8[rows];
       int n8 = 0;
+      // each lane: 0 served, 1 its lane certified it, 2 the rest of pair(i, j, true)
+      int todo[rows];
       for (idx_t l = 0; l < col.lanes; ++l) {
-        k8[l] = col.k8[l];
-        if (col.k8[l] >= 0) continue;
         const idx_t i = i0 + l;
-        const PairAt p = pair_at(i, j);
-        if (before_series(i, j, p)) {
-          k8[l] = 0.0;  // (served; lanes_done leaves it)
+        todo[l] = 0;
+        if (col.first && !col.left[l]) continue;  // (served before the lanes)
+        if (col.k8[l] >= 0) {
+          todo[l] = 1;
           continue;
         }
+        if (col.first && col.at[l].qi >= 0.0) {  // (past the forms before the lanes)
+          after_series(i, j, col.at[l], true);
+          continue;
+        }
+        const PairAt p = pair_at(i, j);
+        if (before_series(i, j, p)) continue;
         if (p.near_one && !kernel_first(i, j)) {
           const bool lo_i = p.qi <= p.qj;
           lo8[n8] = &thr[lo_i ? i : j];
@@ -1109,66 +1117,46 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
           c8[n8] = p.c;
           p8[n8] = p;
           l8[n8++] = l;
+          continue;
         }
+        todo[l] = 2;
       }
       if (n8 > 0) detail::threshold_near_one_kernels(a, lo8, hi8, c8, n8, v8, ok8);
       for (int t = 0; t < n8; ++t) {
-        const idx_t l = l8[t], i = i0 + l;
+        const idx_t i = i0 + l8[t];
         if (ok8[t])
           store(i, j, v8[t]);
         else
           after_series(i, j, p8[t], true, true);
-        k8[l] = 0.0;
       }
-      // (the lanes certified, and the pairs left: as pair(i, j, true) without the
-      // near-one forms tried above; s8 is read only where the lane certified)
       for (idx_t l = 0; l < col.lanes; ++l) {
         const idx_t i = i0 + l;
-        if (k8[l] >= 0) {
-          if (col.k8[l] >= 0) {
-            const double v = b2 + w2 * col.s8[l];
-            out[i * mm + j] = v;
-            out[j * mm + i] = v;
-          }
-        } else {
+        if (todo[l] == 1) {
+          const double v = b2 + w2 * col.s8[l];
+          out[i * mm + j] = v;
+          out[j * mm + i] = v;
+        } else if (todo[l] == 2) {
           after_series(i, j, pair_at(i, j), true);
         }
       }
       // (lanes_done's second pass: a repeated input's pair at c = 1)
-      if (src[j] != j)
+      if (!col.first && src[j] != j)
         for (idx_t l = 0; l < col.lanes; ++l) {
           const idx_t i = i0 + l;
           if (col.k8[l] >= 0 && src[i] == src[j] && K[i * m + j] >= K[i * m + i]) pair(i, j);
         }
     };
-    // (the forms-first columns' loop beside lanes_done's, not folded into it: with the
-    // column as an argument of lanes_done, the plain columns' tiles ran 4-8 % slower)
+    // (thr_left beside lanes_done, not folded into it: with the column as an argument
+    // of lanes_done, the plain columns' tiles ran 4-8 % slower)
     auto after_lanes = [&](const Column& col) {
       const idx_t j = col.j;
-      if (!col.first) {
-        bool failed = false;
-        if (thr)
-          for (idx_t l = 0; l < col.lanes; ++l) failed = failed || col.k8[l] < 0;
-        if (failed)
-          thr_left(col);
-        else
-          lanes_done(j, col.lanes, col.s8, col.k8);
-      } else {
-        for (idx_t l = 0; l < col.lanes; ++l) {
-          const idx_t i = i0 + l;
-          if (!col.left[l]) continue;
-          if (col.k8[l] < 0) {
-            if (col.at[l].qi >= 0.0)
-              after_series(i, j, col.at[l], true);
-            else
-              pair(i, j, true);
-          } else {
-            const double v = b2 + w2 * col.s8[l];
-            out[i * mm + j] = v;
-            out[j * mm + i] = v;
-          }
-        }
-      }
+      bool failed = col.first;  // (a forms-first column: thr)
+      if (thr)
+        for (idx_t l = 0; l < col.lanes; ++l) failed = failed || col.k8[l] < 0;
+      if (failed)
+        thr_left(col);
+      else
+        lanes_done(j, col.lanes, col.s8, col.k8);
       if (j < i0 + rows) pair(j, j);
     };
     // Columns two at a time past the group's own (every lane a pair j > i): each
