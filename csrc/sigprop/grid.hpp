@@ -957,7 +957,10 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
     };
     // (before_lanes' columns with a pair at c >= 0.99, out of line: inlined, it made
     // every column's tile code slower)
-    auto forms_first = [&](Column& col) SIGPROP_OUT_OF_LINE {
+    // (i0 by value, and the output through store(): a local of the tile that an
+    // out-of-line lambda takes by reference lives in memory for the whole tile, which
+    // made every kind's tiles 4-6 % slower)
+    auto forms_first = [&, i0](Column& col) SIGPROP_OUT_OF_LINE {
       const idx_t j = col.j, lanes = col.lanes;
       PairAt* at = col.at;
       bool* left = col.left;
@@ -1054,8 +1057,10 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
     };
     // The lanes' pairs of a column without the forms before them: each certified one
     // stored, the others taken one at a time
-    auto lanes_done = [&](idx_t j, idx_t lanes, const double* s8, const double* k8) {
-      for (idx_t l = 0; l < lanes; ++l) {
+    // (inlined: out of line, as GCC chose once after_lanes could call thr_left, every
+    // kind's tiles took 7 % more instructions)
+    auto lanes_done = [&](idx_t j, idx_t nl, const double* s8, const double* k8) SIGPROP_INLINED {
+      for (idx_t l = 0; l < nl; ++l) {
         const idx_t i = i0 + l;
         if (k8[l] < 0) {
           pair(i, j, true);
@@ -1073,7 +1078,7 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
       // one at a time: up to 5e-14 apart). (Only a column of a shared variance, src[j]
       // != j, can hold one.)
       if (src[j] != j)
-        for (idx_t l = 0; l < lanes; ++l) {
+        for (idx_t l = 0; l < nl; ++l) {
           const idx_t i = i0 + l;
           if (k8[l] >= 0 && src[i] == src[j] && K[i * m + j] >= K[i * m + i]) pair(i, j);
         }
@@ -1085,7 +1090,7 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
     // while the variances settle, thousands of pairs at c ~ 0.8-0.99); the others as
     // lanes_done takes them. Out of line: inlined, it made every column's tile code 5-9 %
     // slower.)
-    auto thr_left = [&](const Column& col) SIGPROP_OUT_OF_LINE {
+    auto thr_left = [&, i0](const Column& col) SIGPROP_OUT_OF_LINE {
       const idx_t j = col.j;
       const detail::ThresholdInput* lo8[rows];
       const detail::ThresholdInput* hi8[rows];
@@ -1132,9 +1137,7 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
       for (idx_t l = 0; l < col.lanes; ++l) {
         const idx_t i = i0 + l;
         if (todo[l] == 1) {
-          const double v = b2 + w2 * col.s8[l];
-          out[i * mm + j] = v;
-          out[j * mm + i] = v;
+          store(i, j, col.s8[l]);
         } else if (todo[l] == 2) {
           after_series(i, j, pair_at(i, j), true);
         }
@@ -1150,13 +1153,17 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
     // of lanes_done, the plain columns' tiles ran 4-8 % slower)
     auto after_lanes = [&](const Column& col) {
       const idx_t j = col.j;
-      bool failed = col.first;  // (a forms-first column: thr)
-      if (thr)
-        for (idx_t l = 0; l < col.lanes; ++l) failed = failed || col.k8[l] < 0;
-      if (failed)
-        thr_left(col);
-      else
-        lanes_done(j, col.lanes, col.s8, col.k8);
+      if (!col.first) {
+        bool failed = false;
+        if (thr)
+          for (idx_t l = 0; l < col.lanes; ++l) failed = failed || col.k8[l] < 0;
+        if (failed)
+          thr_left(col);
+        else
+          lanes_done(j, col.lanes, col.s8, col.k8);
+      } else {
+        thr_left(col);  // (a forms-first column: thr)
+      }
       if (j < i0 + rows) pair(j, j);
     };
     // Columns two at a time past the group's own (every lane a pair j > i): each

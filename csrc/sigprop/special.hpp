@@ -15,14 +15,17 @@
 // (GCC's heuristics otherwise keep exp_arith out of line, a call in the loop).
 // And keeps a rarely taken path's function out of line, so that it does not weigh on
 // the register allocation of the loop that calls it.
-// (SIGPROP_OUT_OF_LINE: the same for a lambda, after its parameter list)
+// (SIGPROP_INLINED and SIGPROP_OUT_OF_LINE: the same for a lambda, after its
+// parameter list)
 #if defined(__GNUC__)
 #define SIGPROP_ALWAYS_INLINE inline __attribute__((always_inline))
 #define SIGPROP_NOINLINE inline __attribute__((noinline))
+#define SIGPROP_INLINED __attribute__((always_inline))
 #define SIGPROP_OUT_OF_LINE __attribute__((noinline))
 #else
 #define SIGPROP_ALWAYS_INLINE inline
 #define SIGPROP_NOINLINE inline
+#define SIGPROP_INLINED
 #define SIGPROP_OUT_OF_LINE
 #endif
 
