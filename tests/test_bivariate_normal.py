@@ -553,6 +553,20 @@ def test_thresholds_next_to_one_against_mpmath(tau, q1, q2, c):
             )
             assert n_short == 0
             assert Ko[0, 1] == pytest.approx(ref, rel=1e-12, abs=0), (name, Ko[0, 1], ref)
+            if c < 1.0:
+                # eight at a time (threshold_near_one_kernels: a layer's column), beside
+                # seven copies of itself and beside seven other pairs: the numbers it gets
+                # alone, where the form serves it
+                others = [p for p in NEAR_ONE if p[0] == tau and p[3] < 1.0][:7]
+                Q1 = np.array([q1] * 9 + [p[1] for p in others])
+                Q2 = np.array([q2] * 9 + [p[2] for p in others])
+                C = np.array([c] * 9 + [p[3] for p in others])
+                eight = _core.threshold_near_one_pairs(act.kind, tau, Q1, Q2, C, True)
+                alone = _core.threshold_near_one_pairs(act.kind, tau, Q1, Q2, C, False)
+                np.testing.assert_array_equal(eight, alone)
+                if np.isfinite(eight[0]):
+                    assert np.all(eight[:9] == eight[0])
+                    assert eight[0] == pytest.approx(ref, rel=1e-12, abs=0), (name, eight[0], ref)
 
 
 @pytest.mark.parametrize("name", ["shifted_relu", "soft_threshold"])
@@ -585,26 +599,6 @@ def test_threshold_kernel_pairs_eight_at_a_time_as_one_at_a_time(name):
         sp.bivariate_expectation(act, q1, q1, 1.0) * sp.bivariate_expectation(act, q2, q2, 1.0)
     )
     assert np.max(np.abs(together - ref)[served] / scale[served]) <= 2e-13
-
-
-@pytest.mark.parametrize("tau,q1,q2,c", [p for p in NEAR_ONE if p[3] < 1.0])
-def test_threshold_kernel_pairs_eight_at_a_time_against_mpmath(tau, q1, q2, c):
-    # The pairs of test_thresholds_next_to_one_against_mpmath through the form a layer
-    # takes eight at a time (each pair beside seven copies of itself, and beside seven
-    # others): within 1e-12 of the result where it serves them.
-    for name in ("shifted_relu", "soft_threshold"):
-        ref = float(_threshold_references(tau, q1, q2, c)[(name, 0)])
-        kind = sp.activation(name, tau=tau).kind
-        others = [p for p in NEAR_ONE if p[0] == tau and p[3] < 1.0][:7]
-        Q1 = np.array([q1] * 8 + [q1] + [p[1] for p in others])
-        Q2 = np.array([q2] * 8 + [q2] + [p[2] for p in others])
-        C = np.array([c] * 8 + [c] + [p[3] for p in others])
-        got = _core.threshold_near_one_pairs(kind, tau, Q1, Q2, C, True)
-        alone = _core.threshold_near_one_pairs(kind, tau, Q1, Q2, C, False)
-        np.testing.assert_array_equal(got, alone)
-        if np.isfinite(got[0]):
-            assert np.all(got[:9] == got[0])
-            assert got[0] == pytest.approx(ref, rel=1e-12, abs=0), (name, got[0], ref)
 
 
 @pytest.mark.parametrize(
