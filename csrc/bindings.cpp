@@ -385,8 +385,11 @@ PYBIND11_MODULE(_core, m) {
           f = [](double v) { return sp::log1p_arith(v); };
         else if (name == "erfc")
           f = [](double v) { return sp::erfc_arith(v); };
-        else if (name == "erfcx")
-          f = [](double v) { return sp::erfcx_arith(v); };
+        else if (name == "erfcx")  // (NaN outside its range, where it is not clamped)
+          f = [](double v) {
+            return v >= 0.0 && v < 6.75 ? sp::erfcx_arith(v)
+                                        : std::numeric_limits<double>::quiet_NaN();
+          };
         else if (name == "exp_neg_sq")
           f = [](double v) { return sp::exp_neg_sq_arith(v, 1.0); };
         else if (name == "exp_neg_half_sq")
@@ -403,8 +406,8 @@ PYBIND11_MODULE(_core, m) {
         return out.array;
       },
       "The core's functions in plain double arithmetic (special.hpp: exp_arith, expm1_arith, "
-      "log1p_arith, erfc_arith, erfcx_arith (0 <= x < 6.75), exp_neg_sq_arith as exp(-x^2) "
-      "and exp(-x^2 / 2)) at each x, for the tests.",
+      "log1p_arith, erfc_arith, erfcx_arith (0 <= x < 6.75, NaN elsewhere), exp_neg_sq_arith "
+      "as exp(-x^2) and exp(-x^2 / 2)) at each x, for the tests.",
       py::arg("name"), py::arg("x"));
   m.def(
       "threshold_near_one_pairs",
@@ -413,7 +416,9 @@ PYBIND11_MODULE(_core, m) {
         if ((a.kind != sigprop::Kind::shifted_relu && a.kind != sigprop::Kind::soft_threshold) ||
             !(a.p0 > 0.0))
           throw py::value_error(
-              "kind must be shifted_relu's or soft_threshold's with a threshold tau > 0");
+              "kind must be shifted_relu's or soft_threshold's with a threshold p0 = tau > 0, "
+              "got kind " +
+              std::to_string(kind) + " with p0 " + std::to_string(p0));
         const idx_t n = common_size({&q1, &q2, &c});
         const Output<double> out(n);
         const double *a1 = q1.data(), *a2 = q2.data(), *ac = c.data();
@@ -422,7 +427,9 @@ PYBIND11_MODULE(_core, m) {
           const size_t count = size_t(n);
           std::vector<ThresholdInput> lo(count), hi(count);
           for (idx_t i = 0; i < n; ++i) {
-            const double ql = std::fmin(a1[i], a2[i]), qh = std::fmax(a1[i], a2[i]);
+            // (not fmin and fmax, which would drop a NaN: the form declines it)
+            const bool first = a1[i] <= a2[i];
+            const double ql = first ? a1[i] : a2[i], qh = first ? a2[i] : a1[i];
             lo[size_t(i)] = ThresholdInput::at(a, ql, sigprop::moments(a, ql));
             hi[size_t(i)] = ThresholdInput::at(a, qh, sigprop::moments(a, qh));
           }

@@ -599,6 +599,13 @@ def test_threshold_kernel_pairs_eight_at_a_time_as_one_at_a_time(name):
         sp.bivariate_expectation(act, q1, q1, 1.0) * sp.bivariate_expectation(act, q2, q2, 1.0)
     )
     assert np.max(np.abs(together - ref)[served] / scale[served]) <= 2e-13
+    # (bad variances: NaN, not a number; another kind: refused, naming it)
+    bad = _core.threshold_near_one_pairs(
+        act.kind, 1.0, np.array([-0.1, np.nan, 0.0]), np.full(3, 0.1), np.full(3, 0.99), True
+    )
+    assert np.isnan(bad).all()
+    with pytest.raises(ValueError, match="got kind 1 with p0 0"):
+        _core.threshold_near_one_pairs(1, 0.0, q1, q2, c, True)
 
 
 @pytest.mark.parametrize(

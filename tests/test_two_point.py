@@ -1522,6 +1522,7 @@ def test_plain_arithmetic_functions_against_mpmath():
     t = t[t < 6.75]
     _, e = ulps("erfcx", t, [mpmath.erfc(v) * mpmath.exp(mpmath.mpf(v) ** 2) for v in t])
     assert e.max() <= 9.0, e.max()
+    assert np.isnan(_core.plain_arithmetic("erfcx", np.array([-1e-300, 6.75, 7.0, np.nan]))).all()
     with pytest.raises(ValueError, match=r"name must be .* got 'erf'"):
         _core.plain_arithmetic("erf", t)
     with pytest.raises(ValueError, match="x must be one-dimensional"):

@@ -329,8 +329,9 @@ def fourier_pair(
 
 def plain_arithmetic(name: str, x: _Float64Array) -> _Float64Array:
     """The core's functions in plain double arithmetic (special.hpp: exp_arith,
-    expm1_arith, log1p_arith, erfc_arith, erfcx_arith (0 <= x < 6.75), exp_neg_sq_arith
-    as exp(-x^2) and exp(-x^2 / 2)) at each x (a diagnostic, for the tests)."""
+    expm1_arith, log1p_arith, erfc_arith, erfcx_arith (0 <= x < 6.75, NaN elsewhere),
+    exp_neg_sq_arith as exp(-x^2) and exp(-x^2 / 2)) at each x (a diagnostic, for the
+    tests)."""
 
 def threshold_near_one_pairs(
     kind: int,
