@@ -775,6 +775,29 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
     const bool lo_i = p.qi <= p.qj;
     return detail::threshold_near_one_kernel(a, thr[lo_i ? i : j], thr[lo_i ? j : i], p.c, e);
   };
+  // A column's pairs for threshold_near_one_kernels (forms_first and thr_left, below):
+  // each pair's inputs as near_one_form takes them (the smaller variance first), its c,
+  // lane and PairAt; run() sets v and ok.
+  struct NearOneColumn {
+    const detail::ThresholdInput* lo[KernelTiles::rows];
+    const detail::ThresholdInput* hi[KernelTiles::rows];
+    double c[KernelTiles::rows], v[KernelTiles::rows];
+    bool ok[KernelTiles::rows];
+    idx_t lane[KernelTiles::rows];
+    PairAt p[KernelTiles::rows];
+    int n = 0;
+    void add(const detail::ThresholdInput* thr, idx_t l, idx_t i, idx_t j, const PairAt& pij) {
+      const bool lo_i = pij.qi <= pij.qj;
+      lo[n] = &thr[lo_i ? i : j];
+      hi[n] = &thr[lo_i ? j : i];
+      c[n] = pij.c;
+      p[n] = pij;
+      lane[n++] = l;
+    }
+    void run(const Activation& act) {
+      if (n > 0) detail::threshold_near_one_kernels(act, lo, hi, c, n, v, ok);
+    }
+  };
   // c rounded to 1 at one variance (a deep ordered-phase kernel once its variances
   // have settled to the last bit: shifted_relu's last layers at sigma_w = 1.3,
   // sigma_b = 0.2, 13 -> 30 ms a layer when c first rounds to 1): the one-point
@@ -967,12 +990,7 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
       bool any = false;
       // (before_series' forms: the pairs for threshold_near_one_kernel side by side,
       // threshold_near_one_kernels, each with the numbers it gets alone)
-      const detail::ThresholdInput* lo8[rows];
-      const detail::ThresholdInput* hi8[rows];
-      double c8[rows], v8[rows];
-      bool ok8[rows];
-      idx_t l8[rows];
-      int n8 = 0;
+      NearOneColumn b;
       for (idx_t l = 0; l < lanes; ++l) {
         const idx_t i = i0 + l;
         const double kij = K[i * m + j], qi = K[i * m + i];
@@ -995,23 +1013,17 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
           continue;
         }
         if (p.near_one) {  // (thr, kernel_first: near_one_form's pair)
-          const bool lo_i = p.qi <= p.qj;
-          lo8[n8] = &thr[lo_i ? i : j];
-          hi8[n8] = &thr[lo_i ? j : i];
-          c8[n8] = p.c;
-          l8[n8++] = l;
+          b.add(thr, l, i, j, p);
           continue;
         }
         left[l] = any = true;
       }
-      if (n8 > 0) {
-        detail::threshold_near_one_kernels(a, lo8, hi8, c8, n8, v8, ok8);
-        for (int t = 0; t < n8; ++t) {
-          const idx_t l = l8[t];
-          if (ok8[t]) store(i0 + l, j, v8[t]);
-          left[l] = !ok8[t];
-          any = any || left[l];
-        }
+      b.run(a);
+      for (int t = 0; t < b.n; ++t) {
+        const idx_t l = b.lane[t];
+        if (b.ok[t]) store(i0 + l, j, b.v[t]);
+        left[l] = !b.ok[t];
+        any = any || left[l];
       }
       if (!any) {
         col.lane = false;
@@ -1092,13 +1104,7 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
     // slower.)
     auto thr_left = [&, i0](const Column& col) SIGPROP_OUT_OF_LINE {
       const idx_t j = col.j;
-      const detail::ThresholdInput* lo8[rows];
-      const detail::ThresholdInput* hi8[rows];
-      double c8[rows], v8[rows];
-      bool ok8[rows];
-      idx_t l8[rows];
-      PairAt p8[rows];
-      int n8 = 0;
+      NearOneColumn b;
       // each lane: 0 served, 1 its lane certified it, 2 the rest of pair(i, j, true)
       int todo[rows];
       for (idx_t l = 0; l < col.lanes; ++l) {
@@ -1116,23 +1122,18 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
         const PairAt p = pair_at(i, j);
         if (before_series(i, j, p)) continue;
         if (p.near_one && !kernel_first(i, j)) {
-          const bool lo_i = p.qi <= p.qj;
-          lo8[n8] = &thr[lo_i ? i : j];
-          hi8[n8] = &thr[lo_i ? j : i];
-          c8[n8] = p.c;
-          p8[n8] = p;
-          l8[n8++] = l;
+          b.add(thr, l, i, j, p);
           continue;
         }
         todo[l] = 2;
       }
-      if (n8 > 0) detail::threshold_near_one_kernels(a, lo8, hi8, c8, n8, v8, ok8);
-      for (int t = 0; t < n8; ++t) {
-        const idx_t i = i0 + l8[t];
-        if (ok8[t])
-          store(i, j, v8[t]);
+      b.run(a);
+      for (int t = 0; t < b.n; ++t) {
+        const idx_t i = i0 + b.lane[t];
+        if (b.ok[t])
+          store(i, j, b.v[t]);
         else
-          after_series(i, j, p8[t], true, true);
+          after_series(i, j, b.p[t], true, true);
       }
       for (idx_t l = 0; l < col.lanes; ++l) {
         const idx_t i = i0 + l;
