@@ -18,16 +18,14 @@
 // (SIGPROP_INLINED and SIGPROP_OUT_OF_LINE: the same for a lambda, after its
 // parameter list)
 #if defined(__GNUC__)
-#define SIGPROP_ALWAYS_INLINE inline __attribute__((always_inline))
-#define SIGPROP_NOINLINE inline __attribute__((noinline))
 #define SIGPROP_INLINED __attribute__((always_inline))
 #define SIGPROP_OUT_OF_LINE __attribute__((noinline))
 #else
-#define SIGPROP_ALWAYS_INLINE inline
-#define SIGPROP_NOINLINE inline
 #define SIGPROP_INLINED
 #define SIGPROP_OUT_OF_LINE
 #endif
+#define SIGPROP_ALWAYS_INLINE inline SIGPROP_INLINED
+#define SIGPROP_NOINLINE inline SIGPROP_OUT_OF_LINE
 
 // A function whose loops vectorise gets an AVX2 clone beside the baseline (x86-64:
 // SSE2), chosen at load time (GNU ifunc: GCC or Clang on glibc). With exact IEEE

@@ -668,15 +668,13 @@ SIGPROP_NOINLINE void threshold_near_one_kernels(const Activation& a,
   }
 }
 
-// One pair: threshold_near_one_kernels' numbers. False where the form declines.
+// One pair: threshold_near_one_kernels of one. False where the form declines.
 inline bool threshold_near_one_kernel(const Activation& a, const ThresholdInput& lo,
                                       const ThresholdInput& hi, double c, double& v) {
-  const bool soft = a.kind == Kind::soft_threshold;
-  NearOneTerms p;
-  const int s = p.at(lo, hi, c, soft);
-  if (s == 0) return false;
-  if (s == 1) return p.finish(soft, p.g * hi.G, p.g * hi.G, v);
-  return threshold_near_one_rest(p, soft, v);
+  const ThresholdInput *pl = &lo, *ph = &hi;
+  bool ok;
+  threshold_near_one_kernels(a, &pl, &ph, &c, 1, &v, &ok);
+  return ok;
 }
 
 // linear_floor (phi(x) = max(x, -a) = x + r(-x), r(y) = (y - a)_+ shifted_relu's phi with
