@@ -7,11 +7,12 @@
 #include <pybind11/pybind11.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
-#include <limits>
 #include <cstdint>
-#include <stdexcept>
+#include <limits>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -409,6 +410,47 @@ PYBIND11_MODULE(_core, m) {
       "log1p_arith, erfc_arith, erfcx_arith (0 <= x < 6.75, NaN elsewhere), exp_neg_sq_arith "
       "as exp(-x^2) and exp(-x^2 / 2)) at each x, for the tests.",
       py::arg("name"), py::arg("x"));
+  m.def(
+      "deadline_steps",
+      [](const py::list& step_list) {
+        std::vector<std::pair<std::string, double>> steps;
+        for (const py::handle item : step_list) {
+          const auto step = py::cast<py::tuple>(item);
+          const auto what = step.size() == 2 ? py::cast<std::string>(step[0]) : std::string();
+          const double seconds = step.size() == 2 ? py::cast<double>(step[1]) : -1.0;
+          if ((what != "drop" && what != "hold" && what != "wait") || !(seconds >= 0.0) ||
+              !(seconds <= 10.0))
+            throw py::value_error(
+                "each step must be ('drop' | 'hold' | 'wait', seconds in [0, 10]), got " +
+                py::cast<std::string>(py::repr(item)));
+          steps.emplace_back(what, seconds);
+        }
+        std::vector<double> elapsed;
+        without_gil([&] {
+          using clock = std::chrono::steady_clock;
+          std::vector<std::unique_ptr<Deadline>> held;
+          for (const auto& [what, seconds] : steps) {
+            const auto t0 = clock::now();
+            auto d = std::make_unique<Deadline>(seconds);
+            if (what == "hold") {
+              held.push_back(std::move(d));
+            } else if (what == "wait") {
+              // (a spin, as a driver's cells read the flag; 10 s past it at most)
+              while (!d->passed() && clock::now() - t0 < std::chrono::seconds(20)) {
+              }
+              elapsed.push_back(std::chrono::duration<double>(clock::now() - t0).count());
+            }
+          }
+        });
+        py::list result;
+        for (const double t : elapsed) result.append(t);
+        return result;
+      },
+      "Deadlines in sequence, for the tests of the timer thread (deadline.hpp): each step "
+      "('drop', s) makes a deadline s seconds out and drops it at once, ('hold', s) keeps it "
+      "to the end, ('wait', s) spins until it has passed; returns the seconds each 'wait' "
+      "took.",
+      py::arg("steps"));
   m.def(
       "threshold_near_one_pairs",
       [](int kind, double p0, const darray& q1, const darray& q2, const darray& c, bool together) {

@@ -212,3 +212,25 @@ def test_scan_progress_moves_within_one_chunk(monkeypatch):
     ss.scan("tanh", sigma_w=sw, sigma_b=sb, chunk_cells=1 << 18, n_threads=1)
     assert sum(updates) == sb.size * sw.size
     assert len(updates) > 1, "the bar would sit at 0 % until the single chunk ends"
+
+
+def test_deadline_timer_fires_on_time_whether_or_not_it_was_woken():
+    """The timer thread (deadline.hpp) is woken only where it would otherwise wake too
+    late. After a deadline 0.2 s out is dropped, the timer still sleeps until then: a
+    later one, 0.3 s out, must fire at 0.3 s (the timer wakes at 0.2 s and waits again),
+    not at 0.2 s; while a deadline 5 s out is held, one 0.05 s out must wake the timer
+    and fire at 0.05 s, not at 5 s; back to back, short ones fire on time."""
+    late, early, *short = _core.deadline_steps(
+        [("drop", 0.2), ("wait", 0.3), ("hold", 5.0), ("wait", 0.05)] + [("wait", 0.01)] * 5
+    )
+    assert 0.3 <= late < 0.3 + 0.25
+    assert 0.05 <= early < 0.05 + 0.25
+    for t in short:
+        assert 0.01 <= t < 0.01 + 0.25
+    assert _core.deadline_steps([("wait", 0.0)])[0] < 0.25
+
+
+@pytest.mark.parametrize("step", [("later", 1.0), ("wait", -1.0), ("wait", 11.0), ("wait",)])
+def test_deadline_steps_rejects_bad_steps(step):
+    with pytest.raises(ValueError, match="each step must be"):
+        _core.deadline_steps([step])
