@@ -412,6 +412,7 @@ inline idx_t kernel_expansions(const Activation& act, const double* K, idx_t m,
   // (piecewise_closed_forms.hpp), which rarely reach the series.
   const bool rule = !piecewise::has_closed_form(a.kind);
   const int nb = detail::fast_blocks(a), S = detail::series_stride(a);
+  const bool ext = detail::extendable_records(a);
   const bool thr = kernel_threshold_inputs(a);
   if (thr && in.thr.size() != size_t(m)) in.thr.resize(size_t(m));
   // Four inputs a unit: the piecewise linear kinds' orders, a recurrence an input, are
@@ -444,7 +445,10 @@ inline idx_t kernel_expansions(const Activation& act, const double* K, idx_t m,
         for (idx_t k = k0; k < k1; ++k) {
           const idx_t i = own[size_t(k)];
           const double q = K[i * m + i];
-          detail::kernel_series_record(H[i], q, nb, S, rec + size_t(i) * detail::kRec);
+          // (a record that can be extended, built at 8 blocks where its expansion
+          // already reaches them: kernel_layer_tiles counts it as extended)
+          detail::kernel_series_record(H[i], q, ext && H[i].done >= 128 * S ? 8 : nb, S,
+                                       rec + size_t(i) * detail::kRec);
           if (thr)
             in.thr[size_t(i)] =
                 detail::ThresholdInput::at(a, q, detail::batch_moments(a, q, &H[i]));
@@ -683,8 +687,10 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
   const idx_t* src = series ? in.src.data() : nullptr;
   HermiteAt* const Hs = in.H.data();
   auto H = [&](idx_t i) -> HermiteAt& { return Hs[src[i]]; };
-  // (as kernel_expansions evaluated them)
+  // (as kernel_expansions evaluated them; records of 4 blocks extended to 8 where a
+  // pair needs them, ext: detail::extendable_records)
   const int nb = detail::fast_blocks(a), S = detail::series_stride(a);
+  const bool ext = series && detail::extendable_records(a);
   const bool linear_region = detail::linear_region_tails(a.kind) > 0;
   // (and linear_floor, whose kernel next to c = 1 is shifted_relu's at -x plus closed forms)
   const bool floor_kind = a.kind == Kind::linear_floor && a.p0 > 0.0;
@@ -698,27 +704,54 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
   // depend on it, nor on the tiling.
   // Each input's expansion completed the first time a pair taken one at a time needs
   // it, by one thread while the others that need it wait (a few us): 0 not complete,
-  // 1 being completed, 2 complete (read-only from then on). The pairs taken eight at a
-  // time read only the records below, whose orders complete0() does not change. (The
-  // pairs' series are of phi alone: complete0(), without phi''s masses and sums.)
-  // (An expansion's state is its source input's, src[i].)
+  // 1 being completed (or extended), 2 complete (read-only from then on), 3 its record
+  // extended to 8 blocks, not complete (ext). The pairs taken eight at a time read only
+  // the records below, whose orders complete0() does not change. (The pairs' series are
+  // of phi alone: complete0(), without phi''s masses and sums.) A complete input's
+  // record is extended too (ext). (An expansion's state is its source input's, src[i].)
   std::unique_ptr<std::atomic<int>[]> state;
   if (series) {
     state.reset(new std::atomic<int>[size_t(m)]);
-    for (idx_t i = 0; i < m; ++i)
-      state[i].store(src[i] != i || Hs[i].full0 || !Hs[i].ok() ? 2 : 0, std::memory_order_relaxed);
+    for (idx_t i = 0; i < m; ++i) {
+      const HermiteAt& h = Hs[i];
+      const int st = src[i] != i || h.full0 || !h.ok() ? 2 : (ext && h.done >= 128 * S ? 3 : 0);
+      state[i].store(st, std::memory_order_relaxed);
+    }
   }
-  auto complete = [&](idx_t i) {
+  double* const recs_w = in.rec.data();
+  // Moves input i's state from one of `from` (a bit each) to `to`, doing work() in
+  // between; returns at once where its state is already one of `done` (bits), waits
+  // while another thread works on it.
+  auto advance = [&](idx_t i, unsigned from, unsigned done, int to, auto&& work) {
     std::atomic<int>& st = state[src[i]];
-    if (st.load(std::memory_order_acquire) == 2) return;
-    int expected = 0;
-    if (st.compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) {
-      H(i).complete0();
-      st.store(2, std::memory_order_release);
-    } else {
-      while (st.load(std::memory_order_acquire) != 2) {
+    for (;;) {
+      int s = st.load(std::memory_order_acquire);
+      if ((done >> s) & 1u) return;
+      if ((from >> s) & 1u) {
+        if (st.compare_exchange_strong(s, 1, std::memory_order_acq_rel)) {
+          work(s);
+          st.store(to, std::memory_order_release);
+          return;
+        }
+        continue;
+      }
+      while (st.load(std::memory_order_acquire) == 1) {
       }
     }
+  };
+  auto complete = [&](idx_t i) {
+    advance(i, (1u << 0) | (1u << 3), 1u << 2, 2, [&](int was) {
+      H(i).complete0();
+      if (ext && was == 0)
+        detail::kernel_series_record_extend(H(i), S, recs_w + size_t(src[i]) * detail::kRec);
+    });
+  };
+  // Input i's record extended to 8 blocks (ext), its expansion evaluated that far
+  auto extend = [&](idx_t i) {
+    advance(i, 1u << 0, (1u << 2) | (1u << 3), 3, [&](int) {
+      H(i).ensure_for(128 * S, 0);
+      detail::kernel_series_record_extend(H(i), S, recs_w + size_t(src[i]) * detail::kRec);
+    });
   };
   // Pairs next to c = 1 whose variances have nearly settled, where the series has
   // failed: the difference form (settled_difference.hpp; its inputs reset by
@@ -850,6 +883,16 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
         store(i, j, e);
         return;
       }
+      // (then 8 blocks, as the lanes' second pass takes them: ext_lanes)
+      if (ext) {
+        extend(i);
+        extend(j);
+        if (detail::kernel_series_record_pair(ri, rj, K[i * m + j], 8, S, detail::series_rtol, e) >=
+            0) {
+          store(i, j, e);
+          return;
+        }
+      }
     }
     // (shifted_relu and soft_threshold below c = 0.99: then threshold_near_one_kernel)
     if (thr && !near_one_tried && !kernel_first(i, j) && p.near_one && near_one_form(i, j, p, e)) {
@@ -940,6 +983,7 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
   struct GroupRecords {
     unsigned long long call = 0;
     idx_t i0 = -1;
+    bool extended = false;  // (the rows' blocks 4..7 loaded: ext_lanes)
     alignas(64) double G[8 * detail::kHead];
     alignas(64) double T[8 * 16 * detail::kMaxFastBlocks];
   };
@@ -949,14 +993,69 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
     double* G = gr.G;
     double* T = gr.T;
     if (gr.call != call || gr.i0 != i0) {
+      // (where records are extended, not the head's fields of blocks 4..7, which
+      // another thread may be writing: zeros until ext_lanes loads them)
       for (idx_t l = 0; l < rows; ++l) {
         const double* r = recs + size_t(src[i0 + l]) * R;
-        for (int f = 0; f < detail::kHead; ++f) G[8 * f + l] = r[f];
+        for (int f = 0; f < detail::kHead; ++f) {
+          const bool later = ext && ((f >= 2 + 4 && f < 2 + 8) || f == detail::record_usable(8));
+          G[8 * f + l] = later ? 0.0 : r[f];
+        }
         for (int n = 0; n < 16 * nb; ++n) T[8 * n + l] = r[detail::kHead + n];
       }
       gr.call = call;
       gr.i0 = i0;
+      gr.extended = false;
     }
+    // The lanes' second pass where records are extended (ext): the pairs of NC columns
+    // js[c] that 4 blocks left (ks[c][l] = -1, lanes l < nl[c]) from 8 blocks, the rows'
+    // and columns' records extended first (the same numbers as 8 blocks from the start:
+    // a lane certified within 4 blocks gets the same order and sum either way). Out of
+    // line: most columns never need it.
+    // (Called where the lanes report a pair at k = -1 (kernel_series_columns), not for
+    // k = -2, a pair at |c| >= 1, which a deep kernel's lanes leave once c rounds to 1
+    // at one variance: extending every input for those made sigmoid's layers 20-30 at
+    // sigma_w = 1.3, 100 inputs, 46 % slower; and nothing where those pairs are lanes
+    // past nl, as in a group's own columns.)
+    auto ext_lanes = [&, i0](const idx_t* js, const idx_t* nl, double* const* os, double* const* ks,
+                             int nc) SIGPROP_OUT_OF_LINE {
+      bool any = false;
+      for (int c = 0; c < nc; ++c)
+        for (idx_t l = 0; l < nl[c]; ++l) any = any || ks[c][l] == -1.0;
+      if (!any) return;
+      if (!gr.extended) {
+        for (idx_t l = 0; l < rows; ++l) {
+          extend(i0 + l);
+          const double* r = recs + size_t(src[i0 + l]) * R;
+          for (int f = 2 + 4; f < detail::kHead; ++f) G[8 * f + l] = r[f];
+          for (int n = 64; n < 128; ++n) T[8 * n + l] = r[detail::kHead + n];
+        }
+        gr.extended = true;
+      }
+      double s8[2][rows], k8[2][rows];
+      const double* ys[2];
+      const double* kcs[2];
+      double* o8[2] = {s8[0], s8[1]};
+      double* q8[2] = {k8[0], k8[1]};
+      for (int c = 0; c < nc; ++c) {
+        extend(js[c]);
+        ys[c] = recs + size_t(src[js[c]]) * R;
+        kcs[c] = K + i0 * m + js[c];
+      }
+      const double rt = detail::series_rtol;
+      if (nc == 2)
+        S == 1 ? detail::kernel_series_columns<8, 1, 2>(G, T, ys, kcs, m, rt, o8, q8)
+               : detail::kernel_series_columns<8, 2, 2>(G, T, ys, kcs, m, rt, o8, q8);
+      else
+        S == 1 ? detail::kernel_series_columns<8, 1, 1>(G, T, ys, kcs, m, rt, o8, q8)
+               : detail::kernel_series_columns<8, 2, 1>(G, T, ys, kcs, m, rt, o8, q8);
+      for (int c = 0; c < nc; ++c)
+        for (idx_t l = 0; l < nl[c]; ++l)
+          if (ks[c][l] == -1.0) {
+            ks[c][l] = k8[c][l];
+            os[c][l] = s8[c][l];
+          }
+    };
     // (the group's own columns too, j < i0 + 8: there the lanes of rows i < j count,
     // and the diagonal is the one-point moment; taken one at a time, those pairs
     // would complete every input's expansion)
@@ -1059,13 +1158,13 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
       }
       const double rt = detail::series_rtol;
       if (nb == 4 && S == 1)
-        detail::kernel_series_columns<4, 1, NC>(G, T, ys, kcs, m, rt, os, ks);
+        return detail::kernel_series_columns<4, 1, NC>(G, T, ys, kcs, m, rt, os, ks);
       else if (nb == 4)
-        detail::kernel_series_columns<4, 2, NC>(G, T, ys, kcs, m, rt, os, ks);
+        return detail::kernel_series_columns<4, 2, NC>(G, T, ys, kcs, m, rt, os, ks);
       else if (S == 1)
-        detail::kernel_series_columns<8, 1, NC>(G, T, ys, kcs, m, rt, os, ks);
+        return detail::kernel_series_columns<8, 1, NC>(G, T, ys, kcs, m, rt, os, ks);
       else
-        detail::kernel_series_columns<8, 2, NC>(G, T, ys, kcs, m, rt, os, ks);
+        return detail::kernel_series_columns<8, 2, NC>(G, T, ys, kcs, m, rt, os, ks);
     };
     // The lanes' pairs of a column without the forms before them: each certified one
     // stored, the others taken one at a time
@@ -1182,14 +1281,19 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
         double* os[2] = {s2[0], s2[1]};
         double* ks[2] = {k2[0], k2[1]};
         const double rt = detail::series_rtol;
+        bool failed;
         if (nb == 4 && S == 1)
-          detail::kernel_series_columns<4, 1, 2>(G, T, ys, kcs, m, rt, os, ks);
+          failed = detail::kernel_series_columns<4, 1, 2>(G, T, ys, kcs, m, rt, os, ks);
         else if (nb == 4)
-          detail::kernel_series_columns<4, 2, 2>(G, T, ys, kcs, m, rt, os, ks);
+          failed = detail::kernel_series_columns<4, 2, 2>(G, T, ys, kcs, m, rt, os, ks);
         else if (S == 1)
-          detail::kernel_series_columns<8, 1, 2>(G, T, ys, kcs, m, rt, os, ks);
+          failed = detail::kernel_series_columns<8, 1, 2>(G, T, ys, kcs, m, rt, os, ks);
         else
-          detail::kernel_series_columns<8, 2, 2>(G, T, ys, kcs, m, rt, os, ks);
+          failed = detail::kernel_series_columns<8, 2, 2>(G, T, ys, kcs, m, rt, os, ks);
+        if (ext && failed) {
+          const idx_t js[2] = {j, j + 1}, nl[2] = {rows, rows};
+          ext_lanes(js, nl, os, ks, 2);
+        }
         lanes_done(j, rows, s2[0], k2[0]);
         lanes_done(j + 1, rows, s2[1], k2[1]);
         j += 2;
@@ -1205,13 +1309,17 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
         const idx_t js[2] = {cols[0].j, cols[1].j};
         double* os[2] = {cols[0].s8, cols[1].s8};
         double* ks[2] = {cols[0].k8, cols[1].k8};
-        lanes_of(js, os, ks, std::integral_constant<int, 2>{});
+        if (lanes_of(js, os, ks, std::integral_constant<int, 2>{}) && ext) {
+          const idx_t nl[2] = {cols[0].lanes, cols[1].lanes};
+          ext_lanes(js, nl, os, ks, 2);
+        }
       } else {
         for (int c = 0; c < nc; ++c)
           if (cols[c].lane) {
             double* os[1] = {cols[c].s8};
             double* ks[1] = {cols[c].k8};
-            lanes_of(&cols[c].j, os, ks, std::integral_constant<int, 1>{});
+            if (lanes_of(&cols[c].j, os, ks, std::integral_constant<int, 1>{}) && ext)
+              ext_lanes(&cols[c].j, &cols[c].lanes, os, ks, 1);
           }
       }
       for (int c = 0; c < nc; ++c)

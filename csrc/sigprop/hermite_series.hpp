@@ -1208,26 +1208,61 @@ inline double series_sum_lanes(const double* xt, const double* yt, double c, int
 
 // A kernel layer's inputs in a compact form for the pairs whose series ends within
 // the first nb blocks (term i < 16 nb): a record of kRec doubles an input, the head
-// {sqrt(q), sqrt(E[phi^2]), bounds[0..nb-1], usable, 0...} and the terms
+// {sqrt(q), sqrt(E[phi^2]), bounds[0..7], usable(4), usable(8), 0...} and the terms
 // 0..16 nb - 1 (term i the coefficient of order S i + S - 1; those after, never read,
 // are left as they are);
-// bounds[b] = B0 at block b's last order 16 S (b + 1) - 1 (usable = 1: an expansion
-// with at least 16 S nb orders, evaluated that far; else 0 and zeros). Records of
+// bounds[b] = B0 at block b's last order 16 S (b + 1) - 1 (usable(w) = 1: an expansion
+// with at least 16 S w orders, evaluated that far, whose blocks b < w are set; else 0
+// and zeros), at the head's field record_usable(w). A record of 4 blocks
+// (fast_blocks 4) can be extended to 8 later (kernel_series_record_extend: blocks 4..7
+// and usable(8), fields that the lanes of 4 blocks never read). Records of
 // consecutive inputs lie side by side: a kernel's column walk streams through them
 // instead of chasing each expansion's fields and vectors. (An expansion evaluated to
 // 16 S nb orders and a complete one give the same record.) The square roots are
 // taken once an input: a pair's c = K_ij / (sqrt(q_i) sqrt(q_j)) and tolerance
 // rtol sqrt(E[phi(u)^2]) sqrt(E[phi(v)^2]) then cost a division and two products
 // (their square roots were a third of a column's tests).
+inline constexpr int record_usable(int nb) {
+  return nb > 4 ? 3 + kMaxFastBlocks : 2 + kMaxFastBlocks;
+}
+static_assert(record_usable(kMaxFastBlocks) < kHead, "a record's head holds its fields");
+
+// Blocks [b0, nb) of h's record r (the head's bounds, usable(nb) and, for b0 = 0,
+// usable(4) where nb = 8, and the terms) from an expansion evaluated that far.
+inline void kernel_series_record_blocks(const HermiteAt& h, int b0, int nb, int S, double* r) {
+  auto usable = [&](int w) { return h.ok() && h.n >= 16 * w * S && h.done >= 16 * w * S; };
+  const bool use = usable(nb);
+  for (int b = b0; b < nb; ++b) r[2 + b] = use ? h.B0[S * (b + 1) - 1] : 0.0;
+  for (int i = 16 * b0; i < 16 * nb; ++i) r[kHead + i] = use ? h.a[S * i + S - 1] : 0.0;
+  if (b0 == 0 && nb > 4) r[record_usable(4)] = usable(4) ? 1.0 : 0.0;
+  r[record_usable(nb)] = use ? 1.0 : 0.0;
+}
+
 inline void kernel_series_record(const HermiteAt& h, double q, int nb, int S, double* r) {
-  const int orders = 16 * nb * S;
-  const bool usable = h.ok() && h.n >= orders && h.done >= orders;
   r[0] = std::sqrt(q);
   r[1] = std::sqrt(h.phi_sq);
-  for (int b = 0; b < nb; ++b) r[2 + b] = usable ? h.B0[S * (b + 1) - 1] : 0.0;
-  r[2 + nb] = usable ? 1.0 : 0.0;
-  for (int f = 3 + nb; f < kHead; ++f) r[f] = 0.0;
-  for (int i = 0; i < 16 * nb; ++i) r[kHead + i] = usable ? h.a[S * i + S - 1] : 0.0;
+  for (int f = 2; f < kHead; ++f) r[f] = 0.0;
+  kernel_series_record_blocks(h, 0, nb, S, r);
+}
+
+// A record of 4 blocks extended to 8 (h evaluated to 128 S orders, or as far as it
+// goes): blocks 4..7 and usable(8) alone, so that a thread reading the first four
+// blocks meanwhile reads nothing written here.
+inline void kernel_series_record_extend(const HermiteAt& h, int S, double* r) {
+  kernel_series_record_blocks(h, 4, kMaxFastBlocks, S, r);
+}
+
+// Kinds whose kernel records start at 4 blocks and are extended to 8 where a pair needs
+// them (grid.hpp, kernel_layer_tiles): the smooth ones (tanh, sigmoid, softplus,
+// shifted_softplus, silu). A deep ordered-phase kernel's pairs come so close to c = 1
+// that the series ends where the coefficients fall below the tolerance, past 4 blocks
+// for softplus at q ~ 3-4 (67 orders): every pair of such a layer had taken the long
+// way (complete expansions, mehler_sum after the prefix bound), 0.5 ms a layer of 100
+// inputs where 8 blocks take 0.12; while 8 blocks from the start cost the layers whose
+// pairs end within 4 (most layers of most kernels) 30-50 %.
+inline bool extendable_records(const Activation& a) {
+  double xs[max_kinks];
+  return fast_blocks(a) == 4 && kinks(a, xs) == 0;
 }
 
 // One pair as a lane of kernel_series_columns takes it, from the two inputs' records
@@ -1242,7 +1277,8 @@ inline int kernel_series_record_pair(const double* X, const double* Y, double ki
                                      double rtol, double& out) {
   const double den = X[0] * Y[0];
   const double c = den > 0.0 ? kij / den : 0.0, ac = std::fabs(c);
-  if (!(X[2 + nb] * Y[2 + nb] != 0.0) || !(ac < 1.0)) return -1;
+  const int u = record_usable(nb);
+  if (!(X[u] * Y[u] != 0.0) || !(ac < 1.0)) return -1;
   const int t = series_block_order(X + 2, Y + 2, ac, rtol * (X[1] * Y[1]), nb, S);
   if (t < 0) return -1;
   out = series_sum_lanes(X + kHead, Y + kHead, c, t, S);
@@ -1256,8 +1292,10 @@ inline int kernel_series_record_pair(const double* X, const double* Y, double ki
 // products of series_block_order), k[l] = its order S t + S - 1 and out[l] =
 // series_sum_lanes of the pair (bitwise: each chain from term t, starting at +0, the
 // lane's terms above its t masked to +0, and +0 z^4 + u = u); elsewhere k[l] = -1
-// (the caller takes the pair the long way: a longer series, or the dispatch; out[l]
-// is then meaningless).
+// where the blocks' bounds fail, -2 where the lane cannot serve at all (|c| >= 1, or
+// a record without NB blocks) (the caller takes the pair the long way: a longer
+// series, or the dispatch; out[l] is then meaningless). Returns whether any lane is
+// at -1 (of the eight, whether the caller reads them all or not).
 // NC such columns y_c at once (records Y[c], covariances Kij[c], outputs out[c],
 // k[c]), each lane the same operations as alone, the same numbers: first every
 // column's setup (the division for c, the powers of |c| and the block tests, a chain
@@ -1268,7 +1306,7 @@ inline int kernel_series_record_pair(const double* X, const double* Y, double ki
 // of the whole kernel of the series kinds; on two threads that share a core, where the
 // other thread's work fills those latencies, no change.
 template <int NB, int S, int NC>
-SIGPROP_VECTOR_CLONES inline void kernel_series_columns(const double* G, const double* T,
+SIGPROP_VECTOR_CLONES inline bool kernel_series_columns(const double* G, const double* T,
                                                         const double* const* Y,
                                                         const double* const* Kij,
                                                         std::ptrdiff_t stride, double rtol,
@@ -1293,10 +1331,11 @@ SIGPROP_VECTOR_CLONES inline void kernel_series_columns(const double* G, const d
   typedef long long v4i __attribute__((vector_size(32)));
   const v4u* Gv = reinterpret_cast<const v4u*>(G);  // field f, lanes 4 g..4 g + 3: Gv[2 f + g]
   const v4u* Tv = reinterpret_cast<const v4u*>(T);  // term n: Tv[2 n + g]
-  const v4 zero = {}, one = zero + 1.0, none = zero - 1.0;
+  const v4 zero = {}, one = zero + 1.0, none = zero - 1.0, none2 = zero - 2.0;
   constexpr long long abs_bits = 0x7fffffffffffffffLL;
   const v4i absmask = {abs_bits, abs_bits, abs_bits, abs_bits};
   v4 t4[NC][2], c4[NC][2];
+  v4i failed = {};
   for (int ci = 0; ci < NC; ++ci) {
     const double* y = Y[ci];
     const double* bj = y + 2;
@@ -1317,8 +1356,11 @@ SIGPROP_VECTOR_CLONES inline void kernel_series_columns(const double* G, const d
         cp = cp * step;
         n_hold += ((Gv[2 * (2 + b) + g] * bj[b]) * cp <= tol) ? one : zero;
       }
-      const v4i fast = (Gv[2 * (2 + nb) + g] * y[2 + nb] != zero) & (ac < one) & (n_hold > zero);
-      t4[ci][g] = fast ? (16.0 * nb + 15.0) - 16.0 * n_hold : none;
+      constexpr int u = record_usable(NB);
+      const v4i able = (Gv[2 * u + g] * y[u] != zero) & (ac < one);
+      const v4i fast = able & (n_hold > zero);
+      t4[ci][g] = fast ? (16.0 * nb + 15.0) - 16.0 * n_hold : (able ? none : none2);
+      failed |= able & ~fast;
       c4[ci][g] = fast ? c : zero;
     }
   }
@@ -1362,7 +1404,9 @@ SIGPROP_VECTOR_CLONES inline void kernel_series_columns(const double* G, const d
       __builtin_memcpy(k[ci] + 4 * g, &kk, sizeof kk);
     }
   }
+  return (failed[0] | failed[1] | failed[2] | failed[3]) != 0;
 #else
+  bool failed = false;
   for (int ci = 0; ci < NC; ++ci) {
     const double* y = Y[ci];
     const double* bj = y + 2;
@@ -1380,14 +1424,17 @@ SIGPROP_VECTOR_CLONES inline void kernel_series_columns(const double* G, const d
         cp *= step;
         n_hold += int((G[8 * (2 + b) + l] * bj[b]) * cp <= tol);
       }
-      const bool fast = G[8 * (2 + nb) + l] * y[2 + nb] != 0.0 && ac < 1.0 && n_hold > 0;
+      constexpr int u = record_usable(NB);
+      const bool able = G[8 * u + l] * y[u] != 0.0 && ac < 1.0, fast = able && n_hold > 0;
+      failed = failed || (able && !fast);
       const int t = fast ? 16 * nb + 15 - 16 * n_hold : -1;
-      k[ci][l] = fast ? S * t + S - 1 : -1;
+      k[ci][l] = fast ? S * t + S - 1 : (able ? -1 : -2);
       double xt[16 * NB];
       for (int i = 0; i <= t; ++i) xt[i] = T[8 * i + l];
       out[ci][l] = fast ? series_sum_lanes(xt, ya, c, t, S) : 0.0;
     }
   }
+  return failed;
 #endif
 }
 
