@@ -86,39 +86,54 @@ SIGPROP_ALWAYS_INLINE double tail_r_hat_large(double x, double e) {
     return pi2 * (1.0 / (x * x) - 2.0 * e * (1.0 + e * e) / (d * d));
 }
 
+// The series' coefficients: 1 / (2n + 1)! and 1 / (2n + 3)! (n < 16), and silu's
+// numerator's 2^{2m - 1} / (2m)! - 1 / (2m - 2)! at m = n + 2 (n < 16).
+struct TailSeries {
+  double inv_fact1[16], inv_fact3[16], silu_num[16];
+};
+constexpr TailSeries tail_series() {
+  TailSeries t{};
+  double f = 1.0;  // (2n + 1)!
+  for (int n = 0; n < 16; ++n) {
+    if (n > 0) f *= (2.0 * n) * (2.0 * n + 1.0);
+    t.inv_fact1[n] = 1.0 / f;
+    t.inv_fact3[n] = 1.0 / (f * (2.0 * n + 2.0) * (2.0 * n + 3.0));
+  }
+  double f2m = 24.0, f2m2 = 2.0, pw = 8.0;  // m = 2: 4!, 2!, 2^3
+  for (int m = 2; m < 18; ++m) {
+    t.silu_num[m - 2] = pw / f2m - 1.0 / f2m2;
+    pw *= 4.0;
+    f2m *= (2.0 * m + 1.0) * (2.0 * m + 2.0);
+    f2m2 *= (2.0 * m - 1.0) * (2.0 * m);
+  }
+  return t;
+}
+
 // Both forms (the series below tail_r_hat_small).
 template <LinearTail k>
 inline double tail_r_hat(double x) {
   constexpr double pi2 = special::pi * special::pi;
   if (x >= tail_r_hat_small<k>) return tail_r_hat_large<k>(x, special::exp_arith(-x));
   const double x2 = x * x;
+  // (each series by Horner's rule in x^2 on coefficients fixed at compile time
+  // (TailSeries): no division but the last, where a division an order each had made
+  // these points most of fourier_integrand's time at large variances, whose Gaussian
+  // factor keeps every node at small k)
+  constexpr TailSeries c = tail_series();
+  auto horner = [x2](const double* a, int n) {
+    double v = a[n - 1];
+    for (int i = n - 2; i >= 0; --i) v = v * x2 + a[i];
+    return v;
+  };
   if constexpr (k == LinearTail::softplus) {
-    // (sinh x - x) / x^3 = sum_{n >= 1} x^{2n - 2} / (2n + 1)!, sinh x / x likewise
-    double t = 1.0 / 6.0, a = t, s = 1.0, b = 1.0;
-    for (int n = 1; n < 12; ++n) {
-      t *= x2 / ((2.0 * n + 2.0) * (2.0 * n + 3.0));
-      a += t;
-      b *= x2 / ((2.0 * n) * (2.0 * n + 1.0));
-      s += b;
-    }
-    return pi2 * a / s;
+    // (sinh x - x) / x^3 = sum_{n >= 0} x^{2n} / (2n + 3)!, sinh x / x = sum_{n >= 0}
+    // x^{2n} / (2n + 1)!
+    return pi2 * horner(c.inv_fact3, 12) / horner(c.inv_fact1, 12);
   } else {
     // (sinh^2 x - x^2 cosh x) / x^4 = sum_{m >= 2} x^{2m - 4} (2^{2m - 1} / (2m)! -
     // 1 / (2m - 2)!), over (sinh x / x)^2
-    double num = 0.0, p = 1.0, f2m = 24.0, f2m2 = 2.0, pw = 8.0;  // m = 2: 4!, 2!, 2^3
-    for (int m = 2; m < 18; ++m) {
-      num += p * (pw / f2m - 1.0 / f2m2);
-      p *= x2;
-      pw *= 4.0;
-      f2m *= (2.0 * m + 1.0) * (2.0 * m + 2.0);
-      f2m2 *= (2.0 * m - 1.0) * (2.0 * m);
-    }
-    double s = 1.0, b = 1.0;
-    for (int n = 1; n < 14; ++n) {
-      b *= x2 / ((2.0 * n) * (2.0 * n + 1.0));
-      s += b;
-    }
-    return pi2 * num / (s * s);
+    const double s = horner(c.inv_fact1, 14);
+    return pi2 * horner(c.silu_num, 16) / (s * s);
   }
 }
 
