@@ -60,11 +60,11 @@ inline EluConstants elu_constants(const Activation& a) {
 
 namespace detail {
 inline double sigmoid(double x) {
-  if (x >= 0.0) return 1.0 / (1.0 + std::exp(-x));
-  const double e = std::exp(x);
+  if (x >= 0.0) return 1.0 / (1.0 + special::exp_neg_abs(x));
+  const double e = special::exp_neg_abs(x);
   return e / (1.0 + e);
 }
-inline double softplus(double x) { return std::fmax(x, 0.0) + std::log1p(std::exp(-std::fabs(x))); }
+inline double softplus(double x) { return std::fmax(x, 0.0) + std::log1p(special::exp_neg_abs(x)); }
 inline double sign(double x) { return x > 0.0 ? 1.0 : (x < 0.0 ? -1.0 : 0.0); }
 }  // namespace detail
 
@@ -110,8 +110,8 @@ inline double dphi(const Activation& a, double x) {
     case Kind::linear: return 1.0;
     case Kind::relu: return x >= 0.0 ? 1.0 : 0.0;
     case Kind::leaky_relu: return x >= 0.0 ? 1.0 : a.p0;
-    case Kind::elu: return x >= 0.0 ? 1.0 : a.p0 * std::exp(x);
-    case Kind::selu: return selu_lambda * (x >= 0.0 ? 1.0 : selu_alpha * std::exp(x));
+    case Kind::elu: return x >= 0.0 ? 1.0 : a.p0 * special::exp_neg_abs(x);
+    case Kind::selu: return selu_lambda * (x >= 0.0 ? 1.0 : selu_alpha * special::exp_neg_abs(x));
     case Kind::gelu: return ncdf(x) + x * npdf(x);
     case Kind::silu: {
       const double s = detail::sigmoid(x);
@@ -188,8 +188,8 @@ inline double d2phi(const Activation& a, double x) {
     case Kind::shifted_relu:
     case Kind::soft_threshold:
     case Kind::linear_floor: return 0.0;  // (the kinds of piecewise_linear)
-    case Kind::elu: return x >= 0.0 ? 0.0 : a.p0 * std::exp(x);
-    case Kind::selu: return x >= 0.0 ? 0.0 : selu_lambda * selu_alpha * std::exp(x);
+    case Kind::elu: return x >= 0.0 ? 0.0 : a.p0 * special::exp_neg_abs(x);
+    case Kind::selu: return x >= 0.0 ? 0.0 : selu_lambda * selu_alpha * special::exp_neg_abs(x);
     case Kind::gelu: return npdf(x) * (2.0 - x * x);
     case Kind::silu: {
       const double s = detail::sigmoid(x), sm = detail::sigmoid(-x);
@@ -237,7 +237,7 @@ inline Derivs derivs(const Activation& a, double x) {
     case Kind::sigmoid:
     case Kind::silu:
     case Kind::softplus: {
-      const double e = std::exp(-std::fabs(x));
+      const double e = special::exp_neg_abs(x);
       const double sp = x >= 0.0 ? 1.0 / (1.0 + e) : e / (1.0 + e);  // sigmoid(x)
       const double sm = x >= 0.0 ? e / (1.0 + e) : 1.0 / (1.0 + e);  // sigmoid(-x)
       // sigmoid(-x) - sigmoid(x) = -tanh(x/2), without cancellation near 0

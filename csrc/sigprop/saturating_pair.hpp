@@ -151,7 +151,7 @@ inline double saturating_phi(Saturating k, int d, double x, double shift, double
     const double v = d == 0 ? A + (1.0 - e) / (1.0 + e) : 4.0 * e / ((1.0 + e) * (1.0 + e));
     return d == 0 && x < 0.0 ? -v : v;
   }
-  const double e = std::exp(-std::fabs(x)), sm = x >= 0.0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
+  const double e = special::exp_neg_abs(x), sm = x >= 0.0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
   if (k != Saturating::silu) return d == 0 ? std::fmax(x, 0.0) + std::log1p(e) - shift : sm;
   return d == 0 ? x * sm : sm * (1.0 + x * (1.0 - sm));
 }
