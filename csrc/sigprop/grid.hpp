@@ -330,9 +330,10 @@ inline idx_t input_kernel_rows(const double* XT, idx_t m, idx_t d, double sw2, d
 // where the pair falls back to the quadrature. Both steps work on ranges of rows
 // [begin, end), so that a caller can run a layer in blocks. The expansions are
 // evaluated to the orders that the pairs taken eight at a time read (64 or 128 terms,
-// detail::fast_blocks, of one order or for an odd activation two, series_stride);
-// kernel_layer_tiles completes an input's expansion the first
-// time a pair of it needs more (most inputs of a smooth kernel never do: the other
+// detail::lane_blocks, of one order or for an odd activation two, series_stride);
+// kernel_layer_tiles extends an input's record from 64 terms to 128 the first time a
+// pair of it needs them (detail::extendable_records), and completes its expansion the
+// first time a pair of it needs more (most inputs of a smooth kernel never do: the other
 // 450 orders were 40 % of a tanh layer's time).
 //
 // A layer's inputs: each one's expansion, and its record for the pairs taken eight
@@ -411,7 +412,7 @@ inline idx_t kernel_expansions(const Activation& act, const double* K, idx_t m,
   // pays for itself over a row of quadratures, but not for the kinds with closed forms
   // (piecewise_closed_forms.hpp), which rarely reach the series.
   const bool rule = !piecewise::has_closed_form(a.kind);
-  const int nb = detail::fast_blocks(a), S = detail::series_stride(a);
+  const int nb = detail::lane_blocks(a), S = detail::series_stride(a);
   const bool ext = detail::extendable_records(a);
   const bool thr = kernel_threshold_inputs(a);
   if (thr && in.thr.size() != size_t(m)) in.thr.resize(size_t(m));
@@ -689,7 +690,7 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
   auto H = [&](idx_t i) -> HermiteAt& { return Hs[src[i]]; };
   // (as kernel_expansions evaluated them; records of 4 blocks extended to 8 where a
   // pair needs them, ext: detail::extendable_records)
-  const int nb = detail::fast_blocks(a), S = detail::series_stride(a);
+  const int nb = detail::lane_blocks(a), S = detail::series_stride(a);
   const bool ext = series && detail::extendable_records(a);
   const bool linear_region = detail::linear_region_tails(a.kind) > 0;
   // (and linear_floor, whose kernel next to c = 1 is shifted_relu's at -x plus closed forms)
@@ -1017,6 +1018,27 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
     // at one variance: extending every input for those made sigmoid's layers 20-30 at
     // sigma_w = 1.3, 100 inputs, 46 % slower; and nothing where those pairs are lanes
     // past nl, as in a group's own columns.)
+    // The lanes of 8 blocks for NC columns js[c] (the rows extended: gr.extended), their
+    // records extended first. Once a group's rows are extended, its later columns in this
+    // call take these directly (the same numbers; a deep softsign layer, whose columns
+    // nearly all need them, paid for both passes: +30 %).
+    auto lanes8 = [&, i0](const idx_t* js, double* const* os, double* const* ks,
+                          int nc) SIGPROP_OUT_OF_LINE {
+      const double* ys[2];
+      const double* kcs[2];
+      for (int c = 0; c < nc; ++c) {
+        extend(js[c]);
+        ys[c] = recs + size_t(src[js[c]]) * R;
+        kcs[c] = K + i0 * m + js[c];
+      }
+      const double rt = detail::series_rtol;
+      if (nc == 2)
+        S == 1 ? detail::kernel_series_columns<8, 1, 2>(G, T, ys, kcs, m, rt, os, ks)
+               : detail::kernel_series_columns<8, 2, 2>(G, T, ys, kcs, m, rt, os, ks);
+      else
+        S == 1 ? detail::kernel_series_columns<8, 1, 1>(G, T, ys, kcs, m, rt, os, ks)
+               : detail::kernel_series_columns<8, 2, 1>(G, T, ys, kcs, m, rt, os, ks);
+    };
     auto ext_lanes = [&, i0](const idx_t* js, const idx_t* nl, double* const* os, double* const* ks,
                              int nc) SIGPROP_OUT_OF_LINE {
       bool any = false;
@@ -1033,22 +1055,9 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
         gr.extended = true;
       }
       double s8[2][rows], k8[2][rows];
-      const double* ys[2];
-      const double* kcs[2];
       double* o8[2] = {s8[0], s8[1]};
       double* q8[2] = {k8[0], k8[1]};
-      for (int c = 0; c < nc; ++c) {
-        extend(js[c]);
-        ys[c] = recs + size_t(src[js[c]]) * R;
-        kcs[c] = K + i0 * m + js[c];
-      }
-      const double rt = detail::series_rtol;
-      if (nc == 2)
-        S == 1 ? detail::kernel_series_columns<8, 1, 2>(G, T, ys, kcs, m, rt, o8, q8)
-               : detail::kernel_series_columns<8, 2, 2>(G, T, ys, kcs, m, rt, o8, q8);
-      else
-        S == 1 ? detail::kernel_series_columns<8, 1, 1>(G, T, ys, kcs, m, rt, o8, q8)
-               : detail::kernel_series_columns<8, 2, 1>(G, T, ys, kcs, m, rt, o8, q8);
+      lanes8(js, o8, q8, nc);
       for (int c = 0; c < nc; ++c)
         for (idx_t l = 0; l < nl[c]; ++l)
           if (ks[c][l] == -1.0) {
@@ -1282,7 +1291,11 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
         double* ks[2] = {k2[0], k2[1]};
         const double rt = detail::series_rtol;
         bool failed;
-        if (nb == 4 && S == 1)
+        if (ext && gr.extended) {
+          const idx_t js[2] = {j, j + 1};
+          lanes8(js, os, ks, 2);
+          failed = false;
+        } else if (nb == 4 && S == 1)
           failed = detail::kernel_series_columns<4, 1, 2>(G, T, ys, kcs, m, rt, os, ks);
         else if (nb == 4)
           failed = detail::kernel_series_columns<4, 2, 2>(G, T, ys, kcs, m, rt, os, ks);
@@ -1309,7 +1322,9 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
         const idx_t js[2] = {cols[0].j, cols[1].j};
         double* os[2] = {cols[0].s8, cols[1].s8};
         double* ks[2] = {cols[0].k8, cols[1].k8};
-        if (lanes_of(js, os, ks, std::integral_constant<int, 2>{}) && ext) {
+        if (ext && gr.extended) {
+          lanes8(js, os, ks, 2);
+        } else if (lanes_of(js, os, ks, std::integral_constant<int, 2>{}) && ext) {
           const idx_t nl[2] = {cols[0].lanes, cols[1].lanes};
           ext_lanes(js, nl, os, ks, 2);
         }
@@ -1318,7 +1333,9 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
           if (cols[c].lane) {
             double* os[1] = {cols[c].s8};
             double* ks[1] = {cols[c].k8};
-            if (lanes_of(&cols[c].j, os, ks, std::integral_constant<int, 1>{}) && ext)
+            if (ext && gr.extended)
+              lanes8(&cols[c].j, os, ks, 1);
+            else if (lanes_of(&cols[c].j, os, ks, std::integral_constant<int, 1>{}) && ext)
               ext_lanes(&cols[c].j, &cols[c].lanes, os, ks, 1);
           }
       }

@@ -1142,6 +1142,10 @@ namespace detail {
 // order are few, but enough to run a column's eight lanes to the longest of them:
 // 8 blocks took 9.6-12.5 ms a layer of 1000 inputs against 6.1-7.4 with 4, and
 // their inputs' records twice the orders.
+// Where the records can be extended (extendable_records, below: the smooth kinds,
+// softsign and selu), a layer's records start at 4 blocks (lane_blocks) and an input's
+// is extended to 8 where a pair needs them; elsewhere they hold fast_blocks' from the
+// start.
 // An input's record (kernel_series_record): a head of kHead doubles, then the terms.
 inline constexpr int kMaxFastBlocks = 8;
 inline constexpr int kHead = 16;
@@ -1254,16 +1258,28 @@ inline void kernel_series_record_extend(const HermiteAt& h, int S, double* r) {
 
 // Kinds whose kernel records start at 4 blocks and are extended to 8 where a pair needs
 // them (grid.hpp, kernel_layer_tiles): the smooth ones (tanh, sigmoid, softplus,
-// shifted_softplus, silu). A deep ordered-phase kernel's pairs come so close to c = 1
-// that the series ends where the coefficients fall below the tolerance, past 4 blocks
-// for softplus at q ~ 3-4 (67 orders): every pair of such a layer had taken the long
-// way (complete expansions, mehler_sum after the prefix bound), 0.5 ms a layer of 100
-// inputs where 8 blocks take 0.12; while 8 blocks from the start cost the layers whose
-// pairs end within 4 (most layers of most kernels) 30-50 %.
+// shifted_softplus, silu), and softsign and selu (below). A deep ordered-phase kernel's pairs come
+// so close to c = 1 that the series ends where the coefficients fall below the tolerance, past 4
+// blocks for softplus at q ~ 3-4 (67 orders): every pair of such a layer had taken the long way
+// (complete expansions, mehler_sum after the prefix bound), 0.5 ms a layer of 100 inputs where 8
+// blocks take 0.12; while 8 blocks from the start cost the layers whose pairs end within 4 (most
+// layers of most kernels) 30-50 %.
 inline bool extendable_records(const Activation& a) {
   double xs[max_kinks];
-  return fast_blocks(a) == 4 && kinks(a, xs) == 0;
+  const int n = kinks(a, xs);
+  if (fast_blocks(a) == 4) return n == 0;
+  // Of the kinds with 8 blocks, softsign and selu: measured on one thread, 100 inputs,
+  // sigma_w = 1.3, sigma_b = 0.2, layers 2-30, against 8 blocks from the start: softsign's
+  // layers 2-8 25-30 % faster (their expansions evaluated to 64 odd orders where 128 had
+  // been), 9-10 4-5 % slower, the deep ones unchanged; selu's 2-5 3-7 % slower, 9-30
+  // 5-20 % faster; elu's (alpha = 1) 3-7 % slower throughout: not elu. Not the
+  // thresholds, whose columns take their own forms around the lanes.
+  return a.kind == Kind::softsign || a.kind == Kind::selu;
 }
+
+// The blocks of a kernel layer's records as its expansions are first evaluated: 4 where
+// they can be extended, else fast_blocks.
+inline int lane_blocks(const Activation& a) { return extendable_records(a) ? 4 : fast_blocks(a); }
 
 // One pair as a lane of kernel_series_columns takes it, from the two inputs' records
 // (X, Y) and K_ij: where the first nb blocks certify a term (the same operations:
