@@ -511,19 +511,27 @@ def test_nngp_kernel_entries_do_not_depend_on_the_order_of_the_inputs(act):
 
 @pytest.mark.parametrize(
     "act,sw,sb,depth,c_min",
-    [("softplus", 1.3, 0.2, 14, 0.99), ("softsign", 1.3, 0.2, 9, 0.5), ("selu", 1.0, 0.5, 8, 0.4)],
+    [
+        ("softplus", 1.3, 0.2, 14, 0.99),
+        ("softsign", 1.3, 0.2, 9, 0.5),
+        ("selu", 1.0, 0.5, 8, 0.4),
+        ("hard_tanh", 1.0, 0.5, 20, 0.99),
+    ],
 )
-def test_kernel_pairs_past_the_lanes_first_four_blocks(act, sw, sb, depth, c_min):
+def test_deep_kernel_pairs_eight_at_a_time_and_alone(act, sw, sb, depth, c_min):
     # softplus's deep ordered-phase kernel at sigma_w = 1.3, sigma_b = 0.2 (q* ~ 3.6,
     # every pair going to c = 1) has pairs whose series end past the first 4 blocks of
     # 16 orders (67 orders at c = 1), which the lanes of the smooth kinds cover first:
     # their inputs' records are extended to 8 blocks where a pair needs them (grid.hpp,
     # ext_lanes and lanes8; one at a time, after_series); so are softsign's (odd
-    # orders: 127, then 255) and selu's (here at sigma_w = 1, sigma_b = 0.5). Those
-    # entries must not depend on the order of the inputs nor on the thread count, must
-    # be the entries a pair gets in a layer of its own (taken one at a time), and must
-    # match nested quadrature. (Mutation-checked: with the one-at-a-time pairs kept
-    # from 8 blocks, every case fails.)
+    # orders: 127, then 255) and selu's (here at sigma_w = 1, sigma_b = 0.5). hard_tanh's
+    # settled pairs (sigma_w = 1, sigma_b = 0.5: variances equal to 1e-9, 1 - c ~ 1e-3)
+    # take the near-diagonal table's midpoint from each input's slices
+    # (settled_difference.hpp, slices_only). Those entries must not depend on the order
+    # of the inputs nor on the thread count, must be the entries a pair gets in a layer
+    # of its own (taken one at a time), and must match nested quadrature.
+    # (Mutation-checked: with the one-at-a-time pairs kept from 8 blocks, the first
+    # three cases fail.)
     a = resolve(act)
     p0, p1 = a.core_params
     rng = np.random.default_rng(21)

@@ -287,9 +287,12 @@ class DifferenceInputs {
     K_ = K;
     m_ = m;
     n_ = 0;
+    on_ = false;
     rule_state_->store(2, std::memory_order_relaxed);
     second_order_ = !dphi_has_jump(a);
-    if (!(difference_width_x(a.kind) > 0.0) || !kernel_uses_near_diagonal_table(a.kind)) return;
+    // (hard_tanh, without a rule: its entries' slices alone, for the settled pairs)
+    slices_only_ = !(difference_width_x(a.kind) > 0.0);
+    if (!kernel_uses_near_diagonal_table(a.kind)) return;
     double s_lo = special::inf, s_hi = 0.0;
     for (std::ptrdiff_t i = 0; i < m; ++i) {
       const double q = K[i * m + i];
@@ -305,12 +308,14 @@ class DifferenceInputs {
       entries_.resize(size_t(m));
     }
     for (std::ptrdiff_t i = 0; i < m; ++i) state_[i].store(0, std::memory_order_relaxed);
-    rule_state_->store(0, std::memory_order_relaxed);
+    on_ = true;
+    if (!slices_only_) rule_state_->store(0, std::memory_order_relaxed);
   }
 
   // Whether the layer's pairs can take the difference form: the rule, built by one
   // thread while others that ask wait (2: built or none to build).
   bool enabled() {
+    if (slices_only_) return on_;
     std::atomic<int>& st = *rule_state_;
     if (st.load(std::memory_order_acquire) != 2) {
       int expected = 0;
@@ -330,6 +335,11 @@ class DifferenceInputs {
   // Whether M2 = E[h''(Z)^2] is finite (phi' continuous): the second-order bracket
   // and the pinned tail of h's orders apply.
   bool second_order() const { return second_order_; }
+  // Whether the entries hold the slices alone, without a rule (hard_tanh): the settled
+  // pairs' midpoint only (settled_difference_pair), their two lookups an input rather
+  // than a pair (a deep ordered-phase hard_tanh kernel, every pair settled: half of
+  // its time in the dispatch's settled_pair building both slices again each pair).
+  bool slices_only() const { return slices_only_; }
 
   struct Entry {
     bool ok = false;
@@ -392,12 +402,18 @@ class DifferenceInputs {
     if (!served(q)) return;
     e.slice = near_diagonal_slice(a_, q, extended());
     if (!e.slice.ok) return;
+    if (slices_only_) {
+      e.ok = true;
+      return;
+    }
     e.V.resize(size_t(3) * n_);
     e.ok = difference_values(a_, rule_, std::sqrt(q), e.V.data(), e.S);
   }
 
   Activation a_;
   bool second_order_ = true;
+  bool slices_only_ = false;
+  bool on_ = false;  // (slices_only_: the layer has served inputs)
   const double* K_ = nullptr;
   std::ptrdiff_t m_ = 0;
   DifferenceRule rule_;
@@ -434,6 +450,7 @@ inline bool settled_difference_pair(DifferenceInputs& diff, const HermiteAt& x, 
     v = qi == qj ? d1 : 0.5 * (d1 + d2) - 0.25 * B;
     return true;
   }
+  if (diff.slices_only()) return false;
   const double tol = near_diagonal_tail_rtol * scale;
   double M[3], Merr[3], bound;
   // (where only the first-order bracket applies, M1 alone decides: e M1 / 4 <= tol)
