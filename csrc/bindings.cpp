@@ -358,18 +358,33 @@ PYBIND11_MODULE(_core, m) {
       py::arg("c"), py::arg("tol"));
   m.def(
       "fourier_pair",
-      [](int kind, double p0, double p1, int d, double q1, double q2, double c, double atol) {
+      [](int kind, double p0, double p1, int d, double q1, double q2, double c, double atol,
+         bool asymptotic) {
         return pair_form_value(kind, p0, p1, d, [&](const sigprop::Activation& a, double& v) {
-          return sigprop::detail::linear_tail_pair(a.kind, d, q1, q2, c, atol, v) ||
+          return sigprop::detail::linear_tail_pair(a.kind, d, q1, q2, c, atol, v, asymptotic) ||
                  sigprop::detail::sign_tail_pair(a.kind, d, q1, q2, c, atol, v);
         });
       },
       "E[f(u) f(v)] (f = phi^(d)) of softplus, shifted_softplus, silu, tanh or sigmoid from "
       "their Fourier forms (linear_tail_pair.hpp, sign_tail_pair.hpp: the skeleton's kernel "
-      "in closed form and the remainder's in Fourier space) to absolute tolerance atol; NaN "
-      "where the form declines.",
+      "in closed form and the remainder's in Fourier space; for phi of the linear tails at "
+      "large variances, first their asymptotic form, unless asymptotic is false) to absolute "
+      "tolerance atol; NaN where the form declines.",
       py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("d"), py::arg("q1"), py::arg("q2"),
-      py::arg("c"), py::arg("atol"));
+      py::arg("c"), py::arg("atol"), py::arg("asymptotic") = true);
+  m.def(
+      "linear_tail_asymptotic",
+      [](int kind, double p0, double p1, double q1, double q2, double c, double atol) {
+        return pair_form_value(kind, p0, p1, 0, [&](const sigprop::Activation& a, double& v) {
+          return sigprop::detail::linear_tail_asymptotic(a.kind, q1, q2, c, atol, v);
+        });
+      },
+      "E[phi(u) phi(v)] of softplus, shifted_softplus or silu at large variances by their "
+      "asymptotic form (linear_tail_pair.hpp: relu's kernel in closed form, the remainder's "
+      "terms from its moments, with Taylor remainders bounded) to absolute tolerance atol; "
+      "NaN where its bound exceeds atol, or for another kind.",
+      py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("q1"), py::arg("q2"), py::arg("c"),
+      py::arg("atol"));
   m.def(
       "plain_arithmetic",
       [](const std::string& name, const darray& x) {

@@ -1489,6 +1489,65 @@ FOURIER_FORMS = [
 ]
 
 
+@pytest.mark.parametrize("act", ["softplus", "shifted_softplus", "silu"])
+def test_linear_tail_asymptotic_form_within_its_bound(act):
+    # The linear tails' phi at large variances by their asymptotic form (relu's kernel
+    # plus the remainder's terms from its moments, linear_tail_pair.hpp,
+    # linear_tail_asymptotic), at random points (q1 from 1e3 to 1e10, q2 / q1 in
+    # e^[-1.5, 1.5], 1 - c in [1e-6, 0.5]), against the Fourier form (validated against
+    # nested quadrature to 1e-14 above, asked here for 1e-16 of the scale): where it
+    # serves at tolerance atol (1e-13 and 1e-14 of the scale), within atol of it, the
+    # Fourier form's own error aside (measured: 0.73 and 0.59 of atol at most); it
+    # serves from q ~ 5e3, about half the points.
+    rng = np.random.default_rng(17)
+    a = resolve(act)
+    n = 80
+    q1 = 10.0 ** rng.uniform(3, 10, n)
+    q2 = q1 * np.exp(rng.uniform(-1.5, 1.5, n))
+    c = 1 - 10.0 ** rng.uniform(-6, np.log10(0.5), n)
+    scale = _scale(act, q1, q2, 0)
+    for rtol in (1e-13, 1e-14):
+        served = 0
+        for x, y, z, s in zip(q1, q2, c, scale, strict=True):
+            got = _core.linear_tail_asymptotic(a.kind, *a.core_params, x, y, z, rtol * s)
+            if np.isnan(got):
+                continue
+            served += 1
+            ref = _core.fourier_pair(a.kind, *a.core_params, 0, x, y, z, 1e-16 * s, False)
+            assert abs(got - ref) <= rtol * s + 2e-15 * s, (x, y, z, (got - ref) / s)
+        assert served >= n // 3, served
+    # not for phi of the other kinds, nor next to c = 1 at moderate variances
+    assert np.isnan(
+        _core.linear_tail_asymptotic(resolve("tanh").kind, 0.0, 0.0, 1e8, 1e8, 0.9, 1.0)
+    )
+    assert np.isnan(
+        _core.linear_tail_asymptotic(a.kind, *a.core_params, 100.0, 100.0, 0.999, 1e-11)
+    )
+
+
+def test_exploding_linear_tail_kernel_layers():
+    # softplus and silu at sigma_w = 2 (their variance doubles a layer, ~1e8 by layer
+    # 25): a layer's pairs at q ~ 1e7-1e9, 1 - c ~ 0.01-0.05, take the asymptotic form
+    # in the dispatch (layers 25-29: 56 -> 3 ms for softplus's last); each entry against
+    # the Fourier form, within 1e-13 of the scale.
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(12, 10))
+    for act in ("softplus", "silu"):
+        a = resolve(act)
+        Ks = sp.nngp_kernel(act, X, 2.0, 0.5, depth=25, return_all=True)
+        K, Kn = Ks[-2], Ks[-1]
+        q = np.diag(K)
+        assert q.min() > 5e6
+        i, j = np.triu_indices(12, 1)
+        cs = K[i, j] / np.sqrt(q[i] * q[j])
+        scale = _scale(act, q[i], q[j], 0)
+        for x, y, z, s, v in zip(q[i], q[j], cs, scale, Kn[i, j], strict=True):
+            ref = 0.25 + 4.0 * _core.fourier_pair(
+                a.kind, *a.core_params, 0, x, y, z, 1e-16 * s, False
+            )
+            assert abs(v - ref) <= 4.0 * 1e-13 * s, (act, x, y, z)
+
+
 @pytest.mark.parametrize("act,lo", FOURIER_FORMS)
 @pytest.mark.parametrize("derivative", [0, 1])
 def test_fourier_pair_matches_the_nested_quadrature(act, lo, derivative):

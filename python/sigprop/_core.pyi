@@ -320,12 +320,37 @@ def threshold_pair_near_one(
     bound, NaN where the form declines (a diagnostic, for the tests)."""
 
 def fourier_pair(
-    kind: int, p0: float, p1: float, d: int, q1: float, q2: float, c: float, atol: float
+    kind: int,
+    p0: float,
+    p1: float,
+    d: int,
+    q1: float,
+    q2: float,
+    c: float,
+    atol: float,
+    asymptotic: bool = True,
 ) -> float:
     """E[f(u) f(v)] (f = phi^(d)) of softplus, shifted_softplus, silu, tanh or sigmoid
     from their Fourier forms (csrc/sigprop/linear_tail_pair.hpp, sign_tail_pair.hpp: the
-    skeleton's kernel in closed form and the remainder's in Fourier space) to absolute
-    tolerance atol; NaN where the form declines (a diagnostic, for the tests)."""
+    skeleton's kernel in closed form and the remainder's in Fourier space; for phi of the
+    linear tails at large variances their asymptotic form first, unless asymptotic is
+    false) to absolute tolerance atol; NaN where the form declines (a diagnostic, for the
+    tests)."""
+
+def linear_tail_asymptotic(
+    kind: int, p0: float, p1: float, q1: float, q2: float, c: float, atol: float
+) -> float:
+    """E[phi(u) phi(v)] of softplus, shifted_softplus or silu at large variances by their
+    asymptotic form (csrc/sigprop/linear_tail_pair.hpp: relu's kernel in closed form, the
+    remainder's terms from its moments, with bounded Taylor remainders) to absolute
+    tolerance atol; NaN where its bound exceeds atol, or for another kind (a diagnostic,
+    for the tests)."""
+
+def deadline_steps(steps: list[tuple[str, float]]) -> list[float]:
+    """Deadlines in sequence, for the tests of the timer thread (csrc/sigprop/deadline.hpp):
+    each step ('drop', s) makes a deadline s seconds out and drops it at once, ('hold', s)
+    keeps it to the end, ('wait', s) spins until it has passed; returns the seconds each
+    'wait' took (a diagnostic, for the tests)."""
 
 def plain_arithmetic(name: str, x: _Float64Array) -> _Float64Array:
     """The core's functions in plain double arithmetic (special.hpp: exp_arith,
