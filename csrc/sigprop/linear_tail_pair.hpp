@@ -2,7 +2,8 @@
 // variances next to c = 1, in closed form plus two small quadratures (20-50 us a pair
 // where the forms of saturating_pair.hpp take 0.2-6 ms: the nodes of a layer table,
 // layer_table.hpp, of an exploding kernel, sigma_w = 2.5, sigma_b = 8, where the
-// variances reach 1e7).
+// variances reach 1e7). phi, where q (1 - c^2) is large enough (~1e3 and up), by an
+// asymptotic form from r's moments first (linear_tail_asymptotic, below: ~0.1 us).
 //
 // Method. phi = relu + r with r(y) = phi(|y|) - |y| even and decaying as e^{-|y|}
 // (softplus: log(1 + e^{-|y|}), silu: -|y| / (1 + e^{|y|})), so that
