@@ -1437,7 +1437,7 @@ def test_elu_kernel_far_in_the_tails(act):
 
 
 def test_hard_tanh_cross_form_next_to_one():
-    # hard_tanh at variances past 4 a^2 next to c = 1, the variances apart (a settling
+    # hard_tanh at variances past a^2 / 4 next to c = 1, the variances apart (a settling
     # ordered-phase kernel's pairs): Price's theorem from c = 1 with the crossing of
     # the two thresholds a / sqrt(q1), a / sqrt(q2) (two_point.hpp,
     # threshold_cross_near_one), where the closed forms cancel. Against nested
@@ -1446,7 +1446,7 @@ def test_hard_tanh_cross_form_next_to_one():
     mpmath = pytest.importorskip("mpmath")
     rng = np.random.default_rng(14)
     n = 300
-    q1 = 10.0 ** rng.uniform(math.log10(4.0), 3, n)
+    q1 = 10.0 ** rng.uniform(math.log10(0.25), 3, n)
     q2 = q1 * (1 + 10.0 ** rng.uniform(-8, -0.3, n))
     c = 1 - 10.0 ** rng.uniform(-12, math.log10(0.25), n)
     got = sp.bivariate_expectation("hard_tanh", q1, q2, c)
@@ -1455,6 +1455,16 @@ def test_hard_tanh_cross_form_next_to_one():
         sp.gaussian_moments("hard_tanh", q1).phi_sq * sp.gaussian_moments("hard_tanh", q2).phi_sq
     )
     np.testing.assert_array_less(np.abs(got - ref), 1e-13 * scale)
+    # phi' (the window probability) likewise, from q1 = a^2 / 4 (past c = 0.95 the form
+    # serves there: a deep kernel's layers at sigma_w = 1, sigma_b = 0.5, q* ~ 0.69)
+    lo = q1 < 4.0
+    got1 = sp.bivariate_expectation("hard_tanh", q1[lo], q2[lo], c[lo], derivative=1)
+    ref1 = _direct("hard_tanh", q1[lo], q2[lo], c[lo], 1)
+    scale1 = np.sqrt(
+        sp.gaussian_moments("hard_tanh", q1[lo]).dphi_sq
+        * sp.gaussian_moments("hard_tanh", q2[lo]).dphi_sq
+    )
+    np.testing.assert_array_less(np.abs(got1 - ref1), 1e-13 * scale1)
     mpmath.mp.dps = 30
 
     def clip_mean(m, sd):  # E[clip(m + sd Z, -1, 1)]
