@@ -526,8 +526,9 @@ def test_deep_kernel_pairs_eight_at_a_time_and_alone(act, sw, sb, depth, c_min):
     # ext_lanes and lanes8; one at a time, after_series); so are softsign's (odd
     # orders: 127, then 255) and selu's (here at sigma_w = 1, sigma_b = 0.5). hard_tanh's
     # settled pairs (sigma_w = 1, sigma_b = 0.5: variances equal to 1e-9, 1 - c ~ 1e-3)
-    # take the near-diagonal table's midpoint from each input's slices
-    # (settled_difference.hpp, slices_only). Those entries must not depend on the order
+    # take Price's theorem from c = 1 (two_point.hpp, hard_tanh_near_one_domain), not the
+    # near-diagonal table's slices (settled_difference.hpp, slices_only), whose segments
+    # cost ~0.9 s cold. Those entries must not depend on the order
     # of the inputs nor on the thread count, must be the entries a pair gets in a layer
     # of its own (taken one at a time), and must match nested quadrature.
     # (Mutation-checked: with the one-at-a-time pairs kept from 8 blocks, the first

@@ -337,8 +337,10 @@ class DifferenceInputs {
   bool second_order() const { return second_order_; }
   // Whether the entries hold the slices alone, without a rule (hard_tanh): the settled
   // pairs' midpoint only (settled_difference_pair), their two lookups an input rather
-  // than a pair (a deep ordered-phase hard_tanh kernel, every pair settled: half of
-  // its time in the dispatch's settled_pair building both slices again each pair).
+  // than a pair (where the dispatch's settled_pair built both slices again each pair),
+  // outside the domain of its Price form from c = 1 (hard_tanh_near_one_domain), which
+  // serves a deep kernel's settled pairs without the table (its segments ~0.9 s cold:
+  // a 50-input kernel at sigma_b = 3 took 0.9 s where it had taken 5 ms).
   bool slices_only() const { return slices_only_; }
 
   struct Entry {
@@ -434,6 +436,8 @@ class DifferenceInputs {
 inline bool settled_difference_pair(DifferenceInputs& diff, const HermiteAt& x, const HermiteAt& y,
                                     std::ptrdiff_t i, std::ptrdiff_t j, double c, double& v) {
   if (!(c >= NearDiagonalTable::c_min() && c < 1.0) || !diff.enabled()) return false;
+  // (hard_tanh: not where the dispatch's Price form comes first)
+  if (diff.slices_only() && hard_tanh_near_one_domain(x.act, std::fmin(x.q, y.q), c)) return false;
   const DifferenceInputs::Entry* ex = diff.get(i);
   if (!ex) return false;
   const DifferenceInputs::Entry* ey = diff.get(j);

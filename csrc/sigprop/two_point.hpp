@@ -167,6 +167,16 @@ inline bool settled_pair(const Activation& a, const HermiteAt& x, const HermiteA
   return true;
 }
 
+// Where bivariate_dispatch takes hard_tanh's Price form from c = 1 before the other
+// forms (q1 the smaller variance; see there): c >= 0.75 from q1 = 4 a^2, c >= 0.95 from
+// a^2 / 4. A kernel's settled pairs there take it too, not the near-diagonal table
+// (settled_difference_pair), whose segments cost ~0.9 s to build on first use.
+inline bool hard_tanh_near_one_domain(const Activation& a, double q1, double c) {
+  const double a2 = a.p0 * a.p0;
+  return a.kind == Kind::hard_tanh && a.p0 > 0.0 &&
+         ((c >= 0.75 && q1 >= 4.0 * a2) || (c >= 0.95 && q1 >= 0.25 * a2));
+}
+
 // The crossings of soft_threshold's (and hard_tanh's) two thresholds at t in [-1, -c]
 // (threshold_cross_near_one, below): far = s1 s2 w P(-c) and its error far_err, w = 2,
 // with P(-c) = int_{-1}^{-c} (-c - t) phi2(K, k; t) dt by its boundary-layer sum, b' =
@@ -942,9 +952,7 @@ inline double bivariate_dispatch(const Activation& a, int d, double q1, double q
   // serves first, 8-14 % faster there): a kernel at sigma_w = 1, sigma_b = 0.5 settles
   // at q* ~ 0.69, its pairs at 1 - c ~ 1e-2 taking ~1 us of quadrature each (its layer
   // 10 of 100 inputs 4.2 -> 1.9 ms).
-  if (a.kind == Kind::hard_tanh && a.p0 > 0.0 &&
-      ((c >= 0.75 && q1 >= 4.0 * a.p0 * a.p0) || (c >= 0.95 && q1 >= 0.25 * a.p0 * a.p0)) &&
-      std::isfinite(q2)) {
+  if (hard_tanh_near_one_domain(a, q1, c) && std::isfinite(q2)) {
     const double cc = std::fmin(c, 1.0);
     const Moments m1 = batch_moments(a, q1, x), m2 = q2 == q1 ? m1 : batch_moments(a, q2, y);
     const double p1 = m1.phi_sq, dp1 = m1.dphi_sq, p2 = m2.phi_sq, dp2 = m2.dphi_sq;
