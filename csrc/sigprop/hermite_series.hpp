@@ -1218,7 +1218,7 @@ inline double series_sum_lanes(const double* xt, const double* yt, double c, int
 // bounds[b] = B0 at block b's last order 16 S (b + 1) - 1 (usable(w) = 1: an expansion
 // with at least 16 S w orders, evaluated that far, whose blocks b < w are set; else 0
 // and zeros), at the head's field record_usable(w). A record of 4 blocks
-// (fast_blocks 4) can be extended to 8 later (kernel_series_record_extend: blocks 4..7
+// (lane_blocks 4) can be extended to 8 later (kernel_series_record_extend: blocks 4..7
 // and usable(8), fields that the lanes of 4 blocks never read). Records of
 // consecutive inputs lie side by side: a kernel's column walk streams through them
 // instead of chasing each expansion's fields and vectors. (An expansion evaluated to
