@@ -446,9 +446,7 @@ inline idx_t kernel_expansions(const Activation& act, const double* K, idx_t m,
         for (idx_t k = k0; k < k1; ++k) {
           const idx_t i = own[size_t(k)];
           const double q = K[i * m + i];
-          // (a record that can be extended, built at 8 blocks where its expansion
-          // already reaches them: kernel_layer_tiles counts it as extended)
-          detail::kernel_series_record(H[i], q, ext && H[i].done >= 128 * S ? 8 : nb, S,
+          detail::kernel_series_record(H[i], q, detail::kernel_record_blocks(ext, H[i], nb, S), S,
                                        rec + size_t(i) * detail::kRec);
           if (thr)
             in.thr[size_t(i)] =
@@ -715,7 +713,8 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
     state.reset(new std::atomic<int>[size_t(m)]);
     for (idx_t i = 0; i < m; ++i) {
       const HermiteAt& h = Hs[i];
-      const int st = src[i] != i || h.full0 || !h.ok() ? 2 : (ext && h.done >= 128 * S ? 3 : 0);
+      const bool built8 = detail::kernel_record_blocks(ext, h, nb, S) == detail::kMaxFastBlocks;
+      const int st = src[i] != i || h.full0 || !h.ok() ? 2 : (ext && built8 ? 3 : 0);
       state[i].store(st, std::memory_order_relaxed);
     }
   }
@@ -750,7 +749,7 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
   // Input i's record extended to 8 blocks (ext), its expansion evaluated that far
   auto extend = [&](idx_t i) {
     advance(i, 1u << 0, (1u << 2) | (1u << 3), 3, [&](int) {
-      H(i).ensure_for(128 * S, 0);
+      H(i).ensure_for(16 * detail::kMaxFastBlocks * S, 0);
       detail::kernel_series_record_extend(H(i), S, recs_w + size_t(src[i]) * detail::kRec);
     });
   };

@@ -1249,6 +1249,13 @@ inline void kernel_series_record(const HermiteAt& h, double q, int nb, int S, do
   kernel_series_record_blocks(h, 0, nb, S, r);
 }
 
+// The blocks a layer's record of h is built with (kernel_expansions): nb, or, where
+// records are extended (ext) and h is already evaluated that far, all 8 (such an input
+// counts as extended from the start: kernel_layer_tiles' state 3).
+inline int kernel_record_blocks(bool ext, const HermiteAt& h, int nb, int S) {
+  return ext && h.done >= 16 * kMaxFastBlocks * S ? kMaxFastBlocks : nb;
+}
+
 // A record of 4 blocks extended to 8 (h evaluated to 128 S orders, or as far as it
 // goes): blocks 4..7 and usable(8) alone, so that a thread reading the first four
 // blocks meanwhile reads nothing written here.

@@ -1032,8 +1032,10 @@ inline double bivariate_dispatch(const Activation& a, int d, double q1, double q
   // first (offdiagonal_series: ~10 us of quadrature a pair at q ~ 1e6, and then
   // declining): a kernel whose variances grow (softplus at sigma_w = 2, 100 inputs,
   // depth 30: its layers at q ~ 1e6-1e8 24 -> 1.7 ms, 18 -> 0.9 ms; silu 25 -> 1.1 ms).
-  if (d == 0 && c >= 0.5 && c < 1.0 && q1 >= 1e3 && std::isfinite(q2) &&
-      (a.kind == Kind::softplus || a.kind == Kind::shifted_softplus || a.kind == Kind::silu)) {
+  const bool linear_tail_asym =
+      d == 0 && c >= 0.5 && c < 1.0 && q1 >= 1e3 && std::isfinite(q2) &&
+      (a.kind == Kind::softplus || a.kind == Kind::shifted_softplus || a.kind == Kind::silu);
+  if (linear_tail_asym) {
     const Moments m1 = batch_moments(a, q1, x), m2 = batch_moments(a, q2, y);
     const double atol = (q1 == q2 ? detail::diagonal_atol : detail::principal_atol) *
                         std::sqrt(m1.phi_sq) * std::sqrt(m2.phi_sq);
@@ -1157,7 +1159,9 @@ inline double bivariate_dispatch(const Activation& a, int d, double q1, double q
         // (softplus, shifted_softplus and silu from q = 20: relu's or the step's closed
         // form plus the remainder's in Fourier space, linear_tail_pair.hpp, 20-50 us
         // against 0.2-6 ms)
-        if (linear_tail_pair(a.kind, d, q1, q2, c, atol, v)) return v;
+        // (not its asymptotic form again where the one above declined it: the same
+        // bound on the same moments)
+        if (linear_tail_pair(a.kind, d, q1, q2, c, atol, v, !linear_tail_asym)) return v;
         // (tanh and sigmoid likewise, sign's closed form plus the remainder's:
         // sign_tail_pair.hpp, 10-35 us)
         if (sign_tail_pair(a.kind, d, q1, q2, c, atol, v)) return v;
