@@ -26,6 +26,7 @@
 #pragma once
 
 #include <cmath>
+#include <type_traits>
 #include <utility>
 
 #include "activation.hpp"
@@ -559,13 +560,16 @@ inline bool threshold_near_one_rest(const NearOneTerms& p, bool soft, double& v)
   return near_one_sum_R(s, b, f, R, R_err) && p.finish(soft, R, R_err, v);
 }
 
-// Up to eight pairs past R's first bound side by side: their sums' orders taken until
+// Up to W pairs past R's first bound side by side: their sums' orders taken until
 // every pair has met its own criterion, a pair's state frozen from then on (the same
 // numbers as threshold_near_one_rest's). R[l] and R_err[l]: R's second bound where it
 // holds (need[l] = 0), else f S and its error bound; ok[l] (0 or 1): whether the sum
-// converged.
+// converged. W = 8, or 4 for up to four pairs (one AVX2 vector a field: a kernel
+// column's pairs past the first bound are often 2-4, for which eight lanes did twice
+// the work).
+template <int Width>
 struct NearOneLanes {
-  static constexpr int W = 8;
+  static constexpr int W = Width;
   // (NearOneTerms' fields that the setup reads, each an array over the pairs)
   double w, e[W], kappa[W], dK[W], ss[W], tol[W], e15[W], g[W];
   double b[W], f[W], atol[W], t[W], need[W], R[W], R_err[W], ok[W];
@@ -579,8 +583,9 @@ struct NearOneLanes {
     g[l] = p.g;
   }
 };
-SIGPROP_VECTOR_CLONES inline void near_one_lanes(NearOneLanes& L) {
-  constexpr int W = NearOneLanes::W;
+template <int Width>
+SIGPROP_VECTOR_CLONES inline void near_one_lanes(NearOneLanes<Width>& L) {
+  constexpr int W = Width;
   double m0[W], x[W], b2[W], xk[W], h[W], hh[W];
   bool any = false;
   for (int l = 0; l < W; ++l) {
@@ -662,8 +667,9 @@ SIGPROP_NOINLINE void threshold_near_one_kernels(const Activation& a,
                                                  const ThresholdInput* const* hi, const double* c,
                                                  int n, double* v, bool* ok) {
   const bool soft = a.kind == Kind::soft_threshold;
-  NearOneTerms p[NearOneLanes::W];
-  int rest[NearOneLanes::W], n_rest = 0;
+  constexpr int W = NearOneLanes<8>::W;
+  NearOneTerms p[W];
+  int rest[W], n_rest = 0;
   for (int l = 0; l < n; ++l) {
     NearOneTerms& q = p[n_rest];
     const int s = q.at(*lo[l], *hi[l], c[l], soft);
@@ -676,13 +682,22 @@ SIGPROP_NOINLINE void threshold_near_one_kernels(const Activation& a,
   if (n_rest == 1) {
     ok[rest[0]] = threshold_near_one_rest(p[0], soft, v[rest[0]]);
   } else if (n_rest > 1) {
-    NearOneLanes L;
-    L.w = p[0].w;
-    for (int r = 0; r < NearOneLanes::W; ++r) L.set(r, p[r < n_rest ? r : 0]);  // (a copy)
-    near_one_lanes(L);
-    for (int r = 0; r < n_rest; ++r) {
-      const int l = rest[r];
-      ok[l] = L.ok[r] != 0.0 && p[r].finish(soft, L.R[r], L.R_err[r], v[l]);
+    auto run = [&](auto& L) {
+      constexpr int LW = std::remove_reference_t<decltype(L)>::W;
+      L.w = p[0].w;
+      for (int r = 0; r < LW; ++r) L.set(r, p[r < n_rest ? r : 0]);  // (a copy)
+      near_one_lanes(L);
+      for (int r = 0; r < n_rest; ++r) {
+        const int l = rest[r];
+        ok[l] = L.ok[r] != 0.0 && p[r].finish(soft, L.R[r], L.R_err[r], v[l]);
+      }
+    };
+    if (n_rest <= 4) {
+      NearOneLanes<4> L;
+      run(L);
+    } else {
+      NearOneLanes<8> L;
+      run(L);
     }
   }
 }
