@@ -87,6 +87,16 @@ inline bool uses_layer_table(Kind k) {
   }
 }
 
+// How many j in [0, n) have x[j] >= s y[j] (NaN: not counted), in a loop without
+// branches, vectorised in the AVX2 clone (inside plan()'s OpenMP region the same loop
+// stayed scalar, one comparison and a carry a pair)
+SIGPROP_VECTOR_CLONES inline std::ptrdiff_t count_at_or_above(const double* x, const double* y,
+                                                              double s, std::ptrdiff_t n) {
+  std::ptrdiff_t count = 0;
+  for (std::ptrdiff_t j = 0; j < n; ++j) count += x[j] >= s * y[j];
+  return count;
+}
+
 class LayerTable {
  public:
   static constexpr int deg_s_max = 32;
@@ -152,6 +162,31 @@ class LayerTable {
     // more.
     const double served_floor =
         a.kind == Kind::softsign || a.kind == Kind::linear_region_tanh ? 1.0 : floor;
+    // No table where the inputs that could be in the box (q from the lower floor on)
+    // have fewer pairs at or above the line of the pass below (c_lo - 1e-12, with the
+    // same square roots) than the gate after it could accept: every table has at least
+    // 9 nodes (deg_s >= 8, one segment, one q pair), and the gate asks for at least as
+    // many pairs (the linear tails past q = 1e4: 100 near + 18 others >= 41 nodes, at
+    // least 4). Counted first, without the logs and the sort (a selu layer of 100
+    // inputs at q ~ 5, where 2-25 pairs reach c = 0.75: 6 us a layer, ~5 % of its
+    // kernel, ~1 us with this count).
+    {
+      const bool linear_tail_kind =
+          a.kind == Kind::silu || a.kind == Kind::softplus || a.kind == Kind::shifted_softplus;
+      const std::ptrdiff_t least = linear_tail_kind ? 4 : 9;
+      const double c_line = 1.0 - s_cap * s_cap - 1e-12, q_min = std::fmin(floor, served_floor);
+      line_.resize(size_t(m));
+      for (std::ptrdiff_t i = 0; i < m; ++i) {
+        const double q = K[i * m + i];
+        line_[size_t(i)] = q >= q_min && q < top ? std::sqrt(q) : special::inf;
+      }
+      const double* line = line_.data();
+      std::ptrdiff_t reach = 0;
+      for (std::ptrdiff_t i = 0; i < m && reach < least; ++i)
+        if (line[i] < special::inf)
+          reach += count_at_or_above(K + i * m + i + 1, line + i + 1, c_line * line[i], m - i - 1);
+      if (reach < least) return 0;
+    }
     // Each input's class (1 or 2, 0 neither), in order of log q
     struct Candidate {
       double lq;
@@ -240,15 +275,25 @@ class LayerTable {
     // however the quotient rounds: it is passed over without its division and square
     // root (most of a layer's pairs, ~1 ns each; the same counts and bounds: 13 % of a
     // selu layer of 1000 inputs at q ~ 6, c <= 0.5, where no table is planned).
+    // A row with no such pair at all is passed over after a count of its pairs at or
+    // above that line (count_at_or_above; an input outside the box at +inf there, whose
+    // pairs only an infinite K_ij reaches).
     const char* in = in_.data();
     root_.resize(size_t(m));
-    for (std::ptrdiff_t i = 0; i < m; ++i) root_[size_t(i)] = in[i] ? std::sqrt(K[i * m + i]) : 0.0;
+    line_.resize(size_t(m));
+    for (std::ptrdiff_t i = 0; i < m; ++i) {
+      root_[size_t(i)] = in[i] ? std::sqrt(K[i * m + i]) : 0.0;
+      line_[size_t(i)] = in[i] ? root_[size_t(i)] : special::inf;
+    }
     const double* root = root_.data();
+    const double* line = line_.data();
 #pragma omp parallel for num_threads(n_threads < 1 ? 1 : n_threads) schedule(dynamic, 16) \
     reduction(+ : pairs, near) reduction(max : e_top) reduction(min : e_bot)
     for (std::ptrdiff_t i = 0; i < m; ++i) {
       if (!in[i]) continue;
       const double qi = K[i * m + i], below = (c_lo - 1e-12) * root[i];
+      const double* Ki = K + i * m;
+      if (count_at_or_above(Ki + i + 1, line + i + 1, below, m - i - 1) == 0) continue;
       for (std::ptrdiff_t j = i + 1; j < m; ++j) {
         if (!in[j] || K[i * m + j] < below * root[j]) continue;
         const double c = K[i * m + j] / std::sqrt(qi * K[j * m + j]);
@@ -573,6 +618,7 @@ class LayerTable {
   bool ready_ = false;
   std::vector<char> in_;
   std::vector<double> root_;  // sqrt(q) of the box's inputs (plan())
+  std::vector<double> line_;  // root_, +inf outside the box (plan()'s pass)
   double la_ = 0.0, lb_ = 0.0, s_top_ = 0.0;
   int dq_ = 0, nseg_ = 1, deg_s_ = deg_s_max;
   std::vector<double> seg_;  // the segments' bounds in s, up to s_top
