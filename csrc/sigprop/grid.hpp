@@ -776,8 +776,7 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
     double qi, qj, c;
     bool near_one;
   };
-  auto pair_at = [&](idx_t i, idx_t j) {
-    PairAt p;
+  auto set_pair_at = [&](idx_t i, idx_t j, PairAt& p) {
     p.qi = K[i * m + i];
     p.qj = K[j * m + j];
     const double den = std::sqrt(p.qi * p.qj);
@@ -791,6 +790,10 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
       p.near_one = detail::threshold_near_one_domain(
           floor_kind ? floor_r : a, 0, std::fmin(p.qi, p.qj), std::fmax(p.qi, p.qj), p.c);
     }
+  };
+  auto pair_at = [&](idx_t i, idx_t j) {
+    PairAt p;
+    set_pair_at(i, j, p);
     return p;
   };
   // shifted_relu and soft_threshold: a pair at c >= 0.99 (tested without a division)
@@ -817,14 +820,14 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
     double c[KernelTiles::rows], v[KernelTiles::rows];
     bool ok[KernelTiles::rows];
     idx_t lane[KernelTiles::rows];
-    PairAt p[KernelTiles::rows];
+    const PairAt* p[KernelTiles::rows];  // (the caller's, kept until run() and after)
     int n = 0;
     void add(const detail::ThresholdInput* thr, idx_t l, idx_t i, idx_t j, const PairAt& pij) {
       const bool lo_i = pij.qi <= pij.qj;
       lo[n] = &thr[lo_i ? i : j];
       hi[n] = &thr[lo_i ? j : i];
       c[n] = pij.c;
-      p[n] = pij;
+      p[n] = &pij;
       lane[n++] = l;
     }
     void run(const Activation& act) {
@@ -1114,7 +1117,11 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
           left[l] = any = true;
           continue;
         }
-        const PairAt& p = at[l] = pair_at(i, j);
+        // (set in place and kept there, not copied: a PairAt copied whole right after its
+        // fields were stored, 16-byte loads of 8- and 1-byte stores, which no store
+        // forwards, took a quarter of the tile's time in a deep kernel's layers)
+        PairAt& p = at[l];
+        set_pair_at(i, j, p);
         if (one_variance(i, j, p)) {
           left[l] = false;
           continue;
@@ -1214,6 +1221,7 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
       NearOneColumn b;
       // each lane: 0 served, 1 its lane certified it, 2 the rest of pair(i, j, true)
       int todo[rows];
+      PairAt ps[rows];
       for (idx_t l = 0; l < col.lanes; ++l) {
         const idx_t i = i0 + l;
         todo[l] = 0;
@@ -1226,7 +1234,8 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
           after_series(i, j, col.at[l], true);
           continue;
         }
-        const PairAt p = pair_at(i, j);
+        PairAt& p = ps[l];  // (in place, kept for b: see forms_first)
+        set_pair_at(i, j, p);
         if (before_series(i, j, p)) continue;
         if (p.near_one && !kernel_first(i, j)) {
           b.add(thr, l, i, j, p);
@@ -1240,7 +1249,7 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
         if (b.ok[t])
           store(i, j, b.v[t]);
         else
-          after_series(i, j, b.p[t], true, true);
+          after_series(i, j, *b.p[t], true, true);
       }
       for (idx_t l = 0; l < col.lanes; ++l) {
         const idx_t i = i0 + l;
