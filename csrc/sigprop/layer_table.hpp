@@ -102,6 +102,9 @@ class LayerTable {
   static constexpr int deg_s_max = 32;
   static constexpr int dq_max = 15;
   static constexpr double s_cap = 0.5;    // c >= 0.75
+  // elu and selu: inputs from q = closed_floor on; a box from below q = 4 is built where
+  // its pairs at c >= 0.99 are at least small_gate times its nodes (plan())
+  static constexpr double closed_floor = 1e-2, small_gate = 2.0;
   static constexpr double width_x = 1.6;  // sqrt(q_b) x the first segment's width
   static constexpr double tail_rtol = 1e-13, check_rtol = 1e-12, half_rtol = 1e-14;
   static constexpr std::ptrdiff_t max_nodes = 40000;
@@ -124,9 +127,14 @@ class LayerTable {
     in_.assign(size_t(m), 0);
     // (elu and selu: in the near-diagonal table's range too, where only part of their
     // pairs take the difference form and a node costs their closed forms, a few us;
-    // from q = 4, below which their pairs next to c = 1 take the exponential's Taylor
-    // series, elu_small_variance, ~0.5 us: 1000 generic inputs took 0.074 s with the
-    // table from q = 1, 0.050 s without. Past q = 1e3 a node costs about two of their
+    // from q = 4 on, and from closed_floor (0.01) on where the pairs at c >= 0.99 are
+    // at least small_gate times the nodes (the gate below). Below q = 4 their pairs next
+    // to c = 1 take the exponential's Taylor series, elu_small_variance, 0.5-2.6 us:
+    // 1000 generic inputs took 0.074 s with the table from q = 1 under the gate of the
+    // other kinds, 0.050 s without; but a deep ordered-phase kernel settles there, every
+    // pair at 1 - c ~ 1e-5-1e-2 (elu at sigma_w = 1, sigma_b = 0.5: q* = 0.75, 13 ms a
+    // layer of 100 inputs, the whole depth-30 kernel 0.26 s, 180x relu's; 0.032 s with
+    // the table; at sigma_b = 1, 0.71 s and 0.048 s). Past q = 1e3 a node costs about two of their
     // pairs (the gate below): sigma_w = 2.5, sigma_b = 8, q ~ 1e2-1e7, depth 10, 300
     // inputs took 6.2 s with the table past 1e3 and 6.1 s without; 1000 inputs 5.7 s
     // with it, 86 s without)
@@ -136,7 +144,7 @@ class LayerTable {
     // the trapezoid rule (0.2-3 ms, trapezoid_pair.hpp) or, kinked, the nested
     // quadratures (4-7 ms, 10-25 ms before their panels' nodes were evaluated at once,
     // near_diagonal.hpp's integrate_pair); the gate below weighs them)
-    const double floor = closed                   ? 4.0
+    const double floor = closed                   ? closed_floor
                          : a.kind == Kind::custom ? 1.0
                                                   : NearDiagonalTable::q_hi(),
                  top = 1e300;  // (finite)
@@ -167,25 +175,38 @@ class LayerTable {
     // same square roots) than the gate after it could accept: every table has at least
     // 9 nodes (deg_s >= 8, one segment, one q pair), and the gate asks for at least as
     // many pairs (the linear tails past q = 1e4: 100 near + 18 others >= 41 nodes, at
-    // least 4). Counted first, without the logs and the sort (a selu layer of 100
+    // least 4; elu and selu below q = 4: small_gate times as many at c >= 0.99, counted
+    // on that line). Counted first, without the logs and the sort (a selu layer of 100
     // inputs at q ~ 5, where 2-25 pairs reach c = 0.75: 6 us a layer, ~5 % of its
     // kernel, ~1 us with this count).
     {
       const bool linear_tail_kind =
           a.kind == Kind::silu || a.kind == Kind::softplus || a.kind == Kind::shifted_softplus;
-      const std::ptrdiff_t least = linear_tail_kind ? 4 : 9;
-      const double c_line = 1.0 - s_cap * s_cap - 1e-12, q_min = std::fmin(floor, served_floor);
-      line_.resize(size_t(m));
-      for (std::ptrdiff_t i = 0; i < m; ++i) {
-        const double q = K[i * m + i];
-        line_[size_t(i)] = q >= q_min && q < top ? std::sqrt(q) : special::inf;
-      }
-      const double* line = line_.data();
-      std::ptrdiff_t reach = 0;
-      for (std::ptrdiff_t i = 0; i < m && reach < least; ++i)
-        if (line[i] < special::inf)
-          reach += count_at_or_above(K + i * m + i + 1, line + i + 1, c_line * line[i], m - i - 1);
-      if (reach < least) return 0;
+      const double q_min = std::fmin(floor, served_floor);
+      // whether at least `least` pairs of the inputs of q in [q_from, top) reach the line
+      // at c_line
+      auto reach = [&](double c_line, double q_from, std::ptrdiff_t least) {
+        line_.resize(size_t(m));
+        for (std::ptrdiff_t i = 0; i < m; ++i) {
+          const double q = K[i * m + i];
+          line_[size_t(i)] = q >= q_from && q < top ? std::sqrt(q) : special::inf;
+        }
+        const double* line = line_.data();
+        std::ptrdiff_t count = 0;
+        for (std::ptrdiff_t i = 0; i < m && count < least; ++i)
+          if (line[i] < special::inf)
+            count +=
+                count_at_or_above(K + i * m + i + 1, line + i + 1, c_line * line[i], m - i - 1);
+        return count >= least;
+      };
+      const double c75 = 1.0 - s_cap * s_cap - 1e-12;
+      // (elu and selu: a box from below q = 4 asks for small_gate times the nodes at c >=
+      // 0.99, one wholly above it for the nodes at c >= 0.75, the gate's two cases)
+      const bool possible =
+          closed ? reach(0.99 - 1e-12, q_min, std::ptrdiff_t(std::ceil(small_gate * 9))) ||
+                       reach(c75, std::fmax(q_min, 4.0), 9)
+                 : reach(c75, q_min, linear_tail_kind ? 4 : 9);
+      if (!possible) return 0;
     }
     // Each input's class (1 or 2, 0 neither), in order of log q
     struct Candidate {
@@ -350,8 +371,13 @@ class LayerTable {
     // sigma_b = 20, 23-27 k of 45 k pairs near, 6 s a layer without the table; at
     // sigma_b = 8, 1.3-1.7 k near, 2-3 s a layer without it and 2.5-5 s with it). elu
     // and selu past q = 1e3: a node ~115 us, a pair's closed forms ~70 us at q ~ 1e6,
-    // the table where the pairs are at least twice the nodes. Elsewhere where they
-    // are at least as many (at q ~ 1e2-1e3 a pair of silu or softplus takes ~1 ms).
+    // the table where the pairs are at least twice the nodes; below q = 4, where the
+    // pairs at c < 0.99 mostly take the series and those above elu_small_variance
+    // (0.5-2.6 us, a node as much), where those above are at least small_gate times
+    // the nodes (measured, elu and selu, 100-1000 inputs: the generic kernels at
+    // sigma_w = 1.3, sigma_b = 0.2 plan none, as before; a deep ordered-phase kernel's
+    // settled layers plan one). Elsewhere where the pairs are at least as many as the
+    // nodes (at q ~ 1e2-1e3 a pair of silu or softplus takes ~1 ms).
     // A user's phi (the custom kind): a pair next to c = 1 past the near-diagonal range
     // takes the trapezoid rule (0.2-3 ms) or, for a kinked phi, the principal-axes
     // quadrature (15-25 ms), as a node there does, while one at c <~ 0.97 takes the
@@ -378,7 +404,9 @@ class LayerTable {
     else if (served_only)
       worth = near >= 10 * nodes;
     else
-      worth = pairs >= (closed && lb > std::log(1e3) ? 2 : 1) * nodes;
+      worth = closed && la < std::log(4.0)
+                  ? near >= small_gate * nodes
+                  : pairs >= (closed && lb > std::log(1e3) ? 2 : 1) * nodes;
     if (nodes > max_nodes || !worth) return 0;
     // units: (q pair, segment), q pairs (ja <= jb) in order
     unit_a_.clear();
