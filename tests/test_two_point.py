@@ -1597,6 +1597,35 @@ def test_exploding_linear_tail_kernel_layers():
             assert abs(v - ref) <= 4.0 * 1e-13 * s, (act, x, y, z)
 
 
+@pytest.mark.parametrize("act", ["softplus", "shifted_softplus", "silu"])
+def test_linear_tail_kernel_layer_takes_the_asymptotic_form(act):
+    # A kernel layer's pairs of the linear tails at q >= 1e3 and c in [1/2, 1), which the
+    # lanes did not certify, take the asymptotic form before their expansions are
+    # completed for the series' longer orders, as bivariate_dispatch does before the
+    # series (softplus at sigma_w = 2, sigma_b = 0.2, depth 30: its layers at q ~ 3e4-2e9,
+    # 1.5-1.9 ms -> 0.55 ms): at q ~ 1e5-1e6, 1 - c in [1e-2, 0.1] (where the lanes'
+    # 128 orders certify none: from 1 - c ~ 0.15 on they do, before either form), every
+    # entry the dispatch's value to the bit, and within 1e-13 of the scale of the
+    # Fourier form.
+    rng = np.random.default_rng(26)
+    a = resolve(act)
+    m = 40
+    q = 10.0 ** rng.uniform(5.0, 6.0, m)
+    e = 10.0 ** rng.uniform(-2.0, -1.0, (m, m))
+    c = 1 - np.triu(e, 1) - np.triu(e, 1).T
+    K = c * np.sqrt(np.outer(q, q))
+    Ko, n_short = _core.kernel_layer(a.kind, *a.core_params, K, 1.0, 0.0, 1)
+    assert n_short == 0
+    i, j = np.triu_indices(m, 1)
+    cs = K[i, j] / np.sqrt(q[i] * q[j])
+    got = sp.bivariate_expectation(act, q[i], q[j], cs, n_threads=1)
+    np.testing.assert_array_equal(Ko[i, j], got)
+    scale = _scale(act, q[i], q[j], 0)
+    for k in rng.choice(i.size, 40, replace=False):
+        ref = _core.fourier_pair(a.kind, *a.core_params, 0, q[i[k]], q[j[k]], cs[k], 1e-16, False)
+        assert abs(Ko[i[k], j[k]] - ref) <= 1e-13 * scale[k], (q[i[k]], q[j[k]], cs[k])
+
+
 @pytest.mark.parametrize("act,lo", FOURIER_FORMS)
 @pytest.mark.parametrize("derivative", [0, 1])
 def test_fourier_pair_matches_the_nested_quadrature(act, lo, derivative):

@@ -1055,7 +1055,8 @@ inline double bivariate_dispatch(const Activation& a, int d, double q1, double q
   // skeleton forms below are held to), where the series would try its anchored tails
   // first (offdiagonal_series: ~10 us of quadrature a pair at q ~ 1e6, and then
   // declining): a kernel whose variances grow (softplus at sigma_w = 2, 100 inputs,
-  // depth 30: its layers at q ~ 1e6-1e8 24 -> 1.7 ms, 18 -> 0.9 ms; silu 25 -> 1.1 ms).
+  // depth 30: its layers at q ~ 1e6-1e8 24 -> 1.7 ms, 18 -> 0.9 ms; silu 25 -> 1.1 ms;
+  // a kernel layer's pairs that its lanes leave try it before the series too, grid.hpp).
   const bool linear_tail_asym =
       d == 0 && c >= 0.5 && c < 1.0 && q1 >= 1e3 && std::isfinite(q2) &&
       (a.kind == Kind::softplus || a.kind == Kind::shifted_softplus || a.kind == Kind::silu);
