@@ -1474,6 +1474,114 @@ def test_layer_table_of_elu_at_small_variances(act, q0):
     _assert_sampled_pairs(act, q, c, Ko, rng)
 
 
+def _elu_mpmath(act, q1, q2, c):
+    """E[phi(u) phi(v)] of elu or selu at 30 digits: the expectation over v given u in
+    closed form (v | u normal: relu's part sigma psi(m / sigma), the exponential's
+    e^(m + sigma^2 / 2) Phi(-(m + sigma^2) / sigma), the step's Phi(-m / sigma)), then
+    mpmath's quadrature over u, split at phi's kink and at the edge of its exponential's
+    width 50 / sqrt(q1)."""
+    mpmath = pytest.importorskip("mpmath")
+    mp = mpmath.mp
+    mp.dps = 30
+    lam, alpha = (
+        (1, 1)
+        if act == "elu"
+        else (
+            mp.mpf("1.0507009873554804934193349852946"),
+            mp.mpf("1.6732632423543772848170429916717"),
+        )
+    )
+    q1, q2, c = mp.mpf(q1), mp.mpf(q2), mp.mpf(c)
+    s1, s2 = mp.sqrt(q1), mp.sqrt(q2)
+    sig = s2 * mp.sqrt(1 - c * c)
+
+    def given(x):  # E[phi(v) | u = s1 x]
+        m = c * s2 * x
+        t = m / sig
+        relu = sig * (t * mp.ncdf(t) + mp.npdf(t))
+        tilt = mp.exp(m + sig**2 / 2) * mp.ncdf(-(m + sig**2) / sig)
+        return lam * (relu + alpha * (tilt - mp.ncdf(-t)))
+
+    def phi(y):
+        return lam * y if y > 0 else lam * alpha * (mp.exp(y) - 1)
+
+    b = 50 / s1
+    return mp.quad(lambda x: phi(s1 * x) * given(x) * mp.npdf(x), [-mp.inf, -1, -b, 0, 1, mp.inf])
+
+
+@pytest.mark.parametrize("act", ["elu", "selu"])
+def test_elu_large_variance_form_against_mpmath(act):
+    # phi of elu and selu at large variances by their asymptotic form
+    # (elu_large_variance.hpp: relu's and the step's kernels in closed form, the
+    # exponential's narrow part expanded in the inverse variances with bounded
+    # remainders), where the closed forms' orthants lie in the far tails (their tail
+    # quadrature, 0.1-0.25 ms a pair past q ~ 1e10): asked for 1e-14 of the scale (a
+    # tenth of the engine's tolerance, as the dispatch asks it), it serves from q ~ 1e7
+    # (elu from 1e6) and is within that of 30-digit mpmath; the engine's value too.
+    a = resolve(act)
+    for q1, q2, c in [
+        (1e6, 2e6, 0.999),
+        (3e7, 1e8, 0.3),
+        (1e8, 1e8, 0.99),
+        (1e9, 3e9, -0.5),
+        (1e10, 1e10, 0.9999),
+    ]:
+        ref = float(_elu_mpmath(act, q1, q2, c))
+        scale = float(_scale(act, q1, q2, 0))
+        got = _core.elu_large_variance(a.kind, *a.core_params, q1, q2, c, 1e-14 * scale)
+        # (at 1e6 selu's bound, 6.7e-15 of the scale, and its rounding pass 1e-14)
+        assert abs(got - ref) <= 1e-14 * scale or (math.isnan(got) and q1 < 1e7), (q1, c, got)
+        eng = float(sp.bivariate_expectation(act, q1, q2, c))
+        assert abs(eng - ref) <= 1e-14 * scale, (q1, q2, c, eng, ref)
+
+
+@pytest.mark.parametrize("act", ["elu", "selu"])
+def test_elu_large_variance_form_within_its_bound(act):
+    # At q 1e3-1e6 (where its bound is larger) against the closed forms (_direct), the
+    # form asked for 1e-9, 1e-11 and 1e-12 of the scale: where it serves, within that
+    # (measured: its error 0.7-1.0 of its bound, the bound the next term's size); it
+    # declines next to |c| = 1 and at small variances, and for other kinds.
+    a = resolve(act)
+    rng = np.random.default_rng(27)
+    served = 0
+    for _ in range(40):
+        q1 = 10.0 ** rng.uniform(3.0, 6.0)
+        q2 = q1 * 10.0 ** rng.uniform(0.0, 1.0)
+        c = rng.uniform(-0.95, 0.999)
+        scale = float(_scale(act, q1, q2, 0))
+        ref = float(_direct(act, q1, q2, c, 0)[0])
+        for rtol in (1e-9, 1e-11, 1e-12):
+            got = _core.elu_large_variance(a.kind, *a.core_params, q1, q2, c, rtol * scale)
+            if math.isnan(got):
+                continue
+            served += 1
+            assert abs(got - ref) <= (rtol + 2e-14) * scale, (q1, q2, c, rtol)
+    assert served >= 40, served
+    assert math.isnan(_core.elu_large_variance(a.kind, *a.core_params, 1e8, 1e8, 1 - 1e-12, 1e-6))
+    assert math.isnan(_core.elu_large_variance(a.kind, *a.core_params, 1.0, 2.0, 0.5, 1e-13))
+    t = resolve("tanh")
+    assert math.isnan(_core.elu_large_variance(t.kind, *t.core_params, 1e8, 1e8, 0.5, 1.0))
+
+
+def test_deep_elu_kernel_at_exploding_variances():
+    # elu at sigma_w = 2, sigma_b = 0.5: the variances double a layer, ~1e9 by depth 30,
+    # every pair at 1 - c ~ 1e-3-1e-2, where the closed forms' tail quadrature took up to
+    # 0.5 s a layer of 100 inputs (the asymptotic form: 0.1 us a pair). Sampled entries
+    # of the last layer against 30-digit mpmath on the layer before, within 1e-13 of the
+    # scale.
+    rng = np.random.default_rng(28)
+    X = rng.normal(size=(10, 6))
+    Ks = sp.nngp_kernel("elu", X, 2.0, 0.5, depth=30, return_all=True, n_threads=1)
+    K, Kn = Ks[-2], Ks[-1]
+    q = np.diag(K)
+    assert q.min() > 1e8
+    for i, j in [(0, 1), (2, 7), (4, 9)]:
+        c = K[i, j] / np.sqrt(q[i] * q[j])
+        ref = float(_elu_mpmath("elu", q[i], q[j], c))
+        scale = float(_scale("elu", q[i], q[j], 0))
+        assert abs((Kn[i, j] - 0.25) / 4.0 - ref) <= 1e-13 * scale, (i, j)
+
+
 def test_hard_tanh_cross_form_next_to_one():
     # hard_tanh at variances past a^2 / 4 next to c = 1, the variances apart (a settling
     # ordered-phase kernel's pairs): Price's theorem from c = 1 with the crossing of

@@ -691,8 +691,6 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
   const int nb = detail::lane_blocks(a), S = detail::series_stride(a);
   const bool ext = series && detail::extendable_records(a);
   const bool linear_region = detail::linear_region_tails(a.kind) > 0;
-  const bool linear_tail_kind =
-      a.kind == Kind::softplus || a.kind == Kind::shifted_softplus || a.kind == Kind::silu;
   // (and linear_floor, whose kernel next to c = 1 is shifted_relu's at -x plus closed forms)
   const bool floor_kind = a.kind == Kind::linear_floor && a.p0 > 0.0;
   const Activation floor_r{Kind::shifted_relu, a.p0, 0.0};
@@ -939,21 +937,19 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
         return;
       }
     }
-    // The linear tails' phi at large variances (q >= 1e3, c in [1/2, 1)): their
-    // asymptotic form (linear_tail_pair.hpp, ~0.1 us), as bivariate_dispatch tries it
-    // before the series, here before the expansions are completed for the series' longer
-    // orders (a kernel whose variances grow, softplus at sigma_w = 2, sigma_b = 0.2:
-    // from q ~ 1e3 its pairs at 1 - c ~ 0.01-0.1 had taken mehler_sum to order ~430 on
-    // completed expansions, ~0.3 us, 1-2 ms a layer of 100 inputs).
-    if (linear_tail_kind && series && c >= 0.5 && c < 1.0 && std::fmin(qi, qj) >= 1e3 &&
-        std::isfinite(std::fmax(qi, qj))) {
+    // phi at large variances (the linear tails from q = 1e3, elu and selu from 1e5):
+    // their asymptotic forms (two_point.hpp, large_variance_form, ~0.1 us), as
+    // bivariate_dispatch tries them before the series, here before the expansions are
+    // completed for the series' longer orders (a kernel whose variances grow, softplus at
+    // sigma_w = 2, sigma_b = 0.2: from q ~ 1e3 its pairs at 1 - c ~ 0.01-0.1 had taken
+    // mehler_sum to order ~430 on completed expansions, ~0.3 us, 1-2 ms a layer of 100
+    // inputs; elu there the closed forms' tail quadrature, up to 0.5 s a layer).
+    if (series && detail::large_variance_domain(a, std::fmin(qi, qj), std::fmax(qi, qj), c)) {
       const bool lo_i = qi <= qj;
       const double q1 = lo_i ? qi : qj, q2 = lo_i ? qj : qi;
       const Moments m1 = detail::batch_moments(a, q1, &H(lo_i ? i : j));
       const Moments m2 = detail::batch_moments(a, q2, &H(lo_i ? j : i));
-      const double atol = (q1 == q2 ? detail::diagonal_atol : detail::principal_atol) *
-                          std::sqrt(m1.phi_sq) * std::sqrt(m2.phi_sq);
-      if (detail::linear_tail_asymptotic(a.kind, q1, q2, c, 0.1 * atol, e)) {
+      if (detail::large_variance_form(a, q1, q2, c, m1, m2, e)) {
         store(i, j, e);
         return;
       }

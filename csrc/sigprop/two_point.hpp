@@ -31,6 +31,7 @@
 
 #include "activation.hpp"
 #include "canonical.hpp"
+#include "elu_large_variance.hpp"
 #include "elu_small_variance.hpp"
 #include "expectation.hpp"
 #include "hermite_series.hpp"
@@ -835,6 +836,40 @@ inline Moments batch_moments(const Activation& a, double q, const HermiteAt* h) 
   return m;
 }
 
+// phi at large variances (q1 <= q2): where an asymptotic form can serve, and the form.
+//  * The linear tails (softplus, shifted_softplus, silu; q1 >= 1e3, c in [1/2, 1)):
+//    linear_tail_asymptotic (linear_tail_pair.hpp, ~0.1 us), where the series would
+//    try its anchored tails first (offdiagonal_series: ~10 us of quadrature a pair at
+//    q ~ 1e6, and then declining): a kernel whose variances grow (softplus at sigma_w =
+//    2, 100 inputs, depth 30: its layers at q ~ 1e6-1e8 24 -> 1.7 ms, 18 -> 0.9 ms; silu
+//    25 -> 1.1 ms).
+//  * elu and selu (q1 >= 1e5, |c| < 1): elu_large_variance (elu_large_variance.hpp,
+//    ~0.1 us), where the closed forms' orthants lie in the far tails and take the tail
+//    quadrature (elu at sigma_w = 2, sigma_b = 0.5, 100 inputs: its layers at q ~ 1e9-1e10
+//    13-530 ms, 0.55 ms with the form).
+// Each to a tenth of the tolerance the skeleton and closed forms after them are held to
+// (principal_atol of the Cauchy-Schwarz scale, diagonal_atol at q1 = q2), from the
+// moments m1, m2 at q1, q2. bivariate_dispatch tries them before the series, and a kernel
+// layer's pairs that their lanes leave before the expansions are completed for the
+// series' longer orders (grid.hpp, kernel_layer_tiles).
+inline bool large_variance_domain(const Activation& a, double q1, double q2, double c) {
+  if (!std::isfinite(q2)) return false;
+  if (a.kind == Kind::softplus || a.kind == Kind::shifted_softplus || a.kind == Kind::silu)
+    return c >= 0.5 && c < 1.0 && q1 >= 1e3;
+  if (a.kind == Kind::elu || a.kind == Kind::selu) return std::fabs(c) < 1.0 && q1 >= 1e5;
+  return false;
+}
+inline bool large_variance_form(const Activation& a, double q1, double q2, double c,
+                                const Moments& m1, const Moments& m2, double& v) {
+  const double atol = (q1 == q2 ? detail::diagonal_atol : detail::principal_atol) *
+                      std::sqrt(m1.phi_sq) * std::sqrt(m2.phi_sq);
+  if (a.kind == Kind::elu || a.kind == Kind::selu) {
+    const EluConstants e = elu_constants(a);
+    return detail::elu_large_variance(e.lam, e.alpha, q1, q2, c, 0.1 * atol, v);
+  }
+  return detail::linear_tail_asymptotic(a.kind, q1, q2, c, 0.1 * atol, v);
+}
+
 inline double bivariate_dispatch(const Activation& a, int d, double q1, double q2, double c,
                                  HermiteAt* x, HermiteAt* y, bool* ok) {
   if (std::isnan(c) || std::isnan(q1) || std::isnan(q2)) return special::nan;
@@ -1050,21 +1085,12 @@ inline double bivariate_dispatch(const Activation& a, int d, double q1, double q
     if (detail::softsign_small_variances(d, q1, q2, c, detail::series_rtol * n1 * n2, n1, n2, v))
       return v;
   }
-  // The linear tails' phi at large variances (q1 >= 1e3, c >= 1/2): their asymptotic
-  // form first (linear_tail_pair.hpp, ~0.1 us, to a tenth of the tolerance that the
-  // skeleton forms below are held to), where the series would try its anchored tails
-  // first (offdiagonal_series: ~10 us of quadrature a pair at q ~ 1e6, and then
-  // declining): a kernel whose variances grow (softplus at sigma_w = 2, 100 inputs,
-  // depth 30: its layers at q ~ 1e6-1e8 24 -> 1.7 ms, 18 -> 0.9 ms; silu 25 -> 1.1 ms;
-  // a kernel layer's pairs that its lanes leave try it before the series too, grid.hpp).
-  const bool linear_tail_asym =
-      d == 0 && c >= 0.5 && c < 1.0 && q1 >= 1e3 && std::isfinite(q2) &&
-      (a.kind == Kind::softplus || a.kind == Kind::shifted_softplus || a.kind == Kind::silu);
-  if (linear_tail_asym) {
+  // phi at large variances: the linear tails' and elu's asymptotic forms first
+  // (large_variance_form)
+  const bool large_tried = d == 0 && detail::large_variance_domain(a, q1, q2, c);
+  if (large_tried) {
     const Moments m1 = batch_moments(a, q1, x), m2 = batch_moments(a, q2, y);
-    const double atol = (q1 == q2 ? detail::diagonal_atol : detail::principal_atol) *
-                        std::sqrt(m1.phi_sq) * std::sqrt(m2.phi_sq);
-    if (detail::linear_tail_asymptotic(a.kind, q1, q2, c, 0.1 * atol, v)) return v;
+    if (detail::large_variance_form(a, q1, q2, c, m1, m2, v)) return v;
   }
   if (!skip_series && uses_hermite_table(a.kind) && std::fabs(c) < 1.0 && q1 > 0.0 && q2 > 0.0 &&
       std::isfinite(q1) && std::isfinite(q2)) {
@@ -1186,7 +1212,7 @@ inline double bivariate_dispatch(const Activation& a, int d, double q1, double q
         // against 0.2-6 ms)
         // (not its asymptotic form again where the one above declined it: the same
         // bound on the same moments)
-        if (linear_tail_pair(a.kind, d, q1, q2, c, atol, v, !linear_tail_asym)) return v;
+        if (linear_tail_pair(a.kind, d, q1, q2, c, atol, v, !large_tried)) return v;
         // (tanh and sigmoid likewise, sign's closed form plus the remainder's:
         // sign_tail_pair.hpp, 10-35 us)
         if (sign_tail_pair(a.kind, d, q1, q2, c, atol, v)) return v;

@@ -346,6 +346,15 @@ def linear_tail_asymptotic(
     tolerance atol; NaN where its bound exceeds atol, or for another kind (a diagnostic,
     for the tests)."""
 
+def elu_large_variance(
+    kind: int, p0: float, p1: float, q1: float, q2: float, c: float, atol: float
+) -> float:
+    """E[phi(u) phi(v)] of elu or selu at large variances by their asymptotic form
+    (csrc/sigprop/elu_large_variance.hpp: relu's and the step's kernels in closed form, the
+    terms of the exponential's narrow part expanded in the inverse variances, with bounded
+    remainders) to absolute tolerance atol; NaN where its bound exceeds atol, or for
+    another kind (a diagnostic, for the tests)."""
+
 def deadline_steps(steps: list[tuple[str, float]]) -> list[float]:
     """Deadlines in sequence, for the tests of the timer thread (csrc/sigprop/deadline.hpp):
     each step ('drop', s) makes a deadline s seconds out and drops it at once, ('hold', s)
