@@ -846,7 +846,7 @@ inline Moments batch_moments(const Activation& a, double q, const HermiteAt* h) 
 //  * elu and selu (q1 >= 1e5, |c| < 1): elu_large_variance (elu_large_variance.hpp,
 //    ~0.1 us), where the closed forms' orthants lie in the far tails and take the tail
 //    quadrature (elu at sigma_w = 2, sigma_b = 0.5, 100 inputs: its layers at q ~ 1e9-1e10
-//    13-530 ms, 0.55 ms with the form).
+//    13-530 ms, 0.7 ms with the form).
 // Each to a tenth of the tolerance the skeleton and closed forms after them are held to
 // (principal_atol of the Cauchy-Schwarz scale, diagonal_atol at q1 = q2), from the
 // moments m1, m2 at q1, q2. bivariate_dispatch tries them before the series, and a kernel
