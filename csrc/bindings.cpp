@@ -373,32 +373,18 @@ PYBIND11_MODULE(_core, m) {
       py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("d"), py::arg("q1"), py::arg("q2"),
       py::arg("c"), py::arg("atol"), py::arg("asymptotic") = true);
   m.def(
-      "linear_tail_asymptotic",
+      "large_variance_asymptotic",
       [](int kind, double p0, double p1, double q1, double q2, double c, double atol) {
         return pair_form_value(kind, p0, p1, 0, [&](const sigprop::Activation& a, double& v) {
-          return sigprop::detail::linear_tail_asymptotic(a.kind, q1, q2, c, atol, v);
+          return sigprop::detail::large_variance_asymptotic(a, q1, q2, c, atol, v);
         });
       },
-      "E[phi(u) phi(v)] of softplus, shifted_softplus or silu at large variances by their "
-      "asymptotic form (linear_tail_pair.hpp: relu's kernel in closed form, the remainder's "
-      "terms from its moments, with Taylor remainders bounded) to absolute tolerance atol; "
-      "NaN where its bound exceeds atol, or for another kind.",
-      py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("q1"), py::arg("q2"), py::arg("c"),
-      py::arg("atol"));
-  m.def(
-      "elu_large_variance",
-      [](int kind, double p0, double p1, double q1, double q2, double c, double atol) {
-        return pair_form_value(kind, p0, p1, 0, [&](const sigprop::Activation& a, double& v) {
-          if (a.kind != sigprop::Kind::elu && a.kind != sigprop::Kind::selu) return false;
-          const sigprop::EluConstants e = sigprop::elu_constants(a);
-          return sigprop::detail::elu_large_variance(e.lam, e.alpha, q1, q2, c, atol, v);
-        });
-      },
-      "E[phi(u) phi(v)] of elu or selu at large variances by their asymptotic form "
-      "(elu_large_variance.hpp: relu's and the step's kernels in closed form, the terms of "
-      "the exponential's narrow part expanded in the inverse variances, with bounded "
-      "remainders) to absolute tolerance atol; NaN where its bound exceeds atol, or for "
-      "another kind.",
+      "E[phi(u) phi(v)] at large variances by the kind's asymptotic form (two_point.hpp, "
+      "large_variance_asymptotic): softplus, shifted_softplus and silu by relu's kernel in "
+      "closed form and the remainder's terms from its moments (linear_tail_pair.hpp), elu and "
+      "selu by relu's and the step's kernels and the terms of the exponential's narrow part "
+      "(elu_large_variance.hpp), each with bounded Taylor remainders, to absolute tolerance "
+      "atol; NaN where its bound exceeds atol, or for another kind.",
       py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("q1"), py::arg("q2"), py::arg("c"),
       py::arg("atol"));
   m.def(

@@ -232,7 +232,7 @@ def test_linear_tail_asymptotic_form_matches_mpmath():
             continue
         act, (q1, q2, c), _, scale = _scale_of(case)
         a = resolve(act)
-        got = _core.linear_tail_asymptotic(a.kind, *a.core_params, q1, q2, c, 1e-14 * scale)
+        got = _core.large_variance_asymptotic(a.kind, *a.core_params, q1, q2, c, 1e-14 * scale)
         if math.isnan(got):
             continue
         served += 1

@@ -95,15 +95,22 @@ def _sampled_pair_errors(act, Ks, sw, sb, layers, n_pick, rng):
         yield layer, float((np.abs((Knext[i, j] - sb**2) / sw**2 - ref) / scale).max())
 
 
-def _layer_with_table(act, q, log_e, rng):
-    """A kernel layer of variances q whose pairs have 1 - c log-uniform in
-    [10^log_e[0], 10^log_e[1]], taken with the layer table: asserts that the table is
-    built over every input and passes its checks, that no quadrature ended short and
-    that the layer is the same bits at 1 and 2 threads. Returns c and the layer."""
+def _layer_input(q, log_e, rng):
+    """A kernel layer's input of variances q whose pairs have 1 - c log-uniform in
+    [10^log_e[0], 10^log_e[1]]: its correlations c and the kernel K."""
     m = q.size
     e = 10.0 ** rng.uniform(*log_e, (m, m))
     c = 1 - np.triu(e, 1) - np.triu(e, 1).T
-    K = c * np.sqrt(np.outer(q, q))
+    return c, c * np.sqrt(np.outer(q, q))
+
+
+def _layer_with_table(act, q, log_e, rng):
+    """A kernel layer of _layer_input(q, log_e, rng), taken with the layer table: asserts
+    that the table is built over every input and passes its checks, that no quadrature
+    ended short and that the layer is the same bits at 1 and 2 threads. Returns c and
+    the layer."""
+    m = q.size
+    c, K = _layer_input(q, log_e, rng)
     a = resolve(act)
     units, ready, inputs = _core.kernel_layer_table(a.kind, *a.core_params, K, 2)
     assert units > 0 and ready and inputs == m, (units, ready, inputs)
@@ -1528,7 +1535,7 @@ def test_elu_large_variance_form_against_mpmath(act):
     ]:
         ref = float(_elu_mpmath(act, q1, q2, c))
         scale = float(_scale(act, q1, q2, 0))
-        got = _core.elu_large_variance(a.kind, *a.core_params, q1, q2, c, 1e-14 * scale)
+        got = _core.large_variance_asymptotic(a.kind, *a.core_params, q1, q2, c, 1e-14 * scale)
         # (at 1e6 selu's bound, 6.7e-15 of the scale, and its rounding pass 1e-14)
         assert abs(got - ref) <= 1e-14 * scale or (math.isnan(got) and q1 < 1e7), (q1, c, got)
         eng = float(sp.bivariate_expectation(act, q1, q2, c))
@@ -1551,16 +1558,18 @@ def test_elu_large_variance_form_within_its_bound(act):
         scale = float(_scale(act, q1, q2, 0))
         ref = float(_direct(act, q1, q2, c, 0)[0])
         for rtol in (1e-9, 1e-11, 1e-12):
-            got = _core.elu_large_variance(a.kind, *a.core_params, q1, q2, c, rtol * scale)
+            got = _core.large_variance_asymptotic(a.kind, *a.core_params, q1, q2, c, rtol * scale)
             if math.isnan(got):
                 continue
             served += 1
             assert abs(got - ref) <= (rtol + 2e-14) * scale, (q1, q2, c, rtol)
     assert served >= 40, served
-    assert math.isnan(_core.elu_large_variance(a.kind, *a.core_params, 1e8, 1e8, 1 - 1e-12, 1e-6))
-    assert math.isnan(_core.elu_large_variance(a.kind, *a.core_params, 1.0, 2.0, 0.5, 1e-13))
+    assert math.isnan(
+        _core.large_variance_asymptotic(a.kind, *a.core_params, 1e8, 1e8, 1 - 1e-12, 1e-6)
+    )
+    assert math.isnan(_core.large_variance_asymptotic(a.kind, *a.core_params, 1.0, 2.0, 0.5, 1e-13))
     t = resolve("tanh")
-    assert math.isnan(_core.elu_large_variance(t.kind, *t.core_params, 1e8, 1e8, 0.5, 1.0))
+    assert math.isnan(_core.large_variance_asymptotic(t.kind, *t.core_params, 1e8, 1e8, 0.5, 1.0))
 
 
 def test_deep_elu_kernel_at_exploding_variances():
@@ -1665,7 +1674,7 @@ def test_linear_tail_asymptotic_form_within_its_bound(act):
     for rtol in (1e-13, 1e-14):
         served = 0
         for x, y, z, s in zip(q1, q2, c, scale, strict=True):
-            got = _core.linear_tail_asymptotic(a.kind, *a.core_params, x, y, z, rtol * s)
+            got = _core.large_variance_asymptotic(a.kind, *a.core_params, x, y, z, rtol * s)
             if np.isnan(got):
                 continue
             served += 1
@@ -1674,10 +1683,10 @@ def test_linear_tail_asymptotic_form_within_its_bound(act):
         assert served >= n // 3, served
     # not for phi of the other kinds, nor next to c = 1 at moderate variances
     assert np.isnan(
-        _core.linear_tail_asymptotic(resolve("tanh").kind, 0.0, 0.0, 1e8, 1e8, 0.9, 1.0)
+        _core.large_variance_asymptotic(resolve("tanh").kind, 0.0, 0.0, 1e8, 1e8, 0.9, 1.0)
     )
     assert np.isnan(
-        _core.linear_tail_asymptotic(a.kind, *a.core_params, 100.0, 100.0, 0.999, 1e-11)
+        _core.large_variance_asymptotic(a.kind, *a.core_params, 100.0, 100.0, 0.999, 1e-11)
     )
 
 
@@ -1719,9 +1728,7 @@ def test_linear_tail_kernel_layer_takes_the_asymptotic_form(act):
     a = resolve(act)
     m = 40
     q = 10.0 ** rng.uniform(5.0, 6.0, m)
-    e = 10.0 ** rng.uniform(-2.0, -1.0, (m, m))
-    c = 1 - np.triu(e, 1) - np.triu(e, 1).T
-    K = c * np.sqrt(np.outer(q, q))
+    _, K = _layer_input(q, (-2.0, -1.0), rng)
     Ko, n_short = _core.kernel_layer(a.kind, *a.core_params, K, 1.0, 0.0, 1)
     assert n_short == 0
     i, j = np.triu_indices(m, 1)

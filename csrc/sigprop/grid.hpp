@@ -868,6 +868,9 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
   auto after_series = [&](idx_t i, idx_t j, const PairAt& p, bool tested,
                           bool near_one_tried = false) {
     const double qi = p.qi, qj = p.qj, c = p.c;
+    // (the smaller variance first, as the forms below take them)
+    const bool lo_i = qi <= qj;
+    const double q1 = lo_i ? qi : qj, q2 = lo_i ? qj : qi;
     bool ok = true;
     double e;
     // The series' first blocks, as a lane takes them, from the records (the expansions
@@ -922,8 +925,6 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
     // where the terms cancel, as these forms do, which the dispatch tries anyway: on
     // 3.4 million pairs of such kernels' layers each form served the same pairs.)
     if (p.near_one && series && !thr) {
-      const bool lo_i = qi <= qj;
-      const double q1 = lo_i ? qi : qj, q2 = lo_i ? qj : qi;
       bool done;
       if (floor_kind) {  // (linear_floor: x plus shifted_relu's phi at -x)
         done = detail::linear_floor_near_one(a, 0, q1, q2, c, e);
@@ -944,9 +945,7 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
     // sigma_w = 2, sigma_b = 0.2: from q ~ 1e3 its pairs at 1 - c ~ 0.01-0.1 had taken
     // mehler_sum to order ~430 on completed expansions, ~0.3 us, 1-2 ms a layer of 100
     // inputs; elu there the closed forms' tail quadrature, up to 0.5 s a layer).
-    if (series && detail::large_variance_domain(a, std::fmin(qi, qj), std::fmax(qi, qj), c)) {
-      const bool lo_i = qi <= qj;
-      const double q1 = lo_i ? qi : qj, q2 = lo_i ? qj : qi;
+    if (series && detail::large_variance_domain(a, q1, q2, c)) {
       const Moments m1 = detail::batch_moments(a, q1, &H(lo_i ? i : j));
       const Moments m2 = detail::batch_moments(a, q2, &H(lo_i ? j : i));
       if (detail::large_variance_form(a, q1, q2, c, m1, m2, e)) {

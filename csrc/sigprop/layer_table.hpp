@@ -179,9 +179,11 @@ class LayerTable {
     // on that line). Counted first, without the logs and the sort (a selu layer of 100
     // inputs at q ~ 5, where 2-25 pairs reach c = 0.75: 6 us a layer, ~5 % of its
     // kernel, ~1 us with this count).
+    const bool linear_tail =
+        a.kind == Kind::silu || a.kind == Kind::softplus || a.kind == Kind::shifted_softplus;
+    // s_top below: the largest s of the box's pairs with c >= 1 - s_cap^2 (and below 1)
+    const double c_lo = 1.0 - s_cap * s_cap;
     {
-      const bool linear_tail_kind =
-          a.kind == Kind::silu || a.kind == Kind::softplus || a.kind == Kind::shifted_softplus;
       const double q_min = std::fmin(floor, served_floor);
       // whether at least `least` pairs of the inputs of q in [q_from, top) reach the line
       // at c_line
@@ -199,13 +201,13 @@ class LayerTable {
                 count_at_or_above(K + i * m + i + 1, line + i + 1, c_line * line[i], m - i - 1);
         return count >= least;
       };
-      const double c75 = 1.0 - s_cap * s_cap - 1e-12;
+      const double c_line = c_lo - 1e-12;
       // (elu and selu: a box from below q = 4 asks for small_gate times the nodes at c >=
       // 0.99, one wholly above it for the nodes at c >= 0.75, the gate's two cases)
       const bool possible =
           closed ? reach(0.99 - 1e-12, q_min, std::ptrdiff_t(std::ceil(small_gate * 9))) ||
-                       reach(c75, std::fmax(q_min, 4.0), 9)
-                 : reach(c75, q_min, linear_tail_kind ? 4 : 9);
+                       reach(c_line, std::fmax(q_min, 4.0), 9)
+                 : reach(c_line, q_min, linear_tail ? 4 : 9);
       if (!possible) return 0;
     }
     // Each input's class (1 or 2, 0 neither), in order of log q
@@ -284,9 +286,7 @@ class LayerTable {
     // >= 0.99, 1.2e4 at 0.98) 0.92 s without, 0.87 s with it, and the next layer 0.4 s
     // more (the near-diagonal table's segments, which the dispatch's pairs had built).
     const bool served_pairs = served_floor < floor && sb - sa > 0.01;
-    // s_top: the largest s of the box's pairs with c >= 1 - s_cap^2 (and below 1);
-    // `pairs` counts those above
-    const double c_lo = 1.0 - s_cap * s_cap;
+    // `pairs` counts the box's pairs at c >= c_lo (and below 1)
     double e_top = 0.0, e_bot = special::inf;
     std::ptrdiff_t pairs = 0, near = 0;  // near: of those, at c >= 0.99
     // (a pass over the box's pairs, ~5 ns each, in parallel: a count, a max and a min,
@@ -394,8 +394,6 @@ class LayerTable {
     // (The linear tails' costs were measured before their Fourier form, which made both
     // a node and a pair next to c = 1 ~10x cheaper, 20-50 us: the gate is kept as it
     // was; the 1000-input sweep, benchmarks/kernel_sweep.py, is <= 3.9 s for them.)
-    const bool linear_tail =
-        a.kind == Kind::silu || a.kind == Kind::softplus || a.kind == Kind::shifted_softplus;
     bool worth;
     if (a.kind == Kind::custom)
       worth = near >= nodes;

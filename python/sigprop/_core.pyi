@@ -337,22 +337,15 @@ def fourier_pair(
     false) to absolute tolerance atol; NaN where the form declines (a diagnostic, for the
     tests)."""
 
-def linear_tail_asymptotic(
+def large_variance_asymptotic(
     kind: int, p0: float, p1: float, q1: float, q2: float, c: float, atol: float
 ) -> float:
-    """E[phi(u) phi(v)] of softplus, shifted_softplus or silu at large variances by their
-    asymptotic form (csrc/sigprop/linear_tail_pair.hpp: relu's kernel in closed form, the
-    remainder's terms from its moments, with bounded Taylor remainders) to absolute
-    tolerance atol; NaN where its bound exceeds atol, or for another kind (a diagnostic,
-    for the tests)."""
-
-def elu_large_variance(
-    kind: int, p0: float, p1: float, q1: float, q2: float, c: float, atol: float
-) -> float:
-    """E[phi(u) phi(v)] of elu or selu at large variances by their asymptotic form
-    (csrc/sigprop/elu_large_variance.hpp: relu's and the step's kernels in closed form, the
-    terms of the exponential's narrow part expanded in the inverse variances, with bounded
-    remainders) to absolute tolerance atol; NaN where its bound exceeds atol, or for
+    """E[phi(u) phi(v)] at large variances by the kind's asymptotic form
+    (csrc/sigprop/two_point.hpp, large_variance_asymptotic): softplus, shifted_softplus and
+    silu by relu's kernel in closed form and the remainder's terms from its moments
+    (linear_tail_pair.hpp), elu and selu by relu's and the step's kernels and the terms of
+    the exponential's narrow part (elu_large_variance.hpp), each with bounded Taylor
+    remainders, to absolute tolerance atol; NaN where its bound exceeds atol, or for
     another kind (a diagnostic, for the tests)."""
 
 def deadline_steps(steps: list[tuple[str, float]]) -> list[float]:
