@@ -119,7 +119,9 @@ auto without_gil(F&& f) {
 // Runs body(begin, count, stop) over the cells [0, n) in consecutive blocks, with
 // the GIL released inside each block; body computes cells from begin on (count =
 // n - begin of them are left) until the ~30 ms deadline *stop has passed
-// (sigprop::grid::parallel_for) and returns how many it finished (at least one).
+// (sigprop::grid::parallel_for) and returns how many it finished (at least one, or
+// none where its first cell was cut short inside a long table build, which the next
+// block goes on with: grid::restartable).
 // Between blocks it reacquires the GIL, calls progress(units(begin, end)) if
 // progress is not None (units: what the block's cells [begin, end) count for, by
 // default end - begin), and checks for a pending signal (PyErr_CheckSignals runs
@@ -144,7 +146,9 @@ void run_blocks(idx_t n, const py::object& progress, Body&& body, Units units = 
       const Deadline stop(block_s);
       return body(begin, n - begin, &stop);
     });
-    if (done < 1 || done > n - begin) throw std::logic_error("run_blocks: no progress");
+    // (done is 0 where a block's first cell was cut short inside a long table build,
+    // whose progress is kept: grid::restartable)
+    if (done < 0 || done > n - begin) throw std::logic_error("run_blocks: cells out of range");
     if (report) progress(units(begin, begin + done));
     if (PyErr_CheckSignals() != 0) throw py::error_already_set();
     begin += done;
@@ -318,6 +322,17 @@ PYBIND11_MODULE(_core, m) {
   m.def(
       "clear_cache", []() { sigprop::clear_tables(); },
       "Free every cached table (moment, Hermite, near-diagonal, smoothing and EOC tables).");
+  m.def(
+      "build_limits",
+      [](double hold_s, double min_s) {
+        if (!(hold_s >= 0.0 && hold_s <= 60.0 && min_s >= 0.0 && min_s <= 60.0))
+          throw py::value_error("build_limits: hold_s and min_s must be in [0, 60] seconds");
+        auto& l = sigprop::detail::build_limits();
+        return py::make_tuple(l.hold_s.exchange(hold_s), l.min_s.exchange(min_s));
+      },
+      py::arg("hold_s"), py::arg("min_s"),
+      "How long a table segment's build may hold a block (tests); returns the "
+      "previous limits.");
   m.def("n_hermite_tables", []() { return sigprop::detail::HermiteTableCache::instance().size(); });
   m.def("n_eoc_tables", []() { return sigprop::detail::EocTableCache::instance().size(); });
   m.def("n_near_diagonal_tables",

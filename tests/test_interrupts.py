@@ -85,6 +85,16 @@ LONG_CALLS = {
     "X = (x0 + 0.1 * rng.normal(size=(600, 10)))"
     " * np.exp(rng.uniform(np.log(6), np.log(20), size=(600, 1)))\n"
     "print('ready', flush=True)\nsp.nngp_kernel('softsign', X, 1.0, 3.0, depth=2, n_threads=1)",
+    # the first tile's pairs (c ~ 0.99 at variances 6, 20, 60 and 150, in turn) build four
+    # segments of softplus's near-diagonal table on first use (~3.3 s in all, one thread):
+    # built whole inside the tile, they held Ctrl-C for seconds; they stop once their block
+    # is 0.25 s old, and the tile is done again by the next block (grid::restartable)
+    "nngp_kernel_cold_tables": "rng = np.random.default_rng(0)\nx0 = rng.normal(size=10)\n"
+    "X = x0 + 0.05 * rng.normal(size=(300, 10))\n"
+    "X *= np.sqrt(np.array([6.0, 20.0, 60.0, 150.0])[np.arange(300) % 4]"
+    " / (X**2).mean(axis=1))[:, None]\n"
+    "sp.clear_cache()\nprint('ready', flush=True)\n"
+    "sp.nngp_kernel('softplus', X, 1.0, 0.0, depth=2, n_threads=1)",
     # (tanh: an expansion at each new variance, ~0.5 us a point, ~5 s; gelu's closed
     # form took 0.7 s, and finished before the signal on a fast machine)
     "bivariate": "q = np.linspace(0.1, 4, 10**7)\nprint('ready', flush=True)\n"
@@ -173,6 +183,61 @@ def test_blocked_results_are_bitwise_identical_to_cell_by_cell():
         for field in ("q_star", "chi1", "c_star", "chi_c", "xi_q", "xi_c", "beta_q"):
             a, b = np.asarray(getattr(many, field))[i], np.asarray(getattr(one, field))
             assert a.tobytes() == b.tobytes(), (field, i, a, b)
+
+
+@pytest.fixture
+def every_build_cut():
+    """Cold tables, and every table segment's build cut short after each of its steps: the
+    cells or kernel tiles that need one are done again, block after block, while it goes
+    on (grid::restartable; a segment of the near-diagonal table is 429 steps)."""
+    _core.clear_cache()
+    prev = _core.build_limits(0.0, 0.0)
+    try:
+        yield
+    finally:
+        _core.build_limits(*prev)
+
+
+def test_cells_cut_short_by_table_builds_are_bitwise_unchanged(every_build_cut):
+    # linear_region_tanh's cells next to its EOC read the near-diagonal table (chi_c at c*
+    # next to 1), whose segments (0.3-0.6 s cold) are built inside the cells
+    kind = sp.activation("linear_region_tanh").kind
+    sb = np.repeat([0.3, 1.5], 20)
+    sw = sp.eoc("linear_region_tanh", sb).sigma_w * (1 + np.tile(np.linspace(-0.01, 0.01, 20), 2))
+    calls: list[int] = []
+    cut = _core.fixed_points(kind, 1.0, 0.0, sw, sb, None, True, 2, calls.append)
+    assert _core.n_near_diagonal_tables() == 1
+    assert 0 in calls, "no block was cut short before its first cell"
+    assert sum(calls) == sw.size
+    warm = _core.fixed_points(kind, 1.0, 0.0, sw, sb, None, True, 1)
+    for k in warm:
+        assert cut[k].tobytes() == warm[k].tobytes(), k
+
+
+def test_kernel_tiles_cut_short_by_table_builds_are_bitwise_unchanged(every_build_cut):
+    # softplus's pairs next to c = 1 at variances 40 and 60 take the difference form, whose
+    # inputs (in a layer of at least 256) read a segment of the near-diagonal table past
+    # 10^1.5 (~0.8 s cold), built inside the first tile
+    rng = np.random.default_rng(0)
+    x0 = rng.normal(size=10)
+    X = x0 + 0.05 * rng.normal(size=(256, 10))
+    X *= np.sqrt(np.array([40.0, 60.0])[np.arange(256) % 2] / (X**2).mean(axis=1))[:, None]
+    K = _core.input_kernel(np.ascontiguousarray(X.T), 1.0, 0.0, 1)
+    kind = sp.activation("softplus").kind
+    calls: list[int] = []
+    cut, short_cut = _core.kernel_layer(kind, 0.0, 0.0, K, 1.0, 0.5, 2, calls.append)
+    assert _core.n_near_diagonal_tables() == 1
+    assert sum(calls) == K.shape[0]
+    warm, short_warm = _core.kernel_layer(kind, 0.0, 0.0, K, 1.0, 0.5, 1)
+    assert short_cut == short_warm == 0
+    assert cut.tobytes() == warm.tobytes()
+
+
+def test_build_limits_rejects_bad_values():
+    with pytest.raises(ValueError, match="build_limits"):
+        _core.build_limits(-1.0, 0.0)
+    with pytest.raises(ValueError, match="build_limits"):
+        _core.build_limits(0.0, float("nan"))
 
 
 def test_progress_callback_exception_propagates():

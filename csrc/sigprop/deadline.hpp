@@ -116,11 +116,12 @@ class DeadlineTimer {
 class Deadline {
  public:
   explicit Deadline(double seconds)
-      : timer_(detail::DeadlineTimer::instance()),
-        handle_(timer_.add(detail::DeadlineTimer::clock::now() +
-                               std::chrono::duration_cast<detail::DeadlineTimer::clock::duration>(
-                                   std::chrono::duration<double>(seconds)),
-                           &passed_)) {}
+      : start_(detail::DeadlineTimer::clock::now()),
+        timer_(detail::DeadlineTimer::instance()),
+        handle_(
+            timer_.add(start_ + std::chrono::duration_cast<detail::DeadlineTimer::clock::duration>(
+                                    std::chrono::duration<double>(seconds)),
+                       &passed_)) {}
   ~Deadline() {
     // The timer erases an entry when it fires; erase it here otherwise.
     timer_.remove_if_pending(handle_, &passed_);
@@ -129,8 +130,14 @@ class Deadline {
   Deadline& operator=(const Deadline&) = delete;
 
   bool passed() const { return passed_.load(std::memory_order_relaxed); }
+  // Seconds since construction: a clock read, for callers between ms-scale steps (a
+  // long table build deciding whether to stop: table_cache.hpp, BuildBudget).
+  double elapsed() const {
+    return std::chrono::duration<double>(detail::DeadlineTimer::clock::now() - start_).count();
+  }
 
  private:
+  detail::DeadlineTimer::clock::time_point start_;
   std::atomic<bool> passed_{false};
   detail::DeadlineTimer& timer_;
   detail::DeadlineTimer::Handle handle_;

@@ -54,6 +54,19 @@ using sigprop::Deadline;
 // skipped one, are computed again by the next call, with the same result.
 // A caller may ask for chunks of at least min_chunk cells (consecutive cells that share
 // data: a kernel layer's tiles of one group of rows).
+// f(i) may return a bool (restartable, below): false where cell i was cut short inside a
+// long table build, whose progress is kept; the cell is then not done, and neither are
+// the later ones (the count may be 0: the next call goes on with the build).
+template <class F>
+inline bool run_cell(F& f, idx_t i) {
+  if constexpr (std::is_same_v<decltype(f(i)), bool>) {
+    return f(i);
+  } else {
+    f(i);
+    return true;
+  }
+}
+
 template <class F>
 inline idx_t parallel_for(idx_t n, int n_threads, F&& f, const Deadline* stop, idx_t min_chunk) {
   if (n <= 0) return 0;
@@ -71,7 +84,11 @@ inline idx_t parallel_for(idx_t n, int n_threads, F&& f, const Deadline* stop, i
         idx_t i = s;
         bool stopped = false;
         while (i < e) {
-          f(i++);
+          if (!run_cell(f, i)) {
+            stopped = true;
+            break;
+          }
+          ++i;
           if (stop && stop->passed()) {
             stopped = true;
             break;
@@ -92,10 +109,26 @@ inline idx_t parallel_for(idx_t n, int n_threads, F&& f, const Deadline* stop, i
   (void)min_chunk;
 #endif
   for (idx_t i = 0; i < n;) {
-    f(i++);
+    if (!run_cell(f, i)) return i;
+    ++i;
     if (stop && i < n && stop->passed()) return i;
   }
   return n;
+}
+
+// body() as a cell that a long table build may cut short (table_cache.hpp,
+// BuildDeferred), with *stop, the block's deadline, as the thread's block: false where it
+// was cut short. Such a cell is done again from its start by the next block, with the
+// same result, so it must rewrite all of its outputs and count nothing before it ends.
+template <class Body>
+inline bool restartable(const Deadline* stop, Body&& body) {
+  const detail::BlockScope scope(stop);
+  try {
+    body();
+  } catch (const detail::BuildDeferred&) {
+    return false;
+  }
+  return true;
 }
 
 template <class F>
@@ -225,21 +258,28 @@ inline idx_t fixed_points(const Activation& a, const double* sw, const double* s
                           const double* q0, idx_t n, bool with_correlation,
                           const FixedPointArrays& o, int n_threads,
                           const Deadline* stop = nullptr, double keep_prob = 1.0) {
-  return parallel_for(n, n_threads, [&](idx_t i) {
-    const double start = q0 ? q0[i] : -1.0;
-    const FixedPointInfo r =
-        analyse(a, sw[i] * sw[i], sb[i] * sb[i], start, with_correlation, keep_prob);
-    o.q[i] = r.q;
-    o.status[i] = static_cast<std::int32_t>(r.status);
-    o.iterations[i] = r.iterations;
-    o.chi1[i] = r.chi1;
-    o.slope[i] = r.slope;
-    o.c_star[i] = r.c_star;
-    o.chi_c[i] = r.chi_c;
-    o.xi_q[i] = r.xi_q;
-    o.xi_c[i] = r.xi_c;
-    o.beta_q[i] = r.beta_q;
-  }, stop);
+  return parallel_for(
+      n, n_threads,
+      [&](idx_t i) {
+        // (c* next to the EOC reads the near-diagonal table: its segments' builds, 0.1-0.6 s,
+        // may cut the cell short)
+        return restartable(stop, [&] {
+          const double start = q0 ? q0[i] : -1.0;
+          const FixedPointInfo r =
+              analyse(a, sw[i] * sw[i], sb[i] * sb[i], start, with_correlation, keep_prob);
+          o.q[i] = r.q;
+          o.status[i] = static_cast<std::int32_t>(r.status);
+          o.iterations[i] = r.iterations;
+          o.chi1[i] = r.chi1;
+          o.slope[i] = r.slope;
+          o.c_star[i] = r.c_star;
+          o.chi_c[i] = r.chi_c;
+          o.xi_q[i] = r.xi_q;
+          o.xi_c[i] = r.xi_c;
+          o.beta_q[i] = r.beta_q;
+        });
+      },
+      stop);
 }
 
 // EOC points at each sigma_b against a prebuilt table (see eoc_table); outputs
@@ -662,9 +702,10 @@ inline idx_t kernel_tile_width(const Activation& act, const double* K, idx_t m) 
 
 // Tiles [begin, end) of a layer (the pairs j >= i in them, and their mirror images),
 // `in` from kernel_expansions; returns the tiles done (all of them unless *stop
-// passed, at least one). Pairs whose quadrature ended short of its tolerance are
-// counted in *short_count (if given): their entries are the best estimates, or NaN
-// far from converged.
+// passed; at least one unless the first was cut short inside a table build, see
+// restartable). Pairs whose quadrature ended short of its tolerance are counted in
+// *short_count (if given): their entries are the best estimates, or NaN far from
+// converged.
 inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m, double sw2,
                                 double sb2, KernelInputs& in, double* Kout,
                                 const KernelTiles& tiles, idx_t begin, idx_t end,
@@ -672,6 +713,8 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
                                 std::atomic<long long>* short_count = nullptr) {
   const Activation a = canonical(act);
   constexpr idx_t rows = KernelTiles::rows;
+  // (the calling thread's tile's pairs short of their tolerance)
+  static thread_local long long tile_short = 0;
   if (detail::has_kernel_closed_form(a.kind) && tiles.width >= m) {
     // one tile per group: tile t is rows [8 t, 8 t + 8)
     const idx_t done = closed_kernel_layer_rows(a, K, m, sw2, sb2, Kout, begin * rows,
@@ -974,7 +1017,7 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
     else if (!(series && difference_form(i, j, c, e)))
       e = detail::bivariate_dispatch(a, 0, qi, qj, c, series ? &H(i) : nullptr,
                                      series ? &H(j) : nullptr, &ok);
-    if (!ok && short_count) short_count->fetch_add(1, std::memory_order_relaxed);
+    if (!ok) ++tile_short;
     store(i, j, e);
   };
   auto pair = [&](idx_t i, idx_t j, bool tested = false) {
@@ -1369,18 +1412,26 @@ inline idx_t kernel_layer_tiles(const Activation& act, const double* K, idx_t m,
       j += nc;
     }
   };
+  // A tile may be cut short where a pair builds a segment of the near-diagonal table
+  // (0.1-1 s, restartable): its short pairs are counted once it is done.
   return parallel_for(
       end - begin, n_threads,
       [&](idx_t t) {
-        idx_t i0, j0, j1;
-        tiles.locate(begin + t, i0, j0, j1);
-        const idx_t i1 = std::min(m, i0 + rows);
-        if (series && i1 - i0 == rows) {
-          series_tile(i0, j0, j1);
-        } else {
-          for (idx_t j = j0; j < j1; ++j)
-            for (idx_t i = i0; i < i1 && i <= j; ++i) pair(i, j);
-        }
+        tile_short = 0;
+        const bool done = restartable(stop, [&] {
+          idx_t i0, j0, j1;
+          tiles.locate(begin + t, i0, j0, j1);
+          const idx_t i1 = std::min(m, i0 + rows);
+          if (series && i1 - i0 == rows) {
+            series_tile(i0, j0, j1);
+          } else {
+            for (idx_t j = j0; j < j1; ++j)
+              for (idx_t i = i0; i < i1 && i <= j; ++i) pair(i, j);
+          }
+        });
+        if (done && tile_short > 0 && short_count)
+          short_count->fetch_add(tile_short, std::memory_order_relaxed);
+        return done;
       },
       stop, kernel_tile_chunk);
 }

@@ -29,10 +29,13 @@
 // at the check points against diagonal_gaps; for tanh at q ~ 80 it would be 2e-10
 // and 4e-9, so the table stops at 10^1.5). softplus, shifted_softplus, silu, elu and
 // selu, whose E[f^2] grows as q / 2, stay within 2e-13 of it up to 10^2.5, where their
-// table stops (log10_top). Segments are built on first use (call_once: thread-safe,
-// the same values whichever thread builds them), from diagonal_gaps at the 13 x 32
-// Chebyshev-Lobatto nodes with s > 0 (0.3-0.45 s a segment for softsign, 0.8-1.1 s
-// for linear_region_tanh, one thread), and checked at 6 points between the nodes
+// table stops (log10_top). Segments are built on first use (thread-safe, the same
+// values whichever thread builds them), from diagonal_gaps at the 13 x 32
+// Chebyshev-Lobatto nodes with s > 0 (0.1-0.2 s a segment for softsign, 0.3-0.6 s for
+// linear_region_tanh, 0.8-0.9 s for softplus past q = 30, one thread), node by node:
+// a long call's block stops a build part-way and the next goes on with it
+// (table_cache.hpp, ResumableSegments), so that Ctrl-C is not held for the whole
+// build. Each segment is checked at 6 points between the nodes
 // against diagonal_gaps; a segment that misses check_rtol is not used (the callers
 // fall back to the quadrature). hard_tanh's phi' (a jump at each kink, so that
 // pairs of kinks add terms in exp(-a^2 / (q s^2))) holds 2e-12 of E[phi'^2] for
@@ -161,6 +164,9 @@ class NearDiagonalTable {
   struct Segment {
     bool usable = false;
     std::vector<double> c[2];  // c[d][kq * (deg_s + 1) + ks]
+    // The build's progress (build): the nodes done, in order, and their values
+    int next = 0;
+    std::vector<double> y[2];
   };
 
   // The slice at q, at t in [-1, 1] of its segment g.
@@ -192,7 +198,8 @@ class NearDiagonalTable {
   }
 
   const Segment& segment(int s) const {
-    return segments_.get(s, [this](int i, Segment& seg) { build(i, seg); });
+    return segments_.get(
+        s, [this](int i, Segment& seg, const detail::BuildBudget& b) { return build(i, seg, b); });
   }
 
   // H_0, H_1 at (q, s) into H; false where the quadrature failed or a moment is
@@ -220,29 +227,39 @@ class NearDiagonalTable {
     return true;
   }
 
-  void build(int s, Segment& g) const {
+  // Segment s, node by node from g.next on (detail::ResumableSegments): true once it is
+  // complete (usable or not), false where the budget was spent first (g.next nodes done).
+  // A node is 1-3 ms of quadrature; 429 of them and the checks make a segment.
+  bool build(int s, Segment& g, const detail::BuildBudget& budget) const {
     const int nq = deg_q + 1, ns = deg_s + 1;
-    std::vector<double> y[2];
-    for (auto& v : y) v.assign(size_t(nq) * ns, 0.0);
-    for (int j = 0; j <= deg_q; ++j) {
+    if (g.next == 0)
+      for (auto& v : g.y) v.assign(size_t(nq) * ns, 0.0);
+    while (g.next < nq * ns) {
+      const int j = g.next / ns, i = g.next % ns;
       const double q = q_at(s, std::cos(special::pi * j / deg_q));
-      for (int i = 0; i <= deg_s; ++i) {
-        double H[2];
-        if (!node(q, s_at(i), H)) return;
-        y[0][size_t(j) * ns + i] = H[0];
-        y[1][size_t(j) * ns + i] = H[1];
+      double H[2];
+      if (!node(q, s_at(i), H)) {
+        g.next = nq * ns;  // (not usable)
+        for (auto& v : g.y) std::vector<double>().swap(v);
+        return true;
       }
+      g.y[0][size_t(j) * ns + i] = H[0];
+      g.y[1][size_t(j) * ns + i] = H[1];
+      ++g.next;
+      if (budget.spent()) return false;
     }
     for (int d = 0; d < 2; ++d) {
       // Along q (every s node at once), then along s for each order in q.
       std::vector<double> a(size_t(nq) * ns);
-      cheb::lobatto_coefficients(deg_q, ns, y[d].data(), size_t(ns), a.data(), size_t(ns));
+      cheb::lobatto_coefficients(deg_q, ns, g.y[d].data(), size_t(ns), a.data(), size_t(ns));
       g.c[d].assign(size_t(nq) * ns, 0.0);
       for (int k = 0; k <= deg_q; ++k)
         cheb::lobatto_coefficients(deg_s, 1, a.data() + size_t(k) * ns, 1,
                                    g.c[d].data() + size_t(k) * ns, 1);
     }
+    for (auto& v : g.y) std::vector<double>().swap(v);
     g.usable = passes_checks(s, g);
+    return true;
   }
 
   // At two variances between the q nodes and three s between the s nodes: the
@@ -269,7 +286,7 @@ class NearDiagonalTable {
 
   Activation act_;
   int n_seg_;
-  detail::LazySegments<Segment> segments_;
+  detail::ResumableSegments<Segment> segments_;
   int n_kinks_ = 0;
   double kink_[max_kinks], jump_[max_kinks];
   int power_[2] = {2, 2};

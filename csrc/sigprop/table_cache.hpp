@@ -11,6 +11,7 @@
 #include <tuple>
 
 #include "activation.hpp"
+#include "deadline.hpp"
 
 namespace sigprop {
 namespace detail {
@@ -40,6 +41,110 @@ class LazySegments {
   struct Slot {
     std::once_flag once;
     std::unique_ptr<Segment> seg;
+  };
+  std::unique_ptr<Slot[]> slots_;
+};
+
+// Long segment builds cut short. A segment of the near-diagonal table costs 0.1-1 s to
+// build (near_diagonal_table.hpp), on the first pair or cell that needs it, inside a
+// block of a long call whose deadline is 30 ms (grid::parallel_for): built whole there, it
+// held Ctrl-C for up to ~1.4 s. Such a build runs in steps (ResumableSegments, below) and
+// stops between two of them once the calling thread's budget is spent, keeping the steps
+// done; the unit of work that asked for it (a kernel tile, a scan cell) is then cut short
+// by BuildDeferred and done again from its start by the next block (grid::restartable).
+//
+// The budget (BuildBudget) is the block's Deadline, which the driver of a unit that may be
+// cut short sets as the thread's (BlockScope); elsewhere there is none and builds run to
+// their end. A build stops only hold_s (0.25 s) after its block began, and only after
+// building min_s (0.1 s) itself in this call (BuildLimits): a cut-short unit's earlier
+// work is done again, so a 30 ms cut would redo it ~30 times a segment, and a unit that
+// spent the block before asking still moves the build on. Ctrl-C then waits at most
+// ~hold_s plus a unit's own time (a kernel tile, <~0.2 s) plus one step (a node of the
+// table, 1-3 ms).
+struct BuildDeferred {};
+
+// (process-wide; the tests set them to 0 to cut every build after each step:
+// _core.build_limits)
+struct BuildLimits {
+  std::atomic<double> hold_s{0.25}, min_s{0.1};
+};
+inline BuildLimits& build_limits() {
+  static BuildLimits limits;
+  return limits;
+}
+
+// The calling thread's block (nullptr: none, builds run to their end).
+inline const Deadline*& thread_block() {
+  static thread_local const Deadline* block = nullptr;
+  return block;
+}
+
+// Sets the calling thread's block for its lifetime (restoring the previous one).
+class BlockScope {
+ public:
+  explicit BlockScope(const Deadline* block) : prev_(thread_block()) { thread_block() = block; }
+  ~BlockScope() { thread_block() = prev_; }
+  BlockScope(const BlockScope&) = delete;
+  BlockScope& operator=(const BlockScope&) = delete;
+
+ private:
+  const Deadline* prev_;
+};
+
+// One call's budget for a resumable build: spent() once the thread's block is
+// hold_s old and this call has built for min_s (never without a block).
+class BuildBudget {
+ public:
+  BuildBudget()
+      : block_(thread_block()),
+        start_(block_ ? block_->elapsed() : 0.0),
+        hold_s_(build_limits().hold_s.load(std::memory_order_relaxed)),
+        min_s_(build_limits().min_s.load(std::memory_order_relaxed)) {}
+  bool spent() const {
+    if (!block_) return false;
+    const double t = block_->elapsed();
+    return t >= hold_s_ && t - start_ >= min_s_;
+  }
+
+ private:
+  const Deadline* block_;
+  double start_, hold_s_, min_s_;
+};
+
+// Segments built on first use in steps, for builds too long for one block (the
+// near-diagonal table's): build(s, segment, budget) runs steps until the segment is
+// complete (true) or budget.spent() (false: its progress kept in the segment, which the
+// next call resumes, whichever thread makes it). Threads that need the same segment wait
+// for the one building it; where that one stops, the next goes on. Steps do not depend on
+// where a build stopped, so the numbers do not depend on the thread count or on the
+// blocks. get() throws BuildDeferred where the build stopped.
+template <class Segment>
+class ResumableSegments {
+ public:
+  explicit ResumableSegments(int n) : slots_(new Slot[n]) {}
+
+  template <class Build>
+  const Segment& get(int s, Build&& build) const {
+    Slot& slot = slots_[s];
+    if (const Segment* done = slot.done.load(std::memory_order_acquire)) return *done;
+    {
+      std::lock_guard<std::mutex> lock(slot.mu);
+      if (const Segment* done = slot.done.load(std::memory_order_relaxed)) return *done;
+      if (!slot.seg) slot.seg.reset(new Segment);
+      const BuildBudget budget;
+      if (build(s, *slot.seg, budget)) {
+        slot.done.store(slot.seg.get(), std::memory_order_release);
+        return *slot.seg;
+      }
+    }
+    throw BuildDeferred{};
+  }
+
+ private:
+  struct Slot {
+    std::mutex mu;
+    std::unique_ptr<Segment> seg;
+    std::atomic<const Segment*> done{nullptr};
   };
   std::unique_ptr<Slot[]> slots_;
 };

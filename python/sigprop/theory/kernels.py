@@ -212,7 +212,8 @@ def nngp_kernel(
     (21 kB an input, with its record for the pairs taken eight at a time) are kept
     for the calling thread's next layer and call, up to 2048 inputs (44 MB), so
     that their memory is not faulted in again on every layer. The core checks for
-    Ctrl-C every 20-50 ms.
+    Ctrl-C every 20-50 ms, and within ~0.3 s while it builds a table segment on
+    first use (those builds stop part-way and go on in the next block).
     """
     positive_int(depth, "depth", MAX_KERNEL_DEPTH)
     Xa = data_matrix(X, "X")
