@@ -30,9 +30,11 @@
 // A function whose loops vectorise gets an AVX2 clone beside the baseline (x86-64:
 // SSE2), chosen at load time (GNU ifunc: GCC or Clang on glibc). With exact IEEE
 // operations (no FMA contraction, which "avx2" does not enable anyway) both clones
-// give the same numbers bitwise; elsewhere the baseline alone.
+// give the same numbers bitwise; elsewhere the baseline alone, and under ThreadSanitizer,
+// which instruments the clones' resolvers: they run while the program is loaded, before
+// its runtime starts (the sanitizer driver crashed there, scripts/sanitize.sh thread).
 #if defined(__GNUC__) && defined(__x86_64__) && defined(__GLIBC__) && !defined(__APPLE__) && \
-    defined(__has_attribute)
+    defined(__has_attribute) && !defined(__SANITIZE_THREAD__)
 #if __has_attribute(target_clones)
 #define SIGPROP_VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
 #endif

@@ -5,7 +5,7 @@
 // Built by tests/cpp/CMakeLists.txt with ASan+UBSan or TSan; run through
 // scripts/sanitize.sh. Exit status 0: no sanitizer report and the concurrent
 // results equal the serial ones bitwise, as do results computed in blocks cut
-// short by deadlines.
+// short by deadlines, and kernel layers whose table segments' builds were cut short.
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -184,6 +184,64 @@ std::vector<std::uint64_t> run_all(const Activation& a) {
   return raw_bits(out);
 }
 
+// A kernel layer in blocks of tiles as the bindings run it (expansions, table, tiles), each
+// block cut short by a 30 ms deadline, with n_threads OpenMP threads (1 under TSan).
+std::vector<double> blocked_layer(const Activation& a, const std::vector<double>& K, idx_t m,
+                                  double sw2, double sb2, int n_threads) {
+  grid::KernelInputs in;
+  std::vector<double> out(K.size());
+  grid::kernel_expansions(a, K.data(), m, in, 0, m, n_threads);
+  const idx_t units = grid::kernel_table_plan(a, K.data(), m, in, n_threads);
+  if (units > 0) {
+    grid::kernel_table_build(in, 0, units, n_threads);
+    in.table.finish();
+  }
+  const grid::KernelTiles tiles(m, grid::kernel_tile_width(a, K.data(), m));
+  for (idx_t b = 0; b < tiles.size();) {
+    const Deadline stop(0.03);
+    const idx_t done = grid::kernel_layer_tiles(a, K.data(), m, sw2, sb2, in, out.data(), tiles, b,
+                                                tiles.size(), n_threads, &stop);
+    if (done < 0 || done > tiles.size() - b) std::abort();
+    b += done;
+  }
+  return out;
+}
+
+// The near-diagonal table's segments built while kernel tiles run in blocks from several
+// std::threads, every build cut short after each of its nodes (BuildLimits 0: the tiles that
+// need a segment are done again block after block while it goes on, and threads take the
+// build over from each other): softsign's and linear_region_tanh's pairs deep in the
+// ordered phase (near_diagonal_pair), cold tables, against the same layer computed warm
+// in one call. Returns the mismatches.
+int cut_short_builds(int n_threads) {
+  constexpr idx_t m = 24;
+  std::vector<double> K(m * m);
+  for (idx_t i = 0; i < m; ++i)
+    for (idx_t j = 0; j < m; ++j) {
+      const double si = std::sqrt(9.4 + 0.02 * double(i)), sj = std::sqrt(9.4 + 0.02 * double(j));
+      K[i * m + j] = si * sj * (i == j ? 1.0 : 1.0 - 1e-4 * (1.0 + 0.3 * double(i + j)));
+    }
+  auto& limits = detail::build_limits();
+  const double hold = limits.hold_s.exchange(0.0), min = limits.min_s.exchange(0.0);
+  int bad = 0;
+  for (const Activation a :
+       {Activation{Kind::softsign, 1.0, 0.0}, Activation{Kind::linear_region_tanh, 1.0, 0.0}}) {
+    detail::NearDiagonalTableCache::instance().clear_all();
+    std::vector<std::vector<double>> cut(static_cast<size_t>(n_threads));
+    std::vector<std::thread> pool;
+    for (int t = 0; t < n_threads; ++t)
+      pool.emplace_back([&, t] { cut[size_t(t)] = blocked_layer(a, K, m, 1.0, 9.0, 1); });
+    for (auto& th : pool) th.join();
+    std::vector<double> warm(K.size());
+    grid::kernel_layer(a, K.data(), m, 1.0, 9.0, warm.data(), 1);
+    for (const auto& c : cut)
+      if (std::memcmp(c.data(), warm.data(), sizeof(double) * warm.size()) != 0) ++bad;
+  }
+  limits.hold_s.store(hold);
+  limits.min_s.store(min);
+  return bad;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -207,5 +265,8 @@ int main(int argc, char** argv) {
   for (int b : bad) total += b;
   std::printf("sanitize_driver: %zu activations x %d threads, %d mismatches\n", acts.size(),
               n_threads, total);
-  return total == 0 ? 0 : 1;
+  const int cut = cut_short_builds(n_threads);
+  std::printf("sanitize_driver: table builds cut short, %d threads: %d mismatches\n", n_threads,
+              cut);
+  return total == 0 && cut == 0 ? 0 : 1;
 }
