@@ -522,7 +522,6 @@ def test_nngp_kernel_entries_do_not_depend_on_the_order_of_the_inputs(act):
         ("softplus", 1.3, 0.2, 14, 0.99),
         ("softsign", 1.3, 0.2, 9, 0.5),
         ("selu", 1.0, 0.5, 8, 0.4),
-        ("hard_tanh", 1.0, 0.5, 20, 0.99),
     ],
 )
 def test_deep_kernel_pairs_eight_at_a_time_and_alone(act, sw, sb, depth, c_min):
@@ -531,11 +530,9 @@ def test_deep_kernel_pairs_eight_at_a_time_and_alone(act, sw, sb, depth, c_min):
     # 16 orders (67 orders at c = 1), which the lanes of the smooth kinds cover first:
     # their inputs' records are extended to 8 blocks where a pair needs them (grid.hpp,
     # ext_lanes and lanes8; one at a time, after_series); so are softsign's (odd
-    # orders: 127, then 255) and selu's (here at sigma_w = 1, sigma_b = 0.5). hard_tanh's
-    # settled pairs (sigma_w = 1, sigma_b = 0.5: variances equal to 1e-9, 1 - c ~ 1e-3)
-    # take Price's theorem from c = 1 (two_point.hpp, hard_tanh_near_one_domain), not the
-    # near-diagonal table's slices (settled_difference.hpp, slices_only), whose segments
-    # cost ~0.9 s cold. Those entries must not depend on the order
+    # orders: 127, then 255) and selu's (here at sigma_w = 1, sigma_b = 0.5). (hard_tanh's
+    # settled pairs, once here, now take the layer table: test_layer_table_layers_do_not_
+    # depend_on_input_order.) Those entries must not depend on the order
     # of the inputs nor on the thread count, must be the entries a pair gets in a layer
     # of its own (taken one at a time), and must match nested quadrature.
     # (Mutation-checked: with the one-at-a-time pairs kept from 8 blocks, the first
@@ -1309,6 +1306,47 @@ def test_nngp_kernel_past_the_near_diagonal_table(act, sb):
     assert all(units > 0 and ready for units, ready, _ in built), built
     for layer, err in _sampled_pair_errors(act, Ks, 1.0, sb, range(1, 7), 30, rng):
         assert err < 5e-13, (layer, err)
+
+
+@pytest.mark.parametrize(
+    "act,sw,sb,depth",
+    [
+        ("tanh", 1.0, 12.0, 4),
+        ("softplus", 1.0, 12.0, 4),
+        ("elu", 1.0, 0.5, 20),
+        # settled: variances equal to 1e-9, 1 - c ~ 1e-3 (its pairs' Price forms from c = 1,
+        # two_point.hpp, hard_tanh_near_one_domain, at the nodes)
+        ("hard_tanh", 1.0, 0.5, 20),
+    ],
+)
+def test_layer_table_layers_do_not_depend_on_input_order(act, sw, sb, depth):
+    # A layer table's pair is a row's coefficients (its Chebyshev basis in log q summed)
+    # contracted with the other input's basis: with the row always the pair's first index,
+    # a permutation of the inputs changed entries by up to 1e-13 of the scale (tanh,
+    # softplus and elu, 100 inputs). The row is now the smaller variance: permuted inputs
+    # give the permuted kernel bitwise, at any thread count; sampled pairs of the last layer
+    # within 2e-12 of the scale of nested quadrature on the layer before.
+    a = resolve(act)
+    rng = np.random.default_rng(21)
+    n = 100
+    X = rng.normal(size=(n, 10))
+    perm = rng.permutation(n)
+    Ks = sp.nngp_kernel(act, X, sw, sb, depth=depth, return_all=True, n_threads=1)
+    K, Kprev = Ks[-1], Ks[-2]
+    units, ready, inputs = _core.kernel_layer_table(a.kind, *a.core_params, Kprev, 1)
+    assert units > 0 and ready and inputs == n, (units, ready, inputs)
+    Kp = sp.nngp_kernel(act, X[perm], sw, sb, depth=depth, n_threads=2)
+    assert np.array_equal(Kp, K[np.ix_(perm, perm)])
+    assert np.array_equal(sp.nngp_kernel(act, X, sw, sb, depth=depth, n_threads=2), K)
+    q = np.diag(Kprev)
+    i, j = np.triu_indices(n, 1)
+    pick = rng.choice(i.size, 30, replace=False)
+    c = Kprev[i[pick], j[pick]] / np.sqrt(q[i[pick]] * q[j[pick]])
+    ref = sb**2 + sw**2 * _direct(act, q[i[pick]], q[j[pick]], c, 0)
+    scale = np.sqrt(
+        sp.gaussian_moments(act, q[i[pick]]).phi_sq * sp.gaussian_moments(act, q[j[pick]]).phi_sq
+    )
+    np.testing.assert_array_less(np.abs(K[i[pick], j[pick]] - ref), 2e-12 * sw**2 * scale)
 
 
 def test_layer_table_for_a_custom_activation():

@@ -56,6 +56,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "activation.hpp"
@@ -69,8 +70,10 @@
 namespace sigprop {
 namespace detail {
 
-// The kinds a layer table serves: those of the near-diagonal table's kernel pairs
-// but hard_tanh (its Price forms next to c = 1 take ~2 us a pair), and a user's phi.
+// The kinds a layer table serves: those of the near-diagonal table's kernel pairs, and a
+// user's phi. hard_tanh's settled layers (its pairs' orthant and Price forms next to c =
+// 1, 0.2-0.3 us each): 100 inputs at sigma_w = 1, sigma_b = 0.5, depth 30, 0.033 -> 0.014
+// s; 300 inputs at sigma_w = 2.5, sigma_b = 8, depth 10, 0.12-0.17 -> 0.07 s.
 inline bool uses_layer_table(Kind k) {
   switch (k) {
     case Kind::tanh:
@@ -82,6 +85,7 @@ inline bool uses_layer_table(Kind k) {
     case Kind::shifted_softplus:
     case Kind::elu:
     case Kind::selu:
+    case Kind::hard_tanh:
     case Kind::custom: return true;
     default: return false;
   }
@@ -102,12 +106,20 @@ class LayerTable {
   static constexpr int deg_s_max = 32;
   static constexpr int dq_max = 15;
   static constexpr double s_cap = 0.5;    // c >= 0.75
+  // hard_tanh: c >= 0.91 (past it, at q ~ 0.7, its tables missed their checks: measured
+  // for 1 - c up to 0.15-0.7, passed up to 0.11), where its pairs are at least
+  // hard_tanh_gate times the nodes (a node, the dispatch's forms, ~2.5 us; a kernel's pair
+  // there, its batch forms, 0.17-0.28 us)
+  static constexpr double s_cap_hard_tanh = 0.3, hard_tanh_gate = 10.0;
   // elu and selu: inputs from q = closed_floor on; a box from below q = 4 is built where
   // its pairs at c >= 0.99 are at least small_gate times its nodes (plan())
   static constexpr double closed_floor = 1e-2, small_gate = 2.0;
   static constexpr double width_x = 1.6;  // sqrt(q_b) x the first segment's width
   static constexpr double tail_rtol = 1e-13, check_rtol = 1e-12, half_rtol = 1e-14;
   static constexpr std::ptrdiff_t max_nodes = 40000;
+  // The most memory for a layer's rows' coefficients made once (pair(); 14 MB for 1000
+  // inputs over 8 segments at dq = 8, degree 24)
+  static constexpr size_t store_max_bytes = size_t(32) << 20;
   // The widest range of log q served, dq <= dq_max: 20 e^(-34.6 / 15) = 1.994. (At
   // 1.5, a limit before, the layers of shifted_softplus at sigma_w = 2.5, sigma_b = 8,
   // whose variances spread over e^1.54 layer after layer, took 20-33 s each for 1000
@@ -139,6 +151,10 @@ class LayerTable {
     // inputs took 6.2 s with the table past 1e3 and 6.1 s without; 1000 inputs 5.7 s
     // with it, 86 s without)
     const bool closed = piecewise::has_closed_form(a.kind);
+    // (elu and selu: below q = 4 the gate counts their pairs at c >= 0.99 alone, see
+    // below; hard_tanh's pairs at c >= 0.91 take its orthant and Price forms, ~0.2-0.3 us,
+    // at any variance)
+    const bool elu_kind = a.kind == Kind::elu || a.kind == Kind::selu;
     // (a user's phi, the custom kind, has no near-diagonal table: from q = 1 on; its pairs
     // next to c = 1 take ~0.1 ms at q ~ 10 and, from q ~ 14 on where the series fails,
     // the trapezoid rule (0.2-3 ms, trapezoid_pair.hpp) or, kinked, the nested
@@ -182,7 +198,8 @@ class LayerTable {
     const bool linear_tail =
         a.kind == Kind::silu || a.kind == Kind::softplus || a.kind == Kind::shifted_softplus;
     // s_top below: the largest s of the box's pairs with c >= 1 - s_cap^2 (and below 1)
-    const double c_lo = 1.0 - s_cap * s_cap;
+    const double cap = a.kind == Kind::hard_tanh ? s_cap_hard_tanh : s_cap;
+    const double c_lo = 1.0 - cap * cap;
     {
       const double q_min = std::fmin(floor, served_floor);
       // whether at least `least` pairs of the inputs of q in [q_from, top) reach the line
@@ -205,9 +222,9 @@ class LayerTable {
       // (elu and selu: a box from below q = 4 asks for small_gate times the nodes at c >=
       // 0.99, one wholly above it for the nodes at c >= 0.75, the gate's two cases)
       const bool possible =
-          closed ? reach(0.99 - 1e-12, q_min, std::ptrdiff_t(std::ceil(small_gate * 9))) ||
-                       reach(c_line, std::fmax(q_min, 4.0), 9)
-                 : reach(c_line, q_min, linear_tail ? 4 : 9);
+          elu_kind ? reach(0.99 - 1e-12, q_min, std::ptrdiff_t(std::ceil(small_gate * 9))) ||
+                         reach(c_line, std::fmax(q_min, 4.0), 9)
+                   : reach(c_line, q_min, linear_tail ? 4 : 9);
       if (!possible) return 0;
     }
     // Each input's class (1 or 2, 0 neither), in order of log q
@@ -332,7 +349,7 @@ class LayerTable {
     if (!(e_top > 0.0)) return 0;
     la_ = la;
     lb_ = lb;
-    s_top_ = std::fmin(s_cap, std::sqrt(e_top));
+    s_top_ = std::fmin(cap, std::sqrt(e_top));
     const double L = lb - la;
     dq_ = L > 0.0 ? int(std::ceil(34.6 / -std::log(L / 20.0))) : 0;
     if (dq_ > dq_max) return 0;
@@ -401,8 +418,10 @@ class LayerTable {
       worth = 100 * near + 18 * (pairs - near) >= 41 * nodes;
     else if (served_only)
       worth = near >= 10 * nodes;
+    else if (a.kind == Kind::hard_tanh)
+      worth = pairs >= hard_tanh_gate * nodes;
     else
-      worth = closed && la < std::log(4.0)
+      worth = elu_kind && la < std::log(4.0)
                   ? near >= small_gate * nodes
                   : pairs >= (closed && lb > std::log(1e3) ? 2 : 1) * nodes;
     if (nodes > max_nodes || !worth) return 0;
@@ -520,6 +539,21 @@ class LayerTable {
     for (int g = 0; g < nseg_; ++g)
       if (!check(tq[g % 3], seg_[size_t(g)] + 0.37 * (seg_[size_t(g) + 1] - seg_[size_t(g)])))
         return false;
+    // the store of the rows' coefficients, where it fits (pair())
+    rank_.assign(in_.size(), -1);
+    size_t n_box = 0;
+    for (size_t i = 0; i < in_.size(); ++i)
+      if (in_[i]) rank_[i] = std::int32_t(n_box++);
+    const size_t n_rows = n_box * size_t(nseg_), block = size_t(nq) * size_t(ns);
+    stored_ = n_rows * block * sizeof(double) <= store_max_bytes;
+    if (stored_) {
+      if (rows_.size() < n_rows * block) rows_.resize(n_rows * block);
+      if (n_row_state_ < n_rows) {
+        row_state_.reset(new std::atomic<unsigned char>[n_rows]);
+        n_row_state_ = n_rows;
+      }
+      for (size_t k = 0; k < n_rows; ++k) row_state_[k].store(0, std::memory_order_relaxed);
+    }
     ready_ = true;
     return true;
   }
@@ -536,12 +570,17 @@ class LayerTable {
   // table's domain, 1 - seg_[0]^2; q1 = q2 at c >= 1
   // as well, the one-point moment's, which the dispatch returns exactly).
   // (qi, qj: the layer's K_ii and K_jj, those plan() read.) Each pair is the
-  // contraction of row i's coefficients (row_coefficients: the sum over i's Chebyshev
-  // basis in log q, made on the row's first pair in a segment and kept per thread for
-  // the rows of a kernel tile's group, i mod 8) with j's basis and then in s:
-  // (dq + 1)(deg_s + 1) multiply-adds a pair where the whole contraction took (dq + 1)^2
+  // contraction of a row's coefficients (row_coefficients: the sum over the row input's
+  // Chebyshev basis in log q) with the other input's basis and then in s: (dq + 1)
+  // (deg_s + 1) multiply-adds a pair where the whole contraction took (dq + 1)^2
   // (deg_s + 1), 83 % of an ordered-phase elu layer's time (1000 inputs, sigma_b = 3:
-  // 0.50 s, one thread). The same operations for a pair whichever thread takes it.
+  // 0.50 s, one thread). The row is the input of the smaller variance (either where
+  // they are equal: the same numbers), so that a pair's value depends neither on the
+  // order of the inputs (with row i, permuting a layer's inputs changed entries by up
+  // to 1e-13 of the scale: tanh, softplus, elu) nor on the thread that takes it. A
+  // row's coefficients are made once a layer, by the first pair that needs them
+  // (rows_), where they fit in store_max_bytes; else per thread, for the last 32 rows
+  // (a kernel tile's 8 rows and 16 columns).
   bool pair(std::ptrdiff_t i, std::ptrdiff_t j, double qi, double qj, double c, double& v) const {
     if (!ready_ || !in_[size_t(i)] || !in_[size_t(j)]) return false;
     if (!(c >= 1.0 - s_top_ * s_top_)) return false;
@@ -556,20 +595,38 @@ class LayerTable {
       std::vector<double> D;  // per segment, (dq + 1) (deg_s + 1)
       std::vector<char> have;
     };
-    static thread_local RowCache cache[8];
-    RowCache& rc = cache[i & 7];
-    if (rc.gen != gen_ || rc.row != i) {
+    const std::ptrdiff_t r = qj < qi ? j : i, o = qj < qi ? i : j;
+    if (stored_) {
+      const size_t k = size_t(rank_[size_t(r)]) * size_t(nseg_) + size_t(g);
+      double* D = rows_.data() + k * block;
+      std::atomic<unsigned char>& st = row_state_[k];
+      if (st.load(std::memory_order_acquire) != 2) {
+        unsigned char none = 0;
+        if (st.compare_exchange_strong(none, 1, std::memory_order_acq_rel)) {
+          row_coefficients(tq_[size_t(r)], g, D);
+          st.store(2, std::memory_order_release);
+        } else {
+          while (st.load(std::memory_order_acquire) != 2) {
+          }
+        }
+      }
+      v = pair_value(D, tq_[size_t(o)], g, s);
+      return true;
+    }
+    static thread_local RowCache cache[32];
+    RowCache& rc = cache[r & 31];
+    if (rc.gen != gen_ || rc.row != r) {
       rc.gen = gen_;
-      rc.row = i;
+      rc.row = r;
       rc.D.resize(size_t(nseg_) * block);
       rc.have.assign(size_t(nseg_), 0);
     }
     double* D = rc.D.data() + size_t(g) * block;
     if (!rc.have[size_t(g)]) {
-      row_coefficients(tq_[size_t(i)], g, D);
+      row_coefficients(tq_[size_t(r)], g, D);
       rc.have[size_t(g)] = 1;
     }
-    v = pair_value(D, tq_[size_t(j)], g, s);
+    v = pair_value(D, tq_[size_t(o)], g, s);
     return true;
   }
 
@@ -652,6 +709,13 @@ class LayerTable {
   std::vector<double> y_, c_;
   std::vector<double> tq_;  // each input's t_of(q) (in the box)
   std::uint64_t gen_ = 0;   // the plan's number
+  // The rows' coefficients per (rank in the box, segment), made by pair() (row_state_:
+  // 0 not yet, 1 being made, 2 made), where stored_ (finish())
+  mutable std::vector<double> rows_;
+  mutable std::unique_ptr<std::atomic<unsigned char>[]> row_state_;
+  size_t n_row_state_ = 0;
+  std::vector<std::int32_t> rank_;
+  bool stored_ = false;
   std::vector<char> half_;  // per row (ja, jb, g): of half the degree (build())
   double scale_ = 0.0;      // E[phi^2] at the box's smallest variance
   std::atomic<bool> failed_{false};

@@ -204,7 +204,12 @@ def nngp_kernel(
     ~3e-13 of the scale (~1e-12 for selu and elu with alpha != 1, whose phi' jumps
     at 0; elu and selu in layers of at least 512 and 768 inputs, whose pairs repay
     the table's build, 0.3-0.5 s a segment once per process). hard_tanh's pairs
-    there, once the variances agree, take Price's theorem from ``c = 1``. Pairs
+    there, once the variances agree, take Price's theorem from ``c = 1``, or, where a
+    layer has at least ten times as many such pairs (``c >= 0.91``) as its nodes, a
+    table of the layer interpolated in ``log q1``, ``log q2`` and ``sqrt(1 - c)``,
+    checked to 1e-12 of the scale (as the other activations' settled layers past
+    their near-diagonal tables). Every entry is the same bits whatever the order of
+    the inputs and the number of threads. Pairs
     whose quadrature ends short of its tolerance (inputs with ``K_aa > 1e14``, past
     the tables) are counted and reported by an :class:`~sigprop.AccuracyWarning`
     naming the layers; their entries are the best estimates, NaN where far from
