@@ -516,6 +516,29 @@ def test_nngp_kernel_entries_do_not_depend_on_the_order_of_the_inputs(act):
     np.testing.assert_array_equal(K, K.T)
 
 
+def _deep_kernel_in_any_order(act, n, sw, sb, depth, rng):
+    """nngp_kernel of n generic inputs (d = 10): asserts that permuted inputs give the
+    permuted kernel bitwise (at 2 threads) and that 1 and 2 threads agree bitwise.
+    Returns the last two layers."""
+    X = rng.normal(size=(n, 10))
+    perm = rng.permutation(n)
+    Ks = sp.nngp_kernel(act, X, sw, sb, depth=depth, return_all=True, n_threads=1)
+    K, Kprev = Ks[-1], Ks[-2]
+    Kp = sp.nngp_kernel(act, X[perm], sw, sb, depth=depth, n_threads=2)
+    assert np.array_equal(Kp, K[np.ix_(perm, perm)])
+    assert np.array_equal(sp.nngp_kernel(act, X, sw, sb, depth=depth, n_threads=2), K)
+    return K, Kprev
+
+
+def _assert_layer_pairs_direct(act, Kprev, K, sw, sb, i, j):
+    """K's entries (i, j) within 2e-12 sw^2 of the scale of nested quadrature on Kprev."""
+    q = np.diag(Kprev)
+    c = Kprev[i, j] / np.sqrt(q[i] * q[j])
+    ref = sb**2 + sw**2 * _direct(act, q[i], q[j], c, 0)
+    scale = np.sqrt(sp.gaussian_moments(act, q[i]).phi_sq * sp.gaussian_moments(act, q[j]).phi_sq)
+    np.testing.assert_array_less(np.abs(K[i, j] - ref), 2e-12 * sw**2 * scale)
+
+
 @pytest.mark.parametrize(
     "act,sw,sb,depth,c_min",
     [
@@ -541,13 +564,7 @@ def test_deep_kernel_pairs_eight_at_a_time_and_alone(act, sw, sb, depth, c_min):
     p0, p1 = a.core_params
     rng = np.random.default_rng(21)
     n = 45
-    X = rng.normal(size=(n, 10))
-    perm = rng.permutation(n)
-    Ks = sp.nngp_kernel(act, X, sw, sb, depth=depth, return_all=True, n_threads=1)
-    K, Kprev = Ks[-1], Ks[-2]
-    Kp = sp.nngp_kernel(act, X[perm], sw, sb, depth=depth)
-    assert np.array_equal(Kp, K[np.ix_(perm, perm)])
-    assert np.array_equal(sp.nngp_kernel(act, X, sw, sb, depth=depth, n_threads=2), K)
+    K, Kprev = _deep_kernel_in_any_order(act, n, sw, sb, depth, rng)
     q = np.diag(Kprev)
     i, j = np.triu_indices(n, 1)
     c = Kprev[i, j] / np.sqrt(q[i] * q[j])
@@ -558,11 +575,7 @@ def test_deep_kernel_pairs_eight_at_a_time_and_alone(act, sw, sb, depth, c_min):
         K2 = np.array([[Kprev[a_, a_], Kprev[a_, b_]], [Kprev[a_, b_], Kprev[b_, b_]]])
         alone, _ = _core.kernel_layer(a.kind, p0, p1, K2, sw, sb, 1, None, None)
         assert alone[0, 1] == K[a_, b_], (a_, b_, alone[0, 1], K[a_, b_])
-    ref = sb**2 + sw**2 * _direct(act, q[i[pick]], q[j[pick]], c[pick], 0)
-    scale = np.sqrt(
-        sp.gaussian_moments(act, q[i[pick]]).phi_sq * sp.gaussian_moments(act, q[j[pick]]).phi_sq
-    )
-    np.testing.assert_array_less(np.abs(K[i[pick], j[pick]] - ref), 2e-12 * sw**2 * scale)
+    _assert_layer_pairs_direct(act, Kprev, K, sw, sb, i[pick], j[pick])
 
 
 @pytest.mark.parametrize(
@@ -1329,24 +1342,12 @@ def test_layer_table_layers_do_not_depend_on_input_order(act, sw, sb, depth):
     a = resolve(act)
     rng = np.random.default_rng(21)
     n = 100
-    X = rng.normal(size=(n, 10))
-    perm = rng.permutation(n)
-    Ks = sp.nngp_kernel(act, X, sw, sb, depth=depth, return_all=True, n_threads=1)
-    K, Kprev = Ks[-1], Ks[-2]
+    K, Kprev = _deep_kernel_in_any_order(act, n, sw, sb, depth, rng)
     units, ready, inputs = _core.kernel_layer_table(a.kind, *a.core_params, Kprev, 1)
     assert units > 0 and ready and inputs == n, (units, ready, inputs)
-    Kp = sp.nngp_kernel(act, X[perm], sw, sb, depth=depth, n_threads=2)
-    assert np.array_equal(Kp, K[np.ix_(perm, perm)])
-    assert np.array_equal(sp.nngp_kernel(act, X, sw, sb, depth=depth, n_threads=2), K)
-    q = np.diag(Kprev)
     i, j = np.triu_indices(n, 1)
     pick = rng.choice(i.size, 30, replace=False)
-    c = Kprev[i[pick], j[pick]] / np.sqrt(q[i[pick]] * q[j[pick]])
-    ref = sb**2 + sw**2 * _direct(act, q[i[pick]], q[j[pick]], c, 0)
-    scale = np.sqrt(
-        sp.gaussian_moments(act, q[i[pick]]).phi_sq * sp.gaussian_moments(act, q[j[pick]]).phi_sq
-    )
-    np.testing.assert_array_less(np.abs(K[i[pick], j[pick]] - ref), 2e-12 * sw**2 * scale)
+    _assert_layer_pairs_direct(act, Kprev, K, sw, sb, i[pick], j[pick])
 
 
 def test_layer_table_for_a_custom_activation():
