@@ -8,6 +8,8 @@ the layers 2..depth of `two_point_report.py`'s 100 generic inputs (d = 10, sigma
 sigma_b = 0.2; the layers' inputs from the installed sigprop), each layer `--passes`
 times in a row, the two binaries in turn `--rounds` times, each keeping its best time a
 layer. With `--values`, how many entries of the layers' outputs differ between the two.
+`--sigma-w`, `--sigma-b` and `--depth` choose another kernel (a deep ordered phase:
+`--sigma-w 1 --sigma-b 0.5 --depth 30`).
 
     python benchmarks/ab_kernels.py 4779cae . --activations shifted_relu,soft_threshold
 """
@@ -70,8 +72,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=6, help="alternations, best of each")
     parser.add_argument("--passes", type=int, default=100, help="calls a layer in a row")
     parser.add_argument("--values", action="store_true", help="compare the outputs as well")
+    parser.add_argument("--sigma-w", type=float, default=1.3)
+    parser.add_argument("--sigma-b", type=float, default=0.2)
     args = parser.parse_args()
-    sw, sb = 1.3, 0.2
+    sw, sb = args.sigma_w, args.sigma_b
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         exes = [build(rev, folder / f"b{i}") for i, rev in enumerate((args.base, args.new))]

@@ -576,8 +576,9 @@ class LayerTable {
   // (deg_s + 1), 83 % of an ordered-phase elu layer's time (1000 inputs, sigma_b = 3:
   // 0.50 s, one thread). The row is the input of the smaller variance (either where
   // they are equal: the same numbers), so that a pair's value depends neither on the
-  // order of the inputs (with row i, permuting a layer's inputs changed entries by up
-  // to 1e-13 of the scale: tanh, softplus, elu) nor on the thread that takes it. A
+  // order of the inputs (with row i, permuting a layer's inputs changed entries in their
+  // last bit or two, up to 4.5e-16 relative: tanh, softplus, elu, 8-2066 of 10^4
+  // entries) nor on the thread that takes it. A
   // row's coefficients are made once a layer, by the first pair that needs them
   // (rows_), where they fit in store_max_bytes; else per thread, for the last 32 rows
   // (a kernel tile's 8 rows and 16 columns).
