@@ -600,17 +600,8 @@ class LayerTable {
     if (stored_) {
       const size_t k = size_t(rank_[size_t(r)]) * size_t(nseg_) + size_t(g);
       double* D = rows_.data() + k * block;
-      std::atomic<unsigned char>& st = row_state_[k];
-      if (st.load(std::memory_order_acquire) != 2) {
-        unsigned char none = 0;
-        if (st.compare_exchange_strong(none, 1, std::memory_order_acq_rel)) {
-          row_coefficients(tq_[size_t(r)], g, D);
-          st.store(2, std::memory_order_release);
-        } else {
-          while (st.load(std::memory_order_acquire) != 2) {
-          }
-        }
-      }
+      if (row_state_[k].load(std::memory_order_acquire) != 2)
+        once_per_slot(row_state_[k], [&] { row_coefficients(tq_[size_t(r)], g, D); });
       v = pair_value(D, tq_[size_t(o)], g, s);
       return true;
     }

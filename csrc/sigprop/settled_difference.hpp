@@ -52,7 +52,6 @@
 #include <cstddef>
 #include <limits>
 #include <memory>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -317,16 +316,11 @@ class DifferenceInputs {
   bool enabled() {
     if (slices_only_) return on_;
     std::atomic<int>& st = *rule_state_;
-    if (st.load(std::memory_order_acquire) != 2) {
-      int expected = 0;
-      if (st.compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) {
+    if (st.load(std::memory_order_acquire) != 2)
+      once_per_slot(st, [&] {
         rule_ = difference_rule(a_, s_lo_, s_hi_);
         n_ = rule_.size();
-        st.store(2, std::memory_order_release);
-      } else {
-        while (st.load(std::memory_order_acquire) != 2) std::this_thread::yield();
-      }
-    }
+      });
     return n_ > 0;
   }
   // Whether the layer's input of variance q reads the near-diagonal table.
@@ -368,7 +362,9 @@ class DifferenceInputs {
   // Input i's entry (nullptr where it is not served), filled on first use.
   const Entry* get(std::ptrdiff_t i) {
     if (!enabled()) return nullptr;
-    if (state_[i].load(std::memory_order_acquire) != 2) fill_once(i);
+    // (a fill may build a table segment, 0.1-1 s, and be cut short there: the entry is
+    // then unfilled again, for whichever thread asks next)
+    if (state_[i].load(std::memory_order_acquire) != 2) once_per_slot(state_[i], [&] { fill(i); });
     const Entry& e = entries_[size_t(i)];
     return e.ok ? &e : nullptr;
   }
@@ -387,28 +383,6 @@ class DifferenceInputs {
     if (!second_order()) return m_ >= 768;
     return m_ >= (a_.kind == Kind::elu ? 512 : 256);
   }
-  // Entry i filled by one thread while others that need it wait.
-  SIGPROP_OUT_OF_LINE void fill_once(std::ptrdiff_t i) {
-    std::atomic<int>& st = state_[i];
-    for (int s = st.load(std::memory_order_acquire); s != 2;
-         s = st.load(std::memory_order_acquire)) {
-      if (s == 0 && st.compare_exchange_strong(s, 1, std::memory_order_acq_rel)) {
-        // (a fill may build a table segment and be cut short there, BuildDeferred: the
-        // entry is then unfilled again, for whichever thread asks next)
-        try {
-          fill(i);
-        } catch (...) {
-          st.store(0, std::memory_order_release);
-          throw;
-        }
-        st.store(2, std::memory_order_release);
-        return;
-      }
-      // (a fill may build a table segment, 0.1-1 s: give the core back meanwhile)
-      if (s == 1) std::this_thread::yield();
-    }
-  }
-
   void fill(std::ptrdiff_t i) {
     Entry& e = entries_[size_t(i)];
     e.ok = false;

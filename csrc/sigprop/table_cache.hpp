@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <thread>
 #include <tuple>
 
 #include "activation.hpp"
@@ -148,6 +149,31 @@ class ResumableSegments {
   };
   std::unique_ptr<Slot[]> slots_;
 };
+
+// A slot's work done once, by whichever thread first finds it not done (state 0, then 1
+// while the work runs, 2 done), while the others that need it wait, giving the core back;
+// where the work throws (a table build cut short, BuildDeferred) the slot is left not done
+// for whichever thread asks next. Callers test st != 2 first (the fast path, inline);
+// this is out of line (its try block, inline, had cost an elu kernel 3 %). A layer's
+// difference-form rule and inputs (settled_difference.hpp), its table's rows
+// (layer_table.hpp).
+template <class State, class Work>
+SIGPROP_OUT_OF_LINE void once_per_slot(std::atomic<State>& st, Work&& work) {
+  for (State s = st.load(std::memory_order_acquire); s != 2;
+       s = st.load(std::memory_order_acquire)) {
+    if (s == 0 && st.compare_exchange_strong(s, State(1), std::memory_order_acq_rel)) {
+      try {
+        work();
+      } catch (...) {
+        st.store(State(0), std::memory_order_release);
+        throw;
+      }
+      st.store(State(2), std::memory_order_release);
+      return;
+    }
+    if (s == 1) std::this_thread::yield();
+  }
+}
 
 // Per-activation tables (moment tables, moment_table.hpp; Hermite tables,
 // hermite_table.hpp), keyed on the activation's identity (kind and parameters;
