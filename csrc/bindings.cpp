@@ -326,7 +326,9 @@ PYBIND11_MODULE(_core, m) {
       "build_limits",
       [](double hold_s, double min_s) {
         if (!(hold_s >= 0.0 && hold_s <= 60.0 && min_s >= 0.0 && min_s <= 60.0))
-          throw py::value_error("build_limits: hold_s and min_s must be in [0, 60] seconds");
+          throw py::value_error("build_limits: hold_s and min_s must be in [0, 60] seconds, got " +
+                                py::repr(py::float_(hold_s)).cast<std::string>() + " and " +
+                                py::repr(py::float_(min_s)).cast<std::string>());
         auto& l = sigprop::detail::build_limits();
         return py::make_tuple(l.hold_s.exchange(hold_s), l.min_s.exchange(min_s));
       },
