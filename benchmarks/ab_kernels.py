@@ -7,7 +7,8 @@ revision, or `.` for the working tree) and times `grid::kernel_layer` on one thr
 the layers 2..depth of `two_point_report.py`'s 100 generic inputs (d = 10, sigma_w = 1.3,
 sigma_b = 0.2; the layers' inputs from the installed sigprop), each layer `--passes`
 times in a row, the two binaries in turn `--rounds` times, each keeping its best time a
-layer. With `--values`, how many entries of the layers' outputs differ between the two.
+layer. With `--values`, how many entries of the layers' outputs differ between the two,
+and by how much at most, relative to the Cauchy-Schwarz scale sqrt(K_ii K_jj).
 `--sigma-w`, `--sigma-b` and `--depth` choose another kernel (a deep ordered phase:
 `--sigma-w 1 --sigma-b 0.5 --depth 30`).
 
@@ -62,6 +63,13 @@ def layer_files(act, folder: Path, n: int, depth: int, sw: float, sb: float) -> 
     return files
 
 
+def scaled_difference(a: np.ndarray, b: np.ndarray, n: int) -> float:
+    """The largest |a_ij - b_ij| / sqrt(a_ii a_jj) over the layers' n x n outputs."""
+    a, b = a.reshape(-1, n, n), b.reshape(-1, n, n)
+    d = np.sqrt(np.einsum("lii->li", a))
+    return float(np.max(np.abs(a - b) / (d[:, :, None] * d[:, None, :])))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("base", help="git revision of the first build ('.': the working tree)")
@@ -104,6 +112,7 @@ def main() -> None:
                     subprocess.run(cmd, check=True)
                     outs.append(np.fromfile(path))
                 line += f"   values: {np.sum(outs[0] != outs[1])} of {outs[0].size} differ"
+                line += f", by at most {scaled_difference(outs[0], outs[1], args.inputs):.2g}"
             print(line, flush=True)
 
 

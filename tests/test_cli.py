@@ -392,15 +392,30 @@ def test_runtime_errors_end_in_one_line(tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["text.nc"]
 
 
-def test_keyboard_interrupt_ends_in_one_line(monkeypatch, capsys):
+def test_keyboard_interrupt_ends_in_one_line(monkeypatch, tmp_path, capsys):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(cli, "demo", interrupted)
     assert _fails(capsys, ["demo"], status=130) == "sigprop: error: interrupted"
+    # a scan interrupted before it wrote anything: nothing to resume
     monkeypatch.setattr(cli, "cmd_scan", interrupted)
-    line = _fails(capsys, ["scan", "relu", "-o", "x.nc"], status=130)
-    assert line.startswith("sigprop: error: interrupted; the same command with --resume")
+    out = tmp_path / "x.nc"
+    assert _fails(capsys, ["scan", "relu", "-o", str(out)], status=130) == (
+        "sigprop: error: interrupted"
+    )
+
+    # one that left its partial store: named, with the way to finish it
+    def interrupted_mid_way(*args, **kwargs):
+        (tmp_path / "x.partial.nc").write_bytes(b"")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "cmd_scan", interrupted_mid_way)
+    line = _fails(capsys, ["scan", "relu", "-o", str(out)], status=130)
+    assert line == (
+        f"sigprop: error: interrupted; {tmp_path / 'x.partial.nc'} holds the cells done so far:"
+        " the same command with --resume finishes it"
+    )
 
 
 def test_missing_extra_ends_in_one_line(monkeypatch, tmp_path, capsys):

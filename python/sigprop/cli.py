@@ -741,6 +741,18 @@ def _stdout_to_devnull() -> None:
         pass
 
 
+def _interrupt_hint(command: str | None, output: str | None) -> str:
+    """What an interrupted ``sigprop scan`` left: its partial store, named, if it has one."""
+    if command != "scan" or not output:
+        return ""
+    from .scans._stores import partial_path
+
+    partial = partial_path(output)
+    if not os.path.exists(partial):
+        return ""
+    return f"; {partial} holds the cells done so far: the same command with --resume finishes it"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sigprop`` command.
 
@@ -751,7 +763,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
-    command = None
+    command = output = None
     try:
         try:
             args = parser.parse_args(_attach_negative_values(argv))
@@ -759,6 +771,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stdout.flush()  # --help, --version: a closed pipe shows here
             raise
         command = args.command
+        output = getattr(args, "output", None)
         if command is None:
             parser.print_help()
             code = 0
@@ -770,10 +783,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _stdout_to_devnull()
         return 1
     except KeyboardInterrupt:
-        hint = ""
-        if command == "scan":
-            hint = "; the same command with --resume finishes a partial store, if one was written"
-        parser.exit(130, f"sigprop: error: interrupted{hint}\n")
+        parser.exit(130, f"sigprop: error: interrupted{_interrupt_hint(command, output)}\n")
     except (OSError, ValueError, ImportError) as exc:
         parser.exit(2, f"sigprop: error: {_one_line(exc)}\n")
     return 2  # pragma: no cover
