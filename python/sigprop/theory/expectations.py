@@ -178,11 +178,11 @@ def bivariate_expectation(
     interpolated), less where points next to ``|c| = 1`` at large q take the
     forms above or the quadrature (over q1, q2 log-uniform in [1e-6, 1e4] and
     c uniform: 1.0-1.4e6 per second for tanh, sigmoid, softplus,
-    shifted_softplus, silu and linear_region_tanh, 0.8-1.1e6 for elu, selu and
-    softsign; next to the diagonal, 3e4-1.3e5 for the activations without a
-    closed form). A call with Python numbers goes to the core's one-point
-    function: ~4 microseconds, against ~25 with one-element arrays
-    (``benchmarks/scalar_calls.py``).
+    shifted_softplus, silu and linear_region_tanh, 0.7-1.2e6 for elu, selu and
+    softsign; next to the diagonal, 0.9-4e5 for the activations without a
+    closed form: ``benchmarks/two_point_report.py``'s pairs). A call with
+    Python numbers goes to the core's one-point function: ~4 microseconds,
+    against ~25 with one-element arrays (``benchmarks/scalar_calls.py``).
     """
     act = resolve(activation)
     derivative = int_choice(derivative, "derivative", (0, 1))
