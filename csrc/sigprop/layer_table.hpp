@@ -112,8 +112,8 @@ class LayerTable {
   // there, its batch forms, 0.17-0.28 us)
   static constexpr double s_cap_hard_tanh = 0.3, hard_tanh_gate = 10.0;
   // elu and selu: inputs from q = closed_floor on; a box from below q = 4 is built where
-  // its pairs at c >= 0.99 are at least small_gate times its nodes (plan())
-  static constexpr double closed_floor = 1e-2, small_gate = 2.0;
+  // its pairs at c >= elu_near are at least small_gate times its nodes (plan())
+  static constexpr double closed_floor = 1e-2, small_gate = 2.0, elu_near = 0.95;
   static constexpr double width_x = 1.6;  // sqrt(q_b) x the first segment's width
   static constexpr double tail_rtol = 1e-13, check_rtol = 1e-12, half_rtol = 1e-14;
   static constexpr std::ptrdiff_t max_nodes = 40000;
@@ -139,22 +139,24 @@ class LayerTable {
     in_.assign(size_t(m), 0);
     // (elu and selu: in the near-diagonal table's range too, where only part of their
     // pairs take the difference form and a node costs their closed forms, a few us;
-    // from q = 4 on, and from closed_floor (0.01) on where the pairs at c >= 0.99 are
-    // at least small_gate times the nodes (the gate below). Below q = 4 their pairs next
-    // to c = 1 take the exponential's Taylor series, elu_small_variance, 0.5-2.6 us:
-    // 1000 generic inputs took 0.074 s with the table from q = 1 under the gate of the
-    // other kinds, 0.050 s without; but a deep ordered-phase kernel settles there, every
-    // pair at 1 - c ~ 1e-5-1e-2 (elu at sigma_w = 1, sigma_b = 0.5: q* = 0.75, 13 ms a
-    // layer of 100 inputs, the whole depth-30 kernel 0.26 s, 180x relu's; 0.032 s with
-    // the table; at sigma_b = 1, 0.71 s and 0.048 s). Past q = 1e3 a node costs about two of their
-    // pairs (the gate below): sigma_w = 2.5, sigma_b = 8, q ~ 1e2-1e7, depth 10, 300
-    // inputs took 6.2 s with the table past 1e3 and 6.1 s without; 1000 inputs 5.7 s
-    // with it, 86 s without)
+    // from q = 4 on, and from closed_floor (0.01) on where the pairs at c >= elu_near
+    // (0.95) are at least small_gate times the nodes (the gate below). Below q = 4 their
+    // pairs next to c = 1 take the exponential's Taylor series, elu_small_variance,
+    // 0.5-2.6 us: 1000 generic inputs took 0.074 s with the table from q = 1 under the
+    // gate of the other kinds, 0.050 s without; but a deep ordered-phase kernel settles
+    // there, every pair at 1 - c ~ 1e-5-1e-2 (elu at sigma_w = 1, sigma_b = 0.5: q* =
+    // 0.75, 13 ms a layer of 100 inputs, the whole depth-30 kernel 0.26 s, 180x relu's;
+    // 0.032 s with the table; at sigma_b = 1, 0.71 s and 0.048 s). Past q = 1e3 a node
+    // costs about two of their pairs (the gate below): sigma_w = 2.5, sigma_b = 8, q ~
+    // 1e2-1e7, depth 10, 300 inputs took 6.2 s with the table past 1e3 and 6.1 s without;
+    // 1000 inputs 5.7 s with it, 86 s without)
     const bool closed = piecewise::has_closed_form(a.kind);
-    // (elu and selu: below q = 4 the gate counts their pairs at c >= 0.99 alone, see
+    // (elu and selu: below q = 4 the gate counts their pairs at c >= elu_near alone, see
     // below; hard_tanh's pairs at c >= 0.91 take its orthant and Price forms, ~0.2-0.3 us,
     // at any variance)
     const bool elu_kind = a.kind == Kind::elu || a.kind == Kind::selu;
+    // (the pairs the gates below call near: c >= 0.99, for elu and selu c >= elu_near)
+    const double c_near = elu_kind ? elu_near : 0.99;
     // (a user's phi, the custom kind, has no near-diagonal table: from q = 1 on; its pairs
     // next to c = 1 take ~0.1 ms at q ~ 10 and, from q ~ 14 on where the series fails,
     // the trapezoid rule (0.2-3 ms, trapezoid_pair.hpp) or, kinked, the nested
@@ -191,7 +193,7 @@ class LayerTable {
     // same square roots) than the gate after it could accept: every table has at least
     // 9 nodes (deg_s >= 8, one segment, one q pair), and the gate asks for at least as
     // many pairs (the linear tails past q = 1e4: 100 near + 18 others >= 41 nodes, at
-    // least 4; elu and selu below q = 4: small_gate times as many at c >= 0.99, counted
+    // least 4; elu and selu below q = 4: small_gate times as many at c >= elu_near, counted
     // on that line). Counted first, without the logs and the sort (a selu layer of 100
     // inputs at q ~ 5, where 2-25 pairs reach c = 0.75: 6 us a layer, ~5 % of its
     // kernel, ~1 us with this count).
@@ -220,9 +222,9 @@ class LayerTable {
       };
       const double c_line = c_lo - 1e-12;
       // (elu and selu: a box from below q = 4 asks for small_gate times the nodes at c >=
-      // 0.99, one wholly above it for the nodes at c >= 0.75, the gate's two cases)
+      // elu_near, one wholly above it for the nodes at c >= 0.75, the gate's two cases)
       const bool possible =
-          elu_kind ? reach(0.99 - 1e-12, q_min, std::ptrdiff_t(std::ceil(small_gate * 9))) ||
+          elu_kind ? reach(c_near - 1e-12, q_min, std::ptrdiff_t(std::ceil(small_gate * 9))) ||
                          reach(c_line, std::fmax(q_min, 4.0), 9)
                    : reach(c_line, q_min, linear_tail ? 4 : 9);
       if (!possible) return 0;
@@ -305,7 +307,7 @@ class LayerTable {
     const bool served_pairs = served_floor < floor && sb - sa > 0.01;
     // `pairs` counts the box's pairs at c >= c_lo (and below 1)
     double e_top = 0.0, e_bot = special::inf;
-    std::ptrdiff_t pairs = 0, near = 0;  // near: of those, at c >= 0.99
+    std::ptrdiff_t pairs = 0, near = 0;  // near: of those, at c >= c_near
     // (a pass over the box's pairs, ~5 ns each, in parallel: a count, a max and a min,
     // the same whatever the threads; serial, it was ~15 % of linear_region_tanh's kernel
     // of 1000 inputs at sigma_w = 1.3, sigma_b = 0.2, whose layers plan no table)
@@ -338,7 +340,7 @@ class LayerTable {
         if (c >= c_lo && c < 1.0) {
           const bool counted = in[i] == 1 || in[j] == 1 || (served_pairs && c >= 0.99);
           pairs += counted;
-          near += counted && c >= 0.99;
+          near += counted && c >= c_near;
           e_top = e_top > 1.0 - c ? e_top : 1.0 - c;
           e_bot = e_bot < 1.0 - c ? e_bot : 1.0 - c;
         } else if (c >= 1.0 && qi != K[j * m + j]) {
@@ -389,12 +391,18 @@ class LayerTable {
     // sigma_b = 8, 1.3-1.7 k near, 2-3 s a layer without it and 2.5-5 s with it). elu
     // and selu past q = 1e3: a node ~115 us, a pair's closed forms ~70 us at q ~ 1e6,
     // the table where the pairs are at least twice the nodes; below q = 4, where the
-    // pairs at c < 0.99 mostly take the series and those above elu_small_variance
-    // (0.5-2.6 us, a node as much), where those above are at least small_gate times
+    // pairs at c < 0.95 mostly take the series' first orders and those above ~2 us
+    // each (elu_small_variance, or the series with its tail by quadrature,
+    // difference_tail; a node as much), where those above are at least small_gate times
     // the nodes (measured, elu and selu, 100-1000 inputs: the generic kernels at
     // sigma_w = 1.3, sigma_b = 0.2 plan none, as before; a deep ordered-phase kernel's
-    // settled layers plan one). Elsewhere where the pairs are at least as many as the
-    // nodes (at q ~ 1e2-1e3 a pair of silu or softplus takes ~1 ms).
+    // settling layers plan one). Those at c in [0.95, 0.99) were not counted: elu at
+    // sigma_w = 1, sigma_b = 0.5 (q* = 0.75), 100 inputs, depth 30, spent 16 ms of its
+    // 34 in two layers of them without a table (1 - c ~ 0.003-0.07), 2.4 ms with one
+    // (one thread); the depth-30 sweep (benchmarks/kernel_sweep.py, 100 inputs,
+    // sigma_w 0.8-1, sigma_b 0.1-1) took 17-37x relu's time, now 12-30x. Elsewhere
+    // where the pairs are at least as many as the nodes (at q ~ 1e2-1e3 a pair of silu
+    // or softplus takes ~1 ms).
     // A user's phi (the custom kind): a pair next to c = 1 past the near-diagonal range
     // takes the trapezoid rule (0.2-3 ms) or, for a kinked phi, the principal-axes
     // quadrature (15-25 ms), as a node there does, while one at c <~ 0.97 takes the
