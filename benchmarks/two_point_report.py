@@ -19,8 +19,9 @@ timed calls, their one-off cost reported separately):
    median cell (each cell timed alone in the core's loop, 1 thread; the 20
    slowest timed five times more, keeping their fastest run);
 3. nngp_kernel of 100 and 1000 generic inputs (d = 10, depth 10,
-   sigma_w = 1.3, sigma_b = 0.2), all threads, after a warm-up call, best of
-   --kernel-repeat (3; 10 times that for 100 inputs, ~1 ms a call), each call
+   sigma_w = 1.3, sigma_b = 0.2), all threads (``--kernel-threads``), after a
+   warm-up call, best of --kernel-repeat (3; 10 times that for 100 inputs, ~1 ms
+   a call), each call
    alternating with relu's on the same inputs, so that the ratio to relu (the
    target: within 3x) is taken at one moment of a machine whose speed drifts;
    the same for 1000 inputs on a sphere (every norm sqrt(d): the inputs share
@@ -101,6 +102,13 @@ def main(argv=None):
         "--only-kernels", action="store_true", help="section 3 alone (sections 1 and 2 NaN)"
     )
     p.add_argument("--kernel-repeat", type=int, default=3, help="section 3: best of this many")
+    p.add_argument(
+        "--kernel-threads",
+        type=int,
+        default=None,
+        help="section 3's n_threads (default: all; on a 2-core machine a kernel of 100 "
+        "inputs runs about as fast on one)",
+    )
     p.add_argument(
         "--ordered",
         default="50:3,300:3,300:5,1000:3,1000:5,100:12,1000:12",
@@ -192,7 +200,9 @@ def main(argv=None):
                 ("S1000", S1000, args.kernel_repeat),
             ):
                 calls = [
-                    lambda X=X, a=a: sigprop.nngp_kernel(a, X, 1.3, 0.2, depth=10)
+                    lambda X=X, a=a: sigprop.nngp_kernel(
+                        a, X, 1.3, 0.2, depth=10, n_threads=args.kernel_threads
+                    )
                     for a in (act, relu)
                 ]
                 for call in calls:
@@ -206,7 +216,9 @@ def main(argv=None):
             s1000, rs1000 = best["S1000"][0], best["S1000"][0] / best["S1000"][1]
             for (n_o, sb_o), X in Xord.items():
                 kord[(n_o, sb_o)] = timed(
-                    lambda a=act, X=X, b=sb_o: sigprop.nngp_kernel(a, X, 1.0, b, depth=10)
+                    lambda a=act, X=X, b=sb_o: sigprop.nngp_kernel(
+                        a, X, 1.0, b, depth=10, n_threads=args.kernel_threads
+                    )
                 )
         r["nngp_100_s"], r["nngp_1000_s"] = k100, k1000
         r["nngp_100_over_relu"], r["nngp_1000_over_relu"] = r100, r1000
