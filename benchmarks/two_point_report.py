@@ -21,9 +21,9 @@ timed calls, their one-off cost reported separately):
 3. nngp_kernel of 100 and 1000 generic inputs (d = 10, depth 10,
    sigma_w = 1.3, sigma_b = 0.2), all threads (``--kernel-threads``), after a
    warm-up call, best of --kernel-repeat (3; 10 times that for 100 inputs, ~1 ms
-   a call), each call
-   alternating with relu's on the same inputs, so that the ratio to relu (the
-   target: within 3x) is taken at one moment of a machine whose speed drifts;
+   a call), each call alternating with relu's on the same inputs, so that the
+   ratio to relu (the target: within 3x) is taken at one moment of a machine
+   whose speed drifts;
    the same for 1000 inputs on a sphere (every norm sqrt(d): the inputs share
    one variance, and so one Hermite expansion, from the second layer on); and,
    deep in the ordered phase (sigma_w = 1, every pair goes to c = 1 while the
@@ -106,8 +106,7 @@ def main(argv=None):
         "--kernel-threads",
         type=int,
         default=None,
-        help="section 3's n_threads (default: all; on a 2-core machine a kernel of 100 "
-        "inputs runs about as fast on one)",
+        help="section 3's n_threads (default: all)",
     )
     p.add_argument(
         "--ordered",
