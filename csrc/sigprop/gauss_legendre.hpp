@@ -2,6 +2,8 @@
 // weights wglN of the N-point rules (even N: the rule is sum_i w_i (f(x_i) + f(-x_i))),
 // exact for polynomials of degree 2N - 1. N = 20 (hermite_table.hpp,
 // softsign_pair.hpp) and 16 (softsign_pair.hpp), Newton-polished on P_N at 40 digits;
+// N = 4 (settled_difference.hpp) from its closed form, sqrt(3/7 -+ 2/7 sqrt(6/5)) and
+// (18 +- sqrt(30)) / 36, at 30 digits;
 // legendre_pieces: such a rule on consecutive pieces (elu_small_variance.hpp).
 #pragma once
 
@@ -31,6 +33,11 @@ inline constexpr double wgl16[8] = {
     0.0951585116824927848099251076022462, 0.124628971255533872052476282192016,
     0.149595988816576732081501730547479,  0.16915651939500253818931207903036,
     0.18260341504492358886676366796922,   0.189450610455068496285396723208283};
+
+inline constexpr double xgl4[2] = {0.861136311594052575223946488893,
+                                   0.339981043584856264802665759103};
+inline constexpr double wgl4[2] = {0.347854845137453857373063949222,
+                                   0.652145154862546142626936050778};
 
 // The even N-point rule (xs, ws: its positive nodes and their weights, half = N / 2) on
 // each piece [edges[p], edges[p + 1]], p < n_pieces, of f, summed in piece order.
