@@ -159,25 +159,24 @@ inline void kink_panel_moments(const Activation& a, const DifferenceRule& r, dou
   const double b[4] = {r.kl, std::fmin(r.kr, std::fmax(r.kl, a.p0 / std::fmax(s1, s2))),
                        std::fmin(r.kr, std::fmax(r.kl, a.p0 / std::fmin(s1, s2))), r.kr};
   const double narrow = 1e-3 * (0.5 * special::pi) / std::fmax(s1, s2);
-  auto node = [&](double z, double w) {
-    const Derivs g1 = derivs(a, s1 * z), g2 = derivs(a, s2 * z);
-    const double t0 = g1.f - g2.f, t1 = s1 * g1.d - s2 * g2.d,
-                 t2 = s1 * s1 * g1.d2 - s2 * s2 * g2.d2;
-    M[0] += w * t0 * t0;
-    M[1] += w * t1 * t1;
-    M[2] += w * t2 * t2;
-  };
   for (int p = 0; p < 3; ++p) {
     const double mid = 0.5 * (b[p] + b[p + 1]), h = b[p + 1] - b[p];
     if (!(h > 0.0)) continue;
+    // (the rule's positive nodes and weights, and their number)
     const bool few = h <= narrow;
-    const int n = few ? 2 : 8;
-    for (int i = 0; i < n; ++i)
+    const double* xs = few ? quad::xgl4 : quad::xgl16;
+    const double* ws = few ? quad::wgl4 : quad::wgl16;
+    const int half = few ? 2 : 8;
+    for (int i = 0; i < half; ++i)
       for (int sg = -1; sg <= 1; sg += 2) {
-        const double x = few ? quad::xgl4[i] : quad::xgl16[i];
-        const double wi = few ? quad::wgl4[i] : quad::wgl16[i];
-        const double z = mid + sg * 0.5 * h * x;
-        node(z, h * wi * special::npdf(z));  // (0.5 h, doubled)
+        const double z = mid + sg * 0.5 * h * xs[i];
+        const double w = h * ws[i] * special::npdf(z);  // (0.5 h, doubled)
+        const Derivs g1 = derivs(a, s1 * z), g2 = derivs(a, s2 * z);
+        const double t0 = g1.f - g2.f, t1 = s1 * g1.d - s2 * g2.d,
+                     t2 = s1 * s1 * g1.d2 - s2 * s2 * g2.d2;
+        M[0] += w * t0 * t0;
+        M[1] += w * t1 * t1;
+        M[2] += w * t2 * t2;
       }
   }
 }
