@@ -20,6 +20,7 @@
 #include "sigprop/activation.hpp"
 #include "sigprop/bivariate_normal.hpp"
 #include "sigprop/canonical.hpp"
+#include "sigprop/covariance_taylor.hpp"
 #include "sigprop/custom_activation.hpp"
 #include "sigprop/deadline.hpp"
 #include "sigprop/eoc.hpp"
@@ -404,6 +405,20 @@ PYBIND11_MODULE(_core, m) {
       "atol; NaN where its bound exceeds atol, or for another kind.",
       py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("q1"), py::arg("q2"), py::arg("c"),
       py::arg("atol"));
+  m.def(
+      "covariance_taylor",
+      [](int kind, double p0, double p1, int d, double q1, double q2, double c, double atol) {
+        return pair_form_value(kind, p0, p1, d, [&](const sigprop::Activation& a, double& v) {
+          return sigprop::detail::covariance_taylor_pair(a.kind, d, q1, q2, c, atol, v);
+        });
+      },
+      "E[f(u) f(v)] (f = phi^(d)) of tanh, sigmoid, softplus, shifted_softplus or silu next "
+      "to c = 1 by the Taylor series in the covariance from c = 1 (covariance_taylor.hpp), "
+      "its order chosen by its remainder's bound, to absolute tolerance atol; NaN where it "
+      "does not serve (another kind, variances below its range or more than 1.21x apart, c "
+      "< 1/2, or no order within atol).",
+      py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("d"), py::arg("q1"), py::arg("q2"),
+      py::arg("c"), py::arg("atol"));
   m.def(
       "plain_arithmetic",
       [](const std::string& name, const darray& x) {

@@ -31,6 +31,7 @@
 
 #include "activation.hpp"
 #include "canonical.hpp"
+#include "covariance_taylor.hpp"
 #include "elu_large_variance.hpp"
 #include "elu_small_variance.hpp"
 #include "expectation.hpp"
@@ -1097,6 +1098,21 @@ inline double bivariate_dispatch(const Activation& a, int d, double q1, double q
   if (large_tried) {
     const Moments m1 = batch_moments(a, q1, x), m2 = batch_moments(a, q2, y);
     if (detail::large_variance_form(a, q1, q2, c, m1, m2, v)) return v;
+  }
+  // tanh, sigmoid, softplus, shifted_softplus and silu with fresh expansions (a single
+  // pair, not a batch's) next to c = 1, the variances within 10 % in scale, from q = 1
+  // (tanh), 4 (sigmoid) or 10 (the others, whose series is ~1 us below): the Taylor
+  // series in the covariance from c = 1 (covariance_taylor.hpp), 1.5-2.5 us where the
+  // Mehler series' anchored tails took ~6 us (tanh at q ~ 1-10) and they or the Fourier
+  // forms 10-50 us (q ~ 10-1e4); it declines before any integral where 1 - c is past
+  // ~0.05 / q.
+  if (!batch && covariance_taylor_kind(a.kind) && c >= 0.5 && c < 1.0 &&
+      q1 >= covariance_taylor_q_min(a.kind) && q2 <= 1.21 * q1 && std::isfinite(q2)) {
+    const Moments m1 = moments(a, q1, false), m2 = moments(a, q2, false);
+    const double scale = d == 0 ? std::sqrt(m1.phi_sq) * std::sqrt(m2.phi_sq)
+                                : std::sqrt(m1.dphi_sq) * std::sqrt(m2.dphi_sq);
+    if (detail::covariance_taylor_pair(a.kind, d, q1, q2, c, detail::series_rtol * scale, v))
+      return v;
   }
   if (!skip_series && uses_hermite_table(a.kind) && std::fabs(c) < 1.0 && q1 > 0.0 && q2 > 0.0 &&
       std::isfinite(q1) && std::isfinite(q2)) {

@@ -351,6 +351,16 @@ def large_variance_asymptotic(
     remainders, to absolute tolerance atol; NaN where its bound exceeds atol, or for
     another kind (a diagnostic, for the tests)."""
 
+def covariance_taylor(
+    kind: int, p0: float, p1: float, d: int, q1: float, q2: float, c: float, atol: float
+) -> float:
+    """E[f(u) f(v)] (f = phi^(d)) of tanh, sigmoid, softplus, shifted_softplus or silu next
+    to c = 1 by the Taylor series in the covariance from c = 1
+    (csrc/sigprop/covariance_taylor.hpp), its order chosen by its remainder's bound, to
+    absolute tolerance atol; NaN where it does not serve (another kind, variances below
+    its range or more than 1.21x apart, c < 1/2, or no order within atol) (a diagnostic,
+    for the tests)."""
+
 def deadline_steps(steps: list[tuple[str, float]]) -> list[float]:
     """Deadlines in sequence, for the tests of the timer thread (csrc/sigprop/deadline.hpp):
     each step ('drop', s) makes a deadline s seconds out and drops it at once, ('hold', s)

@@ -158,6 +158,12 @@ def bivariate_expectation(
     moments of the bivariate normal (Stein's recursion); for softsign with the
     smaller variance below ~3e-3, conditioned on the other input, its power
     series' pieces ``x |x|^k`` smoothed in closed form (truncated normal moments).
+    For tanh, sigmoid, softplus, shifted_softplus and silu next to ``c = 1`` with
+    variances within 10 % in scale (from q = 1 for tanh, 4 for sigmoid, 10 for the
+    others), first the Taylor series in the covariance from ``c = 1``: by Price's
+    theorem its k-th coefficient is E[f^(k)(u) f^(k)(v)] at ``c = 1``, a
+    one-dimensional integral, and its remainder is bounded by Cauchy-Schwarz
+    through the integrals of f^(k)^2 (served where 1 - c is below ~0.05 / q).
     Next to ``|c| = 1``, where the series does not certify, for tanh, sigmoid,
     softplus, shifted_softplus, silu and linear_region_tanh the activation split
     into sign or relu and a remainder that decays exponentially, the skeleton's
@@ -179,7 +185,8 @@ def bivariate_expectation(
     forms above or the quadrature (over q1, q2 log-uniform in [1e-6, 1e4] and
     c uniform: 1.0-1.4e6 per second for tanh, sigmoid, softplus,
     shifted_softplus, silu and linear_region_tanh, 0.7-1.2e6 for elu, selu and
-    softsign; next to the diagonal, 0.9-4e5 for the activations without a
+    softsign; next to the diagonal, 5-8e5 for tanh, sigmoid, softplus,
+    shifted_softplus and silu, 0.9-5e5 for the other activations without a
     closed form: ``benchmarks/two_point_report.py``'s pairs). A call with
     Python numbers goes to the core's one-point function: ~4 microseconds,
     against ~25 with one-element arrays (``benchmarks/scalar_calls.py``).
