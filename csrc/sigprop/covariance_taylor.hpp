@@ -3,7 +3,8 @@
 // c = 1: single pairs there (bivariate_expectation next to the diagonal), where the
 // Mehler series needs its anchored tails (tanh at q ~ 1-10: ~6 us a pair) and, from q ~
 // 10 on, the anchored tails or the Fourier forms (sign_tail_pair.hpp,
-// linear_tail_pair.hpp) took 10-50 us; here 1.5-2.5 us.
+// linear_tail_pair.hpp) took 10-50 us; here 1-1.5 us (the nodes' factors in vector
+// loops, covariance_taylor_factors; 1.5-2.5 us with libm's exp).
 //
 // Method. For (u, v) centred normal with variances q1 = s1^2 <= q2 = s2^2 and
 // covariance rho = c s1 s2, Price's theorem gives dF/drho = E[f'(u) f'(v)] for
@@ -130,11 +131,11 @@ struct TanhTaylorNodes {
         y[j] = mid + h * (i < 8 ? quad::xgl16[r] : -quad::xgl16[r]);
         y2[j] = y[j] * y[j];
         wt[j] = h * quad::wgl16[r];
-        e1[j] = std::exp(-2.0 * y[j]);
+        e1[j] = special::exp_arith(-2.0 * y[j]);
         const double p1 = 1.0 + e1[j];
         th[j] = (1.0 - e1[j]) / p1;
         sech2[j] = 4.0 * e1[j] / (p1 * p1);
-        l1p[j] = std::log1p(e1[j]);
+        l1p[j] = special::log1p_arith(e1[j]);
         for (int k = 1; k <= kmax; ++k) q1[k][j] = T.Q(k, th[j]);
       }
     }
@@ -156,6 +157,69 @@ struct TanhTaylorNodes {
     return t;
   }
 };
+
+// The pair's factors at the rule's first n nodes (y, y^2, weight, e^{-2y}):
+// ww = weight e^{-y^2 / (2 qy)} (inv2q = 1 / (2 qy)), e2 = e^{-2 lam y}, gw = ww (1 -
+// tanh(y) tanh(lam y)) = ww 2 (e1 + e2) / ((1 + e1)(1 + e2)), t2 = tanh(lam y), sc2 =
+// sech^2(lam y); in plain arithmetic (special::exp_arith), the same operations lane by
+// lane, so that the loop vectorises and gives the scalar results bitwise.
+SIGPROP_VECTOR_CLONES inline void covariance_taylor_factors(
+    const double* __restrict y, const double* __restrict y2, const double* __restrict wt,
+    const double* __restrict e1, int n, double inv2q, double two_lam, double* __restrict ww,
+    double* __restrict e2, double* __restrict gw, double* __restrict t2, double* __restrict sc2) {
+  for (int i = 0; i < n; ++i) {
+    const double w = wt[i] * special::exp_arith(-y2[i] * inv2q);
+    const double e = special::exp_arith(-two_lam * y[i]);
+    const double p1 = 1.0 + e1[i], p2 = 1.0 + e;
+    ww[i] = w;
+    e2[i] = e;
+    gw[i] = w * (2.0 * (e1[i] + e) / (p1 * p2));
+    t2[i] = (1.0 - e) / p2;
+    sc2[i] = 4.0 * e / (p2 * p2);
+  }
+}
+
+// Q_k(t) (tanh^(k) = sech^2 Q_k(tanh); coefficients q, TanhDerivatives) at n points, by
+// Horner's rule in t^2 over the coefficients of Q_k's parity, lane by lane
+SIGPROP_VECTOR_CLONES inline void tanh_polynomial(const double* __restrict q, int k,
+                                                  const double* __restrict t, int n,
+                                                  double* __restrict out) {
+  const int p = (k - 1) % 2;
+  for (int i = 0; i < n; ++i) {
+    const double t2 = t[i] * t[i];
+    double s = 0.0;
+    for (int j = k - 1; j >= p; j -= 2) s = s * t2 + q[j];
+    out[i] = p == 1 ? s * t[i] : s;
+  }
+}
+
+// softplus's terms at n nodes: r2 = ww log1p(e2) (E[r(lam Y)]'s), t1 = ww log1p(e1) and
+// out = ww (y r(lam y) + lam y r(y) + r(y) r(lam y)), r(y) = log1p(e^{-2y}) (l1p at the
+// nodes; log1p_arith, lane by lane)
+SIGPROP_VECTOR_CLONES inline void covariance_taylor_softplus(
+    const double* __restrict y, const double* __restrict l1p, const double* __restrict ww,
+    const double* __restrict e2, int n, double lam, double* __restrict r2w, double* __restrict r1w,
+    double* __restrict out) {
+  for (int i = 0; i < n; ++i) {
+    const double r1 = l1p[i], r2 = special::log1p_arith(e2[i]);
+    out[i] = ww[i] * (y[i] * r2 + lam * y[i] * r1 + r1 * r2);
+    r1w[i] = ww[i] * r1;
+    r2w[i] = ww[i] * r2;
+  }
+}
+
+// silu's M_1 terms at n nodes: ww (1 - h(y) h(lam y)), h = T_0 + y T_1, 1 - h(y) = 2 e1 / (1
+// + e1) - y sech^2 y, from (u1 + u2) - u1 u2 (lane by lane)
+SIGPROP_VECTOR_CLONES inline void covariance_taylor_silu1(
+    const double* __restrict y, const double* __restrict e1, const double* __restrict sech2,
+    const double* __restrict ww, const double* __restrict e2, const double* __restrict sc2, int n,
+    double lam, double* __restrict out) {
+  for (int i = 0; i < n; ++i) {
+    const double u1 = 2.0 * e1[i] / (1.0 + e1[i]) - y[i] * sech2[i];
+    const double u2 = 2.0 * e2[i] / (1.0 + e2[i]) - lam * y[i] * sc2[i];
+    out[i] = ww[i] * ((u1 + u2) - u1 * u2);
+  }
+}
 
 // The Taylor series in the covariance for tanh, softplus, shifted_softplus and silu (f =
 // phi, d = 0; f = phi', d = 1; sigmoid and the softplus kinds' phi' through tanh, see
@@ -209,22 +273,23 @@ inline bool covariance_taylor_series(Kind kind, int d, double q1, double q2, dou
   while (pieces < TanhTaylorNodes::n_pieces && TanhTaylorNodes::cuts[pieces] < 9.0 * sy) ++pieces;
   const int n = pieces * TanhTaylorNodes::per_piece;
   const int nk = std::min(pieces, TanhTaylorNodes::n_pieces_k) * TanhTaylorNodes::per_piece;
-  // the density's factor (with the weight) and e^{-2 lam y} at each node
-  double ww[TanhTaylorNodes::n], e2[TanhTaylorNodes::n];
-  const double inv2q = 0.5 / qy;
-  for (int i = 0; i < n; ++i) {
-    ww[i] = N.wt[i] * std::exp(-N.y2[i] * inv2q);
-    e2[i] = lam == 1.0 ? N.e1[i] : std::exp(-2.0 * lam * N.y[i]);
-  }
+  // the pair's factors at each node (covariance_taylor_factors)
+  double ww[TanhTaylorNodes::n], e2[TanhTaylorNodes::n], gw[TanhTaylorNodes::n];
+  double t2[TanhTaylorNodes::n], sc2[TanhTaylorNodes::n];
+  covariance_taylor_factors(N.y, N.y2, N.wt, N.e1, n, 0.5 / qy, 2.0 * lam, ww, e2, gw, t2, sc2);
   const double norm = 2.0 * inv_sqrt_2pi / sy;  // int over y >= 0 -> E[.] of an even term
   // M[k]: E[f^(k)(U) f^(k)(lam U)] for k = 0..K - 1 + d
   const int top = K - 1 + d;
   double M[kmax + 1] = {};
-  // g = 1 - tanh(y) tanh(lam y), without cancellation
-  auto g = [&](int i) { return 2.0 * (N.e1[i] + e2[i]) / ((1.0 + N.e1[i]) * (1.0 + e2[i])); };
+  double tmp[TanhTaylorNodes::n];
+  auto total = [&tmp](int m) {  // (in order: the same bits, vectorised or not)
+    double v = 0.0;
+    for (int i = 0; i < m; ++i) v += tmp[i];
+    return v;
+  };
   if (tanh_kind || (softplus && top >= 1)) {
     double G = 0.0;  // E[1 - tanh(Y) tanh(lam Y)] / norm
-    for (int i = 0; i < n; ++i) G += ww[i] * g(i);
+    for (int i = 0; i < n; ++i) G += gw[i];
     const double m0 = 1.0 - norm * G;  // E[T_0(Y) T_0(lam Y)]
     if (tanh_kind)
       M[0] = m0;
@@ -234,15 +299,15 @@ inline bool covariance_taylor_series(Kind kind, int d, double q1, double q2, dou
   if (softplus) {
     // E[sp(U) sp(lam U)] = 2 lam qy + 2 int_0^inf (y r(lam y) + lam y r(y) + r(y) r(lam y))
     // w, r(y) = log1p(e^{-2 y}); shifted_softplus less log 2 (E sp(U) + E sp(lam U)) - log^2 2
-    double A = 0.0, m1 = 0.0, m2 = 0.0;
-    for (int i = 0; i < n; ++i) {
-      const double r1 = N.l1p[i], r2 = std::log1p(e2[i]);
-      A += ww[i] * (N.y[i] * r2 + lam * N.y[i] * r1 + r1 * r2);
-      m1 += ww[i] * r1;
-      m2 += ww[i] * r2;
-    }
-    M[0] = 2.0 * lam * qy + norm * A;
+    double r2[TanhTaylorNodes::n], t1[TanhTaylorNodes::n];
+    covariance_taylor_softplus(N.y, N.l1p, ww, e2, n, lam, r2, t1, tmp);
+    M[0] = 2.0 * lam * qy + norm * total(n);
     if (kind == Kind::shifted_softplus) {
+      double m1 = 0.0, m2 = 0.0;
+      for (int i = 0; i < n; ++i) {
+        m1 += t1[i];
+        m2 += r2[i];
+      }
       const double L = special::ln2;
       const double e_1 = 2.0 * sy * inv_sqrt_2pi + norm * m1;  // E[sp(U)]
       const double e_2 = 2.0 * lam * sy * inv_sqrt_2pi + norm * m2;
@@ -252,45 +317,35 @@ inline bool covariance_taylor_series(Kind kind, int d, double q1, double q2, dou
   if (silu) {
     // M_0 = lam (2 qy - 2 int_0^inf y^2 g w), M_1 = (2 - 2 int_0^inf (1 - h h~) w) / 4 with
     // h = T_0 + y T_1, 1 - h = 2 e / (1 + e) - y sech^2 (e = e^{-2y})
-    double A = 0.0, B = 0.0;
-    for (int i = 0; i < n; ++i) {
-      A += ww[i] * (N.y2[i] * g(i));
-      if (top >= 1) {
-        const double p2 = 1.0 + e2[i], y1 = N.y[i], y2 = lam * N.y[i];
-        const double u1 = 2.0 * N.e1[i] / (1.0 + N.e1[i]) - y1 * N.sech2[i];
-        const double u2 = 2.0 * e2[i] / p2 - y2 * (4.0 * e2[i] / (p2 * p2));
-        B += ww[i] * ((u1 + u2) - u1 * u2);
-      }
-    }
+    double A = 0.0;
+    for (int i = 0; i < n; ++i) A += N.y2[i] * gw[i];
     M[0] = lam * (2.0 * qy - norm * A);
-    M[1] = 0.25 * (2.0 - norm * B);
+    if (top >= 1) {
+      covariance_taylor_silu1(N.y, N.e1, N.sech2, ww, e2, sc2, n, lam, tmp);
+      M[1] = 0.25 * (2.0 - norm * total(n));
+    }
   }
   // the orders from tanh's derivatives: tanh k >= 1; softplus k >= 2 (T_(k-1)); silu k >= 2
   const int first = tanh_kind ? 1 : 2;
   if (top >= first) {
-    double S[TanhTaylorNodes::n], t2[TanhTaylorNodes::n], sc2[TanhTaylorNodes::n];
-    for (int i = 0; i < nk; ++i) {
-      const double p2 = 1.0 + e2[i];
-      t2[i] = (1.0 - e2[i]) / p2;
-      sc2[i] = 4.0 * e2[i] / (p2 * p2);
-      S[i] = N.sech2[i] * sc2[i] * ww[i];
-    }
+    double S[TanhTaylorNodes::n], qa[TanhTaylorNodes::n], qb[TanhTaylorNodes::n];
+    for (int i = 0; i < nk; ++i) S[i] = N.sech2[i] * sc2[i] * ww[i];
     for (int k = first; k <= top; ++k) {
-      double m = 0.0;
-      if (tanh_kind) {
-        for (int i = 0; i < nk; ++i) m += S[i] * N.q1[k][i] * T.Q(k, t2[i]);
-        M[k] = norm * m;
-      } else if (softplus) {
-        for (int i = 0; i < nk; ++i) m += S[i] * N.q1[k - 1][i] * T.Q(k - 1, t2[i]);
-        M[k] = std::ldexp(norm * m, -2 * k);
+      if (tanh_kind || softplus) {
+        const int j = tanh_kind ? k : k - 1;  // (softplus^(k) = 2^-k T_(k-1))
+        tanh_polynomial(T.q[j], j, t2, nk, qa);
+        for (int i = 0; i < nk; ++i) tmp[i] = (S[i] * N.q1[j][i]) * qa[i];
+        M[k] = tanh_kind ? norm * total(nk) : std::ldexp(norm * total(nk), -2 * k);
       } else {
         // (y T_k + k T_(k-1))(y) (lam y T_k + k T_(k-1))(lam y) over sech^2 sech^2
+        tanh_polynomial(T.q[k], k, t2, nk, qa);
+        tanh_polynomial(T.q[k - 1], k - 1, t2, nk, qb);
         for (int i = 0; i < nk; ++i) {
           const double a1 = N.y[i] * N.q1[k][i] + k * N.q1[k - 1][i];
-          const double a2 = lam * N.y[i] * T.Q(k, t2[i]) + k * T.Q(k - 1, t2[i]);
-          m += S[i] * a1 * a2;
+          const double a2 = lam * N.y[i] * qa[i] + k * qb[i];
+          tmp[i] = (S[i] * a1) * a2;
         }
-        M[k] = std::ldexp(norm * m, -2 * k);
+        M[k] = std::ldexp(norm * total(nk), -2 * k);
       }
     }
   }

@@ -1102,7 +1102,7 @@ inline double bivariate_dispatch(const Activation& a, int d, double q1, double q
   // tanh, sigmoid, softplus, shifted_softplus and silu with fresh expansions (a single
   // pair, not a batch's) next to c = 1, the variances within 10 % in scale, from q = 1
   // (tanh), 4 (sigmoid) or 10 (the others, whose series is ~1 us below): the Taylor
-  // series in the covariance from c = 1 (covariance_taylor.hpp), 1.5-2.5 us where the
+  // series in the covariance from c = 1 (covariance_taylor.hpp), 1-1.5 us where the
   // Mehler series' anchored tails took ~6 us (tanh at q ~ 1-10) and they or the Fourier
   // forms 10-50 us (q ~ 10-1e4); it declines before any integral where 1 - c is past
   // ~0.05 / q.

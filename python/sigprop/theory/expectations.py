@@ -185,7 +185,7 @@ def bivariate_expectation(
     forms above or the quadrature (over q1, q2 log-uniform in [1e-6, 1e4] and
     c uniform: 1.0-1.4e6 per second for tanh, sigmoid, softplus,
     shifted_softplus, silu and linear_region_tanh, 0.7-1.2e6 for elu, selu and
-    softsign; next to the diagonal, 5-8e5 for tanh, sigmoid, softplus,
+    softsign; next to the diagonal, 6-9e5 for tanh, sigmoid, softplus,
     shifted_softplus and silu, 0.9-5e5 for the other activations without a
     closed form: ``benchmarks/two_point_report.py``'s pairs). A call with
     Python numbers goes to the core's one-point function: ~4 microseconds,
