@@ -161,7 +161,7 @@ def bivariate_expectation(
     For tanh, sigmoid, softplus, shifted_softplus and silu next to ``c = 1`` with
     variances within 10 % in scale (from q = 1 for tanh, 4 for sigmoid, 10 for the
     others), first the Taylor series in the covariance from ``c = 1``: by Price's
-    theorem its k-th coefficient is E[f^(k)(u) f^(k)(v)] at ``c = 1``, a
+    theorem (Price 1958) its k-th coefficient is E[f^(k)(u) f^(k)(v)] at ``c = 1``, a
     one-dimensional integral, and its remainder is bounded by Cauchy-Schwarz
     through the integrals of f^(k)^2 (served where 1 - c is below ~0.05 / q).
     Next to ``|c| = 1``, where the series does not certify, for tanh, sigmoid,
