@@ -1619,6 +1619,24 @@ def test_elu_large_variance_form_within_its_bound(act):
     assert math.isnan(_core.large_variance_asymptotic(t.kind, *t.core_params, 1e8, 1e8, 0.5, 1.0))
 
 
+@pytest.mark.parametrize("act", ["elu", "selu"])
+@pytest.mark.parametrize("derivative", [0, 1])
+def test_elu_closed_form_next_to_the_diagonal_at_large_variances(act, derivative):
+    # Pairs next to the diagonal at q 5e3-1e4 (q2 up to 10 % above q1, 1 - c log-uniform
+    # in [1e-12, 1e-3]), where the closed forms' rounding estimate passes 1e-13 of the
+    # scale (selu from q ~ 5e3, elu from ~1e4: the exponents' rounding, eps q / 2) and the
+    # dispatch takes them at 1e-12 (two_point.hpp) instead of the nested quadrature (~100
+    # us): within 1e-13 of the scale of the nested quadrature (measured: 4.0e-14 at most
+    # over 150 pairs a kind and order at q 1e3-1e4).
+    rng = np.random.default_rng(53)
+    a = resolve(act)
+    n = 8
+    q1 = 10.0 ** rng.uniform(np.log10(5e3), 4.0, n)
+    q2 = q1 * (1.0 + 10.0 ** rng.uniform(-12, -1, n))
+    c = 1 - 10.0 ** rng.uniform(-12, -3, n)
+    _assert_nested_quadrature(a, q1, q2, c, derivative, tol=1e-13)
+
+
 def test_deep_elu_kernel_at_exploding_variances():
     # elu at sigma_w = 2, sigma_b = 0.5: the variances double a layer, ~1e9 by depth 30,
     # every pair at 1 - c ~ 1e-3-1e-2, where the closed forms' tail quadrature took up to

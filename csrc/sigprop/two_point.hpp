@@ -1192,6 +1192,16 @@ inline double bivariate_dispatch(const Activation& a, int d, double q1, double q
   if (nd_table && !piecewise::has_closed_form(a.kind) &&
       detail::near_diagonal_pair(a, *x, *y, c, detail::near_diagonal_tail_rtol * nd_scale, v))
     return v;
+  // elu and selu from q = 1e3 next to |c| = 1, where every form above declined: their
+  // closed forms' rounding estimate grows with the exponents' rounding (eps q / 2 of the
+  // tilted orthants) past 1e-13 of the scale (selu from q ~ 5e3, elu from ~1e4), but not
+  // past 1e-12, the engine's class (near_diagonal_tail_rtol): the closed form at that
+  // tolerance, its orthants from the passes above (the memo), ~5 us where the nested
+  // quadrature below took ~100 us.
+  if (closed && elu_kind && q1 >= 1e3 &&
+      piecewise::bivariate(a, d, q1, q2, c, detail::near_diagonal_tail_rtol,
+                           d == 0 && detail::one_signed(a, 0), v, true, carried))
+    return v;
   // Time bound: past the tables (q > 1e14) the nested quadrature of an activation
   // without a closed-form Gaussian smoothing exhausts its piece budget (tens of
   // seconds for a NaN): report that at once.
