@@ -66,6 +66,21 @@ inline double sigmoid(double x) {
 }
 inline double softplus(double x) { return std::fmax(x, 0.0) + std::log1p(special::exp_neg_abs(x)); }
 inline double sign(double x) { return x > 0.0 ? 1.0 : (x < 0.0 ? -1.0 : 0.0); }
+
+// sigmoid's two-point expectation (f = phi^(d)) from a form of tanh's: sigmoid(x) = (1 +
+// tanh(x / 2)) / 2, so that E[s(u) s(v)] = 1/4 + E_tanh(q1 / 4, q2 / 4, c) / 4 (the odd
+// part's means vanish) and E[s'(u) s'(v)] = E'_tanh(q1 / 4, q2 / 4, c) / 16. tanh_form(d,
+// q1, q2, c, atol, v) is asked for atol scaled alike (by powers of two: exactly); false
+// where it declines.
+template <class TanhForm>
+inline bool sigmoid_pair_from_tanh(int d, double q1, double q2, double c, double atol, double& out,
+                                   TanhForm&& tanh_form) {
+  const double f = d == 0 ? 0.25 : 0.0625;
+  double v;
+  if (!tanh_form(d, 0.25 * q1, 0.25 * q2, c, atol / f, v)) return false;
+  out = d == 0 ? 0.25 + 0.25 * v : f * v;
+  return true;
+}
 }  // namespace detail
 
 // phi(x)

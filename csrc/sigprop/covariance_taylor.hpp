@@ -373,21 +373,18 @@ inline double covariance_taylor_q_min(Kind k) {
 
 // E[f(u) f(v)] (f = phi^(d)) of tanh, sigmoid, softplus, shifted_softplus or silu by the
 // series above, the variances in either order; false for other kinds or where it does
-// not serve. sigmoid(x) = (1 + tanh(x / 2)) / 2: E[s(u) s(v)] = 1/4 + E_tanh(q1 / 4, q2 /
-// 4, c) / 4 and E[s'(u) s'(v)] = E'_tanh(q1 / 4, q2 / 4, c) / 16; the softplus kinds' phi'
-// is sigmoid.
+// not serve. sigmoid through tanh's series at q / 4 (sigmoid_pair_from_tanh), and so the
+// softplus kinds' phi', which is sigmoid.
 inline bool covariance_taylor_pair(Kind kind, int d, double q1, double q2, double c, double atol,
                                    double& out) {
   if (q1 > q2) std::swap(q1, q2);
   const bool via_sigmoid = kind == Kind::sigmoid ||
                            ((kind == Kind::softplus || kind == Kind::shifted_softplus) && d == 1);
   if (!via_sigmoid) return covariance_taylor_series(kind, d, q1, q2, c, atol, out);
-  const int ds = kind == Kind::sigmoid ? d : 0;
-  const double f = ds == 0 ? 4.0 : 16.0;
-  double v;
-  if (!covariance_taylor_series(Kind::tanh, ds, 0.25 * q1, 0.25 * q2, c, f * atol, v)) return false;
-  out = ds == 0 ? 0.25 + 0.25 * v : v / 16.0;
-  return true;
+  auto tanh_series = [](int dt, double a, double b, double cc, double tol, double& v) {
+    return covariance_taylor_series(Kind::tanh, dt, a, b, cc, tol, v);
+  };
+  return sigmoid_pair_from_tanh(kind == Kind::sigmoid ? d : 0, q1, q2, c, atol, out, tanh_series);
 }
 
 }  // namespace detail

@@ -114,11 +114,7 @@ inline bool sign_tail_pair(Kind kind, int d, double q1, double q2, double c, dou
   if (d != 0 && d != 1) return false;
   if (kind == Kind::tanh) return tanh_fourier_pair(d, q1, q2, c, atol, out);
   if (kind != Kind::sigmoid) return false;
-  const double f = d == 0 ? 0.25 : 0.0625;
-  double v;
-  if (!tanh_fourier_pair(d, 0.25 * q1, 0.25 * q2, c, atol / f, v)) return false;
-  out = d == 0 ? 0.25 + 0.25 * v : f * v;
-  return true;
+  return sigmoid_pair_from_tanh(d, q1, q2, c, atol, out, tanh_fourier_pair);
 }
 
 }  // namespace detail
