@@ -63,6 +63,21 @@
 namespace sigprop {
 namespace detail {
 
+// Q_k(t) (tanh^(k) = sech^2 Q_k(tanh); q its coefficients, TanhDerivatives) at n points,
+// by Horner's rule in t^2 over the coefficients of Q_k's parity (degree k - 1, the parity
+// of k - 1), lane by lane
+SIGPROP_VECTOR_CLONES inline void tanh_polynomial(const double* __restrict q, int k,
+                                                  const double* __restrict t, int n,
+                                                  double* __restrict out) {
+  const int p = (k - 1) % 2;
+  for (int i = 0; i < n; ++i) {
+    const double t2 = t[i] * t[i];
+    double s = 0.0;
+    for (int j = k - 1; j >= p; j -= 2) s = s * t2 + q[j];
+    out[i] = p == 1 ? s * t[i] : s;
+  }
+}
+
 // The polynomials Q_k (tanh^(k) = sech^2 Q_k(tanh), k = 1..kmax) and the integrals I_k.
 struct TanhDerivatives {
   static constexpr int kmax = 14;
@@ -70,15 +85,6 @@ struct TanhDerivatives {
   double q[kmax + 1][kmax + 1] = {};
   // I_k = int tanh^(k)(x)^2 dx, each rounded up
   double I[kmax + 1] = {};
-
-  // Q_k(t) by Horner's rule in t^2 over the coefficients of Q_k's parity
-  double Q(int k, double t) const {
-    const double t2 = t * t;
-    const int p = (k - 1) % 2;
-    double s = 0.0;
-    for (int j = k - 1; j >= p; j -= 2) s = s * t2 + q[k][j];
-    return p == 1 ? s * t : s;
-  }
 
   TanhDerivatives() {
     q[1][0] = 1.0;
@@ -92,10 +98,11 @@ struct TanhDerivatives {
     // Gauss-Legendre 16 exact (degree 31), up to rounding (a relative margin of 1e-10
     // covers the largest terms' cancellation, ~1e-12 at k = 14)
     for (int k = 1; k <= kmax; ++k) {
-      double s = 0.0;
+      double f[8], s = 0.0;
+      tanh_polynomial(q[k], k, quad::xgl16, 8, f);
       for (int i = 0; i < 8; ++i) {
-        const double t = quad::xgl16[i], f = Q(k, t);
-        s += quad::wgl16[i] * 2.0 * f * f * (1.0 - t * t);  // (even in t)
+        const double t = quad::xgl16[i];
+        s += quad::wgl16[i] * 2.0 * f[i] * f[i] * (1.0 - t * t);  // (even in t)
       }
       I[k] = s * (1.0 + 1e-10);
     }
@@ -136,9 +143,9 @@ struct TanhTaylorNodes {
         th[j] = (1.0 - e1[j]) / p1;
         sech2[j] = 4.0 * e1[j] / (p1 * p1);
         l1p[j] = special::log1p_arith(e1[j]);
-        for (int k = 1; k <= kmax; ++k) q1[k][j] = T.Q(k, th[j]);
       }
     }
+    for (int k = 1; k <= kmax; ++k) tanh_polynomial(T.q[k], k, th, n, q1[k]);
     // silu^(k)(2y) = 2^-k (y T_k(y) + k T_(k-1)(y)) (T_k = tanh^(k)), of one parity:
     // J_k = 2 x 2^-2k x 2 int_0^inf (y T_k + k T_(k-1))^2 dy, on the rule above (the
     // integrand below e^{-34} of its peak past y = 19), with a relative margin of 1e-6
@@ -176,20 +183,6 @@ SIGPROP_VECTOR_CLONES inline void covariance_taylor_factors(
     gw[i] = w * (2.0 * (e1[i] + e) / (p1 * p2));
     t2[i] = (1.0 - e) / p2;
     sc2[i] = 4.0 * e / (p2 * p2);
-  }
-}
-
-// Q_k(t) (tanh^(k) = sech^2 Q_k(tanh); coefficients q, TanhDerivatives) at n points, by
-// Horner's rule in t^2 over the coefficients of Q_k's parity, lane by lane
-SIGPROP_VECTOR_CLONES inline void tanh_polynomial(const double* __restrict q, int k,
-                                                  const double* __restrict t, int n,
-                                                  double* __restrict out) {
-  const int p = (k - 1) % 2;
-  for (int i = 0; i < n; ++i) {
-    const double t2 = t[i] * t[i];
-    double s = 0.0;
-    for (int j = k - 1; j >= p; j -= 2) s = s * t2 + q[j];
-    out[i] = p == 1 ? s * t[i] : s;
   }
 }
 
