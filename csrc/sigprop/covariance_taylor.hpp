@@ -280,7 +280,7 @@ inline bool covariance_taylor_series(Kind kind, int d, double q1, double q2, dou
     for (int i = 0; i < m; ++i) v += tmp[i];
     return v;
   };
-  if (tanh_kind || (softplus && top >= 1)) {
+  if ((tanh_kind && d == 0) || (softplus && top >= 1)) {  // (where M_0 or M_1 is read)
     double G = 0.0;  // E[1 - tanh(Y) tanh(lam Y)] / norm
     for (int i = 0; i < n; ++i) G += gw[i];
     const double m0 = 1.0 - norm * G;  // E[T_0(Y) T_0(lam Y)]
