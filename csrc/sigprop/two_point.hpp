@@ -97,6 +97,13 @@ struct HermiteCache {
 }  // namespace detail
 
 namespace detail {
+// The Cauchy-Schwarz scale sqrt(E f(u)^2 E f(v)^2) of a pair (f = phi^(d)) from the two
+// inputs' moments
+inline double pair_scale(int d, const Moments& m1, const Moments& m2) {
+  return d == 0 ? std::sqrt(m1.phi_sq) * std::sqrt(m2.phi_sq)
+                : std::sqrt(m1.dphi_sq) * std::sqrt(m2.dphi_sq);
+}
+
 // sup |phi'| of the kinds settled_pair serves (an upper bound; silu's is 1.0998), 0
 // for any other kind.
 inline double lipschitz_bound(Kind k) {
@@ -1108,9 +1115,8 @@ inline double bivariate_dispatch(const Activation& a, int d, double q1, double q
   // ~0.05 / q.
   if (!batch && covariance_taylor_kind(a.kind) && c >= 0.5 && c < 1.0 &&
       q1 >= covariance_taylor_q_min(a.kind) && q2 <= 1.21 * q1 && std::isfinite(q2)) {
-    const Moments m1 = moments(a, q1, false), m2 = moments(a, q2, false);
-    const double scale = d == 0 ? std::sqrt(m1.phi_sq) * std::sqrt(m2.phi_sq)
-                                : std::sqrt(m1.dphi_sq) * std::sqrt(m2.dphi_sq);
+    const Moments m1 = moments(a, q1, false), m2 = q2 == q1 ? m1 : moments(a, q2, false);
+    const double scale = detail::pair_scale(d, m1, m2);
     if (detail::covariance_taylor_pair(a.kind, d, q1, q2, c, detail::series_rtol * scale, v))
       return v;
   }
@@ -1234,8 +1240,7 @@ inline double bivariate_dispatch(const Activation& a, int d, double q1, double q
     const bool custom = a.kind == Kind::custom;
     if (((skeleton || a.kind == Kind::softsign) && c > 0.0) || custom) {
       const Moments m1 = moments(a, q1, false), m2 = q2 == q1 ? m1 : moments(a, q2, false);
-      const double scale = d == 0 ? std::sqrt(m1.phi_sq) * std::sqrt(m2.phi_sq)
-                                  : std::sqrt(m1.dphi_sq) * std::sqrt(m2.dphi_sq);
+      const double scale = detail::pair_scale(d, m1, m2);
       const double atol = (q1 == q2 ? detail::diagonal_atol : detail::principal_atol) * scale;
       double v;
       if (custom) {
