@@ -1934,6 +1934,92 @@ def test_covariance_taylor_declines_outside_its_domain():
         form(2, 30.0, 31.0, 1 - 1e-6, 1e-13)
 
 
+REMAINDER_KINDS = TAYLOR_KINDS
+# the least geometric-mean variance the remainder tables serve (tanh's table from 10,
+# sigmoid through it at q / 4, the linear tails from 10^1.55)
+REMAINDER_Q_MIN = {
+    "tanh": 10.0,
+    "sigmoid": 40.0,
+    "softplus": 10**1.55,
+    "shifted_softplus": 10**1.55,
+    "silu": 10**1.55,
+}
+
+
+def _remainder_table(name, d, q1, q2, c, rtol=1e-13):
+    a = resolve(name)
+    return _core.remainder_table(a.kind, *a.core_params, d, q1, q2, c, rtol)
+
+
+def test_remainder_table_against_30_digit_references():
+    # The remainder tables (remainder_table.hpp), asked for 1e-13 of the scale as the
+    # dispatch asks: at every reference point they serve, within 2e-14 of the scale
+    # (measured: 2e-15 at most, over 44 such points of the five kinds, phi and phi')
+    served = {}
+    for name, d, q1, q2, c, ref in _reference_cases(REMAINDER_KINDS):
+        scale = float(_scale(name, q1, q2, d))
+        got = _remainder_table(name, d, q1, q2, c)
+        if math.isnan(got):
+            continue
+        served[name, d] = served.get((name, d), 0) + 1
+        assert abs(got - ref) <= 2e-14 * scale, (name, d, q1, q2, c, got, ref)
+    assert all(served.get((k, d), 0) >= 4 for k in REMAINDER_KINDS for d in (0, 1)), served
+
+
+@pytest.mark.parametrize("act", REMAINDER_KINDS)
+@pytest.mark.parametrize("derivative", [0, 1])
+def test_remainder_table_within_its_tolerance(act, derivative):
+    # Random pairs of the tables' domain (q = sqrt(q1 q2) log-uniform from the least to
+    # 1e4, q2 / q1 up to e^0.1, 1 - c log-uniform from max(1e-7, 0.02 / q) to 0.1)
+    # against the nested quadrature (~1e-13 of the scale): where the table serves (its
+    # segment's bound within the ask), within 1e-13 of the scale; it serves most of them
+    # (tanh's and sigmoid's phi' not from q = 10^2.5 below 1 - c = 1e-4, whose segments
+    # miss their checks); and the engine, which takes it for single pairs, agrees.
+    rng = np.random.default_rng(43)
+    n = 12
+    # (softplus's and shifted_softplus's phi' is sigmoid's phi: tanh's table at q / 4)
+    via_sigmoid = act == "sigmoid" or (act != "silu" and act != "tanh" and derivative == 1)
+    lo = REMAINDER_Q_MIN["sigmoid" if via_sigmoid else act]
+    q = 10.0 ** rng.uniform(np.log10(lo) + 0.01, 4.0, n)
+    mu = rng.uniform(0.0, 0.05, n)
+    q1, q2 = q * np.exp(-mu), q * np.exp(mu)
+    e_lo = np.maximum(1e-7, (0.08 if via_sigmoid else 0.02) / q) * 1.01
+    c = 1 - 10.0 ** rng.uniform(np.log10(e_lo), -1.0)
+    scale = _scale(act, q1, q2, derivative)
+    ref = _direct(act, q1, q2, c, derivative)
+    got = np.array([_remainder_table(act, derivative, *p) for p in zip(q1, q2, c, strict=True)])
+    served = np.isfinite(got)
+    assert served.sum() >= (8 if derivative == 1 and act in ("tanh", "sigmoid") else n), served
+    assert _rel_err(got[served], ref[served], scale[served]).max() <= 1e-13
+    eng = sp.bivariate_expectation(act, q1, q2, c, derivative=derivative)
+    assert _rel_err(eng, ref, scale).max() <= 1e-13
+
+
+def test_remainder_table_declines_outside_its_domain():
+    t = functools.partial(_remainder_table, "tanh")
+    assert np.isfinite(t(0, 100.0, 105.0, 1 - 1e-3))
+    assert np.isfinite(t(0, 105.0, 100.0, 1 - 1e-3))  # (either order of the variances)
+    assert np.isnan(t(0, 9.0, 9.0, 1 - 1e-2))  # below its least variance
+    assert np.isnan(t(0, 1.2e4, 1.2e4, 1 - 1e-3))  # past its top
+    assert np.isnan(t(0, 100.0, 112.0, 1 - 1e-3))  # variances more than e^0.1 apart
+    assert np.isnan(t(0, 100.0, 100.0, 1 - 1e-5))  # D = q (1 - c) below 0.02
+    assert np.isnan(t(0, 100.0, 100.0, 0.85))  # 1 - c past 0.1
+    assert np.isnan(t(0, 100.0, 100.0, 1.0))  # c = 1: the one-point moments serve
+    assert np.isnan(t(0, 100.0, 100.0, 1 - 1e-3, 1e-16))  # a tolerance below its bound
+    assert np.isnan(_remainder_table("sigmoid", 0, 30.0, 30.0, 1 - 1e-2))  # q / 4 below 10
+    assert np.isnan(_remainder_table("softplus", 0, 30.0, 30.0, 1 - 1e-2))  # below 10^1.55
+    assert np.isnan(_remainder_table("softsign", 0, 100.0, 100.0, 1 - 1e-3))  # another kind
+    tanh = resolve("tanh")
+    bound = functools.partial(_core.remainder_table_bound, tanh.kind, *tanh.core_params)
+    assert 0 < bound(0, 100.0, 105.0, 1 - 1e-3) <= 2e-14
+    assert np.isnan(bound(0, 9.0, 9.0, 1 - 1e-2))
+    with pytest.raises(ValueError, match="derivative order"):
+        t(2, 100.0, 105.0, 1 - 1e-3)
+    with pytest.raises(ValueError, match="tanh, softplus"):
+        r = resolve("relu")
+        _core.remainder_table_bound(r.kind, *r.core_params, 0, 100.0, 100.0, 0.999)
+
+
 def test_plain_arithmetic_functions_against_mpmath():
     # The functions the Fourier forms' vector loops evaluate without libm's calls
     # (special.hpp), against mpmath at 30 digits, in ulps of the value: exp_arith within

@@ -11,6 +11,7 @@
 #include "hermite_table.hpp"
 #include "moment_table.hpp"
 #include "near_diagonal_table.hpp"
+#include "remainder_table.hpp"
 #include "saturating_pair.hpp"
 #include "softsign_pair.hpp"
 
@@ -25,6 +26,7 @@ inline void clear_tables() {
   detail::NearDiagonalTableCache::instance().clear_all();
   detail::SaturatingTableCache::instance().clear_all();
   detail::SoftsignTableCache::instance().clear_all();
+  detail::RemainderTableCache::instance().clear_all();
   detail::EocTableCache::instance().clear_all();
 }
 

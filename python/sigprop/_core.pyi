@@ -361,6 +361,21 @@ def covariance_taylor(
     its range or more than 1.21x apart, c < 1/2, or no order within atol) (a diagnostic,
     for the tests)."""
 
+def remainder_table(
+    kind: int, p0: float, p1: float, d: int, q1: float, q2: float, c: float, rtol: float
+) -> float:
+    """E[f(u) f(v)] (f = phi^(d)) of tanh, sigmoid, softplus, shifted_softplus or silu next
+    to c = 1 at large variances from the remainder tables (csrc/sigprop/remainder_table.hpp),
+    where they serve the pair within rtol of its Cauchy-Schwarz scale; NaN elsewhere (a
+    diagnostic, for the tests)."""
+
+def remainder_table_bound(
+    kind: int, p0: float, p1: float, d: int, q1: float, q2: float, c: float
+) -> float:
+    """The error bound, relative to the scale, of the remainder table's segment that would
+    serve the pair (built if need be): NaN outside the table's domain, inf where the segment
+    failed its checks; tanh, softplus, shifted_softplus or silu (d = 1: tanh and silu)."""
+
 def deadline_steps(steps: list[tuple[str, float]]) -> list[float]:
     """Deadlines in sequence, for the tests of the timer thread (csrc/sigprop/deadline.hpp):
     each step ('drop', s) makes a deadline s seconds out and drops it at once, ('hold', s)
