@@ -371,13 +371,11 @@ inline double covariance_taylor_q_min(Kind k) {
 inline bool covariance_taylor_pair(Kind kind, int d, double q1, double q2, double c, double atol,
                                    double& out) {
   if (q1 > q2) std::swap(q1, q2);
-  const bool via_sigmoid = kind == Kind::sigmoid ||
-                           ((kind == Kind::softplus || kind == Kind::shifted_softplus) && d == 1);
-  if (!via_sigmoid) return covariance_taylor_series(kind, d, q1, q2, c, atol, out);
+  if (!via_sigmoid(kind, d)) return covariance_taylor_series(kind, d, q1, q2, c, atol, out);
   auto tanh_series = [](int dt, double a, double b, double cc, double tol, double& v) {
     return covariance_taylor_series(Kind::tanh, dt, a, b, cc, tol, v);
   };
-  return sigmoid_pair_from_tanh(kind == Kind::sigmoid ? d : 0, q1, q2, c, atol, out, tanh_series);
+  return sigmoid_pair_from_tanh(sigmoid_order(kind, d), q1, q2, c, atol, out, tanh_series);
 }
 
 }  // namespace detail

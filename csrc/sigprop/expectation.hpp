@@ -46,6 +46,13 @@ struct Moments {
 
 namespace detail {
 
+// The Cauchy-Schwarz scale sqrt(E f(u)^2 E f(v)^2) of a pair (f = phi^(d)) from the two
+// inputs' moments
+inline double pair_scale(int d, const Moments& m1, const Moments& m2) {
+  return d == 0 ? std::sqrt(m1.phi_sq) * std::sqrt(m2.phi_sq)
+                : std::sqrt(m1.dphi_sq) * std::sqrt(m2.dphi_sq);
+}
+
 inline constexpr double rtol_1d = 1e-14;
 inline constexpr double rtol_inner = 1e-14;
 inline constexpr double rtol_outer = 1e-13;

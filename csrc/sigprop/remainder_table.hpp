@@ -216,9 +216,7 @@ class RemainderTable : public RemainderDomain {
   }
 
   double scale(double q1, double q2) const {
-    const Moments m1 = moments(act_, q1, false), m2 = moments(act_, q2, false);
-    return d_ == 0 ? std::sqrt(m1.phi_sq) * std::sqrt(m2.phi_sq)
-                   : std::sqrt(m1.dphi_sq) * std::sqrt(m2.dphi_sq);
+    return pair_scale(d_, moments(act_, q1, false), moments(act_, q2, false));
   }
 
   // The Fourier form's E[f(u) f(v)] less the skeleton's (false where the form declines)
@@ -358,18 +356,17 @@ inline bool remainder_table_pair(Kind kind, int d, double q1, double q2, double 
   if ((d != 0 && d != 1) || !remainder_table_kind(kind) || !(c >= 0.9 && c < 1.0)) return false;
   if (q1 > q2) std::swap(q1, q2);
   // sigmoid, and the phi' of softplus and shifted_softplus (sigmoid's phi): tanh's at q / 4
-  const bool via_sigmoid = kind == Kind::sigmoid ||
-                           ((kind == Kind::softplus || kind == Kind::shifted_softplus) && d == 1);
+  const bool sigmoid = via_sigmoid(kind, d);
   // (bounds of the domain that need no logarithm, before the tables are fetched, wider
   // than locate()'s: q1 >= e^-0.05 10^bottom (9.5 for tanh, 33.8 for the linear tails),
   // q2 <= e^0.1 q1, (1 - c) q2 >= d_min; most pairs at c >= 0.9 are outside)
-  const double f = via_sigmoid ? 0.25 : 1.0, e = 1.0 - c;
-  const double bottom = kind == Kind::tanh || via_sigmoid ? 9.0 : 32.0;
+  const double f = sigmoid ? 0.25 : 1.0, e = 1.0 - c;
+  const double bottom = kind == Kind::tanh || sigmoid ? 9.0 : 32.0;
   if (!(f * q1 >= bottom) || !(q2 <= 1.106 * q1) || !(f * q2 * e >= RemainderDomain::d_min))
     return false;
   auto tables = [](Kind k) { return RemainderTableCache::fetch(Activation{k, 0.0, 0.0}); };
-  if (via_sigmoid)
-    return sigmoid_pair_from_tanh(kind == Kind::sigmoid ? d : 0, q1, q2, c, 1.0, out,
+  if (sigmoid)
+    return sigmoid_pair_from_tanh(sigmoid_order(kind, d), q1, q2, c, 1.0, out,
                                   [&](int dd, double a1, double a2, double cc, double, double& v) {
                                     return tables(Kind::tanh)->eval(dd, a1, a2, cc, rtol, v);
                                   });

@@ -98,13 +98,6 @@ struct HermiteCache {
 }  // namespace detail
 
 namespace detail {
-// The Cauchy-Schwarz scale sqrt(E f(u)^2 E f(v)^2) of a pair (f = phi^(d)) from the two
-// inputs' moments
-inline double pair_scale(int d, const Moments& m1, const Moments& m2) {
-  return d == 0 ? std::sqrt(m1.phi_sq) * std::sqrt(m2.phi_sq)
-                : std::sqrt(m1.dphi_sq) * std::sqrt(m2.dphi_sq);
-}
-
 // sup |phi'| of the kinds settled_pair serves (an upper bound; silu's is 1.0998), 0
 // for any other kind.
 inline double lipschitz_bound(Kind k) {
@@ -1113,8 +1106,8 @@ inline double bivariate_dispatch(const Activation& a, int d, double q1, double q
   // c) >= 0.02, the variances within e^0.1): the remainder over the skeleton's closed
   // form from process-wide tables (remainder_table.hpp), ~0.3 us where the Fourier forms
   // below took 8-13 us (tanh' ~3.5) and the Taylor series below ~1-1.5 us.
-  if (!batch && remainder_table_kind(a.kind) && c >= 0.9 && c < 1.0 && std::isfinite(q2) &&
-      detail::remainder_table_pair(a.kind, d, q1, q2, c, detail::series_rtol, v))
+  // (remainder_table_pair tests the kind, c and the variances first, without a logarithm)
+  if (!batch && detail::remainder_table_pair(a.kind, d, q1, q2, c, detail::series_rtol, v))
     return v;
   // tanh, sigmoid, softplus, shifted_softplus and silu with fresh expansions (a single
   // pair, not a batch's) next to c = 1, the variances within 10 % in scale, from q = 1
