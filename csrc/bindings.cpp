@@ -423,27 +423,48 @@ PYBIND11_MODULE(_core, m) {
       "remainder_table",
       [](int kind, double p0, double p1, int d, double q1, double q2, double c, double rtol) {
         return pair_form_value(kind, p0, p1, d, [&](const sigprop::Activation& a, double& v) {
-          return sigprop::detail::remainder_table_pair(a.kind, d, q1, q2, c, rtol, v);
+          return sigprop::detail::remainder_table_pair(a, d, q1, q2, c, rtol, v,
+                                                       &sigprop::detail::remainder_node);
         });
       },
       "E[f(u) f(v)] (f = phi^(d)) of tanh, sigmoid, softplus, shifted_softplus or silu next "
-      "to c = 1 at large variances from the remainder tables (remainder_table.hpp), where "
-      "they serve the pair within rtol of its scale; NaN elsewhere.",
+      "to c = 1 at large variances, or of elu, selu, softsign or linear_region_tanh next to "
+      "|c| = 1, from the remainder tables (remainder_table.hpp), where they serve the pair "
+      "within rtol of its scale; NaN elsewhere.",
       py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("d"), py::arg("q1"), py::arg("q2"),
       py::arg("c"), py::arg("rtol"));
+  m.def(
+      "untabled_pair",
+      [](int kind, double p0, double p1, int d, double q1, double q2, double c) {
+        return pair_form_value(kind, p0, p1, d, [&](const sigprop::Activation& a, double& v) {
+          const sigprop::detail::RemainderTablesOff off;
+          bool ok = true;
+          v = sigprop::detail::remainder_node(a, d, q1, q2, c, &ok);
+          return ok;
+        });
+      },
+      "E[f(u) f(v)] (f = phi^(d)) by the engine with the remainder tables off "
+      "(remainder_table.hpp), as their nodes are evaluated; NaN where it fell short.",
+      py::arg("kind"), py::arg("p0"), py::arg("p1"), py::arg("d"), py::arg("q1"), py::arg("q2"),
+      py::arg("c"));
   m.def(
       "remainder_table_bound",
       [](int kind, double p0, double p1, int d, double q1, double q2, double c) {
         const sigprop::Activation a = sigprop::canonical(make_activation(kind, p0, p1));
         check_derivative(d, 1);
-        if (a.kind != sigprop::Kind::tanh && a.kind != sigprop::Kind::softplus &&
+        const bool engine = sigprop::detail::engine_remainder_kind(a.kind);
+        if (!engine && a.kind != sigprop::Kind::tanh && a.kind != sigprop::Kind::softplus &&
             a.kind != sigprop::Kind::shifted_softplus && a.kind != sigprop::Kind::silu)
-          throw py::value_error("remainder_table_bound: tanh, softplus, shifted_softplus or silu");
-        if (d == 1 && a.kind != sigprop::Kind::silu && a.kind != sigprop::Kind::tanh)
-          throw py::value_error("remainder_table_bound: d = 1 is tabled for tanh and silu only");
+          throw py::value_error(
+              "remainder_table_bound: tanh, softplus, shifted_softplus, silu, elu, selu, "
+              "softsign or linear_region_tanh");
+        if (d == 1 && !engine && a.kind != sigprop::Kind::silu && a.kind != sigprop::Kind::tanh)
+          throw py::value_error(
+              "remainder_table_bound: d = 1 is tabled for tanh, silu and the engine kinds");
         return without_gil([&] {
           const auto tabs = sigprop::detail::RemainderTableCache::fetch(a);
-          return tabs->bound_at(d, std::fmin(q1, q2), std::fmax(q1, q2), c);
+          return tabs->bound_at(d, std::fmin(q1, q2), std::fmax(q1, q2), c,
+                                &sigprop::detail::remainder_node);
         });
       },
       "The error bound of the remainder table's segment that would serve the pair, relative "

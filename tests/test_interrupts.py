@@ -99,15 +99,17 @@ LONG_CALLS = {
     # form took 0.7 s, and finished before the signal on a fast machine)
     "bivariate": "q = np.linspace(0.1, 4, 10**7)\nprint('ready', flush=True)\n"
     "sp.bivariate_expectation('tanh', q, q[::-1], 0.3, derivative=1, n_threads=1)",
-    # ~0.15 s of cheap cells (the series), then ~12 s of cells 1000x slower (q1 != q2,
-    # c next to 1: softsign's conditional form, ~0.12 ms a cell): a block sized from the
-    # cheap cells' speed would hold all the slow ones
-    "uneven_cells": "c = np.r_[np.full(2 * 10**6, 0.3), np.full(10**5, 0.999)]\n"
-    "q = np.r_[np.full(2 * 10**6, 1.3), np.linspace(3, 5, 10**5)]\n"
+    # ~0.3 s of cheap cells (the series), then ~9 s of cells 300x slower (q1 != q2, c
+    # next to 1: the linear-region tanh's phi', its localised remainder, ~45 us a cell;
+    # softsign's there, ~0.12 ms a cell once, now reads its remainder table): a block
+    # sized from the cheap cells' speed would hold all the slow ones
+    "uneven_cells": "c = np.r_[np.full(2 * 10**6, 0.3), np.full(2 * 10**5, 0.999)]\n"
+    "q = np.r_[np.full(2 * 10**6, 1.3), np.linspace(3, 5, 2 * 10**5)]\n"
     "print('ready', flush=True)\n"
-    "sp.bivariate_expectation('softsign', q, 1.01 * q, c, derivative=1, n_threads=1)",
-    # every layer in one core call: softsign's pairs next to c = 1 with q1 != q2, ~0.1 ms
-    # each, 1e5 inputs (~10 s a layer before c nears 1)
+    "sp.bivariate_expectation('linear_region_tanh', q, 1.01 * q, c, derivative=1, n_threads=1)",
+    # every layer in one core call: softsign's pairs next to c = 1 with q1 != q2, 1e5
+    # inputs, 20 layers (~5 s: ~0.1 ms a pair once, now its remainder table's where it
+    # serves, building its segments)
     "propagate": "q = np.linspace(3, 5, 10**5)\nprint('ready', flush=True)\n"
     "sp.propagate('softsign', 1.0, 3.0, 20, q, 0.999, q0_b=1.01 * q, n_threads=1)",
     "eoc": "sb = np.linspace(0, 2, 10**6)\nprint('ready', flush=True)\n"

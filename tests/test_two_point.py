@@ -2008,7 +2008,7 @@ def test_remainder_table_declines_outside_its_domain():
     assert np.isnan(t(0, 100.0, 100.0, 1 - 1e-3, 1e-16))  # a tolerance below its bound
     assert np.isnan(_remainder_table("sigmoid", 0, 30.0, 30.0, 1 - 1e-2))  # q / 4 below 10
     assert np.isnan(_remainder_table("softplus", 0, 30.0, 30.0, 1 - 1e-2))  # below 10^1.55
-    assert np.isnan(_remainder_table("softsign", 0, 100.0, 100.0, 1 - 1e-3))  # another kind
+    assert np.isnan(_remainder_table("hard_tanh", 0, 100.0, 100.0, 1 - 1e-3))  # another kind
     tanh = resolve("tanh")
     bound = functools.partial(_core.remainder_table_bound, tanh.kind, *tanh.core_params)
     assert 0 < bound(0, 100.0, 105.0, 1 - 1e-3) <= 2e-14
@@ -2018,6 +2018,124 @@ def test_remainder_table_declines_outside_its_domain():
     with pytest.raises(ValueError, match="tanh, softplus"):
         r = resolve("relu")
         _core.remainder_table_bound(r.kind, *r.core_params, 0, 100.0, 100.0, 0.999)
+
+
+# The tables whose nodes the engine evaluates (remainder_table.hpp): the activations, the
+# least q = sqrt(q1 q2) they serve, and whether they serve c < 0 themselves (elu, selu)
+ENGINE_TABLE_KINDS = {
+    "elu": (0.1, True),
+    "selu": (0.1, True),
+    "softsign": (1e-3, False),
+    "linear_region_tanh": (1.0, False),
+}
+
+
+def test_engine_remainder_tables_against_30_digit_references():
+    # At every 30-digit reference of tests/data/reference_2d*.json the tables serve
+    # (parameters included: elu at alpha = 1 and 0.5, linear_region_tanh at a = 1 and
+    # 0.4), asked for 1e-12 of the scale as the dispatch asks: within 2e-13 of the scale
+    # (measured: 6.4e-14 at most, softsign's phi; 173 points)
+    served, worst = {}, 0.0
+    for path in sorted(DATA.glob("reference_2d*.json")):
+        for case in json.loads(path.read_text())["cases"]:
+            name = case["activation"]
+            if name not in ENGINE_TABLE_KINDS or case["quantity"] not in ("phiphi", "dphidphi"):
+                continue
+            d = 0 if case["quantity"] == "phiphi" else 1
+            q1, q2, c, ref = (float(case[k]) for k in ("q1", "q2", "c", "value"))
+            a = sp.activation(name, **case.get("params", {}))
+            got = _core.remainder_table(a.kind, *a.core_params, d, q1, q2, c, 1e-12)
+            if math.isnan(got):
+                continue
+            served[name, d] = served.get((name, d), 0) + 1
+            err = abs(got - ref) / float(_scale(a, q1, q2, d))
+            worst = max(worst, err)
+            assert err <= 2e-13, (name, case.get("params"), d, q1, q2, c, got, ref)
+    assert all(served.get((k, d), 0) >= 4 for k in ENGINE_TABLE_KINDS for d in (0, 1)), served
+
+
+@pytest.mark.parametrize("act", list(ENGINE_TABLE_KINDS))
+@pytest.mark.parametrize("derivative", [0, 1])
+def test_engine_remainder_tables_against_the_engine(act, derivative):
+    # Random pairs of the tables' domain (q log-uniform from the least to 1e4, q2 / q1 up
+    # to e^0.1, 1 - |c| log-uniform in [1e-13, 0.1]; elu and selu next to c = -1 too;
+    # linear_region_tanh's to 1 - c = 1e-3, its phi''s to q2 / q1 = e^0.01 and, whose
+    # segments from q = 100 miss their checks past it, 1 - c = 1e-5) against the engine
+    # with the tables off, their nodes' source: a table serves every pair (its segment's
+    # bound within 1e-12), within 3e-13 of the scale (measured: 7.6e-14 at 200 pairs a
+    # kind and order); and the engine takes the table's value for single pairs (not
+    # softsign's with both variances up to 1e-2 past c = 0.95: its power series).
+    q_min, both_sides = ENGINE_TABLE_KINDS[act]
+    a = resolve(act)
+    rng = np.random.default_rng(47)
+    n = 16
+    lrt = act == "linear_region_tanh"
+    q = 10.0 ** rng.uniform(np.log10(q_min) + 0.01, 3.99, n)
+    mu = rng.uniform(0.0, 0.0049 if lrt and derivative == 1 else 0.049, n)
+    q1, q2 = q * np.exp(-mu), q * np.exp(mu)
+    e_hi = (-5.0 if derivative == 1 else -3.0) if lrt else -1.0
+    e = 10.0 ** rng.uniform(-12.99, e_hi, n)
+    sign = np.where(rng.uniform(size=n) < 0.5, -1.0, 1.0) if both_sides else 1.0
+    c = sign * (1.0 - e)
+    got = np.array(
+        [
+            _core.remainder_table(a.kind, *a.core_params, derivative, *p, 1e-12)
+            for p in zip(q1, q2, c, strict=True)
+        ]
+    )
+    assert np.isfinite(got).all(), (q1[np.isnan(got)], c[np.isnan(got)])
+    ref = np.array(
+        [
+            _core.untabled_pair(a.kind, *a.core_params, derivative, *p)
+            for p in zip(q1, q2, c, strict=True)
+        ]
+    )
+    scale = _scale(act, q1, q2, derivative)
+    assert _rel_err(got, ref, scale).max() <= 3e-13
+    eng = sp.bivariate_expectation(act, q1, q2, c, derivative=derivative)
+    series = (act == "softsign") & (c >= 0.95) & (q2 <= 1e-2)
+    assert np.array_equal(eng[~series], got[~series])
+    assert _rel_err(eng, ref, scale).max() <= 3e-13
+
+
+def test_engine_remainder_tables_decline_outside_their_domain():
+    def t(name, d, q1, q2, c, rtol=1e-12):
+        a = resolve(name)
+        return _core.remainder_table(a.kind, *a.core_params, d, q1, q2, c, rtol)
+
+    assert np.isfinite(t("elu", 0, 100.0, 105.0, 1 - 1e-6))
+    assert np.isfinite(t("elu", 1, 105.0, 100.0, -1 + 1e-6))  # (c < 0, either order)
+    assert np.isnan(t("elu", 0, 0.05, 0.05, 1 - 1e-6))  # below its least variance
+    assert np.isnan(t("elu", 0, 1.2e4, 1.2e4, 1 - 1e-6))  # past its top
+    assert np.isnan(t("elu", 0, 100.0, 112.0, 1 - 1e-6))  # variances more than e^0.1 apart
+    assert np.isnan(t("elu", 0, 100.0, 100.0, 1 - 1e-14))  # 1 - c below 1e-13
+    assert np.isnan(t("elu", 0, 100.0, 100.0, 0.85))  # 1 - c past 0.1
+    assert np.isnan(t("elu", 0, 100.0, 100.0, 1.0))  # c = 1: the one-point moments serve
+    assert np.isnan(t("elu", 0, 100.0, 100.0, 1 - 1e-6, 1e-14))  # an ask below its bound
+    assert np.isnan(t("softsign", 0, 100.0, 100.0, -1 + 1e-6))  # odd: c < 0 from c > 0
+    assert np.isfinite(t("linear_region_tanh", 1, 100.0, 100.02, 1 - 1e-6))
+    assert np.isnan(t("linear_region_tanh", 1, 100.0, 101.5, 1 - 1e-6))  # its phi': mu to 0.005
+    assert np.isnan(t("linear_region_tanh", 0, 100.0, 100.0, 1 - 1e-2))  # 1 - c past 1e-3
+    assert np.isnan(t("linear_region_tanh", 0, 0.5, 0.5, 1 - 1e-6))  # below q = 1
+    elu = resolve("elu")
+    bound = functools.partial(_core.remainder_table_bound, elu.kind, *elu.core_params)
+    assert 1e-13 < bound(0, 100.0, 105.0, 1 - 1e-6) <= 1e-12
+    assert 1e-13 < bound(1, 100.0, 105.0, -1 + 1e-6) <= 1e-12
+    assert np.isnan(bound(0, 0.05, 0.05, 1 - 1e-6))
+
+
+def test_engine_remainder_tables_bitwise_identical_across_threads():
+    # Built afresh by one thread and by two (the segments' nodes by whichever thread
+    # first needs them): the same numbers
+    rng = np.random.default_rng(5)
+    q1 = 10.0 ** rng.uniform(-1, 4, 64)
+    q2 = q1 * (1 + 10.0 ** rng.uniform(-12, -1.1, 64))
+    c = rng.choice([-1.0, 1.0], 64) * (1 - 10.0 ** rng.uniform(-12, -1.1, 64))
+    out = []
+    for n_threads in (1, 2):
+        sp.clear_cache()
+        out.append(sp.bivariate_expectation("selu", q1, q2, c, derivative=1, n_threads=n_threads))
+    assert np.array_equal(out[0], out[1])
 
 
 def test_plain_arithmetic_functions_against_mpmath():

@@ -879,6 +879,15 @@ inline bool large_variance_form(const Activation& a, double q1, double q2, doubl
 }
 
 inline double bivariate_dispatch(const Activation& a, int d, double q1, double q2, double c,
+                                 HermiteAt* x, HermiteAt* y, bool* ok);
+
+// A remainder table's node (remainder_table.hpp: elu's, selu's, softsign's and
+// linear_region_tanh's tables), by the dispatch below with the tables off
+inline double remainder_node(const Activation& a, int d, double q1, double q2, double c, bool* ok) {
+  return bivariate_dispatch(a, d, q1, q2, c, nullptr, nullptr, ok);
+}
+
+inline double bivariate_dispatch(const Activation& a, int d, double q1, double q2, double c,
                                  HermiteAt* x, HermiteAt* y, bool* ok) {
   if (std::isnan(c) || std::isnan(q1) || std::isnan(q2)) return special::nan;
   if (q1 > q2) {  // symmetric in (q1, q2), bitwise
@@ -931,6 +940,22 @@ inline double bivariate_dispatch(const Activation& a, int d, double q1, double q
     const Moments m = batch_moments(a, q1, x);
     return d == 0 ? m.phi_sq : m.dphi_sq;
   }
+  // elu, selu, softsign and linear_region_tanh with fresh expansions (a single pair, not a
+  // batch's) next to |c| = 1 (0.9 <= |c| < 1; softsign's and linear_region_tanh's c < 0
+  // came from the symmetry above), the variances within e^0.1, q = sqrt(q1 q2) from 0.1
+  // (elu, selu), 1e-3 (softsign) or 1 (linear_region_tanh) to 1e4: the remainder over the
+  // skeleton's closed form from process-wide tables (remainder_table.hpp), their nodes by
+  // this dispatch with the tables off, 0.3-0.5 us where the forms below took 3-10 us (elu,
+  // selu) and 10-45 us (softsign, linear_region_tanh). Asked for the engine's class, 1e-12
+  // of the scale (the tables' bounds: 1e-13 of their nodes plus 3x the worst check, 1-4e-13).
+  // (softsign with both variances up to 1e-2 from c = 0.95: its power series first, below,
+  // ~1-2.5 us and within 1e-16 of the scale where it serves)
+  const bool engine_table = !(x && y) && engine_remainder_kind(a.kind) &&
+                            !(a.kind == Kind::softsign && c >= 0.95 && q2 <= 1e-2);
+  double v0;
+  if (engine_table && detail::remainder_table_pair(a, d, q1, q2, c, detail::near_diagonal_tail_rtol,
+                                                   v0, &remainder_node))
+    return v0;
   // Piecewise linear / exponential kinds: closed forms (piecewise_closed_forms.hpp)
   // where their error estimate is below piecewise_tol of the Cauchy-Schwarz scale
   // (for shifted_relu's phi, of the result as well: its value can be 1e-70 of the
@@ -1085,12 +1110,17 @@ inline double bivariate_dispatch(const Activation& a, int d, double q1, double q
   // long (phi'' jumps at 0: 2-3 us at c = 0.95, 15-25 us from c = 0.99 with the forms
   // after it) and more accurate there (1e-16 against 1e-13 of the scale, next to the
   // diagonal at q ~ 3e-7). Where it declines (the series needs more than its 40 orders,
-  // q2 past ~6e-3: a Gaussian input reaches beyond the radius 1), the forms below serve.
+  // q2 past ~6e-3: a Gaussian input reaches beyond the radius 1), softsign's remainder
+  // table (remainder_table.hpp, q from 1e-3) or the forms below serve.
   if (a.kind == Kind::softsign && c >= 0.95 && c <= 1.0 && q1 > 0.0 && q2 <= 1e-2) {
     const Moments m1 = batch_moments(a, q1, x), m2 = batch_moments(a, q2, y);
     const double n1 = std::sqrt(d == 0 ? m1.phi_sq : m1.dphi_sq);
     const double n2 = std::sqrt(d == 0 ? m2.phi_sq : m2.dphi_sq);
     if (detail::softsign_small_variances(d, q1, q2, c, detail::series_rtol * n1 * n2, n1, n2, v))
+      return v;
+    // (where it declines, q2 past ~6e-3: the remainder table, as above)
+    if (!(x && y) && detail::remainder_table_pair(a, d, q1, q2, c, detail::near_diagonal_tail_rtol,
+                                                  v, &remainder_node))
       return v;
   }
   // phi at large variances: the linear tails' and elu's asymptotic forms first
@@ -1107,7 +1137,7 @@ inline double bivariate_dispatch(const Activation& a, int d, double q1, double q
   // form from process-wide tables (remainder_table.hpp), ~0.3 us where the Fourier forms
   // below took 8-13 us (tanh' ~3.5) and the Taylor series below ~1-1.5 us.
   // (remainder_table_pair tests the kind, c and the variances first, without a logarithm)
-  if (!batch && detail::remainder_table_pair(a.kind, d, q1, q2, c, detail::series_rtol, v))
+  if (!batch && detail::remainder_table_pair(a, d, q1, q2, c, detail::series_rtol, v, nullptr))
     return v;
   // tanh, sigmoid, softplus, shifted_softplus and silu with fresh expansions (a single
   // pair, not a batch's) next to c = 1, the variances within 10 % in scale, from q = 1

@@ -365,16 +365,23 @@ def remainder_table(
     kind: int, p0: float, p1: float, d: int, q1: float, q2: float, c: float, rtol: float
 ) -> float:
     """E[f(u) f(v)] (f = phi^(d)) of tanh, sigmoid, softplus, shifted_softplus or silu next
-    to c = 1 at large variances from the remainder tables (csrc/sigprop/remainder_table.hpp),
-    where they serve the pair within rtol of its Cauchy-Schwarz scale; NaN elsewhere (a
-    diagnostic, for the tests)."""
+    to c = 1 at large variances, or of elu, selu, softsign or linear_region_tanh next to |c|
+    = 1, from the remainder tables (csrc/sigprop/remainder_table.hpp), where they serve the
+    pair within rtol of its Cauchy-Schwarz scale; NaN elsewhere (a diagnostic, for the
+    tests)."""
+
+def untabled_pair(kind: int, p0: float, p1: float, d: int, q1: float, q2: float, c: float) -> float:
+    """E[f(u) f(v)] (f = phi^(d)) by the engine with the remainder tables off
+    (csrc/sigprop/remainder_table.hpp), as their nodes are evaluated; NaN where it fell
+    short (a diagnostic, for the tests)."""
 
 def remainder_table_bound(
     kind: int, p0: float, p1: float, d: int, q1: float, q2: float, c: float
 ) -> float:
     """The error bound, relative to the scale, of the remainder table's segment that would
     serve the pair (built if need be): NaN outside the table's domain, inf where the segment
-    failed its checks; tanh, softplus, shifted_softplus or silu (d = 1: tanh and silu)."""
+    failed its checks; tanh, softplus, shifted_softplus or silu (d = 1: tanh and silu), elu,
+    selu, softsign or linear_region_tanh."""
 
 def deadline_steps(steps: list[tuple[str, float]]) -> list[float]:
     """Deadlines in sequence, for the tests of the timer thread (csrc/sigprop/deadline.hpp):
