@@ -67,11 +67,6 @@ inline double sigmoid(double x) {
 inline double softplus(double x) { return std::fmax(x, 0.0) + std::log1p(special::exp_neg_abs(x)); }
 inline double sign(double x) { return x > 0.0 ? 1.0 : (x < 0.0 ? -1.0 : 0.0); }
 
-// sigmoid's two-point expectation (f = phi^(d)) from a form of tanh's: sigmoid(x) = (1 +
-// tanh(x / 2)) / 2, so that E[s(u) s(v)] = 1/4 + E_tanh(q1 / 4, q2 / 4, c) / 4 (the odd
-// part's means vanish) and E[s'(u) s'(v)] = E'_tanh(q1 / 4, q2 / 4, c) / 16. tanh_form(d,
-// q1, q2, c, atol, v) is asked for atol scaled alike (by powers of two: exactly); false
-// where it declines.
 // Whether E[f(u) f(v)], f = phi^(d), is sigmoid's phi or phi' (sigmoid itself, and the
 // phi' of softplus and shifted_softplus, which is sigmoid), for the forms that take
 // sigmoid's through tanh's (sigmoid_pair_from_tanh, with d = sigmoid_order(kind, d))
@@ -81,6 +76,11 @@ inline bool via_sigmoid(Kind kind, int d) {
 }
 inline int sigmoid_order(Kind kind, int d) { return kind == Kind::sigmoid ? d : 0; }
 
+// sigmoid's two-point expectation (f = phi^(d)) from a form of tanh's: sigmoid(x) = (1 +
+// tanh(x / 2)) / 2, so that E[s(u) s(v)] = 1/4 + E_tanh(q1 / 4, q2 / 4, c) / 4 (the odd
+// part's means vanish) and E[s'(u) s'(v)] = E'_tanh(q1 / 4, q2 / 4, c) / 16. tanh_form(d,
+// q1, q2, c, atol, v) is asked for atol scaled alike (by powers of two: exactly); false
+// where it declines.
 template <class TanhForm>
 inline bool sigmoid_pair_from_tanh(int d, double q1, double q2, double c, double atol, double& out,
                                    TanhForm&& tanh_form) {

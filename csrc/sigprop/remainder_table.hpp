@@ -478,11 +478,15 @@ inline RemainderSpec fourier_remainder_spec(Kind k, int d) {
 inline bool engine_remainder_kind(Kind k) {
   return k == Kind::elu || k == Kind::selu || k == Kind::softsign || k == Kind::linear_region_tanh;
 }
+// log10 of the least q = sqrt(q1 q2) of an engine kind's tables
+inline double engine_remainder_log10_q_lo(Kind k) {
+  return k == Kind::elu || k == Kind::selu ? -1.0 : k == Kind::linear_region_tanh ? 0.0 : -3.0;
+}
 inline RemainderSpec engine_remainder_spec(const Activation& a, int d, bool negative) {
   RemainderSpec s{};
   const bool elu = a.kind == Kind::elu || a.kind == Kind::selu;
   const bool lrt = a.kind == Kind::linear_region_tanh;
-  const double lo = elu ? -1.0 : lrt ? 0.0 : -3.0, seg_q = lrt ? 0.5 : 1.0;
+  const double lo = engine_remainder_log10_q_lo(a.kind), seg_q = lrt ? 0.5 : 1.0;
   // (linear_region_tanh's e to 1e-3: past it its last coefficients in e are 1e-13 - 1e-12
   // of the scale)
   s.layout = {lo, seg_q, int((4.0 - lo) / seg_q), -13.0, 2.0, lrt ? 5 : 6, 0.0, negative};
@@ -514,7 +518,7 @@ inline RemainderSpec engine_remainder_spec(const Activation& a, int d, bool nega
 // at every degree we tried (with the variances apart, mu ~ 0.05: at q ~ 1e4, 4-5e-13 of
 // the scale at degree 28 in log10(1 - c), or 16 on half a decade): their Fourier form
 // serves those pairs (~3.5 us). The engine kinds' of degrees (16, 20, 4) on their larger
-// segments (their nodes cost 3-30 us each: fewer of them). Built on first use, keyed on
+// segments (their nodes cost 3-45 us each: fewer of them). Built on first use, keyed on
 // the activation (with its parameter).
 struct RemainderTables {
   using Table = RemainderTable<12, 16, 4>;
@@ -564,14 +568,11 @@ inline bool remainder_table_pair(const Activation& a, int d, double q1, double q
   if ((d != 0 && d != 1) || !remainder_table_kind(a.kind)) return false;
   if (q1 > q2) std::swap(q1, q2);
   if (engine_remainder_kind(a.kind)) {
-    // (elu and selu on both sides, the odd kinds at c > 0; q1 from 0.079 (elu), 7.9e-4
-    // (softsign), 7.9e-3 (linear_region_tanh): e^-0.05 of the domain's bottom)
+    // (elu and selu on both sides, the odd kinds at c > 0; q1 from 0.95 of the domain's
+    // least q, below e^-0.05 of it, the least q1 a table serves)
     const double ac = a.kind == Kind::elu || a.kind == Kind::selu ? std::fabs(c) : c;
-    const double bottom = a.kind == Kind::softsign             ? 7.9e-4
-                          : a.kind == Kind::linear_region_tanh ? 0.95
-                                                               : 7.9e-2;
-    if (!(ac >= 0.9 && ac < 1.0) || !(q1 >= bottom) || !(q2 <= 1.106 * q1) ||
-        remainder_tables_off())
+    if (!(ac >= 0.9 && ac < 1.0) || !(q2 <= 1.106 * q1) || remainder_tables_off() ||
+        !(q1 >= 0.95 * std::pow(10.0, engine_remainder_log10_q_lo(a.kind))))
       return false;
     return RemainderTableCache::fetch(a)->eval(d, q1, q2, c, rtol, out, src);
   }

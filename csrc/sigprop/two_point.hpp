@@ -881,6 +881,12 @@ inline bool large_variance_form(const Activation& a, double q1, double q2, doubl
 inline double bivariate_dispatch(const Activation& a, int d, double q1, double q2, double c,
                                  HermiteAt* x, HermiteAt* y, bool* ok);
 
+// softsign with both variances up to 1e-2 from c = 0.95, where the dispatch takes its power
+// series on both sides first (softsign_small_variances)
+inline bool softsign_series_first(const Activation& a, double q1, double q2, double c) {
+  return a.kind == Kind::softsign && c >= 0.95 && c <= 1.0 && q1 > 0.0 && q2 <= 1e-2;
+}
+
 // A remainder table's node (remainder_table.hpp: elu's, selu's, softsign's and
 // linear_region_tanh's tables), by the dispatch below with the tables off
 inline double remainder_node(const Activation& a, int d, double q1, double q2, double c, bool* ok) {
@@ -950,8 +956,8 @@ inline double bivariate_dispatch(const Activation& a, int d, double q1, double q
   // of the scale (the tables' bounds: 1e-13 of their nodes plus 3x the worst check, 1-4e-13).
   // (softsign with both variances up to 1e-2 from c = 0.95: its power series first, below,
   // ~1-2.5 us and within 1e-16 of the scale where it serves)
-  const bool engine_table = !(x && y) && engine_remainder_kind(a.kind) &&
-                            !(a.kind == Kind::softsign && c >= 0.95 && q2 <= 1e-2);
+  const bool engine_table =
+      !(x && y) && engine_remainder_kind(a.kind) && !softsign_series_first(a, q1, q2, c);
   double v0;
   if (engine_table && detail::remainder_table_pair(a, d, q1, q2, c, detail::near_diagonal_tail_rtol,
                                                    v0, &remainder_node))
@@ -1112,7 +1118,7 @@ inline double bivariate_dispatch(const Activation& a, int d, double q1, double q
   // diagonal at q ~ 3e-7). Where it declines (the series needs more than its 40 orders,
   // q2 past ~6e-3: a Gaussian input reaches beyond the radius 1), softsign's remainder
   // table (remainder_table.hpp, q from 1e-3) or the forms below serve.
-  if (a.kind == Kind::softsign && c >= 0.95 && c <= 1.0 && q1 > 0.0 && q2 <= 1e-2) {
+  if (softsign_series_first(a, q1, q2, c)) {
     const Moments m1 = batch_moments(a, q1, x), m2 = batch_moments(a, q2, y);
     const double n1 = std::sqrt(d == 0 ? m1.phi_sq : m1.dphi_sq);
     const double n2 = std::sqrt(d == 0 ? m2.phi_sq : m2.dphi_sq);
